@@ -1,0 +1,236 @@
+/*
+ * meshlog-collector: reads every registered process's stdout/stderr pipes,
+ * splits them into lines, writes the JSON log and the console view, and tees
+ * raw bytes back to each process's original destination.
+ */
+#ifndef MESHLOG_COLLECTOR_H
+#define MESHLOG_COLLECTOR_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/tree.h>
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "runtime/runtime.h"
+
+struct event_base;
+struct event;
+struct evbuffer;
+
+/* Default longest record, in bytes; longer lines are cut. */
+#define LINE_MAX_DEFAULT	4096
+
+/* Run-time settings, from the command line. */
+struct config {
+	const char	*socket_path;
+	const char	*json_path;
+	int		 tee;		/* raw copy to the original fds */
+	int		 console;	/* console view on */
+	double		 aggregate;	/* window in s; 0 = off (later issue) */
+	int		 level;		/* console level (later issue) */
+	size_t		 line_max;
+	int		 verbose;
+	char		*const *command;	/* launch mode when non-NULL */
+};
+
+extern struct config	 cfg;
+extern struct event_base *base;
+
+/* log.c */
+void	log_open(const char *name, int verbose);
+void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	fatal(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	fatalx(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+
+/* xmalloc.c */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+int	 xasprintf(char **, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/* split.c */
+
+/* Record flags. */
+#define SPLIT_TRUNCATED	0x1	/* line continues in the next record */
+#define SPLIT_PARTIAL	0x2	/* no line ending before EOF */
+#define SPLIT_PROGRESS	0x4	/* final state of a \r progress line */
+#define SPLIT_UPDATE	0x8	/* intermediate progress state, console only */
+
+/* Called for each record: line (borrowed, len bytes) and SPLIT_* flags. */
+typedef void (*split_cb)(void *arg, const char *line, size_t len, int flags);
+
+/* A line splitter for one stream; bounded memory. */
+struct split {
+	char	*cur;		/* current segment */
+	size_t	 len;
+	char	*last;		/* last non-empty progress segment */
+	size_t	 lastlen;
+	size_t	 max;
+	int	 progress;	/* current line had \r updates */
+	int	 cr;		/* a \r waits to see whether \n follows */
+	int	 cont;		/* current line continues a cut record */
+};
+
+/* Prepare s to cut records at max bytes (at least 16). */
+void	split_init(struct split *s, size_t max);
+/* Release s's buffers. */
+void	split_free(struct split *s);
+/* Feed n bytes; cb runs for every record completed. */
+void	split_feed(struct split *s, const char *p, size_t n, split_cb cb,
+	    void *arg);
+/* End of stream: emit what is left, marked partial. */
+void	split_finish(struct split *s, split_cb cb, void *arg);
+
+/* record.c */
+
+/* Room for an RFC 3339 timestamp with microseconds, NUL included. */
+#define TS_LEN	40
+
+/* Format ts as 2026-01-02T03:04:05.123456Z into buf (TS_LEN bytes). */
+void	record_ts(char *buf, const struct timespec *ts);
+/* Bytes record_line() may write for a line of n bytes and prefix plen. */
+#define RECORD_MAX(n, plen)	(JSON_ESCAPE_MAX(n) + (plen) + 160)
+/*
+ * Write one JSON line record into dst (RECORD_MAX bytes): ts, the constant
+ * prefix ("host":..,"stream":..,), seq, line and the flags. Returns length.
+ */
+size_t	record_line(char *dst, const char *ts, const char *prefix,
+	    size_t plen, uint64_t seq, const char *line, size_t n, int flags);
+/* Write n bytes for the console: UTF-8 kept, the rest made visible. */
+size_t	record_console(char *dst, const char *src, size_t n);
+
+/* hello.c */
+
+/* A parsed hello. */
+struct hello {
+	long		 proto;
+	long		 pid;
+	long		 ppid;
+	long		 uid;
+	char		*host;
+	long long	 start_us;
+	json_t		*argv;		/* array of strings, owned */
+	int		 argv_truncated;
+	long		 rank;		/* -1 when null */
+	long		 local_rank;
+	long		 world_size;
+	char		*rank_var;	/* NULL when absent */
+	int		 keep_buffering;
+	int		 nested;	/* an ancestor registered */
+	int		 nstreams;
+	int		 which[2];	/* MESHLOG_STDOUT / MESHLOG_STDERR */
+	int		 tty[2];
+};
+
+/*
+ * Parse one hello line. Returns 0 and fills h (release with hello_clear), or
+ * -1 with an allocated reason in *cause.
+ */
+int	hello_parse(const char *line, size_t len, struct hello *h,
+	    char **cause);
+/* Release what hello_parse() allocated; h may be partly filled. */
+void	hello_clear(struct hello *h);
+
+/* jsonlog.c */
+/* Open path for appending; 0 or -1 with errno. */
+int	jsonlog_open(const char *path);
+/* Reserve n bytes at the end of the log buffer; commit with jsonlog_commit. */
+char	*jsonlog_reserve(size_t n);
+/* Commit n bytes written at the reserved pointer. */
+void	jsonlog_commit(size_t n);
+/* Append an event object (borrowed) as one line. */
+void	jsonlog_event(json_t *);
+/* Write the buffer to the kernel. */
+void	jsonlog_flush(void);
+/* Whether a JSON log is open. */
+int	jsonlog_active(void);
+/* Flush and close. */
+void	jsonlog_close(void);
+
+/* dest.c */
+
+/* A destination for raw bytes or console lines; never blocks the loop. */
+struct dest;
+
+/* Destination for fd (ownership passes); shared when already known. */
+struct dest	*dest_get(int fd);
+/* Another reference to d. */
+struct dest	*dest_ref(struct dest *d);
+/* Drop a reference. */
+void		 dest_unref(struct dest *d);
+/* Queue n bytes; dropped (and counted) past the bound or once dead. */
+void		 dest_write(struct dest *d, const char *p, size_t n);
+/* Whether d is what a person watches: a terminal or the console. */
+int		 dest_is_view(struct dest *d);
+/* Mark d as one of the collector's own console outputs. */
+void		 dest_set_console(struct dest *d);
+/* The descriptor as received, for the keeper (borrowed). */
+int		 dest_fd(struct dest *d);
+/* Write what is queued, waiting at most ms in total; at exit. */
+void		 dest_drain_all(int ms);
+
+/* console.c */
+/* Set up the console outputs on the collector's own fds 1 and 2. */
+void	console_open(void);
+/* Print one record of a source stream on the console view. */
+void	console_line(int which, const char *prefix, const char *line,
+	    size_t len, int flags);
+/* Print a notice of the collector itself on the console's stderr. */
+void	console_notice(const char *msg);
+
+/* source.c */
+
+struct source;
+
+/*
+ * Register a source from a parsed hello and its descriptors (read end and
+ * original per stream, in hello order; ownership passes). Returns the
+ * source id, or 0 with an allocated reason in *cause.
+ */
+uint64_t source_create(struct hello *h, int *fds, int nfds, char **cause);
+/* Read every pipe until it would block; at exit. */
+void	 source_drain_all(void);
+/* Emit what is buffered and close every source; at exit. */
+void	 source_close_all(const char *reason);
+/* Number of open sources. */
+unsigned source_count(void);
+
+/* server.c */
+/* Create the listening socket at path; exits on error. */
+void	server_open(const char *path);
+/* Remove the socket file and stop listening. */
+void	server_close(void);
+/* Accept and answer whatever is pending, without waiting; at exit. */
+void	server_poll_pending(void);
+
+/* keeper.c */
+/* Fork the keeper; call before anything else is opened. */
+void	keeper_start(void);
+/* Hand the keeper a source's descriptors (-1 where absent). */
+void	keeper_add(uint64_t id, const int pipes[2], const int dests[2]);
+/* Tell the keeper a source is closed. */
+void	keeper_del(uint64_t id);
+
+/* launch.c */
+/* Path of the preload library this collector should use. */
+const char *launch_shim_path(void);
+/* Start the command with the shim; exits on error. */
+void	launch_start(char *const *argv, const char *socket_path);
+/* Whether the command has exited; *status gets the exit code to use. */
+int	launch_done(int *status);
+/* Forward a termination signal to the command. */
+void	launch_signal(int sig);
+
+#endif

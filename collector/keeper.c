@@ -1,0 +1,258 @@
+/*
+ * The keeper: a small process forked at start that holds a duplicate of
+ * every pipe read end and original destination the collector receives. It
+ * does nothing while the collector lives. If the collector dies, or exits
+ * while writers are still alive, no writer sees SIGPIPE or EPIPE: the keeper
+ * copies every pipe to its original destination until the last writer is
+ * gone, then exits. Its writes may block on a slow destination; writers then
+ * block too, as they would without meshlog.
+ */
+
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "collector.h"
+
+enum keeper_op { KEEPER_ADD = 1, KEEPER_DEL = 2 };
+
+/* One message on the keeper socket; descriptors follow by mask bit. */
+struct keeper_msg {
+	uint32_t	op;
+	uint32_t	mask;	/* bit 2i: pipe of stream i, 2i+1: its dest */
+	uint64_t	id;
+};
+
+/* What the keeper holds for one source. */
+struct keeper_entry {
+	uint64_t	id;
+	int		pipe[2];
+	int		dest[2];
+};
+
+static int	keeper_sock = -1;
+static pid_t	keeper_pid = -1;
+
+/* Write all of p to fd, waiting when it would block; -1 when it cannot. */
+static int
+keeper_write_all(int fd, const char *p, size_t n)
+{
+	struct pollfd	pfd;
+	ssize_t		w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1 && errno == EAGAIN) {
+			pfd.fd = fd;
+			pfd.events = POLLOUT;
+			(void)poll(&pfd, 1, 1000);
+			continue;
+		}
+		if (w <= 0)
+			return (-1);
+		p += w;
+		n -= (size_t)w;
+	}
+	return (0);
+}
+
+/* Close an entry's descriptors. */
+static void
+keeper_entry_close(struct keeper_entry *e)
+{
+	int	i;
+
+	for (i = 0; i < 2; i++) {
+		if (e->pipe[i] != -1)
+			close(e->pipe[i]);
+		if (e->dest[i] != -1)
+			close(e->dest[i]);
+		e->pipe[i] = e->dest[i] = -1;
+	}
+}
+
+/* The collector is gone: copy every pipe to its destination until EOF. */
+static void __attribute__((noreturn))
+keeper_forward(struct keeper_entry *ent, size_t n)
+{
+	struct pollfd	*pfd = xcalloc(2 * n + 1, sizeof *pfd);
+	char		 buf[65536];
+	size_t		 i, live;
+	ssize_t		 r;
+	int		 k;
+
+	for (;;) {
+		live = 0;
+		for (i = 0; i < n; i++) {
+			for (k = 0; k < 2; k++) {
+				pfd[2 * i + k].fd = ent[i].pipe[k];
+				pfd[2 * i + k].events = POLLIN;
+				pfd[2 * i + k].revents = 0;
+				live += ent[i].pipe[k] != -1;
+			}
+		}
+		if (live == 0)
+			_exit(0);
+		if (poll(pfd, 2 * n, -1) == -1 && errno != EINTR)
+			_exit(1);
+		for (i = 0; i < n; i++) {
+			for (k = 0; k < 2; k++) {
+				if (pfd[2 * i + k].revents == 0)
+					continue;
+				r = read(ent[i].pipe[k], buf, sizeof buf);
+				if (r == -1 && (errno == EAGAIN ||
+				    errno == EINTR))
+					continue;
+				if (r <= 0) {
+					close(ent[i].pipe[k]);
+					ent[i].pipe[k] = -1;
+					continue;
+				}
+				if (ent[i].dest[k] != -1 &&
+				    keeper_write_all(ent[i].dest[k], buf,
+				    (size_t)r) == -1) {
+					/* Gone: keep reading, discard. */
+					close(ent[i].dest[k]);
+					ent[i].dest[k] = -1;
+				}
+			}
+		}
+	}
+}
+
+/* The keeper's life: hold descriptors until the collector goes away. */
+static void __attribute__((noreturn))
+keeper_main(int sock)
+{
+	struct keeper_entry	*ent = NULL;
+	struct keeper_msg	 m;
+	size_t			 n = 0, cap = 0, i;
+	int			 fds[MESHLOG_HELLO_FDS], nfds, k, b;
+	ssize_t			 r;
+
+	for (;;) {
+		r = fd_recv(sock, &m, sizeof m, fds, &nfds, MESHLOG_HELLO_FDS);
+		if (r == -1 && (errno == EINTR || errno == EBADMSG))
+			continue;
+		if (r <= 0)
+			break;
+		if (r != sizeof m) {
+			for (k = 0; k < nfds; k++)
+				close(fds[k]);
+			continue;
+		}
+		if (m.op == KEEPER_ADD) {
+			if (n == cap) {
+				cap = cap == 0 ? 64 : cap * 2;
+				ent = xrealloc(ent, cap * sizeof *ent);
+			}
+			ent[n].id = m.id;
+			for (k = 0, b = 0; b < 4; b++) {
+				int *slot = (b % 2 == 0) ?
+				    &ent[n].pipe[b / 2] : &ent[n].dest[b / 2];
+
+				*slot = (m.mask & (1u << b)) && k < nfds ?
+				    fds[k++] : -1;
+			}
+			while (k < nfds)
+				close(fds[k++]);
+			n++;
+		} else if (m.op == KEEPER_DEL) {
+			for (i = 0; i < n; i++) {
+				if (ent[i].id != m.id)
+					continue;
+				keeper_entry_close(&ent[i]);
+				ent[i] = ent[--n];
+				break;
+			}
+		}
+	}
+	close(sock);
+	if (n == 0)
+		_exit(0);
+	keeper_forward(ent, n);
+}
+
+void
+keeper_start(void)
+{
+	int	sv[2], devnull;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+		fatal("socketpair");
+	switch (keeper_pid = fork()) {
+	case -1:
+		fatal("fork");
+	case 0:
+		close(sv[0]);
+		/* Outlive the collector; stop only when the writers do. */
+		signal(SIGINT, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGPIPE, SIG_IGN);
+		prctl(PR_SET_NAME, "meshlog-keeper");
+		if ((devnull = open("/dev/null", O_RDONLY)) != -1) {
+			dup2(devnull, 0);
+			close(devnull);
+		}
+		keeper_main(sv[1]);
+	default:
+		close(sv[1]);
+		keeper_sock = sv[0];
+	}
+}
+
+/* Send one message; on failure the keeper is gone and we say so once. */
+static void
+keeper_send(struct keeper_msg *m, const int *fds, int nfds)
+{
+	static int	warned;
+
+	if (keeper_sock == -1)
+		return;
+	if (fd_send(keeper_sock, m, sizeof *m, fds, nfds) == sizeof *m)
+		return;
+	if (!warned)
+		log_warn("the keeper is gone (%s): writers are no longer "
+		    "protected if the collector dies", strerror(errno));
+	warned = 1;
+	close(keeper_sock);
+	keeper_sock = -1;
+}
+
+void
+keeper_add(uint64_t id, const int pipes[2], const int dests[2])
+{
+	struct keeper_msg	m = { KEEPER_ADD, 0, id };
+	int			fds[MESHLOG_HELLO_FDS], nfds = 0, i;
+
+	for (i = 0; i < 2; i++) {
+		if (pipes[i] != -1) {
+			m.mask |= 1u << (2 * i);
+			fds[nfds++] = pipes[i];
+		}
+		if (pipes[i] != -1 && dests[i] != -1) {
+			m.mask |= 1u << (2 * i + 1);
+			fds[nfds++] = dests[i];
+		}
+	}
+	keeper_send(&m, fds, nfds);
+}
+
+void
+keeper_del(uint64_t id)
+{
+	struct keeper_msg	m = { KEEPER_DEL, 0, id };
+
+	keeper_send(&m, NULL, 0);
+}

@@ -1,0 +1,134 @@
+/*
+ * Launch mode: run the command with the shim preloaded and the collector's
+ * socket in its environment, and pass its exit status through.
+ */
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "collector.h"
+
+static pid_t	child = -1;
+static int	child_status = -1;
+
+/* Whether path names a readable file. */
+static int
+launch_exists(const char *path)
+{
+	return (access(path, R_OK) == 0);
+}
+
+const char *
+launch_shim_path(void)
+{
+	static char	 path[PATH_MAX];
+	static const char *const rel[] = {
+		"/../shim/.libs/libmeshlog_preload.so",	/* build tree */
+		"/../lib/meshlog/libmeshlog_preload.so",	/* moved prefix */
+		NULL
+	};
+	char		 exe[PATH_MAX - 64], *slash;
+	const char	*env;
+	ssize_t		 n;
+	int		 i;
+
+	if ((env = getenv("MESHLOG_PRELOAD")) != NULL && *env != '\0')
+		return (env);
+	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		if ((slash = strrchr(exe, '/')) != NULL)
+			*slash = '\0';
+		/* libtool may run us from collector/.libs */
+		for (i = 0; rel[i] != NULL; i++) {
+			snprintf(path, sizeof path, "%s%s", exe, rel[i]);
+			if (launch_exists(path))
+				return (path);
+			snprintf(path, sizeof path, "%s/..%s", exe, rel[i]);
+			if (i == 0 && launch_exists(path))
+				return (path);
+		}
+	}
+	return (PKGLIBDIR "/libmeshlog_preload.so");
+}
+
+void
+launch_start(char *const *argv, const char *socket_path)
+{
+	const char	*shim = launch_shim_path(), *old;
+	char		*preload;
+	sigset_t	 none;
+	char		 resolved[PATH_MAX];
+
+	if (!launch_exists(shim))
+		fatalx("preload library not found: %s (set MESHLOG_PRELOAD)",
+		    shim);
+	if (realpath(shim, resolved) != NULL)
+		shim = resolved;
+	if (strpbrk(shim, " :") != NULL)
+		fatalx("preload path has a space or colon, which the loader "
+		    "splits: %s", shim);
+	if ((old = getenv("LD_PRELOAD")) != NULL && *old != '\0')
+		xasprintf(&preload, "%s:%s", shim, old);
+	else
+		preload = xstrdup(shim);
+	switch (child = fork()) {
+	case -1:
+		fatal("fork");
+	case 0:
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		setenv("LD_PRELOAD", preload, 1);
+		setenv(MESHLOG_ENV_SOCKET, socket_path, 1);
+		execvp(argv[0], argv);
+		fprintf(stderr, "meshlog-collector: cannot run %s: %s\n",
+		    argv[0], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	free(preload);
+	log_debug("started %s as pid %ld", argv[0], (long)child);
+}
+
+int
+launch_done(int *status)
+{
+	int	st;
+	pid_t	r;
+
+	if (child == -1)
+		return (0);
+	if (child_status == -1) {
+		do
+			r = waitpid(child, &st, WNOHANG);
+		while (r == -1 && errno == EINTR);
+		if (r != child)
+			return (0);
+		if (WIFEXITED(st))
+			child_status = WEXITSTATUS(st);
+		else if (WIFSIGNALED(st))
+			child_status = 128 + WTERMSIG(st);
+		else
+			return (0);
+	}
+	*status = child_status;
+	return (1);
+}
+
+void
+launch_signal(int sig)
+{
+	if (child > 0 && child_status == -1)
+		kill(child, sig);
+}

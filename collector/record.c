@@ -1,0 +1,120 @@
+/* Encoding of line records: the JSON log's and the console's. */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "collector.h"
+
+void
+record_ts(char *buf, const struct timespec *ts)
+{
+	static time_t	cached = (time_t)-1;
+	static char	head[24];
+	struct tm	tm;
+
+	if (ts->tv_sec != cached) {
+		gmtime_r(&ts->tv_sec, &tm);
+		strftime(head, sizeof head, "%Y-%m-%dT%H:%M:%S", &tm);
+		cached = ts->tv_sec;
+	}
+	snprintf(buf, TS_LEN, "%s.%06dZ", head, (int)(ts->tv_nsec / 1000));
+}
+
+/* Append a decimal without stdio. */
+static char *
+record_u64(char *d, uint64_t v)
+{
+	char	tmp[24];
+	int	i = sizeof tmp;
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	memcpy(d, tmp + i, sizeof tmp - i);
+	return (d + sizeof tmp - i);
+}
+
+/* Append a literal. */
+#define APPEND(d, lit)	(memcpy((d), (lit), sizeof(lit) - 1), \
+			    (d) += sizeof(lit) - 1)
+
+size_t
+record_line(char *dst, const char *ts, const char *prefix, size_t plen,
+    uint64_t seq, const char *line, size_t n, int flags)
+{
+	char	*d = dst;
+	size_t	 tl = strlen(ts);
+
+	APPEND(d, "{\"ts\":\"");
+	memcpy(d, ts, tl);
+	d += tl;
+	APPEND(d, "\",");
+	memcpy(d, prefix, plen);
+	d += plen;
+	APPEND(d, "\"seq\":");
+	d = record_u64(d, seq);
+	APPEND(d, ",\"line\":\"");
+	d += json_escape(d, line, n);
+	*d++ = '"';
+	if (flags & SPLIT_TRUNCATED)
+		APPEND(d, ",\"truncated\":true");
+	if (flags & SPLIT_PARTIAL)
+		APPEND(d, ",\"partial\":true");
+	if (flags & SPLIT_PROGRESS)
+		APPEND(d, ",\"progress\":true");
+	APPEND(d, "}\n");
+	return ((size_t)(d - dst));
+}
+
+/* Length of an SGR colour sequence (ESC [ digits/; m) at s, or 0. */
+static size_t
+record_sgr(const unsigned char *s, size_t n)
+{
+	size_t	i;
+
+	if (n < 3 || s[1] != '[')
+		return (0);
+	for (i = 2; i < n && i < 64; i++) {
+		if (s[i] == 'm')
+			return (i + 1);
+		if ((s[i] < '0' || s[i] > '9') && s[i] != ';')
+			return (0);
+	}
+	return (0);
+}
+
+size_t
+record_console(char *dst, const char *src, size_t n)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	const unsigned char	*s = (const unsigned char *)src;
+	char			*d = dst;
+	size_t			 i = 0, k;
+
+	while (i < n) {
+		if ((s[i] >= 0x20 && s[i] < 0x7f) || s[i] == '\t') {
+			*d++ = (char)s[i++];
+		} else if (s[i] >= 0x80) {
+			if ((k = utf8_valid(s + i, n - i)) == 0) {
+				APPEND(d, "\xef\xbf\xbd");
+				i++;
+			} else {
+				memcpy(d, s + i, k);
+				d += k;
+				i += k;
+			}
+		} else if (s[i] == 0x1b && (k = record_sgr(s + i, n - i)) > 0) {
+			memcpy(d, s + i, k);
+			d += k;
+			i += k;
+		} else {
+			*d++ = '\\';
+			*d++ = 'x';
+			*d++ = hex[s[i] >> 4];
+			*d++ = hex[s[i] & 0xf];
+			i++;
+		}
+	}
+	return ((size_t)(d - dst));
+}

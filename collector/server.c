@@ -1,0 +1,320 @@
+/*
+ * The control socket: accepts shims (and later meshlogctl), checks the
+ * peer's uid with SO_PEERCRED, reads one JSON line with its descriptors, and
+ * answers. A stranger, a malformed message or a silent peer is refused with
+ * a log line and costs nothing else.
+ */
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "collector.h"
+
+/* Seconds a peer has to send a complete message. */
+#define PEER_TIMEOUT	10
+
+struct peer {
+	int			 fd;
+	pid_t			 pid;
+	uid_t			 uid;
+	struct event		*ev;
+	struct event		*timer;
+	char			 buf[MESHLOG_MSG_MAX];
+	size_t			 len;
+	int			 fds[MESHLOG_HELLO_FDS];
+	int			 nfds;
+	TAILQ_ENTRY(peer)	 entry;
+};
+
+static int			 listen_fd = -1;
+static struct event		*listen_ev;
+static char			*listen_path;
+static TAILQ_HEAD(, peer)	 peers = TAILQ_HEAD_INITIALIZER(peers);
+
+static void	server_accept_cb(int, short, void *);
+static void	peer_read_cb(int, short, void *);
+static void	peer_timeout_cb(int, short, void *);
+
+/* Close a peer and every descriptor it sent that nobody took. */
+static void
+peer_free(struct peer *p)
+{
+	int	i;
+
+	for (i = 0; i < p->nfds; i++)
+		close(p->fds[i]);
+	event_free(p->ev);
+	event_free(p->timer);
+	close(p->fd);
+	TAILQ_REMOVE(&peers, p, entry);
+	free(p);
+}
+
+/* Send one JSON line to a peer, best effort (the peer may be gone). */
+static void
+peer_send(struct peer *p, json_t *msg)
+{
+	char	*s = json_dumps(msg, JSON_COMPACT);
+	size_t	 n;
+
+	if (s == NULL)
+		return;
+	n = strlen(s);
+	s[n] = '\n';
+	(void)send(p->fd, s, n + 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	free(s);
+}
+
+/* Refuse a peer's message with a reason, logged and sent back. */
+static void
+peer_refuse(struct peer *p, const char *what, const char *why)
+{
+	json_t	*msg;
+
+	log_warn("refused %s from pid %ld (uid %lu): %s", what, (long)p->pid,
+	    (unsigned long)p->uid, why);
+	msg = json_pack("{s:s, s:s}", "type", "error", "message", why);
+	peer_send(p, msg);
+	json_decref(msg);
+}
+
+/* Handle one complete line; the peer is closed afterwards. */
+static void
+peer_dispatch(struct peer *p, const char *line, size_t len)
+{
+	struct hello	 h;
+	char		*cause = NULL;
+	json_t		*msg, *o;
+	uint64_t	 id;
+	const char	*type;
+
+	o = json_loadb(line, len, 0, NULL);
+	type = json_string_value(json_object_get(o, "type"));
+	if (type != NULL && strcmp(type, "hello") != 0) {
+		peer_refuse(p, "request", "this collector does not support "
+		    "that request yet");
+		json_decref(o);
+		return;
+	}
+	json_decref(o);
+	if (hello_parse(line, len, &h, &cause) != 0) {
+		peer_refuse(p, "hello", cause);
+		free(cause);
+		return;
+	}
+	if (h.pid != (long)p->pid)
+		log_debug("hello says pid %ld, the kernel says %ld", h.pid,
+		    (long)p->pid);
+	h.pid = p->pid;	/* the kernel's word, in our pid namespace */
+	id = source_create(&h, p->fds, p->nfds, &cause);
+	hello_clear(&h);
+	if (id == 0) {
+		peer_refuse(p, "hello", cause);
+		free(cause);
+		return;
+	}
+	p->nfds = 0;	/* the source owns them now */
+	msg = json_pack("{s:s, s:i, s:I}", "type", "welcome", "proto",
+	    MESHLOG_PROTO, "source", (json_int_t)id);
+	peer_send(p, msg);
+	json_decref(msg);
+}
+
+/* A peer sent data (or closed). */
+static void
+peer_read_cb(int fd, short what, void *arg)
+{
+	struct peer	*p = arg;
+	char		*nl;
+	ssize_t		 n;
+	int		 got;
+
+	n = fd_recv(fd, p->buf + p->len, sizeof p->buf - p->len,
+	    p->fds + p->nfds, &got, MESHLOG_HELLO_FDS - p->nfds);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n == -1 && errno == EBADMSG) {
+		peer_refuse(p, "message", "too many descriptors attached");
+		peer_free(p);
+		return;
+	}
+	if (n <= 0) {
+		if (p->len > 0)
+			log_warn("pid %ld closed the connection in the middle "
+			    "of a message", (long)p->pid);
+		peer_free(p);
+		return;
+	}
+	p->nfds += got;
+	p->len += (size_t)n;
+	if ((nl = memchr(p->buf, '\n', p->len)) == NULL) {
+		if (p->len == sizeof p->buf) {
+			peer_refuse(p, "message", "message too long");
+			peer_free(p);
+		}
+		return;
+	}
+	peer_dispatch(p, p->buf, (size_t)(nl - p->buf));
+	peer_free(p);
+}
+
+/* A peer sent no complete message in time. */
+static void
+peer_timeout_cb(int fd, short what, void *arg)
+{
+	struct peer	*p = arg;
+
+	peer_refuse(p, "connection", "no complete message in time");
+	peer_free(p);
+}
+
+/* Accept one connection, or refuse a stranger. */
+static void
+server_accept_one(int fd)
+{
+	struct ucred	 cred;
+	socklen_t	 len = sizeof cred;
+	struct peer	*p;
+	struct timeval	 tv = { PEER_TIMEOUT, 0 };
+
+	p = xcalloc(1, sizeof *p);
+	p->fd = fd;
+	p->pid = -1;
+	TAILQ_INSERT_TAIL(&peers, p, entry);
+	p->ev = event_new(base, fd, EV_READ | EV_PERSIST, peer_read_cb, p);
+	p->timer = evtimer_new(base, peer_timeout_cb, p);
+	if (p->ev == NULL || p->timer == NULL)
+		fatalx("out of memory for a peer");
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+		peer_refuse(p, "connection", "cannot read peer credentials");
+		peer_free(p);
+		return;
+	}
+	p->pid = cred.pid;
+	p->uid = cred.uid;
+	if (cred.uid != geteuid() && cred.uid != 0) {
+		peer_refuse(p, "connection", "peer runs as another user");
+		peer_free(p);
+		return;
+	}
+	event_add(p->ev, NULL);
+	evtimer_add(p->timer, &tv);
+}
+
+/* The listening socket is readable: accept what is pending. */
+static void
+server_accept_cb(int fd, short what, void *arg)
+{
+	int	c;
+
+	for (;;) {
+		c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (c == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE)
+				log_warn("accept: %s (raise the descriptor "
+				    "limit)", strerror(errno));
+			else if (errno != EAGAIN)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		server_accept_one(c);
+	}
+}
+
+/* Make the socket's directory, mode 0700 when this collector creates it. */
+static void
+server_mkdir(const char *path)
+{
+	char		*copy = xstrdup(path), *dir = dirname(copy);
+	struct stat	 sb;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+		fatal("cannot create %s", dir);
+	if (stat(dir, &sb) != 0)
+		fatal("%s", dir);
+	if (!S_ISDIR(sb.st_mode))
+		fatalx("%s is not a directory", dir);
+	free(copy);
+}
+
+void
+server_open(const char *path)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun.sun_path)
+		fatalx("socket path too long (at most %zu bytes): %s",
+		    sizeof sun.sun_path - 1, path);
+	memcpy(sun.sun_path, path, strlen(path));
+	server_mkdir(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		fatal("socket");
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0 ||
+	    errno == EAGAIN)
+		fatalx("another collector is already listening on %s", path);
+	if (errno == ECONNREFUSED) {
+		/* A dead collector's socket file. */
+		if (unlink(path) == -1)
+			fatal("cannot remove stale socket %s", path);
+	} else if (errno != ENOENT)
+		fatal("%s", path);
+	close(fd);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		fatal("socket");
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0)
+		fatal("cannot bind %s", path);
+	if (chmod(path, 0600) != 0)
+		fatal("chmod %s", path);
+	if (listen(fd, 4096) != 0)
+		fatal("listen");
+	listen_fd = fd;
+	listen_path = xstrdup(path);
+	listen_ev = event_new(base, fd, EV_READ | EV_PERSIST, server_accept_cb,
+	    NULL);
+	if (listen_ev == NULL || event_add(listen_ev, NULL) != 0)
+		fatalx("cannot watch the socket");
+}
+
+void
+server_poll_pending(void)
+{
+	struct peer	*p, *next;
+
+	if (listen_fd == -1)
+		return;
+	server_accept_cb(listen_fd, EV_READ, NULL);
+	TAILQ_FOREACH_SAFE(p, &peers, entry, next)
+		peer_read_cb(p->fd, EV_READ, p);
+}
+
+void
+server_close(void)
+{
+	struct peer	*p;
+
+	while ((p = TAILQ_FIRST(&peers)) != NULL)
+		peer_free(p);
+	if (listen_fd == -1)
+		return;
+	event_free(listen_ev);
+	close(listen_fd);
+	unlink(listen_path);
+	free(listen_path);
+	listen_fd = -1;
+}

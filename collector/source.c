@@ -1,0 +1,431 @@
+/*
+ * Sources: one per registered process, with a stream per captured fd. Each
+ * stream's pipe is read by the event loop, split into records, written to
+ * the JSON log and the console view, and teed raw to its destination.
+ */
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "collector.h"
+
+/* Bytes read from a pipe at once, and reads per wake-up before yielding. */
+#define SOURCE_READ	65536
+#define SOURCE_READS	8
+
+static const char *const stream_names[2] = { "stdout", "stderr" };
+
+struct source;
+
+struct stream {
+	struct source		*src;
+	int			 which;
+	int			 fd;
+	struct event		*ev;
+	struct split		 split;
+	uint64_t		 seq;
+	uint64_t		 bytes;
+	struct dest		*dest;
+	int			 tee;		/* raw copy to dest */
+	int			 console;	/* shown in the console view */
+	dev_t			 dev;
+	ino_t			 ino;
+	char			*jprefix;	/* constant JSON fields */
+	size_t			 jplen;
+	time_t			 last_update;	/* console progress rate */
+	RB_ENTRY(stream)	 entry;
+};
+
+struct source {
+	uint64_t		 id;
+	long			 pid;
+	long			 rank;
+	char			*host;
+	char			 prefix[64];	/* console */
+	struct stream		*st[2];
+	int			 nopen;
+	TAILQ_ENTRY(source)	 entry;
+};
+
+/* Order streams by their pipe, to find a child's inherited pipe. */
+static int
+stream_cmp(struct stream *a, struct stream *b)
+{
+	if (a->dev != b->dev)
+		return (a->dev < b->dev ? -1 : 1);
+	if (a->ino != b->ino)
+		return (a->ino < b->ino ? -1 : 1);
+	return (0);
+}
+RB_HEAD(streams, stream);
+RB_GENERATE(streams, stream, entry, stream_cmp)
+
+static struct streams		 stream_tree = RB_INITIALIZER(&stream_tree);
+static TAILQ_HEAD(, source)	 sources = TAILQ_HEAD_INITIALIZER(sources);
+static uint64_t			 next_id;
+static unsigned			 nsources;
+static char			 cur_ts[TS_LEN];	/* of the chunk read */
+
+static void	source_read_cb(int, short, void *);
+
+unsigned
+source_count(void)
+{
+	return (nsources);
+}
+
+/* An event record with the source's identity, ready for more fields. */
+static json_t *
+source_event(struct source *src, const char *event)
+{
+	struct timespec	now;
+	char		ts[TS_LEN];
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	record_ts(ts, &now);
+	return (json_pack("{s:s, s:s, s:I, s:o, s:I, s:s}", "ts", ts, "host",
+	    src->host, "pid", (json_int_t)src->pid, "rank", src->rank < 0 ?
+	    json_null() : json_integer(src->rank), "source",
+	    (json_int_t)src->id, "event", event));
+}
+
+/* One record from the splitter. */
+static void
+stream_record_cb(void *arg, const char *line, size_t len, int flags)
+{
+	struct stream	*s = arg;
+	struct source	*src = s->src;
+	char		*p;
+	time_t		 now;
+
+	if (flags & SPLIT_UPDATE) {
+		/* Progress states reach the console at most once a second. */
+		now = time(NULL);
+		if (cfg.console && s->console && now != s->last_update) {
+			s->last_update = now;
+			console_line(s->which, src->prefix, line, len, 0);
+		}
+		return;
+	}
+	if (jsonlog_active()) {
+		p = jsonlog_reserve(RECORD_MAX(len, s->jplen));
+		jsonlog_commit(record_line(p, cur_ts, s->jprefix, s->jplen,
+		    s->seq, line, len, flags));
+	}
+	s->seq++;
+	if (cfg.console && s->console)
+		console_line(s->which, src->prefix, line, len, flags);
+}
+
+/* Bytes read from a stream's pipe. */
+static void
+stream_bytes(struct stream *s, const char *p, size_t n)
+{
+	struct timespec	now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	record_ts(cur_ts, &now);
+	s->bytes += n;
+	if (s->tee)
+		dest_write(s->dest, p, n);
+	split_feed(&s->split, p, n, stream_record_cb, s);
+}
+
+/* Free a source whose streams are all closed, recording the counts. */
+static void
+source_free(struct source *src, const char *reason)
+{
+	json_t	*o, *lines, *bytes;
+	int	 i;
+
+	o = source_event(src, "source_closed");
+	lines = json_object();
+	bytes = json_object();
+	for (i = 0; i < 2; i++) {
+		if (src->st[i] == NULL)
+			continue;
+		json_object_set_new(lines, stream_names[i],
+		    json_integer((json_int_t)src->st[i]->seq));
+		json_object_set_new(bytes, stream_names[i],
+		    json_integer((json_int_t)src->st[i]->bytes));
+	}
+	json_object_set_new(o, "reason", json_string(reason));
+	json_object_set_new(o, "lines", lines);
+	json_object_set_new(o, "bytes", bytes);
+	jsonlog_event(o);
+	json_decref(o);
+	log_debug("source %llu (pid %ld) closed: %s",
+	    (unsigned long long)src->id, src->pid, reason);
+	for (i = 0; i < 2; i++) {
+		if (src->st[i] == NULL)
+			continue;
+		dest_unref(src->st[i]->dest);
+		split_free(&src->st[i]->split);
+		free(src->st[i]->jprefix);
+		free(src->st[i]);
+	}
+	TAILQ_REMOVE(&sources, src, entry);
+	nsources--;
+	free(src->host);
+	free(src);
+}
+
+/* Close one stream: emit what is left; the last one closes the source. */
+static void
+stream_close(struct stream *s, const char *reason)
+{
+	struct source	*src = s->src;
+
+	split_finish(&s->split, stream_record_cb, s);
+	event_free(s->ev);
+	s->ev = NULL;
+	close(s->fd);
+	s->fd = -1;
+	RB_REMOVE(streams, &stream_tree, s);
+	if (--src->nopen == 0) {
+		if (strcmp(reason, "eof") == 0)
+			keeper_del(src->id);
+		source_free(src, reason);
+	}
+}
+
+/*
+ * Read a stream until it would block, at most max reads. Returns -1 when
+ * the stream closed (and s may be gone), else 0.
+ */
+static int
+stream_read(struct stream *s, int max)
+{
+	static char	buf[SOURCE_READ];
+	ssize_t		n;
+	int		i;
+
+	for (i = 0; max == 0 || i < max; i++) {
+		n = read(s->fd, buf, sizeof buf);
+		if (n > 0) {
+			stream_bytes(s, buf, (size_t)n);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return (0);
+		if (n == -1)
+			log_warn("source %llu %s: read: %s",
+			    (unsigned long long)s->src->id,
+			    stream_names[s->which], strerror(errno));
+		stream_close(s, "eof");
+		return (-1);
+	}
+	return (0);
+}
+
+/* A pipe is readable. */
+static void
+source_read_cb(int fd, short what, void *arg)
+{
+	stream_read(arg, SOURCE_READS);
+}
+
+/* Check that fd is a pipe's read end; 0 or -1. */
+static int
+source_check_pipe(int fd, struct stat *sb)
+{
+	int	fl;
+
+	if (fstat(fd, sb) != 0 || !S_ISFIFO(sb->st_mode))
+		return (-1);
+	if ((fl = fcntl(fd, F_GETFL)) == -1 || (fl & O_ACCMODE) != O_RDONLY)
+		return (-1);
+	return (fcntl(fd, F_SETFL, fl | O_NONBLOCK));
+}
+
+/*
+ * Decide where a stream with its own destination goes. Bytes bound for a
+ * file or pipe are program data and always reach it; the copy to what a
+ * person watches (a terminal, the collector's console) is the tee that
+ * --no-tee turns off, since the console view stands in for it. The console
+ * view shows what would have reached that person: everything from a
+ * process at the top of a job, and from processes inside it only what was
+ * bound for a terminal or the console (not a $(...) or a file).
+ */
+static void
+stream_route(struct stream *s, int nested)
+{
+	int	view = dest_is_view(s->dest);
+
+	s->tee = s->dest != NULL && (!view || cfg.tee);
+	s->console = !nested || view;
+}
+
+/* Build a stream's constant JSON fields. */
+static void
+stream_prefix(struct stream *s, struct source *src)
+{
+	char	*host;
+	size_t	 hl = strlen(src->host);
+
+	host = xmalloc(JSON_ESCAPE_MAX(hl) + 1);
+	host[json_escape(host, src->host, hl)] = '\0';
+	if (src->rank >= 0)
+		xasprintf(&s->jprefix, "\"host\":\"%s\",\"pid\":%ld,"
+		    "\"rank\":%ld,\"source\":%llu,\"stream\":\"%s\",", host,
+		    src->pid, src->rank, (unsigned long long)src->id,
+		    stream_names[s->which]);
+	else
+		xasprintf(&s->jprefix, "\"host\":\"%s\",\"pid\":%ld,"
+		    "\"rank\":null,\"source\":%llu,\"stream\":\"%s\",", host,
+		    src->pid, (unsigned long long)src->id,
+		    stream_names[s->which]);
+	s->jplen = strlen(s->jprefix);
+	free(host);
+}
+
+uint64_t
+source_create(struct hello *h, int *fds, int nfds, char **cause)
+{
+	struct source	*src;
+	struct stream	*s, key, *parent;
+	struct stat	 sb[2], ob;
+	json_t		*o, *names;
+	int		 i, pipes[2] = { -1, -1 }, dests[2] = { -1, -1 };
+	long long	 parent_id = -1;
+
+	if (nfds != 2 * h->nstreams) {
+		xasprintf(cause, "hello names %d streams but carries %d "
+		    "descriptors", h->nstreams, nfds);
+		return (0);
+	}
+	for (i = 0; i < h->nstreams; i++) {
+		if (source_check_pipe(fds[2 * i], &sb[i]) != 0) {
+			xasprintf(cause, "%s: descriptor is not a pipe's read "
+			    "end", stream_names[h->which[i]]);
+			return (0);
+		}
+	}
+	src = xcalloc(1, sizeof *src);
+	src->id = ++next_id;
+	src->pid = h->pid;
+	src->rank = h->rank;
+	src->host = xstrdup(h->host);
+	if (h->rank >= 0)
+		snprintf(src->prefix, sizeof src->prefix, "[rank %ld] ",
+		    h->rank);
+	else
+		snprintf(src->prefix, sizeof src->prefix, "[pid %ld] ", h->pid);
+	names = json_array();
+	for (i = 0; i < h->nstreams; i++) {
+		s = xcalloc(1, sizeof *s);
+		s->src = src;
+		s->which = h->which[i];
+		s->fd = fds[2 * i];
+		s->dev = sb[i].st_dev;
+		s->ino = sb[i].st_ino;
+		split_init(&s->split, cfg.line_max);
+		stream_prefix(s, src);
+		/*
+		 * An original that is another source's pipe (a child of a
+		 * registered process) is teed where that source's goes,
+		 * never into the pipe, so every line is recorded once.
+		 */
+		key.dev = 0;
+		if (fstat(fds[2 * i + 1], &ob) == 0 && S_ISFIFO(ob.st_mode)) {
+			key.dev = ob.st_dev;
+			key.ino = ob.st_ino;
+		}
+		if (key.dev != 0 &&
+		    (parent = RB_FIND(streams, &stream_tree, &key)) != NULL) {
+			close(fds[2 * i + 1]);
+			s->dest = dest_ref(parent->dest);
+			s->tee = parent->tee;
+			s->console = parent->console;
+			parent_id = (long long)parent->src->id;
+		} else {
+			s->dest = dest_get(fds[2 * i + 1]);
+			stream_route(s, h->nested);
+		}
+		fds[2 * i] = fds[2 * i + 1] = -1;
+		RB_INSERT(streams, &stream_tree, s);
+		s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST,
+		    source_read_cb, s);
+		if (s->ev == NULL || event_add(s->ev, NULL) != 0)
+			fatalx("cannot watch a pipe");
+		src->st[s->which] = s;
+		src->nopen++;
+		pipes[s->which] = s->fd;
+		dests[s->which] = dest_fd(s->dest);
+		json_array_append_new(names, json_string(stream_names[s->which]));
+	}
+	TAILQ_INSERT_TAIL(&sources, src, entry);
+	nsources++;
+	keeper_add(src->id, pipes, dests);
+
+	o = source_event(src, "source_open");
+	json_object_set_new(o, "ppid", json_integer(h->ppid));
+	json_object_set_new(o, "uid", json_integer(h->uid));
+	json_object_set(o, "argv", h->argv);
+	if (h->argv_truncated)
+		json_object_set_new(o, "argv_truncated", json_true());
+	json_object_set_new(o, "local_rank", h->local_rank < 0 ? json_null() :
+	    json_integer(h->local_rank));
+	json_object_set_new(o, "world_size", h->world_size < 0 ? json_null() :
+	    json_integer(h->world_size));
+	if (h->rank_var != NULL)
+		json_object_set_new(o, "rank_var", json_string(h->rank_var));
+	json_object_set_new(o, "streams", names);
+	json_object_set_new(o, "parent_source", parent_id < 0 ? json_null() :
+	    json_integer(parent_id));
+	json_object_set_new(o, "buffering", json_string(h->keep_buffering ?
+	    "keep" : "line"));
+	jsonlog_event(o);
+	json_decref(o);
+	log_debug("source %llu: pid %ld rank %ld", (unsigned long long)src->id,
+	    src->pid, src->rank);
+	return (src->id);
+}
+
+void
+source_drain_all(void)
+{
+	struct source	*src, *next;
+	struct stream	*s;
+	int		 i, last;
+
+	TAILQ_FOREACH_SAFE(src, &sources, entry, next) {
+		for (i = 0; i < 2; i++) {
+			if ((s = src->st[i]) == NULL || s->fd == -1)
+				continue;
+			/* Closing the last open stream frees src. */
+			last = src->nopen == 1;
+			if (stream_read(s, 0) == -1 && last)
+				break;
+		}
+	}
+}
+
+void
+source_close_all(const char *reason)
+{
+	struct source	*src;
+	struct stream	*s;
+	int		 i, last;
+
+	while ((src = TAILQ_FIRST(&sources)) != NULL) {
+		for (i = 0; i < 2; i++) {
+			if ((s = src->st[i]) == NULL || s->fd == -1)
+				continue;
+			last = src->nopen == 1;
+			stream_close(s, reason);
+			if (last)
+				break;
+		}
+	}
+}

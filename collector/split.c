@@ -1,0 +1,159 @@
+/*
+ * The line splitter. Lines end at \n (\r\n is one ending). A line with \r
+ * updates (a progress bar) is recorded once, in its final state. Records are
+ * cut at max bytes on a UTF-8 character boundary and marked truncated; what
+ * is left at EOF is marked partial. Memory is bounded by 2 * max per stream.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector.h"
+
+void
+split_init(struct split *s, size_t max)
+{
+	memset(s, 0, sizeof *s);
+	s->max = max < 16 ? 16 : max;
+	s->cur = xmalloc(s->max);
+}
+
+void
+split_free(struct split *s)
+{
+	free(s->cur);
+	free(s->last);
+	s->cur = s->last = NULL;
+}
+
+/* Length of the UTF-8 sequence a lead byte starts; 1 for anything else. */
+static size_t
+split_seqlen(unsigned char c)
+{
+	if (c >= 0xf0 && c <= 0xf4)
+		return (4);
+	if (c >= 0xe0)
+		return (c <= 0xef ? 3 : 1);
+	if (c >= 0xc2)
+		return (2);
+	return (1);
+}
+
+/* cur is full and more bytes come: emit a truncated record. */
+static void
+split_cut(struct split *s, split_cb cb, void *arg)
+{
+	size_t	cut = s->max, j;
+
+	/* Keep a multi-byte character whole for the next record. */
+	for (j = s->max; j > 0 && j > s->max - 4; j--) {
+		unsigned char c = (unsigned char)s->cur[j - 1];
+
+		if ((c & 0xc0) == 0x80)
+			continue;
+		if (c >= 0xc0 && j - 1 + split_seqlen(c) > s->max)
+			cut = j - 1;
+		break;
+	}
+	if (cut == 0)
+		cut = s->max;
+	cb(arg, s->cur, cut, SPLIT_TRUNCATED |
+	    (s->progress ? SPLIT_PROGRESS : 0));
+	memmove(s->cur, s->cur + cut, s->max - cut);
+	s->len = s->max - cut;
+	s->cont = 1;
+}
+
+/* Append bytes to the current segment, cutting when it is full. */
+static void
+split_append(struct split *s, const char *p, size_t n, split_cb cb,
+    void *arg)
+{
+	size_t	k;
+
+	while (n > 0) {
+		if (s->len == s->max)
+			split_cut(s, cb, arg);
+		k = s->max - s->len;
+		if (k > n)
+			k = n;
+		memcpy(s->cur + s->len, p, k);
+		s->len += k;
+		p += k;
+		n -= k;
+	}
+}
+
+/* A \r that is not part of \r\n: the segment so far is a progress state. */
+static void
+split_separator(struct split *s, split_cb cb, void *arg)
+{
+	s->progress = 1;
+	if (s->len == 0)
+		return;
+	cb(arg, s->cur, s->len, SPLIT_UPDATE);
+	if (s->last == NULL)
+		s->last = xmalloc(s->max);
+	memcpy(s->last, s->cur, s->len);
+	s->lastlen = s->len;
+	s->len = 0;
+}
+
+/* Emit the current line with flags and start a new one. */
+static void
+split_emit(struct split *s, int flags, split_cb cb, void *arg)
+{
+	if (s->progress) {
+		flags |= SPLIT_PROGRESS;
+		if (s->len == 0 && s->lastlen > 0)
+			cb(arg, s->last, s->lastlen, flags);
+		else
+			cb(arg, s->cur, s->len, flags);
+	} else
+		cb(arg, s->cur, s->len, flags);
+	s->len = s->lastlen = 0;
+	s->progress = s->cont = 0;
+}
+
+void
+split_feed(struct split *s, const char *p, size_t n, split_cb cb, void *arg)
+{
+	const char	*end = p + n, *nl, *cr, *stop;
+
+	while (p < end) {
+		if (s->cr) {
+			s->cr = 0;
+			if (*p == '\n') {
+				split_emit(s, 0, cb, arg);
+				p++;
+				continue;
+			}
+			split_separator(s, cb, arg);
+		}
+		nl = memchr(p, '\n', (size_t)(end - p));
+		stop = nl != NULL ? nl : end;
+		cr = memchr(p, '\r', (size_t)(stop - p));
+		if (cr != NULL) {
+			split_append(s, p, (size_t)(cr - p), cb, arg);
+			s->cr = 1;
+			p = cr + 1;
+			continue;
+		}
+		split_append(s, p, (size_t)(stop - p), cb, arg);
+		if (nl == NULL)
+			break;
+		split_emit(s, 0, cb, arg);
+		p = nl + 1;
+	}
+}
+
+void
+split_finish(struct split *s, split_cb cb, void *arg)
+{
+	if (s->cr) {
+		s->cr = 0;
+		split_separator(s, cb, arg);
+	}
+	if (s->len > 0 || s->lastlen > 0 || s->cont)
+		split_emit(s, SPLIT_PARTIAL, cb, arg);
+}

@@ -1,0 +1,99 @@
+/* Descriptor passing over Unix sockets (SCM_RIGHTS). */
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+/* Room for the control data of up to MESHLOG_HELLO_FDS descriptors. */
+union fd_cmsg {
+	struct cmsghdr	hdr;
+	char		buf[CMSG_SPACE(sizeof(int) * MESHLOG_HELLO_FDS)];
+};
+
+ssize_t
+fd_send(int sock, const void *buf, size_t len, const int *fds, int nfds)
+{
+	struct msghdr	 msg;
+	struct iovec	 iov;
+	union fd_cmsg	 cm;
+	struct cmsghdr	*c;
+	ssize_t		 n;
+
+	if (nfds < 0 || nfds > MESHLOG_HELLO_FDS) {
+		errno = EINVAL;
+		return (-1);
+	}
+	memset(&msg, 0, sizeof msg);
+	iov.iov_base = (void *)buf;
+	iov.iov_len = len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	if (nfds > 0) {
+		memset(&cm, 0, sizeof cm);
+		msg.msg_control = cm.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	do
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
+	return (n);
+}
+
+ssize_t
+fd_recv(int sock, void *buf, size_t len, int *fds, int *nfds, int maxfds)
+{
+	struct msghdr	 msg;
+	struct iovec	 iov;
+	union fd_cmsg	 cm;
+	struct cmsghdr	*c;
+	ssize_t		 n;
+	int		 got[MESHLOG_HELLO_FDS * 2], ngot = 0, k, i, bad;
+
+	*nfds = 0;
+	memset(&msg, 0, sizeof msg);
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof cm.buf;
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return (-1);
+	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+			if (ngot < (int)(sizeof got / sizeof got[0]))
+				got[ngot++] = fd;
+			else
+				close(fd);
+		}
+	}
+	bad = (msg.msg_flags & MSG_CTRUNC) || ngot > maxfds;
+	if (bad) {
+		for (i = 0; i < ngot; i++)
+			close(got[i]);
+		errno = EBADMSG;
+		return (-1);
+	}
+	memcpy(fds, got, sizeof(int) * ngot);
+	*nfds = ngot;
+	return (n);
+}

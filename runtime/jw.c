@@ -1,0 +1,174 @@
+/* A JSON writer into fixed buffers, safe to call from a constructor. */
+
+#include <string.h>
+
+#include "runtime.h"
+
+static const char hexdigits[] = "0123456789abcdef";
+
+size_t
+utf8_valid(const unsigned char *s, size_t n)
+{
+	unsigned char	c = s[0];
+	unsigned char	lo = 0x80, hi = 0xbf;
+	size_t		len, i;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+	} else
+		return (0);
+	if (n < len)
+		return (0);
+	if (s[1] < lo || s[1] > hi)
+		return (0);
+	for (i = 2; i < len; i++) {
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return (0);
+	}
+	return (len);
+}
+
+size_t
+json_escape(char *dst, const char *src, size_t n)
+{
+	const unsigned char	*s = (const unsigned char *)src;
+	char			*d = dst;
+	size_t			 i = 0, k;
+	unsigned char		 c;
+
+	while (i < n) {
+		c = s[i];
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			*d++ = (char)c;
+			i++;
+			continue;
+		}
+		if (c >= 0x80) {
+			k = utf8_valid(s + i, n - i);
+			if (k == 0) {
+				/* U+FFFD REPLACEMENT CHARACTER */
+				*d++ = (char)0xef;
+				*d++ = (char)0xbf;
+				*d++ = (char)0xbd;
+				i++;
+			} else {
+				memcpy(d, s + i, k);
+				d += k;
+				i += k;
+			}
+			continue;
+		}
+		*d++ = '\\';
+		switch (c) {
+		case '"':
+		case '\\':
+			*d++ = (char)c;
+			break;
+		case '\n':
+			*d++ = 'n';
+			break;
+		case '\t':
+			*d++ = 't';
+			break;
+		case '\r':
+			*d++ = 'r';
+			break;
+		case '\b':
+			*d++ = 'b';
+			break;
+		case '\f':
+			*d++ = 'f';
+			break;
+		default:
+			*d++ = 'u';
+			*d++ = '0';
+			*d++ = '0';
+			*d++ = hexdigits[c >> 4];
+			*d++ = hexdigits[c & 0xf];
+			break;
+		}
+		i++;
+	}
+	return ((size_t)(d - dst));
+}
+
+void
+jw_init(struct jw *w, char *buf, size_t cap)
+{
+	w->buf = buf;
+	w->cap = cap;
+	w->len = 0;
+	w->overflow = 0;
+	if (cap > 0)
+		buf[0] = '\0';
+}
+
+void
+jw_raw(struct jw *w, const char *s, size_t n)
+{
+	if (w->overflow || w->cap == 0 || n >= w->cap - w->len) {
+		w->overflow = 1;
+		return;
+	}
+	memcpy(w->buf + w->len, s, n);
+	w->len += n;
+	w->buf[w->len] = '\0';
+}
+
+void
+jw_lit(struct jw *w, const char *s)
+{
+	jw_raw(w, s, strlen(s));
+}
+
+void
+jw_str(struct jw *w, const char *s, size_t n)
+{
+	if (w->overflow || w->cap == 0 ||
+	    JSON_ESCAPE_MAX(n) + 2 >= w->cap - w->len) {
+		w->overflow = 1;
+		return;
+	}
+	w->buf[w->len++] = '"';
+	w->len += json_escape(w->buf + w->len, s, n);
+	w->buf[w->len++] = '"';
+	w->buf[w->len] = '\0';
+}
+
+void
+jw_int(struct jw *w, long long v)
+{
+	char			 tmp[24];
+	size_t			 i = sizeof tmp;
+	unsigned long long	 u;
+
+	u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	do {
+		tmp[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		tmp[--i] = '-';
+	jw_raw(w, tmp + i, sizeof tmp - i);
+}
+
+void
+jw_int_or_null(struct jw *w, long long v)
+{
+	if (v < 0)
+		jw_lit(w, "null");
+	else
+		jw_int(w, v);
+}

@@ -1,0 +1,122 @@
+/*
+ * The wire protocol shared by the shim and the collector, and the identity
+ * a process reports when it registers. Everything here is library code that
+ * runs inside host processes: no allocation, no exit, no stdio, errno kept
+ * only where a comment says so.
+ */
+#ifndef MESHLOG_RUNTIME_H
+#define MESHLOG_RUNTIME_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Protocol version carried in hello and welcome. */
+#define MESHLOG_PROTO		1
+/* Longest control message, one JSON line, in bytes. */
+#define MESHLOG_MSG_MAX		16384
+/* Descriptors a hello carries at most: read end and original per stream. */
+#define MESHLOG_HELLO_FDS	4
+/* Longest argv a hello reports, in bytes; longer is cut and marked. */
+#define MESHLOG_ARGV_MAX	4096
+
+/* Environment names the shim reads and sets. */
+#define MESHLOG_ENV_SOCKET	"MESHLOG_SOCKET"
+#define MESHLOG_ENV_STREAM	"MESHLOG_STREAM"
+#define MESHLOG_ENV_OWNER	"MESHLOG_OWNER"
+
+/* Stream numbers; index into hello's stream arrays. */
+#define MESHLOG_STDOUT		0
+#define MESHLOG_STDERR		1
+
+/* jw.c */
+
+/* A JSON writer over a caller-owned buffer; never allocates. */
+struct jw {
+	char	*buf;
+	size_t	 cap;
+	size_t	 len;
+	int	 overflow;	/* set once anything did not fit */
+};
+
+/* Bytes json_escape() may write for n input bytes, at most. */
+#define JSON_ESCAPE_MAX(n)	((n) * 6)
+
+/*
+ * Write the JSON string body (no quotes) for n bytes of src into dst, which
+ * must hold JSON_ESCAPE_MAX(n) bytes. Invalid UTF-8 becomes U+FFFD, one per
+ * bad byte; control characters, DEL, '"' and '\\' are escaped. Returns the
+ * number of bytes written.
+ */
+size_t	json_escape(char *dst, const char *src, size_t n);
+/* Length of the valid UTF-8 sequence (2-4 bytes) at s, n left, or 0. */
+size_t	utf8_valid(const unsigned char *s, size_t n);
+/* Start writing into buf of cap bytes; the result is NUL-terminated. */
+void	jw_init(struct jw *, char *buf, size_t cap);
+/* Append n raw bytes. */
+void	jw_raw(struct jw *, const char *, size_t);
+/* Append a NUL-terminated raw string. */
+void	jw_lit(struct jw *, const char *);
+/* Append a quoted, escaped JSON string of n bytes. */
+void	jw_str(struct jw *, const char *, size_t);
+/* Append a signed decimal integer. */
+void	jw_int(struct jw *, long long);
+/* Append an integer, or null when v is negative. */
+void	jw_int_or_null(struct jw *, long long v);
+
+/* fdpass.c */
+
+/*
+ * Send len bytes with nfds descriptors attached (SCM_RIGHTS), without
+ * SIGPIPE. Returns bytes sent or -1 with errno set.
+ */
+ssize_t	fd_send(int sock, const void *buf, size_t len, const int *fds,
+	    int nfds);
+/*
+ * Receive up to len bytes and up to maxfds descriptors (close-on-exec).
+ * Descriptors beyond maxfds, or any when the control data was cut, are
+ * closed and the call fails with EBADMSG. On success *nfds holds the count
+ * received, owned by the caller. Returns bytes read, 0 at EOF, -1 on error.
+ */
+ssize_t	fd_recv(int sock, void *buf, size_t len, int *fds, int *nfds,
+	    int maxfds);
+
+/* ident.c */
+
+/* Rank fields found in the environment; -1 where none. */
+struct ident_rank {
+	long		 rank;
+	long		 local_rank;
+	long		 world_size;
+	const char	*rank_var;	/* the variable rank came from, or NULL */
+};
+
+/* The dev:ino of each managed stream, as MESHLOG_STREAM carries it. */
+struct ident_streams {
+	int			present[2];
+	unsigned long long	dev[2];
+	unsigned long long	ino[2];
+};
+
+/* Value of name in envp (borrowed), or NULL. */
+const char *ident_env(char *const *envp, const char *name);
+/*
+ * Parse a non-negative decimal that fits in an int, with nothing around it.
+ * Returns 0 and sets *out, or -1.
+ */
+int	ident_parse_uint(const char *s, long *out);
+/* Fill r from the launcher variables in envp; MESHLOG_RANK wins. */
+void	ident_ranks(char *const *envp, struct ident_rank *r);
+/*
+ * Parse "dev:ino,dev:ino" (either item may be empty). Returns 0, or -1 when
+ * the text is malformed (s is then to be ignored).
+ */
+int	ident_parse_streams(const char *s, struct ident_streams *);
+/* Format st as MESHLOG_STREAM's value into buf of len bytes; 0 or -1. */
+int	ident_format_streams(const struct ident_streams *, char *buf,
+	    size_t len);
+/* Parse MESHLOG_OWNER "pid:ttybits"; 0 or -1. */
+int	ident_parse_owner(const char *s, long *pid, long *ttybits);
+
+#endif

@@ -1,0 +1,162 @@
+/*
+ * The constructor: decide whether this process registers, keeps the source
+ * it inherited through exec, or stays untouched. It never exits, never
+ * prints more than one line, and keeps errno.
+ */
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/runtime.h"
+#include "shim.h"
+
+struct shim_state shim_state;
+
+extern char **environ;
+
+/* Whether this is one of meshlog's own programs, which never register. */
+static int
+shim_is_meshlog(char **argv)
+{
+	const char	*base;
+
+	if (argv == NULL || argv[0] == NULL)
+		return (0);
+	base = strrchr(argv[0], '/');
+	base = base != NULL ? base + 1 : argv[0];
+	return (strcmp(base, "meshlog-collector") == 0 ||
+	    strcmp(base, "meshlogctl") == 0);
+}
+
+/*
+ * After exec in the same pid, fds 1/2 are still the pipes this pid
+ * registered: keep that source. Returns 0 when adopted.
+ */
+static int
+shim_adopt(char **envp)
+{
+	struct ident_streams	st;
+	struct stat		sb;
+	long			pid, bits;
+	int			i;
+
+	if (ident_parse_owner(ident_env(envp, MESHLOG_ENV_OWNER), &pid,
+	    &bits) != 0 || pid != (long)getpid())
+		return (-1);
+	if (ident_parse_streams(ident_env(envp, MESHLOG_ENV_STREAM), &st) != 0)
+		return (-1);
+	for (i = 0; i < 2; i++) {
+		if (!st.present[i])
+			continue;
+		if (fstat(i + 1, &sb) != 0 || !S_ISFIFO(sb.st_mode) ||
+		    (unsigned long long)sb.st_dev != st.dev[i] ||
+		    (unsigned long long)sb.st_ino != st.ino[i])
+			return (-1);
+	}
+	for (i = 0; i < 2; i++) {
+		shim_state.managed[i] = st.present[i];
+		shim_state.dev[i] = st.dev[i];
+		shim_state.ino[i] = st.ino[i];
+		shim_state.tty[i] = (bits >> i) & 1;
+	}
+	shim_state.active = 1;
+	return (0);
+}
+
+/* Mark the managed streams for descendants (after the takeover). */
+static void
+shim_mark(void)
+{
+	struct ident_streams	st;
+	char			buf[128];
+	struct jw		w;
+	int			i;
+
+	memset(&st, 0, sizeof st);
+	for (i = 0; i < 2; i++) {
+		st.present[i] = shim_state.managed[i];
+		st.dev[i] = shim_state.dev[i];
+		st.ino[i] = shim_state.ino[i];
+	}
+	if (ident_format_streams(&st, buf, sizeof buf) == 0)
+		setenv(MESHLOG_ENV_STREAM, buf, 1);
+	jw_init(&w, buf, sizeof buf);
+	jw_int(&w, (long long)getpid());
+	jw_lit(&w, ":");
+	jw_int(&w, shim_state.tty[0] | (shim_state.tty[1] << 1));
+	if (!w.overflow)
+		setenv(MESHLOG_ENV_OWNER, buf, 1);
+}
+
+/*
+ * Keep lines from sitting in user-space buffers when a process dies: C
+ * stdio's stdout becomes line-buffered and Python's unbuffered, unless
+ * MESHLOG_BUFFERING=keep.
+ */
+static void
+shim_buffering(char **envp)
+{
+	const char	*mode = ident_env(envp, "MESHLOG_BUFFERING");
+
+	if (mode != NULL && strcmp(mode, "keep") == 0)
+		return;
+	if (shim_state.managed[MESHLOG_STDOUT])
+		setvbuf(stdout, NULL, _IOLBF, 0);
+	if (getenv("PYTHONUNBUFFERED") == NULL)
+		setenv("PYTHONUNBUFFERED", "1", 0);
+}
+
+/* Say once, on the original stderr, that output is not captured. */
+static void
+shim_notice(char **envp, const char *why)
+{
+	const char	*quiet = ident_env(envp, "MESHLOG_QUIET");
+	char		 line[256];
+	struct jw	 w;
+	ssize_t		 n;
+
+	if (quiet != NULL && strcmp(quiet, "0") != 0)
+		return;
+	jw_init(&w, line, sizeof line);
+	jw_lit(&w, "meshlog: output not captured: ");
+	jw_lit(&w, why);
+	jw_lit(&w, " (set MESHLOG_QUIET=1 to silence)\n");
+	if (w.overflow)
+		return;
+	do
+		n = write(2, line, w.len);
+	while (n == -1 && errno == EINTR);
+	/* One notice per job: descendants stay quiet. */
+	setenv("MESHLOG_QUIET", "1", 1);
+}
+
+/* Runs before main() in every process the library is loaded into. */
+__attribute__((constructor)) static void
+shim_init(int argc, char **argv, char **envp)
+{
+	const char	*off, *why = NULL;
+	int		 saved = errno;
+
+	(void)argc;
+	if (envp == NULL)
+		envp = environ;
+	off = ident_env(envp, "MESHLOG_DISABLE");
+	if ((off != NULL && strcmp(off, "0") != 0) || shim_is_meshlog(argv))
+		goto out;
+	if (shim_adopt(envp) == 0) {
+		shim_buffering(envp);
+		goto out;
+	}
+	if (shim_register(argv, envp, &why) == 0) {
+		shim_mark();
+		shim_buffering(environ);
+	} else if (why != NULL)
+		shim_notice(envp, why);
+out:
+	errno = saved;
+}

@@ -1,0 +1,364 @@
+/*
+ * Registration: connect to the collector, send hello with the pipe read
+ * ends and the original fds 1/2, wait for welcome, then put the pipes'
+ * write ends on 1/2. Only syscalls and stack buffers until the takeover is
+ * done; every failure leaves the host as it was.
+ */
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/runtime.h"
+#include "shim.h"
+
+/* Default wait for the collector: connect plus welcome, in ms. */
+#define SHIM_TIMEOUT_MS		3000
+/* Pipe capacity asked for; the kernel may give less. */
+#define SHIM_PIPE_SIZE		(256 * 1024)
+
+/* Everything one registration creates, to undo on failure. */
+struct shim_reg {
+	int	sock;
+	int	pipe[2][2];	/* [stream][read, write] */
+	int	capture[2];
+	int	tty[2];
+	char	path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+/* Milliseconds on the monotonic clock. */
+static long long
+shim_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* Fill r->path from MESHLOG_SOCKET or the default; 0 or -1. */
+static int
+shim_socket_path(char **envp, struct shim_reg *r)
+{
+	const char	*s, *xdg;
+	struct jw	 w;
+
+	jw_init(&w, r->path, sizeof r->path);
+	if ((s = ident_env(envp, MESHLOG_ENV_SOCKET)) != NULL && *s != '\0')
+		jw_lit(&w, s);
+	else if ((xdg = ident_env(envp, "XDG_RUNTIME_DIR")) != NULL &&
+	    *xdg == '/') {
+		jw_lit(&w, xdg);
+		jw_lit(&w, "/meshlog/collector.sock");
+	} else {
+		jw_lit(&w, "/tmp/meshlog-");
+		jw_int(&w, (long long)getuid());
+		jw_lit(&w, "/collector.sock");
+	}
+	return (w.overflow ? -1 : 0);
+}
+
+/* Connect r->sock to r->path before deadline; 0 or -1 with *why set. */
+static int
+shim_connect(struct shim_reg *r, long long deadline, const char **why)
+{
+	struct sockaddr_un	sun;
+	struct pollfd		pfd;
+	struct timespec		pause = { 0, 10 * 1000 * 1000 };
+	int			rc, err;
+	socklen_t		len = sizeof err;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, r->path, strlen(r->path));
+	r->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0);
+	if (r->sock == -1) {
+		*why = "cannot create a socket";
+		return (-1);
+	}
+	for (;;) {
+		rc = connect(r->sock, (struct sockaddr *)&sun, sizeof sun);
+		if (rc == 0)
+			return (0);
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN && shim_now_ms() < deadline) {
+			/* The listen backlog is full: the collector is busy. */
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		if (errno != EINPROGRESS)
+			break;
+		pfd.fd = r->sock;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, (int)(deadline - shim_now_ms())) != 1)
+			errno = ETIMEDOUT;
+		else if (getsockopt(r->sock, SOL_SOCKET, SO_ERROR, &err,
+		    &len) == 0 && err == 0)
+			return (0);
+		else
+			errno = err;
+		break;
+	}
+	switch (errno) {
+	case ENOENT:
+		*why = "no collector socket";
+		break;
+	case ECONNREFUSED:
+		*why = "no collector listening on the socket";
+		break;
+	case EACCES:
+	case EPERM:
+		*why = "permission denied on the collector socket";
+		break;
+	case ETIMEDOUT:
+	case EAGAIN:
+		*why = "the collector did not accept in time";
+		break;
+	default:
+		*why = "cannot connect to the collector";
+		break;
+	}
+	return (-1);
+}
+
+/*
+ * Decide which streams to capture and whether each original is a terminal.
+ * An original that is an inherited managed pipe answers as its owner's did.
+ */
+static void
+shim_probe_streams(char **envp, struct shim_reg *r)
+{
+	struct ident_streams	 st;
+	struct stat		 sb;
+	long			 pid, bits = 0;
+	int			 i, k, marked;
+
+	marked = ident_parse_streams(ident_env(envp, MESHLOG_ENV_STREAM),
+	    &st) == 0 && ident_parse_owner(ident_env(envp, MESHLOG_ENV_OWNER),
+	    &pid, &bits) == 0;
+	for (i = 0; i < 2; i++) {
+		r->capture[i] = fstat(i + 1, &sb) == 0;
+		r->tty[i] = 0;
+		if (!r->capture[i])
+			continue;
+		if (!S_ISFIFO(sb.st_mode)) {
+			r->tty[i] = shim_raw_isatty(i + 1);
+			continue;
+		}
+		for (k = 0; marked && k < 2; k++) {
+			if (st.present[k] &&
+			    (unsigned long long)sb.st_dev == st.dev[k] &&
+			    (unsigned long long)sb.st_ino == st.ino[k])
+				r->tty[i] = (bits >> k) & 1;
+		}
+	}
+}
+
+/* Write the hello message for r into w. */
+static void
+shim_hello(struct jw *w, struct shim_reg *r, char **argv, char **envp)
+{
+	static const char *const names[2] = { "stdout", "stderr" };
+	struct ident_rank	 rk;
+	struct utsname		 u;
+	struct timespec		 now;
+	const char		*mode;
+	size_t			 used = 0, n;
+	int			 i, first = 1, cut = 0;
+
+	ident_ranks(envp, &rk);
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (uname(&u) != 0)
+		memcpy(u.nodename, "unknown", sizeof "unknown");
+	jw_lit(w, "{\"type\":\"hello\",\"proto\":");
+	jw_int(w, MESHLOG_PROTO);
+	jw_lit(w, ",\"pid\":");
+	jw_int(w, getpid());
+	jw_lit(w, ",\"ppid\":");
+	jw_int(w, getppid());
+	jw_lit(w, ",\"uid\":");
+	jw_int(w, getuid());
+	jw_lit(w, ",\"host\":");
+	jw_str(w, u.nodename, strnlen(u.nodename, sizeof u.nodename));
+	jw_lit(w, ",\"start_us\":");
+	jw_int(w, (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
+	jw_lit(w, ",\"argv\":[");
+	for (i = 0; argv != NULL && argv[i] != NULL; i++) {
+		n = strlen(argv[i]);
+		if (used + n > MESHLOG_ARGV_MAX) {
+			cut = 1;
+			break;
+		}
+		used += n;
+		if (i > 0)
+			jw_lit(w, ",");
+		jw_str(w, argv[i], n);
+	}
+	jw_lit(w, cut ? "],\"argv_truncated\":true" : "]");
+	jw_lit(w, ",\"rank\":");
+	jw_int_or_null(w, rk.rank);
+	jw_lit(w, ",\"local_rank\":");
+	jw_int_or_null(w, rk.local_rank);
+	jw_lit(w, ",\"world_size\":");
+	jw_int_or_null(w, rk.world_size);
+	if (rk.rank_var != NULL) {
+		jw_lit(w, ",\"rank_var\":");
+		jw_str(w, rk.rank_var, strlen(rk.rank_var));
+	}
+	jw_lit(w, ident_env(envp, MESHLOG_ENV_OWNER) != NULL ?
+	    ",\"nested\":true" : ",\"nested\":false");
+	mode = ident_env(envp, "MESHLOG_BUFFERING");
+	jw_lit(w, ",\"buffering\":");
+	jw_lit(w, mode != NULL && strcmp(mode, "keep") == 0 ? "\"keep\"" :
+	    "\"line\"");
+	jw_lit(w, ",\"streams\":[");
+	for (i = 0; i < 2; i++) {
+		if (!r->capture[i])
+			continue;
+		jw_lit(w, first ? "{\"name\":" : ",{\"name\":");
+		first = 0;
+		jw_lit(w, "\"");
+		jw_lit(w, names[i]);
+		jw_lit(w, r->tty[i] ? "\",\"tty\":true}" : "\",\"tty\":false}");
+	}
+	jw_lit(w, "]}\n");
+}
+
+/* Wait for the collector's answer; 0 on welcome, else -1 with *why. */
+static int
+shim_welcome(struct shim_reg *r, long long deadline, const char **why)
+{
+	static const char	 ok[] = "{\"type\":\"welcome\"";
+	char			 buf[512];
+	size_t			 have = 0;
+	struct pollfd		 pfd;
+	ssize_t			 n;
+	long long		 left;
+
+	while (memchr(buf, '\n', have) == NULL) {
+		left = deadline - shim_now_ms();
+		pfd.fd = r->sock;
+		pfd.events = POLLIN;
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+			*why = "the collector did not answer in time";
+			return (-1);
+		}
+		n = read(r->sock, buf + have, sizeof buf - 1 - have);
+		if (n == -1 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0 || (have += (size_t)n) == sizeof buf - 1) {
+			*why = "the collector closed the connection";
+			return (-1);
+		}
+	}
+	if (have < sizeof ok - 1 || memcmp(buf, ok, sizeof ok - 1) != 0) {
+		*why = "the collector refused this process";
+		return (-1);
+	}
+	return (0);
+}
+
+/* Close every descriptor r still holds. */
+static void
+shim_reg_close(struct shim_reg *r)
+{
+	int	i, j;
+
+	if (r->sock != -1)
+		close(r->sock);
+	for (i = 0; i < 2; i++) {
+		for (j = 0; j < 2; j++) {
+			if (r->pipe[i][j] != -1)
+				close(r->pipe[i][j]);
+		}
+	}
+}
+
+int
+shim_register(char **argv, char **envp, const char **why)
+{
+	struct shim_reg	 r;
+	char		 msg[MESHLOG_MSG_MAX];
+	struct jw	 w;
+	struct stat	 sb;
+	int		 fds[MESHLOG_HELLO_FDS], nfds = 0, i, rc = -1;
+	long long	 deadline;
+	long		 ms = SHIM_TIMEOUT_MS;
+	ssize_t		 n;
+
+	memset(&r, 0, sizeof r);
+	r.sock = -1;
+	memset(r.pipe, -1, sizeof r.pipe);
+	*why = NULL;
+	shim_probe_streams(envp, &r);
+	if (!r.capture[0] && !r.capture[1])
+		goto out;	/* nothing to capture, nothing to say */
+	if (ident_parse_uint(ident_env(envp, "MESHLOG_TIMEOUT_MS"), &ms) != 0)
+		ms = SHIM_TIMEOUT_MS;
+	deadline = shim_now_ms() + ms;
+	if (shim_socket_path(envp, &r) != 0) {
+		*why = "socket path too long";
+		goto out;
+	}
+	if (shim_connect(&r, deadline, why) != 0)
+		goto out;
+	for (i = 0; i < 2; i++) {
+		if (!r.capture[i])
+			continue;
+		if (pipe2(r.pipe[i], O_CLOEXEC) != 0) {
+			*why = "cannot create a pipe";
+			goto out;
+		}
+		/* Best effort: a smaller pipe still works. */
+		if (fcntl(r.pipe[i][1], F_SETPIPE_SZ, SHIM_PIPE_SIZE) == -1)
+			(void)fcntl(r.pipe[i][1], F_SETPIPE_SZ, 65536);
+		fds[nfds++] = r.pipe[i][0];
+		fds[nfds++] = i + 1;
+	}
+	jw_init(&w, msg, sizeof msg);
+	shim_hello(&w, &r, argv, envp);
+	if (w.overflow) {
+		*why = "hello message too long";
+		goto out;
+	}
+	n = fd_send(r.sock, msg, w.len, fds, nfds);
+	if (n != (ssize_t)w.len) {
+		*why = "cannot send to the collector";
+		goto out;
+	}
+	if (shim_welcome(&r, deadline, why) != 0)
+		goto out;
+	for (i = 0; i < 2; i++) {
+		if (!r.capture[i])
+			continue;
+		/*
+		 * A stream that cannot be installed stays as it was; its pipe
+		 * closes with this function and the collector sees EOF.
+		 */
+		if (fstat(r.pipe[i][1], &sb) != 0 ||
+		    dup3(r.pipe[i][1], i + 1, 0) == -1)
+			continue;
+		shim_state.managed[i] = 1;
+		shim_state.dev[i] = (unsigned long long)sb.st_dev;
+		shim_state.ino[i] = (unsigned long long)sb.st_ino;
+		shim_state.tty[i] = r.tty[i];
+	}
+	shim_state.active = shim_state.managed[0] || shim_state.managed[1];
+	if (shim_state.active)
+		rc = 0;
+	else
+		*why = "cannot install the pipes";
+out:
+	shim_reg_close(&r);
+	return (rc);
+}

@@ -1,0 +1,39 @@
+/*
+ * libmeshlog_preload.so: takes over fds 1 and 2 of every process it is
+ * loaded into and hands them to the collector. Internal header; nothing
+ * here is exported from the library.
+ */
+#ifndef MESHLOG_SHIM_H
+#define MESHLOG_SHIM_H
+
+#define SHIM_HIDDEN	__attribute__((visibility("hidden")))
+
+/* What the constructor left in place; all zero until it ran. */
+struct shim_state {
+	int			active;		/* a stream is ours */
+	int			managed[2];	/* per stream */
+	unsigned long long	dev[2];
+	unsigned long long	ino[2];
+	int			tty[2];		/* original was a terminal */
+};
+
+extern struct shim_state shim_state SHIM_HIDDEN;
+
+/* register.c */
+
+/*
+ * Register this process with the collector and take over fds 1/2. Returns
+ * 0 when the streams are now the collector's, -1 (host untouched, *why set
+ * to a static reason) otherwise.
+ */
+int	shim_register(char **argv, char **envp, const char **why)
+	    SHIM_HIDDEN;
+
+/* tty.c */
+
+/* Whether fd is a terminal, by TCGETS, without libc's isatty. */
+int	shim_raw_isatty(int fd) SHIM_HIDDEN;
+/* Stream index (0, 1) whose managed pipe fd is, or -1. */
+int	shim_managed_stream(int fd) SHIM_HIDDEN;
+
+#endif
