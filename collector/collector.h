@@ -35,6 +35,7 @@ struct config {
 	int		 level;		/* console level (later issue) */
 	size_t		 line_max;
 	int		 verbose;
+	int		 hello_timeout;	/* seconds for a peer's message */
 	char		*const *command;	/* launch mode when non-NULL */
 };
 

@@ -45,6 +45,9 @@ static const char usage_text[] =
 "                        comes (aggregation is not implemented yet)\n"
 "      --level LEVEL     accepted and checked; not applied yet in this\n"
 "                        version (no line is filtered)\n"
+"      --hello-timeout SECONDS\n"
+"                        close a connection that sends no complete message\n"
+"                        in this time (default 10)\n"
 "  -v, --verbose         more diagnostics on stderr\n"
 "  -V, --version         print the version\n"
 "  -h, --help            this text\n"
@@ -160,6 +163,7 @@ main(int argc, char **argv)
 		{ "line-max", required_argument, NULL, 'L' },
 		{ "aggregate", required_argument, NULL, 'A' },
 		{ "level", required_argument, NULL, 'l' },
+		{ "hello-timeout", required_argument, NULL, 'H' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -174,6 +178,7 @@ main(int argc, char **argv)
 
 	cfg.console = 1;
 	cfg.line_max = LINE_MAX_DEFAULT;
+	cfg.hello_timeout = 10;
 	cfg.aggregate = 0;
 	cfg.level = 0;
 	while ((c = getopt_long(argc, argv, "+s:j:qvVh", longopts,
@@ -217,6 +222,13 @@ main(int argc, char **argv)
 			if ((cfg.level = parse_level(optarg)) == -1)
 				usage_error("--level takes DEBUG, INFO, "
 				    "WARNING, ERROR, CRITICAL or 0-50", optarg);
+			break;
+		case 'H':
+			if (ident_parse_uint(optarg, &v) != 0 || v < 1 ||
+			    v > 3600)
+				usage_error("--hello-timeout takes 1 to 3600 "
+				    "seconds", optarg);
+			cfg.hello_timeout = (int)v;
 			break;
 		case 'v':
 			cfg.verbose++;

@@ -19,9 +19,6 @@
 
 #include "collector.h"
 
-/* Seconds a peer has to send a complete message. */
-#define PEER_TIMEOUT	10
-
 struct peer {
 	int			 fd;
 	pid_t			 pid;
@@ -184,7 +181,7 @@ server_accept_one(int fd)
 	struct ucred	 cred;
 	socklen_t	 len = sizeof cred;
 	struct peer	*p;
-	struct timeval	 tv = { PEER_TIMEOUT, 0 };
+	struct timeval	 tv = { cfg.hello_timeout, 0 };
 
 	p = xcalloc(1, sizeof *p);
 	p->fd = fd;

@@ -1,0 +1,18 @@
+#!/bin/sh
+# The preload library must export exactly what it interposes (isatty, ioctl):
+# anything more can shadow a symbol of the host program or its libraries.
+lib="${MESHLOG_BUILDDIR:-.}/shim/.libs/libmeshlog_preload.so"
+[ -f "$lib" ] || { echo "not built: $lib"; exit 99; }
+got=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TtWwDdBbVvi]$/ {print $3}' | sort | tr '\n' ' ')
+want="ioctl isatty "
+if [ "$got" != "$want" ]; then
+	echo "exports differ: want '$want', got '$got'"
+	exit 1
+fi
+# Nothing beyond libc: no libbsd, jansson or libevent in host processes.
+deps=$(objdump -p "$lib" | awk '/NEEDED/ {print $2}' | sort | tr '\n' ' ')
+if [ "$deps" != "libc.so.6 " ]; then
+	echo "unexpected dependencies: $deps"
+	exit 1
+fi
+echo "exports: $got; needs: $deps"

@@ -1,0 +1,147 @@
+"""Shared helpers for the integration tests: real programs under the real
+shim and a real collector, with assertions on the JSON log's exact content.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.environ.get("MESHLOG_BUILDDIR") or os.path.dirname(os.path.dirname(HERE))
+COLLECTOR = os.path.join(BUILD, "collector", "meshlog-collector")
+SHIM = os.path.join(BUILD, "shim", ".libs", "libmeshlog_preload.so")
+CWRITER = os.path.join(BUILD, "tests", "progs", "cwriter")
+CXXWRITER = os.path.join(BUILD, "tests", "progs", "cxxwriter")
+PYTHON = sys.executable
+TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+# Environment variables a test must not inherit from whoever runs it.
+_SCRUB = ("LD_PRELOAD", "MESHLOG_SOCKET", "MESHLOG_STREAM", "MESHLOG_OWNER",
+          "MESHLOG_QUIET", "MESHLOG_BUFFERING", "MESHLOG_DISABLE",
+          "MESHLOG_RANK", "PYTHONUNBUFFERED", "RANK", "LOCAL_RANK",
+          "WORLD_SIZE")
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def read_records(path):
+    """Every JSON record of the log; each line must parse on its own."""
+    out = []
+    with open(path, "rb") as f:
+        for raw in f:
+            assert raw.endswith(b"\n"), "record without newline: %r" % raw[:80]
+            out.append(json.loads(raw))
+    return out
+
+
+def line_records(records, **match):
+    return [r for r in records if "line" in r
+            and all(r.get(k) == v for k, v in match.items())]
+
+
+def events(records, name):
+    return [r for r in records if r.get("event") == name]
+
+
+class MeshTest(unittest.TestCase):
+    """A test with a private directory, and helpers to run the collector."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="meshlog-test-")
+        self.json = os.path.join(self.tmp, "log.jsonl")
+        self.children = []
+
+    def tearDown(self):
+        for p in self.children:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # Launch mode: the collector runs the command.
+    def launch(self, cmd, args=(), timeout=120, env=None, **kw):
+        full = [COLLECTOR, "-s", os.path.join(self.tmp, "l.sock"),
+                "-j", self.json, *args, "--", *cmd]
+        p = subprocess.run(full, capture_output=True, timeout=timeout,
+                           env=env or clean_env(), **kw)
+        self.records = read_records(self.json)
+        self.check_contract(self.records)
+        return p
+
+    # Serve mode: a collector that runs until stopped.
+    def serve(self, args=(), sock=None):
+        self.sock = sock or os.path.join(self.tmp, "c.sock")
+        self.serve_err = open(os.path.join(self.tmp, "collector.err"), "wb+")
+        self.serve_out = open(os.path.join(self.tmp, "collector.out"), "wb+")
+        p = subprocess.Popen([COLLECTOR, "-s", self.sock, "-j", self.json,
+                              *args], stdout=self.serve_out,
+                             stderr=self.serve_err, env=clean_env())
+        self.children.append(p)
+        deadline = time.time() + 10
+        while not os.path.exists(self.sock):
+            self.assertIsNone(p.poll(), "collector exited at start")
+            self.assertLess(time.time(), deadline, "no socket")
+            time.sleep(0.01)
+        self.collector = p
+        return p
+
+    def shim_env(self, **extra):
+        return clean_env(LD_PRELOAD=SHIM, MESHLOG_SOCKET=self.sock, **extra)
+
+    def stop(self, sig=signal.SIGTERM):
+        self.collector.send_signal(sig)
+        rc = self.collector.wait(timeout=30)
+        self.records = read_records(self.json)
+        self.check_contract(self.records)
+        return rc
+
+    def collector_stderr(self):
+        self.serve_err.seek(0)
+        return self.serve_err.read().decode(errors="replace")
+
+    def wait_for(self, pred, timeout=20, what="condition"):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if pred():
+                return
+            time.sleep(0.02)
+        self.fail("timed out waiting for " + what)
+
+    def log_bytes(self):
+        with open(self.json, "rb") as f:
+            return f.read()
+
+    def check_contract(self, records):
+        """The JSON log's contract: fields, types, seq without gaps."""
+        seqs = {}
+        for r in records:
+            self.assertTrue(TS_RE.match(r.get("ts", "")), r)
+            if "event" in r:
+                continue
+            for k in ("host", "pid", "rank", "stream", "seq", "line",
+                      "source"):
+                self.assertIn(k, r)
+            self.assertIn(r["stream"], ("stdout", "stderr"))
+            self.assertTrue(r["rank"] is None or isinstance(r["rank"], int))
+            key = (r["source"], r["stream"])
+            self.assertEqual(r["seq"], seqs.get(key, 0),
+                             "seq gap in %s" % (key,))
+            seqs[key] = r["seq"] + 1
+        for r in events(records, "source_closed"):
+            for stream, n in r["lines"].items():
+                self.assertEqual(n, seqs.get((r["source"], stream), 0),
+                                 "source_closed count for %s" % stream)
+
+    def texts(self, **match):
+        return [r["line"] for r in line_records(self.records, **match)]

@@ -1,1 +1,56 @@
-int main(void){return 0;}
+/*
+ * A C program that writes with stdio, as most native code does.
+ *   cwriter lines N TAG     N lines "TAG i" on stdout, "TAG err i" every
+ *                           10th on stderr
+ *   cwriter nonl TEXT       TEXT without newline or fflush, then return
+ *   cwriter crash KIND N    N lines, then die by KIND: segv, abort, kill
+ *   cwriter raw N           N lines with write(2) on fd 1
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int
+main(int argc, char **argv)
+{
+	long	i, n;
+	char	buf[64];
+	int	len;
+
+	if (argc >= 4 && strcmp(argv[1], "lines") == 0) {
+		n = atol(argv[2]);
+		for (i = 0; i < n; i++) {
+			printf("%s %ld\n", argv[3], i);
+			if (i % 10 == 0)
+				fprintf(stderr, "%s err %ld\n", argv[3], i);
+		}
+		return (0);
+	}
+	if (argc >= 3 && strcmp(argv[1], "nonl") == 0) {
+		printf("%s", argv[2]);
+		return (0);
+	}
+	if (argc >= 4 && strcmp(argv[1], "crash") == 0) {
+		n = atol(argv[3]);
+		for (i = 0; i < n; i++)
+			printf("before crash %ld\n", i);
+		if (strcmp(argv[2], "segv") == 0)
+			raise(SIGSEGV);
+		if (strcmp(argv[2], "abort") == 0)
+			abort();
+		raise(SIGKILL);
+	}
+	if (argc >= 3 && strcmp(argv[1], "raw") == 0) {
+		n = atol(argv[2]);
+		for (i = 0; i < n; i++) {
+			len = snprintf(buf, sizeof buf, "raw %ld\n", i);
+			if (write(1, buf, (size_t)len) != len)
+				return (1);
+		}
+		return (0);
+	}
+	fprintf(stderr, "usage: cwriter lines|nonl|crash|raw ...\n");
+	return (2);
+}

@@ -1,2 +1,195 @@
+/*
+ * Golden tests for the line splitter: tests/data/split/<case>/input is fed
+ * in one piece and in every chunk size, and the records must match
+ * <case>/output, one per line as FLAGS|escaped-text (T truncated, P partial,
+ * G progress, U progress update; - for none). <case>/max sets the record
+ * size (default 4096).
+ */
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include <criterion/criterion.h>
-Test(x, y) { cr_assert(1); }
+
+#include "collector/collector.h"
+
+/* Records rendered as text. */
+struct golden {
+	char	*out;
+	size_t	 len;
+	size_t	 cap;
+};
+
+static void
+golden_cb(void *arg, const char *line, size_t len, int flags)
+{
+	struct golden	*g = arg;
+	size_t		 need = JSON_ESCAPE_MAX(len) + 8;
+	char		*p;
+
+	if (g->len + need > g->cap) {
+		g->cap = (g->len + need) * 2;
+		g->out = realloc(g->out, g->cap);
+	}
+	p = g->out + g->len;
+	if (flags & SPLIT_TRUNCATED)
+		*p++ = 'T';
+	if (flags & SPLIT_PARTIAL)
+		*p++ = 'P';
+	if (flags & SPLIT_PROGRESS)
+		*p++ = 'G';
+	if (flags & SPLIT_UPDATE)
+		*p++ = 'U';
+	if (flags == 0)
+		*p++ = '-';
+	*p++ = '|';
+	p += json_escape(p, line, len);
+	*p++ = '\n';
+	g->len = (size_t)(p - g->out);
+}
+
+/* Read a whole file; NULL if absent. */
+static char *
+slurp(const char *dir, const char *name, size_t *len)
+{
+	char	 path[1024], *buf;
+	FILE	*f;
+	long	 n;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if ((f = fopen(path, "rb")) == NULL)
+		return (NULL);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	cr_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	*len = (size_t)n;
+	return (buf);
+}
+
+/* Split input in chunks of size chunk (0: whole) and render. */
+static char *
+run(const char *in, size_t len, size_t max, size_t chunk, size_t *outlen)
+{
+	struct split	s;
+	struct golden	g = { NULL, 0, 0 };
+	size_t		off, n;
+
+	split_init(&s, max);
+	if (chunk == 0)
+		chunk = len == 0 ? 1 : len;
+	for (off = 0; off < len; off += n) {
+		n = len - off < chunk ? len - off : chunk;
+		split_feed(&s, in + off, n, golden_cb, &g);
+	}
+	split_finish(&s, golden_cb, &g);
+	split_free(&s);
+	*outlen = g.len;
+	return (g.out);
+}
+
+Test(split, golden_cases)
+{
+	DIR		*d = opendir(DATADIR "/split");
+	struct dirent	*e;
+	char		 dir[1024], *in, *want, *got, *mx;
+	size_t		 inlen, wantlen, gotlen, max, chunk, mxlen;
+	int		 ncases = 0;
+
+	cr_assert_not_null(d, "no golden cases at %s", DATADIR "/split");
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof dir, "%s/split/%s", DATADIR, e->d_name);
+		in = slurp(dir, "input", &inlen);
+		want = slurp(dir, "output", &wantlen);
+		cr_assert(in != NULL && want != NULL, "case %s incomplete",
+		    e->d_name);
+		max = 4096;
+		if ((mx = slurp(dir, "max", &mxlen)) != NULL) {
+			max = strtoul(mx, NULL, 10);
+			free(mx);
+		}
+		for (chunk = 0; chunk <= inlen; chunk++) {
+			got = run(in, inlen, max, chunk, &gotlen);
+			cr_expect(gotlen == wantlen &&
+			    memcmp(got, want, wantlen) == 0,
+			    "case %s, chunk %zu:\n--- want\n%.*s--- got\n%.*s",
+			    e->d_name, chunk, (int)wantlen, want, (int)gotlen,
+			    got);
+			free(got);
+		}
+		free(in);
+		free(want);
+		ncases++;
+	}
+	closedir(d);
+	cr_assert_geq(ncases, 15, "only %d golden cases found", ncases);
+}
+
+/* Count records and bytes of a stream, for the bound checks below. */
+struct tally {
+	size_t	records;
+	size_t	bytes;
+	size_t	maxlen;
+	int	flags_or;
+};
+
+static void
+tally_cb(void *arg, const char *line, size_t len, int flags)
+{
+	struct tally	*t = arg;
+
+	if (flags & SPLIT_UPDATE)
+		return;
+	t->records++;
+	t->bytes += len;
+	if (len > t->maxlen)
+		t->maxlen = len;
+	t->flags_or |= flags;
+}
+
+Test(split, ten_megabytes_without_newline_loses_nothing)
+{
+	struct split	 s;
+	struct tally	 t = { 0, 0, 0, 0 };
+	char		*buf = malloc(65536);
+	size_t		 total = 10 * 1024 * 1024, done;
+
+	memset(buf, 'x', 65536);
+	split_init(&s, 4096);
+	for (done = 0; done < total; done += 65536)
+		split_feed(&s, buf, 65536, tally_cb, &t);
+	split_finish(&s, tally_cb, &t);
+	split_free(&s);
+	cr_assert_eq(t.bytes, total);
+	cr_assert_eq(t.records, total / 4096);
+	cr_assert_eq(t.maxlen, 4096);
+	cr_assert(t.flags_or & SPLIT_TRUNCATED);
+	cr_assert(t.flags_or & SPLIT_PARTIAL);
+	free(buf);
+}
+
+Test(split, ten_thousand_progress_updates_make_one_record)
+{
+	struct split	s;
+	struct tally	t = { 0, 0, 0, 0 };
+	char		line[64];
+	int		i, n;
+
+	split_init(&s, 4096);
+	for (i = 0; i <= 10000; i++) {
+		n = snprintf(line, sizeof line, "\rstep %5d/10000", i);
+		split_feed(&s, line, (size_t)n, tally_cb, &t);
+	}
+	split_feed(&s, "\n", 1, tally_cb, &t);
+	split_finish(&s, tally_cb, &t);
+	split_free(&s);
+	cr_assert_eq(t.records, 1);
+	cr_assert_eq(t.flags_or, SPLIT_PROGRESS);
+}
