@@ -6,7 +6,9 @@
 
 #include <sys/stat.h>
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,9 +96,47 @@ shim_mark(void)
 }
 
 /*
+ * Put the directory of meshlog's sitecustomize.py first on PYTHONPATH: it
+ * sits beside this library (installed) or one level up (build tree).
+ */
+static void
+shim_python_path(void)
+{
+	static const char *const rel[] = { "/python", "/../python", NULL };
+	char		 dir[PATH_MAX], file[PATH_MAX + 32], val[8192];
+	const char	*old;
+	char		*slash;
+	Dl_info		 info;
+	int		 i;
+
+	if (dladdr(&shim_state, &info) == 0 || info.dli_fname == NULL ||
+	    strlen(info.dli_fname) >= sizeof dir - 16)
+		return;
+	for (i = 0; rel[i] != NULL; i++) {
+		strcpy(dir, info.dli_fname);
+		if ((slash = strrchr(dir, '/')) == NULL)
+			return;
+		strcpy(slash, rel[i]);
+		snprintf(file, sizeof file, "%s/sitecustomize.py", dir);
+		if (access(file, R_OK) == 0)
+			break;
+	}
+	if (rel[i] == NULL)
+		return;
+	old = getenv("PYTHONPATH");
+	if (old != NULL && strncmp(old, dir, strlen(dir)) == 0)
+		return;		/* an ancestor put it there */
+	if (snprintf(val, sizeof val, "%s%s%s", dir, old != NULL &&
+	    *old != '\0' ? ":" : "", old != NULL ? old : "") >=
+	    (int)sizeof val)
+		return;
+	setenv("PYTHONPATH", val, 1);
+}
+
+/*
  * Keep lines from sitting in user-space buffers when a process dies: C
- * stdio's stdout becomes line-buffered and Python's unbuffered, unless
- * MESHLOG_BUFFERING=keep.
+ * stdio's stdout and Python's sys.stdout become line-buffered, as on a
+ * terminal, unless MESHLOG_BUFFERING=keep.
  */
 static void
 shim_buffering(char **envp)
@@ -105,10 +145,10 @@ shim_buffering(char **envp)
 
 	if (mode != NULL && strcmp(mode, "keep") == 0)
 		return;
-	if (shim_state.managed[MESHLOG_STDOUT])
+	if (shim_state.managed[MESHLOG_STDOUT]) {
 		setvbuf(stdout, NULL, _IOLBF, 0);
-	if (getenv("PYTHONUNBUFFERED") == NULL)
-		setenv("PYTHONUNBUFFERED", "1", 0);
+		shim_python_path();
+	}
 }
 
 /* Say once, on the original stderr, that output is not captured. */
