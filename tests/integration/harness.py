@@ -89,10 +89,17 @@ class MeshTest(unittest.TestCase):
                              stderr=self.serve_err, env=clean_env())
         self.children.append(p)
         deadline = time.time() + 10
-        while not os.path.exists(self.sock):
+        while True:
             self.assertIsNone(p.poll(), "collector exited at start")
-            self.assertLess(time.time(), deadline, "no socket")
-            time.sleep(0.01)
+            self.assertLess(time.time(), deadline, "socket never answered")
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect(self.sock)
+                break
+            except OSError:
+                time.sleep(0.01)
+            finally:
+                s.close()
         self.collector = p
         return p
 

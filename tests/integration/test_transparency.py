@@ -1,0 +1,144 @@
+"""Transparency: without a collector the shim changes nothing but one notice
+line; with one, isatty and the window size answer as the original
+destination, and the process gets no thread and no extra descriptor."""
+import fcntl
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (CWRITER, CXXWRITER, PYTHON, SHIM, MeshTest, clean_env,
+                     line_records)
+
+PROBE = ("import os, sys, shutil\n"
+         "print('isatty', os.isatty(1), sys.stdout.isatty(), os.isatty(2))\n"
+         "print('size', shutil.get_terminal_size((1, 1)))\n"
+         "print('threads', len(os.listdir('/proc/self/task')))\n"
+         "print('fds', sorted(int(f) for f in os.listdir('/proc/self/fd')))\n"
+         "print('marker', os.environ.get('MESHLOG_STREAM'))\n"
+         "st = os.fstat(1)\n"
+         "print('fd1', '%d:%d' % (st.st_dev, st.st_ino))\n")
+
+
+def run_on_pty(cmd, env, cols=97, rows=31):
+    """Run cmd with a new pty as stdin/stdout/stderr; return its output."""
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execvpe(cmd[0], cmd, env)
+    fcntl.ioctl(master, termios.TIOCSWINSZ,
+                struct.pack("HHHH", rows, cols, 0, 0))
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(master)
+    return os.waitstatus_to_exitcode(status), out.decode().replace("\r", "")
+
+
+class NoCollector(MeshTest):
+
+    def env(self, **extra):
+        return clean_env(LD_PRELOAD=SHIM, MESHLOG_SOCKET=os.path.join(
+            self.tmp, "nobody.sock"), **extra)
+
+    def test_output_and_status_unchanged_with_one_notice(self):
+        for cmd in ([CWRITER, "lines", "30", "n"], [CXXWRITER, "2"],
+                    ["bash", "-c", "echo a; echo b >&2; exit 4"]):
+            plain = subprocess.run(cmd, capture_output=True, env=clean_env())
+            shim = subprocess.run(cmd, capture_output=True, env=self.env())
+            self.assertEqual(shim.returncode, plain.returncode)
+            self.assertEqual(shim.stdout, plain.stdout)
+            notice, _, rest = shim.stderr.partition(b"\n")
+            self.assertIn(b"meshlog: output not captured: no collector "
+                          b"socket", notice)
+            self.assertEqual(rest, plain.stderr)
+
+    def test_quiet_means_no_notice(self):
+        cmd = [CWRITER, "lines", "3", "q"]
+        plain = subprocess.run(cmd, capture_output=True, env=clean_env())
+        shim = subprocess.run(cmd, capture_output=True,
+                              env=self.env(MESHLOG_QUIET=1))
+        self.assertEqual((shim.stdout, shim.stderr, shim.returncode),
+                         (plain.stdout, plain.stderr, plain.returncode))
+
+    def test_one_notice_for_a_whole_process_tree(self):
+        p = subprocess.run(["bash", "-c", "for i in 1 2 3 4; do %s lines 1 t;"
+                            " done; python3 -c 'print(1)'" % CWRITER],
+                           capture_output=True, env=self.env())
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(p.stderr.count(b"meshlog:"), 1)
+        self.assertEqual(p.stdout.count(b"t 0\n"), 4)
+
+    def test_disabled(self):
+        self.serve()
+        p = subprocess.run([CWRITER, "lines", "2", "d"], capture_output=True,
+                           env=self.shim_env(MESHLOG_DISABLE=1))
+        self.assertEqual(p.stdout, b"d 0\nd 1\n")
+        self.assertEqual(self.stop(), 0)
+        self.assertEqual(self.texts(), [])
+
+
+class WithCollector(MeshTest):
+
+    def probe(self, text):
+        return dict(l.split(" ", 1) for l in text.splitlines()
+                    if l.split(" ", 1)[0] in ("isatty", "size", "threads",
+                                              "fds", "marker", "fd1"))
+
+    def test_terminal_stays_a_terminal(self):
+        self.serve()
+        rc, _ = run_on_pty([PYTHON, "-c", PROBE], self.shim_env())
+        self.assertEqual(rc, 0)
+        self.assertEqual(self.stop(), 0)
+        got = self.probe("\n".join(self.texts(stream="stdout")))
+        self.assertEqual(got["isatty"], "True True True")
+        self.assertEqual(got["size"], "os.terminal_size(columns=97, lines=31)")
+        self.assertEqual(got["marker"].split(",")[0], got["fd1"])
+
+    def test_file_stays_a_file_and_nothing_is_added(self):
+        self.serve()
+        out = os.path.join(self.tmp, "out.txt")
+        with open(out, "wb") as f:
+            rc = subprocess.run([PYTHON, "-c", PROBE], stdout=f,
+                                stderr=subprocess.DEVNULL,
+                                env=self.shim_env()).returncode
+        self.assertEqual(rc, 0)
+        with open(out, "wb") as f:
+            subprocess.run([PYTHON, "-c", PROBE], stdout=f,
+                           stderr=subprocess.DEVNULL, env=clean_env())
+        with open(out) as f:
+            plain = self.probe(f.read())
+        self.assertEqual(self.stop(), 0)
+        got = self.probe("\n".join(self.texts(stream="stdout")))
+        self.assertEqual(got["isatty"], "False False False")
+        self.assertEqual(got["threads"], "1")
+        self.assertEqual(got["fds"], plain["fds"])
+        self.assertEqual(got["marker"].split(",")[0], got["fd1"])
+
+    def test_console_view_on_a_terminal_in_launch_mode(self):
+        # In launch mode on a terminal the console view replaces the raw
+        # output: each line once, prefixed.
+        cmd = [os.path.join(os.path.dirname(os.path.dirname(SHIM)), "..",
+                            "collector", "meshlog-collector"),
+               "-s", os.path.join(self.tmp, "t.sock"), "--",
+               CWRITER, "lines", "3", "tty"]
+        rc, out = run_on_pty(cmd, clean_env())
+        self.assertEqual(rc, 0, out)
+        lines = [l for l in out.splitlines() if "tty " in l and "err" not in l]
+        self.assertEqual(len(lines), 3, out)
+        self.assertTrue(all(l.startswith("[pid ") for l in lines), out)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
