@@ -15,6 +15,11 @@ static struct dest	*cons[2];
 static char		*cbuf;
 static size_t		 ccap;
 
+/*
+ * Known even with -q: a process whose original destination is the
+ * collector's own stdout or stderr is covered by --tee/--no-tee, not teed
+ * as if its output were data for another program.
+ */
 void
 console_open(void)
 {
@@ -36,7 +41,7 @@ console_line(int which, const char *prefix, const char *line, size_t len,
 {
 	size_t	plen = strlen(prefix), need, n;
 
-	if (cons[which] == NULL)
+	if (!cfg.console || cons[which] == NULL)
 		return;
 	need = plen + JSON_ESCAPE_MAX(len) + 16;
 	if (need > ccap) {

@@ -265,8 +265,7 @@ main(int argc, char **argv)
 	server_open(path);
 	if (cfg.json_path != NULL && jsonlog_open(cfg.json_path) != 0)
 		fatal("cannot open JSON log %s", cfg.json_path);
-	if (cfg.console)
-		console_open();
+	console_open();
 	for (i = 0; i < 4; i++) {
 		ev[i] = evsignal_new(base, sigs[i], sigs[i] == SIGCHLD ?
 		    sigchld_cb : signal_cb, NULL);
@@ -290,8 +289,9 @@ main(int argc, char **argv)
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	source_drain_all();
 	source_close_all("collector_exit");
-	jsonlog_close();
+	/* Drops are recorded in the JSON log, so it closes last. */
 	dest_drain_all(2000);
+	jsonlog_close();
 	server_close();
 	for (i = 0; i < 4; i++)
 		event_free(ev[i]);

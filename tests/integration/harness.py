@@ -103,6 +103,9 @@ class MeshTest(unittest.TestCase):
         self.collector = p
         return p
 
+    def collector_path(self):
+        return COLLECTOR
+
     def shim_env(self, **extra):
         return clean_env(LD_PRELOAD=SHIM, MESHLOG_SOCKET=self.sock, **extra)
 

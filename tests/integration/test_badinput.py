@@ -65,6 +65,26 @@ class BadBytes(MeshTest):
         self.assertEqual([len(t) for t in self.texts()], [128, 128, 44])
 
 
+class SlowConsole(MeshTest):
+
+    def test_json_log_never_waits_for_an_unread_console(self):
+        # The collector's stdout is a pipe nobody reads: the console view
+        # backs up and is dropped (and said so), the JSON log gets every
+        # line, and the job finishes.
+        n = 200000
+        full = [self.collector_path(), "-s", os.path.join(self.tmp, "s"),
+                "-j", self.json, "--", CWRITER, "lines", str(n), "slow"]
+        coll = subprocess.Popen(full, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+        self.children.append(coll)
+        self.assertEqual(coll.wait(timeout=120), 0)
+        self.records = __import__("harness").read_records(self.json)
+        self.check_contract(self.records)
+        self.assertEqual(len(line_records(self.records, stream="stdout")), n)
+        dropped = events(self.records, "dropped")
+        self.assertTrue(dropped and dropped[0]["bytes"] > 0, dropped)
+
+
 class BadPeers(MeshTest):
 
     def connect(self):

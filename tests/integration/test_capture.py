@@ -100,6 +100,8 @@ class Capture(MeshTest):
                           for i in range(8)) + " wait"
         p = self.launch(["bash", "-c", script], args=["-q"], timeout=600)
         self.assertEqual(p.returncode, 0)
+        # -q: no console view, and no raw copy to the collector's stdout.
+        self.assertEqual(p.stdout, b"")
         by_source = {}
         for r in line_records(self.records, stream="stdout"):
             by_source.setdefault(r["source"], []).append(r["line"])
@@ -126,6 +128,30 @@ class Capture(MeshTest):
             self.assertEqual(f.read(), want)
         self.assertEqual(self.texts(stream="stdout"),
                          ["T %d" % i for i in range(20)])
+
+    def test_default_socket_in_a_private_directory(self):
+        run = os.path.join(self.tmp, "run")
+        os.mkdir(run)
+        env = clean_env(XDG_RUNTIME_DIR=run)
+        coll = subprocess.Popen([self.collector_path(), "-j", self.json],
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, env=env)
+        self.children.append(coll)
+        sock = os.path.join(run, "meshlog", "collector.sock")
+        self.wait_for(lambda: os.path.exists(sock), what="default socket")
+        self.assertEqual(os.stat(os.path.dirname(sock)).st_mode & 0o777,
+                         0o700)
+        # A process finds it with no MESHLOG_SOCKET at all.
+        p = subprocess.run([CWRITER, "lines", "2", "dflt"],
+                           capture_output=True,
+                           env=dict(env, LD_PRELOAD=SHIM))
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(p.stdout, b"dflt 0\ndflt 1\n")  # tee in serve mode
+        coll.terminate()
+        self.assertEqual(coll.wait(timeout=30), 0)
+        self.assertIn(b"listening on " + sock.encode(), coll.stderr.read())
+        self.records = __import__("harness").read_records(self.json)
+        self.assertEqual(self.texts(stream="stdout"), ["dflt 0", "dflt 1"])
 
     def test_serve_mode_sigint_drains_and_exits(self):
         self.serve()
