@@ -42,6 +42,15 @@ struct config {
 extern struct config	 cfg;
 extern struct event_base *base;
 
+/* Order two files by device and inode (for RB trees keyed by file). */
+static inline int
+devino_cmp(dev_t ad, ino_t ai, dev_t bd, ino_t bi)
+{
+	if (ad != bd)
+		return (ad < bd ? -1 : 1);
+	return (ai < bi ? -1 : ai > bi);
+}
+
 /* log.c */
 void	log_open(const char *name, int verbose);
 void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));

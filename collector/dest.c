@@ -50,11 +50,7 @@ struct dest {
 static int
 dest_cmp(struct dest *a, struct dest *b)
 {
-	if (a->dev != b->dev)
-		return (a->dev < b->dev ? -1 : 1);
-	if (a->ino != b->ino)
-		return (a->ino < b->ino ? -1 : 1);
-	return (0);
+	return (devino_cmp(a->dev, a->ino, b->dev, b->ino));
 }
 RB_HEAD(dests, dest);
 RB_GENERATE(dests, dest, entry, dest_cmp)

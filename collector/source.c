@@ -59,11 +59,7 @@ struct source {
 static int
 stream_cmp(struct stream *a, struct stream *b)
 {
-	if (a->dev != b->dev)
-		return (a->dev < b->dev ? -1 : 1);
-	if (a->ino != b->ino)
-		return (a->ino < b->ino ? -1 : 1);
-	return (0);
+	return (devino_cmp(a->dev, a->ino, b->dev, b->ino));
 }
 RB_HEAD(streams, stream);
 RB_GENERATE(streams, stream, entry, stream_cmp)
