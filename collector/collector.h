@@ -31,8 +31,10 @@ struct config {
 	const char	*json_path;
 	int		 tee;		/* raw copy to the original fds */
 	int		 console;	/* console view on */
-	double		 aggregate;	/* window in s; 0 = off (later issue) */
-	int		 level;		/* console level (later issue) */
+	double		 aggregate;	/* window in s; 0 = off */
+	int		 level;		/* console level filter; 0 = all */
+	long		*level_ranks;	/* ranks the level applies to */
+	size_t		 nlevel_ranks;	/* 0: every rank */
 	size_t		 line_max;
 	int		 verbose;
 	int		 hello_timeout;	/* seconds for a peer's message */
@@ -191,12 +193,50 @@ int		 dest_fd(struct dest *d);
 /* Write what is queued, waiting at most ms in total; at exit. */
 void		 dest_drain_all(int ms);
 
+/* Who a console line comes from. */
+struct origin {
+	uint64_t	 id;		/* source */
+	long		 rank;		/* -1 when none */
+	long		 pid;
+	const char	*prefix;	/* "[rank 3] " */
+};
+
+/* severity.c */
+/* Python level (10..50) a line announces, or 0 when none is recognised. */
+int	severity_detect(const char *line, size_t len);
+
+/* aggregate.c */
+/* Hash of a line's template (variable tokens masked); letters it kept. */
+uint64_t aggregate_template(const char *line, size_t len, int *letters);
+/* Edit distance of a and b if at most k, else k + 1; O(len * k). */
+size_t	aggregate_distance(const char *a, size_t la, const char *b,
+	    size_t lb, size_t k);
+/* Hold a console line for the window; returns the id of its group. */
+uint64_t aggregate_line(int which, const struct origin *o, const char *line,
+	    size_t len, int flags, int severity);
+/* Print every pending group now. */
+void	aggregate_flush(void);
+/* Set the window in seconds (0 = off), printing what is pending first. */
+void	aggregate_set_window(double secs);
+/* The current window in seconds, 0 when off. */
+double	aggregate_window(void);
+/* Lines taken, groups printed, groups pending. */
+void	aggregate_stats(uint64_t *lines, uint64_t *printed, size_t *pending);
+
 /* console.c */
 /* Set up the console outputs on the collector's own fds 1 and 2. */
 void	console_open(void);
-/* Print one record of a source stream on the console view. */
+/* Show one record: level filter, then aggregation or straight out. */
+void	console_record(int which, const struct origin *o, const char *line,
+	    size_t len, int flags);
+/* Print one line with its prefix on the console view. */
 void	console_line(int which, const char *prefix, const char *line,
 	    size_t len, int flags);
+/* Print an aggregated group: prefix highlighted on a terminal. */
+void	console_group(int which, const char *prefix, const char *line,
+	    size_t len, int flags);
+/* Lines the level filter kept from the console. */
+uint64_t console_filtered(void);
 /* Print a notice of the collector itself on the console's stderr. */
 void	console_notice(const char *msg);
 

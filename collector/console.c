@@ -12,8 +12,10 @@
 #include "collector.h"
 
 static struct dest	*cons[2];
+static int		 cons_tty[2];
 static char		*cbuf;
 static size_t		 ccap;
+static uint64_t		 filtered;
 
 /*
  * Known even with -q: a process whose original destination is the
@@ -30,32 +32,103 @@ console_open(void)
 			continue;
 		if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
 			fatal("fcntl");
+		cons_tty[i] = isatty(fd);
 		cons[i] = dest_get(fd);
 		dest_set_console(cons[i]);
 	}
 }
 
-void
-console_line(int which, const char *prefix, const char *line, size_t len,
-    int flags)
+/* Whether the level filter applies to rank. */
+static int
+console_level_applies(long rank)
 {
-	size_t	plen = strlen(prefix), need, n;
+	size_t	i;
+
+	if (cfg.nlevel_ranks == 0)
+		return (1);
+	for (i = 0; i < cfg.nlevel_ranks; i++) {
+		if (cfg.level_ranks[i] == rank)
+			return (1);
+	}
+	return (0);
+}
+
+void
+console_record(int which, const struct origin *o, const char *line,
+    size_t len, int flags)
+{
+	int	sev = 0;
 
 	if (!cfg.console || cons[which] == NULL)
 		return;
-	need = plen + JSON_ESCAPE_MAX(len) + 16;
+	if (cfg.level > 0 || aggregate_window() > 0)
+		sev = severity_detect(line, len);
+	/* Lines without a recognised severity are never filtered. */
+	if (cfg.level > 0 && sev > 0 && sev < cfg.level &&
+	    console_level_applies(o->rank)) {
+		filtered++;
+		return;
+	}
+	if (aggregate_window() > 0)
+		aggregate_line(which, o, line, len, flags, sev);
+	else
+		console_line(which, o->prefix, line, len, flags);
+}
+
+uint64_t
+console_filtered(void)
+{
+	return (filtered);
+}
+
+/* Format prefix (coloured when asked) and line into the console. */
+static void
+console_emit(int which, const char *colour, const char *prefix,
+    const char *line, size_t len, int flags)
+{
+	size_t	plen = strlen(prefix), clen, need, n = 0;
+
+	if (!cfg.console || cons[which] == NULL)
+		return;
+	clen = colour != NULL ? strlen(colour) + 4 : 0;
+	need = clen + plen + JSON_ESCAPE_MAX(len) + 16;
 	if (need > ccap) {
 		ccap = need;
 		cbuf = xrealloc(cbuf, ccap);
 	}
-	memcpy(cbuf, prefix, plen);
-	n = plen + record_console(cbuf + plen, line, len);
+	if (colour != NULL) {
+		memcpy(cbuf, colour, strlen(colour));
+		n = strlen(colour);
+	}
+	memcpy(cbuf + n, prefix, plen);
+	n += plen;
+	if (colour != NULL) {
+		memcpy(cbuf + n, "\x1b[0m", 4);
+		n += 4;
+	}
+	n += record_console(cbuf + n, line, len);
 	if (flags & SPLIT_TRUNCATED) {
 		memcpy(cbuf + n, " [...]", 6);
 		n += 6;
 	}
 	cbuf[n++] = '\n';
 	dest_write(cons[which], cbuf, n);
+}
+
+void
+console_line(int which, const char *prefix, const char *line, size_t len,
+    int flags)
+{
+	console_emit(which, NULL, prefix, line, len, flags);
+}
+
+void
+console_group(int which, const char *prefix, const char *line, size_t len,
+    int flags)
+{
+	/* Colour only on a terminal. */
+	console_emit(which, cons_tty[which] ? "\x1b[36m" : NULL, prefix, line,
+	    len, flags);
 }
 
 void

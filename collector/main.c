@@ -41,10 +41,13 @@ static const char usage_text[] =
 "                        stands in for the raw output)\n"
 "      --line-max BYTES  cut records longer than this (default 4096)\n"
 "      --aggregate SECONDS|off\n"
-"                        accepted; this version prints every line as it\n"
-"                        comes (aggregation is not implemented yet)\n"
-"      --level LEVEL     accepted and checked; not applied yet in this\n"
-"                        version (no line is filtered)\n"
+"                        print similar lines of different processes once per\n"
+"                        window, with their count and ranks (default 3);\n"
+"                        off prints every line as it comes\n"
+"      --level LEVEL     console shows lines of this severity and above\n"
+"                        (DEBUG, INFO, WARNING, ERROR, CRITICAL or 10-50);\n"
+"                        lines with no recognisable severity always show.\n"
+"                        The JSON log keeps every line.\n"
 "      --hello-timeout SECONDS\n"
 "                        close a connection that sends no complete message\n"
 "                        in this time (default 10)\n"
@@ -179,7 +182,7 @@ main(int argc, char **argv)
 	cfg.console = 1;
 	cfg.line_max = LINE_MAX_DEFAULT;
 	cfg.hello_timeout = 10;
-	cfg.aggregate = 0;
+	cfg.aggregate = 3;
 	cfg.level = 0;
 	while ((c = getopt_long(argc, argv, "+s:j:qvVh", longopts,
 	    NULL)) != -1) {
@@ -249,11 +252,6 @@ main(int argc, char **argv)
 	launching = cfg.command != NULL;
 	cfg.tee = tee != -1 ? tee : !launching;
 	log_open("meshlog-collector", cfg.verbose);
-	if (cfg.aggregate > 0)
-		log_warn("--aggregate: this version prints every line as it "
-		    "comes");
-	if (cfg.level > 0)
-		log_warn("--level: this version does not filter lines yet");
 
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
@@ -266,6 +264,7 @@ main(int argc, char **argv)
 	if (cfg.json_path != NULL && jsonlog_open(cfg.json_path) != 0)
 		fatal("cannot open JSON log %s", cfg.json_path);
 	console_open();
+	aggregate_set_window(cfg.aggregate);
 	for (i = 0; i < 4; i++) {
 		ev[i] = evsignal_new(base, sigs[i], sigs[i] == SIGCHLD ?
 		    sigchld_cb : signal_cb, NULL);
@@ -289,6 +288,7 @@ main(int argc, char **argv)
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	source_drain_all();
 	source_close_all("collector_exit");
+	aggregate_flush();
 	/* Drops are recorded in the JSON log, so it closes last. */
 	dest_drain_all(2000);
 	jsonlog_close();

@@ -50,6 +50,7 @@ struct source {
 	long			 rank;
 	char			*host;
 	char			 prefix[64];	/* console */
+	struct origin		 origin;
 	struct stream		*st[2];
 	int			 nopen;
 	TAILQ_ENTRY(source)	 entry;
@@ -117,8 +118,8 @@ stream_record_cb(void *arg, const char *line, size_t len, int flags)
 		    s->seq, line, len, flags));
 	}
 	s->seq++;
-	if (cfg.console && s->console)
-		console_line(s->which, src->prefix, line, len, flags);
+	if (s->console)
+		console_record(s->which, &src->origin, line, len, flags);
 }
 
 /* Bytes read from a stream's pipe. */
@@ -317,6 +318,10 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 		    h->rank);
 	else
 		snprintf(src->prefix, sizeof src->prefix, "[pid %ld] ", h->pid);
+	src->origin.id = src->id;
+	src->origin.rank = src->rank;
+	src->origin.pid = src->pid;
+	src->origin.prefix = src->prefix;
 	names = json_array();
 	for (i = 0; i < h->nstreams; i++) {
 		s = xcalloc(1, sizeof *s);

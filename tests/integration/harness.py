@@ -79,6 +79,11 @@ class MeshTest(unittest.TestCase):
         self.check_contract(self.records)
         return p
 
+    # The collector with exactly these arguments, no log parsing.
+    def launch_raw(self, args, timeout=60):
+        return subprocess.run([COLLECTOR, *args], capture_output=True,
+                              timeout=timeout, env=clean_env())
+
     # Serve mode: a collector that runs until stopped.
     def serve(self, args=(), sock=None):
         self.sock = sock or os.path.join(self.tmp, "c.sock")

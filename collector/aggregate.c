@@ -1,0 +1,644 @@
+/*
+ * Aggregation of the console view. Within a window, lines of the same
+ * stream and detected severity that are similar are kept as one group with
+ * a count and the set of ranks (or pids); at the end of the window, at a
+ * flush barrier and at exit every group is printed once.
+ *
+ * Similarity costs O(line length): a line's template is its text with
+ * variable tokens masked (any word containing a digit, numbers, hex) and
+ * white space folded, hashed as it is read. A line whose template is new
+ * is compared by a banded edit distance with the few groups created last
+ * for its stream and severity, and joins one if the distance is below
+ * 0.15 of the longer length (the seed's rule). Groups print in the order
+ * their first source first spoke and, within a source, in its line order,
+ * so one source's consecutive lines (a traceback) stay together.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "collector.h"
+
+/* Bounds per window; reaching one prints the window early. */
+#define AGG_MAX_GROUPS		8192
+#define AGG_MAX_BYTES		(16 * 1024 * 1024)
+/* Hash buckets for templates and for sources. */
+#define AGG_BUCKETS		4096
+/* Recent groups per stream and severity tried by edit distance. */
+#define AGG_CANDIDATES		8
+/* Literal letters a template needs before it may group different text. */
+#define AGG_MIN_LETTERS		3
+/* Tokens a template keeps apart; more are folded into the last. */
+#define AGG_MAX_TOKENS		64
+/* Groups remembered per signature for edit-distance candidates: the
+ * first ones (the seed's representatives) and the latest. */
+#define AGG_SIG_FIRST		8
+#define AGG_SIG_RING		4
+
+struct agg_member {
+	long	rank;
+	long	pid;
+};
+
+struct agg_group {
+	uint64_t		 key;
+	uint32_t		 occ;		/* n-th use by each source */
+	uint64_t		 serial;
+	int			 which;
+	int			 severity;
+	int			 flags;
+	char			*text;
+	size_t			 len;
+	char			 prefix[64];
+	unsigned		 count;
+	struct agg_member	*members;
+	size_t			 nmembers;
+	size_t			 capmembers;
+	uint32_t		 src_order;
+	uint32_t		 line_seq;
+	struct agg_group	*hnext;
+};
+
+/* How often a source used a template in this window. */
+struct agg_occ {
+	uint64_t		 src;
+	uint64_t		 key;
+	uint32_t		 n;
+	struct agg_occ		*hnext;
+};
+
+struct agg_source {
+	uint64_t		 id;
+	uint32_t		 order;
+	uint32_t		 seq;
+	struct agg_source	*hnext;
+};
+
+static double			 agg_window;
+static struct event		*agg_timer;
+static struct agg_group		**groups;
+static size_t			 ngroups, capgroups, nbytes;
+static struct agg_group		*gbucket[AGG_BUCKETS];
+static struct agg_source	*sbucket[AGG_BUCKETS];
+static struct agg_occ		*obucket[AGG_BUCKETS];
+/*
+ * Candidates for the edit distance: groups by the template without its
+ * first token, without its last, and without both, so that a line that
+ * differs from a group in one word at either end still finds it. Each
+ * keeps the first groups (the seed's representatives attract most lines)
+ * and the latest.
+ */
+struct agg_sig {
+	uint64_t		 sig;
+	struct agg_group	*first[AGG_SIG_FIRST];	/* like the seed's */
+	struct agg_group	*ring[AGG_SIG_RING];	/* the latest */
+	unsigned		 nfirst;
+	unsigned		 next;
+	struct agg_sig		*hnext;
+};
+static struct agg_sig		*sigbucket[AGG_BUCKETS];
+static uint32_t			 nsrc;
+/* Ring of recent groups per stream (2) and severity (0, 10..50: 6). */
+static struct agg_group		*recent[2][6][AGG_CANDIDATES];
+static unsigned			 recent_next[2][6];
+static uint64_t			 agg_lines, agg_printed, agg_serial;
+
+static void	aggregate_timer_cb(int, short, void *);
+
+/* FNV-1a over bytes. */
+static uint64_t
+agg_hash(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char	*s = p;
+
+	while (n-- > 0) {
+		h ^= *s++;
+		h *= 1099511628211ULL;
+	}
+	return (h);
+}
+
+/* Word character for masking. */
+static int
+agg_word(unsigned char c)
+{
+	return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_' || c >= 0x80);
+}
+
+/* Hashes of a line's template tokens, and the signatures derived. */
+struct agg_tokens {
+	uint64_t	h[AGG_MAX_TOKENS];
+	size_t		n;
+	int		letters;
+};
+
+/* Split a line into template tokens: words (masked when they contain a
+ * digit), single punctuation characters; white space only separates. */
+static void
+agg_tokenize(const char *s, size_t n, struct agg_tokens *t)
+{
+	size_t	i = 0, j;
+	int	digit;
+
+	t->n = 0;
+	t->letters = 0;
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == ' ' || c == '\t') {
+			i++;
+			continue;
+		}
+		if (!agg_word(c))
+			j = i + 1;
+		else {
+			digit = 0;
+			for (j = i; j < n && agg_word((unsigned char)s[j]); j++)
+				digit |= s[j] >= '0' && s[j] <= '9';
+			if (digit) {
+				c = 1;	/* the mask */
+				i = j - 1;
+			} else
+				t->letters += (int)(j - i);
+		}
+		if (t->n < AGG_MAX_TOKENS)
+			t->h[t->n++] = agg_hash(14695981039346656037ULL,
+			    c == 1 ? "\x01" : s + i, c == 1 ? 1 : j - i);
+		else	/* fold the rest into the last token */
+			t->h[AGG_MAX_TOKENS - 1] = agg_hash(t->h[AGG_MAX_TOKENS
+			    - 1], s + i, j - i);
+		i = j;
+	}
+}
+
+/* Hash of tokens [from, to). */
+static uint64_t
+agg_span(const struct agg_tokens *t, size_t from, size_t to)
+{
+	uint64_t	h = 14695981039346656037ULL;
+	size_t		i;
+
+	for (i = from; i < to; i++)
+		h = agg_hash(h, &t->h[i], sizeof t->h[i]);
+	return (agg_hash(h, &to, sizeof to) ^ from);
+}
+
+uint64_t
+aggregate_template(const char *s, size_t n, int *letters)
+{
+	struct agg_tokens	t;
+
+	agg_tokenize(s, n, &t);
+	*letters = t.letters;
+	return (agg_span(&t, 0, t.n));
+}
+
+size_t
+aggregate_distance(const char *a, size_t la, const char *b, size_t lb,
+    size_t k)
+{
+	static size_t	*rows;
+	static size_t	 caprows;
+	size_t		*p, *c, *t, i, j, lo, hi, best, d;
+
+	if ((la > lb ? la - lb : lb - la) > k)
+		return (k + 1);
+	if (2 * (lb + 2) > caprows) {
+		caprows = 2 * (lb + 2);
+		rows = xrealloc(rows, caprows * sizeof *rows);
+	}
+	p = rows;
+	c = rows + lb + 2;
+	/* Cells outside the band |i - j| <= k hold k + 1. */
+	for (j = 0; j <= lb; j++)
+		p[j] = j <= k ? j : k + 1;
+	p[lb + 1] = k + 1;
+	for (i = 1; i <= la; i++) {
+		lo = i > k ? i - k : 1;
+		hi = i + k < lb ? i + k : lb;
+		c[lo - 1] = lo == 1 ? (i <= k ? i : k + 1) : k + 1;
+		best = c[lo - 1];
+		for (j = lo; j <= hi; j++) {
+			d = p[j - 1] + (a[i - 1] != b[j - 1]);
+			if (p[j] + 1 < d)
+				d = p[j] + 1;
+			if (c[j - 1] + 1 < d)
+				d = c[j - 1] + 1;
+			c[j] = d > k + 1 ? k + 1 : d;
+			if (c[j] < best)
+				best = c[j];
+		}
+		c[hi + 1] = k + 1;
+		if (best > k)
+			return (k + 1);
+		t = p;
+		p = c;
+		c = t;
+	}
+	return (p[lb] > k ? k + 1 : p[lb]);
+}
+
+
+/* Order and line number of a source within this window. */
+static struct agg_source *
+agg_source(uint64_t id)
+{
+	struct agg_source	*s, **b = &sbucket[id % AGG_BUCKETS];
+
+	for (s = *b; s != NULL; s = s->hnext) {
+		if (s->id == id)
+			return (s);
+	}
+	s = xcalloc(1, sizeof *s);
+	s->id = id;
+	s->order = nsrc++;
+	s->hnext = *b;
+	*b = s;
+	return (s);
+}
+
+/* The signature entry for sig, created when create is set. */
+static struct agg_sig *
+agg_sig(uint64_t sig, int create)
+{
+	struct agg_sig	*e, **b = &sigbucket[sig % AGG_BUCKETS];
+
+	for (e = *b; e != NULL; e = e->hnext) {
+		if (e->sig == sig)
+			return (e);
+	}
+	if (!create)
+		return (NULL);
+	e = xcalloc(1, sizeof *e);
+	e->sig = sig;
+	e->hnext = *b;
+	*b = e;
+	return (e);
+}
+
+/* The three signatures of a template (fewer for very short ones). */
+static size_t
+agg_signatures(const struct agg_tokens *t, uint64_t sig[3], int which,
+    int severity)
+{
+	size_t	n = 0, i;
+
+	if (t->n >= 2) {
+		sig[n++] = agg_span(t, 1, t->n);
+		sig[n++] = agg_span(t, 0, t->n - 1);
+	}
+	if (t->n >= 3)
+		sig[n++] = agg_span(t, 1, t->n - 1);
+	for (i = 0; i < n; i++)
+		sig[i] = agg_hash(agg_hash(sig[i], &which, sizeof which),
+		    &severity, sizeof severity);
+	return (n);
+}
+
+/* Count one more use of key by source src; returns the previous count. */
+static uint32_t
+agg_occurrence(uint64_t src, uint64_t key)
+{
+	struct agg_occ	*o, **b = &obucket[(src * 31 + key) % AGG_BUCKETS];
+
+	for (o = *b; o != NULL; o = o->hnext) {
+		if (o->src == src && o->key == key)
+			return (o->n++);
+	}
+	o = xcalloc(1, sizeof *o);
+	o->src = src;
+	o->key = key;
+	o->n = 1;
+	o->hnext = *b;
+	*b = o;
+	return (0);
+}
+
+/* The group for key's occ-th use, or NULL. */
+static struct agg_group *
+agg_find(uint64_t key, uint32_t occ)
+{
+	struct agg_group	*g;
+
+	for (g = gbucket[(key + occ) % AGG_BUCKETS]; g != NULL; g = g->hnext) {
+		if (g->key == key && g->occ == occ)
+			return (g);
+	}
+	return (NULL);
+}
+
+/* Add o to g's members. */
+static void
+agg_member_add(struct agg_group *g, const struct origin *o)
+{
+	if (g->nmembers == g->capmembers) {
+		g->capmembers = g->capmembers == 0 ? 4 : g->capmembers * 2;
+		g->members = xrealloc(g->members, g->capmembers *
+		    sizeof *g->members);
+	}
+	g->members[g->nmembers].rank = o->rank;
+	g->members[g->nmembers].pid = o->pid;
+	g->nmembers++;
+	g->count++;
+}
+
+/* Compare members for sorting: ranked first by rank, then by pid. */
+static int
+agg_member_cmp(const void *a, const void *b)
+{
+	const struct agg_member	*x = a, *y = b;
+
+	if ((x->rank < 0) != (y->rank < 0))
+		return (x->rank < 0 ? 1 : -1);
+	if (x->rank != y->rank)
+		return (x->rank < y->rank ? -1 : 1);
+	return (x->pid < y->pid ? -1 : x->pid > y->pid);
+}
+
+/* Append "name a-b,c" for sorted distinct values v[0..n) to buf. */
+static void
+agg_ranges(char *buf, size_t size, const char *name, const long *v,
+    size_t n)
+{
+	size_t	i = 0, j, len;
+
+	len = strlen(buf);
+	len += (size_t)snprintf(buf + len, size - len, "[%s ", name);
+	while (i < n && len + 24 < size) {
+		for (j = i; j + 1 < n && v[j + 1] == v[j] + 1; j++)
+			;
+		if (j > i)
+			len += (size_t)snprintf(buf + len, size - len,
+			    "%s%ld-%ld", i > 0 ? "," : "", v[i], v[j]);
+		else
+			len += (size_t)snprintf(buf + len, size - len, "%s%ld",
+			    i > 0 ? "," : "", v[i]);
+		i = j + 1;
+	}
+	if (i < n)
+		len += (size_t)snprintf(buf + len, size - len, ",...");
+	snprintf(buf + len, size - len, "] ");
+}
+
+/* The prefix of a group of several lines. */
+static void
+agg_group_prefix(struct agg_group *g, char *buf, size_t size)
+{
+	long	*ranks, *pids;
+	size_t	 i, nr = 0, np = 0;
+
+	qsort(g->members, g->nmembers, sizeof *g->members, agg_member_cmp);
+	ranks = xcalloc(g->nmembers, sizeof *ranks);
+	pids = xcalloc(g->nmembers, sizeof *pids);
+	for (i = 0; i < g->nmembers; i++) {
+		if (g->members[i].rank >= 0) {
+			if (nr == 0 || ranks[nr - 1] != g->members[i].rank)
+				ranks[nr++] = g->members[i].rank;
+		} else
+			pids[np++] = g->members[i].pid;
+	}
+	snprintf(buf, size, "[%u similar lines] ", g->count);
+	if (nr > 0)
+		agg_ranges(buf, size, "ranks", ranks, nr);
+	if (np > 0)
+		agg_ranges(buf, size, np == 1 ? "pid" : "pids", pids, np);
+	free(ranks);
+	free(pids);
+}
+
+/* Order groups: their first source's first line, then line order. */
+static int
+agg_group_cmp(const void *a, const void *b)
+{
+	const struct agg_group	*x = *(const struct agg_group *const *)a;
+	const struct agg_group	*y = *(const struct agg_group *const *)b;
+
+	if (x->src_order != y->src_order)
+		return (x->src_order < y->src_order ? -1 : 1);
+	return (x->line_seq < y->line_seq ? -1 : x->line_seq > y->line_seq);
+}
+
+void
+aggregate_flush(void)
+{
+	struct agg_group	*g;
+	struct agg_source	*s, *next;
+	struct agg_occ		*o, *onext;
+	struct agg_sig		*e, *enext;
+	char			 prefix[512];
+	size_t			 i;
+
+	if (agg_timer != NULL)
+		evtimer_del(agg_timer);
+	qsort(groups, ngroups, sizeof *groups, agg_group_cmp);
+	for (i = 0; i < ngroups; i++) {
+		g = groups[i];
+		if (g->count == 1)
+			console_line(g->which, g->prefix, g->text, g->len,
+			    g->flags);
+		else {
+			agg_group_prefix(g, prefix, sizeof prefix);
+			console_group(g->which, prefix, g->text, g->len,
+			    g->flags);
+		}
+		agg_printed++;
+		free(g->text);
+		free(g->members);
+		free(g);
+	}
+	ngroups = nbytes = 0;
+	nsrc = 0;
+	memset(gbucket, 0, sizeof gbucket);
+	memset(recent, 0, sizeof recent);
+	memset(recent_next, 0, sizeof recent_next);
+	for (i = 0; i < AGG_BUCKETS; i++) {
+		for (s = sbucket[i]; s != NULL; s = next) {
+			next = s->hnext;
+			free(s);
+		}
+		sbucket[i] = NULL;
+		for (o = obucket[i]; o != NULL; o = onext) {
+			onext = o->hnext;
+			free(o);
+		}
+		obucket[i] = NULL;
+		for (e = sigbucket[i]; e != NULL; e = enext) {
+			enext = e->hnext;
+			free(e);
+		}
+		sigbucket[i] = NULL;
+	}
+}
+
+/* The window is over. */
+static void
+aggregate_timer_cb(int fd, short what, void *arg)
+{
+	aggregate_flush();
+}
+
+void
+aggregate_set_window(double secs)
+{
+	aggregate_flush();
+	agg_window = secs;
+	if (agg_timer == NULL && base != NULL)
+		agg_timer = evtimer_new(base, aggregate_timer_cb, NULL);
+}
+
+double
+aggregate_window(void)
+{
+	return (agg_window);
+}
+
+void
+aggregate_stats(uint64_t *lines, uint64_t *printed, size_t *pending)
+{
+	*lines = agg_lines;
+	*printed = agg_printed;
+	*pending = ngroups;
+}
+
+/* Severity slot 0..5 of a level. */
+static int
+agg_slot(int severity)
+{
+	return (severity <= 0 ? 0 : severity >= 50 ? 5 : severity / 10);
+}
+
+/* Distance of line to c if below the seed's threshold and *best. */
+static void
+agg_try(struct agg_group *c, const char *line, size_t len,
+    struct agg_group **bestg, size_t *best, double *bestr)
+{
+	size_t	longer, k, d;
+	double	r;
+
+	if (c == NULL || c == *bestg)
+		return;
+	longer = c->len > len ? c->len : len;
+	if (longer == 0) {
+		*bestg = c;
+		*bestr = 0;
+		return;
+	}
+	k = (longer * 15 - 1) / 100;	/* largest d with d < 0.15 longer */
+	if ((d = aggregate_distance(c->text, c->len, line, len, k)) > k)
+		return;
+	r = (double)d / (double)longer;
+	/* Ties go to the older group, as the seed's scan finds it first. */
+	if (*bestg == NULL || r < *bestr ||
+	    (r == *bestr && c->serial < (*bestg)->serial)) {
+		*bestg = c;
+		*bestr = r;
+		*best = d;
+	}
+}
+
+/*
+ * The closest group to line by the seed's rule, among few candidates: the
+ * latest groups of the stream and severity, and the first and latest
+ * groups of each of the line's signatures.
+ */
+static struct agg_group *
+agg_candidate(int which, int slot, const uint64_t *sig, size_t nsig,
+    const char *line, size_t len)
+{
+	struct agg_group	*bestg = NULL;
+	struct agg_sig		*e;
+	size_t			 i, k, best = 0;
+	double			 bestr = 1;
+
+	for (i = 0; i < AGG_CANDIDATES; i++)
+		agg_try(recent[which][slot][i], line, len, &bestg, &best,
+		    &bestr);
+	for (i = 0; i < nsig; i++) {
+		if ((e = agg_sig(sig[i], 0)) == NULL)
+			continue;
+		for (k = 0; k < AGG_SIG_FIRST; k++)
+			agg_try(e->first[k], line, len, &bestg, &best, &bestr);
+		for (k = 0; k < AGG_SIG_RING; k++)
+			agg_try(e->ring[k], line, len, &bestg, &best, &bestr);
+	}
+	return (bestg);
+}
+
+uint64_t
+aggregate_line(int which, const struct origin *o, const char *line,
+    size_t len, int flags, int severity)
+{
+	struct agg_group	*g, *c;
+	struct agg_source	*src;
+	struct agg_tokens	 t;
+	struct agg_sig		*e;
+	struct timeval		 tv;
+	uint64_t		 key, sig[3];
+	uint32_t		 occ;
+	size_t			 nsig, i;
+	int			 slot = agg_slot(severity);
+
+	agg_lines++;
+	if (ngroups >= AGG_MAX_GROUPS || nbytes + len > AGG_MAX_BYTES)
+		aggregate_flush();
+	agg_tokenize(line, len, &t);
+	key = agg_span(&t, 0, t.n);
+	if (t.letters < AGG_MIN_LETTERS)	/* numbers only: exact text */
+		key = agg_hash(14695981039346656037ULL, line, len);
+	key = agg_hash(key, &which, sizeof which);
+	key = agg_hash(key, &severity, sizeof severity);
+	nsig = agg_signatures(&t, sig, which, severity);
+	/* A template never seen: is the line close to a known group? */
+	if (agg_find(key, 0) == NULL &&
+	    (c = agg_candidate(which, slot, sig, nsig, line, len)) != NULL)
+		key = c->key;
+	src = agg_source(o->id);
+	occ = agg_occurrence(o->id, key);
+	if ((g = agg_find(key, occ)) == NULL) {
+		g = xcalloc(1, sizeof *g);
+		g->key = key;
+		g->occ = occ;
+		g->serial = ++agg_serial;
+		g->which = which;
+		g->severity = severity;
+		g->flags = flags;
+		g->text = xmalloc(len == 0 ? 1 : len);
+		memcpy(g->text, line, len);
+		g->len = len;
+		strlcpy(g->prefix, o->prefix, sizeof g->prefix);
+		g->src_order = src->order;
+		g->line_seq = src->seq;
+		g->hnext = gbucket[(key + occ) % AGG_BUCKETS];
+		gbucket[(key + occ) % AGG_BUCKETS] = g;
+		if (occ == 0) {
+			recent[which][slot][recent_next[which][slot]++ %
+			    AGG_CANDIDATES] = g;
+			for (i = 0; i < nsig; i++) {
+				e = agg_sig(sig[i], 1);
+				if (e->nfirst < AGG_SIG_FIRST)
+					e->first[e->nfirst++] = g;
+				else
+					e->ring[e->next++ % AGG_SIG_RING] = g;
+			}
+		}
+		if (ngroups == capgroups) {
+			capgroups = capgroups == 0 ? 256 : capgroups * 2;
+			groups = xrealloc(groups, capgroups * sizeof *groups);
+		}
+		groups[ngroups++] = g;
+		nbytes += len;
+	}
+	src->seq++;
+	agg_member_add(g, o);
+	if (ngroups == 1 && g->count == 1 && agg_timer != NULL) {
+		tv.tv_sec = (time_t)agg_window;
+		tv.tv_usec = (suseconds_t)((agg_window - (double)tv.tv_sec) *
+		    1e6);
+		evtimer_add(agg_timer, &tv);
+	}
+	return (g->serial);
+}

@@ -1,0 +1,308 @@
+/*
+ * The aggregator's parts: templates, the banded edit distance, severity
+ * detection, and a corpus on which its grouping is compared with the
+ * seed's rule (every line against every group, normalised Levenshtein
+ * distance < 0.15). The agreement is printed to the test log.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "collector/collector.h"
+
+/* The unit tests link the collector's modules, which expect these. */
+struct config		 cfg;
+struct event_base	*base;
+
+static uint64_t
+tmpl(const char *s)
+{
+	int	letters;
+
+	return (aggregate_template(s, strlen(s), &letters));
+}
+
+Test(aggregate, templates_mask_variable_tokens)
+{
+	cr_assert_eq(tmpl("step 100 loss=2.31"), tmpl("step 2000 loss=0.05"));
+	cr_assert_eq(tmpl("rank 3 ready on cuda:3"),
+	    tmpl("rank 7 ready on cuda:7"));
+	cr_assert_eq(tmpl("id=a1b2c3 at 0x7ffd1234"),
+	    tmpl("id=ff00aa9 at 0xdeadbeef1"));
+	cr_assert_eq(tmpl("a  b\tc"), tmpl("a b c"));
+	cr_assert_neq(tmpl("step 100 loss=2.31"), tmpl("step 100 lr=2.31"));
+	cr_assert_neq(tmpl("epoch done"), tmpl("epoch started"));
+}
+
+/* Full dynamic programming, the reference. */
+static size_t
+levenshtein(const char *a, size_t la, const char *b, size_t lb)
+{
+	size_t	*p = calloc(lb + 1, sizeof *p), *c = calloc(lb + 1, sizeof *c);
+	size_t	 i, j, d, *t, r;
+
+	for (j = 0; j <= lb; j++)
+		p[j] = j;
+	for (i = 1; i <= la; i++) {
+		c[0] = i;
+		for (j = 1; j <= lb; j++) {
+			d = p[j - 1] + (a[i - 1] != b[j - 1]);
+			if (p[j] + 1 < d)
+				d = p[j] + 1;
+			if (c[j - 1] + 1 < d)
+				d = c[j - 1] + 1;
+			c[j] = d;
+		}
+		t = p;
+		p = c;
+		c = t;
+	}
+	r = p[lb];
+	free(p);
+	free(c);
+	return (r);
+}
+
+Test(aggregate, banded_distance_matches_full_levenshtein)
+{
+	char	a[64], b[64];
+	size_t	la, lb, k, full, got, i, j;
+
+	srand(7);
+	for (i = 0; i < 50000; i++) {
+		la = (size_t)(rand() % 40);
+		lb = (size_t)(rand() % 40);
+		for (j = 0; j < la; j++)
+			a[j] = (char)('a' + rand() % 3);
+		for (j = 0; j < lb; j++)
+			b[j] = (char)('a' + rand() % 3);
+		k = (size_t)(rand() % 12);
+		full = levenshtein(a, la, b, lb);
+		got = aggregate_distance(a, la, b, lb, k);
+		if (full <= k)
+			cr_assert_eq(got, full, "%.*s / %.*s k=%zu", (int)la, a,
+			    (int)lb, b, k);
+		else
+			cr_assert_eq(got, k + 1, "%.*s / %.*s k=%zu: %zu vs %zu",
+			    (int)la, a, (int)lb, b, k, got, full);
+	}
+}
+
+Test(severity, recognised_formats)
+{
+	static const struct {
+		const char	*line;
+		int		 level;
+	} cases[] = {
+		{ "INFO:root:hello", 20 },
+		{ "WARNING:train:slow", 30 },
+		{ "2026-11-23 20:14:05,123 - ERROR - boom", 40 },
+		{ "[DEBUG] detail", 10 },
+		{ "| CRITICAL | x", 50 },
+		{ "node1:123:456 [0] NCCL INFO Bootstrap", 20 },
+		{ "node1:123:456 [0] NCCL WARN Cuda failure", 30 },
+		{ "I1123 20:14:05.123456  1234 main.cc:12] started", 20 },
+		{ "W1123 20:14:05.123456  1234 main.cc:12] careful", 30 },
+		{ "E1123 20:14:05.123456  1234 main.cc:12] failed", 40 },
+		{ "F1123 20:14:05.123456  1234 main.cc:12] dead", 50 },
+		{ "time=1 level=warn msg=x", 30 },
+		{ "FATAL: out of memory", 50 },
+		{ "step 100 loss=2.31", 0 },
+		{ "Information is power", 0 },
+		{ "ERROR_CODE=5 means nothing here", 0 },
+		{ "an error in lower case is not a level", 0 },
+		{ "I am a sentence", 0 },
+		{ "", 0 },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		cr_expect_eq(severity_detect(cases[i].line,
+		    strlen(cases[i].line)), cases[i].level, "'%s'",
+		    cases[i].line);
+}
+
+/* Add a copy of line to the corpus. */
+static void
+corpus_add(char ***v, size_t *n, const char *line)
+{
+	*v = realloc(*v, (*n + 1) * sizeof **v);
+	(*v)[(*n)++] = strdup(line);
+}
+
+/*
+ * A realistic corpus: templates filled with numbers and ids, near
+ * duplicates differing in case or a typo, and unrelated sentences.
+ */
+static char **
+corpus_realistic(size_t *n)
+{
+	static const char *const tmpls[] = {
+		"step %d loss=%d.%02d lr=%de-05",
+		"[rank%d] saved checkpoint to /ckpt/step_%d.pt in %d.%d s",
+		"Epoch %d: train_acc=0.%03d val_acc=0.%03d",
+		"NCCL INFO Channel %02d/%d : %d[%d] -> %d[%d] via P2P/IPC",
+		"loading shard %d of %d from /data/part-%05d.arrow",
+		"WARNING: gradient overflow, scaling down to %d",
+		"throughput %d samples/s, mem %d MiB, util %d%%",
+		"connected to peer %d.%d.%d.%d:%d",
+	};
+	static const char *const words[] = { "model", "weights", "cache",
+	    "tokenizer", "dataset", "optimizer", "scheduler", "ready",
+	    "warming", "compiling", "graph", "kernel", "stream", "device",
+	    "host", "buffer", "pinned", "memory", "barrier", "waiting" };
+	char	**v = NULL, buf[256];
+	size_t	 t, i, w;
+
+	*n = 0;
+	srand(99);
+	for (t = 0; t < sizeof tmpls / sizeof tmpls[0]; t++) {
+		for (i = 0; i < 150; i++) {
+			/* The formats are the literals above. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+			snprintf(buf, sizeof buf, tmpls[t], rand() % 1000,
+			    rand() % 100, rand() % 100, rand() % 10, rand() % 8,
+			    rand() % 100);
+#pragma GCC diagnostic pop
+			corpus_add(&v, n, buf);
+		}
+	}
+	for (i = 0; i < 200; i++) {
+		snprintf(buf, sizeof buf, "%s the model weights from disk",
+		    i % 2 ? "loading" : "Loading");
+		if (i % 5 == 0)
+			buf[10] = 'x';
+		corpus_add(&v, n, buf);
+	}
+	for (i = 0; i < 200; i++) {
+		buf[0] = '\0';
+		for (w = 0; w < 5; w++) {
+			strcat(buf, words[rand() % 20]);
+			strcat(buf, w < 4 ? " " : "");
+		}
+		corpus_add(&v, n, buf);
+	}
+	return (v);
+}
+
+/* Lines built to sit at the threshold: random letters at both ends. */
+static char **
+corpus_threshold(size_t *n)
+{
+	char	**v = NULL, buf[64];
+	size_t	 i;
+
+	*n = 0;
+	srand(5);
+	for (i = 0; i < 200; i++) {
+		snprintf(buf, sizeof buf, "%c%c%c unique message number %c%c",
+		    'a' + rand() % 26, 'a' + rand() % 26, 'a' + rand() % 26,
+		    'a' + rand() % 26, 'a' + rand() % 26);
+		corpus_add(&v, n, buf);
+	}
+	return (v);
+}
+
+/*
+ * Group v both ways and compare: recall is the share of line pairs the
+ * seed puts together that we put together too; agreement the share of all
+ * pairs on which both say the same. MISSES=1 lists the pairs we miss.
+ */
+static void
+compare_with_seed(const char *name, char **v, size_t n, double *recall,
+    double *agreement)
+{
+	size_t		 i, j, ngroups = 0, both = 0, seed_pairs = 0;
+	size_t		 agree = 0, pairs = 0, longer, d;
+	size_t		*seed = calloc(n, sizeof *seed), *rep = calloc(n,
+			    sizeof *rep);
+	uint64_t	*ours = calloc(n, sizeof *ours);
+	struct origin	 o = { 0, -1, 0, "" };
+	double		 best;
+
+	/* The seed: each line joins the closest group below 0.15. */
+	for (i = 0; i < n; i++) {
+		size_t	bestg = (size_t)-1;
+
+		best = 1.0;
+		for (j = 0; j < ngroups; j++) {
+			const char *r = v[rep[j]];
+
+			longer = strlen(r) > strlen(v[i]) ? strlen(r) :
+			    strlen(v[i]);
+			d = levenshtein(r, strlen(r), v[i], strlen(v[i]));
+			if ((double)d / (double)longer < 0.15 &&
+			    (double)d / (double)longer < best) {
+				best = (double)d / (double)longer;
+				bestg = j;
+			}
+		}
+		if (bestg == (size_t)-1) {
+			rep[ngroups] = i;
+			bestg = ngroups++;
+		}
+		seed[i] = bestg;
+	}
+	/* Ours, each line from its own source, as across ranks. */
+	aggregate_set_window(0);
+	for (i = 0; i < n; i++) {
+		o.id = i + 1;
+		o.pid = (long)i + 1;
+		ours[i] = aggregate_line(MESHLOG_STDOUT, &o, v[i],
+		    strlen(v[i]), 0, severity_detect(v[i], strlen(v[i])));
+	}
+	aggregate_set_window(0);
+	for (i = 0; i < n; i++) {
+		for (j = i + 1; j < n; j++) {
+			int s = seed[i] == seed[j], u = ours[i] == ours[j];
+
+			pairs++;
+			agree += s == u;
+			if (s) {
+				seed_pairs++;
+				both += u;
+				if (!u && getenv("MISSES") != NULL)
+					fprintf(stderr, "miss: '%s' | '%s'\n",
+					    v[i], v[j]);
+			}
+		}
+	}
+	*recall = seed_pairs == 0 ? 1 : (double)both / (double)seed_pairs;
+	*agreement = (double)agree / (double)pairs;
+	fprintf(stderr, "aggregate vs seed rule, %s corpus of %zu lines: seed "
+	    "groups %zu; seed-grouped pairs we group too %.4f; pairwise "
+	    "agreement %.4f\n", name, n, ngroups, *recall, *agreement);
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	free(seed);
+	free(rep);
+	free(ours);
+}
+
+Test(aggregate, groups_what_the_seed_groups_on_realistic_lines)
+{
+	size_t	n;
+	char	**v = corpus_realistic(&n);
+	double	recall, agreement;
+
+	compare_with_seed("realistic", v, n, &recall, &agreement);
+	cr_assert_geq(recall, 0.99);
+	/* We group more: one template with far-apart numbers is one group. */
+	cr_assert_geq(agreement, 0.95);
+}
+
+Test(aggregate, near_threshold_lines_stay_close_to_the_seed)
+{
+	size_t	n;
+	char	**v = corpus_threshold(&n);
+	double	recall, agreement;
+
+	compare_with_seed("near-threshold", v, n, &recall, &agreement);
+	cr_assert_geq(recall, 0.99);
+	cr_assert_geq(agreement, 0.99);
+}
