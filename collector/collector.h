@@ -155,6 +155,42 @@ int	hello_parse(const char *line, size_t len, struct hello *h,
 /* Release what hello_parse() allocated; h may be partly filled. */
 void	hello_clear(struct hello *h);
 
+/* barrier.c */
+
+/* One flush barrier: its version and who it still waits for. */
+struct barrier {
+	uint64_t		 version;
+	uint64_t		*waiting;	/* sorted participant ids */
+	size_t			 nwaiting;
+	long long		 deadline_ms;	/* monotonic clock */
+	int			 timed_out;
+	TAILQ_ENTRY(barrier)	 entry;
+};
+
+/* Every barrier under way, and the last version given out. */
+struct barriers {
+	uint64_t		 last;
+	TAILQ_HEAD(, barrier)	 active;
+};
+
+/* Start with no barrier and version 0. */
+void	barriers_init(struct barriers *);
+/* Start the next version, waiting for ids[0..n); owned by bs. */
+struct barrier *barrier_start(struct barriers *, const uint64_t *ids,
+	    size_t n, long long deadline_ms);
+/*
+ * Participant id has drained everything written before version: it no
+ * longer holds back that barrier or any older one. Stale versions change
+ * nothing. Returns 1 when this completed a barrier.
+ */
+int	barrier_ack(struct barriers *, uint64_t id, uint64_t version);
+/* Participant id is gone; returns 1 when this completed a barrier. */
+int	barrier_leave(struct barriers *, uint64_t id);
+/* A barrier that is complete or past its deadline (marked), or NULL. */
+struct barrier *barrier_next_done(struct barriers *, long long now_ms);
+/* Forget a finished barrier. */
+void	barrier_finish(struct barriers *, struct barrier *);
+
 /* jsonlog.c */
 /* Open path for appending; 0 or -1 with errno. */
 int	jsonlog_open(const char *path);
@@ -256,6 +292,37 @@ void	 source_drain_all(void);
 void	 source_close_all(const char *reason);
 /* Number of open sources. */
 unsigned source_count(void);
+
+/* Ids of the open sources (allocated array of *n). */
+uint64_t *source_ids(size_t *n);
+/*
+ * Read every byte source id had written to its pipes when called (what
+ * FIONREAD counts), not what comes later. Returns 0, or -1 when the
+ * source is gone or closed while draining.
+ */
+int	 source_drain_written(uint64_t id);
+/* {source, pid, rank, host, argv} of a source (new reference). */
+json_t	*source_describe(uint64_t id);
+/* Every open source with its counters (new reference). */
+json_t	*source_status_all(void);
+/* Pids of the open sources whose rank is in ranks (all when n is 0). */
+long	*source_pids(const long *ranks, size_t n, size_t *npids);
+
+/* control.c */
+/* Start the barrier bookkeeping; call once at start. */
+void	 control_init(void);
+/* Answer one control request (borrowed) with a reply (new reference). */
+json_t	*control_dispatch(json_t *req);
+/* Run a flush barrier; the reply as sent to a client (new reference). */
+json_t	*control_flush(int timeout_ms);
+/* Parse a level name or number; -1 when invalid. */
+int	 control_parse_level(json_t *v);
+
+/* runtime.c */
+/* Tell the processes' runtimes the new level (rank subset when n > 0). */
+void	 runtime_push_level(int level, const long *ranks, size_t n);
+/* Remove the level file at exit. */
+void	 runtime_cleanup(void);
 
 /* server.c */
 /* Create the listening socket at path; exits on error. */

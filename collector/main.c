@@ -260,6 +260,8 @@ main(int argc, char **argv)
 		fatalx("cannot create the event loop");
 	path = cfg.socket_path != NULL ? xstrdup(cfg.socket_path) :
 	    default_socket(launching);
+	cfg.socket_path = path;
+	control_init();
 	server_open(path);
 	if (cfg.json_path != NULL && jsonlog_open(cfg.json_path) != 0)
 		fatal("cannot open JSON log %s", cfg.json_path);
@@ -283,9 +285,10 @@ main(int argc, char **argv)
 			break;
 	}
 
-	/* Final drain: pending hellos, then every byte already written. */
+	/* Final drain: pending hellos, a barrier, then every byte left. */
 	server_poll_pending();
 	event_base_loop(base, EVLOOP_NONBLOCK);
+	json_decref(control_flush(2000));
 	source_drain_all();
 	source_close_all("collector_exit");
 	aggregate_flush();
@@ -293,8 +296,10 @@ main(int argc, char **argv)
 	dest_drain_all(2000);
 	jsonlog_close();
 	server_close();
+	runtime_cleanup();
 	for (i = 0; i < 4; i++)
 		event_free(ev[i]);
 	free(path);
+	cfg.socket_path = NULL;
 	return (status);
 }

@@ -84,8 +84,11 @@ peer_refuse(struct peer *p, const char *what, const char *why)
 	json_decref(msg);
 }
 
-/* Handle one complete line; the peer is closed afterwards. */
-static void
+/*
+ * Handle one complete line. Returns 1 when the connection stays open for
+ * more requests (control), 0 when it is done (hello, errors).
+ */
+static int
 peer_dispatch(struct peer *p, const char *line, size_t len)
 {
 	struct hello	 h;
@@ -97,16 +100,28 @@ peer_dispatch(struct peer *p, const char *line, size_t len)
 	o = json_loadb(line, len, 0, NULL);
 	type = json_string_value(json_object_get(o, "type"));
 	if (type != NULL && strcmp(type, "hello") != 0) {
-		peer_refuse(p, "request", "this collector does not support "
-		    "that request yet");
+		if (p->nfds > 0) {
+			peer_refuse(p, "request", "descriptors are only "
+			    "accepted with hello");
+			json_decref(o);
+			return (0);
+		}
+		msg = control_dispatch(o);
+		type = json_string_value(json_object_get(msg, "type"));
+		if (type != NULL && strcmp(type, "error") == 0)
+			log_warn("refused request from pid %ld (uid %lu): %s",
+			    (long)p->pid, (unsigned long)p->uid,
+			    json_string_value(json_object_get(msg, "message")));
+		peer_send(p, msg);
+		json_decref(msg);
 		json_decref(o);
-		return;
+		return (1);
 	}
 	json_decref(o);
 	if (hello_parse(line, len, &h, &cause) != 0) {
 		peer_refuse(p, "hello", cause);
 		free(cause);
-		return;
+		return (0);
 	}
 	if (h.pid != (long)p->pid)
 		log_debug("hello says pid %ld, the kernel says %ld", h.pid,
@@ -117,13 +132,14 @@ peer_dispatch(struct peer *p, const char *line, size_t len)
 	if (id == 0) {
 		peer_refuse(p, "hello", cause);
 		free(cause);
-		return;
+		return (0);
 	}
 	p->nfds = 0;	/* the source owns them now */
 	msg = json_pack("{s:s, s:i, s:I}", "type", "welcome", "proto",
 	    MESHLOG_PROTO, "source", (json_int_t)id);
 	peer_send(p, msg);
 	json_decref(msg);
+	return (0);
 }
 
 /* A peer sent data (or closed). */
@@ -153,15 +169,20 @@ peer_read_cb(int fd, short what, void *arg)
 	}
 	p->nfds += got;
 	p->len += (size_t)n;
-	if ((nl = memchr(p->buf, '\n', p->len)) == NULL) {
-		if (p->len == sizeof p->buf) {
-			peer_refuse(p, "message", "message too long");
+	while ((nl = memchr(p->buf, '\n', p->len)) != NULL) {
+		if (!peer_dispatch(p, p->buf, (size_t)(nl - p->buf))) {
 			peer_free(p);
+			return;
 		}
-		return;
+		/* A control client may idle between requests. */
+		evtimer_del(p->timer);
+		p->len -= (size_t)(nl + 1 - p->buf);
+		memmove(p->buf, nl + 1, p->len);
 	}
-	peer_dispatch(p, p->buf, (size_t)(nl - p->buf));
-	peer_free(p);
+	if (p->len == sizeof p->buf) {
+		peer_refuse(p, "message", "message too long");
+		peer_free(p);
+	}
 }
 
 /* A peer sent no complete message in time. */

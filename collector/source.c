@@ -4,6 +4,7 @@
  * the JSON log and the console view, and teed raw to its destination.
  */
 
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -41,6 +42,7 @@ struct stream {
 	char			*jprefix;	/* constant JSON fields */
 	size_t			 jplen;
 	time_t			 last_update;	/* console progress rate */
+	struct timespec		 last_read;	/* last activity */
 	RB_ENTRY(stream)	 entry;
 };
 
@@ -49,6 +51,7 @@ struct source {
 	long			 pid;
 	long			 rank;
 	char			*host;
+	json_t			*argv;
 	char			 prefix[64];	/* console */
 	struct origin		 origin;
 	struct stream		*st[2];
@@ -130,6 +133,7 @@ stream_bytes(struct stream *s, const char *p, size_t n)
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	record_ts(cur_ts, &now);
+	s->last_read = now;
 	s->bytes += n;
 	if (s->tee)
 		dest_write(s->dest, p, n);
@@ -172,6 +176,7 @@ source_free(struct source *src, const char *reason)
 	TAILQ_REMOVE(&sources, src, entry);
 	nsources--;
 	free(src->host);
+	json_decref(src->argv);
 	free(src);
 }
 
@@ -313,6 +318,7 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	src->pid = h->pid;
 	src->rank = h->rank;
 	src->host = xstrdup(h->host);
+	src->argv = json_incref(h->argv);
 	if (h->rank >= 0)
 		snprintf(src->prefix, sizeof src->prefix, "[rank %ld] ",
 		    h->rank);
@@ -429,4 +435,126 @@ source_close_all(const char *reason)
 				break;
 		}
 	}
+}
+
+/* The open source with this id, or NULL. */
+static struct source *
+source_find(uint64_t id)
+{
+	struct source	*src;
+
+	TAILQ_FOREACH(src, &sources, entry) {
+		if (src->id == id)
+			return (src);
+	}
+	return (NULL);
+}
+
+uint64_t *
+source_ids(size_t *n)
+{
+	struct source	*src;
+	uint64_t	*ids = xcalloc(nsources + 1, sizeof *ids);
+
+	*n = 0;
+	TAILQ_FOREACH(src, &sources, entry)
+		ids[(*n)++] = src->id;
+	return (ids);
+}
+
+int
+source_drain_written(uint64_t id)
+{
+	static char	 buf[SOURCE_READ];
+	struct source	*src = source_find(id);
+	struct stream	*s;
+	int		 i, avail, last;
+	ssize_t		 r;
+
+	if (src == NULL)
+		return (-1);
+	for (i = 0; i < 2; i++) {
+		if ((s = src->st[i]) == NULL || s->fd == -1)
+			continue;
+		if (ioctl(s->fd, FIONREAD, &avail) == -1)
+			avail = 0;
+		while (avail > 0) {
+			r = read(s->fd, buf, (size_t)avail < sizeof buf ?
+			    (size_t)avail : sizeof buf);
+			if (r == -1 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			stream_bytes(s, buf, (size_t)r);
+			avail -= (int)r;
+		}
+		/* A pipe whose writers are all gone closes here. */
+		if (avail <= 0) {
+			last = src->nopen == 1;
+			if (stream_read(s, 1) == -1 && last)
+				return (-1);
+		}
+	}
+	return (0);
+}
+
+json_t *
+source_describe(uint64_t id)
+{
+	struct source	*src = source_find(id);
+
+	if (src == NULL)
+		return (json_pack("{s:I}", "source", (json_int_t)id));
+	return (json_pack("{s:I, s:I, s:o, s:s, s:O}", "source",
+	    (json_int_t)src->id, "pid", (json_int_t)src->pid, "rank",
+	    src->rank < 0 ? json_null() : json_integer(src->rank), "host",
+	    src->host, "argv", src->argv));
+}
+
+json_t *
+source_status_all(void)
+{
+	struct source	*src;
+	struct stream	*s;
+	json_t		*all = json_array(), *o, *streams;
+	char		 ts[TS_LEN];
+	int		 i;
+
+	TAILQ_FOREACH(src, &sources, entry) {
+		o = source_describe(src->id);
+		streams = json_object();
+		for (i = 0; i < 2; i++) {
+			if ((s = src->st[i]) == NULL)
+				continue;
+			if (s->last_read.tv_sec != 0)
+				record_ts(ts, &s->last_read);
+			json_object_set_new(streams, stream_names[i], json_pack(
+			    "{s:I, s:I, s:b, s:s?}", "lines", (json_int_t)s->seq,
+			    "bytes", (json_int_t)s->bytes, "open", s->fd != -1,
+			    "last_activity", s->last_read.tv_sec != 0 ? ts :
+			    NULL));
+		}
+		json_object_set_new(o, "streams", streams);
+		json_array_append_new(all, o);
+	}
+	return (all);
+}
+
+long *
+source_pids(const long *ranks, size_t n, size_t *npids)
+{
+	struct source	*src;
+	long		*pids = xcalloc(nsources + 1, sizeof *pids);
+	size_t		 i;
+
+	*npids = 0;
+	TAILQ_FOREACH(src, &sources, entry) {
+		for (i = 0; i < n; i++) {
+			if (ranks[i] == src->rank)
+				break;
+		}
+		if (n == 0 || i < n)
+			pids[(*npids)++] = src->pid;
+	}
+	return (pids);
 }

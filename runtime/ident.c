@@ -2,6 +2,7 @@
 
 #include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime.h"
 
@@ -155,6 +156,27 @@ ident_format_streams(const struct ident_streams *st, char *buf, size_t len)
 		jw_int(&w, (long long)st->dev[i]);
 		jw_lit(&w, ":");
 		jw_int(&w, (long long)st->ino[i]);
+	}
+	return (w.overflow ? -1 : 0);
+}
+
+int
+ident_socket_path(char *const *envp, char *buf, size_t len)
+{
+	const char	*s, *xdg;
+	struct jw	 w;
+
+	jw_init(&w, buf, len);
+	if ((s = ident_env(envp, "MESHLOG_SOCKET")) != NULL && *s != '\0')
+		jw_lit(&w, s);
+	else if ((xdg = ident_env(envp, "XDG_RUNTIME_DIR")) != NULL &&
+	    *xdg == '/') {
+		jw_lit(&w, xdg);
+		jw_lit(&w, "/meshlog/collector.sock");
+	} else {
+		jw_lit(&w, "/tmp/meshlog-");
+		jw_int(&w, (long long)getuid());
+		jw_lit(&w, "/collector.sock");
 	}
 	return (w.overflow ? -1 : 0);
 }

@@ -116,7 +116,24 @@ int	ident_parse_streams(const char *s, struct ident_streams *);
 /* Format st as MESHLOG_STREAM's value into buf of len bytes; 0 or -1. */
 int	ident_format_streams(const struct ident_streams *, char *buf,
 	    size_t len);
+/*
+ * The collector's socket for a process: MESHLOG_SOCKET, else
+ * $XDG_RUNTIME_DIR/meshlog/collector.sock, else
+ * /tmp/meshlog-$UID/collector.sock. Returns 0, or -1 when it does not fit.
+ */
+int	ident_socket_path(char *const *envp, char *buf, size_t len);
 /* Parse MESHLOG_OWNER "pid:ttybits"; 0 or -1. */
 int	ident_parse_owner(const char *s, long *pid, long *ttybits);
+
+/* level.c */
+
+/*
+ * Parse the collector's level file text for a process of this rank (-1:
+ * none). Returns the Python level (0..50) and sets *version; -2 when the
+ * level is for other ranks; -1 when the text is malformed.
+ */
+long	level_parse(const char *text, long rank, unsigned long *version);
+/* The setlogmask(3) mask that lets through a Python level and above. */
+int	level_syslog_mask(long level);
 
 #endif

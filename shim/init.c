@@ -135,20 +135,20 @@ shim_python_path(void)
 
 /*
  * Keep lines from sitting in user-space buffers when a process dies: C
- * stdio's stdout and Python's sys.stdout become line-buffered, as on a
- * terminal, unless MESHLOG_BUFFERING=keep.
+ * stdio's stdout and Python's sys.stdout (through sitecustomize.py) become
+ * line-buffered, as on a terminal, unless MESHLOG_BUFFERING=keep.
  */
 static void
 shim_buffering(char **envp)
 {
 	const char	*mode = ident_env(envp, "MESHLOG_BUFFERING");
 
+	/* Python's runtime (level changes) comes with the same file. */
+	shim_python_path();
 	if (mode != NULL && strcmp(mode, "keep") == 0)
 		return;
-	if (shim_state.managed[MESHLOG_STDOUT]) {
+	if (shim_state.managed[MESHLOG_STDOUT])
 		setvbuf(stdout, NULL, _IOLBF, 0);
-		shim_python_path();
-	}
 }
 
 /* Say once, on the original stderr, that output is not captured. */
@@ -180,6 +180,7 @@ __attribute__((constructor)) static void
 shim_init(int argc, char **argv, char **envp)
 {
 	const char	*off, *why = NULL;
+	char		 sockpath[108];
 	int		 saved = errno;
 
 	(void)argc;
@@ -194,6 +195,9 @@ shim_init(int argc, char **argv, char **envp)
 	}
 	if (shim_register(argv, envp, &why) == 0) {
 		shim_mark();
+		/* Descendants and the runtimes use the collector we reached. */
+		if (ident_socket_path(envp, sockpath, sizeof sockpath) == 0)
+			setenv(MESHLOG_ENV_SOCKET, sockpath, 1);
 		shim_buffering(environ);
 	} else if (why != NULL)
 		shim_notice(envp, why);

@@ -44,28 +44,6 @@ shim_now_ms(void)
 	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
-/* Fill r->path from MESHLOG_SOCKET or the default; 0 or -1. */
-static int
-shim_socket_path(char **envp, struct shim_reg *r)
-{
-	const char	*s, *xdg;
-	struct jw	 w;
-
-	jw_init(&w, r->path, sizeof r->path);
-	if ((s = ident_env(envp, MESHLOG_ENV_SOCKET)) != NULL && *s != '\0')
-		jw_lit(&w, s);
-	else if ((xdg = ident_env(envp, "XDG_RUNTIME_DIR")) != NULL &&
-	    *xdg == '/') {
-		jw_lit(&w, xdg);
-		jw_lit(&w, "/meshlog/collector.sock");
-	} else {
-		jw_lit(&w, "/tmp/meshlog-");
-		jw_int(&w, (long long)getuid());
-		jw_lit(&w, "/collector.sock");
-	}
-	return (w.overflow ? -1 : 0);
-}
-
 /* Connect r->sock to r->path before deadline; 0 or -1 with *why set. */
 static int
 shim_connect(struct shim_reg *r, long long deadline, const char **why)
@@ -306,7 +284,7 @@ shim_register(char **argv, char **envp, const char **why)
 	if (ident_parse_uint(ident_env(envp, "MESHLOG_TIMEOUT_MS"), &ms) != 0)
 		ms = SHIM_TIMEOUT_MS;
 	deadline = shim_now_ms() + ms;
-	if (shim_socket_path(envp, &r) != 0) {
+	if (ident_socket_path(envp, r.path, sizeof r.path) != 0) {
 		*why = "socket path too long";
 		goto out;
 	}

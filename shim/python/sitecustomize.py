@@ -1,17 +1,28 @@
-"""meshlog: line-buffer sys.stdout when libmeshlog_preload.so captured it.
+"""meshlog's Python runtime, loaded by libmeshlog_preload.so.
 
-The preload library puts this file's directory first on PYTHONPATH. Python
-block-buffers stdout on a pipe, so lines would sit in the process until a
-crash loses them; unbuffered output (PYTHONUNBUFFERED) would instead split
-one print() into several writes that interleave across forked workers.
-Line buffering keeps both: one write per line, nothing held back.
-The sitecustomize this file shadows, if any, is imported afterwards.
+The preload library puts this file's directory first on PYTHONPATH. It
+does two things, then imports the sitecustomize it shadows, if any:
+
+* Line-buffers sys.stdout when fd 1 is a meshlog pipe (unless
+  MESHLOG_BUFFERING=keep). Python block-buffers stdout on a pipe, so lines
+  would sit in the process until a crash loses them; unbuffered output
+  (PYTHONUNBUFFERED) would instead split one print() into several writes
+  that interleave across forked workers.
+* Applies level changes from the collector (meshlogctl set-mode --level):
+  the collector writes $MESHLOG_SOCKET.level and sends SIGURG, and a
+  Python signal handler sets the root logger's level. Python runs it on
+  the main thread between bytecodes: a process blocked in C applies the
+  change when it returns to Python, and never during finalisation. No
+  thread is started. A program with its own SIGURG handler keeps it (and
+  gets no level changes); MESHLOG_RUNTIME=0 turns this part off.
 """
 import os
 import sys
 
 
 def _meshlog_line_buffer():
+    if os.environ.get("MESHLOG_BUFFERING") == "keep":
+        return
     try:
         marker = os.environ.get("MESHLOG_STREAM", "").split(",")[0]
         st = os.fstat(1)
@@ -22,6 +33,58 @@ def _meshlog_line_buffer():
             out.reconfigure(line_buffering=True)
     except (OSError, ValueError, AttributeError):
         pass
+
+
+_meshlog_version = 0
+
+# Where launchers put the rank, in the order libmeshlog_preload.so uses.
+_MESHLOG_RANK_VARS = ("MESHLOG_RANK", "RANK", "OMPI_COMM_WORLD_RANK",
+                      "PMIX_RANK", "PMI_RANK", "SLURM_PROCID")
+
+
+def _meshlog_rank():
+    for name in _MESHLOG_RANK_VARS:
+        v = os.environ.get(name, "")
+        if v.isdigit():
+            return int(v)
+    return None
+
+
+def _meshlog_apply_level(signum=None, frame=None):
+    global _meshlog_version
+    if sys.is_finalizing():
+        return
+    try:
+        import json
+        with open(os.environ["MESHLOG_SOCKET"] + ".level") as f:
+            want = json.load(f)
+        version, level = int(want["version"]), int(want["level"])
+        ranks = want.get("ranks")
+    except (KeyError, OSError, ValueError, TypeError):
+        return
+    if version <= _meshlog_version:
+        return
+    _meshlog_version = version
+    if ranks is not None and _meshlog_rank() not in ranks:
+        return
+    import logging
+    logging.getLogger().setLevel(level)
+
+
+def _meshlog_runtime():
+    if os.environ.get("MESHLOG_RUNTIME") == "0" or \
+            "MESHLOG_SOCKET" not in os.environ:
+        return
+    try:
+        import signal
+        if signal.getsignal(signal.SIGURG) not in (signal.SIG_DFL, None):
+            return
+        signal.signal(signal.SIGURG, _meshlog_apply_level)
+    except (ValueError, OSError, AttributeError):
+        return
+    # A level set before this process started applies from the start.
+    if os.path.exists(os.environ["MESHLOG_SOCKET"] + ".level"):
+        _meshlog_apply_level()
 
 
 def _meshlog_chain():
@@ -42,4 +105,5 @@ def _meshlog_chain():
 
 
 _meshlog_line_buffer()
+_meshlog_runtime()
 _meshlog_chain()

@@ -115,7 +115,7 @@ class BadPeers(MeshTest):
         for msg in (b"this is not json\n", b"[1,2,3]\n",
                     b'{"type":"hello","proto":1}\n',
                     b'{"type":"hello","proto":9}\n',
-                    b'{"type":"flush"}\n'):
+                    b'{"type":"frobnicate"}\n'):
             s = self.connect()
             s.sendall(msg)
             r = self.reply(s)
@@ -128,6 +128,7 @@ class BadPeers(MeshTest):
         self.assertIn("malformed JSON", err)
         self.assertIn("protocol version 9", err)
         self.assertIn("missing or bad field: pid", err)
+        self.assertIn("unknown request type", err)
 
     def test_hello_without_descriptors(self):
         self.serve()

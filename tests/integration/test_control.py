@@ -1,12 +1,19 @@
 """Console view control: aggregation across ranks, the level filter, and
 (from the control socket) flush barriers and live mode changes."""
+import json
 import os
 import re
+import signal
+import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CWRITER, PYTHON, MeshTest, events, line_records)
+from harness import (BUILD, CWRITER, PYTHON, MeshTest, events,
+                     line_records, read_records)
+
+MESHLOGCTL = os.path.join(BUILD, "collector", "meshlogctl")
 
 RANKS8 = ("for r in 0 1 2 3 4 5 6 7; do RANK=$r %s -c \"$1\" & done; wait"
           % PYTHON)
@@ -99,6 +106,194 @@ class LevelFilter(MeshTest):
         p = self.launch_raw(["--level", "LOUD", "--", "true"])
         self.assertEqual(p.returncode, 2)
         self.assertIn(b"--level takes", p.stderr)
+
+
+class ControlPlane(MeshTest):
+
+    def ctl(self, *args, sock=None):
+        p = subprocess.run([MESHLOGCTL, "-s", sock or self.sock, *args],
+                           capture_output=True, timeout=60)
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+    def test_barrier_sees_every_line_of_sixteen_writers_one_stopped(self):
+        self.serve(args=["-q"])
+        flags = [os.path.join(self.tmp, "w%d" % i) for i in range(16)]
+        code = ("import sys, time\n"
+                "for i in range(500): print(sys.argv[1], i)\n"
+                "open(sys.argv[2], 'w').close()\n"
+                "time.sleep(60)\n")
+        ws = [subprocess.Popen([PYTHON, "-c", code, "w%d" % i, flags[i]],
+                               stdout=subprocess.DEVNULL,
+                               env=self.shim_env()) for i in range(16)]
+        self.children.extend(ws)
+        self.wait_for(lambda: all(os.path.exists(f) for f in flags),
+                      what="16 writers")
+        os.kill(ws[3].pid, signal.SIGSTOP)
+        rc, out, err = self.ctl("flush", "--timeout", "5")
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"^flushed version 1: 16 sources in \d+ ms$")
+        # Read the log right after the barrier answered.
+        recs = read_records(self.json)
+        for i in range(16):
+            got = [r["line"] for r in line_records(recs)
+                   if r["line"].startswith("w%d " % i)]
+            self.assertEqual(got, ["w%d %d" % (i, k) for k in range(500)])
+        self.assertEqual(events(recs, "flush")[0]["version"], 1)
+        rc, out, _ = self.ctl("flush")
+        self.assertIn("flushed version 2", out)
+        os.kill(ws[3].pid, signal.SIGCONT)
+        self.assertEqual(self.stop(), 0)
+
+    def test_python_level_change_reaches_a_running_process(self):
+        self.serve(args=["-q"])
+        go = os.path.join(self.tmp, "go")
+        code = ("import logging, os, time\n"
+                "logging.basicConfig(level=logging.INFO,"
+                " format='%%(levelname)s %%(message)s')\n"
+                "for i in range(60):\n"
+                "    logging.info('info %%d', i)\n"
+                "    logging.warning('warn %%d', i)\n"
+                "    if i == 5: open(%r, 'w').close()\n"
+                "    time.sleep(0.05)\n" % go)
+        w = subprocess.Popen([PYTHON, "-c", code], stderr=subprocess.DEVNULL,
+                             env=self.shim_env(RANK=0))
+        self.children.append(w)
+        self.wait_for(lambda: os.path.exists(go), what="the writer")
+        rc, out, err = self.ctl("set-mode", "--level", "WARNING")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["level"], 30)
+        self.assertEqual(w.wait(timeout=60), 0)
+        self.assertEqual(self.stop(), 0)
+        infos = [int(t.split()[2]) for t in self.texts()
+                 if t.startswith("INFO")]
+        warns = [t for t in self.texts() if t.startswith("WARNING")]
+        self.assertEqual(len(warns), 60)
+        self.assertGreaterEqual(max(infos), 5)
+        self.assertLess(max(infos), 20, "INFO went on after the change")
+        self.assertEqual(infos, list(range(len(infos))))
+
+    def test_level_for_other_ranks_leaves_this_one_alone(self):
+        self.serve(args=["-q"])
+        go = os.path.join(self.tmp, "go")
+        code = ("import logging, time\n"
+                "logging.basicConfig(level=logging.INFO,"
+                " format='%%(levelname)s %%(message)s')\n"
+                "for i in range(40):\n"
+                "    logging.info('info %%d', i)\n"
+                "    if i == 5: open(%r, 'w').close()\n"
+                "    time.sleep(0.03)\n" % go)
+        w = subprocess.Popen([PYTHON, "-c", code], stderr=subprocess.DEVNULL,
+                             env=self.shim_env(RANK=1))
+        self.children.append(w)
+        self.wait_for(lambda: os.path.exists(go), what="the writer")
+        rc, _, err = self.ctl("set-mode", "--level", "ERROR", "--ranks",
+                              "0,2-3")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(w.wait(timeout=60), 0)
+        self.assertEqual(self.stop(), 0)
+        self.assertEqual(len([t for t in self.texts()
+                              if t.startswith("INFO")]), 40)
+
+    def test_syslog_level_change(self):
+        self.serve(args=["-q"])
+        go = os.path.join(self.tmp, "go")
+        w = subprocess.Popen([CWRITER, "syslog", "40", go],
+                             stderr=subprocess.DEVNULL, env=self.shim_env())
+        self.children.append(w)
+        self.wait_for(lambda: os.path.exists(go), what="the writer")
+        rc, _, err = self.ctl("set-mode", "--level", "WARNING")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(w.wait(timeout=60), 0)
+        self.assertEqual(self.stop(), 0)
+        infos = [t for t in self.texts() if ": info " in t]
+        warns = [t for t in self.texts() if ": warn " in t]
+        self.assertEqual(len(warns), 40)
+        self.assertGreaterEqual(len(infos), 10)
+        self.assertLess(len(infos), 20)
+
+    def test_stream_off_and_on_keeps_the_json_log(self):
+        self.serve(args=["--aggregate", "off"])
+        env = self.shim_env()
+        run = lambda tag: subprocess.run([CWRITER, "lines", "3", tag],
+                                         stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, env=env)
+        run("before")
+        self.wait_for(lambda: b"before 2" in self.log_bytes())
+        self.assertEqual(self.ctl("set-mode", "--stream", "off")[0], 0)
+        run("quiet")
+        self.wait_for(lambda: b"quiet 2" in self.log_bytes())
+        self.assertEqual(self.ctl("set-mode", "--stream", "on")[0], 0)
+        run("after")
+        self.wait_for(lambda: b"after 2" in self.log_bytes())
+        self.assertEqual(self.stop(), 0)
+        self.serve_out.seek(0)
+        console = self.serve_out.read().decode()
+        self.assertIn("before 2", console)
+        self.assertNotIn("quiet", console)
+        self.assertIn("after 2", console)
+        self.assertEqual(len([t for t in self.texts(stream="stdout")
+                              if "quiet" in t]), 3)
+        modes = events(self.records, "set_mode")
+        self.assertEqual([m["mode"]["stream_to_client"] for m in modes],
+                         [False, True])
+
+    def test_aggregate_off_prints_pending_groups_at_once(self):
+        self.serve(args=["--aggregate", "600"])
+        subprocess.run([CWRITER, "lines", "2", "held"],
+                       stdout=subprocess.DEVNULL, env=self.shim_env())
+        self.wait_for(lambda: b"held 1" in self.log_bytes())
+        self.serve_out.seek(0)
+        self.assertNotIn(b"held", self.serve_out.read())
+        self.assertEqual(self.ctl("set-mode", "--aggregate", "off")[0], 0)
+        self.serve_out.seek(0)
+        self.wait_for(lambda: (self.serve_out.seek(0) or True) and
+                      b"held 1" in self.serve_out.read(),
+                      what="pending lines on the console")
+        self.assertEqual(self.stop(), 0)
+
+    def test_status_lists_sources(self):
+        self.serve(args=["-q"])
+        go = os.path.join(self.tmp, "go")
+        w = subprocess.Popen([PYTHON, "-c", "import time\nprint('x')\n"
+                              "open(%r, 'w').close()\ntime.sleep(30)" % go],
+                             stdout=subprocess.DEVNULL,
+                             env=self.shim_env(RANK=4))
+        self.children.append(w)
+        self.wait_for(lambda: os.path.exists(go))
+        self.wait_for(lambda: b'"line":"x"' in self.log_bytes())
+        rc, out, _ = self.ctl("status")
+        self.assertEqual(rc, 0)
+        st = json.loads(out)
+        self.assertEqual(st["collector"]["sources_open"], 1)
+        src = st["sources"][0]
+        self.assertEqual((src["pid"], src["rank"]), (w.pid, 4))
+        self.assertEqual(src["streams"]["stdout"]["lines"], 1)
+        self.assertEqual(src["streams"]["stdout"]["bytes"], 2)
+        self.assertIn("last_activity", src["streams"]["stdout"])
+        self.assertEqual(os.path.basename(src["argv"][0]),
+                         os.path.basename(PYTHON))
+        w.kill()
+        self.assertEqual(self.stop(), 0)
+
+    def test_meshlogctl_errors_and_exit_codes(self):
+        rc, _, err = self.ctl("status", sock=os.path.join(self.tmp, "none"))
+        self.assertEqual(rc, 3)
+        self.assertIn("no collector at", err)
+        self.serve()
+        self.assertEqual(self.ctl("set-mode")[0], 2)
+        self.assertEqual(self.ctl("frobnicate")[0], 2)
+        self.assertEqual(self.ctl("set-mode", "--ranks", "1")[0], 2)
+        rc, _, err = self.ctl("set-mode", "--level", "LOUD")
+        self.assertEqual(rc, 1)
+        self.assertIn("level must be", err)
+        self.assertEqual(self.stop(), 0)
+
+    def test_launch_mode_ends_with_a_barrier(self):
+        p = self.launch([CWRITER, "lines", "3", "b"])
+        self.assertEqual(p.returncode, 0)
+        flushes = events(self.records, "flush")
+        self.assertEqual(len(flushes), 1)
+        self.assertEqual(flushes[0]["incomplete"], [])
 
 
 if __name__ == "__main__":

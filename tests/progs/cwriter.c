@@ -5,7 +5,12 @@
  *   cwriter nonl TEXT       TEXT without newline or fflush, then return
  *   cwriter crash KIND N    N lines, then die by KIND: segv, abort, kill
  *   cwriter raw N           N lines with write(2) on fd 1
+ *   cwriter syslog N FLAG   N rounds of syslog INFO and WARNING (echoed on
+ *                           stderr by LOG_PERROR), 50 ms apart; FLAG is
+ *                           created after round N/4
  */
+#include <syslog.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +56,21 @@ main(int argc, char **argv)
 		}
 		return (0);
 	}
-	fprintf(stderr, "usage: cwriter lines|nonl|crash|raw ...\n");
+	if (argc >= 4 && strcmp(argv[1], "syslog") == 0) {
+		struct timespec pause = { 0, 50 * 1000 * 1000 };
+		FILE *f;
+
+		n = atol(argv[2]);
+		openlog("cwriter", LOG_PERROR, LOG_USER);
+		for (i = 0; i < n; i++) {
+			syslog(LOG_INFO, "info %ld", i);
+			syslog(LOG_WARNING, "warn %ld", i);
+			if (i == n / 4 && (f = fopen(argv[3], "w")) != NULL)
+				fclose(f);
+			nanosleep(&pause, NULL);
+		}
+		return (0);
+	}
+	fprintf(stderr, "usage: cwriter lines|nonl|crash|raw|syslog ...\n");
 	return (2);
 }

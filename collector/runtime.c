@@ -1,0 +1,77 @@
+/*
+ * Pushing level changes into the processes. The collector writes the
+ * level to a file beside its socket (SOCKET.level, JSON, replaced
+ * atomically) and sends SIGURG to the processes concerned. SIGURG is
+ * ignored by default, so a process without meshlog's runtime is not
+ * harmed; Python processes read the file in a signal handler that
+ * meshlog's sitecustomize installs, which runs on the main thread between
+ * bytecodes (never inside C code, never during finalisation).
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "collector.h"
+
+static uint64_t	level_version;
+
+/* SOCKET.level, the file the runtimes read. */
+static char *
+runtime_path(void)
+{
+	char	*path;
+
+	xasprintf(&path, "%s.level", cfg.socket_path);
+	return (path);
+}
+
+void
+runtime_push_level(int level, const long *ranks, size_t n)
+{
+	char	*path = runtime_path(), *tmp, *text;
+	json_t	*o, *r = json_array();
+	long	*pids;
+	size_t	 i, npids;
+	FILE	*f;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(r, json_integer(ranks[i]));
+	o = json_pack("{s:I, s:i, s:o}", "version", (json_int_t)++level_version,
+	    "level", level, "ranks", n > 0 ? r : (json_decref(r), json_null()));
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	xasprintf(&tmp, "%s.%ld.tmp", path, (long)getpid());
+	if ((f = fopen(tmp, "w")) == NULL || fprintf(f, "%s\n", text) < 0 ||
+	    fclose(f) != 0 || rename(tmp, path) != 0) {
+		log_warn("cannot write %s: %s; processes keep their level",
+		    path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	pids = source_pids(ranks, n, &npids);
+	for (i = 0; i < npids; i++) {
+		if (kill((pid_t)pids[i], SIGURG) == -1 && errno != ESRCH)
+			log_warn("cannot signal pid %ld: %s", pids[i],
+			    strerror(errno));
+	}
+	free(pids);
+out:
+	free(text);
+	free(tmp);
+	free(path);
+}
+
+void
+runtime_cleanup(void)
+{
+	char	*path = runtime_path();
+
+	unlink(path);
+	free(path);
+}
