@@ -1,0 +1,119 @@
+/*
+ * Golden tests for the aggregator: tests/data/aggregate/<case>/input has
+ * one console line per line, "SOURCE RANK|- out|err TEXT" (pid is 1000 +
+ * source); <case>/output is what the console shows when the window ends,
+ * each line preceded by its stream. The console is captured by defining
+ * console_line and console_group here.
+ */
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "collector/collector.h"
+
+struct config		 cfg;
+struct event_base	*base;
+
+static char	 got[65536];
+static size_t	 gotlen;
+
+/* Record what would be printed. */
+static void
+capture(int which, const char *prefix, const char *line, size_t len)
+{
+	gotlen += (size_t)snprintf(got + gotlen, sizeof got - gotlen,
+	    "%s %s%.*s\n", which == MESHLOG_STDOUT ? "out" : "err", prefix,
+	    (int)len, line);
+}
+
+void
+console_line(int which, const char *prefix, const char *line, size_t len,
+    int flags)
+{
+	capture(which, prefix, line, len);
+}
+
+void
+console_group(int which, const char *prefix, const char *line, size_t len,
+    int flags)
+{
+	capture(which, prefix, line, len);
+}
+
+/* Whole file, NUL-terminated. */
+static char *
+slurp(const char *path)
+{
+	FILE	*f = fopen(path, "rb");
+	char	*buf;
+	long	 n;
+
+	cr_assert_not_null(f, "%s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = calloc(1, (size_t)n + 1);
+	cr_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
+	fclose(f);
+	return (buf);
+}
+
+Test(aggregate, golden_cases)
+{
+	DIR		*d = opendir(DATADIR "/aggregate");
+	struct dirent	*e;
+	char		 path[1024], *in, *want, *line, *save, prefixes[64][32];
+	struct origin	 o;
+	long		 src, rank;
+	int		 ncases = 0, which, off;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/aggregate/%s/input", DATADIR,
+		    e->d_name);
+		in = slurp(path);
+		snprintf(path, sizeof path, "%s/aggregate/%s/output", DATADIR,
+		    e->d_name);
+		want = slurp(path);
+		gotlen = 0;
+		got[0] = '\0';
+		aggregate_set_window(3);
+		for (line = strtok_r(in, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save)) {
+			char	rk[16], st[8];
+
+			cr_assert_eq(sscanf(line, "%ld %15s %7s%n", &src, rk, st,
+			    &off), 3, "bad input line: %s", line);
+			off++;	/* the one space before the text */
+			rank = strcmp(rk, "-") == 0 ? -1 : atol(rk);
+			which = strcmp(st, "out") == 0 ? MESHLOG_STDOUT :
+			    MESHLOG_STDERR;
+			if (rank >= 0)
+				snprintf(prefixes[src], sizeof prefixes[src],
+				    "[rank %ld] ", rank);
+			else
+				snprintf(prefixes[src], sizeof prefixes[src],
+				    "[pid %ld] ", 1000 + src);
+			o.id = (uint64_t)src;
+			o.rank = rank;
+			o.pid = 1000 + src;
+			o.prefix = prefixes[src];
+			aggregate_line(which, &o, line + off, strlen(line + off),
+			    0, severity_detect(line + off, strlen(line + off)));
+		}
+		aggregate_flush();
+		cr_expect_str_eq(got, want, "case %s:\n--- want\n%s--- got\n%s",
+		    e->d_name, want, got);
+		free(in);
+		free(want);
+		ncases++;
+	}
+	closedir(d);
+	cr_assert_geq(ncases, 9);
+}
