@@ -145,6 +145,17 @@ class ControlPlane(MeshTest):
         self.assertEqual(self.stop(), 0)
 
     def test_python_level_change_reaches_a_running_process(self):
+        # Every distinct Python on the machine: Debian's and the one
+        # running the tests.
+        pythons = {os.path.realpath(p): p for p in
+                   (PYTHON, "/usr/bin/python3") if os.path.exists(p)}
+        for python in pythons.values():
+            with self.subTest(python=python):
+                self.level_change(python)
+                self.tearDown()
+                self.setUp()
+
+    def level_change(self, python):
         self.serve(args=["-q"])
         go = os.path.join(self.tmp, "go")
         code = ("import logging, os, time\n"
@@ -155,7 +166,7 @@ class ControlPlane(MeshTest):
                 "    logging.warning('warn %%d', i)\n"
                 "    if i == 5: open(%r, 'w').close()\n"
                 "    time.sleep(0.05)\n" % go)
-        w = subprocess.Popen([PYTHON, "-c", code], stderr=subprocess.DEVNULL,
+        w = subprocess.Popen([python, "-c", code], stderr=subprocess.DEVNULL,
                              env=self.shim_env(RANK=0))
         self.children.append(w)
         self.wait_for(lambda: os.path.exists(go), what="the writer")
