@@ -121,14 +121,6 @@ agg_hash(uint64_t h, const void *p, size_t n)
 	return (h);
 }
 
-/* Word character for masking. */
-static int
-agg_word(unsigned char c)
-{
-	return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c == '_' || c >= 0x80);
-}
-
 /* Hashes of a line's template tokens, and the signatures derived. */
 struct agg_tokens {
 	uint64_t	h[AGG_MAX_TOKENS];
@@ -136,55 +128,109 @@ struct agg_tokens {
 	int		letters;
 };
 
+/* Character flags for tokenizing: word bytes, and digits among them. */
+#define AGG_WORD	1	/* letters, digits, '_', UTF-8 bytes */
+#define AGG_DIGIT	2
+#define AGG_BLANK	4
+
+static unsigned char	agg_flags[256];
+
+/* Fill the flags table once. */
+static void
+agg_flags_init(void)
+{
+	int	c;
+
+	for (c = 0; c < 256; c++) {
+		if (c >= '0' && c <= '9')
+			agg_flags[c] = AGG_WORD | AGG_DIGIT;
+		else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    c == '_' || c >= 0x80)
+			agg_flags[c] = AGG_WORD;
+		else if (c == ' ' || c == '\t')
+			agg_flags[c] = AGG_BLANK;
+	}
+}
+
+/* Hash n bytes eight at a time. */
+static uint64_t
+agg_bytes(const char *s, size_t n)
+{
+	uint64_t	h = 0x84222325cbf29ce4ULL ^ n, w;
+
+	while (n >= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 31;
+		s += 8;
+		n -= 8;
+	}
+	if (n > 0) {
+		/* A shift loop: a variable-length memcpy is a libc call. */
+		for (w = 0; n > 0; n--)
+			w = (w << 8) | (unsigned char)s[n - 1];
+		h = (h ^ w) * 0xc2b2ae3d27d4eb4fULL;
+		h ^= h >> 29;
+	}
+	return (h);
+}
+
 /* Split a line into template tokens: words (masked when they contain a
  * digit), single punctuation characters; white space only separates. */
 static void
 agg_tokenize(const char *s, size_t n, struct agg_tokens *t)
 {
-	size_t	i = 0, j;
-	int	digit;
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 i = 0, j;
+	uint64_t		 h;
+	unsigned		 f, acc;
 
+	if (agg_flags['a'] == 0)
+		agg_flags_init();
 	t->n = 0;
 	t->letters = 0;
 	while (i < n) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == ' ' || c == '\t') {
+		f = agg_flags[u[i]];
+		if (f & AGG_BLANK) {
 			i++;
 			continue;
 		}
-		if (!agg_word(c))
+		if (!(f & AGG_WORD)) {
+			h = 0x51ed270b27a0c5e9ULL * (u[i] + 1U);
 			j = i + 1;
-		else {
-			digit = 0;
-			for (j = i; j < n && agg_word((unsigned char)s[j]); j++)
-				digit |= s[j] >= '0' && s[j] <= '9';
-			if (digit) {
-				c = 1;	/* the mask */
-				i = j - 1;
-			} else
+		} else {
+			acc = f;
+			for (j = i + 1; j < n && ((f = agg_flags[u[j]]) &
+			    AGG_WORD); j++)
+				acc |= f;
+			if (acc & AGG_DIGIT)
+				h = 0x2545f4914f6cdd1dULL;	/* the mask */
+			else {
+				h = agg_bytes(s + i, j - i);
 				t->letters += (int)(j - i);
+			}
 		}
 		if (t->n < AGG_MAX_TOKENS)
-			t->h[t->n++] = agg_hash(14695981039346656037ULL,
-			    c == 1 ? "\x01" : s + i, c == 1 ? 1 : j - i);
+			t->h[t->n++] = h;
 		else	/* fold the rest into the last token */
-			t->h[AGG_MAX_TOKENS - 1] = agg_hash(t->h[AGG_MAX_TOKENS
-			    - 1], s + i, j - i);
+			t->h[AGG_MAX_TOKENS - 1] = (t->h[AGG_MAX_TOKENS - 1] ^
+			    h) * 0x9e3779b97f4a7c15ULL;
 		i = j;
 	}
 }
 
-/* Hash of tokens [from, to). */
+/* Hash of tokens [from, to): token hashes combined a word at a time. */
 static uint64_t
 agg_span(const struct agg_tokens *t, size_t from, size_t to)
 {
-	uint64_t	h = 14695981039346656037ULL;
+	uint64_t	h = 14695981039346656037ULL ^ (to - from);
 	size_t		i;
 
-	for (i = from; i < to; i++)
-		h = agg_hash(h, &t->h[i], sizeof t->h[i]);
-	return (agg_hash(h, &to, sizeof to) ^ from);
+	for (i = from; i < to; i++) {
+		h = (h ^ t->h[i]) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 29;
+	}
+	return (h ^ ((uint64_t)from << 56));
 }
 
 uint64_t
@@ -591,11 +637,14 @@ aggregate_line(int which, const struct origin *o, const char *line,
 		key = agg_hash(14695981039346656037ULL, line, len);
 	key = agg_hash(key, &which, sizeof which);
 	key = agg_hash(key, &severity, sizeof severity);
-	nsig = agg_signatures(&t, sig, which, severity);
 	/* A template never seen: is the line close to a known group? */
-	if (agg_find(key, 0) == NULL &&
-	    (c = agg_candidate(which, slot, sig, nsig, line, len)) != NULL)
-		key = c->key;
+	nsig = 0;
+	if (agg_find(key, 0) == NULL) {
+		nsig = agg_signatures(&t, sig, which, severity);
+		if ((c = agg_candidate(which, slot, sig, nsig, line,
+		    len)) != NULL)
+			key = c->key;
+	}
 	src = agg_source(o->id);
 	occ = agg_occurrence(o->id, key);
 	if ((g = agg_find(key, occ)) == NULL) {
@@ -615,6 +664,9 @@ aggregate_line(int which, const struct origin *o, const char *line,
 		g->hnext = gbucket[(key + occ) % AGG_BUCKETS];
 		gbucket[(key + occ) % AGG_BUCKETS] = g;
 		if (occ == 0) {
+			if (nsig == 0)
+				nsig = agg_signatures(&t, sig, which,
+				    severity);
 			recent[which][slot][recent_next[which][slot]++ %
 			    AGG_CANDIDATES] = g;
 			for (i = 0; i < nsig; i++) {

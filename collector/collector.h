@@ -226,6 +226,8 @@ int		 dest_is_view(struct dest *d);
 void		 dest_set_console(struct dest *d);
 /* The descriptor as received, for the keeper (borrowed). */
 int		 dest_fd(struct dest *d);
+/* Write what this loop pass queued, without waiting. */
+void		 dest_flush_pending(void);
 /* Write what is queued, waiting at most ms in total; at exit. */
 void		 dest_drain_all(int ms);
 

@@ -87,6 +87,7 @@ control_flush(int timeout_ms)
 	}
 	(void)barrier_next_done(&bars, control_now_ms());
 	aggregate_flush();
+	dest_flush_pending();	/* printed before the answer, not after */
 	missing = json_array();
 	for (i = 0; i < b->nwaiting; i++)
 		json_array_append_new(missing, source_describe(b->waiting[i]));

@@ -27,6 +27,8 @@
 
 /* Most bytes queued for one destination. */
 #define DEST_MAX	(8 * 1024 * 1024)
+/* Write out before the end of the loop pass once this much is queued. */
+#define DEST_HIGH	(256 * 1024)
 
 enum dest_kind { DEST_FILE, DEST_NB, DEST_SOCK };
 
@@ -39,11 +41,13 @@ struct dest {
 	uint64_t	 dropped;	/* in the current episode */
 	int		 dead;
 	int		 view;		/* a terminal or the console */
+	int		 dirty;		/* on the list to write this pass */
 	int		 refs;
 	dev_t		 dev;
 	ino_t		 ino;
 	char		 name[128];
 	RB_ENTRY(dest)	 entry;
+	TAILQ_ENTRY(dest) dirty_entry;
 };
 
 /* Order destinations by the file they write to. */
@@ -55,6 +59,8 @@ dest_cmp(struct dest *a, struct dest *b)
 RB_HEAD(dests, dest);
 RB_GENERATE(dests, dest, entry, dest_cmp)
 static struct dests	dest_tree = RB_INITIALIZER(&dest_tree);
+/* Destinations with bytes queued in this loop pass. */
+static TAILQ_HEAD(, dest) dest_dirty = TAILQ_HEAD_INITIALIZER(dest_dirty);
 
 static void	dest_write_cb(int, short, void *);
 
@@ -150,6 +156,8 @@ dest_unref(struct dest *d)
 	if (evbuffer_get_length(d->q) > 0)
 		dest_drain_all(100);
 	dest_report(d);
+	if (d->dirty)
+		TAILQ_REMOVE(&dest_dirty, d, dirty_entry);
 	RB_REMOVE(dests, &dest_tree, d);
 	event_free(d->ev);
 	evbuffer_free(d->q);
@@ -234,33 +242,19 @@ dest_write_cb(int fd, short what, void *arg)
 	dest_flush(arg);
 }
 
+/*
+ * Queue n bytes. They are written at the end of the event-loop pass (or
+ * sooner once DEST_HIGH is queued), so a burst costs one write(2) per
+ * destination, not one per line.
+ */
 void
 dest_write(struct dest *d, const char *p, size_t n)
 {
-	ssize_t	w;
-
 	if (d == NULL || n == 0)
 		return;
 	if (d->dead) {
 		d->dropped += n;
 		return;
-	}
-	if (evbuffer_get_length(d->q) == 0) {
-		w = dest_try(d, p, n);
-		if (w == (ssize_t)n) {
-			dest_report(d);
-			return;
-		}
-		if (w == -1 && errno != EAGAIN) {
-			dest_fail(d, errno);
-			d->dropped += n;
-			return;
-		}
-		if (w > 0) {
-			p += w;
-			n -= (size_t)w;
-		}
-		event_add(d->ev, NULL);
 	}
 	if (evbuffer_get_length(d->q) + n > DEST_MAX) {
 		if (d->dropped == 0)
@@ -269,6 +263,27 @@ dest_write(struct dest *d, const char *p, size_t n)
 		return;
 	}
 	evbuffer_add(d->q, p, n);
+	if (!d->dirty) {
+		d->dirty = 1;
+		TAILQ_INSERT_TAIL(&dest_dirty, d, dirty_entry);
+	}
+	if (evbuffer_get_length(d->q) >= DEST_HIGH &&
+	    !event_pending(d->ev, EV_WRITE, NULL))
+		dest_flush(d);
+}
+
+void
+dest_flush_pending(void)
+{
+	struct dest	*d;
+
+	while ((d = TAILQ_FIRST(&dest_dirty)) != NULL) {
+		TAILQ_REMOVE(&dest_dirty, d, dirty_entry);
+		d->dirty = 0;
+		/* One waiting for the kernel is written by its event. */
+		if (!event_pending(d->ev, EV_WRITE, NULL))
+			dest_flush(d);
+	}
 }
 
 void

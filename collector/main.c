@@ -281,6 +281,7 @@ main(int argc, char **argv)
 	while (!quit) {
 		event_base_loop(base, EVLOOP_ONCE);
 		jsonlog_flush();
+		dest_flush_pending();
 		if (launching && launch_done(&status))
 			break;
 	}

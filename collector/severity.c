@@ -33,7 +33,16 @@ static int
 severity_word(const char *w, size_t n, int any_case)
 {
 	int	i;
+	char	c = w[0];
 
+	/* Level words are 4 to 8 letters starting with D, I, W, E, C, F. */
+	if (n < 4 || n > 8)
+		return (0);
+	if (any_case && c >= 'a' && c <= 'z')
+		c = (char)(c - 'a' + 'A');
+	if (c != 'D' && c != 'I' && c != 'W' && c != 'E' && c != 'C' &&
+	    c != 'F')
+		return (0);
 	for (i = 0; severity_words[i].word != NULL; i++) {
 		if (strlen(severity_words[i].word) != n)
 			continue;
@@ -65,33 +74,76 @@ severity_glog(const char *s, size_t n)
 	return (value[p - levels]);
 }
 
+/* Flags per byte: a letter; a possible first letter of a level word. */
+#define SEV_ALPHA	1
+#define SEV_UPPER	2	/* D, I, W, E, C, F */
+#define SEV_LOWER	4	/* d, i, w, e, c, f (after "level=") */
+#define SEV_CAND	8	/* where a level word may start: an upper-case
+				   initial, or '=' before a keyed one */
+
+static unsigned char	sev_flags[256];
+
+/* Fill the flags once. */
+static void
+severity_init(void)
+{
+	int	c;
+
+	for (c = 'a'; c <= 'z'; c++)
+		sev_flags[c] = SEV_ALPHA;
+	for (c = 'A'; c <= 'Z'; c++)
+		sev_flags[c] = SEV_ALPHA;
+	for (c = 0; "DIWECF"[c] != '\0'; c++) {
+		sev_flags[(unsigned char)"DIWECF"[c]] |= SEV_UPPER | SEV_CAND;
+		sev_flags[(unsigned char)"diwecf"[c]] |= SEV_LOWER;
+	}
+	sev_flags['='] = SEV_CAND;
+}
+
 int
 severity_detect(const char *s, size_t n)
 {
-	size_t	i = 0, start, end = n < SEVERITY_SCAN ? n : SEVERITY_SCAN;
-	int	lv, keyed;
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 i = 0, start, end = n < SEVERITY_SCAN ? n :
+				    SEVERITY_SCAN;
+	unsigned		 f;
+	int			 lv, keyed;
 
+	if (sev_flags['a'] == 0)
+		severity_init();
 	if ((lv = severity_glog(s, n)) != 0)
 		return (lv);
 	while (i < end) {
-		while (i < end && !isalpha((unsigned char)s[i]))
+		/* Skip to where a level word could start. */
+		while (i < end && !(sev_flags[u[i]] & SEV_CAND))
 			i++;
-		start = i;
-		while (i < end && isalpha((unsigned char)s[i]))
-			i++;
-		if (i == start)
+		if (i >= end)
 			break;
+		keyed = u[i] == '=';
+		start = keyed ? i + 1 : i;
+		i = start + 1;
+		if (start >= end || !((f = sev_flags[u[start]]) &
+		    (keyed ? SEV_UPPER | SEV_LOWER : SEV_UPPER)))
+			continue;
+		/* Not a word start: a letter comes before it. */
+		if (start > 0 && (sev_flags[u[start - 1]] & SEV_ALPHA))
+			continue;
+		while (i < end && (sev_flags[u[i]] & SEV_ALPHA))
+			i++;
+		/* Level words are 4 to 8 letters. */
+		if (i - start < 4 || i - start > 8)
+			continue;
 		/* A word cut by the scan limit is not a word. */
-		if (i == end && end < n && isalpha((unsigned char)s[i]))
+		if (i == end && end < n && (sev_flags[u[i]] & SEV_ALPHA))
 			break;
 		/* Part of an identifier (ERROR_CODE, INFO2): not a level. */
-		if ((i < n && (s[i] == '_' || isdigit((unsigned char)s[i]))) ||
+		if ((i < n && (s[i] == '_' || isdigit(u[i]))) ||
 		    (start > 0 && (s[start - 1] == '_' ||
-		    isdigit((unsigned char)s[start - 1]))))
+		    isdigit(u[start - 1]))))
 			continue;
-		keyed = (start >= 6 &&
+		keyed = keyed && ((start >= 6 &&
 		    strncasecmp(s + start - 6, "level=", 6) == 0) ||
-		    (start >= 4 && strncasecmp(s + start - 4, "lvl=", 4) == 0);
+		    (start >= 4 && strncasecmp(s + start - 4, "lvl=", 4) == 0));
 		if ((lv = severity_word(s + start, i - start, keyed)) != 0)
 			return (lv);
 	}

@@ -1,5 +1,6 @@
 /* A JSON writer into fixed buffers, safe to call from a constructor. */
 
+#include <stdint.h>
 #include <string.h>
 
 #include "runtime.h"
@@ -40,21 +41,57 @@ utf8_valid(const unsigned char *s, size_t n)
 	return (len);
 }
 
+/* Whether a byte can be copied as it is into a JSON string. */
+static inline int
+json_plain(unsigned char c)
+{
+	return (c >= 0x20 && c < 0x7f && c != '"' && c != '\\');
+}
+
+/*
+ * Whether all eight bytes of w can be copied as they are: none below 0x20,
+ * none 0x7f or above, no '"', no '\\'. The zero-byte tests may flag a byte
+ * that is fine next to one that is not; that only sends the word to the
+ * byte-by-byte path.
+ */
+static inline int
+json_plain8(uint64_t w)
+{
+	const uint64_t	ones = 0x0101010101010101ULL;
+	const uint64_t	high = 0x8080808080808080ULL;
+	uint64_t	q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+
+	return ((((w - ones * 0x20) | (q - ones) | (b - ones)) & ~w & high) == 0
+	    && ((w | (w + ones)) & high) == 0);
+}
+
 size_t
 json_escape(char *dst, const char *src, size_t n)
 {
 	const unsigned char	*s = (const unsigned char *)src;
 	char			*d = dst;
-	size_t			 i = 0, k;
+	size_t			 i = 0, k, run;
 	unsigned char		 c;
 
 	while (i < n) {
-		c = s[i];
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-			*d++ = (char)c;
-			i++;
-			continue;
+		/* Copy a run of plain bytes at once, eight at a time first. */
+		for (run = i; run + 8 <= n; run += 8) {
+			uint64_t w;
+
+			memcpy(&w, s + run, 8);
+			if (!json_plain8(w))
+				break;
 		}
+		for (; run < n && json_plain(s[run]); run++)
+			;
+		if (run > i) {
+			memcpy(d, s + i, run - i);
+			d += run - i;
+			i = run;
+			if (i == n)
+				break;
+		}
+		c = s[i];
 		if (c >= 0x80) {
 			k = utf8_valid(s + i, n - i);
 			if (k == 0) {

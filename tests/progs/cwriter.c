@@ -5,6 +5,7 @@
  *   cwriter nonl TEXT       TEXT without newline or fflush, then return
  *   cwriter crash KIND N    N lines, then die by KIND: segv, abort, kill
  *   cwriter raw N           N lines with write(2) on fd 1
+ *   cwriter bench N TAG     N lines of about 100 bytes on stdout (benchmarks)
  *   cwriter syslog N FLAG   N rounds of syslog INFO and WARNING (echoed on
  *                           stderr by LOG_PERROR), 50 ms apart; FLAG is
  *                           created after round N/4
@@ -54,6 +55,14 @@ main(int argc, char **argv)
 			if (write(1, buf, (size_t)len) != len)
 				return (1);
 		}
+		return (0);
+	}
+	if (argc >= 4 && strcmp(argv[1], "bench") == 0) {
+		n = atol(argv[2]);
+		for (i = 0; i < n; i++)
+			printf("%s %08ld step=%ld loss=%.4f lr=%.2e the quick "
+			    "brown fox jumps over the lazy dog [train]\n", argv[3], i,
+			    i * 8, 2.5 / (1.0 + (double)i / 1000), 3e-4);
 		return (0);
 	}
 	if (argc >= 4 && strcmp(argv[1], "syslog") == 0) {

@@ -1,5 +1,6 @@
 /* The JSON record encoder: every output parses, and text survives intact. */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,4 +126,69 @@ Test(record, console_escapes_non_colour_escape_sequences)
 
 	out[n] = '\0';
 	cr_assert_str_eq(out, "\\x1b]0;title\\x07\\x1b[2J");
+}
+
+/* The escaper one byte at a time: the reference for the fast path. */
+static size_t
+escape_reference(char *dst, const unsigned char *s, size_t n)
+{
+	static const char	hex[] = "0123456789abcdef";
+	char			*d = dst;
+	size_t			 i, k;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] >= 0x80) {
+			if ((k = utf8_valid(s + i, n - i)) == 0)
+				d += sprintf(d, "\xef\xbf\xbd");
+			else {
+				memcpy(d, s + i, k);
+				d += k;
+				i += k - 1;
+			}
+		} else if (s[i] == '"' || s[i] == '\\')
+			d += sprintf(d, "\\%c", s[i]);
+		else if (s[i] == '\n')
+			d += sprintf(d, "\\n");
+		else if (s[i] == '\t')
+			d += sprintf(d, "\\t");
+		else if (s[i] == '\r')
+			d += sprintf(d, "\\r");
+		else if (s[i] == '\b')
+			d += sprintf(d, "\\b");
+		else if (s[i] == '\f')
+			d += sprintf(d, "\\f");
+		else if (s[i] < 0x20 || s[i] == 0x7f)
+			d += sprintf(d, "\\u00%c%c", hex[s[i] >> 4],
+			    hex[s[i] & 0xf]);
+		else
+			*d++ = (char)s[i];
+	}
+	return ((size_t)(d - dst));
+}
+
+Test(record, fast_path_matches_byte_by_byte)
+{
+	static const unsigned char special[] = { '"', '\\', 0x00, 0x1f, 0x20,
+	    0x7e, 0x7f, 0x80, 0xc3, 0xa9, 0xff, '\n', '\t' };
+	unsigned char	in[64];
+	char		want[64 * 6], got[64 * 6];
+	size_t		n, wl, gl, pos, k;
+	int		round;
+
+	srand(3);
+	for (round = 0; round < 200000; round++) {
+		n = (size_t)(rand() % 40);
+		for (k = 0; k < n; k++)
+			in[k] = (unsigned char)('a' + rand() % 26);
+		/* One or two special bytes anywhere in the words. */
+		for (k = 0; n > 0 && k < (size_t)(rand() % 3); k++) {
+			pos = (size_t)rand() % n;
+			in[pos] = special[rand() % (int)sizeof special];
+		}
+		wl = escape_reference(want, in, n);
+		gl = json_escape(got, (const char *)in, n);
+		cr_assert(wl == gl && memcmp(want, got, wl) == 0,
+		    "round %d: %.*s vs %.*s", round, (int)wl, want, (int)gl,
+		    got);
+	}
 }

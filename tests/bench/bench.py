@@ -1,0 +1,546 @@
+#!/usr/bin/env python3
+"""meshlog's benchmarks (make bench): every comparison side by side in one
+invocation, contenders alternating, several runs each; medians and min-max;
+every contender's output is checked for every line. Writes results.json and
+results.md in the current directory.
+
+Comparisons:
+  fanin      N writers (2, 8, 64) x M lines of ~95 bytes (C printf, Python
+             print, Python logging) through meshlog (JSON log, console view
+             to /dev/null), mpirun --tag-output, torchrun --tee 3 (C writer,
+             --no_python), and plain per-writer files
+  overhead   one writer alone, original destination a file: no shim, shim
+             (default line buffering), shim with MESHLOG_BUFFERING=keep
+  aggregate  the aggregator alone against a re-implementation of the seed's
+             rule (tests/bench/aggbench)
+  barrier    flush latency with 1, 16 and 256 sources
+  latency    write-to-log latency under light load
+  memory     collector memory with 1, 64 and 1024 sources
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.environ.get("MESHLOG_BUILDDIR") or os.path.dirname(
+    os.path.dirname(HERE))
+COLLECTOR = os.path.join(BUILD, "collector", "meshlog-collector")
+SHIM = os.path.join(BUILD, "shim", ".libs", "libmeshlog_preload.so")
+CWRITER = os.path.join(BUILD, "tests", "progs", "cwriter")
+AGGBENCH = os.path.join(BUILD, "tests", "bench", "aggbench")
+TORCHRUN = os.path.join(HERE, "torchrun_fixed.py")
+# A whole line as a launcher prints it: one prefix, then one line.
+WHOLE = re.compile(rb"^(\[1,\d+\]<stdout>:|\[default\d+\]:)?w\d+ \d{8} "
+                   rb"step=\d+ loss=[\d.]+ lr=3.00e-04 the quick brown fox "
+                   rb"jumps over the lazy dog \[train\]$")
+PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else \
+    sys.executable
+LINE = ("{tag} {i:08d} step={s} loss={l:.4f} lr=3.00e-04 the quick brown fox "
+        "jumps over the lazy dog [train]")
+PRINT_CODE = ("import sys\nn, tag = int(sys.argv[1]), sys.argv[2]\n"
+              "for i in range(n):\n"
+              "    print(%r.format(tag=tag, i=i, s=i * 8, "
+              "l=2.5 / (1 + i / 1000)))\n" % LINE)
+LOG_CODE = ("import logging, sys\nn, tag = int(sys.argv[1]), sys.argv[2]\n"
+            "logging.basicConfig(stream=sys.stdout, level=logging.INFO,"
+            " format='%%(message)s')\nlog = logging.getLogger('bench')\n"
+            "for i in range(n):\n"
+            "    log.info(%r.format(tag=tag, i=i, s=i * 8, "
+            "l=2.5 / (1 + i / 1000)))\n" % LINE)
+
+
+def writer(kind, n, tag):
+    if kind == "c":
+        return [CWRITER, "bench", str(n), tag]
+    return [PY, "-c", PRINT_CODE if kind == "py_print" else LOG_CODE,
+            str(n), tag]
+
+
+def sh_quote(argv):
+    return " ".join("'" + a.replace("'", "'\\''") + "'" for a in argv)
+
+
+class Sampler(threading.Thread):
+    """CPU seconds and peak RSS of one process, read from /proc."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.cpu, self.hwm, self.rss = pid, 0.0, 0, 0
+        self.halt = threading.Event()
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.start()
+
+    def sample(self):
+        try:
+            with open("/proc/%d/stat" % self.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            self.cpu = (int(fields[11]) + int(fields[12])) / self.tick
+            with open("/proc/%d/status" % self.pid) as f:
+                for l in f:
+                    if l.startswith("VmHWM:"):
+                        self.hwm = int(l.split()[1])
+                    elif l.startswith("VmRSS:"):
+                        self.rss = int(l.split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+
+    def run(self):
+        while not self.halt.wait(0.01):
+            self.sample()
+
+    def stop(self):
+        self.halt.set()
+        self.join()
+
+
+def wait_sampled(p):
+    """Wait for p, keeping the last /proc sample taken before it exited."""
+    s = Sampler(p.pid)
+    rc = p.wait()
+    s.stop()
+    return rc, s
+
+
+# Fan-in contenders: each returns (wall s, launcher CPU s, peak RSS KiB),
+# after checking that every writer's M lines arrived.
+
+def run_plain(kind, n, m, tmp):
+    t = time.perf_counter()
+    ps = []
+    for i in range(n):
+        with open(os.path.join(tmp, "w%d.txt" % i), "wb") as f:
+            ps.append(subprocess.Popen(writer(kind, m, "w%d" % i), stdout=f))
+    for p in ps:
+        assert p.wait() == 0
+    wall = time.perf_counter() - t
+    for i in range(n):
+        with open(os.path.join(tmp, "w%d.txt" % i), "rb") as f:
+            got = f.read().count(b"\n")
+        assert got == m, ("plain", i, got)
+    return wall, 0.0, 0, 0
+
+
+def fan_script(kind, n, m, tag_var=None):
+    return " ".join("%s &" % sh_quote(writer(kind, m, "w%d" % i))
+                    for i in range(n)) + " wait"
+
+
+def run_meshlog(kind, n, m, tmp, keep=False):
+    log = os.path.join(tmp, "log.jsonl")
+    env = dict(os.environ)
+    if keep:
+        env["MESHLOG_BUFFERING"] = "keep"
+    t = time.perf_counter()
+    p = subprocess.Popen([COLLECTOR, "-s", os.path.join(tmp, "s"), "-j", log,
+                          "--", "sh", "-c", fan_script(kind, n, m)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env=env)
+    rc, s = wait_sampled(p)
+    wall = time.perf_counter() - t
+    assert rc == 0
+    with open(log, "rb") as f:
+        data = f.read()
+    for i in range(n):
+        got = data.count(b'"line":"w%d ' % i)
+        assert got == m, ("meshlog", i, got)
+    # Records are whole lines by construction; check it anyway.
+    cut = m * n - data.count(b' the quick brown fox jumps over the lazy dog '
+                             b'[train]"')
+    return wall, s.cpu, s.hwm, cut
+
+
+def run_mpirun(kind, n, m, tmp):
+    out = os.path.join(tmp, "mpi.txt")
+    cmd = sh_quote(writer(kind, m, "TAG")).replace("'TAG'",
+                                                   "w$OMPI_COMM_WORLD_RANK")
+    t = time.perf_counter()
+    with open(out, "wb") as f:
+        p = subprocess.Popen(["mpirun", "--allow-run-as-root",
+                              "--oversubscribe", "--tag-output", "-np",
+                              str(n), "sh", "-c", "exec " + cmd], stdout=f,
+                             stderr=subprocess.DEVNULL)
+        rc, s = wait_sampled(p)
+    wall = time.perf_counter() - t
+    assert rc == 0
+    with open(out, "rb") as f:
+        data = f.read()
+    # Tags come per chunk read, not per line: rebuild each rank's stream
+    # from the tagged pieces to check every byte, and count the lines that
+    # reached the output cut in two.
+    pieces = re.split(rb"\[1,(\d+)\]<stdout>:", data)
+    streams = {}
+    for rank, piece in zip(pieces[1::2], pieces[2::2]):
+        streams.setdefault(int(rank), []).append(piece)
+    for i in range(n):
+        got = b"".join(streams.get(i, [])).split(b"\n")
+        assert got[-1] == b"" and len(got) - 1 == m, ("mpirun", i,
+                                                      len(got) - 1)
+        assert got[m - 1].startswith(b"w%d %08d " % (i, m - 1))
+    cut = sum(1 for l in data.split(b"\n") if l and not WHOLE.match(l))
+    return wall, s.cpu, s.hwm, cut
+
+
+def run_torchrun(kind, n, m, tmp):
+    out = os.path.join(tmp, "torch.txt")
+    cmd = sh_quote(writer(kind, m, "TAG")).replace("'TAG'", "w$LOCAL_RANK")
+    t = time.perf_counter()
+    with open(out, "wb") as f:
+        p = subprocess.Popen([PY, TORCHRUN, "--nproc_per_node", str(n),
+                              "--no_python", "--tee", "3", "--log_dir",
+                              os.path.join(tmp, "tl"), "sh", "-c",
+                              "exec " + cmd], stdout=f,
+                             stderr=subprocess.DEVNULL)
+        rc, s = wait_sampled(p)
+    wall = time.perf_counter() - t
+    assert rc == 0
+    with open(out, "rb") as f:
+        data = f.read()
+    for i in range(n):
+        got = data.count(b"]:w%d " % i)
+        assert got == m, ("torchrun", i, got)
+    cut = sum(1 for l in data.split(b"\n") if l and not WHOLE.match(l))
+    return wall, s.cpu, s.hwm, cut
+
+
+def stats(xs):
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)}
+
+
+def bench_fanin(args, results):
+    contenders = {"plain files": run_plain, "meshlog": run_meshlog,
+                  "meshlog keep": lambda *a: run_meshlog(*a, keep=True)}
+    if shutil.which("mpirun"):
+        contenders["mpirun --tag-output"] = run_mpirun
+    if shutil.which("torchrun"):
+        contenders["torchrun --tee 3"] = run_torchrun
+    rows = []
+    for kind in args.kinds:
+        total = args.lines if kind == "c" else args.lines // 4
+        for n in args.writers:
+            m = total // n
+            runs = {name: [] for name in contenders}
+            for r in range(args.runs):
+                for name, fn in contenders.items():
+                    if name.startswith("torchrun") and kind != "c":
+                        continue
+                    tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
+                    try:
+                        runs[name].append(fn(kind, n, m, tmp))
+                    finally:
+                        shutil.rmtree(tmp, ignore_errors=True)
+            for name, rs in runs.items():
+                if not rs:
+                    continue
+                wall = stats([x[0] for x in rs])
+                lines = n * m
+                row = {"kind": kind, "writers": n, "lines": lines,
+                       "contender": name, "wall_s": wall,
+                       "lines_per_s": lines / wall["median"],
+                       "mb_per_s": lines * 95 / 1e6 / wall["median"],
+                       "cpu_s_per_mlines": statistics.median(
+                           [x[1] for x in rs]) / lines * 1e6,
+                       "peak_rss_mb": max(x[2] for x in rs) / 1024,
+                       "lines_cut": max(x[3] for x in rs),
+                       "verified": True}
+                rows.append(row)
+                print("fanin %-10s %3d writers %-20s %7.3f s [%.3f-%.3f] "
+                      "%9.0f lines/s cpu %.2f s/Ml rss %.0f MB cut %d" % (
+                          kind, n, name, wall["median"], wall["min"],
+                          wall["max"], row["lines_per_s"],
+                          row["cpu_s_per_mlines"], row["peak_rss_mb"],
+                          row["lines_cut"]), flush=True)
+    results["fanin"] = rows
+
+
+def bench_overhead(args, results):
+    rows = []
+    tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
+    sock = os.path.join(tmp, "s")
+    coll = subprocess.Popen([COLLECTOR, "-q", "-s", sock, "-j",
+                             os.path.join(tmp, "log.jsonl")],
+                            stderr=subprocess.DEVNULL)
+    while not os.path.exists(sock):
+        time.sleep(0.01)
+    modes = {"no shim": {}, "shim": {"LD_PRELOAD": SHIM,
+                                     "MESHLOG_SOCKET": sock},
+             "shim keep": {"LD_PRELOAD": SHIM, "MESHLOG_SOCKET": sock,
+                           "MESHLOG_BUFFERING": "keep"}}
+    try:
+        for kind in args.kinds:
+            m = args.lines // 4 if kind == "c" else args.lines // 16
+            res = {name: [] for name in modes}
+            for r in range(args.runs + 2):
+                for name, extra in modes.items():
+                    env = dict(os.environ, **extra)
+                    with open(os.path.join(tmp, "out.txt"), "wb") as f:
+                        t = time.perf_counter()
+                        p = subprocess.Popen(writer(kind, m, "x"), stdout=f,
+                                             env=env)
+                        _, status, ru = os.wait4(p.pid, 0)
+                        wall = time.perf_counter() - t
+                    assert status == 0
+                    with open(os.path.join(tmp, "out.txt"), "rb") as f:
+                        assert f.read().count(b"\n") == m, name
+                    res[name].append((wall, ru.ru_utime + ru.ru_stime))
+            base_w = statistics.median(x[0] for x in res["no shim"])
+            base_c = statistics.median(x[1] for x in res["no shim"])
+            for name, rs in res.items():
+                w = statistics.median(x[0] for x in rs)
+                c = statistics.median(x[1] for x in rs)
+                rows.append({"kind": kind, "lines": m, "mode": name,
+                             "wall_s": stats([x[0] for x in rs]),
+                             "cpu_s": stats([x[1] for x in rs]),
+                             "wall_overhead_pct": (w / base_w - 1) * 100,
+                             "cpu_overhead_pct": (c / base_c - 1) * 100})
+                print("overhead %-10s %-10s wall %.3f s (%+.1f%%) writer "
+                      "cpu %.3f s (%+.1f%%)" % (kind, name, w,
+                                               (w / base_w - 1) * 100, c,
+                                               (c / base_c - 1) * 100),
+                      flush=True)
+    finally:
+        coll.terminate()
+        coll.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    results["overhead"] = rows
+
+
+def bench_aggregate(args, results):
+    p = subprocess.run([AGGBENCH], capture_output=True, timeout=900,
+                       check=True)
+    r = json.loads(p.stdout)
+    results["aggregate"] = r
+    print("aggregate: meshlog %.0f lines/s, seed rule %.0f lines/s, ratio "
+          "%.0fx; recall of seed pairs %.4f, pairwise agreement %.4f" % (
+              r["meshlog_lines_per_s"], r["seed_lines_per_s"],
+              r["ratio"], r["recall"], r["agreement"]), flush=True)
+
+
+def start_sources(sock, n, tmp):
+    env = dict(os.environ, LD_PRELOAD=SHIM, MESHLOG_SOCKET=sock)
+    return [subprocess.Popen(["sh", "-c", "echo ready; exec sleep 600"],
+                             stdout=subprocess.DEVNULL, env=env)
+            for _ in range(n)]
+
+
+class Ctl:
+    def __init__(self, sock):
+        self.s = socket.socket(socket.AF_UNIX)
+        self.s.connect(sock)
+        self.f = self.s.makefile("rb")
+
+    def __call__(self, req):
+        self.s.sendall(json.dumps(req).encode() + b"\n")
+        return json.loads(self.f.readline())
+
+
+def serve(tmp, args=()):
+    sock = os.path.join(tmp, "s")
+    coll = subprocess.Popen([COLLECTOR, "-q", "-s", sock, "-j",
+                             os.path.join(tmp, "log.jsonl"), *args],
+                            stderr=subprocess.DEVNULL)
+    while not os.path.exists(sock):
+        time.sleep(0.01)
+    return coll, sock
+
+
+def bench_barrier(args, results):
+    rows = []
+    for n in (1, 16, 256):
+        tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
+        coll, sock = serve(tmp)
+        ps = start_sources(sock, n, tmp)
+        try:
+            ctl = Ctl(sock)
+            while ctl({"type": "status"})["collector"]["sources_open"] < n:
+                time.sleep(0.05)
+            lat = []
+            for _ in range(200):
+                t = time.perf_counter()
+                r = ctl({"type": "flush", "timeout_ms": 5000})
+                lat.append((time.perf_counter() - t) * 1000)
+                assert r["sources"] == n and not r["incomplete"]
+            lat.sort()
+            rows.append({"sources": n, "p50_ms": statistics.median(lat),
+                         "p99_ms": lat[int(len(lat) * 0.99) - 1],
+                         "max_ms": lat[-1]})
+            print("barrier %4d sources: p50 %.3f ms p99 %.3f ms" % (
+                n, rows[-1]["p50_ms"], rows[-1]["p99_ms"]), flush=True)
+        finally:
+            for p in ps:
+                p.kill()
+                p.wait()
+            coll.terminate()
+            coll.wait()
+            shutil.rmtree(tmp, ignore_errors=True)
+    results["barrier"] = rows
+
+
+def bench_latency(args, results):
+    tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
+    coll, sock = serve(tmp)
+    log = os.path.join(tmp, "log.jsonl")
+    code = ("import time, sys\n"
+            "for i in range(500):\n"
+            "    print('lat', i, time.time_ns())\n"
+            "    time.sleep(0.005)\n")
+    env = dict(os.environ, LD_PRELOAD=SHIM, MESHLOG_SOCKET=sock)
+    seen, lat = b"", []
+    try:
+        p = subprocess.Popen([PY, "-c", code], stdout=subprocess.DEVNULL,
+                             env=env)
+        with open(log, "rb") as f:
+            while p.poll() is None or len(lat) < 500:
+                chunk = f.read()
+                now = time.time_ns()
+                if not chunk:
+                    if p.poll() is not None and len(lat) >= 500:
+                        break
+                    time.sleep(0.0001)
+                    continue
+                seen += chunk
+                *done, seen = seen.split(b"\n")
+                for l in done:
+                    r = json.loads(l)
+                    if r.get("line", "").startswith("lat "):
+                        lat.append((now - int(r["line"].split()[2])) / 1e6)
+                if p.poll() is not None and len(lat) >= 500:
+                    break
+    finally:
+        coll.terminate()
+        coll.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    lat.sort()
+    results["latency"] = {"lines": len(lat), "p50_ms": statistics.median(lat),
+                          "p99_ms": lat[int(len(lat) * 0.99) - 1],
+                          "max_ms": lat[-1]}
+    print("write-to-log latency: p50 %.3f ms p99 %.3f ms (%d lines)" % (
+        results["latency"]["p50_ms"], results["latency"]["p99_ms"],
+        len(lat)), flush=True)
+
+
+def bench_memory(args, results):
+    rows = []
+    for n in (1, 64, 1024):
+        tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
+        coll, sock = serve(tmp)
+        ps = start_sources(sock, n, tmp)
+        try:
+            ctl = Ctl(sock)
+            while ctl({"type": "status"})["collector"]["sources_open"] < n:
+                time.sleep(0.05)
+            ctl({"type": "flush"})
+            s = Sampler(coll.pid)
+            time.sleep(0.1)
+            s.stop()
+            rows.append({"sources": n, "rss_kb": s.rss})
+            print("memory %4d sources: collector RSS %d KiB" % (n, s.rss),
+                  flush=True)
+        finally:
+            for p in ps:
+                p.kill()
+                p.wait()
+            coll.terminate()
+            coll.wait()
+            shutil.rmtree(tmp, ignore_errors=True)
+    base = rows[0]["rss_kb"]
+    for r in rows[1:]:
+        r["per_source_kb"] = (r["rss_kb"] - base) / (r["sources"] - 1)
+    results["memory"] = rows
+
+
+def markdown(results):
+    out = ["# Results", "", "Machine: %s, %d cores, %s; %s" % (
+        platform.node(), os.cpu_count(), platform.platform(),
+        results["when"]), ""]
+    if "fanin" in results:
+        out += ["## Fan-in", "", "| writer | N | contender | wall s median "
+                "[min-max] | lines/s | MB/s | launcher CPU s / M lines | "
+                "peak RSS MB | every byte | lines cut |", "|---|---|---|---|---|---|"
+                "---|---|---|---|"]
+        for r in results["fanin"]:
+            w = r["wall_s"]
+            out.append("| %s | %d | %s | %.3f [%.3f-%.3f] | %.0f | %.1f | "
+                       "%.2f | %.1f | yes | %d |" % (
+                           r["kind"], r["writers"], r["contender"],
+                           w["median"], w["min"], w["max"],
+                           r["lines_per_s"], r["mb_per_s"],
+                           r["cpu_s_per_mlines"], r["peak_rss_mb"],
+                           r["lines_cut"]))
+        out.append("")
+    if "overhead" in results:
+        out += ["## Writer overhead", "", "| writer | lines | mode | wall s "
+                "| wall vs no shim | writer CPU s | CPU vs no shim |",
+                "|---|---|---|---|---|---|---|"]
+        for r in results["overhead"]:
+            out.append("| %s | %d | %s | %.3f | %+.1f%% | %.3f | %+.1f%% |" % (
+                r["kind"], r["lines"], r["mode"], r["wall_s"]["median"],
+                r["wall_overhead_pct"], r["cpu_s"]["median"],
+                r["cpu_overhead_pct"]))
+        out.append("")
+    if "aggregate" in results:
+        a = results["aggregate"]
+        out += ["## Aggregation", "", "| | lines | lines/s |", "|---|---|---|",
+                "| meshlog | %d | %.0f |" % (a["meshlog_lines"],
+                                             a["meshlog_lines_per_s"]),
+                "| seed rule | %d | %.0f |" % (a["seed_lines"],
+                                               a["seed_lines_per_s"]), "",
+                "Ratio %.0fx; on the lines both grouped: seed-grouped pairs "
+                "also grouped %.4f, pairwise agreement %.4f." % (
+                    a["ratio"], a["recall"], a["agreement"]), ""]
+    if "barrier" in results:
+        out += ["## Flush barrier", "", "| sources | p50 ms | p99 ms | max ms"
+                " |", "|---|---|---|---|"]
+        for r in results["barrier"]:
+            out.append("| %d | %.3f | %.3f | %.3f |" % (
+                r["sources"], r["p50_ms"], r["p99_ms"], r["max_ms"]))
+        out.append("")
+    if "latency" in results:
+        l = results["latency"]
+        out += ["## Write-to-log latency", "", "p50 %.3f ms, p99 %.3f ms, max "
+                "%.3f ms over %d lines." % (l["p50_ms"], l["p99_ms"],
+                                           l["max_ms"], l["lines"]), ""]
+    if "memory" in results:
+        out += ["## Collector memory", "", "| sources | RSS KiB | per source "
+                "KiB |", "|---|---|---|"]
+        for r in results["memory"]:
+            out.append("| %d | %d | %s |" % (r["sources"], r["rss_kb"],
+                                             "%.1f" % r["per_source_kb"]
+                                             if "per_source_kb" in r else "-"))
+        out.append("")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", nargs="*", default=["fanin", "overhead",
+                    "aggregate", "barrier", "latency", "memory"])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--lines", type=int, default=800000,
+                    help="C lines per fan-in configuration (Python: 1/4)")
+    ap.add_argument("--writers", type=int, nargs="*", default=[2, 8, 64])
+    ap.add_argument("--kinds", nargs="*", default=["c", "py_print",
+                                                   "py_logging"])
+    args = ap.parse_args()
+    results = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "args": vars(args)}
+    for name in args.only:
+        globals()["bench_" + name](args, results)
+    with open("results.json", "w") as f:
+        json.dump(results, f, indent=1)
+    with open("results.md", "w") as f:
+        f.write(markdown(results) + "\n")
+    print("wrote results.json and results.md")
+
+
+if __name__ == "__main__":
+    main()
