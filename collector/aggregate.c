@@ -57,9 +57,8 @@ struct agg_group {
 	struct agg_member	*members;
 	size_t			 nmembers;
 	size_t			 capmembers;
-	uint32_t		 src_order;
-	uint32_t		 line_seq;
 	struct agg_group	*hnext;
+	struct agg_group	*snext;		/* the creator's next group */
 };
 
 /* How often a source used a template in this window. */
@@ -70,17 +69,23 @@ struct agg_occ {
 	struct agg_occ		*hnext;
 };
 
+/*
+ * A source in this window. A source's groups are created in its line
+ * order, so printing every source's list, sources in the order they first
+ * spoke, prints groups in the order the seed's readers expect, unsorted.
+ */
 struct agg_source {
 	uint64_t		 id;
-	uint32_t		 order;
-	uint32_t		 seq;
+	struct agg_group	*first;		/* groups it created */
+	struct agg_group	*last;
 	struct agg_source	*hnext;
 };
 
 static double			 agg_window;
 static struct event		*agg_timer;
-static struct agg_group		**groups;
-static size_t			 ngroups, capgroups, nbytes;
+static struct agg_source	**srcs;		/* in the order they spoke */
+static size_t			 nsrcs, capsrcs;
+static size_t			 ngroups, nbytes;
 static struct agg_group		*gbucket[AGG_BUCKETS];
 static struct agg_source	*sbucket[AGG_BUCKETS];
 static struct agg_occ		*obucket[AGG_BUCKETS];
@@ -100,7 +105,6 @@ struct agg_sig {
 	struct agg_sig		*hnext;
 };
 static struct agg_sig		*sigbucket[AGG_BUCKETS];
-static uint32_t			 nsrc;
 /* Ring of recent groups per stream (2) and severity (0, 10..50: 6). */
 static struct agg_group		*recent[2][6][AGG_CANDIDATES];
 static unsigned			 recent_next[2][6];
@@ -301,9 +305,13 @@ agg_source(uint64_t id)
 	}
 	s = xcalloc(1, sizeof *s);
 	s->id = id;
-	s->order = nsrc++;
 	s->hnext = *b;
 	*b = s;
+	if (nsrcs == capsrcs) {
+		capsrcs = capsrcs == 0 ? 64 : capsrcs * 2;
+		srcs = xrealloc(srcs, capsrcs * sizeof *srcs);
+	}
+	srcs[nsrcs++] = s;
 	return (s);
 }
 
@@ -392,17 +400,48 @@ agg_member_add(struct agg_group *g, const struct origin *o)
 	g->count++;
 }
 
-/* Compare members for sorting: ranked first by rank, then by pid. */
+/* Members in order: ranked first by rank, then by pid. */
 static int
-agg_member_cmp(const void *a, const void *b)
+agg_member_before(const struct agg_member *x, const struct agg_member *y)
 {
-	const struct agg_member	*x = a, *y = b;
-
 	if ((x->rank < 0) != (y->rank < 0))
-		return (x->rank < 0 ? 1 : -1);
+		return (x->rank >= 0);
 	if (x->rank != y->rank)
-		return (x->rank < y->rank ? -1 : 1);
-	return (x->pid < y->pid ? -1 : x->pid > y->pid);
+		return (x->rank < y->rank);
+	return (x->pid < y->pid);
+}
+
+/* Sort members; few and mostly in order already, so by insertion. */
+static void
+agg_member_sort(struct agg_member *m, size_t n)
+{
+	struct agg_member	t;
+	size_t			i, j;
+
+	for (i = 1; i < n; i++) {
+		t = m[i];
+		for (j = i; j > 0 && agg_member_before(&t, &m[j - 1]); j--)
+			m[j] = m[j - 1];
+		m[j] = t;
+	}
+}
+
+/* Append the decimal v at buf + *len (size bytes in all). */
+static void
+agg_num(char *buf, size_t size, size_t *len, long v)
+{
+	char	tmp[24];
+	size_t	i = sizeof tmp;
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	if (*len + sizeof tmp - i < size) {
+		memcpy(buf + *len, tmp + i, sizeof tmp - i);
+		*len += sizeof tmp - i;
+		buf[*len] = '\0';
+	}
 }
 
 /* Append "name a-b,c" for sorted distinct values v[0..n) to buf. */
@@ -412,22 +451,24 @@ agg_ranges(char *buf, size_t size, const char *name, const long *v,
 {
 	size_t	i = 0, j, len;
 
-	len = strlen(buf);
-	len += (size_t)snprintf(buf + len, size - len, "[%s ", name);
-	while (i < n && len + 24 < size) {
+	len = strlcat(buf, "[", size);
+	len = strlcat(buf, name, size);
+	len = strlcat(buf, " ", size);
+	while (i < n && len + 52 < size) {
 		for (j = i; j + 1 < n && v[j + 1] == v[j] + 1; j++)
 			;
-		if (j > i)
-			len += (size_t)snprintf(buf + len, size - len,
-			    "%s%ld-%ld", i > 0 ? "," : "", v[i], v[j]);
-		else
-			len += (size_t)snprintf(buf + len, size - len, "%s%ld",
-			    i > 0 ? "," : "", v[i]);
+		if (i > 0)
+			len = strlcat(buf, ",", size);
+		agg_num(buf, size, &len, v[i]);
+		if (j > i) {
+			len = strlcat(buf, "-", size);
+			agg_num(buf, size, &len, v[j]);
+		}
 		i = j + 1;
 	}
 	if (i < n)
-		len += (size_t)snprintf(buf + len, size - len, ",...");
-	snprintf(buf + len, size - len, "] ");
+		strlcat(buf, ",...", size);
+	strlcat(buf, "] ", size);
 }
 
 /* The prefix of a group of several lines. */
@@ -435,9 +476,9 @@ static void
 agg_group_prefix(struct agg_group *g, char *buf, size_t size)
 {
 	long	*ranks, *pids;
-	size_t	 i, nr = 0, np = 0;
+	size_t	 i, nr = 0, np = 0, len;
 
-	qsort(g->members, g->nmembers, sizeof *g->members, agg_member_cmp);
+	agg_member_sort(g->members, g->nmembers);
 	ranks = xcalloc(g->nmembers, sizeof *ranks);
 	pids = xcalloc(g->nmembers, sizeof *pids);
 	for (i = 0; i < g->nmembers; i++) {
@@ -447,7 +488,11 @@ agg_group_prefix(struct agg_group *g, char *buf, size_t size)
 		} else
 			pids[np++] = g->members[i].pid;
 	}
-	snprintf(buf, size, "[%u similar lines] ", g->count);
+	len = 0;
+	buf[0] = '\0';
+	len = strlcat(buf, "[", size);
+	agg_num(buf, size, &len, (long)g->count);
+	strlcat(buf, " similar lines] ", size);
 	if (nr > 0)
 		agg_ranges(buf, size, "ranks", ranks, nr);
 	if (np > 0)
@@ -456,22 +501,10 @@ agg_group_prefix(struct agg_group *g, char *buf, size_t size)
 	free(pids);
 }
 
-/* Order groups: their first source's first line, then line order. */
-static int
-agg_group_cmp(const void *a, const void *b)
-{
-	const struct agg_group	*x = *(const struct agg_group *const *)a;
-	const struct agg_group	*y = *(const struct agg_group *const *)b;
-
-	if (x->src_order != y->src_order)
-		return (x->src_order < y->src_order ? -1 : 1);
-	return (x->line_seq < y->line_seq ? -1 : x->line_seq > y->line_seq);
-}
-
 void
 aggregate_flush(void)
 {
-	struct agg_group	*g;
+	struct agg_group	*g, *gnext;
 	struct agg_source	*s, *next;
 	struct agg_occ		*o, *onext;
 	struct agg_sig		*e, *enext;
@@ -480,24 +513,24 @@ aggregate_flush(void)
 
 	if (agg_timer != NULL)
 		evtimer_del(agg_timer);
-	qsort(groups, ngroups, sizeof *groups, agg_group_cmp);
-	for (i = 0; i < ngroups; i++) {
-		g = groups[i];
-		if (g->count == 1)
-			console_line(g->which, g->prefix, g->text, g->len,
-			    g->flags);
-		else {
-			agg_group_prefix(g, prefix, sizeof prefix);
-			console_group(g->which, prefix, g->text, g->len,
-			    g->flags);
+	for (i = 0; i < nsrcs; i++) {
+		for (g = srcs[i]->first; g != NULL; g = gnext) {
+			gnext = g->snext;
+			if (g->count == 1)
+				console_line(g->which, g->prefix, g->text,
+				    g->len, g->flags);
+			else {
+				agg_group_prefix(g, prefix, sizeof prefix);
+				console_group(g->which, prefix, g->text,
+				    g->len, g->flags);
+			}
+			agg_printed++;
+			free(g->text);
+			free(g->members);
+			free(g);
 		}
-		agg_printed++;
-		free(g->text);
-		free(g->members);
-		free(g);
 	}
-	ngroups = nbytes = 0;
-	nsrc = 0;
+	ngroups = nbytes = nsrcs = 0;
 	memset(gbucket, 0, sizeof gbucket);
 	memset(recent, 0, sizeof recent);
 	memset(recent_next, 0, sizeof recent_next);
@@ -659,8 +692,11 @@ aggregate_line(int which, const struct origin *o, const char *line,
 		memcpy(g->text, line, len);
 		g->len = len;
 		strlcpy(g->prefix, o->prefix, sizeof g->prefix);
-		g->src_order = src->order;
-		g->line_seq = src->seq;
+		if (src->last != NULL)
+			src->last->snext = g;
+		else
+			src->first = g;
+		src->last = g;
 		g->hnext = gbucket[(key + occ) % AGG_BUCKETS];
 		gbucket[(key + occ) % AGG_BUCKETS] = g;
 		if (occ == 0) {
@@ -677,14 +713,9 @@ aggregate_line(int which, const struct origin *o, const char *line,
 					e->ring[e->next++ % AGG_SIG_RING] = g;
 			}
 		}
-		if (ngroups == capgroups) {
-			capgroups = capgroups == 0 ? 256 : capgroups * 2;
-			groups = xrealloc(groups, capgroups * sizeof *groups);
-		}
-		groups[ngroups++] = g;
+		ngroups++;
 		nbytes += len;
 	}
-	src->seq++;
 	agg_member_add(g, o);
 	if (ngroups == 1 && g->count == 1 && agg_timer != NULL) {
 		tv.tv_sec = (time_t)agg_window;
