@@ -85,8 +85,8 @@ static json_t *
 request(const char *path, json_t *req, int wait_ms)
 {
 	struct sockaddr_un	 sun;
-	char			*line, buf[65536];
-	size_t			 have = 0, n;
+	char			*line, *buf;
+	size_t			 have = 0, n, cap = 65536;
 	struct pollfd		 pfd;
 	ssize_t			 r;
 	json_t			*reply;
@@ -112,7 +112,17 @@ request(const char *path, json_t *req, int wait_ms)
 		exit(3);
 	}
 	free(line);
+	if ((buf = malloc(cap)) == NULL) {
+		fprintf(stderr, "meshlogctl: out of memory\n");
+		exit(3);
+	}
 	while (memchr(buf, '\n', have) == NULL) {
+		/* Replies grow with the number of sources: so does the buffer. */
+		if (have == cap && (cap > (1UL << 30) ||
+		    (buf = realloc(buf, cap *= 2)) == NULL)) {
+			fprintf(stderr, "meshlogctl: reply too large\n");
+			exit(3);
+		}
 		pfd.fd = fd;
 		pfd.events = POLLIN;
 		if (poll(&pfd, 1, wait_ms) != 1) {
@@ -120,18 +130,20 @@ request(const char *path, json_t *req, int wait_ms)
 			    "%d ms\n", path, wait_ms);
 			exit(3);
 		}
-		r = read(fd, buf + have, sizeof buf - have);
-		if (r <= 0 || (have += (size_t)r) == sizeof buf) {
+		r = read(fd, buf + have, cap - have);
+		if (r <= 0) {
 			fprintf(stderr, "meshlogctl: %s closed the "
 			    "connection\n", path);
 			exit(3);
 		}
+		have += (size_t)r;
 	}
 	close(fd);
 	if ((reply = json_loadb(buf, have, 0, &err)) == NULL) {
 		fprintf(stderr, "meshlogctl: bad reply: %s\n", err.text);
 		exit(3);
 	}
+	free(buf);
 	return (reply);
 }
 

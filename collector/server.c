@@ -15,9 +15,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "collector.h"
+
+/* Most reply bytes a peer may leave unread before it is dropped. */
+#define PEER_OUT_MAX	(64 * 1024 * 1024)
 
 struct peer {
 	int			 fd;
@@ -25,6 +29,8 @@ struct peer {
 	uid_t			 uid;
 	struct event		*ev;
 	struct event		*timer;
+	struct event		*wev;		/* reply waiting for the socket */
+	struct evbuffer		*out;
 	char			 buf[MESHLOG_MSG_MAX];
 	size_t			 len;
 	int			 fds[MESHLOG_HELLO_FDS];
@@ -40,6 +46,7 @@ static TAILQ_HEAD(, peer)	 peers = TAILQ_HEAD_INITIALIZER(peers);
 static void	server_accept_cb(int, short, void *);
 static void	peer_read_cb(int, short, void *);
 static void	peer_timeout_cb(int, short, void *);
+static void	peer_write_cb(int, short, void *);
 
 /* Close a peer and every descriptor it sent that nobody took. */
 static void
@@ -51,24 +58,52 @@ peer_free(struct peer *p)
 		close(p->fds[i]);
 	event_free(p->ev);
 	event_free(p->timer);
+	event_free(p->wev);
+	evbuffer_free(p->out);
 	close(p->fd);
 	TAILQ_REMOVE(&peers, p, entry);
 	free(p);
 }
 
-/* Send one JSON line to a peer, best effort (the peer may be gone). */
+/* Write what is queued for a peer until the socket would block. */
+static void
+peer_flush(struct peer *p)
+{
+	while (evbuffer_get_length(p->out) > 0) {
+		if (evbuffer_write(p->out, p->fd) <= 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				event_add(p->wev, NULL);
+			else
+				evbuffer_drain(p->out,
+				    evbuffer_get_length(p->out));
+			return;
+		}
+	}
+}
+
+/* The socket can take more of a reply. */
+static void
+peer_write_cb(int fd, short what, void *arg)
+{
+	peer_flush(arg);
+}
+
+/*
+ * Queue one JSON line for a peer and start writing it; a reply larger
+ * than the socket buffer (status with many sources) goes out as the peer
+ * reads. A peer that leaves too much unread is dropped by the caller.
+ */
 static void
 peer_send(struct peer *p, json_t *msg)
 {
 	char	*s = json_dumps(msg, JSON_COMPACT);
-	size_t	 n;
 
 	if (s == NULL)
 		return;
-	n = strlen(s);
-	s[n] = '\n';
-	(void)send(p->fd, s, n + 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	evbuffer_add(p->out, s, strlen(s));
+	evbuffer_add(p->out, "\n", 1);
 	free(s);
+	peer_flush(p);
 }
 
 /* Refuse a peer's message with a reason, logged and sent back. */
@@ -176,6 +211,12 @@ peer_read_cb(int fd, short what, void *arg)
 		}
 		/* A control client may idle between requests. */
 		evtimer_del(p->timer);
+		if (evbuffer_get_length(p->out) > PEER_OUT_MAX) {
+			log_warn("pid %ld does not read its replies; closed",
+			    (long)p->pid);
+			peer_free(p);
+			return;
+		}
 		p->len -= (size_t)(nl + 1 - p->buf);
 		memmove(p->buf, nl + 1, p->len);
 	}
@@ -210,7 +251,10 @@ server_accept_one(int fd)
 	TAILQ_INSERT_TAIL(&peers, p, entry);
 	p->ev = event_new(base, fd, EV_READ | EV_PERSIST, peer_read_cb, p);
 	p->timer = evtimer_new(base, peer_timeout_cb, p);
-	if (p->ev == NULL || p->timer == NULL)
+	p->wev = event_new(base, fd, EV_WRITE, peer_write_cb, p);
+	p->out = evbuffer_new();
+	if (p->ev == NULL || p->timer == NULL || p->wev == NULL ||
+	    p->out == NULL)
 		fatalx("out of memory for a peer");
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
 		peer_refuse(p, "connection", "cannot read peer credentials");

@@ -173,13 +173,34 @@ jw_lit(struct jw *w, const char *s)
 void
 jw_str(struct jw *w, const char *s, size_t n)
 {
-	if (w->overflow || w->cap == 0 ||
-	    JSON_ESCAPE_MAX(n) + 2 >= w->cap - w->len) {
+	size_t	room, chunk;
+
+	if (w->overflow || w->cap == 0 || w->cap - w->len < 3) {
 		w->overflow = 1;
 		return;
 	}
 	w->buf[w->len++] = '"';
-	w->len += json_escape(w->buf + w->len, s, n);
+	/*
+	 * Escape in pieces that surely fit what is left (six bytes out per
+	 * byte in at worst), so a long plain string is not refused for its
+	 * worst case. A piece never ends inside a UTF-8 sequence.
+	 */
+	while (n > 0) {
+		room = w->cap - w->len;
+		chunk = room > 2 ? (room - 2) / 6 : 0;
+		if (chunk > n)
+			chunk = n;
+		while (chunk > 0 && chunk < n &&
+		    ((unsigned char)s[chunk] & 0xc0) == 0x80)
+			chunk--;
+		if (chunk == 0) {
+			w->overflow = 1;
+			return;
+		}
+		w->len += json_escape(w->buf + w->len, s, chunk);
+		s += chunk;
+		n -= chunk;
+	}
 	w->buf[w->len++] = '"';
 	w->buf[w->len] = '\0';
 }

@@ -14,8 +14,9 @@
 
 /* Protocol version carried in hello and welcome. */
 #define MESHLOG_PROTO		1
-/* Longest control message, one JSON line, in bytes. */
-#define MESHLOG_MSG_MAX		16384
+/* Longest control message, one JSON line, in bytes: room for a hello
+ * whose argv (MESHLOG_ARGV_MAX) is escaped at its worst, six to one. */
+#define MESHLOG_MSG_MAX		32768
 /* Descriptors a hello carries at most: read end and original per stream. */
 #define MESHLOG_HELLO_FDS	4
 /* Longest argv a hello reports, in bytes; longer is cut and marked. */
@@ -133,6 +134,8 @@ int	ident_parse_owner(const char *s, long *pid, long *ttybits);
  * level is for other ranks; -1 when the text is malformed.
  */
 long	level_parse(const char *text, long rank, unsigned long *version);
+/* A level from its name (any case) or a number 0-50; -1 when invalid. */
+long	level_by_name(const char *s);
 /* The setlogmask(3) mask that lets through a Python level and above. */
 int	level_syslog_mask(long level);
 

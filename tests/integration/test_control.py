@@ -286,6 +286,27 @@ class ControlPlane(MeshTest):
         w.kill()
         self.assertEqual(self.stop(), 0)
 
+    def test_status_larger_than_the_socket_buffer_arrives_whole(self):
+        # 64 sources with ~4 KB of argv each: a reply of several hundred KB,
+        # more than one send() can take; it must arrive whole.
+        self.serve(args=["-q"])
+        pad = "x" * 3900
+        ws = [subprocess.Popen(["sh", "-c", "echo up; exec sleep 30", pad],
+                               stdout=subprocess.DEVNULL, env=self.shim_env())
+              for _ in range(64)]
+        self.children.extend(ws)
+        self.wait_for(lambda: self.log_bytes().count(b'"line":"up"') >= 64,
+                      what="64 sources")
+        rc, out, err = self.ctl("status")
+        self.assertEqual(rc, 0, err)
+        self.assertGreater(len(out), 256 * 1024)
+        st = json.loads(out)
+        self.assertEqual(len(st["sources"]), 64)
+        self.assertTrue(all(s["argv"][-1] == pad for s in st["sources"]))
+        for w in ws:
+            w.kill()
+        self.assertEqual(self.stop(), 0)
+
     def test_meshlogctl_errors_and_exit_codes(self):
         rc, _, err = self.ctl("status", sock=os.path.join(self.tmp, "none"))
         self.assertEqual(rc, 3)

@@ -192,3 +192,22 @@ Test(record, fast_path_matches_byte_by_byte)
 		    got);
 	}
 }
+
+Test(record, writer_fits_long_plain_strings_and_refuses_what_cannot_fit)
+{
+	static char	buf[4096], big[3000];
+	struct jw	w;
+
+	memset(big, 'a', sizeof big);
+	big[1500] = '"';
+	jw_init(&w, buf, sizeof buf);
+	jw_str(&w, big, sizeof big);
+	cr_assert(!w.overflow, "3,000 plain bytes refused in 4 KiB");
+	cr_assert_eq(w.len, sizeof big + 3);	/* quotes and one escape */
+	cr_assert_eq(strlen(buf), w.len);
+	memset(big, 0x01, sizeof big);		/* six bytes out per byte in */
+	jw_init(&w, buf, sizeof buf);
+	jw_str(&w, big, sizeof big);
+	cr_assert(w.overflow);
+	cr_assert(w.len < sizeof buf);
+}
