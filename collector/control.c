@@ -132,22 +132,14 @@ control_status(void)
 int
 control_parse_level(json_t *v)
 {
-	static const char *const names[] = { "DEBUG", "INFO", "WARNING",
-	    "ERROR", "CRITICAL" };
-	json_int_t	 n;
-	int		 i;
+	json_int_t	n;
 
 	if (json_is_integer(v)) {
 		n = json_integer_value(v);
 		return (n >= 0 && n <= 50 ? (int)n : -1);
 	}
-	if (!json_is_string(v))
-		return (-1);
-	for (i = 0; i < 5; i++) {
-		if (strcasecmp(json_string_value(v), names[i]) == 0)
-			return ((i + 1) * 10);
-	}
-	return (-1);
+	return (json_is_string(v) ? (int)level_by_name(json_string_value(v)) :
+	    -1);
 }
 
 json_t *

@@ -68,24 +68,6 @@ usage_error(const char *what, const char *arg)
 	exit(2);
 }
 
-/* Parse a level name or Python number; -1 if invalid. */
-static int
-parse_level(const char *s)
-{
-	static const char *const names[] = { "DEBUG", "INFO", "WARNING",
-	    "ERROR", "CRITICAL" };
-	long	v;
-	int	i;
-
-	for (i = 0; i < 5; i++) {
-		if (strcasecmp(s, names[i]) == 0)
-			return ((i + 1) * 10);
-	}
-	if (ident_parse_uint(s, &v) == 0 && v >= 0 && v <= 50)
-		return ((int)v);
-	return (-1);
-}
-
 /* The default socket path, or a private one for launch mode. */
 static char *
 default_socket(int launch)
@@ -222,7 +204,7 @@ main(int argc, char **argv)
 			cfg.aggregate = secs;
 			break;
 		case 'l':
-			if ((cfg.level = parse_level(optarg)) == -1)
+			if ((cfg.level = (int)level_by_name(optarg)) == -1)
 				usage_error("--level takes DEBUG, INFO, "
 				    "WARNING, ERROR, CRITICAL or 0-50", optarg);
 			break;

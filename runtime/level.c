@@ -5,6 +5,7 @@
  */
 
 #include <string.h>
+#include <strings.h>
 #include <syslog.h>
 
 #include "runtime.h"
@@ -58,6 +59,23 @@ level_parse(const char *text, long rank, unsigned long *version)
 			p++;
 	}
 	return (-2);	/* not for this rank */
+}
+
+long
+level_by_name(const char *s)
+{
+	static const char *const names[] = { "DEBUG", "INFO", "WARNING",
+	    "ERROR", "CRITICAL" };
+	long	v;
+	int	i;
+
+	for (i = 0; i < 5; i++) {
+		if (strcasecmp(s, names[i]) == 0)
+			return ((i + 1) * 10);
+	}
+	if (ident_parse_uint(s, &v) == 0 && v <= 50)
+		return (v);
+	return (-1);
 }
 
 int

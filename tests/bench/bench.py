@@ -18,6 +18,7 @@ Comparisons:
   memory     collector memory with 1, 64 and 1024 sources
 """
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -356,16 +357,37 @@ def serve(tmp, args=()):
     return coll, sock
 
 
+@contextlib.contextmanager
+def mesh(n):
+    """A serving collector with n idle sources registered."""
+    tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
+    coll, sock = serve(tmp)
+    ps = start_sources(sock, n, tmp)
+    try:
+        ctl = Ctl(sock)
+        deadline = time.time() + 120
+        while True:
+            have = ctl({"type": "status"})["collector"]["sources_open"]
+            if have >= n:
+                break
+            if time.time() > deadline:
+                raise RuntimeError("only %d of %d sources registered in 120 s"
+                                   % (have, n))
+            time.sleep(0.05)
+        yield coll, ctl
+    finally:
+        for p in ps:
+            p.kill()
+            p.wait()
+        coll.terminate()
+        coll.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def bench_barrier(args, results):
     rows = []
     for n in (1, 16, 256):
-        tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
-        coll, sock = serve(tmp)
-        ps = start_sources(sock, n, tmp)
-        try:
-            ctl = Ctl(sock)
-            while ctl({"type": "status"})["collector"]["sources_open"] < n:
-                time.sleep(0.05)
+        with mesh(n) as (coll, ctl):
             lat = []
             for _ in range(200):
                 t = time.perf_counter()
@@ -378,13 +400,6 @@ def bench_barrier(args, results):
                          "max_ms": lat[-1]})
             print("barrier %4d sources: p50 %.3f ms p99 %.3f ms" % (
                 n, rows[-1]["p50_ms"], rows[-1]["p99_ms"]), flush=True)
-        finally:
-            for p in ps:
-                p.kill()
-                p.wait()
-            coll.terminate()
-            coll.wait()
-            shutil.rmtree(tmp, ignore_errors=True)
     results["barrier"] = rows
 
 
@@ -434,13 +449,7 @@ def bench_latency(args, results):
 def bench_memory(args, results):
     rows = []
     for n in (1, 64, 1024):
-        tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
-        coll, sock = serve(tmp)
-        ps = start_sources(sock, n, tmp)
-        try:
-            ctl = Ctl(sock)
-            while ctl({"type": "status"})["collector"]["sources_open"] < n:
-                time.sleep(0.05)
+        with mesh(n) as (coll, ctl):
             ctl({"type": "flush"})
             s = Sampler(coll.pid)
             time.sleep(0.1)
@@ -448,13 +457,6 @@ def bench_memory(args, results):
             rows.append({"sources": n, "rss_kb": s.rss})
             print("memory %4d sources: collector RSS %d KiB" % (n, s.rss),
                   flush=True)
-        finally:
-            for p in ps:
-                p.kill()
-                p.wait()
-            coll.terminate()
-            coll.wait()
-            shutil.rmtree(tmp, ignore_errors=True)
     base = rows[0]["rss_kb"]
     for r in rows[1:]:
         r["per_source_kb"] = (r["rss_kb"] - base) / (r["sources"] - 1)
