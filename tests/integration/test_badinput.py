@@ -157,7 +157,7 @@ class BadPeers(MeshTest):
         self.serve()
         s = self.connect()
         try:
-            s.sendall(b"{" + b" " * 20000)
+            s.sendall(b"{" + b" " * 40000)  # over MESHLOG_MSG_MAX (32 KiB)
         except BrokenPipeError:
             pass
         self.assertIn("too long", self.reply(s)["message"])
