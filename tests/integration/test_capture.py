@@ -155,10 +155,14 @@ class Capture(MeshTest):
 
     def test_serve_mode_sigint_drains_and_exits(self):
         self.serve()
-        p = subprocess.Popen([PYTHON, "-c",
-                              "import time\nprint('early')\n"
-                              "time.sleep(30)"],
-                             stdout=subprocess.DEVNULL, env=self.shim_env())
+        out = os.path.join(self.tmp, "out.txt")
+        go = os.path.join(self.tmp, "go")
+        code = ("import os, time\nprint('early')\n"
+                "while not os.path.exists(%r): time.sleep(0.01)\n"
+                "for i in range(1000): print('late', i)\n" % go)
+        with open(out, "wb") as f:
+            p = subprocess.Popen([PYTHON, "-c", code], stdout=f,
+                                 env=self.shim_env())
         self.children.append(p)
         self.wait_for(lambda: b'"line":"early"' in self.log_bytes(),
                       what="the early line")
@@ -166,8 +170,13 @@ class Capture(MeshTest):
         self.assertEqual(self.texts(), ["early"])
         closed = events(self.records, "source_closed")
         self.assertEqual(closed[0]["reason"], "collector_exit")
-        # The writer lives on; the keeper now forwards its output.
+        # The writer lives on; the keeper forwards what it writes next.
         self.assertIsNone(p.poll())
+        open(go, "w").close()
+        self.assertEqual(p.wait(timeout=30), 0)
+        with open(out) as f:
+            self.assertEqual(f.read(), "early\n" + "".join(
+                "late %d\n" % i for i in range(1000)))
 
 
 if __name__ == "__main__":
