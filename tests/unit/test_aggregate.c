@@ -5,9 +5,11 @@
  * distance < 0.15). The agreement is printed to the test log.
  */
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <criterion/criterion.h>
 
@@ -305,4 +307,72 @@ Test(aggregate, near_threshold_lines_stay_close_to_the_seed)
 	compare_with_seed("near-threshold", v, n, &recall, &agreement);
 	cr_assert_geq(recall, 0.99);
 	cr_assert_geq(agreement, 0.99);
+}
+
+/* severity_detect written plainly, one byte at a time: the reference. */
+static int
+severity_reference(const char *s, size_t n)
+{
+	static const char *const w[] = { "DEBUG", "INFO", "WARNING", "WARN",
+	    "ERROR", "CRITICAL", "FATAL" };
+	static const int lv[] = { 10, 20, 30, 30, 40, 50, 50 };
+	size_t	end = n < 96 ? n : 96, i = 0, st, k;
+	int	keyed, a;
+
+	if (n >= 15 && strchr("IWEF", s[0]) != NULL && s[0] != '\0' &&
+	    isdigit((unsigned char)s[1]) && isdigit((unsigned char)s[2]) &&
+	    isdigit((unsigned char)s[3]) && isdigit((unsigned char)s[4]) &&
+	    s[5] == ' ' && isdigit((unsigned char)s[6]) && s[8] == ':' &&
+	    s[11] == ':')
+		return ((int)(strchr("IWEF", s[0]) - "IWEF" + 2) * 10);
+	while (i < end) {
+		if (!isalpha((unsigned char)s[i]) || (s[i] & 0x80)) {
+			i++;
+			continue;
+		}
+		for (st = i; i < end && isalpha((unsigned char)s[i]); i++)
+			;
+		if (i == end && end < n && isalpha((unsigned char)s[i]))
+			break;
+		if ((i < n && (s[i] == '_' || isdigit((unsigned char)s[i]))) ||
+		    (st > 0 && (s[st - 1] == '_' ||
+		    isdigit((unsigned char)s[st - 1]))))
+			continue;
+		keyed = (st >= 6 && strncasecmp(s + st - 6, "level=", 6) == 0) ||
+		    (st >= 4 && strncasecmp(s + st - 4, "lvl=", 4) == 0);
+		for (k = 0; k < 7; k++) {
+			if (strlen(w[k]) != i - st)
+				continue;
+			a = keyed ? strncasecmp(s + st, w[k], i - st) :
+			    strncmp(s + st, w[k], i - st);
+			if (a == 0)
+				return (lv[k]);
+		}
+	}
+	return (0);
+}
+
+Test(severity, matches_a_plain_reference_on_random_lines)
+{
+	static const char *const parts[] = { "INFO", "WARNING", "ERROR", "warn",
+	    "info", "DEBUG", "CRITICAL", "FATAL", "WARN", "level=", "lvl=",
+	    "=", "_", "x", "Info", "step", "7", " ", " ", ":", "[", "]", "-",
+	    "\xc3\xa9", "IN", "FOES", "ERRORS", "ERROR_", "1ERROR" };
+	char	line[256];
+	size_t	n, k;
+	int	round, count;
+
+	srand(11);
+	for (round = 0; round < 200000; round++) {
+		line[0] = '\0';
+		count = rand() % 40;
+		for (k = 0; k < (size_t)count; k++) {
+			if (strlen(line) + 12 >= sizeof line)
+				break;
+			strcat(line, parts[rand() % 29]);
+		}
+		n = strlen(line);
+		cr_assert_eq(severity_detect(line, n), severity_reference(line,
+		    n), "'%s'", line);
+	}
 }
