@@ -115,6 +115,23 @@ def wait_sampled(p):
 # Fan-in contenders: each returns (wall s, launcher CPU s, peak RSS KiB),
 # after checking that every writer's M lines arrived.
 
+def run_launcher(argv, out, env=None):
+    """Run a launcher with stdout to out (a path, or None: discard),
+    sampling its own CPU and memory; returns (wall, sampler, bytes)."""
+    t = time.perf_counter()
+    with open(out or os.devnull, "wb") as f:
+        p = subprocess.Popen(argv, stdout=f, stderr=subprocess.DEVNULL,
+                             env=env)
+        rc, s = wait_sampled(p)
+    wall = time.perf_counter() - t
+    assert rc == 0, (argv[0], rc)
+    data = b""
+    if out is not None:
+        with open(out, "rb") as f:
+            data = f.read()
+    return wall, s, data
+
+
 def run_plain(kind, n, m, tmp):
     t = time.perf_counter()
     ps = []
@@ -141,14 +158,9 @@ def run_meshlog(kind, n, m, tmp, keep=False):
     env = dict(os.environ)
     if keep:
         env["MESHLOG_BUFFERING"] = "keep"
-    t = time.perf_counter()
-    p = subprocess.Popen([COLLECTOR, "-s", os.path.join(tmp, "s"), "-j", log,
-                          "--", "sh", "-c", fan_script(kind, n, m)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         env=env)
-    rc, s = wait_sampled(p)
-    wall = time.perf_counter() - t
-    assert rc == 0
+    wall, s, _ = run_launcher([COLLECTOR, "-s", os.path.join(tmp, "s"), "-j",
+                               log, "--", "sh", "-c",
+                               fan_script(kind, n, m)], None, env)
     with open(log, "rb") as f:
         data = f.read()
     for i in range(n):
@@ -164,17 +176,9 @@ def run_mpirun(kind, n, m, tmp):
     out = os.path.join(tmp, "mpi.txt")
     cmd = sh_quote(writer(kind, m, "TAG")).replace("'TAG'",
                                                    "w$OMPI_COMM_WORLD_RANK")
-    t = time.perf_counter()
-    with open(out, "wb") as f:
-        p = subprocess.Popen(["mpirun", "--allow-run-as-root",
-                              "--oversubscribe", "--tag-output", "-np",
-                              str(n), "sh", "-c", "exec " + cmd], stdout=f,
-                             stderr=subprocess.DEVNULL)
-        rc, s = wait_sampled(p)
-    wall = time.perf_counter() - t
-    assert rc == 0
-    with open(out, "rb") as f:
-        data = f.read()
+    wall, s, data = run_launcher(["mpirun", "--allow-run-as-root",
+                                  "--oversubscribe", "--tag-output", "-np",
+                                  str(n), "sh", "-c", "exec " + cmd], out)
     # Tags come per chunk read, not per line: rebuild each rank's stream
     # from the tagged pieces to check every byte, and count the lines that
     # reached the output cut in two.
@@ -194,18 +198,10 @@ def run_mpirun(kind, n, m, tmp):
 def run_torchrun(kind, n, m, tmp):
     out = os.path.join(tmp, "torch.txt")
     cmd = sh_quote(writer(kind, m, "TAG")).replace("'TAG'", "w$LOCAL_RANK")
-    t = time.perf_counter()
-    with open(out, "wb") as f:
-        p = subprocess.Popen([PY, TORCHRUN, "--nproc_per_node", str(n),
-                              "--no_python", "--tee", "3", "--log_dir",
-                              os.path.join(tmp, "tl"), "sh", "-c",
-                              "exec " + cmd], stdout=f,
-                             stderr=subprocess.DEVNULL)
-        rc, s = wait_sampled(p)
-    wall = time.perf_counter() - t
-    assert rc == 0
-    with open(out, "rb") as f:
-        data = f.read()
+    wall, s, data = run_launcher([PY, TORCHRUN, "--nproc_per_node", str(n),
+                                  "--no_python", "--tee", "3", "--log_dir",
+                                  os.path.join(tmp, "tl"), "sh", "-c",
+                                  "exec " + cmd], out)
     for i in range(n):
         got = data.count(b"]:w%d " % i)
         assert got == m, ("torchrun", i, got)

@@ -155,21 +155,27 @@ class ControlPlane(MeshTest):
                 self.tearDown()
                 self.setUp()
 
-    def level_change(self, python):
-        self.serve(args=["-q"])
+    def logging_writer(self, python, rank, rounds, pause):
+        """A Python process logging INFO and WARNING each round; returns
+        once it is past round 5, so a level change lands mid-run."""
         go = os.path.join(self.tmp, "go")
         code = ("import logging, os, time\n"
                 "logging.basicConfig(level=logging.INFO,"
                 " format='%%(levelname)s %%(message)s')\n"
-                "for i in range(60):\n"
+                "for i in range(%d):\n"
                 "    logging.info('info %%d', i)\n"
                 "    logging.warning('warn %%d', i)\n"
                 "    if i == 5: open(%r, 'w').close()\n"
-                "    time.sleep(0.05)\n" % go)
+                "    time.sleep(%r)\n" % (rounds, go, pause))
         w = subprocess.Popen([python, "-c", code], stderr=subprocess.DEVNULL,
-                             env=self.shim_env(RANK=0))
+                             env=self.shim_env(RANK=rank))
         self.children.append(w)
         self.wait_for(lambda: os.path.exists(go), what="the writer")
+        return w
+
+    def level_change(self, python):
+        self.serve(args=["-q"])
+        w = self.logging_writer(python, 0, 60, 0.05)
         rc, out, err = self.ctl("set-mode", "--level", "WARNING")
         self.assertEqual(rc, 0, err)
         self.assertEqual(json.loads(out)["level"], 30)
@@ -185,18 +191,7 @@ class ControlPlane(MeshTest):
 
     def test_level_for_other_ranks_leaves_this_one_alone(self):
         self.serve(args=["-q"])
-        go = os.path.join(self.tmp, "go")
-        code = ("import logging, time\n"
-                "logging.basicConfig(level=logging.INFO,"
-                " format='%%(levelname)s %%(message)s')\n"
-                "for i in range(40):\n"
-                "    logging.info('info %%d', i)\n"
-                "    if i == 5: open(%r, 'w').close()\n"
-                "    time.sleep(0.03)\n" % go)
-        w = subprocess.Popen([PYTHON, "-c", code], stderr=subprocess.DEVNULL,
-                             env=self.shim_env(RANK=1))
-        self.children.append(w)
-        self.wait_for(lambda: os.path.exists(go), what="the writer")
+        w = self.logging_writer(PYTHON, 1, 40, 0.03)
         rc, _, err = self.ctl("set-mode", "--level", "ERROR", "--ranks",
                               "0,2-3")
         self.assertEqual(rc, 0, err)
