@@ -275,8 +275,6 @@ void	console_group(int which, const char *prefix, const char *line,
 	    size_t len, int flags);
 /* Lines the level filter kept from the console. */
 uint64_t console_filtered(void);
-/* Print a notice of the collector itself on the console's stderr. */
-void	console_notice(const char *msg);
 
 /* source.c */
 

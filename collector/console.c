@@ -130,9 +130,3 @@ console_group(int which, const char *prefix, const char *line, size_t len,
 	console_emit(which, cons_tty[which] ? "\x1b[36m" : NULL, prefix, line,
 	    len, flags);
 }
-
-void
-console_notice(const char *msg)
-{
-	console_line(MESHLOG_STDERR, "[meshlog] ", msg, strlen(msg), 0);
-}
