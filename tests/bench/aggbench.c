@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "collector/collector.h"
+#include "tests/seedrule.h"
 
 struct config		 cfg;
 struct event_base	*base;
@@ -57,99 +58,29 @@ now_s(void)
 	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
 }
 
-/* Full Levenshtein, as the seed computes it. */
-static size_t
-levenshtein(const char *a, size_t la, const char *b, size_t lb, size_t *row)
-{
-	size_t	i, j, prev, d, tmp;
-
-	for (j = 0; j <= lb; j++)
-		row[j] = j;
-	for (i = 1; i <= la; i++) {
-		prev = row[0];
-		row[0] = i;
-		for (j = 1; j <= lb; j++) {
-			d = prev + (a[i - 1] != b[j - 1]);
-			if (row[j] + 1 < d)
-				d = row[j] + 1;
-			if (row[j - 1] + 1 < d)
-				d = row[j - 1] + 1;
-			tmp = row[j];
-			row[j] = d;
-			prev = tmp;
-		}
-	}
-	return (row[lb]);
-}
 
 /* Group SEED_LINES lines both ways; the seed's speed and the agreement. */
 static void
 compare(int noisy, double *seed_lps, size_t *groups, double *recall,
     double *agreement)
 {
-	static char	 lines[SEED_LINES][160];
+	char		*lines[SEED_LINES];
+	size_t		*group = calloc(SEED_LINES, sizeof *group), i;
 	unsigned	 seed = 7, t;
-	size_t		*seedg = calloc(SEED_LINES, sizeof *seedg);
-	size_t		*rep = calloc(SEED_LINES, sizeof *rep);
-	uint64_t	*ours = calloc(SEED_LINES, sizeof *ours);
-	size_t		 row[200], i, j, ng = 0, best, d, longer, n;
-	size_t		 pairs = 0, agree = 0, seed_pairs = 0, both = 0;
-	struct origin	 o = { 0, -1, 0, "" };
-	double		 t0, bestr;
+	double		 t0;
 
 	for (i = 0; i < SEED_LINES; i++) {
+		lines[i] = malloc(160);
 		t = (unsigned)rand_r(&seed) % (noisy ? TEMPLATES : 100);
-		make_line(lines[i], sizeof lines[i], t, &seed, noisy);
+		make_line(lines[i], 160, t, &seed, noisy);
 	}
 	t0 = now_s();
-	for (i = 0; i < SEED_LINES; i++) {
-		best = (size_t)-1;
-		bestr = 1;
-		for (j = 0; j < ng; j++) {
-			n = strlen(lines[rep[j]]);
-			longer = n > strlen(lines[i]) ? n : strlen(lines[i]);
-			d = levenshtein(lines[rep[j]], n, lines[i],
-			    strlen(lines[i]), row);
-			if ((double)d / (double)longer < 0.15 &&
-			    (double)d / (double)longer < bestr) {
-				bestr = (double)d / (double)longer;
-				best = j;
-			}
-		}
-		if (best == (size_t)-1) {
-			rep[ng] = i;
-			best = ng++;
-		}
-		seedg[i] = best;
-	}
+	*groups = seed_group(lines, SEED_LINES, group);
 	*seed_lps = SEED_LINES / (now_s() - t0);
-	/* meshlog on the same lines, one source each (grouping only). */
-	aggregate_set_window(0);
-	for (i = 0; i < SEED_LINES; i++) {
-		o.id = i + 1;
-		ours[i] = aggregate_line(MESHLOG_STDOUT, &o, lines[i],
-		    strlen(lines[i]), 0, severity_detect(lines[i],
-		    strlen(lines[i])));
-	}
-	aggregate_flush();
-	for (i = 0; i < SEED_LINES; i++) {
-		for (j = i + 1; j < SEED_LINES; j++) {
-			int s = seedg[i] == seedg[j], u = ours[i] == ours[j];
-
-			pairs++;
-			agree += s == u;
-			if (s) {
-				seed_pairs++;
-				both += u;
-			}
-		}
-	}
-	*groups = ng;
-	*recall = seed_pairs ? (double)both / (double)seed_pairs : 1.0;
-	*agreement = (double)agree / (double)pairs;
-	free(seedg);
-	free(rep);
-	free(ours);
+	seed_compare(lines, SEED_LINES, group, recall, agreement);
+	for (i = 0; i < SEED_LINES; i++)
+		free(lines[i]);
+	free(group);
 }
 
 int

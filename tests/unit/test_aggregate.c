@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 
 #include "collector/collector.h"
+#include "tests/seedrule.h"
 
 /* The unit tests link the collector's modules, which expect these. */
 struct config		 cfg;
@@ -39,35 +40,6 @@ Test(aggregate, templates_mask_variable_tokens)
 	cr_assert_neq(tmpl("epoch done"), tmpl("epoch started"));
 }
 
-/* Full dynamic programming, the reference. */
-static size_t
-levenshtein(const char *a, size_t la, const char *b, size_t lb)
-{
-	size_t	*p = calloc(lb + 1, sizeof *p), *c = calloc(lb + 1, sizeof *c);
-	size_t	 i, j, d, *t, r;
-
-	for (j = 0; j <= lb; j++)
-		p[j] = j;
-	for (i = 1; i <= la; i++) {
-		c[0] = i;
-		for (j = 1; j <= lb; j++) {
-			d = p[j - 1] + (a[i - 1] != b[j - 1]);
-			if (p[j] + 1 < d)
-				d = p[j] + 1;
-			if (c[j - 1] + 1 < d)
-				d = c[j - 1] + 1;
-			c[j] = d;
-		}
-		t = p;
-		p = c;
-		c = t;
-	}
-	r = p[lb];
-	free(p);
-	free(c);
-	return (r);
-}
-
 Test(aggregate, banded_distance_matches_full_levenshtein)
 {
 	char	a[64], b[64];
@@ -82,7 +54,7 @@ Test(aggregate, banded_distance_matches_full_levenshtein)
 		for (j = 0; j < lb; j++)
 			b[j] = (char)('a' + rand() % 3);
 		k = (size_t)(rand() % 12);
-		full = levenshtein(a, la, b, lb);
+		full = seed_levenshtein(a, la, b, lb);
 		got = aggregate_distance(a, la, b, lb, k);
 		if (full <= k)
 			cr_assert_eq(got, full, "%.*s / %.*s k=%zu", (int)la, a,
@@ -209,81 +181,22 @@ corpus_threshold(size_t *n)
 	return (v);
 }
 
-/*
- * Group v both ways and compare: recall is the share of line pairs the
- * seed puts together that we put together too; agreement the share of all
- * pairs on which both say the same. MISSES=1 lists the pairs we miss.
- */
+/* Group v both ways, print the scores to the test log, free v. */
 static void
 compare_with_seed(const char *name, char **v, size_t n, double *recall,
     double *agreement)
 {
-	size_t		 i, j, ngroups = 0, both = 0, seed_pairs = 0;
-	size_t		 agree = 0, pairs = 0, longer, d;
-	size_t		*seed = calloc(n, sizeof *seed), *rep = calloc(n,
-			    sizeof *rep);
-	uint64_t	*ours = calloc(n, sizeof *ours);
-	struct origin	 o = { 0, -1, 0, "" };
-	double		 best;
+	size_t	*group = calloc(n, sizeof *group), ngroups, i;
 
-	/* The seed: each line joins the closest group below 0.15. */
-	for (i = 0; i < n; i++) {
-		size_t	bestg = (size_t)-1;
-
-		best = 1.0;
-		for (j = 0; j < ngroups; j++) {
-			const char *r = v[rep[j]];
-
-			longer = strlen(r) > strlen(v[i]) ? strlen(r) :
-			    strlen(v[i]);
-			d = levenshtein(r, strlen(r), v[i], strlen(v[i]));
-			if ((double)d / (double)longer < 0.15 &&
-			    (double)d / (double)longer < best) {
-				best = (double)d / (double)longer;
-				bestg = j;
-			}
-		}
-		if (bestg == (size_t)-1) {
-			rep[ngroups] = i;
-			bestg = ngroups++;
-		}
-		seed[i] = bestg;
-	}
-	/* Ours, each line from its own source, as across ranks. */
-	aggregate_set_window(0);
-	for (i = 0; i < n; i++) {
-		o.id = i + 1;
-		o.pid = (long)i + 1;
-		ours[i] = aggregate_line(MESHLOG_STDOUT, &o, v[i],
-		    strlen(v[i]), 0, severity_detect(v[i], strlen(v[i])));
-	}
-	aggregate_set_window(0);
-	for (i = 0; i < n; i++) {
-		for (j = i + 1; j < n; j++) {
-			int s = seed[i] == seed[j], u = ours[i] == ours[j];
-
-			pairs++;
-			agree += s == u;
-			if (s) {
-				seed_pairs++;
-				both += u;
-				if (!u && getenv("MISSES") != NULL)
-					fprintf(stderr, "miss: '%s' | '%s'\n",
-					    v[i], v[j]);
-			}
-		}
-	}
-	*recall = seed_pairs == 0 ? 1 : (double)both / (double)seed_pairs;
-	*agreement = (double)agree / (double)pairs;
+	ngroups = seed_group(v, n, group);
+	seed_compare(v, n, group, recall, agreement);
 	fprintf(stderr, "aggregate vs seed rule, %s corpus of %zu lines: seed "
 	    "groups %zu; seed-grouped pairs we group too %.4f; pairwise "
 	    "agreement %.4f\n", name, n, ngroups, *recall, *agreement);
 	for (i = 0; i < n; i++)
 		free(v[i]);
 	free(v);
-	free(seed);
-	free(rep);
-	free(ours);
+	free(group);
 }
 
 Test(aggregate, groups_what_the_seed_groups_on_realistic_lines)
