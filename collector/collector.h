@@ -21,6 +21,7 @@
 struct event_base;
 struct event;
 struct evbuffer;
+struct wire_rec;
 
 /* Default longest record, in bytes; longer lines are cut. */
 #define LINE_MAX_DEFAULT	4096
@@ -39,6 +40,16 @@ struct config {
 	int		 verbose;
 	int		 hello_timeout;	/* seconds for a peer's message */
 	char		*const *command;	/* launch mode when non-NULL */
+	char		 host[256];	/* this host's name */
+	const char	*listen_tcp;	/* ADDR:PORT for relays, or NULL */
+	const char	*upstream;	/* tcp://HOST:PORT, or NULL */
+	const char	*token_file;
+	const char	*spool_dir;
+	size_t		 spool_memory;	/* bytes */
+	size_t		 spool_disk;	/* bytes; 0 = memory only */
+	int		 link_timeout_ms;
+	int		 reconnect_max_ms;
+	int		 idle_exit;	/* seconds; 0 = never */
 };
 
 extern struct config	 cfg;
@@ -305,18 +316,156 @@ int	 source_drain_written(uint64_t id);
 json_t	*source_describe(uint64_t id);
 /* Every open source with its counters (new reference). */
 json_t	*source_status_all(void);
+/* A relay's source event (borrowed, rewritten): open, closed, dropped. */
+void	 source_remote_event(uint64_t link, json_t *o);
+/* A relay's record for one of its sources. */
+void	 source_remote_record(uint64_t link, const struct wire_rec *r);
+/* Open sources that came through relay link. */
+int	 source_count_link(uint64_t link);
+/* Records that named a source no relay had opened. */
+uint64_t source_remote_unknown(void);
 /* Pids of the open sources whose rank is in ranks (all when n is 0). */
 long	*source_pids(const long *ranks, size_t n, size_t *npids);
 
 /* control.c */
+/* Receives the answer (borrowed) of a request answered later. */
+typedef void (*control_cb)(json_t *reply, void *arg);
 /* Start the barrier bookkeeping; call once at start. */
 void	 control_init(void);
-/* Answer one control request (borrowed) with a reply (new reference). */
-json_t	*control_dispatch(json_t *req);
-/* Run a flush barrier; the reply as sent to a client (new reference). */
+/*
+ * Answer one control request (borrowed) with a reply (new reference), or
+ * return NULL and call cb with it later (flush; cb may run before return).
+ */
+json_t	*control_dispatch(json_t *req, control_cb cb, void *arg);
+/*
+ * Start a flush barrier over this collector's sources and every relay; cb
+ * gets the reply when all have drained or timeout_ms has passed.
+ */
+void	 control_flush_start(int timeout_ms, control_cb cb, void *arg);
+/* Run a flush barrier to its end; the reply (new reference). */
 json_t	*control_flush(int timeout_ms);
+/* Participant id (a relay) has drained everything before version. */
+void	 control_ack(uint64_t id, uint64_t version);
+/* Participant id is gone for good. */
+void	 control_leave(uint64_t id);
+/* Relay id is connected (again): ask it for the barriers it owes. */
+void	 control_link_up(uint64_t id);
+/* The last level change as a message for relays (new reference) or NULL. */
+json_t	*control_level_msg(void);
 /* Parse a level name or number; -1 when invalid. */
 int	 control_parse_level(json_t *v);
+
+/* auth.c */
+#define AUTH_BYTES	32
+#define AUTH_HEX	(2 * AUTH_BYTES + 1)	/* hex digits and NUL */
+/* Read and check the token file; 0, or -1 with an allocated *cause. */
+int	 auth_load(const char *path, char **cause);
+/* Whether a token is loaded. */
+int	 auth_loaded(void);
+/* A fresh random nonce, in hex. */
+void	 auth_nonce(char hex[AUTH_HEX]);
+/* The proof that role knows the token, over two nonces, in hex. */
+void	 auth_proof(char hex[AUTH_HEX], const char *role, const char *first,
+	    const char *second);
+/* 0 when proof is role's for these nonces, else -1; constant time. */
+int	 auth_check(const char *proof, const char *role, const char *first,
+	    const char *second);
+/* Whether hex looks like a nonce (AUTH_HEX - 1 lower-case hex digits). */
+int	 auth_valid_nonce(const char *hex);
+
+/* wire.c: frames between collectors */
+#define WIRE_PROTO		1
+#define WIRE_HDR		13
+#define WIRE_HELLO		'H'	/* handshake, JSON, before anything */
+#define WIRE_CONTROL		'C'	/* JSON, not sequenced */
+#define WIRE_EVENT		'E'	/* JSON, sequenced */
+#define WIRE_RECORDS		'B'	/* a batch of records, sequenced */
+#define WIRE_PRE_AUTH_MAX	4096
+#define WIRE_CONTROL_MAX	(1024 * 1024)
+#define WIRE_FRAME_MAX		(64 * 1024 * 1024)
+#define WIRE_REC_HDR		30
+
+/* One frame; body points into the input buffer until wire_done. */
+struct wire_frame {
+	int		 type;
+	uint64_t	 seq;
+	const char	*body;
+	size_t		 len;
+};
+
+/* One record of a batch; line is borrowed. */
+struct wire_rec {
+	uint64_t	 source;
+	int		 which;
+	int		 flags;
+	uint64_t	 seq;
+	uint64_t	 ts_us;
+	const char	*line;
+	size_t		 len;
+};
+
+/* Write a frame header (WIRE_HDR bytes) into dst. */
+void	 wire_header(char *dst, int type, uint64_t seq, size_t len);
+/*
+ * Look at the front of in: 1 with a whole frame in f, 0 when more is
+ * needed, -1 (static *cause) when it is longer than max or unknown.
+ */
+int	 wire_next(struct evbuffer *in, size_t max, struct wire_frame *f,
+	    const char **cause);
+/* Remove frame f from the front of in. */
+void	 wire_done(struct evbuffer *in, const struct wire_frame *f);
+/* Append msg (borrowed) as a JSON frame. */
+void	 wire_send_json(struct evbuffer *out, int type, uint64_t seq,
+	    json_t *msg);
+/* A frame's body as a JSON object (new reference), or NULL. */
+json_t	*wire_json(const struct wire_frame *f);
+/* Encode r at dst (WIRE_REC_HDR + r->len bytes); returns the length. */
+size_t	 wire_record(char *dst, const struct wire_rec *r);
+/* Decode the next record of a batch: 1, 0 at the end, -1 if malformed. */
+int	 wire_record_next(const char **p, size_t *left, struct wire_rec *r);
+
+/* link.c: relays connected to this collector */
+/* Split HOST:PORT or [V6]:PORT (allocated); 0 or -1. */
+int	 link_split_hostport(const char *s, char **host, char **port);
+/* Listen for relays on ADDR:PORT; exits on error. */
+void	 link_listen(const char *spec);
+/* Close every link and forget the relays; at exit. */
+void	 link_close_all(void);
+/* Barrier participant ids of the relays still expected (allocated). */
+uint64_t *link_participants(size_t *n);
+/* Whether a participant id names a relay. */
+int	 link_is_relay(uint64_t id);
+/* Ask relay id to drain for version, if it is connected. */
+void	 link_send_flush(uint64_t id, uint64_t version, int timeout_ms);
+/* Send a control message (borrowed) to every connected relay. */
+void	 link_broadcast(json_t *msg);
+/* Open relay connections. */
+unsigned link_count(void);
+/* A relay's identity and state (new reference). */
+json_t	*link_describe(uint64_t id);
+/* Every relay known, with counters (new reference). */
+json_t	*link_status_all(void);
+
+/* upstream.c: this collector as a relay */
+/* Check and keep the upstream URL; 0, or -1 with an allocated *cause. */
+int	 upstream_parse(const char *url, char **cause);
+/* Start connecting; the spool takes records from now on. */
+void	 upstream_start(void);
+/* Whether this collector forwards upstream. */
+int	 upstream_active(void);
+/* Queue a record (line borrowed) for the upstream. */
+void	 upstream_record(uint64_t source, int which, int flags, uint64_t seq,
+	    uint64_t ts_us, const char *line, size_t len);
+/* Queue a source event (borrowed) for the upstream. */
+void	 upstream_event(json_t *o);
+/* Seal what this loop pass queued and start sending it. */
+void	 upstream_flush_pending(void);
+/* Whether everything queued has been acknowledged. */
+int	 upstream_idle(void);
+/* Wait up to ms for the upstream to take the spool, then say bye. */
+void	 upstream_finish(int ms);
+/* The link's state and spool (new reference; null without upstream). */
+json_t	*upstream_status(void);
 
 /* runtime.c */
 /* Tell the processes' runtimes the new level (rank subset when n > 0). */
@@ -329,6 +478,8 @@ void	 runtime_cleanup(void);
 void	server_open(const char *path);
 /* Remove the socket file and stop listening. */
 void	server_close(void);
+/* Open connections on the control socket. */
+unsigned server_peer_count(void);
 /* Accept and answer whatever is pending, without waiting; at exit. */
 void	server_poll_pending(void);
 

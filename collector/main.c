@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,13 +52,37 @@ static const char usage_text[] =
 "      --hello-timeout SECONDS\n"
 "                        close a connection that sends no complete message\n"
 "                        in this time (default 10)\n"
+"\n"
+"Across hosts (see meshlog-collector(1), MULTI-HOST):\n"
+"      --listen-tcp ADDR:PORT\n"
+"                        accept relay collectors here ([::]:PORT for IPv6,\n"
+"                        *:PORT for every address); this one shows the\n"
+"                        console view and writes the log of the whole mesh\n"
+"      --upstream tcp://HOST:PORT\n"
+"                        relay this host's records to that collector (no\n"
+"                        console view here; -j still writes a local log)\n"
+"      --token-file PATH shared token proving both ends (mode 0600; default\n"
+"                        $MESHLOG_TOKEN_FILE); needed with the two above\n"
+"      --spool-memory SIZE  records kept in memory while the upstream is\n"
+"                        unreachable (default 64M)\n"
+"      --spool-disk SIZE then in a file, up to this (default 1G; 0: none)\n"
+"      --spool-dir DIR   where that file goes (default: the socket's dir)\n"
+"      --link-timeout SECONDS\n"
+"                        a link with nothing heard for this long is lost\n"
+"                        (default 15)\n"
+"      --reconnect-max SECONDS\n"
+"                        longest wait between reconnects (default 5)\n"
+"      --idle-exit SECONDS\n"
+"                        exit once nothing is connected and the spool is\n"
+"                        delivered for this long (default: never)\n"
 "  -v, --verbose         more diagnostics on stderr\n"
 "  -V, --version         print the version\n"
 "  -h, --help            this text\n"
 "\n"
 "Environment for the processes: MESHLOG_SOCKET, MESHLOG_RANK,\n"
 "MESHLOG_BUFFERING=keep, MESHLOG_QUIET=1, MESHLOG_DISABLE=1,\n"
-"MESHLOG_TIMEOUT_MS; see meshlog-collector(1).\n";
+"MESHLOG_TIMEOUT_MS, MESHLOG_UPSTREAM, MESHLOG_TOKEN_FILE;\n"
+"see meshlog-collector(1).\n";
 
 /* Say what is wrong with an argument and exit with status 2. */
 static void __attribute__((noreturn))
@@ -124,6 +149,69 @@ sigchld_cb(int sig, short what, void *arg)
 {
 }
 
+/* Parse a size: bytes, or with K, M or G. -1 when invalid. */
+static long long
+parse_size(const char *s)
+{
+	char		*end;
+	long long	 v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end == s || v < 0 || errno != 0)
+		return (-1);
+	switch (*end) {
+	case 'k': case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case 'm': case 'M':
+		v <<= 20;
+		end++;
+		break;
+	case 'g': case 'G':
+		v <<= 30;
+		end++;
+		break;
+	}
+	if (*end == 'B' || *end == 'i')
+		end += end[0] == 'i' && end[1] == 'B' ? 2 : 1;
+	return (*end == '\0' ? v : -1);
+}
+
+/* Whole seconds in [min, max] as milliseconds, or exit with usage. */
+static int
+parse_ms(const char *opt, const char *arg, double min, double max)
+{
+	char	*end;
+	double	 secs = strtod(arg, &end);
+	char	 what[128];
+
+	if (*arg == '\0' || *end != '\0' || !(secs >= min) || secs > max) {
+		snprintf(what, sizeof what, "%s takes %g to %g seconds", opt,
+		    min, max);
+		usage_error(what, arg);
+	}
+	return ((int)(secs * 1000));
+}
+
+/* Exit once nothing is connected and the spool is delivered. */
+static void
+idle_cb(int fd, short what, void *arg)
+{
+	static int	idle;
+
+	if (source_count() > 0 || link_count() > 0 || !upstream_idle() ||
+	    server_peer_count() > 0) {
+		idle = 0;
+		return;
+	}
+	if (++idle >= cfg.idle_exit) {
+		log_info("idle for %d s: exiting", cfg.idle_exit);
+		quit = 1;
+	}
+}
+
 /* Let the collector hold a descriptor set per source for many sources. */
 static void
 raise_nofile(void)
@@ -149,13 +237,24 @@ main(int argc, char **argv)
 		{ "aggregate", required_argument, NULL, 'A' },
 		{ "level", required_argument, NULL, 'l' },
 		{ "hello-timeout", required_argument, NULL, 'H' },
+		{ "listen-tcp", required_argument, NULL, 'P' },
+		{ "upstream", required_argument, NULL, 'U' },
+		{ "token-file", required_argument, NULL, 'K' },
+		{ "spool-memory", required_argument, NULL, 'M' },
+		{ "spool-disk", required_argument, NULL, 'D' },
+		{ "spool-dir", required_argument, NULL, 'S' },
+		{ "link-timeout", required_argument, NULL, 'O' },
+		{ "reconnect-max", required_argument, NULL, 'R' },
+		{ "idle-exit", required_argument, NULL, 'I' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct event	*ev[4];
-	char		*path = NULL, *end;
+	struct event	*ev[4], *idle = NULL;
+	struct timeval	 second = { 1, 0 };
+	char		*path = NULL, *end, *cause = NULL, *copy;
+	long long	 size;
 	int		 c, tee = -1, status = 0, i;
 	long		 v;
 	double		 secs;
@@ -166,6 +265,11 @@ main(int argc, char **argv)
 	cfg.hello_timeout = 10;
 	cfg.aggregate = 3;
 	cfg.level = 0;
+	cfg.spool_memory = 64 << 20;
+	cfg.spool_disk = 1 << 30;
+	cfg.link_timeout_ms = 15000;
+	cfg.reconnect_max_ms = 5000;
+	cfg.token_file = getenv("MESHLOG_TOKEN_FILE");
 	while ((c = getopt_long(argc, argv, "+s:j:qvVh", longopts,
 	    NULL)) != -1) {
 		switch (c) {
@@ -215,6 +319,47 @@ main(int argc, char **argv)
 				    "seconds", optarg);
 			cfg.hello_timeout = (int)v;
 			break;
+		case 'P':
+			if (link_split_hostport(optarg, &copy, &end) != 0)
+				usage_error("--listen-tcp takes ADDR:PORT, "
+				    "[IPV6]:PORT or *:PORT", optarg);
+			free(copy);
+			free(end);
+			cfg.listen_tcp = optarg;
+			break;
+		case 'U':
+			cfg.upstream = optarg;
+			break;
+		case 'K':
+			cfg.token_file = optarg;
+			break;
+		case 'M':
+			if ((size = parse_size(optarg)) < (1 << 20))
+				usage_error("--spool-memory takes a size of at "
+				    "least 1M (bytes, or with K, M, G)", optarg);
+			cfg.spool_memory = (size_t)size;
+			break;
+		case 'D':
+			if ((size = parse_size(optarg)) < 0)
+				usage_error("--spool-disk takes a size (bytes, "
+				    "or with K, M, G; 0 for none)", optarg);
+			cfg.spool_disk = (size_t)size;
+			break;
+		case 'S':
+			cfg.spool_dir = optarg;
+			break;
+		case 'O':
+			cfg.link_timeout_ms = parse_ms("--link-timeout",
+			    optarg, 0.3, 3600);
+			break;
+		case 'R':
+			cfg.reconnect_max_ms = parse_ms("--reconnect-max",
+			    optarg, 0.1, 3600);
+			break;
+		case 'I':
+			cfg.idle_exit = parse_ms("--idle-exit", optarg, 1,
+			    86400) / 1000;
+			break;
 		case 'v':
 			cfg.verbose++;
 			break;
@@ -234,6 +379,28 @@ main(int argc, char **argv)
 	launching = cfg.command != NULL;
 	cfg.tee = tee != -1 ? tee : !launching;
 	log_open("meshlog-collector", cfg.verbose);
+	if (gethostname(cfg.host, sizeof cfg.host - 1) != 0)
+		strlcpy(cfg.host, "unknown", sizeof cfg.host);
+	if (cfg.listen_tcp != NULL || cfg.upstream != NULL) {
+		if (cfg.token_file == NULL || *cfg.token_file == '\0') {
+			fprintf(stderr, "meshlog-collector: --listen-tcp and "
+			    "--upstream need a shared token: --token-file PATH "
+			    "or MESHLOG_TOKEN_FILE\n");
+			return (2);
+		}
+		if (auth_load(cfg.token_file, &cause) != 0) {
+			fprintf(stderr, "meshlog-collector: %s\n", cause);
+			return (2);
+		}
+	}
+	if (cfg.upstream != NULL) {
+		if (upstream_parse(cfg.upstream, &cause) != 0) {
+			fprintf(stderr, "meshlog-collector: %s\n", cause);
+			return (2);
+		}
+		/* The console view of the mesh is the upstream's. */
+		cfg.console = 0;
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
@@ -255,6 +422,21 @@ main(int argc, char **argv)
 		if (ev[i] == NULL || event_add(ev[i], NULL) != 0)
 			fatalx("cannot watch signals");
 	}
+	if (cfg.listen_tcp != NULL)
+		link_listen(cfg.listen_tcp);
+	if (cfg.upstream != NULL) {
+		if (cfg.spool_dir == NULL) {
+			copy = xstrdup(path);
+			cfg.spool_dir = xstrdup(dirname(copy));
+			free(copy);
+		}
+		upstream_start();
+	}
+	if (cfg.idle_exit > 0) {
+		idle = event_new(base, -1, EV_PERSIST, idle_cb, NULL);
+		if (idle == NULL || event_add(idle, &second) != 0)
+			fatalx("cannot arm the idle timer");
+	}
 	if (launching)
 		launch_start(cfg.command, path);
 	else
@@ -264,6 +446,7 @@ main(int argc, char **argv)
 		event_base_loop(base, EVLOOP_ONCE);
 		jsonlog_flush();
 		dest_flush_pending();
+		upstream_flush_pending();
 		if (launching && launch_done(&status))
 			break;
 	}
@@ -275,9 +458,12 @@ main(int argc, char **argv)
 	source_drain_all();
 	source_close_all("collector_exit");
 	aggregate_flush();
+	/* What this host wrote reaches the upstream before we go. */
+	upstream_finish(10000);
 	/* Drops are recorded in the JSON log, so it closes last. */
 	dest_drain_all(2000);
 	jsonlog_close();
+	link_close_all();
 	server_close();
 	runtime_cleanup();
 	for (i = 0; i < 4; i++)

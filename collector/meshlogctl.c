@@ -269,11 +269,16 @@ main(int argc, char **argv)
 		rc = 1;
 	} else if (strcmp(cmd, "flush") == 0) {
 		v = json_object_get(reply, "incomplete");
-		printf("flushed version %lld: %lld sources in %lld ms",
+		printf("flushed version %lld: %lld sources",
 		    (long long)json_integer_value(json_object_get(reply,
 		    "version")), (long long)json_integer_value(
-		    json_object_get(reply, "sources")), (long long)
-		    json_integer_value(json_object_get(reply, "elapsed_ms")));
+		    json_object_get(reply, "sources")));
+		if (json_integer_value(json_object_get(reply, "relays")) > 0)
+			printf(" here and %lld relays", (long long)
+			    json_integer_value(json_object_get(reply,
+			    "relays")));
+		printf(" in %lld ms", (long long)json_integer_value(
+		    json_object_get(reply, "elapsed_ms")));
 		if (json_array_size(v) > 0) {
 			char *s = json_dumps(v, JSON_COMPACT);
 

@@ -5,11 +5,13 @@
  * a log line and costs nothing else.
  */
 
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 #define PEER_OUT_MAX	(64 * 1024 * 1024)
 
 struct peer {
+	uint64_t		 serial;	/* names it to a late answer */
 	int			 fd;
 	pid_t			 pid;
 	uid_t			 uid;
@@ -39,9 +42,12 @@ struct peer {
 };
 
 static int			 listen_fd = -1;
+static int			 lock_fd = -1;
+static char			*lock_path;
 static struct event		*listen_ev;
 static char			*listen_path;
 static TAILQ_HEAD(, peer)	 peers = TAILQ_HEAD_INITIALIZER(peers);
+static uint64_t			 next_serial;
 
 static void	server_accept_cb(int, short, void *);
 static void	peer_read_cb(int, short, void *);
@@ -106,6 +112,21 @@ peer_send(struct peer *p, json_t *msg)
 	peer_flush(p);
 }
 
+/* A flush finished: answer the peer that asked, if it is still there. */
+static void
+peer_answer_cb(json_t *reply, void *arg)
+{
+	uint64_t	 serial = (uint64_t)(uintptr_t)arg;
+	struct peer	*p;
+
+	TAILQ_FOREACH(p, &peers, entry) {
+		if (p->serial == serial) {
+			peer_send(p, reply);
+			return;
+		}
+	}
+}
+
 /* Refuse a peer's message with a reason, logged and sent back. */
 static void
 peer_refuse(struct peer *p, const char *what, const char *why)
@@ -141,7 +162,13 @@ peer_dispatch(struct peer *p, const char *line, size_t len)
 			json_decref(o);
 			return (0);
 		}
-		msg = control_dispatch(o);
+		/* A flush answers later, when its barrier is done. */
+		msg = control_dispatch(o, peer_answer_cb,
+		    (void *)(uintptr_t)p->serial);
+		if (msg == NULL) {
+			json_decref(o);
+			return (1);
+		}
 		type = json_string_value(json_object_get(msg, "type"));
 		if (type != NULL && strcmp(type, "error") == 0)
 			log_warn("refused request from pid %ld (uid %lu): %s",
@@ -246,6 +273,7 @@ server_accept_one(int fd)
 	struct timeval	 tv = { cfg.hello_timeout, 0 };
 
 	p = xcalloc(1, sizeof *p);
+	p->serial = ++next_serial;
 	p->fd = fd;
 	p->pid = -1;
 	TAILQ_INSERT_TAIL(&peers, p, entry);
@@ -323,6 +351,16 @@ server_open(const char *path)
 		    sizeof sun.sun_path - 1, path);
 	memcpy(sun.sun_path, path, strlen(path));
 	server_mkdir(path);
+	/*
+	 * One collector per socket: two started at once (shims starting a
+	 * relay) must not both find the socket dead and replace each other.
+	 */
+	xasprintf(&lock_path, "%s.lock", path);
+	lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock_fd == -1)
+		fatal("cannot open %s", lock_path);
+	if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
+		fatalx("another collector is already listening on %s", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)
 		fatal("socket");
@@ -379,4 +417,19 @@ server_close(void)
 	unlink(listen_path);
 	free(listen_path);
 	listen_fd = -1;
+	unlink(lock_path);
+	close(lock_fd);
+	free(lock_path);
+	lock_fd = -1;
+}
+
+unsigned
+server_peer_count(void)
+{
+	struct peer	*p;
+	unsigned	 n = 0;
+
+	TAILQ_FOREACH(p, &peers, entry)
+		n++;
+	return (n);
 }

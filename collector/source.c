@@ -48,6 +48,8 @@ struct stream {
 
 struct source {
 	uint64_t		 id;
+	uint64_t		 link;		/* relay it came from, or 0 */
+	uint64_t		 rid;		/* its id at that relay */
 	long			 pid;
 	long			 rank;
 	char			*host;
@@ -57,6 +59,7 @@ struct source {
 	struct stream		*st[2];
 	int			 nopen;
 	TAILQ_ENTRY(source)	 entry;
+	RB_ENTRY(source)	 rentry;
 };
 
 /* Order streams by their pipe, to find a child's inherited pipe. */
@@ -69,10 +72,26 @@ RB_HEAD(streams, stream);
 RB_GENERATE(streams, stream, entry, stream_cmp)
 
 static struct streams		 stream_tree = RB_INITIALIZER(&stream_tree);
+
+/* Order a relay's sources by (relay, id at the relay). */
+static int
+remote_cmp(struct source *a, struct source *b)
+{
+	if (a->link != b->link)
+		return (a->link < b->link ? -1 : 1);
+	return (a->rid < b->rid ? -1 : a->rid > b->rid);
+}
+RB_HEAD(remotes, source);
+RB_GENERATE(remotes, source, rentry, remote_cmp)
+
+static struct remotes		 remote_tree = RB_INITIALIZER(&remote_tree);
+static struct source		*remote_last;	/* of the last record */
 static TAILQ_HEAD(, source)	 sources = TAILQ_HEAD_INITIALIZER(sources);
 static uint64_t			 next_id;
 static unsigned			 nsources;
 static char			 cur_ts[TS_LEN];	/* of the chunk read */
+static uint64_t			 cur_us;
+static uint64_t			 remote_unknown;	/* records of no source */
 
 static void	source_read_cb(int, short, void *);
 
@@ -97,6 +116,15 @@ source_event(struct source *src, const char *event)
 	    (json_int_t)src->id, "event", event));
 }
 
+/* Write a lifecycle event to the JSON log and pass it upstream. */
+static void
+source_log(json_t *o)
+{
+	jsonlog_event(o);
+	if (upstream_active())
+		upstream_event(o);
+}
+
 /* One record from the splitter. */
 static void
 stream_record_cb(void *arg, const char *line, size_t len, int flags)
@@ -109,9 +137,14 @@ stream_record_cb(void *arg, const char *line, size_t len, int flags)
 	if (flags & SPLIT_UPDATE) {
 		/* Progress states reach the console at most once a second. */
 		now = time(NULL);
-		if (cfg.console && s->console && now != s->last_update) {
+		if (s->console && now != s->last_update) {
 			s->last_update = now;
-			console_line(s->which, src->prefix, line, len, 0);
+			if (cfg.console)
+				console_line(s->which, src->prefix, line, len,
+				    0);
+			if (upstream_active())
+				upstream_record(src->id, s->which, flags,
+				    s->seq, cur_us, line, len);
 		}
 		return;
 	}
@@ -120,6 +153,9 @@ stream_record_cb(void *arg, const char *line, size_t len, int flags)
 		jsonlog_commit(record_line(p, cur_ts, s->jprefix, s->jplen,
 		    s->seq, line, len, flags));
 	}
+	if (upstream_active())
+		upstream_record(src->id, s->which, flags, s->seq, cur_us, line,
+		    len);
 	s->seq++;
 	if (s->console)
 		console_record(s->which, &src->origin, line, len, flags);
@@ -133,6 +169,7 @@ stream_bytes(struct stream *s, const char *p, size_t n)
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	record_ts(cur_ts, &now);
+	cur_us = (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000;
 	s->last_read = now;
 	s->bytes += n;
 	if (s->tee)
@@ -140,13 +177,18 @@ stream_bytes(struct stream *s, const char *p, size_t n)
 	split_feed(&s->split, p, n, stream_record_cb, s);
 }
 
-/* Free a source whose streams are all closed, recording the counts. */
+/*
+ * Free a source whose streams are all closed, recording the counts unless
+ * reason is NULL (a relay's source, whose own record says them).
+ */
 static void
 source_free(struct source *src, const char *reason)
 {
 	json_t	*o, *lines, *bytes;
 	int	 i;
 
+	if (reason == NULL)
+		goto out;
 	o = source_event(src, "source_closed");
 	lines = json_object();
 	bytes = json_object();
@@ -161,14 +203,21 @@ source_free(struct source *src, const char *reason)
 	json_object_set_new(o, "reason", json_string(reason));
 	json_object_set_new(o, "lines", lines);
 	json_object_set_new(o, "bytes", bytes);
-	jsonlog_event(o);
+	source_log(o);
 	json_decref(o);
 	log_debug("source %llu (pid %ld) closed: %s",
 	    (unsigned long long)src->id, src->pid, reason);
+out:
+	if (src->link != 0) {
+		RB_REMOVE(remotes, &remote_tree, src);
+		if (remote_last == src)
+			remote_last = NULL;
+	}
 	for (i = 0; i < 2; i++) {
 		if (src->st[i] == NULL)
 			continue;
-		dest_unref(src->st[i]->dest);
+		if (src->st[i]->dest != NULL)
+			dest_unref(src->st[i]->dest);
 		split_free(&src->st[i]->split);
 		free(src->st[i]->jprefix);
 		free(src->st[i]);
@@ -392,7 +441,14 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	    json_integer(parent_id));
 	json_object_set_new(o, "buffering", json_string(h->keep_buffering ?
 	    "keep" : "line"));
-	jsonlog_event(o);
+	names = json_array();
+	for (i = 0; i < 2; i++) {
+		if (src->st[i] != NULL && src->st[i]->console)
+			json_array_append_new(names,
+			    json_string(stream_names[i]));
+	}
+	json_object_set_new(o, "console_streams", names);
+	source_log(o);
 	json_decref(o);
 	log_debug("source %llu: pid %ld rank %ld", (unsigned long long)src->id,
 	    src->pid, src->rank);
@@ -408,7 +464,8 @@ source_drain_all(void)
 
 	TAILQ_FOREACH_SAFE(src, &sources, entry, next) {
 		for (i = 0; i < 2; i++) {
-			if ((s = src->st[i]) == NULL || s->fd == -1)
+			if (src->link != 0 || (s = src->st[i]) == NULL ||
+			    s->fd == -1)
 				continue;
 			/* Closing the last open stream frees src. */
 			last = src->nopen == 1;
@@ -426,6 +483,10 @@ source_close_all(const char *reason)
 	int		 i, last;
 
 	while ((src = TAILQ_FIRST(&sources)) != NULL) {
+		if (src->link != 0) {
+			source_free(src, reason);
+			continue;
+		}
 		for (i = 0; i < 2; i++) {
 			if ((s = src->st[i]) == NULL || s->fd == -1)
 				continue;
@@ -457,8 +518,10 @@ source_ids(size_t *n)
 	uint64_t	*ids = xcalloc(nsources + 1, sizeof *ids);
 
 	*n = 0;
-	TAILQ_FOREACH(src, &sources, entry)
-		ids[(*n)++] = src->id;
+	TAILQ_FOREACH(src, &sources, entry) {
+		if (src->link == 0)
+			ids[(*n)++] = src->id;
+	}
 	return (ids);
 }
 
@@ -530,7 +593,8 @@ source_status_all(void)
 				record_ts(ts, &s->last_read);
 			json_object_set_new(streams, stream_names[i], json_pack(
 			    "{s:I, s:I, s:b, s:s?}", "lines", (json_int_t)s->seq,
-			    "bytes", (json_int_t)s->bytes, "open", s->fd != -1,
+			    "bytes", (json_int_t)s->bytes, "open", s->fd != -1 ||
+			    src->link != 0,
 			    "last_activity", s->last_read.tv_sec != 0 ? ts :
 			    NULL));
 		}
@@ -549,6 +613,9 @@ source_pids(const long *ranks, size_t n, size_t *npids)
 
 	*npids = 0;
 	TAILQ_FOREACH(src, &sources, entry) {
+		/* A relay's process lives on another host: not ours to signal. */
+		if (src->link != 0)
+			continue;
 		for (i = 0; i < n; i++) {
 			if (ranks[i] == src->rank)
 				break;
@@ -557,4 +624,191 @@ source_pids(const long *ranks, size_t n, size_t *npids)
 			pids[(*npids)++] = src->pid;
 	}
 	return (pids);
+}
+
+/* A relay's source by its id there; the last one found is remembered. */
+static struct source *
+remote_find(uint64_t link, uint64_t rid)
+{
+	struct source	key;
+
+	if (remote_last != NULL && remote_last->link == link &&
+	    remote_last->rid == rid)
+		return (remote_last);
+	key.link = link;
+	key.rid = rid;
+	if ((remote_last = RB_FIND(remotes, &remote_tree, &key)) == NULL)
+		return (NULL);
+	return (remote_last);
+}
+
+/* Replace a relay's source id in an event by this collector's. */
+static void
+remote_rewrite(uint64_t link, json_t *o, const char *field)
+{
+	json_t		*v = json_object_get(o, field);
+	struct source	*src;
+
+	if (!json_is_integer(v))
+		return;
+	src = remote_find(link, (uint64_t)json_integer_value(v));
+	json_object_set_new(o, field, src != NULL ?
+	    json_integer((json_int_t)src->id) : json_null());
+}
+
+/* A source a relay opened: registered here under a new id. */
+static void
+remote_open(uint64_t link, json_t *o)
+{
+	struct source	*src;
+	struct stream	*s;
+	json_t		*streams = json_object_get(o, "streams"), *v;
+	json_t		*view = json_object_get(o, "console_streams");
+	const char	*host = json_string_value(json_object_get(o, "host"));
+	json_t		*rank = json_object_get(o, "rank");
+	size_t		 i, k;
+	int		 which;
+
+	if (!json_is_integer(json_object_get(o, "source")) || host == NULL ||
+	    !json_is_array(streams) || remote_find(link, (uint64_t)
+	    json_integer_value(json_object_get(o, "source"))) != NULL) {
+		log_warn("relay sent an unusable source_open; its records "
+		    "will be counted as unknown");
+		return;
+	}
+	src = xcalloc(1, sizeof *src);
+	src->id = ++next_id;
+	src->link = link;
+	src->rid = (uint64_t)json_integer_value(json_object_get(o, "source"));
+	src->pid = (long)json_integer_value(json_object_get(o, "pid"));
+	src->rank = json_is_integer(rank) ? (long)json_integer_value(rank) :
+	    -1;
+	src->host = xstrdup(host);
+	src->argv = json_incref(json_object_get(o, "argv"));
+	if (src->argv == NULL)
+		src->argv = json_array();
+	if (src->rank >= 0)
+		snprintf(src->prefix, sizeof src->prefix, "[rank %ld] ",
+		    src->rank);
+	else
+		snprintf(src->prefix, sizeof src->prefix, "[%.32s pid %ld] ",
+		    src->host, src->pid);
+	src->origin.id = src->id;
+	src->origin.rank = src->rank;
+	src->origin.pid = src->pid;
+	src->origin.prefix = src->prefix;
+	json_array_foreach(streams, i, v) {
+		which = json_is_string(v) && strcmp(json_string_value(v),
+		    "stderr") == 0;
+		if (src->st[which] != NULL)
+			continue;
+		s = xcalloc(1, sizeof *s);
+		s->src = src;
+		s->which = which;
+		s->fd = -1;
+		stream_prefix(s, src);
+		json_array_foreach(view, k, v) {
+			if (json_is_string(v) && strcmp(json_string_value(v),
+			    stream_names[which]) == 0)
+				s->console = 1;
+		}
+		src->st[which] = s;
+		src->nopen++;
+	}
+	RB_INSERT(remotes, &remote_tree, src);
+	TAILQ_INSERT_TAIL(&sources, src, entry);
+	nsources++;
+	remote_rewrite(link, o, "parent_source");
+	json_object_set_new(o, "source", json_integer((json_int_t)src->id));
+	source_log(o);
+}
+
+void
+source_remote_event(uint64_t link, json_t *o)
+{
+	const char	*event = json_string_value(json_object_get(o, "event"));
+	struct source	*src;
+	json_t		*v = json_object_get(o, "source");
+
+	if (event == NULL)
+		return;
+	if (strcmp(event, "source_open") == 0) {
+		remote_open(link, o);
+		return;
+	}
+	src = json_is_integer(v) ? remote_find(link,
+	    (uint64_t)json_integer_value(v)) : NULL;
+	remote_rewrite(link, o, "source");
+	source_log(o);
+	if (strcmp(event, "source_closed") == 0 && src != NULL)
+		source_free(src, NULL);
+}
+
+void
+source_remote_record(uint64_t link, const struct wire_rec *r)
+{
+	static uint64_t	 last_us;
+	static char	 last_ts[TS_LEN];
+	struct source	*src = remote_find(link, r->source);
+	struct stream	*s;
+	struct timespec	 ts;
+	char		*p;
+	time_t		 now;
+
+	if (src == NULL || (s = src->st[r->which]) == NULL) {
+		remote_unknown++;
+		return;
+	}
+	ts.tv_sec = (time_t)(r->ts_us / 1000000);
+	ts.tv_nsec = (long)(r->ts_us % 1000000) * 1000;
+	if (r->flags & SPLIT_UPDATE) {
+		now = time(NULL);
+		if (s->console && now != s->last_update) {
+			s->last_update = now;
+			if (cfg.console)
+				console_line(s->which, src->prefix, r->line,
+				    r->len, 0);
+			if (upstream_active())
+				upstream_record(src->id, s->which, r->flags,
+				    r->seq, r->ts_us, r->line, r->len);
+		}
+		return;
+	}
+	if (r->ts_us != last_us) {
+		last_us = r->ts_us;
+		record_ts(last_ts, &ts);
+	}
+	if (jsonlog_active()) {
+		p = jsonlog_reserve(RECORD_MAX(r->len, s->jplen));
+		jsonlog_commit(record_line(p, last_ts, s->jprefix, s->jplen,
+		    r->seq, r->line, r->len, r->flags));
+	}
+	if (upstream_active())
+		upstream_record(src->id, s->which, r->flags, r->seq, r->ts_us,
+		    r->line, r->len);
+	s->seq = r->seq + 1;
+	s->bytes += r->len;
+	s->last_read = ts;
+	if (s->console)
+		console_record(s->which, &src->origin, r->line, r->len,
+		    r->flags);
+}
+
+int
+source_count_link(uint64_t link)
+{
+	struct source	*src;
+	int		 n = 0;
+
+	TAILQ_FOREACH(src, &sources, entry) {
+		if (src->link == link)
+			n++;
+	}
+	return (n);
+}
+
+uint64_t
+source_remote_unknown(void)
+{
+	return (remote_unknown);
 }

@@ -2,7 +2,8 @@
 # Install the Debian 12 packages meshlog builds and tests with. Idempotent.
 set -e
 pkgs="build-essential autoconf automake libtool pkg-config libbsd-dev
-libjansson-dev libevent-dev libcriterion-dev python3 util-linux"
+libjansson-dev libevent-dev libsodium-dev libcriterion-dev python3 util-linux
+iproute2"
 missing=$(for p in $pkgs; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
 	    grep -q '^install ok installed$' || echo "$p"

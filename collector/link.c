@@ -1,0 +1,647 @@
+/*
+ * Relays connected to this collector (--listen-tcp). A connection proves
+ * the shared token before anything else is read; then it carries the
+ * relay's sources, records and barrier answers, each sequenced frame once:
+ * a relay that reconnects resends what was not acknowledged and frames at
+ * or below the last one taken are skipped. A relay is known by the id it
+ * chose at start, so its sources and barriers survive a lost link.
+ */
+
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "collector.h"
+
+/* Participant ids of relays start here, above every source id. */
+#define LINK_ID_BASE	(1ULL << 62)
+
+enum conn_state { CONN_HELLO, CONN_PROOF, CONN_RUN };
+
+struct relay;
+
+struct conn {
+	struct bufferevent	*bev;
+	enum conn_state		 state;
+	char			 nonce_r[AUTH_HEX];
+	char			 nonce_s[AUTH_HEX];
+	char			 addr[80];
+	struct relay		*relay;
+	struct event		*timer;
+	long long		 last_rx;
+	int			 timeout_ms;
+	uint64_t		 acked;
+	TAILQ_ENTRY(conn)	 entry;
+};
+
+struct relay {
+	uint64_t		 id;
+	char			 name[AUTH_HEX];
+	char			*host;
+	long			 pid;
+	char			 addr[80];
+	uint64_t		 last_seq;
+	uint64_t		 frames;
+	uint64_t		 records;
+	uint64_t		 duplicates;
+	int			 gone;
+	struct conn		*conn;
+	time_t			 since;
+	TAILQ_ENTRY(relay)	 entry;
+};
+
+static TAILQ_HEAD(, conn)	 conns = TAILQ_HEAD_INITIALIZER(conns);
+static TAILQ_HEAD(, relay)	 relays = TAILQ_HEAD_INITIALIZER(relays);
+static struct evconnlistener	*listeners[8];
+static int			 nlisteners;
+static uint64_t			 next_relay;
+
+static void	conn_timer_cb(int, short, void *);
+
+/* Milliseconds on the monotonic clock. */
+static long long
+link_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+int
+link_split_hostport(const char *s, char **host, char **port)
+{
+	const char	*colon, *end;
+
+	if (*s == '[') {
+		if ((end = strchr(s, ']')) == NULL || end[1] != ':')
+			return (-1);
+		*host = xstrndup(s + 1, (size_t)(end - s - 1));
+		colon = end + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			return (-1);
+		*host = xstrndup(s, (size_t)(colon - s));
+	}
+	if (colon[1] == '\0' || strspn(colon + 1, "0123456789") !=
+	    strlen(colon + 1) || atol(colon + 1) > 65535) {
+		free(*host);
+		return (-1);
+	}
+	*port = xstrdup(colon + 1);
+	return (0);
+}
+
+/* Text form of a socket address, "[::1]:7000" or "10.0.0.1:7000". */
+static void
+link_format_addr(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char	h[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, h, sizeof h);
+		snprintf(buf, len, "[%s]:%u", h, ntohs(s6->sin6_port));
+	} else if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, h, sizeof h);
+		snprintf(buf, len, "%s:%u", h, ntohs(s4->sin_port));
+	} else
+		snprintf(buf, len, "?");
+}
+
+/* Close a connection; its relay stays known for a reconnect. */
+static void
+conn_free(struct conn *c, const char *why)
+{
+	if (why != NULL)
+		log_warn("relay link %s closed: %s", c->addr, why);
+	if (c->relay != NULL && c->relay->conn == c)
+		c->relay->conn = NULL;
+	bufferevent_free(c->bev);
+	event_free(c->timer);
+	TAILQ_REMOVE(&conns, c, entry);
+	free(c);
+}
+
+/* Queue one JSON frame for a connection. */
+static void
+conn_send(struct conn *c, int type, json_t *msg)
+{
+	wire_send_json(bufferevent_get_output(c->bev), type, 0, msg);
+}
+
+/* Tell the relay what was taken, so it can free its spool. */
+static void
+conn_ack(struct conn *c)
+{
+	json_t	*m;
+
+	if (c->state != CONN_RUN || c->relay->last_seq == c->acked)
+		return;
+	c->acked = c->relay->last_seq;
+	m = json_pack("{s:s, s:I}", "type", "ack", "seq",
+	    (json_int_t)c->acked);
+	conn_send(c, WIRE_CONTROL, m);
+	json_decref(m);
+}
+
+/* The relay with this instance name, created when new. */
+static struct relay *
+relay_get(const char *name)
+{
+	struct relay	*r;
+
+	TAILQ_FOREACH(r, &relays, entry) {
+		if (strcmp(r->name, name) == 0)
+			return (r);
+	}
+	r = xcalloc(1, sizeof *r);
+	r->id = LINK_ID_BASE + ++next_relay;
+	strlcpy(r->name, name, sizeof r->name);
+	r->host = xstrdup("?");
+	TAILQ_INSERT_TAIL(&relays, r, entry);
+	return (r);
+}
+
+static struct relay *
+relay_find(uint64_t id)
+{
+	struct relay	*r;
+
+	TAILQ_FOREACH(r, &relays, entry) {
+		if (r->id == id)
+			return (r);
+	}
+	return (NULL);
+}
+
+/* The first message: the relay's nonce. Answer with ours and our proof. */
+static int
+conn_hello(struct conn *c, json_t *o)
+{
+	const char	*type = json_string_value(json_object_get(o, "type"));
+	const char	*nonce = json_string_value(json_object_get(o, "nonce"));
+	char		 proof[AUTH_HEX];
+	json_t		*m;
+
+	if (type == NULL || strcmp(type, "relay_hello") != 0 ||
+	    json_integer_value(json_object_get(o, "proto")) != WIRE_PROTO ||
+	    !auth_valid_nonce(nonce)) {
+		conn_free(c, "not a meshlog relay hello (or another protocol "
+		    "version)");
+		return (-1);
+	}
+	strlcpy(c->nonce_r, nonce, sizeof c->nonce_r);
+	auth_nonce(c->nonce_s);
+	auth_proof(proof, "root", c->nonce_r, c->nonce_s);
+	m = json_pack("{s:s, s:s, s:s}", "type", "challenge", "nonce",
+	    c->nonce_s, "proof", proof);
+	conn_send(c, WIRE_HELLO, m);
+	json_decref(m);
+	c->state = CONN_PROOF;
+	return (0);
+}
+
+/* The relay's proof; on success the link runs. */
+static int
+conn_proof(struct conn *c, json_t *o)
+{
+	const char	*type = json_string_value(json_object_get(o, "type"));
+	const char	*name = json_string_value(json_object_get(o, "relay"));
+	const char	*host = json_string_value(json_object_get(o, "host"));
+	json_int_t	 t = json_integer_value(json_object_get(o,
+			    "link_timeout_ms"));
+	struct relay	*r;
+	struct timeval	 tv;
+	json_t		*m;
+
+	if (type == NULL || strcmp(type, "auth") != 0 ||
+	    auth_check(json_string_value(json_object_get(o, "proof")),
+	    "relay", c->nonce_s, c->nonce_r) != 0) {
+		conn_free(c, "authentication failed (wrong or missing token)");
+		return (-1);
+	}
+	if (!auth_valid_nonce(name)) {
+		conn_free(c, "relay id missing");
+		return (-1);
+	}
+	r = relay_get(name);
+	if (r->conn != NULL)
+		conn_free(r->conn, "replaced by a new connection of the relay");
+	r->conn = c;
+	r->gone = 0;
+	r->since = time(NULL);
+	r->pid = (long)json_integer_value(json_object_get(o, "pid"));
+	if (host != NULL) {
+		free(r->host);
+		r->host = xstrdup(host);
+	}
+	strlcpy(r->addr, c->addr, sizeof r->addr);
+	c->relay = r;
+	c->state = CONN_RUN;
+	c->acked = r->last_seq;
+	c->timeout_ms = t >= 300 && t <= 3600000 ? (int)t : 15000;
+	m = json_pack("{s:s, s:I, s:s}", "type", "accepted", "last_seq",
+	    (json_int_t)r->last_seq, "host", cfg.host);
+	conn_send(c, WIRE_HELLO, m);
+	json_decref(m);
+	log_info("relay %s (host %s, pid %ld) connected from %s, resuming "
+	    "after frame %llu", r->name, r->host, r->pid, c->addr,
+	    (unsigned long long)r->last_seq);
+	/* Levels set before it came reach its processes too. */
+	if ((m = control_level_msg()) != NULL) {
+		conn_send(c, WIRE_CONTROL, m);
+		json_decref(m);
+	}
+	control_link_up(r->id);
+	evtimer_del(c->timer);
+	tv.tv_sec = c->timeout_ms / 3 / 1000;
+	tv.tv_usec = (c->timeout_ms / 3 % 1000) * 1000;
+	event_free(c->timer);
+	c->timer = event_new(base, -1, EV_PERSIST, conn_timer_cb, c);
+	event_add(c->timer, &tv);
+	return (0);
+}
+
+/* A record batch from a running link. */
+static int
+conn_records(struct conn *c, const struct wire_frame *f)
+{
+	struct wire_rec	 rec;
+	const char	*p = f->body;
+	size_t		 left = f->len;
+	int		 rc;
+
+	while ((rc = wire_record_next(&p, &left, &rec)) == 1) {
+		source_remote_record(c->relay->id, &rec);
+		c->relay->records++;
+	}
+	if (rc == -1) {
+		conn_free(c, "malformed record batch");
+		return (-1);
+	}
+	return (0);
+}
+
+/* A sequenced JSON frame: a source event or a barrier answer. */
+static int
+conn_event(struct conn *c, const struct wire_frame *f)
+{
+	json_t		*o = wire_json(f);
+	const char	*type;
+
+	if (o == NULL) {
+		conn_free(c, "malformed event");
+		return (-1);
+	}
+	type = json_string_value(json_object_get(o, "type"));
+	if (type != NULL && strcmp(type, "flushed") == 0)
+		control_ack(c->relay->id, (uint64_t)json_integer_value(
+		    json_object_get(o, "version")));
+	else if (json_object_get(o, "event") != NULL)
+		source_remote_event(c->relay->id, o);
+	json_decref(o);
+	return (0);
+}
+
+/* An unsequenced control frame from a relay. */
+static void
+conn_control(struct conn *c, const struct wire_frame *f)
+{
+	json_t		*o = wire_json(f);
+	const char	*type = json_string_value(json_object_get(o, "type"));
+
+	if (type != NULL && strcmp(type, "bye") == 0) {
+		log_info("relay %s (host %s) is done", c->relay->name,
+		    c->relay->host);
+		c->relay->gone = 1;
+		control_leave(c->relay->id);
+	}
+	json_decref(o);
+}
+
+/* Handle one frame; -1 when the connection is gone. */
+static int
+conn_frame(struct conn *c, const struct wire_frame *f)
+{
+	json_t	*o;
+	int	 rc;
+
+	if (c->state != CONN_RUN) {
+		if (f->type != WIRE_HELLO || (o = wire_json(f)) == NULL) {
+			conn_free(c, "garbage before authentication");
+			return (-1);
+		}
+		rc = c->state == CONN_HELLO ? conn_hello(c, o) :
+		    conn_proof(c, o);
+		json_decref(o);
+		return (rc);
+	}
+	switch (f->type) {
+	case WIRE_CONTROL:
+		conn_control(c, f);
+		return (0);
+	case WIRE_EVENT:
+	case WIRE_RECORDS:
+		if (f->seq <= c->relay->last_seq) {
+			c->relay->duplicates++;
+			return (0);
+		}
+		if (f->seq != c->relay->last_seq + 1)
+			log_warn("relay %s: frames %llu to %llu missing",
+			    c->relay->name,
+			    (unsigned long long)c->relay->last_seq + 1,
+			    (unsigned long long)f->seq - 1);
+		rc = f->type == WIRE_EVENT ? conn_event(c, f) :
+		    conn_records(c, f);
+		if (rc == 0) {
+			c->relay->last_seq = f->seq;
+			c->relay->frames++;
+		}
+		return (rc);
+	default:
+		conn_free(c, "handshake message on a running link");
+		return (-1);
+	}
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn		*c = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct wire_frame	 f;
+	const char		*cause = NULL;
+	int			 rc;
+
+	c->last_rx = link_now_ms();
+	for (;;) {
+		rc = wire_next(in, c->state == CONN_RUN ? WIRE_FRAME_MAX :
+		    WIRE_PRE_AUTH_MAX, &f, &cause);
+		if (rc == 0)
+			break;
+		if (rc == -1) {
+			conn_free(c, cause);
+			return;
+		}
+		if (conn_frame(c, &f) != 0)
+			return;
+		wire_done(in, &f);
+	}
+	conn_ack(c);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (what & BEV_EVENT_EOF)
+		conn_free(c, c->state == CONN_RUN && !c->relay->gone ?
+		    "the relay closed it" : NULL);
+	else if (what & BEV_EVENT_ERROR)
+		conn_free(c, evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
+}
+
+/* Handshake deadline; later, the keepalive and the link timeout. */
+static void
+conn_timer_cb(int fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	json_t		*m;
+
+	if (c->state != CONN_RUN) {
+		conn_free(c, "no authentication in time");
+		return;
+	}
+	if (link_now_ms() - c->last_rx > c->timeout_ms) {
+		conn_free(c, "nothing heard within the link timeout");
+		return;
+	}
+	conn_ack(c);
+	m = json_pack("{s:s}", "type", "ping");
+	conn_send(c, WIRE_CONTROL, m);
+	json_decref(m);
+}
+
+static void
+link_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct conn	*c;
+	struct timeval	 tv = { cfg.hello_timeout, 0 };
+	int		 one = 1;
+
+	c = xcalloc(1, sizeof *c);
+	link_format_addr(sa, c->addr, sizeof c->addr);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->timer = evtimer_new(base, conn_timer_cb, c);
+	if (c->bev == NULL || c->timer == NULL)
+		fatalx("out of memory for a relay link");
+	c->last_rx = link_now_ms();
+	TAILQ_INSERT_TAIL(&conns, c, entry);
+	bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	evtimer_add(c->timer, &tv);
+	log_debug("relay link from %s", c->addr);
+}
+
+static void
+link_error_cb(struct evconnlistener *l, void *arg)
+{
+	log_warn("accepting relays: %s",
+	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+void
+link_listen(const char *spec)
+{
+	struct addrinfo	 hints, *res, *ai;
+	struct sockaddr_storage ss;
+	socklen_t	 sl;
+	char		*host, *port, buf[80];
+	int		 fd, one = 1, rc;
+
+	if (link_split_hostport(spec, &host, &port) != 0)
+		fatalx("--listen-tcp takes ADDR:PORT or [IPV6]:PORT, not '%s'",
+		    spec);
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	rc = getaddrinfo(*host == '\0' || strcmp(host, "*") == 0 ? NULL :
+	    host, port, &hints, &res);
+	if (rc != 0)
+		fatalx("--listen-tcp %s: %s", spec, gai_strerror(rc));
+	for (ai = res; ai != NULL && nlisteners < 8; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
+		    SOCK_NONBLOCK, 0);
+		if (fd == -1)
+			continue;
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof one);
+		if (ai->ai_family == AF_INET6)
+			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+			    sizeof one);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+		    listen(fd, 512) != 0) {
+			link_format_addr(ai->ai_addr, buf, sizeof buf);
+			log_warn("cannot listen on %s: %s", buf,
+			    strerror(errno));
+			close(fd);
+			continue;
+		}
+		sl = sizeof ss;
+		getsockname(fd, (struct sockaddr *)&ss, &sl);
+		link_format_addr((struct sockaddr *)&ss, buf, sizeof buf);
+		listeners[nlisteners] = evconnlistener_new(base,
+		    link_accept_cb, NULL, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+		if (listeners[nlisteners] == NULL)
+			fatalx("cannot watch %s", buf);
+		evconnlistener_set_error_cb(listeners[nlisteners],
+		    link_error_cb);
+		nlisteners++;
+		log_info("listening for relays on %s", buf);
+	}
+	freeaddrinfo(res);
+	if (nlisteners == 0)
+		fatalx("--listen-tcp %s: no address could be used", spec);
+	free(host);
+	free(port);
+}
+
+void
+link_close_all(void)
+{
+	struct relay	*r;
+	int		 i;
+
+	for (i = 0; i < nlisteners; i++)
+		evconnlistener_free(listeners[i]);
+	nlisteners = 0;
+	while (!TAILQ_EMPTY(&conns))
+		conn_free(TAILQ_FIRST(&conns), NULL);
+	while ((r = TAILQ_FIRST(&relays)) != NULL) {
+		TAILQ_REMOVE(&relays, r, entry);
+		free(r->host);
+		free(r);
+	}
+}
+
+uint64_t *
+link_participants(size_t *n)
+{
+	struct relay	*r;
+	uint64_t	*ids;
+	size_t		 k = 0;
+
+	TAILQ_FOREACH(r, &relays, entry)
+		k++;
+	ids = xcalloc(k + 1, sizeof *ids);
+	*n = 0;
+	TAILQ_FOREACH(r, &relays, entry) {
+		if (!r->gone)
+			ids[(*n)++] = r->id;
+	}
+	return (ids);
+}
+
+int
+link_is_relay(uint64_t id)
+{
+	return (id > LINK_ID_BASE);
+}
+
+void
+link_send_flush(uint64_t id, uint64_t version, int timeout_ms)
+{
+	struct relay	*r = relay_find(id);
+	json_t		*m;
+
+	if (r == NULL || r->conn == NULL || r->conn->state != CONN_RUN)
+		return;
+	m = json_pack("{s:s, s:I, s:i}", "type", "flush", "version",
+	    (json_int_t)version, "timeout_ms", timeout_ms);
+	conn_send(r->conn, WIRE_CONTROL, m);
+	json_decref(m);
+}
+
+void
+link_broadcast(json_t *msg)
+{
+	struct conn	*c;
+
+	TAILQ_FOREACH(c, &conns, entry) {
+		if (c->state == CONN_RUN)
+			conn_send(c, WIRE_CONTROL, msg);
+	}
+}
+
+unsigned
+link_count(void)
+{
+	struct conn	*c;
+	unsigned	 n = 0;
+
+	TAILQ_FOREACH(c, &conns, entry)
+		n++;
+	return (n);
+}
+
+json_t *
+link_describe(uint64_t id)
+{
+	struct relay	*r = relay_find(id);
+
+	if (r == NULL)
+		return (json_pack("{s:I}", "relay_participant",
+		    (json_int_t)id));
+	return (json_pack("{s:s, s:s, s:I, s:s, s:b}", "relay", r->name,
+	    "host", r->host, "pid", (json_int_t)r->pid, "address", r->addr,
+	    "connected", r->conn != NULL));
+}
+
+json_t *
+link_status_all(void)
+{
+	struct relay	*r;
+	json_t		*all = json_array(), *o;
+
+	TAILQ_FOREACH(r, &relays, entry) {
+		o = link_describe(r->id);
+		json_object_set_new(o, "state", json_string(r->gone ? "done" :
+		    r->conn != NULL ? "connected" : "disconnected"));
+		json_object_set_new(o, "since", json_integer(r->since));
+		json_object_set_new(o, "frames", json_integer(
+		    (json_int_t)r->frames));
+		json_object_set_new(o, "records", json_integer(
+		    (json_int_t)r->records));
+		json_object_set_new(o, "duplicates_skipped", json_integer(
+		    (json_int_t)r->duplicates));
+		json_object_set_new(o, "last_seq", json_integer(
+		    (json_int_t)r->last_seq));
+		json_object_set_new(o, "sources_open", json_integer(
+		    source_count_link(r->id)));
+		json_array_append_new(all, o);
+	}
+	return (all);
+}
