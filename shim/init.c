@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runtime/runtime.h"
@@ -175,6 +176,28 @@ shim_notice(char **envp, const char *why)
 	setenv("MESHLOG_QUIET", "1", 1);
 }
 
+/*
+ * No collector on this host: with MESHLOG_UPSTREAM set, start this host's
+ * relay (or wait for the one another process is starting) and register.
+ */
+static int
+shim_relay(char **argv, char **envp, const char **why)
+{
+	char		 path[108];
+	struct timespec	 now;
+	long		 ms = 3000;
+
+	if (ident_socket_path(envp, path, sizeof path) != 0)
+		return (-1);
+	if (ident_parse_uint(ident_env(envp, "MESHLOG_TIMEOUT_MS"), &ms) != 0)
+		ms = 3000;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (shim_start_relay(envp, path, (long long)now.tv_sec * 1000 +
+	    now.tv_nsec / 1000000 + ms, why) != 0)
+		return (-1);
+	return (shim_register(argv, envp, why));
+}
+
 /* Runs before main() in every process the library is loaded into. */
 __attribute__((constructor)) static void
 shim_init(int argc, char **argv, char **envp)
@@ -193,7 +216,9 @@ shim_init(int argc, char **argv, char **envp)
 		shim_buffering(envp);
 		goto out;
 	}
-	if (shim_register(argv, envp, &why) == 0) {
+	if (shim_register(argv, envp, &why) == 0 || (why != NULL &&
+	    strncmp(why, "no collector", 12) == 0 &&
+	    shim_relay(argv, envp, &why) == 0)) {
 		shim_mark();
 		/* Descendants and the runtimes use the collector we reached. */
 		if (ident_socket_path(envp, sockpath, sizeof sockpath) == 0)

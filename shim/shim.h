@@ -29,6 +29,16 @@ extern struct shim_state shim_state SHIM_HIDDEN;
 int	shim_register(char **argv, char **envp, const char **why)
 	    SHIM_HIDDEN;
 
+/* relay.c */
+
+/*
+ * With MESHLOG_UPSTREAM set, make sure a relay collector serves sockpath:
+ * start one unless another process did, and wait for it until deadline
+ * (monotonic ms). Returns 0 when one answers, -1 (*why set) otherwise.
+ */
+int	shim_start_relay(char **envp, const char *sockpath,
+	    long long deadline, const char **why) SHIM_HIDDEN;
+
 /* tty.c */
 
 /* Whether fd is a terminal, by TCGETS, without libc's isatty. */

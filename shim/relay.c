@@ -1,0 +1,207 @@
+/*
+ * One line per host: with MESHLOG_UPSTREAM set and no collector on this
+ * host, the first process to notice starts a relay collector for the host
+ * and the others wait for it. A lock beside the socket makes that one
+ * relay however many processes start at once. The relay is a daemon of its
+ * own (new session, stdio on /dev/null and a log file), so the job's
+ * signals and exit do not touch it; it leaves by itself when idle.
+ */
+
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/runtime.h"
+#include "shim.h"
+
+#ifndef MESHLOG_BINDIR
+#define MESHLOG_BINDIR	"/usr/local/bin"
+#endif
+
+/* Most extra options taken from MESHLOG_RELAY_OPTIONS. */
+#define RELAY_MAX_OPTS	32
+
+extern char **environ;
+
+/* Milliseconds on the monotonic clock. */
+static long long
+relay_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* Whether a collector accepts connections on path now. */
+static int
+relay_probe(const char *path)
+{
+	struct sockaddr_un	sun;
+	int			fd, rc;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return (0);
+	rc = connect(fd, (struct sockaddr *)&sun, sizeof sun);
+	close(fd);
+	return (rc == 0);
+}
+
+/* Find meshlog-collector: $MESHLOG_COLLECTOR, beside this library, bindir. */
+static int
+relay_find(char **envp, char *out, size_t len)
+{
+	static const char *const rel[] = { "/../../bin/meshlog-collector",
+	    "/../../collector/meshlog-collector", NULL };
+	const char	*env = ident_env(envp, "MESHLOG_COLLECTOR");
+	char		*slash;
+	Dl_info		 info;
+	int		 i;
+
+	if (env != NULL && *env != '\0') {
+		if (strlen(env) >= len)
+			return (-1);
+		strcpy(out, env);
+		return (access(out, X_OK));
+	}
+	if (dladdr(&shim_state, &info) != 0 && info.dli_fname != NULL &&
+	    strlen(info.dli_fname) + 40 < len) {
+		for (i = 0; rel[i] != NULL; i++) {
+			strcpy(out, info.dli_fname);
+			if ((slash = strrchr(out, '/')) == NULL)
+				break;
+			strcpy(slash, rel[i]);
+			if (access(out, X_OK) == 0)
+				return (0);
+		}
+	}
+	if (strlen(MESHLOG_BINDIR "/meshlog-collector") >= len)
+		return (-1);
+	strcpy(out, MESHLOG_BINDIR "/meshlog-collector");
+	return (access(out, X_OK));
+}
+
+/* In the daemon: set up stdio and exec the relay; never returns. */
+static void __attribute__((noreturn))
+relay_exec(const char *prog, const char *upstream, const char *sockpath,
+    const char *opts)
+{
+	char	*argv[8 + RELAY_MAX_OPTS], logpath[PATH_MAX], *copy, *tok;
+	int	 fd, n = 0;
+
+	argv[n++] = (char *)"meshlog-collector";
+	argv[n++] = (char *)"--upstream";
+	argv[n++] = (char *)upstream;
+	argv[n++] = (char *)"-s";
+	argv[n++] = (char *)sockpath;
+	argv[n++] = (char *)"--idle-exit";
+	argv[n++] = (char *)"30";
+	if (opts != NULL && (copy = strdup(opts)) != NULL) {
+		for (tok = strtok(copy, " \t"); tok != NULL &&
+		    n < 7 + RELAY_MAX_OPTS; tok = strtok(NULL, " \t"))
+			argv[n++] = tok;
+	}
+	argv[n] = NULL;
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		if (fd > 2)
+			close(fd);
+	}
+	snprintf(logpath, sizeof logpath, "%s.log", sockpath);
+	if ((fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600)) != -1) {
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	closefrom(3);
+	/* The relay must not load this library into itself. */
+	unsetenv("LD_PRELOAD");
+	unsetenv(MESHLOG_ENV_STREAM);
+	unsetenv(MESHLOG_ENV_OWNER);
+	execve(prog, argv, environ);
+	_exit(127);
+}
+
+int
+shim_start_relay(char **envp, const char *sockpath, long long deadline,
+    const char **why)
+{
+	const char	*upstream = ident_env(envp, "MESHLOG_UPSTREAM");
+	struct timespec	 pause = { 0, 10 * 1000 * 1000 };
+	char		 lock[PATH_MAX], prog[PATH_MAX], *slash;
+	pid_t		 pid;
+	int		 fd, rc = -1, status;
+
+	if (upstream == NULL || *upstream == '\0')
+		return (-1);
+	*why = "could not start a relay collector for MESHLOG_UPSTREAM (see "
+	    "the socket's .log file)";
+	if (strlen(sockpath) + 8 >= sizeof lock)
+		return (-1);
+	strcpy(lock, sockpath);
+	if ((slash = strrchr(lock, '/')) != NULL && slash != lock) {
+		*slash = '\0';
+		(void)mkdir(lock, 0700);
+	}
+	strcpy(lock, sockpath);
+	strcat(lock, ".start");
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return (-1);
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) ||
+		    relay_now_ms() >= deadline)
+			goto out;
+		nanosleep(&pause, NULL);
+	}
+	/* Whoever held the lock may have started it already. */
+	if (relay_probe(sockpath)) {
+		rc = 0;
+		goto out;
+	}
+	if (relay_find(envp, prog, sizeof prog) != 0) {
+		*why = "MESHLOG_UPSTREAM is set but meshlog-collector was not "
+		    "found (set MESHLOG_COLLECTOR)";
+		goto out;
+	}
+	pid = fork();
+	if (pid == -1)
+		goto out;
+	if (pid == 0) {
+		/* A session of its own, and not our child for long. */
+		setsid();
+		if (fork() != 0)
+			_exit(0);
+		relay_exec(prog, upstream, sockpath,
+		    ident_env(envp, "MESHLOG_RELAY_OPTIONS"));
+	}
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	while (relay_now_ms() < deadline) {
+		if (relay_probe(sockpath)) {
+			rc = 0;
+			break;
+		}
+		nanosleep(&pause, NULL);
+	}
+out:
+	close(fd);
+	return (rc);
+}
