@@ -459,6 +459,224 @@ def bench_memory(args, results):
     results["memory"] = rows
 
 
+class CutProxy:
+    """A loopback TCP forwarder between a relay and the root, to cut."""
+
+    def __init__(self, target):
+        self.target, self.pairs, self.lock = target, [], threading.Lock()
+        self.stopped = False
+        self.lsock = self._listen(0)
+        self.port = self.lsock.getsockname()[1]
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _listen(self, port):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen(8)
+        return s
+
+    def _run(self):
+        import select
+        while not self.stopped:
+            with self.lock:
+                socks = [x for p in self.pairs for x in p]
+                if self.lsock is not None:
+                    socks.append(self.lsock)
+            r = select.select(socks, [], [], 0.05)[0] if socks else []
+            for s in r:
+                with self.lock:
+                    if s is self.lsock:
+                        c = s.accept()[0]
+                        try:
+                            self.pairs.append(
+                                (c, socket.create_connection(self.target)))
+                        except OSError:
+                            c.close()
+                        continue
+                    pair = next((p for p in self.pairs if s in p), None)
+                if pair is None:
+                    continue
+                try:
+                    d = s.recv(262144)
+                    if d:
+                        (pair[1] if s is pair[0] else pair[0]).sendall(d)
+                        continue
+                except OSError:
+                    pass
+                with self.lock:
+                    if pair in self.pairs:
+                        self.pairs.remove(pair)
+                for x in pair:
+                    x.close()
+
+    def cut(self):
+        with self.lock:
+            pairs, self.pairs = self.pairs, []
+            self.lsock.close()
+            self.lsock = None
+        for p in pairs:
+            for x in p:
+                x.close()
+
+    def restore(self):
+        with self.lock:
+            self.lsock = self._listen(self.port)
+
+    def stop(self):
+        self.stopped = True
+
+
+def count_lines(path):
+    n = 0
+    with open(path, "rb") as f:
+        for raw in f:
+            if b'"stream":"stdout"' in raw and b'"event"' not in raw:
+                n += 1
+    return n
+
+
+def bench_relay(args, results):
+    """Root-side throughput with two relays, and recovery after a cut."""
+    tmp = tempfile.mkdtemp(prefix="meshlog-bench-relay-")
+    token = os.path.join(tmp, "token")
+    with open(token, "w") as f:
+        f.write("benchmark token, long enough to be accepted\n")
+    os.chmod(token, 0o600)
+    per = max(args.lines // 8, 10000)
+    writers = 4
+    total = 2 * writers * per
+    opts = ["--link-timeout", "1", "--reconnect-max", "0.5"]
+
+    def start(name, extra):
+        sock = os.path.join(tmp, name + ".sock")
+        p = subprocess.Popen([COLLECTOR, "-q", "-s", sock, "-j",
+                              os.path.join(tmp, name + ".jsonl"),
+                              "--token-file", token, *extra],
+                             stderr=open(os.path.join(tmp, name + ".err"),
+                                         "wb"))
+        while not os.path.exists(sock):
+            time.sleep(0.01)
+        return p, sock
+
+    def connected(sock):
+        return Ctl(sock)({"type": "status"})["upstream"]["state"] == \
+            "connected"
+
+    def run_writers(socks, n, tag):
+        ps = []
+        for k, sock in enumerate(socks):
+            env = dict(os.environ, LD_PRELOAD=SHIM, MESHLOG_SOCKET=sock)
+            for w in range(writers):
+                ps.append(subprocess.Popen(
+                    [CWRITER, "bench", str(n), "%s%d%d" % (tag, k, w)],
+                    env=env, stdout=subprocess.DEVNULL))
+        for p in ps:
+            assert p.wait() == 0
+
+    def one_run(relayed):
+        for f in os.listdir(tmp):
+            if f != "token":
+                os.unlink(os.path.join(tmp, f))
+        port = free_tcp_port()
+        root, rsock = start("root", ["--listen-tcp", "127.0.0.1:%d" % port])
+        relays = []
+        if relayed:
+            for i in (1, 2):
+                relays.append(start("relay%d" % i, [
+                    "--upstream", "tcp://127.0.0.1:%d" % port, *opts]))
+            while not all(connected(s) for _, s in relays):
+                time.sleep(0.01)
+        socks = [s for _, s in relays] if relayed else [rsock, rsock]
+        cpu0 = os.times()
+        t0 = time.perf_counter()
+        run_writers(socks, per, "w")
+        r = Ctl(rsock)({"type": "flush", "timeout_ms": 120000})
+        wall = time.perf_counter() - t0
+        assert not r["incomplete"], r
+        got = count_lines(os.path.join(tmp, "root.jsonl"))
+        for p, _ in relays:
+            p.terminate()
+            p.wait()
+        root.terminate()
+        root.wait()
+        cpu = os.times()
+        assert got == total, "root has %d of %d lines" % (got, total)
+        return wall, (cpu.children_user + cpu.children_system -
+                      cpu0.children_user - cpu0.children_system)
+
+    rows = {"relayed": [], "local": []}
+    for _ in range(args.runs):
+        for mode in ("relayed", "local"):
+            rows[mode].append(one_run(mode == "relayed")[0])
+    out = {"lines": total, "writers_per_host": writers, "runs": args.runs}
+    for mode, walls in rows.items():
+        out[mode + "_wall_s"] = stats(walls)
+        out[mode + "_lines_per_s"] = total / statistics.median(walls)
+    print("relay: %d lines via 2 relays: %.0f lines/s at the root "
+          "(one local collector: %.0f lines/s)" % (
+              total, out["relayed_lines_per_s"], out["local_lines_per_s"]),
+          flush=True)
+
+    # Recovery: lines written while the link is cut reach the root after
+    # it returns; time from restore to reconnect, and to the last line.
+    rec, reconn = [], []
+    n_cut = per
+    for _ in range(args.runs):
+        for f in os.listdir(tmp):
+            if f != "token":
+                os.unlink(os.path.join(tmp, f))
+        port = free_tcp_port()
+        root, rsock = start("root", ["--listen-tcp", "127.0.0.1:%d" % port])
+        proxy = CutProxy(("127.0.0.1", port))
+        relay, sock = start("relay1", ["--upstream", "tcp://127.0.0.1:%d" %
+                                       proxy.port, *opts])
+        while not connected(sock):
+            time.sleep(0.01)
+        proxy.cut()
+        while connected(sock):
+            time.sleep(0.01)
+        run_writers([sock], n_cut // writers, "c")
+        want = (n_cut // writers) * writers
+        t0 = time.perf_counter()
+        proxy.restore()
+        while not connected(sock):
+            time.sleep(0.005)
+        t1 = time.perf_counter()
+        log = os.path.join(tmp, "root.jsonl")
+        while True:
+            Ctl(rsock)({"type": "flush", "timeout_ms": 60000})
+            if count_lines(log) >= want:
+                break
+            time.sleep(0.01)
+        t2 = time.perf_counter()
+        assert count_lines(log) == want
+        reconn.append(t1 - t0)
+        rec.append(t2 - t0)
+        proxy.stop()
+        relay.terminate()
+        relay.wait()
+        root.terminate()
+        root.wait()
+    out["recovery_lines"] = want
+    out["reconnect_s"] = stats(reconn)
+    out["recovery_s"] = stats(rec)
+    print("relay: after a cut, reconnected in %.2f s, %d spooled lines at "
+          "the root %.2f s after the link returned" % (
+              out["reconnect_s"]["median"], want,
+              out["recovery_s"]["median"]), flush=True)
+    results["relay"] = out
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def free_tcp_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def markdown(results):
     out = ["# Results", "", "Machine: %s, %d cores, %s; %s" % (
         platform.node(), os.cpu_count(), platform.platform(),
@@ -523,13 +741,34 @@ def markdown(results):
                                              "%.1f" % r["per_source_kb"]
                                              if "per_source_kb" in r else "-"))
         out.append("")
+    if "relay" in results:
+        r = results["relay"]
+        out += ["## Relays", "", "%d lines of about 100 bytes, %d C writers "
+                "on each of 2 relay hosts (loopback), to the root's JSON log; "
+                "every line verified at the root." % (
+                    r["lines"], r["writers_per_host"]), "",
+                "| path | wall s median [min-max] | lines/s at the root |",
+                "|---|---|---|"]
+        for mode, name in (("relayed", "2 relays -> root"),
+                           ("local", "same writers on the root itself")):
+            w = r[mode + "_wall_s"]
+            out.append("| %s | %.3f [%.3f-%.3f] | %.0f |" % (
+                name, w["median"], w["min"], w["max"],
+                r[mode + "_lines_per_s"]))
+        out += ["", "Recovery: %d lines written while the link was cut; "
+                "reconnect %.2f s [%.2f-%.2f], last line at the root %.2f s "
+                "[%.2f-%.2f] after the link returned (--reconnect-max 0.5)."
+                % (r["recovery_lines"], r["reconnect_s"]["median"],
+                   r["reconnect_s"]["min"], r["reconnect_s"]["max"],
+                   r["recovery_s"]["median"], r["recovery_s"]["min"],
+                   r["recovery_s"]["max"]), ""]
     return "\n".join(out)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="*", default=["fanin", "overhead",
-                    "aggregate", "barrier", "latency", "memory"])
+                    "aggregate", "barrier", "latency", "memory", "relay"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--lines", type=int, default=800000,
                     help="C lines per fan-in configuration (Python: 1/4)")
