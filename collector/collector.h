@@ -50,6 +50,7 @@ struct config {
 	int		 link_timeout_ms;
 	int		 reconnect_max_ms;
 	int		 idle_exit;	/* seconds; 0 = never */
+	int		 ready_fd;	/* told "ready" once serving, or -1 */
 };
 
 extern struct config	 cfg;

@@ -195,6 +195,9 @@ keeper_start(void)
 		fatal("fork");
 	case 0:
 		close(sv[0]);
+		/* Whoever waits for the collector to be ready is not our business. */
+		if (cfg.ready_fd != -1)
+			close(cfg.ready_fd);
 		/* Outlive the collector; stop only when the writers do. */
 		signal(SIGINT, SIG_IGN);
 		signal(SIGTERM, SIG_IGN);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <signal.h>
@@ -75,6 +76,8 @@ static const char usage_text[] =
 "      --idle-exit SECONDS\n"
 "                        exit once nothing is connected and the spool is\n"
 "                        delivered for this long (default: never)\n"
+"      --ready-fd FD     write \"ready\" to FD once serving, then close it\n"
+"                        (how the preload library waits for a relay)\n"
 "  -v, --verbose         more diagnostics on stderr\n"
 "  -V, --version         print the version\n"
 "  -h, --help            this text\n"
@@ -246,6 +249,7 @@ main(int argc, char **argv)
 		{ "link-timeout", required_argument, NULL, 'O' },
 		{ "reconnect-max", required_argument, NULL, 'R' },
 		{ "idle-exit", required_argument, NULL, 'I' },
+		{ "ready-fd", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -270,6 +274,7 @@ main(int argc, char **argv)
 	cfg.link_timeout_ms = 15000;
 	cfg.reconnect_max_ms = 5000;
 	cfg.token_file = getenv("MESHLOG_TOKEN_FILE");
+	cfg.ready_fd = -1;
 	while ((c = getopt_long(argc, argv, "+s:j:qvVh", longopts,
 	    NULL)) != -1) {
 		switch (c) {
@@ -360,6 +365,14 @@ main(int argc, char **argv)
 			cfg.idle_exit = parse_ms("--idle-exit", optarg, 1,
 			    86400) / 1000;
 			break;
+		case 'F':
+			if (ident_parse_uint(optarg, &v) != 0 || v < 3 ||
+			    v > 65535 || fcntl((int)v, F_GETFD) == -1)
+				usage_error("--ready-fd takes an open descriptor "
+				    "above 2", optarg);
+			cfg.ready_fd = (int)v;
+			(void)fcntl(cfg.ready_fd, F_SETFD, FD_CLOEXEC);
+			break;
 		case 'v':
 			cfg.verbose++;
 			break;
@@ -441,6 +454,12 @@ main(int argc, char **argv)
 		launch_start(cfg.command, path);
 	else
 		log_info("listening on %s", path);
+	if (cfg.ready_fd != -1) {
+		/* Whoever started us may go on: the socket answers. */
+		(void)write(cfg.ready_fd, "ready\n", 6);
+		close(cfg.ready_fd);
+		cfg.ready_fd = -1;
+	}
 
 	while (!quit) {
 		event_base_loop(base, EVLOOP_ONCE);

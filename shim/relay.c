@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,9 +101,9 @@ relay_find(char **envp, char *out, size_t len)
 /* In the daemon: set up stdio and exec the relay; never returns. */
 static void __attribute__((noreturn))
 relay_exec(const char *prog, const char *upstream, const char *sockpath,
-    const char *opts)
+    const char *opts, int ready)
 {
-	char	*argv[8 + RELAY_MAX_OPTS], logpath[PATH_MAX], *copy, *tok;
+	char	*argv[10 + RELAY_MAX_OPTS], logpath[PATH_MAX], *copy, *tok;
 	int	 fd, n = 0;
 
 	argv[n++] = (char *)"meshlog-collector";
@@ -112,12 +113,21 @@ relay_exec(const char *prog, const char *upstream, const char *sockpath,
 	argv[n++] = (char *)sockpath;
 	argv[n++] = (char *)"--idle-exit";
 	argv[n++] = (char *)"30";
+	argv[n++] = (char *)"--ready-fd";
+	argv[n++] = (char *)"3";
 	if (opts != NULL && (copy = strdup(opts)) != NULL) {
 		for (tok = strtok(copy, " \t"); tok != NULL &&
-		    n < 7 + RELAY_MAX_OPTS; tok = strtok(NULL, " \t"))
+		    n < 9 + RELAY_MAX_OPTS; tok = strtok(NULL, " \t"))
 			argv[n++] = tok;
 	}
 	argv[n] = NULL;
+	/* The pipe that says "ready" becomes fd 3, kept across exec. */
+	if (ready != 3) {
+		if (dup2(ready, 3) == -1)
+			_exit(127);
+		close(ready);
+	} else
+		(void)fcntl(3, F_SETFD, 0);
 	if ((fd = open("/dev/null", O_RDWR)) != -1) {
 		dup2(fd, 0);
 		dup2(fd, 1);
@@ -130,7 +140,7 @@ relay_exec(const char *prog, const char *upstream, const char *sockpath,
 		if (fd > 2)
 			close(fd);
 	}
-	closefrom(3);
+	closefrom(4);
 	/* The relay must not load this library into itself. */
 	unsetenv("LD_PRELOAD");
 	unsetenv(MESHLOG_ENV_STREAM);
@@ -146,11 +156,19 @@ shim_start_relay(char **envp, const char *sockpath, long long deadline,
 	const char	*upstream = ident_env(envp, "MESHLOG_UPSTREAM");
 	struct timespec	 pause = { 0, 10 * 1000 * 1000 };
 	char		 lock[PATH_MAX], prog[PATH_MAX], *slash;
+	const char	*token = ident_env(envp, "MESHLOG_TOKEN_FILE");
+	struct pollfd	 pfd;
+	long long	 left;
+	char		 buf[16];
 	pid_t		 pid;
-	int		 fd, rc = -1, status;
+	int		 fd, n, rc = -1, status, ready[2];
 
 	if (upstream == NULL || *upstream == '\0')
 		return (-1);
+	if (token == NULL || *token == '\0') {
+		*why = "MESHLOG_UPSTREAM is set without MESHLOG_TOKEN_FILE";
+		return (-1);
+	}
 	*why = "could not start a relay collector for MESHLOG_UPSTREAM (see "
 	    "the socket's .log file)";
 	if (strlen(sockpath) + 8 >= sizeof lock)
@@ -181,26 +199,39 @@ shim_start_relay(char **envp, const char *sockpath, long long deadline,
 		    "found (set MESHLOG_COLLECTOR)";
 		goto out;
 	}
-	pid = fork();
-	if (pid == -1)
+	if (pipe2(ready, O_CLOEXEC) != 0)
 		goto out;
+	pid = fork();
+	if (pid == -1) {
+		close(ready[0]);
+		close(ready[1]);
+		goto out;
+	}
 	if (pid == 0) {
 		/* A session of its own, and not our child for long. */
+		close(ready[0]);
 		setsid();
 		if (fork() != 0)
 			_exit(0);
 		relay_exec(prog, upstream, sockpath,
-		    ident_env(envp, "MESHLOG_RELAY_OPTIONS"));
+		    ident_env(envp, "MESHLOG_RELAY_OPTIONS"), ready[1]);
 	}
+	close(ready[1]);
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
-	while (relay_now_ms() < deadline) {
-		if (relay_probe(sockpath)) {
+	/* "ready" once it serves; end of file if it gave up (see its log). */
+	pfd.fd = ready[0];
+	pfd.events = POLLIN;
+	while ((left = deadline - relay_now_ms()) > 0) {
+		n = poll(&pfd, 1, (int)left);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == 1 && read(ready[0], buf, sizeof buf) > 0 &&
+		    relay_probe(sockpath))
 			rc = 0;
-			break;
-		}
-		nanosleep(&pause, NULL);
+		break;
 	}
+	close(ready[0]);
 out:
 	close(fd);
 	return (rc);

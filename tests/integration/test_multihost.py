@@ -696,6 +696,112 @@ class MultiHostTest(MeshTest):
             ["pgrep", "-f", "--", "-s " + sock]).returncode != 0,
             timeout=20, what="the relay to exit when idle")
 
+    def test_resent_frames_are_taken_once(self):
+        """A relay written in Python, speaking the wire protocol as the
+        collector does, sends frames, loses its link before any
+        acknowledgement, and sends them again with more: the root keeps
+        each record once. The root runs in this namespace (loopback)."""
+        import hashlib
+        import hmac
+        self.netns = False
+        self.start_root()
+        with open(self.token, "rb") as f:
+            key = hashlib.blake2b(f.read().rstrip(b"\n\r \t"),
+                                  digest_size=32).digest()
+        relay_id = os.urandom(32).hex()
+
+        def frame(t, seq, body):
+            return (len(body).to_bytes(4, "big") + t +
+                    seq.to_bytes(8, "big") + body)
+
+        def recv_frame(f):
+            hdr = f.read(13)
+            return hdr[4:5], int.from_bytes(hdr[5:13], "big"), \
+                f.read(int.from_bytes(hdr[:4], "big"))
+
+        def connect():
+            s = socket.create_connection(("127.0.0.1", self.port), 10)
+            f = s.makefile("rb")
+            nr = os.urandom(32).hex()
+            s.sendall(frame(b"H", 0, json.dumps(
+                {"type": "relay_hello", "proto": 1, "nonce": nr}).encode()))
+            ch = json.loads(recv_frame(f)[2])
+            want = hmac.new(key, b"root\0" + nr.encode() +
+                            ch["nonce"].encode(), "sha256").hexdigest()
+            self.assertEqual(ch["proof"], want, "the root's proof")
+            proof = hmac.new(key, b"relay\0" + ch["nonce"].encode() +
+                             nr.encode(), "sha256").hexdigest()
+            s.sendall(frame(b"H", 0, json.dumps(
+                {"type": "auth", "proof": proof, "relay": relay_id,
+                 "host": "pyhost", "pid": 1,
+                 "link_timeout_ms": 5000}).encode()))
+            acc = json.loads(recv_frame(f)[2])
+            self.assertEqual(acc["type"], "accepted")
+            return s, f, acc["last_seq"]
+
+        def rec(i):
+            line = b"resent line %d" % i
+            return (b"\0" * 7 + b"\x07" + b"\0\0" + i.to_bytes(8, "big") +
+                    (1795000000000000 + i).to_bytes(8, "big") +
+                    len(line).to_bytes(4, "big") + line)
+
+        opened = json.dumps({"ts": "2026-11-23T00:00:00.000000Z",
+                             "host": "pyhost", "pid": 4242, "rank": 9,
+                             "source": 7, "event": "source_open",
+                             "streams": ["stdout"],
+                             "console_streams": ["stdout"]}).encode()
+        frames = [frame(b"E", 1, opened),
+                  frame(b"B", 2, rec(0) + rec(1)),
+                  frame(b"B", 3, rec(2))]
+        s, f, last = connect()
+        self.assertEqual(last, 0)
+        s.sendall(b"".join(frames))
+        self.wait_for(lambda: b"resent line 2" in
+                      open(self.root_json, "rb").read(), what="frame 3")
+        s.close()
+        # Back again: the root says how far it got; a careless relay
+        # sends everything again anyway, and then frame 4.
+        s, f, last = connect()
+        self.assertEqual(last, 3)
+        s.sendall(b"".join(frames) + frame(b"B", 4, rec(3)) +
+                  frame(b"C", 0, b'{"type":"bye"}'))
+        # Done, in order after its frames: no barrier waits for it.
+        self.wait_for(lambda: self.status(self.root_sock)["relays"][0][
+            "state"] == "done", what="the relay's goodbye")
+        self.root_flush()
+        recs = self.root_records()
+        got = [r["line"] for r in line_records(recs, rank=9)]
+        self.assertEqual(got, ["resent line %d" % i for i in range(4)])
+        st = [r for r in self.status(self.root_sock)["relays"]
+              if r["relay"] == relay_id][0]
+        self.assertEqual(st["duplicates_skipped"], 3)
+        self.assertEqual(st["last_seq"], 4)
+        s.close()
+
+    def test_a_relay_that_cannot_start_fails_open_at_once(self):
+        sock = os.path.join(self.tmp, "bad", "collector.sock")
+        env = clean_env(LD_PRELOAD=SHIM, MESHLOG_SOCKET=sock,
+                        MESHLOG_UPSTREAM="tcp://127.0.0.1:9",
+                        MESHLOG_TOKEN_FILE=os.path.join(self.tmp, "none"),
+                        MESHLOG_COLLECTOR=COLLECTOR,
+                        MESHLOG_TIMEOUT_MS="5000")
+        t0 = time.time()
+        p = subprocess.run([PY, "-c", "print('still here')"], env=env,
+                           capture_output=True, timeout=30)
+        took = time.time() - t0
+        self.assertEqual((p.returncode, p.stdout), (0, b"still here\n"))
+        self.assertEqual(p.stderr.count(b"\n"), 1, p.stderr)
+        self.assertIn(b"could not start a relay", p.stderr)
+        # The relay said why and left; nobody waited out the 5 s timeout.
+        self.assertLess(took, 2.5)
+        self.assertIn("token file", self.read(sock + ".log"))
+        # Without a token file the library does not even try.
+        env.pop("MESHLOG_TOKEN_FILE")
+        p = subprocess.run([PY, "-c", "print('still here')"], env=env,
+                           capture_output=True, timeout=30)
+        self.assertEqual(p.stdout, b"still here\n")
+        self.assertIn(b"without MESHLOG_TOKEN_FILE", p.stderr)
+
     def test_token_and_option_errors(self):
         loose = os.path.join(self.tmp, "loose")
         with open(loose, "w") as f:
