@@ -18,16 +18,6 @@ static int		 bars_ready;
 static struct timespec	 started;
 static json_t		*level_msg;	/* the last level set, for relays */
 
-/* Milliseconds on the monotonic clock. */
-static long long
-control_now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 void
 control_init(void)
 {
@@ -106,7 +96,7 @@ control_finish(struct pending *pd)
 	    "version", (json_int_t)b->version, "sources",
 	    (json_int_t)pd->nsources, "relays", (json_int_t)pd->nrelays,
 	    "incomplete", missing, "elapsed_ms",
-	    (json_int_t)(control_now_ms() - pd->t0));
+	    (json_int_t)(clock_now_ms() - pd->t0));
 	TAILQ_REMOVE(&pendings, pd, entry);
 	barrier_finish(&bars, b);
 	event_free(pd->timer);
@@ -123,7 +113,7 @@ control_check(void)
 	struct barrier	*b;
 	struct pending	*pd;
 
-	while ((b = barrier_next_done(&bars, control_now_ms())) != NULL) {
+	while ((b = barrier_next_done(&bars, clock_now_ms())) != NULL) {
 		TAILQ_FOREACH(pd, &pendings, entry) {
 			if (pd->b == b)
 				break;
@@ -158,7 +148,7 @@ control_flush_start(int timeout_ms, control_cb cb, void *arg)
 	if (!bars_ready)
 		control_init();
 	pd = xcalloc(1, sizeof *pd);
-	pd->t0 = control_now_ms();
+	pd->t0 = clock_now_ms();
 	pd->cb = cb;
 	pd->arg = arg;
 	deadline = pd->t0 + timeout_ms;
@@ -178,7 +168,7 @@ control_flush_start(int timeout_ms, control_cb cb, void *arg)
 	 * the barrier started needs nothing from the writers, so a stopped
 	 * or busy writer is flushed up to its last byte all the same.
 	 */
-	for (i = 0; i < n && control_now_ms() < deadline; i++) {
+	for (i = 0; i < n && clock_now_ms() < deadline; i++) {
 		if (source_drain_written(ids[i]) == 0)
 			barrier_ack(&bars, ids[i], pd->b->version);
 		else
@@ -220,7 +210,7 @@ control_link_up(uint64_t id)
 		for (i = 0; i < pd->b->nwaiting; i++) {
 			if (pd->b->waiting[i] != id)
 				continue;
-			left = pd->b->deadline_ms - control_now_ms();
+			left = pd->b->deadline_ms - clock_now_ms();
 			if (left > 0)
 				link_send_flush(id, pd->b->version, (int)left);
 		}

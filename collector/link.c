@@ -72,16 +72,6 @@ static uint64_t			 next_relay;
 
 static void	conn_timer_cb(int, short, void *);
 
-/* Milliseconds on the monotonic clock. */
-static long long
-link_now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 int
 link_split_hostport(const char *s, char **host, char **port)
 {
@@ -391,7 +381,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	const char		*cause = NULL;
 	int			 rc;
 
-	c->last_rx = link_now_ms();
+	c->last_rx = clock_now_ms();
 	for (;;) {
 		rc = wire_next(in, c->state == CONN_RUN ? WIRE_FRAME_MAX :
 		    WIRE_PRE_AUTH_MAX, &f, &cause);
@@ -432,7 +422,7 @@ conn_timer_cb(int fd, short what, void *arg)
 		conn_free(c, "no authentication in time");
 		return;
 	}
-	if (link_now_ms() - c->last_rx > c->timeout_ms) {
+	if (clock_now_ms() - c->last_rx > c->timeout_ms) {
 		conn_free(c, "nothing heard within the link timeout");
 		return;
 	}
@@ -457,7 +447,7 @@ link_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	c->timer = evtimer_new(base, conn_timer_cb, c);
 	if (c->bev == NULL || c->timer == NULL)
 		fatalx("out of memory for a relay link");
-	c->last_rx = link_now_ms();
+	c->last_rx = clock_now_ms();
 	TAILQ_INSERT_TAIL(&conns, c, entry);
 	bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);

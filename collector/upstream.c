@@ -97,16 +97,6 @@ static void	up_connect(void);
 static void	up_down(const char *why);
 static void	up_report_drops(void);
 
-/* Milliseconds on the monotonic clock. */
-static long long
-up_now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 int
 upstream_active(void)
 {
@@ -503,7 +493,7 @@ up_read_cb(struct bufferevent *bev, void *arg)
 	json_t			*o;
 	int			 rc;
 
-	up.last_rx = up_now_ms();
+	up.last_rx = clock_now_ms();
 	while ((rc = wire_next(in, up.state == UP_RUN ? WIRE_CONTROL_MAX :
 	    WIRE_PRE_AUTH_MAX, &f, &cause)) == 1) {
 		o = wire_json(&f);
@@ -605,7 +595,7 @@ up_retry_cb(int fd, short what, void *arg)
 static void
 up_timer_cb(int fd, short what, void *arg)
 {
-	long long	now = up_now_ms();
+	long long	now = clock_now_ms();
 	json_t		*m;
 
 	switch (up.state) {
@@ -639,7 +629,7 @@ up_connect(void)
 	bufferevent_setwatermark(up.bev, EV_WRITE, UP_WINDOW / 2, 0);
 	bufferevent_enable(up.bev, EV_READ | EV_WRITE);
 	up.state = UP_CONNECTING;
-	up.attempt_ms = up.last_rx = up_now_ms();
+	up.attempt_ms = up.last_rx = clock_now_ms();
 	if (bufferevent_socket_connect_hostname(up.bev, up.dns, AF_UNSPEC,
 	    up.host, atoi(up.port)) != 0 && up.state == UP_CONNECTING &&
 	    up.bev != NULL)
@@ -705,7 +695,7 @@ up_wake_cb(int fd, short what, void *arg)
 void
 upstream_finish(int ms)
 {
-	long long	 deadline = up_now_ms() + ms;
+	long long	 deadline = clock_now_ms() + ms;
 	struct event	*wake;
 	struct timeval	 tv = { 0, 50 * 1000 };
 	json_t		*m;
@@ -715,7 +705,7 @@ upstream_finish(int ms)
 	up_seal();
 	wake = event_new(base, -1, EV_PERSIST, up_wake_cb, NULL);
 	event_add(wake, &tv);
-	while (!TAILQ_EMPTY(&up.chunks) && up_now_ms() < deadline)
+	while (!TAILQ_EMPTY(&up.chunks) && clock_now_ms() < deadline)
 		event_base_loop(base, EVLOOP_ONCE);
 	if (!TAILQ_EMPTY(&up.chunks))
 		log_warn("upstream %s did not take %zu chunks (frames %llu to "
@@ -727,7 +717,7 @@ upstream_finish(int ms)
 		up_control(m);
 		json_decref(m);
 		while (evbuffer_get_length(bufferevent_get_output(up.bev)) > 0 &&
-		    up.state == UP_RUN && up_now_ms() < deadline + 500)
+		    up.state == UP_RUN && clock_now_ms() < deadline + 500)
 			event_base_loop(base, EVLOOP_ONCE);
 	}
 	event_free(wake);

@@ -126,6 +126,10 @@ int	ident_socket_path(char *const *envp, char *buf, size_t len);
 /* Parse MESHLOG_OWNER "pid:ttybits"; 0 or -1. */
 int	ident_parse_owner(const char *s, long *pid, long *ttybits);
 
+/* clock.c */
+/* Milliseconds on the monotonic clock, for timeouts and deadlines. */
+long long clock_now_ms(void);
+
 /* level.c */
 
 /*

@@ -34,16 +34,6 @@ struct shim_reg {
 	char	path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
-/* Milliseconds on the monotonic clock. */
-static long long
-shim_now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* Connect r->sock to r->path before deadline; 0 or -1 with *why set. */
 static int
 shim_connect(struct shim_reg *r, long long deadline, const char **why)
@@ -69,7 +59,7 @@ shim_connect(struct shim_reg *r, long long deadline, const char **why)
 			return (0);
 		if (errno == EINTR)
 			continue;
-		if (errno == EAGAIN && shim_now_ms() < deadline) {
+		if (errno == EAGAIN && clock_now_ms() < deadline) {
 			/* The listen backlog is full: the collector is busy. */
 			nanosleep(&pause, NULL);
 			continue;
@@ -78,7 +68,7 @@ shim_connect(struct shim_reg *r, long long deadline, const char **why)
 			break;
 		pfd.fd = r->sock;
 		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, (int)(deadline - shim_now_ms())) != 1)
+		if (poll(&pfd, 1, (int)(deadline - clock_now_ms())) != 1)
 			errno = ETIMEDOUT;
 		else if (getsockopt(r->sock, SOL_SOCKET, SO_ERROR, &err,
 		    &len) == 0 && err == 0)
@@ -224,7 +214,7 @@ shim_welcome(struct shim_reg *r, long long deadline, const char **why)
 	long long		 left;
 
 	while (memchr(buf, '\n', have) == NULL) {
-		left = deadline - shim_now_ms();
+		left = deadline - clock_now_ms();
 		pfd.fd = r->sock;
 		pfd.events = POLLIN;
 		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
@@ -283,7 +273,7 @@ shim_register(char **argv, char **envp, const char **why)
 		goto out;	/* nothing to capture, nothing to say */
 	if (ident_parse_uint(ident_env(envp, "MESHLOG_TIMEOUT_MS"), &ms) != 0)
 		ms = SHIM_TIMEOUT_MS;
-	deadline = shim_now_ms() + ms;
+	deadline = clock_now_ms() + ms;
 	if (ident_socket_path(envp, r.path, sizeof r.path) != 0) {
 		*why = "socket path too long";
 		goto out;

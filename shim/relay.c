@@ -36,16 +36,6 @@
 
 extern char **environ;
 
-/* Milliseconds on the monotonic clock. */
-static long long
-relay_now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* Whether a collector accepts connections on path now. */
 static int
 relay_probe(const char *path)
@@ -185,7 +175,7 @@ shim_start_relay(char **envp, const char *sockpath, long long deadline,
 		return (-1);
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		if ((errno != EWOULDBLOCK && errno != EINTR) ||
-		    relay_now_ms() >= deadline)
+		    clock_now_ms() >= deadline)
 			goto out;
 		nanosleep(&pause, NULL);
 	}
@@ -222,7 +212,7 @@ shim_start_relay(char **envp, const char *sockpath, long long deadline,
 	/* "ready" once it serves; end of file if it gave up (see its log). */
 	pfd.fd = ready[0];
 	pfd.events = POLLIN;
-	while ((left = deadline - relay_now_ms()) > 0) {
+	while ((left = deadline - clock_now_ms()) > 0) {
 		n = poll(&pfd, 1, (int)left);
 		if (n == -1 && errno == EINTR)
 			continue;
