@@ -125,17 +125,20 @@ source_log(json_t *o)
 		upstream_event(o);
 }
 
-/* One record from the splitter. */
+/*
+ * One record of stream s, read here or taken from a relay: to the JSON log
+ * (ts), upstream (us) and the console. Progress states (SPLIT_UPDATE) only
+ * reach the console and the upstream, at most once a second.
+ */
 static void
-stream_record_cb(void *arg, const char *line, size_t len, int flags)
+stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
+    const char *line, size_t len, int flags)
 {
-	struct stream	*s = arg;
 	struct source	*src = s->src;
 	char		*p;
 	time_t		 now;
 
 	if (flags & SPLIT_UPDATE) {
-		/* Progress states reach the console at most once a second. */
 		now = time(NULL);
 		if (s->console && now != s->last_update) {
 			s->last_update = now;
@@ -143,22 +146,30 @@ stream_record_cb(void *arg, const char *line, size_t len, int flags)
 				console_line(s->which, src->prefix, line, len,
 				    0);
 			if (upstream_active())
-				upstream_record(src->id, s->which, flags,
-				    s->seq, cur_us, line, len);
+				upstream_record(src->id, s->which, flags, seq,
+				    us, line, len);
 		}
 		return;
 	}
 	if (jsonlog_active()) {
 		p = jsonlog_reserve(RECORD_MAX(len, s->jplen));
-		jsonlog_commit(record_line(p, cur_ts, s->jprefix, s->jplen,
-		    s->seq, line, len, flags));
+		jsonlog_commit(record_line(p, ts, s->jprefix, s->jplen, seq,
+		    line, len, flags));
 	}
 	if (upstream_active())
-		upstream_record(src->id, s->which, flags, s->seq, cur_us, line,
-		    len);
-	s->seq++;
+		upstream_record(src->id, s->which, flags, seq, us, line, len);
+	s->seq = seq + 1;
 	if (s->console)
 		console_record(s->which, &src->origin, line, len, flags);
+}
+
+/* One record from the splitter. */
+static void
+stream_record_cb(void *arg, const char *line, size_t len, int flags)
+{
+	struct stream	*s = arg;
+
+	stream_emit(s, cur_ts, cur_us, s->seq, line, len, flags);
 }
 
 /* Bytes read from a stream's pipe. */
@@ -340,6 +351,28 @@ stream_prefix(struct stream *s, struct source *src)
 	free(host);
 }
 
+/*
+ * The console prefix and origin of src, from its id, rank and pid; a
+ * rankless process of another host is named with its host.
+ */
+static void
+source_label(struct source *src)
+{
+	if (src->rank >= 0)
+		snprintf(src->prefix, sizeof src->prefix, "[rank %ld] ",
+		    src->rank);
+	else if (src->link != 0)
+		snprintf(src->prefix, sizeof src->prefix, "[%.32s pid %ld] ",
+		    src->host, src->pid);
+	else
+		snprintf(src->prefix, sizeof src->prefix, "[pid %ld] ",
+		    src->pid);
+	src->origin.id = src->id;
+	src->origin.rank = src->rank;
+	src->origin.pid = src->pid;
+	src->origin.prefix = src->prefix;
+}
+
 uint64_t
 source_create(struct hello *h, int *fds, int nfds, char **cause)
 {
@@ -368,15 +401,7 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	src->rank = h->rank;
 	src->host = xstrdup(h->host);
 	src->argv = json_incref(h->argv);
-	if (h->rank >= 0)
-		snprintf(src->prefix, sizeof src->prefix, "[rank %ld] ",
-		    h->rank);
-	else
-		snprintf(src->prefix, sizeof src->prefix, "[pid %ld] ", h->pid);
-	src->origin.id = src->id;
-	src->origin.rank = src->rank;
-	src->origin.pid = src->pid;
-	src->origin.prefix = src->prefix;
+	source_label(src);
 	names = json_array();
 	for (i = 0; i < h->nstreams; i++) {
 		s = xcalloc(1, sizeof *s);
@@ -687,16 +712,7 @@ remote_open(uint64_t link, json_t *o)
 	src->argv = json_incref(json_object_get(o, "argv"));
 	if (src->argv == NULL)
 		src->argv = json_array();
-	if (src->rank >= 0)
-		snprintf(src->prefix, sizeof src->prefix, "[rank %ld] ",
-		    src->rank);
-	else
-		snprintf(src->prefix, sizeof src->prefix, "[%.32s pid %ld] ",
-		    src->host, src->pid);
-	src->origin.id = src->id;
-	src->origin.rank = src->rank;
-	src->origin.pid = src->pid;
-	src->origin.prefix = src->prefix;
+	source_label(src);
 	json_array_foreach(streams, i, v) {
 		which = json_is_string(v) && strcmp(json_string_value(v),
 		    "stderr") == 0;
@@ -752,8 +768,6 @@ source_remote_record(uint64_t link, const struct wire_rec *r)
 	struct source	*src = remote_find(link, r->source);
 	struct stream	*s;
 	struct timespec	 ts;
-	char		*p;
-	time_t		 now;
 
 	if (src == NULL || (s = src->st[r->which]) == NULL) {
 		remote_unknown++;
@@ -761,37 +775,15 @@ source_remote_record(uint64_t link, const struct wire_rec *r)
 	}
 	ts.tv_sec = (time_t)(r->ts_us / 1000000);
 	ts.tv_nsec = (long)(r->ts_us % 1000000) * 1000;
-	if (r->flags & SPLIT_UPDATE) {
-		now = time(NULL);
-		if (s->console && now != s->last_update) {
-			s->last_update = now;
-			if (cfg.console)
-				console_line(s->which, src->prefix, r->line,
-				    r->len, 0);
-			if (upstream_active())
-				upstream_record(src->id, s->which, r->flags,
-				    r->seq, r->ts_us, r->line, r->len);
+	if (!(r->flags & SPLIT_UPDATE)) {
+		if (r->ts_us != last_us) {
+			last_us = r->ts_us;
+			record_ts(last_ts, &ts);
 		}
-		return;
+		s->bytes += r->len;
+		s->last_read = ts;
 	}
-	if (r->ts_us != last_us) {
-		last_us = r->ts_us;
-		record_ts(last_ts, &ts);
-	}
-	if (jsonlog_active()) {
-		p = jsonlog_reserve(RECORD_MAX(r->len, s->jplen));
-		jsonlog_commit(record_line(p, last_ts, s->jprefix, s->jplen,
-		    r->seq, r->line, r->len, r->flags));
-	}
-	if (upstream_active())
-		upstream_record(src->id, s->which, r->flags, r->seq, r->ts_us,
-		    r->line, r->len);
-	s->seq = r->seq + 1;
-	s->bytes += r->len;
-	s->last_read = ts;
-	if (s->console)
-		console_record(s->which, &src->origin, r->line, r->len,
-		    r->flags);
+	stream_emit(s, last_ts, r->ts_us, r->seq, r->line, r->len, r->flags);
 }
 
 int
