@@ -40,6 +40,8 @@ SHIM = os.path.join(BUILD, "shim", ".libs", "libmeshlog_preload.so")
 CWRITER = os.path.join(BUILD, "tests", "progs", "cwriter")
 AGGBENCH = os.path.join(BUILD, "tests", "bench", "aggbench")
 TORCHRUN = os.path.join(HERE, "torchrun_fixed.py")
+sys.path.insert(0, os.path.dirname(HERE))
+from cutproxy import CutProxy, free_port  # noqa: E402
 # A whole line as a launcher prints it: one prefix, then one line.
 WHOLE = re.compile(rb"^(\[1,\d+\]<stdout>:|\[default\d+\]:)?w\d+ \d{8} "
                    rb"step=\d+ loss=[\d.]+ lr=3.00e-04 the quick brown fox "
@@ -459,74 +461,6 @@ def bench_memory(args, results):
     results["memory"] = rows
 
 
-class CutProxy:
-    """A loopback TCP forwarder between a relay and the root, to cut."""
-
-    def __init__(self, target):
-        self.target, self.pairs, self.lock = target, [], threading.Lock()
-        self.stopped = False
-        self.lsock = self._listen(0)
-        self.port = self.lsock.getsockname()[1]
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _listen(self, port):
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", port))
-        s.listen(8)
-        return s
-
-    def _run(self):
-        import select
-        while not self.stopped:
-            with self.lock:
-                socks = [x for p in self.pairs for x in p]
-                if self.lsock is not None:
-                    socks.append(self.lsock)
-            r = select.select(socks, [], [], 0.05)[0] if socks else []
-            for s in r:
-                with self.lock:
-                    if s is self.lsock:
-                        c = s.accept()[0]
-                        try:
-                            self.pairs.append(
-                                (c, socket.create_connection(self.target)))
-                        except OSError:
-                            c.close()
-                        continue
-                    pair = next((p for p in self.pairs if s in p), None)
-                if pair is None:
-                    continue
-                try:
-                    d = s.recv(262144)
-                    if d:
-                        (pair[1] if s is pair[0] else pair[0]).sendall(d)
-                        continue
-                except OSError:
-                    pass
-                with self.lock:
-                    if pair in self.pairs:
-                        self.pairs.remove(pair)
-                for x in pair:
-                    x.close()
-
-    def cut(self):
-        with self.lock:
-            pairs, self.pairs = self.pairs, []
-            self.lsock.close()
-            self.lsock = None
-        for p in pairs:
-            for x in p:
-                x.close()
-
-    def restore(self):
-        with self.lock:
-            self.lsock = self._listen(self.port)
-
-    def stop(self):
-        self.stopped = True
-
-
 def count_lines(path):
     n = 0
     with open(path, "rb") as f:
@@ -578,7 +512,7 @@ def bench_relay(args, results):
         for f in os.listdir(tmp):
             if f != "token":
                 os.unlink(os.path.join(tmp, f))
-        port = free_tcp_port()
+        port = free_port()
         root, rsock = start("root", ["--listen-tcp", "127.0.0.1:%d" % port])
         relays = []
         if relayed:
@@ -626,7 +560,7 @@ def bench_relay(args, results):
         for f in os.listdir(tmp):
             if f != "token":
                 os.unlink(os.path.join(tmp, f))
-        port = free_tcp_port()
+        port = free_port()
         root, rsock = start("root", ["--listen-tcp", "127.0.0.1:%d" % port])
         proxy = CutProxy(("127.0.0.1", port))
         relay, sock = start("relay1", ["--upstream", "tcp://127.0.0.1:%d" %
@@ -667,14 +601,6 @@ def bench_relay(args, results):
               out["recovery_s"]["median"]), flush=True)
     results["relay"] = out
     shutil.rmtree(tmp, ignore_errors=True)
-
-
-def free_tcp_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def markdown(results):

@@ -7,30 +7,23 @@ proxy the test can cut.
 """
 import json
 import os
-import select
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import unittest
 
-from harness import (COLLECTOR, CWRITER, SHIM, BUILD, MeshTest, clean_env,
-                     events, line_records, read_records)
+from harness import (COLLECTOR, CWRITER, SHIM, BUILD, HERE, MeshTest,
+                     clean_env, events, line_records, read_records)
+
+sys.path.insert(0, os.path.dirname(HERE))
+from cutproxy import CutProxy, free_port  # noqa: E402
 
 MESHLOGCTL = os.path.join(BUILD, "collector", "meshlogctl")
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 # Short timeouts so that a cut link is noticed, and retried, within a test.
 LINK = ["--link-timeout", "1", "--reconnect-max", "0.5"]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def netns_problem():
@@ -54,91 +47,6 @@ NETNS_PROBLEM = netns_problem()
 if NETNS_PROBLEM is not None:
     sys.stderr.write("test_multihost: network namespaces unavailable (%s); "
                      "running every test on loopback\n" % NETNS_PROBLEM)
-
-
-class Proxy:
-    """A TCP forwarder on loopback that a test can cut and restore."""
-
-    def __init__(self, target):
-        self.target = target
-        self.port = free_port()
-        self.pairs = []
-        self.lock = threading.Lock()
-        self.up = True
-        self.stopped = False
-        self.listener = self._listen()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _listen(self):
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", self.port))
-        s.listen(16)
-        return s
-
-    def _run(self):
-        while not self.stopped:
-            with self.lock:
-                socks = [p for pair in self.pairs for p in pair]
-                if self.listener is not None:
-                    socks.append(self.listener)
-            r, _, _ = select.select(socks, [], [], 0.05) if socks else \
-                (time.sleep(0.05) or ([], [], []))
-            for s in r:
-                with self.lock:
-                    if s is self.listener:
-                        c, _ = s.accept()
-                        try:
-                            u = socket.create_connection(self.target)
-                        except OSError:
-                            c.close()   # the root is gone: so is the link
-                            continue
-                        self.pairs.append((c, u))
-                        continue
-                    pair = next((p for p in self.pairs if s in p), None)
-                if pair is None:
-                    continue
-                other = pair[1] if s is pair[0] else pair[0]
-                try:
-                    data = s.recv(65536)
-                    if data:
-                        other.sendall(data)
-                        continue
-                except OSError:
-                    pass
-                self._drop(pair)
-
-    def _drop(self, pair):
-        with self.lock:
-            if pair in self.pairs:
-                self.pairs.remove(pair)
-        for s in pair:
-            s.close()
-
-    def cut(self):
-        with self.lock:
-            self.up = False
-            pairs, self.pairs = self.pairs, []
-            self.listener.close()
-            self.listener = None
-        for pair in pairs:
-            for s in pair:
-                s.close()
-
-    def restore(self):
-        with self.lock:
-            self.listener = self._listen()
-            self.up = True
-
-    def stop(self):
-        self.stopped = True
-        self.thread.join()
-        if self.listener is not None:
-            self.listener.close()
-        for pair in self.pairs:
-            for s in pair:
-                s.close()
 
 
 class Host:
@@ -168,15 +76,17 @@ class Host:
         if self.proxy is not None:
             self.proxy.cut()
         else:
-            subprocess.run(["ip", "netns", "exec", self.ns, "ip", "link",
-                            "set", self.veth, "down"], check=True)
+            self.set_link("down")
 
     def restore(self):
         if self.proxy is not None:
             self.proxy.restore()
         else:
-            subprocess.run(["ip", "netns", "exec", self.ns, "ip", "link",
-                            "set", self.veth, "up"], check=True)
+            self.set_link("up")
+
+    def set_link(self, state):
+        subprocess.run(["ip", "netns", "exec", self.ns, "ip", "link", "set",
+                        self.veth, state], check=True)
 
     def env(self, **extra):
         return clean_env(LD_PRELOAD=SHIM, MESHLOG_SOCKET=self.sock, **extra)
@@ -293,7 +203,7 @@ class MultiHostTest(MeshTest):
 
     def start_relay(self, h, *args, token=None, upstream=None):
         if h.upstream is None and upstream is None:
-            h.proxy = Proxy(("127.0.0.1", self.port))
+            h.proxy = CutProxy(("127.0.0.1", self.port))
             h.upstream = "tcp://127.0.0.1:%d" % h.proxy.port
         err = open(h.sock + ".err", "wb")
         h.json = h.sock + ".jsonl"
@@ -661,7 +571,7 @@ class MultiHostTest(MeshTest):
         self.start_root()
         h = self.hosts[0]
         if h.upstream is None:
-            h.proxy = Proxy(("127.0.0.1", self.port))
+            h.proxy = CutProxy(("127.0.0.1", self.port))
             h.upstream = "tcp://127.0.0.1:%d" % h.proxy.port
         sock = os.path.join(self.tmp, "auto", "collector.sock")
         env = clean_env(LD_PRELOAD=SHIM, MESHLOG_SOCKET=sock,
