@@ -20,6 +20,7 @@
 
 #include <event2/event.h>
 
+
 #include "collector.h"
 
 /* Bounds per window; reaching one prints the window early. */
@@ -128,7 +129,8 @@ agg_hash(uint64_t h, const void *p, size_t n)
 /* Hashes of a line's template tokens, and the signatures derived. */
 struct agg_tokens {
 	uint64_t	h[AGG_MAX_TOKENS];
-	size_t		n;
+	size_t		n;		/* tokens, all counted */
+	uint64_t	key;		/* the whole template */
 	int		letters;
 };
 
@@ -179,20 +181,34 @@ agg_bytes(const char *s, size_t n)
 	return (h);
 }
 
-/* Split a line into template tokens: words (masked when they contain a
- * digit), single punctuation characters; white space only separates. */
+/*
+ * A token's hash at position i of a template. Templates add these up:
+ * each token is mixed on its own, so the processor works on several at
+ * once instead of waiting for a chain of multiplications.
+ */
+static inline uint64_t
+agg_at(uint64_t h, size_t i)
+{
+	h = (h ^ (i * 0xd6e8feb86659fd93ULL)) * 0x9e3779b97f4a7c15ULL;
+	return (h ^ (h >> 32));
+}
+
+/*
+ * Split a line into template tokens: words (masked when they contain a
+ * digit), single punctuation characters; white space only separates.
+ * Sums stay in locals: a store through t could alias the line's bytes.
+ */
 static void
 agg_tokenize(const char *s, size_t n, struct agg_tokens *t)
 {
 	const unsigned char	*u = (const unsigned char *)s;
-	size_t			 i = 0, j;
-	uint64_t		 h;
+	uint64_t		 key = 0, h;
+	size_t			 i = 0, j, nt = 0;
 	unsigned		 f, acc;
+	int			 letters = 0;
 
 	if (agg_flags['a'] == 0)
 		agg_flags_init();
-	t->n = 0;
-	t->letters = 0;
 	while (i < n) {
 		f = agg_flags[u[i]];
 		if (f & AGG_BLANK) {
@@ -211,30 +227,33 @@ agg_tokenize(const char *s, size_t n, struct agg_tokens *t)
 				h = 0x2545f4914f6cdd1dULL;	/* the mask */
 			else {
 				h = agg_bytes(s + i, j - i);
-				t->letters += (int)(j - i);
+				letters += (int)(j - i);
 			}
 		}
-		if (t->n < AGG_MAX_TOKENS)
-			t->h[t->n++] = h;
+		key += agg_at(h, nt);
+		if (nt < AGG_MAX_TOKENS)
+			t->h[nt] = h;
 		else	/* fold the rest into the last token */
 			t->h[AGG_MAX_TOKENS - 1] = (t->h[AGG_MAX_TOKENS - 1] ^
 			    h) * 0x9e3779b97f4a7c15ULL;
+		nt++;
 		i = j;
 	}
+	t->n = nt;
+	t->letters = letters;
+	t->key = key ^ nt;
 }
 
-/* Hash of tokens [from, to): token hashes combined a word at a time. */
+/* Hash of tokens [from, to) of the array, positions counted from from. */
 static uint64_t
 agg_span(const struct agg_tokens *t, size_t from, size_t to)
 {
-	uint64_t	h = 14695981039346656037ULL ^ (to - from);
+	uint64_t	h = 0;
 	size_t		i;
 
-	for (i = from; i < to; i++) {
-		h = (h ^ t->h[i]) * 0x9e3779b97f4a7c15ULL;
-		h ^= h >> 29;
-	}
-	return (h ^ ((uint64_t)from << 56));
+	for (i = from; i < to; i++)
+		h += agg_at(t->h[i], i - from);
+	return ((h ^ (to - from)) ^ ((uint64_t)from << 56));
 }
 
 uint64_t
@@ -244,7 +263,7 @@ aggregate_template(const char *s, size_t n, int *letters)
 
 	agg_tokenize(s, n, &t);
 	*letters = t.letters;
-	return (agg_span(&t, 0, t.n));
+	return (t.key);
 }
 
 size_t
@@ -339,14 +358,14 @@ static size_t
 agg_signatures(const struct agg_tokens *t, uint64_t sig[3], int which,
     int severity)
 {
-	size_t	n = 0, i;
+	size_t	n = 0, i, nt = t->n < AGG_MAX_TOKENS ? t->n : AGG_MAX_TOKENS;
 
-	if (t->n >= 2) {
-		sig[n++] = agg_span(t, 1, t->n);
-		sig[n++] = agg_span(t, 0, t->n - 1);
+	if (nt >= 2) {
+		sig[n++] = agg_span(t, 1, nt);
+		sig[n++] = agg_span(t, 0, nt - 1);
 	}
-	if (t->n >= 3)
-		sig[n++] = agg_span(t, 1, t->n - 1);
+	if (nt >= 3)
+		sig[n++] = agg_span(t, 1, nt - 1);
 	for (i = 0; i < n; i++)
 		sig[i] = agg_hash(agg_hash(sig[i], &which, sizeof which),
 		    &severity, sizeof severity);
@@ -649,7 +668,7 @@ agg_candidate(int which, int slot, const uint64_t *sig, size_t nsig,
 
 uint64_t
 aggregate_line(int which, const struct origin *o, const char *line,
-    size_t len, int flags, int severity)
+    size_t len, int flags, const struct shape *sh)
 {
 	struct agg_group	*g, *c;
 	struct agg_source	*src;
@@ -659,20 +678,23 @@ aggregate_line(int which, const struct origin *o, const char *line,
 	uint64_t		 key, sig[3];
 	uint32_t		 occ;
 	size_t			 nsig, i;
-	int			 slot = agg_slot(severity);
+	int			 severity = sh->severity;
+	int			 slot = agg_slot(severity), tokens = 0;
 
 	agg_lines++;
 	if (ngroups >= AGG_MAX_GROUPS || nbytes + len > AGG_MAX_BYTES)
 		aggregate_flush();
-	agg_tokenize(line, len, &t);
-	key = agg_span(&t, 0, t.n);
-	if (t.letters < AGG_MIN_LETTERS)	/* numbers only: exact text */
-		key = agg_hash(14695981039346656037ULL, line, len);
-	key = agg_hash(key, &which, sizeof which);
-	key = agg_hash(key, &severity, sizeof severity);
+	key = sh->key;
+	if (sh->letters < AGG_MIN_LETTERS)	/* numbers only: exact text */
+		key = agg_bytes(line, len);
+	key = (key ^ ((uint64_t)(unsigned)which << 32 | (unsigned)severity)) *
+	    0x9e3779b97f4a7c15ULL;
+	key ^= key >> 32;
 	/* A template never seen: is the line close to a known group? */
 	nsig = 0;
 	if (agg_find(key, 0) == NULL) {
+		agg_tokenize(line, len, &t);
+		tokens = 1;
 		nsig = agg_signatures(&t, sig, which, severity);
 		if ((c = agg_candidate(which, slot, sig, nsig, line,
 		    len)) != NULL)
@@ -700,6 +722,8 @@ aggregate_line(int which, const struct origin *o, const char *line,
 		g->hnext = gbucket[(key + occ) % AGG_BUCKETS];
 		gbucket[(key + occ) % AGG_BUCKETS] = g;
 		if (occ == 0) {
+			if (!tokens)
+				agg_tokenize(line, len, &t);
 			if (nsig == 0)
 				nsig = agg_signatures(&t, sig, which,
 				    severity);

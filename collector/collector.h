@@ -255,6 +255,19 @@ struct origin {
 /* Python level (10..50) a line announces, or 0 when none is recognised. */
 int	severity_detect(const char *line, size_t len);
 
+/* shape.c */
+/* What the console needs to know of a line's text. */
+struct shape {
+	uint64_t	key;		/* aggregate_template() */
+	int		letters;	/* literal letters in the template */
+	int		severity;	/* severity_detect() */
+};
+/* The shape of line, taken from a recent line equal to it once each digit
+ * reads as '0' when there is one, else computed and remembered. */
+void	shape_of(const char *line, size_t len, struct shape *out);
+/* Lines whose shape was remembered, and lines shaped in full. */
+void	shape_stats(uint64_t *hits, uint64_t *misses);
+
 /* aggregate.c */
 /* Hash of a line's template (variable tokens masked); letters it kept. */
 uint64_t aggregate_template(const char *line, size_t len, int *letters);
@@ -263,7 +276,7 @@ size_t	aggregate_distance(const char *a, size_t la, const char *b,
 	    size_t lb, size_t k);
 /* Hold a console line for the window; returns the id of its group. */
 uint64_t aggregate_line(int which, const struct origin *o, const char *line,
-	    size_t len, int flags, int severity);
+	    size_t len, int flags, const struct shape *sh);
 /* Print every pending group now. */
 void	aggregate_flush(void);
 /* Set the window in seconds (0 = off), printing what is pending first. */

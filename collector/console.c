@@ -57,20 +57,20 @@ void
 console_record(int which, const struct origin *o, const char *line,
     size_t len, int flags)
 {
-	int	sev = 0;
+	struct shape	sh = { 0, 0, 0 };
 
 	if (!cfg.console || cons[which] == NULL)
 		return;
 	if (cfg.level > 0 || aggregate_window() > 0)
-		sev = severity_detect(line, len);
+		shape_of(line, len, &sh);
 	/* Lines without a recognised severity are never filtered. */
-	if (cfg.level > 0 && sev > 0 && sev < cfg.level &&
+	if (cfg.level > 0 && sh.severity > 0 && sh.severity < cfg.level &&
 	    console_level_applies(o->rank)) {
 		filtered++;
 		return;
 	}
 	if (aggregate_window() > 0)
-		aggregate_line(which, o, line, len, flags, sev);
+		aggregate_line(which, o, line, len, flags, &sh);
 	else
 		console_line(which, o->prefix, line, len, flags);
 }

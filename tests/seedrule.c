@@ -68,6 +68,7 @@ seed_compare(char *const *lines, size_t n, const size_t *group,
 {
 	uint64_t	*ours = calloc(n + 1, sizeof *ours);
 	struct origin	 o = { 0, -1, 0, "" };
+	struct shape	 sh;
 	size_t		 i, j, pairs = 0, agree = 0, seed_pairs = 0, both = 0;
 	int		 s, u;
 
@@ -75,9 +76,9 @@ seed_compare(char *const *lines, size_t n, const size_t *group,
 	for (i = 0; i < n; i++) {
 		o.id = i + 1;
 		o.pid = (long)i + 1;
+		shape_of(lines[i], strlen(lines[i]), &sh);
 		ours[i] = aggregate_line(MESHLOG_STDOUT, &o, lines[i],
-		    strlen(lines[i]), 0, severity_detect(lines[i],
-		    strlen(lines[i])));
+		    strlen(lines[i]), 0, &sh);
 	}
 	aggregate_set_window(0);
 	for (i = 0; i < n; i++) {

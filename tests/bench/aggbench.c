@@ -90,6 +90,7 @@ main(void)
 	unsigned	 seed = 42, t;
 	size_t		 i, g, gm;
 	struct origin	 o = { 0, -1, 0, "" };
+	struct shape	 sh;
 	double		 t0, ours_s, lps, lpsm, r, a, rm, am;
 	int		 len;
 
@@ -101,8 +102,8 @@ main(void)
 		len = make_line(buf, sizeof buf, t, &seed, 1);
 		o.id = 1 + i % SOURCES;
 		o.rank = (long)(i % SOURCES);
-		aggregate_line(MESHLOG_STDOUT, &o, buf, (size_t)len, 0,
-		    severity_detect(buf, (size_t)len));
+		shape_of(buf, (size_t)len, &sh);
+		aggregate_line(MESHLOG_STDOUT, &o, buf, (size_t)len, 0, &sh);
 	}
 	aggregate_flush();
 	ours_s = now_s() - t0;

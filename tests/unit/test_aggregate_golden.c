@@ -68,6 +68,7 @@ Test(aggregate, golden_cases)
 	struct dirent	*e;
 	char		 path[1024], *in, *want, *line, *save, prefixes[64][32];
 	struct origin	 o;
+	struct shape	 sh;
 	long		 src, rank;
 	int		 ncases = 0, which, off;
 
@@ -104,8 +105,9 @@ Test(aggregate, golden_cases)
 			o.rank = rank;
 			o.pid = 1000 + src;
 			o.prefix = prefixes[src];
+			shape_of(line + off, strlen(line + off), &sh);
 			aggregate_line(which, &o, line + off, strlen(line + off),
-			    0, severity_detect(line + off, strlen(line + off)));
+			    0, &sh);
 		}
 		aggregate_flush();
 		cr_expect_str_eq(got, want, "case %s:\n--- want\n%s--- got\n%s",

@@ -1,0 +1,133 @@
+/*
+ * A console line's shape: its aggregation template and its severity,
+ * remembered for lines that differ only in their digits.
+ *
+ * Both depend on a line's bytes only through which are digits: the
+ * template masks any word holding a digit, and severity detection looks
+ * at letters and at where digits are, never at their values. So a line
+ * equal to an earlier one once every digit reads as '0' has that line's
+ * shape. Most lines of a job are printed by a few formats with numbers
+ * of stable width ("step 1200 loss=2.3145"), and for them a hash of the
+ * line, sixteen bytes at a time, replaces tokenizing it. A line whose
+ * digits change in number, or that holds fresh ids with letters in them,
+ * is shaped in full, as before.
+ *
+ * The table is direct-mapped: a new shape replaces whatever had its slot.
+ * Two lines would share a shape wrongly only if their 64-bit hashes and
+ * lengths were both equal.
+ */
+
+#include <string.h>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#include "collector.h"
+
+#define SHAPE_SLOTS	4096
+
+struct shape_slot {
+	uint64_t	hash;
+	uint64_t	key;
+	uint32_t	len;
+	int32_t		letters;
+	int32_t		severity;
+	int32_t		used;
+};
+
+static struct shape_slot	shape_table[SHAPE_SLOTS];
+static uint64_t			shape_hits, shape_misses;
+
+/* Mix one word into a lane. */
+static inline uint64_t
+shape_mix(uint64_t h, uint64_t w, uint64_t m)
+{
+	h = (h ^ w) * m;
+	return (h ^ (h >> 29));
+}
+
+/* Eight bytes with each digit read as '0', one byte at a time. */
+static uint64_t
+shape_tail(const unsigned char *u, size_t n)
+{
+	uint64_t	w = 0;
+	unsigned	c;
+
+	while (n-- > 0) {
+		c = u[n];
+		if (c >= '0' && c <= '9')
+			c = '0';
+		w = (w << 8) | c;
+	}
+	return (w);
+}
+
+/* Hash of the line with every digit read as '0'. */
+static uint64_t
+shape_hash(const char *s, size_t n)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+	uint64_t		 h1 = 0x9ae16a3b2f90404fULL ^ n, h2 = n, a, b;
+	size_t			 i = 0;
+#ifdef __SSE2__
+	const __m128i		 lo = _mm_set1_epi8('0' - 1);
+	const __m128i		 hi = _mm_set1_epi8('9' + 1);
+	const __m128i		 zero = _mm_set1_epi8('0');
+	__m128i			 v, d;
+
+	/* Two lanes, so that one waits less on the other's multiply. */
+	for (; i + 16 <= n; i += 16) {
+		v = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+		d = _mm_and_si128(_mm_cmpgt_epi8(v, lo), _mm_cmplt_epi8(v, hi));
+		v = _mm_or_si128(_mm_andnot_si128(d, v), _mm_and_si128(d, zero));
+		a = (uint64_t)_mm_cvtsi128_si64(v);
+		b = (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v));
+		h1 = shape_mix(h1, a, 0x9e3779b97f4a7c15ULL);
+		h2 = shape_mix(h2, b, 0xc2b2ae3d27d4eb4fULL);
+	}
+#endif
+	for (; i + 8 <= n; i += 8)
+		h1 = shape_mix(h1, shape_tail(u + i, 8), 0x9e3779b97f4a7c15ULL);
+	if (i < n)
+		h2 = shape_mix(h2, shape_tail(u + i, n - i),
+		    0xc2b2ae3d27d4eb4fULL);
+	return (shape_mix(h1 ^ (h2 * 0xff51afd7ed558ccdULL), h2,
+	    0x9e3779b97f4a7c15ULL));
+}
+
+void
+shape_of(const char *line, size_t len, struct shape *out)
+{
+	struct shape_slot	*e;
+	uint64_t		 h = shape_hash(line, len);
+	int			 letters;
+
+	e = &shape_table[h % SHAPE_SLOTS];
+	if (e->used && e->hash == h && e->len == len) {
+		shape_hits++;
+		out->key = e->key;
+		out->letters = e->letters;
+		out->severity = e->severity;
+		return;
+	}
+	shape_misses++;
+	out->key = aggregate_template(line, len, &letters);
+	out->letters = letters;
+	out->severity = severity_detect(line, len);
+	if (len > UINT32_MAX)
+		return;
+	e->hash = h;
+	e->key = out->key;
+	e->len = (uint32_t)len;
+	e->letters = letters;
+	e->severity = out->severity;
+	e->used = 1;
+}
+
+void
+shape_stats(uint64_t *hits, uint64_t *misses)
+{
+	*hits = shape_hits;
+	*misses = shape_misses;
+}

@@ -1,0 +1,114 @@
+/*
+ * Line shapes: a line's template and severity, remembered for lines that
+ * differ only in their digits. Every shape handed out, remembered or not,
+ * must equal the one computed from the line itself.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "collector/collector.h"
+
+/* The unit tests link the collector's modules, which expect these. */
+struct config		 cfg;
+struct event_base	*base;
+
+/* Check shape_of(line) against the template and severity of the line. */
+static void
+check_shape(const char *line, size_t len)
+{
+	struct shape	sh;
+	uint64_t	key;
+	int		letters;
+
+	shape_of(line, len, &sh);
+	key = aggregate_template(line, len, &letters);
+	cr_assert_eq(sh.key, key, "template of '%.*s'", (int)len, line);
+	cr_assert_eq(sh.letters, letters, "letters of '%.*s'", (int)len,
+	    line);
+	cr_assert_eq(sh.severity, severity_detect(line, len),
+	    "severity of '%.*s'", (int)len, line);
+}
+
+Test(shape, digits_change_nothing_else_does)
+{
+	struct shape	a, b;
+
+	shape_of("step 100 loss=2.31", 18, &a);
+	shape_of("step 977 loss=0.05", 18, &b);
+	cr_assert_eq(a.key, b.key);
+	shape_of("I1123 20:14:05.123456 1 main.cc:12] up", 38, &a);
+	cr_assert_eq(a.severity, 20);
+	shape_of("I9999 99:99:99.999999 9 main.cc:99] up", 38, &b);
+	cr_assert_eq(b.severity, 20);
+	/* Same digits, other letters: another shape, not a remembered one. */
+	shape_of("step 100 loss=2.31", 18, &a);
+	shape_of("step 100 lr=2.31xx", 18, &b);
+	cr_assert_neq(a.key, b.key);
+	shape_of("INFO: step 1", 12, &a);
+	shape_of("INFO2 step 1", 12, &b);
+	cr_assert_eq(a.severity, 20);
+	cr_assert_eq(b.severity, 0);
+}
+
+Test(shape, remembered_lines_count_as_hits)
+{
+	uint64_t	h0, m0, h1, m1;
+	char		line[128];
+	int		i, n;
+
+	shape_stats(&h0, &m0);
+	for (i = 0; i < 1000; i++) {
+		n = snprintf(line, sizeof line, "epoch %d step %d loss=%d.%03d "
+		    "tokens/s %d", i % 10, i, i % 7, i % 1000, 10000 + i);
+		check_shape(line, (size_t)n);
+	}
+	shape_stats(&h1, &m1);
+	/* One format whose step grows to 2 and to 3 digits: three shapes. */
+	cr_assert_eq(m1 - m0, 3, "%llu misses", (unsigned long long)(m1 - m0));
+	cr_assert_eq(h1 - h0, 997, "%llu hits", (unsigned long long)(h1 - h0));
+}
+
+/*
+ * Random lines over an alphabet where every class matters (letters, level
+ * words, digits, '_', '=', blanks, tabs, punctuation, UTF-8 bytes), each
+ * followed by copies with other digits: all must be shaped as if alone,
+ * across lengths that cross the sixteen-byte steps of the hash.
+ */
+Test(shape, random_lines_and_their_digit_variants)
+{
+	static const char *const pieces[] = { "INFO", "WARNING", "ERROR",
+	    "level=", "lvl=", "DEBUG", "x", "ab", "_", "=", ":", ".", "-",
+	    " ", "  ", "\t", "[", "]", "\xc3\xa9", "0", "7", "42", "0x1f",
+	    "I1123 20:14:05", "cuda", "id", "\"", "\\", "\x01" };
+	char		line[512], copy[512];
+	size_t		len, i;
+	unsigned	seed = 11;
+	int		r, v, k;
+
+	for (r = 0; r < 20000; r++) {
+		len = 0;
+		k = 1 + rand_r(&seed) % 40;
+		while (k-- > 0) {
+			const char *p = pieces[(size_t)rand_r(&seed) %
+			    (sizeof pieces / sizeof pieces[0])];
+			if (len + strlen(p) >= sizeof line)
+				break;
+			memcpy(line + len, p, strlen(p));
+			len += strlen(p);
+		}
+		check_shape(line, len);
+		for (v = 0; v < 3; v++) {
+			memcpy(copy, line, len);
+			for (i = 0; i < len; i++) {
+				if (copy[i] >= '0' && copy[i] <= '9')
+					copy[i] = (char)('0' + rand_r(&seed) %
+					    10);
+			}
+			check_shape(copy, len);
+		}
+	}
+}
