@@ -38,6 +38,10 @@
  * first ones (the seed's representatives) and the latest. */
 #define AGG_SIG_FIRST		8
 #define AGG_SIG_RING		4
+/* Members a group holds in itself before it needs an array. */
+#define AGG_INLINE		8
+/* Window memory is taken in chunks of this size and given back at once. */
+#define AGG_CHUNK		(256 * 1024)
 
 struct agg_member {
 	long	rank;
@@ -55,9 +59,10 @@ struct agg_group {
 	size_t			 len;
 	char			 prefix[64];
 	unsigned		 count;
-	struct agg_member	*members;
+	struct agg_member	*members;	/* inline, or heap past it */
 	size_t			 nmembers;
 	size_t			 capmembers;
+	struct agg_member	 inline_members[AGG_INLINE];
 	struct agg_group	*hnext;
 	struct agg_group	*snext;		/* the creator's next group */
 };
@@ -110,6 +115,64 @@ static struct agg_sig		*sigbucket[AGG_BUCKETS];
 static struct agg_group		*recent[2][6][AGG_CANDIDATES];
 static unsigned			 recent_next[2][6];
 static uint64_t			 agg_lines, agg_printed, agg_serial;
+
+/*
+ * A window's groups, texts, sources and counters live in chunks that
+ * are given back together when the window is printed: a window creates
+ * thousands of small objects and frees them all at once.
+ */
+struct agg_chunk {
+	struct agg_chunk	*next;
+	size_t			 used;
+	size_t			 size;
+	max_align_t		 data[];
+};
+static struct agg_chunk		*chunks;	/* the current one first */
+static struct agg_chunk		*spare;		/* kept for the next window */
+
+/* n zeroed bytes until the window ends. */
+static void *
+agg_alloc(size_t n)
+{
+	struct agg_chunk	*c;
+	size_t			 size;
+	void			*p;
+
+	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	if (chunks == NULL || chunks->size - chunks->used < n) {
+		size = n > AGG_CHUNK ? n : AGG_CHUNK;
+		if (spare != NULL && spare->size >= size) {
+			c = spare;
+			spare = NULL;
+		} else {
+			c = xmalloc(sizeof *c + size);
+			c->size = size;
+		}
+		c->used = 0;
+		c->next = chunks;
+		chunks = c;
+	}
+	p = (char *)chunks->data + chunks->used;
+	chunks->used += n;
+	memset(p, 0, n);
+	return (p);
+}
+
+/* Give back the window's memory, keeping one chunk for the next. */
+static void
+agg_release(void)
+{
+	struct agg_chunk	*c, *next;
+
+	for (c = chunks; c != NULL; c = next) {
+		next = c->next;
+		if (spare == NULL && c->size == AGG_CHUNK)
+			spare = c;
+		else
+			free(c);
+	}
+	chunks = NULL;
+}
 
 static void	aggregate_timer_cb(int, short, void *);
 
@@ -322,7 +385,7 @@ agg_source(uint64_t id)
 		if (s->id == id)
 			return (s);
 	}
-	s = xcalloc(1, sizeof *s);
+	s = agg_alloc(sizeof *s);
 	s->id = id;
 	s->hnext = *b;
 	*b = s;
@@ -346,7 +409,7 @@ agg_sig(uint64_t sig, int create)
 	}
 	if (!create)
 		return (NULL);
-	e = xcalloc(1, sizeof *e);
+	e = agg_alloc(sizeof *e);
 	e->sig = sig;
 	e->hnext = *b;
 	*b = e;
@@ -382,7 +445,7 @@ agg_occurrence(uint64_t src, uint64_t key)
 		if (o->src == src && o->key == key)
 			return (o->n++);
 	}
-	o = xcalloc(1, sizeof *o);
+	o = agg_alloc(sizeof *o);
 	o->src = src;
 	o->key = key;
 	o->n = 1;
@@ -409,9 +472,16 @@ static void
 agg_member_add(struct agg_group *g, const struct origin *o)
 {
 	if (g->nmembers == g->capmembers) {
-		g->capmembers = g->capmembers == 0 ? 4 : g->capmembers * 2;
-		g->members = xrealloc(g->members, g->capmembers *
-		    sizeof *g->members);
+		/* Past the inline members: an array of twice as many. */
+		g->capmembers *= 2;
+		if (g->members == g->inline_members) {
+			g->members = xcalloc(g->capmembers,
+			    sizeof *g->members);
+			memcpy(g->members, g->inline_members,
+			    sizeof g->inline_members);
+		} else
+			g->members = xrealloc(g->members, g->capmembers *
+			    sizeof *g->members);
 	}
 	g->members[g->nmembers].rank = o->rank;
 	g->members[g->nmembers].pid = o->pid;
@@ -445,7 +515,22 @@ agg_member_sort(struct agg_member *m, size_t n)
 	}
 }
 
-/* Append the decimal v at buf + *len (size bytes in all). */
+/* Append the n bytes of p to buf (size bytes in all), as room allows. */
+static void
+agg_put(char *buf, size_t size, size_t *len, const char *p, size_t n)
+{
+	if (*len + n >= size)
+		n = size - 1 - *len;
+	memcpy(buf + *len, p, n);
+	*len += n;
+	buf[*len] = '\0';
+}
+
+/* Append a string literal. */
+#define AGG_PUT(buf, size, len, lit)	agg_put((buf), (size), (len), \
+					    (lit), sizeof(lit) - 1)
+
+/* Append the decimal v. */
 static void
 agg_num(char *buf, size_t size, size_t *len, long v)
 {
@@ -456,50 +541,52 @@ agg_num(char *buf, size_t size, size_t *len, long v)
 		tmp[--i] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v > 0);
-	if (*len + sizeof tmp - i < size) {
-		memcpy(buf + *len, tmp + i, sizeof tmp - i);
-		*len += sizeof tmp - i;
-		buf[*len] = '\0';
-	}
+	agg_put(buf, size, len, tmp + i, sizeof tmp - i);
 }
 
-/* Append "name a-b,c" for sorted distinct values v[0..n) to buf. */
+/* Append "[name a-b,c] " for sorted distinct values v[0..n). */
 static void
-agg_ranges(char *buf, size_t size, const char *name, const long *v,
-    size_t n)
+agg_ranges(char *buf, size_t size, size_t *len, const char *name,
+    const long *v, size_t n)
 {
-	size_t	i = 0, j, len;
+	size_t	i = 0, j;
 
-	len = strlcat(buf, "[", size);
-	len = strlcat(buf, name, size);
-	len = strlcat(buf, " ", size);
-	while (i < n && len + 52 < size) {
+	AGG_PUT(buf, size, len, "[");
+	agg_put(buf, size, len, name, strlen(name));
+	AGG_PUT(buf, size, len, " ");
+	while (i < n && *len + 52 < size) {
 		for (j = i; j + 1 < n && v[j + 1] == v[j] + 1; j++)
 			;
 		if (i > 0)
-			len = strlcat(buf, ",", size);
-		agg_num(buf, size, &len, v[i]);
+			AGG_PUT(buf, size, len, ",");
+		agg_num(buf, size, len, v[i]);
 		if (j > i) {
-			len = strlcat(buf, "-", size);
-			agg_num(buf, size, &len, v[j]);
+			AGG_PUT(buf, size, len, "-");
+			agg_num(buf, size, len, v[j]);
 		}
 		i = j + 1;
 	}
 	if (i < n)
-		strlcat(buf, ",...", size);
-	strlcat(buf, "] ", size);
+		AGG_PUT(buf, size, len, ",...");
+	AGG_PUT(buf, size, len, "] ");
 }
 
 /* The prefix of a group of several lines. */
 static void
 agg_group_prefix(struct agg_group *g, char *buf, size_t size)
 {
-	long	*ranks, *pids;
-	size_t	 i, nr = 0, np = 0, len;
+	static long	*vals;
+	static size_t	 capvals;
+	long		*ranks, *pids;
+	size_t		 i, nr = 0, np = 0, len = 0;
 
+	if (2 * g->nmembers > capvals) {
+		capvals = 2 * g->nmembers;
+		vals = xrealloc(vals, capvals * sizeof *vals);
+	}
+	ranks = vals;
+	pids = vals + g->nmembers;
 	agg_member_sort(g->members, g->nmembers);
-	ranks = xcalloc(g->nmembers, sizeof *ranks);
-	pids = xcalloc(g->nmembers, sizeof *pids);
 	for (i = 0; i < g->nmembers; i++) {
 		if (g->members[i].rank >= 0) {
 			if (nr == 0 || ranks[nr - 1] != g->members[i].rank)
@@ -507,26 +594,21 @@ agg_group_prefix(struct agg_group *g, char *buf, size_t size)
 		} else
 			pids[np++] = g->members[i].pid;
 	}
-	len = 0;
 	buf[0] = '\0';
-	len = strlcat(buf, "[", size);
+	AGG_PUT(buf, size, &len, "[");
 	agg_num(buf, size, &len, (long)g->count);
-	strlcat(buf, " similar lines] ", size);
+	AGG_PUT(buf, size, &len, " similar lines] ");
 	if (nr > 0)
-		agg_ranges(buf, size, "ranks", ranks, nr);
+		agg_ranges(buf, size, &len, "ranks", ranks, nr);
 	if (np > 0)
-		agg_ranges(buf, size, np == 1 ? "pid" : "pids", pids, np);
-	free(ranks);
-	free(pids);
+		agg_ranges(buf, size, &len, np == 1 ? "pid" : "pids", pids,
+		    np);
 }
 
 void
 aggregate_flush(void)
 {
 	struct agg_group	*g, *gnext;
-	struct agg_source	*s, *next;
-	struct agg_occ		*o, *onext;
-	struct agg_sig		*e, *enext;
 	char			 prefix[512];
 	size_t			 i;
 
@@ -544,32 +626,18 @@ aggregate_flush(void)
 				    g->len, g->flags);
 			}
 			agg_printed++;
-			free(g->text);
-			free(g->members);
-			free(g);
+			if (g->members != g->inline_members)
+				free(g->members);
 		}
 	}
 	ngroups = nbytes = nsrcs = 0;
 	memset(gbucket, 0, sizeof gbucket);
 	memset(recent, 0, sizeof recent);
 	memset(recent_next, 0, sizeof recent_next);
-	for (i = 0; i < AGG_BUCKETS; i++) {
-		for (s = sbucket[i]; s != NULL; s = next) {
-			next = s->hnext;
-			free(s);
-		}
-		sbucket[i] = NULL;
-		for (o = obucket[i]; o != NULL; o = onext) {
-			onext = o->hnext;
-			free(o);
-		}
-		obucket[i] = NULL;
-		for (e = sigbucket[i]; e != NULL; e = enext) {
-			enext = e->hnext;
-			free(e);
-		}
-		sigbucket[i] = NULL;
-	}
+	memset(sbucket, 0, sizeof sbucket);
+	memset(obucket, 0, sizeof obucket);
+	memset(sigbucket, 0, sizeof sigbucket);
+	agg_release();
 }
 
 /* The window is over. */
@@ -703,14 +771,16 @@ aggregate_line(int which, const struct origin *o, const char *line,
 	src = agg_source(o->id);
 	occ = agg_occurrence(o->id, key);
 	if ((g = agg_find(key, occ)) == NULL) {
-		g = xcalloc(1, sizeof *g);
+		g = agg_alloc(sizeof *g);
+		g->members = g->inline_members;
+		g->capmembers = AGG_INLINE;
 		g->key = key;
 		g->occ = occ;
 		g->serial = ++agg_serial;
 		g->which = which;
 		g->severity = severity;
 		g->flags = flags;
-		g->text = xmalloc(len == 0 ? 1 : len);
+		g->text = agg_alloc(len == 0 ? 1 : len);
 		memcpy(g->text, line, len);
 		g->len = len;
 		strlcpy(g->prefix, o->prefix, sizeof g->prefix);

@@ -84,6 +84,21 @@ record_sgr(const unsigned char *s, size_t n)
 	return (0);
 }
 
+/*
+ * Whether all eight bytes of w are printable ASCII (0x20 to 0x7e). The
+ * test may flag a fine byte next to one that is not; that only sends the
+ * word to the byte-by-byte path.
+ */
+static inline int
+record_printable8(uint64_t w)
+{
+	const uint64_t	ones = 0x0101010101010101ULL;
+	const uint64_t	high = 0x8080808080808080ULL;
+
+	return (((w - ones * 0x20) & ~w & high) == 0 &&
+	    ((w | (w + ones)) & high) == 0);
+}
+
 size_t
 record_console(char *dst, const char *src, size_t n)
 {
@@ -91,8 +106,22 @@ record_console(char *dst, const char *src, size_t n)
 	const unsigned char	*s = (const unsigned char *)src;
 	char			*d = dst;
 	size_t			 i = 0, k;
+	uint64_t		 w;
 
 	while (i < n) {
+		/* Printable text is copied eight bytes at a time. */
+		for (k = i; k + 8 <= n; k += 8) {
+			memcpy(&w, s + k, 8);
+			if (!record_printable8(w))
+				break;
+		}
+		if (k > i) {
+			memcpy(d, s + i, k - i);
+			d += k - i;
+			i = k;
+			if (i == n)
+				break;
+		}
 		if ((s[i] >= 0x20 && s[i] < 0x7f) || s[i] == '\t') {
 			*d++ = (char)s[i++];
 		} else if (s[i] >= 0x80) {

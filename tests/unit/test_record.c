@@ -193,6 +193,68 @@ Test(record, fast_path_matches_byte_by_byte)
 	}
 }
 
+/* The console's escaper one byte at a time: the reference. */
+static size_t
+console_reference(char *dst, const unsigned char *s, size_t n)
+{
+	char	*d = dst;
+	size_t	 i, k;
+
+	for (i = 0; i < n; i++) {
+		if ((s[i] >= 0x20 && s[i] < 0x7f) || s[i] == '\t')
+			*d++ = (char)s[i];
+		else if (s[i] >= 0x80) {
+			if ((k = utf8_valid(s + i, n - i)) == 0)
+				d += sprintf(d, "\xef\xbf\xbd");
+			else {
+				memcpy(d, s + i, k);
+				d += k;
+				i += k - 1;
+			}
+		} else if (s[i] == 0x1b && i + 2 < n && s[i + 1] == '[') {
+			/* A colour: ESC [ digits and ';' ... m. */
+			for (k = i + 2; k < n && k < i + 64 &&
+			    ((s[k] >= '0' && s[k] <= '9') || s[k] == ';'); k++)
+				;
+			if (k < n && k < i + 64 && s[k] == 'm') {
+				memcpy(d, s + i, k + 1 - i);
+				d += k + 1 - i;
+				i = k;
+			} else
+				d += sprintf(d, "\\x%02x", s[i]);
+		} else
+			d += sprintf(d, "\\x%02x", s[i]);
+	}
+	return ((size_t)(d - dst));
+}
+
+Test(record, console_fast_path_matches_byte_by_byte)
+{
+	static const unsigned char special[] = { 0x00, 0x07, '\t', '\n', 0x1b,
+	    '[', '3', 'm', ';', 0x1f, 0x20, 0x7e, 0x7f, 0x80, 0xc3, 0xa9,
+	    0xff };
+	unsigned char	in[64];
+	char		want[64 * 4], got[64 * 4];
+	size_t		n, wl, gl, pos, k;
+	int		round;
+
+	srand(5);
+	for (round = 0; round < 200000; round++) {
+		n = (size_t)(rand() % 40);
+		for (k = 0; k < n; k++)
+			in[k] = (unsigned char)('a' + rand() % 26);
+		for (k = 0; n > 0 && k < (size_t)(rand() % 4); k++) {
+			pos = (size_t)rand() % n;
+			in[pos] = special[rand() % (int)sizeof special];
+		}
+		wl = console_reference(want, in, n);
+		gl = record_console(got, (const char *)in, n);
+		cr_assert(wl == gl && memcmp(want, got, wl) == 0,
+		    "round %d: %.*s vs %.*s", round, (int)wl, want, (int)gl,
+		    got);
+	}
+}
+
 Test(record, writer_fits_long_plain_strings_and_refuses_what_cannot_fit)
 {
 	static char	buf[4096], big[3000];
