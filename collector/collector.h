@@ -326,6 +326,9 @@ uint64_t *source_ids(size_t *n);
  * source is gone or closed while draining.
  */
 int	 source_drain_written(uint64_t id);
+/* Read what the writers of the pipe dev/ino wrote so far, as
+ * source_drain_written does for its source; -1 when no stream has it. */
+int	 source_drain_pipe(dev_t dev, ino_t ino);
 /* {source, pid, rank, host, argv} of a source (new reference). */
 json_t	*source_describe(uint64_t id);
 /* Every open source with its counters (new reference). */

@@ -361,6 +361,34 @@ control_set_mode(json_t *req)
 	    control_mode()));
 }
 
+/*
+ * A process about to exit whose output is bound for a file: read what it
+ * wrote to its pipes and put it where it goes before answering, so that
+ * the next reader of the file finds it.
+ */
+static json_t *
+control_drain(json_t *req)
+{
+	json_t	*pipes = json_object_get(req, "pipes"), *p;
+	size_t	 i;
+	int	 found = 0;
+
+	if (!json_is_array(pipes))
+		return (control_error("drain needs pipes: [[dev, ino], ...]"));
+	json_array_foreach(pipes, i, p) {
+		if (!json_is_integer(json_array_get(p, 0)) ||
+		    !json_is_integer(json_array_get(p, 1)))
+			return (control_error("drain needs pipes: "
+			    "[[dev, ino], ...]"));
+		if (source_drain_pipe((dev_t)json_integer_value(
+		    json_array_get(p, 0)), (ino_t)json_integer_value(
+		    json_array_get(p, 1))) == 0)
+			found++;
+	}
+	dest_flush_pending();
+	return (json_pack("{s:s, s:i}", "type", "drained", "found", found));
+}
+
 json_t *
 control_dispatch(json_t *req, control_cb cb, void *arg)
 {
@@ -385,8 +413,10 @@ control_dispatch(json_t *req, control_cb cb, void *arg)
 	}
 	if (strcmp(type, "status") == 0)
 		return (control_status());
+	if (strcmp(type, "drain") == 0)
+		return (control_drain(req));
 	if (strcmp(type, "set_mode") == 0)
 		return (control_set_mode(req));
 	return (control_error("unknown request type (this collector knows "
-	    "hello, flush, status and set_mode)"));
+	    "hello, flush, status, set_mode and drain)"));
 }

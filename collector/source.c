@@ -586,6 +586,20 @@ source_drain_written(uint64_t id)
 	return (0);
 }
 
+int
+source_drain_pipe(dev_t dev, ino_t ino)
+{
+	struct stream	key, *s;
+
+	key.dev = dev;
+	key.ino = ino;
+	if ((s = RB_FIND(streams, &stream_tree, &key)) == NULL ||
+	    s->src->link != 0)
+		return (-1);
+	(void)source_drain_written(s->src->id);
+	return (0);
+}
+
 json_t *
 source_describe(uint64_t id)
 {

@@ -182,7 +182,7 @@ ident_socket_path(char *const *envp, char *buf, size_t len)
 }
 
 int
-ident_parse_owner(const char *s, long *pid, long *ttybits)
+ident_parse_owner(const char *s, long *pid, long *bits)
 {
 	char	tmp[32];
 	char	*colon;
@@ -195,7 +195,7 @@ ident_parse_owner(const char *s, long *pid, long *ttybits)
 	*colon = '\0';
 	if (ident_parse_uint(tmp, pid) != 0 || *pid == 0)
 		return (-1);
-	if (ident_parse_uint(colon + 1, ttybits) != 0 || *ttybits > 3)
+	if (ident_parse_uint(colon + 1, bits) != 0 || *bits > 15)
 		return (-1);
 	return (0);
 }

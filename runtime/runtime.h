@@ -123,8 +123,12 @@ int	ident_format_streams(const struct ident_streams *, char *buf,
  * /tmp/meshlog-$UID/collector.sock. Returns 0, or -1 when it does not fit.
  */
 int	ident_socket_path(char *const *envp, char *buf, size_t len);
-/* Parse MESHLOG_OWNER "pid:ttybits"; 0 or -1. */
-int	ident_parse_owner(const char *s, long *pid, long *ttybits);
+/*
+ * Parse MESHLOG_OWNER "pid:bits"; 0 or -1. Bits 0 and 1: stdout's and
+ * stderr's original destination is a terminal; bits 2 and 3: a regular
+ * file.
+ */
+int	ident_parse_owner(const char *s, long *pid, long *bits);
 
 /* clock.c */
 /* Milliseconds on the monotonic clock, for timeouts and deadlines. */

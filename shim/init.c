@@ -66,6 +66,7 @@ shim_adopt(char **envp)
 		shim_state.dev[i] = st.dev[i];
 		shim_state.ino[i] = st.ino[i];
 		shim_state.tty[i] = (bits >> i) & 1;
+		shim_state.file[i] = (bits >> (i + 2)) & 1;
 	}
 	shim_state.active = 1;
 	return (0);
@@ -91,7 +92,8 @@ shim_mark(void)
 	jw_init(&w, buf, sizeof buf);
 	jw_int(&w, (long long)getpid());
 	jw_lit(&w, ":");
-	jw_int(&w, shim_state.tty[0] | (shim_state.tty[1] << 1));
+	jw_int(&w, shim_state.tty[0] | (shim_state.tty[1] << 1) |
+	    (shim_state.file[0] << 2) | (shim_state.file[1] << 3));
 	if (!w.overflow)
 		setenv(MESHLOG_ENV_OWNER, buf, 1);
 }
@@ -227,5 +229,25 @@ shim_init(int argc, char **argv, char **envp)
 	} else if (why != NULL)
 		shim_notice(envp, why);
 out:
+	errno = saved;
+}
+
+/*
+ * At exit, when this process's output is bound for a regular file, wait
+ * until the collector has put there what was written: whoever reads the
+ * file next (`cmd > out; cat out`) must find it whole, as without meshlog.
+ * Output to a pipe needs no wait (its reader waits for the collector to
+ * close it), nor does output to a terminal. Lines still in a stdio buffer
+ * here (MESHLOG_BUFFERING=keep) are written after this, by exit itself.
+ */
+__attribute__((destructor)) static void
+shim_fini(void)
+{
+	int	saved = errno;
+
+	if (shim_state.active && ((shim_state.managed[0] &&
+	    shim_state.file[0]) || (shim_state.managed[1] &&
+	    shim_state.file[1])))
+		(void)shim_drain();
 	errno = saved;
 }

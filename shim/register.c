@@ -20,8 +20,12 @@
 #include "runtime/runtime.h"
 #include "shim.h"
 
+extern char **environ;
+
 /* Default wait for the collector: connect plus welcome, in ms. */
 #define SHIM_TIMEOUT_MS		3000
+/* Longest wait at exit for the collector to write this process's output. */
+#define SHIM_DRAIN_MS		2000
 /* Pipe capacity asked for; the kernel may give less. */
 #define SHIM_PIPE_SIZE		(256 * 1024)
 
@@ -31,6 +35,7 @@ struct shim_reg {
 	int	pipe[2][2];	/* [stream][read, write] */
 	int	capture[2];
 	int	tty[2];
+	int	file[2];	/* the original is a regular file */
 	char	path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -117,17 +122,21 @@ shim_probe_streams(char **envp, struct shim_reg *r)
 	for (i = 0; i < 2; i++) {
 		r->capture[i] = fstat(i + 1, &sb) == 0;
 		r->tty[i] = 0;
+		r->file[i] = 0;
 		if (!r->capture[i])
 			continue;
 		if (!S_ISFIFO(sb.st_mode)) {
 			r->tty[i] = shim_raw_isatty(i + 1);
+			r->file[i] = S_ISREG(sb.st_mode);
 			continue;
 		}
 		for (k = 0; marked && k < 2; k++) {
 			if (st.present[k] &&
 			    (unsigned long long)sb.st_dev == st.dev[k] &&
-			    (unsigned long long)sb.st_ino == st.ino[k])
+			    (unsigned long long)sb.st_ino == st.ino[k]) {
 				r->tty[i] = (bits >> k) & 1;
+				r->file[i] = (bits >> (k + 2)) & 1;
+			}
 		}
 	}
 }
@@ -202,16 +211,18 @@ shim_hello(struct jw *w, struct shim_reg *r, char **argv, char **envp)
 	jw_lit(w, "]}\n");
 }
 
-/* Wait for the collector's answer; 0 on welcome, else -1 with *why. */
+/*
+ * Read one line of answer from r->sock before deadline into buf (size
+ * bytes); 0, or -1 with *why set.
+ */
 static int
-shim_welcome(struct shim_reg *r, long long deadline, const char **why)
+shim_answer(struct shim_reg *r, long long deadline, char *buf, size_t size,
+    const char **why)
 {
-	static const char	 ok[] = "{\"type\":\"welcome\"";
-	char			 buf[512];
-	size_t			 have = 0;
-	struct pollfd		 pfd;
-	ssize_t			 n;
-	long long		 left;
+	size_t		 have = 0;
+	struct pollfd	 pfd;
+	ssize_t		 n;
+	long long	 left;
 
 	while (memchr(buf, '\n', have) == NULL) {
 		left = deadline - clock_now_ms();
@@ -221,15 +232,28 @@ shim_welcome(struct shim_reg *r, long long deadline, const char **why)
 			*why = "the collector did not answer in time";
 			return (-1);
 		}
-		n = read(r->sock, buf + have, sizeof buf - 1 - have);
+		n = read(r->sock, buf + have, size - 1 - have);
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (n <= 0 || (have += (size_t)n) == sizeof buf - 1) {
+		if (n <= 0 || (have += (size_t)n) == size - 1) {
 			*why = "the collector closed the connection";
 			return (-1);
 		}
 	}
-	if (have < sizeof ok - 1 || memcmp(buf, ok, sizeof ok - 1) != 0) {
+	buf[have] = '\0';
+	return (0);
+}
+
+/* Wait for the collector's answer; 0 on welcome, else -1 with *why. */
+static int
+shim_welcome(struct shim_reg *r, long long deadline, const char **why)
+{
+	static const char	 ok[] = "{\"type\":\"welcome\"";
+	char			 buf[512];
+
+	if (shim_answer(r, deadline, buf, sizeof buf, why) != 0)
+		return (-1);
+	if (strncmp(buf, ok, sizeof ok - 1) != 0) {
 		*why = "the collector refused this process";
 		return (-1);
 	}
@@ -320,12 +344,56 @@ shim_register(char **argv, char **envp, const char **why)
 		shim_state.dev[i] = (unsigned long long)sb.st_dev;
 		shim_state.ino[i] = (unsigned long long)sb.st_ino;
 		shim_state.tty[i] = r.tty[i];
+		shim_state.file[i] = r.file[i];
 	}
 	shim_state.active = shim_state.managed[0] || shim_state.managed[1];
 	if (shim_state.active)
 		rc = 0;
 	else
 		*why = "cannot install the pipes";
+out:
+	shim_reg_close(&r);
+	return (rc);
+}
+
+int
+shim_drain(void)
+{
+	struct shim_reg	 r;
+	char		 msg[256];
+	struct jw	 w;
+	const char	*why;
+	long long	 deadline;
+	long		 ms = SHIM_TIMEOUT_MS;
+	int		 i, first = 1, rc = -1;
+
+	memset(&r, 0, sizeof r);
+	r.sock = -1;
+	memset(r.pipe, -1, sizeof r.pipe);
+	if (ident_parse_uint(ident_env(environ, "MESHLOG_TIMEOUT_MS"),
+	    &ms) != 0 || ms > SHIM_DRAIN_MS)
+		ms = SHIM_DRAIN_MS;
+	deadline = clock_now_ms() + ms;
+	if (ident_socket_path(environ, r.path, sizeof r.path) != 0 ||
+	    shim_connect(&r, deadline, &why) != 0)
+		goto out;
+	jw_init(&w, msg, sizeof msg);
+	jw_lit(&w, "{\"type\":\"drain\",\"pipes\":[");
+	for (i = 0; i < 2; i++) {
+		if (!shim_state.managed[i])
+			continue;
+		jw_lit(&w, first ? "[" : ",[");
+		jw_int(&w, (long long)shim_state.dev[i]);
+		jw_lit(&w, ",");
+		jw_int(&w, (long long)shim_state.ino[i]);
+		jw_lit(&w, "]");
+		first = 0;
+	}
+	jw_lit(&w, "]}\n");
+	if (w.overflow || write(r.sock, msg, w.len) != (ssize_t)w.len ||
+	    shim_answer(&r, deadline, msg, sizeof msg, &why) != 0)
+		goto out;
+	rc = strncmp(msg, "{\"type\":\"drained\"", 18) == 0 ? 0 : -1;
 out:
 	shim_reg_close(&r);
 	return (rc);

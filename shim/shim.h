@@ -15,6 +15,7 @@ struct shim_state {
 	unsigned long long	dev[2];
 	unsigned long long	ino[2];
 	int			tty[2];		/* original was a terminal */
+	int			file[2];	/* original was a regular file */
 };
 
 extern struct shim_state shim_state SHIM_HIDDEN;
@@ -28,6 +29,13 @@ extern struct shim_state shim_state SHIM_HIDDEN;
  */
 int	shim_register(char **argv, char **envp, const char **why)
 	    SHIM_HIDDEN;
+
+/*
+ * Wait until the collector has written what this process wrote to its
+ * original destinations, at most MESHLOG_TIMEOUT_MS (capped at 2 s).
+ * Returns 0 when it answered, -1 otherwise; the host is never affected.
+ */
+int	shim_drain(void) SHIM_HIDDEN;
 
 /* relay.c */
 

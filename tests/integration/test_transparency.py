@@ -126,6 +126,31 @@ class WithCollector(MeshTest):
         self.assertEqual(got["fds"], plain["fds"])
         self.assertEqual(got["marker"].split(",")[0], got["fd1"])
 
+    def test_a_file_is_whole_when_its_writer_exits(self):
+        # `cmd > file; cat file` works as without meshlog: a writer whose
+        # output is bound for a file waits at exit until the collector has
+        # written it there. The writer stops the collector for 0.5 s right
+        # before its last line, so without that wait cat finds no line.
+        out = os.path.join(self.tmp, "out.txt")
+        code = os.path.join(self.tmp, "w.py")
+        with open(code, "w") as f:
+            f.write("import os, signal, subprocess\n"
+                    "pid = int(os.environ['CPID'])\n"
+                    "os.kill(pid, signal.SIGSTOP)\n"
+                    "subprocess.Popen(['sh', '-c', 'sleep 0.5; kill -CONT "
+                    "%d' % pid], env=dict(os.environ, MESHLOG_DISABLE='1'))\n"
+                    "print('written before exit')\n")
+        t = time.monotonic()
+        p = self.launch(["bash", "-c", "CPID=$PPID %s %s > %s; cat %s"
+                         % (PYTHON, code, out, out)])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertGreater(time.monotonic() - t, 0.45)
+        self.assertIn("] written before exit\n", p.stdout.decode())
+        with open(out) as f:
+            self.assertEqual(f.read(), "written before exit\n")
+        self.assertEqual(self.texts(stream="stdout").count(
+            "written before exit"), 2)
+
     def test_console_view_on_a_terminal_in_launch_mode(self):
         # In launch mode on a terminal the console view replaces the raw
         # output: each line once, prefixed.

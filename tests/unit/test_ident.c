@@ -149,7 +149,9 @@ Test(ident, owner_marker)
 	cr_assert_eq(ident_parse_owner("1234:3", &pid, &bits), 0);
 	cr_assert_eq(pid, 1234);
 	cr_assert_eq(bits, 3);
-	cr_assert_eq(ident_parse_owner("1234:4", &pid, &bits), -1);
+	cr_assert_eq(ident_parse_owner("1234:15", &pid, &bits), 0);
+	cr_assert_eq(bits, 15);
+	cr_assert_eq(ident_parse_owner("1234:16", &pid, &bits), -1);
 	cr_assert_eq(ident_parse_owner("0:1", &pid, &bits), -1);
 	cr_assert_eq(ident_parse_owner("1234", &pid, &bits), -1);
 	cr_assert_eq(ident_parse_owner("x:1", &pid, &bits), -1);
