@@ -390,7 +390,9 @@ shim_drain(void)
 		first = 0;
 	}
 	jw_lit(&w, "]}\n");
-	if (w.overflow || write(r.sock, msg, w.len) != (ssize_t)w.len ||
+	/* MSG_NOSIGNAL: a collector gone by now must not kill its host. */
+	if (w.overflow || send(r.sock, msg, w.len, MSG_NOSIGNAL) !=
+	    (ssize_t)w.len ||
 	    shim_answer(&r, deadline, msg, sizeof msg, &why) != 0)
 		goto out;
 	rc = strncmp(msg, "{\"type\":\"drained\"", 18) == 0 ? 0 : -1;
