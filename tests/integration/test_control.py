@@ -315,6 +315,46 @@ class ControlPlane(MeshTest):
         self.assertIn("level must be", err)
         self.assertEqual(self.stop(), 0)
 
+    def test_drain_request(self):
+        # What the preload library sends at exit for output bound for a
+        # file: malformed requests get an error and the connection stays
+        # usable; a real pipe is drained into its file before the answer.
+        import socket
+        self.serve(args=["-q"])
+        out = os.path.join(self.tmp, "out.txt")
+        with open(out, "wb") as f:
+            w = subprocess.Popen(["sh", "-c", "echo held; exec sleep 30"],
+                                 stdout=f, env=self.shim_env())
+        self.children.append(w)
+        self.wait_for(lambda: b'"line":"held"' in self.log_bytes(),
+                      what="the line")
+        st = os.stat("/proc/%d/fd/1" % w.pid)
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(self.sock)
+        f = s.makefile("rwb")
+
+        def ask(req):
+            f.write(req + b"\n")
+            f.flush()
+            return json.loads(f.readline())
+        for bad in (b'{"type":"drain"}', b'{"type":"drain","pipes":[["a"]]}',
+                    b'{"type":"drain","pipes":7}'):
+            got = ask(bad)
+            self.assertEqual(got["type"], "error", bad)
+            self.assertIn("drain needs pipes", got["message"])
+        self.assertEqual(ask(b'{"type":"drain","pipes":[[1,2]]}'),
+                         {"type": "drained", "found": 0})
+        got = ask(json.dumps({"type": "drain", "pipes": [
+            [st.st_dev, st.st_ino]]}).encode())
+        self.assertEqual(got, {"type": "drained", "found": 1})
+        with open(out, "rb") as g:
+            self.assertEqual(g.read(), b"held\n")
+        f.close()
+        s.close()
+        w.kill()
+        w.wait()
+        self.assertEqual(self.stop(), 0)
+
     def test_launch_mode_ends_with_a_barrier(self):
         p = self.launch([CWRITER, "lines", "3", "b"])
         self.assertEqual(p.returncode, 0)
