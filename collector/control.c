@@ -241,14 +241,15 @@ json_t *
 control_status(void)
 {
 	struct timespec	 now;
-	uint64_t	 lines, printed;
+	uint64_t	 lines, printed, hits, misses;
 	size_t		 pending;
 	json_t		*o;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	aggregate_stats(&lines, &printed, &pending);
+	shape_stats(&hits, &misses);
 	o = json_pack("{s:s, s:{s:I, s:s, s:s?, s:s?, s:I, s:o, s:I, "
-	    "s:I, s:I, s:{s:I, s:I, s:I}}, s:o}", "type", "status",
+	    "s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}}, s:o}", "type", "status",
 	    "collector", "pid", (json_int_t)getpid(), "version",
 	    PACKAGE_VERSION, "socket", cfg.socket_path, "json", cfg.json_path,
 	    "uptime_s", (json_int_t)(now.tv_sec - started.tv_sec), "mode",
@@ -256,7 +257,9 @@ control_status(void)
 	    "sources_open", (json_int_t)source_count(), "console_filtered",
 	    (json_int_t)console_filtered(), "aggregated", "lines",
 	    (json_int_t)lines, "printed", (json_int_t)printed, "pending",
-	    (json_int_t)pending, "sources", source_status_all());
+	    (json_int_t)pending, "shapes_remembered", (json_int_t)hits,
+	    "shapes_computed", (json_int_t)misses, "sources",
+	    source_status_all());
 	json_object_set_new(json_object_get(o, "collector"), "host",
 	    json_string(cfg.host));
 	json_object_set_new(o, "relays", link_status_all());

@@ -281,6 +281,25 @@ class ControlPlane(MeshTest):
         w.kill()
         self.assertEqual(self.stop(), 0)
 
+    def test_status_counts_remembered_line_shapes(self):
+        # 200 lines of one format whose numbers keep their width: the
+        # console shapes the first in full and remembers it for the rest.
+        self.serve()
+        code = ("for i in range(200):\n"
+                "    print('step %03d loss=%.4f' % (i, 1 / (i + 1)))\n")
+        w = subprocess.run([PYTHON, "-c", code], env=self.shim_env(),
+                           stdout=subprocess.DEVNULL)
+        self.assertEqual(w.returncode, 0)
+        self.wait_for(lambda: self.log_bytes().count(b'"line":"step ') ==
+                      200, what="200 lines")
+        rc, out, _ = self.ctl("status")
+        self.assertEqual(rc, 0)
+        agg = json.loads(out)["collector"]["aggregated"]
+        self.assertEqual(agg["lines"], 200)
+        self.assertEqual(agg["shapes_computed"], 1)
+        self.assertEqual(agg["shapes_remembered"], 199)
+        self.assertEqual(self.stop(), 0)
+
     def test_status_larger_than_the_socket_buffer_arrives_whole(self):
         # 64 sources with ~4 KB of argv each: a reply of several hundred KB,
         # more than one send() can take; it must arrive whole.
