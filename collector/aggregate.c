@@ -20,7 +20,6 @@
 
 #include <event2/event.h>
 
-
 #include "collector.h"
 
 /* Bounds per window; reaching one prints the window early. */
@@ -176,17 +175,13 @@ agg_release(void)
 
 static void	aggregate_timer_cb(int, short, void *);
 
-/* FNV-1a over bytes. */
-static uint64_t
-agg_hash(uint64_t h, const void *p, size_t n)
+/* Hash h made particular to a stream and a severity. */
+static inline uint64_t
+agg_salt(uint64_t h, int which, int severity)
 {
-	const unsigned char	*s = p;
-
-	while (n-- > 0) {
-		h ^= *s++;
-		h *= 1099511628211ULL;
-	}
-	return (h);
+	h = (h ^ ((uint64_t)(unsigned)which << 32 | (unsigned)severity)) *
+	    0x9e3779b97f4a7c15ULL;
+	return (h ^ (h >> 32));
 }
 
 /* Hashes of a line's template tokens, and the signatures derived. */
@@ -416,22 +411,28 @@ agg_sig(uint64_t sig, int create)
 	return (e);
 }
 
-/* The three signatures of a template (fewer for very short ones). */
+/*
+ * The three signatures of a line's template (fewer for very short ones).
+ * Only a template new to the window needs them, so the line is tokenized
+ * here rather than for every line.
+ */
 static size_t
-agg_signatures(const struct agg_tokens *t, uint64_t sig[3], int which,
+agg_signatures(const char *line, size_t len, uint64_t sig[3], int which,
     int severity)
 {
-	size_t	n = 0, i, nt = t->n < AGG_MAX_TOKENS ? t->n : AGG_MAX_TOKENS;
+	struct agg_tokens	t;
+	size_t			n = 0, i, nt;
 
+	agg_tokenize(line, len, &t);
+	nt = t.n < AGG_MAX_TOKENS ? t.n : AGG_MAX_TOKENS;
 	if (nt >= 2) {
-		sig[n++] = agg_span(t, 1, nt);
-		sig[n++] = agg_span(t, 0, nt - 1);
+		sig[n++] = agg_span(&t, 1, nt);
+		sig[n++] = agg_span(&t, 0, nt - 1);
 	}
 	if (nt >= 3)
-		sig[n++] = agg_span(t, 1, nt - 1);
+		sig[n++] = agg_span(&t, 1, nt - 1);
 	for (i = 0; i < n; i++)
-		sig[i] = agg_hash(agg_hash(sig[i], &which, sizeof which),
-		    &severity, sizeof severity);
+		sig[i] = agg_salt(sig[i], which, severity);
 	return (n);
 }
 
@@ -740,14 +741,13 @@ aggregate_line(int which, const struct origin *o, const char *line,
 {
 	struct agg_group	*g, *c;
 	struct agg_source	*src;
-	struct agg_tokens	 t;
 	struct agg_sig		*e;
 	struct timeval		 tv;
 	uint64_t		 key, sig[3];
 	uint32_t		 occ;
 	size_t			 nsig, i;
 	int			 severity = sh->severity;
-	int			 slot = agg_slot(severity), tokens = 0;
+	int			 slot = agg_slot(severity), have_sig = 0;
 
 	agg_lines++;
 	if (ngroups >= AGG_MAX_GROUPS || nbytes + len > AGG_MAX_BYTES)
@@ -755,15 +755,12 @@ aggregate_line(int which, const struct origin *o, const char *line,
 	key = sh->key;
 	if (sh->letters < AGG_MIN_LETTERS)	/* numbers only: exact text */
 		key = agg_bytes(line, len);
-	key = (key ^ ((uint64_t)(unsigned)which << 32 | (unsigned)severity)) *
-	    0x9e3779b97f4a7c15ULL;
-	key ^= key >> 32;
+	key = agg_salt(key, which, severity);
 	/* A template never seen: is the line close to a known group? */
 	nsig = 0;
 	if (agg_find(key, 0) == NULL) {
-		agg_tokenize(line, len, &t);
-		tokens = 1;
-		nsig = agg_signatures(&t, sig, which, severity);
+		nsig = agg_signatures(line, len, sig, which, severity);
+		have_sig = 1;
 		if ((c = agg_candidate(which, slot, sig, nsig, line,
 		    len)) != NULL)
 			key = c->key;
@@ -792,10 +789,8 @@ aggregate_line(int which, const struct origin *o, const char *line,
 		g->hnext = gbucket[(key + occ) % AGG_BUCKETS];
 		gbucket[(key + occ) % AGG_BUCKETS] = g;
 		if (occ == 0) {
-			if (!tokens)
-				agg_tokenize(line, len, &t);
-			if (nsig == 0)
-				nsig = agg_signatures(&t, sig, which,
+			if (!have_sig)
+				nsig = agg_signatures(line, len, sig, which,
 				    severity);
 			recent[which][slot][recent_next[which][slot]++ %
 			    AGG_CANDIDATES] = g;
