@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "runtime/runtime.h"
@@ -185,17 +184,11 @@ shim_notice(char **envp, const char *why)
 static int
 shim_relay(char **argv, char **envp, const char **why)
 {
-	char		 path[108];
-	struct timespec	 now;
-	long		 ms = 3000;
+	char	path[108];
 
 	if (ident_socket_path(envp, path, sizeof path) != 0)
 		return (-1);
-	if (ident_parse_uint(ident_env(envp, "MESHLOG_TIMEOUT_MS"), &ms) != 0)
-		ms = 3000;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (shim_start_relay(envp, path, (long long)now.tv_sec * 1000 +
-	    now.tv_nsec / 1000000 + ms, why) != 0)
+	if (shim_start_relay(envp, path, shim_deadline(envp, 0), why) != 0)
 		return (-1);
 	return (shim_register(argv, envp, why));
 }

@@ -212,13 +212,14 @@ shim_hello(struct jw *w, struct shim_reg *r, char **argv, char **envp)
 }
 
 /*
- * Read one line of answer from r->sock before deadline into buf (size
- * bytes); 0, or -1 with *why set.
+ * Wait for one line of answer that starts with prefix, before deadline;
+ * 0, or -1 with *why set.
  */
 static int
-shim_answer(struct shim_reg *r, long long deadline, char *buf, size_t size,
+shim_expect(struct shim_reg *r, long long deadline, const char *prefix,
     const char **why)
 {
+	char		 buf[512];
 	size_t		 have = 0;
 	struct pollfd	 pfd;
 	ssize_t		 n;
@@ -232,32 +233,28 @@ shim_answer(struct shim_reg *r, long long deadline, char *buf, size_t size,
 			*why = "the collector did not answer in time";
 			return (-1);
 		}
-		n = read(r->sock, buf + have, size - 1 - have);
+		n = read(r->sock, buf + have, sizeof buf - 1 - have);
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (n <= 0 || (have += (size_t)n) == size - 1) {
+		if (n <= 0 || (have += (size_t)n) == sizeof buf - 1) {
 			*why = "the collector closed the connection";
 			return (-1);
 		}
 	}
-	buf[have] = '\0';
-	return (0);
-}
-
-/* Wait for the collector's answer; 0 on welcome, else -1 with *why. */
-static int
-shim_welcome(struct shim_reg *r, long long deadline, const char **why)
-{
-	static const char	 ok[] = "{\"type\":\"welcome\"";
-	char			 buf[512];
-
-	if (shim_answer(r, deadline, buf, sizeof buf, why) != 0)
-		return (-1);
-	if (strncmp(buf, ok, sizeof ok - 1) != 0) {
+	if (have < strlen(prefix) || memcmp(buf, prefix, strlen(prefix)) != 0) {
 		*why = "the collector refused this process";
 		return (-1);
 	}
 	return (0);
+}
+
+/* A registration that holds nothing yet. */
+static void
+shim_reg_init(struct shim_reg *r)
+{
+	memset(r, 0, sizeof *r);
+	r->sock = -1;
+	memset(r->pipe, -1, sizeof r->pipe);
 }
 
 /* Close every descriptor r still holds. */
@@ -276,6 +273,18 @@ shim_reg_close(struct shim_reg *r)
 	}
 }
 
+long long
+shim_deadline(char **envp, long cap)
+{
+	long	ms;
+
+	if (ident_parse_uint(ident_env(envp, "MESHLOG_TIMEOUT_MS"), &ms) != 0)
+		ms = SHIM_TIMEOUT_MS;
+	if (cap > 0 && ms > cap)
+		ms = cap;
+	return (clock_now_ms() + ms);
+}
+
 int
 shim_register(char **argv, char **envp, const char **why)
 {
@@ -285,19 +294,14 @@ shim_register(char **argv, char **envp, const char **why)
 	struct stat	 sb;
 	int		 fds[MESHLOG_HELLO_FDS], nfds = 0, i, rc = -1;
 	long long	 deadline;
-	long		 ms = SHIM_TIMEOUT_MS;
 	ssize_t		 n;
 
-	memset(&r, 0, sizeof r);
-	r.sock = -1;
-	memset(r.pipe, -1, sizeof r.pipe);
+	shim_reg_init(&r);
 	*why = NULL;
 	shim_probe_streams(envp, &r);
 	if (!r.capture[0] && !r.capture[1])
 		goto out;	/* nothing to capture, nothing to say */
-	if (ident_parse_uint(ident_env(envp, "MESHLOG_TIMEOUT_MS"), &ms) != 0)
-		ms = SHIM_TIMEOUT_MS;
-	deadline = clock_now_ms() + ms;
+	deadline = shim_deadline(envp, 0);
 	if (ident_socket_path(envp, r.path, sizeof r.path) != 0) {
 		*why = "socket path too long";
 		goto out;
@@ -328,7 +332,7 @@ shim_register(char **argv, char **envp, const char **why)
 		*why = "cannot send to the collector";
 		goto out;
 	}
-	if (shim_welcome(&r, deadline, why) != 0)
+	if (shim_expect(&r, deadline, "{\"type\":\"welcome\"", why) != 0)
 		goto out;
 	for (i = 0; i < 2; i++) {
 		if (!r.capture[i])
@@ -363,17 +367,10 @@ shim_drain(void)
 	char		 msg[256];
 	struct jw	 w;
 	const char	*why;
-	long long	 deadline;
-	long		 ms = SHIM_TIMEOUT_MS;
+	long long	 deadline = shim_deadline(environ, SHIM_DRAIN_MS);
 	int		 i, first = 1, rc = -1;
 
-	memset(&r, 0, sizeof r);
-	r.sock = -1;
-	memset(r.pipe, -1, sizeof r.pipe);
-	if (ident_parse_uint(ident_env(environ, "MESHLOG_TIMEOUT_MS"),
-	    &ms) != 0 || ms > SHIM_DRAIN_MS)
-		ms = SHIM_DRAIN_MS;
-	deadline = clock_now_ms() + ms;
+	shim_reg_init(&r);
 	if (ident_socket_path(environ, r.path, sizeof r.path) != 0 ||
 	    shim_connect(&r, deadline, &why) != 0)
 		goto out;
@@ -393,9 +390,9 @@ shim_drain(void)
 	/* MSG_NOSIGNAL: a collector gone by now must not kill its host. */
 	if (w.overflow || send(r.sock, msg, w.len, MSG_NOSIGNAL) !=
 	    (ssize_t)w.len ||
-	    shim_answer(&r, deadline, msg, sizeof msg, &why) != 0)
+	    shim_expect(&r, deadline, "{\"type\":\"drained\"", &why) != 0)
 		goto out;
-	rc = strncmp(msg, "{\"type\":\"drained\"", 18) == 0 ? 0 : -1;
+	rc = 0;
 out:
 	shim_reg_close(&r);
 	return (rc);

@@ -31,6 +31,11 @@ int	shim_register(char **argv, char **envp, const char **why)
 	    SHIM_HIDDEN;
 
 /*
+ * When a wait for the collector that starts now ends (monotonic ms): after
+ * MESHLOG_TIMEOUT_MS (default 3000), or cap ms if cap > 0 and shorter.
+ */
+long long shim_deadline(char **envp, long cap) SHIM_HIDDEN;
+/*
  * Wait until the collector has written what this process wrote to its
  * original destinations, at most MESHLOG_TIMEOUT_MS (capped at 2 s).
  * Returns 0 when it answered, -1 otherwise; the host is never affected.
