@@ -84,21 +84,6 @@ record_sgr(const unsigned char *s, size_t n)
 	return (0);
 }
 
-/*
- * Whether all eight bytes of w are printable ASCII (0x20 to 0x7e). The
- * test may flag a fine byte next to one that is not; that only sends the
- * word to the byte-by-byte path.
- */
-static inline int
-record_printable8(uint64_t w)
-{
-	const uint64_t	ones = 0x0101010101010101ULL;
-	const uint64_t	high = 0x8080808080808080ULL;
-
-	return (((w - ones * 0x20) & ~w & high) == 0 &&
-	    ((w | (w + ones)) & high) == 0);
-}
-
 size_t
 record_console(char *dst, const char *src, size_t n)
 {
@@ -112,7 +97,7 @@ record_console(char *dst, const char *src, size_t n)
 		/* Printable text is copied eight bytes at a time. */
 		for (k = i; k + 8 <= n; k += 8) {
 			memcpy(&w, s + k, 8);
-			if (!record_printable8(w))
+			if (!ascii_printable8(w))
 				break;
 		}
 		if (k > i) {

@@ -49,10 +49,9 @@ json_plain(unsigned char c)
 }
 
 /*
- * Whether all eight bytes of w can be copied as they are: none below 0x20,
- * none 0x7f or above, no '"', no '\\'. The zero-byte tests may flag a byte
- * that is fine next to one that is not; that only sends the word to the
- * byte-by-byte path.
+ * Whether all eight bytes of w can be copied as they are: printable, and
+ * no '"' or '\\'. The zero-byte tests may flag a byte that is fine next
+ * to one that is not; that only sends the word to the byte-by-byte path.
  */
 static inline int
 json_plain8(uint64_t w)
@@ -61,8 +60,8 @@ json_plain8(uint64_t w)
 	const uint64_t	high = 0x8080808080808080ULL;
 	uint64_t	q = w ^ (ones * '"'), b = w ^ (ones * '\\');
 
-	return ((((w - ones * 0x20) | (q - ones) | (b - ones)) & ~w & high) == 0
-	    && ((w | (w + ones)) & high) == 0);
+	return (ascii_printable8(w) && (((q - ones) | (b - ones)) & ~w &
+	    high) == 0);
 }
 
 size_t

@@ -53,6 +53,21 @@ struct jw {
 size_t	json_escape(char *dst, const char *src, size_t n);
 /* Length of the valid UTF-8 sequence (2-4 bytes) at s, n left, or 0. */
 size_t	utf8_valid(const unsigned char *s, size_t n);
+
+/*
+ * Whether all eight bytes of w (read from memory in any order) are
+ * printable ASCII, 0x20 to 0x7e. The test may flag a fine byte next to
+ * one that is not; callers then take the byte-by-byte path.
+ */
+static inline int
+ascii_printable8(uint64_t w)
+{
+	const uint64_t	ones = 0x0101010101010101ULL;
+	const uint64_t	high = 0x8080808080808080ULL;
+
+	return (((w - ones * 0x20) & ~w & high) == 0 &&
+	    ((w | (w + ones)) & high) == 0);
+}
 /* Start writing into buf of cap bytes; the result is NUL-terminated. */
 void	jw_init(struct jw *, char *buf, size_t cap);
 /* Append n raw bytes. */

@@ -166,31 +166,46 @@ escape_reference(char *dst, const unsigned char *s, size_t n)
 	return ((size_t)(d - dst));
 }
 
-Test(record, fast_path_matches_byte_by_byte)
+/*
+ * Random words with up to max_special - 1 bytes from special anywhere in
+ * them: escape must write what reference writes, byte for byte.
+ */
+static void
+check_fast_path(size_t (*escape)(char *, const char *, size_t),
+    size_t (*reference)(char *, const unsigned char *, size_t),
+    const unsigned char *special, size_t nspecial, int max_special,
+    unsigned seed)
 {
-	static const unsigned char special[] = { '"', '\\', 0x00, 0x1f, 0x20,
-	    0x7e, 0x7f, 0x80, 0xc3, 0xa9, 0xff, '\n', '\t' };
 	unsigned char	in[64];
 	char		want[64 * 6], got[64 * 6];
 	size_t		n, wl, gl, pos, k;
 	int		round;
 
-	srand(3);
+	srand(seed);
 	for (round = 0; round < 200000; round++) {
 		n = (size_t)(rand() % 40);
 		for (k = 0; k < n; k++)
 			in[k] = (unsigned char)('a' + rand() % 26);
-		/* One or two special bytes anywhere in the words. */
-		for (k = 0; n > 0 && k < (size_t)(rand() % 3); k++) {
+		for (k = 0; n > 0 && k < (size_t)(rand() % max_special); k++) {
 			pos = (size_t)rand() % n;
-			in[pos] = special[rand() % (int)sizeof special];
+			in[pos] = special[(size_t)rand() % nspecial];
 		}
-		wl = escape_reference(want, in, n);
-		gl = json_escape(got, (const char *)in, n);
+		wl = reference(want, in, n);
+		gl = escape(got, (const char *)in, n);
 		cr_assert(wl == gl && memcmp(want, got, wl) == 0,
 		    "round %d: %.*s vs %.*s", round, (int)wl, want, (int)gl,
 		    got);
 	}
+}
+
+Test(record, fast_path_matches_byte_by_byte)
+{
+	static const unsigned char special[] = { '"', '\\', 0x00, 0x1f, 0x20,
+	    0x7e, 0x7f, 0x80, 0xc3, 0xa9, 0xff, '\n', '\t' };
+
+	/* One or two special bytes anywhere in the words. */
+	check_fast_path(json_escape, escape_reference, special, sizeof special,
+	    3, 3);
 }
 
 /* The console's escaper one byte at a time: the reference. */
@@ -233,26 +248,9 @@ Test(record, console_fast_path_matches_byte_by_byte)
 	static const unsigned char special[] = { 0x00, 0x07, '\t', '\n', 0x1b,
 	    '[', '3', 'm', ';', 0x1f, 0x20, 0x7e, 0x7f, 0x80, 0xc3, 0xa9,
 	    0xff };
-	unsigned char	in[64];
-	char		want[64 * 4], got[64 * 4];
-	size_t		n, wl, gl, pos, k;
-	int		round;
 
-	srand(5);
-	for (round = 0; round < 200000; round++) {
-		n = (size_t)(rand() % 40);
-		for (k = 0; k < n; k++)
-			in[k] = (unsigned char)('a' + rand() % 26);
-		for (k = 0; n > 0 && k < (size_t)(rand() % 4); k++) {
-			pos = (size_t)rand() % n;
-			in[pos] = special[rand() % (int)sizeof special];
-		}
-		wl = console_reference(want, in, n);
-		gl = record_console(got, (const char *)in, n);
-		cr_assert(wl == gl && memcmp(want, got, wl) == 0,
-		    "round %d: %.*s vs %.*s", round, (int)wl, want, (int)gl,
-		    got);
-	}
+	check_fast_path(record_console, console_reference, special,
+	    sizeof special, 4, 5);
 }
 
 Test(record, writer_fits_long_plain_strings_and_refuses_what_cannot_fit)
