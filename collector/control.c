@@ -372,20 +372,21 @@ control_set_mode(json_t *req)
 static json_t *
 control_drain(json_t *req)
 {
-	json_t	*pipes = json_object_get(req, "pipes"), *p;
-	size_t	 i;
-	int	 found = 0;
+	static const char	 usage[] = "drain needs pipes: [[dev, ino], ...]";
+	json_t			*pipes = json_object_get(req, "pipes"), *p;
+	json_t			*dev, *ino;
+	size_t			 i;
+	int			 found = 0;
 
 	if (!json_is_array(pipes))
-		return (control_error("drain needs pipes: [[dev, ino], ...]"));
+		return (control_error(usage));
 	json_array_foreach(pipes, i, p) {
-		if (!json_is_integer(json_array_get(p, 0)) ||
-		    !json_is_integer(json_array_get(p, 1)))
-			return (control_error("drain needs pipes: "
-			    "[[dev, ino], ...]"));
-		if (source_drain_pipe((dev_t)json_integer_value(
-		    json_array_get(p, 0)), (ino_t)json_integer_value(
-		    json_array_get(p, 1))) == 0)
+		dev = json_array_get(p, 0);
+		ino = json_array_get(p, 1);
+		if (!json_is_integer(dev) || !json_is_integer(ino))
+			return (control_error(usage));
+		if (source_drain_pipe((dev_t)json_integer_value(dev),
+		    (ino_t)json_integer_value(ino)) == 0)
 			found++;
 	}
 	dest_flush_pending();
