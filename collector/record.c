@@ -110,14 +110,7 @@ record_console(char *dst, const char *src, size_t n)
 		if ((s[i] >= 0x20 && s[i] < 0x7f) || s[i] == '\t') {
 			*d++ = (char)s[i++];
 		} else if (s[i] >= 0x80) {
-			if ((k = utf8_valid(s + i, n - i)) == 0) {
-				APPEND(d, "\xef\xbf\xbd");
-				i++;
-			} else {
-				memcpy(d, s + i, k);
-				d += k;
-				i += k;
-			}
+			i += utf8_copy(&d, s + i, n - i);
 		} else if (s[i] == 0x1b && (k = record_sgr(s + i, n - i)) > 0) {
 			memcpy(d, s + i, k);
 			d += k;

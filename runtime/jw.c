@@ -65,11 +65,26 @@ json_plain8(uint64_t w)
 }
 
 size_t
+utf8_copy(char **d, const unsigned char *s, size_t n)
+{
+	size_t	k = utf8_valid(s, n);
+
+	if (k == 0) {
+		memcpy(*d, "\xef\xbf\xbd", 3);	/* U+FFFD REPLACEMENT CHARACTER */
+		*d += 3;
+		return (1);
+	}
+	memcpy(*d, s, k);
+	*d += k;
+	return (k);
+}
+
+size_t
 json_escape(char *dst, const char *src, size_t n)
 {
 	const unsigned char	*s = (const unsigned char *)src;
 	char			*d = dst;
-	size_t			 i = 0, k, run;
+	size_t			 i = 0, run;
 	unsigned char		 c;
 
 	while (i < n) {
@@ -92,18 +107,7 @@ json_escape(char *dst, const char *src, size_t n)
 		}
 		c = s[i];
 		if (c >= 0x80) {
-			k = utf8_valid(s + i, n - i);
-			if (k == 0) {
-				/* U+FFFD REPLACEMENT CHARACTER */
-				*d++ = (char)0xef;
-				*d++ = (char)0xbf;
-				*d++ = (char)0xbd;
-				i++;
-			} else {
-				memcpy(d, s + i, k);
-				d += k;
-				i += k;
-			}
+			i += utf8_copy(&d, s + i, n - i);
 			continue;
 		}
 		*d++ = '\\';

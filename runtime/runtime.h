@@ -53,6 +53,12 @@ struct jw {
 size_t	json_escape(char *dst, const char *src, size_t n);
 /* Length of the valid UTF-8 sequence (2-4 bytes) at s, n left, or 0. */
 size_t	utf8_valid(const unsigned char *s, size_t n);
+/*
+ * Copy the UTF-8 sequence at s (n bytes left, s[0] from 0x80) to *d and
+ * advance *d, writing U+FFFD instead of a byte that starts no valid
+ * sequence; returns the bytes of s used.
+ */
+size_t	utf8_copy(char **d, const unsigned char *s, size_t n);
 
 /*
  * Whether all eight bytes of w (read from memory in any order) are
