@@ -29,6 +29,12 @@
 #define AGG_BUCKETS		4096
 /* Recent groups per stream and severity tried by edit distance. */
 #define AGG_CANDIDATES		8
+/*
+ * Widest band of the edit distance: past 1,700 bytes the seed's 15% would
+ * cost O(length^2) per candidate; lines that long merge when at most this
+ * many edits apart, so every line costs O(length).
+ */
+#define AGG_BAND_MAX		256
 /* Literal letters a template needs before it may group different text. */
 #define AGG_MIN_LETTERS		3
 /* Tokens a template keeps apart; more are folded into the last. */
@@ -695,6 +701,8 @@ agg_try(struct agg_group *c, const char *line, size_t len,
 		return;
 	}
 	k = (longer * 15 - 1) / 100;	/* largest d with d < 0.15 longer */
+	if (k > AGG_BAND_MAX)
+		k = AGG_BAND_MAX;
 	if ((d = aggregate_distance(c->text, c->len, line, len, k)) > k)
 		return;
 	r = (double)d / (double)longer;
@@ -756,9 +764,14 @@ aggregate_line(int which, const struct origin *o, const char *line,
 	if (sh->letters < AGG_MIN_LETTERS)	/* numbers only: exact text */
 		key = agg_bytes(line, len);
 	key = agg_salt(key, which, severity);
-	/* A template never seen: is the line close to a known group? */
+	/*
+	 * A template never seen: is the line close to a known group? Pieces
+	 * of a cut line (and output without a newline) group by template
+	 * only: comparing each 4 KiB piece would cost far more than reading.
+	 */
 	nsig = 0;
-	if (agg_find(key, 0) == NULL) {
+	if (!(flags & (SPLIT_TRUNCATED | SPLIT_PARTIAL)) &&
+	    agg_find(key, 0) == NULL) {
 		nsig = agg_signatures(line, len, sig, which, severity);
 		have_sig = 1;
 		if ((c = agg_candidate(which, slot, sig, nsig, line,
