@@ -156,6 +156,7 @@ struct hello {
 	int		 nstreams;
 	int		 which[2];	/* MESHLOG_STDOUT / MESHLOG_STDERR */
 	int		 tty[2];
+	int		 merged;	/* one stdout stream carries stderr too */
 };
 
 /*
@@ -221,27 +222,75 @@ void	jsonlog_close(void);
 
 /* dest.c */
 
-/* A destination for raw bytes or console lines; never blocks the loop. */
+/*
+ * A destination for raw bytes or console lines; never blocks the loop.
+ * Program data passes with back-pressure and is never dropped while its
+ * reader lives; only console lines (dest_write) may be dropped, counted.
+ */
 struct dest;
+
+/* What a stream feeding a destination is told: room again, or gone. */
+typedef void (*dest_watch_cb)(void *arg, int gone);
+
+/* A stream's link to the destination it feeds; owned by the stream. */
+struct dest_watch {
+	dest_watch_cb		 cb;
+	void			*arg;
+	struct dest		*d;
+	int			 waiting;
+	TAILQ_ENTRY(dest_watch)	 entry;
+	TAILQ_ENTRY(dest_watch)	 wentry;
+};
+
+/* What dest_pass() did. */
+enum dest_rc {
+	DEST_OK,	/* *got bytes passed, a copy in buf */
+	DEST_EMPTY,	/* the pipe has nothing now */
+	DEST_EOF,	/* the pipe's writers are all gone */
+	DEST_FULL,	/* the destination cannot take more: wait for cb */
+	DEST_GONE,	/* the destination's reader is gone */
+	DEST_ERROR	/* reading the pipe failed (errno) */
+};
 
 /* Destination for fd (ownership passes); shared when already known. */
 struct dest	*dest_get(int fd);
 /* Another reference to d. */
 struct dest	*dest_ref(struct dest *d);
-/* Drop a reference. */
+/* Drop a reference; what is queued is still written before d closes. */
 void		 dest_unref(struct dest *d);
-/* Queue n bytes; dropped (and counted) past the bound or once dead. */
+/* Link w to d (NULL: w links nothing): cb hears of room and of d gone. */
+void		 dest_watch(struct dest *d, struct dest_watch *w,
+		    dest_watch_cb cb, void *arg);
+/* Unlink w; safe when it links nothing. */
+void		 dest_unwatch(struct dest_watch *w);
+/*
+ * Move up to max bytes from the pipe in to d (NULL: only read them), as
+ * much as d can take now; the bytes passed are copied into buf for the
+ * log. On DEST_FULL, w's callback runs once d has room.
+ */
+enum dest_rc	 dest_pass(struct dest *d, struct dest_watch *w, int in,
+		    char *buf, size_t max, size_t *got);
+/* Queue n console bytes; dropped (and counted) past the bound or dead. */
 void		 dest_write(struct dest *d, const char *p, size_t n);
-/* Whether d is what a person watches: a terminal or the console. */
+/* Whether d is the collector's own console. */
 int		 dest_is_view(struct dest *d);
 /* Mark d as one of the collector's own console outputs. */
 void		 dest_set_console(struct dest *d);
+/* Whether a destination writes to the file dev/ino. */
+int		 dest_known(dev_t dev, ino_t ino);
+/* Whether d's reader is gone (its writers are to get EPIPE). */
+int		 dest_gone(struct dest *d);
 /* The descriptor as received, for the keeper (borrowed). */
 int		 dest_fd(struct dest *d);
-/* Write what this loop pass queued, without waiting. */
+/* Write what this loop pass queued, without waiting; free unused ones;
+ * tell the streams of destinations found gone. */
 void		 dest_flush_pending(void);
-/* Write what is queued, waiting at most ms in total; at exit. */
-void		 dest_drain_all(int ms);
+/* At exit: wait (no longer than stall_ms without progress) until d has
+ * room; 0, or -1 when it is gone or stalled. */
+int		 dest_wait_room(struct dest *d, int stall_ms);
+/* Write what is queued, giving up on one after stall_ms without progress;
+ * at exit. */
+void		 dest_drain_all(int stall_ms);
 
 /* Who a console line comes from. */
 struct origin {
@@ -505,8 +554,8 @@ void	server_poll_pending(void);
 void	keeper_start(void);
 /* Hand the keeper a source's descriptors (-1 where absent). */
 void	keeper_add(uint64_t id, const int pipes[2], const int dests[2]);
-/* Tell the keeper a source is closed. */
-void	keeper_del(uint64_t id);
+/* The keeper lets go of a source's streams (bit i: stream i). */
+void	keeper_close(uint64_t id, unsigned streams);
 
 /* launch.c */
 /* Path of the preload library this collector should use. */

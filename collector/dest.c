@@ -1,13 +1,26 @@
 /*
- * Destinations: the original fds 1/2 the shims hand over (for the raw tee)
- * and the collector's own console. Writes never block the event loop: pipes
- * and terminals get a private non-blocking open file description (reopened
- * through /proc, so the O_NONBLOCK flag never reaches the process sharing
- * the original), sockets get MSG_DONTWAIT, regular files are written
- * directly. Each queue is bounded; what does not fit is dropped, counted,
- * warned about and recorded in the JSON log.
+ * Destinations: the original fds 1/2 the shims hand over and the
+ * collector's own console. Program data obeys the pass-through contract:
+ * the destination gets exactly the bytes, in order, at its own pace. A
+ * stream moves bytes with dest_pass(), which takes from its pipe only what
+ * the destination can take now and otherwise tells the stream to wait
+ * (back-pressure: the writer blocks on its full pipe, as it would have).
+ *
+ * Pipes are fed with tee(2): the bytes are duplicated into the destination
+ * pipe inside the kernel and then read once for the log, so what is logged
+ * is exactly what the destination took. Terminals, sockets, character
+ * devices and files get a bounded queue written without blocking the loop
+ * (terminals and pipes through a private non-blocking open file description
+ * reopened through /proc, so O_NONBLOCK never reaches the process sharing
+ * the original). A destination whose reader is gone (EPIPE, or a pipe whose
+ * read end closed, seen as EPOLLERR) is gone: its streams close their
+ * pipes, so the writers get EPIPE/SIGPIPE as they would have.
+ *
+ * Only the console view (dest_write) may drop, counted, when it cannot
+ * keep up; program data is never dropped while its reader lives.
  */
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -25,29 +38,37 @@
 
 #include "collector.h"
 
-/* Most bytes queued for one destination. */
-#define DEST_MAX	(8 * 1024 * 1024)
+/* Most bytes queued for one destination (program data and console). */
+#define DEST_MAX	(256 * 1024)
+/* Waiting streams resume once the queue is down to this. */
+#define DEST_LOW	(DEST_MAX / 2)
 /* Write out before the end of the loop pass once this much is queued. */
-#define DEST_HIGH	(256 * 1024)
+#define DEST_HIGH	(64 * 1024)
 
-enum dest_kind { DEST_FILE, DEST_NB, DEST_SOCK };
+enum dest_kind { DEST_FILE, DEST_PIPE, DEST_NB, DEST_SOCK };
 
 struct dest {
 	int		 fd;		/* what is written to */
 	int		 orig;		/* as received; may equal fd */
 	enum dest_kind	 kind;
 	struct evbuffer	*q;
-	struct event	*ev;
+	struct event	*ev;		/* room to write */
+	struct event	*hup;		/* pipes: the reader went away */
 	uint64_t	 dropped;	/* in the current episode */
-	int		 dead;
-	int		 view;		/* a terminal or the console */
+	int		 dead;		/* nothing more is written */
+	int		 gone;		/* dead because the reader is gone */
+	int		 notify;	/* on the list to tell its streams */
+	int		 view;		/* the collector's own console */
 	int		 dirty;		/* on the list to write this pass */
 	int		 refs;
 	dev_t		 dev;
 	ino_t		 ino;
 	char		 name[128];
+	TAILQ_HEAD(, dest_watch) watchers;	/* streams feeding it */
+	TAILQ_HEAD(, dest_watch) waiting;	/* streams waiting for room */
 	RB_ENTRY(dest)	 entry;
 	TAILQ_ENTRY(dest) dirty_entry;
+	TAILQ_ENTRY(dest) notify_entry;
 };
 
 /* Order destinations by the file they write to. */
@@ -61,8 +82,12 @@ RB_GENERATE(dests, dest, entry, dest_cmp)
 static struct dests	dest_tree = RB_INITIALIZER(&dest_tree);
 /* Destinations with bytes queued in this loop pass. */
 static TAILQ_HEAD(, dest) dest_dirty = TAILQ_HEAD_INITIALIZER(dest_dirty);
+/* Destinations gone whose streams are still to be told. */
+static TAILQ_HEAD(, dest) dest_notify = TAILQ_HEAD_INITIALIZER(dest_notify);
 
 static void	dest_write_cb(int, short, void *);
+static void	dest_hup_cb(int, short, void *);
+static void	dest_free(struct dest *);
 
 /* Record a finished drop episode in the JSON log. */
 static void
@@ -77,13 +102,14 @@ dest_report(struct dest *d)
 	clock_gettime(CLOCK_REALTIME, &now);
 	record_ts(ts, &now);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "ts", ts, "event",
-	    "dropped", "what", "output", "target", d->name, "bytes",
-	    (json_int_t)d->dropped);
+	    "dropped", "what", d->view ? "console" : "output", "target",
+	    d->name, "bytes", (json_int_t)d->dropped);
 	jsonlog_event(o);
 	json_decref(o);
-	log_warn("%s: %llu bytes of output dropped (destination too slow "
-	    "or gone; the JSON log has every line)", d->name,
-	    (unsigned long long)d->dropped);
+	log_warn("%s: %llu bytes of %s dropped (%s)", d->name,
+	    (unsigned long long)d->dropped, d->view ? "console view" :
+	    "output", d->view ? "the console is too slow; the JSON log has "
+	    "every line" : "the destination failed");
 	d->dropped = 0;
 }
 
@@ -110,32 +136,43 @@ dest_get(int fd)
 	d->ino = sb.st_ino;
 	d->orig = d->fd = fd;
 	d->refs = 1;
+	TAILQ_INIT(&d->watchers);
+	TAILQ_INIT(&d->waiting);
 	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
 	n = readlink(proc, d->name, sizeof d->name - 1);
 	if (n <= 0)
 		snprintf(d->name, sizeof d->name, "fd %d", fd);
 	else
 		d->name[n] = '\0';
-	d->view = S_ISCHR(sb.st_mode) && isatty(fd);
 	if (S_ISREG(sb.st_mode) || S_ISBLK(sb.st_mode))
 		d->kind = DEST_FILE;
 	else if (S_ISSOCK(sb.st_mode))
 		d->kind = DEST_SOCK;
 	else {
-		d->kind = DEST_NB;
+		d->kind = S_ISFIFO(sb.st_mode) ? DEST_PIPE : DEST_NB;
 		d->fd = open(proc, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		if (d->fd == -1) {
-			log_warn("%s: cannot open a private description (%s); "
-			    "output to it is dropped", d->name,
-			    strerror(errno));
+			/* A pipe with no reader left cannot be opened. */
+			if (errno != ENXIO)
+				log_warn("%s: cannot open a private description "
+				    "(%s); output to it stops", d->name,
+				    strerror(errno));
 			d->fd = fd;
 			d->dead = 1;
+			d->gone = errno == ENXIO;
 		}
 	}
 	d->q = evbuffer_new();
 	d->ev = event_new(base, d->fd, EV_WRITE, dest_write_cb, d);
 	if (d->q == NULL || d->ev == NULL)
 		fatalx("out of memory for a destination");
+	/* A pipe's write end reports EPOLLERR once its last reader closes. */
+	if (d->kind == DEST_PIPE && !d->dead) {
+		d->hup = event_new(base, d->fd, EV_READ | EV_PERSIST,
+		    dest_hup_cb, d);
+		if (d->hup == NULL || event_add(d->hup, NULL) != 0)
+			fatalx("cannot watch a destination");
+	}
 	RB_INSERT(dests, &dest_tree, d);
 	return (d);
 }
@@ -148,23 +185,42 @@ dest_ref(struct dest *d)
 	return (d);
 }
 
-void
-dest_unref(struct dest *d)
+/* Forget d: nobody refers to it and nothing is queued. */
+static void
+dest_free(struct dest *d)
 {
-	if (d == NULL || --d->refs > 0)
-		return;
-	if (evbuffer_get_length(d->q) > 0)
-		dest_drain_all(100);
 	dest_report(d);
 	if (d->dirty)
 		TAILQ_REMOVE(&dest_dirty, d, dirty_entry);
 	RB_REMOVE(dests, &dest_tree, d);
 	event_free(d->ev);
+	if (d->hup != NULL)
+		event_free(d->hup);
 	evbuffer_free(d->q);
 	if (d->fd != d->orig)
 		close(d->fd);
 	close(d->orig);
 	free(d);
+}
+
+/*
+ * The last reference may go while bytes are still queued: the destination
+ * then stays open until they are written (its reader sees EOF only after
+ * the last byte), and is freed by dest_flush_pending().
+ */
+void
+dest_unref(struct dest *d)
+{
+	if (d == NULL || --d->refs > 0)
+		return;
+	if (!d->dead && evbuffer_get_length(d->q) > 0) {
+		if (!d->dirty) {
+			d->dirty = 1;
+			TAILQ_INSERT_TAIL(&dest_dirty, d, dirty_entry);
+		}
+		return;
+	}
+	dest_free(d);
 }
 
 int
@@ -186,6 +242,100 @@ dest_fd(struct dest *d)
 	return (d != NULL ? d->orig : -1);
 }
 
+int
+dest_known(dev_t dev, ino_t ino)
+{
+	struct dest	key;
+
+	key.dev = dev;
+	key.ino = ino;
+	return (RB_FIND(dests, &dest_tree, &key) != NULL);
+}
+
+int
+dest_gone(struct dest *d)
+{
+	return (d != NULL && d->gone);
+}
+
+void
+dest_watch(struct dest *d, struct dest_watch *w, dest_watch_cb cb,
+    void *arg)
+{
+	memset(w, 0, sizeof *w);
+	w->cb = cb;
+	w->arg = arg;
+	if (d == NULL)
+		return;
+	w->d = d;
+	TAILQ_INSERT_TAIL(&d->watchers, w, entry);
+}
+
+void
+dest_unwatch(struct dest_watch *w)
+{
+	if (w->d == NULL)
+		return;
+	if (w->waiting)
+		TAILQ_REMOVE(&w->d->waiting, w, wentry);
+	TAILQ_REMOVE(&w->d->watchers, w, entry);
+	w->waiting = 0;
+	w->d = NULL;
+}
+
+/* Streams waiting for room may go on. */
+static void
+dest_wake(struct dest *d)
+{
+	struct dest_watch	*w;
+
+	while ((w = TAILQ_FIRST(&d->waiting)) != NULL) {
+		TAILQ_REMOVE(&d->waiting, w, wentry);
+		w->waiting = 0;
+		w->cb(w->arg, 0);
+	}
+}
+
+/* Make w wait until d has room, and make sure d says when. */
+static void
+dest_wait(struct dest *d, struct dest_watch *w)
+{
+	if (!w->waiting) {
+		w->waiting = 1;
+		TAILQ_INSERT_TAIL(&d->waiting, w, wentry);
+	}
+	if (!event_pending(d->ev, EV_WRITE, NULL))
+		event_add(d->ev, NULL);
+}
+
+/*
+ * Nothing more can be written. When the reader is gone the streams feeding
+ * d are told at the end of the loop pass (never from inside their own
+ * calls), so they close their pipes and the writers see EPIPE.
+ */
+static void
+dest_fail(struct dest *d, int err)
+{
+	int	gone = err == EPIPE || err == ECONNRESET || err == ENOTCONN;
+
+	if (d->dead)
+		return;
+	if (!gone)
+		log_warn("%s: %s; output to it stops", d->name, strerror(err));
+	d->dead = 1;
+	d->gone = gone;
+	d->dropped += evbuffer_get_length(d->q);
+	evbuffer_drain(d->q, evbuffer_get_length(d->q));
+	event_del(d->ev);
+	if (d->hup != NULL)
+		event_del(d->hup);
+	if (!d->notify) {
+		d->notify = 1;
+		dest_ref(d);
+		TAILQ_INSERT_TAIL(&dest_notify, d, notify_entry);
+	}
+}
+
 /* One write attempt; -1 with errno as write(2). */
 static ssize_t
 dest_try(struct dest *d, const char *p, size_t n)
@@ -201,18 +351,6 @@ dest_try(struct dest *d, const char *p, size_t n)
 	return (r);
 }
 
-/* A write failed for good: stop writing, count from now on. */
-static void
-dest_fail(struct dest *d, int err)
-{
-	if (err != EPIPE)
-		log_warn("%s: %s; output to it stops", d->name, strerror(err));
-	d->dead = 1;
-	d->dropped += evbuffer_get_length(d->q);
-	evbuffer_drain(d->q, evbuffer_get_length(d->q));
-	event_del(d->ev);
-}
-
 /* Write queued bytes until the kernel would block. */
 static void
 dest_flush(struct dest *d)
@@ -224,7 +362,7 @@ dest_flush(struct dest *d)
 		n = dest_try(d, v.iov_base, v.iov_len);
 		if (n == -1 && errno == EAGAIN) {
 			event_add(d->ev, NULL);
-			return;
+			break;
 		}
 		if (n <= 0) {
 			dest_fail(d, n == 0 ? EIO : errno);
@@ -232,20 +370,148 @@ dest_flush(struct dest *d)
 		}
 		evbuffer_drain(d->q, (size_t)n);
 	}
-	dest_report(d);
+	if (evbuffer_get_length(d->q) == 0)
+		dest_report(d);
 }
 
 /* The destination can take more. */
 static void
 dest_write_cb(int fd, short what, void *arg)
 {
-	dest_flush(arg);
+	struct dest	*d = arg;
+
+	dest_flush(d);
+	if (d->refs == 0 && (d->dead || evbuffer_get_length(d->q) == 0)) {
+		dest_free(d);
+		return;
+	}
+	if (!d->dead && evbuffer_get_length(d->q) <= DEST_LOW)
+		dest_wake(d);
+}
+
+/* A pipe destination reported an error: its last reader closed. */
+static void
+dest_hup_cb(int fd, short what, void *arg)
+{
+	struct dest	*d = arg;
+	struct pollfd	 pfd = { d->fd, POLLOUT, 0 };
+
+	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR))
+		dest_fail(d, EPIPE);
+}
+
+/* Mark d to be written at the end of the loop pass. */
+static void
+dest_dirty_add(struct dest *d)
+{
+	if (!d->dirty) {
+		d->dirty = 1;
+		TAILQ_INSERT_TAIL(&dest_dirty, d, dirty_entry);
+	}
+	if (evbuffer_get_length(d->q) >= DEST_HIGH &&
+	    !event_pending(d->ev, EV_WRITE, NULL))
+		dest_flush(d);
+}
+
+/* Read up to max bytes of pipe in; 0 at EOF, -1 with errno. */
+static ssize_t
+dest_read(int in, char *buf, size_t max)
+{
+	ssize_t	n;
+
+	do
+		n = read(in, buf, max);
+	while (n == -1 && errno == EINTR);
+	return (n);
+}
+
+/* Copy what pipe in holds into pipe d, without taking it; -1 with errno. */
+static ssize_t
+dest_tee(struct dest *d, int in, size_t max)
+{
+	ssize_t	n;
+
+	do
+		n = tee(in, d->fd, max, SPLICE_F_NONBLOCK);
+	while (n == -1 && errno == EINTR);
+	return (n);
+}
+
+enum dest_rc
+dest_pass(struct dest *d, struct dest_watch *w, int in, char *buf,
+    size_t max, size_t *got)
+{
+	ssize_t	n, r;
+	size_t	room;
+	int	avail;
+
+	*got = 0;
+	if (d == NULL || (d->dead && !d->gone)) {
+		/* Nothing to pass on (or a failed file): read for the log. */
+		n = dest_read(in, buf, max);
+	} else if (d->gone)
+		return (DEST_GONE);
+	else if (d->kind == DEST_PIPE) {
+		if (evbuffer_get_length(d->q) > 0) {
+			/* Console lines first: keep their order. */
+			dest_wait(d, w);
+			return (DEST_FULL);
+		}
+		n = dest_tee(d, in, max);
+		if (n == -1 && errno == EAGAIN) {
+			/* Either side may be the one that would block. */
+			if (ioctl(in, FIONREAD, &avail) == 0 && avail > 0) {
+				dest_wait(d, w);
+				return (DEST_FULL);
+			}
+			return (DEST_EMPTY);
+		}
+		if (n == -1 && errno == EPIPE) {
+			dest_fail(d, EPIPE);
+			return (DEST_GONE);
+		}
+		if (n > 0) {
+			/* Ours alone to read: take exactly what was passed. */
+			r = dest_read(in, buf, (size_t)n);
+			if (r != n)
+				log_warn("%s: read %zd of %zd bytes passed",
+				    d->name, r, n);
+			n = r;
+		}
+	} else {
+		/* A file takes what it is given: write it out now. */
+		if (d->kind == DEST_FILE &&
+		    evbuffer_get_length(d->q) >= DEST_MAX)
+			dest_flush(d);
+		if (d->dead)
+			return (d->gone ? DEST_GONE : dest_pass(d, w, in, buf,
+			    max, got));
+		room = DEST_MAX - evbuffer_get_length(d->q);
+		if (evbuffer_get_length(d->q) >= DEST_MAX) {
+			dest_wait(d, w);
+			return (DEST_FULL);
+		}
+		n = dest_read(in, buf, max < room ? max : room);
+		if (n > 0) {
+			evbuffer_add(d->q, buf, (size_t)n);
+			dest_dirty_add(d);
+		}
+	}
+	if (n == -1 && errno == EAGAIN)
+		return (DEST_EMPTY);
+	if (n == -1)
+		return (DEST_ERROR);
+	if (n == 0)
+		return (DEST_EOF);
+	*got = (size_t)n;
+	return (DEST_OK);
 }
 
 /*
- * Queue n bytes. They are written at the end of the event-loop pass (or
- * sooner once DEST_HIGH is queued), so a burst costs one write(2) per
- * destination, not one per line.
+ * Queue n bytes of the console view. They are written at the end of the
+ * event-loop pass (or sooner once DEST_HIGH is queued), so a burst costs
+ * one write(2) per destination, not one per line. Past DEST_MAX they are
+ * dropped and counted: a slow console never holds back a writer.
  */
 void
 dest_write(struct dest *d, const char *p, size_t n)
@@ -258,24 +524,20 @@ dest_write(struct dest *d, const char *p, size_t n)
 	}
 	if (evbuffer_get_length(d->q) + n > DEST_MAX) {
 		if (d->dropped == 0)
-			log_warn("%s: too slow, dropping output", d->name);
+			log_warn("%s: console too slow, dropping lines",
+			    d->name);
 		d->dropped += n;
 		return;
 	}
 	evbuffer_add(d->q, p, n);
-	if (!d->dirty) {
-		d->dirty = 1;
-		TAILQ_INSERT_TAIL(&dest_dirty, d, dirty_entry);
-	}
-	if (evbuffer_get_length(d->q) >= DEST_HIGH &&
-	    !event_pending(d->ev, EV_WRITE, NULL))
-		dest_flush(d);
+	dest_dirty_add(d);
 }
 
 void
 dest_flush_pending(void)
 {
-	struct dest	*d;
+	struct dest		*d;
+	struct dest_watch	*w;
 
 	while ((d = TAILQ_FIRST(&dest_dirty)) != NULL) {
 		TAILQ_REMOVE(&dest_dirty, d, dirty_entry);
@@ -283,34 +545,103 @@ dest_flush_pending(void)
 		/* One waiting for the kernel is written by its event. */
 		if (!event_pending(d->ev, EV_WRITE, NULL))
 			dest_flush(d);
+		/* Nobody's any more: freed once written (or by its event). */
+		if (d->refs == 0 && (d->dead ||
+		    evbuffer_get_length(d->q) == 0))
+			dest_free(d);
+	}
+	/* Tell the streams of gone destinations; each closes its pipe. */
+	while ((d = TAILQ_FIRST(&dest_notify)) != NULL) {
+		TAILQ_REMOVE(&dest_notify, d, notify_entry);
+		d->notify = 0;
+		while ((w = TAILQ_FIRST(&d->watchers)) != NULL) {
+			dest_unwatch(w);
+			w->cb(w->arg, 1);
+		}
+		dest_unref(d);
 	}
 }
 
-void
-dest_drain_all(int ms)
+/* Milliseconds since t0. */
+static long
+dest_since(const struct timespec *t0)
 {
-	struct dest	*d;
+	struct timespec	t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return ((t.tv_sec - t0->tv_sec) * 1000 +
+	    (t.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+/*
+ * Write d's queue, waiting for its reader while it makes progress: give up
+ * (counting what is left as dropped) only after stall_ms without taking a
+ * byte. Pipes are also waited for until they have room.
+ */
+static void
+dest_drain(struct dest *d, int stall_ms)
+{
 	struct pollfd	 pfd;
-	struct timespec	 t0, t;
+	struct timespec	 t0;
+	size_t		 before;
 	long		 left;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	RB_FOREACH(d, dests, &dest_tree) {
-		while (!d->dead && evbuffer_get_length(d->q) > 0) {
-			dest_flush(d);
-			if (evbuffer_get_length(d->q) == 0 || d->dead)
-				break;
-			clock_gettime(CLOCK_MONOTONIC, &t);
-			left = ms - ((t.tv_sec - t0.tv_sec) * 1000 +
-			    (t.tv_nsec - t0.tv_nsec) / 1000000);
-			pfd.fd = d->fd;
-			pfd.events = POLLOUT;
-			if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
-				d->dropped += evbuffer_get_length(d->q);
-				evbuffer_drain(d->q, evbuffer_get_length(d->q));
-				break;
-			}
+	while (!d->dead && evbuffer_get_length(d->q) > 0) {
+		before = evbuffer_get_length(d->q);
+		dest_flush(d);
+		if (evbuffer_get_length(d->q) == 0 || d->dead)
+			break;
+		if (evbuffer_get_length(d->q) < before)
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+		pfd.fd = d->fd;
+		pfd.events = POLLOUT;
+		if ((left = stall_ms - dest_since(&t0)) <= 0 ||
+		    poll(&pfd, 1, (int)left) < 0) {
+			d->dropped += evbuffer_get_length(d->q);
+			evbuffer_drain(d->q, evbuffer_get_length(d->q));
+			break;
 		}
-		dest_report(d);
+	}
+	dest_report(d);
+}
+
+int
+dest_wait_room(struct dest *d, int stall_ms)
+{
+	struct pollfd	pfd;
+
+	if (d == NULL)
+		return (0);
+	dest_drain(d, stall_ms);
+	if (d->dead)
+		return (d->gone ? -1 : 0);
+	if (d->kind != DEST_PIPE)
+		return (0);
+	pfd.fd = d->fd;
+	pfd.events = POLLOUT;
+	if (poll(&pfd, 1, stall_ms) != 1)
+		return (-1);
+	if (pfd.revents & POLLERR) {
+		dest_fail(d, EPIPE);
+		return (-1);
+	}
+	return (0);
+}
+
+void
+dest_drain_all(int stall_ms)
+{
+	struct dest	*d, *next;
+
+	RB_FOREACH_SAFE(d, dests, &dest_tree, next) {
+		dest_drain(d, stall_ms);
+		if (d->refs == 0) {
+			if (d->dirty) {
+				TAILQ_REMOVE(&dest_dirty, d, dirty_entry);
+				d->dirty = 0;
+			}
+			dest_free(d);
+		}
 	}
 }

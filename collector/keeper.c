@@ -22,12 +22,16 @@
 
 #include "collector.h"
 
-enum keeper_op { KEEPER_ADD = 1, KEEPER_DEL = 2 };
+enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2 };
 
-/* One message on the keeper socket; descriptors follow by mask bit. */
+/*
+ * One message on the keeper socket. KEEPER_ADD: descriptors follow by mask
+ * bit (2i: pipe of stream i, 2i+1: its dest). KEEPER_CLOSE: bit i names
+ * stream i, whose pipe and dest the keeper closes.
+ */
 struct keeper_msg {
 	uint32_t	op;
-	uint32_t	mask;	/* bit 2i: pipe of stream i, 2i+1: its dest */
+	uint32_t	mask;
 	uint64_t	id;
 };
 
@@ -66,19 +70,22 @@ keeper_write_all(int fd, const char *p, size_t n)
 	return (0);
 }
 
-/* Close an entry's descriptors. */
-static void
-keeper_entry_close(struct keeper_entry *e)
+/* Close the descriptors of an entry's streams in mask; 1 when none is left. */
+static int
+keeper_entry_close(struct keeper_entry *e, unsigned mask)
 {
 	int	i;
 
 	for (i = 0; i < 2; i++) {
+		if (!(mask & (1u << i)))
+			continue;
 		if (e->pipe[i] != -1)
 			close(e->pipe[i]);
 		if (e->dest[i] != -1)
 			close(e->dest[i]);
 		e->pipe[i] = e->dest[i] = -1;
 	}
+	return (e->pipe[0] == -1 && e->pipe[1] == -1);
 }
 
 /* The collector is gone: copy every pipe to its destination until EOF. */
@@ -167,12 +174,12 @@ keeper_main(int sock)
 			while (k < nfds)
 				close(fds[k++]);
 			n++;
-		} else if (m.op == KEEPER_DEL) {
+		} else if (m.op == KEEPER_CLOSE) {
 			for (i = 0; i < n; i++) {
 				if (ent[i].id != m.id)
 					continue;
-				keeper_entry_close(&ent[i]);
-				ent[i] = ent[--n];
+				if (keeper_entry_close(&ent[i], m.mask))
+					ent[i] = ent[--n];
 				break;
 			}
 		}
@@ -253,9 +260,9 @@ keeper_add(uint64_t id, const int pipes[2], const int dests[2])
 }
 
 void
-keeper_del(uint64_t id)
+keeper_close(uint64_t id, unsigned streams)
 {
-	struct keeper_msg	m = { KEEPER_DEL, 0, id };
+	struct keeper_msg	m = { KEEPER_CLOSE, streams, id };
 
 	keeper_send(&m, NULL, 0);
 }

@@ -390,7 +390,11 @@ main(int argc, char **argv)
 	if (optind < argc)
 		cfg.command = argv + optind;
 	launching = cfg.command != NULL;
-	cfg.tee = tee != -1 ? tee : !launching;
+	/*
+	 * Launch mode: the console view stands in for the raw output; with
+	 * -q there is no view, so the raw output passes through instead.
+	 */
+	cfg.tee = tee != -1 ? tee : !launching || !cfg.console;
 	log_open("meshlog-collector", cfg.verbose);
 	if (gethostname(cfg.host, sizeof cfg.host - 1) != 0)
 		strlcpy(cfg.host, "unknown", sizeof cfg.host);

@@ -35,6 +35,8 @@ struct stream {
 	uint64_t		 seq;
 	uint64_t		 bytes;
 	struct dest		*dest;
+	struct dest_watch	 watch;		/* room and gone, from dest */
+	int			 paused;	/* waiting for dest to take more */
 	int			 tee;		/* raw copy to dest */
 	int			 console;	/* shown in the console view */
 	dev_t			 dev;
@@ -183,8 +185,6 @@ stream_bytes(struct stream *s, const char *p, size_t n)
 	cur_us = (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000;
 	s->last_read = now;
 	s->bytes += n;
-	if (s->tee)
-		dest_write(s->dest, p, n);
 	split_feed(&s->split, p, n, stream_record_cb, s);
 }
 
@@ -240,61 +240,109 @@ out:
 	free(src);
 }
 
-/* Close one stream: emit what is left; the last one closes the source. */
+/*
+ * Close one stream: emit what is left; the last one closes the source.
+ * Unless the collector is exiting (the keeper then forwards what writers
+ * still write), the keeper lets go of the stream's pipe too: at EOF it has
+ * nothing left to hold, and when the destination's reader is gone the
+ * writers must see EPIPE, which needs every read end closed.
+ */
 static void
 stream_close(struct stream *s, const char *reason)
 {
 	struct source	*src = s->src;
 
 	split_finish(&s->split, stream_record_cb, s);
+	dest_unwatch(&s->watch);
 	event_free(s->ev);
 	s->ev = NULL;
 	close(s->fd);
 	s->fd = -1;
 	RB_REMOVE(streams, &stream_tree, s);
-	if (--src->nopen == 0) {
-		if (strcmp(reason, "eof") == 0)
-			keeper_del(src->id);
+	if (strcmp(reason, "collector_exit") != 0)
+		keeper_close(src->id, 1u << s->which);
+	if (--src->nopen == 0)
 		source_free(src, reason);
-	}
+}
+
+/* Stop reading s until its destination has room (back-pressure). */
+static void
+stream_pause(struct stream *s)
+{
+	if (s->paused)
+		return;
+	s->paused = 1;
+	event_del(s->ev);
 }
 
 /*
- * Read a stream until it would block, at most max reads. Returns -1 when
- * the stream closed (and s may be gone), else 0.
+ * Move at most max bytes (0: as many as there are) from s's pipe to its
+ * destination and its records, until the pipe would block or the
+ * destination is full. Returns -1 when the stream closed (and s may be
+ * gone), 1 when it waits for its destination, else 0.
  */
 static int
-stream_read(struct stream *s, int max)
+stream_move(struct stream *s, size_t max)
 {
-	static char	buf[SOURCE_READ];
-	ssize_t		n;
-	int		i;
+	static char	 buf[SOURCE_READ];
+	size_t		 n, done = 0, want;
+	enum dest_rc	 rc;
 
-	for (i = 0; max == 0 || i < max; i++) {
-		n = read(s->fd, buf, sizeof buf);
-		if (n > 0) {
-			stream_bytes(s, buf, (size_t)n);
-			continue;
-		}
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN)
+	for (;;) {
+		want = sizeof buf;
+		if (max > 0 && max - done < want)
+			want = max - done;
+		if (want == 0)
 			return (0);
-		if (n == -1)
+		rc = dest_pass(s->tee ? s->dest : NULL, &s->watch, s->fd, buf,
+		    want, &n);
+		switch (rc) {
+		case DEST_OK:
+			stream_bytes(s, buf, n);
+			done += n;
+			continue;
+		case DEST_EMPTY:
+			return (0);
+		case DEST_FULL:
+			stream_pause(s);
+			return (1);
+		case DEST_GONE:
+			stream_close(s, "reader_gone");
+			return (-1);
+		case DEST_ERROR:
 			log_warn("source %llu %s: read: %s",
 			    (unsigned long long)s->src->id,
 			    stream_names[s->which], strerror(errno));
-		stream_close(s, "eof");
-		return (-1);
+			/* FALLTHROUGH */
+		case DEST_EOF:
+			stream_close(s, "eof");
+			return (-1);
+		}
 	}
-	return (0);
 }
 
-/* A pipe is readable. */
+/* A pipe is readable: a bounded share of work per loop pass. */
 static void
 source_read_cb(int fd, short what, void *arg)
 {
-	stream_read(arg, SOURCE_READS);
+	stream_move(arg, SOURCE_READ * SOURCE_READS);
+}
+
+/* s's destination has room again, or its reader is gone. */
+static void
+stream_watch_cb(void *arg, int gone)
+{
+	struct stream	*s = arg;
+
+	if (gone) {
+		stream_close(s, "reader_gone");
+		return;
+	}
+	if (s->paused) {
+		s->paused = 0;
+		if (event_add(s->ev, NULL) != 0)
+			fatalx("cannot watch a pipe");
+	}
 }
 
 /* Check that fd is a pipe's read end; 0 or -1. */
@@ -380,8 +428,9 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	struct stream	*s, key, *parent;
 	struct stat	 sb[2], ob;
 	json_t		*o, *names;
-	int		 i, pipes[2] = { -1, -1 }, dests[2] = { -1, -1 };
+	int		 i, last, pipes[2] = { -1, -1 }, dests[2] = { -1, -1 };
 	long long	 parent_id = -1;
+	uint64_t	 id;
 
 	if (nfds != 2 * h->nstreams) {
 		xasprintf(cause, "hello names %d streams but carries %d "
@@ -434,6 +483,8 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 			stream_route(s, h->nested);
 		}
 		fds[2 * i] = fds[2 * i + 1] = -1;
+		if (s->tee)
+			dest_watch(s->dest, &s->watch, stream_watch_cb, s);
 		RB_INSERT(streams, &stream_tree, s);
 		s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST,
 		    source_read_cb, s);
@@ -477,7 +528,54 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	json_decref(o);
 	log_debug("source %llu: pid %ld rank %ld", (unsigned long long)src->id,
 	    src->pid, src->rank);
-	return (src->id);
+	id = src->id;
+	/*
+	 * A destination whose reader is already gone: close the pipe now, so
+	 * the process's first write fails with EPIPE, as it would have.
+	 */
+	for (i = 0; i < 2; i++) {
+		if ((s = src->st[i]) == NULL || !s->tee ||
+		    !dest_gone(s->dest))
+			continue;
+		last = src->nopen == 1;
+		stream_close(s, "reader_gone");
+		if (last)
+			break;
+	}
+	return (id);
+}
+
+/* Bytes s's pipe holds now, plus one: reading one more finds EOF. */
+static size_t
+stream_pending(struct stream *s)
+{
+	int	avail;
+
+	if (ioctl(s->fd, FIONREAD, &avail) == -1 || avail < 0)
+		avail = 0;
+	return ((size_t)avail + 1);
+}
+
+/*
+ * At exit: move what s's pipe holds now, waiting for a slow destination
+ * while it takes bytes. What it does not take stays in the pipe for the
+ * keeper, which goes on once the collector is gone. -1 when s closed.
+ */
+static int
+stream_drain_exit(struct stream *s)
+{
+	size_t		left = stream_pending(s), before;
+	int		rc;
+
+	while (left > 0) {
+		before = s->bytes;
+		if ((rc = stream_move(s, left)) == -1)
+			return (-1);
+		left -= s->bytes - before < left ? s->bytes - before : left;
+		if (rc == 0 || dest_wait_room(s->dest, 2000) != 0)
+			break;
+	}
+	return (0);
 }
 
 void
@@ -494,7 +592,7 @@ source_drain_all(void)
 				continue;
 			/* Closing the last open stream frees src. */
 			last = src->nopen == 1;
-			if (stream_read(s, 0) == -1 && last)
+			if (stream_drain_exit(s) == -1 && last)
 				break;
 		}
 	}
@@ -550,38 +648,26 @@ source_ids(size_t *n)
 	return (ids);
 }
 
+/*
+ * What a writer held back by a slow destination has in its pipe stays
+ * there: the log follows what the destination took, never gets ahead.
+ */
 int
 source_drain_written(uint64_t id)
 {
-	static char	 buf[SOURCE_READ];
 	struct source	*src = source_find(id);
 	struct stream	*s;
-	int		 i, avail, last;
-	ssize_t		 r;
+	int		 i, last;
 
 	if (src == NULL)
 		return (-1);
 	for (i = 0; i < 2; i++) {
 		if ((s = src->st[i]) == NULL || s->fd == -1)
 			continue;
-		if (ioctl(s->fd, FIONREAD, &avail) == -1)
-			avail = 0;
-		while (avail > 0) {
-			r = read(s->fd, buf, (size_t)avail < sizeof buf ?
-			    (size_t)avail : sizeof buf);
-			if (r == -1 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				break;
-			stream_bytes(s, buf, (size_t)r);
-			avail -= (int)r;
-		}
 		/* A pipe whose writers are all gone closes here. */
-		if (avail <= 0) {
-			last = src->nopen == 1;
-			if (stream_read(s, 1) == -1 && last)
-				return (-1);
-		}
+		last = src->nopen == 1;
+		if (stream_move(s, stream_pending(s)) == -1 && last)
+			return (-1);
 	}
 	return (0);
 }
