@@ -133,8 +133,15 @@ hello_parse(const char *line, size_t len, struct hello *h, char **cause)
 		}
 		h->which[i] = which;
 		h->tty[i] = json_is_true(json_object_get(s, "tty"));
+		if (json_is_true(json_object_get(s, "merged")))
+			h->merged = 1;
 	}
 	h->nstreams = (int)json_array_size(v);
+	if (h->merged && (h->nstreams != 1 || h->which[0] != MESHLOG_STDOUT)) {
+		hello_fail(cause, "only a lone stdout stream can carry stderr",
+		    "merged");
+		goto out;
+	}
 	rc = 0;
 out:
 	json_decref(root);

@@ -38,6 +38,8 @@ struct peer {
 	size_t			 len;
 	int			 fds[MESHLOG_HELLO_FDS];
 	int			 nfds;
+	struct hello		 hello;		/* accepted, streams to come */
+	int			 accepted;
 	TAILQ_ENTRY(peer)	 entry;
 };
 
@@ -62,6 +64,8 @@ peer_free(struct peer *p)
 
 	for (i = 0; i < p->nfds; i++)
 		close(p->fds[i]);
+	if (p->accepted)
+		hello_clear(&p->hello);
 	event_free(p->ev);
 	event_free(p->timer);
 	event_free(p->wev);
@@ -141,56 +145,46 @@ peer_refuse(struct peer *p, const char *what, const char *why)
 }
 
 /*
- * Handle one complete line. Returns 1 when the connection stays open for
- * more requests (control), 0 when it is done (hello, errors).
+ * A shim registers in two steps. Its hello comes alone and is answered
+ * with accept; only then does it send its pipes and original descriptors
+ * (a streams message), answered with welcome. Returns 1 while more is
+ * expected, 0 when the connection is done.
  */
 static int
-peer_dispatch(struct peer *p, const char *line, size_t len)
+peer_register(struct peer *p, const char *type, const char *line,
+    size_t len)
 {
-	struct hello	 h;
 	char		*cause = NULL;
-	json_t		*msg, *o;
+	json_t		*msg;
 	uint64_t	 id;
-	const char	*type;
 
-	o = json_loadb(line, len, 0, NULL);
-	type = json_string_value(json_object_get(o, "type"));
-	if (type != NULL && strcmp(type, "hello") != 0) {
-		if (p->nfds > 0) {
-			peer_refuse(p, "request", "descriptors are only "
-			    "accepted with hello");
-			json_decref(o);
+	if (strcmp(type, "hello") == 0) {
+		if (p->nfds > 0 || p->accepted) {
+			peer_refuse(p, "hello", p->accepted ? "hello sent "
+			    "twice" : "descriptors come after accept, not "
+			    "with hello");
 			return (0);
 		}
-		/* A flush answers later, when its barrier is done. */
-		msg = control_dispatch(o, peer_answer_cb,
-		    (void *)(uintptr_t)p->serial);
-		if (msg == NULL) {
-			json_decref(o);
-			return (1);
+		if (hello_parse(line, len, &p->hello, &cause) != 0) {
+			peer_refuse(p, "hello", cause);
+			free(cause);
+			return (0);
 		}
-		type = json_string_value(json_object_get(msg, "type"));
-		if (type != NULL && strcmp(type, "error") == 0)
-			log_warn("refused request from pid %ld (uid %lu): %s",
-			    (long)p->pid, (unsigned long)p->uid,
-			    json_string_value(json_object_get(msg, "message")));
+		if (p->hello.pid != (long)p->pid)
+			log_debug("hello says pid %ld, the kernel says %ld",
+			    p->hello.pid, (long)p->pid);
+		p->hello.pid = p->pid;	/* the kernel's word, in our pid ns */
+		p->accepted = 1;
+		msg = json_pack("{s:s}", "type", "accept");
 		peer_send(p, msg);
 		json_decref(msg);
-		json_decref(o);
 		return (1);
 	}
-	json_decref(o);
-	if (hello_parse(line, len, &h, &cause) != 0) {
-		peer_refuse(p, "hello", cause);
-		free(cause);
+	if (!p->accepted) {
+		peer_refuse(p, "streams", "no hello accepted yet");
 		return (0);
 	}
-	if (h.pid != (long)p->pid)
-		log_debug("hello says pid %ld, the kernel says %ld", h.pid,
-		    (long)p->pid);
-	h.pid = p->pid;	/* the kernel's word, in our pid namespace */
-	id = source_create(&h, p->fds, p->nfds, &cause);
-	hello_clear(&h);
+	id = source_create(&p->hello, p->fds, p->nfds, &cause);
 	if (id == 0) {
 		peer_refuse(p, "hello", cause);
 		free(cause);
@@ -202,6 +196,48 @@ peer_dispatch(struct peer *p, const char *line, size_t len)
 	peer_send(p, msg);
 	json_decref(msg);
 	return (0);
+}
+
+/*
+ * Handle one complete line. Returns 1 when the connection stays open for
+ * more requests (control, a registration under way), 0 when it is done.
+ */
+static int
+peer_dispatch(struct peer *p, const char *line, size_t len)
+{
+	json_t		*msg, *o;
+	const char	*type;
+	int		 rc;
+
+	o = json_loadb(line, len, 0, NULL);
+	type = json_string_value(json_object_get(o, "type"));
+	if (type == NULL || strcmp(type, "hello") == 0 ||
+	    strcmp(type, "streams") == 0) {
+		rc = peer_register(p, type != NULL ? type : "hello", line, len);
+		json_decref(o);
+		return (rc);
+	}
+	if (p->nfds > 0) {
+		peer_refuse(p, "request", "descriptors are only accepted with "
+		    "streams");
+		json_decref(o);
+		return (0);
+	}
+	/* A flush answers later, when its barrier is done. */
+	msg = control_dispatch(o, peer_answer_cb, (void *)(uintptr_t)p->serial);
+	if (msg == NULL) {
+		json_decref(o);
+		return (1);
+	}
+	type = json_string_value(json_object_get(msg, "type"));
+	if (type != NULL && strcmp(type, "error") == 0)
+		log_warn("refused request from pid %ld (uid %lu): %s",
+		    (long)p->pid, (unsigned long)p->uid,
+		    json_string_value(json_object_get(msg, "message")));
+	peer_send(p, msg);
+	json_decref(msg);
+	json_decref(o);
+	return (1);
 }
 
 /* A peer sent data (or closed). */
@@ -236,8 +272,10 @@ peer_read_cb(int fd, short what, void *arg)
 			peer_free(p);
 			return;
 		}
-		/* A control client may idle between requests. */
-		evtimer_del(p->timer);
+		/* A control client may idle between requests; a shim
+		 * half-way through registering may not. */
+		if (!p->accepted)
+			evtimer_del(p->timer);
 		if (evbuffer_get_length(p->out) > PEER_OUT_MAX) {
 			log_warn("pid %ld does not read its replies; closed",
 			    (long)p->pid);

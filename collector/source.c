@@ -421,6 +421,44 @@ source_label(struct source *src)
 	src->origin.prefix = src->prefix;
 }
 
+/*
+ * Refuse descriptors that would make the collector feed itself: a pipe it
+ * already reads or writes to, or an original that is one of the pipes of
+ * the same hello (the tee would write into the pipe it reads). Inherited
+ * capture pipes as originals are fine: they are routed to the owner's
+ * destination, never written. Returns 0, or -1 with an allocated *cause.
+ */
+static int
+source_check_loops(const struct hello *h, const int *fds,
+    const struct stat *sb, char **cause)
+{
+	struct stream	 key;
+	struct stat	 ob;
+	int		 i, k;
+
+	for (i = 0; i < h->nstreams; i++) {
+		key.dev = sb[i].st_dev;
+		key.ino = sb[i].st_ino;
+		if (RB_FIND(streams, &stream_tree, &key) != NULL ||
+		    dest_known(sb[i].st_dev, sb[i].st_ino)) {
+			xasprintf(cause, "%s: the pipe is one the collector "
+			    "already reads or writes", stream_names[h->which[i]]);
+			return (-1);
+		}
+		for (k = 0; k < h->nstreams; k++) {
+			if (fstat(fds[2 * k + 1], &ob) == 0 &&
+			    ob.st_dev == sb[i].st_dev &&
+			    ob.st_ino == sb[i].st_ino) {
+				xasprintf(cause, "%s: the destination is the "
+				    "pipe being captured",
+				    stream_names[h->which[k]]);
+				return (-1);
+			}
+		}
+	}
+	return (0);
+}
+
 uint64_t
 source_create(struct hello *h, int *fds, int nfds, char **cause)
 {
@@ -444,6 +482,8 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 			return (0);
 		}
 	}
+	if (source_check_loops(h, fds, sb, cause) != 0)
+		return (0);
 	src = xcalloc(1, sizeof *src);
 	src->id = ++next_id;
 	src->pid = h->pid;
@@ -513,6 +553,9 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	if (h->rank_var != NULL)
 		json_object_set_new(o, "rank_var", json_string(h->rank_var));
 	json_object_set_new(o, "streams", names);
+	/* `2>&1`: one stream, labelled stdout, in the program's order. */
+	if (h->merged)
+		json_object_set_new(o, "merged", json_true());
 	json_object_set_new(o, "parent_source", parent_id < 0 ? json_null() :
 	    json_integer(parent_id));
 	json_object_set_new(o, "buffering", json_string(h->keep_buffering ?

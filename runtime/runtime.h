@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 /* Protocol version carried in hello and welcome. */
-#define MESHLOG_PROTO		1
+#define MESHLOG_PROTO		2
 /* Longest control message, one JSON line, in bytes: room for a hello
  * whose argv (MESHLOG_ARGV_MAX) is escaped at its worst, six to one. */
 #define MESHLOG_MSG_MAX		32768

@@ -1,12 +1,16 @@
 /*
- * Registration: connect to the collector, send hello with the pipe read
- * ends and the original fds 1/2, wait for welcome, then put the pipes'
- * write ends on 1/2. Only syscalls and stack buffers until the takeover is
- * done; every failure leaves the host as it was.
+ * Registration: connect to the collector, send hello, and only once the
+ * collector has accepted it send the pipe read ends and the original fds
+ * 1/2; wait for welcome, then put the pipes' write ends on 1/2. A collector
+ * that is stopped or saturated therefore never holds the original fds (and
+ * with them a reader's EOF) in an unread message. Only syscalls and stack
+ * buffers until the takeover is done; every failure leaves the host as it
+ * was.
  */
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
 
@@ -19,6 +23,9 @@
 
 #include "runtime/runtime.h"
 #include "shim.h"
+
+/* kcmp(2) type comparing open file descriptions (linux/kcmp.h). */
+#define SHIM_KCMP_FILE		0
 
 extern char **environ;
 
@@ -34,6 +41,7 @@ struct shim_reg {
 	int	sock;
 	int	pipe[2][2];	/* [stream][read, write] */
 	int	capture[2];
+	int	merged;		/* 1 and 2 share one open file: one pipe */
 	int	tty[2];
 	int	file[2];	/* the original is a regular file */
 	char	path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -139,6 +147,17 @@ shim_probe_streams(char **envp, struct shim_reg *r)
 			}
 		}
 	}
+	/*
+	 * `> f 2>&1`, `2>&1 | cmd`: writes to 1 and 2 land in one file in
+	 * the program's order. One pipe for both keeps that order. Where
+	 * order cannot be observed (terminals, /dev/null) the streams stay
+	 * apart, so the log still says which is stderr; so they do without
+	 * kcmp (seccomp, old kernels).
+	 */
+	r->merged = r->capture[0] && r->capture[1] && fstat(1, &sb) == 0 &&
+	    (S_ISREG(sb.st_mode) || S_ISFIFO(sb.st_mode) ||
+	    S_ISSOCK(sb.st_mode)) && syscall(SYS_kcmp, (long)getpid(),
+	    (long)getpid(), SHIM_KCMP_FILE, 1L, 2L) == 0;
 }
 
 /* Write the hello message for r into w. */
@@ -199,14 +218,15 @@ shim_hello(struct jw *w, struct shim_reg *r, char **argv, char **envp)
 	jw_lit(w, mode != NULL && strcmp(mode, "keep") == 0 ? "\"keep\"" :
 	    "\"line\"");
 	jw_lit(w, ",\"streams\":[");
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < (r->merged ? 1 : 2); i++) {
 		if (!r->capture[i])
 			continue;
 		jw_lit(w, first ? "{\"name\":" : ",{\"name\":");
 		first = 0;
 		jw_lit(w, "\"");
 		jw_lit(w, names[i]);
-		jw_lit(w, r->tty[i] ? "\",\"tty\":true}" : "\",\"tty\":false}");
+		jw_lit(w, r->tty[i] ? "\",\"tty\":true" : "\",\"tty\":false");
+		jw_lit(w, r->merged ? ",\"merged\":true}" : "}");
 	}
 	jw_lit(w, "]}\n");
 }
@@ -292,7 +312,7 @@ shim_register(char **argv, char **envp, const char **why)
 	char		 msg[MESHLOG_MSG_MAX];
 	struct jw	 w;
 	struct stat	 sb;
-	int		 fds[MESHLOG_HELLO_FDS], nfds = 0, i, rc = -1;
+	int		 fds[MESHLOG_HELLO_FDS], nfds = 0, i, k, rc = -1;
 	long long	 deadline;
 	ssize_t		 n;
 
@@ -308,7 +328,20 @@ shim_register(char **argv, char **envp, const char **why)
 	}
 	if (shim_connect(&r, deadline, why) != 0)
 		goto out;
-	for (i = 0; i < 2; i++) {
+	jw_init(&w, msg, sizeof msg);
+	shim_hello(&w, &r, argv, envp);
+	if (w.overflow) {
+		*why = "hello message too long";
+		goto out;
+	}
+	/* First the hello alone: nothing of ours is held until accepted. */
+	if (send(r.sock, msg, w.len, MSG_NOSIGNAL) != (ssize_t)w.len) {
+		*why = "cannot send to the collector";
+		goto out;
+	}
+	if (shim_expect(&r, deadline, "{\"type\":\"accept\"", why) != 0)
+		goto out;
+	for (i = 0; i < (r.merged ? 1 : 2); i++) {
 		if (!r.capture[i])
 			continue;
 		if (pipe2(r.pipe[i], O_CLOEXEC) != 0) {
@@ -322,11 +355,7 @@ shim_register(char **argv, char **envp, const char **why)
 		fds[nfds++] = i + 1;
 	}
 	jw_init(&w, msg, sizeof msg);
-	shim_hello(&w, &r, argv, envp);
-	if (w.overflow) {
-		*why = "hello message too long";
-		goto out;
-	}
+	jw_lit(&w, "{\"type\":\"streams\"}\n");
 	n = fd_send(r.sock, msg, w.len, fds, nfds);
 	if (n != (ssize_t)w.len) {
 		*why = "cannot send to the collector";
@@ -335,14 +364,16 @@ shim_register(char **argv, char **envp, const char **why)
 	if (shim_expect(&r, deadline, "{\"type\":\"welcome\"", why) != 0)
 		goto out;
 	for (i = 0; i < 2; i++) {
+		/* A merged stream's one pipe goes on both 1 and 2. */
+		k = r.merged ? 0 : i;
 		if (!r.capture[i])
 			continue;
 		/*
 		 * A stream that cannot be installed stays as it was; its pipe
 		 * closes with this function and the collector sees EOF.
 		 */
-		if (fstat(r.pipe[i][1], &sb) != 0 ||
-		    dup3(r.pipe[i][1], i + 1, 0) == -1)
+		if (fstat(r.pipe[k][1], &sb) != 0 ||
+		    dup3(r.pipe[k][1], i + 1, 0) == -1)
 			continue;
 		shim_state.managed[i] = 1;
 		shim_state.dev[i] = (unsigned long long)sb.st_dev;

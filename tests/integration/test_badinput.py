@@ -113,7 +113,7 @@ class BadPeers(MeshTest):
     def test_malformed_hello(self):
         self.serve()
         for msg in (b"this is not json\n", b"[1,2,3]\n",
-                    b'{"type":"hello","proto":1}\n',
+                    b'{"type":"hello","proto":2}\n',
                     b'{"type":"hello","proto":9}\n',
                     b'{"type":"frobnicate"}\n'):
             s = self.connect()
@@ -132,24 +132,40 @@ class BadPeers(MeshTest):
 
     def test_hello_without_descriptors(self):
         self.serve()
-        hello = {"type": "hello", "proto": 1, "pid": os.getpid(), "ppid": 1,
+        hello = {"type": "hello", "proto": 2, "pid": os.getpid(), "ppid": 1,
                  "uid": os.getuid(), "host": "h", "start_us": 0,
                  "argv": ["x"], "rank": None, "local_rank": None,
                  "world_size": None,
                  "streams": [{"name": "stdout", "tty": False}]}
+        line = json.dumps(hello).encode() + b"\n"
+        # The hello is accepted on its own; the streams must bring them.
         s = self.connect()
-        s.sendall(json.dumps(hello).encode() + b"\n")
+        s.sendall(line)
+        self.assertEqual(self.reply(s)["type"], "accept")
+        s.sendall(b'{"type":"streams"}\n')
         r = self.reply(s)
         self.assertEqual(r["type"], "error")
         self.assertIn("descriptors", r["message"])
         # Descriptors that are not pipe read ends are refused too.
         s = self.connect()
+        s.sendall(line)
+        self.assertEqual(self.reply(s)["type"], "accept")
         fds = [os.open("/dev/null", os.O_RDONLY), os.open("/dev/null",
                                                          os.O_WRONLY)]
-        socket.send_fds(s, [json.dumps(hello).encode() + b"\n"], fds)
+        socket.send_fds(s, [b'{"type":"streams"}\n'], fds)
         r = self.reply(s)
         self.assertEqual(r["type"], "error")
         self.assertIn("not a pipe", r["message"])
+        # Descriptors with the hello itself (the old, one-step way) too.
+        s = self.connect()
+        socket.send_fds(s, [line], fds)
+        r = self.reply(s)
+        self.assertEqual(r["type"], "error")
+        self.assertIn("after accept", r["message"])
+        # Streams without a hello before them.
+        s = self.connect()
+        socket.send_fds(s, [b'{"type":"streams"}\n'], fds)
+        self.assertIn("no hello", self.reply(s)["message"])
         self.registers_fine()
         self.assertEqual(self.stop(), 0)
 

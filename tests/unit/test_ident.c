@@ -158,7 +158,7 @@ Test(ident, owner_marker)
 }
 
 /* A hello as the shim writes it. */
-static const char good_hello[] = "{\"type\":\"hello\",\"proto\":1,"
+static const char good_hello[] = "{\"type\":\"hello\",\"proto\":2,"
     "\"pid\":42,\"ppid\":1,\"uid\":1000,\"host\":\"node7\","
     "\"start_us\":1767323045000000,\"argv\":[\"python\",\"train.py\"],"
     "\"rank\":3,\"local_rank\":3,\"world_size\":8,\"rank_var\":\"RANK\","
@@ -183,6 +183,7 @@ Test(hello, parses_what_the_shim_sends)
 	cr_assert_eq(h.which[0], MESHLOG_STDOUT);
 	cr_assert_eq(h.which[1], MESHLOG_STDERR);
 	cr_assert(h.tty[0] && !h.tty[1]);
+	cr_assert(!h.merged);
 	hello_clear(&h);
 }
 
@@ -208,7 +209,9 @@ Test(hello, refusals_say_why)
 	} cases[] = {
 		{ "{\"type\"", "[\"type\"", "malformed JSON" },
 		{ "\"hello\"", "\"status\"", "expected a hello" },
-		{ "\"proto\":1", "\"proto\":2", "protocol version 2" },
+		{ "\"proto\":2", "\"proto\":1", "protocol version 1" },
+		{ "\"tty\":false}", "\"tty\":false,\"merged\":true}",
+		    "only a lone stdout stream" },
 		{ "\"pid\":42", "\"pid\":0", "pid" },
 		{ "\"pid\":42", "\"pid\":\"42\"", "pid" },
 		{ "\"host\":\"node7\"", "\"host\":\"\"", "host" },
@@ -250,5 +253,20 @@ Test(hello, null_rank_and_missing_streams)
 	cr_assert_eq(hello_parse(msg, strlen(msg), &h, &cause), -1);
 	cr_assert(strstr(cause, "streams") != NULL);
 	free(cause);
+	free(msg);
+}
+
+Test(hello, merged_stdout_carries_stderr)
+{
+	struct hello	 h;
+	char		*cause = NULL, *msg;
+
+	msg = mutate("\"tty\":true},{\"name\":\"stderr\",\"tty\":false}]",
+	    "\"tty\":false,\"merged\":true}]");
+	cr_assert_eq(hello_parse(msg, strlen(msg), &h, &cause), 0, "%s",
+	    cause);
+	cr_assert_eq(h.nstreams, 1);
+	cr_assert(h.merged);
+	hello_clear(&h);
 	free(msg);
 }
