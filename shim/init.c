@@ -226,21 +226,25 @@ out:
 }
 
 /*
- * At exit, when this process's output is bound for a regular file, wait
- * until the collector has put there what was written: whoever reads the
- * file next (`cmd > out; cat out`) must find it whole, as without meshlog.
- * Output to a pipe needs no wait (its reader waits for the collector to
- * close it), nor does output to a terminal. Lines still in a stdio buffer
- * here (MESHLOG_BUFFERING=keep) are written after this, by exit itself.
+ * At exit, when this process's output is bound for a regular file or a
+ * terminal, wait until the collector has put there what was written:
+ * whoever reads the file next (`cmd > out; cat out`) must find it whole,
+ * and the shell's next line on the terminal must come after this
+ * process's, as without meshlog. Output to a pipe needs no wait (its
+ * reader waits for the collector to close it). Lines still in a stdio
+ * buffer here (MESHLOG_BUFFERING=keep) are written after this, by exit.
  */
 __attribute__((destructor)) static void
 shim_fini(void)
 {
-	int	saved = errno;
+	int	saved = errno, i, wait = 0;
 
-	if (shim_state.active && ((shim_state.managed[0] &&
-	    shim_state.file[0]) || (shim_state.managed[1] &&
-	    shim_state.file[1])))
+	for (i = 0; i < 2; i++) {
+		if (shim_state.managed[i] && (shim_state.file[i] ||
+		    shim_state.tty[i]))
+			wait = 1;
+	}
+	if (shim_state.active && wait)
 		(void)shim_drain();
 	errno = saved;
 }
