@@ -1,0 +1,179 @@
+"""The data path's promises that need a collector in a particular state:
+a stopped collector strands no descriptor, a hello that would make the
+collector feed itself is refused, a new process registers quickly while
+another floods, and output bound for a terminal is there before the
+process exits. (Byte-for-byte comparisons of pipelines with and without
+meshlog are in tests/transparency.)"""
+import json
+import os
+import pty
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import CWRITER, SHIM, MeshTest, clean_env
+
+
+def hello(streams):
+    return {"type": "hello", "proto": 2, "pid": os.getpid(), "ppid": 1,
+            "uid": os.getuid(), "host": "h", "start_us": 0,
+            "argv": ["x"], "rank": None, "local_rank": None,
+            "world_size": None,
+            "streams": [{"name": s, "tty": False} for s in streams]}
+
+
+class DataPath(MeshTest):
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(self.sock)
+        s.settimeout(10)
+        self.addCleanup(s.close)
+        return s
+
+    def reply(self, s):
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return json.loads(data.splitlines()[0]) if data else None
+
+    def register(self, fds, streams=("stdout",)):
+        """A hand-made registration; the answer to its streams message."""
+        s = self.connect()
+        s.sendall(json.dumps(hello(streams)).encode() + b"\n")
+        self.assertEqual(self.reply(s)["type"], "accept")
+        socket.send_fds(s, [b'{"type":"streams"}\n'], fds)
+        return self.reply(s)
+
+    def test_stopped_collector_holds_no_reader_hostage(self):
+        # A collector that stopped before accepting never receives the
+        # process's original descriptors, so `$(cmd)` sees EOF as soon as
+        # cmd exits (after the fail-open wait), not never.
+        self.serve()
+        os.kill(self.collector.pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            p = subprocess.run([CWRITER, "lines", "2", "stranded"],
+                               capture_output=True, timeout=20,
+                               env=self.shim_env(MESHLOG_TIMEOUT_MS=500,
+                                                 MESHLOG_QUIET=1))
+            took = time.monotonic() - t0
+        finally:
+            os.kill(self.collector.pid, signal.SIGCONT)
+        self.assertEqual(p.stdout, b"stranded 0\nstranded 1\n")
+        self.assertLess(took, 3.0)
+        self.assertEqual(self.stop(), 0)
+
+    def test_hello_that_feeds_itself_is_refused(self):
+        self.serve()
+        # The original destination is the write end of the pipe captured.
+        r, w = os.pipe()
+        ans = self.register([r, w])
+        self.assertEqual(ans["type"], "error")
+        self.assertIn("being captured", ans["message"])
+        os.close(r)
+        os.close(w)
+        # A pipe the collector already reads cannot be captured again.
+        r, w = os.pipe()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        self.assertEqual(self.register([r, devnull])["type"], "welcome")
+        again = os.dup(r)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        ans = self.register([again, devnull])
+        self.assertEqual(ans["type"], "error")
+        self.assertIn("already reads", ans["message"])
+        # Nothing looped: one line in, one record out.
+        os.write(w, b"once\n")
+        os.close(w)
+        os.close(r)
+        self.assertEqual(self.stop(), 0)
+        self.assertEqual(self.texts(), ["once"])
+
+    def test_new_process_registers_fast_while_another_floods(self):
+        # A writer floods a serve-mode collector, console view on, with
+        # output that has no newline (4 KiB cut pieces) after an earlier
+        # job left pieces of the same length in the aggregator. New
+        # processes must still register within 50 ms.
+        self.serve(args=["--aggregate", "30"])
+        blob = os.path.join(self.tmp, "blob")
+        with open(blob, "wb") as f:
+            f.write(os.urandom(8 << 20).hex().encode())
+        subprocess.run(["cat", blob], stdout=subprocess.DEVNULL,
+                       env=self.shim_env(), check=True, timeout=120)
+        with open(blob, "wb") as f:
+            f.write(os.urandom(8 << 20).hex().encode())
+        flood = subprocess.Popen(
+            ["bash", "-c", "while :; do cat %s; done" % blob],
+            stdout=subprocess.DEVNULL, env=self.shim_env())
+        self.children.append(flood)
+        time.sleep(0.5)
+        took = []
+        for _ in range(15):
+            t0 = time.monotonic()
+            p = subprocess.run([CWRITER, "lines", "1", "reg"],
+                               capture_output=True, timeout=30,
+                               env=self.shim_env(MESHLOG_QUIET=1))
+            took.append(time.monotonic() - t0)
+            self.assertEqual(p.stdout, b"reg 0\n")
+            self.assertEqual(p.stderr, b"reg err 0\n")
+        flood.kill()
+        flood.wait()
+        base = []
+        for _ in range(15):
+            t0 = time.monotonic()
+            subprocess.run([CWRITER, "lines", "1", "reg"],
+                           capture_output=True, timeout=30, env=clean_env())
+            base.append(time.monotonic() - t0)
+        self.assertEqual(self.stop(), 0)
+        extra = statistics.median(took) - statistics.median(base)
+        self.assertLess(extra, 0.050, "registration took %s" % took)
+        self.assertEqual(self.texts(stream="stdout").count("reg 0"), 15)
+
+    def test_terminal_output_is_there_before_the_shell_goes_on(self):
+        # Serve mode tees to the terminal; each process's lines must
+        # reach it before the shell's next echo.
+        self.serve()
+        script = ("for k in 1 2 3 4 5; do LD_PRELOAD=%s %s lines 100 t$k 2>/dev/null; "
+                  "echo shell-$k; done" % (SHIM, CWRITER))
+        pid, master = pty.fork()
+        if pid == 0:
+            env = clean_env(MESHLOG_SOCKET=self.sock)
+            os.execvpe("bash", ["bash", "-c", script], env)
+        out = []
+        reader = threading.Thread(target=self.read_all, args=(master, out))
+        reader.start()
+        _, status = os.waitpid(pid, 0)
+        reader.join(timeout=30)
+        os.close(master)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        lines = b"".join(out).decode().replace("\r", "").splitlines()
+        want = []
+        for k in range(1, 6):
+            want += ["t%d %d" % (k, i) for i in range(100)]
+            want.append("shell-%d" % k)
+        self.assertEqual(lines, want)
+        self.assertEqual(self.stop(), 0)
+
+    @staticmethod
+    def read_all(fd, sink):
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            sink.append(chunk)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
