@@ -755,7 +755,7 @@ aggregate_line(int which, const struct origin *o, const char *line,
 	uint32_t		 occ;
 	size_t			 nsig, i;
 	int			 severity = sh->severity;
-	int			 slot = agg_slot(severity), have_sig = 0;
+	int			 slot = agg_slot(severity), have_sig = 0, piece;
 
 	agg_lines++;
 	if (ngroups >= AGG_MAX_GROUPS || nbytes + len > AGG_MAX_BYTES)
@@ -767,11 +767,12 @@ aggregate_line(int which, const struct origin *o, const char *line,
 	/*
 	 * A template never seen: is the line close to a known group? Pieces
 	 * of a cut line (and output without a newline) group by template
-	 * only: comparing each 4 KiB piece would cost far more than reading.
+	 * only, and are no candidates for others: comparing or signing each
+	 * 4 KiB piece would cost far more than reading it.
 	 */
 	nsig = 0;
-	if (!(flags & (SPLIT_TRUNCATED | SPLIT_PARTIAL)) &&
-	    agg_find(key, 0) == NULL) {
+	piece = (flags & (SPLIT_TRUNCATED | SPLIT_PARTIAL)) != 0;
+	if (!piece && agg_find(key, 0) == NULL) {
 		nsig = agg_signatures(line, len, sig, which, severity);
 		have_sig = 1;
 		if ((c = agg_candidate(which, slot, sig, nsig, line,
@@ -801,7 +802,7 @@ aggregate_line(int which, const struct origin *o, const char *line,
 		src->last = g;
 		g->hnext = gbucket[(key + occ) % AGG_BUCKETS];
 		gbucket[(key + occ) % AGG_BUCKETS] = g;
-		if (occ == 0) {
+		if (occ == 0 && !piece) {
 			if (!have_sig)
 				nsig = agg_signatures(line, len, sig, which,
 				    severity);
