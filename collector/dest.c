@@ -38,8 +38,10 @@
 
 #include "collector.h"
 
-/* Most bytes queued for one destination (program data and console). */
+/* Most program data queued for one destination before its writer waits. */
 #define DEST_MAX	(256 * 1024)
+/* Most console lines queued before they are dropped (a burst to a pager). */
+#define DEST_CONSOLE_MAX	(8 * 1024 * 1024)
 /* Waiting streams resume once the queue is down to this. */
 #define DEST_LOW	(DEST_MAX / 2)
 /* Write out before the end of the loop pass once this much is queued. */
@@ -413,6 +415,27 @@ dest_dirty_add(struct dest *d)
 		dest_flush(d);
 }
 
+/*
+ * A file takes what it is given without waiting: write straight from the
+ * caller's buffer (nothing is queued before it, so order holds). What a
+ * failing file refuses is dropped and counted, as dest_flush does.
+ */
+static void
+dest_write_file(struct dest *d, const char *p, size_t n)
+{
+	ssize_t	w;
+
+	while (n > 0 && !d->dead) {
+		if ((w = dest_try(d, p, n)) <= 0) {
+			dest_fail(d, w == 0 ? EIO : errno);
+			d->dropped += n;
+			return;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
 /* Read up to max bytes of pipe in; 0 at EOF, -1 with errno. */
 static ssize_t
 dest_read(int in, char *buf, size_t max)
@@ -449,6 +472,8 @@ dest_pass(struct dest *d, struct dest_watch *w, int in, char *buf,
 	if (d == NULL || (d->dead && !d->gone)) {
 		/* Nothing to pass on (or a failed file): read for the log. */
 		n = dest_read(in, buf, max);
+		if (d != NULL && n > 0)
+			d->dropped += (size_t)n;
 	} else if (d->gone)
 		return (DEST_GONE);
 	else if (d->kind == DEST_PIPE) {
@@ -492,7 +517,10 @@ dest_pass(struct dest *d, struct dest_watch *w, int in, char *buf,
 			return (DEST_FULL);
 		}
 		n = dest_read(in, buf, max < room ? max : room);
-		if (n > 0) {
+		if (n > 0 && d->kind == DEST_FILE &&
+		    evbuffer_get_length(d->q) == 0)
+			dest_write_file(d, buf, (size_t)n);
+		else if (n > 0) {
 			evbuffer_add(d->q, buf, (size_t)n);
 			dest_dirty_add(d);
 		}
@@ -510,8 +538,8 @@ dest_pass(struct dest *d, struct dest_watch *w, int in, char *buf,
 /*
  * Queue n bytes of the console view. They are written at the end of the
  * event-loop pass (or sooner once DEST_HIGH is queued), so a burst costs
- * one write(2) per destination, not one per line. Past DEST_MAX they are
- * dropped and counted: a slow console never holds back a writer.
+ * one write(2) per destination, not one per line. Past DEST_CONSOLE_MAX
+ * they are dropped and counted: a slow console never holds back a writer.
  */
 void
 dest_write(struct dest *d, const char *p, size_t n)
@@ -522,7 +550,7 @@ dest_write(struct dest *d, const char *p, size_t n)
 		d->dropped += n;
 		return;
 	}
-	if (evbuffer_get_length(d->q) + n > DEST_MAX) {
+	if (evbuffer_get_length(d->q) + n > DEST_CONSOLE_MAX) {
 		if (d->dropped == 0)
 			log_warn("%s: console too slow, dropping lines",
 			    d->name);

@@ -18,9 +18,10 @@
 
 #include "collector.h"
 
-/* Bytes read from a pipe at once, and reads per wake-up before yielding. */
-#define SOURCE_READ	65536
-#define SOURCE_READS	8
+/* Bytes read from a pipe at once (a full capture pipe), and reads per
+ * wake-up before yielding. */
+#define SOURCE_READ	(256 * 1024)
+#define SOURCE_READS	2
 
 static const char *const stream_names[2] = { "stdout", "stderr" };
 
