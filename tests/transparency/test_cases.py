@@ -6,6 +6,7 @@ must be the same. A new case is one line in `cases`."""
 import os
 import pty
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,17 @@ def read_pty(master, sink):
         sink.append(chunk)
 
 
+def finish(p, timeout=TIMEOUT):
+    """Wait for p; on a timeout kill its whole process group, so that a
+    hung pipeline (a writer that never got EPIPE) does not live on."""
+    try:
+        return p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        raise
+
+
 def run(argv, env, opts, outdir):
     """Run argv with the case's destinations; (stdout, stderr, rc, secs)."""
     os.makedirs(outdir, exist_ok=True)
@@ -61,7 +73,7 @@ def run(argv, env, opts, outdir):
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave,
                              stderr=slave, env=env, start_new_session=True)
         os.close(slave)
-        rc = p.wait(timeout=TIMEOUT)
+        rc = finish(p)
         secs = time.monotonic() - t0
         reader.join(timeout=TIMEOUT)
         os.close(master)
@@ -70,18 +82,25 @@ def run(argv, env, opts, outdir):
         out_path = os.path.join(outdir, "stdout.f")
         err_path = os.path.join(outdir, "stderr.f")
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=out if "merged" in opts else err,
-                                env=env, timeout=TIMEOUT).returncode
+            rc = finish(subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=out if "merged" in opts else err, env=env,
+                start_new_session=True))
         secs = time.monotonic() - t0
         with open(out_path, "rb") as out, open(err_path, "rb") as err:
             return out.read(), err.read(), rc, secs
-    p = subprocess.run(argv, stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE,
-                       stderr=(subprocess.STDOUT if "merged" in opts
-                               else subprocess.PIPE),
-                       env=env, timeout=TIMEOUT)
-    return p.stdout, p.stderr or b"", p.returncode, time.monotonic() - t0
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE,
+                         stderr=(subprocess.STDOUT if "merged" in opts
+                                 else subprocess.PIPE),
+                         env=env, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        raise
+    return out, err or b"", p.returncode, time.monotonic() - t0
 
 
 class Cases(unittest.TestCase):
