@@ -45,6 +45,21 @@ def read_records(path):
     return out
 
 
+def read_until_eof(fd, sink=None):
+    """Read fd (a pipe, or a terminal's master side) until every writer
+    is gone; the bytes, also appended to the list sink when given."""
+    got = [] if sink is None else sink
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:     # a terminal's master: EIO once the slave closes
+            break
+        if not chunk:
+            break
+        got.append(chunk)
+    return b"".join(got)
+
+
 def line_records(records, **match):
     return [r for r in records if "line" in r
             and all(r.get(k) == v for k, v in match.items())]
@@ -110,6 +125,24 @@ class MeshTest(unittest.TestCase):
 
     def collector_path(self):
         return COLLECTOR
+
+    def connect(self):
+        """A connection to the serve-mode collector's socket."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(20)
+        s.connect(self.sock)
+        self.addCleanup(s.close)
+        return s
+
+    def reply(self, s):
+        """The next JSON line the collector sends on s, or None."""
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return json.loads(data.splitlines()[0]) if data else None
 
     def shim_env(self, **extra):
         return clean_env(LD_PRELOAD=SHIM, MESHLOG_SOCKET=self.sock, **extra)

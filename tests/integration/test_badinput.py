@@ -87,21 +87,6 @@ class SlowConsole(MeshTest):
 
 class BadPeers(MeshTest):
 
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(20)
-        s.connect(self.sock)
-        return s
-
-    def reply(self, s):
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        return json.loads(data) if data else None
-
     def registers_fine(self):
         rc = subprocess.run([CWRITER, "lines", "1", "ok"],
                             stdout=subprocess.DEVNULL,

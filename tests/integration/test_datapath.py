@@ -17,7 +17,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import CWRITER, SHIM, MeshTest, clean_env
+from harness import CWRITER, SHIM, MeshTest, clean_env, read_until_eof
 
 
 def hello(streams):
@@ -29,22 +29,6 @@ def hello(streams):
 
 
 class DataPath(MeshTest):
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(self.sock)
-        s.settimeout(10)
-        self.addCleanup(s.close)
-        return s
-
-    def reply(self, s):
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        return json.loads(data.splitlines()[0]) if data else None
 
     def register(self, fds, streams=("stdout",)):
         """A hand-made registration; the answer to its streams message."""
@@ -184,7 +168,7 @@ class DataPath(MeshTest):
             env = clean_env(MESHLOG_SOCKET=self.sock)
             os.execvpe("bash", ["bash", "-c", script], env)
         out = []
-        reader = threading.Thread(target=self.read_all, args=(master, out))
+        reader = threading.Thread(target=read_until_eof, args=(master, out))
         reader.start()
         _, status = os.waitpid(pid, 0)
         reader.join(timeout=30)
@@ -197,17 +181,6 @@ class DataPath(MeshTest):
             want.append("shell-%d" % k)
         self.assertEqual(lines, want)
         self.assertEqual(self.stop(), 0)
-
-    @staticmethod
-    def read_all(fd, sink):
-        while True:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            sink.append(chunk)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (CWRITER, CXXWRITER, PYTHON, SHIM, MeshTest, clean_env,
-                     line_records)
+                     line_records, read_until_eof)
 
 PROBE = ("import os, sys, shutil\n"
          "print('isatty', os.isatty(1), sys.stdout.isatty(), os.isatty(2))\n"
@@ -32,15 +32,7 @@ def run_on_pty(cmd, env, cols=97, rows=31):
         os.execvpe(cmd[0], cmd, env)
     fcntl.ioctl(master, termios.TIOCSWINSZ,
                 struct.pack("HHHH", rows, cols, 0, 0))
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
+    out = read_until_eof(master)
     _, status = os.waitpid(pid, 0)
     os.close(master)
     return os.waitstatus_to_exitcode(status), out.decode().replace("\r", "")

@@ -16,7 +16,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-from harness import COLLECTOR, SHIM, clean_env, read_records  # noqa: E402
+from harness import (COLLECTOR, SHIM, clean_env, read_records,  # noqa
+                     read_until_eof)
 
 TIMEOUT = 120
 
@@ -38,18 +39,6 @@ def parse_cases(path):
     return cases
 
 
-def read_pty(master, sink):
-    """Read a terminal's master side until every slave is closed."""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        sink.append(chunk)
-
-
 def finish(p, timeout=TIMEOUT):
     """Wait for p; on a timeout kill its whole process group, so that a
     hung pipeline (a writer that never got EPIPE) does not live on."""
@@ -68,7 +57,7 @@ def run(argv, env, opts, outdir):
     if "pty" in opts:
         master, slave = pty.openpty()
         got = []
-        reader = threading.Thread(target=read_pty, args=(master, got))
+        reader = threading.Thread(target=read_until_eof, args=(master, got))
         reader.start()
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave,
                              stderr=slave, env=env, start_new_session=True)
