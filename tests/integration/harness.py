@@ -108,14 +108,19 @@ class MeshTest(unittest.TestCase):
                               *args], stdout=self.serve_out,
                              stderr=self.serve_err, env=clean_env())
         self.children.append(p)
+        # Ready once the event loop answers (its signal handlers are in
+        # place by then), not merely once the socket accepts.
         deadline = time.time() + 10
         while True:
             self.assertIsNone(p.poll(), "collector exited at start")
             self.assertLess(time.time(), deadline, "socket never answered")
             s = socket.socket(socket.AF_UNIX)
             try:
+                s.settimeout(5)
                 s.connect(self.sock)
-                break
+                s.sendall(b'{"type":"status"}\n')
+                if s.recv(1):
+                    break
             except OSError:
                 time.sleep(0.01)
             finally:
