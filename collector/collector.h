@@ -539,6 +539,20 @@ void	 runtime_push_level(int level, const long *ranks, size_t n);
 /* Remove the level file at exit. */
 void	 runtime_cleanup(void);
 
+/* sockdir.c: the socket's verified directory */
+/*
+ * Create the directory of path (0700) if missing and check it is this
+ * user's and writable by nobody else; keep a descriptor to it. 0, or -1
+ * with an allocated *cause.
+ */
+int	sockdir_open(const char *path, char **cause);
+/* openat() of the socket's name + suffix, always O_NOFOLLOW|O_CLOEXEC. */
+int	sockdir_openat(const char *suffix, int flags, mode_t mode);
+/* Rename name + from to name + to inside the directory; 0 or -1. */
+int	sockdir_rename(const char *from, const char *to);
+/* Remove name + suffix ("" is the socket itself); 0 or -1. */
+int	sockdir_unlink(const char *suffix);
+
 /* server.c */
 /* Create the listening socket at path; exits on error. */
 void	server_open(const char *path);

@@ -23,8 +23,13 @@ static int	 jfailed;
 int
 jsonlog_open(const char *path)
 {
-	jsonlog_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-	    0644);
+	/*
+	 * Every line of the job, secrets printed by mistake included: made
+	 * readable by this user only (an existing file keeps its mode), and
+	 * never through a link someone else may have planted.
+	 */
+	jsonlog_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
 	if (jsonlog_fd == -1)
 		return (-1);
 	jcap = 2 * JSONLOG_HIGH;

@@ -101,27 +101,20 @@ usage_error(const char *what, const char *arg)
 	exit(2);
 }
 
-/* The default socket path, or a private one for launch mode. */
+/*
+ * The default socket path, or a private one for launch mode; its
+ * directory is made and checked by server_open().
+ */
 static char *
 default_socket(int launch)
 {
 	const char	*xdg = getenv("XDG_RUNTIME_DIR");
 	char		*dir, *path;
-	struct stat	 sb;
 
 	if (xdg != NULL && *xdg == '/')
 		xasprintf(&dir, "%s/meshlog", xdg);
 	else
 		xasprintf(&dir, "/tmp/meshlog-%lu", (unsigned long)getuid());
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
-		fatal("cannot create %s", dir);
-	if (lstat(dir, &sb) != 0)
-		fatal("%s", dir);
-	if (!S_ISDIR(sb.st_mode) || sb.st_uid != geteuid())
-		fatalx("%s is not a directory owned by this user; refusing "
-		    "to put the socket there", dir);
-	if ((sb.st_mode & 077) != 0 && chmod(dir, 0700) != 0)
-		fatal("chmod 0700 %s", dir);
 	if (launch)
 		xasprintf(&path, "%s/launch-%ld.sock", dir, (long)getpid());
 	else
@@ -435,7 +428,9 @@ main(int argc, char **argv)
 	control_init();
 	server_open(path);
 	if (cfg.json_path != NULL && jsonlog_open(cfg.json_path) != 0)
-		fatal("cannot open JSON log %s", cfg.json_path);
+		fatal("cannot open JSON log %s%s", cfg.json_path, errno ==
+		    ELOOP ? " (it is a symbolic link, which is not followed)" :
+		    "");
 	console_open();
 	aggregate_set_window(cfg.aggregate);
 	for (i = 0; i < 4; i++) {

@@ -39,6 +39,7 @@ runtime_push_level(int level, const long *ranks, size_t n)
 	long	*pids;
 	size_t	 i, npids;
 	FILE	*f;
+	int	 fd;
 
 	for (i = 0; i < n; i++)
 		json_array_append_new(r, json_integer(ranks[i]));
@@ -46,12 +47,23 @@ runtime_push_level(int level, const long *ranks, size_t n)
 	    "level", level, "ranks", n > 0 ? r : (json_decref(r), json_null()));
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	xasprintf(&tmp, "%s.%ld.tmp", path, (long)getpid());
-	if ((f = fopen(tmp, "w")) == NULL || fprintf(f, "%s\n", text) < 0 ||
-	    fclose(f) != 0 || rename(tmp, path) != 0) {
+	/* A new file of ours in the verified directory; never a link. */
+	xasprintf(&tmp, ".level.%ld.tmp", (long)getpid());
+	if ((fd = sockdir_openat(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600)) ==
+	    -1 && errno == EEXIST && sockdir_unlink(tmp) == 0)
+		fd = sockdir_openat(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd == -1 || (f = fdopen(fd, "w")) == NULL) {
+		log_warn("cannot create %s: %s; processes keep their level",
+		    path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		goto out;
+	}
+	if (fprintf(f, "%s\n", text) < 0 || fclose(f) != 0 ||
+	    sockdir_rename(tmp, ".level") != 0) {
 		log_warn("cannot write %s: %s; processes keep their level",
 		    path, strerror(errno));
-		unlink(tmp);
+		sockdir_unlink(tmp);
 		goto out;
 	}
 	pids = source_pids(ranks, n, &npids);
@@ -70,8 +82,5 @@ out:
 void
 runtime_cleanup(void)
 {
-	char	*path = runtime_path();
-
-	unlink(path);
-	free(path);
+	sockdir_unlink(".level");
 }

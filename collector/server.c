@@ -360,26 +360,11 @@ server_accept_cb(int fd, short what, void *arg)
 	}
 }
 
-/* Make the socket's directory, mode 0700 when this collector creates it. */
-static void
-server_mkdir(const char *path)
-{
-	char		*copy = xstrdup(path), *dir = dirname(copy);
-	struct stat	 sb;
-
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
-		fatal("cannot create %s", dir);
-	if (stat(dir, &sb) != 0)
-		fatal("%s", dir);
-	if (!S_ISDIR(sb.st_mode))
-		fatalx("%s is not a directory", dir);
-	free(copy);
-}
-
 void
 server_open(const char *path)
 {
 	struct sockaddr_un	sun;
+	char			*cause = NULL;
 	int			fd;
 
 	memset(&sun, 0, sizeof sun);
@@ -388,15 +373,16 @@ server_open(const char *path)
 		fatalx("socket path too long (at most %zu bytes): %s",
 		    sizeof sun.sun_path - 1, path);
 	memcpy(sun.sun_path, path, strlen(path));
-	server_mkdir(path);
+	if (sockdir_open(path, &cause) != 0)
+		fatalx("%s", cause);
 	/*
 	 * One collector per socket: two started at once (shims starting a
 	 * relay) must not both find the socket dead and replace each other.
 	 */
 	xasprintf(&lock_path, "%s.lock", path);
-	lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	lock_fd = sockdir_openat(".lock", O_RDWR | O_CREAT, 0600);
 	if (lock_fd == -1)
-		fatal("cannot open %s", lock_path);
+		fatal("cannot open %s (a link is not followed)", lock_path);
 	if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
 		fatalx("another collector is already listening on %s", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -407,7 +393,7 @@ server_open(const char *path)
 		fatalx("another collector is already listening on %s", path);
 	if (errno == ECONNREFUSED) {
 		/* A dead collector's socket file. */
-		if (unlink(path) == -1)
+		if (sockdir_unlink("") == -1)
 			fatal("cannot remove stale socket %s", path);
 	} else if (errno != ENOENT)
 		fatal("%s", path);
@@ -452,10 +438,10 @@ server_close(void)
 		return;
 	event_free(listen_ev);
 	close(listen_fd);
-	unlink(listen_path);
+	sockdir_unlink("");
 	free(listen_path);
 	listen_fd = -1;
-	unlink(lock_path);
+	sockdir_unlink(".lock");
 	close(lock_fd);
 	free(lock_path);
 	lock_fd = -1;

@@ -47,6 +47,28 @@ struct shim_reg {
 	char	path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
+/*
+ * Whether the peer of sock is a collector this process may trust with its
+ * descriptors: one running as its own user or as root. Whoever else
+ * listens on the path gets nothing.
+ */
+static int
+shim_trusted(int sock, const char **why)
+{
+	struct ucred	cred;
+	socklen_t	len = sizeof cred;
+
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+		*why = "cannot tell who the collector is";
+		return (-1);
+	}
+	if (cred.uid != getuid() && cred.uid != geteuid() && cred.uid != 0) {
+		*why = "the collector socket belongs to another user";
+		return (-1);
+	}
+	return (0);
+}
+
 /* Connect r->sock to r->path before deadline; 0 or -1 with *why set. */
 static int
 shim_connect(struct shim_reg *r, long long deadline, const char **why)
@@ -69,7 +91,7 @@ shim_connect(struct shim_reg *r, long long deadline, const char **why)
 	for (;;) {
 		rc = connect(r->sock, (struct sockaddr *)&sun, sizeof sun);
 		if (rc == 0)
-			return (0);
+			return (shim_trusted(r->sock, why));
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN && clock_now_ms() < deadline) {
@@ -85,7 +107,7 @@ shim_connect(struct shim_reg *r, long long deadline, const char **why)
 			errno = ETIMEDOUT;
 		else if (getsockopt(r->sock, SOL_SOCKET, SO_ERROR, &err,
 		    &len) == 0 && err == 0)
-			return (0);
+			return (shim_trusted(r->sock, why));
 		else
 			errno = err;
 		break;
