@@ -394,6 +394,8 @@ uint64_t source_remote_unknown(void);
 long	*source_pids(const long *ranks, size_t n, size_t *npids);
 
 /* control.c */
+/* Longest flush a request may ask for, in ms (an hour). */
+#define FLUSH_TIMEOUT_MAX_MS	(3600 * 1000)
 /* Receives the answer (borrowed) of a request answered later. */
 typedef void (*control_cb)(json_t *reply, void *arg);
 /* Start the barrier bookkeeping; call once at start. */

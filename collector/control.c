@@ -405,9 +405,10 @@ control_dispatch(json_t *req, control_cb cb, void *arg)
 	if (strcmp(type, "flush") == 0) {
 		t = json_object_get(req, "timeout_ms");
 		if (t != NULL && (!json_is_integer(t) ||
-		    json_integer_value(t) < 0))
-			return (control_error("timeout_ms must be a "
-			    "non-negative integer"));
+		    json_integer_value(t) < 0 ||
+		    json_integer_value(t) > FLUSH_TIMEOUT_MAX_MS))
+			return (control_error("timeout_ms must be an integer "
+			    "from 0 to 3600000"));
 		if (t != NULL)
 			secs = (double)json_integer_value(t) / 1000;
 		if (cb == NULL)

@@ -51,6 +51,9 @@ static char			*listen_path;
 static TAILQ_HEAD(, peer)	 peers = TAILQ_HEAD_INITIALIZER(peers);
 static uint64_t			 next_serial;
 
+static struct event		*accept_timer;	/* accepting again */
+static uint64_t			 accept_full;	/* EMFILE in this episode */
+
 static void	server_accept_cb(int, short, void *);
 static void	peer_read_cb(int, short, void *);
 static void	peer_timeout_cb(int, short, void *);
@@ -338,6 +341,39 @@ server_accept_one(int fd)
 	evtimer_add(p->timer, &tv);
 }
 
+/* A second after running out of descriptors: try accepting again. */
+static void
+server_accept_again_cb(int fd, short what, void *arg)
+{
+	if (listen_fd == -1)
+		return;
+	if (event_add(listen_ev, NULL) != 0)
+		fatalx("cannot watch the socket");
+	server_accept_cb(listen_fd, EV_READ, NULL);
+}
+
+/*
+ * Out of descriptors: the pending connection stays pending and the socket
+ * stays readable, so stop watching it for a second instead of spinning
+ * (tmux's server_accept does the same). Said once per episode.
+ */
+static void
+server_accept_pause(int err)
+{
+	struct timeval	tv = { 1, 0 };
+
+	if (accept_full++ == 0)
+		log_warn("accept: %s; not accepting for a second at a time "
+		    "until descriptors free up (raise the descriptor limit)",
+		    strerror(err));
+	event_del(listen_ev);
+	if (accept_timer == NULL &&
+	    (accept_timer = evtimer_new(base, server_accept_again_cb,
+	    NULL)) == NULL)
+		fatalx("out of memory for a timer");
+	evtimer_add(accept_timer, &tv);
+}
+
 /* The listening socket is readable: accept what is pending. */
 static void
 server_accept_cb(int fd, short what, void *arg)
@@ -350,11 +386,15 @@ server_accept_cb(int fd, short what, void *arg)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno == EMFILE || errno == ENFILE)
-				log_warn("accept: %s (raise the descriptor "
-				    "limit)", strerror(errno));
+				server_accept_pause(errno);
 			else if (errno != EAGAIN)
 				log_warn("accept: %s", strerror(errno));
 			return;
+		}
+		if (accept_full > 0) {
+			log_info("accepting again after %llu attempts found no "
+			    "free descriptor", (unsigned long long)accept_full);
+			accept_full = 0;
 		}
 		server_accept_one(c);
 	}
@@ -434,6 +474,10 @@ server_close(void)
 
 	while ((p = TAILQ_FIRST(&peers)) != NULL)
 		peer_free(p);
+	if (accept_timer != NULL) {
+		event_free(accept_timer);
+		accept_timer = NULL;
+	}
 	if (listen_fd == -1)
 		return;
 	event_free(listen_ev);

@@ -422,6 +422,8 @@ up_dispatch(json_t *o)
 		up_ack((uint64_t)json_integer_value(json_object_get(o, "seq")));
 	else if (strcmp(type, "flush") == 0) {
 		t = json_integer_value(json_object_get(o, "timeout_ms"));
+		if (t > FLUSH_TIMEOUT_MAX_MS)
+			t = FLUSH_TIMEOUT_MAX_MS;
 		/* Answer before the upstream gives up on us. */
 		control_flush_start(t > 200 ? (int)(t - 100) : 100,
 		    up_flushed_cb, (void *)(uintptr_t)json_integer_value(

@@ -5,6 +5,7 @@ to a collector of another user."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,71 @@ class JsonLog(MeshTest):
         self.assertIn(b"symbolic link, which is not followed", p.stderr)
         with open(victim) as f:
             self.assertEqual(f.read(), "precious\n")
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time of pid so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Floods(MeshTest):
+
+    def test_flush_timeout_out_of_range_is_refused(self):
+        self.serve()
+        for bad in (9000000000000000000, 3600001, -1, 1.5):
+            s = self.connect()
+            s.sendall(json.dumps({"type": "flush",
+                                  "timeout_ms": bad}).encode() + b"\n")
+            r = self.reply(s)
+            self.assertEqual(r["type"], "error", bad)
+            self.assertIn("0 to 3600000", r["message"])
+        s = self.connect()
+        s.sendall(b'{"type":"flush","timeout_ms":3600000}\n')
+        self.assertEqual(self.reply(s)["type"], "flushed")
+        self.assertEqual(self.stop(), 0)
+
+    @unittest.skipUnless(shutil.which("prlimit"), "needs prlimit")
+    def test_out_of_descriptors_costs_nothing_and_recovers(self):
+        # With 64 descriptors, 80 idle connections exhaust the collector.
+        # It must not spin on the readable socket or flood its stderr, and
+        # must register processes again once descriptors free up.
+        self.sock = os.path.join(self.tmp, "c.sock")
+        err = open(os.path.join(self.tmp, "collector.err"), "wb+")
+        self.addCleanup(err.close)
+        c = subprocess.Popen(["prlimit", "--nofile=64:64", "--", COLLECTOR,
+                              "-s", self.sock, "-j", self.json,
+                              "--hello-timeout", "60"],
+                             stdout=subprocess.DEVNULL, stderr=err,
+                             env=clean_env())
+        self.children.append(c)
+        self.wait_for(lambda: os.path.exists(self.sock), what="socket")
+        idle = []
+        for _ in range(80):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(self.sock)
+            idle.append(s)
+        time.sleep(0.5)
+        before = cpu_seconds(c.pid)
+        time.sleep(3)
+        used = cpu_seconds(c.pid) - before
+        self.assertLess(used, 0.3, "collector used %.2f CPU-s in 3 s" % used)
+        self.assertLess(os.path.getsize(err.name), 10240)
+        for s in idle:
+            s.close()
+        p = subprocess.run([CWRITER, "lines", "1", "after"],
+                           capture_output=True, timeout=30,
+                           env=clean_env(LD_PRELOAD=SHIM,
+                                         MESHLOG_SOCKET=self.sock,
+                                         MESHLOG_TIMEOUT_MS=5000))
+        self.assertEqual(p.stderr, b"after err 0\n")
+        self.wait_for(lambda: b'"line":"after 0"' in self.log_bytes(),
+                      what="a registration after the flood")
+        c.terminate()
+        self.assertEqual(c.wait(timeout=30), 0)
+        err.seek(0)
+        self.assertEqual(err.read().count(b"not accepting"), 1)
 
 
 @unittest.skipUnless(AS_ROOT, "needs root and setpriv to act as another user")
