@@ -574,6 +574,10 @@ void	keeper_add(uint64_t id, const int pipes[2], const int dests[2]);
 void	keeper_close(uint64_t id, unsigned streams);
 
 /* launch.c */
+/* Note which signals were ignored when the collector started; first. */
+void	launch_note_signals(void);
+/* Whether sig was ignored when the collector started (nohup). */
+int	launch_ignored(int sig);
 /* Path of the preload library this collector should use. */
 const char *launch_shim_path(void);
 /* Start the command with the shim; exits on error. */

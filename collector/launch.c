@@ -18,6 +18,30 @@
 
 static pid_t	child = -1;
 static int	child_status = -1;
+static sigset_t	inherited_ignores;	/* ignored when we were started */
+
+/* The signals whose inherited disposition the job gets back. */
+static const int launch_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+
+void
+launch_note_signals(void)
+{
+	struct sigaction	sa;
+	size_t			i;
+
+	sigemptyset(&inherited_ignores);
+	for (i = 0; i < sizeof launch_sigs / sizeof launch_sigs[0]; i++) {
+		if (sigaction(launch_sigs[i], NULL, &sa) == 0 &&
+		    sa.sa_handler == SIG_IGN)
+			sigaddset(&inherited_ignores, launch_sigs[i]);
+	}
+}
+
+int
+launch_ignored(int sig)
+{
+	return (sigismember(&inherited_ignores, sig) == 1);
+}
 
 /* Whether path names a readable file. */
 static int
@@ -67,6 +91,7 @@ launch_start(char *const *argv, const char *socket_path)
 	char		*preload;
 	sigset_t	 none;
 	char		 resolved[PATH_MAX];
+	size_t		 i;
 
 	if (!launch_exists(shim))
 		fatalx("preload library not found: %s (set MESHLOG_PRELOAD)",
@@ -86,10 +111,10 @@ launch_start(char *const *argv, const char *socket_path)
 	case 0:
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
+		/* What we inherited, as if we were not there (nohup). */
+		for (i = 0; i < sizeof launch_sigs / sizeof launch_sigs[0]; i++)
+			signal(launch_sigs[i], launch_ignored(launch_sigs[i]) ?
+			    SIG_IGN : SIG_DFL);
 		setenv("LD_PRELOAD", preload, 1);
 		setenv(MESHLOG_ENV_SOCKET, socket_path, 1);
 		execvp(argv[0], argv);

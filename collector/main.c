@@ -262,6 +262,7 @@ main(int argc, char **argv)
 	double		 secs;
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD };
 
+	launch_note_signals();
 	cfg.console = 1;
 	cfg.line_max = LINE_MAX_DEFAULT;
 	cfg.hello_timeout = 10;
@@ -434,6 +435,11 @@ main(int argc, char **argv)
 	console_open();
 	aggregate_set_window(cfg.aggregate);
 	for (i = 0; i < 4; i++) {
+		/* Ignored when we started (nohup): stay ignored, pass nothing. */
+		if (launch_ignored(sigs[i])) {
+			ev[i] = NULL;
+			continue;
+		}
 		ev[i] = evsignal_new(base, sigs[i], sigs[i] == SIGCHLD ?
 		    sigchld_cb : signal_cb, NULL);
 		if (ev[i] == NULL || event_add(ev[i], NULL) != 0)
@@ -489,8 +495,10 @@ main(int argc, char **argv)
 	link_close_all();
 	server_close();
 	runtime_cleanup();
-	for (i = 0; i < 4; i++)
-		event_free(ev[i]);
+	for (i = 0; i < 4; i++) {
+		if (ev[i] != NULL)
+			event_free(ev[i]);
+	}
 	free(path);
 	cfg.socket_path = NULL;
 	return (status);

@@ -4,6 +4,7 @@ destination, and the process gets no thread and no extra descriptor."""
 import fcntl
 import os
 import pty
+import signal
 import struct
 import subprocess
 import sys
@@ -142,6 +143,32 @@ class WithCollector(MeshTest):
             self.assertEqual(f.read(), "written before exit\n")
         self.assertEqual(self.texts(stream="stdout").count(
             "written before exit"), 2)
+
+    def test_launch_keeps_inherited_ignores(self):
+        # `nohup meshlog-collector -- job`, or a job started with `&` by a
+        # batch shell: signals ignored when the collector started stay
+        # ignored in the job, and the collector forwards none of them.
+        probe = ("import signal, sys, time\n"
+                 "print(*(int(signal.getsignal(s)) for s in (signal.SIGHUP,"
+                 " signal.SIGINT, signal.SIGTERM)), flush=True)\n"
+                 "time.sleep(1.5)\n"
+                 "print('survived', flush=True)\n")
+
+        def ignore():
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+        p = subprocess.Popen([self.collector_path(), "-q", "-s",
+                              os.path.join(self.tmp, "n.sock"), "--",
+                              PYTHON, "-c", probe], preexec_fn=ignore,
+                             stdout=subprocess.PIPE, env=clean_env())
+        time.sleep(0.7)
+        p.send_signal(signal.SIGHUP)
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0)
+        # SIG_IGN is 1, SIG_DFL 0: as inherited, SIGTERM left alone.
+        self.assertEqual(out.decode().split("\n")[:2], ["1 1 0", "survived"])
 
     def test_console_view_on_a_terminal_in_launch_mode(self):
         # In launch mode on a terminal the console view replaces the raw
