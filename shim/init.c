@@ -153,21 +153,50 @@ shim_buffering(char **envp)
 		setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
-/* Say once, on the original stderr, that output is not captured. */
+/*
+ * Whether this process runs as another user than the one whose collector
+ * directory it looked in: a process that switched uid (setpriv, su, a
+ * daemon dropping privileges) is not the job's to warn about.
+ */
+static int
+shim_other_user(const char *sockpath)
+{
+	char		 dir[108], *slash;
+	struct stat	 sb;
+
+	memcpy(dir, sockpath, sizeof dir);
+	dir[sizeof dir - 1] = '\0';
+	if ((slash = strrchr(dir, '/')) == NULL)
+		return (0);
+	*slash = '\0';
+	return (stat(dir[0] != '\0' ? dir : "/", &sb) == 0 &&
+	    sb.st_uid != getuid());
+}
+
+/*
+ * Say once, on the original stderr, that output is not captured, why,
+ * and which socket was tried.
+ */
 static void
 shim_notice(char **envp, const char *why)
 {
 	const char	*quiet = ident_env(envp, "MESHLOG_QUIET");
-	char		 line[256];
+	char		 line[384], path[108];
 	struct jw	 w;
 	ssize_t		 n;
 
 	if (quiet != NULL && strcmp(quiet, "0") != 0)
 		return;
+	if (ident_socket_path(envp, path, sizeof path) != 0)
+		memcpy(path, "(path too long)", sizeof "(path too long)");
+	else if (shim_other_user(path))
+		return;
 	jw_init(&w, line, sizeof line);
 	jw_lit(&w, "meshlog: output not captured: ");
 	jw_lit(&w, why);
-	jw_lit(&w, " (set MESHLOG_QUIET=1 to silence)\n");
+	jw_lit(&w, " (");
+	jw_lit(&w, path);
+	jw_lit(&w, "; set MESHLOG_QUIET=1 to silence)\n");
 	if (w.overflow)
 		return;
 	do

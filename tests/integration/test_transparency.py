@@ -4,6 +4,7 @@ destination, and the process gets no thread and no extra descriptor."""
 import fcntl
 import os
 import pty
+import shutil
 import signal
 import struct
 import subprocess
@@ -54,7 +55,8 @@ class NoCollector(MeshTest):
             self.assertEqual(shim.stdout, plain.stdout)
             notice, _, rest = shim.stderr.partition(b"\n")
             self.assertIn(b"meshlog: output not captured: no collector "
-                          b"socket", notice)
+                          b"socket (%s;" % os.path.join(
+                              self.tmp, "nobody.sock").encode(), notice)
             self.assertEqual(rest, plain.stderr)
 
     def test_quiet_means_no_notice(self):
@@ -72,6 +74,23 @@ class NoCollector(MeshTest):
         self.assertEqual(p.returncode, 0)
         self.assertEqual(p.stderr.count(b"meshlog:"), 1)
         self.assertEqual(p.stdout.count(b"t 0\n"), 4)
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"),
+                         "needs root and setpriv to switch uid")
+    def test_no_notice_in_a_process_that_switched_uid(self):
+        # The job's collector refuses a process of another user (it cannot
+        # even reach the socket); that process's stderr is not ours to
+        # write in.
+        self.serve()
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534",
+               "--clear-groups", "env", "LD_PRELOAD=" + SHIM,
+               "MESHLOG_SOCKET=" + self.sock, CWRITER, "lines", "1", "u"]
+        p = subprocess.run(cmd, capture_output=True, timeout=30,
+                           env=clean_env())
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(p.stdout, b"u 0\n")
+        self.assertEqual(p.stderr, b"u err 0\n")
+        self.assertEqual(self.stop(), 0)
 
     def test_disabled(self):
         self.serve()
