@@ -24,6 +24,10 @@
 
 /* Most reply bytes a peer may leave unread before it is dropped. */
 #define PEER_OUT_MAX	(64 * 1024 * 1024)
+/* Connections open at once; past this, accepting waits for one to close. */
+#define PEER_MAX	4096
+/* A peer's first input buffer; it grows to MESHLOG_MSG_MAX as needed. */
+#define PEER_BUF_FIRST	1024
 
 struct peer {
 	uint64_t		 serial;	/* names it to a late answer */
@@ -34,7 +38,8 @@ struct peer {
 	struct event		*timer;
 	struct event		*wev;		/* reply waiting for the socket */
 	struct evbuffer		*out;
-	char			 buf[MESHLOG_MSG_MAX];
+	char			*buf;		/* grows on demand */
+	size_t			 cap;
 	size_t			 len;
 	int			 fds[MESHLOG_HELLO_FDS];
 	int			 nfds;
@@ -53,6 +58,8 @@ static uint64_t			 next_serial;
 
 static struct event		*accept_timer;	/* accepting again */
 static uint64_t			 accept_full;	/* EMFILE in this episode */
+static unsigned			 npeers;
+static int			 accept_capped;	/* PEER_MAX reached */
 
 static void	server_accept_cb(int, short, void *);
 static void	peer_read_cb(int, short, void *);
@@ -75,7 +82,15 @@ peer_free(struct peer *p)
 	evbuffer_free(p->out);
 	close(p->fd);
 	TAILQ_REMOVE(&peers, p, entry);
+	free(p->buf);
 	free(p);
+	/* Room again for one more connection. */
+	if (--npeers < PEER_MAX && accept_capped) {
+		accept_capped = 0;
+		if (listen_fd != -1 && (accept_timer == NULL ||
+		    !evtimer_pending(accept_timer, NULL)))
+			event_add(listen_ev, NULL);
+	}
 }
 
 /* Write what is queued for a peer until the socket would block. */
@@ -252,7 +267,13 @@ peer_read_cb(int fd, short what, void *arg)
 	ssize_t		 n;
 	int		 got;
 
-	n = fd_recv(fd, p->buf + p->len, sizeof p->buf - p->len,
+	if (p->len == p->cap) {
+		p->cap = p->cap == 0 ? PEER_BUF_FIRST : p->cap * 2;
+		if (p->cap > MESHLOG_MSG_MAX)
+			p->cap = MESHLOG_MSG_MAX;
+		p->buf = xrealloc(p->buf, p->cap);
+	}
+	n = fd_recv(fd, p->buf + p->len, p->cap - p->len,
 	    p->fds + p->nfds, &got, MESHLOG_HELLO_FDS - p->nfds);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -288,7 +309,7 @@ peer_read_cb(int fd, short what, void *arg)
 		p->len -= (size_t)(nl + 1 - p->buf);
 		memmove(p->buf, nl + 1, p->len);
 	}
-	if (p->len == sizeof p->buf) {
+	if (p->len == MESHLOG_MSG_MAX) {
 		peer_refuse(p, "message", "message too long");
 		peer_free(p);
 	}
@@ -314,6 +335,7 @@ server_accept_one(int fd)
 	struct timeval	 tv = { cfg.hello_timeout, 0 };
 
 	p = xcalloc(1, sizeof *p);
+	npeers++;
 	p->serial = ++next_serial;
 	p->fd = fd;
 	p->pid = -1;
@@ -397,6 +419,12 @@ server_accept_cb(int fd, short what, void *arg)
 			accept_full = 0;
 		}
 		server_accept_one(c);
+		if (npeers >= PEER_MAX) {
+			/* The rest wait in the listen queue. */
+			accept_capped = 1;
+			event_del(listen_ev);
+			return;
+		}
 	}
 }
 

@@ -163,6 +163,39 @@ class Floods(MeshTest):
         self.assertEqual(err.read().count(b"not accepting"), 1)
 
 
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Burst(MeshTest):
+
+    def test_connect_close_burst_leaves_memory_as_it_was(self):
+        # Each accepted peer had a 32 KiB buffer, and the accept loop took
+        # every pending connection before reading any: 50,000 connect/close
+        # left the collector at 651 MB. Buffers now grow on demand and at
+        # most 4096 peers are open at once.
+        self.serve()
+        before = rss_kib(self.collector.pid)
+        for _ in range(30000):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(self.sock)
+            s.close()
+        time.sleep(1)
+        after = rss_kib(self.collector.pid)
+        self.assertLess(after - before, 32 * 1024,
+                        "RSS %d KiB -> %d KiB" % (before, after))
+        p = subprocess.run([CWRITER, "lines", "1", "after"],
+                           capture_output=True, timeout=30,
+                           env=self.shim_env())
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(self.stop(), 0)
+        self.assertEqual(self.texts(stream="stdout"), ["after 0"])
+
+
 @unittest.skipUnless(AS_ROOT, "needs root and setpriv to act as another user")
 class ForeignCollector(MeshTest):
 
