@@ -154,9 +154,10 @@ shim_buffering(char **envp)
 }
 
 /*
- * Whether this process runs as another user than the one whose collector
- * directory it looked in: a process that switched uid (setpriv, su, a
- * daemon dropping privileges) is not the job's to warn about.
+ * Whether this is an unprivileged process that looked in another user's
+ * collector directory: one that switched uid (setpriv, su, a daemon
+ * dropping privileges) is not the job's to warn about. Root always says
+ * why (it may have refused a collector of another user).
  */
 static int
 shim_other_user(const char *sockpath)
@@ -169,7 +170,7 @@ shim_other_user(const char *sockpath)
 	if ((slash = strrchr(dir, '/')) == NULL)
 		return (0);
 	*slash = '\0';
-	return (stat(dir[0] != '\0' ? dir : "/", &sb) == 0 &&
+	return (getuid() != 0 && stat(dir[0] != '\0' ? dir : "/", &sb) == 0 &&
 	    sb.st_uid != getuid());
 }
 
