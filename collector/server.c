@@ -45,6 +45,7 @@ struct peer {
 	int			 nfds;
 	struct hello		 hello;		/* accepted, streams to come */
 	int			 accepted;
+	int			 owed;		/* answers still to send */
 	TAILQ_ENTRY(peer)	 entry;
 };
 
@@ -62,6 +63,7 @@ static unsigned			 npeers;
 static int			 accept_capped;	/* PEER_MAX reached */
 
 static void	server_accept_cb(int, short, void *);
+static void	peer_idle(struct peer *);
 static void	peer_read_cb(int, short, void *);
 static void	peer_timeout_cb(int, short, void *);
 static void	peer_write_cb(int, short, void *);
@@ -144,9 +146,27 @@ peer_answer_cb(json_t *reply, void *arg)
 	TAILQ_FOREACH(p, &peers, entry) {
 		if (p->serial == serial) {
 			peer_send(p, reply);
+			if (--p->owed == 0)
+				peer_idle(p);
 			return;
 		}
 	}
+}
+
+/*
+ * (Re)start the clock of a peer that owes nothing and is owed nothing: it
+ * has --hello-timeout to send its next complete message, or is closed. A
+ * peer waiting for a flush's answer is not idle.
+ */
+static void
+peer_idle(struct peer *p)
+{
+	struct timeval	tv = { cfg.hello_timeout, 0 };
+
+	if (p->owed > 0)
+		evtimer_del(p->timer);
+	else
+		evtimer_add(p->timer, &tv);
 }
 
 /* Refuse a peer's message with a reason, logged and sent back. */
@@ -242,11 +262,13 @@ peer_dispatch(struct peer *p, const char *line, size_t len)
 		return (0);
 	}
 	/* A flush answers later, when its barrier is done. */
+	p->owed++;
 	msg = control_dispatch(o, peer_answer_cb, (void *)(uintptr_t)p->serial);
 	if (msg == NULL) {
 		json_decref(o);
 		return (1);
 	}
+	p->owed--;
 	type = json_string_value(json_object_get(msg, "type"));
 	if (type != NULL && strcmp(type, "error") == 0)
 		log_warn("refused request from pid %ld (uid %lu): %s",
@@ -296,10 +318,10 @@ peer_read_cb(int fd, short what, void *arg)
 			peer_free(p);
 			return;
 		}
-		/* A control client may idle between requests; a shim
-		 * half-way through registering may not. */
+		/* An idle client is closed in time; a shim half-way
+		 * through registering keeps its first deadline. */
 		if (!p->accepted)
-			evtimer_del(p->timer);
+			peer_idle(p);
 		if (evbuffer_get_length(p->out) > PEER_OUT_MAX) {
 			log_warn("pid %ld does not read its replies; closed",
 			    (long)p->pid);

@@ -121,6 +121,28 @@ class Floods(MeshTest):
         self.assertEqual(self.reply(s)["type"], "flushed")
         self.assertEqual(self.stop(), 0)
 
+    def test_idle_control_client_is_closed(self):
+        # One status, then silence: the connection is closed after the
+        # hello timeout, where it used to stay open forever.
+        self.serve(args=["--hello-timeout", "1"])
+        s = self.connect()
+        s.settimeout(5)
+        s.sendall(b'{"type":"status"}\n')
+        self.assertEqual(self.reply(s)["type"], "status")
+        t0 = time.monotonic()
+        r = self.reply(s)
+        self.assertEqual(r["type"], "error")
+        self.assertIn("no complete message in time", r["message"])
+        self.assertEqual(s.recv(1), b"")
+        self.assertLess(time.monotonic() - t0, 4)
+        # A client that keeps asking is not idle.
+        s = self.connect()
+        for _ in range(4):
+            s.sendall(b'{"type":"status"}\n')
+            self.assertEqual(self.reply(s)["type"], "status")
+            time.sleep(0.5)
+        self.assertEqual(self.stop(), 0)
+
     @unittest.skipUnless(shutil.which("prlimit"), "needs prlimit")
     def test_out_of_descriptors_costs_nothing_and_recovers(self):
         # With 64 descriptors, 80 idle connections exhaust the collector.
