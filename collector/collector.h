@@ -70,6 +70,18 @@ void	log_open(const char *name, int verbose);
 void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* A kind of warning peers can provoke: LOG_LIMIT_BURST per LOG_LIMIT_MS. */
+#define LOG_LIMIT_BURST	10
+#define LOG_LIMIT_MS	10000
+struct log_limit {
+	const char		*what;		/* "refusals", for the summary */
+	long long		 start;		/* of the window, monotonic ms */
+	unsigned		 shown;
+	unsigned long long	 suppressed;
+};
+/* Warn unless this kind has had its share of the window; then count. */
+void	log_warn_limit(struct log_limit *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
 void	fatal(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 void	fatalx(const char *, ...)

@@ -116,12 +116,16 @@ link_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
+/* Links any network peer can make and break: rate-limited warnings. */
+static struct log_limit	link_closes = { .what = "closed relay links" };
+
 /* Close a connection; its relay stays known for a reconnect. */
 static void
 conn_free(struct conn *c, const char *why)
 {
 	if (why != NULL)
-		log_warn("relay link %s closed: %s", c->addr, why);
+		log_warn_limit(&link_closes, "relay link %s closed: %s",
+		    c->addr, why);
 	if (c->relay != NULL && c->relay->conn == c)
 		c->relay->conn = NULL;
 	bufferevent_free(c->bev);

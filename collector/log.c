@@ -72,6 +72,36 @@ log_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * A warning that a peer can provoke at will (a refused connection, a
+ * broken link): at most LOG_LIMIT_BURST of a kind per LOG_LIMIT_MS, the
+ * rest counted and summed up with the first one of the next window, so no
+ * stranger can grow the collector's stderr without bound.
+ */
+void
+log_warn_limit(struct log_limit *l, const char *fmt, ...)
+{
+	long long	now = clock_now_ms();
+	va_list		ap;
+
+	if (now - l->start >= LOG_LIMIT_MS) {
+		if (l->suppressed > 0)
+			log_warn("%llu more %s in %d s were not shown",
+			    l->suppressed, l->what, LOG_LIMIT_MS / 1000);
+		l->start = now;
+		l->shown = 0;
+		l->suppressed = 0;
+	}
+	if (l->shown >= LOG_LIMIT_BURST) {
+		l->suppressed++;
+		return;
+	}
+	l->shown++;
+	va_start(ap, fmt);
+	log_vwrite("warning: ", fmt, ap, NULL);
+	va_end(ap);
+}
+
 /* Fatal error with errno's text; exits. */
 void
 fatal(const char *fmt, ...)

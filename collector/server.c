@@ -60,6 +60,8 @@ static uint64_t			 next_serial;
 static struct event		*accept_timer;	/* accepting again */
 static uint64_t			 accept_full;	/* EMFILE in this episode */
 static unsigned			 npeers;
+/* Refusals a stranger can provoke at will are rate-limited. */
+static struct log_limit		 refusals = { .what = "refusals" };
 static int			 accept_capped;	/* PEER_MAX reached */
 
 static void	server_accept_cb(int, short, void *);
@@ -175,8 +177,8 @@ peer_refuse(struct peer *p, const char *what, const char *why)
 {
 	json_t	*msg;
 
-	log_warn("refused %s from pid %ld (uid %lu): %s", what, (long)p->pid,
-	    (unsigned long)p->uid, why);
+	log_warn_limit(&refusals, "refused %s from pid %ld (uid %lu): %s", what,
+	    (long)p->pid, (unsigned long)p->uid, why);
 	msg = json_pack("{s:s, s:s}", "type", "error", "message", why);
 	peer_send(p, msg);
 	json_decref(msg);
@@ -271,8 +273,8 @@ peer_dispatch(struct peer *p, const char *line, size_t len)
 	p->owed--;
 	type = json_string_value(json_object_get(msg, "type"));
 	if (type != NULL && strcmp(type, "error") == 0)
-		log_warn("refused request from pid %ld (uid %lu): %s",
-		    (long)p->pid, (unsigned long)p->uid,
+		log_warn_limit(&refusals, "refused request from pid %ld "
+		    "(uid %lu): %s", (long)p->pid, (unsigned long)p->uid,
 		    json_string_value(json_object_get(msg, "message")));
 	peer_send(p, msg);
 	json_decref(msg);
@@ -306,8 +308,9 @@ peer_read_cb(int fd, short what, void *arg)
 	}
 	if (n <= 0) {
 		if (p->len > 0)
-			log_warn("pid %ld closed the connection in the middle "
-			    "of a message", (long)p->pid);
+			log_warn_limit(&refusals, "pid %ld closed the "
+			    "connection in the middle of a message",
+			    (long)p->pid);
 		peer_free(p);
 		return;
 	}

@@ -143,6 +143,27 @@ class Floods(MeshTest):
             time.sleep(0.5)
         self.assertEqual(self.stop(), 0)
 
+    def test_refusals_are_rate_limited_and_counted(self):
+        # One warning per refused peer let any stranger grow the
+        # collector's stderr without bound: now ten per 10 s, the rest
+        # counted in a line with the first refusal of the next window.
+        self.serve()
+        for _ in range(500):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(self.sock)
+            s.sendall(b"not json\n")
+            s.recv(4096)
+            s.close()
+        self.assertLessEqual(self.collector_stderr().count("refused"), 10)
+        time.sleep(10.5)
+        s = self.connect()
+        s.sendall(b"not json\n")
+        self.reply(s)
+        self.wait_for(lambda: "490 more refusals in 10 s were not shown"
+                      in self.collector_stderr(), what="the summary")
+        self.assertEqual(self.stop(), 0)
+        self.assertLess(len(self.collector_stderr()), 4096)
+
     @unittest.skipUnless(shutil.which("prlimit"), "needs prlimit")
     def test_out_of_descriptors_costs_nothing_and_recovers(self):
         # With 64 descriptors, 80 idle connections exhaust the collector.
