@@ -469,6 +469,10 @@ dest_pass(struct dest *d, struct dest_watch *w, int in, char *buf,
 	int	avail;
 
 	*got = 0;
+	/* A file takes what it is given: write a full queue out now. */
+	if (d != NULL && d->kind == DEST_FILE && !d->dead &&
+	    evbuffer_get_length(d->q) >= DEST_MAX)
+		dest_flush(d);
 	if (d == NULL || (d->dead && !d->gone)) {
 		/* Nothing to pass on (or a failed file): read for the log. */
 		n = dest_read(in, buf, max);
@@ -504,13 +508,6 @@ dest_pass(struct dest *d, struct dest_watch *w, int in, char *buf,
 			n = r;
 		}
 	} else {
-		/* A file takes what it is given: write it out now. */
-		if (d->kind == DEST_FILE &&
-		    evbuffer_get_length(d->q) >= DEST_MAX)
-			dest_flush(d);
-		if (d->dead)
-			return (d->gone ? DEST_GONE : dest_pass(d, w, in, buf,
-			    max, got));
 		room = DEST_MAX - evbuffer_get_length(d->q);
 		if (evbuffer_get_length(d->q) >= DEST_MAX) {
 			dest_wait(d, w);
@@ -664,12 +661,7 @@ dest_drain_all(int stall_ms)
 
 	RB_FOREACH_SAFE(d, dests, &dest_tree, next) {
 		dest_drain(d, stall_ms);
-		if (d->refs == 0) {
-			if (d->dirty) {
-				TAILQ_REMOVE(&dest_dirty, d, dirty_entry);
-				d->dirty = 0;
-			}
+		if (d->refs == 0)
 			dest_free(d);
-		}
 	}
 }

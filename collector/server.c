@@ -357,7 +357,6 @@ server_accept_one(int fd)
 	struct ucred	 cred;
 	socklen_t	 len = sizeof cred;
 	struct peer	*p;
-	struct timeval	 tv = { cfg.hello_timeout, 0 };
 
 	p = xcalloc(1, sizeof *p);
 	npeers++;
@@ -385,7 +384,7 @@ server_accept_one(int fd)
 		return;
 	}
 	event_add(p->ev, NULL);
-	evtimer_add(p->timer, &tv);
+	peer_idle(p);
 }
 
 /* A second after running out of descriptors: try accepting again. */

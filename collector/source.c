@@ -615,7 +615,7 @@ stream_drain_exit(struct stream *s)
 		before = s->bytes;
 		if ((rc = stream_move(s, left)) == -1)
 			return (-1);
-		left -= s->bytes - before < left ? s->bytes - before : left;
+		left -= s->bytes - before;	/* never more than asked */
 		if (rc == 0 || dest_wait_room(s->dest, 2000) != 0)
 			break;
 	}
