@@ -60,6 +60,27 @@ def read_until_eof(fd, sink=None):
     return b"".join(got)
 
 
+def wait_serving(sock, proc, timeout=10):
+    """Wait until the collector proc answers on sock: its event loop runs
+    and its signal handlers are in place, not merely its socket exists.
+    Raises AssertionError if it exits or does not answer in time."""
+    deadline = time.time() + timeout
+    while True:
+        assert proc.poll() is None, "collector exited at start"
+        assert time.time() < deadline, "socket never answered"
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.settimeout(5)
+            s.connect(sock)
+            s.sendall(b'{"type":"status"}\n')
+            if s.recv(1):
+                return
+        except OSError:
+            time.sleep(0.01)
+        finally:
+            s.close()
+
+
 def line_records(records, **match):
     return [r for r in records if "line" in r
             and all(r.get(k) == v for k, v in match.items())]
@@ -108,23 +129,7 @@ class MeshTest(unittest.TestCase):
                               *args], stdout=self.serve_out,
                              stderr=self.serve_err, env=clean_env())
         self.children.append(p)
-        # Ready once the event loop answers (its signal handlers are in
-        # place by then), not merely once the socket accepts.
-        deadline = time.time() + 10
-        while True:
-            self.assertIsNone(p.poll(), "collector exited at start")
-            self.assertLess(time.time(), deadline, "socket never answered")
-            s = socket.socket(socket.AF_UNIX)
-            try:
-                s.settimeout(5)
-                s.connect(self.sock)
-                s.sendall(b'{"type":"status"}\n')
-                if s.recv(1):
-                    break
-            except OSError:
-                time.sleep(0.01)
-            finally:
-                s.close()
+        wait_serving(self.sock, p)
         self.collector = p
         return p
 

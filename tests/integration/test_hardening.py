@@ -13,7 +13,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import COLLECTOR, CWRITER, SHIM, MeshTest, clean_env
+from harness import (COLLECTOR, CWRITER, SHIM, MeshTest, clean_env,
+                     wait_serving)
 
 NOBODY = 65534
 AS_ROOT = os.geteuid() == 0 and shutil.which("setpriv")
@@ -178,7 +179,7 @@ class Floods(MeshTest):
                              stdout=subprocess.DEVNULL, stderr=err,
                              env=clean_env())
         self.children.append(c)
-        self.wait_for(lambda: os.path.exists(self.sock), what="socket")
+        wait_serving(self.sock, c)
         idle = []
         for _ in range(80):
             s = socket.socket(socket.AF_UNIX)
@@ -255,11 +256,7 @@ class ForeignCollector(MeshTest):
                              stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, env=clean_env())
         self.children.append(c)
-        deadline = time.time() + 10
-        while not os.path.exists(sock):
-            self.assertIsNone(c.poll(), c.stderr.read() if c.poll() else "")
-            self.assertLess(time.time(), deadline)
-            time.sleep(0.02)
+        wait_serving(sock, c)
         p = subprocess.run([CWRITER, "lines", "2", "mine"],
                            capture_output=True, timeout=30,
                            env=clean_env(LD_PRELOAD=SHIM,

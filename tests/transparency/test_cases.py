@@ -17,7 +17,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 from harness import (COLLECTOR, SHIM, clean_env, read_records,  # noqa
-                     read_until_eof)
+                     read_until_eof, wait_serving)
 
 TIMEOUT = 120
 
@@ -113,10 +113,7 @@ class Cases(unittest.TestCase):
         cls.serve = subprocess.Popen(
             [COLLECTOR, "-s", cls.sock], stdout=subprocess.DEVNULL,
             stderr=cls.serve_err, env=clean_env())
-        deadline = time.time() + 10
-        while not os.path.exists(cls.sock):
-            assert time.time() < deadline, "serve collector did not start"
-            time.sleep(0.01)
+        wait_serving(cls.sock, cls.serve)
         cls.runs = 0
 
     @classmethod
