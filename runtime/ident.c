@@ -182,20 +182,36 @@ ident_socket_path(char *const *envp, char *buf, size_t len)
 }
 
 int
-ident_parse_owner(const char *s, long *pid, long *bits)
+ident_parse_owner(const char *s, long *pid, long *bits, long tty[2])
 {
-	char	tmp[32];
-	char	*colon;
+	char	 tmp[64];
+	char	*field[4], *p;
+	long	 v[4];
+	int	 n = 0, i;
 
 	if (s == NULL || strlen(s) >= sizeof tmp)
 		return (-1);
 	strcpy(tmp, s);
-	if ((colon = strchr(tmp, ':')) == NULL)
+	for (p = tmp; n < 4; n++) {
+		field[n] = p;
+		if ((p = strchr(p, ':')) == NULL) {
+			n++;
+			break;
+		}
+		*p++ = '\0';
+	}
+	if ((n != 2 && n != 4) || p != NULL)
 		return (-1);
-	*colon = '\0';
-	if (ident_parse_uint(tmp, pid) != 0 || *pid == 0)
+	for (i = 0; i < n; i++)
+		if (ident_parse_uint(field[i], &v[i]) != 0)
+			return (-1);
+	if (v[0] == 0 || v[1] > 15)
 		return (-1);
-	if (ident_parse_uint(colon + 1, bits) != 0 || *bits > 15)
-		return (-1);
+	*pid = v[0];
+	*bits = v[1];
+	if (tty != NULL) {
+		tty[0] = n == 4 ? v[2] : 0;
+		tty[1] = n == 4 ? v[3] : 0;
+	}
 	return (0);
 }

@@ -44,11 +44,11 @@ shim_adopt(char **envp)
 {
 	struct ident_streams	st;
 	struct stat		sb;
-	long			pid, bits;
+	long			pid, bits, tty[2];
 	int			i;
 
 	if (ident_parse_owner(ident_env(envp, MESHLOG_ENV_OWNER), &pid,
-	    &bits) != 0 || pid != (long)getpid())
+	    &bits, tty) != 0 || pid != (long)getpid())
 		return (-1);
 	if (ident_parse_streams(ident_env(envp, MESHLOG_ENV_STREAM), &st) != 0)
 		return (-1);
@@ -65,6 +65,7 @@ shim_adopt(char **envp)
 		shim_state.dev[i] = st.dev[i];
 		shim_state.ino[i] = st.ino[i];
 		shim_state.tty[i] = (bits >> i) & 1;
+		shim_state.ttydev[i] = tty[i];
 		shim_state.file[i] = (bits >> (i + 2)) & 1;
 	}
 	shim_state.active = 1;
@@ -93,6 +94,13 @@ shim_mark(void)
 	jw_lit(&w, ":");
 	jw_int(&w, shim_state.tty[0] | (shim_state.tty[1] << 1) |
 	    (shim_state.file[0] << 2) | (shim_state.file[1] << 3));
+	if (shim_state.ttydev[0] != 0 || shim_state.ttydev[1] != 0) {
+		/* Where terminal questions go (tty.c), for descendants too. */
+		for (i = 0; i < 2; i++) {
+			jw_lit(&w, ":");
+			jw_int(&w, shim_state.ttydev[i]);
+		}
+	}
 	if (!w.overflow)
 		setenv(MESHLOG_ENV_OWNER, buf, 1);
 }

@@ -43,6 +43,7 @@ struct shim_reg {
 	int	capture[2];
 	int	merged;		/* 1 and 2 share one open file: one pipe */
 	int	tty[2];
+	long	ttydev[2];	/* that terminal's device, 0 unknown */
 	int	file[2];	/* the original is a regular file */
 	char	path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
@@ -143,20 +144,23 @@ shim_probe_streams(char **envp, struct shim_reg *r)
 {
 	struct ident_streams	 st;
 	struct stat		 sb;
-	long			 pid, bits = 0;
+	long			 pid, bits = 0, tty[2];
 	int			 i, k, marked;
 
 	marked = ident_parse_streams(ident_env(envp, MESHLOG_ENV_STREAM),
 	    &st) == 0 && ident_parse_owner(ident_env(envp, MESHLOG_ENV_OWNER),
-	    &pid, &bits) == 0;
+	    &pid, &bits, tty) == 0;
 	for (i = 0; i < 2; i++) {
 		r->capture[i] = fstat(i + 1, &sb) == 0;
 		r->tty[i] = 0;
+		r->ttydev[i] = 0;
 		r->file[i] = 0;
 		if (!r->capture[i])
 			continue;
 		if (!S_ISFIFO(sb.st_mode)) {
 			r->tty[i] = shim_raw_isatty(i + 1);
+			if (r->tty[i])
+				r->ttydev[i] = shim_ttydev(&sb);
 			r->file[i] = S_ISREG(sb.st_mode);
 			continue;
 		}
@@ -165,6 +169,7 @@ shim_probe_streams(char **envp, struct shim_reg *r)
 			    (unsigned long long)sb.st_dev == st.dev[k] &&
 			    (unsigned long long)sb.st_ino == st.ino[k]) {
 				r->tty[i] = (bits >> k) & 1;
+				r->ttydev[i] = tty[k];
 				r->file[i] = (bits >> (k + 2)) & 1;
 			}
 		}
@@ -401,6 +406,7 @@ shim_register(char **argv, char **envp, const char **why)
 		shim_state.dev[i] = (unsigned long long)sb.st_dev;
 		shim_state.ino[i] = (unsigned long long)sb.st_ino;
 		shim_state.tty[i] = r.tty[i];
+		shim_state.ttydev[i] = r.ttydev[i];
 		shim_state.file[i] = r.file[i];
 	}
 	shim_state.active = shim_state.managed[0] || shim_state.managed[1];

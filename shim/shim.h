@@ -6,6 +6,8 @@
 #ifndef MESHLOG_SHIM_H
 #define MESHLOG_SHIM_H
 
+struct stat;
+
 #define SHIM_HIDDEN	__attribute__((visibility("hidden")))
 
 /* What the constructor left in place; all zero until it ran. */
@@ -15,6 +17,7 @@ struct shim_state {
 	unsigned long long	dev[2];
 	unsigned long long	ino[2];
 	int			tty[2];		/* original was a terminal */
+	long			ttydev[2];	/* its st_rdev, 0 unknown */
 	int			file[2];	/* original was a regular file */
 };
 
@@ -58,5 +61,7 @@ int	shim_start_relay(char **envp, const char *sockpath,
 int	shim_raw_isatty(int fd) SHIM_HIDDEN;
 /* Stream index (0, 1) whose managed pipe fd is, or -1. */
 int	shim_managed_stream(int fd) SHIM_HIDDEN;
+/* A terminal's device number as MESHLOG_OWNER carries it (0: none). */
+long	shim_ttydev(const struct stat *sb) SHIM_HIDDEN;
 
 #endif

@@ -1,22 +1,39 @@
 /*
- * Interposed calls that keep the takeover invisible: isatty() and the
- * window size answer as the original destination would. Both are safe
- * before the constructor has run (shim_state is then all zero), call no
- * other interposed function, resolve nothing with dlsym, and keep errno on
- * success.
+ * Interposed calls that keep the takeover invisible to programs that ask
+ * their terminal something through fd 1 or 2. A managed pipe whose
+ * original destination was a terminal answers as that terminal: isatty
+ * says yes, and every terminal request (termios, window size, process
+ * group, ttyname) is carried out on the terminal itself, reached through
+ * /dev/tty or /dev/pts/N and checked against the device number recorded
+ * at registration. Changing the terminal's modes first waits until the
+ * collector has written what the process wrote before, so output keeps
+ * its place relative to the mode change.
+ *
+ * isatty and ioctl are safe before the constructor has run (shim_state is
+ * then all zero), call no other interposed function, resolve nothing with
+ * dlsym, and keep errno on success. The termios functions resolve libc's
+ * own with dlsym(RTLD_NEXT) at their first call.
  */
 
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <string.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "runtime/runtime.h"
 #include "shim.h"
+
+/* The device numbers of Unix 98 pseudo-terminal slaves (devices.txt). */
+#define SHIM_PTS_MAJOR_FIRST	136
+#define SHIM_PTS_MAJOR_LAST	143
 
 int
 shim_raw_isatty(int fd)
@@ -25,6 +42,15 @@ shim_raw_isatty(int fd)
 	unsigned char	buf[128];
 
 	return (syscall(SYS_ioctl, fd, TCGETS, buf) == 0);
+}
+
+long
+shim_ttydev(const struct stat *sb)
+{
+	/* Only what MESHLOG_OWNER can carry; 0 means "ask /dev/tty". */
+	if (sb->st_rdev == 0 || sb->st_rdev > 0x7fffffffULL)
+		return (0);
+	return ((long)sb->st_rdev);
 }
 
 int
@@ -42,6 +68,104 @@ shim_managed_stream(int fd)
 			return (i);
 	}
 	return (-1);
+}
+
+/* Open path and keep it if it is the terminal with device want. */
+static int
+shim_tty_try(const char *path, long want)
+{
+	struct stat	sb;
+	int		fd;
+
+	fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return (-1);
+	if (fstat(fd, &sb) == 0 && S_ISCHR(sb.st_mode) &&
+	    (want == 0 || shim_ttydev(&sb) == want))
+		return (fd);
+	close(fd);
+	return (-1);
+}
+
+/*
+ * The terminal that fd stands for: a new descriptor on it (the caller
+ * closes it), SHIM_TTY_SELF when fd is not a managed terminal stream (ask
+ * fd itself), or -1 with errno set when the terminal cannot be reached.
+ */
+#define SHIM_TTY_SELF	(-2)
+static int
+shim_tty_open(int fd)
+{
+	char		 path[32];
+	struct jw	 w;
+	long		 want;
+	unsigned int	 maj;
+	int		 i, t;
+
+	if ((i = shim_managed_stream(fd)) == -1 || !shim_state.tty[i])
+		return (SHIM_TTY_SELF);
+	want = shim_state.ttydev[i];
+	if ((t = shim_tty_try("/dev/tty", want)) != -1)
+		return (t);
+	/* No controlling terminal, or another one: name the device. */
+	maj = major((dev_t)want);
+	if (want != 0 && maj >= SHIM_PTS_MAJOR_FIRST &&
+	    maj <= SHIM_PTS_MAJOR_LAST) {
+		jw_init(&w, path, sizeof path);
+		jw_lit(&w, "/dev/pts/");
+		jw_int(&w, (long long)(maj - SHIM_PTS_MAJOR_FIRST) * 256 +
+		    minor((dev_t)want));
+		if (!w.overflow && (t = shim_tty_try(path, want)) != -1)
+			return (t);
+	}
+	errno = EIO;
+	return (-1);
+}
+
+/* Finish a forwarded call: close the terminal, keep the call's errno. */
+static int
+shim_tty_done(int t, int rc)
+{
+	int	saved = errno;
+
+	close(t);
+	errno = saved;
+	return (rc);
+}
+
+/*
+ * Whether an ioctl request asks the terminal (and so is forwarded): the
+ * 'T' requests, except the ones that apply to any file (on the pipe).
+ */
+static int
+shim_tty_request(unsigned long request)
+{
+	switch (request) {
+	case FIONBIO:
+	case FIOASYNC:
+	case FIOCLEX:
+	case FIONCLEX:
+	case FIONREAD:
+	case FIOQSIZE:
+		return (0);
+	default:
+		return (_IOC_TYPE(request) == 'T');
+	}
+}
+
+/* Whether a request changes how the terminal treats output to come. */
+static int
+shim_tty_changes(unsigned long request)
+{
+	/* TCSETS[WF], TCSETA[WF], TCSETS[WF]2 (asm-generic/ioctls.h). */
+	switch (_IOC_NR(request)) {
+	case 0x02: case 0x03: case 0x04:
+	case 0x06: case 0x07: case 0x08:
+	case 0x2b: case 0x2c: case 0x2d:
+		return (_IOC_TYPE(request) == 'T');
+	default:
+		return (0);
+	}
 }
 
 /* isatty(3): a managed pipe answers as the original destination did. */
@@ -67,32 +191,139 @@ isatty(int fd)
 }
 
 /*
- * ioctl(2): TIOCGWINSZ on a managed pipe whose original was a terminal asks
- * the controlling terminal, so programs size their output as before.
- * Everything else goes straight to the kernel.
+ * ioctl(2): a terminal request on a managed pipe whose original was a
+ * terminal goes to that terminal. Everything else goes straight to the
+ * kernel.
  */
 __attribute__((visibility("default"))) int
 ioctl(int fd, unsigned long request, ...)
 {
 	va_list	 ap;
 	void	*arg;
-	int	 saved = errno, tty, i, rc;
+	int	 t;
 
 	va_start(ap, request);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (request == TIOCGWINSZ && (i = shim_managed_stream(fd)) != -1 &&
-	    shim_state.tty[i]) {
-		tty = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
-		if (tty != -1) {
-			rc = (int)syscall(SYS_ioctl, tty, request, arg);
-			close(tty);
-			if (rc == 0) {
-				errno = saved;
-				return (0);
-			}
-		}
-		errno = saved;
+	if (shim_state.active && shim_tty_request(request) &&
+	    (t = shim_tty_open(fd)) != SHIM_TTY_SELF) {
+		if (t == -1)
+			return (-1);
+		if (shim_tty_changes(request))
+			(void)shim_drain();
+		return (shim_tty_done(t, (int)syscall(SYS_ioctl, t, request,
+		    arg)));
 	}
 	return ((int)syscall(SYS_ioctl, fd, request, arg));
+}
+
+/*
+ * libc's own fn, resolved at the first call; failing that, the call
+ * fails with ENOSYS (it returns fail).
+ */
+#define SHIM_REAL(fn, fail)						\
+	static __typeof__(fn) *real_##fn;				\
+	if (real_##fn == NULL &&					\
+	    (real_##fn = (__typeof__(fn) *)dlsym(RTLD_NEXT, #fn)) == NULL) { \
+		errno = ENOSYS;						\
+		return (fail);						\
+	}
+
+/*
+ * Forward a termios call: on the terminal a managed stream stands for,
+ * else on fd itself. drain: wait for earlier output first.
+ */
+#define SHIM_FORWARD(fn, fd, drain, ...) do {				\
+	int	t_;							\
+	SHIM_REAL(fn, -1);							\
+	if ((t_ = shim_tty_open(fd)) == SHIM_TTY_SELF)			\
+		return (real_##fn(fd, ##__VA_ARGS__));			\
+	if (t_ == -1)							\
+		return (-1);						\
+	if (drain)							\
+		(void)shim_drain();					\
+	return (shim_tty_done(t_, real_##fn(t_, ##__VA_ARGS__)));	\
+} while (0)
+
+__attribute__((visibility("default"))) int
+tcgetattr(int fd, struct termios *tio)
+{
+	SHIM_FORWARD(tcgetattr, fd, 0, tio);
+}
+
+__attribute__((visibility("default"))) int
+tcsetattr(int fd, int action, const struct termios *tio)
+{
+	SHIM_FORWARD(tcsetattr, fd, 1, action, tio);
+}
+
+__attribute__((visibility("default"))) int
+tcdrain(int fd)
+{
+	SHIM_FORWARD(tcdrain, fd, 1);
+}
+
+__attribute__((visibility("default"))) int
+tcflush(int fd, int queue)
+{
+	SHIM_FORWARD(tcflush, fd, 0, queue);
+}
+
+__attribute__((visibility("default"))) int
+tcflow(int fd, int action)
+{
+	SHIM_FORWARD(tcflow, fd, 0, action);
+}
+
+__attribute__((visibility("default"))) int
+tcsendbreak(int fd, int duration)
+{
+	SHIM_FORWARD(tcsendbreak, fd, 1, duration);
+}
+
+__attribute__((visibility("default"))) pid_t
+tcgetpgrp(int fd)
+{
+	SHIM_FORWARD(tcgetpgrp, fd, 0);
+}
+
+__attribute__((visibility("default"))) int
+tcsetpgrp(int fd, pid_t pgrp)
+{
+	SHIM_FORWARD(tcsetpgrp, fd, 0, pgrp);
+}
+
+__attribute__((visibility("default"))) pid_t
+tcgetsid(int fd)
+{
+	SHIM_FORWARD(tcgetsid, fd, 0);
+}
+
+__attribute__((visibility("default"))) int
+ttyname_r(int fd, char *buf, size_t len)
+{
+	int	t, rc;
+
+	SHIM_REAL(ttyname_r, ENOSYS);
+	if ((t = shim_tty_open(fd)) == SHIM_TTY_SELF)
+		return (real_ttyname_r(fd, buf, len));
+	if (t == -1)
+		return (errno);
+	rc = real_ttyname_r(t, buf, len);
+	close(t);
+	return (rc);
+}
+
+/* ttyname(3): the terminal's name, in a buffer of ours (as glibc's). */
+__attribute__((visibility("default"))) char *
+ttyname(int fd)
+{
+	static char	name[4096];
+	int		rc;
+
+	if ((rc = ttyname_r(fd, name, sizeof name)) != 0) {
+		errno = rc;
+		return (NULL);
+	}
+	return (name);
 }

@@ -3,13 +3,16 @@ plainly, under a launch-mode collector (-q, so the job's output passes
 through) and under the preload library with a serve-mode collector that
 has served every earlier case. Output bytes, exit status and timing class
 must be the same. A new case is one line in `cases`."""
+import fcntl
 import os
 import pty
+import struct
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 import unittest
@@ -20,6 +23,8 @@ from harness import (COLLECTOR, SHIM, clean_env, read_records,  # noqa
                      read_until_eof, wait_serving)
 
 TIMEOUT = 120
+# The window of the terminals the pty cases run on (rows, columns).
+WINDOW = (30, 101)
 
 
 def parse_cases(path):
@@ -56,11 +61,19 @@ def run(argv, env, opts, outdir):
     t0 = time.monotonic()
     if "pty" in opts:
         master, slave = pty.openpty()
+        fcntl.ioctl(master, termios.TIOCSWINSZ,
+                    struct.pack("HHHH", WINDOW[0], WINDOW[1], 0, 0))
         got = []
         reader = threading.Thread(target=read_until_eof, args=(master, got))
         reader.start()
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave,
-                             stderr=slave, env=env, start_new_session=True)
+        # ctty: the terminal is also stdin and the controlling terminal,
+        # as for a program started from an interactive shell.
+        ctty = "ctty" in opts
+        p = subprocess.Popen(
+            argv, stdin=slave if ctty else subprocess.DEVNULL, stdout=slave,
+            stderr=slave, env=env, start_new_session=True,
+            preexec_fn=(lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+            if ctty else None)
         os.close(slave)
         rc = finish(p)
         secs = time.monotonic() - t0
@@ -106,6 +119,15 @@ class Cases(unittest.TestCase):
         with open(os.path.join(cls.data, "big.txt"), "wb") as f:
             for _ in range(20):
                 f.write(os.urandom(1 << 19).hex().encode())
+        # A repository for the pager cases.
+        repo = os.path.join(cls.data, "repo")
+        os.mkdir(repo)
+        git = ["git", "-C", repo, "-c", "user.name=t", "-c",
+               "user.email=t@example.invalid"]
+        subprocess.run(git + ["init", "-q"], check=True)
+        for i in range(3):
+            subprocess.run(git + ["commit", "-q", "--allow-empty", "-m",
+                                  "change %d" % i], check=True)
         # Console view and aggregation on, as a user's would be; no JSON
         # log, whose size for the 300 MB cases is not the question here.
         cls.sock = os.path.join(cls.tmp, "serve.sock")

@@ -144,17 +144,26 @@ Test(ident, stream_marker_rejects_garbage)
 
 Test(ident, owner_marker)
 {
-	long	pid, bits;
+	long	pid, bits, tty[2] = { -1, -1 };
 
-	cr_assert_eq(ident_parse_owner("1234:3", &pid, &bits), 0);
+	cr_assert_eq(ident_parse_owner("1234:3", &pid, &bits, tty), 0);
 	cr_assert_eq(pid, 1234);
 	cr_assert_eq(bits, 3);
-	cr_assert_eq(ident_parse_owner("1234:15", &pid, &bits), 0);
+	cr_assert_eq(ident_parse_owner("1234:15", &pid, &bits, NULL), 0);
 	cr_assert_eq(bits, 15);
-	cr_assert_eq(ident_parse_owner("1234:16", &pid, &bits), -1);
-	cr_assert_eq(ident_parse_owner("0:1", &pid, &bits), -1);
-	cr_assert_eq(ident_parse_owner("1234", &pid, &bits), -1);
-	cr_assert_eq(ident_parse_owner("x:1", &pid, &bits), -1);
+	cr_assert_eq(ident_parse_owner("1234:16", &pid, &bits, NULL), -1);
+	cr_assert_eq(ident_parse_owner("0:1", &pid, &bits, NULL), -1);
+	cr_assert_eq(ident_parse_owner("1234", &pid, &bits, NULL), -1);
+	cr_assert_eq(ident_parse_owner("x:1", &pid, &bits, NULL), -1);
+	cr_assert_eq(tty[0], 0);
+	cr_assert_eq(ident_parse_owner("1234:1:34819:0", &pid, &bits, tty),
+	    0);
+	cr_assert_eq(tty[0], 34819);
+	cr_assert_eq(tty[1], 0);
+	cr_assert_eq(ident_parse_owner("1234:1:34819", &pid, &bits, tty), -1);
+	cr_assert_eq(ident_parse_owner("1234:1:1:2:3", &pid, &bits, tty), -1);
+	cr_assert_eq(ident_parse_owner("1234:1:x:2", &pid, &bits, tty), -1);
+	cr_assert_eq(ident_parse_owner("1234:1::2", &pid, &bits, tty), -1);
 }
 
 /* A hello as the shim writes it. */
