@@ -164,6 +164,7 @@ struct hello {
 	long		 world_size;
 	char		*rank_var;	/* NULL when absent */
 	int		 keep_buffering;
+	int		 auto_buffering;	/* the shim leaves it to us */
 	int		 nested;	/* an ancestor registered */
 	int		 nstreams;
 	int		 which[2];	/* MESHLOG_STDOUT / MESHLOG_STDERR */

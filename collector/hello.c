@@ -109,8 +109,11 @@ hello_parse(const char *line, size_t len, struct hello *h, char **cause)
 		h->rank_var = xstrdup(json_string_value(v));
 	h->nested = json_is_true(json_object_get(root, "nested"));
 	v = json_object_get(root, "buffering");
-	h->keep_buffering = json_is_string(v) &&
-	    strcmp(json_string_value(v), "keep") == 0;
+	/* "program": stdout is another program's data unless we say. */
+	h->auto_buffering = json_is_string(v) &&
+	    strcmp(json_string_value(v), "program") == 0;
+	h->keep_buffering = h->auto_buffering || (json_is_string(v) &&
+	    strcmp(json_string_value(v), "keep") == 0);
 	v = json_object_get(root, "streams");
 	if (!json_is_array(v) || json_array_size(v) < 1 ||
 	    json_array_size(v) > 2) {

@@ -231,8 +231,9 @@ peer_register(struct peer *p, const char *type, const char *line,
 		return (0);
 	}
 	p->nfds = 0;	/* the source owns them now */
-	msg = json_pack("{s:s, s:i, s:I}", "type", "welcome", "proto",
-	    MESHLOG_PROTO, "source", (json_int_t)id);
+	msg = json_pack("{s:s, s:i, s:I, s:s}", "type", "welcome", "proto",
+	    MESHLOG_PROTO, "source", (json_int_t)id, "buffering",
+	    p->hello.keep_buffering ? "keep" : "line");
 	peer_send(p, msg);
 	json_decref(msg);
 	return (0);

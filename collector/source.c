@@ -537,6 +537,14 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 		dests[s->which] = dest_fd(s->dest);
 		json_array_append_new(names, json_string(stream_names[s->which]));
 	}
+	/*
+	 * Output that passes nowhere raw (only to the log and the view) is
+	 * a log, whatever the shim saw: line-buffered, so that lines are not
+	 * lost with the process. The welcome says so.
+	 */
+	if (h->auto_buffering && src->st[MESHLOG_STDOUT] != NULL &&
+	    !src->st[MESHLOG_STDOUT]->tee)
+		h->keep_buffering = 0;
 	TAILQ_INSERT_TAIL(&sources, src, entry);
 	nsources++;
 	keeper_add(src->id, pipes, dests);

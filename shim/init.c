@@ -68,8 +68,56 @@ shim_adopt(char **envp)
 		shim_state.ttydev[i] = tty[i];
 		shim_state.file[i] = (bits >> (i + 2)) & 1;
 	}
+	shim_state.linebuf = (bits & MESHLOG_OWNER_LINEBUF) != 0;
 	shim_state.active = 1;
 	return (0);
+}
+
+/*
+ * The environment entry for name in environ, or NULL. Edited in place
+ * below, not with setenv/unsetenv: a program may define its own (bash
+ * does, and ignores them before its main).
+ */
+static char **
+shim_env_entry(const char *name)
+{
+	size_t	 len = strlen(name);
+	char	**ep;
+
+	for (ep = environ; ep != NULL && *ep != NULL; ep++)
+		if (strncmp(*ep, name, len) == 0 && (*ep)[len] == '=')
+			return (ep);
+	return (NULL);
+}
+
+/* Remove name from environ, in place. */
+static void
+shim_env_drop(const char *name)
+{
+	char	**ep;
+
+	if ((ep = shim_env_entry(name)) == NULL)
+		return;
+	for (; *ep != NULL; ep++)
+		ep[0] = ep[1];
+}
+
+/*
+ * setenv(3) that a program's own setenv cannot bypass: an existing entry
+ * is replaced in place, a new one added with setenv (which bash's handles).
+ */
+static void
+shim_setenv(const char *name, const char *value)
+{
+	char	**ep, *entry;
+
+	if ((ep = shim_env_entry(name)) == NULL) {
+		setenv(name, value, 1);
+		return;
+	}
+	/* Like setenv's, the old string stays allocated. */
+	if (asprintf(&entry, "%s=%s", name, value) != -1)
+		*ep = entry;
 }
 
 /* Mark the managed streams for descendants (after the takeover). */
@@ -88,12 +136,13 @@ shim_mark(void)
 		st.ino[i] = shim_state.ino[i];
 	}
 	if (ident_format_streams(&st, buf, sizeof buf) == 0)
-		setenv(MESHLOG_ENV_STREAM, buf, 1);
+		shim_setenv(MESHLOG_ENV_STREAM, buf);
 	jw_init(&w, buf, sizeof buf);
 	jw_int(&w, (long long)getpid());
 	jw_lit(&w, ":");
 	jw_int(&w, shim_state.tty[0] | (shim_state.tty[1] << 1) |
-	    (shim_state.file[0] << 2) | (shim_state.file[1] << 3));
+	    (shim_state.file[0] << 2) | (shim_state.file[1] << 3) |
+	    (shim_state.linebuf ? MESHLOG_OWNER_LINEBUF : 0));
 	if (shim_state.ttydev[0] != 0 || shim_state.ttydev[1] != 0) {
 		/* Where terminal questions go (tty.c), for descendants too. */
 		for (i = 0; i < 2; i++) {
@@ -102,12 +151,35 @@ shim_mark(void)
 		}
 	}
 	if (!w.overflow)
-		setenv(MESHLOG_ENV_OWNER, buf, 1);
+		shim_setenv(MESHLOG_ENV_OWNER, buf);
 }
 
 /*
- * Put the directory of meshlog's sitecustomize.py first on PYTHONPATH: it
- * sits beside this library (installed) or one level up (build tree).
+ * Put back a PYTHONPATH that a Python process changed for its hook but
+ * never restored (python -E, -I, -S skip the hook).
+ */
+static void
+shim_python_path_restore(void)
+{
+	char	**was;
+	char	 *v;
+
+	if ((was = shim_env_entry("MESHLOG_PYTHONPATH")) == NULL)
+		return;
+	v = *was + sizeof "MESHLOG_PYTHONPATH";
+	if (*v == '=')
+		shim_setenv("PYTHONPATH", v + 1);
+	else
+		shim_env_drop("PYTHONPATH");
+	shim_env_drop("MESHLOG_PYTHONPATH");
+}
+
+/*
+ * In a Python process, put the directory of meshlog's sitecustomize.py
+ * (beside this library when installed, one level up in the build tree)
+ * first on PYTHONPATH, and what PYTHONPATH was in MESHLOG_PYTHONPATH ("-"
+ * unset, "=value" set); the hook puts both back before the program starts.
+ * Other programs see neither.
  */
 static void
 shim_python_path(void)
@@ -119,6 +191,8 @@ shim_python_path(void)
 	Dl_info		 info;
 	int		 i;
 
+	if (dlsym(RTLD_DEFAULT, "Py_Initialize") == NULL)
+		return;
 	if (dladdr(&shim_state, &info) == 0 || info.dli_fname == NULL ||
 	    strlen(info.dli_fname) >= sizeof dir - 16)
 		return;
@@ -134,30 +208,32 @@ shim_python_path(void)
 	if (rel[i] == NULL)
 		return;
 	old = getenv("PYTHONPATH");
-	if (old != NULL && strncmp(old, dir, strlen(dir)) == 0)
-		return;		/* an ancestor put it there */
+	if (snprintf(val, sizeof val, "%s%s", old != NULL ? "=" : "-",
+	    old != NULL ? old : "") >= (int)sizeof val)
+		return;
+	shim_setenv("MESHLOG_PYTHONPATH", val);
 	if (snprintf(val, sizeof val, "%s%s%s", dir, old != NULL &&
 	    *old != '\0' ? ":" : "", old != NULL ? old : "") >=
-	    (int)sizeof val)
+	    (int)sizeof val) {
+		shim_env_drop("MESHLOG_PYTHONPATH");
 		return;
-	setenv("PYTHONPATH", val, 1);
+	}
+	shim_setenv("PYTHONPATH", val);
 }
 
 /*
- * Keep lines from sitting in user-space buffers when a process dies: C
- * stdio's stdout and Python's sys.stdout (through sitecustomize.py) become
- * line-buffered, as on a terminal, unless MESHLOG_BUFFERING=keep.
+ * Keep lines of a log from sitting in user-space buffers when a process
+ * dies: where stdout is a log (shim_register decides: see
+ * shim_linebuf in register.c), C stdio's stdout and Python's sys.stdout
+ * (through sitecustomize.py) become line-buffered. Data for another
+ * program keeps the program's own buffering.
  */
 static void
-shim_buffering(char **envp)
+shim_buffering(void)
 {
-	const char	*mode = ident_env(envp, "MESHLOG_BUFFERING");
-
 	/* Python's runtime (level changes) comes with the same file. */
 	shim_python_path();
-	if (mode != NULL && strcmp(mode, "keep") == 0)
-		return;
-	if (shim_state.managed[MESHLOG_STDOUT])
+	if (shim_state.managed[MESHLOG_STDOUT] && shim_state.linebuf)
 		setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
@@ -212,7 +288,7 @@ shim_notice(char **envp, const char *why)
 		n = write(2, line, w.len);
 	while (n == -1 && errno == EINTR);
 	/* One notice per job: descendants stay quiet. */
-	setenv("MESHLOG_QUIET", "1", 1);
+	shim_setenv("MESHLOG_QUIET", "1");
 }
 
 /*
@@ -245,8 +321,9 @@ shim_init(int argc, char **argv, char **envp)
 	off = ident_env(envp, "MESHLOG_DISABLE");
 	if ((off != NULL && strcmp(off, "0") != 0) || shim_is_meshlog(argv))
 		goto out;
+	shim_python_path_restore();
 	if (shim_adopt(envp) == 0) {
-		shim_buffering(envp);
+		shim_buffering();
 		goto out;
 	}
 	if (shim_register(argv, envp, &why) == 0 || (why != NULL &&
@@ -255,8 +332,8 @@ shim_init(int argc, char **argv, char **envp)
 		shim_mark();
 		/* Descendants and the runtimes use the collector we reached. */
 		if (ident_socket_path(envp, sockpath, sizeof sockpath) == 0)
-			setenv(MESHLOG_ENV_SOCKET, sockpath, 1);
-		shim_buffering(environ);
+			shim_setenv(MESHLOG_ENV_SOCKET, sockpath);
+		shim_buffering();
 	} else if (why != NULL)
 		shim_notice(envp, why);
 out:

@@ -45,6 +45,10 @@ struct shim_reg {
 	int	tty[2];
 	long	ttydev[2];	/* that terminal's device, 0 unknown */
 	int	file[2];	/* the original is a regular file */
+	int	program[2];	/* the original is a pipe or socket to a program */
+	int	linebuf;	/* line-buffer stdout (shim_linebuf) */
+	int	buffering_asked; /* MESHLOG_BUFFERING decided */
+	char	answer[512];	/* the collector's last message */
 	char	path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -155,6 +159,7 @@ shim_probe_streams(char **envp, struct shim_reg *r)
 		r->tty[i] = 0;
 		r->ttydev[i] = 0;
 		r->file[i] = 0;
+		r->program[i] = 0;
 		if (!r->capture[i])
 			continue;
 		if (!S_ISFIFO(sb.st_mode)) {
@@ -162,8 +167,10 @@ shim_probe_streams(char **envp, struct shim_reg *r)
 			if (r->tty[i])
 				r->ttydev[i] = shim_ttydev(&sb);
 			r->file[i] = S_ISREG(sb.st_mode);
+			r->program[i] = S_ISSOCK(sb.st_mode);
 			continue;
 		}
+		r->program[i] = 1;	/* unless it is an ancestor's capture */
 		for (k = 0; marked && k < 2; k++) {
 			if (st.present[k] &&
 			    (unsigned long long)sb.st_dev == st.dev[k] &&
@@ -171,6 +178,7 @@ shim_probe_streams(char **envp, struct shim_reg *r)
 				r->tty[i] = (bits >> k) & 1;
 				r->ttydev[i] = tty[k];
 				r->file[i] = (bits >> (k + 2)) & 1;
+				r->program[i] = 0;
 			}
 		}
 	}
@@ -187,6 +195,29 @@ shim_probe_streams(char **envp, struct shim_reg *r)
 	    (long)getpid(), SHIM_KCMP_FILE, 1L, 2L) == 0;
 }
 
+/*
+ * Whether stdout is a log, to be line-buffered so that its lines are not
+ * lost with the process: a terminal, a file, /dev/null (the JSON log is
+ * then the only copy), an ancestor's capture pipe (part of a job's log).
+ * A pipe or socket to another program carries that program's data and
+ * keeps the program's own buffering, unless the collector answers that it
+ * passes the output nowhere raw. MESHLOG_BUFFERING=line or keep decides
+ * for every destination.
+ */
+static int
+shim_linebuf(char **envp, struct shim_reg *r)
+{
+	const char	*mode = ident_env(envp, "MESHLOG_BUFFERING");
+
+	r->buffering_asked = mode != NULL && (strcmp(mode, "keep") == 0 ||
+	    strcmp(mode, "line") == 0);
+	if (!r->capture[0] || (mode != NULL && strcmp(mode, "keep") == 0))
+		return (0);
+	if (mode != NULL && strcmp(mode, "line") == 0)
+		return (1);
+	return (!r->program[0]);
+}
+
 /* Write the hello message for r into w. */
 static void
 shim_hello(struct jw *w, struct shim_reg *r, char **argv, char **envp)
@@ -195,7 +226,6 @@ shim_hello(struct jw *w, struct shim_reg *r, char **argv, char **envp)
 	struct ident_rank	 rk;
 	struct utsname		 u;
 	struct timespec		 now;
-	const char		*mode;
 	size_t			 used = 0, n;
 	int			 i, first = 1, cut = 0;
 
@@ -240,10 +270,9 @@ shim_hello(struct jw *w, struct shim_reg *r, char **argv, char **envp)
 	}
 	jw_lit(w, ident_env(envp, MESHLOG_ENV_OWNER) != NULL ?
 	    ",\"nested\":true" : ",\"nested\":false");
-	mode = ident_env(envp, "MESHLOG_BUFFERING");
 	jw_lit(w, ",\"buffering\":");
-	jw_lit(w, mode != NULL && strcmp(mode, "keep") == 0 ? "\"keep\"" :
-	    "\"line\"");
+	jw_lit(w, r->linebuf ? "\"line\"" : r->buffering_asked ? "\"keep\"" :
+	    "\"program\"");
 	jw_lit(w, ",\"streams\":[");
 	for (i = 0; i < (r->merged ? 1 : 2); i++) {
 		if (!r->capture[i])
@@ -288,6 +317,8 @@ shim_expect(struct shim_reg *r, long long deadline, const char *prefix,
 			return (-1);
 		}
 	}
+	buf[have] = '\0';
+	memcpy(r->answer, buf, have + 1);
 	if (have < strlen(prefix) || memcmp(buf, prefix, strlen(prefix)) != 0) {
 		*why = "the collector refused this process";
 		return (-1);
@@ -346,6 +377,7 @@ shim_register(char **argv, char **envp, const char **why)
 	shim_reg_init(&r);
 	*why = NULL;
 	shim_probe_streams(envp, &r);
+	r.linebuf = shim_linebuf(envp, &r);
 	if (!r.capture[0] && !r.capture[1])
 		goto out;	/* nothing to capture, nothing to say */
 	deadline = shim_deadline(envp, 0);
@@ -390,6 +422,9 @@ shim_register(char **argv, char **envp, const char **why)
 	}
 	if (shim_expect(&r, deadline, "{\"type\":\"welcome\"", why) != 0)
 		goto out;
+	/* The collector knows when stdout is its log only (shim_linebuf). */
+	if (strstr(r.answer, "\"buffering\":\"line\"") != NULL)
+		r.linebuf = 1;
 	for (i = 0; i < 2; i++) {
 		/* A merged stream's one pipe goes on both 1 and 2. */
 		k = r.merged ? 0 : i;
@@ -409,6 +444,7 @@ shim_register(char **argv, char **envp, const char **why)
 		shim_state.ttydev[i] = r.ttydev[i];
 		shim_state.file[i] = r.file[i];
 	}
+	shim_state.linebuf = r.linebuf;
 	shim_state.active = shim_state.managed[0] || shim_state.managed[1];
 	if (shim_state.active)
 		rc = 0;

@@ -19,6 +19,7 @@ struct shim_state {
 	int			tty[2];		/* original was a terminal */
 	long			ttydev[2];	/* its st_rdev, 0 unknown */
 	int			file[2];	/* original was a regular file */
+	int			linebuf;	/* stdout is a log: line-buffer */
 };
 
 extern struct shim_state shim_state SHIM_HIDDEN;

@@ -1,27 +1,57 @@
 """meshlog's Python runtime, loaded by libmeshlog_preload.so.
 
-The preload library puts this file's directory first on PYTHONPATH. It
-does two things, then imports the sitecustomize it shadows, if any:
+In a Python process the preload library puts this file's directory first
+on PYTHONPATH, and keeps what PYTHONPATH was in MESHLOG_PYTHONPATH ("-"
+when unset, "=" and the value otherwise). Before the program starts this
+file:
 
-* Line-buffers sys.stdout when fd 1 is a meshlog pipe (unless
-  MESHLOG_BUFFERING=keep). Python block-buffers stdout on a pipe, so lines
-  would sit in the process until a crash loses them; unbuffered output
-  (PYTHONUNBUFFERED) would instead split one print() into several writes
-  that interleave across forked workers.
-* Applies level changes from the collector (meshlogctl set-mode --level):
-  the collector writes $MESHLOG_SOCKET.level and sends SIGURG, and a
-  Python signal handler sets the root logger's level. Python runs it on
-  the main thread between bytecodes: a process blocked in C applies the
-  change when it returns to Python, and never during finalisation. No
-  thread is started. A program with its own SIGURG handler keeps it (and
-  gets no level changes); MESHLOG_RUNTIME=0 turns this part off.
+* puts PYTHONPATH, os.environ and sys.path back as they were, so the
+  program, its imports and its children see their own environment;
+* line-buffers sys.stdout where the preload library decided stdout is a
+  log (bit 16 of MESHLOG_OWNER: anything but a pipe or socket to another
+  program, or what the collector shows only in its log and view);
+* installs the level applier: the collector writes $MESHLOG_SOCKET.level
+  and signals SIGURG to the processes whose runtime asked for it (the
+  preload library asks in the hello of a Python process), and the handler
+  sets the root logger's level. Python runs it on the main thread between
+  bytecodes; no thread is started. MESHLOG_RUNTIME=0 turns it off;
+* imports the sitecustomize it shadows, if any, in its place.
+
+It imports nothing beyond what the interpreter has loaded at this point
+(and the built-in _signal): a start costs well under a millisecond.
 """
 import os
 import sys
 
 
+def _meshlog_restore_path():
+    here = os.path.dirname(os.path.abspath(__file__))
+    was = os.environ.pop("MESHLOG_PYTHONPATH", None)
+    if was is None:
+        return here
+    if was.startswith("="):
+        os.environ["PYTHONPATH"] = was[1:]
+    else:
+        os.environ.pop("PYTHONPATH", None)
+    # PYTHONPATH's first entry is ours: drop it, and only it.
+    for i, p in enumerate(sys.path):
+        if p and os.path.abspath(p) == here:
+            del sys.path[i]
+            break
+    return here
+
+
+def _meshlog_owner_bits():
+    """MESHLOG_OWNER's bits when this process is the owner, else 0."""
+    pid, _, rest = os.environ.get("MESHLOG_OWNER", "").partition(":")
+    bits = rest.partition(":")[0]
+    if pid != str(os.getpid()) or not bits.isdigit():
+        return 0
+    return int(bits)
+
+
 def _meshlog_line_buffer():
-    if os.environ.get("MESHLOG_BUFFERING") == "keep":
+    if not _meshlog_owner_bits() & 16:
         return
     try:
         marker = os.environ.get("MESHLOG_STREAM", "").split(",")[0]
@@ -36,6 +66,7 @@ def _meshlog_line_buffer():
 
 
 _meshlog_version = 0
+_meshlog_pending = None
 
 # Where launchers put the rank, in the order libmeshlog_preload.so uses.
 _MESHLOG_RANK_VARS = ("MESHLOG_RANK", "RANK", "OMPI_COMM_WORLD_RANK",
@@ -50,25 +81,86 @@ def _meshlog_rank():
     return None
 
 
+def _meshlog_field(text, key):
+    """The unsigned number after "key": in the level file, or None."""
+    i = text.find('"%s":' % key)
+    if i < 0:
+        return None
+    i += len(key) + 3
+    j = i
+    while j < len(text) and text[j].isdigit():
+        j += 1
+    return int(text[i:j]) if j > i else None
+
+
+def _meshlog_parse_level(text):
+    """(version, level, ranks or None) from the collector's level file,
+    {"version":N,"level":L,"ranks":null|[r,...]}, without json."""
+    version, level = _meshlog_field(text, "version"), \
+        _meshlog_field(text, "level")
+    i = text.find('"ranks":')
+    if version is None or level is None or i < 0:
+        raise ValueError("malformed level file")
+    rest = text[i + 8:].lstrip()
+    if rest.startswith("null"):
+        return version, level, None
+    if not rest.startswith("[") or "]" not in rest:
+        raise ValueError("malformed level file")
+    body = rest[1:rest.index("]")].strip()
+    return version, level, [int(r) for r in body.split(",")] if body else []
+
+
+class _MeshlogOnLogging:
+    """Sets the root logger's level once the program imports logging: a
+    level that arrives earlier does not import logging itself."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "logging":
+            return None
+        sys.meta_path.remove(cls)
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find else None
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        run = getattr(loader, "exec_module", None)
+        if run is None:
+            return spec
+
+        def exec_module(module):
+            del loader.exec_module
+            run(module)
+            if _meshlog_pending is not None:
+                module.getLogger().setLevel(_meshlog_pending)
+        loader.exec_module = exec_module
+        return spec
+
+
 def _meshlog_apply_level(signum=None, frame=None):
-    global _meshlog_version
+    global _meshlog_version, _meshlog_pending
     if sys.is_finalizing():
         return
     try:
-        import json
         with open(os.environ["MESHLOG_SOCKET"] + ".level") as f:
-            want = json.load(f)
-        version, level = int(want["version"]), int(want["level"])
-        ranks = want.get("ranks")
-    except (KeyError, OSError, ValueError, TypeError):
+            version, level, ranks = _meshlog_parse_level(f.read(4096))
+    except (KeyError, OSError, ValueError):
         return
     if version <= _meshlog_version:
         return
     _meshlog_version = version
     if ranks is not None and _meshlog_rank() not in ranks:
         return
-    import logging
-    logging.getLogger().setLevel(level)
+    logging = sys.modules.get("logging")
+    if logging is not None and hasattr(logging, "getLogger"):
+        logging.getLogger().setLevel(level)
+        return
+    if _meshlog_pending is None:
+        sys.meta_path.insert(0, _MeshlogOnLogging)
+    _meshlog_pending = level
 
 
 def _meshlog_runtime():
@@ -76,34 +168,32 @@ def _meshlog_runtime():
             "MESHLOG_SOCKET" not in os.environ:
         return
     try:
-        import signal
-        if signal.getsignal(signal.SIGURG) not in (signal.SIG_DFL, None):
+        import _signal
+        if _signal.getsignal(_signal.SIGURG) not in (_signal.SIG_DFL, None):
             return
-        signal.signal(signal.SIGURG, _meshlog_apply_level)
-    except (ValueError, OSError, AttributeError):
+        _signal.signal(_signal.SIGURG, _meshlog_apply_level)
+    except (ImportError, ValueError, OSError, AttributeError):
         return
     # A level set before this process started applies from the start.
     if os.path.exists(os.environ["MESHLOG_SOCKET"] + ".level"):
         _meshlog_apply_level()
 
 
-def _meshlog_chain():
-    here = os.path.dirname(os.path.abspath(__file__))
-    me = sys.modules.pop(__name__)
+def _meshlog_chain(here):
+    """Import the sitecustomize this file shadows. The program gets that
+    one, or none (its ImportError, which site ignores, ends this import
+    too), as it would without meshlog; the handler keeps this file's
+    functions alive."""
+    del sys.modules[__name__]
     saved = sys.path[:]
     sys.path[:] = [p for p in sys.path
                    if os.path.abspath(p or os.curdir) != here]
     try:
-        import sitecustomize  # noqa: F401  (the one this file shadows)
-    except ImportError as e:
-        if e.name != "sitecustomize":
-            raise
+        import sitecustomize  # noqa: F401
     finally:
         sys.path[:] = saved
-        # The import that is running this file expects to find it here.
-        sys.modules[__name__] = me
 
 
 _meshlog_line_buffer()
 _meshlog_runtime()
-_meshlog_chain()
+_meshlog_chain(_meshlog_restore_path())

@@ -24,6 +24,7 @@ TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 # Environment variables a test must not inherit from whoever runs it.
 _SCRUB = ("LD_PRELOAD", "MESHLOG_SOCKET", "MESHLOG_STREAM", "MESHLOG_OWNER",
+          "MESHLOG_PYTHONPATH", "MESHLOG_RUNTIME", "PYTHONDONTWRITEBYTECODE",
           "MESHLOG_QUIET", "MESHLOG_BUFFERING", "MESHLOG_DISABLE",
           "MESHLOG_RANK", "PYTHONUNBUFFERED", "RANK", "LOCAL_RANK",
           "WORLD_SIZE")
