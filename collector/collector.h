@@ -165,6 +165,7 @@ struct hello {
 	char		*rank_var;	/* NULL when absent */
 	int		 keep_buffering;
 	int		 auto_buffering;	/* the shim leaves it to us */
+	int		 runtime;	/* a level runtime asks for SIGURG */
 	int		 nested;	/* an ancestor registered */
 	int		 nstreams;
 	int		 which[2];	/* MESHLOG_STDOUT / MESHLOG_STDERR */
@@ -403,8 +404,18 @@ void	 source_remote_record(uint64_t link, const struct wire_rec *r);
 int	 source_count_link(uint64_t link);
 /* Records that named a source no relay had opened. */
 uint64_t source_remote_unknown(void);
-/* Pids of the open sources whose rank is in ranks (all when n is 0). */
-long	*source_pids(const long *ranks, size_t n, size_t *npids);
+/*
+ * Send sig to the local processes whose rank is in ranks (all when n is
+ * 0) and whose runtime asked for level signals; returns how many.
+ */
+size_t	 source_signal_runtimes(const long *ranks, size_t n, int sig);
+/*
+ * The local process pid now runs a level runtime (on) or none: it is
+ * signalled on level changes, or no longer. Called while pid waits for the
+ * answer, so it is alive and a pidfd names it. 0, or -1 when pid has no
+ * open source.
+ */
+int	 source_set_runtime(long pid, int on);
 
 /* control.c */
 /* Longest flush a request may ask for, in ms (an hour). */

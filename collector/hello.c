@@ -108,6 +108,8 @@ hello_parse(const char *line, size_t len, struct hello *h, char **cause)
 	if (json_is_string(v))
 		h->rank_var = xstrdup(json_string_value(v));
 	h->nested = json_is_true(json_object_get(root, "nested"));
+	v = json_object_get(root, "runtime");
+	h->runtime = json_is_string(v);
 	v = json_object_get(root, "buffering");
 	/* "program": stdout is another program's data unless we say. */
 	h->auto_buffering = json_is_string(v) &&

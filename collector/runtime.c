@@ -1,11 +1,12 @@
 /*
  * Pushing level changes into the processes. The collector writes the
  * level to a file beside its socket (SOCKET.level, JSON, replaced
- * atomically) and sends SIGURG to the processes concerned. SIGURG is
- * ignored by default, so a process without meshlog's runtime is not
- * harmed; Python processes read the file in a signal handler that
- * meshlog's sitecustomize installs, which runs on the main thread between
- * bytecodes (never inside C code, never during finalisation).
+ * atomically) and sends SIGURG to the processes concerned whose runtime
+ * asked for it (source_set_runtime), through a pidfd so that a reused pid
+ * is never signalled. Python processes read the file in a signal handler
+ * that meshlog's sitecustomize installs, which runs on the main thread
+ * between bytecodes (never inside C code, never during finalisation);
+ * the syslog applier reads it at the next syslog call.
  */
 
 #include <errno.h>
@@ -36,8 +37,7 @@ runtime_push_level(int level, const long *ranks, size_t n)
 {
 	char	*path = runtime_path(), *tmp, *text;
 	json_t	*o, *r = json_array();
-	long	*pids;
-	size_t	 i, npids;
+	size_t	 i;
 	FILE	*f;
 	int	 fd;
 
@@ -66,13 +66,7 @@ runtime_push_level(int level, const long *ranks, size_t n)
 		sockdir_unlink(tmp);
 		goto out;
 	}
-	pids = source_pids(ranks, n, &npids);
-	for (i = 0; i < npids; i++) {
-		if (kill((pid_t)pids[i], SIGURG) == -1 && errno != ESRCH)
-			log_warn("cannot signal pid %ld: %s", pids[i],
-			    strerror(errno));
-	}
-	free(pids);
+	(void)source_signal_runtimes(ranks, n, SIGURG);
 out:
 	free(text);
 	free(tmp);

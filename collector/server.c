@@ -264,6 +264,25 @@ peer_dispatch(struct peer *p, const char *line, size_t len)
 		json_decref(o);
 		return (0);
 	}
+	if (strcmp(type, "runtime") == 0) {
+		/*
+		 * A registered process says whether a level runtime now
+		 * handles SIGURG in it (the syslog applier at its first call,
+		 * a process after exec). Only the kernel's pid counts.
+		 */
+		if (source_set_runtime((long)p->pid, json_is_string(
+		    json_object_get(o, "runtime"))) != 0) {
+			peer_refuse(p, "runtime", "no registered process has "
+			    "this pid");
+			json_decref(o);
+			return (0);
+		}
+		msg = json_pack("{s:s}", "type", "runtime");
+		peer_send(p, msg);
+		json_decref(msg);
+		json_decref(o);
+		return (0);
+	}
 	/* A flush answers later, when its barrier is done. */
 	p->owed++;
 	msg = control_dispatch(o, peer_answer_cb, (void *)(uintptr_t)p->serial);

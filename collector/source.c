@@ -6,9 +6,11 @@
 
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,9 +63,13 @@ struct source {
 	struct origin		 origin;
 	struct stream		*st[2];
 	int			 nopen;
+	int			 runtime;	/* signal it on level changes */
+	int			 pidfd;		/* names pid for that, or -1 */
 	TAILQ_ENTRY(source)	 entry;
 	RB_ENTRY(source)	 rentry;
 };
+
+static void	source_runtime_on(struct source *);
 
 /* Order streams by their pipe, to find a child's inherited pipe. */
 static int
@@ -236,6 +242,8 @@ out:
 	}
 	TAILQ_REMOVE(&sources, src, entry);
 	nsources--;
+	if (src->pidfd != -1)
+		close(src->pidfd);
 	free(src->host);
 	json_decref(src->argv);
 	free(src);
@@ -488,6 +496,7 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	src = xcalloc(1, sizeof *src);
 	src->id = ++next_id;
 	src->pid = h->pid;
+	src->pidfd = -1;
 	src->rank = h->rank;
 	src->host = xstrdup(h->host);
 	src->argv = json_incref(h->argv);
@@ -548,6 +557,8 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	TAILQ_INSERT_TAIL(&sources, src, entry);
 	nsources++;
 	keeper_add(src->id, pipes, dests);
+	if (h->runtime)
+		source_runtime_on(src);
 
 	o = source_event(src, "source_open");
 	json_object_set_new(o, "ppid", json_integer(h->ppid));
@@ -781,26 +792,65 @@ source_status_all(void)
 	return (all);
 }
 
-long *
-source_pids(const long *ranks, size_t n, size_t *npids)
+size_t
+source_signal_runtimes(const long *ranks, size_t n, int sig)
 {
 	struct source	*src;
-	long		*pids = xcalloc(nsources + 1, sizeof *pids);
-	size_t		 i;
+	size_t		 i, sent = 0;
+	int		 rc;
 
-	*npids = 0;
 	TAILQ_FOREACH(src, &sources, entry) {
 		/* A relay's process lives on another host: not ours to signal. */
-		if (src->link != 0)
+		if (src->link != 0 || !src->runtime)
 			continue;
 		for (i = 0; i < n; i++) {
 			if (ranks[i] == src->rank)
 				break;
 		}
-		if (n == 0 || i < n)
-			pids[(*npids)++] = src->pid;
+		if (n != 0 && i == n)
+			continue;
+		/* Without pidfds (Linux < 5.3) the pid, as before them. */
+		rc = src->pidfd != -1 ? (int)syscall(SYS_pidfd_send_signal,
+		    src->pidfd, sig, NULL, 0) : kill((pid_t)src->pid, sig);
+		if (rc == 0)
+			sent++;
+		else if (errno != ESRCH)
+			log_warn("cannot signal pid %ld: %s", src->pid,
+			    strerror(errno));
 	}
-	return (pids);
+	return (sent);
+}
+
+/* src's runtime asks for level signals; it is alive now. */
+static void
+source_runtime_on(struct source *src)
+{
+	src->runtime = 1;
+	/* A pidfd is close-on-exec. */
+	if (src->pidfd == -1)
+		src->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)src->pid, 0);
+}
+
+int
+source_set_runtime(long pid, int on)
+{
+	struct source	*src, *found = NULL;
+
+	TAILQ_FOREACH(src, &sources, entry) {
+		if (src->link == 0 && src->pid == pid && src->nopen > 0)
+			found = src;	/* the newest */
+	}
+	if (found == NULL)
+		return (-1);
+	if (on)
+		source_runtime_on(found);
+	else {
+		found->runtime = 0;
+		if (found->pidfd != -1)
+			close(found->pidfd);
+		found->pidfd = -1;
+	}
+	return (0);
 }
 
 /* A relay's source by its id there; the last one found is remembered. */

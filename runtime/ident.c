@@ -205,7 +205,7 @@ ident_parse_owner(const char *s, long *pid, long *bits, long tty[2])
 	for (i = 0; i < n; i++)
 		if (ident_parse_uint(field[i], &v[i]) != 0)
 			return (-1);
-	if (v[0] == 0 || v[1] > 31)
+	if (v[0] == 0 || v[1] > 63)
 		return (-1);
 	*pid = v[0];
 	*bits = v[1];

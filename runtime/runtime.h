@@ -148,11 +148,13 @@ int	ident_socket_path(char *const *envp, char *buf, size_t len);
  * Parse MESHLOG_OWNER "pid:bits" or "pid:bits:tty1:tty2"; 0 or -1. Bits 0
  * and 1: stdout's and stderr's original destination is a terminal; bits 2
  * and 3: a regular file; bit 4 (MESHLOG_OWNER_LINEBUF): stdout is a log
- * and is line-buffered (see shim_buffering). tty1/tty2 are those terminals' device numbers
+ * and is line-buffered (see shim_buffering); bit 5
+ * (MESHLOG_OWNER_RUNTIME): a level runtime asked for SIGURG. tty1/tty2 are those terminals' device numbers
  * (0: unknown); tty (may be NULL) receives them.
  */
 int	ident_parse_owner(const char *s, long *pid, long *bits, long tty[2]);
 #define MESHLOG_OWNER_LINEBUF	16
+#define MESHLOG_OWNER_RUNTIME	32	/* the hello asked for SIGURG */
 
 /* clock.c */
 /* Milliseconds on the monotonic clock, for timeouts and deadlines. */

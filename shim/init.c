@@ -69,6 +69,7 @@ shim_adopt(char **envp)
 		shim_state.file[i] = (bits >> (i + 2)) & 1;
 	}
 	shim_state.linebuf = (bits & MESHLOG_OWNER_LINEBUF) != 0;
+	shim_state.runtime = (bits & MESHLOG_OWNER_RUNTIME) != 0;
 	shim_state.active = 1;
 	return (0);
 }
@@ -142,7 +143,8 @@ shim_mark(void)
 	jw_lit(&w, ":");
 	jw_int(&w, shim_state.tty[0] | (shim_state.tty[1] << 1) |
 	    (shim_state.file[0] << 2) | (shim_state.file[1] << 3) |
-	    (shim_state.linebuf ? MESHLOG_OWNER_LINEBUF : 0));
+	    (shim_state.linebuf ? MESHLOG_OWNER_LINEBUF : 0) |
+	    (shim_state.runtime ? MESHLOG_OWNER_RUNTIME : 0));
 	if (shim_state.ttydev[0] != 0 || shim_state.ttydev[1] != 0) {
 		/* Where terminal questions go (tty.c), for descendants too. */
 		for (i = 0; i < 2; i++) {
@@ -292,6 +294,24 @@ shim_notice(char **envp, const char *why)
 }
 
 /*
+ * After exec the program is another: tell the collector when it now runs
+ * a level runtime where the old one did not, or the other way round (exec
+ * reset the old handler).
+ */
+static void
+shim_readopt_runtime(char **envp)
+{
+	int	now = shim_runtime(envp) != NULL;
+
+	/* Unheard, the collector keeps doing what it did: so does the mark. */
+	if (now == shim_state.runtime ||
+	    shim_runtime_say(now ? "python" : NULL) != 0)
+		return;
+	shim_state.runtime = now;
+	shim_mark();
+}
+
+/*
  * No collector on this host: with MESHLOG_UPSTREAM set, start this host's
  * relay (or wait for the one another process is starting) and register.
  */
@@ -323,6 +343,7 @@ shim_init(int argc, char **argv, char **envp)
 		goto out;
 	shim_python_path_restore();
 	if (shim_adopt(envp) == 0) {
+		shim_readopt_runtime(envp);
 		shim_buffering();
 		goto out;
 	}

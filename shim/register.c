@@ -14,9 +14,11 @@
 #include <sys/un.h>
 #include <sys/utsname.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +50,7 @@ struct shim_reg {
 	int	program[2];	/* the original is a pipe or socket to a program */
 	int	linebuf;	/* line-buffer stdout (shim_linebuf) */
 	int	buffering_asked; /* MESHLOG_BUFFERING decided */
+	const char *runtime;	/* shim_runtime */
 	char	answer[512];	/* the collector's last message */
 	char	path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
@@ -270,6 +273,11 @@ shim_hello(struct jw *w, struct shim_reg *r, char **argv, char **envp)
 	}
 	jw_lit(w, ident_env(envp, MESHLOG_ENV_OWNER) != NULL ?
 	    ",\"nested\":true" : ",\"nested\":false");
+	if (r->runtime != NULL) {
+		jw_lit(w, ",\"runtime\":\"");
+		jw_lit(w, r->runtime);
+		jw_lit(w, "\"");
+	}
 	jw_lit(w, ",\"buffering\":");
 	jw_lit(w, r->linebuf ? "\"line\"" : r->buffering_asked ? "\"keep\"" :
 	    "\"program\"");
@@ -378,6 +386,7 @@ shim_register(char **argv, char **envp, const char **why)
 	*why = NULL;
 	shim_probe_streams(envp, &r);
 	r.linebuf = shim_linebuf(envp, &r);
+	r.runtime = shim_runtime(envp);
 	if (!r.capture[0] && !r.capture[1])
 		goto out;	/* nothing to capture, nothing to say */
 	deadline = shim_deadline(envp, 0);
@@ -445,6 +454,7 @@ shim_register(char **argv, char **envp, const char **why)
 		shim_state.file[i] = r.file[i];
 	}
 	shim_state.linebuf = r.linebuf;
+	shim_state.runtime = r.runtime != NULL;
 	shim_state.active = shim_state.managed[0] || shim_state.managed[1];
 	if (shim_state.active)
 		rc = 0;
@@ -486,6 +496,54 @@ shim_drain(void)
 	if (w.overflow || send(r.sock, msg, w.len, MSG_NOSIGNAL) !=
 	    (ssize_t)w.len ||
 	    shim_expect(&r, deadline, "{\"type\":\"drained\"", &why) != 0)
+		goto out;
+	rc = 0;
+out:
+	shim_reg_close(&r);
+	return (rc);
+}
+
+const char *
+shim_runtime(char **envp)
+{
+	const char		*off = ident_env(envp, "MESHLOG_RUNTIME");
+	struct sigaction	 sa;
+
+	if ((off != NULL && strcmp(off, "0") == 0) ||
+	    dlsym(RTLD_DEFAULT, "Py_Initialize") == NULL)
+		return (NULL);
+	/* The hook takes SIGURG only where it is at its default. */
+	if (sigaction(SIGURG, NULL, &sa) != 0 || sa.sa_handler != SIG_DFL ||
+	    (sa.sa_flags & SA_SIGINFO))
+		return (NULL);
+	return ("python");
+}
+
+int
+shim_runtime_say(const char *runtime)
+{
+	struct shim_reg	 r;
+	char		 msg[128];
+	struct jw	 w;
+	const char	*why;
+	long long	 deadline = shim_deadline(environ, SHIM_DRAIN_MS);
+	int		 rc = -1;
+
+	shim_reg_init(&r);
+	if (ident_socket_path(environ, r.path, sizeof r.path) != 0 ||
+	    shim_connect(&r, deadline, &why) != 0)
+		goto out;
+	jw_init(&w, msg, sizeof msg);
+	jw_lit(&w, "{\"type\":\"runtime\",\"runtime\":");
+	if (runtime != NULL) {
+		jw_lit(&w, "\"");
+		jw_lit(&w, runtime);
+		jw_lit(&w, "\"}\n");
+	} else
+		jw_lit(&w, "null}\n");
+	if (w.overflow || send(r.sock, msg, w.len, MSG_NOSIGNAL) !=
+	    (ssize_t)w.len ||
+	    shim_expect(&r, deadline, "{\"type\":\"runtime\"", &why) != 0)
 		goto out;
 	rc = 0;
 out:

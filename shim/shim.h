@@ -20,6 +20,7 @@ struct shim_state {
 	long			ttydev[2];	/* its st_rdev, 0 unknown */
 	int			file[2];	/* original was a regular file */
 	int			linebuf;	/* stdout is a log: line-buffer */
+	int			runtime;	/* the hello asked for SIGURG */
 };
 
 extern struct shim_state shim_state SHIM_HIDDEN;
@@ -45,6 +46,18 @@ long long shim_deadline(char **envp, long cap) SHIM_HIDDEN;
  * Returns 0 when it answered, -1 otherwise; the host is never affected.
  */
 int	shim_drain(void) SHIM_HIDDEN;
+
+/*
+ * The level runtime this process runs, for its hello: "python" when it is
+ * a Python interpreter that will run meshlog's hook with SIGURG free, NULL
+ * otherwise.
+ */
+const char *shim_runtime(char **envp) SHIM_HIDDEN;
+/*
+ * Tell the collector that runtime (NULL: none) now handles level signals
+ * in this process. 0 when it answered, -1 otherwise.
+ */
+int	shim_runtime_say(const char *runtime) SHIM_HIDDEN;
 
 /* relay.c */
 

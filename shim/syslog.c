@@ -2,9 +2,10 @@
  * The syslog applier: level changes reach a process that logs through
  * syslog(3) without a thread. On its first syslog call the process gets a
  * SIGURG handler (SA_RESTART, and only where SIGURG is still at its
- * default) that does nothing but set a flag; the next syslog call reads
- * the collector's level file and applies it with setlogmask(3), in normal
- * context. Processes that never call syslog keep SIGURG ignored.
+ * default) that does nothing but set a flag, and tells the collector it
+ * may now signal it; the next syslog call reads the collector's level
+ * file and applies it with setlogmask(3), in normal context. Processes
+ * that never call syslog are never signalled.
  * The real functions are resolved with dlsym(RTLD_NEXT) at the first call,
  * never in the constructor.
  */
@@ -59,6 +60,9 @@ shim_level_arm(void)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGURG, &sa, NULL) == 0)
 		handler_state = 1;
+	/* Only now may the collector signal this process. */
+	if (handler_state == 1 && shim_state.active)
+		(void)shim_runtime_say("syslog");
 }
 
 /* Apply a pending level change; in normal context, keeps errno. */

@@ -164,8 +164,8 @@ def _meshlog_apply_level(signum=None, frame=None):
 
 
 def _meshlog_runtime():
-    if os.environ.get("MESHLOG_RUNTIME") == "0" or \
-            "MESHLOG_SOCKET" not in os.environ:
+    # Bit 32: the preload library told the collector to signal us.
+    if not _meshlog_owner_bits() & 32 or "MESHLOG_SOCKET" not in os.environ:
         return
     try:
         import _signal

@@ -155,7 +155,12 @@ class ControlPlane(MeshTest):
                 self.tearDown()
                 self.setUp()
 
-    def logging_writer(self, python, rank, rounds, pause):
+    def test_level_change_reaches_python_started_by_exec(self):
+        # A wrapper script that execs Python (pyenv shims, launch
+        # scripts): the same process, registered before it was Python.
+        self.level_change(PYTHON, wrap=["bash", "-c", 'exec "$0" "$@"'])
+
+    def logging_writer(self, python, rank, rounds, pause, wrap=()):
         """A Python process logging INFO and WARNING each round; returns
         once it is past round 5, so a level change lands mid-run."""
         go = os.path.join(self.tmp, "go")
@@ -167,15 +172,16 @@ class ControlPlane(MeshTest):
                 "    logging.warning('warn %%d', i)\n"
                 "    if i == 5: open(%r, 'w').close()\n"
                 "    time.sleep(%r)\n" % (rounds, go, pause))
-        w = subprocess.Popen([python, "-c", code], stderr=subprocess.DEVNULL,
+        w = subprocess.Popen([*wrap, python, "-c", code],
+                             stderr=subprocess.DEVNULL,
                              env=self.shim_env(RANK=rank))
         self.children.append(w)
         self.wait_for(lambda: os.path.exists(go), what="the writer")
         return w
 
-    def level_change(self, python):
+    def level_change(self, python, wrap=()):
         self.serve(args=["-q"])
-        w = self.logging_writer(python, 0, 60, 0.05)
+        w = self.logging_writer(python, 0, 60, 0.05, wrap)
         rc, out, err = self.ctl("set-mode", "--level", "WARNING")
         self.assertEqual(rc, 0, err)
         self.assertEqual(json.loads(out)["level"], 30)
@@ -216,6 +222,22 @@ class ControlPlane(MeshTest):
         self.assertEqual(len(warns), 40)
         self.assertGreaterEqual(len(infos), 10)
         self.assertLess(len(infos), 20)
+
+    def test_level_change_never_signals_a_program_of_its_own(self):
+        # A C program with its own SIGURG handler, blocked in read(2):
+        # its read must not fail with EINTR, as without meshlog.
+        self.serve(args=["-q"])
+        go = os.path.join(self.tmp, "go")
+        w = subprocess.Popen([CWRITER, "urg", go], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, env=self.shim_env())
+        self.children.append(w)
+        self.wait_for(lambda: os.path.exists(go), what="the program")
+        rc, _, err = self.ctl("set-mode", "--level", "WARNING")
+        self.assertEqual(rc, 0, err)
+        time.sleep(0.5)
+        out, _ = w.communicate(b"x\n", timeout=60)
+        self.assertEqual(out, b"read data, 0 SIGURG\n")
+        self.assertEqual(self.stop(), 0)
 
     def test_stream_off_and_on_keeps_the_json_log(self):
         self.serve(args=["--aggregate", "off"])

@@ -9,7 +9,11 @@
  *   cwriter syslog N FLAG   N rounds of syslog INFO and WARNING (echoed on
  *                           stderr by LOG_PERROR), 50 ms apart; FLAG is
  *                           created after round N/4
+ *   cwriter urg FLAG        its own SIGURG handler (no SA_RESTART), FLAG
+ *                           created, then one read(2) of stdin: prints
+ *                           what read returned and how many SIGURG came
  */
+#include <errno.h>
 #include <syslog.h>
 #include <time.h>
 #include <signal.h>
@@ -17,6 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static volatile sig_atomic_t urgs;
+
+static void
+on_urg(int sig)
+{
+	(void)sig;
+	urgs++;
+}
 
 int
 main(int argc, char **argv)
@@ -80,6 +93,23 @@ main(int argc, char **argv)
 		}
 		return (0);
 	}
-	fprintf(stderr, "usage: cwriter lines|nonl|crash|raw|syslog ...\n");
+	if (argc >= 3 && strcmp(argv[1], "urg") == 0) {
+		struct sigaction sa;
+		char in[16];
+		ssize_t got;
+		FILE *f;
+
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_urg;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGURG, &sa, NULL);
+		if ((f = fopen(argv[2], "w")) != NULL)
+			fclose(f);
+		got = read(0, in, sizeof in);
+		printf("read %s, %d SIGURG\n", got >= 0 ? "data" :
+		    strerror(errno), (int)urgs);
+		return (0);
+	}
+	fprintf(stderr, "usage: cwriter lines|nonl|crash|raw|syslog|urg ...\n");
 	return (2);
 }

@@ -151,9 +151,9 @@ Test(ident, owner_marker)
 	cr_assert_eq(bits, 3);
 	cr_assert_eq(ident_parse_owner("1234:15", &pid, &bits, NULL), 0);
 	cr_assert_eq(bits, 15);
-	cr_assert_eq(ident_parse_owner("1234:31", &pid, &bits, NULL), 0);
-	cr_assert_eq(bits, 31);
-	cr_assert_eq(ident_parse_owner("1234:32", &pid, &bits, NULL), -1);
+	cr_assert_eq(ident_parse_owner("1234:63", &pid, &bits, NULL), 0);
+	cr_assert_eq(bits, 63);
+	cr_assert_eq(ident_parse_owner("1234:64", &pid, &bits, NULL), -1);
 	cr_assert_eq(ident_parse_owner("0:1", &pid, &bits, NULL), -1);
 	cr_assert_eq(ident_parse_owner("1234", &pid, &bits, NULL), -1);
 	cr_assert_eq(ident_parse_owner("x:1", &pid, &bits, NULL), -1);
