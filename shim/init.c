@@ -261,8 +261,12 @@ shim_other_user(const char *sockpath)
 }
 
 /*
- * Say once, on the original stderr, that output is not captured, why,
- * and which socket was tried.
+ * Say once per job, on the terminal it was started from, that output is
+ * not captured, why, and which socket was tried. Only the first process
+ * that loads the library may say it (a descendant of one that did, or
+ * that registered, stays quiet: MESHLOG_QUIET, MESHLOG_OWNER), only on a
+ * terminal (a pipe or file is program data, a launcher's or the job's),
+ * and never in a set-user-ID program or one run by another user.
  */
 static void
 shim_notice(char **envp, const char *why)
@@ -272,7 +276,11 @@ shim_notice(char **envp, const char *why)
 	struct jw	 w;
 	ssize_t		 n;
 
-	if (quiet != NULL && strcmp(quiet, "0") != 0)
+	/* Descendants stay quiet, whether this one says anything or not. */
+	shim_setenv("MESHLOG_QUIET", "1");
+	if ((quiet != NULL && strcmp(quiet, "0") != 0) ||
+	    ident_env(envp, MESHLOG_ENV_OWNER) != NULL ||
+	    getuid() != geteuid() || !shim_raw_isatty(2))
 		return;
 	if (ident_socket_path(envp, path, sizeof path) != 0)
 		memcpy(path, "(path too long)", sizeof "(path too long)");
@@ -289,8 +297,6 @@ shim_notice(char **envp, const char *why)
 	do
 		n = write(2, line, w.len);
 	while (n == -1 && errno == EINTR);
-	/* One notice per job: descendants stay quiet. */
-	shim_setenv("MESHLOG_QUIET", "1");
 }
 
 /*

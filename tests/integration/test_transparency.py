@@ -46,18 +46,25 @@ class NoCollector(MeshTest):
         return clean_env(LD_PRELOAD=SHIM, MESHLOG_SOCKET=os.path.join(
             self.tmp, "nobody.sock"), **extra)
 
-    def test_output_and_status_unchanged_with_one_notice(self):
+    def test_output_and_status_unchanged_and_no_notice_in_pipes(self):
+        # A pipe or file is program data (a launcher's, the job's own):
+        # not a place for meshlog's words.
         for cmd in ([CWRITER, "lines", "30", "n"], [CXXWRITER, "2"],
                     ["bash", "-c", "echo a; echo b >&2; exit 4"]):
             plain = subprocess.run(cmd, capture_output=True, env=clean_env())
             shim = subprocess.run(cmd, capture_output=True, env=self.env())
-            self.assertEqual(shim.returncode, plain.returncode)
-            self.assertEqual(shim.stdout, plain.stdout)
-            notice, _, rest = shim.stderr.partition(b"\n")
-            self.assertIn(b"meshlog: output not captured: no collector "
-                          b"socket (%s;" % os.path.join(
-                              self.tmp, "nobody.sock").encode(), notice)
-            self.assertEqual(rest, plain.stderr)
+            self.assertEqual((shim.stdout, shim.stderr, shim.returncode),
+                             (plain.stdout, plain.stderr, plain.returncode))
+
+    def test_one_notice_on_the_terminal_naming_socket_and_cause(self):
+        cmd = ["bash", "-c", "echo a; echo b >&2; exit 4"]
+        rc, out = run_on_pty(cmd, self.env())
+        plain_rc, plain = run_on_pty(cmd, clean_env())
+        self.assertEqual(rc, plain_rc)
+        notice, _, rest = out.partition("\n")
+        self.assertIn("meshlog: output not captured: no collector socket "
+                      "(%s;" % os.path.join(self.tmp, "nobody.sock"), notice)
+        self.assertEqual(rest, plain)
 
     def test_quiet_means_no_notice(self):
         cmd = [CWRITER, "lines", "3", "q"]
@@ -68,12 +75,20 @@ class NoCollector(MeshTest):
                          (plain.stdout, plain.stderr, plain.returncode))
 
     def test_one_notice_for_a_whole_process_tree(self):
-        p = subprocess.run(["bash", "-c", "for i in 1 2 3 4; do %s lines 1 t;"
-                            " done; python3 -c 'print(1)'" % CWRITER],
-                           capture_output=True, env=self.env())
-        self.assertEqual(p.returncode, 0)
-        self.assertEqual(p.stderr.count(b"meshlog:"), 1)
-        self.assertEqual(p.stdout.count(b"t 0\n"), 4)
+        rc, out = run_on_pty(["bash", "-c", "for i in 1 2 3 4; do %s lines 1"
+                              " t; done; python3 -c 'print(1)'" % CWRITER],
+                             self.env())
+        self.assertEqual(rc, 0)
+        self.assertEqual(out.count("meshlog:"), 1)
+        self.assertEqual(out.count("t 0\n"), 4)
+        # A stderr that is not the terminal says nothing, and its
+        # descendants say nothing either, even on the terminal.
+        env = self.env()
+        del env["LD_PRELOAD"]
+        rc, out = run_on_pty(["bash", "-c", "LD_PRELOAD=%s bash -c 'exec 2>&3;"
+                              " bash -c \"echo child >&2\"' 3>&2 2>/dev/null"
+                              % SHIM], env)
+        self.assertEqual((rc, out), (0, "child\n"))
 
     @unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"),
                          "needs root and setpriv to switch uid")
