@@ -1,15 +1,19 @@
 """Shared helpers for the integration tests: real programs under the real
 shim and a real collector, with assertions on the JSON log's exact content.
 """
+import fcntl
 import json
 import os
+import pty
 import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 import unittest
 
@@ -44,6 +48,19 @@ def read_records(path):
             assert raw.endswith(b"\n"), "record without newline: %r" % raw[:80]
             out.append(json.loads(raw))
     return out
+
+
+def run_on_pty(cmd, env, cols=97, rows=31):
+    """Run cmd with a new pty as stdin/stdout/stderr; return its output."""
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execvpe(cmd[0], cmd, env)
+    fcntl.ioctl(master, termios.TIOCSWINSZ,
+                struct.pack("HHHH", rows, cols, 0, 0))
+    out = read_until_eof(master)
+    _, status = os.waitpid(pid, 0)
+    os.close(master)
+    return os.waitstatus_to_exitcode(status), out.decode().replace("\r", "")
 
 
 def read_until_eof(fd, sink=None):

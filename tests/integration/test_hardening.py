@@ -14,7 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (COLLECTOR, CWRITER, SHIM, MeshTest, clean_env,
-                     wait_serving)
+                     run_on_pty, wait_serving)
 
 NOBODY = 65534
 AS_ROOT = os.geteuid() == 0 and shutil.which("setpriv")
@@ -257,14 +257,12 @@ class ForeignCollector(MeshTest):
                              stderr=subprocess.PIPE, env=clean_env())
         self.children.append(c)
         wait_serving(sock, c)
-        p = subprocess.run([CWRITER, "lines", "2", "mine"],
-                           capture_output=True, timeout=30,
-                           env=clean_env(LD_PRELOAD=SHIM,
-                                         MESHLOG_SOCKET=sock))
-        self.assertEqual(p.returncode, 0)
-        self.assertEqual(p.stdout, b"mine 0\nmine 1\n")
-        self.assertIn(b"the collector socket belongs to another user",
-                      p.stderr)
+        # On a terminal, where the notice is written.
+        rc, out = run_on_pty([CWRITER, "lines", "2", "mine"],
+                             clean_env(LD_PRELOAD=SHIM, MESHLOG_SOCKET=sock))
+        self.assertEqual(rc, 0)
+        self.assertTrue(out.endswith("\nmine 0\nmine err 0\nmine 1\n"), out)
+        self.assertIn("the collector socket belongs to another user", out)
         c.terminate()
         _, err = c.communicate(timeout=30)
         self.assertNotIn(b"source", err)

@@ -1,21 +1,17 @@
 """Transparency: without a collector the shim changes nothing but one notice
 line; with one, isatty and the window size answer as the original
 destination, and the process gets no thread and no extra descriptor."""
-import fcntl
 import os
-import pty
 import shutil
 import signal
-import struct
 import subprocess
 import sys
-import termios
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (CWRITER, CXXWRITER, PYTHON, SHIM, MeshTest, clean_env,
-                     line_records, read_until_eof)
+                     line_records, read_until_eof, run_on_pty)
 
 PROBE = ("import os, sys, shutil\n"
          "print('isatty', os.isatty(1), sys.stdout.isatty(), os.isatty(2))\n"
@@ -25,19 +21,6 @@ PROBE = ("import os, sys, shutil\n"
          "print('marker', os.environ.get('MESHLOG_STREAM'))\n"
          "st = os.fstat(1)\n"
          "print('fd1', '%d:%d' % (st.st_dev, st.st_ino))\n")
-
-
-def run_on_pty(cmd, env, cols=97, rows=31):
-    """Run cmd with a new pty as stdin/stdout/stderr; return its output."""
-    pid, master = pty.fork()
-    if pid == 0:
-        os.execvpe(cmd[0], cmd, env)
-    fcntl.ioctl(master, termios.TIOCSWINSZ,
-                struct.pack("HHHH", rows, cols, 0, 0))
-    out = read_until_eof(master)
-    _, status = os.waitpid(pid, 0)
-    os.close(master)
-    return os.waitstatus_to_exitcode(status), out.decode().replace("\r", "")
 
 
 class NoCollector(MeshTest):
