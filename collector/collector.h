@@ -179,6 +179,13 @@ struct hello {
  */
 int	hello_parse(const char *line, size_t len, struct hello *h,
 	    char **cause);
+/* The same from a message already parsed (borrowed). */
+int	hello_from_json(json_t *root, struct hello *h, char **cause);
+/*
+ * Parse one message line as every peer message is parsed (duplicate keys
+ * refused): a new reference, or NULL with an allocated reason in *cause.
+ */
+json_t	*hello_load(const char *line, size_t len, char **cause);
 /* Release what hello_parse() allocated; h may be partly filled. */
 void	hello_clear(struct hello *h);
 
@@ -227,6 +234,8 @@ char	*jsonlog_reserve(size_t n);
 void	jsonlog_commit(size_t n);
 /* Append an event object (borrowed) as one line. */
 void	jsonlog_event(json_t *);
+/* Append an event already written as JSON text (n bytes, no newline). */
+void	jsonlog_text(const char *s, size_t n);
 /* Write the buffer to the kernel. */
 void	jsonlog_flush(void);
 /* Whether a JSON log is open. */
@@ -550,6 +559,8 @@ void	 upstream_record(uint64_t source, int which, int flags, uint64_t seq,
 	    uint64_t ts_us, const char *line, size_t len);
 /* Queue a source event (borrowed) for the upstream. */
 void	 upstream_event(json_t *o);
+/* The same, already written as JSON text of n bytes. */
+void	 upstream_event_text(const char *s, size_t n);
 /* Seal what this loop pass queued and start sending it. */
 void	 upstream_flush_pending(void);
 /* Whether everything queued has been acknowledged. */

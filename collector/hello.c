@@ -33,22 +33,42 @@ hello_fail(char **cause, const char *why, const char *name)
 	return (-1);
 }
 
+json_t *
+hello_load(const char *line, size_t len, char **cause)
+{
+	json_error_t	 err;
+	json_t		*root;
+
+	root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
+	if (root == NULL)
+		xasprintf(cause, "malformed JSON: %s", err.text);
+	return (root);
+}
+
 int
 hello_parse(const char *line, size_t len, struct hello *h, char **cause)
 {
-	json_error_t	 err;
-	json_t		*root, *v, *s;
+	json_t	*root;
+	int	 rc;
+
+	memset(h, 0, sizeof *h);
+	if ((root = hello_load(line, len, cause)) == NULL)
+		return (-1);
+	rc = hello_from_json(root, h, cause);
+	json_decref(root);
+	return (rc);
+}
+
+int
+hello_from_json(json_t *root, struct hello *h, char **cause)
+{
+	json_t		*v, *s;
 	long long	 x;
 	size_t		 i;
 	const char	*name;
 	int		 rc = -1, which;
 
 	memset(h, 0, sizeof *h);
-	root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
-	if (root == NULL) {
-		xasprintf(cause, "malformed JSON: %s", err.text);
-		return (-1);
-	}
 	if (!json_is_object(root)) {
 		hello_fail(cause, "message is not a JSON object", NULL);
 		goto out;
@@ -149,7 +169,6 @@ hello_parse(const char *line, size_t len, struct hello *h, char **cause)
 	}
 	rc = 0;
 out:
-	json_decref(root);
 	if (rc != 0)
 		hello_clear(h);
 	return (rc);

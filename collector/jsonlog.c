@@ -14,6 +14,8 @@
 
 /* Write out once this much is buffered, even within a pass. */
 #define JSONLOG_HIGH	(256 * 1024)
+/* Room an event is first dumped into: a source_open with a long argv fits. */
+#define JSONLOG_EVENT_GUESS	4096
 
 static int	 jsonlog_fd = -1;
 static char	*jbuf;
@@ -69,9 +71,26 @@ jsonlog_event(json_t *o)
 
 	if (jsonlog_fd == -1)
 		return;
-	n = json_dumpb(o, NULL, 0, JSON_COMPACT);
+	/* Once into room that fits nearly every event; twice otherwise. */
+	p = jsonlog_reserve(JSONLOG_EVENT_GUESS);
+	if ((n = json_dumpb(o, p, JSONLOG_EVENT_GUESS, JSON_COMPACT)) >=
+	    JSONLOG_EVENT_GUESS) {
+		p = jsonlog_reserve(n + 1);
+		json_dumpb(o, p, n, JSON_COMPACT);
+	}
+	p[n] = '\n';
+	jsonlog_commit(n + 1);
+}
+
+void
+jsonlog_text(const char *s, size_t n)
+{
+	char	*p;
+
+	if (jsonlog_fd == -1)
+		return;
 	p = jsonlog_reserve(n + 1);
-	json_dumpb(o, p, n, JSON_COMPACT);
+	memcpy(p, s, n);
 	p[n] = '\n';
 	jsonlog_commit(n + 1);
 }

@@ -138,6 +138,14 @@ peer_send(struct peer *p, json_t *msg)
 	peer_flush(p);
 }
 
+/* Send one message already written (with its newline). */
+static void
+peer_send_text(struct peer *p, const char *s, size_t n)
+{
+	evbuffer_add(p->out, s, n);
+	peer_flush(p);
+}
+
 /* A flush finished: answer the peer that asked, if it is still there. */
 static void
 peer_answer_cb(json_t *reply, void *arg)
@@ -191,11 +199,10 @@ peer_refuse(struct peer *p, const char *what, const char *why)
  * expected, 0 when the connection is done.
  */
 static int
-peer_register(struct peer *p, const char *type, const char *line,
-    size_t len)
+peer_register(struct peer *p, const char *type, json_t *o)
 {
-	char		*cause = NULL;
-	json_t		*msg;
+	char		*cause = NULL, text[128];
+	struct jw	 w;
 	uint64_t	 id;
 
 	if (strcmp(type, "hello") == 0) {
@@ -205,7 +212,7 @@ peer_register(struct peer *p, const char *type, const char *line,
 			    "with hello");
 			return (0);
 		}
-		if (hello_parse(line, len, &p->hello, &cause) != 0) {
+		if (hello_from_json(o, &p->hello, &cause) != 0) {
 			peer_refuse(p, "hello", cause);
 			free(cause);
 			return (0);
@@ -215,9 +222,8 @@ peer_register(struct peer *p, const char *type, const char *line,
 			    p->hello.pid, (long)p->pid);
 		p->hello.pid = p->pid;	/* the kernel's word, in our pid ns */
 		p->accepted = 1;
-		msg = json_pack("{s:s}", "type", "accept");
-		peer_send(p, msg);
-		json_decref(msg);
+		peer_send_text(p, "{\"type\":\"accept\"}\n",
+		    sizeof "{\"type\":\"accept\"}\n" - 1);
 		return (1);
 	}
 	if (!p->accepted) {
@@ -231,11 +237,14 @@ peer_register(struct peer *p, const char *type, const char *line,
 		return (0);
 	}
 	p->nfds = 0;	/* the source owns them now */
-	msg = json_pack("{s:s, s:i, s:I, s:s}", "type", "welcome", "proto",
-	    MESHLOG_PROTO, "source", (json_int_t)id, "buffering",
-	    p->hello.keep_buffering ? "keep" : "line");
-	peer_send(p, msg);
-	json_decref(msg);
+	jw_init(&w, text, sizeof text);
+	jw_lit(&w, "{\"type\":\"welcome\",\"proto\":");
+	jw_int(&w, MESHLOG_PROTO);
+	jw_lit(&w, ",\"source\":");
+	jw_int(&w, (long long)id);
+	jw_lit(&w, p->hello.keep_buffering ? ",\"buffering\":\"keep\"}\n" :
+	    ",\"buffering\":\"line\"}\n");
+	peer_send_text(p, text, w.len);
 	return (0);
 }
 
@@ -248,13 +257,19 @@ peer_dispatch(struct peer *p, const char *line, size_t len)
 {
 	json_t		*msg, *o;
 	const char	*type;
+	char		*cause = NULL;
 	int		 rc;
 
-	o = json_loadb(line, len, 0, NULL);
+	/* Parsed once, here; a hello is read from this. */
+	if ((o = hello_load(line, len, &cause)) == NULL) {
+		peer_refuse(p, "hello", cause);
+		free(cause);
+		return (0);
+	}
 	type = json_string_value(json_object_get(o, "type"));
 	if (type == NULL || strcmp(type, "hello") == 0 ||
 	    strcmp(type, "streams") == 0) {
-		rc = peer_register(p, type != NULL ? type : "hello", line, len);
+		rc = peer_register(p, type != NULL ? type : "hello", o);
 		json_decref(o);
 		return (rc);
 	}

@@ -110,22 +110,46 @@ source_count(void)
 	return (nsources);
 }
 
-/* An event record with the source's identity, ready for more fields. */
-static json_t *
-source_event(struct source *src, const char *event)
+/*
+ * Lifecycle events are written with jw, not built with jansson: a process
+ * that registers and exits costs the collector two of them, and jansson's
+ * objects and dumps were most of that cost.
+ */
+
+/* Start the event: the fields every lifecycle event has. */
+static void
+source_event_head(struct jw *w, struct source *src, const char *event)
 {
 	struct timespec	now;
 	char		ts[TS_LEN];
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	record_ts(ts, &now);
-	return (json_pack("{s:s, s:s, s:I, s:o, s:I, s:s}", "ts", ts, "host",
-	    src->host, "pid", (json_int_t)src->pid, "rank", src->rank < 0 ?
-	    json_null() : json_integer(src->rank), "source",
-	    (json_int_t)src->id, "event", event));
+	jw_lit(w, "{\"ts\":\"");
+	jw_lit(w, ts);
+	jw_lit(w, "\",\"host\":");
+	jw_str(w, src->host, strlen(src->host));
+	jw_lit(w, ",\"pid\":");
+	jw_int(w, src->pid);
+	jw_lit(w, ",\"rank\":");
+	jw_int_or_null(w, src->rank);
+	jw_lit(w, ",\"source\":");
+	jw_int(w, (long long)src->id);
+	jw_lit(w, ",\"event\":\"");
+	jw_lit(w, event);
+	jw_lit(w, "\"");
 }
 
-/* Write a lifecycle event to the JSON log and pass it upstream. */
+/* Write a finished event to the JSON log and pass it upstream. */
+static void
+source_log_text(struct jw *w)
+{
+	jsonlog_text(w->buf, w->len);
+	if (upstream_active())
+		upstream_event_text(w->buf, w->len);
+}
+
+/* The same for an event object (borrowed): a relay's events. */
 static void
 source_log(json_t *o)
 {
@@ -202,27 +226,31 @@ stream_bytes(struct stream *s, const char *p, size_t n)
 static void
 source_free(struct source *src, const char *reason)
 {
-	json_t	*o, *lines, *bytes;
-	int	 i;
+	char		 buf[2048];	/* a host of 255 bytes, escaped */
+	struct jw	 w;
+	int		 i, k;
 
 	if (reason == NULL)
 		goto out;
-	o = source_event(src, "source_closed");
-	lines = json_object();
-	bytes = json_object();
-	for (i = 0; i < 2; i++) {
-		if (src->st[i] == NULL)
-			continue;
-		json_object_set_new(lines, stream_names[i],
-		    json_integer((json_int_t)src->st[i]->seq));
-		json_object_set_new(bytes, stream_names[i],
-		    json_integer((json_int_t)src->st[i]->bytes));
+	jw_init(&w, buf, sizeof buf);
+	source_event_head(&w, src, "source_closed");
+	jw_lit(&w, ",\"reason\":\"");
+	jw_lit(&w, reason);
+	for (k = 0; k < 2; k++) {
+		jw_lit(&w, k == 0 ? "\",\"lines\":{" : ",\"bytes\":{");
+		for (i = 0; i < 2; i++) {
+			if (src->st[i] == NULL)
+				continue;
+			jw_lit(&w, i == 1 && src->st[0] != NULL ? ",\"" : "\"");
+			jw_lit(&w, stream_names[i]);
+			jw_lit(&w, "\":");
+			jw_int(&w, (long long)(k == 0 ? src->st[i]->seq :
+			    src->st[i]->bytes));
+		}
+		jw_lit(&w, "}");
 	}
-	json_object_set_new(o, "reason", json_string(reason));
-	json_object_set_new(o, "lines", lines);
-	json_object_set_new(o, "bytes", bytes);
-	source_log(o);
-	json_decref(o);
+	jw_lit(&w, "}");
+	source_log_text(&w);
 	log_debug("source %llu (pid %ld) closed: %s",
 	    (unsigned long long)src->id, src->pid, reason);
 out:
@@ -389,23 +417,26 @@ stream_route(struct stream *s, int nested)
 static void
 stream_prefix(struct stream *s, struct source *src)
 {
-	char	*host;
-	size_t	 hl = strlen(src->host);
+	char		buf[2048];	/* a host of 255 bytes, escaped */
+	struct jw	w;
 
-	host = xmalloc(JSON_ESCAPE_MAX(hl) + 1);
-	host[json_escape(host, src->host, hl)] = '\0';
-	if (src->rank >= 0)
-		xasprintf(&s->jprefix, "\"host\":\"%s\",\"pid\":%ld,"
-		    "\"rank\":%ld,\"source\":%llu,\"stream\":\"%s\",", host,
-		    src->pid, src->rank, (unsigned long long)src->id,
-		    stream_names[s->which]);
-	else
-		xasprintf(&s->jprefix, "\"host\":\"%s\",\"pid\":%ld,"
-		    "\"rank\":null,\"source\":%llu,\"stream\":\"%s\",", host,
-		    src->pid, (unsigned long long)src->id,
-		    stream_names[s->which]);
-	s->jplen = strlen(s->jprefix);
-	free(host);
+	jw_init(&w, buf, sizeof buf);
+	jw_lit(&w, "\"host\":");
+	jw_str(&w, src->host, strlen(src->host));
+	jw_lit(&w, ",\"pid\":");
+	jw_int(&w, src->pid);
+	jw_lit(&w, ",\"rank\":");
+	jw_int_or_null(&w, src->rank);
+	jw_lit(&w, ",\"source\":");
+	jw_int(&w, (long long)src->id);
+	jw_lit(&w, ",\"stream\":\"");
+	jw_lit(&w, stream_names[s->which]);
+	jw_lit(&w, "\",");
+	if (w.overflow)
+		fatalx("a source's record prefix does not fit");
+	s->jprefix = xmalloc(w.len + 1);
+	memcpy(s->jprefix, buf, w.len + 1);
+	s->jplen = w.len;
 }
 
 /*
@@ -468,13 +499,83 @@ source_check_loops(const struct hello *h, const int *fds,
 	return (0);
 }
 
+/* The source_open event of a source just made from hello h. */
+static void
+source_open_event(struct source *src, const struct hello *h,
+    long long parent_id)
+{
+	char		 stack[4096], *heap = NULL;
+	struct jw	 w;
+	size_t		 i, cap = sizeof stack;
+	int		 k, first;
+
+	for (;;) {
+		jw_init(&w, heap != NULL ? heap : stack, cap);
+		source_event_head(&w, src, "source_open");
+		jw_lit(&w, ",\"ppid\":");
+		jw_int(&w, h->ppid);
+		jw_lit(&w, ",\"uid\":");
+		jw_int(&w, h->uid);
+		jw_lit(&w, ",\"argv\":[");
+		for (i = 0; i < json_array_size(h->argv); i++) {
+			if (i > 0)
+				jw_lit(&w, ",");
+			jw_str(&w, json_string_value(json_array_get(h->argv,
+			    i)), json_string_length(json_array_get(h->argv,
+			    i)));
+		}
+		jw_lit(&w, "]");
+		if (h->argv_truncated)
+			jw_lit(&w, ",\"argv_truncated\":true");
+		jw_lit(&w, ",\"local_rank\":");
+		jw_int_or_null(&w, h->local_rank);
+		jw_lit(&w, ",\"world_size\":");
+		jw_int_or_null(&w, h->world_size);
+		if (h->rank_var != NULL) {
+			jw_lit(&w, ",\"rank_var\":");
+			jw_str(&w, h->rank_var, strlen(h->rank_var));
+		}
+		jw_lit(&w, ",\"streams\":[");
+		for (k = 0; k < h->nstreams; k++) {
+			jw_lit(&w, k > 0 ? ",\"" : "\"");
+			jw_lit(&w, stream_names[h->which[k]]);
+			jw_lit(&w, "\"");
+		}
+		jw_lit(&w, "]");
+		/* `2>&1`: one stream, labelled stdout, in the program's order. */
+		if (h->merged)
+			jw_lit(&w, ",\"merged\":true");
+		jw_lit(&w, ",\"parent_source\":");
+		jw_int_or_null(&w, parent_id);
+		jw_lit(&w, h->keep_buffering ? ",\"buffering\":\"keep\"" :
+		    ",\"buffering\":\"line\"");
+		jw_lit(&w, ",\"console_streams\":[");
+		for (k = 0, first = 1; k < 2; k++) {
+			if (src->st[k] == NULL || !src->st[k]->console)
+				continue;
+			jw_lit(&w, first ? "\"" : ",\"");
+			jw_lit(&w, stream_names[k]);
+			jw_lit(&w, "\"");
+			first = 0;
+		}
+		jw_lit(&w, "]}");
+		if (!w.overflow)
+			break;
+		/* A long argv: every byte escaped takes at most 6. */
+		free(heap);
+		cap = cap < 1024 * 1024 ? cap * 8 : cap * 2;
+		heap = xmalloc(cap);
+	}
+	source_log_text(&w);
+	free(heap);
+}
+
 uint64_t
 source_create(struct hello *h, int *fds, int nfds, char **cause)
 {
 	struct source	*src;
 	struct stream	*s, key, *parent;
 	struct stat	 sb[2], ob;
-	json_t		*o, *names;
 	int		 i, last, pipes[2] = { -1, -1 }, dests[2] = { -1, -1 };
 	long long	 parent_id = -1;
 	uint64_t	 id;
@@ -501,7 +602,6 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	src->host = xstrdup(h->host);
 	src->argv = json_incref(h->argv);
 	source_label(src);
-	names = json_array();
 	for (i = 0; i < h->nstreams; i++) {
 		s = xcalloc(1, sizeof *s);
 		s->src = src;
@@ -544,7 +644,6 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 		src->nopen++;
 		pipes[s->which] = s->fd;
 		dests[s->which] = dest_fd(s->dest);
-		json_array_append_new(names, json_string(stream_names[s->which]));
 	}
 	/*
 	 * Output that passes nowhere raw (only to the log and the view) is
@@ -560,35 +659,7 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	if (h->runtime)
 		source_runtime_on(src);
 
-	o = source_event(src, "source_open");
-	json_object_set_new(o, "ppid", json_integer(h->ppid));
-	json_object_set_new(o, "uid", json_integer(h->uid));
-	json_object_set(o, "argv", h->argv);
-	if (h->argv_truncated)
-		json_object_set_new(o, "argv_truncated", json_true());
-	json_object_set_new(o, "local_rank", h->local_rank < 0 ? json_null() :
-	    json_integer(h->local_rank));
-	json_object_set_new(o, "world_size", h->world_size < 0 ? json_null() :
-	    json_integer(h->world_size));
-	if (h->rank_var != NULL)
-		json_object_set_new(o, "rank_var", json_string(h->rank_var));
-	json_object_set_new(o, "streams", names);
-	/* `2>&1`: one stream, labelled stdout, in the program's order. */
-	if (h->merged)
-		json_object_set_new(o, "merged", json_true());
-	json_object_set_new(o, "parent_source", parent_id < 0 ? json_null() :
-	    json_integer(parent_id));
-	json_object_set_new(o, "buffering", json_string(h->keep_buffering ?
-	    "keep" : "line"));
-	names = json_array();
-	for (i = 0; i < 2; i++) {
-		if (src->st[i] != NULL && src->st[i]->console)
-			json_array_append_new(names,
-			    json_string(stream_names[i]));
-	}
-	json_object_set_new(o, "console_streams", names);
-	source_log(o);
-	json_decref(o);
+	source_open_event(src, h, parent_id);
 	log_debug("source %llu: pid %ld rank %ld", (unsigned long long)src->id,
 	    src->pid, src->rank);
 	id = src->id;

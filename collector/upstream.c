@@ -365,17 +365,21 @@ void
 upstream_event(json_t *o)
 {
 	char	*s = json_dumps(o, JSON_COMPACT);
-	size_t	 n;
 
 	if (s == NULL)
 		return;
+	upstream_event_text(s, strlen(s));
+	free(s);
+}
+
+void
+upstream_event_text(const char *s, size_t n)
+{
 	/* Events are few and small: they are always kept. */
-	n = strlen(s);
 	up_begin(WIRE_EVENT, n);
 	memcpy(up.cur + up.cur_len, s, n);
 	up.cur_len += n;
 	wire_header(up.cur + up.batch_off, WIRE_EVENT, up.next_seq, n);
-	free(s);
 }
 
 void
