@@ -152,13 +152,20 @@ shim_probe_streams(char **envp, struct shim_reg *r)
 	struct ident_streams	 st;
 	struct stat		 sb;
 	long			 pid, bits = 0, tty[2];
-	int			 i, k, marked;
+	int			 i, k, marked, node;
 
 	marked = ident_parse_streams(ident_env(envp, MESHLOG_ENV_STREAM),
 	    &st) == 0 && ident_parse_owner(ident_env(envp, MESHLOG_ENV_OWNER),
 	    &pid, &bits, tty) == 0;
+	/*
+	 * Node.js writes a regular file synchronously but a pipe
+	 * asynchronously, and process.exit() drops what is still queued:
+	 * its file stays a file, uncaptured, rather than lose data.
+	 */
+	node = dlsym(RTLD_DEFAULT, "napi_module_register") != NULL;
 	for (i = 0; i < 2; i++) {
-		r->capture[i] = fstat(i + 1, &sb) == 0;
+		r->capture[i] = fstat(i + 1, &sb) == 0 &&
+		    !(node && S_ISREG(sb.st_mode));
 		r->tty[i] = 0;
 		r->ttydev[i] = 0;
 		r->file[i] = 0;

@@ -10,8 +10,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CWRITER, CXXWRITER, PYTHON, SHIM, MeshTest, clean_env,
-                     line_records, read_until_eof, run_on_pty)
+from harness import (BUILD, CWRITER, CXXWRITER, PYTHON, SHIM, MeshTest,
+                     clean_env, line_records, read_until_eof, run_on_pty)
 
 PROBE = ("import os, sys, shutil\n"
          "print('isatty', os.isatty(1), sys.stdout.isatty(), os.isatty(2))\n"
@@ -160,6 +160,24 @@ class WithCollector(MeshTest):
             self.assertEqual(f.read(), "written before exit\n")
         self.assertEqual(self.texts(stream="stdout").count(
             "written before exit"), 2)
+
+    @unittest.skipUnless(shutil.which("node"), "needs Node.js")
+    def test_node_exit_keeps_a_whole_file(self):
+        # Node writes a file synchronously but a pipe asynchronously, and
+        # process.exit() drops what is still queued: 20 MB to a file must
+        # all be there, as without meshlog.
+        app = os.path.join(os.environ.get("MESHLOG_SRCDIR", BUILD),
+                           "tests", "transparency", "nodeexit.js")
+        self.serve()
+        sizes = []
+        for env in (clean_env(), self.shim_env()):
+            out = os.path.join(self.tmp, "node.out")
+            with open(out, "wb") as f:
+                rc = subprocess.run(["node", app], stdout=f, env=env,
+                                    timeout=60).returncode
+            sizes.append((rc, os.path.getsize(out)))
+        self.assertEqual(sizes, [(5, 20000000), (5, 20000000)])
+        self.assertEqual(self.stop(), 0)
 
     def test_launch_keeps_inherited_ignores(self):
         # `nohup meshlog-collector -- job`, or a job started with `&` by a
