@@ -1,0 +1,141 @@
+"""CPython's own regression tests, run plainly and under the preload
+library with a serve-mode collector: every test case must end the same
+way (passed, failed, errored, skipped) both ways.
+
+A suite we did not write, aimed at what the shim touches: the command
+line and environment (test_cmd_line), child processes and pipes
+(test_subprocess, test_asyncio), buffering (test_io), signals
+(test_signal, test_faulthandler) and terminals (test_pty).
+
+A case that differs is run again, alone, both ways, twice: only a case
+that differs every time counts (timing tests on a shared machine can fail
+once either way). Needs Debian's libpython3.11-testsuite (the package
+contrib/debian-deps.sh installs); exits 77 (skipped) without it.
+
+usage: compare.py [MODULE ...]
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+from harness import COLLECTOR, SHIM, clean_env, wait_serving  # noqa: E402
+
+PYTHON = "/usr/bin/python3"
+MODULES = ["test_cmd_line", "test_subprocess", "test_io", "test_signal",
+           "test_pty", "test_faulthandler", "test_asyncio"]
+# Per test file, in seconds: a hang is a difference too.
+TIMEOUT = 600
+
+
+def testsuite_present():
+    return subprocess.run([PYTHON, "-c", "import test.test_cmd_line"],
+                          capture_output=True).returncode == 0
+
+
+def env_for(shim, sock):
+    # The interpreter's own knobs stay out: the suite sets them itself.
+    env = {k: v for k, v in clean_env().items()
+           if not k.startswith("PYTHON")}
+    if shim:
+        env.update(LD_PRELOAD=SHIM, MESHLOG_SOCKET=sock)
+    return env
+
+
+def run_suite(modules, shim, sock, out, matches=()):
+    """Run modules; {case id: outcome} from regrtest's JUnit XML."""
+    xml = out + ".xml"
+    argv = [PYTHON, "-m", "test", "-j2", "--timeout", str(TIMEOUT),
+            "--junit-xml", xml]
+    for m in matches:
+        argv += ["-m", m]
+    with open(out + ".log", "wb") as log:
+        subprocess.run(argv + list(modules), stdout=log,
+                       stderr=subprocess.STDOUT, env=env_for(shim, sock),
+                       stdin=subprocess.DEVNULL)
+    results = {}
+    if not os.path.exists(xml):
+        return results
+    for case in ET.parse(xml).iter("testcase"):
+        cid = "%s.%s" % (case.get("classname", "?"), case.get("name", "?"))
+        outcome = "passed"
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = child.tag
+        results[cid] = outcome
+    os.unlink(xml)
+    return results
+
+
+def differing(plain, shim):
+    return sorted(c for c in set(plain) | set(shim)
+                  if plain.get(c, "missing") != shim.get(c, "missing"))
+
+
+def main():
+    modules = sys.argv[1:] or MODULES
+    if not testsuite_present():
+        print("CPython's test suite is not installed "
+              "(libpython3.11-testsuite): skipped")
+        return 77
+    tmp = tempfile.mkdtemp(prefix="meshlog-cpython-")
+    sock = os.path.join(tmp, "c.sock")
+    serve_err = open(os.path.join(tmp, "collector.err"), "wb")
+    serve = subprocess.Popen([COLLECTOR, "-q", "-s", sock, "-j",
+                              os.path.join(tmp, "log.jsonl")],
+                             stdout=subprocess.DEVNULL, stderr=serve_err,
+                             env=clean_env())
+    try:
+        wait_serving(sock, serve)
+        t0 = time.monotonic()
+        plain = run_suite(modules, False, sock, os.path.join(tmp, "plain"))
+        t1 = time.monotonic()
+        shim = run_suite(modules, True, sock, os.path.join(tmp, "shim"))
+        t2 = time.monotonic()
+        print("%d cases plainly (%.0f s), %d under meshlog (%.0f s)"
+              % (len(plain), t1 - t0, len(shim), t2 - t1))
+        if len(plain) < 1000:
+            print("too few cases ran: see %s" % tmp)
+            return 1
+        diff = differing(plain, shim)
+        for attempt in range(2):
+            if not diff:
+                break
+            print("%d cases differ; running them again (%d of 2)"
+                  % (len(diff), attempt + 1))
+            again = {}
+            for cid in diff:
+                mod = next((m for m in modules if ("." + m + ".") in
+                            ("." + cid)), None)
+                if mod is None:
+                    continue
+                name = cid.rsplit(".", 1)[1]
+                p = run_suite([mod], False, sock,
+                              os.path.join(tmp, "again-plain"), [name])
+                s = run_suite([mod], True, sock,
+                              os.path.join(tmp, "again-shim"), [name])
+                if p.get(cid, "missing") != s.get(cid, "missing"):
+                    again[cid] = (p.get(cid, "missing"),
+                                  s.get(cid, "missing"))
+            diff = sorted(again)
+        for cid in diff:
+            print("DIFFERS: %s: plainly %s, under meshlog %s"
+                  % (cid, plain.get(cid, "missing"), shim.get(cid,
+                                                              "missing")))
+        print("%d cases compared, %d differ" % (len(plain), len(diff)))
+        return 1 if diff else 0
+    finally:
+        serve.terminate()
+        serve.wait(timeout=60)
+        serve_err.close()
+        if "KEEP" not in os.environ:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
