@@ -16,6 +16,10 @@ Comparisons:
   barrier    flush latency with 1, 16 and 256 sources
   latency    write-to-log latency under light load
   memory     collector memory with 1, 64 and 1024 sources
+  start      what the shim adds to a process start: /bin/true (500 runs,
+             alternating with and without it), Python's start (plain,
+             shimmed, shimmed with a level file set), and the collector's
+             instructions per registration (callgrind, 100 processes)
 """
 import argparse
 import contextlib
@@ -603,6 +607,100 @@ def bench_relay(args, results):
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+def start_times(argv, envs, runs, out):
+    """Median wall ms of argv per environment, alternating."""
+    res = {name: [] for name in envs}
+    for _ in range(runs):
+        for name, env in envs.items():
+            t = time.perf_counter()
+            rc = subprocess.run(argv, env=env, stdout=out,
+                                stderr=subprocess.DEVNULL).returncode
+            res[name].append((time.perf_counter() - t) * 1000)
+            assert rc == 0, (argv, name)
+    return {name: statistics.median(v) for name, v in res.items()}
+
+
+def registration_instructions(n):
+    """Collector instructions (callgrind) to register and close n
+    processes, less an idle run: per process."""
+    if not shutil.which("valgrind"):
+        return None
+    totals = []
+    for count in (0, n):
+        tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
+        sock = os.path.join(tmp, "s")
+        coll = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", "--trace-children=yes",
+             "--callgrind-out-file=" + os.path.join(tmp, "cg.%p"),
+             COLLECTOR, "-q", "-s", sock, "-j", os.path.join(tmp, "j")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while not os.path.exists(sock):
+            time.sleep(0.05)
+        env = dict(os.environ, LD_PRELOAD=SHIM, MESHLOG_SOCKET=sock)
+        with open(os.path.join(tmp, "out"), "wb") as out:
+            for _ in range(count):
+                subprocess.run(["/bin/true"], env=env, stdout=out)
+        time.sleep(1)
+        coll.terminate()
+        coll.wait()
+        best = 0
+        for f in os.listdir(tmp):
+            if not f.startswith("cg."):
+                continue
+            with open(os.path.join(tmp, f)) as cg:
+                for line in cg:
+                    if line.startswith("summary:"):
+                        best = max(best, int(line.split()[1]))
+        totals.append(best)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return (totals[1] - totals[0]) / n
+
+
+def bench_start(args, results):
+    tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
+    # Two collectors: one with a level set (a file the hook reads).
+    socks = [os.path.join(tmp, "s"), os.path.join(tmp, "level")]
+    colls = [subprocess.Popen([COLLECTOR, "-q", "-s", s],
+                              stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for s in socks]
+    for s in socks:
+        while not os.path.exists(s):
+            time.sleep(0.01)
+    subprocess.run([os.path.join(BUILD, "collector", "meshlogctl"), "-s",
+                    socks[1], "set-mode", "--level", "WARNING"],
+                   stdout=subprocess.DEVNULL, check=True)
+    plain = {k: v for k, v in os.environ.items() if k not in
+             ("LD_PRELOAD", "PYTHONDONTWRITEBYTECODE")}
+    shim = dict(plain, LD_PRELOAD=SHIM, MESHLOG_SOCKET=socks[0])
+    rows = {}
+    try:
+        with open(os.devnull, "wb") as null:
+            t = start_times(["/bin/true"], {"no shim": plain, "shim": shim},
+                            500, null)
+            rows["true_ms"] = t
+            print("start /bin/true: %.3f ms, with the shim %.3f ms (%+.3f)"
+                  % (t["no shim"], t["shim"], t["shim"] - t["no shim"]),
+                  flush=True)
+            t = start_times([PY, "-c", "pass"], {
+                "no shim": plain, "shim": shim,
+                "shim, level set": dict(shim, MESHLOG_SOCKET=socks[1])},
+                60, null)
+            rows["python_ms"] = t
+            print("start python: %.2f ms, shim %.2f ms, shim with a level "
+                  "file %.2f ms" % (t["no shim"], t["shim"],
+                                    t["shim, level set"]), flush=True)
+    finally:
+        for c in colls:
+            c.terminate()
+            c.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    rows["collector_instructions_per_process"] = \
+        registration_instructions(100)
+    print("collector instructions per registered process: %s"
+          % rows["collector_instructions_per_process"], flush=True)
+    results["start"] = rows
+
+
 def markdown(results):
     out = ["# Results", "", "Machine: %s, %d cores, %s; %s" % (
         platform.node(), os.cpu_count(), platform.platform(),
@@ -632,6 +730,23 @@ def markdown(results):
                 r["wall_overhead_pct"], r["cpu_s"]["median"],
                 r["cpu_overhead_pct"]))
         out.append("")
+    if "start" in results:
+        r = results["start"]
+        t, py = r["true_ms"], r["python_ms"]
+        ins = r["collector_instructions_per_process"]
+        out += ["## Process start", "", "| what | no shim | shim | added |",
+                "|---|---|---|---|",
+                "| /bin/true, median of 500 (ms) | %.3f | %.3f | %+.3f |" % (
+                    t["no shim"], t["shim"], t["shim"] - t["no shim"]),
+                "| python3 -c pass, median of 60 (ms) | %.2f | %.2f | %+.2f |"
+                % (py["no shim"], py["shim"], py["shim"] - py["no shim"]),
+                "| the same with a level file set (ms) | %.2f | %.2f | %+.2f |"
+                % (py["no shim"], py["shim, level set"],
+                   py["shim, level set"] - py["no shim"]),
+                "", "Collector instructions per registered process "
+                "(register, drain at exit, close; callgrind): %s" %
+                ("%.0f" % ins if ins is not None else "valgrind missing"),
+                ""]
     if "aggregate" in results:
         a = results["aggregate"]
         out += ["## Aggregation", "", "| | lines | lines/s |", "|---|---|---|",
@@ -694,7 +809,8 @@ def markdown(results):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="*", default=["fanin", "overhead",
-                    "aggregate", "barrier", "latency", "memory", "relay"])
+                    "aggregate", "barrier", "latency", "memory", "relay",
+                    "start"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--lines", type=int, default=800000,
                     help="C lines per fan-in configuration (Python: 1/4)")
