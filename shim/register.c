@@ -472,20 +472,36 @@ out:
 	return (rc);
 }
 
+/*
+ * One request on a connection of its own, within the drain's deadline: 0
+ * when the collector answered with a line starting with expect.
+ */
+static int
+shim_ask(const char *msg, size_t len, const char *expect)
+{
+	struct shim_reg	 r;
+	const char	*why;
+	long long	 deadline = shim_deadline(environ, SHIM_DRAIN_MS);
+	int		 rc = -1;
+
+	shim_reg_init(&r);
+	/* MSG_NOSIGNAL: a collector gone by now must not kill its host. */
+	if (ident_socket_path(environ, r.path, sizeof r.path) == 0 &&
+	    shim_connect(&r, deadline, &why) == 0 &&
+	    send(r.sock, msg, len, MSG_NOSIGNAL) == (ssize_t)len &&
+	    shim_expect(&r, deadline, expect, &why) == 0)
+		rc = 0;
+	shim_reg_close(&r);
+	return (rc);
+}
+
 int
 shim_drain(void)
 {
-	struct shim_reg	 r;
 	char		 msg[256];
 	struct jw	 w;
-	const char	*why;
-	long long	 deadline = shim_deadline(environ, SHIM_DRAIN_MS);
-	int		 i, first = 1, rc = -1;
+	int		 i, first = 1;
 
-	shim_reg_init(&r);
-	if (ident_socket_path(environ, r.path, sizeof r.path) != 0 ||
-	    shim_connect(&r, deadline, &why) != 0)
-		goto out;
 	jw_init(&w, msg, sizeof msg);
 	jw_lit(&w, "{\"type\":\"drain\",\"pipes\":[");
 	for (i = 0; i < 2; i++) {
@@ -499,15 +515,9 @@ shim_drain(void)
 		first = 0;
 	}
 	jw_lit(&w, "]}\n");
-	/* MSG_NOSIGNAL: a collector gone by now must not kill its host. */
-	if (w.overflow || send(r.sock, msg, w.len, MSG_NOSIGNAL) !=
-	    (ssize_t)w.len ||
-	    shim_expect(&r, deadline, "{\"type\":\"drained\"", &why) != 0)
-		goto out;
-	rc = 0;
-out:
-	shim_reg_close(&r);
-	return (rc);
+	if (w.overflow)
+		return (-1);
+	return (shim_ask(msg, w.len, "{\"type\":\"drained\""));
 }
 
 const char *
@@ -529,17 +539,9 @@ shim_runtime(char **envp)
 int
 shim_runtime_say(const char *runtime)
 {
-	struct shim_reg	 r;
 	char		 msg[128];
 	struct jw	 w;
-	const char	*why;
-	long long	 deadline = shim_deadline(environ, SHIM_DRAIN_MS);
-	int		 rc = -1;
 
-	shim_reg_init(&r);
-	if (ident_socket_path(environ, r.path, sizeof r.path) != 0 ||
-	    shim_connect(&r, deadline, &why) != 0)
-		goto out;
 	jw_init(&w, msg, sizeof msg);
 	jw_lit(&w, "{\"type\":\"runtime\",\"runtime\":");
 	if (runtime != NULL) {
@@ -548,12 +550,7 @@ shim_runtime_say(const char *runtime)
 		jw_lit(&w, "\"}\n");
 	} else
 		jw_lit(&w, "null}\n");
-	if (w.overflow || send(r.sock, msg, w.len, MSG_NOSIGNAL) !=
-	    (ssize_t)w.len ||
-	    shim_expect(&r, deadline, "{\"type\":\"runtime\"", &why) != 0)
-		goto out;
-	rc = 0;
-out:
-	shim_reg_close(&r);
-	return (rc);
+	if (w.overflow)
+		return (-1);
+	return (shim_ask(msg, w.len, "{\"type\":\"runtime\""));
 }
