@@ -240,6 +240,12 @@ void	jsonlog_text(const char *s, size_t n);
 void	jsonlog_flush(void);
 /* Whether a JSON log is open. */
 int	jsonlog_active(void);
+/*
+ * Write what is buffered to the open log, then go on in path, created
+ * anew if it was moved away (the logrotate contract). 0, or -1 with errno
+ * set and the old file kept.
+ */
+int	jsonlog_reopen(const char *path);
 /* Flush and close. */
 void	jsonlog_close(void);
 

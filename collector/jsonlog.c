@@ -40,6 +40,25 @@ jsonlog_open(const char *path)
 }
 
 int
+jsonlog_reopen(const char *path)
+{
+	int	fd;
+
+	if (jsonlog_fd == -1)
+		return (0);
+	/* What the old file was promised goes there first. */
+	jsonlog_flush();
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd == -1)
+		return (-1);
+	close(jsonlog_fd);
+	jsonlog_fd = fd;
+	jfailed = 0;
+	return (0);
+}
+
+int
 jsonlog_active(void)
 {
 	return (jsonlog_fd != -1);

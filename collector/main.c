@@ -30,7 +30,7 @@ static const char usage_text[] =
 "libmeshlog_preload.so, prints one console view of them and writes a\n"
 "lossless JSON Lines log. With a command, runs it with the preload library\n"
 "and exits with its exit status once its output is drained; without one,\n"
-"serves until SIGINT or SIGTERM.\n"
+"serves until SIGINT or SIGTERM; SIGHUP reopens the JSON log.\n"
 "\n"
 "  -s, --socket PATH     control socket (default: $XDG_RUNTIME_DIR/meshlog/\n"
 "                        collector.sock, else /tmp/meshlog-$UID/collector.sock;\n"
@@ -130,6 +130,16 @@ signal_cb(int sig, short what, void *arg)
 {
 	pid_t	fg;
 
+	/* Serving, SIGHUP reopens the JSON log (after logrotate's mv). */
+	if (!launching && sig == SIGHUP) {
+		if (cfg.json_path != NULL &&
+		    jsonlog_reopen(cfg.json_path) != 0)
+			log_warn("cannot reopen %s: %s; writing on to the "
+			    "old file", cfg.json_path, strerror(errno));
+		else
+			log_debug("SIGHUP: JSON log reopened");
+		return;
+	}
 	if (!launching) {
 		log_debug("signal %d: draining and exiting", sig);
 		quit = 1;

@@ -5,6 +5,7 @@ to a collector of another user."""
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -13,8 +14,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (COLLECTOR, CWRITER, SHIM, MeshTest, clean_env,
-                     run_on_pty, wait_serving)
+from harness import (COLLECTOR, CWRITER, PYTHON, SHIM, MeshTest, clean_env,
+                     line_records, read_records, run_on_pty, wait_serving)
 
 NOBODY = 65534
 AS_ROOT = os.geteuid() == 0 and shutil.which("setpriv")
@@ -97,6 +98,39 @@ class JsonLog(MeshTest):
         self.assertIn(b"symbolic link, which is not followed", p.stderr)
         with open(victim) as f:
             self.assertEqual(f.read(), "precious\n")
+
+    def test_sighup_after_mv_reopens_and_loses_nothing(self):
+        # logrotate's contract: mv the log, SIGHUP, and the collector goes
+        # on in a new file; a writer running across it loses no line and
+        # none is written twice.
+        self.serve()
+        go = os.path.join(self.tmp, "go")
+        code = ("import os, sys, time\n"
+                "for i in range(3000):\n"
+                "    print('r', i)\n"
+                "    if i == 1000: open(sys.argv[1], 'w').close()\n"
+                "    if i % 100 == 0: time.sleep(0.02)\n")
+        w = subprocess.Popen([PYTHON, "-c", code, go],
+                             stdout=subprocess.DEVNULL, env=self.shim_env())
+        self.children.append(w)
+        self.wait_for(lambda: os.path.exists(go), what="the writer")
+        os.rename(self.json, self.json + ".1")
+        self.collector.send_signal(signal.SIGHUP)
+        self.assertEqual(w.wait(timeout=60), 0)
+        self.wait_for(lambda: b'"line":"r 2999"' in self.log_bytes(),
+                      what="the last line in the new log")
+        self.assertIsNone(self.collector.poll(), "SIGHUP stopped it")
+        self.assertEqual(os.stat(self.json).st_mode & 0o777, 0o600)
+        self.collector.terminate()
+        self.assertEqual(self.collector.wait(timeout=30), 0)
+        old = read_records(self.json + ".1")
+        new = read_records(self.json)
+        # The two files together are one log: seqs without gaps.
+        self.check_contract(old + new)
+        self.assertTrue(line_records(old) and line_records(new),
+                        "one of the files has no line")
+        self.assertEqual([r["line"] for r in line_records(old + new)],
+                         ["r %d" % i for i in range(3000)])
 
 
 def cpu_seconds(pid):
