@@ -39,7 +39,8 @@ barrier_start(struct barriers *bs, const uint64_t *ids, size_t n,
 	b->version = ++bs->last;
 	b->deadline_ms = deadline_ms;
 	b->waiting = xcalloc(n == 0 ? 1 : n, sizeof *b->waiting);
-	memcpy(b->waiting, ids, n * sizeof *ids);
+	if (n > 0)	/* ids may be NULL then: memcpy must not see it */
+		memcpy(b->waiting, ids, n * sizeof *ids);
 	b->nwaiting = n;
 	qsort(b->waiting, n, sizeof *b->waiting, barrier_id_cmp);
 	TAILQ_INSERT_TAIL(&bs->active, b, entry);
