@@ -417,12 +417,14 @@ main(int argc, char **argv)
 		}
 		if (auth_load(cfg.token_file, &cause) != 0) {
 			fprintf(stderr, "meshlog-collector: %s\n", cause);
+			free(cause);
 			return (2);
 		}
 	}
 	if (cfg.upstream != NULL) {
 		if (upstream_parse(cfg.upstream, &cause) != 0) {
 			fprintf(stderr, "meshlog-collector: %s\n", cause);
+			free(cause);
 			return (2);
 		}
 		/* The console view of the mesh is the upstream's. */

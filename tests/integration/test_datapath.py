@@ -17,7 +17,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import CWRITER, SHIM, MeshTest, clean_env, read_until_eof
+from harness import (ASAN, CWRITER, SHIM, MeshTest, clean_env,
+                     read_until_eof)
 
 
 def hello(streams):
@@ -119,7 +120,8 @@ class DataPath(MeshTest):
             base.append(time.monotonic() - t0)
         self.assertEqual(self.stop(), 0)
         extra = statistics.median(took) - statistics.median(base)
-        self.assertLess(extra, 0.050, "registration took %s" % took)
+        self.assertLess(extra, 0.100 if ASAN else 0.050,
+                        "registration took %s" % took)
         self.assertEqual(self.texts(stream="stdout").count("reg 0"), 15)
 
     def test_output_without_newline_passes_at_the_speed_of_cat(self):
