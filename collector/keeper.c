@@ -6,11 +6,18 @@
  * copies every pipe to its original destination until the last writer is
  * gone, then exits. Its writes may block on a slow destination; writers then
  * block too, as they would without meshlog.
+ *
+ * While the collector lives, the keeper also watches every destination
+ * that is a pipe: when its last reader leaves, the keeper lets go of the
+ * captured pipe at once, in parallel with the collector, so the writer's
+ * next write fails with EPIPE as soon as both have (not one after the
+ * other).
  */
 
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +47,7 @@ struct keeper_entry {
 	uint64_t	id;
 	int		pipe[2];
 	int		dest[2];
+	int		fifo[2];	/* dest is a pipe: watch its readers */
 };
 
 static int	keeper_sock = -1;
@@ -137,17 +145,67 @@ keeper_forward(struct keeper_entry *ent, size_t n)
 	}
 }
 
+/*
+ * Wait until the collector has a message, closing meanwhile every stream
+ * whose pipe destination lost its last reader. 0, or -1 when poll fails.
+ */
+static int
+keeper_wait(int sock, struct keeper_entry *ent, size_t *n)
+{
+	static struct pollfd	*pfd;
+	static size_t		 cap;
+	size_t			 i, np;
+	int			 k;
+
+	for (;;) {
+		if (cap < 2 * *n + 1) {
+			cap = 2 * *n + 64;
+			pfd = xrealloc(pfd, cap * sizeof *pfd);
+		}
+		pfd[0].fd = sock;
+		pfd[0].events = POLLIN;
+		for (i = 0, np = 1; i < *n; i++) {
+			for (k = 0; k < 2; k++) {
+				/* Only POLLERR is asked for: none of events. */
+				pfd[np].fd = ent[i].fifo[k] ? ent[i].dest[k] :
+				    -1;
+				pfd[np++].events = 0;
+			}
+		}
+		if (poll(pfd, np, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		for (i = *n; i-- > 0; ) {
+			for (k = 0; k < 2; k++) {
+				if (!(pfd[1 + 2 * i + k].revents & POLLERR))
+					continue;
+				if (keeper_entry_close(&ent[i], 1u << k)) {
+					ent[i] = ent[--*n];
+					break;
+				}
+			}
+		}
+		if (pfd[0].revents != 0)
+			return (0);
+	}
+}
+
 /* The keeper's life: hold descriptors until the collector goes away. */
 static void __attribute__((noreturn))
 keeper_main(int sock)
 {
 	struct keeper_entry	*ent = NULL;
 	struct keeper_msg	 m;
+	struct stat		 sb;
 	size_t			 n = 0, cap = 0, i;
 	int			 fds[MESHLOG_HELLO_FDS], nfds, k, b;
 	ssize_t			 r;
 
 	for (;;) {
+		if (keeper_wait(sock, ent, &n) != 0)
+			break;
 		r = fd_recv(sock, &m, sizeof m, fds, &nfds, MESHLOG_HELLO_FDS);
 		if (r == -1 && (errno == EINTR || errno == EBADMSG))
 			continue;
@@ -173,6 +231,11 @@ keeper_main(int sock)
 			}
 			while (k < nfds)
 				close(fds[k++]);
+			for (k = 0; k < 2; k++)
+				ent[n].fifo[k] = ent[n].dest[k] != -1 &&
+				    ent[n].pipe[k] != -1 &&
+				    fstat(ent[n].dest[k], &sb) == 0 &&
+				    S_ISFIFO(sb.st_mode);
 			n++;
 		} else if (m.op == KEEPER_CLOSE) {
 			for (i = 0; i < n; i++) {
