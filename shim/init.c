@@ -193,7 +193,7 @@ shim_python_path(void)
 	Dl_info		 info;
 	int		 i;
 
-	if (dlsym(RTLD_DEFAULT, "Py_Initialize") == NULL)
+	if (!shim_is_python())
 		return;
 	if (dladdr(&shim_state, &info) == 0 || info.dli_fname == NULL ||
 	    strlen(info.dli_fname) >= sizeof dir - 16)

@@ -152,20 +152,25 @@ shim_probe_streams(char **envp, struct shim_reg *r)
 	struct ident_streams	 st;
 	struct stat		 sb;
 	long			 pid, bits = 0, tty[2];
-	int			 i, k, marked, node;
+	int			 i, k, marked, node = -1;
 
 	marked = ident_parse_streams(ident_env(envp, MESHLOG_ENV_STREAM),
 	    &st) == 0 && ident_parse_owner(ident_env(envp, MESHLOG_ENV_OWNER),
 	    &pid, &bits, tty) == 0;
-	/*
-	 * Node.js writes a regular file synchronously but a pipe
-	 * asynchronously, and process.exit() drops what is still queued:
-	 * its file stays a file, uncaptured, rather than lose data.
-	 */
-	node = dlsym(RTLD_DEFAULT, "napi_module_register") != NULL;
 	for (i = 0; i < 2; i++) {
-		r->capture[i] = fstat(i + 1, &sb) == 0 &&
-		    !(node && S_ISREG(sb.st_mode));
+		r->capture[i] = fstat(i + 1, &sb) == 0;
+		/*
+		 * Node.js writes a regular file synchronously but a pipe
+		 * asynchronously, and process.exit() drops what is still
+		 * queued: its file stays a file, uncaptured, rather than lose
+		 * data. Asked only where a stream is a file.
+		 */
+		if (r->capture[i] && S_ISREG(sb.st_mode)) {
+			if (node == -1)
+				node = dlsym(RTLD_DEFAULT,
+				    "napi_module_register") != NULL;
+			r->capture[i] = !node;
+		}
 		r->tty[i] = 0;
 		r->ttydev[i] = 0;
 		r->file[i] = 0;
@@ -520,14 +525,23 @@ shim_drain(void)
 	return (shim_ask(msg, w.len, "{\"type\":\"drained\""));
 }
 
+int
+shim_is_python(void)
+{
+	static int	python = -1;
+
+	if (python == -1)
+		python = dlsym(RTLD_DEFAULT, "Py_Initialize") != NULL;
+	return (python);
+}
+
 const char *
 shim_runtime(char **envp)
 {
 	const char		*off = ident_env(envp, "MESHLOG_RUNTIME");
 	struct sigaction	 sa;
 
-	if ((off != NULL && strcmp(off, "0") == 0) ||
-	    dlsym(RTLD_DEFAULT, "Py_Initialize") == NULL)
+	if ((off != NULL && strcmp(off, "0") == 0) || !shim_is_python())
 		return (NULL);
 	/* The hook takes SIGURG only where it is at its default. */
 	if (sigaction(SIGURG, NULL, &sa) != 0 || sa.sa_handler != SIG_DFL ||

@@ -48,6 +48,11 @@ long long shim_deadline(char **envp, long cap) SHIM_HIDDEN;
 int	shim_drain(void) SHIM_HIDDEN;
 
 /*
+ * Whether this process is a Python interpreter (Py_Initialize resolves),
+ * looked up once.
+ */
+int	shim_is_python(void) SHIM_HIDDEN;
+/*
  * The level runtime this process runs, for its hello: "python" when it is
  * a Python interpreter that will run meshlog's hook with SIGURG free, NULL
  * otherwise.
