@@ -18,58 +18,9 @@
 
 #include <event2/event.h>
 
-#include "collector.h"
+#include "source.h"
 
-/* Bytes read from a pipe at once (a full capture pipe), and reads per
- * wake-up before yielding. */
-#define SOURCE_READ	(256 * 1024)
-#define SOURCE_READS	2
-
-static const char *const stream_names[2] = { "stdout", "stderr" };
-
-struct source;
-
-struct stream {
-	struct source		*src;
-	int			 which;
-	int			 fd;
-	struct event		*ev;
-	struct split		 split;
-	uint64_t		 seq;
-	uint64_t		 bytes;
-	struct dest		*dest;
-	struct dest_watch	 watch;		/* room and gone, from dest */
-	int			 paused;	/* waiting for dest to take more */
-	int			 tee;		/* raw copy to dest */
-	int			 console;	/* shown in the console view */
-	dev_t			 dev;
-	ino_t			 ino;
-	char			*jprefix;	/* constant JSON fields */
-	size_t			 jplen;
-	time_t			 last_update;	/* console progress rate */
-	struct timespec		 last_read;	/* last activity */
-	RB_ENTRY(stream)	 entry;
-};
-
-struct source {
-	uint64_t		 id;
-	uint64_t		 link;		/* relay it came from, or 0 */
-	uint64_t		 rid;		/* its id at that relay */
-	long			 pid;
-	long			 rank;
-	char			*host;
-	json_t			*argv;
-	char			 prefix[64];	/* console */
-	struct origin		 origin;
-	struct stream		*st[2];
-	int			 nopen;
-	int			 runtime;	/* signal it on level changes */
-	int			 pidfd;		/* names pid for that, or -1 */
-	TAILQ_ENTRY(source)	 entry;
-	RB_ENTRY(source)	 rentry;
-};
-
-static void	source_runtime_on(struct source *);
+const char *const stream_names[2] = { "stdout", "stderr" };
 
 /* Order streams by their pipe, to find a child's inherited pipe. */
 static int
@@ -77,31 +28,16 @@ stream_cmp(struct stream *a, struct stream *b)
 {
 	return (devino_cmp(a->dev, a->ino, b->dev, b->ino));
 }
-RB_HEAD(streams, stream);
 RB_GENERATE(streams, stream, entry, stream_cmp)
 
-static struct streams		 stream_tree = RB_INITIALIZER(&stream_tree);
+struct streams		 stream_tree = RB_INITIALIZER(&stream_tree);
+struct sourcelist	 sources = TAILQ_HEAD_INITIALIZER(sources);
+uint64_t		 source_next_id;
+unsigned		 nsources;
+static char		 cur_ts[TS_LEN];	/* of the chunk read */
+static uint64_t		 cur_us;
 
-/* Order a relay's sources by (relay, id at the relay). */
-static int
-remote_cmp(struct source *a, struct source *b)
-{
-	if (a->link != b->link)
-		return (a->link < b->link ? -1 : 1);
-	return (a->rid < b->rid ? -1 : a->rid > b->rid);
-}
-RB_HEAD(remotes, source);
-RB_GENERATE(remotes, source, rentry, remote_cmp)
-
-static struct remotes		 remote_tree = RB_INITIALIZER(&remote_tree);
-static struct source		*remote_last;	/* of the last record */
-static TAILQ_HEAD(, source)	 sources = TAILQ_HEAD_INITIALIZER(sources);
-static uint64_t			 next_id;
-static unsigned			 nsources;
-static char			 cur_ts[TS_LEN];	/* of the chunk read */
-static uint64_t			 cur_us;
-static uint64_t			 remote_unknown;	/* records of no source */
-
+static void	source_runtime_on(struct source *);
 static void	source_read_cb(int, short, void *);
 
 unsigned
@@ -117,7 +53,7 @@ source_count(void)
  */
 
 /* Start the event: the fields every lifecycle event has. */
-static void
+void
 source_event_head(struct jw *w, struct source *src, const char *event)
 {
 	struct timespec	now;
@@ -141,7 +77,7 @@ source_event_head(struct jw *w, struct source *src, const char *event)
 }
 
 /* Write a finished event to the JSON log and pass it upstream. */
-static void
+void
 source_log_text(struct jw *w)
 {
 	jsonlog_text(w->buf, w->len);
@@ -150,7 +86,7 @@ source_log_text(struct jw *w)
 }
 
 /* The same for an event object (borrowed): a relay's events. */
-static void
+void
 source_log(json_t *o)
 {
 	jsonlog_event(o);
@@ -163,7 +99,7 @@ source_log(json_t *o)
  * (ts), upstream (us) and the console. Progress states (SPLIT_UPDATE) only
  * reach the console and the upstream, at most once a second.
  */
-static void
+void
 stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
     const char *line, size_t len, int flags)
 {
@@ -223,7 +159,7 @@ stream_bytes(struct stream *s, const char *p, size_t n)
  * Free a source whose streams are all closed, recording the counts unless
  * reason is NULL (a relay's source, whose own record says them).
  */
-static void
+void
 source_free(struct source *src, const char *reason)
 {
 	char		 buf[2048];	/* a host of 255 bytes, escaped */
@@ -254,11 +190,8 @@ source_free(struct source *src, const char *reason)
 	log_debug("source %llu (pid %ld) closed: %s",
 	    (unsigned long long)src->id, src->pid, reason);
 out:
-	if (src->link != 0) {
-		RB_REMOVE(remotes, &remote_tree, src);
-		if (remote_last == src)
-			remote_last = NULL;
-	}
+	if (src->link != 0)
+		remote_forget(src);
 	for (i = 0; i < 2; i++) {
 		if (src->st[i] == NULL)
 			continue;
@@ -414,7 +347,7 @@ stream_route(struct stream *s, int nested)
 }
 
 /* Build a stream's constant JSON fields. */
-static void
+void
 stream_prefix(struct stream *s, struct source *src)
 {
 	char		buf[2048];	/* a host of 255 bytes, escaped */
@@ -443,7 +376,7 @@ stream_prefix(struct stream *s, struct source *src)
  * The console prefix and origin of src, from its id, rank and pid; a
  * rankless process of another host is named with its host.
  */
-static void
+void
 source_label(struct source *src)
 {
 	if (src->rank >= 0)
@@ -595,7 +528,7 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	if (source_check_loops(h, fds, sb, cause) != 0)
 		return (0);
 	src = xcalloc(1, sizeof *src);
-	src->id = ++next_id;
+	src->id = ++source_next_id;
 	src->pid = h->pid;
 	src->pidfd = -1;
 	src->rank = h->rank;
@@ -922,158 +855,4 @@ source_set_runtime(long pid, int on)
 		found->pidfd = -1;
 	}
 	return (0);
-}
-
-/* A relay's source by its id there; the last one found is remembered. */
-static struct source *
-remote_find(uint64_t link, uint64_t rid)
-{
-	struct source	key;
-
-	if (remote_last != NULL && remote_last->link == link &&
-	    remote_last->rid == rid)
-		return (remote_last);
-	key.link = link;
-	key.rid = rid;
-	if ((remote_last = RB_FIND(remotes, &remote_tree, &key)) == NULL)
-		return (NULL);
-	return (remote_last);
-}
-
-/* Replace a relay's source id in an event by this collector's. */
-static void
-remote_rewrite(uint64_t link, json_t *o, const char *field)
-{
-	json_t		*v = json_object_get(o, field);
-	struct source	*src;
-
-	if (!json_is_integer(v))
-		return;
-	src = remote_find(link, (uint64_t)json_integer_value(v));
-	json_object_set_new(o, field, src != NULL ?
-	    json_integer((json_int_t)src->id) : json_null());
-}
-
-/* A source a relay opened: registered here under a new id. */
-static void
-remote_open(uint64_t link, json_t *o)
-{
-	struct source	*src;
-	struct stream	*s;
-	json_t		*streams = json_object_get(o, "streams"), *v;
-	json_t		*view = json_object_get(o, "console_streams");
-	const char	*host = json_string_value(json_object_get(o, "host"));
-	json_t		*rank = json_object_get(o, "rank");
-	size_t		 i, k;
-	int		 which;
-
-	if (!json_is_integer(json_object_get(o, "source")) || host == NULL ||
-	    !json_is_array(streams) || remote_find(link, (uint64_t)
-	    json_integer_value(json_object_get(o, "source"))) != NULL) {
-		log_warn("relay sent an unusable source_open; its records "
-		    "will be counted as unknown");
-		return;
-	}
-	src = xcalloc(1, sizeof *src);
-	src->id = ++next_id;
-	src->link = link;
-	src->rid = (uint64_t)json_integer_value(json_object_get(o, "source"));
-	src->pid = (long)json_integer_value(json_object_get(o, "pid"));
-	src->rank = json_is_integer(rank) ? (long)json_integer_value(rank) :
-	    -1;
-	src->host = xstrdup(host);
-	src->argv = json_incref(json_object_get(o, "argv"));
-	if (src->argv == NULL)
-		src->argv = json_array();
-	source_label(src);
-	json_array_foreach(streams, i, v) {
-		which = json_is_string(v) && strcmp(json_string_value(v),
-		    "stderr") == 0;
-		if (src->st[which] != NULL)
-			continue;
-		s = xcalloc(1, sizeof *s);
-		s->src = src;
-		s->which = which;
-		s->fd = -1;
-		stream_prefix(s, src);
-		json_array_foreach(view, k, v) {
-			if (json_is_string(v) && strcmp(json_string_value(v),
-			    stream_names[which]) == 0)
-				s->console = 1;
-		}
-		src->st[which] = s;
-		src->nopen++;
-	}
-	RB_INSERT(remotes, &remote_tree, src);
-	TAILQ_INSERT_TAIL(&sources, src, entry);
-	nsources++;
-	remote_rewrite(link, o, "parent_source");
-	json_object_set_new(o, "source", json_integer((json_int_t)src->id));
-	source_log(o);
-}
-
-void
-source_remote_event(uint64_t link, json_t *o)
-{
-	const char	*event = json_string_value(json_object_get(o, "event"));
-	struct source	*src;
-	json_t		*v = json_object_get(o, "source");
-
-	if (event == NULL)
-		return;
-	if (strcmp(event, "source_open") == 0) {
-		remote_open(link, o);
-		return;
-	}
-	src = json_is_integer(v) ? remote_find(link,
-	    (uint64_t)json_integer_value(v)) : NULL;
-	remote_rewrite(link, o, "source");
-	source_log(o);
-	if (strcmp(event, "source_closed") == 0 && src != NULL)
-		source_free(src, NULL);
-}
-
-void
-source_remote_record(uint64_t link, const struct wire_rec *r)
-{
-	static uint64_t	 last_us;
-	static char	 last_ts[TS_LEN];
-	struct source	*src = remote_find(link, r->source);
-	struct stream	*s;
-	struct timespec	 ts;
-
-	if (src == NULL || (s = src->st[r->which]) == NULL) {
-		remote_unknown++;
-		return;
-	}
-	ts.tv_sec = (time_t)(r->ts_us / 1000000);
-	ts.tv_nsec = (long)(r->ts_us % 1000000) * 1000;
-	if (!(r->flags & SPLIT_UPDATE)) {
-		if (r->ts_us != last_us) {
-			last_us = r->ts_us;
-			record_ts(last_ts, &ts);
-		}
-		s->bytes += r->len;
-		s->last_read = ts;
-	}
-	stream_emit(s, last_ts, r->ts_us, r->seq, r->line, r->len, r->flags);
-}
-
-int
-source_count_link(uint64_t link)
-{
-	struct source	*src;
-	int		 n = 0;
-
-	TAILQ_FOREACH(src, &sources, entry) {
-		if (src->link == link)
-			n++;
-	}
-	return (n);
-}
-
-uint64_t
-source_remote_unknown(void)
-{
-	return (remote_unknown);
 }

@@ -1,0 +1,92 @@
+/*
+ * Internal to the source modules: source.c (registered processes and
+ * their pipes) and remote.c (the sources a relay forwards). Nothing else
+ * includes it.
+ */
+#ifndef MESHLOG_SOURCE_H
+#define MESHLOG_SOURCE_H
+
+#include <sys/stat.h>
+
+#include "collector.h"
+
+/* Bytes read from a pipe at once (a full capture pipe), and reads per
+ * wake-up before yielding. */
+#define SOURCE_READ	(256 * 1024)
+#define SOURCE_READS	2
+
+extern const char *const stream_names[2];
+
+struct source;
+
+struct stream {
+	struct source		*src;
+	int			 which;
+	int			 fd;
+	struct event		*ev;
+	struct split		 split;
+	uint64_t		 seq;
+	uint64_t		 bytes;
+	struct dest		*dest;
+	struct dest_watch	 watch;		/* room and gone, from dest */
+	int			 paused;	/* waiting for dest to take more */
+	int			 tee;		/* raw copy to dest */
+	int			 console;	/* shown in the console view */
+	dev_t			 dev;
+	ino_t			 ino;
+	char			*jprefix;	/* constant JSON fields */
+	size_t			 jplen;
+	time_t			 last_update;	/* console progress rate */
+	struct timespec		 last_read;	/* last activity */
+	RB_ENTRY(stream)	 entry;
+};
+
+struct source {
+	uint64_t		 id;
+	uint64_t		 link;		/* relay it came from, or 0 */
+	uint64_t		 rid;		/* its id at that relay */
+	long			 pid;
+	long			 rank;
+	char			*host;
+	json_t			*argv;
+	char			 prefix[64];	/* console */
+	struct origin		 origin;
+	struct stream		*st[2];
+	int			 nopen;
+	int			 runtime;	/* signal it on level changes */
+	int			 pidfd;		/* names pid for that, or -1 */
+	TAILQ_ENTRY(source)	 entry;
+	RB_ENTRY(source)	 rentry;
+};
+
+RB_HEAD(streams, stream);
+RB_PROTOTYPE(streams, stream, entry, stream_cmp)
+TAILQ_HEAD(sourcelist, source);
+
+/* Every local stream by its pipe; every source, oldest first. */
+extern struct streams		 stream_tree;
+extern struct sourcelist	 sources;
+extern uint64_t			 source_next_id;
+extern unsigned			 nsources;
+
+/* source.c */
+
+/* The lifecycle event's common fields, and its way to the log. */
+void	 source_event_head(struct jw *, struct source *, const char *);
+void	 source_log_text(struct jw *);
+void	 source_log(json_t *);
+/* One record of a stream, read here or relayed, to every sink. */
+void	 stream_emit(struct stream *, const char *, uint64_t, uint64_t,
+	    const char *, size_t, int);
+/* A stream's constant JSON fields; a source's console label. */
+void	 stream_prefix(struct stream *, struct source *);
+void	 source_label(struct source *);
+/* Free a source whose streams are closed (reason NULL: a relay's). */
+void	 source_free(struct source *, const char *);
+
+/* remote.c */
+
+/* A relay's source being freed: forget it. */
+void	 remote_forget(struct source *);
+
+#endif
