@@ -1,4 +1,7 @@
-/* Descriptor passing over Unix sockets (SCM_RIGHTS). */
+/*
+ * Descriptor passing over Unix sockets (SCM_RIGHTS), and the sender's
+ * credentials (SCM_CREDENTIALS) where the receiver asks for them.
+ */
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -9,14 +12,25 @@
 
 #include "runtime.h"
 
-/* Room for the control data of up to MESHLOG_HELLO_FDS descriptors. */
+/*
+ * Room for the control data of up to MESHLOG_HELLO_FDS descriptors and one
+ * set of credentials.
+ */
 union fd_cmsg {
 	struct cmsghdr	hdr;
-	char		buf[CMSG_SPACE(sizeof(int) * MESHLOG_HELLO_FDS)];
+	char		buf[CMSG_SPACE(sizeof(int) * MESHLOG_HELLO_FDS) +
+			    CMSG_SPACE(sizeof(struct ucred))];
 };
 
 ssize_t
 fd_send(int sock, const void *buf, size_t len, const int *fds, int nfds)
+{
+	return (fd_send_flags(sock, buf, len, fds, nfds, 0));
+}
+
+ssize_t
+fd_send_flags(int sock, const void *buf, size_t len, const int *fds,
+    int nfds, int flags)
 {
 	struct msghdr	 msg;
 	struct iovec	 iov;
@@ -44,7 +58,7 @@ fd_send(int sock, const void *buf, size_t len, const int *fds, int nfds)
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
 	}
 	do
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL | flags);
 	while (n == -1 && errno == EINTR);
 	return (n);
 }
@@ -52,14 +66,24 @@ fd_send(int sock, const void *buf, size_t len, const int *fds, int nfds)
 ssize_t
 fd_recv(int sock, void *buf, size_t len, int *fds, int *nfds, int maxfds)
 {
+	return (fd_recv_cred(sock, buf, len, fds, nfds, maxfds, NULL));
+}
+
+ssize_t
+fd_recv_cred(int sock, void *buf, size_t len, int *fds, int *nfds,
+    int maxfds, long *pid)
+{
 	struct msghdr	 msg;
 	struct iovec	 iov;
 	union fd_cmsg	 cm;
 	struct cmsghdr	*c;
+	struct ucred	 cred;
 	ssize_t		 n;
 	int		 got[MESHLOG_HELLO_FDS * 2], ngot = 0, k, i, bad;
 
 	*nfds = 0;
+	if (pid != NULL)
+		*pid = -1;
 	memset(&msg, 0, sizeof msg);
 	iov.iov_base = buf;
 	iov.iov_len = len;
@@ -73,6 +97,14 @@ fd_recv(int sock, void *buf, size_t len, int *fds, int *nfds, int maxfds)
 	if (n == -1)
 		return (-1);
 	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level == SOL_SOCKET &&
+		    c->cmsg_type == SCM_CREDENTIALS &&
+		    c->cmsg_len == CMSG_LEN(sizeof cred)) {
+			memcpy(&cred, CMSG_DATA(c), sizeof cred);
+			if (pid != NULL && cred.pid > 0)
+				*pid = cred.pid;
+			continue;
+		}
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));

@@ -95,6 +95,9 @@ void	jw_int_or_null(struct jw *, long long v);
  */
 ssize_t	fd_send(int sock, const void *buf, size_t len, const int *fds,
 	    int nfds);
+/* The same with more sendmsg flags (MSG_DONTWAIT). */
+ssize_t	fd_send_flags(int sock, const void *buf, size_t len, const int *fds,
+	    int nfds, int flags);
 /*
  * Receive up to len bytes and up to maxfds descriptors (close-on-exec).
  * Descriptors beyond maxfds, or any when the control data was cut, are
@@ -103,6 +106,12 @@ ssize_t	fd_send(int sock, const void *buf, size_t len, const int *fds,
  */
 ssize_t	fd_recv(int sock, void *buf, size_t len, int *fds, int *nfds,
 	    int maxfds);
+/*
+ * The same, and *pid the sender's pid as the kernel gave it
+ * (SCM_CREDENTIALS, with SO_PASSCRED on sock), -1 when none came.
+ */
+ssize_t	fd_recv_cred(int sock, void *buf, size_t len, int *fds, int *nfds,
+	    int maxfds, long *pid);
 
 /* ident.c */
 
