@@ -171,6 +171,9 @@ struct hello {
 	int		 which[2];	/* MESHLOG_STDOUT / MESHLOG_STDERR */
 	int		 tty[2];
 	int		 merged;	/* one stdout stream carries stderr too */
+	/* Set by source_create: the stream of a capture pipe each original
+	 * is (a descendant's), -1 for a destination of its own. */
+	int		 inherit[2];
 };
 
 /*
@@ -389,6 +392,21 @@ struct source;
  * source id, or 0 with an allocated reason in *cause.
  */
 uint64_t source_create(struct hello *h, int *fds, int nfds, char **cause);
+/*
+ * Register forked child pid of a source: fds are the read ends of its new
+ * pipes (ownership passes), of[i] the pipe of its parent that fds[i]
+ * takes over from. Returns the new source's id, or 0 with an allocated
+ * reason in *cause.
+ */
+uint64_t source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds,
+	    int nfds, char **cause);
+/*
+ * How the sources ask for the forked children's registrations still
+ * queued (of the process pid, or of every process when pid < 0): before a
+ * capture pipe is looked up and not found, and before a pipe closes at end
+ * of file. main.c passes server_read_families.
+ */
+void	 source_on_pending_forks(void (*fn)(long pid));
 /* Read every pipe until it would block; at exit. */
 void	 source_drain_all(void);
 /* Emit what is buffered and close every source; at exit. */
@@ -605,6 +623,11 @@ void	server_close(void);
 unsigned server_peer_count(void);
 /* Accept and answer whatever is pending, without waiting; at exit. */
 void	server_poll_pending(void);
+/*
+ * Read the family connections of process pid (every one when pid < 0):
+ * the forked children they announce are registered now.
+ */
+void	server_read_families(long pid);
 
 /* keeper.c */
 /* Fork the keeper; call before anything else is opened. */

@@ -367,7 +367,8 @@ control_set_mode(json_t *req)
 /*
  * A process about to exit whose output is bound for a file: read what it
  * wrote to its pipes and put it where it goes before answering, so that
- * the next reader of the file finds it.
+ * the next reader of the file finds it. A parent that reaped a forked
+ * child asks the same for the child's pipes.
  */
 static json_t *
 control_drain(json_t *req)
@@ -383,7 +384,8 @@ control_drain(json_t *req)
 	json_array_foreach(pipes, i, p) {
 		dev = json_array_get(p, 0);
 		ino = json_array_get(p, 1);
-		if (!json_is_integer(dev) || !json_is_integer(ino))
+		if (!json_is_integer(dev) || !json_is_integer(ino) ||
+		    json_integer_value(dev) < 0 || json_integer_value(ino) < 0)
 			return (control_error(usage));
 		if (source_drain_pipe((dev_t)json_integer_value(dev),
 		    (ino_t)json_integer_value(ino)) == 0)

@@ -441,6 +441,7 @@ main(int argc, char **argv)
 	cfg.socket_path = path;
 	control_init();
 	server_open(path);
+	source_on_pending_forks(server_read_families);
 	if (cfg.json_path != NULL && jsonlog_open(cfg.json_path) != 0)
 		fatal("cannot open JSON log %s%s", cfg.json_path, errno ==
 		    ELOOP ? " (it is a symbolic link, which is not followed)" :

@@ -90,6 +90,7 @@ remote_open(uint64_t link, json_t *o)
 	src->rank = json_is_integer(rank) ? (long)json_integer_value(rank) :
 	    -1;
 	src->host = xstrdup(host);
+	src->announced = 1;
 	src->argv = json_incref(json_object_get(o, "argv"));
 	if (src->argv == NULL)
 		src->argv = json_array();

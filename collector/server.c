@@ -24,6 +24,8 @@
 
 /* Most reply bytes a peer may leave unread before it is dropped. */
 #define PEER_OUT_MAX	(64 * 1024 * 1024)
+/* How long a family connection's fork messages may wait to be read. */
+#define FORK_BATCH_MS	25
 /* Connections open at once; past this, accepting waits for one to close. */
 #define PEER_MAX	4096
 /* A peer's first input buffer; it grows to MESHLOG_MSG_MAX as needed. */
@@ -46,6 +48,10 @@ struct peer {
 	struct hello		 hello;		/* accepted, streams to come */
 	int			 accepted;
 	int			 owed;		/* answers still to send */
+	int			 busy;		/* its message is being handled */
+	int			 family;	/* a process's forks come here */
+	int			 waiting;	/* a family's, read by fork_batch */
+	long			 msg_pid;	/* sender of the line read, or -1 */
 	TAILQ_ENTRY(peer)	 entry;
 };
 
@@ -58,6 +64,7 @@ static TAILQ_HEAD(, peer)	 peers = TAILQ_HEAD_INITIALIZER(peers);
 static uint64_t			 next_serial;
 
 static struct event		*accept_timer;	/* accepting again */
+static struct event		*fork_batch;	/* reads waiting families */
 static uint64_t			 accept_full;	/* EMFILE in this episode */
 static unsigned			 npeers;
 /* Refusals a stranger can provoke at will are rate-limited. */
@@ -187,6 +194,9 @@ peer_refuse(struct peer *p, const char *what, const char *why)
 
 	log_warn_limit(&refusals, "refused %s from pid %ld (uid %lu): %s", what,
 	    (long)p->pid, (unsigned long)p->uid, why);
+	/* Nobody reads a family connection's answers. */
+	if (p->family)
+		return;
 	msg = json_pack("{s:s, s:s}", "type", "error", "message", why);
 	peer_send(p, msg);
 	json_decref(msg);
@@ -201,9 +211,10 @@ peer_refuse(struct peer *p, const char *what, const char *why)
 static int
 peer_register(struct peer *p, const char *type, json_t *o)
 {
-	char		*cause = NULL, text[128];
+	char		*cause = NULL, text[160];
 	struct jw	 w;
 	uint64_t	 id;
+	int		 i;
 
 	if (strcmp(type, "hello") == 0) {
 		if (p->nfds > 0 || p->accepted) {
@@ -242,10 +253,63 @@ peer_register(struct peer *p, const char *type, json_t *o)
 	jw_int(&w, MESHLOG_PROTO);
 	jw_lit(&w, ",\"source\":");
 	jw_int(&w, (long long)id);
-	jw_lit(&w, p->hello.keep_buffering ? ",\"buffering\":\"keep\"}\n" :
-	    ",\"buffering\":\"line\"}\n");
+	jw_lit(&w, p->hello.keep_buffering ? ",\"buffering\":\"keep\"" :
+	    ",\"buffering\":\"line\"");
+	/* Which capture pipe each original is: the shim cannot always tell. */
+	jw_lit(&w, ",\"inherit\":\"");
+	for (i = 0; i < 2; i++)
+		jw_lit(&w, p->hello.inherit[i] == 0 ? "0" :
+		    p->hello.inherit[i] == 1 ? "1" : "-");
+	jw_lit(&w, "\"}\n");
 	peer_send_text(p, text, w.len);
 	return (0);
+}
+
+/*
+ * A forked child hands over the read ends of its new pipes: "of" names,
+ * for each, its parent's pipe that it takes over from. Nothing is
+ * answered; the child does not wait.
+ */
+static void
+peer_fork(struct peer *p, json_t *o)
+{
+	const char	*bad = "fork needs of: [[dev, ino], ...], one per "
+			    "descriptor";
+	json_t		*of = json_object_get(o, "of"), *v, *dev, *ino;
+	dev_t		 devs[2];
+	ino_t		 inos[2];
+	char		*cause = NULL;
+	size_t		 i;
+
+	/* The kernel names the child (SCM_CREDENTIALS), not the message. */
+	if (!p->family || p->msg_pid <= 0) {
+		peer_refuse(p, "fork", "fork comes on a family connection, "
+		    "with credentials");
+		return;
+	}
+	if (!json_is_array(of) || json_array_size(of) != (size_t)p->nfds ||
+	    p->nfds < 1 || p->nfds > 2) {
+		peer_refuse(p, "fork", bad);
+		return;
+	}
+	json_array_foreach(of, i, v) {
+		dev = json_array_get(v, 0);
+		ino = json_array_get(v, 1);
+		if (!json_is_integer(dev) || !json_is_integer(ino) ||
+		    json_integer_value(dev) < 0 || json_integer_value(ino) < 0) {
+			peer_refuse(p, "fork", bad);
+			return;
+		}
+		devs[i] = (dev_t)json_integer_value(dev);
+		inos[i] = (ino_t)json_integer_value(ino);
+	}
+	if (source_fork(p->msg_pid, devs, inos, p->fds, p->nfds,
+	    &cause) == 0) {
+		peer_refuse(p, "fork", cause);
+		free(cause);
+		return;
+	}
+	p->nfds = 0;	/* the source owns them now */
 }
 
 /*
@@ -273,9 +337,28 @@ peer_dispatch(struct peer *p, const char *line, size_t len)
 		json_decref(o);
 		return (rc);
 	}
+	/*
+	 * A process that forks opens one connection for its children's
+	 * pipes and keeps it: never idle, nothing answered.
+	 */
+	if (strcmp(type, "family") == 0 && p->nfds == 0 && !p->accepted) {
+		p->family = 1;
+		evtimer_del(p->timer);
+		json_decref(o);
+		return (1);
+	}
+	if (strcmp(type, "fork") == 0) {
+		peer_fork(p, o);
+		json_decref(o);
+		if (p->nfds > 0) {	/* refused: close what was sent */
+			while (p->nfds > 0)
+				close(p->fds[--p->nfds]);
+		}
+		return (p->family);
+	}
 	if (p->nfds > 0) {
 		peer_refuse(p, "request", "descriptors are only accepted with "
-		    "streams");
+		    "streams or fork");
 		json_decref(o);
 		return (0);
 	}
@@ -317,14 +400,18 @@ peer_dispatch(struct peer *p, const char *line, size_t len)
 	return (1);
 }
 
-/* A peer sent data (or closed). */
-static void
-peer_read_cb(int fd, short what, void *arg)
+/*
+ * Read once from a peer and handle its complete lines. Returns 1 when it
+ * read something, 0 when there was nothing, -1 when the peer is gone (p
+ * freed).
+ */
+static int
+peer_read(struct peer *p)
 {
-	struct peer	*p = arg;
 	char		*nl;
 	ssize_t		 n;
-	int		 got;
+	long		 pid;
+	int		 got, fd = p->fd;
 
 	if (p->len == p->cap) {
 		p->cap = p->cap == 0 ? PEER_BUF_FIRST : p->cap * 2;
@@ -332,14 +419,14 @@ peer_read_cb(int fd, short what, void *arg)
 			p->cap = MESHLOG_MSG_MAX;
 		p->buf = xrealloc(p->buf, p->cap);
 	}
-	n = fd_recv(fd, p->buf + p->len, p->cap - p->len,
-	    p->fds + p->nfds, &got, MESHLOG_HELLO_FDS - p->nfds);
+	n = fd_recv_cred(fd, p->buf + p->len, p->cap - p->len,
+	    p->fds + p->nfds, &got, MESHLOG_HELLO_FDS - p->nfds, &pid);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return (0);
 	if (n == -1 && errno == EBADMSG) {
 		peer_refuse(p, "message", "too many descriptors attached");
 		peer_free(p);
-		return;
+		return (-1);
 	}
 	if (n <= 0) {
 		if (p->len > 0)
@@ -347,24 +434,34 @@ peer_read_cb(int fd, short what, void *arg)
 			    "connection in the middle of a message",
 			    (long)p->pid);
 		peer_free(p);
-		return;
+		return (-1);
 	}
+	/*
+	 * With SO_PASSCRED no read mixes two senders; a line that spans
+	 * reads of two has none.
+	 */
+	if (p->len == 0)
+		p->msg_pid = pid;
+	else if (p->msg_pid != pid)
+		p->msg_pid = -1;
 	p->nfds += got;
 	p->len += (size_t)n;
 	while ((nl = memchr(p->buf, '\n', p->len)) != NULL) {
+		p->busy = 1;
 		if (!peer_dispatch(p, p->buf, (size_t)(nl - p->buf))) {
 			peer_free(p);
-			return;
+			return (-1);
 		}
+		p->busy = 0;
 		/* An idle client is closed in time; a shim half-way
 		 * through registering keeps its first deadline. */
-		if (!p->accepted)
+		if (!p->accepted && !p->family)
 			peer_idle(p);
 		if (evbuffer_get_length(p->out) > PEER_OUT_MAX) {
 			log_warn("pid %ld does not read its replies; closed",
 			    (long)p->pid);
 			peer_free(p);
-			return;
+			return (-1);
 		}
 		p->len -= (size_t)(nl + 1 - p->buf);
 		memmove(p->buf, nl + 1, p->len);
@@ -372,7 +469,64 @@ peer_read_cb(int fd, short what, void *arg)
 	if (p->len == MESHLOG_MSG_MAX) {
 		peer_refuse(p, "message", "message too long");
 		peer_free(p);
+		return (-1);
 	}
+	return (1);
+}
+
+/*
+ * Read a peer until it has nothing more (each read is one sender's on a
+ * family connection). 0, or -1 when it is gone.
+ */
+static int
+peer_read_all(struct peer *p)
+{
+	int	rc;
+
+	while ((rc = peer_read(p)) == 1)
+		;
+	return (rc);
+}
+
+/*
+ * Family connections are read in batches: a fork-heavy program (a shell
+ * running $(...) in a loop) would otherwise wake the collector at every
+ * fork, and on two cores that wake-up, not the work, was most of what a
+ * fork cost. What waits here is found at once by a drain that needs it
+ * (server_poll_pending).
+ */
+static void
+fork_batch_cb(int fd, short what, void *arg)
+{
+	struct peer	*p, *next;
+
+	TAILQ_FOREACH_SAFE(p, &peers, entry, next) {
+		if (!p->waiting)
+			continue;
+		p->waiting = 0;
+		if (peer_read_all(p) == 0)
+			event_add(p->ev, NULL);
+	}
+}
+
+/* A peer sent data (or closed). */
+static void
+peer_read_cb(int fd, short what, void *arg)
+{
+	struct peer		*p = arg;
+	struct timeval		 tv = { 0, FORK_BATCH_MS * 1000 };
+
+	if (!p->family) {
+		(void)peer_read(p);
+		return;
+	}
+	event_del(p->ev);
+	p->waiting = 1;
+	if (fork_batch == NULL && (fork_batch = evtimer_new(base,
+	    fork_batch_cb, NULL)) == NULL)
+		fatalx("out of memory for a timer");
+	if (!evtimer_pending(fork_batch, NULL))
+		evtimer_add(fork_batch, &tv);
 }
 
 /* A peer sent no complete message in time. */
@@ -392,6 +546,7 @@ server_accept_one(int fd)
 	struct ucred	 cred;
 	socklen_t	 len = sizeof cred;
 	struct peer	*p;
+	int		 on = 1;
 
 	p = xcalloc(1, sizeof *p);
 	npeers++;
@@ -418,6 +573,11 @@ server_accept_one(int fd)
 		peer_free(p);
 		return;
 	}
+	/*
+	 * Each message's sender (the forked children on a family
+	 * connection), and no read that mixes two senders.
+	 */
+	(void)setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
 	event_add(p->ev, NULL);
 	peer_idle(p);
 }
@@ -545,13 +705,37 @@ server_open(const char *path)
 void
 server_poll_pending(void)
 {
+	static int	 polling;
 	struct peer	*p, *next;
 
-	if (listen_fd == -1)
+	/* A request handled in here that polls again would free next. */
+	if (listen_fd == -1 || polling)
 		return;
+	polling = 1;
 	server_accept_cb(listen_fd, EV_READ, NULL);
-	TAILQ_FOREACH_SAFE(p, &peers, entry, next)
-		peer_read_cb(p->fd, EV_READ, p);
+	/* Not one whose message is being handled (a drain asking). */
+	TAILQ_FOREACH_SAFE(p, &peers, entry, next) {
+		if (!p->busy)
+			(void)peer_read_all(p);
+	}
+	polling = 0;
+}
+
+void
+server_read_families(long pid)
+{
+	static int	 reading;
+	struct peer	*p, *next;
+
+	/* A registration made in here that asks again would free next. */
+	if (reading)
+		return;
+	reading = 1;
+	TAILQ_FOREACH_SAFE(p, &peers, entry, next) {
+		if (p->family && !p->busy && (pid < 0 || (long)p->pid == pid))
+			(void)peer_read_all(p);
+	}
+	reading = 0;
 }
 
 void
@@ -561,6 +745,10 @@ server_close(void)
 
 	while ((p = TAILQ_FIRST(&peers)) != NULL)
 		peer_free(p);
+	if (fork_batch != NULL) {
+		event_free(fork_batch);
+		fork_batch = NULL;
+	}
 	if (accept_timer != NULL) {
 		event_free(accept_timer);
 		accept_timer = NULL;

@@ -38,7 +38,6 @@ static char		 cur_ts[TS_LEN];	/* of the chunk read */
 static uint64_t		 cur_us;
 
 static void	source_runtime_on(struct source *);
-static void	source_read_cb(int, short, void *);
 
 unsigned
 source_count(void)
@@ -107,6 +106,8 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 	char		*p;
 	time_t		 now;
 
+	if (!src->announced)
+		source_fork_event(src);
 	if (flags & SPLIT_UPDATE) {
 		now = time(NULL);
 		if (s->console && now != s->last_update) {
@@ -166,7 +167,8 @@ source_free(struct source *src, const char *reason)
 	struct jw	 w;
 	int		 i, k;
 
-	if (reason == NULL)
+	/* A forked child that never wrote was never announced either. */
+	if (reason == NULL || !src->announced)
 		goto out;
 	jw_init(&w, buf, sizeof buf);
 	source_event_head(&w, src, "source_closed");
@@ -217,11 +219,13 @@ out:
  * nothing left to hold, and when the destination's reader is gone the
  * writers must see EPIPE, which needs every read end closed.
  */
-static void
+void
 stream_close(struct stream *s, const char *reason)
 {
 	struct source	*src = s->src;
 
+	if (s->quiet)
+		forked_unquiet(s);
 	split_finish(&s->split, stream_record_cb, s);
 	dest_unwatch(&s->watch);
 	event_free(s->ev);
@@ -229,6 +233,9 @@ stream_close(struct stream *s, const char *reason)
 	close(s->fd);
 	s->fd = -1;
 	RB_REMOVE(streams, &stream_tree, s);
+	/* A reaped child's bytes are through, or lost with its reader. */
+	if (s->holding)
+		stream_release(s);
 	if (strcmp(reason, "collector_exit") != 0)
 		keeper_close(src->id, 1u << s->which);
 	if (--src->nopen == 0)
@@ -236,12 +243,15 @@ stream_close(struct stream *s, const char *reason)
 }
 
 /* Stop reading s until its destination has room (back-pressure). */
-static void
+void
 stream_pause(struct stream *s)
 {
 	if (s->paused)
 		return;
 	s->paused = 1;
+	/* Watched from now on: room for it wakes it. */
+	if (s->quiet)
+		forked_unquiet(s);
 	event_del(s->ev);
 }
 
@@ -251,19 +261,28 @@ stream_pause(struct stream *s)
  * destination is full. Returns -1 when the stream closed (and s may be
  * gone), 1 when it waits for its destination, else 0.
  */
-static int
+int
 stream_move(struct stream *s, size_t max)
 {
 	static char	 buf[SOURCE_READ];
 	size_t		 n, done = 0, want;
 	enum dest_rc	 rc;
 
+	if (stream_order(s) != 0) {
+		stream_pause(s);
+		return (1);
+	}
+	/* Held by a reaped child: no further than what came before it. */
+	if (stream_held(s))
+		return (1);
+	if (s->held && (max == 0 || s->hold_at - s->bytes < max))
+		max = (size_t)(s->hold_at - s->bytes);
 	for (;;) {
 		want = sizeof buf;
 		if (max > 0 && max - done < want)
 			want = max - done;
 		if (want == 0)
-			return (0);
+			return (stream_held(s));
 		rc = dest_pass(s->tee ? s->dest : NULL, &s->watch, s->fd, buf,
 		    want, &n);
 		switch (rc) {
@@ -272,6 +291,8 @@ stream_move(struct stream *s, size_t max)
 			done += n;
 			continue;
 		case DEST_EMPTY:
+			if (s->holding)
+				stream_release(s);
 			return (0);
 		case DEST_FULL:
 			stream_pause(s);
@@ -285,6 +306,8 @@ stream_move(struct stream *s, size_t max)
 			    stream_names[s->which], strerror(errno));
 			/* FALLTHROUGH */
 		case DEST_EOF:
+			/* Children it forked name this pipe: register them. */
+			forked_pending(s->src->pid);
 			stream_close(s, "eof");
 			return (-1);
 		}
@@ -292,14 +315,14 @@ stream_move(struct stream *s, size_t max)
 }
 
 /* A pipe is readable: a bounded share of work per loop pass. */
-static void
+void
 source_read_cb(int fd, short what, void *arg)
 {
 	stream_move(arg, SOURCE_READ * SOURCE_READS);
 }
 
 /* s's destination has room again, or its reader is gone. */
-static void
+void
 stream_watch_cb(void *arg, int gone)
 {
 	struct stream	*s = arg;
@@ -308,6 +331,9 @@ stream_watch_cb(void *arg, int gone)
 		stream_close(s, "reader_gone");
 		return;
 	}
+	/* Held at a reaped child's place: that child resumes it. */
+	if (s->held && s->bytes >= s->hold_at)
+		return;
 	if (s->paused) {
 		s->paused = 0;
 		if (event_add(s->ev, NULL) != 0)
@@ -316,7 +342,7 @@ stream_watch_cb(void *arg, int gone)
 }
 
 /* Check that fd is a pipe's read end; 0 or -1. */
-static int
+int
 source_check_pipe(int fd, struct stat *sb)
 {
 	int	fl;
@@ -534,7 +560,10 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	src->rank = h->rank;
 	src->host = xstrdup(h->host);
 	src->argv = json_incref(h->argv);
+	src->ppid = h->ppid;
+	src->announced = 1;
 	source_label(src);
+	h->inherit[0] = h->inherit[1] = -1;
 	for (i = 0; i < h->nstreams; i++) {
 		s = xcalloc(1, sizeof *s);
 		s->src = src;
@@ -554,13 +583,16 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 			key.dev = ob.st_dev;
 			key.ino = ob.st_ino;
 		}
-		if (key.dev != 0 &&
-		    (parent = RB_FIND(streams, &stream_tree, &key)) != NULL) {
+		parent = key.dev != 0 ? source_find_pipe(&key) : NULL;
+		if (parent != NULL) {
 			close(fds[2 * i + 1]);
 			s->dest = dest_ref(parent->dest);
 			s->tee = parent->tee;
 			s->console = parent->console;
-			parent_id = (long long)parent->src->id;
+			h->inherit[s->which] = parent->which;
+			/* A forked child that never wrote is not in the log. */
+			parent_id = (long long)(parent->src->announced ?
+			    parent->src->id : parent->src->anchor);
 		} else {
 			s->dest = dest_get(fds[2 * i + 1]);
 			stream_route(s, h->nested);
@@ -581,10 +613,12 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	/*
 	 * Output that passes nowhere raw (only to the log and the view) is
 	 * a log, whatever the shim saw: line-buffered, so that lines are not
-	 * lost with the process. The welcome says so.
+	 * lost with the process. So is a capture pipe the shim could not
+	 * tell from another program's (a forked child's). The welcome says
+	 * so.
 	 */
 	if (h->auto_buffering && src->st[MESHLOG_STDOUT] != NULL &&
-	    !src->st[MESHLOG_STDOUT]->tee)
+	    (!src->st[MESHLOG_STDOUT]->tee || h->inherit[MESHLOG_STDOUT] != -1))
 		h->keep_buffering = 0;
 	TAILQ_INSERT_TAIL(&sources, src, entry);
 	nsources++;
@@ -613,7 +647,7 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 }
 
 /* Bytes s's pipe holds now, plus one: reading one more finds EOF. */
-static size_t
+size_t
 stream_pending(struct stream *s)
 {
 	int	avail;
@@ -686,10 +720,11 @@ source_close_all(const char *reason)
 				break;
 		}
 	}
+	forked_close();
 }
 
 /* The open source with this id, or NULL. */
-static struct source *
+struct source *
 source_find(uint64_t id)
 {
 	struct source	*src;
@@ -742,14 +777,24 @@ source_drain_written(uint64_t id)
 int
 source_drain_pipe(dev_t dev, ino_t ino)
 {
-	struct stream	key, *s;
+	struct stream	 key, *s;
+	struct source	*src;
+	uint64_t	 id;
+	int		 i;
 
 	key.dev = dev;
 	key.ino = ino;
-	if ((s = RB_FIND(streams, &stream_tree, &key)) == NULL ||
-	    s->src->link != 0)
+	if ((s = source_find_pipe(&key)) == NULL || s->src->link != 0)
 		return (-1);
-	(void)source_drain_written(s->src->id);
+	id = s->src->id;
+	(void)source_drain_written(id);
+	/* Asked by a parent that reaped the child: keep the bytes' place. */
+	if ((src = source_find(id)) != NULL) {
+		for (i = 0; i < 2; i++) {
+			if (src->st[i] != NULL)
+				stream_hold(src->st[i]);
+		}
+	}
 	return (0);
 }
 
@@ -776,6 +821,8 @@ source_status_all(void)
 	int		 i;
 
 	TAILQ_FOREACH(src, &sources, entry) {
+		if (!src->announced)
+			continue;
 		o = source_describe(src->id);
 		streams = json_object();
 		for (i = 0; i < 2; i++) {

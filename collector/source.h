@@ -1,7 +1,7 @@
 /*
  * Internal to the source modules: source.c (registered processes and
- * their pipes) and remote.c (the sources a relay forwards). Nothing else
- * includes it.
+ * their pipes), forked.c (processes forked without exec) and remote.c
+ * (the sources a relay forwards). Nothing else includes it.
  */
 #ifndef MESHLOG_SOURCE_H
 #define MESHLOG_SOURCE_H
@@ -34,6 +34,15 @@ struct stream {
 	int			 console;	/* shown in the console view */
 	dev_t			 dev;
 	ino_t			 ino;
+	dev_t			 updev;		/* a forked child's: the */
+	ino_t			 upino;		/* parent's pipe, read first */
+	int			 quiet;		/* polled, not watched */
+	int			 holding;	/* a reaped child's: its parent */
+	uint64_t		 hold_off;	/* waits past this many bytes */
+	int			 held;		/* children holding this one */
+	uint64_t		 hold_at;	/* reads no further until then */
+	unsigned		 qgen;		/* poll pass that kept it */
+	TAILQ_ENTRY(stream)	 qentry;
 	char			*jprefix;	/* constant JSON fields */
 	size_t			 jplen;
 	time_t			 last_update;	/* console progress rate */
@@ -54,6 +63,10 @@ struct source {
 	struct stream		*st[2];
 	int			 nopen;
 	int			 runtime;	/* signal it on level changes */
+	uint64_t		 fork_of;	/* forked child of, or 0 */
+	uint64_t		 anchor;	/* nearest registered ancestor */
+	long			 ppid;
+	int			 announced;	/* source_open written */
 	int			 pidfd;		/* names pid for that, or -1 */
 	TAILQ_ENTRY(source)	 entry;
 	RB_ENTRY(source)	 rentry;
@@ -83,6 +96,39 @@ void	 stream_prefix(struct stream *, struct source *);
 void	 source_label(struct source *);
 /* Free a source whose streams are closed (reason NULL: a relay's). */
 void	 source_free(struct source *, const char *);
+void	 stream_close(struct stream *, const char *);
+void	 stream_pause(struct stream *);
+/* Move bytes from a stream's pipe (stream_move in source.c says how). */
+int	 stream_move(struct stream *, size_t);
+size_t	 stream_pending(struct stream *);
+void	 stream_watch_cb(void *, int);
+void	 source_read_cb(int, short, void *);
+int	 source_check_pipe(int, struct stat *);
+struct source *source_find(uint64_t);
+
+/* forked.c */
+
+/*
+ * Whether a forked child's stream must wait for its parent's bytes
+ * (moving those first), and whether a parent stream has read up to a
+ * reaped child's place; 1 when it waits.
+ */
+int	 stream_order(struct stream *);
+int	 stream_held(struct stream *);
+/* A reaped child's bytes are through, or its pipe closed. */
+void	 stream_release(struct stream *);
+/* A parent reaped this child: keep its bytes' place. */
+void	 stream_hold(struct stream *);
+/* The source_open event of a forked child, at its first record. */
+void	 source_fork_event(struct source *);
+/* A quiet stream is watched from now on, or closes. */
+void	 forked_unquiet(struct stream *);
+/* The stream of a capture pipe, reading queued forks first if needed. */
+struct stream *source_find_pipe(struct stream *);
+/* Registrations of children process pid forked, still queued. */
+void	 forked_pending(long);
+/* At exit. */
+void	 forked_close(void);
 
 /* remote.c */
 

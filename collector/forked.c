@@ -1,0 +1,397 @@
+/*
+ * Processes forked without exec: each gets pipes of its own (the shim's
+ * fork.c), registered here as a source of its own that tees to its
+ * parent's destination. Its pipe is read after what its parent had written
+ * when it forked, and a parent that reaped it holds its later bytes back
+ * until the child's are through. New pipes are polled, not watched, until
+ * they show life: most children of a fork-heavy program write nothing.
+ */
+
+#include <sys/stat.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "source.h"
+
+/*
+ * New pipes, polled until they show life: watching each would wake the
+ * collector twice per fork (the registration, then end of file), and on
+ * two cores those wake-ups were most of what a fork cost.
+ */
+static TAILQ_HEAD(, stream)	 quiet = TAILQ_HEAD_INITIALIZER(quiet);
+static struct event		*quiet_timer;
+static unsigned			 quiet_gen;
+static void			(*pending_forks)(long);
+/* How often quiet pipes are polled (a forked child's first line waits). */
+#define QUIET_POLL_MS	40
+
+static void	source_quiet_arm(void);
+static void	stream_hold_update(struct stream *);
+
+/* The open stream a forked child's stream s was split from, or NULL. */
+static struct stream *
+stream_up(struct stream *s)
+{
+	struct stream	key, *up;
+
+	if (s->updev == 0)
+		return (NULL);
+	key.dev = s->updev;
+	key.ino = s->upino;
+	up = RB_FIND(streams, &stream_tree, &key);
+	return (up != NULL && up->fd != -1 ? up : NULL);
+}
+
+/*
+ * Whether a forked child's stream s must wait for its parent's: what the
+ * parent wrote before the fork goes first, and a reaped child's bytes
+ * (holding) come after exactly what its parent had written when it reaped
+ * it. Moves the parent's bytes that come first; 1 when some of them could
+ * not move yet (a slow destination).
+ */
+int
+stream_order(struct stream *s)
+{
+	struct stream	*up = stream_up(s);
+	size_t		 left;
+
+	if (up == NULL)
+		return (0);
+	if (s->holding) {
+		if (up->bytes < s->hold_off)
+			(void)stream_move(up, (size_t)(s->hold_off - up->bytes));
+		return ((up = stream_up(s)) != NULL && up->bytes < s->hold_off);
+	}
+	/* Running alongside its parent: best effort, never a wait. */
+	if (!up->paused && (left = stream_pending(up)) > 1)
+		(void)stream_move(up, left);
+	return (0);
+}
+
+/*
+ * Recount the reaped children holding up: it reads up to the first one's
+ * place, and waits there until that child's bytes are through. Whoever
+ * may go on now is watched again.
+ */
+static void
+stream_hold_update(struct stream *up)
+{
+	struct source	*src;
+	struct stream	*c;
+	int		 i;
+
+	up->held = 0;
+	up->hold_at = UINT64_MAX;
+	TAILQ_FOREACH(src, &sources, entry) {
+		for (i = 0; i < 2; i++) {
+			c = src->st[i];
+			if (c == NULL || !c->holding || c->updev != up->dev ||
+			    c->upino != up->ino)
+				continue;
+			up->held++;
+			if (c->hold_off < up->hold_at)
+				up->hold_at = c->hold_off;
+			if (c->paused && c->fd != -1)
+				stream_watch_cb(c, 0);
+		}
+	}
+	if (up->paused && (up->held == 0 || up->bytes < up->hold_at))
+		stream_watch_cb(up, 0);
+}
+
+/*
+ * Whether s has read up to the place of a reaped child holding it: then it
+ * waits, and that child (waiting for s to get there) is woken.
+ */
+int
+stream_held(struct stream *s)
+{
+	if (!s->held || s->bytes < s->hold_at)
+		return (0);
+	stream_pause(s);
+	stream_hold_update(s);
+	return (1);
+}
+
+/* A reaped child's bytes are through (or gone): its parent goes on. */
+void
+stream_release(struct stream *s)
+{
+	struct stream	*up;
+
+	s->holding = 0;
+	if ((up = stream_up(s)) != NULL)
+		stream_hold_update(up);
+}
+
+/*
+ * A parent reaped the forked child whose stream is s, and waits for
+ * nothing more: if s's pipe still holds bytes (its destination is slow),
+ * the parent's pipe is read no further than what it held now until they
+ * are through, so they keep their place before what the parent writes
+ * next.
+ */
+void
+stream_hold(struct stream *s)
+{
+	struct stream	*up = stream_up(s);
+
+	if (up == NULL || s->holding || s->fd == -1 || stream_pending(s) <= 1)
+		return;
+	s->holding = 1;
+	s->hold_off = up->bytes + stream_pending(up) - 1;
+	stream_hold_update(up);
+}
+
+/*
+ * One pass over the quiet pipes: what a child wrote is read (and its
+ * source announced); a pipe at end of file closes; one that showed life,
+ * or outlived a pass, is watched like any other from now on.
+ */
+static void
+source_quiet_cb(int fd, short what, void *arg)
+{
+	struct stream	*s;
+	unsigned	 gen = ++quiet_gen;
+
+	while ((s = TAILQ_FIRST(&quiet)) != NULL && s->qgen != gen) {
+		TAILQ_REMOVE(&quiet, s, qentry);
+		s->quiet = 0;
+		/* Its parent's bytes first (stream_move); it may close. */
+		if (stream_move(s, 0) != 0)
+			continue;
+		if (s->bytes == 0 && s->qgen + 1 == gen) {
+			s->quiet = 1;
+			s->qgen = gen;
+			TAILQ_INSERT_TAIL(&quiet, s, qentry);
+			continue;
+		}
+		if (event_add(s->ev, NULL) != 0)
+			fatalx("cannot watch a pipe");
+	}
+	source_quiet_arm();
+}
+
+/* Poll the quiet pipes soon, if there are any. */
+static void
+source_quiet_arm(void)
+{
+	struct timeval	tv = { 0, QUIET_POLL_MS * 1000 };
+
+	if (TAILQ_EMPTY(&quiet))
+		return;
+	if (quiet_timer == NULL && (quiet_timer = evtimer_new(base,
+	    source_quiet_cb, NULL)) == NULL)
+		fatalx("out of memory for a timer");
+	if (!evtimer_pending(quiet_timer, NULL))
+		evtimer_add(quiet_timer, &tv);
+}
+
+/*
+ * The source_open event of a forked child, written before its first
+ * record: the program is its parent's (argv), the pid its own.
+ */
+void
+source_fork_event(struct source *src)
+{
+	char		 stack[4096], *heap = NULL;
+	struct jw	 w;
+	size_t		 i, cap = sizeof stack;
+	int		 k, first;
+	json_t		*v;
+
+	src->announced = 1;
+	for (;;) {
+		jw_init(&w, heap != NULL ? heap : stack, cap);
+		source_event_head(&w, src, "source_open");
+		jw_lit(&w, ",\"ppid\":");
+		jw_int(&w, src->ppid);
+		jw_lit(&w, ",\"forked\":true,\"parent_source\":");
+		jw_int(&w, (long long)src->fork_of);
+		jw_lit(&w, ",\"argv\":[");
+		json_array_foreach(src->argv, i, v) {
+			if (i > 0)
+				jw_lit(&w, ",");
+			jw_str(&w, json_string_value(v), json_string_length(v));
+		}
+		jw_lit(&w, "],\"streams\":[");
+		for (k = 0, first = 1; k < 2; k++) {
+			if (src->st[k] == NULL)
+				continue;
+			jw_lit(&w, first ? "\"" : ",\"");
+			jw_lit(&w, stream_names[k]);
+			jw_lit(&w, "\"");
+			first = 0;
+		}
+		jw_lit(&w, "],\"console_streams\":[");
+		for (k = 0, first = 1; k < 2; k++) {
+			if (src->st[k] == NULL || !src->st[k]->console)
+				continue;
+			jw_lit(&w, first ? "\"" : ",\"");
+			jw_lit(&w, stream_names[k]);
+			jw_lit(&w, "\"");
+			first = 0;
+		}
+		jw_lit(&w, "]}");
+		if (!w.overflow)
+			break;
+		free(heap);
+		cap = cap < 1024 * 1024 ? cap * 8 : cap * 2;
+		heap = xmalloc(cap);
+	}
+	source_log_text(&w);
+	free(heap);
+}
+
+uint64_t
+source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds, int nfds,
+    char **cause)
+{
+	struct source	*src, *up = NULL;
+	struct stream	*s, key, *parent[2];
+	struct stat	 sb[2];
+	int		 i, pipes[2] = { -1, -1 }, dests[2] = { -1, -1 };
+
+	if (nfds < 1 || nfds > 2) {
+		xasprintf(cause, "fork carries %d descriptors", nfds);
+		return (0);
+	}
+	for (i = 0; i < nfds; i++) {
+		key.dev = dev[i];
+		key.ino = ino[i];
+		parent[i] = RB_FIND(streams, &stream_tree, &key);
+		if (parent[i] == NULL || parent[i]->src->link != 0 ||
+		    parent[i]->fd == -1 || (up != NULL && parent[i]->src != up) ||
+		    (i == 1 && parent[1] == parent[0])) {
+			xasprintf(cause, "fork names a pipe that is not an "
+			    "open capture pipe of one source");
+			return (0);
+		}
+		up = parent[i]->src;
+		if (source_check_pipe(fds[i], &sb[i]) != 0) {
+			xasprintf(cause, "fork: descriptor is not a pipe's "
+			    "read end");
+			return (0);
+		}
+		key.dev = sb[i].st_dev;
+		key.ino = sb[i].st_ino;
+		if (RB_FIND(streams, &stream_tree, &key) != NULL ||
+		    dest_known(sb[i].st_dev, sb[i].st_ino)) {
+			xasprintf(cause, "fork: the pipe is one the collector "
+			    "already reads or writes");
+			return (0);
+		}
+	}
+	src = xcalloc(1, sizeof *src);
+	src->id = ++source_next_id;
+	src->pid = pid;
+	src->ppid = up->pid;
+	src->pidfd = -1;
+	src->rank = up->rank;
+	src->host = xstrdup(up->host);
+	src->argv = json_incref(up->argv);
+	src->fork_of = up->id;
+	src->anchor = up->fork_of != 0 ? up->anchor : up->id;
+	/* On the console a worker is its parent: its rank, its group. */
+	memcpy(src->prefix, up->prefix, sizeof src->prefix);
+	src->origin = up->origin;
+	src->origin.prefix = src->prefix;
+	for (i = 0; i < nfds; i++) {
+		s = xcalloc(1, sizeof *s);
+		s->src = src;
+		s->which = parent[i]->which;
+		s->fd = fds[i];
+		s->dev = sb[i].st_dev;
+		s->ino = sb[i].st_ino;
+		s->updev = parent[i]->dev;
+		s->upino = parent[i]->ino;
+		split_init(&s->split, cfg.line_max);
+		stream_prefix(s, src);
+		s->dest = parent[i]->dest != NULL ? dest_ref(parent[i]->dest) :
+		    NULL;
+		s->tee = parent[i]->tee;
+		s->console = parent[i]->console;
+		fds[i] = -1;
+		if (s->tee)
+			dest_watch(s->dest, &s->watch, stream_watch_cb, s);
+		RB_INSERT(streams, &stream_tree, s);
+		s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST,
+		    source_read_cb, s);
+		if (s->ev == NULL)
+			fatalx("cannot watch a pipe");
+		s->quiet = 1;
+		s->qgen = quiet_gen;
+		TAILQ_INSERT_TAIL(&quiet, s, qentry);
+		src->st[s->which] = s;
+		src->nopen++;
+		pipes[s->which] = s->fd;
+		dests[s->which] = s->dest != NULL ? dest_fd(s->dest) : -1;
+	}
+	TAILQ_INSERT_TAIL(&sources, src, entry);
+	nsources++;
+	keeper_add(src->id, pipes, dests);
+	source_quiet_arm();
+	log_debug("source %llu: pid %ld, forked from source %llu",
+	    (unsigned long long)src->id, pid, (unsigned long long)up->id);
+	/* Its parent's reader already gone: EPIPE at the first write. */
+	for (i = 0; i < 2; i++) {
+		if ((s = src->st[i]) == NULL || !s->tee || !dest_gone(s->dest))
+			continue;
+		if (src->nopen == 1) {
+			stream_close(s, "reader_gone");
+			break;
+		}
+		stream_close(s, "reader_gone");
+	}
+	return (src->id);
+}
+
+void
+source_on_pending_forks(void (*fn)(long))
+{
+	pending_forks = fn;
+}
+
+/*
+ * The stream reading the pipe of key. A pipe not known may be a forked
+ * child's whose registration is still queued (its exec'd program
+ * registering, its parent asking to drain it): those are read first.
+ */
+struct stream *
+source_find_pipe(struct stream *key)
+{
+	struct stream	*s;
+
+	if ((s = RB_FIND(streams, &stream_tree, key)) != NULL ||
+	    pending_forks == NULL)
+		return (s);
+	pending_forks(-1);
+	return (RB_FIND(streams, &stream_tree, key));
+}
+
+void
+forked_unquiet(struct stream *s)
+{
+	TAILQ_REMOVE(&quiet, s, qentry);
+	s->quiet = 0;
+}
+
+void
+forked_pending(long pid)
+{
+	if (pending_forks != NULL)
+		pending_forks(pid);
+}
+
+void
+forked_close(void)
+{
+	if (quiet_timer != NULL) {
+		event_free(quiet_timer);
+		quiet_timer = NULL;
+	}
+}
