@@ -3,7 +3,8 @@
 set -e
 pkgs="build-essential autoconf automake libtool pkg-config libbsd-dev
 libjansson-dev libevent-dev libsodium-dev libcriterion-dev python3 util-linux
-iproute2 git less nodejs ncurses-bin libpython3.11-testsuite"
+iproute2 git less nodejs ncurses-bin libpython3.11-testsuite
+python3-torch"
 missing=$(for p in $pkgs; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
 	    grep -q '^install ok installed$' || echo "$p"

@@ -349,6 +349,8 @@ shim_init(int argc, char **argv, char **envp)
 		goto out;
 	shim_python_path_restore();
 	if (shim_adopt(envp) == 0) {
+		if (ident_socket_path(envp, sockpath, sizeof sockpath) == 0)
+			shim_fork_setup(envp, sockpath);
 		shim_readopt_runtime(envp);
 		shim_buffering();
 		goto out;
@@ -358,8 +360,10 @@ shim_init(int argc, char **argv, char **envp)
 	    shim_relay(argv, envp, &why) == 0)) {
 		shim_mark();
 		/* Descendants and the runtimes use the collector we reached. */
-		if (ident_socket_path(envp, sockpath, sizeof sockpath) == 0)
+		if (ident_socket_path(envp, sockpath, sizeof sockpath) == 0) {
 			shim_setenv(MESHLOG_ENV_SOCKET, sockpath);
+			shim_fork_setup(envp, sockpath);
+		}
 		shim_buffering();
 	} else if (why != NULL)
 		shim_notice(envp, why);

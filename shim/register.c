@@ -86,6 +86,7 @@ shim_connect(struct shim_reg *r, long long deadline, const char **why)
 	struct timespec		pause = { 0, 10 * 1000 * 1000 };
 	int			rc, err;
 	socklen_t		len = sizeof err;
+	long long		left;
 
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
@@ -111,7 +112,8 @@ shim_connect(struct shim_reg *r, long long deadline, const char **why)
 			break;
 		pfd.fd = r->sock;
 		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, (int)(deadline - clock_now_ms())) != 1)
+		left = deadline - clock_now_ms();
+		if (poll(&pfd, 1, left > 0 ? (int)left : 0) != 1)
 			errno = ETIMEDOUT;
 		else if (getsockopt(r->sock, SOL_SOCKET, SO_ERROR, &err,
 		    &len) == 0 && err == 0)
@@ -346,6 +348,37 @@ shim_expect(struct shim_reg *r, long long deadline, const char *prefix,
 	return (0);
 }
 
+/*
+ * A pipe the probe took for another program's may be a capture pipe all
+ * the same: a forked child's, which MESHLOG_STREAM does not name. The
+ * welcome says which stream of the owner each original is ("inherit":
+ * "0", "1" or "-" per stream); such a stream answers as the owner's did.
+ */
+static void
+shim_inherit(struct shim_reg *r, char **envp)
+{
+	const char	*p = strstr(r->answer, "\"inherit\":\"");
+	long		 pid, bits, tty[2];
+	int		 i, k;
+	char		 c;
+
+	if (p == NULL || ident_parse_owner(ident_env(envp, MESHLOG_ENV_OWNER),
+	    &pid, &bits, tty) != 0)
+		return;
+	p += sizeof "\"inherit\":\"" - 1;
+	for (i = 0; i < 2 && p[i] != '\0' && p[i] != '"'; i++) {
+		/* `2>&1`: one pipe, answered for as stdout. */
+		c = r->merged ? p[0] : p[i];
+		if (!r->capture[i] || !r->program[i] || (c != '0' && c != '1'))
+			continue;
+		k = c - '0';
+		r->program[i] = 0;
+		r->tty[i] = (bits >> k) & 1;
+		r->ttydev[i] = tty[k];
+		r->file[i] = (bits >> (k + 2)) & 1;
+	}
+}
+
 /* A registration that holds nothing yet. */
 static void
 shim_reg_init(struct shim_reg *r)
@@ -446,6 +479,7 @@ shim_register(char **argv, char **envp, const char **why)
 	/* The collector knows when stdout is its log only (shim_linebuf). */
 	if (strstr(r.answer, "\"buffering\":\"line\"") != NULL)
 		r.linebuf = 1;
+	shim_inherit(&r, envp);
 	for (i = 0; i < 2; i++) {
 		/* A merged stream's one pipe goes on both 1 and 2. */
 		k = r.merged ? 0 : i;
@@ -501,28 +535,62 @@ shim_ask(const char *msg, size_t len, const char *expect)
 }
 
 int
-shim_drain(void)
+shim_drain_pipes(const unsigned long long *dev, const unsigned long long *ino,
+    int n)
 {
 	char		 msg[256];
 	struct jw	 w;
-	int		 i, first = 1;
+	int		 i;
 
+	if (n == 0)
+		return (0);
 	jw_init(&w, msg, sizeof msg);
 	jw_lit(&w, "{\"type\":\"drain\",\"pipes\":[");
-	for (i = 0; i < 2; i++) {
-		if (!shim_state.managed[i])
-			continue;
-		jw_lit(&w, first ? "[" : ",[");
-		jw_int(&w, (long long)shim_state.dev[i]);
+	for (i = 0; i < n; i++) {
+		jw_lit(&w, i == 0 ? "[" : ",[");
+		jw_int(&w, (long long)dev[i]);
 		jw_lit(&w, ",");
-		jw_int(&w, (long long)shim_state.ino[i]);
+		jw_int(&w, (long long)ino[i]);
 		jw_lit(&w, "]");
-		first = 0;
 	}
 	jw_lit(&w, "]}\n");
 	if (w.overflow)
 		return (-1);
 	return (shim_ask(msg, w.len, "{\"type\":\"drained\""));
+}
+
+int
+shim_drain(void)
+{
+	unsigned long long	dev[2], ino[2];
+	int			i, n = 0;
+
+	for (i = 0; i < 2; i++) {
+		if (!shim_state.managed[i])
+			continue;
+		dev[n] = shim_state.dev[i];
+		ino[n++] = shim_state.ino[i];
+	}
+	return (shim_drain_pipes(dev, ino, n));
+}
+
+int
+shim_dial(const char *path)
+{
+	struct shim_reg	 r;
+	const char	*why;
+	size_t		 len = strlen(path);
+
+	shim_reg_init(&r);
+	if (len == 0 || len >= sizeof r.path)
+		return (-1);
+	memcpy(r.path, path, len + 1);
+	/* No waiting: a deadline already past. */
+	if (shim_connect(&r, 0, &why) != 0) {
+		shim_reg_close(&r);
+		return (-1);
+	}
+	return (r.sock);
 }
 
 int

@@ -46,6 +46,14 @@ long long shim_deadline(char **envp, long cap) SHIM_HIDDEN;
  * Returns 0 when it answered, -1 otherwise; the host is never affected.
  */
 int	shim_drain(void) SHIM_HIDDEN;
+/* The same for n pipes given by device and inode. */
+int	shim_drain_pipes(const unsigned long long *dev,
+	    const unsigned long long *ino, int n) SHIM_HIDDEN;
+/*
+ * A connection to the collector at path if it accepts at once and is
+ * trusted (shim_register's rules); the socket, or -1. Syscalls only.
+ */
+int	shim_dial(const char *path) SHIM_HIDDEN;
 
 /*
  * Whether this process is a Python interpreter (Py_Initialize resolves),
@@ -63,6 +71,14 @@ const char *shim_runtime(char **envp) SHIM_HIDDEN;
  * in this process. 0 when it answered, -1 otherwise.
  */
 int	shim_runtime_say(const char *runtime) SHIM_HIDDEN;
+
+/* fork.c */
+
+/*
+ * Give forked children pipes of their own from now on, registering them
+ * with the collector at path (see fork.c), unless MESHLOG_FORK=0.
+ */
+void	shim_fork_setup(char **envp, const char *path) SHIM_HIDDEN;
 
 /* relay.c */
 

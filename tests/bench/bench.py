@@ -16,6 +16,11 @@ Comparisons:
   barrier    flush latency with 1, 16 and 256 sources
   latency    write-to-log latency under light load
   memory     collector memory with 1, 64 and 1024 sources
+  fork       what the shim adds to a fork: a shell loop of $(...) and of
+             (echo) subshells, and Python's os.fork + waitpid, each without
+             the shim, with it and MESHLOG_FORK=0 (children share their
+             parent's pipe, as before per-child pipes), and with it; wall
+             and CPU seconds (the program's and the collector's)
   start      what the shim adds to a process start: /bin/true (500 runs,
              alternating with and without it), Python's start (plain,
              shimmed, shimmed with a level file set), and the collector's
@@ -607,6 +612,89 @@ def bench_relay(args, results):
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+FORK_CASES = {
+    # A fork-heavy shell: command substitution of a builtin, no exec.
+    "sh_subst": ["bash", "-c", "for i in $(seq 1000); do x=$(echo hi); "
+                 "done; echo $x"],
+    # Subshells that write: each child's pipe is read, and the parent's
+    # wait moves what it holds.
+    "sh_subshell": ["bash", "-c", "for i in $(seq 1000); do (echo $i); "
+                    "done"],
+    "py_fork": [PY, "-c", "import os\nfor i in range(500):\n"
+                "    p = os.fork()\n    if p == 0: os._exit(0)\n"
+                "    os.waitpid(p, 0)\nprint('done')"],
+}
+
+
+def proc_cpu_s(pid):
+    """User plus system CPU seconds of a live process."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_fork(args, results):
+    tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
+    sock = os.path.join(tmp, "s")
+    coll = subprocess.Popen([COLLECTOR, "-q", "-s", sock, "-j",
+                             os.path.join(tmp, "j")],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    while not os.path.exists(sock):
+        time.sleep(0.01)
+    plain = {k: v for k, v in os.environ.items() if k not in
+             ("LD_PRELOAD", "PYTHONDONTWRITEBYTECODE")}
+    shim = dict(plain, LD_PRELOAD=SHIM, MESHLOG_SOCKET=sock)
+    envs = {"no shim": plain, "shim, shared pipe": dict(shim,
+            MESHLOG_FORK="0"), "shim": shim}
+    rows = []
+    try:
+        for case, argv in FORK_CASES.items():
+            res = {n: {"wall": [], "cpu": [], "coll": []} for n in envs}
+            for _ in range(max(args.runs, 5)):
+                for name, env in envs.items():
+                    c0 = proc_cpu_s(coll.pid)
+                    r0 = os.times()
+                    t = time.perf_counter()
+                    with open(os.path.join(tmp, "out"), "wb") as out:
+                        rc = subprocess.run(argv, env=env, stdout=out,
+                                            stderr=subprocess.DEVNULL
+                                            ).returncode
+                    wall = time.perf_counter() - t
+                    r1 = os.times()
+                    assert rc == 0, (case, name)
+                    with open(os.path.join(tmp, "out"), "rb") as f:
+                        got = f.read()
+                    want = (b"hi\n" if case == "sh_subst" else
+                            b"done\n" if case == "py_fork" else
+                            b"".join(b"%d\n" % i for i in range(1, 1001)))
+                    assert got == want, (case, name, got[:80])
+                    # The collector's share arrives as it reads: let it.
+                    time.sleep(0.2)
+                    res[name]["wall"].append(wall)
+                    res[name]["cpu"].append(
+                        r1.children_user + r1.children_system -
+                        r0.children_user - r0.children_system)
+                    res[name]["coll"].append(proc_cpu_s(coll.pid) - c0)
+            row = {"case": case}
+            for name in envs:
+                row[name] = {k: stats(v) for k, v in res[name].items()}
+            base = row["shim, shared pipe"]["wall"]["median"]
+            row["ratio_vs_shared"] = row["shim"]["wall"]["median"] / base
+            rows.append(row)
+            print("fork %s: wall %.3f s no shim, %.3f s shared pipe, "
+                  "%.3f s own pipes (x%.2f); collector CPU %.3f / %.3f s" % (
+                      case, row["no shim"]["wall"]["median"], base,
+                      row["shim"]["wall"]["median"], row["ratio_vs_shared"],
+                      row["shim, shared pipe"]["coll"]["median"],
+                      row["shim"]["coll"]["median"]), flush=True)
+    finally:
+        coll.terminate()
+        coll.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    results["fork"] = rows
+
+
 def start_times(argv, envs, runs, out):
     """Median wall ms of argv per environment, alternating."""
     res = {name: [] for name in envs}
@@ -769,6 +857,20 @@ def markdown(results):
             out.append("| %d | %.3f | %.3f | %.3f |" % (
                 r["sources"], r["p50_ms"], r["p99_ms"], r["max_ms"]))
         out.append("")
+    if "fork" in results:
+        out += ["## Fork", "", "Wall and CPU seconds median [min-max]; CPU "
+                "is the program's (children included), collector CPU the "
+                "collector's over the same run.", "",
+                "| case | contender | wall s | CPU s | collector CPU s |",
+                "|---|---|---|---|---|"]
+        for r in results["fork"]:
+            for name in ("no shim", "shim, shared pipe", "shim"):
+                c = r[name]
+                out.append("| %s | %s | %.3f [%.3f-%.3f] | %.3f | %.3f |" % (
+                    r["case"], name, c["wall"]["median"], c["wall"]["min"],
+                    c["wall"]["max"], c["cpu"]["median"],
+                    c["coll"]["median"]))
+        out.append("")
     if "latency" in results:
         l = results["latency"]
         out += ["## Write-to-log latency", "", "p50 %.3f ms, p99 %.3f ms, max "
@@ -810,7 +912,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="*", default=["fanin", "overhead",
                     "aggregate", "barrier", "latency", "memory", "relay",
-                    "start"])
+                    "fork", "start"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--lines", type=int, default=800000,
                     help="C lines per fan-in configuration (Python: 1/4)")

@@ -41,7 +41,7 @@ class Tree(MeshTest):
         self.assertEqual(len(all_lines), len(set(all_lines)))
         self.assertEqual(p.stdout.decode().count("C 1\n"), 1)
 
-    def test_multiprocessing_fork_shares_the_parent_source(self):
+    def test_multiprocessing_fork_workers_are_sources_of_the_parent(self):
         code = ("import multiprocessing as mp, os\n"
                 "def work(i):\n"
                 "    print('worker', i, flush=True)\n"
@@ -54,7 +54,13 @@ class Tree(MeshTest):
         p = self.launch([PYTHON, "-c", code])
         self.assertEqual(p.returncode, 0, p.stderr)
         opens = events(self.records, "source_open")
-        self.assertEqual(len(opens), 1)
+        # The parent registers; each worker that wrote is a forked source.
+        self.assertEqual(len(opens), 5)
+        self.assertNotIn("forked", opens[0])
+        for o in opens[1:]:
+            self.assertTrue(o["forked"])
+            self.assertEqual(o["parent_source"], opens[0]["source"])
+            self.assertEqual(o["ppid"], opens[0]["pid"])
         lines = self.texts(stream="stdout")
         self.assertEqual(sorted(lines), sorted(
             ["worker %d" % i for i in range(4)] + ["parent done"]))

@@ -9,10 +9,16 @@
  *   cwriter syslog N FLAG   N rounds of syslog INFO and WARNING (echoed on
  *                           stderr by LOG_PERROR), 50 ms apart; FLAG is
  *                           created after round N/4
+ *   cwriter fork K N        K forked children (no exec) write N lines
+ *                           "worker w line i" each with stdio, every line
+ *                           in two writes (text, then the rest); the
+ *                           parent waits for them, then prints "done"
  *   cwriter urg FLAG        its own SIGURG handler (no SA_RESTART), FLAG
  *                           created, then one read(2) of stdin: prints
  *                           what read returned and how many SIGURG came
  */
+#include <sys/wait.h>
+
 #include <errno.h>
 #include <syslog.h>
 #include <time.h>
@@ -93,6 +99,27 @@ main(int argc, char **argv)
 		}
 		return (0);
 	}
+	if (argc >= 4 && strcmp(argv[1], "fork") == 0) {
+		long	k = atol(argv[2]), w;
+
+		n = atol(argv[3]);
+		fflush(stdout);
+		for (w = 0; w < k; w++) {
+			if (fork() != 0)
+				continue;
+			for (i = 0; i < n; i++) {
+				printf("worker %ld ", w);
+				fflush(stdout);
+				printf("line %ld\n", i);
+				fflush(stdout);
+			}
+			_exit(0);
+		}
+		while (wait(NULL) > 0)
+			;
+		printf("done\n");
+		return (0);
+	}
 	if (argc >= 3 && strcmp(argv[1], "urg") == 0) {
 		struct sigaction sa;
 		char in[16];
@@ -110,6 +137,6 @@ main(int argc, char **argv)
 		    strerror(errno), (int)urgs);
 		return (0);
 	}
-	fprintf(stderr, "usage: cwriter lines|nonl|crash|raw|syslog|urg ...\n");
+	fprintf(stderr, "usage: cwriter lines|nonl|crash|raw|syslog|fork|urg ...\n");
 	return (2);
 }

@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""Forked children (no exec) get pipes of their own: their lines never glue
+to their siblings' or their parent's, each record names the process that
+wrote it, and the original destination still gets every byte in causal
+order (what the parent wrote before a fork before the child's, what it
+writes after reaping the child after)."""
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+SRCDIR = os.environ.get("MESHLOG_SRCDIR") or os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (MeshTest, PYTHON, CWRITER, SHIM, clean_env, events,  # noqa: E402
+                     line_records, read_records, run_on_pty)
+
+WORKERS = """\
+import os
+kids = []
+for w in range(8):
+    pid = os.fork()
+    if pid == 0:
+        for k in range(300): print("worker %d line %d" % (w, k), flush=True)
+        os._exit(0)
+    kids.append(pid)
+for p in kids: os.waitpid(p, 0)
+print("parent done", flush=True)
+"""
+
+CAUSAL_PY = """\
+import os
+for i in range(60):
+    print("a%d" % i, flush=True)
+    pid = os.fork()
+    if pid == 0:
+        print("b%d" % i, flush=True)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    print("c%d" % i, flush=True)
+"""
+
+CAUSAL_SH = "for i in $(seq 60); do echo a$i; (echo b$i); echo c$i; done"
+CAUSAL_SH_ERR = ("for i in $(seq 60); do echo a$i; (echo b$i >&2); "
+                 "echo c$i >&2; done")
+
+WORKER_RE = re.compile(r"worker (\d) line \d+")
+
+
+def expected_causal():
+    return "".join("a%d\nb%d\nc%d\n" % (i, i, i) for i in range(60))
+
+
+def expected_causal_sh():
+    return "".join("a%d\nb%d\nc%d\n" % (i, i, i) for i in range(1, 61))
+
+
+class Fork(MeshTest):
+    def workers_check(self, records, parent_argv0):
+        """Every worker line whole, each worker one forked source of the
+        parent's, and the parent's last line after all of theirs."""
+        opens = {r["source"]: r for r in events(records, "source_open")}
+        by_worker = {}
+        lines = line_records(records)
+        for r in lines:
+            if r["line"] == "parent done" or r["line"] == "done":
+                continue
+            m = WORKER_RE.fullmatch(r["line"])
+            self.assertIsNotNone(m, "glued or cut line: %r" % r["line"])
+            by_worker.setdefault(m.group(1), set()).add(r["source"])
+        self.assertEqual(len(by_worker), 8)
+        self.assertEqual(sum(1 for r in lines if WORKER_RE.fullmatch(
+            r["line"])), 2400)
+        parents = set()
+        for w, sources in by_worker.items():
+            self.assertEqual(len(sources), 1, "worker %s in %s" % (w, sources))
+            o = opens[next(iter(sources))]
+            self.assertTrue(o.get("forked"), o)
+            parents.add(o["parent_source"])
+            self.assertEqual(os.path.basename(o["argv"][0]), parent_argv0)
+            self.assertEqual(o["ppid"], opens[o["parent_source"]]["pid"])
+        self.assertEqual(len(parents), 1)
+        pids = {opens[next(iter(s))]["pid"] for s in by_worker.values()}
+        self.assertEqual(len(pids), 8)
+        self.assertIn(lines[-1]["line"], ("parent done", "done"))
+        self.assertEqual(lines[-1]["source"], parents.pop())
+
+    def test_python_workers_under_u_never_glue(self):
+        script = os.path.join(self.tmp, "fk.py")
+        with open(script, "w") as f:
+            f.write(WORKERS)
+        for run in range(20):
+            os.unlink(self.json) if os.path.exists(self.json) else None
+            p = self.launch([PYTHON, "-u", script], args=("-q",))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.workers_check(self.records, os.path.basename(PYTHON))
+
+    def test_c_stdio_workers_never_glue(self):
+        for run in range(5):
+            os.unlink(self.json) if os.path.exists(self.json) else None
+            p = self.launch([CWRITER, "fork", "8", "300"], args=("-q",))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.workers_check(self.records, "cwriter")
+
+    def causal_runs(self, cmd):
+        """cmd without meshlog and under the shim, to a pipe, a file and a
+        terminal: the same bytes each time."""
+        want_pipe = subprocess.run(cmd, capture_output=True,
+                                   env=clean_env()).stdout
+        want_tty = run_on_pty(cmd, clean_env())[1]
+        self.serve()
+        got = subprocess.run(cmd, capture_output=True, env=self.shim_env(),
+                             timeout=60)
+        self.assertEqual(got.stdout.decode(), want_pipe.decode())
+        path = os.path.join(self.tmp, "out")
+        with open(path, "wb") as f:
+            subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
+                           env=self.shim_env(), timeout=60)
+        with open(path) as f:
+            got_file = f.read()
+        rc, got_tty = run_on_pty(cmd, self.shim_env())
+        self.assertEqual(rc, 0)
+        self.assertEqual(got_tty, want_tty)
+        self.stop()
+        return want_pipe.decode(), got_file
+
+    def test_python_parent_child_order_is_kept(self):
+        cmd = [PYTHON, "-c", CAUSAL_PY]
+        want, got_file = self.causal_runs(cmd)
+        self.assertEqual(want, expected_causal())
+        self.assertEqual(got_file, expected_causal())
+        forked = [r for r in events(self.records, "source_open")
+                  if r.get("forked")]
+        self.assertEqual(len(forked), 3 * 60)
+
+    def test_shell_subshell_order_is_kept(self):
+        want, got_file = self.causal_runs(["bash", "-c", CAUSAL_SH])
+        self.assertEqual(want, expected_causal_sh())
+        self.assertEqual(got_file, expected_causal_sh())
+
+    def test_shell_subshell_order_is_kept_with_2_to_1(self):
+        # `> file 2>&1`: one pipe in the parent, one in each child.
+        self.serve()
+        path = os.path.join(self.tmp, "out")
+        with open(path, "wb") as f:
+            subprocess.run(["bash", "-c", CAUSAL_SH_ERR], stdout=f,
+                           stderr=subprocess.STDOUT, env=self.shim_env(),
+                           timeout=60)
+        with open(path) as f:
+            self.assertEqual(f.read(), expected_causal_sh())
+        self.stop()
+
+    def test_exec_in_a_subshell_still_sees_its_terminal(self):
+        # The subshell's pipe is not in MESHLOG_STREAM (bash passes its own
+        # copy of the environment); the collector says whose it is.
+        code = ("import os, sys; print(os.isatty(1), os.isatty(2), "
+                "sys.stdout.line_buffering)")
+        cmd = ["bash", "-c", "(%s -c '%s'); x=$(echo y); (exec %s -c '%s')"
+               % (PYTHON, code, PYTHON, code)]
+        want = run_on_pty(cmd, clean_env())[1]
+        self.assertEqual(want, "True True True\n" * 2)
+        self.serve()
+        self.assertEqual(run_on_pty(cmd, self.shim_env())[1], want)
+        self.stop()
+
+    def test_order_is_kept_behind_a_slow_reader(self):
+        # The reader starts late: the destination is full when the parent
+        # reaps each child, so the child's line is still in its own pipe
+        # then. It must still come after the parent's earlier lines and
+        # before its later ones.
+        code = ("import os\n"
+                "for r in range(3):\n"
+                "    for i in range(1500):\n"
+                "        print('a%d-%d ' % (r, i) + 'x' * 60, flush=True)\n"
+                "    pid = os.fork()\n"
+                "    if pid == 0:\n"
+                "        print('b%d' % r, flush=True)\n"
+                "        os._exit(0)\n"
+                "    os.waitpid(pid, 0)\n"
+                "    print('c%d' % r, flush=True)\n")
+        cmd = ["bash", "-c", "%s -c \"$0\" | (sleep 1; cat)" % PYTHON, code]
+        want = subprocess.run(cmd, capture_output=True, env=clean_env(),
+                              timeout=60).stdout
+        self.assertEqual(len(want.splitlines()), 3 * 1502)
+        self.serve()
+        for run in range(2):
+            got = subprocess.run(cmd, capture_output=True,
+                                 env=self.shim_env(), timeout=60).stdout
+            self.assertEqual([x for x in got.splitlines()
+                              if not x.startswith(b"a")],
+                             [x for x in want.splitlines()
+                              if not x.startswith(b"a")])
+            self.assertEqual(got, want)
+        self.stop()
+
+    def test_forked_writer_sees_its_reader_go(self):
+        # A child writing forever into `| head`: EPIPE ends it, as without
+        # meshlog; nothing hangs.
+        code = ("import os, sys\n"
+                "pid = os.fork()\n"
+                "if pid == 0:\n"
+                "    try:\n"
+                "        while True: print('child', flush=True)\n"
+                "    except BrokenPipeError:\n"
+                "        os._exit(7)\n"
+                "_, st = os.waitpid(pid, 0)\n"
+                "sys.stderr.write('child %d\\n' % os.waitstatus_to_exitcode(st))\n")
+        cmd = ["bash", "-c", "%s -c \"$0\" | head -n 3" % PYTHON, code]
+        want = subprocess.run(cmd, capture_output=True, env=clean_env(),
+                              timeout=60)
+        self.assertEqual(want.stderr, b"child 7\n")
+        self.serve()
+        got = subprocess.run(cmd, capture_output=True, env=self.shim_env(),
+                             timeout=60)
+        self.assertEqual((got.stdout, got.stderr, got.returncode),
+                         (want.stdout, want.stderr, want.returncode))
+        self.stop()
+
+    def test_dataloader_workers_under_torchrun(self):
+        script = os.path.join(self.tmp, "dl.py")
+        with open(script, "w") as f:
+            f.write(
+                "import os, torch\n"
+                "from torch.utils.data import DataLoader\n"
+                "rank = int(os.environ['RANK'])\n"
+                "def init(i):\n"
+                "    print('worker %d of rank %d ready' % (i, rank))\n"
+                "dl = DataLoader(list(range(32)), batch_size=4, "
+                "num_workers=4, worker_init_fn=init)\n"
+                "print('rank %d sum %d' % (rank, sum(int(b.sum()) "
+                "for b in dl)))\n")
+        env = clean_env(OMP_NUM_THREADS=1)
+        # Debian's torch 1.13 torchrun cannot parse its own default
+        # --redirects on Python 3.11: the benchmarks' corrected wrapper.
+        torchrun = os.path.join(SRCDIR, "tests", "bench", "torchrun_fixed.py")
+        p = self.launch(["/usr/bin/python3", torchrun, "--standalone", "--nproc_per_node", "2", script],
+                        args=("-q",), env=env, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+        opens = {r["source"]: r for r in events(self.records, "source_open")}
+        ready = [r for r in line_records(self.records)
+                 if "ready" in r["line"]]
+        self.assertEqual(sorted(r["line"] for r in ready), sorted(
+            "worker %d of rank %d ready" % (i, k)
+            for i in range(4) for k in range(2)))
+        for r in ready:
+            rank = int(r["line"].split()[-2])
+            self.assertEqual(r["rank"], rank)
+            o = opens[r["source"]]
+            self.assertTrue(o.get("forked"), o)
+            self.assertEqual(opens[o["parent_source"]]["rank"], rank)
+        sums = [r for r in line_records(self.records)
+                if r["line"].startswith("rank ")]
+        self.assertEqual(sorted(r["line"] for r in sums),
+                         ["rank 0 sum 496", "rank 1 sum 496"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
