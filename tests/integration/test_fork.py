@@ -194,6 +194,30 @@ class Fork(MeshTest):
             self.assertEqual(got, want)
         self.stop()
 
+    def test_console_shows_workers_as_their_rank(self):
+        code = ("import os\n"
+                "kids = []\n"
+                "for w in range(3):\n"
+                "    p = os.fork()\n"
+                "    if p == 0:\n"
+                "        print('worker %d pid %d' % (w, os.getpid()))\n"
+                "        os._exit(0)\n"
+                "    kids.append(p)\n"
+                "for p in kids: os.waitpid(p, 0)\n"
+                "print('parent done')\n")
+        p = self.launch([PYTHON, "-c", code], env=clean_env(MESHLOG_RANK=3))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        shown = p.stdout.decode().splitlines()
+        self.assertEqual(sorted(l.split(" pid ")[0] for l in shown),
+                         ["[rank 3] parent done"] +
+                         ["[rank 3] worker %d" % w for w in range(3)])
+        self.assertEqual(shown[-1], "[rank 3] parent done")
+        # The log names each worker: its own pid, the rank it inherited.
+        for r in line_records(self.records):
+            if r["line"].startswith("worker"):
+                self.assertEqual(r["pid"], int(r["line"].split()[-1]))
+                self.assertEqual(r["rank"], 3)
+
     def test_forked_writer_sees_its_reader_go(self):
         # A child writing forever into `| head`: EPIPE ends it, as without
         # meshlog; nothing hangs.
