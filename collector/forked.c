@@ -191,6 +191,30 @@ source_quiet_arm(void)
 		evtimer_add(quiet_timer, &tv);
 }
 
+/* What a forked child's source_open says besides the common fields. */
+static void
+source_fork_fields(struct jw *w, struct source *src, const void *arg)
+{
+	int	k, first;
+
+	(void)arg;
+	jw_lit(w, ",\"ppid\":");
+	jw_int(w, src->ppid);
+	jw_lit(w, ",\"forked\":true,\"parent_source\":");
+	jw_int(w, (long long)src->fork_of);
+	source_argv_json(w, src->argv);
+	jw_lit(w, ",\"streams\":[");
+	for (k = 0, first = 1; k < 2; k++) {
+		if (src->st[k] == NULL)
+			continue;
+		jw_lit(w, first ? "\"" : ",\"");
+		jw_lit(w, stream_names[k]);
+		jw_lit(w, "\"");
+		first = 0;
+	}
+	jw_lit(w, "]");
+}
+
 /*
  * The source_open event of a forked child, written before its first
  * record: the program is its parent's (argv), the pid its own.
@@ -198,53 +222,8 @@ source_quiet_arm(void)
 void
 source_fork_event(struct source *src)
 {
-	char		 stack[4096], *heap = NULL;
-	struct jw	 w;
-	size_t		 i, cap = sizeof stack;
-	int		 k, first;
-	json_t		*v;
-
 	src->announced = 1;
-	for (;;) {
-		jw_init(&w, heap != NULL ? heap : stack, cap);
-		source_event_head(&w, src, "source_open");
-		jw_lit(&w, ",\"ppid\":");
-		jw_int(&w, src->ppid);
-		jw_lit(&w, ",\"forked\":true,\"parent_source\":");
-		jw_int(&w, (long long)src->fork_of);
-		jw_lit(&w, ",\"argv\":[");
-		json_array_foreach(src->argv, i, v) {
-			if (i > 0)
-				jw_lit(&w, ",");
-			jw_str(&w, json_string_value(v), json_string_length(v));
-		}
-		jw_lit(&w, "],\"streams\":[");
-		for (k = 0, first = 1; k < 2; k++) {
-			if (src->st[k] == NULL)
-				continue;
-			jw_lit(&w, first ? "\"" : ",\"");
-			jw_lit(&w, stream_names[k]);
-			jw_lit(&w, "\"");
-			first = 0;
-		}
-		jw_lit(&w, "],\"console_streams\":[");
-		for (k = 0, first = 1; k < 2; k++) {
-			if (src->st[k] == NULL || !src->st[k]->console)
-				continue;
-			jw_lit(&w, first ? "\"" : ",\"");
-			jw_lit(&w, stream_names[k]);
-			jw_lit(&w, "\"");
-			first = 0;
-		}
-		jw_lit(&w, "]}");
-		if (!w.overflow)
-			break;
-		free(heap);
-		cap = cap < 1024 * 1024 ? cap * 8 : cap * 2;
-		heap = xmalloc(cap);
-	}
-	source_log_text(&w);
-	free(heap);
+	source_open_log(src, source_fork_fields, NULL);
 }
 
 uint64_t

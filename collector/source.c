@@ -458,56 +458,24 @@ source_check_loops(const struct hello *h, const int *fds,
 	return (0);
 }
 
-/* The source_open event of a source just made from hello h. */
-static void
-source_open_event(struct source *src, const struct hello *h,
-    long long parent_id)
+/*
+ * Write a source_open event: the common head, the fields fields() adds,
+ * and the streams shown on the console; the buffer grows for a long argv
+ * (every byte escaped takes at most 6).
+ */
+void
+source_open_log(struct source *src, void (*fields)(struct jw *,
+    struct source *, const void *), const void *arg)
 {
 	char		 stack[4096], *heap = NULL;
 	struct jw	 w;
-	size_t		 i, cap = sizeof stack;
+	size_t		 cap = sizeof stack;
 	int		 k, first;
 
 	for (;;) {
 		jw_init(&w, heap != NULL ? heap : stack, cap);
 		source_event_head(&w, src, "source_open");
-		jw_lit(&w, ",\"ppid\":");
-		jw_int(&w, h->ppid);
-		jw_lit(&w, ",\"uid\":");
-		jw_int(&w, h->uid);
-		jw_lit(&w, ",\"argv\":[");
-		for (i = 0; i < json_array_size(h->argv); i++) {
-			if (i > 0)
-				jw_lit(&w, ",");
-			jw_str(&w, json_string_value(json_array_get(h->argv,
-			    i)), json_string_length(json_array_get(h->argv,
-			    i)));
-		}
-		jw_lit(&w, "]");
-		if (h->argv_truncated)
-			jw_lit(&w, ",\"argv_truncated\":true");
-		jw_lit(&w, ",\"local_rank\":");
-		jw_int_or_null(&w, h->local_rank);
-		jw_lit(&w, ",\"world_size\":");
-		jw_int_or_null(&w, h->world_size);
-		if (h->rank_var != NULL) {
-			jw_lit(&w, ",\"rank_var\":");
-			jw_str(&w, h->rank_var, strlen(h->rank_var));
-		}
-		jw_lit(&w, ",\"streams\":[");
-		for (k = 0; k < h->nstreams; k++) {
-			jw_lit(&w, k > 0 ? ",\"" : "\"");
-			jw_lit(&w, stream_names[h->which[k]]);
-			jw_lit(&w, "\"");
-		}
-		jw_lit(&w, "]");
-		/* `2>&1`: one stream, labelled stdout, in the program's order. */
-		if (h->merged)
-			jw_lit(&w, ",\"merged\":true");
-		jw_lit(&w, ",\"parent_source\":");
-		jw_int_or_null(&w, parent_id);
-		jw_lit(&w, h->keep_buffering ? ",\"buffering\":\"keep\"" :
-		    ",\"buffering\":\"line\"");
+		fields(&w, src, arg);
 		jw_lit(&w, ",\"console_streams\":[");
 		for (k = 0, first = 1; k < 2; k++) {
 			if (src->st[k] == NULL || !src->st[k]->console)
@@ -520,13 +488,81 @@ source_open_event(struct source *src, const struct hello *h,
 		jw_lit(&w, "]}");
 		if (!w.overflow)
 			break;
-		/* A long argv: every byte escaped takes at most 6. */
 		free(heap);
 		cap = cap < 1024 * 1024 ? cap * 8 : cap * 2;
 		heap = xmalloc(cap);
 	}
 	source_log_text(&w);
 	free(heap);
+}
+
+void
+source_argv_json(struct jw *w, json_t *argv)
+{
+	json_t	*v;
+	size_t	 i;
+
+	jw_lit(w, ",\"argv\":[");
+	json_array_foreach(argv, i, v) {
+		if (i > 0)
+			jw_lit(w, ",");
+		jw_str(w, json_string_value(v), json_string_length(v));
+	}
+	jw_lit(w, "]");
+}
+
+/* What a registered process's source_open says: its hello. */
+struct open_hello {
+	const struct hello	*h;
+	long long		 parent_id;
+};
+
+static void
+source_hello_fields(struct jw *w, struct source *src, const void *arg)
+{
+	const struct open_hello	*oh = arg;
+	const struct hello	*h = oh->h;
+	int			 k;
+
+	jw_lit(w, ",\"ppid\":");
+	jw_int(w, h->ppid);
+	jw_lit(w, ",\"uid\":");
+	jw_int(w, h->uid);
+	source_argv_json(w, h->argv);
+	if (h->argv_truncated)
+		jw_lit(w, ",\"argv_truncated\":true");
+	jw_lit(w, ",\"local_rank\":");
+	jw_int_or_null(w, h->local_rank);
+	jw_lit(w, ",\"world_size\":");
+	jw_int_or_null(w, h->world_size);
+	if (h->rank_var != NULL) {
+		jw_lit(w, ",\"rank_var\":");
+		jw_str(w, h->rank_var, strlen(h->rank_var));
+	}
+	jw_lit(w, ",\"streams\":[");
+	for (k = 0; k < h->nstreams; k++) {
+		jw_lit(w, k > 0 ? ",\"" : "\"");
+		jw_lit(w, stream_names[h->which[k]]);
+		jw_lit(w, "\"");
+	}
+	jw_lit(w, "]");
+	/* `2>&1`: one stream, labelled stdout, in the program's order. */
+	if (h->merged)
+		jw_lit(w, ",\"merged\":true");
+	jw_lit(w, ",\"parent_source\":");
+	jw_int_or_null(w, oh->parent_id);
+	jw_lit(w, h->keep_buffering ? ",\"buffering\":\"keep\"" :
+	    ",\"buffering\":\"line\"");
+}
+
+/* The source_open event of a source just made from hello h. */
+static void
+source_open_event(struct source *src, const struct hello *h,
+    long long parent_id)
+{
+	struct open_hello	oh = { h, parent_id };
+
+	source_open_log(src, source_hello_fields, &oh);
 }
 
 uint64_t

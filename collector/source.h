@@ -94,6 +94,13 @@ void	 stream_emit(struct stream *, const char *, uint64_t, uint64_t,
 /* A stream's constant JSON fields; a source's console label. */
 void	 stream_prefix(struct stream *, struct source *);
 void	 source_label(struct source *);
+/*
+ * Write src's source_open event: the common head, what fields() adds,
+ * the streams on the console. source_argv_json writes ,"argv":[...].
+ */
+void	 source_open_log(struct source *, void (*)(struct jw *,
+	    struct source *, const void *), const void *);
+void	 source_argv_json(struct jw *, json_t *);
 /* Free a source whose streams are closed (reason NULL: a relay's). */
 void	 source_free(struct source *, const char *);
 void	 stream_close(struct stream *, const char *);
