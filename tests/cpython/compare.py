@@ -5,7 +5,9 @@ way (passed, failed, errored, skipped) both ways.
 A suite we did not write, aimed at what the shim touches: the command
 line and environment (test_cmd_line), child processes and pipes
 (test_subprocess, test_asyncio), buffering (test_io), signals
-(test_signal, test_faulthandler) and terminals (test_pty).
+(test_signal, test_faulthandler), terminals (test_pty), and fork and the
+wait calls, which the library wraps (test_os, test_fork1, test_wait3,
+test_wait4).
 
 A case that differs is run again (the cases of one test file together)
 both ways, twice: only a case that differs every time counts. Timing
@@ -32,7 +34,8 @@ from harness import COLLECTOR, SHIM, clean_env, wait_serving  # noqa: E402
 
 PYTHON = "/usr/bin/python3"
 MODULES = ["test_cmd_line", "test_subprocess", "test_io", "test_signal",
-           "test_pty", "test_faulthandler", "test_asyncio"]
+           "test_pty", "test_faulthandler", "test_asyncio", "test_os",
+           "test_fork1", "test_wait3", "test_wait4"]
 # Per test file, in seconds: a hang is a difference too. test_asyncio
 # takes 80-140 s here.
 TIMEOUT = 300
