@@ -96,6 +96,34 @@ class Fork(MeshTest):
             self.assertEqual(p.returncode, 0, p.stderr)
             self.workers_check(self.records, os.path.basename(PYTHON))
 
+    def test_threads_that_fork_at_once(self):
+        # Four threads fork 25 children each, concurrently: every child's
+        # line whole and its own, none lost, the parent's line last.
+        code = ("import os, threading\n"
+                "def run(t):\n"
+                "    for k in range(25):\n"
+                "        pid = os.fork()\n"
+                "        if pid == 0:\n"
+                "            print('thread %d child %d' % (t, k), flush=True)\n"
+                "            os._exit(0)\n"
+                "        os.waitpid(pid, 0)\n"
+                "ts = [threading.Thread(target=run, args=(t,)) "
+                "for t in range(4)]\n"
+                "[t.start() for t in ts]; [t.join() for t in ts]\n"
+                "print('parent done', flush=True)\n")
+        p = self.launch([PYTHON, "-W", "ignore", "-u", "-c", code],
+                        args=("-q",))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = line_records(self.records)
+        self.assertEqual(sorted(r["line"] for r in lines[:-1]), sorted(
+            "thread %d child %d" % (t, k) for t in range(4)
+            for k in range(25)))
+        self.assertEqual(lines[-1]["line"], "parent done")
+        opens = {r["source"]: r for r in events(self.records, "source_open")}
+        self.assertEqual(len({r["source"] for r in lines[:-1]}), 100)
+        self.assertTrue(all(opens[r["source"]].get("forked")
+                            for r in lines[:-1]))
+
     def test_c_stdio_workers_never_glue(self):
         for run in range(5):
             os.unlink(self.json) if os.path.exists(self.json) else None
