@@ -243,6 +243,8 @@ void	jsonlog_text(const char *s, size_t n);
 void	jsonlog_flush(void);
 /* Whether a JSON log is open. */
 int	jsonlog_active(void);
+/* The errno of a JSON log that cannot be written now, else 0. */
+int	jsonlog_failed(void);
 /*
  * Write what is buffered to the open log, then go on in path, created
  * anew if it was moved away (the logrotate contract). 0, or -1 with errno

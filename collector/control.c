@@ -83,6 +83,11 @@ control_finish(struct pending *pd)
 		json_array_append_new(missing, link_is_relay(b->waiting[i]) ?
 		    link_describe(b->waiting[i]) :
 		    source_describe(b->waiting[i]));
+	/* Drained, but not into a log that cannot be written. */
+	jsonlog_flush();
+	if (jsonlog_failed() != 0)
+		json_array_append_new(missing, json_pack("{s:s, s:s}", "log",
+		    "JSON log", "error", strerror(jsonlog_failed())));
 	clock_gettime(CLOCK_REALTIME, &now);
 	record_ts(ts, &now);
 	ev = json_pack("{s:s, s:s, s:I, s:I, s:I, s:O}", "ts", ts, "event",

@@ -2,13 +2,25 @@
  * The JSON Lines log: records collect in one buffer that is written to the
  * kernel at the end of every event-loop pass (and when it grows large), so
  * a burst costs few writes and a quiet line waits for no timer.
+ *
+ * A log that cannot be written (a full disk) loses nothing silently: what
+ * was not written stays in the buffer, up to JSONLOG_KEEP, and is retried
+ * every pass and every JSONLOG_RETRY_MS; records past that bound are
+ * counted, and once the buffer is through a "dropped" record says how many
+ * lines and bytes never reached the log. A record half written stays half
+ * written only until the retry completes it; a log closed while failing is
+ * cut back to its last whole record. Flushes answer "incomplete" meanwhile.
  */
+
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "collector.h"
 
@@ -17,22 +29,84 @@
 /* Room an event is first dumped into: a source_open with a long argv fits. */
 #define JSONLOG_EVENT_GUESS	4096
 
+/* What a failing log may keep in memory for it; past this, records count. */
+#define JSONLOG_KEEP		(16 * 1024 * 1024)
+/* How often a failing log is tried again when nothing else happens. */
+#define JSONLOG_RETRY_MS	500
+/* How often a log that goes on failing says so again. */
+#define JSONLOG_WARN_MS		30000
+
 static int	 jsonlog_fd = -1;
 static char	*jbuf;
 static size_t	 jlen, jcap;
-static int	 jfailed;
+static off_t	 jsize;		/* bytes in the file */
+static off_t	 jwhole;	/* of them, up to the last whole record */
+static size_t	 jpart;		/* the buffer's first bytes already there */
+static int	 jerr;		/* errno of the failing write; 0: writable */
+static int	 jdropping;	/* past JSONLOG_KEEP: records are counted */
+static uint64_t	 jdrop_lines, jdrop_events, jdrop_bytes;
+static char	 jdrop_since[TS_LEN];
+static struct event	*jretry;
+static long long	 jwarned;	/* last warning, monotonic ms */
 
-int
-jsonlog_open(const char *path)
+static void	jsonlog_retry_cb(int, short, void *);
+
+/* Open path for appending and learn where its whole records end. */
+static int
+jsonlog_open_file(const char *path)
 {
+	struct stat	sb;
+	int		fd;
+
 	/*
 	 * Every line of the job, secrets printed by mistake included: made
 	 * readable by this user only (an existing file keeps its mode), and
 	 * never through a link someone else may have planted.
 	 */
-	jsonlog_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
 	    O_CLOEXEC, 0600);
-	if (jsonlog_fd == -1)
+	if (fd == -1)
+		return (-1);
+	jsize = jwhole = fstat(fd, &sb) == 0 ? sb.st_size : 0;
+	return (fd);
+}
+
+/*
+ * Cut the file back to its last whole record: what was half written when
+ * the log is closed or left while failing. The rest is counted as never
+ * written.
+ */
+static void
+jsonlog_cut(void)
+{
+	if (jsize == jwhole)
+		return;
+	/* The record's start is still in the buffer: it is written whole. */
+	if (ftruncate(jsonlog_fd, jwhole) == 0) {
+		jsize = jwhole;
+		jpart = 0;
+	} else
+		log_warn("JSON log: cannot cut a half-written record: %s",
+		    strerror(errno));
+}
+
+/* Say how much the log never got, at close or when the file changes. */
+static void
+jsonlog_lost(const char *when)
+{
+	if (jlen == 0 && jdrop_lines == 0 && jdrop_events == 0)
+		return;
+	log_warn("JSON log %s while failing (%s): %zu bytes kept and %llu "
+	    "lines and %llu events (%llu bytes) counted were never written to "
+	    "it", when, strerror(jerr), jlen - jpart,
+	    (unsigned long long)jdrop_lines, (unsigned long long)jdrop_events,
+	    (unsigned long long)jdrop_bytes);
+}
+
+int
+jsonlog_open(const char *path)
+{
+	if ((jsonlog_fd = jsonlog_open_file(path)) == -1)
 		return (-1);
 	jcap = 2 * JSONLOG_HIGH;
 	jbuf = xmalloc(jcap);
@@ -48,13 +122,13 @@ jsonlog_reopen(const char *path)
 		return (0);
 	/* What the old file was promised goes there first. */
 	jsonlog_flush();
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
-	if (fd == -1)
+	if (jerr != 0)
+		jsonlog_cut();
+	if ((fd = jsonlog_open_file(path)) == -1)
 		return (-1);
 	close(jsonlog_fd);
 	jsonlog_fd = fd;
-	jfailed = 0;
+	/* What the old file did not take goes to the new one. */
 	return (0);
 }
 
@@ -67,7 +141,7 @@ jsonlog_active(void)
 char *
 jsonlog_reserve(size_t n)
 {
-	if (jlen >= JSONLOG_HIGH)
+	if (jlen >= JSONLOG_HIGH && jerr == 0)
 		jsonlog_flush();
 	if (n > jcap - jlen) {
 		jcap = jlen + n + JSONLOG_HIGH;
@@ -76,10 +150,35 @@ jsonlog_reserve(size_t n)
 	return (jbuf + jlen);
 }
 
+/*
+ * Keep n bytes just written at the end of the buffer, unless the log is
+ * failing and holds JSONLOG_KEEP already: then count them.
+ */
+static void
+jsonlog_keep(size_t n, int line)
+{
+	struct timespec	now;
+
+	if (jerr != 0 && !jdropping && jlen + n > JSONLOG_KEEP) {
+		jdropping = 1;
+		clock_gettime(CLOCK_REALTIME, &now);
+		record_ts(jdrop_since, &now);
+	}
+	if (!jdropping) {
+		jlen += n;
+		return;
+	}
+	if (line)
+		jdrop_lines++;
+	else
+		jdrop_events++;
+	jdrop_bytes += n;
+}
+
 void
 jsonlog_commit(size_t n)
 {
-	jlen += n;
+	jsonlog_keep(n, 1);
 }
 
 void
@@ -98,7 +197,7 @@ jsonlog_event(json_t *o)
 		json_dumpb(o, p, n, JSON_COMPACT);
 	}
 	p[n] = '\n';
-	jsonlog_commit(n + 1);
+	jsonlog_keep(n + 1, 0);
 }
 
 void
@@ -111,32 +210,122 @@ jsonlog_text(const char *s, size_t n)
 	p = jsonlog_reserve(n + 1);
 	memcpy(p, s, n);
 	p[n] = '\n';
-	jsonlog_commit(n + 1);
+	jsonlog_keep(n + 1, 0);
+}
+
+/* The log took everything again: say what it missed, in its place. */
+static void
+jsonlog_recovered(void)
+{
+	char		 buf[256];
+	struct jw	 w;
+	struct timespec	 now;
+	char		 ts[TS_LEN];
+	int		 was = jerr;
+
+	jerr = 0;
+	if (jretry != NULL)
+		evtimer_del(jretry);
+	if (!jdropping) {
+		log_warn("JSON log writable again: nothing was lost");
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	record_ts(ts, &now);
+	jw_init(&w, buf, sizeof buf);
+	jw_lit(&w, "{\"ts\":\"");
+	jw_lit(&w, ts);
+	jw_lit(&w, "\",\"event\":\"dropped\",\"what\":\"log\",\"since\":\"");
+	jw_lit(&w, jdrop_since);
+	jw_lit(&w, "\",\"lines\":");
+	jw_int(&w, (long long)jdrop_lines);
+	jw_lit(&w, ",\"events\":");
+	jw_int(&w, (long long)jdrop_events);
+	jw_lit(&w, ",\"bytes\":");
+	jw_int(&w, (long long)jdrop_bytes);
+	jw_lit(&w, ",\"error\":");
+	jw_str(&w, strerror(was), strlen(strerror(was)));
+	jw_lit(&w, "}");
+	log_warn("JSON log writable again: %llu lines and %llu events (%llu "
+	    "bytes) since %s could not be kept and are counted in a dropped "
+	    "record", (unsigned long long)jdrop_lines,
+	    (unsigned long long)jdrop_events, (unsigned long long)jdrop_bytes,
+	    jdrop_since);
+	jdropping = 0;
+	jdrop_lines = jdrop_events = jdrop_bytes = 0;
+	jsonlog_text(w.buf, w.len);
+}
+
+/* A failing log: try again soon even if nothing else happens. */
+static void
+jsonlog_failing(int err, size_t left)
+{
+	struct timeval	tv = { 0, JSONLOG_RETRY_MS * 1000 };
+
+	/* Said when it starts, then again with the counts now and then. */
+	if (jerr == 0 || err != jerr || clock_now_ms() - jwarned >=
+	    JSONLOG_WARN_MS) {
+		log_warn("JSON log write failed (%s): %zu bytes kept to write "
+		    "again, %llu lines counted as dropped", strerror(err), left,
+		    (unsigned long long)jdrop_lines);
+		jwarned = clock_now_ms();
+	}
+	jerr = err;
+	if (jretry == NULL && base != NULL &&
+	    (jretry = evtimer_new(base, jsonlog_retry_cb, NULL)) == NULL)
+		fatalx("out of memory for a timer");
+	if (jretry != NULL && !evtimer_pending(jretry, NULL))
+		evtimer_add(jretry, &tv);
+}
+
+static void
+jsonlog_retry_cb(int fd, short what, void *arg)
+{
+	jsonlog_flush();
 }
 
 void
 jsonlog_flush(void)
 {
-	size_t	off = 0;
+	size_t	done = jpart, rec;
 	ssize_t	n;
 
 	if (jsonlog_fd == -1)
 		return;
-	while (off < jlen) {
-		n = write(jsonlog_fd, jbuf + off, jlen - off);
+	while (done < jlen) {
+		n = write(jsonlog_fd, jbuf + done, jlen - done);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			/* Not silent: say so on every failed flush. */
-			if (!jfailed || errno != ENOSPC)
-				log_warn("JSON log write failed, %zu bytes "
-				    "lost: %s", jlen - off, strerror(errno));
-			jfailed = 1;
-			break;
+			/*
+			 * Kept from the start of the record being written, to
+			 * go on with it (or write it whole after a cut).
+			 */
+			for (rec = done; rec > 0 && jbuf[rec - 1] != '\n'; rec--)
+				;
+			memmove(jbuf, jbuf + rec, jlen - rec);
+			jlen -= rec;
+			jpart = done - rec;
+			jsonlog_failing(n == 0 ? EIO : errno, jlen - jpart);
+			return;
 		}
-		off += (size_t)n;
+		done += (size_t)n;
+		jsize += n;
+		if (jbuf[done - 1] == '\n')
+			jwhole = jsize;
 	}
 	jlen = 0;
+	jpart = 0;
+	if (jerr != 0) {
+		jsonlog_recovered();
+		jsonlog_flush();
+	}
+}
+
+int
+jsonlog_failed(void)
+{
+	return (jerr);
 }
 
 void
@@ -145,6 +334,14 @@ jsonlog_close(void)
 	if (jsonlog_fd == -1)
 		return;
 	jsonlog_flush();
+	if (jerr != 0) {
+		jsonlog_cut();
+		jsonlog_lost("closed");
+	}
+	if (jretry != NULL) {
+		event_free(jretry);
+		jretry = NULL;
+	}
 	if (fsync(jsonlog_fd) == -1 && errno != EINVAL)
 		log_warn("JSON log fsync: %s", strerror(errno));
 	close(jsonlog_fd);

@@ -134,6 +134,105 @@ class JsonLog(MeshTest):
                          ["r %d" % i for i in range(3000)])
 
 
+MESHLOGCTL = os.path.join(os.path.dirname(COLLECTOR), "meshlogctl")
+CAN_MOUNT = os.geteuid() == 0 and shutil.which("unshare") is not None
+
+
+@unittest.skipUnless(CAN_MOUNT, "needs root to mount a small tmpfs")
+class FullDisk(MeshTest):
+    """The JSON log on a small tmpfs (64 MiB, filled but for a little), in
+    a mount namespace of its own kept by a shell that outlives the
+    collector (the log is read through /proc/PID/root). The collector keeps
+    up to 16 MiB of what it could not write; the lines here make 23 MB."""
+
+    def setUp(self):
+        super().setUp()
+        self.dir = os.path.join(self.tmp, "small")
+        os.mkdir(self.dir)
+        self.sock = os.path.join(self.tmp, "c.sock")
+        self.err = open(os.path.join(self.tmp, "collector.err"), "wb+")
+        self.addCleanup(self.err.close)
+        self.sh = subprocess.Popen(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c",
+             'mount -t tmpfs -o size=64m tmpfs "$0" || exit 9; '
+             '"$1" -s "$2" -j "$0/log.jsonl"; sleep 120',
+             self.dir, COLLECTOR, self.sock],
+            stdout=subprocess.DEVNULL, stderr=self.err, env=clean_env())
+        self.children.append(self.sh)
+        wait_serving(self.sock, self.sh)
+        self.root = "/proc/%d/root%s" % (self.sh.pid, self.dir)
+        with open("/proc/%d/task/%d/children" % (self.sh.pid, self.sh.pid)) as f:
+            self.coll = int(f.read().split()[0])
+
+    def fill(self, leave):
+        """Fill the tmpfs but for about leave bytes."""
+        st = os.statvfs(self.root)
+        with open(os.path.join(self.root, "filler"), "wb") as f:
+            f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+
+    def write(self, n, tag):
+        code = ("import sys\n"
+                "for i in range(int(sys.argv[1])):\n"
+                "    print(sys.argv[2], i, 'x' * 1000)\n")
+        p = subprocess.run([PYTHON, "-c", code, str(n), tag],
+                           stdout=subprocess.DEVNULL, env=clean_env(
+                               LD_PRELOAD=SHIM, MESHLOG_SOCKET=self.sock),
+                           timeout=120)
+        self.assertEqual(p.returncode, 0)
+
+    def flush(self):
+        return subprocess.run([MESHLOGCTL, "-s", self.sock, "flush",
+                               "--timeout", "5"], capture_output=True,
+                              timeout=60)
+
+    def test_every_line_is_logged_or_counted(self):
+        self.fill(200 * 1024)
+        self.write(20000, "r")
+        # While the log cannot be written, a flush says so.
+        p = self.flush()
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn(b"JSON log", p.stdout + p.stderr)
+        os.unlink(os.path.join(self.root, "filler"))
+        p = self.flush()
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        records = read_records(os.path.join(self.root, "log.jsonl"))
+        lines = [r["line"] for r in line_records(records)]
+        got = [int(l.split()[1]) for l in lines]
+        self.assertEqual(len(got), len(set(got)))
+        dropped = [r for r in records if r.get("event") == "dropped" and
+                   r.get("what") == "log"]
+        self.assertEqual(len(got) + sum(r["lines"] for r in dropped), 20000,
+                         (len(got), dropped))
+        self.assertTrue(dropped, "nothing was dropped: the test wrote too "
+                        "little to pass the bound")
+        self.assertGreater(len(got), 0)
+        self.err.seek(0)
+        self.assertIn(b"JSON log", self.err.read())
+
+    def test_no_torn_record_when_it_stops_while_full(self):
+        self.write(100, "a")
+        self.flush()
+        self.fill(300)
+        self.write(2000, "b")
+        os.kill(self.coll, signal.SIGTERM)
+        deadline = time.time() + 30
+        while os.path.exists("/proc/%d" % self.coll) and \
+                time.time() < deadline:
+            with open("/proc/%d/stat" % self.coll) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            time.sleep(0.05)
+        with open(os.path.join(self.root, "log.jsonl"), "rb") as f:
+            data = f.read()
+        self.assertTrue(data.endswith(b"\n"), data[-80:])
+        records = read_records(os.path.join(self.root, "log.jsonl"))
+        self.assertEqual([r["line"].split()[1] for r in line_records(records)
+                          if r["line"].startswith("a ")],
+                         [str(i) for i in range(100)])
+        self.err.seek(0)
+        self.assertIn(b"never written", self.err.read())
+
+
 def cpu_seconds(pid):
     """User plus system CPU time of pid so far."""
     with open("/proc/%d/stat" % pid) as f:
