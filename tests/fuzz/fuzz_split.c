@@ -1,0 +1,56 @@
+/*
+ * libFuzzer target: the line splitter, fed a stream in chunks. The first
+ * two bytes choose the longest record and the chunk size. No record may be
+ * longer than that bound, and every byte must come out once: as a record,
+ * or as the line ending or progress separator it ended with.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector/collector.h"
+
+struct seen {
+	size_t	max;
+	size_t	out;
+};
+
+static void
+record(void *arg, const char *line, size_t len, int flags)
+{
+	struct seen	*s = arg;
+
+	if (len > s->max)
+		abort();
+	/* Read every byte: ASan checks the record is all there. */
+	if (len > 0 && memchr(line, '\0', len) == line + len)
+		abort();
+	if (!(flags & SPLIT_UPDATE))
+		s->out += len;
+}
+
+int
+LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
+{
+	struct split	sp;
+	struct seen	s;
+	size_t		chunk, off, n;
+
+	if (size < 2)
+		return (0);
+	s.max = 16 + data[0] % 64;
+	s.out = 0;
+	chunk = 1 + data[1] % 32;
+	data += 2;
+	size -= 2;
+	split_init(&sp, s.max);
+	for (off = 0; off < size; off += n) {
+		n = size - off < chunk ? size - off : chunk;
+		split_feed(&sp, (const char *)data + off, n, record, &s);
+	}
+	split_finish(&sp, record, &s);
+	split_free(&sp);
+	/* Records hold at most what came in. */
+	if (s.out > size)
+		abort();
+	return (0);
+}
