@@ -174,6 +174,7 @@ relay_get(const char *name)
 	return (r);
 }
 
+/* The relay (one participant of the flush barrier) with this id, or NULL. */
 static struct relay *
 relay_find(uint64_t id)
 {
@@ -376,6 +377,7 @@ conn_frame(struct conn *c, const struct wire_frame *f)
 	}
 }
 
+/* Frames from a relay: the handshake, then events, records and control. */
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -402,6 +404,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	conn_ack(c);
 }
 
+/* The relay closed the connection, or it failed: the link is down. */
 static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -436,6 +439,7 @@ conn_timer_cb(int fd, short what, void *arg)
 	json_decref(m);
 }
 
+/* A relay connects: it has hello_timeout to prove the token. */
 static void
 link_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
@@ -459,6 +463,7 @@ link_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	log_debug("relay link from %s", c->addr);
 }
 
+/* Accepting a relay failed (out of descriptors): said; the listener goes on. */
 static void
 link_error_cb(struct evconnlistener *l, void *arg)
 {

@@ -490,6 +490,7 @@ up_accepted(json_t *o)
 	up_push();
 }
 
+/* Messages from the upstream: the challenge, acks, flushes, modes. */
 static void
 up_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -528,12 +529,14 @@ up_read_cb(struct bufferevent *bev, void *arg)
 		up_down(cause);
 }
 
+/* The link took what was queued: send the next spooled chunks. */
 static void
 up_write_cb(struct bufferevent *bev, void *arg)
 {
 	up_push();
 }
 
+/* Connected (say hello with our nonce), or closed or failed (down). */
 static void
 up_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -590,6 +593,7 @@ up_down(const char *why)
 	evtimer_add(up.retry, &tv);
 }
 
+/* The backoff after a failure is over: connect again. */
 static void
 up_retry_cb(int fd, short what, void *arg)
 {
@@ -625,6 +629,7 @@ up_timer_cb(int fd, short what, void *arg)
 	}
 }
 
+/* Start connecting to the upstream, resolving its name on the way. */
 static void
 up_connect(void)
 {
@@ -693,6 +698,7 @@ upstream_idle(void)
 	    up.cur_len == 0));
 }
 
+/* Does nothing: it only keeps upstream_finish's loop turning. */
 static void
 up_wake_cb(int fd, short what, void *arg)
 {
