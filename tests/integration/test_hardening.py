@@ -157,12 +157,21 @@ class FullDisk(MeshTest):
              'mount -t tmpfs -o size=64m tmpfs "$0" || exit 9; '
              '"$1" -s "$2" -j "$0/log.jsonl"; sleep 120',
              self.dir, COLLECTOR, self.sock],
-            stdout=subprocess.DEVNULL, stderr=self.err, env=clean_env())
-        self.children.append(self.sh)
+            stdout=subprocess.DEVNULL, stderr=self.err, env=clean_env(),
+            start_new_session=True)
+        # The collector, its keeper and the shell's sleep: all of them go.
+        self.addCleanup(self.kill_all)
         wait_serving(self.sock, self.sh)
         self.root = "/proc/%d/root%s" % (self.sh.pid, self.dir)
         with open("/proc/%d/task/%d/children" % (self.sh.pid, self.sh.pid)) as f:
             self.coll = int(f.read().split()[0])
+
+    def kill_all(self):
+        try:
+            os.killpg(self.sh.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.sh.wait(timeout=30)
 
     def fill(self, leave):
         """Fill the tmpfs but for about leave bytes."""
