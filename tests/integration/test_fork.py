@@ -246,6 +246,27 @@ class Fork(MeshTest):
                 self.assertEqual(r["pid"], int(r["line"].split()[-1]))
                 self.assertEqual(r["rank"], 3)
 
+    def test_aggregation_counts_workers_as_their_rank(self):
+        # Three ranks, two forked workers each, the same lines: the view
+        # folds them by rank, as it would the ranks' own lines.
+        code = ("import os\n"
+                "kids = []\n"
+                "for w in range(2):\n"
+                "    p = os.fork()\n"
+                "    if p == 0:\n"
+                "        print('worker loading shard %d' % w, flush=True)\n"
+                "        os._exit(0)\n"
+                "    kids.append(p)\n"
+                "for p in kids: os.waitpid(p, 0)\n")
+        script = ("for r in 0 1 2; do RANK=$r %s -c \"$0\" & done; wait"
+                  % PYTHON)
+        p = self.launch(["bash", "-c", script, code])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        shown = p.stdout.decode()
+        for w in range(2):
+            self.assertIn("[ranks 0-2] worker loading shard %d\n" % w, shown)
+        self.assertNotIn("pid", shown)
+
     def test_forked_writer_sees_its_reader_go(self):
         # A child writing forever into `| head`: EPIPE ends it, as without
         # meshlog; nothing hangs.
