@@ -233,7 +233,7 @@ source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds, int nfds,
 	struct source	*src, *up = NULL;
 	struct stream	*s, key, *parent[2];
 	struct stat	 sb[2];
-	int		 i, pipes[2] = { -1, -1 }, dests[2] = { -1, -1 };
+	int		 i;
 
 	if (nfds < 1 || nfds > 2) {
 		xasprintf(cause, "fork carries %d descriptors", nfds);
@@ -280,53 +280,26 @@ source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds, int nfds,
 	src->origin = up->origin;
 	src->origin.prefix = src->prefix;
 	for (i = 0; i < nfds; i++) {
-		s = xcalloc(1, sizeof *s);
-		s->src = src;
-		s->which = parent[i]->which;
-		s->fd = fds[i];
-		s->dev = sb[i].st_dev;
-		s->ino = sb[i].st_ino;
+		s = stream_new(src, parent[i]->which, fds[i], &sb[i]);
 		s->updev = parent[i]->dev;
 		s->upino = parent[i]->ino;
-		split_init(&s->split, cfg.line_max);
-		stream_prefix(s, src);
 		s->dest = parent[i]->dest != NULL ? dest_ref(parent[i]->dest) :
 		    NULL;
 		s->tee = parent[i]->tee;
 		s->console = parent[i]->console;
 		fds[i] = -1;
-		if (s->tee)
-			dest_watch(s->dest, &s->watch, stream_watch_cb, s);
-		RB_INSERT(streams, &stream_tree, s);
-		s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST,
-		    source_read_cb, s);
-		if (s->ev == NULL)
-			fatalx("cannot watch a pipe");
+		/* Polled until it shows life, not watched (source_quiet_cb). */
+		stream_attach(s, 0);
 		s->quiet = 1;
 		s->qgen = quiet_gen;
 		TAILQ_INSERT_TAIL(&quiet, s, qentry);
-		src->st[s->which] = s;
-		src->nopen++;
-		pipes[s->which] = s->fd;
-		dests[s->which] = s->dest != NULL ? dest_fd(s->dest) : -1;
 	}
-	TAILQ_INSERT_TAIL(&sources, src, entry);
-	nsources++;
-	keeper_add(src->id, pipes, dests);
+	source_add(src);
 	source_quiet_arm();
 	log_debug("source %llu: pid %ld, forked from source %llu",
 	    (unsigned long long)src->id, pid, (unsigned long long)up->id);
 	/* Its parent's reader already gone: EPIPE at the first write. */
-	for (i = 0; i < 2; i++) {
-		if ((s = src->st[i]) == NULL || !s->tee || !dest_gone(s->dest))
-			continue;
-		if (src->nopen == 1) {
-			stream_close(s, "reader_gone");
-			break;
-		}
-		stream_close(s, "reader_gone");
-	}
-	return (src->id);
+	return (source_check_gone(src));
 }
 
 void

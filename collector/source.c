@@ -555,6 +555,72 @@ source_hello_fields(struct jw *w, struct source *src, const void *arg)
 	    ",\"buffering\":\"line\"");
 }
 
+struct stream *
+stream_new(struct source *src, int which, int fd, const struct stat *sb)
+{
+	struct stream	*s = xcalloc(1, sizeof *s);
+
+	s->src = src;
+	s->which = which;
+	s->fd = fd;
+	s->dev = sb->st_dev;
+	s->ino = sb->st_ino;
+	split_init(&s->split, cfg.line_max);
+	stream_prefix(s, src);
+	return (s);
+}
+
+void
+stream_attach(struct stream *s, int watch)
+{
+	if (s->tee)
+		dest_watch(s->dest, &s->watch, stream_watch_cb, s);
+	RB_INSERT(streams, &stream_tree, s);
+	s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST, source_read_cb,
+	    s);
+	if (s->ev == NULL || (watch && event_add(s->ev, NULL) != 0))
+		fatalx("cannot watch a pipe");
+	s->src->st[s->which] = s;
+	s->src->nopen++;
+}
+
+void
+source_add(struct source *src)
+{
+	int	i, pipes[2] = { -1, -1 }, dests[2] = { -1, -1 };
+
+	for (i = 0; i < 2; i++) {
+		if (src->st[i] == NULL)
+			continue;
+		pipes[i] = src->st[i]->fd;
+		if (src->st[i]->dest != NULL)
+			dests[i] = dest_fd(src->st[i]->dest);
+	}
+	TAILQ_INSERT_TAIL(&sources, src, entry);
+	nsources++;
+	keeper_add(src->id, pipes, dests);
+}
+
+uint64_t
+source_check_gone(struct source *src)
+{
+	uint64_t	 id = src->id;
+	struct stream	*s;
+	int		 i, last;
+
+	for (i = 0; i < 2; i++) {
+		if ((s = src->st[i]) == NULL || !s->tee ||
+		    !dest_gone(s->dest))
+			continue;
+		/* Closing the last open stream frees src. */
+		last = src->nopen == 1;
+		stream_close(s, "reader_gone");
+		if (last)
+			break;
+	}
+	return (id);
+}
+
 /* The source_open event of a source just made from hello h. */
 static void
 source_open_event(struct source *src, const struct hello *h,
@@ -571,9 +637,8 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	struct source	*src;
 	struct stream	*s, key, *parent;
 	struct stat	 sb[2], ob;
-	int		 i, last, pipes[2] = { -1, -1 }, dests[2] = { -1, -1 };
+	int		 i;
 	long long	 parent_id = -1;
-	uint64_t	 id;
 
 	if (nfds != 2 * h->nstreams) {
 		xasprintf(cause, "hello names %d streams but carries %d "
@@ -601,14 +666,7 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	source_label(src);
 	h->inherit[0] = h->inherit[1] = -1;
 	for (i = 0; i < h->nstreams; i++) {
-		s = xcalloc(1, sizeof *s);
-		s->src = src;
-		s->which = h->which[i];
-		s->fd = fds[2 * i];
-		s->dev = sb[i].st_dev;
-		s->ino = sb[i].st_ino;
-		split_init(&s->split, cfg.line_max);
-		stream_prefix(s, src);
+		s = stream_new(src, h->which[i], fds[2 * i], &sb[i]);
 		/*
 		 * An original that is another source's pipe (a child of a
 		 * registered process) is teed where that source's goes,
@@ -634,17 +692,7 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 			stream_route(s, h->nested);
 		}
 		fds[2 * i] = fds[2 * i + 1] = -1;
-		if (s->tee)
-			dest_watch(s->dest, &s->watch, stream_watch_cb, s);
-		RB_INSERT(streams, &stream_tree, s);
-		s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST,
-		    source_read_cb, s);
-		if (s->ev == NULL || event_add(s->ev, NULL) != 0)
-			fatalx("cannot watch a pipe");
-		src->st[s->which] = s;
-		src->nopen++;
-		pipes[s->which] = s->fd;
-		dests[s->which] = dest_fd(s->dest);
+		stream_attach(s, 1);
 	}
 	/*
 	 * Output that passes nowhere raw (only to the log and the view) is
@@ -656,30 +704,14 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	if (h->auto_buffering && src->st[MESHLOG_STDOUT] != NULL &&
 	    (!src->st[MESHLOG_STDOUT]->tee || h->inherit[MESHLOG_STDOUT] != -1))
 		h->keep_buffering = 0;
-	TAILQ_INSERT_TAIL(&sources, src, entry);
-	nsources++;
-	keeper_add(src->id, pipes, dests);
+	source_add(src);
 	if (h->runtime)
 		source_runtime_on(src);
 
 	source_open_event(src, h, parent_id);
 	log_debug("source %llu: pid %ld rank %ld", (unsigned long long)src->id,
 	    src->pid, src->rank);
-	id = src->id;
-	/*
-	 * A destination whose reader is already gone: close the pipe now, so
-	 * the process's first write fails with EPIPE, as it would have.
-	 */
-	for (i = 0; i < 2; i++) {
-		if ((s = src->st[i]) == NULL || !s->tee ||
-		    !dest_gone(s->dest))
-			continue;
-		last = src->nopen == 1;
-		stream_close(s, "reader_gone");
-		if (last)
-			break;
-	}
-	return (id);
+	return (source_check_gone(src));
 }
 
 /* Bytes s's pipe holds now, plus one: reading one more finds EOF. */

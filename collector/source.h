@@ -101,6 +101,18 @@ void	 source_label(struct source *);
 void	 source_open_log(struct source *, void (*)(struct jw *,
 	    struct source *, const void *), const void *);
 void	 source_argv_json(struct jw *, json_t *);
+/* A local stream of src reading pipe fd (sb its fstat), not yet attached. */
+struct stream *stream_new(struct source *, int, int, const struct stat *);
+/* Index s, watch its dest and, when watch is set, its pipe; count it. */
+void	 stream_attach(struct stream *, int);
+/* List a source whose streams are attached, and give the keeper its pipes. */
+void	 source_add(struct source *);
+/*
+ * Close the streams of src whose destination's reader is already gone,
+ * so the first write fails with EPIPE as it would have. Returns src's id
+ * (src may be freed by then).
+ */
+uint64_t source_check_gone(struct source *);
 /* Free a source whose streams are closed (reason NULL: a relay's). */
 void	 source_free(struct source *, const char *);
 void	 stream_close(struct stream *, const char *);
