@@ -37,8 +37,6 @@
 #define AGG_BAND_MAX		256
 /* Literal letters a template needs before it may group different text. */
 #define AGG_MIN_LETTERS		3
-/* Tokens a template keeps apart; more are folded into the last. */
-#define AGG_MAX_TOKENS		64
 /* Groups remembered per signature for edit-distance candidates: the
  * first ones (the seed's representatives) and the latest. */
 #define AGG_SIG_FIRST		8
@@ -132,6 +130,7 @@ struct agg_chunk {
 	size_t			 size;
 	max_align_t		 data[];
 };
+static aggregate_print_cb	 print_line, print_group;
 static struct agg_chunk		*chunks;	/* the current one first */
 static struct agg_chunk		*spare;		/* kept for the next window */
 
@@ -188,146 +187,6 @@ agg_salt(uint64_t h, int which, int severity)
 	h = (h ^ ((uint64_t)(unsigned)which << 32 | (unsigned)severity)) *
 	    0x9e3779b97f4a7c15ULL;
 	return (h ^ (h >> 32));
-}
-
-/* Hashes of a line's template tokens, and the signatures derived. */
-struct agg_tokens {
-	uint64_t	h[AGG_MAX_TOKENS];
-	size_t		n;		/* tokens, all counted */
-	uint64_t	key;		/* the whole template */
-	int		letters;
-};
-
-/* Character flags for tokenizing: word bytes, and digits among them. */
-#define AGG_WORD	1	/* letters, digits, '_', UTF-8 bytes */
-#define AGG_DIGIT	2
-#define AGG_BLANK	4
-
-static unsigned char	agg_flags[256];
-
-/* Fill the flags table once. */
-static void
-agg_flags_init(void)
-{
-	int	c;
-
-	for (c = 0; c < 256; c++) {
-		if (c >= '0' && c <= '9')
-			agg_flags[c] = AGG_WORD | AGG_DIGIT;
-		else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    c == '_' || c >= 0x80)
-			agg_flags[c] = AGG_WORD;
-		else if (c == ' ' || c == '\t')
-			agg_flags[c] = AGG_BLANK;
-	}
-}
-
-/* Hash n bytes eight at a time. */
-static uint64_t
-agg_bytes(const char *s, size_t n)
-{
-	uint64_t	h = 0x84222325cbf29ce4ULL ^ n, w;
-
-	while (n >= 8) {
-		memcpy(&w, s, 8);
-		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-		h ^= h >> 31;
-		s += 8;
-		n -= 8;
-	}
-	if (n > 0) {
-		/* A shift loop: a variable-length memcpy is a libc call. */
-		for (w = 0; n > 0; n--)
-			w = (w << 8) | (unsigned char)s[n - 1];
-		h = (h ^ w) * 0xc2b2ae3d27d4eb4fULL;
-		h ^= h >> 29;
-	}
-	return (h);
-}
-
-/*
- * A token's hash at position i of a template. Templates add these up:
- * each token is mixed on its own, so the processor works on several at
- * once instead of waiting for a chain of multiplications.
- */
-static inline uint64_t
-agg_at(uint64_t h, size_t i)
-{
-	h = (h ^ (i * 0xd6e8feb86659fd93ULL)) * 0x9e3779b97f4a7c15ULL;
-	return (h ^ (h >> 32));
-}
-
-/*
- * Split a line into template tokens: words (masked when they contain a
- * digit), single punctuation characters; white space only separates.
- * Sums stay in locals: a store through t could alias the line's bytes.
- */
-static void
-agg_tokenize(const char *s, size_t n, struct agg_tokens *t)
-{
-	const unsigned char	*u = (const unsigned char *)s;
-	uint64_t		 key = 0, h;
-	size_t			 i = 0, j, nt = 0;
-	unsigned		 f, acc;
-	int			 letters = 0;
-
-	if (agg_flags['a'] == 0)
-		agg_flags_init();
-	while (i < n) {
-		f = agg_flags[u[i]];
-		if (f & AGG_BLANK) {
-			i++;
-			continue;
-		}
-		if (!(f & AGG_WORD)) {
-			h = 0x51ed270b27a0c5e9ULL * (u[i] + 1U);
-			j = i + 1;
-		} else {
-			acc = f;
-			for (j = i + 1; j < n && ((f = agg_flags[u[j]]) &
-			    AGG_WORD); j++)
-				acc |= f;
-			if (acc & AGG_DIGIT)
-				h = 0x2545f4914f6cdd1dULL;	/* the mask */
-			else {
-				h = agg_bytes(s + i, j - i);
-				letters += (int)(j - i);
-			}
-		}
-		key += agg_at(h, nt);
-		if (nt < AGG_MAX_TOKENS)
-			t->h[nt] = h;
-		else	/* fold the rest into the last token */
-			t->h[AGG_MAX_TOKENS - 1] = (t->h[AGG_MAX_TOKENS - 1] ^
-			    h) * 0x9e3779b97f4a7c15ULL;
-		nt++;
-		i = j;
-	}
-	t->n = nt;
-	t->letters = letters;
-	t->key = key ^ nt;
-}
-
-/* Hash of tokens [from, to) of the array, positions counted from from. */
-static uint64_t
-agg_span(const struct agg_tokens *t, size_t from, size_t to)
-{
-	uint64_t	h = 0;
-	size_t		i;
-
-	for (i = from; i < to; i++)
-		h += agg_at(t->h[i], i - from);
-	return ((h ^ (to - from)) ^ ((uint64_t)from << 56));
-}
-
-uint64_t
-aggregate_template(const char *s, size_t n, int *letters)
-{
-	struct agg_tokens	t;
-
-	agg_tokenize(s, n, &t);
-	*letters = t.letters;
-	return (t.key);
 }
 
 size_t
@@ -426,17 +285,17 @@ static size_t
 agg_signatures(const char *line, size_t len, uint64_t sig[3], int which,
     int severity)
 {
-	struct agg_tokens	t;
+	struct shape_tokens	t;
 	size_t			n = 0, i, nt;
 
-	agg_tokenize(line, len, &t);
-	nt = t.n < AGG_MAX_TOKENS ? t.n : AGG_MAX_TOKENS;
+	shape_tokenize(line, len, &t);
+	nt = t.n < SHAPE_MAX_TOKENS ? t.n : SHAPE_MAX_TOKENS;
 	if (nt >= 2) {
-		sig[n++] = agg_span(&t, 1, nt);
-		sig[n++] = agg_span(&t, 0, nt - 1);
+		sig[n++] = shape_span(&t, 1, nt);
+		sig[n++] = shape_span(&t, 0, nt - 1);
 	}
 	if (nt >= 3)
-		sig[n++] = agg_span(&t, 1, nt - 1);
+		sig[n++] = shape_span(&t, 1, nt - 1);
 	for (i = 0; i < n; i++)
 		sig[i] = agg_salt(sig[i], which, severity);
 	return (n);
@@ -613,6 +472,13 @@ agg_group_prefix(struct agg_group *g, char *buf, size_t size)
 }
 
 void
+aggregate_set_output(aggregate_print_cb line, aggregate_print_cb group)
+{
+	print_line = line;
+	print_group = group;
+}
+
+void
 aggregate_flush(void)
 {
 	struct agg_group	*g, *gnext;
@@ -624,12 +490,13 @@ aggregate_flush(void)
 	for (i = 0; i < nsrcs; i++) {
 		for (g = srcs[i]->first; g != NULL; g = gnext) {
 			gnext = g->snext;
-			if (g->count == 1)
-				console_line(g->which, g->prefix, g->text,
-				    g->len, g->flags);
-			else {
+			if (g->count == 1) {
+				if (print_line != NULL)
+					print_line(g->which, g->prefix,
+					    g->text, g->len, g->flags);
+			} else if (print_group != NULL) {
 				agg_group_prefix(g, prefix, sizeof prefix);
-				console_group(g->which, prefix, g->text,
+				print_group(g->which, prefix, g->text,
 				    g->len, g->flags);
 			}
 			agg_printed++;
@@ -762,7 +629,7 @@ aggregate_line(int which, const struct origin *o, const char *line,
 		aggregate_flush();
 	key = sh->key;
 	if (sh->letters < AGG_MIN_LETTERS)	/* numbers only: exact text */
-		key = agg_bytes(line, len);
+		key = shape_bytes(line, len);
 	key = agg_salt(key, which, severity);
 	/*
 	 * A template never seen: is the line close to a known group? Pieces

@@ -341,22 +341,42 @@ int	severity_detect(const char *line, size_t len);
 /* shape.c */
 /* What the console needs to know of a line's text. */
 struct shape {
-	uint64_t	key;		/* aggregate_template() */
+	uint64_t	key;		/* shape_template() */
 	int		letters;	/* literal letters in the template */
 	int		severity;	/* severity_detect() */
 };
 /* The shape of line, taken from a recent line equal to it once each digit
  * reads as '0' when there is one, else computed and remembered. */
 void	shape_of(const char *line, size_t len, struct shape *out);
+/* Tokens a template keeps apart; more are folded into the last. */
+#define SHAPE_MAX_TOKENS	64
+/* Hashes of a line's template tokens. */
+struct shape_tokens {
+	uint64_t	h[SHAPE_MAX_TOKENS];
+	size_t		n;		/* tokens, all counted */
+	uint64_t	key;		/* the whole template */
+	int		letters;	/* literal letters kept */
+};
+/* Cut a line into template tokens and hash them. */
+void	shape_tokenize(const char *line, size_t len, struct shape_tokens *);
+/* Hash of tokens [from, to), positions counted from from. */
+uint64_t shape_span(const struct shape_tokens *, size_t from, size_t to);
+/* Hash of a line's template (variable tokens masked); letters it kept. */
+uint64_t shape_template(const char *line, size_t len, int *letters);
+/* Hash of n bytes, eight at a time. */
+uint64_t shape_bytes(const char *, size_t);
 /* Lines whose shape was remembered, and lines shaped in full. */
 void	shape_stats(uint64_t *hits, uint64_t *misses);
 
 /* aggregate.c */
-/* Hash of a line's template (variable tokens masked); letters it kept. */
-uint64_t aggregate_template(const char *line, size_t len, int *letters);
 /* Edit distance of a and b if at most k, else k + 1; O(len * k). */
 size_t	aggregate_distance(const char *a, size_t la, const char *b,
 	    size_t lb, size_t k);
+/* Prints a line or a group: stream, prefix, text and SPLIT_* flags. */
+typedef void (*aggregate_print_cb)(int which, const char *prefix,
+	    const char *line, size_t len, int flags);
+/* Where windows are printed: single lines, and groups (NULL: dropped). */
+void	aggregate_set_output(aggregate_print_cb line, aggregate_print_cb group);
 /* Hold a console line for the window; returns the id of its group. */
 uint64_t aggregate_line(int which, const struct origin *o, const char *line,
 	    size_t len, int flags, const struct shape *sh);

@@ -36,6 +36,7 @@ console_open(void)
 		cons[i] = dest_get(fd);
 		dest_set_console(cons[i]);
 	}
+	aggregate_set_output(console_line, console_group);
 }
 
 /* Whether the level filter applies to rank. */

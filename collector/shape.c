@@ -15,6 +15,11 @@
  * The table is direct-mapped: a new shape replaces whatever had its slot.
  * Two lines would share a shape wrongly only if their 64-bit hashes and
  * lengths were both equal.
+ *
+ * The template is made here too: a line cut into tokens (words, masked
+ * when they hold a digit, and single punctuation characters; white space
+ * only separates), each hashed on its own. The aggregator signs lines
+ * with spans of the same tokens.
  */
 
 #include <string.h>
@@ -38,6 +43,132 @@ struct shape_slot {
 
 static struct shape_slot	shape_table[SHAPE_SLOTS];
 static uint64_t			shape_hits, shape_misses;
+
+/* Character flags for tokenizing: word bytes, and digits among them. */
+#define SHAPE_WORD	1	/* letters, digits, '_', UTF-8 bytes */
+#define SHAPE_DIGIT	2
+#define SHAPE_BLANK	4
+
+static unsigned char	shape_flags[256];
+
+/* Fill the flags table once. */
+static void
+shape_flags_init(void)
+{
+	int	c;
+
+	for (c = 0; c < 256; c++) {
+		if (c >= '0' && c <= '9')
+			shape_flags[c] = SHAPE_WORD | SHAPE_DIGIT;
+		else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    c == '_' || c >= 0x80)
+			shape_flags[c] = SHAPE_WORD;
+		else if (c == ' ' || c == '\t')
+			shape_flags[c] = SHAPE_BLANK;
+	}
+}
+
+uint64_t
+shape_bytes(const char *s, size_t n)
+{
+	uint64_t	h = 0x84222325cbf29ce4ULL ^ n, w;
+
+	while (n >= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 31;
+		s += 8;
+		n -= 8;
+	}
+	if (n > 0) {
+		/* A shift loop: a variable-length memcpy is a libc call. */
+		for (w = 0; n > 0; n--)
+			w = (w << 8) | (unsigned char)s[n - 1];
+		h = (h ^ w) * 0xc2b2ae3d27d4eb4fULL;
+		h ^= h >> 29;
+	}
+	return (h);
+}
+
+/*
+ * A token's hash at position i of a template. Templates add these up:
+ * each token is mixed on its own, so the processor works on several at
+ * once instead of waiting for a chain of multiplications.
+ */
+static inline uint64_t
+shape_at(uint64_t h, size_t i)
+{
+	h = (h ^ (i * 0xd6e8feb86659fd93ULL)) * 0x9e3779b97f4a7c15ULL;
+	return (h ^ (h >> 32));
+}
+
+/* Sums stay in locals: a store through t could alias the line's bytes. */
+void
+shape_tokenize(const char *s, size_t n, struct shape_tokens *t)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+	uint64_t		 key = 0, h;
+	size_t			 i = 0, j, nt = 0;
+	unsigned		 f, acc;
+	int			 letters = 0;
+
+	if (shape_flags['a'] == 0)
+		shape_flags_init();
+	while (i < n) {
+		f = shape_flags[u[i]];
+		if (f & SHAPE_BLANK) {
+			i++;
+			continue;
+		}
+		if (!(f & SHAPE_WORD)) {
+			h = 0x51ed270b27a0c5e9ULL * (u[i] + 1U);
+			j = i + 1;
+		} else {
+			acc = f;
+			for (j = i + 1; j < n && ((f = shape_flags[u[j]]) &
+			    SHAPE_WORD); j++)
+				acc |= f;
+			if (acc & SHAPE_DIGIT)
+				h = 0x2545f4914f6cdd1dULL;	/* the mask */
+			else {
+				h = shape_bytes(s + i, j - i);
+				letters += (int)(j - i);
+			}
+		}
+		key += shape_at(h, nt);
+		if (nt < SHAPE_MAX_TOKENS)
+			t->h[nt] = h;
+		else	/* fold the rest into the last token */
+			t->h[SHAPE_MAX_TOKENS - 1] = (t->h[SHAPE_MAX_TOKENS - 1] ^
+			    h) * 0x9e3779b97f4a7c15ULL;
+		nt++;
+		i = j;
+	}
+	t->n = nt;
+	t->letters = letters;
+	t->key = key ^ nt;
+}
+
+uint64_t
+shape_span(const struct shape_tokens *t, size_t from, size_t to)
+{
+	uint64_t	h = 0;
+	size_t		i;
+
+	for (i = from; i < to; i++)
+		h += shape_at(t->h[i], i - from);
+	return ((h ^ (to - from)) ^ ((uint64_t)from << 56));
+}
+
+uint64_t
+shape_template(const char *s, size_t n, int *letters)
+{
+	struct shape_tokens	t;
+
+	shape_tokenize(s, n, &t);
+	*letters = t.letters;
+	return (t.key);
+}
 
 /* Mix one word into a lane. */
 static inline uint64_t
@@ -112,7 +243,7 @@ shape_of(const char *line, size_t len, struct shape *out)
 		return;
 	}
 	shape_misses++;
-	out->key = aggregate_template(line, len, &letters);
+	out->key = shape_template(line, len, &letters);
 	out->letters = letters;
 	out->severity = severity_detect(line, len);
 	if (len > UINT32_MAX)

@@ -25,7 +25,7 @@ tmpl(const char *s)
 {
 	int	letters;
 
-	return (aggregate_template(s, strlen(s), &letters));
+	return (shape_template(s, strlen(s), &letters));
 }
 
 Test(aggregate, templates_mask_variable_tokens)

@@ -2,8 +2,7 @@
  * Golden tests for the aggregator: tests/data/aggregate/<case>/input has
  * one console line per line, "SOURCE RANK|- out|err TEXT" (pid is 1000 +
  * source); <case>/output is what the console shows when the window ends,
- * each line preceded by its stream. The console is captured by defining
- * console_line and console_group here.
+ * each line preceded by its stream. The aggregator prints into capture().
  */
 
 #include <dirent.h>
@@ -23,26 +22,14 @@ static size_t	 gotlen;
 
 /* Record what would be printed. */
 static void
-capture(int which, const char *prefix, const char *line, size_t len)
+capture(int which, const char *prefix, const char *line, size_t len,
+    int flags)
 {
 	gotlen += (size_t)snprintf(got + gotlen, sizeof got - gotlen,
 	    "%s %s%.*s\n", which == MESHLOG_STDOUT ? "out" : "err", prefix,
 	    (int)len, line);
 }
 
-void
-console_line(int which, const char *prefix, const char *line, size_t len,
-    int flags)
-{
-	capture(which, prefix, line, len);
-}
-
-void
-console_group(int which, const char *prefix, const char *line, size_t len,
-    int flags)
-{
-	capture(which, prefix, line, len);
-}
 
 /* Whole file, NUL-terminated. */
 static char *
@@ -84,6 +71,7 @@ Test(aggregate, golden_cases)
 		want = slurp(path);
 		gotlen = 0;
 		got[0] = '\0';
+		aggregate_set_output(capture, capture);
 		aggregate_set_window(3);
 		for (line = strtok_r(in, "\n", &save); line != NULL;
 		    line = strtok_r(NULL, "\n", &save)) {

@@ -25,7 +25,7 @@ check_shape(const char *line, size_t len)
 	int		letters;
 
 	shape_of(line, len, &sh);
-	key = aggregate_template(line, len, &letters);
+	key = shape_template(line, len, &letters);
 	cr_assert_eq(sh.key, key, "template of '%.*s'", (int)len, line);
 	cr_assert_eq(sh.letters, letters, "letters of '%.*s'", (int)len,
 	    line);
