@@ -91,6 +91,7 @@ remote_open(uint64_t link, json_t *o)
 	    -1;
 	src->host = xstrdup(host);
 	src->announced = 1;
+	src->pidfd = -1;	/* a process of another host: none */
 	src->argv = json_incref(json_object_get(o, "argv"));
 	if (src->argv == NULL)
 		src->argv = json_array();

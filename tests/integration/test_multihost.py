@@ -196,7 +196,8 @@ class MultiHostTest(MeshTest):
             self.in_root([COLLECTOR, "-q", "-s", self.root_sock, "-j",
                           self.root_json, "--listen-tcp", listen,
                           "--token-file", self.token, *args]),
-            stderr=err, stdout=subprocess.DEVNULL, env=clean_env())
+            stdin=subprocess.PIPE, stderr=err, stdout=subprocess.DEVNULL,
+            env=clean_env())
         self.children.append(self.root)
         self.wait_socket(self.root, self.root_sock, "the root")
         self.wait_for(lambda: "listening for relays" in
@@ -299,6 +300,13 @@ class MultiHostTest(MeshTest):
         st = self.status(self.root_sock)
         self.assertEqual(len(st["relays"]), 2)
         self.assertTrue(all(r["state"] == "connected" for r in st["relays"]))
+        # Closing a relayed source closed nothing of the root's own: its
+        # standard input is still the pipe it was given.
+        self.assertEqual(len(events(recs, "source_closed")), 4)
+        fd0 = "/proc/%d/fd/0" % self.root.pid
+        self.assertTrue(os.path.exists(fd0) and
+                        os.readlink(fd0).startswith("pipe:"),
+                        "the root closed its fd 0")
         if self.netns:
             self.assertEqual({r["host"] for r in st["relays"]}, {"h1", "h2"})
         self.stop_all()
