@@ -56,6 +56,15 @@ struct config {
 extern struct config	 cfg;
 extern struct event_base *base;
 
+/* Receives the answer (borrowed) of a request answered later. */
+typedef void (*reply_cb)(json_t *reply, void *arg);
+/*
+ * Answers one control request (borrowed): a reply (new reference), or NULL
+ * with cb called later (cb may run before it returns). main.c passes
+ * control_dispatch to the transports that take requests.
+ */
+typedef json_t *(*dispatch_fn)(json_t *req, reply_cb cb, void *arg);
+
 /* Order two files by device and inode (for RB trees keyed by file). */
 static inline int
 devino_cmp(dev_t ad, ino_t ai, dev_t bd, ino_t bi)
@@ -64,6 +73,8 @@ devino_cmp(dev_t ad, ino_t ai, dev_t bd, ino_t bi)
 		return (ad < bd ? -1 : 1);
 	return (ai < bi ? -1 : ai > bi);
 }
+
+/* ---- Utilities. */
 
 /* log.c */
 void	log_open(const char *name, int verbose);
@@ -95,6 +106,22 @@ char	*xstrdup(const char *);
 char	*xstrndup(const char *, size_t);
 int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
+
+/* sockdir.c: the socket's verified directory */
+/*
+ * Create the directory of path (0700) if missing and check it is this
+ * user's and writable by nobody else; keep a descriptor to it. 0, or -1
+ * with an allocated *cause.
+ */
+int	sockdir_open(const char *path, char **cause);
+/* openat() of the socket's name + suffix, always O_NOFOLLOW|O_CLOEXEC. */
+int	sockdir_openat(const char *suffix, int flags, mode_t mode);
+/* Rename name + from to name + to inside the directory; 0 or -1. */
+int	sockdir_rename(const char *from, const char *to);
+/* Remove name + suffix ("" is the socket itself); 0 or -1. */
+int	sockdir_unlink(const char *suffix);
+
+/* ---- Codecs and state machines. */
 
 /* split.c */
 
@@ -228,6 +255,113 @@ struct barrier *barrier_next_done(struct barriers *, long long now_ms);
 /* Forget a finished barrier. */
 void	barrier_finish(struct barriers *, struct barrier *);
 
+/* severity.c */
+/* Python level (10..50) a line announces, or 0 when none is recognised. */
+int	severity_detect(const char *line, size_t len);
+
+/* shape.c */
+/* What the console needs to know of a line's text. */
+struct shape {
+	uint64_t	key;		/* shape_template() */
+	int		letters;	/* literal letters in the template */
+	int		severity;	/* severity_detect() */
+};
+/* The shape of line, taken from a recent line equal to it once each digit
+ * reads as '0' when there is one, else computed and remembered. */
+void	shape_of(const char *line, size_t len, struct shape *out);
+/* Tokens a template keeps apart; more are folded into the last. */
+#define SHAPE_MAX_TOKENS	64
+/* Hashes of a line's template tokens. */
+struct shape_tokens {
+	uint64_t	h[SHAPE_MAX_TOKENS];
+	size_t		n;		/* tokens, all counted */
+	uint64_t	key;		/* the whole template */
+	int		letters;	/* literal letters kept */
+};
+/* Cut a line into template tokens and hash them. */
+void	shape_tokenize(const char *line, size_t len, struct shape_tokens *);
+/* Hash of tokens [from, to), positions counted from from. */
+uint64_t shape_span(const struct shape_tokens *, size_t from, size_t to);
+/* Hash of a line's template (variable tokens masked); letters it kept. */
+uint64_t shape_template(const char *line, size_t len, int *letters);
+/* Hash of n bytes, eight at a time. */
+uint64_t shape_bytes(const char *, size_t);
+/* Lines whose shape was remembered, and lines shaped in full. */
+void	shape_stats(uint64_t *hits, uint64_t *misses);
+
+/* wire.c: frames between collectors */
+#define WIRE_PROTO		1
+#define WIRE_HDR		13
+#define WIRE_HELLO		'H'	/* handshake, JSON, before anything */
+#define WIRE_CONTROL		'C'	/* JSON, not sequenced */
+#define WIRE_EVENT		'E'	/* JSON, sequenced */
+#define WIRE_RECORDS		'B'	/* a batch of records, sequenced */
+#define WIRE_PRE_AUTH_MAX	4096
+#define WIRE_CONTROL_MAX	(1024 * 1024)
+#define WIRE_FRAME_MAX		(64 * 1024 * 1024)
+#define WIRE_REC_HDR		30
+
+/* One frame; body points into the input buffer until wire_done. */
+struct wire_frame {
+	int		 type;
+	uint64_t	 seq;
+	const char	*body;
+	size_t		 len;
+};
+
+/* One record of a batch; line is borrowed. */
+struct wire_rec {
+	uint64_t	 source;
+	int		 which;
+	int		 flags;
+	uint64_t	 seq;
+	uint64_t	 ts_us;
+	const char	*line;
+	size_t		 len;
+};
+
+/* Write a frame header (WIRE_HDR bytes) into dst. */
+void	 wire_header(char *dst, int type, uint64_t seq, size_t len);
+/*
+ * Look at the front of in: 1 with a whole frame in f, 0 when more is
+ * needed, -1 (static *cause) when it is longer than max or unknown.
+ */
+int	 wire_next(struct evbuffer *in, size_t max, struct wire_frame *f,
+	    const char **cause);
+/* Remove frame f from the front of in. */
+void	 wire_done(struct evbuffer *in, const struct wire_frame *f);
+/* Append msg (borrowed) as a JSON frame. */
+void	 wire_send_json(struct evbuffer *out, int type, uint64_t seq,
+	    json_t *msg);
+/* A frame's body as a JSON object (new reference), or NULL. */
+json_t	*wire_json(const struct wire_frame *f);
+/* Encode r at dst (WIRE_REC_HDR + r->len bytes); returns the length. */
+size_t	 wire_record(char *dst, const struct wire_rec *r);
+/* Decode the next record of a batch: 1, 0 at the end, -1 if malformed. */
+int	 wire_record_next(const char **p, size_t *left, struct wire_rec *r);
+/* Split HOST:PORT or [V6]:PORT (allocated); 0 or -1. */
+int	 wire_split_hostport(const char *s, char **host, char **port);
+
+/* auth.c */
+#define AUTH_BYTES	32
+#define AUTH_HEX	(2 * AUTH_BYTES + 1)	/* hex digits and NUL */
+/* Read and check the token file; 0, or -1 with an allocated *cause. */
+int	 auth_load(const char *path, char **cause);
+/* Whether a token is loaded. */
+int	 auth_loaded(void);
+/* A fresh random nonce, in hex. */
+void	 auth_nonce(char hex[AUTH_HEX]);
+/* The proof that role knows the token, over two nonces, in hex. */
+void	 auth_proof(char hex[AUTH_HEX], const char *role, const char *first,
+	    const char *second);
+/* 0 when proof is role's for these nonces, else -1; constant time. */
+int	 auth_check(const char *proof, const char *role, const char *first,
+	    const char *second);
+/* Whether hex looks like a nonce (AUTH_HEX - 1 lower-case hex digits). */
+int	 auth_valid_nonce(const char *hex);
+
+/* ---- Sinks: where records go. */
+
 /* jsonlog.c */
 /* Open path for appending; 0 or -1 with errno. */
 int	jsonlog_open(const char *path);
@@ -334,40 +468,6 @@ struct origin {
 	const char	*prefix;	/* "[rank 3] " */
 };
 
-/* severity.c */
-/* Python level (10..50) a line announces, or 0 when none is recognised. */
-int	severity_detect(const char *line, size_t len);
-
-/* shape.c */
-/* What the console needs to know of a line's text. */
-struct shape {
-	uint64_t	key;		/* shape_template() */
-	int		letters;	/* literal letters in the template */
-	int		severity;	/* severity_detect() */
-};
-/* The shape of line, taken from a recent line equal to it once each digit
- * reads as '0' when there is one, else computed and remembered. */
-void	shape_of(const char *line, size_t len, struct shape *out);
-/* Tokens a template keeps apart; more are folded into the last. */
-#define SHAPE_MAX_TOKENS	64
-/* Hashes of a line's template tokens. */
-struct shape_tokens {
-	uint64_t	h[SHAPE_MAX_TOKENS];
-	size_t		n;		/* tokens, all counted */
-	uint64_t	key;		/* the whole template */
-	int		letters;	/* literal letters kept */
-};
-/* Cut a line into template tokens and hash them. */
-void	shape_tokenize(const char *line, size_t len, struct shape_tokens *);
-/* Hash of tokens [from, to), positions counted from from. */
-uint64_t shape_span(const struct shape_tokens *, size_t from, size_t to);
-/* Hash of a line's template (variable tokens masked); letters it kept. */
-uint64_t shape_template(const char *line, size_t len, int *letters);
-/* Hash of n bytes, eight at a time. */
-uint64_t shape_bytes(const char *, size_t);
-/* Lines whose shape was remembered, and lines shaped in full. */
-void	shape_stats(uint64_t *hits, uint64_t *misses);
-
 /* aggregate.c */
 /* Edit distance of a and b if at most k, else k + 1; O(len * k). */
 size_t	aggregate_distance(const char *a, size_t la, const char *b,
@@ -404,6 +504,83 @@ void	console_group(int which, const char *prefix, const char *line,
 /* Lines the level filter kept from the console. */
 uint64_t console_filtered(void);
 
+/* upstream.c: this collector as a relay */
+/* Check and keep the upstream URL; 0, or -1 with an allocated *cause. */
+int	 upstream_parse(const char *url, char **cause);
+/*
+ * Start connecting; the spool takes records from now on. The upstream's
+ * requests (flush, set_mode) are answered by dispatch.
+ */
+void	 upstream_start(dispatch_fn dispatch);
+/* Whether this collector forwards upstream. */
+int	 upstream_active(void);
+/* Queue a record (line borrowed) for the upstream. */
+void	 upstream_record(uint64_t source, int which, int flags, uint64_t seq,
+	    uint64_t ts_us, const char *line, size_t len);
+/* Queue a source event (borrowed) for the upstream. */
+void	 upstream_event(json_t *o);
+/* The same, already written as JSON text of n bytes. */
+void	 upstream_event_text(const char *s, size_t n);
+/* Seal what this loop pass queued and start sending it. */
+void	 upstream_flush_pending(void);
+/* Whether everything queued has been acknowledged. */
+int	 upstream_idle(void);
+/* Wait up to ms for the upstream to take the spool, then say bye. */
+void	 upstream_finish(int ms);
+/* The link's state and spool (new reference; null without upstream). */
+json_t	*upstream_status(void);
+
+/* keeper.c */
+/* Fork the keeper; call before anything else is opened. */
+void	keeper_start(void);
+/* Hand the keeper a source's descriptors (-1 where absent). */
+void	keeper_add(uint64_t id, const int pipes[2], const int dests[2]);
+/* The keeper lets go of a source's streams (bit i: stream i). */
+void	keeper_close(uint64_t id, unsigned streams);
+
+/* ---- The flush barrier over its participants. */
+
+/* flush.c: the flush barrier over sources and relays */
+enum flush_kind { FLUSH_SOURCE, FLUSH_RELAY };
+struct flush_part;
+struct flush_ops {
+	/*
+	 * Drain everything written before version within timeout_ms: 0 when
+	 * done now, 1 when the answer comes later (flush_ack), -1 when the
+	 * participant is gone. It may leave (and be freed) meanwhile.
+	 */
+	int	 (*drain)(struct flush_part *, uint64_t version, int timeout_ms);
+	/* Who it is, for a flush's "incomplete" list (new reference). */
+	json_t	*(*describe)(struct flush_part *);
+};
+/* A participant, kept inside what it stands for. */
+struct flush_part {
+	uint64_t		 id;		/* given by flush_join */
+	enum flush_kind		 kind;
+	const struct flush_ops	*ops;
+	void			*arg;		/* the owner's */
+	int			 joined;
+	RB_ENTRY(flush_part)	 entry;
+};
+/* Take part in every flush from the next one on. */
+void	 flush_join(struct flush_part *, enum flush_kind,
+	    const struct flush_ops *, void *arg);
+/* Nothing left to drain: holds back no flush; idempotent. */
+void	 flush_leave(struct flush_part *);
+/* Everything written before version is drained (an answer from later). */
+void	 flush_ack(struct flush_part *, uint64_t version);
+/* Back after a lost link: asked again for the barriers it holds back. */
+void	 flush_rejoin(struct flush_part *);
+/* Start a barrier over every participant; cb gets the reply when all have
+ * drained or timeout_ms has passed. */
+void	 flush_start(int timeout_ms, reply_cb cb, void *arg);
+/* Run a barrier to its end; the reply (new reference). */
+json_t	*flush_run(int timeout_ms);
+/* The last version given out. */
+uint64_t flush_last_version(void);
+
+/* ---- Sources: local (with forked.c), relayed, and their runtimes. */
+
 /* source.c */
 
 struct source;
@@ -436,29 +613,15 @@ void	 source_close_all(const char *reason);
 /* Number of open sources. */
 unsigned source_count(void);
 
-/* Ids of the open sources (allocated array of *n). */
-uint64_t *source_ids(size_t *n);
 /*
- * Read every byte source id had written to its pipes when called (what
- * FIONREAD counts), not what comes later. Returns 0, or -1 when the
- * source is gone or closed while draining.
+ * Read every byte the writers of the pipe dev/ino had written when called
+ * (what FIONREAD counts), not what comes later; -1 when no stream has it.
  */
-int	 source_drain_written(uint64_t id);
-/* Read what the writers of the pipe dev/ino wrote so far, as
- * source_drain_written does for its source; -1 when no stream has it. */
 int	 source_drain_pipe(dev_t dev, ino_t ino);
 /* {source, pid, rank, host, argv} of a source (new reference). */
 json_t	*source_describe(uint64_t id);
 /* Every open source with its counters (new reference). */
 json_t	*source_status_all(void);
-/* A relay's source event (borrowed, rewritten): open, closed, dropped. */
-void	 source_remote_event(uint64_t link, json_t *o);
-/* A relay's record for one of its sources. */
-void	 source_remote_record(uint64_t link, const struct wire_rec *r);
-/* Open sources that came through relay link. */
-int	 source_count_link(uint64_t link);
-/* Records that named a source no relay had opened. */
-uint64_t source_remote_unknown(void);
 /*
  * Send sig to the local processes whose rank is in ranks (all when n is
  * 0) and whose runtime asked for level signals; returns how many.
@@ -472,149 +635,21 @@ size_t	 source_signal_runtimes(const long *ranks, size_t n, int sig);
  */
 int	 source_set_runtime(long pid, int on);
 
-/* control.c */
-/* Longest flush a request may ask for, in ms (an hour). */
-#define FLUSH_TIMEOUT_MAX_MS	(3600 * 1000)
-/* Receives the answer (borrowed) of a request answered later. */
-typedef void (*control_cb)(json_t *reply, void *arg);
-/* Start the barrier bookkeeping; call once at start. */
-void	 control_init(void);
-/*
- * Answer one control request (borrowed) with a reply (new reference), or
- * return NULL and call cb with it later (flush; cb may run before return).
- */
-json_t	*control_dispatch(json_t *req, control_cb cb, void *arg);
-/*
- * Start a flush barrier over this collector's sources and every relay; cb
- * gets the reply when all have drained or timeout_ms has passed.
- */
-void	 control_flush_start(int timeout_ms, control_cb cb, void *arg);
-/* Run a flush barrier to its end; the reply (new reference). */
-json_t	*control_flush(int timeout_ms);
-/* Participant id (a relay) has drained everything before version. */
-void	 control_ack(uint64_t id, uint64_t version);
-/* Participant id is gone for good. */
-void	 control_leave(uint64_t id);
-/* Relay id is connected (again): ask it for the barriers it owes. */
-void	 control_link_up(uint64_t id);
-/* The last level change as a message for relays (new reference) or NULL. */
-json_t	*control_level_msg(void);
-/* Parse a level name or number; -1 when invalid. */
-int	 control_parse_level(json_t *v);
-
-/* auth.c */
-#define AUTH_BYTES	32
-#define AUTH_HEX	(2 * AUTH_BYTES + 1)	/* hex digits and NUL */
-/* Read and check the token file; 0, or -1 with an allocated *cause. */
-int	 auth_load(const char *path, char **cause);
-/* Whether a token is loaded. */
-int	 auth_loaded(void);
-/* A fresh random nonce, in hex. */
-void	 auth_nonce(char hex[AUTH_HEX]);
-/* The proof that role knows the token, over two nonces, in hex. */
-void	 auth_proof(char hex[AUTH_HEX], const char *role, const char *first,
-	    const char *second);
-/* 0 when proof is role's for these nonces, else -1; constant time. */
-int	 auth_check(const char *proof, const char *role, const char *first,
-	    const char *second);
-/* Whether hex looks like a nonce (AUTH_HEX - 1 lower-case hex digits). */
-int	 auth_valid_nonce(const char *hex);
-
-/* wire.c: frames between collectors */
-#define WIRE_PROTO		1
-#define WIRE_HDR		13
-#define WIRE_HELLO		'H'	/* handshake, JSON, before anything */
-#define WIRE_CONTROL		'C'	/* JSON, not sequenced */
-#define WIRE_EVENT		'E'	/* JSON, sequenced */
-#define WIRE_RECORDS		'B'	/* a batch of records, sequenced */
-#define WIRE_PRE_AUTH_MAX	4096
-#define WIRE_CONTROL_MAX	(1024 * 1024)
-#define WIRE_FRAME_MAX		(64 * 1024 * 1024)
-#define WIRE_REC_HDR		30
-
-/* One frame; body points into the input buffer until wire_done. */
-struct wire_frame {
-	int		 type;
-	uint64_t	 seq;
-	const char	*body;
-	size_t		 len;
-};
-
-/* One record of a batch; line is borrowed. */
-struct wire_rec {
-	uint64_t	 source;
-	int		 which;
-	int		 flags;
-	uint64_t	 seq;
-	uint64_t	 ts_us;
-	const char	*line;
-	size_t		 len;
-};
-
-/* Write a frame header (WIRE_HDR bytes) into dst. */
-void	 wire_header(char *dst, int type, uint64_t seq, size_t len);
-/*
- * Look at the front of in: 1 with a whole frame in f, 0 when more is
- * needed, -1 (static *cause) when it is longer than max or unknown.
- */
-int	 wire_next(struct evbuffer *in, size_t max, struct wire_frame *f,
-	    const char **cause);
-/* Remove frame f from the front of in. */
-void	 wire_done(struct evbuffer *in, const struct wire_frame *f);
-/* Append msg (borrowed) as a JSON frame. */
-void	 wire_send_json(struct evbuffer *out, int type, uint64_t seq,
-	    json_t *msg);
-/* A frame's body as a JSON object (new reference), or NULL. */
-json_t	*wire_json(const struct wire_frame *f);
-/* Encode r at dst (WIRE_REC_HDR + r->len bytes); returns the length. */
-size_t	 wire_record(char *dst, const struct wire_rec *r);
-/* Decode the next record of a batch: 1, 0 at the end, -1 if malformed. */
-int	 wire_record_next(const char **p, size_t *left, struct wire_rec *r);
-
-/* link.c: relays connected to this collector */
-/* Split HOST:PORT or [V6]:PORT (allocated); 0 or -1. */
-int	 link_split_hostport(const char *s, char **host, char **port);
-/* Listen for relays on ADDR:PORT; exits on error. */
-void	 link_listen(const char *spec);
-/* Close every link and forget the relays; at exit. */
-void	 link_close_all(void);
-/* Barrier participant ids of the relays still expected (allocated). */
-uint64_t *link_participants(size_t *n);
-/* Whether a participant id names a relay. */
-int	 link_is_relay(uint64_t id);
-/* Ask relay id to drain for version, if it is connected. */
-void	 link_send_flush(uint64_t id, uint64_t version, int timeout_ms);
-/* Send a control message (borrowed) to every connected relay. */
-void	 link_broadcast(json_t *msg);
-/* Open relay connections. */
-unsigned link_count(void);
-/* A relay's identity and state (new reference). */
-json_t	*link_describe(uint64_t id);
-/* Every relay known, with counters (new reference). */
-json_t	*link_status_all(void);
-
-/* upstream.c: this collector as a relay */
-/* Check and keep the upstream URL; 0, or -1 with an allocated *cause. */
-int	 upstream_parse(const char *url, char **cause);
-/* Start connecting; the spool takes records from now on. */
-void	 upstream_start(void);
-/* Whether this collector forwards upstream. */
-int	 upstream_active(void);
-/* Queue a record (line borrowed) for the upstream. */
-void	 upstream_record(uint64_t source, int which, int flags, uint64_t seq,
-	    uint64_t ts_us, const char *line, size_t len);
-/* Queue a source event (borrowed) for the upstream. */
-void	 upstream_event(json_t *o);
-/* The same, already written as JSON text of n bytes. */
-void	 upstream_event_text(const char *s, size_t n);
-/* Seal what this loop pass queued and start sending it. */
-void	 upstream_flush_pending(void);
-/* Whether everything queued has been acknowledged. */
-int	 upstream_idle(void);
-/* Wait up to ms for the upstream to take the spool, then say bye. */
-void	 upstream_finish(int ms);
-/* The link's state and spool (new reference; null without upstream). */
-json_t	*upstream_status(void);
+/* remote.c: the sources relays forward */
+/* A relay's source event (borrowed, rewritten): open, closed, dropped. */
+void	 source_remote_event(uint64_t link, json_t *o);
+/* A relay's record for one of its sources. */
+void	 source_remote_record(uint64_t link, const struct wire_rec *r);
+/* Open sources that came through relay link. */
+int	 source_count_link(uint64_t link);
+/* Relay link is lost: close its sources, remembered for a resume. */
+void	 source_remote_lost(uint64_t link);
+/* Relay link is back: open again the sources closed when it was lost. */
+void	 source_remote_resume(uint64_t link);
+/* Close every relayed source; at exit, before source_close_all. */
+void	 source_remote_close_all(const char *reason);
+/* Records that named a source no relay had opened. */
+uint64_t source_remote_unknown(void);
 
 /* runtime.c */
 /* Tell the processes' runtimes the new level (rank subset when n > 0). */
@@ -622,23 +657,12 @@ void	 runtime_push_level(int level, const long *ranks, size_t n);
 /* Remove the level file at exit. */
 void	 runtime_cleanup(void);
 
-/* sockdir.c: the socket's verified directory */
-/*
- * Create the directory of path (0700) if missing and check it is this
- * user's and writable by nobody else; keep a descriptor to it. 0, or -1
- * with an allocated *cause.
- */
-int	sockdir_open(const char *path, char **cause);
-/* openat() of the socket's name + suffix, always O_NOFOLLOW|O_CLOEXEC. */
-int	sockdir_openat(const char *suffix, int flags, mode_t mode);
-/* Rename name + from to name + to inside the directory; 0 or -1. */
-int	sockdir_rename(const char *from, const char *to);
-/* Remove name + suffix ("" is the socket itself); 0 or -1. */
-int	sockdir_unlink(const char *suffix);
+/* ---- Transports that bring sources and requests. */
 
 /* server.c */
-/* Create the listening socket at path; exits on error. */
-void	server_open(const char *path);
+/* Create the listening socket at path, requests answered by dispatch;
+ * exits on error. */
+void	server_open(const char *path, dispatch_fn dispatch);
 /* Remove the socket file and stop listening. */
 void	server_close(void);
 /* Open connections on the control socket. */
@@ -651,13 +675,35 @@ void	server_poll_pending(void);
  */
 void	server_read_families(long pid);
 
-/* keeper.c */
-/* Fork the keeper; call before anything else is opened. */
-void	keeper_start(void);
-/* Hand the keeper a source's descriptors (-1 where absent). */
-void	keeper_add(uint64_t id, const int pipes[2], const int dests[2]);
-/* The keeper lets go of a source's streams (bit i: stream i). */
-void	keeper_close(uint64_t id, unsigned streams);
+/* link.c: relays connected to this collector */
+/* Listen for relays on ADDR:PORT; exits on error. */
+void	 link_listen(const char *spec);
+/* Close every link and forget the relays; at exit. */
+void	 link_close_all(void);
+/* Send a control message (borrowed) to every connected relay, and to
+ * each relay that connects later (the last message only). */
+void	 link_broadcast(json_t *msg);
+/* Open relay connections. */
+unsigned link_count(void);
+/* Every relay known, with counters (new reference). */
+json_t	*link_status_all(void);
+
+/* ---- Control requests. */
+
+/* control.c */
+/* Longest flush a request may ask for, in ms (an hour). */
+#define FLUSH_TIMEOUT_MAX_MS	(3600 * 1000)
+/* Note the start time, for status; call once at start. */
+void	 control_init(void);
+/*
+ * Answer one control request (borrowed) with a reply (new reference), or
+ * return NULL and call cb with it later (flush; cb may run before return).
+ */
+json_t	*control_dispatch(json_t *req, reply_cb cb, void *arg);
+/* Parse a level name or number; -1 when invalid. */
+int	 control_parse_level(json_t *v);
+
+/* ---- The program. */
 
 /* launch.c */
 /* Note which signals were ignored when the collector started; first. */

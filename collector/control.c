@@ -1,6 +1,7 @@
 /*
- * Control requests on the socket: flush (the versioned barrier), status,
- * and set_mode. Each takes a request object and returns the reply object.
+ * Control requests, from the socket or an upstream: flush (flush.c runs
+ * the barrier), status, set_mode and drain. Each takes a request object
+ * and returns the reply object.
  */
 
 #include <stdlib.h>
@@ -9,20 +10,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/event.h>
 
 #include "collector.h"
 
-static struct barriers	 bars;
-static int		 bars_ready;
 static struct timespec	 started;
-static json_t		*level_msg;	/* the last level set, for relays */
 
 void
 control_init(void)
 {
-	barriers_init(&bars);
-	bars_ready = 1;
 	clock_gettime(CLOCK_MONOTONIC, &started);
 }
 
@@ -52,196 +47,6 @@ control_mode(void)
 	    "ranks", ranks));
 }
 
-/* A flush under way: its barrier and who gets the answer. */
-struct pending {
-	struct barrier		*b;
-	control_cb		 cb;
-	void			*arg;
-	long long		 t0;
-	size_t			 nsources;
-	size_t			 nrelays;
-	struct event		*timer;
-	TAILQ_ENTRY(pending)	 entry;
-};
-
-static TAILQ_HEAD(, pending) pendings = TAILQ_HEAD_INITIALIZER(pendings);
-
-/* A pending flush is complete or out of time: answer it. */
-static void
-control_finish(struct pending *pd)
-{
-	struct barrier	*b = pd->b;
-	json_t		*reply, *missing, *ev;
-	struct timespec	 now;
-	char		 ts[TS_LEN];
-	size_t		 i;
-
-	aggregate_flush();
-	dest_flush_pending();	/* printed before the answer, not after */
-	missing = json_array();
-	for (i = 0; i < b->nwaiting; i++)
-		json_array_append_new(missing, link_is_relay(b->waiting[i]) ?
-		    link_describe(b->waiting[i]) :
-		    source_describe(b->waiting[i]));
-	/* Drained, but not into a log that cannot be written. */
-	jsonlog_flush();
-	if (jsonlog_failed() != 0)
-		json_array_append_new(missing, json_pack("{s:s, s:s}", "log",
-		    "JSON log", "error", strerror(jsonlog_failed())));
-	clock_gettime(CLOCK_REALTIME, &now);
-	record_ts(ts, &now);
-	ev = json_pack("{s:s, s:s, s:I, s:I, s:I, s:O}", "ts", ts, "event",
-	    "flush", "version", (json_int_t)b->version, "sources",
-	    (json_int_t)pd->nsources, "relays", (json_int_t)pd->nrelays,
-	    "incomplete", missing);
-	jsonlog_event(ev);
-	json_decref(ev);
-	jsonlog_flush();
-	reply = json_pack("{s:s, s:I, s:I, s:I, s:o, s:I}", "type", "flushed",
-	    "version", (json_int_t)b->version, "sources",
-	    (json_int_t)pd->nsources, "relays", (json_int_t)pd->nrelays,
-	    "incomplete", missing, "elapsed_ms",
-	    (json_int_t)(clock_now_ms() - pd->t0));
-	TAILQ_REMOVE(&pendings, pd, entry);
-	barrier_finish(&bars, b);
-	event_free(pd->timer);
-	if (pd->cb != NULL)
-		pd->cb(reply, pd->arg);
-	json_decref(reply);
-	free(pd);
-}
-
-/* Answer every flush that is complete or past its deadline. */
-static void
-control_check(void)
-{
-	struct barrier	*b;
-	struct pending	*pd;
-
-	while ((b = barrier_next_done(&bars, clock_now_ms())) != NULL) {
-		TAILQ_FOREACH(pd, &pendings, entry) {
-			if (pd->b == b)
-				break;
-		}
-		if (pd == NULL) {
-			barrier_finish(&bars, b);
-			continue;
-		}
-		control_finish(pd);
-	}
-}
-
-/* A flush's time is up: it ends now, whatever the clocks' rounding. */
-static void
-control_timer_cb(int fd, short what, void *arg)
-{
-	struct pending	*pd = arg;
-
-	pd->b->deadline_ms = 0;
-	control_check();
-}
-
-void
-control_flush_start(int timeout_ms, control_cb cb, void *arg)
-{
-	struct pending	*pd;
-	uint64_t	*ids, *rids;
-	size_t		 n, nr, i;
-	long long	 deadline;
-	struct timeval	 tv;
-
-	if (!bars_ready)
-		control_init();
-	pd = xcalloc(1, sizeof *pd);
-	pd->t0 = clock_now_ms();
-	pd->cb = cb;
-	pd->arg = arg;
-	deadline = pd->t0 + timeout_ms;
-	ids = source_ids(&n);
-	rids = link_participants(&nr);
-	ids = xrealloc(ids, (n + nr + 1) * sizeof *ids);
-	memcpy(ids + n, rids, nr * sizeof *ids);
-	pd->nsources = n;
-	pd->nrelays = nr;
-	pd->b = barrier_start(&bars, ids, n + nr, deadline);
-	TAILQ_INSERT_TAIL(&pendings, pd, entry);
-	/* Relays drain their own sources while this one drains its own. */
-	for (i = 0; i < nr; i++)
-		link_send_flush(rids[i], pd->b->version, timeout_ms);
-	/*
-	 * The collector owns the pipes: draining what each one held when
-	 * the barrier started needs nothing from the writers, so a stopped
-	 * or busy writer is flushed up to its last byte all the same.
-	 */
-	for (i = 0; i < n && clock_now_ms() < deadline; i++) {
-		if (source_drain_written(ids[i]) == 0)
-			barrier_ack(&bars, ids[i], pd->b->version);
-		else
-			barrier_leave(&bars, ids[i]);
-	}
-	free(ids);
-	free(rids);
-	pd->timer = evtimer_new(base, control_timer_cb, pd);
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	if (pd->timer == NULL || evtimer_add(pd->timer, &tv) != 0)
-		fatalx("cannot arm a flush timer");
-	control_check();
-}
-
-void
-control_ack(uint64_t id, uint64_t version)
-{
-	if (barrier_ack(&bars, id, version))
-		control_check();
-}
-
-void
-control_leave(uint64_t id)
-{
-	if (barrier_leave(&bars, id))
-		control_check();
-}
-
-void
-control_link_up(uint64_t id)
-{
-	struct pending	*pd;
-	size_t		 i;
-	long long	 left;
-
-	/* A relay back from a lost link is asked again, after its resend. */
-	TAILQ_FOREACH(pd, &pendings, entry) {
-		for (i = 0; i < pd->b->nwaiting; i++) {
-			if (pd->b->waiting[i] != id)
-				continue;
-			left = pd->b->deadline_ms - clock_now_ms();
-			if (left > 0)
-				link_send_flush(id, pd->b->version, (int)left);
-		}
-	}
-}
-
-/* Keeps the reply of a flush run to completion in place. */
-static void
-control_sync_cb(json_t *reply, void *arg)
-{
-	json_t	**out = arg;
-
-	*out = json_incref(reply);
-}
-
-json_t *
-control_flush(int timeout_ms)
-{
-	json_t	*reply = NULL;
-
-	control_flush_start(timeout_ms, control_sync_cb, &reply);
-	while (reply == NULL)
-		event_base_loop(base, EVLOOP_ONCE);
-	return (reply);
-}
-
 json_t *
 control_status(void)
 {
@@ -258,7 +63,7 @@ control_status(void)
 	    "collector", "pid", (json_int_t)getpid(), "version",
 	    PACKAGE_VERSION, "socket", cfg.socket_path, "json", cfg.json_path,
 	    "uptime_s", (json_int_t)(now.tv_sec - started.tv_sec), "mode",
-	    control_mode(), "flush_version", (json_int_t)bars.last,
+	    control_mode(), "flush_version", (json_int_t)flush_last_version(),
 	    "sources_open", (json_int_t)source_count(), "console_filtered",
 	    (json_int_t)console_filtered(), "aggregated", "lines",
 	    (json_int_t)lines, "printed", (json_int_t)printed, "pending",
@@ -270,12 +75,6 @@ control_status(void)
 	json_object_set_new(o, "relays", link_status_all());
 	json_object_set_new(o, "upstream", upstream_status());
 	return (o);
-}
-
-json_t *
-control_level_msg(void)
-{
-	return (level_msg != NULL ? json_incref(level_msg) : NULL);
 }
 
 int
@@ -297,7 +96,7 @@ control_set_mode(json_t *req)
 	json_t		*s = json_object_get(req, "stream_to_client");
 	json_t		*a = json_object_get(req, "aggregate_window_sec");
 	json_t		*l = json_object_get(req, "level");
-	json_t		*r = json_object_get(req, "ranks"), *v, *ev;
+	json_t		*r = json_object_get(req, "ranks"), *v, *ev, *m;
 	double		 window = -1;
 	int		 level = -1;
 	long		*ranks = NULL;
@@ -353,10 +152,10 @@ control_set_mode(json_t *req)
 		ranks = NULL;
 		runtime_push_level(level, cfg.level_ranks, cfg.nlevel_ranks);
 		/* Every relay applies it on its host, and passes it on. */
-		json_decref(level_msg);
-		level_msg = json_pack("{s:s, s:i, s:O}", "type", "set_mode",
+		m = json_pack("{s:s, s:i, s:O}", "type", "set_mode",
 		    "level", level, "ranks", r != NULL ? r : json_null());
-		link_broadcast(level_msg);
+		link_broadcast(m);
+		json_decref(m);
 	}
 	free(ranks);
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -401,7 +200,7 @@ control_drain(json_t *req)
 }
 
 json_t *
-control_dispatch(json_t *req, control_cb cb, void *arg)
+control_dispatch(json_t *req, reply_cb cb, void *arg)
 {
 	const char	*type = json_string_value(json_object_get(req, "type"));
 	json_t		*t;
@@ -420,7 +219,7 @@ control_dispatch(json_t *req, control_cb cb, void *arg)
 			secs = (double)json_integer_value(t) / 1000;
 		if (cb == NULL)
 			return (control_error("flush needs an answer path"));
-		control_flush_start((int)(secs * 1000), cb, arg);
+		flush_start((int)(secs * 1000), cb, arg);
 		return (NULL);
 	}
 	if (strcmp(type, "status") == 0)

@@ -27,9 +27,6 @@
 
 #include "collector.h"
 
-/* Participant ids of relays start here, above every source id. */
-#define LINK_ID_BASE	(1ULL << 62)
-
 enum conn_state { CONN_HELLO, CONN_PROOF, CONN_RUN };
 
 struct relay;
@@ -49,7 +46,8 @@ struct conn {
 };
 
 struct relay {
-	uint64_t		 id;
+	uint64_t		 id;		/* its sources' link */
+	struct flush_part	 part;
 	char			 name[AUTH_HEX];
 	char			*host;
 	long			 pid;
@@ -58,7 +56,10 @@ struct relay {
 	uint64_t		 frames;
 	uint64_t		 records;
 	uint64_t		 duplicates;
-	int			 gone;
+	int			 gone;		/* said bye */
+	int			 lost;		/* away past its timeout */
+	int			 timeout_ms;	/* the link timeout it asked */
+	struct event		*lost_timer;
 	struct conn		*conn;
 	time_t			 since;
 	TAILQ_ENTRY(relay)	 entry;
@@ -69,32 +70,11 @@ static TAILQ_HEAD(, relay)	 relays = TAILQ_HEAD_INITIALIZER(relays);
 static struct evconnlistener	*listeners[8];
 static int			 nlisteners;
 static uint64_t			 next_relay;
+static json_t			*sticky;	/* for relays to come */
 
 static void	conn_timer_cb(int, short, void *);
-
-int
-link_split_hostport(const char *s, char **host, char **port)
-{
-	const char	*colon, *end;
-
-	if (*s == '[') {
-		if ((end = strchr(s, ']')) == NULL || end[1] != ':')
-			return (-1);
-		*host = xstrndup(s + 1, (size_t)(end - s - 1));
-		colon = end + 1;
-	} else {
-		if ((colon = strrchr(s, ':')) == NULL)
-			return (-1);
-		*host = xstrndup(s, (size_t)(colon - s));
-	}
-	if (colon[1] == '\0' || strspn(colon + 1, "0123456789") !=
-	    strlen(colon + 1) || atol(colon + 1) > 65535) {
-		free(*host);
-		return (-1);
-	}
-	*port = xstrdup(colon + 1);
-	return (0);
-}
+static void	relay_lost_cb(int, short, void *);
+static void	conn_send(struct conn *, int, json_t *);
 
 /* Text form of a socket address, "[::1]:7000" or "10.0.0.1:7000". */
 static void
@@ -116,6 +96,78 @@ link_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
+/*
+ * A relay's link is down: if it is not back within its link timeout, it
+ * is lost. The time counts from here, when the root knows it is gone.
+ */
+static void
+relay_away(struct relay *r)
+{
+	struct timeval	tv;
+
+	if (r->gone || r->lost)
+		return;
+	tv.tv_sec = r->timeout_ms / 1000;
+	tv.tv_usec = (r->timeout_ms % 1000) * 1000;
+	evtimer_add(r->lost_timer, &tv);
+}
+
+/*
+ * A relay away past its link timeout: it holds back no flush and its
+ * sources are closed here; if it comes back, they are opened again.
+ */
+static void
+relay_lost_cb(int fd, short what, void *arg)
+{
+	struct relay	*r = arg;
+
+	if (r->conn != NULL || r->gone)
+		return;
+	r->lost = 1;
+	log_warn("relay %s (host %s) lost: no link for %d ms; its %d sources "
+	    "are closed", r->name, r->host, r->timeout_ms,
+	    source_count_link(r->id));
+	flush_leave(&r->part);
+	source_remote_lost(r->id);
+}
+
+/* A relay drains its host's sources when asked; it answers in-band. */
+static int
+relay_drain(struct flush_part *p, uint64_t version, int timeout_ms)
+{
+	struct relay	*r = p->arg;
+	json_t		*m;
+
+	/* One away is asked when it is back (flush_rejoin). */
+	if (r->conn == NULL || r->conn->state != CONN_RUN)
+		return (1);
+	m = json_pack("{s:s, s:I, s:i}", "type", "flush", "version",
+	    (json_int_t)version, "timeout_ms", timeout_ms);
+	conn_send(r->conn, WIRE_CONTROL, m);
+	json_decref(m);
+	return (1);
+}
+
+/* A relay's identity and state (new reference). */
+static json_t *
+relay_describe(struct relay *r)
+{
+	return (json_pack("{s:s, s:s, s:I, s:s, s:b}", "relay", r->name,
+	    "host", r->host, "pid", (json_int_t)r->pid, "address", r->addr,
+	    "connected", r->conn != NULL));
+}
+
+/* relay_describe as a flush participant. */
+static json_t *
+relay_part_describe(struct flush_part *p)
+{
+	return (relay_describe(p->arg));
+}
+
+static const struct flush_ops relay_flush_ops = {
+	relay_drain, relay_part_describe
+};
+
 /* Links any network peer can make and break: rate-limited warnings. */
 static struct log_limit	link_closes = { .what = "closed relay links" };
 
@@ -126,8 +178,10 @@ conn_free(struct conn *c, const char *why)
 	if (why != NULL)
 		log_warn_limit(&link_closes, "relay link %s closed: %s",
 		    c->addr, why);
-	if (c->relay != NULL && c->relay->conn == c)
+	if (c->relay != NULL && c->relay->conn == c) {
 		c->relay->conn = NULL;
+		relay_away(c->relay);
+	}
 	bufferevent_free(c->bev);
 	event_free(c->timer);
 	TAILQ_REMOVE(&conns, c, entry);
@@ -167,24 +221,14 @@ relay_get(const char *name)
 			return (r);
 	}
 	r = xcalloc(1, sizeof *r);
-	r->id = LINK_ID_BASE + ++next_relay;
+	r->id = ++next_relay;
 	strlcpy(r->name, name, sizeof r->name);
 	r->host = xstrdup("?");
+	if ((r->lost_timer = evtimer_new(base, relay_lost_cb, r)) == NULL)
+		fatalx("out of memory for a relay");
+	flush_join(&r->part, FLUSH_RELAY, &relay_flush_ops, r);
 	TAILQ_INSERT_TAIL(&relays, r, entry);
 	return (r);
-}
-
-/* The relay (one participant of the flush barrier) with this id, or NULL. */
-static struct relay *
-relay_find(uint64_t id)
-{
-	struct relay	*r;
-
-	TAILQ_FOREACH(r, &relays, entry) {
-		if (r->id == id)
-			return (r);
-	}
-	return (NULL);
 }
 
 /* The first message: the relay's nonce. Answer with ours and our proof. */
@@ -241,7 +285,7 @@ conn_proof(struct conn *c, json_t *o)
 	if (r->conn != NULL)
 		conn_free(r->conn, "replaced by a new connection of the relay");
 	r->conn = c;
-	r->gone = 0;
+	evtimer_del(r->lost_timer);
 	r->since = time(NULL);
 	r->pid = (long)json_integer_value(json_object_get(o, "pid"));
 	if (host != NULL) {
@@ -253,6 +297,7 @@ conn_proof(struct conn *c, json_t *o)
 	c->state = CONN_RUN;
 	c->acked = r->last_seq;
 	c->timeout_ms = t >= 300 && t <= 3600000 ? (int)t : 15000;
+	r->timeout_ms = c->timeout_ms;
 	m = json_pack("{s:s, s:I, s:s}", "type", "accepted", "last_seq",
 	    (json_int_t)r->last_seq, "host", cfg.host);
 	conn_send(c, WIRE_HELLO, m);
@@ -261,11 +306,16 @@ conn_proof(struct conn *c, json_t *o)
 	    "after frame %llu", r->name, r->host, r->pid, c->addr,
 	    (unsigned long long)r->last_seq);
 	/* Levels set before it came reach its processes too. */
-	if ((m = control_level_msg()) != NULL) {
-		conn_send(c, WIRE_CONTROL, m);
-		json_decref(m);
-	}
-	control_link_up(r->id);
+	if (sticky != NULL)
+		conn_send(c, WIRE_CONTROL, sticky);
+	if (r->gone || r->lost) {
+		/* Its resent frames close what closed while it was away. */
+		if (r->lost)
+			source_remote_resume(r->id);
+		r->gone = r->lost = 0;
+		flush_join(&r->part, FLUSH_RELAY, &relay_flush_ops, r);
+	} else
+		flush_rejoin(&r->part);
 	evtimer_del(c->timer);
 	tv.tv_sec = c->timeout_ms / 3 / 1000;
 	tv.tv_usec = (c->timeout_ms / 3 % 1000) * 1000;
@@ -308,7 +358,7 @@ conn_event(struct conn *c, const struct wire_frame *f)
 	}
 	type = json_string_value(json_object_get(o, "type"));
 	if (type != NULL && strcmp(type, "flushed") == 0)
-		control_ack(c->relay->id, (uint64_t)json_integer_value(
+		flush_ack(&c->relay->part, (uint64_t)json_integer_value(
 		    json_object_get(o, "version")));
 	else if (json_object_get(o, "event") != NULL)
 		source_remote_event(c->relay->id, o);
@@ -327,7 +377,7 @@ conn_control(struct conn *c, const struct wire_frame *f)
 		log_info("relay %s (host %s) is done", c->relay->name,
 		    c->relay->host);
 		c->relay->gone = 1;
-		control_leave(c->relay->id);
+		flush_leave(&c->relay->part);
 	}
 	json_decref(o);
 }
@@ -480,7 +530,7 @@ link_listen(const char *spec)
 	char		*host, *port, buf[80];
 	int		 fd, one = 1, rc;
 
-	if (link_split_hostport(spec, &host, &port) != 0)
+	if (wire_split_hostport(spec, &host, &port) != 0)
 		fatalx("--listen-tcp takes ADDR:PORT or [IPV6]:PORT, not '%s'",
 		    spec);
 	memset(&hints, 0, sizeof hints);
@@ -541,47 +591,13 @@ link_close_all(void)
 		conn_free(TAILQ_FIRST(&conns), NULL);
 	while ((r = TAILQ_FIRST(&relays)) != NULL) {
 		TAILQ_REMOVE(&relays, r, entry);
+		flush_leave(&r->part);
+		event_free(r->lost_timer);
 		free(r->host);
 		free(r);
 	}
-}
-
-uint64_t *
-link_participants(size_t *n)
-{
-	struct relay	*r;
-	uint64_t	*ids;
-	size_t		 k = 0;
-
-	TAILQ_FOREACH(r, &relays, entry)
-		k++;
-	ids = xcalloc(k + 1, sizeof *ids);
-	*n = 0;
-	TAILQ_FOREACH(r, &relays, entry) {
-		if (!r->gone)
-			ids[(*n)++] = r->id;
-	}
-	return (ids);
-}
-
-int
-link_is_relay(uint64_t id)
-{
-	return (id > LINK_ID_BASE);
-}
-
-void
-link_send_flush(uint64_t id, uint64_t version, int timeout_ms)
-{
-	struct relay	*r = relay_find(id);
-	json_t		*m;
-
-	if (r == NULL || r->conn == NULL || r->conn->state != CONN_RUN)
-		return;
-	m = json_pack("{s:s, s:I, s:i}", "type", "flush", "version",
-	    (json_int_t)version, "timeout_ms", timeout_ms);
-	conn_send(r->conn, WIRE_CONTROL, m);
-	json_decref(m);
+	json_decref(sticky);
+	sticky = NULL;
 }
 
 void
@@ -589,6 +605,8 @@ link_broadcast(json_t *msg)
 {
 	struct conn	*c;
 
+	json_decref(sticky);
+	sticky = json_incref(msg);
 	TAILQ_FOREACH(c, &conns, entry) {
 		if (c->state == CONN_RUN)
 			conn_send(c, WIRE_CONTROL, msg);
@@ -607,28 +625,16 @@ link_count(void)
 }
 
 json_t *
-link_describe(uint64_t id)
-{
-	struct relay	*r = relay_find(id);
-
-	if (r == NULL)
-		return (json_pack("{s:I}", "relay_participant",
-		    (json_int_t)id));
-	return (json_pack("{s:s, s:s, s:I, s:s, s:b}", "relay", r->name,
-	    "host", r->host, "pid", (json_int_t)r->pid, "address", r->addr,
-	    "connected", r->conn != NULL));
-}
-
-json_t *
 link_status_all(void)
 {
 	struct relay	*r;
 	json_t		*all = json_array(), *o;
 
 	TAILQ_FOREACH(r, &relays, entry) {
-		o = link_describe(r->id);
+		o = relay_describe(r);
 		json_object_set_new(o, "state", json_string(r->gone ? "done" :
-		    r->conn != NULL ? "connected" : "disconnected"));
+		    r->lost ? "lost" : r->conn != NULL ? "connected" :
+		    "disconnected"));
 		json_object_set_new(o, "since", json_integer(r->since));
 		json_object_set_new(o, "frames", json_integer(
 		    (json_int_t)r->frames));

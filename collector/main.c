@@ -335,7 +335,7 @@ main(int argc, char **argv)
 			cfg.hello_timeout = (int)v;
 			break;
 		case 'P':
-			if (link_split_hostport(optarg, &copy, &end) != 0)
+			if (wire_split_hostport(optarg, &copy, &end) != 0)
 				usage_error("--listen-tcp takes ADDR:PORT, "
 				    "[IPV6]:PORT or *:PORT", optarg);
 			free(copy);
@@ -440,7 +440,7 @@ main(int argc, char **argv)
 	    default_socket(launching);
 	cfg.socket_path = path;
 	control_init();
-	server_open(path);
+	server_open(path, control_dispatch);
 	source_on_pending_forks(server_read_families);
 	if (cfg.json_path != NULL && jsonlog_open(cfg.json_path) != 0)
 		fatal("cannot open JSON log %s%s", cfg.json_path, errno ==
@@ -467,7 +467,7 @@ main(int argc, char **argv)
 			cfg.spool_dir = xstrdup(dirname(copy));
 			free(copy);
 		}
-		upstream_start();
+		upstream_start(control_dispatch);
 	}
 	if (cfg.idle_exit > 0) {
 		idle = event_new(base, -1, EV_PERSIST, idle_cb, NULL);
@@ -497,8 +497,9 @@ main(int argc, char **argv)
 	/* Final drain: pending hellos, a barrier, then every byte left. */
 	server_poll_pending();
 	event_base_loop(base, EVLOOP_NONBLOCK);
-	json_decref(control_flush(2000));
+	json_decref(flush_run(2000));
 	source_drain_all();
+	source_remote_close_all("collector_exit");
 	source_close_all("collector_exit");
 	aggregate_flush();
 	/* What this host wrote reaches the upstream before we go. */

@@ -1,18 +1,35 @@
 /*
  * The sources a relay forwards: registered here under ids of this
  * collector, their events rewritten, their records emitted like local
- * ones. They have no pipes.
+ * ones. They have no pipes, and take no part in flushes themselves: their
+ * relay drains them. When a relay is lost, its sources are closed here
+ * and their source_open kept, to open them again if it comes back.
  */
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "source.h"
 
 RB_HEAD(remotes, source);
 
+/*
+ * A source closed with its lost relay, to open again on its return. The
+ * source it becomes has a new id, and counts its lines from 0 again: the
+ * relay's numbers go on from seq[].
+ */
+struct remote_lost {
+	uint64_t			 link;
+	uint64_t			 id;	/* this collector's, then */
+	uint64_t			 seq[2];
+	json_t				*opened;
+	TAILQ_ENTRY(remote_lost)	 entry;
+};
+
 static struct remotes		 remote_tree = RB_INITIALIZER(&remote_tree);
 static struct source		*remote_last;	/* of the last record */
 static uint64_t			 remote_unknown;	/* records of no source */
+static TAILQ_HEAD(, remote_lost) lost = TAILQ_HEAD_INITIALIZER(lost);
 
 /* Order a relay's sources by (relay, id at the relay). */
 static int
@@ -24,12 +41,14 @@ remote_cmp(struct source *a, struct source *b)
 }
 RB_GENERATE(remotes, source, rentry, remote_cmp)
 
-void
-remote_forget(struct source *src)
+/* Close a relay's source here (reason NULL: its relay logged it). */
+static void
+remote_close(struct source *src, const char *reason)
 {
 	RB_REMOVE(remotes, &remote_tree, src);
 	if (remote_last == src)
 		remote_last = NULL;
+	source_free(src, reason);
 }
 
 /* A relay's source by its id there; the last one found is remembered. */
@@ -62,8 +81,8 @@ remote_rewrite(uint64_t link, json_t *o, const char *field)
 	    json_integer((json_int_t)src->id) : json_null());
 }
 
-/* A source a relay opened: registered here under a new id. */
-static void
+/* A source a relay opened: registered here under a new id (or NULL). */
+static struct source *
 remote_open(uint64_t link, json_t *o)
 {
 	struct source	*src;
@@ -80,7 +99,7 @@ remote_open(uint64_t link, json_t *o)
 	    json_integer_value(json_object_get(o, "source"))) != NULL) {
 		log_warn("relay sent an unusable source_open; its records "
 		    "will be counted as unknown");
-		return;
+		return (NULL);
 	}
 	src = xcalloc(1, sizeof *src);
 	src->id = ++source_next_id;
@@ -92,6 +111,7 @@ remote_open(uint64_t link, json_t *o)
 	src->host = xstrdup(host);
 	src->announced = 1;
 	src->pidfd = -1;	/* a process of another host: none */
+	src->opened = json_deep_copy(o);
 	src->argv = json_incref(json_object_get(o, "argv"));
 	if (src->argv == NULL)
 		src->argv = json_array();
@@ -120,6 +140,32 @@ remote_open(uint64_t link, json_t *o)
 	remote_rewrite(link, o, "parent_source");
 	json_object_set_new(o, "source", json_integer((json_int_t)src->id));
 	source_log(o);
+	return (src);
+}
+
+/*
+ * The line counts of a resumed source's source_closed are the relay's,
+ * from the first open: made this source's own, as its seq numbers are
+ * (what it had before its relay was lost went into the first source's).
+ * Bytes stay the relay's count of the process's pipe since it registered:
+ * the pipe's bytes before the loss are not known here.
+ */
+static void
+remote_counts(struct source *src, json_t *o)
+{
+	json_t	*lines = json_object_get(o, "lines"), *v;
+	int	 i;
+
+	for (i = 0; i < 2; i++) {
+		if (src->st[i] == NULL || src->st[i]->seq_base == 0 ||
+		    !json_is_integer(v = json_object_get(lines,
+		    stream_names[i])))
+			continue;
+		if ((uint64_t)json_integer_value(v) >= src->st[i]->seq_base)
+			json_object_set_new(lines, stream_names[i],
+			    json_integer(json_integer_value(v) -
+			    (json_int_t)src->st[i]->seq_base));
+	}
 }
 
 void
@@ -132,15 +178,17 @@ source_remote_event(uint64_t link, json_t *o)
 	if (event == NULL)
 		return;
 	if (strcmp(event, "source_open") == 0) {
-		remote_open(link, o);
+		(void)remote_open(link, o);
 		return;
 	}
 	src = json_is_integer(v) ? remote_find(link,
 	    (uint64_t)json_integer_value(v)) : NULL;
 	remote_rewrite(link, o, "source");
+	if (strcmp(event, "source_closed") == 0 && src != NULL)
+		remote_counts(src, o);
 	source_log(o);
 	if (strcmp(event, "source_closed") == 0 && src != NULL)
-		source_free(src, NULL);
+		remote_close(src, NULL);
 }
 
 void
@@ -166,7 +214,12 @@ source_remote_record(uint64_t link, const struct wire_rec *r)
 		s->bytes += r->len;
 		s->last_read = ts;
 	}
-	stream_emit(s, last_ts, r->ts_us, r->seq, r->line, r->len, r->flags);
+	if (r->seq < s->seq_base) {	/* before it was lost: not ours */
+		remote_unknown++;
+		return;
+	}
+	stream_emit(s, last_ts, r->ts_us, r->seq - s->seq_base, r->line,
+	    r->len, r->flags);
 }
 
 int
@@ -186,4 +239,69 @@ uint64_t
 source_remote_unknown(void)
 {
 	return (remote_unknown);
+}
+
+void
+source_remote_lost(uint64_t link)
+{
+	struct source		*src, *next;
+	struct remote_lost	*l;
+	int			 i;
+
+	TAILQ_FOREACH_SAFE(src, &sources, entry, next) {
+		if (src->link != link)
+			continue;
+		l = xcalloc(1, sizeof *l);
+		l->link = link;
+		l->id = src->id;
+		for (i = 0; i < 2; i++) {
+			if (src->st[i] != NULL)
+				l->seq[i] = src->st[i]->seq_base +
+				    src->st[i]->seq;
+		}
+		l->opened = json_incref(src->opened);
+		TAILQ_INSERT_TAIL(&lost, l, entry);
+		remote_close(src, "relay_lost");
+	}
+}
+
+void
+source_remote_resume(uint64_t link)
+{
+	struct remote_lost	*l, *next;
+	struct source		*src;
+	int			 i;
+
+	TAILQ_FOREACH_SAFE(l, &lost, entry, next) {
+		if (l->link != link)
+			continue;
+		TAILQ_REMOVE(&lost, l, entry);
+		json_object_set_new(l->opened, "resumes",
+		    json_integer((json_int_t)l->id));
+		if ((src = remote_open(link, l->opened)) != NULL) {
+			for (i = 0; i < 2; i++) {
+				if (src->st[i] != NULL)
+					src->st[i]->seq_base = l->seq[i];
+			}
+		}
+		json_decref(l->opened);
+		free(l);
+	}
+}
+
+void
+source_remote_close_all(const char *reason)
+{
+	struct source		*src, *next;
+	struct remote_lost	*l;
+
+	TAILQ_FOREACH_SAFE(src, &sources, entry, next) {
+		if (src->link != 0)
+			remote_close(src, reason);
+	}
+	while ((l = TAILQ_FIRST(&lost)) != NULL) {
+		TAILQ_REMOVE(&lost, l, entry);
+		json_decref(l->opened);
+		free(l);
+	}
 }

@@ -67,6 +67,7 @@ static struct event		*accept_timer;	/* accepting again */
 static struct event		*fork_batch;	/* reads waiting families */
 static uint64_t			 accept_full;	/* EMFILE in this episode */
 static unsigned			 npeers;
+static dispatch_fn		 server_dispatch;	/* control requests */
 /* Refusals a stranger can provoke at will are rate-limited. */
 static struct log_limit		 refusals = { .what = "refusals" };
 static int			 accept_capped;	/* PEER_MAX reached */
@@ -383,7 +384,7 @@ peer_dispatch(struct peer *p, const char *line, size_t len)
 	}
 	/* A flush answers later, when its barrier is done. */
 	p->owed++;
-	msg = control_dispatch(o, peer_answer_cb, (void *)(uintptr_t)p->serial);
+	msg = server_dispatch(o, peer_answer_cb, (void *)(uintptr_t)p->serial);
 	if (msg == NULL) {
 		json_decref(o);
 		return (1);
@@ -648,12 +649,13 @@ server_accept_cb(int fd, short what, void *arg)
 }
 
 void
-server_open(const char *path)
+server_open(const char *path, dispatch_fn dispatch)
 {
 	struct sockaddr_un	sun;
 	char			*cause = NULL;
 	int			fd;
 
+	server_dispatch = dispatch;
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof sun.sun_path)

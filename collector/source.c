@@ -192,8 +192,7 @@ source_free(struct source *src, const char *reason)
 	log_debug("source %llu (pid %ld) closed: %s",
 	    (unsigned long long)src->id, src->pid, reason);
 out:
-	if (src->link != 0)
-		remote_forget(src);
+	flush_leave(&src->part);
 	for (i = 0; i < 2; i++) {
 		if (src->st[i] == NULL)
 			continue;
@@ -209,6 +208,7 @@ out:
 		close(src->pidfd);
 	free(src->host);
 	json_decref(src->argv);
+	json_decref(src->opened);
 	free(src);
 }
 
@@ -584,6 +584,31 @@ stream_attach(struct stream *s, int watch)
 	s->src->nopen++;
 }
 
+static int	source_drain_written(struct source *);
+
+/*
+ * A flush asks a local source to drain: the collector owns the pipes, so
+ * reading what each one held when the barrier started needs nothing from
+ * the writers, and a stopped or busy writer is flushed up to its last
+ * byte all the same.
+ */
+static int
+source_part_drain(struct flush_part *p, uint64_t version, int timeout_ms)
+{
+	return (source_drain_written(p->arg));
+}
+
+/* source_describe as a flush participant. */
+static json_t *
+source_part_describe(struct flush_part *p)
+{
+	return (source_describe(((struct source *)p->arg)->id));
+}
+
+static const struct flush_ops source_flush_ops = {
+	source_part_drain, source_part_describe
+};
+
 void
 source_add(struct source *src)
 {
@@ -598,6 +623,7 @@ source_add(struct source *src)
 	}
 	TAILQ_INSERT_TAIL(&sources, src, entry);
 	nsources++;
+	flush_join(&src->part, FLUSH_SOURCE, &source_flush_ops, src);
 	keeper_add(src->id, pipes, dests);
 }
 
@@ -804,33 +830,19 @@ source_find(uint64_t id)
 	return (NULL);
 }
 
-uint64_t *
-source_ids(size_t *n)
-{
-	struct source	*src;
-	uint64_t	*ids = xcalloc(nsources + 1, sizeof *ids);
-
-	*n = 0;
-	TAILQ_FOREACH(src, &sources, entry) {
-		if (src->link == 0)
-			ids[(*n)++] = src->id;
-	}
-	return (ids);
-}
-
 /*
- * What a writer held back by a slow destination has in its pipe stays
- * there: the log follows what the destination took, never gets ahead.
+ * Read every byte src had written to its pipes when called (what FIONREAD
+ * counts), not what comes later: 0, or -1 when it closed while draining
+ * (then it is freed). What a writer held back by a slow destination has
+ * in its pipe stays there: the log follows what the destination took,
+ * never gets ahead.
  */
-int
-source_drain_written(uint64_t id)
+static int
+source_drain_written(struct source *src)
 {
-	struct source	*src = source_find(id);
 	struct stream	*s;
 	int		 i, last;
 
-	if (src == NULL)
-		return (-1);
 	for (i = 0; i < 2; i++) {
 		if ((s = src->st[i]) == NULL || s->fd == -1)
 			continue;
@@ -855,7 +867,7 @@ source_drain_pipe(dev_t dev, ino_t ino)
 	if ((s = source_find_pipe(&key)) == NULL || s->src->link != 0)
 		return (-1);
 	id = s->src->id;
-	(void)source_drain_written(id);
+	(void)source_drain_written(s->src);
 	/* Asked by a parent that reaped the child: keep the bytes' place. */
 	if ((src = source_find(id)) != NULL) {
 		for (i = 0; i < 2; i++) {

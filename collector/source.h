@@ -26,6 +26,7 @@ struct stream {
 	struct event		*ev;
 	struct split		 split;
 	uint64_t		 seq;
+	uint64_t		 seq_base;	/* a resumed relay source's */
 	uint64_t		 bytes;
 	struct dest		*dest;
 	struct dest_watch	 watch;		/* room and gone, from dest */
@@ -68,6 +69,8 @@ struct source {
 	long			 ppid;
 	int			 announced;	/* source_open written */
 	int			 pidfd;		/* names pid for that, or -1 */
+	struct flush_part	 part;		/* a local one's */
+	json_t			*opened;	/* a relay's: its source_open */
 	TAILQ_ENTRY(source)	 entry;
 	RB_ENTRY(source)	 rentry;
 };
@@ -148,10 +151,5 @@ struct stream *source_find_pipe(struct stream *);
 void	 forked_pending(long);
 /* At exit. */
 void	 forked_close(void);
-
-/* remote.c */
-
-/* A relay's source being freed: forget it. */
-void	 remote_forget(struct source *);
 
 #endif

@@ -56,6 +56,7 @@ struct chunk {
 
 static struct {
 	enum up_state		 state;
+	dispatch_fn		 dispatch;
 	char			*url;
 	char			*host;
 	char			*port;
@@ -418,7 +419,7 @@ up_dispatch(json_t *o)
 {
 	const char	*type = json_string_value(json_object_get(o, "type"));
 	json_int_t	 t;
-	json_t		*r;
+	json_t		*r, *req;
 
 	if (type == NULL)
 		return;
@@ -429,11 +430,14 @@ up_dispatch(json_t *o)
 		if (t > FLUSH_TIMEOUT_MAX_MS)
 			t = FLUSH_TIMEOUT_MAX_MS;
 		/* Answer before the upstream gives up on us. */
-		control_flush_start(t > 200 ? (int)(t - 100) : 100,
-		    up_flushed_cb, (void *)(uintptr_t)json_integer_value(
-		    json_object_get(o, "version")));
+		req = json_pack("{s:s, s:I}", "type", "flush", "timeout_ms",
+		    (json_int_t)(t > 200 ? t - 100 : 100));
+		r = up.dispatch(req, up_flushed_cb, (void *)(uintptr_t)
+		    json_integer_value(json_object_get(o, "version")));
+		json_decref(req);
+		json_decref(r);
 	} else if (strcmp(type, "set_mode") == 0) {
-		r = control_dispatch(o, NULL, NULL);
+		r = up.dispatch(o, NULL, NULL);
 		json_decref(r);
 	}
 }
@@ -659,7 +663,7 @@ upstream_parse(const char *url, char **cause)
 		    url);
 		return (-1);
 	}
-	if (link_split_hostport(hp, &up.host, &up.port) != 0 ||
+	if (wire_split_hostport(hp, &up.host, &up.port) != 0 ||
 	    *up.host == '\0' || atoi(up.port) == 0) {
 		xasprintf(cause, "--upstream takes tcp://HOST:PORT or "
 		    "tcp://[IPV6]:PORT, not '%s'", url);
@@ -670,10 +674,11 @@ upstream_parse(const char *url, char **cause)
 }
 
 void
-upstream_start(void)
+upstream_start(dispatch_fn dispatch)
 {
 	struct timeval	tv;
 
+	up.dispatch = dispatch;
 	TAILQ_INIT(&up.chunks);
 	auth_nonce(up.id);
 	up.backoff_ms = UP_BACKOFF_MIN;

@@ -137,3 +137,27 @@ wire_record_next(const char **p, size_t *left, struct wire_rec *r)
 	*left -= WIRE_REC_HDR + r->len;
 	return (1);
 }
+
+int
+wire_split_hostport(const char *s, char **host, char **port)
+{
+	const char	*colon, *end;
+
+	if (*s == '[') {
+		if ((end = strchr(s, ']')) == NULL || end[1] != ':')
+			return (-1);
+		*host = xstrndup(s + 1, (size_t)(end - s - 1));
+		colon = end + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			return (-1);
+		*host = xstrndup(s, (size_t)(colon - s));
+	}
+	if (colon[1] == '\0' || strspn(colon + 1, "0123456789") !=
+	    strlen(colon + 1) || atol(colon + 1) > 65535) {
+		free(*host);
+		return (-1);
+	}
+	*port = xstrdup(colon + 1);
+	return (0);
+}

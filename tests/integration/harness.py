@@ -125,7 +125,8 @@ class MeshTest(unittest.TestCase):
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if not os.environ.get("MESHLOG_TEST_KEEP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     # Launch mode: the collector runs the command.
     def launch(self, cmd, args=(), timeout=120, env=None, **kw):

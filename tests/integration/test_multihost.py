@@ -7,6 +7,7 @@ proxy the test can cut.
 """
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -372,11 +373,9 @@ class MultiHostTest(MeshTest):
         # The other host is not disturbed.
         w2 = self.py_writer(self.hosts[1], 1, 500)
         self.assertEqual(w2.wait(timeout=60), 0)
-        out = self.ctl(self.root_sock, "flush", "--timeout", "2")
+        self.root_flush()
         recs = self.root_records()
         self.assert_exactly_once(recs, 1, 500)
-        # The dead relay is the one the barrier names.
-        self.assertIn("did not complete", out[1])
         self.root.send_signal(signal.SIGTERM)
         self.assertEqual(self.root.wait(timeout=30), 0)
 
@@ -474,7 +473,13 @@ class MultiHostTest(MeshTest):
             w.kill()
 
     def test_barrier_waits_for_a_cut_link_and_names_it(self):
-        self.start_mesh()
+        # Within its link timeout (3 s here) a relay away is waited for:
+        # it may be back. Past it, it is lost (the tests below).
+        self.start_root()
+        for h in self.hosts:
+            self.start_relay(h, "--link-timeout", "3")
+        for h in self.hosts:
+            self.wait_for(lambda: self.relay_connected(h), what="relay link")
         h = self.hosts[0]
         h.cut()
         self.wait_for(lambda: self.status(h.sock)["upstream"]["state"] !=
@@ -482,10 +487,85 @@ class MultiHostTest(MeshTest):
         rc, out, err = self.ctl(self.root_sock, "flush", "--timeout", "1.5")
         self.assertEqual(rc, 1, out + err)
         self.assertIn("did not complete", out)
-        self.assertIn('"connected":false', out.replace(" ", ""))
+        self.assertIn('"pid":%d' % h.relay.pid, out.replace(" ", ""))
+        self.assertNotIn('"pid":%d' % self.hosts[1].relay.pid,
+                         out.replace(" ", ""))
         h.restore()
         self.wait_for(lambda: self.relay_connected(h), what="reconnect")
         self.root_flush()
+
+    def root_relay(self, h):
+        """The root's status entry for the relay of host h."""
+        for r in self.status(self.root_sock)["relays"]:
+            if r["pid"] == h.relay.pid:
+                return r
+        self.fail("the root does not know relay %s" % h.name)
+
+    def test_a_dead_relay_leaves_the_barrier_and_its_sources_close(self):
+        self.start_mesh()
+        ws = [self.py_writer(h, i, 100000, pause=0.01)
+              for i, h in enumerate(self.hosts)]
+        for i in (0, 1):
+            self.wait_for(lambda: ('"line":"rank %d line 5"' % i).encode()
+                          in open(self.root_json, "rb").read(),
+                          what="rank %d's lines" % i)
+        dead = self.hosts[0]
+        dead.relay.kill()
+        dead.relay.wait()
+        # Past its link timeout (1 s here) it is lost.
+        self.wait_for(lambda: self.root_relay(dead)["state"] == "lost",
+                      timeout=10, what="the relay lost")
+        self.assertEqual(self.root_relay(dead)["sources_open"], 0)
+        rc, out, err = self.ctl(self.root_sock, "flush", "--timeout", "10")
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("and 1 relays", out)
+        self.assertNotIn("did not complete", out)
+        ms = int(re.search(r" in (\d+) ms", out).group(1))
+        self.assertLess(ms, 100, out)
+        st = self.status(self.root_sock)
+        self.assertEqual(sorted(s["rank"] for s in st["sources"]), [1])
+        recs = self.root_records()
+        closed = [e for e in events(recs, "source_closed")
+                  if e["rank"] == 0]
+        self.assertEqual([e["reason"] for e in closed], ["relay_lost"])
+        self.assertIn("relay", self.read(self.root_sock + ".err"))
+        for w in ws:
+            w.kill()
+        t0 = time.monotonic()
+        self.root.send_signal(signal.SIGTERM)
+        self.assertEqual(self.root.wait(timeout=30), 0)
+        self.assertLess(time.monotonic() - t0, 1.0)
+
+    def test_a_lost_relay_that_comes_back_rejoins(self):
+        self.start_root()
+        h = self.hosts[0]
+        self.start_relay(h)
+        self.wait_for(lambda: self.relay_connected(h), what="relay link")
+        n = 300
+        w = self.py_writer(h, 0, n, pause=0.02)
+        self.wait_for(lambda: b'"line":"rank 0 line 10"' in
+                      open(self.root_json, "rb").read(), what="line 10")
+        h.cut()
+        self.wait_for(lambda: self.root_relay(h)["state"] == "lost",
+                      timeout=10, what="the relay lost")
+        rc, out, err = self.ctl(self.root_sock, "flush", "--timeout", "5")
+        self.assertEqual(rc, 0, out + err)
+        h.restore()
+        self.wait_for(lambda: self.root_relay(h)["state"] == "connected",
+                      timeout=20, what="the relay back")
+        self.assertEqual(w.wait(timeout=60), 0)
+        out = self.root_flush()
+        self.assertIn("and 1 relays", out)
+        recs = self.root_records()
+        # Every line once, those written while it was away included.
+        self.assert_exactly_once(recs, 0, n)
+        opens = [e for e in events(recs, "source_open") if e["rank"] == 0]
+        self.assertEqual(len(opens), 2)
+        self.assertEqual(opens[1]["resumes"], opens[0]["source"])
+        closed = [e for e in events(recs, "source_closed")
+                  if e["rank"] == 0]
+        self.assertEqual([e["reason"] for e in closed], ["relay_lost", "eof"])
+        self.stop_all()
 
     def test_level_change_reaches_python_on_another_host(self):
         self.start_mesh()
