@@ -342,6 +342,62 @@ int	 wire_record_next(const char **p, size_t *left, struct wire_rec *r);
 /* Split HOST:PORT or [V6]:PORT (allocated); 0 or -1. */
 int	 wire_split_hostport(const char *s, char **host, char **port);
 
+/* spool.c: sequenced frames kept until acknowledged */
+/* A chunk is sealed past this many bytes, and at every loop pass. */
+#define SPOOL_CHUNK	(256 * 1024)
+/* A run of frames, sealed, waiting for the acknowledgement. */
+struct spool_chunk {
+	uint64_t			 seq_lo;
+	uint64_t			 seq_hi;
+	size_t				 len;
+	char				*mem;		/* NULL when on disk */
+	off_t				 off;
+	TAILQ_ENTRY(spool_chunk)	 entry;
+};
+struct spool {
+	const char			*dir;		/* for the file */
+	size_t				 mem_max;
+	size_t				 disk_max;	/* 0: memory only */
+	uint64_t			 next_seq;	/* the last given */
+	uint64_t			 acked;
+	TAILQ_HEAD(, spool_chunk)	 chunks;
+	struct spool_chunk		*unsent;
+	size_t				 nchunks;
+	char				*cur;		/* the open chunk */
+	size_t				 cur_len;
+	size_t				 cur_cap;
+	size_t				 batch_off;
+	int				 batch_open;
+	uint64_t			 cur_lo;
+	size_t				 mem_bytes;	/* sealed, in memory */
+	int				 disk_fd;
+	int				 disk_broken;
+	off_t				 disk_end;
+	size_t				 disk_bytes;
+};
+/* An empty spool: memory up to mem_max, then a file in dir to disk_max. */
+void	 spool_init(struct spool *, const char *dir, size_t mem_max,
+	    size_t disk_max);
+/* Forget everything; the spool is empty again. */
+void	 spool_free(struct spool *);
+/* Whether n more bytes fit, moving old chunks to disk to make room. */
+int	 spool_admit(struct spool *, size_t n);
+/* Add a record to the open records frame; returns the open chunk's size. */
+size_t	 spool_record(struct spool *, const struct wire_rec *);
+/* Add an event frame (JSON text, n bytes); always taken. */
+void	 spool_event(struct spool *, const char *, size_t);
+/* Seal the open chunk, if any, for sending; 1 when one was sealed. */
+int	 spool_seal(struct spool *);
+/* Append sealed chunks not yet sent to out while it holds less than
+ * window bytes; returns how many. */
+int	 spool_send(struct spool *, struct evbuffer *out, size_t window);
+/* Send again from the first chunk not acknowledged (a new link). */
+void	 spool_rewind(struct spool *);
+/* Every frame up to seq is acknowledged: free the chunks it covers. */
+void	 spool_ack(struct spool *, uint64_t seq);
+/* Nothing sealed or open is left. */
+int	 spool_empty(const struct spool *);
+
 /* auth.c */
 #define AUTH_BYTES	32
 #define AUTH_HEX	(2 * AUTH_BYTES + 1)	/* hex digits and NUL */

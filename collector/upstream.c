@@ -1,8 +1,8 @@
 /*
  * The link to an upstream collector (--upstream tcp://HOST:PORT). Records
- * and source events are framed, numbered and kept in a spool until the
- * upstream acknowledges them: in memory up to a bound, then in a file up to
- * another, and past both the newest records are dropped and counted in a
+ * and source events are framed, numbered and kept in a spool (spool.c) until
+ * the upstream acknowledges them: in memory up to a bound, then in a file up
+ * to another, and past both the newest records are dropped and counted in a
  * "dropped" record. A lost link is retried with exponential backoff and
  * jitter; on return the upstream says the last frame it took and the rest
  * is sent again, so nothing arrives twice. Nothing here blocks the loop:
@@ -10,13 +10,11 @@
  */
 
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,8 +29,6 @@
 
 #include "collector.h"
 
-/* A chunk is sealed past this many bytes, and at every loop pass. */
-#define UP_CHUNK	(256 * 1024)
 /* Bytes handed to the socket ahead of what it has written. */
 #define UP_WINDOW	(1024 * 1024)
 /* First and default longest wait between reconnects, in ms. */
@@ -43,16 +39,6 @@ enum up_state { UP_OFF, UP_DOWN, UP_CONNECTING, UP_CHALLENGE, UP_ACCEPT,
 
 static const char *const up_state_names[] = { "off", "disconnected",
     "connecting", "authenticating", "authenticating", "connected" };
-
-/* A run of frames, sealed, waiting for the upstream's acknowledgement. */
-struct chunk {
-	uint64_t		 seq_lo;
-	uint64_t		 seq_hi;
-	size_t			 len;
-	char			*mem;		/* NULL when on disk */
-	off_t			 off;
-	TAILQ_ENTRY(chunk)	 entry;
-};
 
 static struct {
 	enum up_state		 state;
@@ -71,28 +57,13 @@ static struct {
 	long long		 attempt_ms;
 	time_t			 since;
 	time_t			 down_since;
-	uint64_t		 next_seq;
-	uint64_t		 acked;
-	TAILQ_HEAD(, chunk)	 chunks;
-	struct chunk		*unsent;
-	size_t			 nchunks;
-	char			*cur;
-	size_t			 cur_len;
-	size_t			 cur_cap;
-	size_t			 batch_off;
-	int			 batch_open;
-	uint64_t		 cur_lo;
-	size_t			 mem_bytes;
-	int			 disk_fd;
-	int			 disk_broken;
-	off_t			 disk_end;
-	size_t			 disk_bytes;
+	struct spool		 spool;
 	uint64_t		 dropped;
 	uint64_t		 dropped_unreported;
 	uint64_t		 records;
 	uint64_t		 reconnects;
 	int			 said_down;
-} up = { .state = UP_OFF, .disk_fd = -1 };
+} up = { .state = UP_OFF };
 
 static void	up_connect(void);
 static void	up_down(const char *why);
@@ -104,207 +75,31 @@ upstream_active(void)
 	return (up.state != UP_OFF);
 }
 
-/* Make room for n more bytes in the open chunk. */
-static char *
-up_reserve(size_t n)
-{
-	if (up.cur_len + n > up.cur_cap) {
-		up.cur_cap = up.cur_len + n + UP_CHUNK / 4;
-		up.cur = xrealloc(up.cur, up.cur_cap);
-	}
-	return (up.cur + up.cur_len);
-}
-
-/* Finish the open record batch, writing its length. */
-static void
-up_close_batch(void)
-{
-	if (!up.batch_open)
-		return;
-	wire_header(up.cur + up.batch_off, WIRE_RECORDS, up.next_seq,
-	    up.cur_len - up.batch_off - WIRE_HDR);
-	up.batch_open = 0;
-}
-
-/* Start a frame of type in the open chunk; its header is written later. */
-static void
-up_begin(int type, size_t body)
-{
-	up_close_batch();
-	up_reserve(WIRE_HDR + body);
-	if (up.cur_len == 0)
-		up.cur_lo = up.next_seq + 1;
-	up.next_seq++;
-	up.batch_off = up.cur_len;
-	up.cur_len += WIRE_HDR;
-	if (type == WIRE_RECORDS)
-		up.batch_open = 1;
-}
-
-/* Open the spool file: unnamed, in the spool directory. */
-static int
-up_disk_open(void)
-{
-	char	*path;
-	int	 fd;
-
-	if (up.disk_fd != -1)
-		return (0);
-	if (up.disk_broken || cfg.spool_disk == 0)
-		return (-1);
-	fd = open(cfg.spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		xasprintf(&path, "%s/meshlog-spool.XXXXXX", cfg.spool_dir);
-		if ((fd = mkostemp(path, O_CLOEXEC)) != -1)
-			unlink(path);
-		free(path);
-	}
-	if (fd == -1) {
-		log_warn("cannot create a spool file in %s: %s; spooling in "
-		    "memory only", cfg.spool_dir, strerror(errno));
-		up.disk_broken = 1;
-		return (-1);
-	}
-	up.disk_fd = fd;
-	return (0);
-}
-
-/* Move the oldest chunk held in memory to the spool file; 0 or -1. */
-static int
-up_spill(void)
-{
-	struct chunk	*c;
-	size_t		 done = 0;
-	ssize_t		 n;
-
-	TAILQ_FOREACH(c, &up.chunks, entry) {
-		if (c->mem != NULL)
-			break;
-	}
-	if (c == NULL || up_disk_open() != 0 ||
-	    (size_t)up.disk_end + c->len > cfg.spool_disk)
-		return (-1);
-	while (done < c->len) {
-		n = pwrite(up.disk_fd, c->mem + done, c->len - done,
-		    up.disk_end + (off_t)done);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			log_warn("spool file: %s; spooling in memory only",
-			    n == -1 ? strerror(errno) : "short write");
-			close(up.disk_fd);
-			up.disk_fd = -1;
-			up.disk_broken = 1;
-			return (-1);
-		}
-		done += (size_t)n;
-	}
-	c->off = up.disk_end;
-	up.disk_end += (off_t)c->len;
-	up.disk_bytes += c->len;
-	up.mem_bytes -= c->len;
-	free(c->mem);
-	c->mem = NULL;
-	return (0);
-}
-
-/* Whether n more bytes fit the spool, spilling to disk when needed. */
-static int
-up_admit(size_t n)
-{
-	while (up.mem_bytes + up.cur_len + n > cfg.spool_memory) {
-		if (up_spill() != 0)
-			return (up.mem_bytes == 0 && up.cur_len == 0);
-	}
-	return (1);
-}
-
 /* Hand the socket what it can take of the chunks not yet sent. */
 static void
 up_push(void)
 {
-	struct evbuffer	*out;
-	struct chunk	*c;
-	char		*buf;
-	size_t		 done;
-	ssize_t		 n;
-
-	if (up.state != UP_RUN)
-		return;
-	out = bufferevent_get_output(up.bev);
-	while ((c = up.unsent) != NULL && evbuffer_get_length(out) <
-	    UP_WINDOW) {
-		if (c->mem != NULL)
-			evbuffer_add(out, c->mem, c->len);
-		else {
-			buf = xmalloc(c->len);
-			for (done = 0; done < c->len; done += (size_t)n) {
-				n = pread(up.disk_fd, buf + done, c->len - done,
-				    c->off + (off_t)done);
-				if (n == -1 && errno == EINTR) {
-					n = 0;
-					continue;
-				}
-				if (n <= 0)
-					fatal("reading the spool file");
-			}
-			evbuffer_add(out, buf, c->len);
-			free(buf);
-		}
-		up.unsent = TAILQ_NEXT(c, entry);
-	}
+	if (up.state == UP_RUN)
+		(void)spool_send(&up.spool, bufferevent_get_output(up.bev),
+		    UP_WINDOW);
 }
 
-/* Seal the open chunk and queue it. */
+/* Seal the open chunk and start sending it. */
 static void
 up_seal(void)
 {
-	struct chunk	*c;
-
-	if (up.cur_len == 0)
-		return;
-	up_close_batch();
-	c = xcalloc(1, sizeof *c);
-	c->seq_lo = up.cur_lo;
-	c->seq_hi = up.next_seq;
-	c->len = up.cur_len;
-	c->mem = up.cur;
-	up.cur = NULL;
-	up.cur_len = up.cur_cap = 0;
-	up.mem_bytes += c->len;
-	TAILQ_INSERT_TAIL(&up.chunks, c, entry);
-	up.nchunks++;
-	if (up.unsent == NULL)
-		up.unsent = c;
-	up_push();
+	if (spool_seal(&up.spool))
+		up_push();
 }
 
 /* The upstream has taken every frame up to seq: free what it covers. */
 static void
 up_ack(uint64_t seq)
 {
-	struct chunk	*c;
-
-	if (seq > up.acked)
-		up.acked = seq;
-	while ((c = TAILQ_FIRST(&up.chunks)) != NULL && c->seq_hi <= seq) {
-		if (up.unsent == c)
-			up.unsent = TAILQ_NEXT(c, entry);
-		TAILQ_REMOVE(&up.chunks, c, entry);
-		up.nchunks--;
-		if (c->mem != NULL) {
-			up.mem_bytes -= c->len;
-			free(c->mem);
-		} else
-			up.disk_bytes -= c->len;
-		free(c);
-	}
-	if (up.disk_bytes == 0 && up.disk_end > 0) {
-		if (ftruncate(up.disk_fd, 0) == 0)
-			up.disk_end = 0;
-	}
+	spool_ack(&up.spool, seq);
 	/* Room again: say what was lost, in order, before what follows. */
-	if (up.dropped_unreported > 0 && up_admit(WIRE_CONTROL_MAX))
+	if (up.dropped_unreported > 0 &&
+	    spool_admit(&up.spool, WIRE_CONTROL_MAX))
 		up_report_drops();
 }
 
@@ -336,18 +131,17 @@ upstream_record(uint64_t source, int which, int flags, uint64_t seq,
 {
 	struct wire_rec	r;
 
-	if (!up_admit(WIRE_REC_HDR + len + WIRE_HDR)) {
+	if (!spool_admit(&up.spool, WIRE_REC_HDR + len + WIRE_HDR)) {
 		if (up.dropped_unreported++ == 0)
 			log_warn("relay spool full (%zu bytes in memory, %zu "
 			    "on disk): dropping records until the upstream "
-			    "takes some", up.mem_bytes, up.disk_bytes);
+			    "takes some", up.spool.mem_bytes,
+			    up.spool.disk_bytes);
 		up.dropped++;
 		return;
 	}
 	if (up.dropped_unreported > 0)
 		up_report_drops();
-	if (!up.batch_open)
-		up_begin(WIRE_RECORDS, 0);
 	r.source = source;
 	r.which = which;
 	r.flags = flags;
@@ -355,10 +149,8 @@ upstream_record(uint64_t source, int which, int flags, uint64_t seq,
 	r.ts_us = ts_us;
 	r.line = line;
 	r.len = len;
-	up_reserve(WIRE_REC_HDR + len);
-	up.cur_len += wire_record(up.cur + up.cur_len, &r);
 	up.records++;
-	if (up.cur_len >= UP_CHUNK)
+	if (spool_record(&up.spool, &r) >= SPOOL_CHUNK)
 		up_seal();
 }
 
@@ -377,10 +169,7 @@ void
 upstream_event_text(const char *s, size_t n)
 {
 	/* Events are few and small: they are always kept. */
-	up_begin(WIRE_EVENT, n);
-	memcpy(up.cur + up.cur_len, s, n);
-	up.cur_len += n;
-	wire_header(up.cur + up.batch_off, WIRE_EVENT, up.next_seq, n);
+	spool_event(&up.spool, s, n);
 }
 
 void
@@ -478,7 +267,7 @@ up_accepted(json_t *o)
 	long long	down_ms;
 
 	up_ack(last);
-	up.unsent = TAILQ_FIRST(&up.chunks);
+	spool_rewind(&up.spool);
 	up.state = UP_RUN;
 	up.since = time(NULL);
 	up.backoff_ms = UP_BACKOFF_MIN;
@@ -486,7 +275,7 @@ up_accepted(json_t *o)
 		down_ms = (long long)(time(NULL) - up.down_since) * 1000;
 		log_info("upstream %s is back after about %lld s; resending "
 		    "%zu chunks after frame %llu", up.url, down_ms / 1000,
-		    up.nchunks, (unsigned long long)last);
+		    up.spool.nchunks, (unsigned long long)last);
 		up.said_down = 0;
 	} else
 		log_info("connected to upstream %s (%s)", up.url,
@@ -679,7 +468,8 @@ upstream_start(dispatch_fn dispatch)
 	struct timeval	tv;
 
 	up.dispatch = dispatch;
-	TAILQ_INIT(&up.chunks);
+	spool_init(&up.spool, cfg.spool_dir, cfg.spool_memory,
+	    cfg.spool_disk);
 	auth_nonce(up.id);
 	up.backoff_ms = UP_BACKOFF_MIN;
 	up.dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
@@ -699,8 +489,7 @@ upstream_start(dispatch_fn dispatch)
 int
 upstream_idle(void)
 {
-	return (up.state == UP_OFF || (TAILQ_EMPTY(&up.chunks) &&
-	    up.cur_len == 0));
+	return (up.state == UP_OFF || spool_empty(&up.spool));
 }
 
 /* Does nothing: it only keeps upstream_finish's loop turning. */
@@ -722,13 +511,13 @@ upstream_finish(int ms)
 	up_seal();
 	wake = event_new(base, -1, EV_PERSIST, up_wake_cb, NULL);
 	event_add(wake, &tv);
-	while (!TAILQ_EMPTY(&up.chunks) && clock_now_ms() < deadline)
+	while (!spool_empty(&up.spool) && clock_now_ms() < deadline)
 		event_base_loop(base, EVLOOP_ONCE);
-	if (!TAILQ_EMPTY(&up.chunks))
+	if (!spool_empty(&up.spool))
 		log_warn("upstream %s did not take %zu chunks (frames %llu to "
-		    "%llu) in time; they are lost", up.url, up.nchunks,
-		    (unsigned long long)TAILQ_FIRST(&up.chunks)->seq_lo,
-		    (unsigned long long)up.next_seq);
+		    "%llu) in time; they are lost", up.url, up.spool.nchunks,
+		    (unsigned long long)TAILQ_FIRST(&up.spool.chunks)->seq_lo,
+		    (unsigned long long)up.spool.next_seq);
 	else if (up.state == UP_RUN) {
 		m = json_pack("{s:s}", "type", "bye");
 		up_control(m);
@@ -749,9 +538,10 @@ upstream_status(void)
 	    "s:I}", "url", up.url, "relay", up.id, "state",
 	    up_state_names[up.state], "since", (json_int_t)(up.state == UP_RUN ?
 	    up.since : up.down_since), "records_sent", (json_int_t)up.records,
-	    "last_frame", (json_int_t)up.next_seq, "acknowledged",
-	    (json_int_t)up.acked, "spool_memory_bytes",
-	    (json_int_t)(up.mem_bytes + up.cur_len), "spool_disk_bytes",
-	    (json_int_t)up.disk_bytes, "dropped_records",
+	    "last_frame", (json_int_t)up.spool.next_seq, "acknowledged",
+	    (json_int_t)up.spool.acked, "spool_memory_bytes",
+	    (json_int_t)(up.spool.mem_bytes + up.spool.cur_len),
+	    "spool_disk_bytes", (json_int_t)up.spool.disk_bytes,
+	    "dropped_records",
 	    (json_int_t)up.dropped, "reconnects", (json_int_t)up.reconnects));
 }
