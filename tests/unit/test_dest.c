@@ -1,0 +1,247 @@
+/*
+ * Destinations, on real pipes and files: bytes pass exactly and in order,
+ * nothing is taken from a pipe its destination cannot take (the writer
+ * feels the back-pressure), the stream hears when there is room again and
+ * when the reader is gone, and console lines wait behind nothing.
+ */
+
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include <event2/event.h>
+
+#include "collector/collector.h"
+
+struct config		 cfg;
+struct event_base	*base;
+
+static int	 heard, heard_gone;
+
+static void
+watch_cb(void *arg, int gone)
+{
+	heard++;
+	heard_gone = gone;
+}
+
+static void
+setup(void)
+{
+	/* As the collector does: a gone reader is EPIPE, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	base = event_base_new();
+	cr_assert_not_null(base);
+}
+
+TestSuite(dest, .init = setup);
+
+/* A pipe: [0] read end, [1] write end, both non-blocking. */
+static void
+mkpipe(int p[2])
+{
+	cr_assert_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+}
+
+/* Everything readable now from fd, NUL-terminated, in a static buffer. */
+static const char *
+drain(int fd, size_t *len)
+{
+	static char	 buf[1 << 20];
+	ssize_t		 n;
+	size_t		 got = 0;
+
+	while ((n = read(fd, buf + got, sizeof buf - 1 - got)) > 0)
+		got += (size_t)n;
+	buf[got] = '\0';
+	if (len != NULL)
+		*len = got;
+	return (buf);
+}
+
+/* Fill a pipe until it would block; returns how much went in. */
+static size_t
+fill(int fd)
+{
+	static char	 junk[65536];
+	ssize_t		 n;
+	size_t		 total = 0;
+
+	while ((n = write(fd, junk, sizeof junk)) > 0)
+		total += (size_t)n;
+	cr_assert_eq(errno, EAGAIN);
+	return (total);
+}
+
+/* Bytes waiting in a pipe. */
+static int
+pending(int fd)
+{
+	int	n;
+
+	cr_assert_eq(ioctl(fd, FIONREAD, &n), 0);
+	return (n);
+}
+
+Test(dest, bytes_pass_to_a_pipe_exactly_and_are_copied_for_the_log)
+{
+	int			 in[2], out[2];
+	struct dest		*d;
+	struct dest_watch	 w;
+	char			 buf[256];
+	size_t			 got;
+
+	mkpipe(in);
+	mkpipe(out);
+	d = dest_get(out[1]);
+	memset(&w, 0, sizeof w);
+	dest_watch(d, &w, watch_cb, NULL);
+	cr_assert_eq(write(in[1], "one\ntwo\n", 8), 8);
+	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got), DEST_OK);
+	cr_assert_eq(got, 8);
+	cr_assert_eq(memcmp(buf, "one\ntwo\n", 8), 0);
+	cr_assert_str_eq(drain(out[0], NULL), "one\ntwo\n");
+	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got),
+	    DEST_EMPTY);
+	close(in[1]);
+	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got), DEST_EOF);
+	dest_unwatch(&w);
+	dest_unref(d);
+	dest_flush_pending();
+}
+
+Test(dest, a_full_destination_takes_nothing_from_the_pipe_until_it_has_room)
+{
+	int			 in[2], out[2];
+	struct dest		*d;
+	struct dest_watch	 w;
+	char			 buf[256];
+	size_t			 got, len;
+
+	mkpipe(in);
+	mkpipe(out);
+	d = dest_get(out[1]);
+	memset(&w, 0, sizeof w);
+	dest_watch(d, &w, watch_cb, NULL);
+	len = fill(out[1]);
+	cr_assert_eq(write(in[1], "late\n", 5), 5);
+	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got),
+	    DEST_FULL);
+	/* The bytes stay where the writer put them. */
+	cr_assert_eq(pending(in[0]), 5);
+	cr_assert_eq(heard, 0);
+	/* The reader catches up: the stream is told, then the bytes pass. */
+	drain(out[0], &got);
+	cr_assert_eq(got, len);
+	while (heard == 0)
+		event_base_loop(base, EVLOOP_ONCE);
+	cr_assert_eq(heard_gone, 0);
+	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got), DEST_OK);
+	cr_assert_str_eq(drain(out[0], NULL), "late\n");
+	dest_unwatch(&w);
+	dest_unref(d);
+}
+
+Test(dest, a_gone_reader_is_told_and_the_bytes_are_left_alone)
+{
+	int			 in[2], out[2];
+	struct dest		*d;
+	struct dest_watch	 w;
+	char			 buf[256];
+	size_t			 got;
+
+	mkpipe(in);
+	mkpipe(out);
+	d = dest_get(out[1]);
+	memset(&w, 0, sizeof w);
+	dest_watch(d, &w, watch_cb, NULL);
+	close(out[0]);
+	cr_assert_eq(write(in[1], "lost\n", 5), 5);
+	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got),
+	    DEST_GONE);
+	cr_assert_eq(got, 0);
+	cr_assert(dest_gone(d));
+	/* Not read: the stream closes its pipe and the writer gets EPIPE. */
+	cr_assert_eq(pending(in[0]), 5);
+	dest_unwatch(&w);
+	dest_unref(d);
+}
+
+Test(dest, a_file_gets_every_byte_in_order)
+{
+	char			 path[] = "/tmp/meshlog-dest-test.XXXXXX";
+	int			 in[2], fd, i;
+	struct dest		*d;
+	struct dest_watch	 w;
+	char			 buf[4096], line[32];
+	size_t			 got, total = 0, len;
+	const char		*text;
+
+	mkpipe(in);
+	fd = mkstemp(path);
+	cr_assert_neq(fd, -1);
+	d = dest_get(fd);
+	memset(&w, 0, sizeof w);
+	dest_watch(d, &w, watch_cb, NULL);
+	for (i = 0; i < 1000; i++) {
+		len = (size_t)snprintf(line, sizeof line, "line %d\n", i);
+		cr_assert_eq(write(in[1], line, len), (ssize_t)len);
+		total += len;
+		if (i % 7 == 0)
+			while (dest_pass(d, &w, in[0], buf, 100, &got) ==
+			    DEST_OK)
+				;
+	}
+	while (dest_pass(d, &w, in[0], buf, sizeof buf, &got) == DEST_OK)
+		;
+	dest_unwatch(&w);
+	dest_unref(d);
+	dest_drain_all(1000);
+	fd = open(path, O_RDONLY);
+	text = drain(fd, &got);
+	close(fd);
+	unlink(path);
+	cr_assert_eq(got, total);
+	for (i = 0; i < 1000; i++) {
+		len = (size_t)snprintf(line, sizeof line, "line %d\n", i);
+		cr_assert_eq(strncmp(text, line, len), 0, "line %d", i);
+		text += len;
+	}
+}
+
+Test(dest, one_destination_per_open_pipe)
+{
+	int		 out[2], dup1;
+	struct dest	*a, *b;
+
+	mkpipe(out);
+	dup1 = dup(out[1]);
+	a = dest_get(out[1]);
+	b = dest_get(dup1);
+	cr_assert_eq(a, b, "two destinations write one pipe");
+	dest_unref(a);
+	dest_unref(b);
+}
+
+Test(dest, console_lines_are_written_by_the_end_of_the_pass)
+{
+	int		 out[2];
+	struct dest	*d;
+
+	mkpipe(out);
+	d = dest_get(out[1]);
+	dest_write(d, "[rank 0] a\n", 11);
+	dest_write(d, "[rank 1] b\n", 11);
+	dest_flush_pending();
+	cr_assert_str_eq(drain(out[0], NULL), "[rank 0] a\n[rank 1] b\n");
+	dest_unref(d);
+}
