@@ -664,9 +664,19 @@ uint64_t source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds,
 void	 source_on_pending_forks(void (*fn)(long pid));
 /* Read every pipe until it would block; at exit. */
 void	 source_drain_all(void);
+/* Why a source closed: the JSON log's source_closed "reason". */
+enum close_reason {
+	CLOSE_EOF,		/* every writer of its pipes is gone */
+	CLOSE_READER_GONE,	/* its destination's reader left */
+	CLOSE_COLLECTOR_EXIT,
+	CLOSE_RELAY_LOST,	/* its relay was away past its link timeout */
+	CLOSE_RELAYED		/* its relay's own source_closed says */
+};
+/* The reason as the JSON log writes it. */
+const char *close_reason_name(enum close_reason);
 /* Emit what is buffered and close every source; at exit. */
-void	 source_close_all(const char *reason);
-/* Number of open sources. */
+void	 source_close_all(enum close_reason);
+/* Number of open local sources. */
 unsigned source_count(void);
 
 /*
@@ -674,9 +684,7 @@ unsigned source_count(void);
  * (what FIONREAD counts), not what comes later; -1 when no stream has it.
  */
 int	 source_drain_pipe(dev_t dev, ino_t ino);
-/* {source, pid, rank, host, argv} of a source (new reference). */
-json_t	*source_describe(uint64_t id);
-/* Every open source with its counters (new reference). */
+/* Every open local source with its counters (new reference). */
 json_t	*source_status_all(void);
 /*
  * Send sig to the local processes whose rank is in ranks (all when n is
@@ -698,12 +706,16 @@ void	 source_remote_event(uint64_t link, json_t *o);
 void	 source_remote_record(uint64_t link, const struct wire_rec *r);
 /* Open sources that came through relay link. */
 int	 source_count_link(uint64_t link);
+/* Open sources that came through relays. */
+unsigned source_remote_count(void);
+/* Append every relayed source's status to the array all. */
+void	 source_remote_status(json_t *all);
 /* Relay link is lost: close its sources, remembered for a resume. */
 void	 source_remote_lost(uint64_t link);
 /* Relay link is back: open again the sources closed when it was lost. */
 void	 source_remote_resume(uint64_t link);
 /* Close every relayed source; at exit, before source_close_all. */
-void	 source_remote_close_all(const char *reason);
+void	 source_remote_close_all(enum close_reason);
 /* Records that named a source no relay had opened. */
 uint64_t source_remote_unknown(void);
 

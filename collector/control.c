@@ -64,7 +64,8 @@ control_status(void)
 	    PACKAGE_VERSION, "socket", cfg.socket_path, "json", cfg.json_path,
 	    "uptime_s", (json_int_t)(now.tv_sec - started.tv_sec), "mode",
 	    control_mode(), "flush_version", (json_int_t)flush_last_version(),
-	    "sources_open", (json_int_t)source_count(), "console_filtered",
+	    "sources_open", (json_int_t)(source_count() +
+	    source_remote_count()), "console_filtered",
 	    (json_int_t)console_filtered(), "aggregated", "lines",
 	    (json_int_t)lines, "printed", (json_int_t)printed, "pending",
 	    (json_int_t)pending, "shapes_remembered", (json_int_t)hits,
@@ -72,6 +73,7 @@ control_status(void)
 	    source_status_all());
 	json_object_set_new(json_object_get(o, "collector"), "host",
 	    json_string(cfg.host));
+	source_remote_status(json_object_get(o, "sources"));
 	json_object_set_new(o, "relays", link_status_all());
 	json_object_set_new(o, "upstream", upstream_status());
 	return (o);

@@ -33,7 +33,9 @@ struct pending {
 
 RB_HEAD(flush_parts, flush_part);
 
-static struct barriers		 bars = { 0, TAILQ_HEAD_INITIALIZER(bars.active) };
+static struct barriers		 bars = {
+	0, TAILQ_HEAD_INITIALIZER(bars.active)
+};
 static struct flush_parts	 parts = RB_INITIALIZER(&parts);
 static size_t			 nparts[2];
 static uint64_t			 next_id;

@@ -243,7 +243,7 @@ source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds, int nfds,
 		key.dev = dev[i];
 		key.ino = ino[i];
 		parent[i] = RB_FIND(streams, &stream_tree, &key);
-		if (parent[i] == NULL || parent[i]->src->link != 0 ||
+		if (parent[i] == NULL ||
 		    parent[i]->fd == -1 || (up != NULL && parent[i]->src != up) ||
 		    (i == 1 && parent[1] == parent[0])) {
 			xasprintf(cause, "fork names a pipe that is not an "

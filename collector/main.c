@@ -213,8 +213,8 @@ idle_cb(int fd, short what, void *arg)
 {
 	static int	idle;
 
-	if (source_count() > 0 || link_count() > 0 || !upstream_idle() ||
-	    server_peer_count() > 0) {
+	if (source_count() + source_remote_count() > 0 || link_count() > 0 ||
+	    !upstream_idle() || server_peer_count() > 0) {
 		idle = 0;
 		return;
 	}
@@ -499,8 +499,8 @@ main(int argc, char **argv)
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	json_decref(flush_run(2000));
 	source_drain_all();
-	source_remote_close_all("collector_exit");
-	source_close_all("collector_exit");
+	source_remote_close_all(CLOSE_COLLECTOR_EXIT);
+	source_close_all(CLOSE_COLLECTOR_EXIT);
 	aggregate_flush();
 	/* What this host wrote reaches the upstream before we go. */
 	upstream_finish(10000);

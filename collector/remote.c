@@ -30,6 +30,8 @@ static struct remotes		 remote_tree = RB_INITIALIZER(&remote_tree);
 static struct source		*remote_last;	/* of the last record */
 static uint64_t			 remote_unknown;	/* records of no source */
 static TAILQ_HEAD(, remote_lost) lost = TAILQ_HEAD_INITIALIZER(lost);
+static struct sourcelist	 relayed = TAILQ_HEAD_INITIALIZER(relayed);
+static unsigned			 nrelayed;
 
 /* Order a relay's sources by (relay, id at the relay). */
 static int
@@ -41,13 +43,15 @@ remote_cmp(struct source *a, struct source *b)
 }
 RB_GENERATE(remotes, source, rentry, remote_cmp)
 
-/* Close a relay's source here (reason NULL: its relay logged it). */
+/* Close a relay's source here. */
 static void
-remote_close(struct source *src, const char *reason)
+remote_close(struct source *src, enum close_reason reason)
 {
 	RB_REMOVE(remotes, &remote_tree, src);
 	if (remote_last == src)
 		remote_last = NULL;
+	TAILQ_REMOVE(&relayed, src, entry);
+	nrelayed--;
 	source_free(src, reason);
 }
 
@@ -135,8 +139,8 @@ remote_open(uint64_t link, json_t *o)
 		src->nopen++;
 	}
 	RB_INSERT(remotes, &remote_tree, src);
-	TAILQ_INSERT_TAIL(&sources, src, entry);
-	nsources++;
+	TAILQ_INSERT_TAIL(&relayed, src, entry);
+	nrelayed++;
 	remote_rewrite(link, o, "parent_source");
 	json_object_set_new(o, "source", json_integer((json_int_t)src->id));
 	source_log(o);
@@ -188,7 +192,7 @@ source_remote_event(uint64_t link, json_t *o)
 		remote_counts(src, o);
 	source_log(o);
 	if (strcmp(event, "source_closed") == 0 && src != NULL)
-		remote_close(src, NULL);
+		remote_close(src, CLOSE_RELAYED);
 }
 
 void
@@ -228,7 +232,7 @@ source_count_link(uint64_t link)
 	struct source	*src;
 	int		 n = 0;
 
-	TAILQ_FOREACH(src, &sources, entry) {
+	TAILQ_FOREACH(src, &relayed, entry) {
 		if (src->link == link)
 			n++;
 	}
@@ -248,7 +252,7 @@ source_remote_lost(uint64_t link)
 	struct remote_lost	*l;
 	int			 i;
 
-	TAILQ_FOREACH_SAFE(src, &sources, entry, next) {
+	TAILQ_FOREACH_SAFE(src, &relayed, entry, next) {
 		if (src->link != link)
 			continue;
 		l = xcalloc(1, sizeof *l);
@@ -261,7 +265,7 @@ source_remote_lost(uint64_t link)
 		}
 		l->opened = json_incref(src->opened);
 		TAILQ_INSERT_TAIL(&lost, l, entry);
-		remote_close(src, "relay_lost");
+		remote_close(src, CLOSE_RELAY_LOST);
 	}
 }
 
@@ -290,18 +294,28 @@ source_remote_resume(uint64_t link)
 }
 
 void
-source_remote_close_all(const char *reason)
+source_remote_close_all(enum close_reason reason)
 {
 	struct source		*src, *next;
 	struct remote_lost	*l;
 
-	TAILQ_FOREACH_SAFE(src, &sources, entry, next) {
-		if (src->link != 0)
-			remote_close(src, reason);
-	}
+	TAILQ_FOREACH_SAFE(src, &relayed, entry, next)
+		remote_close(src, reason);
 	while ((l = TAILQ_FIRST(&lost)) != NULL) {
 		TAILQ_REMOVE(&lost, l, entry);
 		json_decref(l->opened);
 		free(l);
 	}
+}
+
+unsigned
+source_remote_count(void)
+{
+	return (nrelayed);
+}
+
+void
+source_remote_status(json_t *all)
+{
+	source_status(&relayed, all);
 }

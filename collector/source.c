@@ -156,24 +156,34 @@ stream_bytes(struct stream *s, const char *p, size_t n)
 	split_feed(&s->split, p, n, stream_record_cb, s);
 }
 
+const char *
+close_reason_name(enum close_reason r)
+{
+	static const char *const names[] = { "eof", "reader_gone",
+	    "collector_exit", "relay_lost", "relayed" };
+
+	return ((unsigned)r < sizeof names / sizeof names[0] ? names[r] :
+	    "unknown");
+}
+
 /*
  * Free a source whose streams are all closed, recording the counts unless
- * reason is NULL (a relay's source, whose own record says them).
+ * its relay's own record says them (CLOSE_RELAYED).
  */
 void
-source_free(struct source *src, const char *reason)
+source_free(struct source *src, enum close_reason reason)
 {
 	char		 buf[2048];	/* a host of 255 bytes, escaped */
 	struct jw	 w;
 	int		 i, k;
 
 	/* A forked child that never wrote was never announced either. */
-	if (reason == NULL || !src->announced)
+	if (reason == CLOSE_RELAYED || !src->announced)
 		goto out;
 	jw_init(&w, buf, sizeof buf);
 	source_event_head(&w, src, "source_closed");
 	jw_lit(&w, ",\"reason\":\"");
-	jw_lit(&w, reason);
+	jw_lit(&w, close_reason_name(reason));
 	for (k = 0; k < 2; k++) {
 		jw_lit(&w, k == 0 ? "\",\"lines\":{" : ",\"bytes\":{");
 		for (i = 0; i < 2; i++) {
@@ -190,7 +200,7 @@ source_free(struct source *src, const char *reason)
 	jw_lit(&w, "}");
 	source_log_text(&w);
 	log_debug("source %llu (pid %ld) closed: %s",
-	    (unsigned long long)src->id, src->pid, reason);
+	    (unsigned long long)src->id, src->pid, close_reason_name(reason));
 out:
 	flush_leave(&src->part);
 	for (i = 0; i < 2; i++) {
@@ -202,8 +212,6 @@ out:
 		free(src->st[i]->jprefix);
 		free(src->st[i]);
 	}
-	TAILQ_REMOVE(&sources, src, entry);
-	nsources--;
 	if (src->pidfd != -1)
 		close(src->pidfd);
 	free(src->host);
@@ -220,7 +228,7 @@ out:
  * writers must see EPIPE, which needs every read end closed.
  */
 void
-stream_close(struct stream *s, const char *reason)
+stream_close(struct stream *s, enum close_reason reason)
 {
 	struct source	*src = s->src;
 
@@ -236,10 +244,13 @@ stream_close(struct stream *s, const char *reason)
 	/* A reaped child's bytes are through, or lost with its reader. */
 	if (s->holding)
 		stream_release(s);
-	if (strcmp(reason, "collector_exit") != 0)
+	if (reason != CLOSE_COLLECTOR_EXIT)
 		keeper_close(src->id, 1u << s->which);
-	if (--src->nopen == 0)
+	if (--src->nopen == 0) {
+		TAILQ_REMOVE(&sources, src, entry);
+		nsources--;
 		source_free(src, reason);
+	}
 }
 
 /* Stop reading s until its destination has room (back-pressure). */
@@ -298,7 +309,7 @@ stream_move(struct stream *s, size_t max)
 			stream_pause(s);
 			return (1);
 		case DEST_GONE:
-			stream_close(s, "reader_gone");
+			stream_close(s, CLOSE_READER_GONE);
 			return (-1);
 		case DEST_ERROR:
 			log_warn("source %llu %s: read: %s",
@@ -308,7 +319,7 @@ stream_move(struct stream *s, size_t max)
 		case DEST_EOF:
 			/* Children it forked name this pipe: register them. */
 			forked_pending(s->src->pid);
-			stream_close(s, "eof");
+			stream_close(s, CLOSE_EOF);
 			return (-1);
 		}
 	}
@@ -328,7 +339,7 @@ stream_watch_cb(void *arg, int gone)
 	struct stream	*s = arg;
 
 	if (gone) {
-		stream_close(s, "reader_gone");
+		stream_close(s, CLOSE_READER_GONE);
 		return;
 	}
 	/* Held at a reaped child's place: that child resumes it. */
@@ -585,6 +596,7 @@ stream_attach(struct stream *s, int watch)
 }
 
 static int	source_drain_written(struct source *);
+static json_t	*source_describe(struct source *);
 
 /*
  * A flush asks a local source to drain: the collector owns the pipes, so
@@ -602,7 +614,7 @@ source_part_drain(struct flush_part *p, uint64_t version, int timeout_ms)
 static json_t *
 source_part_describe(struct flush_part *p)
 {
-	return (source_describe(((struct source *)p->arg)->id));
+	return (source_describe(p->arg));
 }
 
 static const struct flush_ops source_flush_ops = {
@@ -640,7 +652,7 @@ source_check_gone(struct source *src)
 			continue;
 		/* Closing the last open stream frees src. */
 		last = src->nopen == 1;
-		stream_close(s, "reader_gone");
+		stream_close(s, CLOSE_READER_GONE);
 		if (last)
 			break;
 	}
@@ -782,8 +794,7 @@ source_drain_all(void)
 
 	TAILQ_FOREACH_SAFE(src, &sources, entry, next) {
 		for (i = 0; i < 2; i++) {
-			if (src->link != 0 || (s = src->st[i]) == NULL ||
-			    s->fd == -1)
+			if ((s = src->st[i]) == NULL || s->fd == -1)
 				continue;
 			/* Closing the last open stream frees src. */
 			last = src->nopen == 1;
@@ -794,17 +805,13 @@ source_drain_all(void)
 }
 
 void
-source_close_all(const char *reason)
+source_close_all(enum close_reason reason)
 {
 	struct source	*src;
 	struct stream	*s;
 	int		 i, last;
 
 	while ((src = TAILQ_FIRST(&sources)) != NULL) {
-		if (src->link != 0) {
-			source_free(src, reason);
-			continue;
-		}
 		for (i = 0; i < 2; i++) {
 			if ((s = src->st[i]) == NULL || s->fd == -1)
 				continue;
@@ -864,7 +871,7 @@ source_drain_pipe(dev_t dev, ino_t ino)
 
 	key.dev = dev;
 	key.ino = ino;
-	if ((s = source_find_pipe(&key)) == NULL || s->src->link != 0)
+	if ((s = source_find_pipe(&key)) == NULL)
 		return (-1);
 	id = s->src->id;
 	(void)source_drain_written(s->src);
@@ -878,32 +885,29 @@ source_drain_pipe(dev_t dev, ino_t ino)
 	return (0);
 }
 
-json_t *
-source_describe(uint64_t id)
+/* {source, pid, rank, host, argv} of a source (new reference). */
+static json_t *
+source_describe(struct source *src)
 {
-	struct source	*src = source_find(id);
-
-	if (src == NULL)
-		return (json_pack("{s:I}", "source", (json_int_t)id));
 	return (json_pack("{s:I, s:I, s:o, s:s, s:O}", "source",
 	    (json_int_t)src->id, "pid", (json_int_t)src->pid, "rank",
 	    src->rank < 0 ? json_null() : json_integer(src->rank), "host",
 	    src->host, "argv", src->argv));
 }
 
-json_t *
-source_status_all(void)
+void
+source_status(struct sourcelist *list, json_t *all)
 {
 	struct source	*src;
 	struct stream	*s;
-	json_t		*all = json_array(), *o, *streams;
+	json_t		*o, *streams;
 	char		 ts[TS_LEN];
 	int		 i;
 
-	TAILQ_FOREACH(src, &sources, entry) {
+	TAILQ_FOREACH(src, list, entry) {
 		if (!src->announced)
 			continue;
-		o = source_describe(src->id);
+		o = source_describe(src);
 		streams = json_object();
 		for (i = 0; i < 2; i++) {
 			if ((s = src->st[i]) == NULL)
@@ -920,6 +924,14 @@ source_status_all(void)
 		json_object_set_new(o, "streams", streams);
 		json_array_append_new(all, o);
 	}
+}
+
+json_t *
+source_status_all(void)
+{
+	json_t	*all = json_array();
+
+	source_status(&sources, all);
 	return (all);
 }
 
@@ -931,8 +943,7 @@ source_signal_runtimes(const long *ranks, size_t n, int sig)
 	int		 rc;
 
 	TAILQ_FOREACH(src, &sources, entry) {
-		/* A relay's process lives on another host: not ours to signal. */
-		if (src->link != 0 || !src->runtime)
+		if (!src->runtime)
 			continue;
 		for (i = 0; i < n; i++) {
 			if (ranks[i] == src->rank)
@@ -968,7 +979,7 @@ source_set_runtime(long pid, int on)
 	struct source	*src, *found = NULL;
 
 	TAILQ_FOREACH(src, &sources, entry) {
-		if (src->link == 0 && src->pid == pid && src->nopen > 0)
+		if (src->pid == pid && src->nopen > 0)
 			found = src;	/* the newest */
 	}
 	if (found == NULL)

@@ -79,7 +79,8 @@ RB_HEAD(streams, stream);
 RB_PROTOTYPE(streams, stream, entry, stream_cmp)
 TAILQ_HEAD(sourcelist, source);
 
-/* Every local stream by its pipe; every source, oldest first. */
+/* Every local stream by its pipe; every local source, oldest first (a
+ * relay's are remote.c's). */
 extern struct streams		 stream_tree;
 extern struct sourcelist	 sources;
 extern uint64_t			 source_next_id;
@@ -117,8 +118,8 @@ void	 source_add(struct source *);
  */
 uint64_t source_check_gone(struct source *);
 /* Free a source whose streams are closed (reason NULL: a relay's). */
-void	 source_free(struct source *, const char *);
-void	 stream_close(struct stream *, const char *);
+void	 source_free(struct source *, enum close_reason);
+void	 stream_close(struct stream *, enum close_reason);
 void	 stream_pause(struct stream *);
 /* Move bytes from a stream's pipe (stream_move in source.c says how). */
 int	 stream_move(struct stream *, size_t);
@@ -127,6 +128,8 @@ void	 stream_watch_cb(void *, int);
 void	 source_read_cb(int, short, void *);
 int	 source_check_pipe(int, struct stat *);
 struct source *source_find(uint64_t);
+/* Append the status of each announced source of list to the array all. */
+void	 source_status(struct sourcelist *, json_t *);
 
 /* forked.c */
 

@@ -339,7 +339,7 @@ shim_init(int argc, char **argv, char **envp)
 {
 	const char	*off, *why = NULL;
 	char		 sockpath[108];
-	int		 saved = errno;
+	int		 saved = errno, rc;
 
 	(void)argc;
 	if (envp == NULL)
@@ -355,9 +355,8 @@ shim_init(int argc, char **argv, char **envp)
 		shim_buffering();
 		goto out;
 	}
-	if (shim_register(argv, envp, &why) == 0 || (why != NULL &&
-	    strncmp(why, "no collector", 12) == 0 &&
-	    shim_relay(argv, envp, &why) == 0)) {
+	if ((rc = shim_register(argv, envp, &why)) == 0 ||
+	    (rc == SHIM_ABSENT && shim_relay(argv, envp, &why) == 0)) {
 		shim_mark();
 		/* Descendants and the runtimes use the collector we reached. */
 		if (ident_socket_path(envp, sockpath, sizeof sockpath) == 0) {

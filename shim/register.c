@@ -77,7 +77,8 @@ shim_trusted(int sock, const char **why)
 	return (0);
 }
 
-/* Connect r->sock to r->path before deadline; 0 or -1 with *why set. */
+/* Connect r->sock to r->path before deadline: 0, or SHIM_ABSENT (nothing
+ * listens there) or -1, with *why set. */
 static int
 shim_connect(struct shim_reg *r, long long deadline, const char **why)
 {
@@ -125,10 +126,10 @@ shim_connect(struct shim_reg *r, long long deadline, const char **why)
 	switch (errno) {
 	case ENOENT:
 		*why = "no collector socket";
-		break;
+		return (SHIM_ABSENT);
 	case ECONNREFUSED:
 		*why = "no collector listening on the socket";
-		break;
+		return (SHIM_ABSENT);
 	case EACCES:
 	case EPERM:
 		*why = "permission denied on the collector socket";
@@ -439,8 +440,10 @@ shim_register(char **argv, char **envp, const char **why)
 		*why = "socket path too long";
 		goto out;
 	}
-	if (shim_connect(&r, deadline, why) != 0)
+	if ((k = shim_connect(&r, deadline, why)) != 0) {
+		rc = k;
 		goto out;
+	}
 	jw_init(&w, msg, sizeof msg);
 	shim_hello(&w, &r, argv, envp);
 	if (w.overflow) {

@@ -27,10 +27,13 @@ extern struct shim_state shim_state SHIM_HIDDEN;
 
 /* register.c */
 
+/* What shim_register returns when no collector is on the socket. */
+#define SHIM_ABSENT	(-2)
 /*
  * Register this process with the collector and take over fds 1/2. Returns
- * 0 when the streams are now the collector's, -1 (host untouched, *why set
- * to a static reason) otherwise.
+ * 0 when the streams are now the collector's; otherwise the host is
+ * untouched, *why set to a static reason, and the result is SHIM_ABSENT
+ * when no collector is there (none listens on the socket), else -1.
  */
 int	shim_register(char **argv, char **envp, const char **why)
 	    SHIM_HIDDEN;
