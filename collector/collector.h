@@ -26,16 +26,15 @@ struct wire_rec;
 /* Default longest record, in bytes; longer lines are cut. */
 #define LINE_MAX_DEFAULT	4096
 
-/* Run-time settings, from the command line. */
+/* Settings from the command line, fixed once the collector runs (the
+ * console's live mode is console.c's: console_mode). */
 struct config {
 	const char	*socket_path;
 	const char	*json_path;
 	int		 tee;		/* raw copy to the original fds */
-	int		 console;	/* console view on */
+	int		 console;	/* console view on at start */
 	double		 aggregate;	/* window in s; 0 = off */
 	int		 level;		/* console level filter; 0 = all */
-	long		*level_ranks;	/* ranks the level applies to */
-	size_t		 nlevel_ranks;	/* 0: every rank */
 	size_t		 line_max;
 	int		 verbose;
 	int		 hello_timeout;	/* seconds for a peer's message */
@@ -546,9 +545,23 @@ double	aggregate_window(void);
 void	aggregate_stats(uint64_t *lines, uint64_t *printed, size_t *pending);
 
 /* console.c */
+/* The console view's live mode: set at start, then by set_mode. */
+struct console_mode {
+	int		 on;		/* the view is shown */
+	double		 window;	/* aggregation window, s; 0 = off */
+	int		 level;		/* lines below it are not shown; 0 = all */
+	long		*ranks;		/* ranks the level applies to */
+	size_t		 nranks;	/* 0: every rank */
+};
 /* Set up the console outputs on the collector's own fds 1 and 2. */
 void	console_open(void);
-/* Show one record: level filter, then aggregation or straight out. */
+/* The live mode (ranks borrowed until the next change). */
+const struct console_mode *console_mode(void);
+/* Change the live mode (ranks copied); what the aggregator holds is
+ * printed first when the view goes off or the window changes. */
+void	console_set_mode(const struct console_mode *);
+/* Show one record of a stream the route sends here (source.c's
+ * record_route): level filter, then aggregation or straight out. */
 void	console_record(int which, const struct origin *o, const char *line,
 	    size_t len, int flags);
 /* Print one line with its prefix on the console view. */

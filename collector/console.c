@@ -16,6 +16,7 @@ static int		 cons_tty[2];
 static char		*cbuf;
 static size_t		 ccap;
 static uint64_t		 filtered;
+static struct console_mode	 mode;
 
 /*
  * Known even with -q: a process whose original destination is the
@@ -39,16 +40,41 @@ console_open(void)
 	aggregate_set_output(console_line, console_group);
 }
 
+const struct console_mode *
+console_mode(void)
+{
+	return (&mode);
+}
+
+void
+console_set_mode(const struct console_mode *m)
+{
+	long	*ranks = NULL;
+
+	/* Pending groups are printed before the console goes quiet. */
+	if (mode.on && !m->on)
+		aggregate_flush();
+	if (m->window != aggregate_window())
+		aggregate_set_window(m->window);
+	if (m->nranks > 0) {
+		ranks = xcalloc(m->nranks, sizeof *ranks);
+		memcpy(ranks, m->ranks, m->nranks * sizeof *ranks);
+	}
+	free(mode.ranks);
+	mode = *m;
+	mode.ranks = ranks;
+}
+
 /* Whether the level filter applies to rank. */
 static int
 console_level_applies(long rank)
 {
 	size_t	i;
 
-	if (cfg.nlevel_ranks == 0)
+	if (mode.nranks == 0)
 		return (1);
-	for (i = 0; i < cfg.nlevel_ranks; i++) {
-		if (cfg.level_ranks[i] == rank)
+	for (i = 0; i < mode.nranks; i++) {
+		if (mode.ranks[i] == rank)
 			return (1);
 	}
 	return (0);
@@ -60,17 +86,17 @@ console_record(int which, const struct origin *o, const char *line,
 {
 	struct shape	sh = { 0, 0, 0 };
 
-	if (!cfg.console || cons[which] == NULL)
+	if (cons[which] == NULL)
 		return;
-	if (cfg.level > 0 || aggregate_window() > 0)
+	if (mode.level > 0 || mode.window > 0)
 		shape_of(line, len, &sh);
 	/* Lines without a recognised severity are never filtered. */
-	if (cfg.level > 0 && sh.severity > 0 && sh.severity < cfg.level &&
+	if (mode.level > 0 && sh.severity > 0 && sh.severity < mode.level &&
 	    console_level_applies(o->rank)) {
 		filtered++;
 		return;
 	}
-	if (aggregate_window() > 0)
+	if (mode.window > 0)
 		aggregate_line(which, o, line, len, flags, &sh);
 	else
 		console_line(which, o->prefix, line, len, flags);
@@ -89,7 +115,7 @@ console_emit(int which, const char *colour, const char *prefix,
 {
 	size_t	plen = strlen(prefix), clen, need, n = 0;
 
-	if (!cfg.console || cons[which] == NULL)
+	if (cons[which] == NULL)
 		return;
 	clen = colour != NULL ? strlen(colour) + 4 : 0;
 	need = clen + plen + JSON_ESCAPE_MAX(len) + 16;

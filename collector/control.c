@@ -32,18 +32,19 @@ control_error(const char *msg)
 static json_t *
 control_mode(void)
 {
-	json_t	*ranks = json_null();
-	size_t	 i;
+	const struct console_mode	*m = console_mode();
+	json_t				*ranks = json_null();
+	size_t				 i;
 
-	if (cfg.nlevel_ranks > 0) {
+	if (m->nranks > 0) {
 		ranks = json_array();
-		for (i = 0; i < cfg.nlevel_ranks; i++)
+		for (i = 0; i < m->nranks; i++)
 			json_array_append_new(ranks,
-			    json_integer(cfg.level_ranks[i]));
+			    json_integer(m->ranks[i]));
 	}
 	return (json_pack("{s:b, s:o, s:i, s:o}", "stream_to_client",
-	    cfg.console, "aggregate_window_sec", aggregate_window() > 0 ?
-	    json_real(aggregate_window()) : json_null(), "level", cfg.level,
+	    m->on, "aggregate_window_sec", m->window > 0 ?
+	    json_real(m->window) : json_null(), "level", m->level,
 	    "ranks", ranks));
 }
 
@@ -99,6 +100,7 @@ control_set_mode(json_t *req)
 	json_t		*a = json_object_get(req, "aggregate_window_sec");
 	json_t		*l = json_object_get(req, "level");
 	json_t		*r = json_object_get(req, "ranks"), *v, *ev, *m;
+	struct console_mode mode = *console_mode();
 	double		 window = -1;
 	int		 level = -1;
 	long		*ranks = NULL;
@@ -138,21 +140,18 @@ control_set_mode(json_t *req)
 			ranks[nranks++] = (long)json_integer_value(v);
 		}
 	}
-	if (s != NULL) {
-		/* Pending groups are printed before the console goes quiet. */
-		if (!json_is_true(s))
-			aggregate_flush();
-		cfg.console = json_is_true(s);
-	}
+	if (s != NULL)
+		mode.on = json_is_true(s);
 	if (window >= 0)
-		aggregate_set_window(window);
+		mode.window = window;
 	if (l != NULL) {
-		cfg.level = level;
-		free(cfg.level_ranks);
-		cfg.level_ranks = ranks;
-		cfg.nlevel_ranks = nranks;
-		ranks = NULL;
-		runtime_push_level(level, cfg.level_ranks, cfg.nlevel_ranks);
+		mode.level = level;
+		mode.ranks = ranks;
+		mode.nranks = nranks;
+	}
+	console_set_mode(&mode);
+	if (l != NULL) {
+		runtime_push_level(level, ranks, nranks);
 		/* Every relay applies it on its host, and passes it on. */
 		m = json_pack("{s:s, s:i, s:O}", "type", "set_mode",
 		    "level", level, "ranks", r != NULL ? r : json_null());

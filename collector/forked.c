@@ -283,10 +283,7 @@ source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds, int nfds,
 		s = stream_new(src, parent[i]->which, fds[i], &sb[i]);
 		s->updev = parent[i]->dev;
 		s->upino = parent[i]->ino;
-		s->dest = parent[i]->dest != NULL ? dest_ref(parent[i]->dest) :
-		    NULL;
-		s->tee = parent[i]->tee;
-		s->console = parent[i]->console;
+		stream_route_as(s, parent[i]);
 		fds[i] = -1;
 		/* Polled until it shows life, not watched (source_quiet_cb). */
 		stream_attach(s, 0);

@@ -427,8 +427,6 @@ main(int argc, char **argv)
 			free(cause);
 			return (2);
 		}
-		/* The console view of the mesh is the upstream's. */
-		cfg.console = 0;
 	}
 
 	signal(SIGPIPE, SIG_IGN);
@@ -447,7 +445,10 @@ main(int argc, char **argv)
 		    ELOOP ? " (it is a symbolic link, which is not followed)" :
 		    "");
 	console_open();
-	aggregate_set_window(cfg.aggregate);
+	/* A relay's console view of the mesh is its upstream's. */
+	console_set_mode(&(struct console_mode){ .on = cfg.console &&
+	    cfg.upstream == NULL, .window = cfg.aggregate, .level =
+	    cfg.level });
 	for (i = 0; i < 4; i++) {
 		/* Ignored when we started (nohup): stay ignored, pass nothing. */
 		if (launch_ignored(sigs[i])) {

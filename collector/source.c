@@ -93,43 +93,81 @@ source_log(json_t *o)
 		upstream_event(o);
 }
 
+/* Where record_route() sends a record. */
+#define ROUTE_LOG	0x1	/* the JSON log */
+#define ROUTE_UPSTREAM	0x2	/* this relay's upstream */
+#define ROUTE_VIEW	0x4	/* the console view: filter, aggregator */
+#define ROUTE_LIVE	0x8	/* the console view, straight: a progress state */
+
 /*
- * One record of stream s, read here or taken from a relay: to the JSON log
- * (ts), upstream (us) and the console. Progress states (SPLIT_UPDATE) only
- * reach the console and the upstream, at most once a second.
+ * Where a record of stream s goes. With stream_route(), which decides
+ * once per stream whether it is shown on the console and whether its raw
+ * bytes are copied to the original destination (the tee: bytes, not
+ * records), this is the whole answer to "why is this line (not) there":
+ *
+ * - the JSON log takes every record but a progress state (SPLIT_UPDATE):
+ *   a bar's final state is a record, its updates say nothing more;
+ * - the upstream, on a relay, takes what the log takes, and the progress
+ *   states of a stream shown on the console, at most one a second, for
+ *   the root's console view (a relay's own view is off);
+ * - the console view takes the records of a stream shown there while the
+ *   view is on (console_mode): progress states at most one a second,
+ *   straight, since each replaces the last; every other record through
+ *   the level filter and the aggregator (console_record).
+ */
+static unsigned
+record_route(struct stream *s, int flags)
+{
+	unsigned	to = 0;
+	time_t		now;
+
+	if (flags & SPLIT_UPDATE) {
+		now = time(NULL);
+		if (!s->console || now == s->last_update)
+			return (0);
+		s->last_update = now;
+		if (console_mode()->on)
+			to |= ROUTE_LIVE;
+		if (upstream_active())
+			to |= ROUTE_UPSTREAM;
+		return (to);
+	}
+	if (jsonlog_active())
+		to |= ROUTE_LOG;
+	if (upstream_active())
+		to |= ROUTE_UPSTREAM;
+	if (s->console && console_mode()->on)
+		to |= ROUTE_VIEW;
+	return (to);
+}
+
+/*
+ * One record of stream s, read here or taken from a relay (ts and us its
+ * time), to where record_route() says.
  */
 void
 stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
     const char *line, size_t len, int flags)
 {
 	struct source	*src = s->src;
+	unsigned	 to;
 	char		*p;
-	time_t		 now;
 
 	if (!src->announced)
 		source_fork_event(src);
-	if (flags & SPLIT_UPDATE) {
-		now = time(NULL);
-		if (s->console && now != s->last_update) {
-			s->last_update = now;
-			if (cfg.console)
-				console_line(s->which, src->prefix, line, len,
-				    0);
-			if (upstream_active())
-				upstream_record(src->id, s->which, flags, seq,
-				    us, line, len);
-		}
-		return;
-	}
-	if (jsonlog_active()) {
+	to = record_route(s, flags);
+	if (to & ROUTE_LOG) {
 		p = jsonlog_reserve(RECORD_MAX(len, s->jplen));
 		jsonlog_commit(record_line(p, ts, s->jprefix, s->jplen, seq,
 		    line, len, flags));
 	}
-	if (upstream_active())
+	if (to & ROUTE_UPSTREAM)
 		upstream_record(src->id, s->which, flags, seq, us, line, len);
-	s->seq = seq + 1;
-	if (s->console)
+	if (!(flags & SPLIT_UPDATE))
+		s->seq = seq + 1;
+	if (to & ROUTE_LIVE)
+		console_line(s->which, src->prefix, line, len, 0);
+	if (to & ROUTE_VIEW)
 		console_record(s->which, &src->origin, line, len, flags);
 }
 
@@ -381,6 +419,14 @@ stream_route(struct stream *s, int nested)
 
 	s->tee = s->dest != NULL && (!view || cfg.tee);
 	s->console = !nested || view;
+}
+
+void
+stream_route_as(struct stream *s, const struct stream *parent)
+{
+	s->dest = parent->dest != NULL ? dest_ref(parent->dest) : NULL;
+	s->tee = parent->tee;
+	s->console = parent->console;
 }
 
 /* Build a stream's constant JSON fields. */
@@ -718,9 +764,7 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 		parent = key.dev != 0 ? source_find_pipe(&key) : NULL;
 		if (parent != NULL) {
 			close(fds[2 * i + 1]);
-			s->dest = dest_ref(parent->dest);
-			s->tee = parent->tee;
-			s->console = parent->console;
+			stream_route_as(s, parent);
 			h->inherit[s->which] = parent->which;
 			/* A forked child that never wrote is not in the log. */
 			parent_id = (long long)(parent->src->announced ?

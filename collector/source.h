@@ -105,6 +105,11 @@ void	 source_label(struct source *);
 void	 source_open_log(struct source *, void (*)(struct jw *,
 	    struct source *, const void *), const void *);
 void	 source_argv_json(struct jw *, json_t *);
+/*
+ * A stream whose process writes into another's capture pipe (a forked
+ * child, an exec'd program that inherited it) goes where that one goes.
+ */
+void	 stream_route_as(struct stream *, const struct stream *);
 /* A local stream of src reading pipe fd (sb its fstat), not yet attached. */
 struct stream *stream_new(struct source *, int, int, const struct stat *);
 /* Index s, watch its dest and, when watch is set, its pipe; count it. */
