@@ -570,6 +570,9 @@ void	console_line(int which, const char *prefix, const char *line,
 /* Print an aggregated group: prefix highlighted on a terminal. */
 void	console_group(int which, const char *prefix, const char *line,
 	    size_t len, int flags);
+/* Say text at once on the console's stderr (red on a terminal), before
+ * what the aggregator holds; 0 when the view is off. */
+int	console_alert(const char *text);
 /* Lines the level filter kept from the console. */
 uint64_t console_filtered(void);
 
@@ -689,6 +692,14 @@ enum close_reason {
 const char *close_reason_name(enum close_reason);
 /* Emit what is buffered and close every source; at exit. */
 void	 source_close_all(enum close_reason);
+/* Write the source_closed of every source still waiting for its
+ * process's status; at exit, after source_close_all. */
+void	 ending_close_all(void);
+/*
+ * Process pid was reaped with wait status status by its parent (a
+ * registered process; 0: this collector, for the launched command).
+ */
+void	 source_reaped(long parent, long pid, int status);
 /* Number of open local sources. */
 unsigned source_count(void);
 
@@ -797,6 +808,8 @@ const char *launch_shim_path(void);
 void	launch_start(char *const *argv, const char *socket_path);
 /* Whether the command has exited; *status gets the exit code to use. */
 int	launch_done(int *status);
+/* The command's pid; *raw its wait status once launch_done said so. */
+long	launch_child(int *raw);
 /* Forward a termination signal to the command. */
 void	launch_signal(int sig);
 

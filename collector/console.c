@@ -18,6 +18,9 @@ static size_t		 ccap;
 static uint64_t		 filtered;
 static struct console_mode	 mode;
 
+static void	console_emit(int, const char *, const char *, const char *,
+		    size_t, int);
+
 /*
  * Known even with -q: a process whose original destination is the
  * collector's own stdout or stderr is covered by --tee/--no-tee, not teed
@@ -100,6 +103,16 @@ console_record(int which, const struct origin *o, const char *line,
 		aggregate_line(which, o, line, len, flags, &sh);
 	else
 		console_line(which, o->prefix, line, len, flags);
+}
+
+int
+console_alert(const char *text)
+{
+	if (!mode.on || cons[MESHLOG_STDERR] == NULL)
+		return (0);
+	console_emit(MESHLOG_STDERR, cons_tty[MESHLOG_STDERR] ? "\x1b[1;31m" :
+	    NULL, "meshlog: ", text, strlen(text), 0);
+	return (1);
 }
 
 uint64_t

@@ -18,6 +18,7 @@
 
 static pid_t	child = -1;
 static int	child_status = -1;
+static int	child_raw;	/* its wait status */
 static sigset_t	inherited_ignores;	/* ignored when we were started */
 
 /* The signals whose inherited disposition the job gets back. */
@@ -140,6 +141,7 @@ launch_done(int *status)
 		while (r == -1 && errno == EINTR);
 		if (r != child)
 			return (0);
+		child_raw = st;
 		if (WIFEXITED(st))
 			child_status = WEXITSTATUS(st);
 		else if (WIFSIGNALED(st))
@@ -149,6 +151,13 @@ launch_done(int *status)
 	}
 	*status = child_status;
 	return (1);
+}
+
+long
+launch_child(int *raw)
+{
+	*raw = child_raw;
+	return ((long)child);
 }
 
 void

@@ -268,8 +268,8 @@ main(int argc, char **argv)
 	struct timeval	 second = { 1, 0 };
 	char		*path = NULL, *end, *cause = NULL, *copy;
 	long long	 size;
-	int		 c, tee = -1, status = 0, i;
-	long		 v;
+	int		 c, tee = -1, status = 0, i, raw;
+	long		 v, pid;
 	double		 secs;
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD };
 
@@ -495,6 +495,11 @@ main(int argc, char **argv)
 			break;
 	}
 
+	/* The command's own end, as its parent (this collector) saw it. */
+	if (launching && launch_done(&status)) {
+		pid = launch_child(&raw);
+		source_reaped(0, pid, raw);
+	}
 	/* Final drain: pending hellos, a barrier, then every byte left. */
 	server_poll_pending();
 	event_base_loop(base, EVLOOP_NONBLOCK);
@@ -502,6 +507,7 @@ main(int argc, char **argv)
 	source_drain_all();
 	source_remote_close_all(CLOSE_COLLECTOR_EXIT);
 	source_close_all(CLOSE_COLLECTOR_EXIT);
+	ending_close_all();
 	aggregate_flush();
 	/* What this host wrote reaches the upstream before we go. */
 	upstream_finish(10000);

@@ -314,6 +314,29 @@ peer_fork(struct peer *p, json_t *o)
 }
 
 /*
+ * A process reaped a child: how the child ended, as its wait call said.
+ * The kernel names the sender, which source_reaped checks is the child's
+ * parent. Nothing is answered.
+ */
+static void
+peer_reaped(struct peer *p, json_t *o)
+{
+	json_t	*pid = json_object_get(o, "pid");
+	json_t	*st = json_object_get(o, "status");
+
+	if (!p->family || p->msg_pid <= 0 || !json_is_integer(pid) ||
+	    !json_is_integer(st) || json_integer_value(pid) <= 0 ||
+	    json_integer_value(pid) > INT32_MAX ||
+	    json_integer_value(st) < 0 || json_integer_value(st) > 0xffff) {
+		peer_refuse(p, "reaped", "reaped needs pid and status (0 to "
+		    "65535), on a family connection");
+		return;
+	}
+	source_reaped((long)p->msg_pid, (long)json_integer_value(pid),
+	    (int)json_integer_value(st));
+}
+
+/*
  * Handle one complete line. Returns 1 when the connection stays open for
  * more requests (control, a registration under way), 0 when it is done.
  */
@@ -347,6 +370,11 @@ peer_dispatch(struct peer *p, const char *line, size_t len)
 		evtimer_del(p->timer);
 		json_decref(o);
 		return (1);
+	}
+	if (strcmp(type, "reaped") == 0 && p->nfds == 0) {
+		peer_reaped(p, o);
+		json_decref(o);
+		return (p->family);
 	}
 	if (strcmp(type, "fork") == 0) {
 		peer_fork(p, o);

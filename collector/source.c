@@ -156,6 +156,8 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 	if (!src->announced)
 		source_fork_event(src);
 	to = record_route(s, flags);
+	if (!(flags & SPLIT_UPDATE) && src->link == 0)
+		ending_tail(src, line, len);
 	if (to & ROUTE_LOG) {
 		p = jsonlog_reserve(RECORD_MAX(len, s->jplen));
 		jsonlog_commit(record_line(p, ts, s->jprefix, s->jplen, seq,
@@ -222,8 +224,10 @@ source_free(struct source *src, enum close_reason reason)
 	source_event_head(&w, src, "source_closed");
 	jw_lit(&w, ",\"reason\":\"");
 	jw_lit(&w, close_reason_name(reason));
+	jw_lit(&w, "\"");
+	ending_fields(&w, src, reason);
 	for (k = 0; k < 2; k++) {
-		jw_lit(&w, k == 0 ? "\",\"lines\":{" : ",\"bytes\":{");
+		jw_lit(&w, k == 0 ? ",\"lines\":{" : ",\"bytes\":{");
 		for (i = 0; i < 2; i++) {
 			if (src->st[i] == NULL)
 				continue;
@@ -250,6 +254,12 @@ out:
 		free(src->st[i]->jprefix);
 		free(src->st[i]);
 	}
+	if (src->death != NULL)
+		event_free(src->death);
+	if (src->ending_timer != NULL)
+		event_free(src->ending_timer);
+	free(src->tail);
+	free(src->oom_path);
 	if (src->pidfd != -1)
 		close(src->pidfd);
 	free(src->host);
@@ -284,11 +294,8 @@ stream_close(struct stream *s, enum close_reason reason)
 		stream_release(s);
 	if (reason != CLOSE_COLLECTOR_EXIT)
 		keeper_close(src->id, 1u << s->which);
-	if (--src->nopen == 0) {
-		TAILQ_REMOVE(&sources, src, entry);
-		nsources--;
-		source_free(src, reason);
-	}
+	if (--src->nopen == 0)
+		source_end(src, reason);
 }
 
 /* Stop reading s until its destination has room (back-pressure). */
@@ -682,6 +689,7 @@ source_add(struct source *src)
 	TAILQ_INSERT_TAIL(&sources, src, entry);
 	nsources++;
 	flush_join(&src->part, FLUSH_SOURCE, &source_flush_ops, src);
+	ending_watch(src);
 	keeper_add(src->id, pipes, dests);
 }
 
@@ -905,6 +913,12 @@ source_drain_written(struct source *src)
 	return (0);
 }
 
+void
+source_drain_now(struct source *src)
+{
+	(void)source_drain_written(src);
+}
+
 int
 source_drain_pipe(dev_t dev, ino_t ino)
 {
@@ -1030,11 +1044,7 @@ source_set_runtime(long pid, int on)
 		return (-1);
 	if (on)
 		source_runtime_on(found);
-	else {
-		found->runtime = 0;
-		if (found->pidfd != -1)
-			close(found->pidfd);
-		found->pidfd = -1;
-	}
+	else
+		found->runtime = 0;	/* its pidfd watches for its death */
 	return (0);
 }

@@ -70,9 +70,31 @@ struct source {
 	int			 announced;	/* source_open written */
 	int			 pidfd;		/* names pid for that, or -1 */
 	struct flush_part	 part;		/* a local one's */
+	/* How it ended (ending.c). */
+	struct event		*death;		/* its pidfd, readable at death */
+	struct timespec		 died;		/* 0 until seen */
+	int			 status;	/* wait status, if have_status */
+	int			 have_status;
+	int			 ending_reason;	/* its pipes closed: why; or -1 */
+	struct event		*ending_timer;	/* waits for the status */
+	int			 hold;		/* not freed meanwhile */
+	int			 first_failure;
+	char			*oom_path;	/* its cgroup's OOM kill count */
+	long long		 oom_base;	/* that count at its start */
+	int			 oom_killed;
+	struct ending_line	*tail;		/* its last lines, a ring */
+	int			 ntail;
+	int			 tail_next;
 	json_t			*opened;	/* a relay's: its source_open */
 	TAILQ_ENTRY(source)	 entry;
 	RB_ENTRY(source)	 rentry;
+};
+
+/* One of the last lines of a process, for the first failure's account. */
+#define ENDING_TAIL	8
+struct ending_line {
+	size_t	len;
+	char	text[200];
 };
 
 RB_HEAD(streams, stream);
@@ -159,5 +181,21 @@ struct stream *source_find_pipe(struct stream *);
 void	 forked_pending(long);
 /* At exit. */
 void	 forked_close(void);
+
+/* ending.c */
+
+/* Watch for src's death (pidfd); at source_add. */
+void	 ending_watch(struct source *);
+/*
+ * src's last stream closed for reason: its source_closed is written when
+ * its exit status is known, or will not be.
+ */
+void	 source_end(struct source *, enum close_reason);
+/* The exit fields of src's source_closed. */
+void	 ending_fields(struct jw *, struct source *, enum close_reason);
+/* Keep a line among src's last ones. */
+void	 ending_tail(struct source *, const char *, size_t);
+/* Read what src's pipes hold now (source.c). */
+void	 source_drain_now(struct source *);
 
 #endif

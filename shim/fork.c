@@ -19,6 +19,11 @@
  * with FIONREAD) and, when a wait reaps a child whose pipe still holds
  * bytes, asks the collector to move them before the wait returns.
  *
+ * Every child reaped is reported on the same connection with the status
+ * the wait returned ("reaped"), so that the collector can say how each
+ * process ended even when it could not read the status itself: a parent
+ * such as a shell reaps at once.
+ *
  * Everything in the child is a system call; nothing blocks: a collector
  * that does not accept at once leaves the child on its parent's pipe, as
  * before. vfork and posix_spawn run no code of ours and exec at once; the
@@ -73,11 +78,15 @@ struct shim_slot {
 	int			r[2], w[2];
 	unsigned long long	dev[2], ino[2];	/* the new pipes */
 	unsigned long long	odev[2], oino[2]; /* the pipes they split */
+	int			took;		/* the family connection */
 };
 
 static struct shim_kid	kids[SHIM_KIDS];
 static char		sockpath[108];
 static int		fd_base = -1;
+static int		fork_pipes;	/* forked children get pipes */
+/* The family connection is in use (a fork or a report, in any thread). */
+static int		fam_busy;
 
 /* The family connection: -1 not open; after 3 failures, not tried again. */
 static int			fam_fd = -1;
@@ -91,9 +100,10 @@ shim_fork_setup(char **envp, const char *path)
 	struct rlimit	 rl;
 	size_t		 len = strlen(path);
 
-	/* MESHLOG_FORK=0: forked children share their parent's pipes. */
-	if (len >= sizeof sockpath || (off != NULL && strcmp(off, "0") == 0))
+	if (len >= sizeof sockpath)
 		return;
+	/* MESHLOG_FORK=0: forked children share their parent's pipes. */
+	fork_pipes = off == NULL || strcmp(off, "0") != 0;
 	memcpy(sockpath, path, len + 1);
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		rl.rlim_cur = 1024;
@@ -193,6 +203,33 @@ fail:
 	return (-1);
 }
 
+/*
+ * Take the family connection for this thread's use, opening it if need
+ * be; give it back with shim_family_give. -1 when another thread has it
+ * (then this fork or report goes without, as without meshlog) or it
+ * cannot be opened.
+ */
+static int
+shim_family_take(void)
+{
+	int	free_ = 0;
+
+	if (!__atomic_compare_exchange_n(&fam_busy, &free_, 1, 0,
+	    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return (-1);
+	if (shim_family() != 0) {
+		__atomic_store_n(&fam_busy, 0, __ATOMIC_RELEASE);
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+shim_family_give(void)
+{
+	__atomic_store_n(&fam_busy, 0, __ATOMIC_RELEASE);
+}
+
 /* Undo what shim_prepare made. */
 static void
 shim_slot_close(struct shim_slot *sl)
@@ -222,7 +259,7 @@ shim_prepare(struct shim_slot *sl)
 	sl->kid = -1;
 	memset(sl->r, -1, sizeof sl->r);
 	memset(sl->w, -1, sizeof sl->w);
-	if (!shim_state.active || sockpath[0] == '\0')
+	if (!shim_state.active || sockpath[0] == '\0' || !fork_pipes)
 		goto out;
 	for (i = 0; i < 2; i++) {
 		sl->use[i] = shim_state.managed[i] && fstat(i + 1, &sb) == 0 &&
@@ -230,8 +267,10 @@ shim_prepare(struct shim_slot *sl)
 		    (unsigned long long)sb.st_dev == shim_state.dev[i] &&
 		    (unsigned long long)sb.st_ino == shim_state.ino[i];
 	}
-	if ((!sl->use[0] && !sl->use[1]) || shim_family() != 0 ||
-	    (sl->kid = shim_kid_reserve()) == -1)
+	if ((!sl->use[0] && !sl->use[1]) || shim_family_take() != 0)
+		goto out;
+	sl->took = 1;		/* given back after the fork */
+	if ((sl->kid = shim_kid_reserve()) == -1)
 		goto out;
 	for (i = 0; i < 2; i++) {
 		if (!sl->use[i])
@@ -368,19 +407,49 @@ fork(void)
 		return (real());
 	shim_prepare(&sl);
 	pid = real();
-	if (pid == 0)
+	if (pid == 0) {
+		/* Alone in the child: no other thread holds anything. */
+		fam_busy = 0;
 		shim_child(&sl);
-	else
+	} else {
 		shim_parent(&sl, pid);
+		if (sl.took)
+			shim_family_give();
+	}
 	return (pid);
 }
 
 /*
- * A wait reaped pid: if its pipes still hold bytes, have the collector
- * move them before the parent goes on. Keeps errno.
+ * Tell the collector how child pid ended (its wait status): one send that
+ * never waits; lost when the connection is busy or full. Safe in a signal
+ * handler (a SIGCHLD handler that reaps): system calls only.
  */
 static void
-shim_reaped(pid_t pid)
+shim_report(pid_t pid, int status)
+{
+	char		msg[96];
+	struct jw	w;
+
+	if (sockpath[0] == '\0' || shim_family_take() != 0)
+		return;
+	jw_init(&w, msg, sizeof msg);
+	jw_lit(&w, "{\"type\":\"reaped\",\"pid\":");
+	jw_int(&w, (long long)pid);
+	jw_lit(&w, ",\"status\":");
+	jw_int(&w, (long long)status);
+	jw_lit(&w, "}\n");
+	if (!w.overflow)
+		(void)send(fam_fd, msg, w.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	shim_family_give();
+}
+
+/*
+ * A wait reaped pid with status: said to the collector, and if its pipes
+ * still hold bytes, the collector moves them before the parent goes on.
+ * Keeps errno.
+ */
+static void
+shim_reaped(pid_t pid, int status)
 {
 	unsigned long long	 dev[2], ino[2];
 	struct shim_kid		*k;
@@ -388,6 +457,7 @@ shim_reaped(pid_t pid)
 
 	if (pid <= 0)
 		return;
+	shim_report(pid, status);
 	for (i = 0; i < SHIM_KIDS; i++) {
 		k = &kids[i];
 		want = KID_LIVE;
@@ -445,7 +515,7 @@ waitpid(pid_t pid, int *status, int options)
 	if (rc > 0 && status != NULL)
 		*status = st;
 	if (rc > 0 && shim_gone(st))
-		shim_reaped(rc);
+		shim_reaped(rc, st);
 	return (rc);
 }
 
@@ -472,7 +542,7 @@ wait4(pid_t pid, int *status, int options, struct rusage *ru)
 	if (rc > 0 && status != NULL)
 		*status = st;
 	if (rc > 0 && shim_gone(st))
-		shim_reaped(rc);
+		shim_reaped(rc, st);
 	return (rc);
 }
 
@@ -498,6 +568,8 @@ waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
 	if (rc == 0 && info != NULL && !(options & WNOWAIT) &&
 	    (info->si_code == CLD_EXITED || info->si_code == CLD_KILLED ||
 	    info->si_code == CLD_DUMPED))
-		shim_reaped(info->si_pid);
+		shim_reaped(info->si_pid, info->si_code == CLD_EXITED ?
+		    (info->si_status & 0xff) << 8 : (info->si_status & 0x7f) |
+		    (info->si_code == CLD_DUMPED ? 0x80 : 0));
 	return (rc);
 }

@@ -1,0 +1,505 @@
+/*
+ * How each local process ended, and which failed first.
+ *
+ * The collector is not the parent of the processes it reads, so it learns
+ * an exit status three ways, the first that answers wins:
+ *
+ * - a pidfd per process, watched: it becomes readable when the process
+ *   dies, which gives the time of death; the process is then a zombie
+ *   until its parent reaps it, and /proc/PID/stat's exit_code field holds
+ *   its wait status. The pidfd, still pointing at the zombie after the
+ *   read, proves the pid was not reused in between;
+ * - the parent's own wait: the shim in a parent reports each child it
+ *   reaps, with the status its wait call returned, on its family
+ *   connection; the kernel names the sender, which must be the process's
+ *   parent;
+ * - in launch mode, the collector's own child (the command).
+ *
+ * A process's source_closed waits for its status (ENDING_WAIT_MS at most,
+ * from the later of its pipes' end and its death) and then says
+ * "exit": {"code": N} or {"signal": "SIGKILL", "core": false}, the time
+ * of death ("ended"), or "exit": null with the reason it is not known.
+ *
+ * The first process of the job to end abnormally (a non-zero code or a
+ * signal), by time of death, is announced on the console at once with its
+ * last lines, and marked "first_failure" in the JSON log.
+ */
+
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "source.h"
+
+/* How long a source_closed waits for its process's status. */
+#define ENDING_WAIT_MS	1000
+
+static struct sourcelist ending = TAILQ_HEAD_INITIALIZER(ending);
+static int		 failure_seen;	/* the first one was announced */
+static struct event	*announce;	/* its announcement, to come */
+static struct source	*announce_src;
+
+static void	ending_finish(struct source *);
+static int	ending_failed(const struct source *);
+static void	ending_announce(struct source *);
+
+/*
+ * The kernel's count of OOM kills in the memory cgroup at path (cgroup v2
+ * memory.events or v1 memory.oom_control: "oom_kill N"), or -1.
+ */
+static long long
+ending_oom_count(const char *path)
+{
+	char		 buf[1024], *p;
+	int		 f;
+	ssize_t		 n;
+
+	if (path == NULL || (f = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (-1);
+	n = read(f, buf, sizeof buf - 1);
+	close(f);
+	if (n <= 0)
+		return (-1);
+	buf[n] = '\0';
+	if ((p = strstr(buf, "oom_kill ")) == NULL)
+		return (-1);
+	return (strtoll(p + 9, NULL, 10));
+}
+
+/*
+ * Where the kernel counts OOM kills for src's memory cgroup, from
+ * /proc/PID/cgroup: cgroup v2 ("0::/path") or v1 ("N:memory:/path").
+ * Allocated, or NULL.
+ */
+static char *
+ending_oom_path(struct source *src)
+{
+	static const char *const v2[] = { "/sys/fs/cgroup",
+	    "/sys/fs/cgroup/unified" };
+	char		 path[64], buf[4096], *line, *save, *cg = NULL;
+	char		*file = NULL;
+	int		 f, v1 = 0;
+	size_t		 i;
+	ssize_t		 n;
+
+	snprintf(path, sizeof path, "/proc/%ld/cgroup", src->pid);
+	if ((f = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (NULL);
+	n = read(f, buf, sizeof buf - 1);
+	close(f);
+	if (n <= 0)
+		return (NULL);
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "0::", 3) == 0 && cg == NULL)
+			cg = line + 3;
+		else if ((cg = strstr(line, ":memory:")) != NULL) {
+			cg += 8;
+			v1 = 1;
+			break;
+		}
+	}
+	if (cg == NULL || strstr(cg, "..") != NULL)
+		return (NULL);
+	if (v1)
+		xasprintf(&file, "/sys/fs/cgroup/memory%s/memory.oom_control",
+		    strcmp(cg, "/") == 0 ? "" : cg);
+	else {
+		for (i = 0; i < sizeof v2 / sizeof v2[0]; i++) {
+			free(file);
+			xasprintf(&file, "%s%s/memory.events", v2[i],
+			    strcmp(cg, "/") == 0 ? "" : cg);
+			if (access(file, R_OK) == 0)
+				break;
+		}
+	}
+	return (file);
+}
+
+/* Note src's memory cgroup and its OOM kills so far; at registration. */
+static void
+ending_oom_watch(struct source *src)
+{
+	char	*file = ending_oom_path(src);
+
+	if ((src->oom_base = ending_oom_count(file)) < 0) {
+		free(file);
+		return;
+	}
+	src->oom_path = file;
+}
+
+/*
+ * Whether the kernel's OOM killer killed src (dead by SIGKILL): the memory
+ * cgroup it registered in counted a kill since. Inferred: another process
+ * of the same cgroup killed at the same time counts too. (A zombie's
+ * /proc/PID/cgroup names the root, so the cgroup is the one it started
+ * in.)
+ */
+static int
+ending_oom_killed(struct source *src)
+{
+	return (src->oom_path != NULL &&
+	    ending_oom_count(src->oom_path) > src->oom_base);
+}
+
+/* A zombie's wait status from /proc/PID/stat; 0, or -1 when not one. */
+static int
+ending_zombie_status(struct source *src, int *status)
+{
+	char		 path[64], buf[1024], *p, *save;
+	int		 f, i;
+	ssize_t		 n;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", src->pid);
+	if ((f = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (-1);
+	n = read(f, buf, sizeof buf - 1);
+	close(f);
+	if (n <= 0)
+		return (-1);
+	buf[n] = '\0';
+	/* After the name, in parentheses that it may contain itself. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return (-1);
+	p = strtok_r(p + 1, " ", &save);
+	if (p == NULL || (*p != 'Z' && *p != 'X'))
+		return (-1);
+	/* exit_code is field 52; the state was field 3. */
+	for (i = 3; i < 52 && p != NULL; i++)
+		p = strtok_r(NULL, " \n", &save);
+	if (p == NULL)
+		return (-1);
+	*status = atoi(p);
+	/* Still our zombie (not reaped, the pid not reused) after the read. */
+	if (syscall(SYS_pidfd_send_signal, src->pidfd, 0, NULL, 0) != 0)
+		return (-1);
+	return (0);
+}
+
+/*
+ * The first failure's announcement, from the event loop: its pipes are
+ * read first (not from inside a read, where the news may come from), so
+ * that its last words (a traceback) are in it. A forked worker that never
+ * wrote is announced now: its end belongs in the log.
+ */
+static void
+ending_announce_cb(int fd, short what, void *arg)
+{
+	struct source	*src = arg;
+
+	event_free(announce);
+	announce = NULL;
+	announce_src = NULL;
+	if (src->ending_reason < 0)
+		source_drain_now(src);
+	if (!src->announced)
+		source_fork_event(src);
+	ending_announce(src);
+	src->hold = 0;
+	if (src->ending_reason >= 0)
+		ending_finish(src);
+}
+
+/* The status of src is known now; the first abnormal end is announced. */
+static void
+ending_known(struct source *src, int status)
+{
+
+	if (src->have_status)
+		return;
+	src->status = status;
+	src->have_status = 1;
+	/* The kernel's OOM killer sends SIGKILL and counts it. */
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+		src->oom_killed = ending_oom_killed(src);
+	if (!ending_failed(src) || failure_seen)
+		return;
+	failure_seen = 1;
+	src->first_failure = 1;
+	src->hold = 1;
+	/* Once per collector: failure_seen is never cleared. */
+	if ((announce = evtimer_new(base, ending_announce_cb, src)) == NULL)
+		fatalx("cannot announce a failure");
+	announce_src = src;
+	event_active(announce, EV_TIMEOUT, 1);
+}
+
+/* The process is dead: note when, and read its status while a zombie. */
+static void
+ending_death_cb(int fd, short what, void *arg)
+{
+	struct source	*src = arg;
+	struct timeval	 tv = { ENDING_WAIT_MS / 1000,
+			    (ENDING_WAIT_MS % 1000) * 1000 };
+	int		 status;
+
+	clock_gettime(CLOCK_REALTIME, &src->died);
+	if (!src->have_status && ending_zombie_status(src, &status) == 0)
+		ending_known(src, status);
+	/* Reaped already: its parent may still say how, for a while. */
+	if (!src->have_status && src->ending_timer != NULL)
+		evtimer_add(src->ending_timer, &tv);
+	if (src->ending_reason >= 0)
+		ending_finish(src);
+}
+
+void
+ending_watch(struct source *src)
+{
+	src->ending_reason = -1;
+	if (src->pidfd == -1)
+		src->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)src->pid, 0);
+	if (src->pidfd == -1)
+		return;
+	ending_oom_watch(src);
+	src->death = event_new(base, src->pidfd, EV_READ, ending_death_cb,
+	    src);
+	if (src->death == NULL || event_add(src->death, NULL) != 0)
+		fatalx("cannot watch a process");
+}
+
+/* The signal's name, "SIGKILL", or its number. */
+static const char *
+ending_signame(int sig, char *buf, size_t len)
+{
+	const char	*abbrev = sigabbrev_np(sig);
+
+	if (abbrev != NULL)
+		snprintf(buf, len, "SIG%s", abbrev);
+	else
+		snprintf(buf, len, "%d", sig);
+	return (buf);
+}
+
+/* Whether src ended abnormally: a code other than 0, or a signal. */
+static int
+ending_failed(const struct source *src)
+{
+	return (src->have_status && (!WIFEXITED(src->status) ||
+	    WEXITSTATUS(src->status) != 0));
+}
+
+/* "exit code 3", "killed by SIGKILL (core dumped)". */
+static void
+ending_how(const struct source *src, char *buf, size_t len)
+{
+	char	sig[32];
+
+	if (WIFEXITED(src->status))
+		snprintf(buf, len, "exited with code %d",
+		    WEXITSTATUS(src->status));
+	else
+		snprintf(buf, len, "killed by %s%s", ending_signame(
+		    WTERMSIG(src->status), sig, sizeof sig),
+		    src->oom_killed ? " (the kernel's OOM killer)" :
+		    WCOREDUMP(src->status) ? " (core dumped)" : "");
+}
+
+/*
+ * The first abnormal end of the job: said on the console now, before the
+ * lines of the processes that fail because of it, with its last lines.
+ */
+static void
+ending_announce(struct source *src)
+{
+	char			 how[96], ts[TS_LEN], head[512], who[320];
+	char			 prefix[80];
+	const char		*t;
+	struct ending_line	*l;
+	int			 i;
+
+	ending_how(src, how, sizeof how);
+	record_ts(ts, &src->died);
+	t = strchr(ts, 'T');
+	if (src->rank >= 0)
+		snprintf(who, sizeof who, "rank %ld (pid %ld, host %s)",
+		    src->rank, src->pid, src->host);
+	else
+		snprintf(who, sizeof who, "pid %ld (host %s)", src->pid,
+		    src->host);
+	snprintf(head, sizeof head, "first failure: %s %s at %.15s UTC%s",
+	    who, how, t != NULL ? t + 1 : ts, src->ntail > 0 ?
+	    "; its last lines:" : "");
+	if (!console_alert(head)) {
+		log_debug("%s", head);
+		return;
+	}
+	snprintf(prefix, sizeof prefix, "  %s", src->prefix);
+	for (i = 0; i < src->ntail; i++) {
+		l = &src->tail[(src->tail_next + ENDING_TAIL - src->ntail + i) %
+		    ENDING_TAIL];
+		console_line(MESHLOG_STDERR, prefix, l->text, l->len, 0);
+	}
+}
+
+/* The status is known, or will not be: write source_closed now. */
+static void
+ending_finish(struct source *src)
+{
+	if (src->ending_reason < 0 || src->hold)
+		return;
+	/* Waiting for its death, or for its parent's word. */
+	if (!src->have_status && src->ending_timer != NULL &&
+	    evtimer_pending(src->ending_timer, NULL))
+		return;
+	TAILQ_REMOVE(&ending, src, entry);
+	source_free(src, (enum close_reason)src->ending_reason);
+}
+
+/* Time is up: what is not known by now is written as unknown. */
+static void
+ending_timer_cb(int fd, short what, void *arg)
+{
+	ending_finish(arg);
+}
+
+void
+source_end(struct source *src, enum close_reason reason)
+{
+	struct timeval	tv = { ENDING_WAIT_MS / 1000,
+			    (ENDING_WAIT_MS % 1000) * 1000 };
+
+	TAILQ_REMOVE(&sources, src, entry);
+	nsources--;
+	TAILQ_INSERT_TAIL(&ending, src, entry);
+	src->ending_reason = (int)reason;
+	/* Never announced (a silent fork), or no way to learn more. */
+	if (!src->announced || src->have_status || src->death == NULL ||
+	    reason == CLOSE_COLLECTOR_EXIT || reason == CLOSE_RELAY_LOST) {
+		ending_finish(src);
+		return;
+	}
+	src->ending_timer = evtimer_new(base, ending_timer_cb, src);
+	if (src->ending_timer == NULL || evtimer_add(src->ending_timer,
+	    &tv) != 0)
+		fatalx("cannot arm a timer");
+	ending_finish(src);
+}
+
+/* Find the process pid among open and ending sources, newest first. */
+static struct source *
+ending_find(long pid)
+{
+	struct source	*src;
+
+	TAILQ_FOREACH_REVERSE(src, &ending, sourcelist, entry) {
+		if (src->pid == pid)
+			return (src);
+	}
+	TAILQ_FOREACH_REVERSE(src, &sources, sourcelist, entry) {
+		if (src->pid == pid)
+			return (src);
+	}
+	return (NULL);
+}
+
+void
+source_reaped(long parent, long pid, int status)
+{
+	struct source	*src = ending_find(pid);
+
+	/* Only its parent (or the collector, for its own child) can say. */
+	if (src == NULL || (parent != 0 && parent != src->ppid))
+		return;
+	if (!WIFEXITED(status) && !WIFSIGNALED(status))
+		return;
+	if (src->died.tv_sec == 0)
+		clock_gettime(CLOCK_REALTIME, &src->died);
+	ending_known(src, status);
+	if (src->ending_reason >= 0) {
+		if (src->ending_timer != NULL)
+			evtimer_del(src->ending_timer);
+		ending_finish(src);
+	}
+}
+
+void
+ending_fields(struct jw *w, struct source *src, enum close_reason reason)
+{
+	char		 ts[TS_LEN], sig[32];
+	const char	*why;
+
+	if (src->link != 0) {
+		/* A relay's own source_closed says how its process ended. */
+		jw_lit(w, ",\"exit\":null,\"exit_unknown\":\"");
+		jw_lit(w, reason == CLOSE_RELAY_LOST ? "its relay was lost" :
+		    "still open at its relay when the collector exited");
+		jw_lit(w, "\"");
+		return;
+	}
+	if (src->have_status && WIFEXITED(src->status)) {
+		jw_lit(w, ",\"exit\":{\"code\":");
+		jw_int(w, WEXITSTATUS(src->status));
+		jw_lit(w, "}");
+	} else if (src->have_status) {
+		jw_lit(w, ",\"exit\":{\"signal\":\"");
+		jw_lit(w, ending_signame(WTERMSIG(src->status), sig,
+		    sizeof sig));
+		jw_lit(w, WCOREDUMP(src->status) ? "\",\"core\":true}" :
+		    "\",\"core\":false}");
+		if (src->oom_killed)
+			jw_lit(w, ",\"oom_killed\":true");
+	} else {
+		if (src->died.tv_sec == 0 && reason == CLOSE_COLLECTOR_EXIT)
+			why = "still running when the collector exited";
+		else if (src->died.tv_sec == 0 && src->death != NULL)
+			why = "still running when its pipes closed";
+		else if (src->death == NULL)
+			why = "no pidfd (Linux 5.3 or later is needed)";
+		else
+			why = "reaped before its status could be read, by a "
+			    "parent that is not under meshlog";
+		jw_lit(w, ",\"exit\":null,\"exit_unknown\":\"");
+		jw_lit(w, why);
+		jw_lit(w, "\"");
+	}
+	if (src->died.tv_sec != 0) {
+		record_ts(ts, &src->died);
+		jw_lit(w, ",\"ended\":\"");
+		jw_lit(w, ts);
+		jw_lit(w, "\"");
+	}
+	if (src->first_failure)
+		jw_lit(w, ",\"first_failure\":true");
+}
+
+void
+ending_tail(struct source *src, const char *line, size_t len)
+{
+	struct ending_line	*l;
+
+	if (src->tail == NULL)
+		src->tail = xcalloc(ENDING_TAIL, sizeof *src->tail);
+	l = &src->tail[src->tail_next];
+	src->tail_next = (src->tail_next + 1) % ENDING_TAIL;
+	if (src->ntail < ENDING_TAIL)
+		src->ntail++;
+	l->len = len < sizeof l->text ? len : sizeof l->text;
+	memcpy(l->text, line, l->len);
+}
+
+void
+ending_close_all(void)
+{
+	struct source	*src;
+
+	/* An announcement still to come is made now. */
+	if (announce != NULL)
+		ending_announce_cb(-1, 0, announce_src);
+	while ((src = TAILQ_FIRST(&ending)) != NULL) {
+		if (src->ending_timer != NULL)
+			evtimer_del(src->ending_timer);
+		ending_finish(src);
+	}
+}

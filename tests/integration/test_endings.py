@@ -1,0 +1,222 @@
+"""How each process ended: exit statuses in source_closed, the first
+failure marked once and announced on the console before what follows, for
+real launchers (bash, Python multiprocessing with fork and spawn, torchrun)
+and an OOM kill in a memory-limited cgroup where one can be made.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+SRCDIR = os.environ.get("MESHLOG_SRCDIR") or os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (MeshTest, PYTHON, SHIM, clean_env, events,  # noqa: E402
+                     read_records, run_on_pty, COLLECTOR)
+
+TORCH = "/usr/bin/python3"
+
+
+def torch_problem():
+    if not os.path.exists(TORCH):
+        return "no /usr/bin/python3"
+    r = subprocess.run([TORCH, "-c", "import torch.distributed.run"],
+                       capture_output=True)
+    return None if r.returncode == 0 else "python3-torch is not installed"
+
+
+def closed_by_pid(records):
+    return {r["pid"]: r for r in events(records, "source_closed")}
+
+
+class Endings(MeshTest):
+
+    def first_failures(self):
+        return [r for r in events(self.records, "source_closed")
+                if r.get("first_failure")]
+
+    def test_bash_exit_codes_signals_and_the_first_failure(self):
+        script = ('sh -c \'echo "a $$"; exit 7\'; '
+                  'sh -c \'echo "b $$"; sleep 0.2; kill -9 $$\'; '
+                  'sh -c \'echo "c $$"; kill -SEGV $$\'; '
+                  'echo done')
+        p = self.launch(["bash", "-c", script], args=("-q",))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        pids = {}
+        for r in self.records:
+            if "line" in r and r["line"][:2] in ("a ", "b ", "c "):
+                pids[r["line"][0]] = int(r["line"].split()[1])
+        closed = closed_by_pid(self.records)
+        self.assertEqual(closed[pids["a"]]["exit"], {"code": 7})
+        self.assertEqual(closed[pids["b"]]["exit"],
+                         {"signal": "SIGKILL", "core": False})
+        self.assertEqual(closed[pids["c"]]["exit"]["signal"], "SIGSEGV")
+        bash = [r for r in events(self.records, "source_open")
+                if r["argv"][:1] == ["bash"]][0]
+        self.assertEqual(closed[bash["pid"]]["exit"], {"code": 0})
+        # One first failure: the process that died first.
+        self.assertEqual([r["pid"] for r in self.first_failures()],
+                         [pids["a"]])
+        for r in closed.values():
+            self.assertIn("ended", r)
+            self.assertLessEqual(r["ended"], r["ts"])
+
+    def test_multiprocessing_fork_and_spawn(self):
+        for method in ("fork", "spawn"):
+            with self.subTest(method=method):
+                self.run_multiprocessing(method)
+
+    def run_multiprocessing(self, method):
+        code = (
+            "import multiprocessing as mp, os, signal, sys, time\n"
+            "def exit3():\n"
+            "    time.sleep(0.1); print('exit3', os.getpid(), flush=True)\n"
+            "    sys.exit(3)\n"
+            "def killed():\n"
+            "    time.sleep(0.6); print('killed', os.getpid(), flush=True)\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n"
+            "def raises():\n"
+            "    time.sleep(1.1); print('raises', os.getpid(), flush=True)\n"
+            "    raise ValueError('boom')\n"
+            "if __name__ == '__main__':\n"
+            "    mp.set_start_method(%r)\n"
+            "    ps = [mp.Process(target=f) for f in (exit3, killed, raises)]\n"
+            "    for p in ps: p.start()\n"
+            "    for p in ps: p.join()\n"
+            "    print('codes', [p.exitcode for p in ps], flush=True)\n"
+            % method)
+        script = os.path.join(self.tmp, "mp_%s.py" % method)
+        with open(script, "w") as f:
+            f.write(code)
+        self.json = os.path.join(self.tmp, "mp_%s.jsonl" % method)
+        p = self.launch([PYTHON, script], args=("-q",))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        pids = {}
+        for r in self.records:
+            if "line" in r and r["line"].split()[0] in ("exit3", "killed",
+                                                        "raises"):
+                pids[r["line"].split()[0]] = int(r["line"].split()[1])
+        self.assertEqual(len(pids), 3, pids)
+        closed = closed_by_pid(self.records)
+        self.assertEqual(closed[pids["exit3"]]["exit"], {"code": 3})
+        self.assertEqual(closed[pids["killed"]]["exit"],
+                         {"signal": "SIGKILL", "core": False})
+        self.assertEqual(closed[pids["raises"]]["exit"], {"code": 1})
+        self.assertEqual([r["pid"] for r in self.first_failures()],
+                         [pids["exit3"]])
+
+    def test_the_first_failure_is_announced_before_what_follows(self):
+        # Rank 1 dies at once with a traceback; rank 2, its victim, writes
+        # its own later. Both on stderr, with the 3 s window on.
+        code = ("import os, sys, time\n"
+                "r = int(os.environ['RANK'])\n"
+                "print('rank %d starting' % r, flush=True)\n"
+                "if r == 1:\n"
+                "    time.sleep(0.3)\n"
+                "    raise RuntimeError('NaN in the loss at step 35')\n"
+                "time.sleep(0.8)\n"
+                "raise RuntimeError('Connection closed by peer')\n")
+        script = os.path.join(self.tmp, "ranks.py")
+        with open(script, "w") as f:
+            f.write(code)
+        launcher = ("for r in 1 2; do RANK=$r %s %s & done; wait" %
+                    (PYTHON, script))
+        rc, out = run_on_pty([COLLECTOR, "-s", os.path.join(self.tmp,
+                              "p.sock"), "-j", self.json, "--", "bash",
+                              "-c", launcher], clean_env())
+        self.assertEqual(rc, 0, out)
+        lines = out.splitlines()
+        ann = [i for i, l in enumerate(lines) if "first failure: rank 1" in l]
+        self.assertEqual(len(ann), 1, out)
+        self.assertIn("exited with code 1", lines[ann[0]])
+        # Its last lines come with it: the traceback's last line included.
+        self.assertIn("NaN in the loss", "\n".join(lines[ann[0]:ann[0] + 9]))
+        victim = [i for i, l in enumerate(lines)
+                  if "Connection closed by peer" in l]
+        self.assertTrue(victim, out)
+        self.assertLess(ann[0], victim[0], out)
+        recs = read_records(self.json)
+        first = [r for r in events(recs, "source_closed")
+                 if r.get("first_failure")]
+        self.assertEqual([r["rank"] for r in first], [1])
+
+    @unittest.skipIf(torch_problem(), torch_problem())
+    def test_torchrun_ranks(self):
+        code = ("import os, signal, sys, time\n"
+                "r = int(os.environ['RANK'])\n"
+                "print('rank %d pid %d' % (r, os.getpid()), flush=True)\n"
+                "if r == 1:\n"
+                "    time.sleep(0.5); os.kill(os.getpid(), signal.SIGKILL)\n"
+                "if r == 2:\n"
+                "    time.sleep(1.0); sys.exit(3)\n"
+                "if r == 3:\n"
+                "    time.sleep(1.5); raise RuntimeError('rank 3 fails')\n"
+                "time.sleep(60)\n")
+        script = os.path.join(self.tmp, "train.py")
+        with open(script, "w") as f:
+            f.write(code)
+        torchrun = os.path.join(SRCDIR, "tests", "bench", "torchrun_fixed.py")
+        p = self.launch([TORCH, torchrun, "--standalone", "--nproc_per_node",
+                         "4", "--monitor_interval", "3", script],
+                        args=("-q",), env=clean_env(OMP_NUM_THREADS=1),
+                        timeout=300)
+        self.assertNotEqual(p.returncode, 0)
+        ranks = {}
+        for r in self.records:
+            if "line" in r and r["line"].startswith("rank ") and \
+                    " pid " in r["line"]:
+                ranks[int(r["line"].split()[1])] = int(r["line"].split()[3])
+        self.assertEqual(sorted(ranks), [0, 1, 2, 3])
+        closed = closed_by_pid(self.records)
+        self.assertEqual(closed[ranks[1]]["exit"],
+                         {"signal": "SIGKILL", "core": False})
+        self.assertEqual(closed[ranks[2]]["exit"], {"code": 3})
+        self.assertEqual(closed[ranks[3]]["exit"], {"code": 1})
+        # Rank 0 was stopped by the agent once the others failed.
+        self.assertNotEqual(closed[ranks[0]]["exit"], {"code": 0})
+        self.assertEqual([r["pid"] for r in self.first_failures()],
+                         [ranks[1]])
+        self.assertEqual(self.first_failures()[0]["rank"], 1)
+
+    def test_oom_kill_in_a_memory_limited_cgroup(self):
+        cg = "/sys/fs/cgroup/memory/meshlog-test-%d" % os.getpid()
+        try:
+            os.mkdir(cg)
+        except OSError as e:
+            self.skipTest("cannot make a cgroup v1 memory cgroup: %s" % e)
+        self.addCleanup(os.rmdir, cg)
+        with open(os.path.join(cg, "memory.limit_in_bytes"), "w") as f:
+            f.write(str(64 << 20))
+        try:
+            with open(os.path.join(cg, "memory.memsw.limit_in_bytes"),
+                      "w") as f:
+                f.write(str(64 << 20))
+        except OSError:
+            pass
+        self.serve()
+        # Not under the shim until it is in the cgroup; the test is its
+        # parent and reaps it only after the collector has seen it die.
+        code = ("x = []\nprint('eating', flush=True)\n"
+                "while True: x.append(bytearray(10 ** 7))\n")
+        env = self.shim_env()
+        pre = env.pop("LD_PRELOAD")
+        w = subprocess.Popen(
+            ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec env '
+             'LD_PRELOAD="$1" "$2" -c "$3"', cg, pre, TORCH
+             if os.path.exists(TORCH) else PYTHON, code],
+            env=env, stdout=subprocess.DEVNULL)
+        self.wait_for(lambda: b'"event":"source_closed"' in
+                      self.log_bytes(), timeout=60, what="the OOM kill")
+        self.assertEqual(w.wait(), -signal.SIGKILL)
+        self.stop()
+        closed = events(read_records(self.json), "source_closed")
+        self.assertEqual(len(closed), 1)
+        self.assertEqual(closed[0]["exit"], {"signal": "SIGKILL",
+                                             "core": False})
+        self.assertTrue(closed[0].get("oom_killed"), closed[0])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
