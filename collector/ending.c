@@ -262,7 +262,13 @@ ending_watch(struct source *src)
 		src->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)src->pid, 0);
 	if (src->pidfd == -1)
 		return;
-	ending_oom_watch(src);
+	/*
+	 * Ranks and their workers are what the OOM killer takes from a
+	 * training job; a shell's helpers (thousands in a script) are not
+	 * worth the six system calls.
+	 */
+	if (src->rank >= 0)
+		ending_oom_watch(src);
 	src->death = event_new(base, src->pidfd, EV_READ, ending_death_cb,
 	    src);
 	if (src->death == NULL || event_add(src->death, NULL) != 0)

@@ -200,7 +200,7 @@ class Endings(MeshTest):
         # parent and reaps it only after the collector has seen it die.
         code = ("x = []\nprint('eating', flush=True)\n"
                 "while True: x.append(bytearray(10 ** 7))\n")
-        env = self.shim_env()
+        env = self.shim_env(RANK="0")
         pre = env.pop("LD_PRELOAD")
         w = subprocess.Popen(
             ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec env '
