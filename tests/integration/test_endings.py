@@ -27,6 +27,44 @@ def torch_problem():
     return None if r.returncode == 0 else "python3-torch is not installed"
 
 
+MPI_PROG = r"""
+#include <mpi.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int
+main(int argc, char **argv)
+{
+	int	r;
+
+	MPI_Init(&argc, &argv);
+	MPI_Comm_rank(MPI_COMM_WORLD, &r);
+	printf("rank %d pid %d\n", r, (int)getpid());
+	fflush(stdout);
+	if (r == 1 && strcmp(argv[1], "segv") == 0) {
+		usleep(300000);
+		raise(SIGSEGV);
+	}
+	if (r == 3 && strcmp(argv[1], "abort") == 0) {
+		usleep(300000);
+		MPI_Abort(MPI_COMM_WORLD, 3);
+	}
+	sleep(30);
+	MPI_Finalize();
+	return 0;
+}
+"""
+
+
+def mpi_problem():
+    for tool in ("mpicc", "mpirun"):
+        if not any(os.access(os.path.join(d, tool), os.X_OK)
+                   for d in os.environ.get("PATH", "").split(":")):
+            return "%s not found (Debian's openmpi-bin, libopenmpi-dev)" % tool
+    return None
+
+
 def closed_by_pid(records):
     return {r["pid"]: r for r in events(records, "source_closed")}
 
@@ -179,6 +217,39 @@ class Endings(MeshTest):
         self.assertEqual([r["pid"] for r in self.first_failures()],
                          [ranks[1]])
         self.assertEqual(self.first_failures()[0]["rank"], 1)
+
+    @unittest.skipIf(mpi_problem(), mpi_problem())
+    def test_mpirun_abort_and_segfault(self):
+        src = os.path.join(self.tmp, "ranks.c")
+        prog = os.path.join(self.tmp, "ranks")
+        with open(src, "w") as f:
+            f.write(MPI_PROG)
+        subprocess.run(["mpicc", "-o", prog, src], check=True)
+        for how, want in (("abort", (3, {"code": 3})),
+                          ("segv", (1, {"signal": "SIGSEGV"}))):
+            with self.subTest(how=how):
+                self.json = os.path.join(self.tmp, "%s.jsonl" % how)
+                p = self.launch(["mpirun", "--allow-run-as-root",
+                                 "--oversubscribe", "-np", "4", prog, how],
+                                args=("-q",), timeout=120)
+                self.assertNotEqual(p.returncode, 0)
+                ranks = {}
+                for r in self.records:
+                    if "line" in r and r["rank"] is not None and \
+                            r["line"].startswith("rank "):
+                        ranks[r["rank"]] = int(r["line"].split()[3])
+                self.assertEqual(sorted(ranks), [0, 1, 2, 3])
+                closed = closed_by_pid(self.records)
+                rank, exit_ = want
+                got = closed[ranks[rank]]["exit"]
+                self.assertEqual({k: got[k] for k in exit_}, exit_)
+                first = self.first_failures()
+                self.assertEqual([(r["rank"], r["pid"]) for r in first],
+                                 [(rank, ranks[rank])])
+                # The others were stopped by mpirun: not a clean exit.
+                for k in set(ranks) - {rank}:
+                    self.assertNotEqual(closed[ranks[k]]["exit"],
+                                        {"code": 0})
 
     def test_oom_kill_in_a_memory_limited_cgroup(self):
         cg = "/sys/fs/cgroup/memory/meshlog-test-%d" % os.getpid()
