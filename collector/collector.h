@@ -106,6 +106,9 @@ char	*xstrndup(const char *, size_t);
 int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 
+/* summarytext.c: a job's summary as text (shared with meshlogctl) */
+#include "summarytext.h"
+
 /* sockdir.c: the socket's verified directory */
 /*
  * Create the directory of path (0700) if missing and check it is this
@@ -561,9 +564,10 @@ const struct console_mode *console_mode(void);
  * printed first when the view goes off or the window changes. */
 void	console_set_mode(const struct console_mode *);
 /* Show one record of a stream the route sends here (source.c's
- * record_route): level filter, then aggregation or straight out. */
+ * record_route), sh its shape: level filter, then aggregation or
+ * straight out. */
 void	console_record(int which, const struct origin *o, const char *line,
-	    size_t len, int flags);
+	    size_t len, int flags, const struct shape *sh);
 /* Print one line with its prefix on the console view. */
 void	console_line(int which, const char *prefix, const char *line,
 	    size_t len, int flags);
@@ -573,8 +577,47 @@ void	console_group(int which, const char *prefix, const char *line,
 /* Say text at once on the console's stderr (red on a terminal), before
  * what the aggregator holds; 0 when the view is off. */
 int	console_alert(const char *text);
+/* Whether the console's stderr is a terminal (and the view is on). */
+int	console_colour(void);
+/* Write lines of text as they are to the console's stderr, if on. */
+void	console_text(const char *text);
 /* Lines the level filter kept from the console. */
 uint64_t console_filtered(void);
+
+/* summary.c: the job's account at its end */
+/* One process, as it ended or as it runs. */
+struct summary_proc {
+	long		 rank;		/* -1: none */
+	char		 host[256];
+	long		 pid;
+	int		 forked;	/* a worker its rank's process forked */
+	long		 world_size;	/* -1: not known */
+	uint64_t	 lines;
+	uint64_t	 warnings;
+	uint64_t	 errors;
+	int		 have_status;
+	int		 status;	/* wait status */
+	int		 oom_killed;
+	int		 running;
+	int		 first_failure;
+	char		 ended[TS_LEN];	/* "" when not known */
+};
+/* The last lines of a process (borrowed). */
+struct ending_lines {
+	size_t		 n;
+	const char	*line[8];
+	size_t		 len[8];
+};
+/* A process ended; tail: its last lines, for the first failure. */
+void	 summary_add(const struct summary_proc *, const struct ending_lines *);
+/*
+ * The account so far, with the processes still running, as a summary
+ * record (new reference); log is the JSON log's path, or NULL.
+ */
+json_t	*summary_build(const struct summary_proc *live, size_t nlive,
+	    const char *log);
+/* Forget every account (tests). */
+void	 summary_reset(void);
 
 /* upstream.c: this collector as a relay */
 /* Check and keep the upstream URL; 0, or -1 with an allocated *cause. */
@@ -734,6 +777,9 @@ int	 source_count_link(uint64_t link);
 unsigned source_remote_count(void);
 /* Append every relayed source's status to the array all. */
 void	 source_remote_status(json_t *all);
+/* The summary of the job so far, local and relayed sources (new
+ * reference; see summary.c). */
+json_t	*source_summary(void);
 /* Relay link is lost: close its sources, remembered for a resume. */
 void	 source_remote_lost(uint64_t link);
 /* Relay link is back: open again the sources closed when it was lost. */

@@ -85,22 +85,18 @@ console_level_applies(long rank)
 
 void
 console_record(int which, const struct origin *o, const char *line,
-    size_t len, int flags)
+    size_t len, int flags, const struct shape *sh)
 {
-	struct shape	sh = { 0, 0, 0 };
-
 	if (cons[which] == NULL)
 		return;
-	if (mode.level > 0 || mode.window > 0)
-		shape_of(line, len, &sh);
 	/* Lines without a recognised severity are never filtered. */
-	if (mode.level > 0 && sh.severity > 0 && sh.severity < mode.level &&
+	if (mode.level > 0 && sh->severity > 0 && sh->severity < mode.level &&
 	    console_level_applies(o->rank)) {
 		filtered++;
 		return;
 	}
 	if (mode.window > 0)
-		aggregate_line(which, o, line, len, flags, &sh);
+		aggregate_line(which, o, line, len, flags, sh);
 	else
 		console_line(which, o->prefix, line, len, flags);
 }
@@ -113,6 +109,19 @@ console_alert(const char *text)
 	console_emit(MESHLOG_STDERR, cons_tty[MESHLOG_STDERR] ? "\x1b[1;31m" :
 	    NULL, "meshlog: ", text, strlen(text), 0);
 	return (1);
+}
+
+int
+console_colour(void)
+{
+	return (mode.on && cons_tty[MESHLOG_STDERR]);
+}
+
+void
+console_text(const char *text)
+{
+	if (mode.on && cons[MESHLOG_STDERR] != NULL)
+		dest_write(cons[MESHLOG_STDERR], text, strlen(text));
 }
 
 uint64_t

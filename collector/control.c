@@ -200,6 +200,17 @@ control_drain(json_t *req)
 	return (json_pack("{s:s, s:i}", "type", "drained", "found", found));
 }
 
+/* The job's summary so far, ranks still running included. */
+static json_t *
+control_summary(void)
+{
+	json_t	*o = source_summary();
+
+	json_object_del(o, "event");
+	json_object_set_new(o, "type", json_string("summary"));
+	return (o);
+}
+
 json_t *
 control_dispatch(json_t *req, reply_cb cb, void *arg)
 {
@@ -229,6 +240,8 @@ control_dispatch(json_t *req, reply_cb cb, void *arg)
 		return (control_drain(req));
 	if (strcmp(type, "set_mode") == 0)
 		return (control_set_mode(req));
+	if (strcmp(type, "summary") == 0)
+		return (control_summary());
 	return (control_error("unknown request type (this collector knows "
-	    "hello, flush, status, set_mode and drain)"));
+	    "hello, flush, status, set_mode, summary and drain)"));
 }

@@ -275,19 +275,6 @@ ending_watch(struct source *src)
 		fatalx("cannot watch a process");
 }
 
-/* The signal's name, "SIGKILL", or its number. */
-static const char *
-ending_signame(int sig, char *buf, size_t len)
-{
-	const char	*abbrev = sigabbrev_np(sig);
-
-	if (abbrev != NULL)
-		snprintf(buf, len, "SIG%s", abbrev);
-	else
-		snprintf(buf, len, "%d", sig);
-	return (buf);
-}
-
 /* Whether src ended abnormally: a code other than 0, or a signal. */
 static int
 ending_failed(const struct source *src)
@@ -305,11 +292,12 @@ ending_how(const struct source *src, char *buf, size_t len)
 	if (WIFEXITED(src->status))
 		snprintf(buf, len, "exited with code %d",
 		    WEXITSTATUS(src->status));
-	else
-		snprintf(buf, len, "killed by %s%s", ending_signame(
-		    WTERMSIG(src->status), sig, sizeof sig),
+	else {
+		summary_signame(WTERMSIG(src->status), sig, sizeof sig);
+		snprintf(buf, len, "killed by %s%s", sig,
 		    src->oom_killed ? " (the kernel's OOM killer)" :
 		    WCOREDUMP(src->status) ? " (core dumped)" : "");
+	}
 }
 
 /*
@@ -326,7 +314,10 @@ ending_announce(struct source *src)
 	int			 i;
 
 	ending_how(src, how, sizeof how);
-	record_ts(ts, &src->died);
+	if (src->died.tv_sec != 0)
+		record_ts(ts, &src->died);
+	else
+		strlcpy(ts, src->ended_text, sizeof ts);
 	t = strchr(ts, 'T');
 	if (src->rank >= 0)
 		snprintf(who, sizeof who, "rank %ld (pid %ld, host %s)",
@@ -450,8 +441,8 @@ ending_fields(struct jw *w, struct source *src, enum close_reason reason)
 		jw_lit(w, "}");
 	} else if (src->have_status) {
 		jw_lit(w, ",\"exit\":{\"signal\":\"");
-		jw_lit(w, ending_signame(WTERMSIG(src->status), sig,
-		    sizeof sig));
+		summary_signame(WTERMSIG(src->status), sig, sizeof sig);
+		jw_lit(w, sig);
 		jw_lit(w, WCOREDUMP(src->status) ? "\",\"core\":true}" :
 		    "\",\"core\":false}");
 		if (src->oom_killed)
@@ -507,5 +498,59 @@ ending_close_all(void)
 		if (src->ending_timer != NULL)
 			evtimer_del(src->ending_timer);
 		ending_finish(src);
+	}
+}
+
+void
+ending_relayed(struct source *src)
+{
+	if (failure_seen || !ending_failed(src))
+		return;
+	failure_seen = 1;
+	src->first_failure = 1;
+	ending_announce(src);
+}
+
+void
+ending_summary(struct source *src, struct summary_proc *p)
+{
+	int	i;
+
+	memset(p, 0, sizeof *p);
+	p->rank = src->rank;
+	strlcpy(p->host, src->host, sizeof p->host);
+	p->pid = src->pid;
+	p->forked = src->fork_of != 0;
+	p->world_size = src->world_size;
+	for (i = 0; i < 2; i++) {
+		if (src->st[i] != NULL)
+			p->lines += src->st[i]->seq;
+	}
+	p->warnings = src->warnings;
+	p->errors = src->errors;
+	p->have_status = src->have_status;
+	p->status = src->status;
+	p->oom_killed = src->oom_killed;
+	p->first_failure = src->first_failure;
+	p->running = !src->have_status && src->died.tv_sec == 0 &&
+	    src->ending_reason < 0;
+	if (src->died.tv_sec != 0)
+		record_ts(p->ended, &src->died);
+	else
+		strlcpy(p->ended, src->ended_text, sizeof p->ended);
+}
+
+void
+ending_lines(struct source *src, struct ending_lines *l)
+{
+	struct ending_line	*e;
+	int			 i;
+
+	l->n = 0;
+	for (i = 0; i < src->ntail && l->n < 8; i++) {
+		e = &src->tail[(src->tail_next + ENDING_TAIL - src->ntail + i) %
+		    ENDING_TAIL];
+		l->line[l->n] = e->text;
+		l->len[l->n++] = e->len;
 	}
 }

@@ -271,6 +271,7 @@ source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds, int nfds,
 	src->ppid = up->pid;
 	src->pidfd = -1;
 	src->rank = up->rank;
+	src->world_size = up->world_size;
 	src->host = xstrdup(up->host);
 	src->argv = json_incref(up->argv);
 	src->fork_of = up->id;

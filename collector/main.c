@@ -161,6 +161,29 @@ sigchld_cb(int sig, short what, void *arg)
 {
 }
 
+/*
+ * The job is over: its summary, a record in the JSON log and, on the
+ * console, one line when all went well, a table when not.
+ */
+static void
+summarize(void)
+{
+	struct timespec	 now;
+	char		 ts[TS_LEN], *text;
+	json_t		*s = source_summary();
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	record_ts(ts, &now);
+	json_object_set_new(s, "ts", json_string(ts));
+	jsonlog_event(s);
+	if ((text = summary_text(s, console_colour())) != NULL) {
+		console_text("meshlog: ");
+		console_text(text);
+		free(text);
+	}
+	json_decref(s);
+}
+
 /* Parse a size: bytes, or with K, M or G. -1 when invalid. */
 static long long
 parse_size(const char *s)
@@ -509,6 +532,8 @@ main(int argc, char **argv)
 	source_close_all(CLOSE_COLLECTOR_EXIT);
 	ending_close_all();
 	aggregate_flush();
+	if (launching && cfg.upstream == NULL)
+		summarize();
 	/* What this host wrote reaches the upstream before we go. */
 	upstream_finish(10000);
 	/* Drops are recorded in the JSON log, so it closes last. */

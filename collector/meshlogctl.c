@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "runtime/runtime.h"
+#include "summarytext.h"
 
 extern char **environ;
 
@@ -27,6 +28,7 @@ static const char usage_text[] =
 "       meshlogctl [-s PATH] set-mode [--stream on|off] [--aggregate SECONDS|off]\n"
 "                                     [--level LEVEL] [--ranks LIST]\n"
 "       meshlogctl [-s PATH] status\n"
+"       meshlogctl [-s PATH] summary [--json] [FILE]\n"
 "\n"
 "  -s, --socket PATH  the collector's socket (default: $MESHLOG_SOCKET, else\n"
 "                     $XDG_RUNTIME_DIR/meshlog/collector.sock, else\n"
@@ -39,6 +41,10 @@ static const char usage_text[] =
 "          --level LEVEL (DEBUG..CRITICAL or 10-50; also pushed to Python\n"
 "          processes' root logger), --ranks 0,2-5 to limit --level to ranks\n"
 "status    the collector and every source, as JSON\n"
+"summary   per rank: lines, warnings, errors, how and when its process ended;\n"
+"          the first failure and its last lines; ranks that never registered.\n"
+"          From the running collector, or with FILE the record a launch-mode\n"
+"          collector wrote at the end of its JSON log; --json as it is\n"
 "\n"
 "Exit status: 0 done, 1 refused or incomplete, 2 usage, 3 no collector.\n";
 
@@ -147,6 +153,55 @@ request(const char *path, json_t *req, int wait_ms)
 	return (reply);
 }
 
+/* Print a summary as text (colour on a terminal) or as JSON. */
+static void
+summary_print(json_t *s, int as_json)
+{
+	char	*text;
+
+	if (as_json) {
+		json_dumpf(s, stdout, JSON_INDENT(2));
+		printf("\n");
+	} else if ((text = summary_text(s, isatty(1))) != NULL) {
+		fputs(text, stdout);
+		free(text);
+	}
+}
+
+/* The last summary record of a JSON log; 0, or 1 when it has none. */
+static int
+summary_file(const char *path, int as_json)
+{
+	FILE	*f = fopen(path, "r");
+	char	*line = NULL;
+	size_t	 cap = 0;
+	json_t	*last = NULL, *o;
+
+	if (f == NULL) {
+		fprintf(stderr, "meshlogctl: %s: %s\n", path, strerror(errno));
+		return (1);
+	}
+	while (getline(&line, &cap, f) != -1) {
+		if (strstr(line, "\"event\":\"summary\"") == NULL ||
+		    (o = json_loads(line, 0, NULL)) == NULL)
+			continue;
+		json_decref(last);
+		last = o;
+	}
+	free(line);
+	fclose(f);
+	if (last == NULL) {
+		fprintf(stderr, "meshlogctl: %s has no summary (the job is "
+		    "still running, or its collector was not in launch mode "
+		    "or did not exit); ask the collector: meshlogctl "
+		    "summary\n", path);
+		return (1);
+	}
+	summary_print(last, as_json);
+	json_decref(last);
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -162,13 +217,14 @@ main(int argc, char **argv)
 		{ "aggregate", required_argument, NULL, 'A' },
 		{ "level", required_argument, NULL, 'l' },
 		{ "ranks", required_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 }
 	};
 	char		 path[256], *end;
 	const char	*cmd;
 	json_t		*req, *reply, *v;
 	double		 secs = 3;
-	int		 c, rc = 0, wait_ms;
+	int		 c, rc = 0, wait_ms, as_json = 0;
 
 	if (ident_socket_path(environ, path, sizeof path) != 0)
 		path[0] = '\0';
@@ -201,13 +257,19 @@ main(int argc, char **argv)
 		req = json_pack("{s:s}", "type", "set_mode");
 	else if (strcmp(cmd, "status") == 0)
 		req = json_pack("{s:s}", "type", "status");
+	else if (strcmp(cmd, "summary") == 0)
+		req = json_pack("{s:s}", "type", "summary");
 	else
 		usage("unknown command", cmd);
 	while ((c = getopt_long(argc, argv, "", sub, NULL)) != -1) {
 		if (strcmp(cmd, "flush") == 0 ? c != 't' :
-		    strcmp(cmd, "set-mode") == 0 ? c == 't' : 1)
+		    strcmp(cmd, "set-mode") == 0 ? c == 't' || c == 'j' :
+		    strcmp(cmd, "summary") == 0 ? c != 'j' : 1)
 			usage("option does not go with this command", cmd);
 		switch (c) {
+		case 'j':
+			as_json = 1;
+			break;
 		case 't':
 			secs = strtod(optarg, &end);
 			if (*optarg == '\0' || *end != '\0' || !(secs >= 0) ||
@@ -250,6 +312,11 @@ main(int argc, char **argv)
 			usage("unknown option", NULL);
 		}
 	}
+	if (strcmp(cmd, "summary") == 0 && optind == argc - 1) {
+		rc = summary_file(argv[optind], as_json);
+		json_decref(req);
+		return (rc);
+	}
 	if (optind < argc)
 		usage("unexpected argument", argv[optind]);
 	if (strcmp(cmd, "set-mode") == 0 && json_object_size(req) == 1)
@@ -290,6 +357,9 @@ main(int argc, char **argv)
 	} else if (strcmp(cmd, "status") == 0) {
 		json_dumpf(reply, stdout, JSON_INDENT(2));
 		printf("\n");
+	} else if (strcmp(cmd, "summary") == 0) {
+		json_object_del(reply, "type");
+		summary_print(reply, as_json);
 	} else {
 		json_dumpf(json_object_get(reply, "mode"), stdout, JSON_COMPACT);
 		printf("\n");

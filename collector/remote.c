@@ -112,6 +112,8 @@ remote_open(uint64_t link, json_t *o)
 	src->pid = (long)json_integer_value(json_object_get(o, "pid"));
 	src->rank = json_is_integer(rank) ? (long)json_integer_value(rank) :
 	    -1;
+	src->world_size = json_is_integer(json_object_get(o, "world_size")) ?
+	    (long)json_integer_value(json_object_get(o, "world_size")) : -1;
 	src->host = xstrdup(host);
 	src->announced = 1;
 	src->pidfd = -1;	/* a process of another host: none */
@@ -172,6 +174,46 @@ remote_counts(struct source *src, json_t *o)
 	}
 }
 
+/*
+ * How a relay's process ended, from its source_closed: kept for the
+ * summary, and the first failure of the whole job is this collector's to
+ * say (a relay knows only its host's).
+ */
+static void
+remote_ending(struct source *src, json_t *o)
+{
+	json_t		*e = json_object_get(o, "exit"), *v;
+	const char	*ended = json_string_value(json_object_get(o, "ended"));
+	char		 name[32];
+	int		 sig;
+
+	if (json_is_object(e) && json_is_integer(v = json_object_get(e,
+	    "code")) && json_integer_value(v) >= 0 &&
+	    json_integer_value(v) <= 255) {
+		src->status = (int)json_integer_value(v) << 8;
+		src->have_status = 1;
+	} else if (json_is_object(e) && json_is_string(v = json_object_get(e,
+	    "signal"))) {
+		for (sig = 1; sig < 65; sig++) {
+			summary_signame(sig, name, sizeof name);
+			if (strcmp(name, json_string_value(v)) == 0)
+				break;
+		}
+		if (sig < 65) {
+			src->status = sig | (json_is_true(json_object_get(e,
+			    "core")) ? 0x80 : 0);
+			src->have_status = 1;
+		}
+	}
+	src->oom_killed = json_is_true(json_object_get(o, "oom_killed"));
+	if (ended != NULL)
+		strlcpy(src->ended_text, ended, sizeof src->ended_text);
+	json_object_del(o, "first_failure");
+	ending_relayed(src);
+	if (src->first_failure)
+		json_object_set_new(o, "first_failure", json_true());
+}
+
 void
 source_remote_event(uint64_t link, json_t *o)
 {
@@ -188,8 +230,10 @@ source_remote_event(uint64_t link, json_t *o)
 	src = json_is_integer(v) ? remote_find(link,
 	    (uint64_t)json_integer_value(v)) : NULL;
 	remote_rewrite(link, o, "source");
-	if (strcmp(event, "source_closed") == 0 && src != NULL)
+	if (strcmp(event, "source_closed") == 0 && src != NULL) {
 		remote_counts(src, o);
+		remote_ending(src, o);
+	}
 	source_log(o);
 	if (strcmp(event, "source_closed") == 0 && src != NULL)
 		remote_close(src, CLOSE_RELAYED);
@@ -318,4 +362,25 @@ void
 source_remote_status(json_t *all)
 {
 	source_status(&relayed, all);
+}
+
+/* Here, not in source.c: the summary counts relayed sources too. */
+json_t *
+source_summary(void)
+{
+	struct summary_proc	*live;
+	struct source		*src;
+	size_t			 n = 0;
+	json_t			*o;
+
+	live = xcalloc(source_count() + nrelayed + 1, sizeof *live);
+	TAILQ_FOREACH(src, &sources, entry) {
+		if (src->announced)
+			ending_summary(src, &live[n++]);
+	}
+	TAILQ_FOREACH(src, &relayed, entry)
+		ending_summary(src, &live[n++]);
+	o = summary_build(live, n, cfg.json_path);
+	free(live);
+	return (o);
 }

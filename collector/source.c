@@ -150,13 +150,22 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
     const char *line, size_t len, int flags)
 {
 	struct source	*src = s->src;
+	struct shape	 sh = { 0, 0, 0 };
 	unsigned	 to;
 	char		*p;
 
 	if (!src->announced)
 		source_fork_event(src);
 	to = record_route(s, flags);
-	if (!(flags & SPLIT_UPDATE) && src->link == 0)
+	/* Counted for the summary; the console filters and groups by it. */
+	if (!(flags & SPLIT_UPDATE)) {
+		shape_of(line, len, &sh);
+		if (sh.severity >= 40)
+			src->errors++;
+		else if (sh.severity >= 30)
+			src->warnings++;
+	}
+	if (!(flags & SPLIT_UPDATE))
 		ending_tail(src, line, len);
 	if (to & ROUTE_LOG) {
 		p = jsonlog_reserve(RECORD_MAX(len, s->jplen));
@@ -170,7 +179,7 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 	if (to & ROUTE_LIVE)
 		console_line(s->which, src->prefix, line, len, 0);
 	if (to & ROUTE_VIEW)
-		console_record(s->which, &src->origin, line, len, flags);
+		console_record(s->which, &src->origin, line, len, flags, &sh);
 }
 
 /* One record from the splitter. */
@@ -213,12 +222,19 @@ close_reason_name(enum close_reason r)
 void
 source_free(struct source *src, enum close_reason reason)
 {
+	struct summary_proc	 sp;
+	struct ending_lines	 tail;
 	char		 buf[2048];	/* a host of 255 bytes, escaped */
 	struct jw	 w;
 	int		 i, k;
 
 	/* A forked child that never wrote was never announced either. */
-	if (reason == CLOSE_RELAYED || !src->announced)
+	if (!src->announced)
+		goto out;
+	ending_summary(src, &sp);
+	ending_lines(src, &tail);
+	summary_add(&sp, &tail);
+	if (reason == CLOSE_RELAYED)
 		goto out;
 	jw_init(&w, buf, sizeof buf);
 	source_event_head(&w, src, "source_closed");
@@ -751,6 +767,7 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	src->pid = h->pid;
 	src->pidfd = -1;
 	src->rank = h->rank;
+	src->world_size = h->world_size;
 	src->host = xstrdup(h->host);
 	src->argv = json_incref(h->argv);
 	src->ppid = h->ppid;

@@ -82,6 +82,10 @@ struct source {
 	char			*oom_path;	/* its cgroup's OOM kill count */
 	long long		 oom_base;	/* that count at its start */
 	int			 oom_killed;
+	char			 ended_text[TS_LEN];	/* a relay's "ended" */
+	uint64_t		 warnings;	/* lines of severity 30 */
+	uint64_t		 errors;	/* and 40 and above */
+	long			 world_size;	/* -1: not known */
 	struct ending_line	*tail;		/* its last lines, a ring */
 	int			 ntail;
 	int			 tail_next;
@@ -197,5 +201,12 @@ void	 ending_fields(struct jw *, struct source *, enum close_reason);
 void	 ending_tail(struct source *, const char *, size_t);
 /* Read what src's pipes hold now (source.c). */
 void	 source_drain_now(struct source *);
+/* A relay's process ended abnormally (its status in src): the first
+ * failure of the job, if none was seen. */
+void	 ending_relayed(struct source *);
+/* src's account for the summary. */
+void	 ending_summary(struct source *, struct summary_proc *);
+/* src's last lines, for the summary (borrowed). */
+void	 ending_lines(struct source *, struct ending_lines *);
 
 #endif

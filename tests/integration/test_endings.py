@@ -4,6 +4,7 @@ real launchers (bash, Python multiprocessing with fork and spawn, torchrun)
 and an OOM kill in a memory-limited cgroup where one can be made.
 """
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -165,8 +166,10 @@ class Endings(MeshTest):
                               "p.sock"), "-j", self.json, "--", "bash",
                               "-c", launcher], clean_env())
         self.assertEqual(rc, 0, out)
+        out = re.sub(r"\x1b\[[0-9;]*m", "", out)
         lines = out.splitlines()
-        ann = [i for i, l in enumerate(lines) if "first failure: rank 1" in l]
+        ann = [i for i, l in enumerate(lines)
+               if l.startswith("meshlog: first failure: rank 1")]
         self.assertEqual(len(ann), 1, out)
         self.assertIn("exited with code 1", lines[ann[0]])
         # Its last lines come with it: the traceback's last line included.
@@ -250,6 +253,81 @@ class Endings(MeshTest):
                 for k in set(ranks) - {rank}:
                     self.assertNotEqual(closed[ranks[k]]["exit"],
                                         {"code": 0})
+
+    def test_the_summary_at_the_end(self):
+        code = ("import logging, os, sys, time\n"
+                "logging.basicConfig(format='%(levelname)s %(message)s')\n"
+                "r = int(os.environ['RANK'])\n"
+                "for i in range(10 + r): print('rank', r, 'step', i)\n"
+                "logging.warning('lr is high')\n"
+                "if r == 1:\n"
+                "    logging.error('loss is NaN')\n"
+                "    sys.exit(4)\n")
+        script = os.path.join(self.tmp, "job.py")
+        with open(script, "w") as f:
+            f.write(code)
+        launcher = ("for r in 0 1 2; do RANK=$r WORLD_SIZE=5 %s %s & "
+                    "done; wait" % (PYTHON, script))
+        p = self.launch(["bash", "-c", launcher], args=("--aggregate",
+                                                        "off"))
+        err = p.stderr.decode()
+        recs = self.records
+        summary = events(recs, "summary")
+        self.assertEqual(len(summary), 1)
+        s = summary[0]
+        self.assertEqual(recs[-1], s, "the summary is the log's last record")
+        by_rank = {r["rank"]: r for r in s["ranks"]}
+        self.assertEqual(sorted(by_rank), [0, 1, 2])
+        for k in (0, 1, 2):
+            lines = [r for r in recs if "line" in r and r["rank"] == k]
+            self.assertEqual(by_rank[k]["lines"], len(lines))
+            self.assertEqual(by_rank[k]["warnings"], 1)
+            self.assertEqual(by_rank[k]["errors"], 1 if k == 1 else 0)
+        self.assertEqual(by_rank[1]["exit"], {"code": 4})
+        self.assertEqual(by_rank[0]["exit"], {"code": 0})
+        self.assertEqual(s["missing_ranks"], [3, 4])
+        self.assertEqual(s["world_size"], 5)
+        self.assertEqual(s["first_failure"]["rank"], 1)
+        self.assertIn("ERROR loss is NaN", s["first_failure"]["last_lines"])
+        self.assertEqual(s["log"], self.json)
+        # On the console, a table; meshlogctl prints the same from the log.
+        self.assertIn("meshlog: 1 of 3 ranks ended abnormally", err)
+        self.assertIn("never registered: ranks 3-4 (world size 5)", err)
+        ctl = subprocess.run([os.path.join(os.path.dirname(COLLECTOR),
+                              "meshlogctl"), "summary", self.json],
+                             capture_output=True, text=True)
+        self.assertEqual(ctl.returncode, 0, ctl.stderr)
+        table = err[err.index("meshlog: 1 of 3"):].split("\n")
+        self.assertEqual(ctl.stdout.split("\n")[:len(table) - 1],
+                         [table[0][len("meshlog: "):]] + table[1:-1])
+
+    def test_a_job_that_succeeds_gets_one_line(self):
+        p = self.launch(["bash", "-c", "for r in 0 1; do RANK=$r %s -c "
+                         "'print(1)' & done; wait" % PYTHON])
+        self.assertEqual(p.returncode, 0)
+        said = [l for l in p.stderr.decode().splitlines()
+                if l.startswith("meshlog:")]
+        self.assertEqual(said, ["meshlog: 2 ranks, all exited 0; 2 lines, "
+                                "0 warnings, 0 errors; log %s" % self.json])
+
+    def test_summary_of_a_running_job(self):
+        self.serve()
+        w = subprocess.Popen([PYTHON, "-c", "import time; print('up', "
+                              "flush=True); time.sleep(30)"],
+                             env=self.shim_env(RANK="0"),
+                             stdout=subprocess.DEVNULL)
+        self.wait_for(lambda: b'"line":"up"' in self.log_bytes())
+        ctl = subprocess.run([os.path.join(os.path.dirname(COLLECTOR),
+                              "meshlogctl"), "-s", self.sock, "summary",
+                              "--json"], capture_output=True, text=True)
+        self.assertEqual(ctl.returncode, 0, ctl.stderr)
+        import json
+        s = json.loads(ctl.stdout)
+        self.assertEqual([(r["rank"], r["pid"], r.get("running"))
+                          for r in s["ranks"]], [(0, w.pid, True)])
+        w.kill()
+        w.wait()
+        self.stop()
 
     def test_oom_kill_in_a_memory_limited_cgroup(self):
         cg = "/sys/fs/cgroup/memory/meshlog-test-%d" % os.getpid()

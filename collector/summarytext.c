@@ -1,0 +1,214 @@
+/*
+ * A job's summary (summary.c's record) as text for a person: one line
+ * when every process exited 0, else a table of the ranks with the first
+ * failure and its last lines. Shared by the collector (its console at the
+ * end of launch mode) and meshlogctl (summary); needs only jansson.
+ */
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "summarytext.h"
+
+#define RED	"\x1b[31m"
+#define BOLD	"\x1b[1;31m"
+#define OFF	"\x1b[0m"
+
+void
+summary_signame(int sig, char *buf, size_t len)
+{
+	const char	*abbrev = sigabbrev_np(sig);
+
+	if (abbrev != NULL)
+		snprintf(buf, len, "SIG%s", abbrev);
+	else
+		snprintf(buf, len, "%d", sig);
+}
+
+/* "exit 3", "SIGKILL", "SIGKILL (OOM)", "running" or "?" in buf. */
+static const char *
+summary_exit_word(json_t *p, char *buf, size_t len)
+{
+	json_t	*e = json_object_get(p, "exit");
+
+	if (json_is_object(e) && json_object_get(e, "code") != NULL)
+		snprintf(buf, len, "exit %lld", (long long)json_integer_value(
+		    json_object_get(e, "code")));
+	else if (json_is_object(e))
+		snprintf(buf, len, "%s%s", json_string_value(json_object_get(e,
+		    "signal")), json_is_true(json_object_get(p, "oom_killed")) ?
+		    " (OOM)" : json_is_true(json_object_get(e, "core")) ?
+		    " (core)" : "");
+	else
+		snprintf(buf, len, "%s", json_is_true(json_object_get(p,
+		    "running")) ? "running" : "?");
+	return (buf);
+}
+
+/* Whether the exit of p is a clean one (code 0) or still running. */
+static int
+summary_ok(json_t *p)
+{
+	json_t	*e = json_object_get(p, "exit");
+
+	if (json_is_null(e) || e == NULL)
+		return (json_is_true(json_object_get(p, "running")));
+	return (json_integer_value(json_object_get(e, "code")) == 0 &&
+	    json_object_get(e, "code") != NULL);
+}
+
+/* HH:MM:SS.ss of an RFC 3339 time, or "-". */
+static const char *
+summary_clock(json_t *p, char *buf, size_t len)
+{
+	const char	*ts = json_string_value(json_object_get(p, "ended"));
+	const char	*t = ts != NULL ? strchr(ts, 'T') : NULL;
+
+	snprintf(buf, len, "%.11s", t != NULL ? t + 1 : "-");
+	return (buf);
+}
+
+/* "rank 1 (pid 4, host h)" or "pid 4 (host h)". */
+static void
+summary_who(FILE *f, json_t *p)
+{
+	json_t	*r = json_object_get(p, "rank");
+
+	if (json_is_integer(r))
+		fprintf(f, "rank %lld (pid %lld, host %s)",
+		    (long long)json_integer_value(r),
+		    (long long)json_integer_value(json_object_get(p, "pid")),
+		    json_string_value(json_object_get(p, "host")));
+	else
+		fprintf(f, "pid %lld (host %s)",
+		    (long long)json_integer_value(json_object_get(p, "pid")),
+		    json_string_value(json_object_get(p, "host")));
+}
+
+/* "0-3,5" of a sorted array of integers. */
+static void
+summary_ranges(FILE *f, json_t *a)
+{
+	size_t		i, n = json_array_size(a);
+	long long	lo, hi;
+
+	for (i = 0; i < n; i = i) {
+		lo = hi = json_integer_value(json_array_get(a, i));
+		while (++i < n && json_integer_value(json_array_get(a, i)) ==
+		    hi + 1)
+			hi++;
+		fprintf(f, "%s%lld", lo == json_integer_value(json_array_get(
+		    a, 0)) ? "" : ",", lo);
+		if (hi > lo)
+			fprintf(f, "-%lld", hi);
+	}
+}
+
+char *
+summary_text(json_t *s, int colour)
+{
+	json_t		*ranks = json_object_get(s, "ranks"), *p, *first;
+	json_t		*other = json_object_get(s, "other_processes"), *v;
+	const char	*log = json_string_value(json_object_get(s, "log"));
+	char		*buf = NULL, word[48], clock[16];
+	size_t		 len = 0, i, nranks = json_array_size(ranks);
+	long long	 nother = json_integer_value(json_object_get(other,
+			    "count"));
+	long long	 oth_failed = json_integer_value(json_object_get(other,
+			    "failed"));
+	unsigned	 bad = 0;
+	FILE		*f;
+
+	if ((f = open_memstream(&buf, &len)) == NULL)
+		return (NULL);
+	json_array_foreach(ranks, i, p)
+		bad += !summary_ok(p);
+	first = json_object_get(s, "first_failure");
+	if (bad == 0 && oth_failed == 0 && first == NULL &&
+	    json_array_size(json_object_get(s, "missing_ranks")) == 0) {
+		if (nranks > 0)
+			fprintf(f, "%zu rank%s, all exited 0", nranks,
+			    nranks == 1 ? "" : "s");
+		else
+			fprintf(f, "%lld process%s, all exited 0", nother,
+			    nother == 1 ? "" : "es");
+		fprintf(f, "; %lld lines, %lld warnings, %lld errors",
+		    (long long)json_integer_value(json_object_get(s, "lines")),
+		    (long long)json_integer_value(json_object_get(s,
+		    "warnings")), (long long)json_integer_value(
+		    json_object_get(s, "errors")));
+		if (log != NULL)
+			fprintf(f, "; log %s", log);
+		fprintf(f, "\n");
+		fclose(f);
+		return (buf);
+	}
+	if (nranks > 0)
+		fprintf(f, "%u of %zu rank%s ended abnormally", bad, nranks,
+		    nranks == 1 ? "" : "s");
+	else
+		fprintf(f, "%lld of %lld process%s ended abnormally",
+		    oth_failed, nother, nother == 1 ? "" : "es");
+	if (first != NULL) {
+		fprintf(f, "; first failure: ");
+		summary_who(f, first);
+		fprintf(f, ", %s at %s UTC", summary_exit_word(first, word,
+		    sizeof word), summary_clock(first, clock, sizeof clock));
+	}
+	fprintf(f, "\n");
+	if (nranks > 0)
+		fprintf(f, "  %5s  %-12s %8s %9s %9s %7s  %-14s %s\n", "rank",
+		    "host", "pid", "lines", "warnings", "errors", "exit",
+		    "ended");
+	json_array_foreach(ranks, i, p) {
+		summary_exit_word(p, word, sizeof word);
+		if (first != NULL && json_equal(json_object_get(p, "pid"),
+		    json_object_get(first, "pid")) && json_equal(
+		    json_object_get(p, "host"), json_object_get(first, "host")))
+			strncat(word, " *", sizeof word - strlen(word) - 1);
+		fprintf(f, "  %5lld  %-12.12s %8lld %9lld %9lld %7lld  %s%-14s%s "
+		    "%s\n", (long long)json_integer_value(json_object_get(p,
+		    "rank")), json_string_value(json_object_get(p, "host")),
+		    (long long)json_integer_value(json_object_get(p, "pid")),
+		    (long long)json_integer_value(json_object_get(p, "lines")),
+		    (long long)json_integer_value(json_object_get(p,
+		    "warnings")), (long long)json_integer_value(
+		    json_object_get(p, "errors")), colour && !summary_ok(p) ?
+		    (strchr(word, '*') != NULL ? BOLD : RED) : "", word,
+		    colour && !summary_ok(p) ? OFF : "",
+		    summary_clock(p, clock, sizeof clock));
+	}
+	if (first != NULL && json_array_size(json_object_get(first,
+	    "last_lines")) > 0) {
+		fprintf(f, "  %sits last lines:\n", nranks > 0 ?
+		    "* first failure; " : "first failure; ");
+		json_array_foreach(json_object_get(first, "last_lines"), i, v)
+			fprintf(f, "    %s\n", json_string_value(v));
+	}
+	if (json_array_size(json_object_get(s, "missing_ranks")) > 0) {
+		fprintf(f, "  never registered: rank%s ", json_array_size(
+		    json_object_get(s, "missing_ranks")) > 1 ? "s" : "");
+		summary_ranges(f, json_object_get(s, "missing_ranks"));
+		fprintf(f, " (world size %lld)\n", (long long)
+		    json_integer_value(json_object_get(s, "world_size")));
+	}
+	if (nother > 0 && (nranks > 0 || oth_failed > 0)) {
+		fprintf(f, "  other processes: %lld, %lld ended abnormally",
+		    nother, oth_failed);
+		json_array_foreach(json_object_get(other, "failures"), i, p) {
+			fprintf(f, i == 0 ? ": " : ", ");
+			summary_who(f, p);
+			fprintf(f, " %s", summary_exit_word(p, word,
+			    sizeof word));
+		}
+		fprintf(f, "\n");
+	}
+	if (log != NULL)
+		fprintf(f, "  log: %s\n", log);
+	fclose(f);
+	return (buf);
+}
