@@ -35,6 +35,7 @@ struct config {
 	int		 console;	/* console view on at start */
 	double		 aggregate;	/* window in s; 0 = off */
 	int		 level;		/* console level filter; 0 = all */
+	double		 stall;		/* s a rank may be silent; 0 = off */
 	size_t		 line_max;
 	int		 verbose;
 	int		 hello_timeout;	/* seconds for a peer's message */
@@ -777,6 +778,10 @@ int	 source_count_link(uint64_t link);
 unsigned source_remote_count(void);
 /* Append every relayed source's status to the array all. */
 void	 source_remote_status(json_t *all);
+/* Start watching for silent ranks, local and relayed (--stall). */
+void	 source_remote_stall_start(void);
+/* Stop watching; at exit. */
+void	 stall_stop_all(void);
 /* The summary of the job so far, local and relayed sources (new
  * reference; see summary.c). */
 json_t	*source_summary(void);

@@ -55,6 +55,10 @@ static const char usage_text[] =
 "                        (DEBUG, INFO, WARNING, ERROR, CRITICAL or 10-50);\n"
 "                        lines with no recognisable severity always show.\n"
 "                        The JSON log keeps every line.\n"
+"      --stall SECONDS   say when a rank has written nothing for this long\n"
+"                        while other ranks write, and when it writes again\n"
+"                        (default off: ranks that are silent by design,\n"
+"                        such as all but rank 0, would be named)\n"
 "      --hello-timeout SECONDS\n"
 "                        close a connection that sends no complete message\n"
 "                        in this time, or sends nothing more for this long\n"
@@ -270,6 +274,7 @@ main(int argc, char **argv)
 		{ "no-tee", no_argument, NULL, 'N' },
 		{ "line-max", required_argument, NULL, 'L' },
 		{ "aggregate", required_argument, NULL, 'A' },
+		{ "stall", required_argument, NULL, 'W' },
 		{ "level", required_argument, NULL, 'l' },
 		{ "hello-timeout", required_argument, NULL, 'H' },
 		{ "listen-tcp", required_argument, NULL, 'P' },
@@ -344,6 +349,14 @@ main(int argc, char **argv)
 				usage_error("--aggregate takes seconds (0 to "
 				    "3600) or 'off'", optarg);
 			cfg.aggregate = secs;
+			break;
+		case 'W':
+			secs = strtod(optarg, &end);
+			if (*optarg == '\0' || *end != '\0' || !(secs > 0) ||
+			    secs > 86400)
+				usage_error("--stall takes seconds (more than 0, "
+				    "at most 86400)", optarg);
+			cfg.stall = secs;
 			break;
 		case 'l':
 			if ((cfg.level = (int)level_by_name(optarg)) == -1)
@@ -485,6 +498,7 @@ main(int argc, char **argv)
 	}
 	if (cfg.listen_tcp != NULL)
 		link_listen(cfg.listen_tcp);
+	source_remote_stall_start();
 	if (cfg.upstream != NULL) {
 		if (cfg.spool_dir == NULL) {
 			copy = xstrdup(path);
@@ -531,6 +545,7 @@ main(int argc, char **argv)
 	source_remote_close_all(CLOSE_COLLECTOR_EXIT);
 	source_close_all(CLOSE_COLLECTOR_EXIT);
 	ending_close_all();
+	stall_stop_all();
 	aggregate_flush();
 	if (launching && cfg.upstream == NULL)
 		summarize();

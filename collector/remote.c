@@ -116,6 +116,7 @@ remote_open(uint64_t link, json_t *o)
 	    (long)json_integer_value(json_object_get(o, "world_size")) : -1;
 	src->host = xstrdup(host);
 	src->announced = 1;
+	clock_gettime(CLOCK_REALTIME, &src->start);
 	src->pidfd = -1;	/* a process of another host: none */
 	src->opened = json_deep_copy(o);
 	src->argv = json_incref(json_object_get(o, "argv"));
@@ -383,4 +384,10 @@ source_summary(void)
 	o = summary_build(live, n, cfg.json_path);
 	free(live);
 	return (o);
+}
+
+void
+source_remote_stall_start(void)
+{
+	stall_start(&relayed);
 }

@@ -704,6 +704,7 @@ source_add(struct source *src)
 	}
 	TAILQ_INSERT_TAIL(&sources, src, entry);
 	nsources++;
+	clock_gettime(CLOCK_REALTIME, &src->start);
 	flush_join(&src->part, FLUSH_SOURCE, &source_flush_ops, src);
 	ending_watch(src);
 	keeper_add(src->id, pipes, dests);
@@ -975,18 +976,23 @@ source_status(struct sourcelist *list, json_t *all)
 {
 	struct source	*src;
 	struct stream	*s;
+	struct timespec	 now, last;
 	json_t		*o, *streams;
 	char		 ts[TS_LEN];
 	int		 i;
 
+	clock_gettime(CLOCK_REALTIME, &now);
 	TAILQ_FOREACH(src, list, entry) {
 		if (!src->announced)
 			continue;
 		o = source_describe(src);
 		streams = json_object();
+		last = src->start;
 		for (i = 0; i < 2; i++) {
 			if ((s = src->st[i]) == NULL)
 				continue;
+			if (timespeccmp(&s->last_read, &last, >))
+				last = s->last_read;
 			if (s->last_read.tv_sec != 0)
 				record_ts(ts, &s->last_read);
 			json_object_set_new(streams, stream_names[i], json_pack(
@@ -997,6 +1003,9 @@ source_status(struct sourcelist *list, json_t *all)
 			    NULL));
 		}
 		json_object_set_new(o, "streams", streams);
+		/* Seconds since it last wrote, or since it registered. */
+		json_object_set_new(o, "idle_s", json_real((double)(now.tv_sec -
+		    last.tv_sec) + (double)(now.tv_nsec - last.tv_nsec) / 1e9));
 		json_array_append_new(all, o);
 	}
 }

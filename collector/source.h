@@ -86,6 +86,7 @@ struct source {
 	uint64_t		 warnings;	/* lines of severity 30 */
 	uint64_t		 errors;	/* and 40 and above */
 	long			 world_size;	/* -1: not known */
+	struct timespec		 start;		/* registered (CLOCK_REALTIME) */
 	struct ending_line	*tail;		/* its last lines, a ring */
 	int			 ntail;
 	int			 tail_next;
@@ -208,5 +209,10 @@ void	 ending_relayed(struct source *);
 void	 ending_summary(struct source *, struct summary_proc *);
 /* src's last lines, for the summary (borrowed). */
 void	 ending_lines(struct source *, struct ending_lines *);
+
+/* stall.c */
+
+/* Watch for silent ranks (--stall) among the local and relayed sources. */
+void	 stall_start(struct sourcelist *relayed);
 
 #endif

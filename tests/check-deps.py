@@ -17,10 +17,11 @@ import sys
 BUILD = os.environ.get("MESHLOG_BUILDDIR", ".")
 SRC = os.environ.get("MESHLOG_SRCDIR", ".")
 
-# Files that are one module: forked.c (processes forked without exec) and
-# ending.c (how processes ended) are parts of source.c split off for
-# size; they share the state of collector/source.h and call each other.
-GROUPS = {"forked": "source", "ending": "source"}
+# Files that are one module: forked.c (processes forked without exec),
+# ending.c (how processes ended) and stall.c (silent ranks) are parts of
+# source.c split off for size; they share the state of collector/source.h
+# and call each other.
+GROUPS = {"forked": "source", "ending": "source", "stall": "source"}
 
 
 def module(stem):

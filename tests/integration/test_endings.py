@@ -310,6 +310,33 @@ class Endings(MeshTest):
         self.assertEqual(said, ["meshlog: 2 ranks, all exited 0; 2 lines, "
                                 "0 warnings, 0 errors; log %s" % self.json])
 
+    def test_a_silent_rank_is_named_while_others_write(self):
+        code = ("import os, sys, time\n"
+                "r = int(os.environ['RANK'])\n"
+                "for i in range(40):\n"
+                "    print('rank', r, 'step', i, flush=True)\n"
+                "    if r == 1 and i == 5: time.sleep(5)\n"
+                "    time.sleep(0.2)\n")
+        script = os.path.join(self.tmp, "stall.py")
+        with open(script, "w") as f:
+            f.write(code)
+        p = self.launch(["bash", "-c", "for r in 0 1 2; do RANK=$r %s %s & "
+                         "done; wait" % (PYTHON, script)],
+                        args=("--stall", "2", "--aggregate", "off"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        stalls = events(self.records, "stall")
+        self.assertEqual([(r["rank"], r["state"]) for r in stalls],
+                         [(1, "stalled"), (1, "resumed")])
+        self.assertEqual(stalls[0]["last_line"], "rank 1 step 5")
+        self.assertGreaterEqual(stalls[0]["idle_s"], 2)
+        self.assertEqual(stalls[0]["others_active"], 2)
+        self.assertGreaterEqual(stalls[1]["idle_s"], 4.5)
+        err = p.stderr.decode()
+        self.assertRegex(err, r"meshlog: rank 1 \(pid \d+, host [^)]+\) has "
+                         r"written nothing for \d+ s while 2 other ranks "
+                         r"write; its last line: rank 1 step 5")
+        self.assertRegex(err, r"meshlog: rank 1 .* writes again after \d+ s")
+
     def test_summary_of_a_running_job(self):
         self.serve()
         w = subprocess.Popen([PYTHON, "-c", "import time; print('up', "
@@ -325,6 +352,14 @@ class Endings(MeshTest):
         s = json.loads(ctl.stdout)
         self.assertEqual([(r["rank"], r["pid"], r.get("running"))
                           for r in s["ranks"]], [(0, w.pid, True)])
+        # status says how long each source has been silent.
+        time.sleep(0.5)
+        ctl = subprocess.run([os.path.join(os.path.dirname(COLLECTOR),
+                              "meshlogctl"), "-s", self.sock, "status"],
+                             capture_output=True, text=True)
+        idle = [x["idle_s"] for x in json.loads(ctl.stdout)["sources"]]
+        self.assertEqual(len(idle), 1)
+        self.assertGreaterEqual(idle[0], 0.5)
         w.kill()
         w.wait()
         self.stop()
