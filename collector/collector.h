@@ -601,6 +601,7 @@ struct summary_proc {
 	int		 oom_killed;
 	int		 running;
 	int		 first_failure;
+	int		 relay_lost;	/* its relay was lost: status unknown */
 	char		 ended[TS_LEN];	/* "" when not known */
 };
 /* The last lines of a process (borrowed). */

@@ -232,6 +232,7 @@ source_free(struct source *src, enum close_reason reason)
 	if (!src->announced)
 		goto out;
 	ending_summary(src, &sp);
+	sp.relay_lost = reason == CLOSE_RELAY_LOST;
 	ending_lines(src, &tail);
 	summary_add(&sp, &tail);
 	if (reason == CLOSE_RELAYED)

@@ -106,6 +106,8 @@ summary_proc_json(const struct summary_proc *p)
 		json_object_set_new(o, "oom_killed", json_true());
 	if (!p->have_status && p->running)
 		json_object_set_new(o, "running", json_true());
+	if (!p->have_status && p->relay_lost)
+		json_object_set_new(o, "relay_lost", json_true());
 	return (o);
 }
 

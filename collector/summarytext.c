@@ -45,7 +45,8 @@ summary_exit_word(json_t *p, char *buf, size_t len)
 		    " (core)" : "");
 	else
 		snprintf(buf, len, "%s", json_is_true(json_object_get(p,
-		    "running")) ? "running" : "?");
+		    "running")) ? "running" : json_is_true(json_object_get(p,
+		    "relay_lost")) ? "relay lost" : "?");
 	return (buf);
 }
 

@@ -567,6 +567,70 @@ class MultiHostTest(MeshTest):
         self.assertEqual([e["reason"] for e in closed], ["relay_lost", "eof"])
         self.stop_all()
 
+    def test_exit_statuses_first_failure_and_summary_across_hosts(self):
+        self.start_mesh()
+        code = ("import os, signal, sys, time\n"
+                "r = int(os.environ['RANK'])\n"
+                "print('rank %d up' % r, flush=True)\n"
+                "time.sleep(0.5 + r)\n"
+                "if r == 0: sys.exit(3)\n"
+                "if r == 1: os.kill(os.getpid(), signal.SIGKILL)\n"
+                "time.sleep(60)\n")
+        ws = [h.popen([PY, "-c", code], env=h.env(RANK=i, WORLD_SIZE=4),
+                      stdout=subprocess.DEVNULL)
+              for i, h in enumerate(self.hosts)]
+        # The relays read each death as it happens: the test reaps later.
+        self.wait_for(lambda: self.log_bytes_root().count(
+            b'"event":"source_closed"') == 2, timeout=30, what="two ends")
+        self.assertEqual([w.wait() for w in ws], [3, -signal.SIGKILL])
+        recs = self.root_records()
+        closed = {r["rank"]: r for r in events(recs, "source_closed")}
+        self.assertEqual(closed[0]["exit"], {"code": 3})
+        self.assertEqual(closed[1]["exit"], {"signal": "SIGKILL",
+                                             "core": False})
+        # One first failure for the whole mesh, though each relay saw one.
+        self.assertEqual([r["rank"] for r in recs
+                          if r.get("first_failure")], [0])
+        rc, out, err = self.ctl(self.root_sock, "summary", "--json")
+        self.assertEqual(rc, 0, err)
+        s = json.loads(out)
+        self.assertEqual([(r["rank"], r["exit"]) for r in s["ranks"]],
+                         [(0, {"code": 3}), (1, {"signal": "SIGKILL",
+                                                 "core": False})])
+        self.assertEqual(s["first_failure"]["rank"], 0)
+        self.assertEqual(s["missing_ranks"], [2, 3])
+        if self.netns:
+            self.assertEqual([r["host"] for r in s["ranks"]], ["h1", "h2"])
+        self.stop_all()
+
+    def test_a_lost_relays_ranks_are_reported_as_lost(self):
+        self.start_mesh()
+        h = self.hosts[0]
+        w = self.py_writer(h, 0, 100000, pause=0.01)
+        self.wait_for(lambda: b'"line":"rank 0 line 5"' in
+                      self.log_bytes_root(), what="rank 0's lines")
+        h.relay.kill()
+        h.relay.wait()
+        self.wait_for(lambda: self.root_relay(h)["state"] == "lost",
+                      timeout=10, what="the relay lost")
+        rc, out, err = self.ctl(self.root_sock, "summary", "--json")
+        s = json.loads(out)
+        self.assertEqual([(r["rank"], r["exit"], r.get("relay_lost"))
+                          for r in s["ranks"]], [(0, None, True)])
+        closed = events(self.root_records(), "source_closed")
+        self.assertEqual([(r["reason"], r["exit"], r["exit_unknown"])
+                          for r in closed],
+                         [("relay_lost", None, "its relay was lost")])
+        w.kill()
+        self.stop_all()
+
+    def log_bytes_root(self):
+        try:
+            with open(self.root_json, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return b""
+
     def test_level_change_reaches_python_on_another_host(self):
         self.start_mesh()
         h = self.hosts[1]
