@@ -534,7 +534,10 @@ class MultiHostTest(MeshTest):
         t0 = time.monotonic()
         self.root.send_signal(signal.SIGTERM)
         self.assertEqual(self.root.wait(timeout=30), 0)
-        self.assertLess(time.monotonic() - t0, 1.0)
+        gone = time.monotonic() - t0
+        self.assertLess(gone, 1.0)
+        sys.stderr.write("dead relay: flush answered in %d ms, root exited "
+                         "%.3f s after SIGTERM\n" % (ms, gone))
 
     def test_a_lost_relay_that_comes_back_rejoins(self):
         self.start_root()
