@@ -157,13 +157,20 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 	if (!src->announced)
 		source_fork_event(src);
 	to = record_route(s, flags);
-	/* Counted for the summary; the console filters and groups by it. */
+	/*
+	 * A line's severity is counted for the summary, from its first
+	 * piece when it was cut; the console filters and groups every piece
+	 * by its shape.
+	 */
 	if (!(flags & SPLIT_UPDATE)) {
-		shape_of(line, len, &sh);
-		if (sh.severity >= 40)
+		if (!s->continued || ((to & ROUTE_VIEW) &&
+		    (console_mode()->level > 0 || console_mode()->window > 0)))
+			shape_of(line, len, &sh);
+		if (!s->continued && sh.severity >= 40)
 			src->errors++;
-		else if (sh.severity >= 30)
+		else if (!s->continued && sh.severity >= 30)
 			src->warnings++;
+		s->continued = (flags & SPLIT_TRUNCATED) != 0;
 	}
 	if (!(flags & SPLIT_UPDATE))
 		ending_tail(src, line, len);

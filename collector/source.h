@@ -27,6 +27,8 @@ struct stream {
 	struct split		 split;
 	uint64_t		 seq;
 	uint64_t		 seq_base;	/* a resumed relay source's */
+	int			 continued;	/* the next record continues a
+						   cut line */
 	uint64_t		 bytes;
 	struct dest		*dest;
 	struct dest_watch	 watch;		/* room and gone, from dest */

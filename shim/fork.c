@@ -78,15 +78,14 @@ struct shim_slot {
 	int			r[2], w[2];
 	unsigned long long	dev[2], ino[2];	/* the new pipes */
 	unsigned long long	odev[2], oino[2]; /* the pipes they split */
-	int			took;		/* the family connection */
 };
 
 static struct shim_kid	kids[SHIM_KIDS];
 static char		sockpath[108];
 static int		fd_base = -1;
 static int		fork_pipes;	/* forked children get pipes */
-/* The family connection is in use (a fork or a report, in any thread). */
-static int		fam_busy;
+/* A thread is opening the family connection. */
+static int		fam_opening;
 
 /* The family connection: -1 not open; after 3 failures, not tried again. */
 static int			fam_fd = -1;
@@ -194,9 +193,10 @@ shim_family(void)
 		close(fd);
 		goto fail;
 	}
-	fam_fd = fd;
 	fam_dev = (unsigned long long)sb.st_dev;
 	fam_ino = (unsigned long long)sb.st_ino;
+	/* Other threads use it once they see it, its identity with it. */
+	__atomic_store_n(&fam_fd, fd, __ATOMIC_RELEASE);
 	return (0);
 fail:
 	fam_failed++;
@@ -204,30 +204,26 @@ fail:
 }
 
 /*
- * Take the family connection for this thread's use, opening it if need
- * be; give it back with shim_family_give. -1 when another thread has it
- * (then this fork or report goes without, as without meshlog) or it
- * cannot be opened.
+ * The family connection, opened if need be: 0 when it is open. Threads
+ * share it once open (each message is one small send); one opens it at a
+ * time, and a thread that finds another opening it goes without (this
+ * fork keeps its parent's pipe, this report is not sent), as without
+ * meshlog.
  */
 static int
-shim_family_take(void)
+shim_family_ready(void)
 {
-	int	free_ = 0;
+	int	free_ = 0, rc;
 
-	if (!__atomic_compare_exchange_n(&fam_busy, &free_, 1, 0,
+	if (__atomic_load_n(&fam_fd, __ATOMIC_ACQUIRE) != -1 &&
+	    shim_fd_is(fam_fd, fam_dev, fam_ino))
+		return (0);
+	if (!__atomic_compare_exchange_n(&fam_opening, &free_, 1, 0,
 	    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 		return (-1);
-	if (shim_family() != 0) {
-		__atomic_store_n(&fam_busy, 0, __ATOMIC_RELEASE);
-		return (-1);
-	}
-	return (0);
-}
-
-static void
-shim_family_give(void)
-{
-	__atomic_store_n(&fam_busy, 0, __ATOMIC_RELEASE);
+	rc = shim_family();
+	__atomic_store_n(&fam_opening, 0, __ATOMIC_RELEASE);
+	return (rc);
 }
 
 /* Undo what shim_prepare made. */
@@ -267,10 +263,8 @@ shim_prepare(struct shim_slot *sl)
 		    (unsigned long long)sb.st_dev == shim_state.dev[i] &&
 		    (unsigned long long)sb.st_ino == shim_state.ino[i];
 	}
-	if ((!sl->use[0] && !sl->use[1]) || shim_family_take() != 0)
-		goto out;
-	sl->took = 1;		/* given back after the fork */
-	if ((sl->kid = shim_kid_reserve()) == -1)
+	if ((!sl->use[0] && !sl->use[1]) || shim_family_ready() != 0 ||
+	    (sl->kid = shim_kid_reserve()) == -1)
 		goto out;
 	for (i = 0; i < 2; i++) {
 		if (!sl->use[i])
@@ -408,14 +402,11 @@ fork(void)
 	shim_prepare(&sl);
 	pid = real();
 	if (pid == 0) {
-		/* Alone in the child: no other thread holds anything. */
-		fam_busy = 0;
+		/* Alone in the child: no other thread is opening anything. */
+		fam_opening = 0;
 		shim_child(&sl);
-	} else {
+	} else
 		shim_parent(&sl, pid);
-		if (sl.took)
-			shim_family_give();
-	}
 	return (pid);
 }
 
@@ -430,7 +421,7 @@ shim_report(pid_t pid, int status)
 	char		msg[96];
 	struct jw	w;
 
-	if (sockpath[0] == '\0' || shim_family_take() != 0)
+	if (sockpath[0] == '\0' || shim_family_ready() != 0)
 		return;
 	jw_init(&w, msg, sizeof msg);
 	jw_lit(&w, "{\"type\":\"reaped\",\"pid\":");
@@ -440,7 +431,6 @@ shim_report(pid_t pid, int status)
 	jw_lit(&w, "}\n");
 	if (!w.overflow)
 		(void)send(fam_fd, msg, w.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-	shim_family_give();
 }
 
 /*
