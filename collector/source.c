@@ -45,54 +45,6 @@ source_count(void)
 	return (nsources);
 }
 
-/*
- * Lifecycle events are written with jw, not built with jansson: a process
- * that registers and exits costs the collector two of them, and jansson's
- * objects and dumps were most of that cost.
- */
-
-/* Start the event: the fields every lifecycle event has. */
-void
-source_event_head(struct jw *w, struct source *src, const char *event)
-{
-	struct timespec	now;
-	char		ts[TS_LEN];
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	record_ts(ts, &now);
-	jw_lit(w, "{\"ts\":\"");
-	jw_lit(w, ts);
-	jw_lit(w, "\",\"host\":");
-	jw_str(w, src->host, strlen(src->host));
-	jw_lit(w, ",\"pid\":");
-	jw_int(w, src->pid);
-	jw_lit(w, ",\"rank\":");
-	jw_int_or_null(w, src->rank);
-	jw_lit(w, ",\"source\":");
-	jw_int(w, (long long)src->id);
-	jw_lit(w, ",\"event\":\"");
-	jw_lit(w, event);
-	jw_lit(w, "\"");
-}
-
-/* Write a finished event to the JSON log and pass it upstream. */
-void
-source_log_text(struct jw *w)
-{
-	jsonlog_text(w->buf, w->len);
-	if (upstream_active())
-		upstream_event_text(w->buf, w->len);
-}
-
-/* The same for an event object (borrowed): a relay's events. */
-void
-source_log(json_t *o)
-{
-	jsonlog_event(o);
-	if (upstream_active())
-		upstream_event(o);
-}
-
 /* Where record_route() sends a record. */
 #define ROUTE_LOG	0x1	/* the JSON log */
 #define ROUTE_UPSTREAM	0x2	/* this relay's upstream */
@@ -210,16 +162,6 @@ stream_bytes(struct stream *s, const char *p, size_t n)
 	s->last_read = now;
 	s->bytes += n;
 	split_feed(&s->split, p, n, stream_record_cb, s);
-}
-
-const char *
-close_reason_name(enum close_reason r)
-{
-	static const char *const names[] = { "eof", "reader_gone",
-	    "collector_exit", "relay_lost", "relayed" };
-
-	return ((unsigned)r < sizeof names / sizeof names[0] ? names[r] :
-	    "unknown");
 }
 
 /*
@@ -546,103 +488,6 @@ source_check_loops(const struct hello *h, const int *fds,
 	return (0);
 }
 
-/*
- * Write a source_open event: the common head, the fields fields() adds,
- * and the streams shown on the console; the buffer grows for a long argv
- * (every byte escaped takes at most 6).
- */
-void
-source_open_log(struct source *src, void (*fields)(struct jw *,
-    struct source *, const void *), const void *arg)
-{
-	char		 stack[4096], *heap = NULL;
-	struct jw	 w;
-	size_t		 cap = sizeof stack;
-	int		 k, first;
-
-	for (;;) {
-		jw_init(&w, heap != NULL ? heap : stack, cap);
-		source_event_head(&w, src, "source_open");
-		fields(&w, src, arg);
-		jw_lit(&w, ",\"console_streams\":[");
-		for (k = 0, first = 1; k < 2; k++) {
-			if (src->st[k] == NULL || !src->st[k]->console)
-				continue;
-			jw_lit(&w, first ? "\"" : ",\"");
-			jw_lit(&w, stream_names[k]);
-			jw_lit(&w, "\"");
-			first = 0;
-		}
-		jw_lit(&w, "]}");
-		if (!w.overflow)
-			break;
-		free(heap);
-		cap = cap < 1024 * 1024 ? cap * 8 : cap * 2;
-		heap = xmalloc(cap);
-	}
-	source_log_text(&w);
-	free(heap);
-}
-
-void
-source_argv_json(struct jw *w, json_t *argv)
-{
-	json_t	*v;
-	size_t	 i;
-
-	jw_lit(w, ",\"argv\":[");
-	json_array_foreach(argv, i, v) {
-		if (i > 0)
-			jw_lit(w, ",");
-		jw_str(w, json_string_value(v), json_string_length(v));
-	}
-	jw_lit(w, "]");
-}
-
-/* What a registered process's source_open says: its hello. */
-struct open_hello {
-	const struct hello	*h;
-	long long		 parent_id;
-};
-
-static void
-source_hello_fields(struct jw *w, struct source *src, const void *arg)
-{
-	const struct open_hello	*oh = arg;
-	const struct hello	*h = oh->h;
-	int			 k;
-
-	jw_lit(w, ",\"ppid\":");
-	jw_int(w, h->ppid);
-	jw_lit(w, ",\"uid\":");
-	jw_int(w, h->uid);
-	source_argv_json(w, h->argv);
-	if (h->argv_truncated)
-		jw_lit(w, ",\"argv_truncated\":true");
-	jw_lit(w, ",\"local_rank\":");
-	jw_int_or_null(w, h->local_rank);
-	jw_lit(w, ",\"world_size\":");
-	jw_int_or_null(w, h->world_size);
-	if (h->rank_var != NULL) {
-		jw_lit(w, ",\"rank_var\":");
-		jw_str(w, h->rank_var, strlen(h->rank_var));
-	}
-	jw_lit(w, ",\"streams\":[");
-	for (k = 0; k < h->nstreams; k++) {
-		jw_lit(w, k > 0 ? ",\"" : "\"");
-		jw_lit(w, stream_names[h->which[k]]);
-		jw_lit(w, "\"");
-	}
-	jw_lit(w, "]");
-	/* `2>&1`: one stream, labelled stdout, in the program's order. */
-	if (h->merged)
-		jw_lit(w, ",\"merged\":true");
-	jw_lit(w, ",\"parent_source\":");
-	jw_int_or_null(w, oh->parent_id);
-	jw_lit(w, h->keep_buffering ? ",\"buffering\":\"keep\"" :
-	    ",\"buffering\":\"line\"");
-}
-
 struct stream *
 stream_new(struct source *src, int which, int fd, const struct stat *sb)
 {
@@ -673,7 +518,6 @@ stream_attach(struct stream *s, int watch)
 }
 
 static int	source_drain_written(struct source *);
-static json_t	*source_describe(struct source *);
 
 /*
  * A flush asks a local source to drain: the collector owns the pipes, so
@@ -736,16 +580,6 @@ source_check_gone(struct source *src)
 			break;
 	}
 	return (id);
-}
-
-/* The source_open event of a source just made from hello h. */
-static void
-source_open_event(struct source *src, const struct hello *h,
-    long long parent_id)
-{
-	struct open_hello	oh = { h, parent_id };
-
-	source_open_log(src, source_hello_fields, &oh);
 }
 
 uint64_t
@@ -967,64 +801,6 @@ source_drain_pipe(dev_t dev, ino_t ino)
 		}
 	}
 	return (0);
-}
-
-/* {source, pid, rank, host, argv} of a source (new reference). */
-static json_t *
-source_describe(struct source *src)
-{
-	return (json_pack("{s:I, s:I, s:o, s:s, s:O}", "source",
-	    (json_int_t)src->id, "pid", (json_int_t)src->pid, "rank",
-	    src->rank < 0 ? json_null() : json_integer(src->rank), "host",
-	    src->host, "argv", src->argv));
-}
-
-void
-source_status(struct sourcelist *list, json_t *all)
-{
-	struct source	*src;
-	struct stream	*s;
-	struct timespec	 now, last;
-	json_t		*o, *streams;
-	char		 ts[TS_LEN];
-	int		 i;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	TAILQ_FOREACH(src, list, entry) {
-		if (!src->announced)
-			continue;
-		o = source_describe(src);
-		streams = json_object();
-		last = src->start;
-		for (i = 0; i < 2; i++) {
-			if ((s = src->st[i]) == NULL)
-				continue;
-			if (timespeccmp(&s->last_read, &last, >))
-				last = s->last_read;
-			if (s->last_read.tv_sec != 0)
-				record_ts(ts, &s->last_read);
-			json_object_set_new(streams, stream_names[i], json_pack(
-			    "{s:I, s:I, s:b, s:s?}", "lines", (json_int_t)s->seq,
-			    "bytes", (json_int_t)s->bytes, "open", s->fd != -1 ||
-			    src->link != 0,
-			    "last_activity", s->last_read.tv_sec != 0 ? ts :
-			    NULL));
-		}
-		json_object_set_new(o, "streams", streams);
-		/* Seconds since it last wrote, or since it registered. */
-		json_object_set_new(o, "idle_s", json_real((double)(now.tv_sec -
-		    last.tv_sec) + (double)(now.tv_nsec - last.tv_nsec) / 1e9));
-		json_array_append_new(all, o);
-	}
-}
-
-json_t *
-source_status_all(void)
-{
-	json_t	*all = json_array();
-
-	source_status(&sources, all);
-	return (all);
 }
 
 size_t

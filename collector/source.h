@@ -115,6 +115,13 @@ extern struct sourcelist	 sources;
 extern uint64_t			 source_next_id;
 extern unsigned			 nsources;
 
+/* sourcelog.c */
+
+/* The source_open event of a source just made from hello h. */
+void	 source_open_event(struct source *, const struct hello *, long long);
+/* {source, pid, rank, host, argv} of a source (new reference). */
+json_t	*source_describe(struct source *);
+
 /* source.c */
 
 /* The lifecycle event's common fields, and its way to the log. */

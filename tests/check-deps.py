@@ -18,10 +18,11 @@ BUILD = os.environ.get("MESHLOG_BUILDDIR", ".")
 SRC = os.environ.get("MESHLOG_SRCDIR", ".")
 
 # Files that are one module: forked.c (processes forked without exec),
-# ending.c (how processes ended) and stall.c (silent ranks) are parts of
-# source.c split off for size; they share the state of collector/source.h
-# and call each other.
-GROUPS = {"forked": "source", "ending": "source", "stall": "source"}
+# ending.c (how processes ended), stall.c (silent ranks) and sourcelog.c
+# (events and status) are parts of source.c split off for size; they
+# share the state of collector/source.h and call each other.
+GROUPS = {"forked": "source", "ending": "source", "stall": "source",
+          "sourcelog": "source"}
 
 
 def module(stem):
