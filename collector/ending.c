@@ -52,6 +52,24 @@ static void	ending_finish(struct source *);
 static int	ending_failed(const struct source *);
 static void	ending_announce(struct source *);
 
+/* A small file of /proc or the cgroup tree into buf, NUL-terminated;
+ * 0, or -1. */
+static int
+ending_read(const char *path, char *buf, size_t len)
+{
+	ssize_t	n;
+	int	f;
+
+	if (path == NULL || (f = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (-1);
+	n = read(f, buf, len - 1);
+	close(f);
+	if (n <= 0)
+		return (-1);
+	buf[n] = '\0';
+	return (0);
+}
+
 /*
  * The kernel's count of OOM kills in the memory cgroup at path (cgroup v2
  * memory.events or v1 memory.oom_control: "oom_kill N"), or -1.
@@ -59,17 +77,10 @@ static void	ending_announce(struct source *);
 static long long
 ending_oom_count(const char *path)
 {
-	char		 buf[1024], *p;
-	int		 f;
-	ssize_t		 n;
+	char	buf[1024], *p;
 
-	if (path == NULL || (f = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if (ending_read(path, buf, sizeof buf) != 0)
 		return (-1);
-	n = read(f, buf, sizeof buf - 1);
-	close(f);
-	if (n <= 0)
-		return (-1);
-	buf[n] = '\0';
 	if ((p = strstr(buf, "oom_kill ")) == NULL)
 		return (-1);
 	return (strtoll(p + 9, NULL, 10));
@@ -87,18 +98,12 @@ ending_oom_path(struct source *src)
 	    "/sys/fs/cgroup/unified" };
 	char		 path[64], buf[4096], *line, *save, *cg = NULL;
 	char		*file = NULL;
-	int		 f, v1 = 0;
+	int		 v1 = 0;
 	size_t		 i;
-	ssize_t		 n;
 
 	snprintf(path, sizeof path, "/proc/%ld/cgroup", src->pid);
-	if ((f = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if (ending_read(path, buf, sizeof buf) != 0)
 		return (NULL);
-	n = read(f, buf, sizeof buf - 1);
-	close(f);
-	if (n <= 0)
-		return (NULL);
-	buf[n] = '\0';
 	for (line = strtok_r(buf, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(line, "0::", 3) == 0 && cg == NULL)
@@ -158,17 +163,11 @@ static int
 ending_zombie_status(struct source *src, int *status)
 {
 	char		 path[64], buf[1024], *p, *save;
-	int		 f, i;
-	ssize_t		 n;
+	int		 i;
 
 	snprintf(path, sizeof path, "/proc/%ld/stat", src->pid);
-	if ((f = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if (ending_read(path, buf, sizeof buf) != 0)
 		return (-1);
-	n = read(f, buf, sizeof buf - 1);
-	close(f);
-	if (n <= 0)
-		return (-1);
-	buf[n] = '\0';
 	/* After the name, in parentheses that it may contain itself. */
 	if ((p = strrchr(buf, ')')) == NULL)
 		return (-1);

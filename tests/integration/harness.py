@@ -108,6 +108,15 @@ def line_records(records, **match):
             and all(r.get(k) == v for k, v in match.items())]
 
 
+def file_bytes(path):
+    """What path holds so far; nothing when it does not exist yet."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
 def events(records, name):
     return [r for r in records if r.get("event") == name]
 
@@ -200,11 +209,7 @@ class MeshTest(unittest.TestCase):
         self.fail("timed out waiting for " + what)
 
     def log_bytes(self):
-        try:
-            with open(self.json, "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            return b""
+        return file_bytes(self.json)
 
     def check_contract(self, records):
         """The JSON log's contract: fields, types, seq without gaps."""

@@ -72,6 +72,13 @@ def closed_by_pid(records):
 
 class Endings(MeshTest):
 
+    def script(self, name, code):
+        """Write code to a file of the test's directory; its path."""
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(code)
+        return path
+
     def first_failures(self):
         return [r for r in events(self.records, "source_closed")
                 if r.get("first_failure")]
@@ -126,9 +133,7 @@ class Endings(MeshTest):
             "    for p in ps: p.join()\n"
             "    print('codes', [p.exitcode for p in ps], flush=True)\n"
             % method)
-        script = os.path.join(self.tmp, "mp_%s.py" % method)
-        with open(script, "w") as f:
-            f.write(code)
+        script = self.script("mp_%s.py" % method, code)
         self.json = os.path.join(self.tmp, "mp_%s.jsonl" % method)
         p = self.launch([PYTHON, script], args=("-q",))
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -157,9 +162,7 @@ class Endings(MeshTest):
                 "    raise RuntimeError('NaN in the loss at step 35')\n"
                 "time.sleep(0.8)\n"
                 "raise RuntimeError('Connection closed by peer')\n")
-        script = os.path.join(self.tmp, "ranks.py")
-        with open(script, "w") as f:
-            f.write(code)
+        script = self.script("ranks.py", code)
         launcher = ("for r in 1 2; do RANK=$r %s %s & done; wait" %
                     (PYTHON, script))
         rc, out = run_on_pty([COLLECTOR, "-s", os.path.join(self.tmp,
@@ -195,9 +198,7 @@ class Endings(MeshTest):
                 "if r == 3:\n"
                 "    time.sleep(1.5); raise RuntimeError('rank 3 fails')\n"
                 "time.sleep(60)\n")
-        script = os.path.join(self.tmp, "train.py")
-        with open(script, "w") as f:
-            f.write(code)
+        script = self.script("train.py", code)
         torchrun = os.path.join(SRCDIR, "tests", "bench", "torchrun_fixed.py")
         p = self.launch([TORCH, torchrun, "--standalone", "--nproc_per_node",
                          "4", "--monitor_interval", "3", script],
@@ -263,9 +264,7 @@ class Endings(MeshTest):
                 "if r == 1:\n"
                 "    logging.error('loss is NaN')\n"
                 "    sys.exit(4)\n")
-        script = os.path.join(self.tmp, "job.py")
-        with open(script, "w") as f:
-            f.write(code)
+        script = self.script("job.py", code)
         launcher = ("for r in 0 1 2; do RANK=$r WORLD_SIZE=5 %s %s & "
                     "done; wait" % (PYTHON, script))
         p = self.launch(["bash", "-c", launcher], args=("--aggregate",
@@ -317,9 +316,7 @@ class Endings(MeshTest):
                 "    print('rank', r, 'step', i, flush=True)\n"
                 "    if r == 1 and i == 5: time.sleep(5)\n"
                 "    time.sleep(0.2)\n")
-        script = os.path.join(self.tmp, "stall.py")
-        with open(script, "w") as f:
-            f.write(code)
+        script = self.script("stall.py", code)
         p = self.launch(["bash", "-c", "for r in 0 1 2; do RANK=$r %s %s & "
                          "done; wait" % (PYTHON, script)],
                         args=("--stall", "2", "--aggregate", "off"))

@@ -16,7 +16,7 @@ import time
 import unittest
 
 from harness import (COLLECTOR, CWRITER, SHIM, BUILD, HERE, MeshTest,
-                     clean_env, events, line_records, read_records,
+                     clean_env, events, file_bytes, line_records, read_records,
                      run_on_pty)
 
 sys.path.insert(0, os.path.dirname(HERE))
@@ -628,11 +628,7 @@ class MultiHostTest(MeshTest):
         self.stop_all()
 
     def log_bytes_root(self):
-        try:
-            with open(self.root_json, "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            return b""
+        return file_bytes(self.root_json)
 
     def test_level_change_reaches_python_on_another_host(self):
         self.start_mesh()

@@ -92,6 +92,20 @@ pending(int fd)
 	return (n);
 }
 
+/* A writer's pipe in, a destination pipe out, and a watch on it. */
+static struct dest *
+pipe_dest(int in[2], int out[2], struct dest_watch *w)
+{
+	struct dest	*d;
+
+	mkpipe(in);
+	mkpipe(out);
+	d = dest_get(out[1]);
+	memset(w, 0, sizeof *w);
+	dest_watch(d, w, watch_cb, NULL);
+	return (d);
+}
+
 Test(dest, bytes_pass_to_a_pipe_exactly_and_are_copied_for_the_log)
 {
 	int			 in[2], out[2];
@@ -100,11 +114,7 @@ Test(dest, bytes_pass_to_a_pipe_exactly_and_are_copied_for_the_log)
 	char			 buf[256];
 	size_t			 got;
 
-	mkpipe(in);
-	mkpipe(out);
-	d = dest_get(out[1]);
-	memset(&w, 0, sizeof w);
-	dest_watch(d, &w, watch_cb, NULL);
+	d = pipe_dest(in, out, &w);
 	cr_assert_eq(write(in[1], "one\ntwo\n", 8), 8);
 	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got), DEST_OK);
 	cr_assert_eq(got, 8);
@@ -127,11 +137,7 @@ Test(dest, a_full_destination_takes_nothing_from_the_pipe_until_it_has_room)
 	char			 buf[256];
 	size_t			 got, len;
 
-	mkpipe(in);
-	mkpipe(out);
-	d = dest_get(out[1]);
-	memset(&w, 0, sizeof w);
-	dest_watch(d, &w, watch_cb, NULL);
+	d = pipe_dest(in, out, &w);
 	len = fill(out[1]);
 	cr_assert_eq(write(in[1], "late\n", 5), 5);
 	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got),
@@ -159,11 +165,7 @@ Test(dest, a_gone_reader_is_told_and_the_bytes_are_left_alone)
 	char			 buf[256];
 	size_t			 got;
 
-	mkpipe(in);
-	mkpipe(out);
-	d = dest_get(out[1]);
-	memset(&w, 0, sizeof w);
-	dest_watch(d, &w, watch_cb, NULL);
+	d = pipe_dest(in, out, &w);
 	close(out[0]);
 	cr_assert_eq(write(in[1], "lost\n", 5), 5);
 	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got),
