@@ -214,7 +214,6 @@ ending_announce_cb(int fd, short what, void *arg)
 static void
 ending_known(struct source *src, int status)
 {
-
 	if (src->have_status)
 		return;
 	src->status = status;

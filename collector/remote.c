@@ -116,6 +116,7 @@ remote_open(uint64_t link, json_t *o)
 	    (long)json_integer_value(json_object_get(o, "world_size")) : -1;
 	src->host = xstrdup(host);
 	src->announced = 1;
+	src->ending_reason = -1;	/* open */
 	clock_gettime(CLOCK_REALTIME, &src->start);
 	src->pidfd = -1;	/* a process of another host: none */
 	src->opened = json_deep_copy(o);

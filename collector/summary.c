@@ -18,6 +18,9 @@
 
 #include "collector.h"
 
+/* Largest world whose missing ranks are listed. */
+#define SUMMARY_WORLD_MAX	(1L << 20)
+
 /* One rank's account, or the processes without a rank. */
 struct summary_rank {
 	long			 rank;
@@ -197,7 +200,9 @@ summary_build(const struct summary_proc *live, size_t nlive,
 		failed += summary_failed(&e->main);
 	}
 	missing = json_array();
-	for (r = 0, i = 0; world_size > 0 && r < world_size; r++) {
+	/* A world of more than a million ranks is a wrong WORLD_SIZE. */
+	for (r = 0, i = 0; world_size > 0 && world_size <= SUMMARY_WORLD_MAX &&
+	    r < world_size; r++) {
 		while (i < n && t[i].rank < r)
 			i++;
 		if (i == n || t[i].rank != r)

@@ -612,6 +612,9 @@ class MultiHostTest(MeshTest):
         w = self.py_writer(h, 0, 100000, pause=0.01)
         self.wait_for(lambda: b'"line":"rank 0 line 5"' in
                       self.log_bytes_root(), what="rank 0's lines")
+        rc, out, err = self.ctl(self.root_sock, "summary", "--json")
+        self.assertEqual([(r["rank"], r.get("running"))
+                          for r in json.loads(out)["ranks"]], [(0, True)])
         h.relay.kill()
         h.relay.wait()
         self.wait_for(lambda: self.root_relay(h)["state"] == "lost",
@@ -625,6 +628,30 @@ class MultiHostTest(MeshTest):
                           for r in closed],
                          [("relay_lost", None, "its relay was lost")])
         w.kill()
+        self.stop_all()
+
+    def test_a_silent_rank_on_another_host_is_named_at_the_root(self):
+        self.start_root("--stall", "2")
+        for h in self.hosts:
+            self.start_relay(h)
+        for h in self.hosts:
+            self.wait_for(lambda: self.relay_connected(h), what="relay link")
+        code = ("import os, time\n"
+                "r = int(os.environ['RANK'])\n"
+                "for i in range(30):\n"
+                "    print('rank', r, 'step', i, flush=True)\n"
+                "    if r == 1 and i == 3: time.sleep(4)\n"
+                "    time.sleep(0.2)\n")
+        ws = [h.popen([PY, "-c", code], env=h.env(RANK=i),
+                      stdout=subprocess.DEVNULL)
+              for i, h in enumerate(self.hosts)]
+        for w in ws:
+            self.assertEqual(w.wait(timeout=60), 0)
+        self.root_flush()
+        stalls = events(self.root_records(), "stall")
+        self.assertEqual([(r["rank"], r["state"]) for r in stalls],
+                         [(1, "stalled"), (1, "resumed")])
+        self.assertEqual(stalls[0]["last_line"], "rank 1 step 3")
         self.stop_all()
 
     def log_bytes_root(self):
