@@ -14,11 +14,16 @@
 #include "collector.h"
 
 static struct timespec	 started;
+static char		 started_ts[TS_LEN];	/* the same, RFC 3339 */
 
 void
 control_init(void)
 {
+	struct timespec	now;
+
 	clock_gettime(CLOCK_MONOTONIC, &started);
+	clock_gettime(CLOCK_REALTIME, &now);
+	record_ts(started_ts, &now);
 }
 
 /* An error reply. */
@@ -53,8 +58,8 @@ control_status(void)
 {
 	struct timespec	 now;
 	uint64_t	 lines, printed, hits, misses;
-	size_t		 pending;
-	json_t		*o;
+	size_t		 pending, i;
+	json_t		*o, *c, *command, *v;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	aggregate_stats(&lines, &printed, &pending);
@@ -72,8 +77,21 @@ control_status(void)
 	    (json_int_t)pending, "shapes_remembered", (json_int_t)hits,
 	    "shapes_computed", (json_int_t)misses, "sources",
 	    source_status_all());
-	json_object_set_new(json_object_get(o, "collector"), "host",
-	    json_string(cfg.host));
+	c = json_object_get(o, "collector");
+	json_object_set_new(c, "host", json_string(cfg.host));
+	json_object_set_new(c, "started", json_string(started_ts));
+	/* Launch mode's command, so that meshlogctl ls can tell jobs apart. */
+	command = json_null();
+	if (cfg.command != NULL) {
+		command = json_array();
+		for (i = 0; cfg.command[i] != NULL && i < 64; i++) {
+			/* NULL when not UTF-8. */
+			v = json_string(cfg.command[i]);
+			json_array_append_new(command, v != NULL ? v :
+			    json_string("?"));
+		}
+	}
+	json_object_set_new(c, "command", command);
 	source_remote_status(json_object_get(o, "sources"));
 	json_object_set_new(o, "relays", link_status_all());
 	json_object_set_new(o, "upstream", upstream_status());

@@ -512,8 +512,13 @@ main(int argc, char **argv)
 		if (idle == NULL || event_add(idle, &second) != 0)
 			fatalx("cannot arm the idle timer");
 	}
-	if (launching)
+	if (launching) {
+		/* Once, so that the job can be found: meshlogctl -p PID. */
+		if (cfg.console)
+			fprintf(stderr, "meshlog: control socket %s "
+			    "(meshlogctl -p %ld status)\n", path, (long)getpid());
 		launch_start(cfg.command, path);
+	}
 	else
 		log_info("listening on %s", path);
 	if (cfg.ready_fd != -1) {

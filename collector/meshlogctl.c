@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -29,10 +30,12 @@ static const char usage_text[] =
 "                                     [--level LEVEL] [--ranks LIST]\n"
 "       meshlogctl [-s PATH] status\n"
 "       meshlogctl [-s PATH] summary [--json] [FILE]\n"
+"       meshlogctl ls [--json]\n"
 "\n"
 "  -s, --socket PATH  the collector's socket (default: $MESHLOG_SOCKET, else\n"
-"                     $XDG_RUNTIME_DIR/meshlog/collector.sock, else\n"
-"                     /tmp/meshlog-$UID/collector.sock)\n"
+"                     $XDG_RUNTIME_DIR/meshlog/collector.sock if it answers,\n"
+"                     else the only collector of yours that answers)\n"
+"  -p, --pid PID      the collector with this pid (see ls)\n"
 "\n"
 "flush     drain every process's output written so far into the JSON log and\n"
 "          console, print pending aggregates, and report the barrier version;\n"
@@ -45,8 +48,10 @@ static const char usage_text[] =
 "          the first failure and its last lines; ranks that never registered.\n"
 "          From the running collector, or with FILE the record a launch-mode\n"
 "          collector wrote at the end of its JSON log; --json as it is\n"
+"ls        your collectors that answer: pid, start, sources, command, socket\n"
 "\n"
-"Exit status: 0 done, 1 refused or incomplete, 2 usage, 3 no collector.\n";
+"Exit status: 0 done, 1 refused or incomplete, 2 usage (or several\n"
+"collectors and none chosen), 3 no collector.\n";
 
 /* Say what is wrong with the command line and exit 2. */
 static void __attribute__((noreturn))
@@ -86,71 +91,258 @@ parse_ranks(const char *s)
 	return (a);
 }
 
-/* Send req to the collector at path and return its reply, or exit 3. */
+/*
+ * Send req to the collector at path and return its reply, or NULL with
+ * the reason in why.
+ */
 static json_t *
-request(const char *path, json_t *req, int wait_ms)
+request_try(const char *path, json_t *req, int wait_ms, char *why,
+    size_t whylen)
 {
 	struct sockaddr_un	 sun;
-	char			*line, *buf;
+	char			*line, *buf = NULL;
 	size_t			 have = 0, n, cap = 65536;
 	struct pollfd		 pfd;
 	ssize_t			 r;
-	json_t			*reply;
+	json_t			*reply = NULL;
 	json_error_t		 err;
-	int			 fd;
+	int			 fd = -1;
 
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path)
-		usage("socket path too long", path);
+	if (strlen(path) >= sizeof sun.sun_path) {
+		snprintf(why, whylen, "socket path too long: %s", path);
+		return (NULL);
+	}
 	memcpy(sun.sun_path, path, strlen(path));
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		fprintf(stderr, "meshlogctl: no collector at %s: %s\n", path,
+		snprintf(why, whylen, "no collector at %s: %s", path,
 		    strerror(errno));
-		exit(3);
+		goto out;
 	}
 	line = json_dumps(req, JSON_COMPACT);
 	n = strlen(line);
 	line[n] = '\n';
-	if (send(fd, line, n + 1, MSG_NOSIGNAL) != (ssize_t)(n + 1)) {
-		fprintf(stderr, "meshlogctl: %s: %s\n", path, strerror(errno));
-		exit(3);
-	}
+	r = send(fd, line, n + 1, MSG_NOSIGNAL);
 	free(line);
+	if (r != (ssize_t)(n + 1)) {
+		snprintf(why, whylen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
 	if ((buf = malloc(cap)) == NULL) {
-		fprintf(stderr, "meshlogctl: out of memory\n");
-		exit(3);
+		snprintf(why, whylen, "out of memory");
+		goto out;
 	}
 	while (memchr(buf, '\n', have) == NULL) {
 		/* Replies grow with the number of sources: so does the buffer. */
-		if (have == cap && (cap > (1UL << 30) ||
-		    (buf = realloc(buf, cap *= 2)) == NULL)) {
-			fprintf(stderr, "meshlogctl: reply too large\n");
-			exit(3);
+		if (have == cap) {
+			char	*bigger = cap > (1UL << 30) ? NULL :
+			    realloc(buf, cap * 2);
+
+			if (bigger == NULL) {
+				snprintf(why, whylen, "reply too large");
+				goto out;
+			}
+			buf = bigger;
+			cap *= 2;
 		}
 		pfd.fd = fd;
 		pfd.events = POLLIN;
 		if (poll(&pfd, 1, wait_ms) != 1) {
-			fprintf(stderr, "meshlogctl: %s did not answer in "
-			    "%d ms\n", path, wait_ms);
-			exit(3);
+			snprintf(why, whylen, "%s did not answer in %d ms", path,
+			    wait_ms);
+			goto out;
 		}
 		r = read(fd, buf + have, cap - have);
 		if (r <= 0) {
-			fprintf(stderr, "meshlogctl: %s closed the "
-			    "connection\n", path);
-			exit(3);
+			snprintf(why, whylen, "%s closed the connection", path);
+			goto out;
 		}
 		have += (size_t)r;
 	}
-	close(fd);
-	if ((reply = json_loadb(buf, have, 0, &err)) == NULL) {
-		fprintf(stderr, "meshlogctl: bad reply: %s\n", err.text);
-		exit(3);
-	}
+	if ((reply = json_loadb(buf, have, 0, &err)) == NULL)
+		snprintf(why, whylen, "bad reply: %s", err.text);
+out:
+	if (fd != -1)
+		close(fd);
 	free(buf);
 	return (reply);
+}
+
+/* Send req to the collector at path and return its reply, or exit 3. */
+static json_t *
+request(const char *path, json_t *req, int wait_ms)
+{
+	char	 why[512];
+	json_t	*reply;
+
+	if ((reply = request_try(path, req, wait_ms, why, sizeof why)) ==
+	    NULL) {
+		fprintf(stderr, "meshlogctl: %s\n", why);
+		exit(3);
+	}
+	return (reply);
+}
+
+/* A collector found in this user's socket directory. */
+struct found {
+	char	 path[256];
+	json_t	*status;
+};
+
+/* The directory this user's collectors put their sockets in. */
+static void
+socket_dir(char *buf, size_t len)
+{
+	const char	*xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (xdg != NULL && *xdg == '/')
+		snprintf(buf, len, "%s/meshlog", xdg);
+	else
+		snprintf(buf, len, "/tmp/meshlog-%lu", (unsigned long)getuid());
+}
+
+/* Every collector of this user that answers (status asked); how many. */
+static size_t
+scan(struct found **out)
+{
+	char		 dir[200], why[512];
+	struct found	*f = NULL;
+	size_t		 n = 0, len;
+	struct dirent	*e;
+	json_t		*req = json_pack("{s:s}", "type", "status"), *st;
+	DIR		*d;
+
+	socket_dir(dir, sizeof dir);
+	if ((d = opendir(dir)) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			len = strlen(e->d_name);
+			if (len < 6 || strcmp(e->d_name + len - 5, ".sock") != 0 ||
+			    strlen(dir) + len + 2 > sizeof f->path)
+				continue;
+			if ((f = realloc(f, (n + 1) * sizeof *f)) == NULL)
+				break;
+			snprintf(f[n].path, sizeof f[n].path, "%s/%s", dir,
+			    e->d_name);
+			/* A socket left by a collector that died answers not. */
+			if ((st = request_try(f[n].path, req, 2000, why,
+			    sizeof why)) == NULL)
+				continue;
+			f[n++].status = st;
+		}
+		closedir(d);
+	}
+	json_decref(req);
+	*out = f;
+	return (n);
+}
+
+/* The collector's pid, command and start from a status reply. */
+static long long
+found_pid(const struct found *f)
+{
+	return (json_integer_value(json_object_get(json_object_get(f->status,
+	    "collector"), "pid")));
+}
+
+/* The command line a collector runs, or "(serving)". */
+static void
+found_command(const struct found *f, char *buf, size_t len)
+{
+	json_t	*cmd = json_object_get(json_object_get(f->status, "collector"),
+		    "command"), *v;
+	size_t	 i, at = 0;
+
+	snprintf(buf, len, "(serving)");
+	json_array_foreach(cmd, i, v) {
+		at += (size_t)snprintf(buf + at, at < len ? len - at : 0,
+		    "%s%s", i > 0 ? " " : "", json_string_value(v));
+		if (at >= len)
+			break;
+	}
+}
+
+/* meshlogctl ls: this user's collectors, one per line. */
+static int
+list_collectors(int as_json)
+{
+	struct found	*f;
+	size_t		 n = scan(&f), i;
+	char		 cmd[120];
+	json_t		*c, *all = json_array();
+
+	if (!as_json)
+		printf("%8s  %-20s  %7s  %-40s  %s\n", "PID", "STARTED",
+		    "SOURCES", "COMMAND", "SOCKET");
+	for (i = 0; i < n; i++) {
+		c = json_object_get(f[i].status, "collector");
+		found_command(&f[i], cmd, sizeof cmd);
+		if (as_json)
+			json_array_append_new(all, json_pack("{s:I, s:O, s:O, "
+			    "s:O, s:s}", "pid", (json_int_t)found_pid(&f[i]),
+			    "started", json_object_get(c, "started"), "command",
+			    json_object_get(c, "command"), "sources_open",
+			    json_object_get(c, "sources_open"), "socket",
+			    f[i].path));
+		else
+			printf("%8lld  %-20.19s  %7lld  %-40.40s  %s\n",
+			    found_pid(&f[i]), json_string_value(json_object_get(
+			    c, "started")) != NULL ? json_string_value(
+			    json_object_get(c, "started")) : "?",
+			    (long long)json_integer_value(json_object_get(c,
+			    "sources_open")), cmd, f[i].path);
+		json_decref(f[i].status);
+	}
+	if (as_json) {
+		json_dumpf(all, stdout, JSON_INDENT(2));
+		printf("\n");
+	}
+	json_decref(all);
+	free(f);
+	return (0);
+}
+
+/*
+ * The socket when none was named: the collector with pid (when > 0), the
+ * default serve-mode collector if it answers, else the one collector of
+ * this user; several, or none with that pid, is an error.
+ */
+static void
+choose(char *path, size_t len, long pid)
+{
+	struct found	*f;
+	size_t		 n = scan(&f), i, pick = n;
+	char		 cmd[120];
+
+	for (i = 0; i < n; i++) {
+		if (pid > 0 ? found_pid(&f[i]) == pid :
+		    strcmp(f[i].path, path) == 0)
+			pick = i;
+	}
+	if (pick == n && pid <= 0 && n == 1)
+		pick = 0;
+	if (pick == n && (pid > 0 || n > 1)) {
+		if (pid > 0)
+			fprintf(stderr, "meshlogctl: no collector of yours with "
+			    "pid %ld is answering", pid);
+		else
+			fprintf(stderr, "meshlogctl: %zu collectors are "
+			    "running; choose one with -p PID or -s PATH",
+			    n);
+		fprintf(stderr, "%s\n", n > 0 ? ":" : "");
+		for (i = 0; i < n; i++) {
+			found_command(&f[i], cmd, sizeof cmd);
+			fprintf(stderr, "  pid %lld  %s  (%s)\n",
+			    found_pid(&f[i]), cmd, f[i].path);
+		}
+		exit(pid > 0 ? 3 : 2);
+	}
+	if (pick < n)
+		snprintf(path, len, "%s", f[pick].path);
+	for (i = 0; i < n; i++)
+		json_decref(f[i].status);
+	free(f);
 }
 
 /* Print a summary as text (colour on a terminal) or as JSON. */
@@ -207,6 +399,7 @@ main(int argc, char **argv)
 {
 	static const struct option top[] = {
 		{ "socket", required_argument, NULL, 's' },
+		{ "pid", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -224,16 +417,22 @@ main(int argc, char **argv)
 	const char	*cmd;
 	json_t		*req, *reply, *v;
 	double		 secs = 3;
-	int		 c, rc = 0, wait_ms, as_json = 0;
+	int		 c, rc = 0, wait_ms, as_json = 0, named = 0;
+	long		 pid = 0;
 
 	if (ident_socket_path(environ, path, sizeof path) != 0)
 		path[0] = '\0';
-	while ((c = getopt_long(argc, argv, "+s:hV", top, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:p:hV", top, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (strlen(optarg) >= sizeof path)
 				usage("socket path too long", optarg);
 			strcpy(path, optarg);
+			named = 1;
+			break;
+		case 'p':
+			if (ident_parse_uint(optarg, &pid) != 0 || pid == 0)
+				usage("-p takes a collector's pid", optarg);
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -246,8 +445,15 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		usage("no command (flush, set-mode or status)", NULL);
+		usage("no command (flush, set-mode, status, summary or ls)",
+		    NULL);
 	cmd = argv[optind];
+	if (strcmp(cmd, "ls") == 0) {
+		if (argc - optind > 2 || (argc - optind == 2 &&
+		    strcmp(argv[optind + 1], "--json") != 0))
+			usage("ls takes only --json", NULL);
+		return (list_collectors(argc - optind == 2));
+	}
 	argv += optind;
 	argc -= optind;
 	optind = 1;
@@ -324,6 +530,10 @@ main(int argc, char **argv)
 	if (json_object_get(req, "ranks") != NULL &&
 	    json_object_get(req, "level") == NULL)
 		usage("--ranks goes with --level", NULL);
+	/* Neither -s nor MESHLOG_SOCKET: find the collector. */
+	if (!named && (pid > 0 || getenv("MESHLOG_SOCKET") == NULL ||
+	    *getenv("MESHLOG_SOCKET") == '\0'))
+		choose(path, sizeof path, pid);
 	wait_ms = 10000;
 	if ((v = json_object_get(req, "timeout_ms")) != NULL)
 		wait_ms += (int)json_integer_value(v);

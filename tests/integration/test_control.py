@@ -10,8 +10,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BUILD, CWRITER, PYTHON, MeshTest, events,
-                     line_records, read_records)
+from harness import (BUILD, COLLECTOR, CWRITER, PYTHON, MeshTest, clean_env,
+                     events, file_bytes, line_records, read_records)
 
 MESHLOGCTL = os.path.join(BUILD, "collector", "meshlogctl")
 
@@ -402,6 +402,75 @@ class ControlPlane(MeshTest):
         flushes = events(self.records, "flush")
         self.assertEqual(len(flushes), 1)
         self.assertEqual(flushes[0]["incomplete"], [])
+
+
+class Finding(MeshTest):
+    """meshlogctl finds collectors started the README's main way."""
+
+    def setUp(self):
+        super().setUp()
+        # A directory of our own: other tests' collectors are not ours.
+        self.xdg = os.path.join(self.tmp, "xdg")
+        os.mkdir(self.xdg, 0o700)
+        self.env = clean_env(XDG_RUNTIME_DIR=self.xdg)
+
+    def start(self, *cmd):
+        err = os.path.join(self.tmp, "err%d" % len(self.children))
+        with open(err, "wb") as f:
+            p = subprocess.Popen([COLLECTOR, "-j", os.path.join(
+                self.tmp, "j%d" % len(self.children)), "--", *cmd],
+                stdout=subprocess.DEVNULL, stderr=f, env=self.env)
+        self.children.append(p)
+        self.wait_for(lambda: b"control socket" in file_bytes(err),
+                      what="the collector's first line")
+        return p, file_bytes(err).decode()
+
+    def ctl(self, *args):
+        return subprocess.run([MESHLOGCTL, *args], capture_output=True,
+                              text=True, env=self.env, timeout=60)
+
+    def test_launch_mode_says_its_socket_and_meshlogctl_finds_it(self):
+        a, said = self.start("sleep", "30")
+        sock = os.path.join(self.xdg, "meshlog", "launch-%d.sock" % a.pid)
+        self.assertEqual(said, "meshlog: control socket %s (meshlogctl -p "
+                         "%d status)\n" % (sock, a.pid))
+        # The only collector: the default.
+        r = self.ctl("status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["collector"]["pid"], a.pid)
+        self.assertEqual(json.loads(r.stdout)["collector"]["command"],
+                         ["sleep", "30"])
+        # Two: meshlogctl says so instead of guessing, and -p picks.
+        b, _ = self.start("sleep", "31")
+        r = self.ctl("status")
+        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertIn("2 collectors are running", r.stderr)
+        self.assertIn("pid %d  sleep 30" % a.pid, r.stderr)
+        self.assertIn("pid %d  sleep 31" % b.pid, r.stderr)
+        r = self.ctl("-p", str(b.pid), "status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["collector"]["pid"], b.pid)
+        r = self.ctl("-p", "1", "status")
+        self.assertEqual(r.returncode, 3)
+        r = self.ctl("ls")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = r.stdout.splitlines()
+        self.assertEqual(rows[0].split(), ["PID", "STARTED", "SOURCES",
+                                           "COMMAND", "SOCKET"])
+        self.assertEqual(sorted(int(x.split()[0]) for x in rows[1:]),
+                         sorted([a.pid, b.pid]))
+        r = self.ctl("ls", "--json")
+        self.assertEqual(sorted((c["pid"], c["command"][1]) for c in
+                                json.loads(r.stdout)),
+                         sorted([(a.pid, "30"), (b.pid, "31")]))
+        # One gone: the other is the default again.
+        a.send_signal(signal.SIGTERM)
+        a.wait(timeout=30)
+        r = self.ctl("status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["collector"]["pid"], b.pid)
+        b.send_signal(signal.SIGTERM)
+        b.wait(timeout=30)
 
 
 if __name__ == "__main__":

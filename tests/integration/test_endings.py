@@ -306,8 +306,11 @@ class Endings(MeshTest):
         self.assertEqual(p.returncode, 0)
         said = [l for l in p.stderr.decode().splitlines()
                 if l.startswith("meshlog:")]
-        self.assertEqual(said, ["meshlog: 2 ranks, all exited 0; 2 lines, "
-                                "0 warnings, 0 errors; log %s" % self.json])
+        # Its socket when it starts, and one line at the end.
+        self.assertEqual(len(said), 2, said)
+        self.assertTrue(said[0].startswith("meshlog: control socket "))
+        self.assertEqual(said[1], "meshlog: 2 ranks, all exited 0; 2 lines, "
+                         "0 warnings, 0 errors; log %s" % self.json)
 
     def test_a_silent_rank_is_named_while_others_write(self):
         code = ("import os, sys, time\n"
