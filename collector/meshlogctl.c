@@ -27,7 +27,7 @@ extern char **environ;
 static const char usage_text[] =
 "usage: meshlogctl [-s PATH] flush [--timeout SEC]\n"
 "       meshlogctl [-s PATH] set-mode [--stream on|off] [--aggregate SECONDS|off]\n"
-"                                     [--level LEVEL] [--ranks LIST]\n"
+"                                     [--level LEVEL] [--ranks LIST] [--json]\n"
 "       meshlogctl [-s PATH] status\n"
 "       meshlogctl [-s PATH] summary [--json] [FILE]\n"
 "       meshlogctl ls [--json]\n"
@@ -42,7 +42,8 @@ static const char usage_text[] =
 "          --timeout (default 3) bounds the wait and lists who did not finish\n"
 "set-mode  change the console view: --stream on|off, --aggregate SECONDS|off,\n"
 "          --level LEVEL (DEBUG..CRITICAL or 10-50; also pushed to Python\n"
-"          processes' root logger), --ranks 0,2-5 to limit --level to ranks\n"
+"          processes' root logger), --ranks 0,2-5 to limit --level to ranks;\n"
+"          answers with the new mode in words (--json: as JSON)\n"
 "status    the collector and every source, as JSON\n"
 "summary   per rank: lines, warnings, errors, how and when its process ended;\n"
 "          the first failure and its last lines; ranks that never registered.\n"
@@ -345,6 +346,37 @@ choose(char *path, size_t len, long pid)
 	free(f);
 }
 
+/* The collector's mode in words: console, aggregation, level, ranks. */
+static void
+mode_print(json_t *m)
+{
+	static const char *const names[] = { "DEBUG", "INFO", "WARNING",
+	    "ERROR", "CRITICAL" };
+	json_t		*w = json_object_get(m, "aggregate_window_sec"), *r;
+	json_int_t	 level = json_integer_value(json_object_get(m, "level"));
+	size_t		 i;
+
+	printf("console %s, aggregation ", json_is_true(json_object_get(m,
+	    "stream_to_client")) ? "on" : "off");
+	if (json_is_number(w))
+		printf("%g s", json_number_value(w));
+	else
+		printf("off");
+	if (level == 0)
+		printf(", every level shown");
+	else if (level % 10 == 0 && level >= 10 && level <= 50)
+		printf(", level %s and above", names[level / 10 - 1]);
+	else
+		printf(", level %lld and above", (long long)level);
+	if (json_array_size(r = json_object_get(m, "ranks")) > 0) {
+		printf(" for rank%s ", json_array_size(r) > 1 ? "s" : "");
+		for (i = 0; i < json_array_size(r); i++)
+			printf("%s%lld", i > 0 ? "," : "", (long long)
+			    json_integer_value(json_array_get(r, i)));
+	}
+	printf("\n");
+}
+
 /* Print a summary as text (colour on a terminal) or as JSON. */
 static void
 summary_print(json_t *s, int as_json)
@@ -469,7 +501,7 @@ main(int argc, char **argv)
 		usage("unknown command", cmd);
 	while ((c = getopt_long(argc, argv, "", sub, NULL)) != -1) {
 		if (strcmp(cmd, "flush") == 0 ? c != 't' :
-		    strcmp(cmd, "set-mode") == 0 ? c == 't' || c == 'j' :
+		    strcmp(cmd, "set-mode") == 0 ? c == 't' :
 		    strcmp(cmd, "summary") == 0 ? c != 'j' : 1)
 			usage("option does not go with this command", cmd);
 		switch (c) {
@@ -570,10 +602,11 @@ main(int argc, char **argv)
 	} else if (strcmp(cmd, "summary") == 0) {
 		json_object_del(reply, "type");
 		summary_print(reply, as_json);
-	} else {
+	} else if (as_json) {
 		json_dumpf(json_object_get(reply, "mode"), stdout, JSON_COMPACT);
 		printf("\n");
-	}
+	} else
+		mode_print(json_object_get(reply, "mode"));
 	json_decref(reply);
 	json_decref(req);
 	return (rc);

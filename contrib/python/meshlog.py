@@ -70,24 +70,35 @@ def _level(level):
                      % (level,))
 
 
-def logging_option(stream_to_client=True, aggregate_window_sec=3,
-                   level=logging.INFO, *, ranks=None, socket=None,
-                   timeout=3.0):
+_UNSET = object()
+
+
+def logging_option(stream_to_client=_UNSET, aggregate_window_sec=_UNSET,
+                   level=_UNSET, *, ranks=None, socket=None, timeout=3.0):
     """Set the console view and the processes' log level at once.
 
     stream_to_client: console view on or off (the JSON log always records);
-    aggregate_window_sec: seconds, or None for off; level: the level Python
-    processes' root logger gets and the console's severity filter; ranks:
-    limit the level to these ranks. Returns the collector's new mode.
+    aggregate_window_sec: seconds, 0 or None for off; level: the level
+    Python processes' root logger gets and the console's severity filter;
+    ranks: limit the level to these ranks. What is not given stays as it
+    is. Returns the collector's new mode.
     """
-    if aggregate_window_sec is not None and not (
-            isinstance(aggregate_window_sec, (int, float)) and
-            0 <= aggregate_window_sec <= 3600):
-        raise ValueError("aggregate_window_sec must be 0-3600 or None")
-    req = {"type": "set_mode", "stream_to_client": bool(stream_to_client),
-           "aggregate_window_sec": aggregate_window_sec or "off",
-           "level": _level(level)}
+    req = {"type": "set_mode"}
+    if stream_to_client is not _UNSET:
+        req["stream_to_client"] = bool(stream_to_client)
+    if aggregate_window_sec is not _UNSET:
+        if aggregate_window_sec is not None and (
+                isinstance(aggregate_window_sec, bool) or
+                not isinstance(aggregate_window_sec, (int, float)) or
+                not 0 <= aggregate_window_sec <= 3600):
+            raise ValueError("aggregate_window_sec must be 0-3600 or None")
+        req["aggregate_window_sec"] = (
+            "off" if aggregate_window_sec is None else aggregate_window_sec)
+    if level is not _UNSET:
+        req["level"] = _level(level)
     if ranks is not None:
+        if "level" not in req:
+            raise ValueError("ranks limits a level: give level too")
         req["ranks"] = sorted({int(r) for r in ranks})
     mode = _request(req, timeout, socket)["mode"]
     register_cell_flush()

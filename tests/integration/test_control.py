@@ -182,7 +182,7 @@ class ControlPlane(MeshTest):
     def level_change(self, python, wrap=()):
         self.serve(args=["-q"])
         w = self.logging_writer(python, 0, 60, 0.05, wrap)
-        rc, out, err = self.ctl("set-mode", "--level", "WARNING")
+        rc, out, err = self.ctl("set-mode", "--level", "WARNING", "--json")
         self.assertEqual(rc, 0, err)
         self.assertEqual(json.loads(out)["level"], 30)
         self.assertEqual(w.wait(timeout=60), 0)
@@ -198,9 +198,12 @@ class ControlPlane(MeshTest):
     def test_level_for_other_ranks_leaves_this_one_alone(self):
         self.serve(args=["-q"])
         w = self.logging_writer(PYTHON, 1, 40, 0.03)
-        rc, _, err = self.ctl("set-mode", "--level", "ERROR", "--ranks",
-                              "0,2-3")
+        rc, out, err = self.ctl("set-mode", "--level", "ERROR", "--ranks",
+                                "0,2-3")
         self.assertEqual(rc, 0, err)
+        # The answer in words (-q: the console is off).
+        self.assertEqual(out, "console off, aggregation 3 s, level ERROR "
+                         "and above for ranks 0,2,3\n")
         self.assertEqual(w.wait(timeout=60), 0)
         self.assertEqual(self.stop(), 0)
         self.assertEqual(len([t for t in self.texts()

@@ -30,7 +30,13 @@ assert mode == {"stream_to_client": False, "aggregate_window_sec": None,
                 "level": 30, "ranks": None}, mode
 mode = meshlog.logging_option(level="error", ranks=[1, 0, 1])
 assert mode["level"] == 40 and mode["ranks"] == [0, 1], mode
-assert mode["aggregate_window_sec"] == 3.0, mode
+# What it was not given stays as it was.
+assert mode["aggregate_window_sec"] is None, mode
+assert mode["stream_to_client"] is False, mode
+mode = meshlog.logging_option(aggregate_window_sec=5)
+assert mode["aggregate_window_sec"] == 5.0 and mode["level"] == 40, mode
+mode = meshlog.logging_option(aggregate_window_sec=0)
+assert mode["aggregate_window_sec"] is None, mode
 r = meshlog.flush(timeout=2.0)
 assert r["type"] == "flushed" and r["version"] == 1 and r["incomplete"] == []
 st = meshlog.status()
