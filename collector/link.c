@@ -168,6 +168,17 @@ static const struct flush_ops relay_flush_ops = {
 	relay_drain, relay_part_describe
 };
 
+/* A time of day as the JSON log writes it (new reference). */
+static json_t *
+link_ts(time_t t)
+{
+	struct timespec	ts = { t, 0 };
+	char		buf[TS_LEN];
+
+	record_ts(buf, &ts);
+	return (json_string(buf));
+}
+
 /* Links any network peer can make and break: rate-limited warnings. */
 static struct log_limit	link_closes = { .what = "closed relay links" };
 
@@ -635,7 +646,7 @@ link_status_all(void)
 		json_object_set_new(o, "state", json_string(r->gone ? "done" :
 		    r->lost ? "lost" : r->conn != NULL ? "connected" :
 		    "disconnected"));
-		json_object_set_new(o, "since", json_integer(r->since));
+		json_object_set_new(o, "since", link_ts(r->since));
 		json_object_set_new(o, "frames", json_integer(
 		    (json_int_t)r->frames));
 		json_object_set_new(o, "records", json_integer(

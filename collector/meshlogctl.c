@@ -28,7 +28,7 @@ static const char usage_text[] =
 "usage: meshlogctl [-s PATH] flush [--timeout SEC]\n"
 "       meshlogctl [-s PATH] set-mode [--stream on|off] [--aggregate SECONDS|off]\n"
 "                                     [--level LEVEL] [--ranks LIST] [--json]\n"
-"       meshlogctl [-s PATH] status\n"
+"       meshlogctl [-s PATH] status [--json]\n"
 "       meshlogctl [-s PATH] summary [--json] [FILE]\n"
 "       meshlogctl ls [--json]\n"
 "\n"
@@ -44,7 +44,8 @@ static const char usage_text[] =
 "          --level LEVEL (DEBUG..CRITICAL or 10-50; also pushed to Python\n"
 "          processes' root logger), --ranks 0,2-5 to limit --level to ranks;\n"
 "          answers with the new mode in words (--json: as JSON)\n"
-"status    the collector and every source, as JSON\n"
+"status    the collector, its mode, every source (rank, host, pid, lines,\n"
+"          last activity, idle time), relays and upstream; --json: all of it\n"
 "summary   per rank: lines, warnings, errors, how and when its process ended;\n"
 "          the first failure and its last lines; ranks that never registered.\n"
 "          From the running collector, or with FILE the record a launch-mode\n"
@@ -377,6 +378,76 @@ mode_print(json_t *m)
 	printf("\n");
 }
 
+/* The collector's status as a table: sources, then relays and upstream. */
+static void
+status_print(json_t *st)
+{
+	json_t		*c = json_object_get(st, "collector"), *s, *v, *r;
+	json_t		*up = json_object_get(st, "upstream");
+	const char	*key, *last, *t;
+	long long	 lines;
+	size_t		 i;
+	int		 open;
+
+	printf("collector pid %lld on %s since %s: %lld sources, flush version "
+	    "%lld, log %s\n", (long long)json_integer_value(json_object_get(c,
+	    "pid")), json_string_value(json_object_get(c, "host")),
+	    json_string_value(json_object_get(c, "started")), (long long)
+	    json_integer_value(json_object_get(c, "sources_open")), (long long)
+	    json_integer_value(json_object_get(c, "flush_version")),
+	    json_string_value(json_object_get(c, "json")) != NULL ?
+	    json_string_value(json_object_get(c, "json")) : "(none)");
+	mode_print(json_object_get(c, "mode"));
+	if (json_array_size(json_object_get(st, "sources")) > 0)
+		printf("  %5s  %-12s %8s  %-7s %9s  %-27s %9s\n", "rank", "host",
+		    "pid", "state", "lines", "last activity", "idle");
+	json_array_foreach(json_object_get(st, "sources"), i, s) {
+		lines = 0;
+		last = NULL;
+		open = 0;
+		json_object_foreach(json_object_get(s, "streams"), key, v) {
+			lines += json_integer_value(json_object_get(v, "lines"));
+			open |= json_is_true(json_object_get(v, "open"));
+			t = json_string_value(json_object_get(v,
+			    "last_activity"));
+			if (t != NULL && (last == NULL || strcmp(t, last) > 0))
+				last = t;
+		}
+		if (json_is_integer(json_object_get(s, "rank")))
+			printf("  %5lld", (long long)json_integer_value(
+			    json_object_get(s, "rank")));
+		else
+			printf("  %5s", "-");
+		printf("  %-12.12s %8lld  %-7s %9lld  %-27s %7.1f s\n",
+		    json_string_value(json_object_get(s, "host")), (long long)
+		    json_integer_value(json_object_get(s, "pid")), open ?
+		    "open" : "closing", lines, last != NULL ? last : "-",
+		    json_number_value(json_object_get(s, "idle_s")));
+	}
+	json_array_foreach(json_object_get(st, "relays"), i, r)
+		printf("relay %.12s (host %s, pid %lld, %s): %s since %s, %lld "
+		    "records, %lld sources open\n", json_string_value(
+		    json_object_get(r, "relay")), json_string_value(
+		    json_object_get(r, "host")), (long long)json_integer_value(
+		    json_object_get(r, "pid")), json_string_value(
+		    json_object_get(r, "address")), json_string_value(
+		    json_object_get(r, "state")), json_string_value(
+		    json_object_get(r, "since")), (long long)json_integer_value(
+		    json_object_get(r, "records")), (long long)
+		    json_integer_value(json_object_get(r, "sources_open")));
+	if (json_is_object(up))
+		printf("upstream %s: %s since %s, %lld records sent, spool %lld "
+		    "bytes in memory and %lld on disk, %lld dropped\n",
+		    json_string_value(json_object_get(up, "url")),
+		    json_string_value(json_object_get(up, "state")),
+		    json_string_value(json_object_get(up, "since")), (long long)
+		    json_integer_value(json_object_get(up, "records_sent")),
+		    (long long)json_integer_value(json_object_get(up,
+		    "spool_memory_bytes")), (long long)json_integer_value(
+		    json_object_get(up, "spool_disk_bytes")), (long long)
+		    json_integer_value(json_object_get(up, "dropped_records")));
+}
+
 /* Print a summary as text (colour on a terminal) or as JSON. */
 static void
 summary_print(json_t *s, int as_json)
@@ -502,7 +573,8 @@ main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", sub, NULL)) != -1) {
 		if (strcmp(cmd, "flush") == 0 ? c != 't' :
 		    strcmp(cmd, "set-mode") == 0 ? c == 't' :
-		    strcmp(cmd, "summary") == 0 ? c != 'j' : 1)
+		    strcmp(cmd, "summary") == 0 || strcmp(cmd, "status") == 0 ?
+		    c != 'j' : 1)
 			usage("option does not go with this command", cmd);
 		switch (c) {
 		case 'j':
@@ -596,9 +668,11 @@ main(int argc, char **argv)
 			rc = 1;
 		}
 		printf("\n");
-	} else if (strcmp(cmd, "status") == 0) {
+	} else if (strcmp(cmd, "status") == 0 && as_json) {
 		json_dumpf(reply, stdout, JSON_INDENT(2));
 		printf("\n");
+	} else if (strcmp(cmd, "status") == 0) {
+		status_print(reply);
 	} else if (strcmp(cmd, "summary") == 0) {
 		json_object_del(reply, "type");
 		summary_print(reply, as_json);

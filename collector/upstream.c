@@ -532,12 +532,17 @@ upstream_finish(int ms)
 json_t *
 upstream_status(void)
 {
+	struct timespec	since = { up.state == UP_RUN ? up.since :
+			    up.down_since, 0 };
+	char		ts[TS_LEN];
+
 	if (up.state == UP_OFF)
 		return (json_null());
-	return (json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	record_ts(ts, &since);
+	return (json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, "
 	    "s:I}", "url", up.url, "relay", up.id, "state",
-	    up_state_names[up.state], "since", (json_int_t)(up.state == UP_RUN ?
-	    up.since : up.down_since), "records_sent", (json_int_t)up.records,
+	    up_state_names[up.state], "since", ts, "records_sent",
+	    (json_int_t)up.records,
 	    "last_frame", (json_int_t)up.spool.next_seq, "acknowledged",
 	    (json_int_t)up.spool.acked, "spool_memory_bytes",
 	    (json_int_t)(up.spool.mem_bytes + up.spool.cur_len),

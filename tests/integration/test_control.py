@@ -292,7 +292,7 @@ class ControlPlane(MeshTest):
         self.children.append(w)
         self.wait_for(lambda: os.path.exists(go))
         self.wait_for(lambda: b'"line":"x"' in self.log_bytes())
-        rc, out, _ = self.ctl("status")
+        rc, out, _ = self.ctl("status", "--json")
         self.assertEqual(rc, 0)
         st = json.loads(out)
         self.assertEqual(st["collector"]["sources_open"], 1)
@@ -317,7 +317,7 @@ class ControlPlane(MeshTest):
         self.assertEqual(w.returncode, 0)
         self.wait_for(lambda: self.log_bytes().count(b'"line":"step ') ==
                       200, what="200 lines")
-        rc, out, _ = self.ctl("status")
+        rc, out, _ = self.ctl("status", "--json")
         self.assertEqual(rc, 0)
         agg = json.loads(out)["collector"]["aggregated"]
         self.assertEqual(agg["lines"], 200)
@@ -336,7 +336,7 @@ class ControlPlane(MeshTest):
         self.children.extend(ws)
         self.wait_for(lambda: self.log_bytes().count(b'"line":"up"') >= 64,
                       what="64 sources")
-        rc, out, err = self.ctl("status")
+        rc, out, err = self.ctl("status", "--json")
         self.assertEqual(rc, 0, err)
         self.assertGreater(len(out), 256 * 1024)
         st = json.loads(out)
@@ -437,20 +437,28 @@ class Finding(MeshTest):
         sock = os.path.join(self.xdg, "meshlog", "launch-%d.sock" % a.pid)
         self.assertEqual(said, "meshlog: control socket %s (meshlogctl -p "
                          "%d status)\n" % (sock, a.pid))
-        # The only collector: the default.
+        # The only collector: the default. Its status, a table by default.
         r = self.ctl("status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertRegex(lines[0], r"^collector pid %d on \S+ since "
+                         r"\d{4}-\d\d-\d\dT[0-9:.]+Z: [01] sources, flush "
+                         r"version 0, log " % a.pid)
+        self.assertEqual(lines[1], "console on, aggregation 3 s, every "
+                         "level shown")
+        r = self.ctl("status", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(json.loads(r.stdout)["collector"]["pid"], a.pid)
         self.assertEqual(json.loads(r.stdout)["collector"]["command"],
                          ["sleep", "30"])
         # Two: meshlogctl says so instead of guessing, and -p picks.
         b, _ = self.start("sleep", "31")
-        r = self.ctl("status")
+        r = self.ctl("status", "--json")
         self.assertEqual(r.returncode, 2, r.stdout)
         self.assertIn("2 collectors are running", r.stderr)
         self.assertIn("pid %d  sleep 30" % a.pid, r.stderr)
         self.assertIn("pid %d  sleep 31" % b.pid, r.stderr)
-        r = self.ctl("-p", str(b.pid), "status")
+        r = self.ctl("-p", str(b.pid), "status", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(json.loads(r.stdout)["collector"]["pid"], b.pid)
         r = self.ctl("-p", "1", "status")
@@ -469,7 +477,7 @@ class Finding(MeshTest):
         # One gone: the other is the default again.
         a.send_signal(signal.SIGTERM)
         a.wait(timeout=30)
-        r = self.ctl("status")
+        r = self.ctl("status", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(json.loads(r.stdout)["collector"]["pid"], b.pid)
         b.send_signal(signal.SIGTERM)

@@ -355,7 +355,8 @@ class Endings(MeshTest):
         # status says how long each source has been silent.
         time.sleep(0.5)
         ctl = subprocess.run([os.path.join(os.path.dirname(COLLECTOR),
-                              "meshlogctl"), "-s", self.sock, "status"],
+                              "meshlogctl"), "-s", self.sock, "status",
+                              "--json"],
                              capture_output=True, text=True)
         idle = [x["idle_s"] for x in json.loads(ctl.stdout)["sources"]]
         self.assertEqual(len(idle), 1)

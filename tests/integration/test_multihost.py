@@ -235,7 +235,7 @@ class MultiHostTest(MeshTest):
         return p.returncode, p.stdout, p.stderr
 
     def status(self, sock):
-        rc, out, err = self.ctl(sock, "status")
+        rc, out, err = self.ctl(sock, "status", "--json")
         self.assertEqual(rc, 0, err)
         return json.loads(out)
 
