@@ -32,8 +32,14 @@ struct summary_rank {
 	unsigned		 procs;
 };
 
-static struct summary_rank	*ranks;
-static size_t			 nranks, capranks;
+/* Accounts sorted by rank, each allocated on its own. */
+struct summary_table {
+	struct summary_rank	**v;
+	size_t			  n;
+	size_t			  cap;
+};
+
+static struct summary_table	 ended;		/* of processes that ended */
 static struct summary_proc	 first;		/* the first failure */
 static json_t			*first_lines;	/* its last lines */
 static int			 have_first;
@@ -42,34 +48,46 @@ static long			 world_size = -1;
 static unsigned			 others, others_failed;
 static json_t			*others_list;
 
-/* Compare ranks for bsearch and qsort. */
-static int
-summary_rank_cmp(const void *a, const void *b)
+/*
+ * The account of rank r in t, made if new. Put in its place at once: a
+ * job of thousands of ranks ends in any order, and sorting the table at
+ * each new rank made that quadratic.
+ */
+static struct summary_rank *
+summary_rank_get(struct summary_table *t, long r)
 {
-	long	x = ((const struct summary_rank *)a)->rank;
-	long	y = ((const struct summary_rank *)b)->rank;
+	size_t	lo = 0, hi = t->n, mid;
 
-	return (x < y ? -1 : x > y);
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (t->v[mid]->rank < r)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < t->n && t->v[lo]->rank == r)
+		return (t->v[lo]);
+	if (t->n == t->cap) {
+		t->cap = t->cap == 0 ? 16 : t->cap * 2;
+		t->v = xrealloc(t->v, t->cap * sizeof *t->v);
+	}
+	memmove(t->v + lo + 1, t->v + lo, (t->n - lo) * sizeof *t->v);
+	t->n++;
+	t->v[lo] = xcalloc(1, sizeof **t->v);
+	t->v[lo]->rank = r;
+	return (t->v[lo]);
 }
 
-/* The account of rank r in table t (n entries, sorted), made if new. */
-static struct summary_rank *
-summary_rank_get(struct summary_rank **t, size_t *n, size_t *cap, long r)
+/* Free t's accounts; t is empty again. */
+static void
+summary_table_free(struct summary_table *t)
 {
-	struct summary_rank	key, *e;
+	size_t	i;
 
-	key.rank = r;
-	if ((e = bsearch(&key, *t, *n, sizeof **t, summary_rank_cmp)) != NULL)
-		return (e);
-	if (*n == *cap) {
-		*cap = *cap == 0 ? 16 : *cap * 2;
-		*t = xrealloc(*t, *cap * sizeof **t);
-	}
-	e = *t + (*n)++;
-	memset(e, 0, sizeof *e);
-	e->rank = r;
-	qsort(*t, *n, sizeof **t, summary_rank_cmp);
-	return (bsearch(&key, *t, *n, sizeof **t, summary_rank_cmp));
+	for (i = 0; i < t->n; i++)
+		free(t->v[i]);
+	free(t->v);
+	memset(t, 0, sizeof *t);
 }
 
 /* Whether p ended abnormally. */
@@ -116,8 +134,7 @@ summary_proc_json(const struct summary_proc *p)
 
 /* Fold p into table t. */
 static void
-summary_fold(struct summary_rank **t, size_t *n, size_t *cap,
-    const struct summary_proc *p)
+summary_fold(struct summary_table *t, const struct summary_proc *p)
 {
 	struct summary_rank	*e;
 
@@ -125,7 +142,7 @@ summary_fold(struct summary_rank **t, size_t *n, size_t *cap,
 		world_size = p->world_size;
 	if (p->rank < 0)
 		return;
-	e = summary_rank_get(t, n, cap, p->rank);
+	e = summary_rank_get(t, p->rank);
 	e->lines += p->lines;
 	e->warnings += p->warnings;
 	e->errors += p->errors;
@@ -141,7 +158,7 @@ summary_add(const struct summary_proc *p, const struct ending_lines *tail)
 {
 	size_t	i;
 
-	summary_fold(&ranks, &nranks, &capranks, p);
+	summary_fold(&ended, p);
 	if (p->first_failure && !have_first) {
 		first = *p;
 		have_first = 1;
@@ -166,23 +183,22 @@ json_t *
 summary_build(const struct summary_proc *live, size_t nlive,
     const char *log)
 {
-	struct summary_rank	*t = NULL, *e;
-	size_t			 n = nranks, cap = nranks, i;
+	struct summary_table	 t = { NULL, 0, 0 };
+	struct summary_rank	*e;
+	size_t			 i;
 	json_t			*o, *a, *missing;
 	uint64_t		 lines = 0, warnings = 0, errors = 0;
 	unsigned		 failed = 0;
 	long			 r;
 
-	/* The ended processes' table, then the running ones on a copy. */
-	if (n > 0) {
-		t = xcalloc(n, sizeof *t);
-		memcpy(t, ranks, n * sizeof *t);
-	}
+	/* The ended processes' accounts, then the running ones, on a copy. */
+	for (i = 0; i < ended.n; i++)
+		*summary_rank_get(&t, ended.v[i]->rank) = *ended.v[i];
 	for (i = 0; i < nlive; i++)
-		summary_fold(&t, &n, &cap, &live[i]);
+		summary_fold(&t, &live[i]);
 	a = json_array();
-	for (i = 0; i < n; i++) {
-		e = &t[i];
+	for (i = 0; i < t.n; i++) {
+		e = t.v[i];
 		o = summary_proc_json(&e->main);
 		json_object_set_new(o, "lines", json_integer((json_int_t)
 		    e->lines));
@@ -203,9 +219,9 @@ summary_build(const struct summary_proc *live, size_t nlive,
 	/* A world of more than a million ranks is a wrong WORLD_SIZE. */
 	for (r = 0, i = 0; world_size > 0 && world_size <= SUMMARY_WORLD_MAX &&
 	    r < world_size; r++) {
-		while (i < n && t[i].rank < r)
+		while (i < t.n && t.v[i]->rank < r)
 			i++;
-		if (i == n || t[i].rank != r)
+		if (i == t.n || t.v[i]->rank != r)
 			json_array_append_new(missing, json_integer(r));
 	}
 	o = json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:o, s:{s:i, s:i, s:O?}, "
@@ -222,16 +238,14 @@ summary_build(const struct summary_proc *live, size_t nlive,
 		json_object_set_new(json_object_get(o, "first_failure"),
 		    "last_lines", json_incref(first_lines));
 	}
-	free(t);
+	summary_table_free(&t);
 	return (o);
 }
 
 void
 summary_reset(void)
 {
-	free(ranks);
-	ranks = NULL;
-	nranks = capranks = 0;
+	summary_table_free(&ended);
 	json_decref(first_lines);
 	first_lines = NULL;
 	have_first = 0;
