@@ -255,7 +255,6 @@ ending_death_cb(int fd, short what, void *arg)
 void
 ending_watch(struct source *src)
 {
-	src->ending_reason = -1;
 	if (src->pidfd == -1)
 		src->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)src->pid, 0);
 	if (src->pidfd == -1)

@@ -265,15 +265,8 @@ source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds, int nfds,
 			return (0);
 		}
 	}
-	src = xcalloc(1, sizeof *src);
-	src->id = ++source_next_id;
-	src->pid = pid;
+	src = source_new(pid, up->rank, up->world_size, up->host, up->argv);
 	src->ppid = up->pid;
-	src->pidfd = -1;
-	src->rank = up->rank;
-	src->world_size = up->world_size;
-	src->host = xstrdup(up->host);
-	src->argv = json_incref(up->argv);
 	src->fork_of = up->id;
 	src->anchor = up->fork_of != 0 ? up->anchor : up->id;
 	/* On the console a worker is its parent: its rank, its group. */

@@ -105,24 +105,15 @@ remote_open(uint64_t link, json_t *o)
 		    "will be counted as unknown");
 		return (NULL);
 	}
-	src = xcalloc(1, sizeof *src);
-	src->id = ++source_next_id;
+	src = source_new((long)json_integer_value(json_object_get(o, "pid")),
+	    json_is_integer(rank) ? (long)json_integer_value(rank) : -1,
+	    json_is_integer(json_object_get(o, "world_size")) ?
+	    (long)json_integer_value(json_object_get(o, "world_size")) : -1,
+	    host, json_object_get(o, "argv"));
 	src->link = link;
 	src->rid = (uint64_t)json_integer_value(json_object_get(o, "source"));
-	src->pid = (long)json_integer_value(json_object_get(o, "pid"));
-	src->rank = json_is_integer(rank) ? (long)json_integer_value(rank) :
-	    -1;
-	src->world_size = json_is_integer(json_object_get(o, "world_size")) ?
-	    (long)json_integer_value(json_object_get(o, "world_size")) : -1;
-	src->host = xstrdup(host);
 	src->announced = 1;
-	src->ending_reason = -1;	/* open */
-	clock_gettime(CLOCK_REALTIME, &src->start);
-	src->pidfd = -1;	/* a process of another host: none */
 	src->opened = json_deep_copy(o);
-	src->argv = json_incref(json_object_get(o, "argv"));
-	if (src->argv == NULL)
-		src->argv = json_array();
 	source_label(src);
 	json_array_foreach(streams, i, v) {
 		which = json_is_string(v) && strcmp(json_string_value(v),

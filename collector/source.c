@@ -32,7 +32,7 @@ RB_GENERATE(streams, stream, entry, stream_cmp)
 
 struct streams		 stream_tree = RB_INITIALIZER(&stream_tree);
 struct sourcelist	 sources = TAILQ_HEAD_INITIALIZER(sources);
-uint64_t		 source_next_id;
+static uint64_t	 source_next_id;
 unsigned		 nsources;
 static char		 cur_ts[TS_LEN];	/* of the chunk read */
 static uint64_t		 cur_us;
@@ -556,7 +556,6 @@ source_add(struct source *src)
 	}
 	TAILQ_INSERT_TAIL(&sources, src, entry);
 	nsources++;
-	clock_gettime(CLOCK_REALTIME, &src->start);
 	flush_join(&src->part, FLUSH_SOURCE, &source_flush_ops, src);
 	ending_watch(src);
 	keeper_add(src->id, pipes, dests);
@@ -582,6 +581,24 @@ source_check_gone(struct source *src)
 	return (id);
 }
 
+struct source *
+source_new(long pid, long rank, long world_size, const char *host,
+    json_t *argv)
+{
+	struct source	*src = xcalloc(1, sizeof *src);
+
+	src->id = ++source_next_id;
+	src->pid = pid;
+	src->rank = rank;
+	src->world_size = world_size;
+	src->host = xstrdup(host);
+	src->argv = argv != NULL ? json_incref(argv) : json_array();
+	src->pidfd = -1;		/* none until watched */
+	src->ending_reason = -1;	/* open */
+	clock_gettime(CLOCK_REALTIME, &src->start);
+	return (src);
+}
+
 uint64_t
 source_create(struct hello *h, int *fds, int nfds, char **cause)
 {
@@ -605,14 +622,7 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	}
 	if (source_check_loops(h, fds, sb, cause) != 0)
 		return (0);
-	src = xcalloc(1, sizeof *src);
-	src->id = ++source_next_id;
-	src->pid = h->pid;
-	src->pidfd = -1;
-	src->rank = h->rank;
-	src->world_size = h->world_size;
-	src->host = xstrdup(h->host);
-	src->argv = json_incref(h->argv);
+	src = source_new(h->pid, h->rank, h->world_size, h->host, h->argv);
 	src->ppid = h->ppid;
 	src->announced = 1;
 	source_label(src);

@@ -112,7 +112,6 @@ TAILQ_HEAD(sourcelist, source);
  * relay's are remote.c's). */
 extern struct streams		 stream_tree;
 extern struct sourcelist	 sources;
-extern uint64_t			 source_next_id;
 extern unsigned			 nsources;
 
 /* sourcelog.c */
@@ -146,6 +145,11 @@ void	 source_argv_json(struct jw *, json_t *);
  * child, an exec'd program that inherited it) goes where that one goes.
  */
 void	 stream_route_as(struct stream *, const struct stream *);
+/*
+ * A source with the next id, its identity copied (argv referenced; NULL:
+ * none), no pidfd, open, started now: every constructor's first step.
+ */
+struct source *source_new(long, long, long, const char *, json_t *);
 /* A local stream of src reading pipe fd (sb its fstat), not yet attached. */
 struct stream *stream_new(struct source *, int, int, const struct stat *);
 /* Index s, watch its dest and, when watch is set, its pipe; count it. */
