@@ -96,7 +96,7 @@ ending_oom_path(struct source *src)
 {
 	static const char *const v2[] = { "/sys/fs/cgroup",
 	    "/sys/fs/cgroup/unified" };
-	char		 path[64], buf[4096], *line, *save, *cg = NULL;
+	char		 path[64], buf[4096], *line, *save, *cg = NULL, *m;
 	char		*file = NULL;
 	int		 v1 = 0;
 	size_t		 i;
@@ -104,15 +104,16 @@ ending_oom_path(struct source *src)
 	snprintf(path, sizeof path, "/proc/%ld/cgroup", src->pid);
 	if (ending_read(path, buf, sizeof buf) != 0)
 		return (NULL);
+	/* A v1 memory line wins over the v2 one ("0::"), wherever each is. */
 	for (line = strtok_r(buf, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(line, "0::", 3) == 0 && cg == NULL)
-			cg = line + 3;
-		else if ((cg = strstr(line, ":memory:")) != NULL) {
-			cg += 8;
+		if ((m = strstr(line, ":memory:")) != NULL) {
+			cg = m + 8;
 			v1 = 1;
 			break;
 		}
+		if (strncmp(line, "0::", 3) == 0)
+			cg = line + 3;
 	}
 	if (cg == NULL || strstr(cg, "..") != NULL)
 		return (NULL);
