@@ -123,9 +123,8 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 		else if (!s->continued && sh.severity >= 30)
 			src->warnings++;
 		s->continued = (flags & SPLIT_TRUNCATED) != 0;
-	}
-	if (!(flags & SPLIT_UPDATE))
 		ending_tail(src, line, len);
+	}
 	if (to & ROUTE_LOG) {
 		p = jsonlog_reserve(RECORD_MAX(len, s->jplen));
 		jsonlog_commit(record_line(p, ts, s->jprefix, s->jplen, seq,
