@@ -525,6 +525,7 @@ struct origin {
 	long		 rank;		/* -1 when none */
 	long		 pid;
 	const char	*prefix;	/* "[rank 3] " */
+	long		 world;		/* world size, -1 when not known */
 };
 
 /* aggregate.c */
@@ -534,15 +535,21 @@ size_t	aggregate_distance(const char *a, size_t la, const char *b,
 /* Prints a line or a group: stream, prefix, text and SPLIT_* flags. */
 typedef void (*aggregate_print_cb)(int which, const char *prefix,
 	    const char *line, size_t len, int flags);
-/* Where windows are printed: single lines, and groups (NULL: dropped). */
+/* Where groups are printed: single lines, and groups (NULL: dropped). */
 void	aggregate_set_output(aggregate_print_cb line, aggregate_print_cb group);
-/* Hold a console line for the window; returns the id of its group. */
+/* Take a console line: it waits at most the window for similar lines of
+ * other sources; returns the id of its group, 0 for a line of a block. */
 uint64_t aggregate_line(int which, const struct origin *o, const char *line,
 	    size_t len, int flags, const struct shape *sh);
-/* Print every pending group now. */
+/* Print the groups and blocks whose time has come (the timer's work). */
+void	aggregate_tick(void);
+/* Print every waiting group and open block now. */
 void	aggregate_flush(void);
-/* Set the window in seconds (0 = off), printing what is pending first. */
+/* Set the window, the longest a line waits, in seconds (0: no timer,
+ * lines wait for aggregate_flush), printing what waits first. */
 void	aggregate_set_window(double secs);
+/* Take the time from clock instead of the event loop (tests). */
+void	aggregate_set_clock(double (*clock)(void));
 /* The current window in seconds, 0 when off. */
 double	aggregate_window(void);
 /* Lines taken, groups printed, groups pending. */

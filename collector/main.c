@@ -48,9 +48,11 @@ static const char usage_text[] =
 "                        passes through, with back-pressure, never dropped\n"
 "      --line-max BYTES  cut records longer than this (default 4096)\n"
 "      --aggregate SECONDS|off\n"
-"                        print similar lines of different processes once per\n"
-"                        window, with their count and ranks (default 3);\n"
-"                        off prints every line as it comes\n"
+"                        let a line wait this long for similar lines of other\n"
+"                        processes, printed once with their ranks and each\n"
+"                        rank's values (default 0.25; at most 0.5 is used, so\n"
+"                        a line shows within half a second); off prints\n"
+"                        every line as it comes\n"
 "      --level LEVEL     console shows lines of this severity and above\n"
 "                        (DEBUG, INFO, WARNING, ERROR, CRITICAL or 10-50);\n"
 "                        lines with no recognisable severity always show.\n"
@@ -305,7 +307,7 @@ main(int argc, char **argv)
 	cfg.console = 1;
 	cfg.line_max = LINE_MAX_DEFAULT;
 	cfg.hello_timeout = 10;
-	cfg.aggregate = 3;
+	cfg.aggregate = 0.25;
 	cfg.level = 0;
 	cfg.spool_memory = 64 << 20;
 	cfg.spool_disk = 1 << 30;

@@ -447,6 +447,7 @@ source_label(struct source *src)
 	src->origin.rank = src->rank;
 	src->origin.pid = src->pid;
 	src->origin.prefix = src->prefix;
+	src->origin.world = src->world_size;
 }
 
 /*

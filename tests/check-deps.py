@@ -21,7 +21,7 @@ SRC = os.environ.get("MESHLOG_SRCDIR", ".")
 # ending.c (how processes ended), stall.c (silent ranks) and sourcelog.c
 # (events and status) are parts of source.c split off for size; they
 # share the state of collector/source.h and call each other.
-GROUPS = {"forked": "source", "ending": "source", "stall": "source",
+GROUPS = {"aggtext": "aggregate", "forked": "source", "ending": "source", "stall": "source",
           "sourcelog": "source"}
 
 

@@ -72,7 +72,8 @@ class Capture(MeshTest):
     def test_ranks_from_launcher_variables(self):
         script = ("for r in 0 1 2 3; do RANK=$r LOCAL_RANK=$r WORLD_SIZE=4 "
                   "%s lines 5 rank$r & done; wait" % CWRITER)
-        p = self.launch(["bash", "-c", script])
+        # Each line as it comes, to see each rank's prefix.
+        p = self.launch(["bash", "-c", script], args=["--aggregate", "off"])
         self.assertEqual(p.returncode, 0)
         for r in range(4):
             recs = line_records(self.records, rank=r, stream="stdout")

@@ -289,3 +289,80 @@ Test(severity, matches_a_plain_reference_on_random_lines)
 		    n), "'%s'", line);
 	}
 }
+
+static size_t	printed;
+static char	last_prefix[256];
+
+static void
+count_print(int which, const char *prefix, const char *line, size_t len,
+    int flags)
+{
+	printed++;
+	strlcpy(last_prefix, prefix, sizeof last_prefix);
+}
+
+/*
+ * 64 writers each print n numbered lines, read as the collector reads
+ * them: a chunk of 2,000 lines of each in turn. Returns the lines the
+ * console printed.
+ */
+static size_t
+burst(size_t n)
+{
+	struct origin	o = { 0, 0, 0, "", -1 };
+	struct shape	sh;
+	char		buf[64];
+	size_t		w, i, from;
+	int		len;
+
+	printed = 0;
+	aggregate_set_output(count_print, count_print);
+	aggregate_set_window(0);
+	for (from = 0; from < n; from += 2000) {
+		for (w = 0; w < 64; w++) {
+			o.id = w + 1;
+			o.rank = (long)w;
+			o.pid = 1000 + (long)w;
+			for (i = from; i < from + 2000 && i < n; i++) {
+				len = snprintf(buf, sizeof buf, "step %zu loss=%zu",
+				    i, (i * 7 + w) % 1000);
+				shape_of(buf, (size_t)len, &sh);
+				aggregate_line(MESHLOG_STDOUT, &o, buf,
+				    (size_t)len, 0, &sh);
+			}
+		}
+	}
+	aggregate_flush();
+	return (printed);
+}
+
+Test(aggregate, bursts_of_sixty_four_writers_stay_grouped)
+{
+	/* Each step once, with the 64 ranks, at 8,000 and 10,000 lines. */
+	cr_assert_eq(burst(8000), 8000);
+	cr_assert_eq(burst(10000), 10000);
+	cr_assert_str_eq(last_prefix, "[ranks 0-63] ");
+}
+
+Test(aggregate, one_line_of_sixteen_thousand_ranks)
+{
+	struct origin	o = { 0, 0, 0, "", 16384 };
+	struct shape	sh;
+	const char	*line = "NCCL INFO Bootstrap : Using eth0";
+	long		r;
+
+	printed = 0;
+	aggregate_set_output(count_print, count_print);
+	aggregate_set_window(0);
+	shape_of(line, strlen(line), &sh);
+	/* In a shuffled order: every prime stride visits each rank once. */
+	for (r = 0; r < 16384; r++) {
+		o.rank = (r * 7919) % 16384;
+		o.id = (uint64_t)o.rank + 1;
+		o.pid = 50000 + o.rank;
+		aggregate_line(MESHLOG_STDERR, &o, line, strlen(line), 0, &sh);
+	}
+	aggregate_flush();
+	cr_assert_eq(printed, 1);
+	cr_assert_str_eq(last_prefix, "[ranks 0-16383] ");
+}

@@ -1,8 +1,11 @@
 /*
  * Golden tests for the aggregator: tests/data/aggregate/<case>/input has
  * one console line per line, "SOURCE RANK|- out|err TEXT" (pid is 1000 +
- * source); <case>/output is what the console shows when the window ends,
- * each line preceded by its stream. The aggregator prints into capture().
+ * source), and directives: "@ T" sets the clock to T seconds (from 0) and
+ * lets the aggregator print what is due, "world N" gives the sources that
+ * follow a world size. <case>/output is what the console shows, each
+ * line preceded by its stream, with "@ T" where the clock moved; what
+ * waits at the end is printed after "@ end". The window is 0.25 s.
  */
 
 #include <dirent.h>
@@ -17,8 +20,15 @@
 struct config		 cfg;
 struct event_base	*base;
 
-static char	 got[65536];
+static char	 got[1 << 20];
 static size_t	 gotlen;
+static double	 clock_now;
+
+static double
+test_clock(void)
+{
+	return (clock_now);
+}
 
 /* Record what would be printed. */
 static void
@@ -53,10 +63,10 @@ Test(aggregate, golden_cases)
 {
 	DIR		*d = opendir(DATADIR "/aggregate");
 	struct dirent	*e;
-	char		 path[1024], *in, *want, *line, *save, prefixes[64][32];
+	char		 path[1024], *in, *want, *line, *save, prefixes[2048][32];
 	struct origin	 o;
 	struct shape	 sh;
-	long		 src, rank;
+	long		 src, rank, world;
 	int		 ncases = 0, which, off;
 
 	cr_assert_not_null(d);
@@ -72,10 +82,25 @@ Test(aggregate, golden_cases)
 		gotlen = 0;
 		got[0] = '\0';
 		aggregate_set_output(capture, capture);
-		aggregate_set_window(3);
+		aggregate_set_clock(test_clock);
+		clock_now = 0;
+		world = -1;
+		aggregate_set_window(0.25);
 		for (line = strtok_r(in, "\n", &save); line != NULL;
 		    line = strtok_r(NULL, "\n", &save)) {
 			char	rk[16], st[8];
+
+			if (line[0] == '@') {
+				clock_now = atof(line + 1);
+				gotlen += (size_t)snprintf(got + gotlen,
+				    sizeof got - gotlen, "%s\n", line);
+				aggregate_tick();
+				continue;
+			}
+			if (strncmp(line, "world ", 6) == 0) {
+				world = atol(line + 6);
+				continue;
+			}
 
 			cr_assert_eq(sscanf(line, "%ld %15s %7s%n", &src, rk, st,
 			    &off), 3, "bad input line: %s", line);
@@ -93,11 +118,24 @@ Test(aggregate, golden_cases)
 			o.rank = rank;
 			o.pid = 1000 + src;
 			o.prefix = prefixes[src];
+			o.world = world;
 			shape_of(line + off, strlen(line + off), &sh);
 			aggregate_line(which, &o, line + off, strlen(line + off),
 			    0, &sh);
 		}
+		gotlen += (size_t)snprintf(got + gotlen, sizeof got - gotlen,
+		    "@ end\n");
 		aggregate_flush();
+		/* MESHLOG_GOLDEN_WRITE=1: write what came out, for review. */
+		if (getenv("MESHLOG_GOLDEN_WRITE") != NULL) {
+			FILE	*f;
+
+			snprintf(path, sizeof path, "%s/aggregate/%s/output",
+			    DATADIR, e->d_name);
+			cr_assert_not_null(f = fopen(path, "w"));
+			fputs(got, f);
+			fclose(f);
+		}
 		cr_expect_str_eq(got, want, "case %s:\n--- want\n%s--- got\n%s",
 		    e->d_name, want, got);
 		free(in);

@@ -1,0 +1,571 @@
+/*
+ * How an aggregated group reads on the console. A group's members said
+ * lines of the same template; a line shown for several ranks must not
+ * show one rank's numbers as everyone's, so each word that differs among
+ * them is shown as what they said:
+ *
+ *   [ranks 0-3] eval step=20 acc={0.600,0.610,0.620,0.630}
+ *   [ranks 0-1023] rank {0..1023}/1024 pid [31496..40211] starting
+ *
+ * Up to eight members, one value per member in rank order, runs of
+ * consecutive integers as {a..b}; more, the distinct values when few,
+ * else the range. Members whose text does not align word for word with
+ * the first (different punctuation or number of words, as the edit
+ * distance lets through) are shown on a line of their own. Where the
+ * world size is known, a line most ranks printed names the ones that did
+ * not: "(not: 7)".
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggregate.h"
+
+/* Words compared per line; the rest of a longer line is one token. */
+#define AT_MAX_TOKENS	64
+/* Members listed one by one; past this, sets and ranges. */
+#define AT_LIST		8
+/* Distinct values listed for larger groups. */
+#define AT_DISTINCT	4
+/* Lines printed for a group whose members are worded differently. */
+#define AT_VARIANTS	8
+/* Ranks missing from a group that are named. */
+#define AT_MISSING	1048576
+
+struct at_tok {
+	uint32_t	off;
+	uint32_t	len;
+	int		word;	/* a word may differ between members */
+};
+
+struct at_val {
+	const char	*p;
+	size_t		 len;
+};
+
+struct at_buf {
+	char	*p;
+	size_t	 len;
+	size_t	 cap;
+};
+
+static struct at_buf	 out, pre;
+static struct at_tok	*toks;		/* members' tokens, row by row */
+static size_t		 captoks;
+static size_t		*idx;		/* a line's members */
+static unsigned char	*done;
+static size_t		 capidx;
+static struct at_val	*vals;		/* what members said at a word */
+
+static void
+at_put(struct at_buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = xrealloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+#define AT_PUT(b, lit)	at_put((b), (lit), sizeof(lit) - 1)
+
+static void
+at_num(struct at_buf *b, long v)
+{
+	char	tmp[24];
+
+	at_put(b, tmp, (size_t)snprintf(tmp, sizeof tmp, "%ld", v));
+}
+
+static int
+at_wordc(unsigned char c)
+{
+	return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_' || c >= 0x80);
+}
+
+static int
+at_digit(char c)
+{
+	return (c >= '0' && c <= '9');
+}
+
+/*
+ * Cut s into tokens: words (a decimal point, an exponent's sign and a
+ * leading sign belong to the number they are in) and single marks; blanks
+ * only separate. At most max tokens; the last takes the rest of a longer
+ * line, as a mark. Returns the number of tokens.
+ */
+static size_t
+at_tokens(const char *s, size_t n, struct at_tok *t, size_t max)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 i = 0, j, nt = 0;
+
+	while (i < n && nt < max) {
+		if (u[i] == ' ' || u[i] == '\t') {
+			i++;
+			continue;
+		}
+		if (nt == max - 1) {	/* the rest, compared as it is */
+			t[nt].off = (uint32_t)i;
+			t[nt].len = (uint32_t)(n - i);
+			t[nt++].word = 0;
+			return (nt);
+		}
+		j = i;
+		if ((u[j] == '-' || u[j] == '+') && j + 1 < n &&
+		    at_digit(s[j + 1]) && (j == 0 || !at_wordc(u[j - 1])))
+			j++;
+		if (j < n && at_wordc(u[j])) {
+			for (j++; j < n; j++) {
+				if (at_wordc(u[j]))
+					continue;
+				/* 2.5, 10.0.0.1 */
+				if (u[j] == '.' && j + 1 < n &&
+				    at_digit(s[j - 1]) && at_digit(s[j + 1]))
+					continue;
+				/* 1e-05 */
+				if ((u[j] == '-' || u[j] == '+') && j >= 2 &&
+				    (s[j - 1] == 'e' || s[j - 1] == 'E') &&
+				    at_digit(s[j - 2]) && j + 1 < n &&
+				    at_digit(s[j + 1]))
+					continue;
+				break;
+			}
+			t[nt].word = 1;
+		} else {
+			j = i + 1;
+			t[nt].word = 0;
+		}
+		t[nt].off = (uint32_t)i;
+		t[nt].len = (uint32_t)(j - i);
+		nt++;
+		i = j;
+	}
+	return (nt);
+}
+
+/* Whether the tokens b of text y align with a of text x. */
+static int
+at_align(const char *x, const struct at_tok *a, const char *y,
+    const struct at_tok *b, size_t nt)
+{
+	size_t	i;
+
+	for (i = 0; i < nt; i++) {
+		if (a[i].word != b[i].word)
+			return (0);
+		if (!a[i].word && (a[i].len != b[i].len ||
+		    memcmp(x + a[i].off, y + b[i].off, a[i].len) != 0))
+			return (0);
+	}
+	return (1);
+}
+
+/*
+ * The value of a number token: 1 for an integer (*l), 2 for another
+ * number (*d), 0 for a word that is no number.
+ */
+static int
+at_number(const char *s, size_t n, long long *l, double *d)
+{
+	char	tmp[48];
+	size_t	i = 0;
+	int	frac = 0;
+
+	if (n == 0 || n >= sizeof tmp)
+		return (0);
+	if (s[i] == '-' || s[i] == '+')
+		i++;
+	if (i == n || !at_digit(s[i]))
+		return (0);
+	while (i < n && at_digit(s[i]))
+		i++;
+	if (i < n && s[i] == '.') {
+		frac = 1;
+		for (i++; i < n && at_digit(s[i]); i++)
+			;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		frac = 1;
+		i++;
+		if (i < n && (s[i] == '-' || s[i] == '+'))
+			i++;
+		if (i == n || !at_digit(s[i]))
+			return (0);
+		while (i < n && at_digit(s[i]))
+			i++;
+	}
+	if (i != n)
+		return (0);
+	memcpy(tmp, s, n);
+	tmp[n] = '\0';
+	*d = strtod(tmp, NULL);
+	*l = strtoll(tmp, NULL, 10);
+	return (frac ? 2 : 1);
+}
+
+/* For qsort: values by number when both are, else by bytes. */
+static int
+at_value_cmp(const void *x, const void *y)
+{
+	const struct at_val	*a = x, *b = y;
+	long long		 ia, ib;
+	double			 da, db;
+	int			 c;
+
+	if (at_number(a->p, a->len, &ia, &da) &&
+	    at_number(b->p, b->len, &ib, &db) && da != db)
+		return (da < db ? -1 : 1);
+	if ((c = memcmp(a->p, b->p, a->len < b->len ? a->len : b->len)) != 0)
+		return (c);
+	return (a->len < b->len ? -1 : a->len > b->len);
+}
+
+/* Whether values a and b (lengths la, lb) are the same text. */
+static int
+at_same(const char *a, size_t la, const char *b, size_t lb)
+{
+	return (la == lb && memcmp(a, b, la) == 0);
+}
+
+/*
+ * Append what the n members said at one word: their values, in rank
+ * order when few, else as distinct values or a range.
+ */
+static void
+at_values(struct at_buf *b, size_t n)
+{
+	long long	 l, prev = 0;
+	double		 d;
+	size_t		 i, nd;
+	int		 ints = 1, nums = 1, run = 1, k;
+
+	for (i = 0; i < n; i++) {
+		k = at_number(vals[i].p, vals[i].len, &l, &d);
+		nums &= k != 0;
+		ints &= k == 1;
+		if (k != 1 || (i > 0 && l != prev + 1))
+			run = 0;
+		prev = l;
+	}
+	if (n <= AT_LIST) {
+		AT_PUT(b, "{");
+		if (run && n >= 3) {
+			at_put(b, vals[0].p, vals[0].len);
+			AT_PUT(b, "..");
+			at_put(b, vals[n - 1].p, vals[n - 1].len);
+		} else {
+			for (i = 0; i < n; i++) {
+				if (i > 0)
+					AT_PUT(b, ",");
+				at_put(b, vals[i].p, vals[i].len);
+			}
+		}
+		AT_PUT(b, "}");
+		return;
+	}
+	qsort(vals, n, sizeof *vals, at_value_cmp);
+	for (i = 1, nd = 1; i < n; i++) {
+		if (!at_same(vals[i].p, vals[i].len, vals[nd - 1].p,
+		    vals[nd - 1].len))
+			vals[nd++] = vals[i];
+	}
+	if (ints && nd >= 3) {
+		long long	lo, hi;
+
+		at_number(vals[0].p, vals[0].len, &lo, &d);
+		at_number(vals[nd - 1].p, vals[nd - 1].len, &hi, &d);
+		if (hi - lo + 1 == (long long)nd) {
+			AT_PUT(b, "{");
+			at_put(b, vals[0].p, vals[0].len);
+			AT_PUT(b, "..");
+			at_put(b, vals[nd - 1].p, vals[nd - 1].len);
+			AT_PUT(b, "}");
+			return;
+		}
+	}
+	if (nd <= AT_DISTINCT) {
+		AT_PUT(b, "{");
+		for (i = 0; i < nd; i++) {
+			if (i > 0)
+				AT_PUT(b, ",");
+			at_put(b, vals[i].p, vals[i].len);
+		}
+		AT_PUT(b, "}");
+		return;
+	}
+	if (nums) {
+		AT_PUT(b, "[");
+		at_put(b, vals[0].p, vals[0].len);
+		AT_PUT(b, "..");
+		at_put(b, vals[nd - 1].p, vals[nd - 1].len);
+		AT_PUT(b, "]");
+		return;
+	}
+	AT_PUT(b, "{");
+	for (i = 0; i < AT_DISTINCT - 1; i++) {
+		at_put(b, vals[i].p, vals[i].len);
+		AT_PUT(b, ",");
+	}
+	AT_PUT(b, "... ");
+	at_num(b, (long)nd);
+	AT_PUT(b, " values}");
+}
+
+/* Members in order: by rank, then by pid. */
+static int
+at_member_cmp(const void *x, const void *y)
+{
+	const struct agg_member	*a = x, *b = y;
+
+	if (a->rank != b->rank)
+		return (a->rank < b->rank ? -1 : 1);
+	return (a->pid < b->pid ? -1 : a->pid > b->pid);
+}
+
+/* Append sorted values v[0..n) as ranges "0-3,7". */
+static void
+at_ranges(struct at_buf *b, const long *v, size_t n, size_t limit)
+{
+	size_t	i = 0, j, start = b->len;
+
+	while (i < n) {
+		if (b->len - start > limit) {
+			AT_PUT(b, ",...");
+			return;
+		}
+		for (j = i; j + 1 < n && v[j + 1] <= v[j] + 1; j++)
+			;
+		if (i > 0)
+			AT_PUT(b, ",");
+		at_num(b, v[i]);
+		if (v[j] > v[i]) {
+			AT_PUT(b, "-");
+			at_num(b, v[j]);
+		}
+		i = j + 1;
+	}
+}
+
+/*
+ * The prefix of members m[idx[0..n)], in order: "[ranks 0-3] ", "[pids
+ * 10-12] ", "[6 lines, ranks 0-2] " when a rank printed it twice. With
+ * missing, the ranks of world that are not among them go to *missing.
+ */
+static void
+at_prefix(const struct agg_member *m, size_t n, long world,
+    struct at_buf *missing)
+{
+	long	*v = xcalloc(n + 1, sizeof *v);
+	long	 r;
+	size_t	 i, nv = 0, nm = 0;
+	int	 ranked = m[idx[0]].rank >= 0;
+
+	for (i = 0; i < n; i++) {
+		r = ranked ? m[idx[i]].rank : m[idx[i]].pid;
+		if (nv == 0 || v[nv - 1] != r)
+			v[nv++] = r;
+	}
+	pre.len = 0;
+	AT_PUT(&pre, "[");
+	if (nv < n) {
+		at_num(&pre, (long)n);
+		AT_PUT(&pre, " lines, ");
+	}
+	if (ranked && nv == 1)
+		AT_PUT(&pre, "rank ");
+	else if (ranked)
+		AT_PUT(&pre, "ranks ");
+	else if (nv == 1)
+		AT_PUT(&pre, "pid ");
+	else
+		AT_PUT(&pre, "pids ");
+	at_ranges(&pre, v, nv, 400);
+	AT_PUT(&pre, "] ");
+	if (missing != NULL && ranked && world > 0 && world <= AT_MISSING &&
+	    nv >= 2 && (long)nv < world && 2 * (long)nv >= world &&
+	    v[nv - 1] < world) {
+		long	*miss = xcalloc((size_t)world - nv, sizeof *miss);
+
+		for (r = 0, i = 0; r < world; r++) {
+			if (i < nv && v[i] == r)
+				i++;
+			else
+				miss[nm++] = r;
+		}
+		AT_PUT(missing, " (not: ");
+		at_ranges(missing, miss, nm, 120);
+		AT_PUT(missing, ")");
+		free(miss);
+	}
+	free(v);
+}
+
+/* Room for n members' tokens and indices. */
+static void
+at_room(size_t n, size_t nt)
+{
+	if (n > capidx) {
+		capidx = n;
+		idx = xrealloc(idx, capidx * sizeof *idx);
+		done = xrealloc(done, capidx);
+		vals = xrealloc(vals, capidx * sizeof *vals);
+	}
+	if (n * nt > captoks) {
+		captoks = n * nt;
+		toks = xrealloc(toks, captoks * sizeof *toks);
+	}
+}
+
+/* Print the lines of a block, each with prefix. */
+static void
+at_block(const struct agg_group *g, aggregate_print_cb cb, const char *prefix,
+    const char *suffix)
+{
+	const char	*p = g->text, *end = g->text + g->len, *nl;
+	int		 first = 1;
+
+	if (cb == NULL)
+		return;
+	for (;;) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			nl = end;
+		if (first && suffix[0] != '\0') {
+			out.len = 0;
+			at_put(&out, p, (size_t)(nl - p));
+			at_put(&out, suffix, strlen(suffix));
+			cb(g->which, prefix, out.p, out.len, 0);
+		} else
+			cb(g->which, prefix, p, (size_t)(nl - p), 0);
+		first = 0;
+		if (nl == end)
+			break;
+		p = nl + 1;
+	}
+}
+
+/*
+ * Past AT_VARIANTS wordings, the members left (those not done, from
+ * m[i]) are counted on one line rather than shown one by one.
+ */
+static void
+at_rest(const struct agg_group *g, const struct agg_member *m, size_t i,
+    aggregate_print_cb group)
+{
+	size_t	n = 0, j;
+
+	for (j = i; j < g->nmembers; j++) {
+		if (!done[j])
+			idx[n++] = j;
+	}
+	at_prefix(m, n, g->world, NULL);
+	out.len = 0;
+	at_num(&out, (long)n);
+	AT_PUT(&out, " more lines like the above, each worded differently");
+	if (group != NULL)
+		group(g->which, pre.p, out.p, out.len, g->flags);
+}
+
+void
+aggtext_print(struct agg_group *g, aggregate_print_cb line,
+    aggregate_print_cb group)
+{
+	struct agg_member	*m = g->members;
+	struct at_tok		 rt[AT_MAX_TOKENS], mt[AT_MAX_TOKENS];
+	struct at_buf		 missing = { NULL, 0, 0 };
+	const struct agg_member	*r;
+	size_t			 n = g->nmembers, i, j, k, nt, ns, pos, last;
+	int			 variants = 0;
+
+
+	if (n == 1) {
+		if (g->block)
+			at_block(g, line, agg_src_prefix(m[0].src), "");
+		else if (line != NULL)
+			line(g->which, agg_src_prefix(m[0].src), g->text,
+			    g->len, g->flags);
+		return;
+	}
+	qsort(m, n, sizeof *m, at_member_cmp);
+	at_room(n, 1);
+	for (i = 0; i < n; i++)
+		idx[i] = i;
+	if (g->block) {
+		at_prefix(m, n, g->world, &missing);
+		at_block(g, group, pre.p, missing.p != NULL ? missing.p : "");
+		free(missing.p);
+		return;
+	}
+	memset(done, 0, n);
+	for (i = 0; i < n; i++) {
+		if (done[i])
+			continue;
+		r = &m[i];
+		if (++variants == AT_VARIANTS) {
+			at_rest(g, m, i, group);
+			break;
+		}
+		nt = at_tokens(r->text, r->len, rt, AT_MAX_TOKENS);
+		at_room(n, nt + 1);
+		memcpy(toks, rt, nt * sizeof *toks);
+		done[i] = 1;
+		idx[0] = i;
+		/* Its members: those whose text aligns with r's. */
+		for (j = i + 1, ns = 1; j < n; j++) {
+			if (done[j] || at_tokens(m[j].text, m[j].len, mt,
+			    AT_MAX_TOKENS) != nt || !at_align(r->text, rt,
+			    m[j].text, mt, nt))
+				continue;
+			memcpy(toks + ns * nt, mt, nt * sizeof *toks);
+			done[j] = 1;
+			idx[ns++] = j;
+		}
+		if (ns == 1) {
+			if (line != NULL)
+				line(g->which, agg_src_prefix(r->src), r->text,
+				    r->len, g->flags);
+			continue;
+		}
+		/* The text: r's, each word that differs as the values. */
+		out.len = 0;
+		last = 0;
+		for (pos = 0; pos < nt; pos++) {
+			const struct at_tok	*t = &toks[pos];
+
+			if (!t->word)
+				continue;
+			for (k = 1; k < ns; k++) {
+				const struct at_tok *u = &toks[k * nt + pos];
+
+				if (!at_same(r->text + t->off, t->len,
+				    m[idx[k]].text + u->off, u->len))
+					break;
+			}
+			if (k == ns)
+				continue;
+			at_put(&out, r->text + last, t->off - last);
+			for (k = 0; k < ns; k++) {
+				const struct at_tok *u = &toks[k * nt + pos];
+
+				vals[k].p = m[idx[k]].text + u->off;
+				vals[k].len = u->len;
+			}
+			at_values(&out, ns);
+			last = t->off + t->len;
+		}
+		at_put(&out, r->text + last, r->len - last);
+		missing.len = 0;
+		at_prefix(m, ns, g->world, ns == n ? &missing : NULL);
+		if (missing.len > 0)
+			at_put(&out, missing.p, missing.len);
+		if (group != NULL)
+			group(g->which, pre.p, out.p, out.len, g->flags);
+	}
+	free(missing.p);
+}
