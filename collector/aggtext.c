@@ -388,7 +388,7 @@ at_prefix(const struct agg_member *m, size_t n, long world,
 	at_ranges(&pre, v, nv, 400);
 	AT_PUT(&pre, "] ");
 	if (missing != NULL && ranked && world > 0 && world <= AT_MISSING &&
-	    nv >= 2 && (long)nv < world && 2 * (long)nv >= world &&
+	    nv >= 2 && (long)nv < world && 2 * (long)nv > world &&
 	    v[nv - 1] < world) {
 		long	*miss = xcalloc((size_t)world - nv, sizeof *miss);
 
