@@ -35,6 +35,8 @@ struct config {
 	int		 console;	/* console view on at start */
 	double		 aggregate;	/* window in s; 0 = off */
 	int		 level;		/* console level filter; 0 = all */
+	long		*ranks;		/* console ranks filter (sorted) */
+	size_t		 nranks;	/* 0 = every rank */
 	double		 stall;		/* s a rank may be silent; 0 = off */
 	size_t		 line_max;
 	int		 verbose;
@@ -109,6 +111,9 @@ int	 xasprintf(char **, const char *, ...)
 
 /* summarytext.c: a job's summary as text (shared with meshlogctl) */
 #include "summarytext.h"
+
+/* rankset.c: sets of ranks, "0,2-5" (shared with meshlogctl) */
+#include "rankset.h"
 
 /* sockdir.c: the socket's verified directory */
 /*
@@ -561,7 +566,8 @@ struct console_mode {
 	int		 on;		/* the view is shown */
 	double		 window;	/* aggregation window, s; 0 = off */
 	int		 level;		/* lines below it are not shown; 0 = all */
-	long		*ranks;		/* ranks the level applies to */
+	long		*ranks;		/* only these ranks are shown (sorted;
+					 * processes without a rank always) */
 	size_t		 nranks;	/* 0: every rank */
 };
 /* Set up the console outputs on the collector's own fds 1 and 2. */
@@ -576,6 +582,9 @@ void	console_set_mode(const struct console_mode *);
  * straight out. */
 void	console_record(int which, const struct origin *o, const char *line,
 	    size_t len, int flags, const struct shape *sh);
+/* A progress state of o, straight to the console if its rank is shown. */
+void	console_live(int which, const struct origin *o, const char *line,
+	    size_t len);
 /* Print one line with its prefix on the console view. */
 void	console_line(int which, const char *prefix, const char *line,
 	    size_t len, int flags);

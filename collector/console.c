@@ -68,19 +68,12 @@ console_set_mode(const struct console_mode *m)
 	mode.ranks = ranks;
 }
 
-/* Whether the level filter applies to rank. */
+/* Whether --console-ranks lets a line of o through. */
 static int
-console_level_applies(long rank)
+console_shows(const struct origin *o)
 {
-	size_t	i;
-
-	if (mode.nranks == 0)
-		return (1);
-	for (i = 0; i < mode.nranks; i++) {
-		if (mode.ranks[i] == rank)
-			return (1);
-	}
-	return (0);
+	return (mode.nranks == 0 || o->rank < 0 ||
+	    rankset_has(mode.ranks, mode.nranks, o->rank));
 }
 
 void
@@ -90,8 +83,8 @@ console_record(int which, const struct origin *o, const char *line,
 	if (cons[which] == NULL)
 		return;
 	/* Lines without a recognised severity are never filtered. */
-	if (mode.level > 0 && sh->severity > 0 && sh->severity < mode.level &&
-	    console_level_applies(o->rank)) {
+	if ((mode.level > 0 && sh->severity > 0 && sh->severity < mode.level) ||
+	    !console_shows(o)) {
 		filtered++;
 		return;
 	}
@@ -99,6 +92,14 @@ console_record(int which, const struct origin *o, const char *line,
 		aggregate_line(which, o, line, len, flags, sh);
 	else
 		console_line(which, o->prefix, line, len, flags);
+}
+
+void
+console_live(int which, const struct origin *o, const char *line,
+    size_t len)
+{
+	if (console_shows(o))
+		console_line(which, o->prefix, line, len, 0);
 }
 
 int

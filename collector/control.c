@@ -1,9 +1,12 @@
 /*
  * Control requests, from the socket or an upstream: flush (flush.c runs
- * the barrier), status, set_mode and drain. Each takes a request object
- * and returns the reply object.
+ * the barrier), status, set_mode (the console view: what it shows, never
+ * what programs write), set_level (the level programs log at, the seed's
+ * in-process lever), summary and drain. Each takes a request object and
+ * returns the reply object.
  */
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -15,6 +18,9 @@
 
 static struct timespec	 started;
 static char		 started_ts[TS_LEN];	/* the same, RFC 3339 */
+/* The programs' level, last set by set_level: -1 never set. */
+static int		 prog_level = -1;
+static json_t		*prog_ranks;		/* null: every rank */
 
 void
 control_init(void)
@@ -33,24 +39,36 @@ control_error(const char *msg)
 	return (json_pack("{s:s, s:s}", "type", "error", "message", msg));
 }
 
-/* The current mode as a JSON object. */
+/* Ranks v[0..n) as a JSON array, null when there are none. */
+static json_t *
+control_ranks(const long *v, size_t n)
+{
+	json_t	*a;
+	size_t	 i;
+
+	if (n == 0)
+		return (json_null());
+	a = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_integer(v[i]));
+	return (a);
+}
+
+/*
+ * The current mode as a JSON object: the console view's, and the level
+ * the programs were last given (level null: never).
+ */
 static json_t *
 control_mode(void)
 {
 	const struct console_mode	*m = console_mode();
-	json_t				*ranks = json_null();
-	size_t				 i;
 
-	if (m->nranks > 0) {
-		ranks = json_array();
-		for (i = 0; i < m->nranks; i++)
-			json_array_append_new(ranks,
-			    json_integer(m->ranks[i]));
-	}
-	return (json_pack("{s:b, s:o, s:i, s:o}", "stream_to_client",
-	    m->on, "aggregate_window_sec", m->window > 0 ?
-	    json_real(m->window) : json_null(), "level", m->level,
-	    "ranks", ranks));
+	return (json_pack("{s:b, s:o, s:i, s:o, s:o, s:O}",
+	    "stream_to_client", m->on, "aggregate_window_sec", m->window > 0 ?
+	    json_real(m->window) : json_null(), "console_level", m->level,
+	    "console_ranks", control_ranks(m->ranks, m->nranks), "level",
+	    prog_level >= 0 ? json_integer(prog_level) : json_null(), "ranks",
+	    prog_ranks != NULL ? prog_ranks : json_null()));
 }
 
 json_t *
@@ -111,22 +129,83 @@ control_parse_level(json_t *v)
 	    -1);
 }
 
-json_t *
+/*
+ * Ranks from a request's JSON array into *out (sorted, allocated) and
+ * *n; null is no ranks. 0, or -1 when it is not a list of ranks.
+ */
+static int
+control_parse_ranks(json_t *r, long **out, size_t *n)
+{
+	json_t	*v;
+	size_t	 i;
+
+	*out = NULL;
+	*n = 0;
+	if (r == NULL || json_is_null(r))
+		return (0);
+	if (!json_is_array(r) || json_array_size(r) > RANKSET_MAX)
+		return (-1);
+	*out = xcalloc(json_array_size(r) + 1, sizeof **out);
+	json_array_foreach(r, i, v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    json_integer_value(v) > INT_MAX) {
+			free(*out);
+			*out = NULL;
+			return (-1);
+		}
+		(*out)[(*n)++] = (long)json_integer_value(v);
+	}
+	rankset_sort(*out, n);
+	return (0);
+}
+
+/* DEBUG for 10 ... CRITICAL for 50; NULL for other numbers. */
+static const char *
+control_level_name(int level)
+{
+	static const char *const names[] = { "DEBUG", "INFO", "WARNING",
+	    "ERROR", "CRITICAL" };
+
+	return (level >= 10 && level <= 50 && level % 10 == 0 ?
+	    names[level / 10 - 1] : NULL);
+}
+
+/* Write a control event to the JSON log: set_mode, set_level. */
+static void
+control_event(const char *event, json_t *fields)
+{
+	struct timespec	 now;
+	char		 ts[TS_LEN];
+	json_t		*ev;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	record_ts(ts, &now);
+	ev = json_pack("{s:s, s:s}", "ts", ts, "event", event);
+	json_object_update(ev, fields);
+	json_decref(fields);
+	jsonlog_event(ev);
+	json_decref(ev);
+}
+
+static json_t *
 control_set_mode(json_t *req)
 {
 	json_t		*s = json_object_get(req, "stream_to_client");
 	json_t		*a = json_object_get(req, "aggregate_window_sec");
-	json_t		*l = json_object_get(req, "level");
-	json_t		*r = json_object_get(req, "ranks"), *v, *ev, *m;
+	json_t		*l = json_object_get(req, "console_level");
+	json_t		*r = json_object_get(req, "console_ranks");
 	struct console_mode mode = *console_mode();
 	double		 window = -1;
 	int		 level = -1;
 	long		*ranks = NULL;
-	size_t		 nranks = 0, i;
-	struct timespec	 now;
-	char		 ts[TS_LEN];
+	size_t		 nranks = 0;
 
 	/* Check everything before changing anything. */
+	if (json_object_get(req, "level") != NULL ||
+	    json_object_get(req, "ranks") != NULL)
+		return (control_error("set_mode no longer takes level or "
+		    "ranks: console_level and console_ranks filter the "
+		    "console, set_level changes the level programs log at"));
 	if (s != NULL && !json_is_boolean(s))
 		return (control_error("stream_to_client must be true or "
 		    "false"));
@@ -142,47 +221,60 @@ control_set_mode(json_t *req)
 			    "0 to 3600, null or \"off\""));
 	}
 	if (l != NULL && (level = control_parse_level(l)) < 0)
-		return (control_error("level must be DEBUG, INFO, WARNING, "
-		    "ERROR, CRITICAL or 0-50"));
-	if (r != NULL && !json_is_null(r)) {
-		if (!json_is_array(r))
-			return (control_error("ranks must be a list of "
-			    "ranks"));
-		ranks = xcalloc(json_array_size(r) + 1, sizeof *ranks);
-		json_array_foreach(r, i, v) {
-			if (!json_is_integer(v) || json_integer_value(v) < 0) {
-				free(ranks);
-				return (control_error("ranks must be a list "
-				    "of ranks"));
-			}
-			ranks[nranks++] = (long)json_integer_value(v);
-		}
-	}
+		return (control_error("console_level must be DEBUG, INFO, "
+		    "WARNING, ERROR, CRITICAL or 0-50"));
+	if (control_parse_ranks(r, &ranks, &nranks) != 0)
+		return (control_error("console_ranks must be a list of ranks "
+		    "or null"));
 	if (s != NULL)
 		mode.on = json_is_true(s);
 	if (window >= 0)
 		mode.window = window;
-	if (l != NULL) {
+	if (l != NULL)
 		mode.level = level;
+	if (r != NULL) {
 		mode.ranks = ranks;
 		mode.nranks = nranks;
 	}
 	console_set_mode(&mode);
-	if (l != NULL) {
-		runtime_push_level(level, ranks, nranks);
-		/* Every relay applies it on its host, and passes it on. */
-		m = json_pack("{s:s, s:i, s:O}", "type", "set_mode",
-		    "level", level, "ranks", r != NULL ? r : json_null());
-		link_broadcast(m);
-		json_decref(m);
-	}
 	free(ranks);
-	clock_gettime(CLOCK_REALTIME, &now);
-	record_ts(ts, &now);
-	ev = json_pack("{s:s, s:s, s:o}", "ts", ts, "event", "set_mode",
-	    "mode", control_mode());
-	jsonlog_event(ev);
-	json_decref(ev);
+	control_event("set_mode", json_pack("{s:o}", "mode", control_mode()));
+	return (json_pack("{s:s, s:o}", "type", "mode", "mode",
+	    control_mode()));
+}
+
+/*
+ * The level programs log at (Python's root logger, syslog's mask), on
+ * every rank or those given, here and on every relay's host. The JSON log
+ * says so: the lines that stop are not lost, they are not written.
+ */
+static json_t *
+control_set_level(json_t *req)
+{
+	json_t	*l = json_object_get(req, "level");
+	json_t	*r = json_object_get(req, "ranks"), *m;
+	long	*ranks;
+	size_t	 nranks;
+	int	 level;
+
+	if (l == NULL || (level = control_parse_level(l)) < 0)
+		return (control_error("level must be DEBUG, INFO, WARNING, "
+		    "ERROR, CRITICAL or 0-50"));
+	if (control_parse_ranks(r, &ranks, &nranks) != 0)
+		return (control_error("ranks must be a list of ranks"));
+	runtime_push_level(level, ranks, nranks);
+	prog_level = level;
+	json_decref(prog_ranks);
+	prog_ranks = nranks > 0 ? control_ranks(ranks, nranks) : NULL;
+	free(ranks);
+	/* Every relay applies it on its host, and passes it on. */
+	m = json_pack("{s:s, s:i, s:O}", "type", "set_level", "level", level,
+	    "ranks", prog_ranks != NULL ? prog_ranks : json_null());
+	link_broadcast(m);
+	json_decref(m);
+	control_event("set_level", json_pack("{s:i, s:s*, s:O}", "level",
+	    level, "level_name", control_level_name(level), "ranks", prog_ranks !=
+	    NULL ? prog_ranks : json_null()));
 	return (json_pack("{s:s, s:o}", "type", "mode", "mode",
 	    control_mode()));
 }
@@ -258,8 +350,10 @@ control_dispatch(json_t *req, reply_cb cb, void *arg)
 		return (control_drain(req));
 	if (strcmp(type, "set_mode") == 0)
 		return (control_set_mode(req));
+	if (strcmp(type, "set_level") == 0)
+		return (control_set_level(req));
 	if (strcmp(type, "summary") == 0)
 		return (control_summary());
 	return (control_error("unknown request type (this collector knows "
-	    "hello, flush, status, set_mode, summary and drain)"));
+	    "hello, flush, status, set_mode, set_level, summary and drain)"));
 }

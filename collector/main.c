@@ -53,10 +53,16 @@ static const char usage_text[] =
 "                        rank's values (default 0.25; at most 0.5 is used, so\n"
 "                        a line shows within half a second); off prints\n"
 "                        every line as it comes\n"
-"      --level LEVEL     console shows lines of this severity and above\n"
+"      --console-level LEVEL\n"
+"                        console shows lines of this severity and above\n"
 "                        (DEBUG, INFO, WARNING, ERROR, CRITICAL or 10-50);\n"
-"                        lines with no recognisable severity always show.\n"
-"                        The JSON log keeps every line.\n"
+"                        lines with no recognisable severity always show\n"
+"                        (--level is its old name)\n"
+"      --console-ranks LIST\n"
+"                        console shows only these ranks (0,3-5) and the\n"
+"                        processes that have no rank. Neither option changes\n"
+"                        what programs write: the JSON log keeps every line\n"
+"                        (meshlogctl set-level changes the programs' level)\n"
 "      --stall SECONDS   say when a rank has written nothing for this long\n"
 "                        while other ranks write, and when it writes again\n"
 "                        (default off: ranks that are silent by design,\n"
@@ -277,7 +283,9 @@ main(int argc, char **argv)
 		{ "line-max", required_argument, NULL, 'L' },
 		{ "aggregate", required_argument, NULL, 'A' },
 		{ "stall", required_argument, NULL, 'W' },
-		{ "level", required_argument, NULL, 'l' },
+		{ "console-level", required_argument, NULL, 'l' },
+		{ "level", required_argument, NULL, 'E' },
+		{ "console-ranks", required_argument, NULL, 'C' },
 		{ "hello-timeout", required_argument, NULL, 'H' },
 		{ "listen-tcp", required_argument, NULL, 'P' },
 		{ "upstream", required_argument, NULL, 'U' },
@@ -360,10 +368,20 @@ main(int argc, char **argv)
 				    "at most 86400)", optarg);
 			cfg.stall = secs;
 			break;
+		case 'E':
+			fprintf(stderr, "meshlog-collector: --level is now "
+			    "--console-level (it filters the console only)\n");
+			/* FALLTHROUGH */
 		case 'l':
 			if ((cfg.level = (int)level_by_name(optarg)) == -1)
-				usage_error("--level takes DEBUG, INFO, "
+				usage_error("--console-level takes DEBUG, INFO, "
 				    "WARNING, ERROR, CRITICAL or 0-50", optarg);
+			break;
+		case 'C':
+			free(cfg.ranks);
+			if (rankset_parse(optarg, &cfg.ranks, &cfg.nranks) != 0)
+				usage_error("--console-ranks takes a list of "
+				    "ranks like 0,2-5", optarg);
 			break;
 		case 'H':
 			if (ident_parse_uint(optarg, &v) != 0 || v < 1 ||
@@ -486,7 +504,7 @@ main(int argc, char **argv)
 	/* A relay's console view of the mesh is its upstream's. */
 	console_set_mode(&(struct console_mode){ .on = cfg.console &&
 	    cfg.upstream == NULL, .window = cfg.aggregate, .level =
-	    cfg.level });
+	    cfg.level, .ranks = cfg.ranks, .nranks = cfg.nranks });
 	for (i = 0; i < 4; i++) {
 		/* Ignored when we started (nohup): stay ignored, pass nothing. */
 		if (launch_ignored(sigs[i])) {

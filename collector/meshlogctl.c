@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "runtime/runtime.h"
+#include "rankset.h"
 #include "summarytext.h"
 
 extern char **environ;
@@ -27,7 +28,8 @@ extern char **environ;
 static const char usage_text[] =
 "usage: meshlogctl [-s PATH] flush [--timeout SEC]\n"
 "       meshlogctl [-s PATH] set-mode [--stream on|off] [--aggregate SECONDS|off]\n"
-"                                     [--level LEVEL] [--ranks LIST] [--json]\n"
+"                  [--console-level LEVEL] [--console-ranks LIST|all] [--json]\n"
+"       meshlogctl [-s PATH] set-level LEVEL [--ranks LIST] [--json]\n"
 "       meshlogctl [-s PATH] status [--json]\n"
 "       meshlogctl [-s PATH] summary [--json] [FILE]\n"
 "       meshlogctl ls [--json]\n"
@@ -40,10 +42,13 @@ static const char usage_text[] =
 "flush     drain every process's output written so far into the JSON log and\n"
 "          console, print pending aggregates, and report the barrier version;\n"
 "          --timeout (default 3) bounds the wait and lists who did not finish\n"
-"set-mode  change the console view: --stream on|off, --aggregate SECONDS|off,\n"
-"          --level LEVEL (DEBUG..CRITICAL or 10-50; also pushed to Python\n"
-"          processes' root logger), --ranks 0,2-5 to limit --level to ranks;\n"
-"          answers with the new mode in words (--json: as JSON)\n"
+"set-mode  change what the console view shows, never what programs write:\n"
+"          --stream on|off, --aggregate SECONDS|off, --console-level LEVEL\n"
+"          (DEBUG..CRITICAL or 0-50; 0 shows all), --console-ranks 0,2-5 (or\n"
+"          all); answers with the new mode in words (--json: as JSON)\n"
+"set-level change the level programs log at (Python's root logger, syslog's\n"
+"          mask) on every rank, or on --ranks 0,2-5: lines below it are no\n"
+"          longer written, and the JSON log records a set_level event\n"
 "status    the collector, its mode, every source (rank, host, pid, lines,\n"
 "          last activity, idle time), relays and upstream; --json: all of it\n"
 "summary   per rank: lines, warnings, errors, how and when its process ended;\n"
@@ -64,33 +69,62 @@ usage(const char *msg, const char *arg)
 	exit(2);
 }
 
-/* Parse "0,2-5" into a JSON array of ranks. */
+/* Parse "0,2-5" (option opt) into a JSON array of ranks. */
 static json_t *
-parse_ranks(const char *s)
+parse_ranks(const char *opt, const char *s)
 {
-	json_t	*a = json_array();
-	char	*copy = strdup(s), *tok, *save = NULL, *dash;
-	long	 lo, hi, r;
+	json_t	*a;
+	long	*v;
+	size_t	 n, i;
+	char	 msg[80];
 
-	for (tok = strtok_r(copy, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save)) {
-		dash = strchr(tok, '-');
-		if (dash != NULL)
-			*dash = '\0';
-		if (ident_parse_uint(tok, &lo) != 0 || (dash != NULL &&
-		    (ident_parse_uint(dash + 1, &hi) != 0 || hi < lo)))
-			usage("--ranks takes a list like 0,2-5", s);
-		if (dash == NULL)
-			hi = lo;
-		if (hi - lo > 1000000)
-			usage("--ranks range too large", s);
-		for (r = lo; r <= hi; r++)
-			json_array_append_new(a, json_integer(r));
+	if (rankset_parse(s, &v, &n) != 0) {
+		snprintf(msg, sizeof msg, "%s takes a list like 0,2-5", opt);
+		usage(msg, s);
 	}
-	free(copy);
-	if (json_array_size(a) == 0)
-		usage("--ranks takes a list like 0,2-5", s);
+	a = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_integer(v[i]));
+	free(v);
 	return (a);
+}
+
+/* A level name or number as the collector takes it. */
+static json_t *
+parse_level(const char *s)
+{
+	long	n;
+
+	if (ident_parse_uint(s, &n) == 0)
+		return (json_integer(n));
+	return (json_string(s));
+}
+
+/* Ranks of a JSON array, "0,2-5", into buf. */
+static const char *
+ranks_text(json_t *r, char *buf, size_t size)
+{
+	long	*v = calloc(json_array_size(r) + 1, sizeof *v);
+	size_t	 i, j, n = json_array_size(r), len = 0;
+
+	buf[0] = '\0';
+	if (v == NULL)
+		return (buf);
+	for (i = 0; i < n; i++)
+		v[i] = (long)json_integer_value(json_array_get(r, i));
+	for (i = 0; i < n && len + 48 < size; i = j + 1) {
+		for (j = i; j + 1 < n && v[j + 1] == v[j] + 1; j++)
+			;
+		len += (size_t)snprintf(buf + len, size - len, "%s%ld", i > 0 ?
+		    "," : "", v[i]);
+		if (j > i)
+			len += (size_t)snprintf(buf + len, size - len, "-%ld",
+			    v[j]);
+	}
+	if (i < n)
+		snprintf(buf + len, size - len, ",...");
+	free(v);
+	return (buf);
 }
 
 /*
@@ -347,15 +381,30 @@ choose(char *path, size_t len, long pid)
 	free(f);
 }
 
-/* The collector's mode in words: console, aggregation, level, ranks. */
+/* A level in words: "WARNING", or the number. */
 static void
-mode_print(json_t *m)
+level_print(json_int_t level)
 {
 	static const char *const names[] = { "DEBUG", "INFO", "WARNING",
 	    "ERROR", "CRITICAL" };
-	json_t		*w = json_object_get(m, "aggregate_window_sec"), *r;
-	json_int_t	 level = json_integer_value(json_object_get(m, "level"));
-	size_t		 i;
+
+	if (level % 10 == 0 && level >= 10 && level <= 50)
+		printf("%s", names[level / 10 - 1]);
+	else
+		printf("%lld", (long long)level);
+}
+
+/*
+ * The collector's mode in words: what the console shows (on or off,
+ * aggregation, level, ranks), then the level programs were given.
+ */
+static void
+mode_print(json_t *m)
+{
+	json_t		*w = json_object_get(m, "aggregate_window_sec"), *r, *l;
+	json_int_t	 level = json_integer_value(json_object_get(m,
+			    "console_level"));
+	char		 buf[256];
 
 	printf("console %s, aggregation ", json_is_true(json_object_get(m,
 	    "stream_to_client")) ? "on" : "off");
@@ -365,15 +414,22 @@ mode_print(json_t *m)
 		printf("off");
 	if (level == 0)
 		printf(", every level shown");
-	else if (level % 10 == 0 && level >= 10 && level <= 50)
-		printf(", level %s and above", names[level / 10 - 1]);
-	else
-		printf(", level %lld and above", (long long)level);
-	if (json_array_size(r = json_object_get(m, "ranks")) > 0) {
-		printf(" for rank%s ", json_array_size(r) > 1 ? "s" : "");
-		for (i = 0; i < json_array_size(r); i++)
-			printf("%s%lld", i > 0 ? "," : "", (long long)
-			    json_integer_value(json_array_get(r, i)));
+	else {
+		printf(", ");
+		level_print(level);
+		printf(" and above shown");
+	}
+	if (json_array_size(r = json_object_get(m, "console_ranks")) > 0)
+		printf(", only rank%s %s (and processes without a rank)",
+		    json_array_size(r) > 1 ? "s" : "", ranks_text(r, buf,
+		    sizeof buf));
+	if (json_is_integer(l = json_object_get(m, "level"))) {
+		printf("; programs log at ");
+		level_print(json_integer_value(l));
+		printf(" and above");
+		if (json_array_size(r = json_object_get(m, "ranks")) > 0)
+			printf(" on rank%s %s", json_array_size(r) > 1 ? "s" :
+			    "", ranks_text(r, buf, sizeof buf));
 	}
 	printf("\n");
 }
@@ -511,7 +567,9 @@ main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "stream", required_argument, NULL, 'S' },
 		{ "aggregate", required_argument, NULL, 'A' },
-		{ "level", required_argument, NULL, 'l' },
+		{ "console-level", required_argument, NULL, 'l' },
+		{ "console-ranks", required_argument, NULL, 'c' },
+		{ "level", required_argument, NULL, 'L' },
 		{ "ranks", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 }
@@ -548,8 +606,8 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		usage("no command (flush, set-mode, status, summary or ls)",
-		    NULL);
+		usage("no command (flush, set-mode, set-level, status, summary "
+		    "or ls)", NULL);
 	cmd = argv[optind];
 	if (strcmp(cmd, "ls") == 0) {
 		if (argc - optind > 2 || (argc - optind == 2 &&
@@ -564,6 +622,15 @@ main(int argc, char **argv)
 		req = json_pack("{s:s}", "type", "flush");
 	else if (strcmp(cmd, "set-mode") == 0)
 		req = json_pack("{s:s}", "type", "set_mode");
+	else if (strcmp(cmd, "set-level") == 0) {
+		if (argc < 2 || argv[1][0] == '-')
+			usage("set-level needs a level (DEBUG..CRITICAL or "
+			    "0-50)", NULL);
+		req = json_pack("{s:s, s:o}", "type", "set_level", "level",
+		    parse_level(argv[1]));
+		argv++;
+		argc--;
+	}
 	else if (strcmp(cmd, "status") == 0)
 		req = json_pack("{s:s}", "type", "status");
 	else if (strcmp(cmd, "summary") == 0)
@@ -571,8 +638,14 @@ main(int argc, char **argv)
 	else
 		usage("unknown command", cmd);
 	while ((c = getopt_long(argc, argv, "", sub, NULL)) != -1) {
+		if (strcmp(cmd, "set-mode") == 0 && (c == 'L' || c == 'r'))
+			usage("set-mode no longer takes --level or --ranks: "
+			    "--console-level and --console-ranks filter the "
+			    "console; set-level LEVEL [--ranks LIST] changes "
+			    "the level programs log at", NULL);
 		if (strcmp(cmd, "flush") == 0 ? c != 't' :
-		    strcmp(cmd, "set-mode") == 0 ? c == 't' :
+		    strcmp(cmd, "set-mode") == 0 ? strchr("SAlcj", c) == NULL :
+		    strcmp(cmd, "set-level") == 0 ? c != 'r' && c != 'j' :
 		    strcmp(cmd, "summary") == 0 || strcmp(cmd, "status") == 0 ?
 		    c != 'j' : 1)
 			usage("option does not go with this command", cmd);
@@ -610,13 +683,17 @@ main(int argc, char **argv)
 			    json_real(secs));
 			break;
 		case 'l':
-			v = json_string(optarg);
-			if (ident_parse_uint(optarg, &(long){0}) == 0)
-				v = (json_decref(v), json_integer(atol(optarg)));
-			json_object_set_new(req, "level", v);
+			json_object_set_new(req, "console_level",
+			    parse_level(optarg));
+			break;
+		case 'c':
+			json_object_set_new(req, "console_ranks",
+			    strcmp(optarg, "all") == 0 ? json_null() :
+			    parse_ranks("--console-ranks", optarg));
 			break;
 		case 'r':
-			json_object_set_new(req, "ranks", parse_ranks(optarg));
+			json_object_set_new(req, "ranks",
+			    parse_ranks("--ranks", optarg));
 			break;
 		default:
 			usage("unknown option", NULL);
@@ -630,10 +707,8 @@ main(int argc, char **argv)
 	if (optind < argc)
 		usage("unexpected argument", argv[optind]);
 	if (strcmp(cmd, "set-mode") == 0 && json_object_size(req) == 1)
-		usage("set-mode needs --stream, --aggregate or --level", NULL);
-	if (json_object_get(req, "ranks") != NULL &&
-	    json_object_get(req, "level") == NULL)
-		usage("--ranks goes with --level", NULL);
+		usage("set-mode needs --stream, --aggregate, --console-level "
+		    "or --console-ranks", NULL);
 	/* Neither -s nor MESHLOG_SOCKET: find the collector. */
 	if (!named && (pid > 0 || getenv("MESHLOG_SOCKET") == NULL ||
 	    *getenv("MESHLOG_SOCKET") == '\0'))

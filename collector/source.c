@@ -135,7 +135,7 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 	if (!(flags & SPLIT_UPDATE))
 		s->seq = seq + 1;
 	if (to & ROUTE_LIVE)
-		console_line(s->which, src->prefix, line, len, 0);
+		console_live(s->which, &src->origin, line, len);
 	if (to & ROUTE_VIEW)
 		console_record(s->which, &src->origin, line, len, flags, &sh);
 }

@@ -225,7 +225,7 @@ up_dispatch(json_t *o)
 		    json_integer_value(json_object_get(o, "version")));
 		json_decref(req);
 		json_decref(r);
-	} else if (strcmp(type, "set_mode") == 0) {
+	} else if (strcmp(type, "set_level") == 0) {
 		r = up.dispatch(o, NULL, NULL);
 		json_decref(r);
 	}

@@ -1,7 +1,7 @@
 """meshlog's Python levers: drive a running meshlog-collector.
 
     import logging, meshlog
-    meshlog.logging_option(stream_to_client=True, aggregate_window_sec=3,
+    meshlog.logging_option(stream_to_client=True, aggregate_window_sec=0.25,
                            level=logging.INFO)
     meshlog.flush(timeout=3.0)      # every line written so far is logged
 
@@ -73,15 +73,31 @@ def _level(level):
 _UNSET = object()
 
 
-def logging_option(stream_to_client=_UNSET, aggregate_window_sec=_UNSET,
-                   level=_UNSET, *, ranks=None, socket=None, timeout=3.0):
-    """Set the console view and the processes' log level at once.
+def _ranks(ranks, what):
+    try:
+        out = sorted({int(r) for r in ranks})
+    except (TypeError, ValueError):
+        raise ValueError("%s must be ranks, not %r" % (what, ranks))
+    if any(r < 0 for r in out):
+        raise ValueError("%s must be ranks, not %r" % (what, ranks))
+    return out
 
-    stream_to_client: console view on or off (the JSON log always records);
-    aggregate_window_sec: seconds, 0 or None for off; level: the level
-    Python processes' root logger gets and the console's severity filter;
-    ranks: limit the level to these ranks. What is not given stays as it
-    is. Returns the collector's new mode.
+
+def logging_option(stream_to_client=_UNSET, aggregate_window_sec=_UNSET,
+                   level=_UNSET, *, ranks=None, console_level=_UNSET,
+                   console_ranks=_UNSET, socket=None, timeout=3.0):
+    """Set the console view, and the level programs log at.
+
+    What the console shows (the JSON log always records every line):
+    stream_to_client, on or off; aggregate_window_sec, seconds, 0 or None
+    for off; console_level, the lowest severity shown (0: all);
+    console_ranks, the only ranks shown (None: all).
+
+    level: the level the Python processes' root logger (and syslog's
+    mask) gets, on every rank or on ranks: lines below it are no longer
+    written, and the JSON log records a set_level event.
+
+    What is not given stays as it is. Returns the collector's new mode.
     """
     req = {"type": "set_mode"}
     if stream_to_client is not _UNSET:
@@ -94,13 +110,23 @@ def logging_option(stream_to_client=_UNSET, aggregate_window_sec=_UNSET,
             raise ValueError("aggregate_window_sec must be 0-3600 or None")
         req["aggregate_window_sec"] = (
             "off" if aggregate_window_sec is None else aggregate_window_sec)
+    if console_level is not _UNSET:
+        req["console_level"] = _level(console_level)
+    if console_ranks is not _UNSET:
+        req["console_ranks"] = (None if console_ranks is None else
+                                _ranks(console_ranks, "console_ranks"))
+    setlevel = None
     if level is not _UNSET:
-        req["level"] = _level(level)
-    if ranks is not None:
-        if "level" not in req:
-            raise ValueError("ranks limits a level: give level too")
-        req["ranks"] = sorted({int(r) for r in ranks})
-    mode = _request(req, timeout, socket)["mode"]
+        setlevel = {"type": "set_level", "level": _level(level)}
+        if ranks is not None:
+            setlevel["ranks"] = _ranks(ranks, "ranks")
+    elif ranks is not None:
+        raise ValueError("ranks limits a level: give level too")
+    mode = None
+    if len(req) > 1 or setlevel is None:
+        mode = _request(req, timeout, socket)["mode"]
+    if setlevel is not None:
+        mode = _request(setlevel, timeout, socket)["mode"]
     register_cell_flush()
     return mode
 

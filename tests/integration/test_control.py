@@ -101,8 +101,9 @@ class LevelFilter(MeshTest):
                 "logging.warning('w'); logging.error('e')\n"
                 "print('plain stdout line')\n"
                 "print('no level here', file=sys.stderr)\n")
-        p = self.launch([PYTHON, "-c", code], args=["--level", "WARNING",
-                                                    "--aggregate", "off"])
+        p = self.launch([PYTHON, "-c", code], args=["--console-level",
+                                                    "WARNING", "--aggregate",
+                                                    "off"])
         err = p.stderr.decode()
         self.assertNotIn("DEBUG:root:d", err)
         self.assertNotIn("INFO:root:i", err)
@@ -115,10 +116,38 @@ class LevelFilter(MeshTest):
                           "ERROR:root:e", "no level here"])
 
     def test_bad_level_is_a_usage_error(self):
-        p = self.launch_raw(["--level", "LOUD", "--", "true"])
+        p = self.launch_raw(["--console-level", "LOUD", "--", "true"])
         self.assertEqual(p.returncode, 2)
-        self.assertIn(b"--level takes", p.stderr)
+        self.assertIn(b"--console-level takes", p.stderr)
+        p = self.launch_raw(["--console-ranks", "1-", "--", "true"])
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"--console-ranks takes", p.stderr)
 
+    def test_old_level_spelling_still_filters_and_says_its_new_name(self):
+        p = self.launch([PYTHON, "-c", "import logging; logging.info('i');"
+                         " logging.error('e')"],
+                        args=["--level", "ERROR", "--aggregate", "off"])
+        err = p.stderr.decode()
+        self.assertIn("--level is now --console-level", err)
+        self.assertIn("ERROR:root:e", err)
+        self.assertNotIn("INFO:root:i", err)
+
+    def test_console_ranks_show_those_ranks_and_the_log_keeps_all(self):
+        script = ("for r in 0 1 2 3; do RANK=$r WORLD_SIZE=4 %s -c "
+                  "\"print('hello from', $r)\" & done; wait; "
+                  "echo launcher done" % PYTHON)
+        p = self.launch(["bash", "-c", script],
+                        args=["--console-ranks", "0,3", "--aggregate",
+                              "off"])
+        out = p.stdout.decode().splitlines()
+        shown = sorted(l for l in out if "hello from" in l)
+        self.assertEqual(shown, ["[rank 0] hello from 0",
+                                 "[rank 3] hello from 3"], out)
+        # The launcher has no rank: shown.
+        self.assertTrue(any(l.endswith("] launcher done") for l in out), out)
+        self.assertEqual(sorted(t for t in self.texts()
+                                if t.startswith("hello")),
+                         ["hello from %d" % r for r in range(4)])
 
 class ControlPlane(MeshTest):
 
@@ -126,6 +155,36 @@ class ControlPlane(MeshTest):
         p = subprocess.run([MESHLOGCTL, "-s", sock or self.sock, *args],
                            capture_output=True, timeout=60)
         return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+    def test_console_ranks_change_live_never_the_programs(self):
+        self.serve(args=["--aggregate", "off"])
+        rc, out, err = self.ctl("set-mode", "--console-ranks", "1",
+                                "--console-level", "WARNING")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, "console on, aggregation off, WARNING and "
+                         "above shown, only rank 1 (and processes without "
+                         "a rank)\n")
+        env = self.shim_env()
+        for r in (0, 1):
+            subprocess.run([PYTHON, "-c", "import logging; "
+                            "logging.basicConfig(level=logging.INFO); "
+                            "logging.info('i%d'); logging.warning('w%d')"
+                            % (r, r)], env=dict(env, RANK=str(r)),
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=60)
+        rc, out, err = self.ctl("set-mode", "--console-ranks", "all",
+                                "--console-level", "0")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.stop(), 0)
+        shown = [l for l in self.collector_stderr().splitlines()
+                 if ":root:" in l]
+        self.assertEqual(shown, ["[rank 1] WARNING:root:w1"])
+        # The programs wrote every line: the log has them all.
+        self.assertEqual(sorted(t for t in self.texts()
+                                if ":root:" in t),
+                         ["INFO:root:i0", "INFO:root:i1",
+                          "WARNING:root:w0", "WARNING:root:w1"])
+
 
     def test_barrier_sees_every_line_of_sixteen_writers_one_stopped(self):
         self.serve(args=["-q"])
@@ -194,7 +253,7 @@ class ControlPlane(MeshTest):
     def level_change(self, python, wrap=()):
         self.serve(args=["-q"])
         w = self.logging_writer(python, 0, 60, 0.05, wrap)
-        rc, out, err = self.ctl("set-mode", "--level", "WARNING", "--json")
+        rc, out, err = self.ctl("set-level", "WARNING", "--json")
         self.assertEqual(rc, 0, err)
         self.assertEqual(json.loads(out)["level"], 30)
         self.assertEqual(w.wait(timeout=60), 0)
@@ -210,12 +269,12 @@ class ControlPlane(MeshTest):
     def test_level_for_other_ranks_leaves_this_one_alone(self):
         self.serve(args=["-q"])
         w = self.logging_writer(PYTHON, 1, 40, 0.03)
-        rc, out, err = self.ctl("set-mode", "--level", "ERROR", "--ranks",
-                                "0,2-3")
+        rc, out, err = self.ctl("set-level", "ERROR", "--ranks", "0,2-3")
         self.assertEqual(rc, 0, err)
         # The answer in words (-q: the console is off).
-        self.assertEqual(out, "console off, aggregation 0.25 s, level ERROR "
-                         "and above for ranks 0,2,3\n")
+        self.assertEqual(out, "console off, aggregation 0.25 s, every level "
+                         "shown; programs log at ERROR and above on ranks "
+                         "0,2-3\n")
         self.assertEqual(w.wait(timeout=60), 0)
         self.assertEqual(self.stop(), 0)
         self.assertEqual(len([t for t in self.texts()
@@ -228,7 +287,7 @@ class ControlPlane(MeshTest):
                              stderr=subprocess.DEVNULL, env=self.shim_env())
         self.children.append(w)
         self.wait_for(lambda: os.path.exists(go), what="the writer")
-        rc, _, err = self.ctl("set-mode", "--level", "WARNING")
+        rc, _, err = self.ctl("set-level", "WARNING")
         self.assertEqual(rc, 0, err)
         self.assertEqual(w.wait(timeout=60), 0)
         self.assertEqual(self.stop(), 0)
@@ -247,7 +306,7 @@ class ControlPlane(MeshTest):
                              stdout=subprocess.PIPE, env=self.shim_env())
         self.children.append(w)
         self.wait_for(lambda: os.path.exists(go), what="the program")
-        rc, _, err = self.ctl("set-mode", "--level", "WARNING")
+        rc, _, err = self.ctl("set-level", "WARNING")
         self.assertEqual(rc, 0, err)
         time.sleep(0.5)
         out, _ = w.communicate(b"x\n", timeout=60)
@@ -366,9 +425,14 @@ class ControlPlane(MeshTest):
         self.assertEqual(self.ctl("set-mode")[0], 2)
         self.assertEqual(self.ctl("frobnicate")[0], 2)
         self.assertEqual(self.ctl("set-mode", "--ranks", "1")[0], 2)
-        rc, _, err = self.ctl("set-mode", "--level", "LOUD")
+        rc, _, err = self.ctl("set-level", "LOUD")
         self.assertEqual(rc, 1)
         self.assertIn("level must be", err)
+        self.assertEqual(self.ctl("set-level")[0], 2)
+        # The old spelling that did two things is gone, and says where.
+        rc, _, err = self.ctl("set-mode", "--level", "WARNING")
+        self.assertEqual(rc, 2)
+        self.assertIn("set-level LEVEL", err)
         self.assertEqual(self.stop(), 0)
 
     def test_drain_request(self):

@@ -67,7 +67,7 @@ class SocketDirectory(MeshTest):
                                                 self.collector.pid))
         p = subprocess.run([os.path.join(os.path.dirname(COLLECTOR),
                                          "meshlogctl"), "-s", self.sock,
-                            "set-mode", "--level", "WARNING"],
+                            "set-level", "WARNING"],
                            capture_output=True, timeout=30, env=clean_env())
         self.assertEqual(p.returncode, 0, p.stderr)
         with open(victim) as f:

@@ -672,8 +672,7 @@ class MultiHostTest(MeshTest):
         w = h.popen([PY, "-c", code], env=h.env(RANK=7),
                     stderr=subprocess.DEVNULL)
         self.wait_for(lambda: os.path.exists(go), what="the writer")
-        rc, out, err = self.ctl(self.root_sock, "set-mode", "--level",
-                                "WARNING")
+        rc, out, err = self.ctl(self.root_sock, "set-level", "WARNING")
         self.assertEqual(rc, 0, err)
         self.assertEqual(w.wait(timeout=60), 0)
         self.root_flush()

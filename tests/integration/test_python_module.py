@@ -27,6 +27,7 @@ mode = meshlog.logging_option(stream_to_client=False,
                               aggregate_window_sec=None,
                               level=logging.WARNING)
 assert mode == {"stream_to_client": False, "aggregate_window_sec": None,
+                "console_level": 0, "console_ranks": None,
                 "level": 30, "ranks": None}, mode
 mode = meshlog.logging_option(level="error", ranks=[1, 0, 1])
 assert mode["level"] == 40 and mode["ranks"] == [0, 1], mode
@@ -37,6 +38,12 @@ mode = meshlog.logging_option(aggregate_window_sec=5)
 assert mode["aggregate_window_sec"] == 5.0 and mode["level"] == 40, mode
 mode = meshlog.logging_option(aggregate_window_sec=0)
 assert mode["aggregate_window_sec"] is None, mode
+# The console's filters never touch the programs' level.
+mode = meshlog.logging_option(console_level="warning", console_ranks=[3, 0])
+assert mode["console_level"] == 30 and mode["console_ranks"] == [0, 3], mode
+assert mode["level"] == 40 and mode["ranks"] == [0, 1], mode
+mode = meshlog.logging_option(console_ranks=None)
+assert mode["console_ranks"] is None and mode["console_level"] == 30, mode
 r = meshlog.flush(timeout=2.0)
 assert r["type"] == "flushed" and r["version"] == 1 and r["incomplete"] == []
 st = meshlog.status()
@@ -76,9 +83,14 @@ class PythonLevers(MeshTest):
         # Two from the script, the third is the collector's at shutdown.
         self.assertEqual([e["version"] for e in events(self.records,
                                                        "flush")], [1, 2, 3])
+        # Each change of the programs' level is in the log, to explain
+        # the lines that stop.
+        levels = [(e["level"], e["level_name"], e["ranks"])
+                  for e in events(self.records, "set_level")]
+        self.assertEqual(levels, [(30, "WARNING", None),
+                                  (40, "ERROR", [0, 1])])
         modes = [e["mode"] for e in events(self.records, "set_mode")]
-        self.assertEqual(modes[0]["level"], 30)
-        self.assertEqual(modes[1]["ranks"], [0, 1])
+        self.assertEqual(modes[-2]["console_ranks"], [0, 3])
 
 
 if __name__ == "__main__":
