@@ -152,6 +152,7 @@ struct split {
 	int	 progress;	/* current line had \r updates */
 	int	 cr;		/* a \r waits to see whether \n follows */
 	int	 cont;		/* current line continues a cut record */
+	int	 barwait;	/* a bar state, then the writer paused */
 };
 
 /* Prepare s to cut records at max bytes (at least 16). */
@@ -161,6 +162,9 @@ void	split_free(struct split *s);
 /* Feed n bytes; cb runs for every record completed. */
 void	split_feed(struct split *s, const char *p, size_t n, split_cb cb,
 	    void *arg);
+/* The writer paused (its pipe is empty): text other than an update that
+ * follows a progress state begins a new line. */
+void	split_pause(struct split *s);
 /* End of stream: emit what is left, marked partial. */
 void	split_finish(struct split *s, split_cb cb, void *arg);
 

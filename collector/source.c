@@ -312,6 +312,7 @@ stream_move(struct stream *s, size_t max)
 			done += n;
 			continue;
 		case DEST_EMPTY:
+			split_pause(&s->split);
 			if (s->holding)
 				stream_release(s);
 			return (0);

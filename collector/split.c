@@ -3,6 +3,12 @@
  * updates (a progress bar) is recorded once, in its final state. Records are
  * cut at max bytes on a UTF-8 character boundary and marked truncated; what
  * is left at EOF is marked partial. Memory is bounded by 2 * max per stream.
+ *
+ * A progress bar leaves its state without a newline ("\rrank2: 57%|...|")
+ * and a program's next log line is often appended to it. Bytes do not say
+ * where the bar ends, but time does: when the writer paused after a bar
+ * state (split_pause: its pipe ran dry), what comes next is a new line
+ * unless it is another update (\r) or the bar's newline.
  */
 
 #include <stdlib.h>
@@ -112,13 +118,27 @@ split_emit(struct split *s, int flags, split_cb cb, void *arg)
 	} else
 		cb(arg, s->cur, s->len, flags);
 	s->len = s->lastlen = 0;
-	s->progress = s->cont = 0;
+	s->progress = s->cont = s->barwait = 0;
+}
+
+void
+split_pause(struct split *s)
+{
+	if (s->progress && !s->cr && s->len > 0)
+		s->barwait = 1;
 }
 
 void
 split_feed(struct split *s, const char *p, size_t n, split_cb cb, void *arg)
 {
 	const char	*end = p + n, *nl, *cr, *stop;
+
+	if (s->barwait && n > 0) {
+		s->barwait = 0;
+		/* Not the bar's: its last state is final, a line begins. */
+		if (*p != '\r' && *p != '\n')
+			split_emit(s, 0, cb, arg);
+	}
 
 	while (p < end) {
 		if (s->cr) {

@@ -193,3 +193,49 @@ Test(split, ten_thousand_progress_updates_make_one_record)
 	cr_assert_eq(t.records, 1);
 	cr_assert_eq(t.flags_or, SPLIT_PROGRESS);
 }
+
+/* Feed each piece, the writer pausing after each; the records as text. */
+static char *
+paused(const char *const *pieces, size_t n)
+{
+	struct split	s;
+	struct golden	g = { NULL, 0, 0 };
+	size_t		i;
+
+	split_init(&s, 4096);
+	for (i = 0; i < n; i++) {
+		split_feed(&s, pieces[i], strlen(pieces[i]), golden_cb, &g);
+		split_pause(&s);
+	}
+	split_finish(&s, golden_cb, &g);
+	split_free(&s);
+	g.out = realloc(g.out, g.len + 1);
+	g.out[g.len] = '\0';
+	return (g.out);
+}
+
+Test(split, a_log_line_after_a_paused_bar_is_its_own_record)
+{
+	/* tqdm leaves "\r<bar>"; logging then writes its line after it. */
+	static const char *const glued[] = { "\rrank2:  50%|##   | 1/2",
+	    "\rrank2:  57%|###  | 2/2", "ERROR train: NaN detected\n",
+	    "\rrank2: 100%|#####| 2/2", "\n" };
+	/* Pieces that continue the bar: another update, its newline. */
+	static const char *const bar[] = { "\r 1/3", "\r 2/3", "\r 3/3\n" };
+	/* No pause between the bar and the text: one record, as before. */
+	static const char *const at_once[] = { "\r 1/3 then text\n" };
+	char	*got;
+
+	got = paused(glued, 5);
+	cr_assert_str_eq(got, "U|rank2:  50%|##   | 1/2\n"
+	    "G|rank2:  57%|###  | 2/2\n"
+	    "-|ERROR train: NaN detected\n"
+	    "G|rank2: 100%|#####| 2/2\n", "%s", got);
+	free(got);
+	got = paused(bar, 3);
+	cr_assert_str_eq(got, "U| 1/3\nU| 2/3\nG| 3/3\n", "%s", got);
+	free(got);
+	got = paused(at_once, 1);
+	cr_assert_str_eq(got, "G| 1/3 then text\n", "%s", got);
+	free(got);
+}
