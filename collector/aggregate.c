@@ -18,7 +18,8 @@
  * seed's rule). Lines of launchers (no rank) and of ranks never mix.
  *
  * Blocks. A traceback is taken whole, from its first line to its last,
- * and groups only with the same bytes from other sources.
+ * and groups only with the same bytes from other sources. A progress
+ * bar's last state stays its process's own line.
  *
  * Bounds. Past a number of waiting groups or bytes, the oldest groups
  * are printed early; memory stays bounded whatever the rate.
@@ -136,7 +137,7 @@ static struct agg_sig		*sigbucket[AGG_BUCKETS];
 /* Recent groups per stream (2), rankedness (2), severity (0, 10..50). */
 static struct agg_group		*recent[2][2][6][AGG_CANDIDATES];
 static unsigned			 recent_next[2][2][6];
-static uint64_t			 agg_lines, agg_printed, agg_serial;
+static uint64_t			 agg_lines, agg_printed, agg_serial, agg_bars;
 
 static void	aggregate_timer_cb(int, short, void *);
 static void	agg_block_close(struct agg_src *, int);
@@ -271,12 +272,6 @@ agg_src_get(const struct origin *o)
 	}
 	s->world = o->world;
 	return (s);
-}
-
-const char *
-agg_src_prefix(const struct agg_src *s)
-{
-	return (s->prefix);
 }
 
 /* The queue of key's waiting groups; made when create is set. */
@@ -601,7 +596,7 @@ agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
 		    sizeof *g->members);
 	}
 	m = &g->members[g->nmembers++];
-	m->src = s;
+	m->prefix = s->prefix;
 	m->rank = s->rank;
 	m->pid = s->pid;
 	if (len == g->len && memcmp(text, g->text, len) == 0) {
@@ -657,6 +652,9 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 	key = sh->key;
 	if (sh->letters < AGG_MIN_LETTERS)	/* numbers only: exact text */
 		key = shape_bytes(line, len);
+	/* A bar's last state is its rank's own: bars never merge. */
+	if (flags & SPLIT_PROGRESS)
+		key = ++agg_bars;
 	key = agg_salt(key, which, severity, ranked);
 	q = agg_queue(key, 0);
 	/*
@@ -665,7 +663,8 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 	 * template only, and are no candidates for others: comparing or
 	 * signing each 4 KiB piece would cost far more than reading it.
 	 */
-	piece = (flags & (SPLIT_TRUNCATED | SPLIT_PARTIAL)) != 0;
+	piece = (flags & (SPLIT_TRUNCATED | SPLIT_PARTIAL |
+	    SPLIT_PROGRESS)) != 0;
 	if (!piece && q == NULL) {
 		nsig = agg_signatures(line, len, sig, which, severity, ranked);
 		have_sig = 1;
@@ -942,6 +941,35 @@ aggregate_flush(void)
 	}
 	while ((g = TAILQ_FIRST(&waiting)) != NULL)
 		agg_print(g);
+}
+
+void
+aggregate_render(int which, const struct origin *o, const char *const *text,
+    const size_t *len, size_t n, aggregate_print_cb cb)
+{
+	struct agg_group	g;
+	size_t			i;
+
+	if (n == 0)
+		return;
+	memset(&g, 0, sizeof g);
+	g.which = which;
+	g.world = -1;
+	g.text = (char *)(uintptr_t)text[0];
+	g.len = len[0];
+	g.members = xcalloc(n, sizeof *g.members);
+	for (i = 0; i < n; i++) {
+		g.members[i].prefix = o[i].prefix;
+		g.members[i].rank = o[i].rank;
+		g.members[i].pid = o[i].pid;
+		g.members[i].text = text[i];
+		g.members[i].len = len[i];
+		if (o[i].world > g.world)
+			g.world = o[i].world;
+	}
+	g.nmembers = n;
+	aggtext_print(&g, cb, cb);
+	free(g.members);
 }
 
 void

@@ -15,7 +15,7 @@ struct agg_src;
 
 /* One process's line (or block) in a group. */
 struct agg_member {
-	struct agg_src		*src;
+	const char		*prefix;	/* its own, "[rank 3] " */
 	long			 rank;		/* -1 when none */
 	long			 pid;
 	const char		*text;		/* its own line; a block's
@@ -47,9 +47,6 @@ struct agg_group {
 	int			 ranked;	/* its members have a rank */
 	TAILQ_ENTRY(agg_group)	 entry;		/* print order */
 };
-
-/* The prefix of the member's source, "[rank 3] ". */
-const char	*agg_src_prefix(const struct agg_src *);
 
 /*
  * Print g through line (one member) or group (several): a line group

@@ -486,9 +486,9 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 
 	if (n == 1) {
 		if (g->block)
-			at_block(g, line, agg_src_prefix(m[0].src), "");
+			at_block(g, line, m[0].prefix, "");
 		else if (line != NULL)
-			line(g->which, agg_src_prefix(m[0].src), g->text,
+			line(g->which, m[0].prefix, g->text,
 			    g->len, g->flags);
 		return;
 	}
@@ -528,7 +528,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 		}
 		if (ns == 1) {
 			if (line != NULL)
-				line(g->which, agg_src_prefix(r->src), r->text,
+				line(g->which, r->prefix, r->text,
 				    r->len, g->flags);
 			continue;
 		}

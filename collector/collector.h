@@ -138,6 +138,8 @@ int	sockdir_unlink(const char *suffix);
 #define SPLIT_PARTIAL	0x2	/* no line ending before EOF */
 #define SPLIT_PROGRESS	0x4	/* final state of a \r progress line */
 #define SPLIT_UPDATE	0x8	/* intermediate progress state, console only */
+#define SPLIT_PAUSED	0x10	/* with PROGRESS: a bar's state ended by
+				 * what followed it, not by a newline */
 
 /* Called for each record: line (borrowed, len bytes) and SPLIT_* flags. */
 typedef void (*split_cb)(void *arg, const char *line, size_t len, int flags);
@@ -550,6 +552,11 @@ void	aggregate_set_output(aggregate_print_cb line, aggregate_print_cb group);
  * other sources; returns the id of its group, 0 for a line of a block. */
 uint64_t aggregate_line(int which, const struct origin *o, const char *line,
 	    size_t len, int flags, const struct shape *sh);
+/* Print n lines of n sources at once, as a group reads (text[i] said by
+ * o[i]): cb runs for each line printed. Nothing waits. */
+void	aggregate_render(int which, const struct origin *o,
+	    const char *const *text, const size_t *len, size_t n,
+	    aggregate_print_cb cb);
 /* Print the groups and blocks whose time has come (the timer's work). */
 void	aggregate_tick(void);
 /* Print every waiting group and open block now. */
@@ -586,9 +593,12 @@ void	console_set_mode(const struct console_mode *);
  * straight out. */
 void	console_record(int which, const struct origin *o, const char *line,
 	    size_t len, int flags, const struct shape *sh);
-/* A progress state of o, straight to the console if its rank is shown. */
+/* A progress state of o, if its rank is shown: on a terminal, into the
+ * live line drawn below the log; elsewhere a line. */
 void	console_live(int which, const struct origin *o, const char *line,
 	    size_t len);
+/* Erase the live line and forget the bars; at exit. */
+void	console_live_stop(void);
 /* Print one line with its prefix on the console view. */
 void	console_line(int which, const char *prefix, const char *line,
 	    size_t len, int flags);
@@ -721,6 +731,13 @@ uint64_t flush_last_version(void);
 /* source.c */
 
 struct source;
+
+/*
+ * Columns the console's prefix takes on stream which of source id when
+ * the console shows it instead of its raw bytes, else 0: a program that
+ * asks its terminal's width is told that much less (its bars then fit).
+ */
+size_t	source_console_margin(uint64_t id, int which);
 
 /*
  * Register a source from a parsed hello and its descriptors (read end and

@@ -2,24 +2,66 @@
  * The console view: one prefixed line per record, stdout records on the
  * collector's stdout and stderr records on its stderr. Output goes through
  * non-blocking destinations, so a slow terminal never stalls the JSON log.
+ *
+ * Progress bars: off a terminal, a bar's state is printed as a line at
+ * most once a second (record_route's limit). On a terminal, the latest
+ * state of every bar is kept and drawn as one live line below the
+ * scrolling log, redrawn in place at most four times a second, ranks
+ * grouped as the aggregator groups lines; a line printed above erases it
+ * first. Bar lines are cut to the terminal's width: they never wrap.
  */
+
+#include <sys/ioctl.h>
+#include <sys/queue.h>
 
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "collector.h"
 
+/* Bars remembered for the live line; the oldest goes past this. */
+#define LIVE_MAX	4096
+/* A bar not updated for this long (s) leaves the live line. */
+#define LIVE_STALE	10
+
+/* A process's latest progress state, for the live line. */
+struct live_bar {
+	uint64_t		 id;
+	long			 rank;
+	long			 pid;
+	long			 world;
+	int			 which;
+	char			 prefix[64];
+	char			*text;
+	size_t			 len;
+	time_t			 when;
+	TAILQ_ENTRY(live_bar)	 entry;
+};
+
 static struct dest	*cons[2];
 static int		 cons_tty[2];
+static int		 cons_fd[2];
 static char		*cbuf;
 static size_t		 ccap;
 static uint64_t		 filtered;
 static struct console_mode	 mode;
+static TAILQ_HEAD(, live_bar)	 bars = TAILQ_HEAD_INITIALIZER(bars);
+static size_t		 nbars;
+static struct event	*live_ev;
+static int		 live_drawn;	/* the live line is on screen */
+static char		*live_buf;	/* the live line being made */
+static size_t		 live_len, live_cap, live_more;
 
 static void	console_emit(int, const char *, const char *, const char *,
 		    size_t, int);
+static void	console_live_erase(void);
+static void	console_live_done(uint64_t);
+static const struct timeval live_period = { 0, 250000 };
 
 /*
  * Known even with -q: a process whose original destination is the
@@ -37,6 +79,7 @@ console_open(void)
 		if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
 			fatal("fcntl");
 		cons_tty[i] = isatty(fd);
+		cons_fd[i] = fd;
 		cons[i] = dest_get(fd);
 		dest_set_console(cons[i]);
 	}
@@ -55,8 +98,10 @@ console_set_mode(const struct console_mode *m)
 	long	*ranks = NULL;
 
 	/* Pending groups are printed before the console goes quiet. */
-	if (mode.on && !m->on)
+	if (mode.on && !m->on) {
 		aggregate_flush();
+		console_live_erase();
+	}
 	if (m->window != aggregate_window())
 		aggregate_set_window(m->window);
 	if (m->nranks > 0) {
@@ -82,6 +127,8 @@ console_record(int which, const struct origin *o, const char *line,
 {
 	if (cons[which] == NULL)
 		return;
+	if (flags & SPLIT_PROGRESS)
+		console_live_done(o->id);
 	/* Lines without a recognised severity are never filtered. */
 	if ((mode.level > 0 && sh->severity > 0 && sh->severity < mode.level) ||
 	    !console_shows(o)) {
@@ -94,12 +141,196 @@ console_record(int which, const struct origin *o, const char *line,
 		console_line(which, o->prefix, line, len, flags);
 }
 
+/* Columns of the terminal on the console's stream which (80 if unknown). */
+static size_t
+console_width(int which)
+{
+	struct winsize	ws;
+
+	if (ioctl(cons_fd[which], TIOCGWINSZ, &ws) == -1 || ws.ws_col < 20)
+		return (80);
+	return (ws.ws_col);
+}
+
+/* Bytes of s[0..n) that fit in cols terminal columns (UTF-8 aware). */
+static size_t
+console_fit(const char *s, size_t n, size_t cols)
+{
+	size_t	i, c = 0;
+
+	for (i = 0; i < n; i++) {
+		if (((unsigned char)s[i] & 0xc0) == 0x80)
+			continue;
+		if (c++ == cols)
+			return (i);
+	}
+	return (n);
+}
+
+/* Erase the live line before something else is printed. */
+static void
+console_live_erase(void)
+{
+	if (!live_drawn)
+		return;
+	live_drawn = 0;
+	dest_write(cons[MESHLOG_STDERR], "\r\x1b[K", 4);
+	if (live_ev != NULL && !evtimer_pending(live_ev, NULL))
+		evtimer_add(live_ev, &live_period);
+}
+
+/* One line of the rendered live line: the first kept, the rest counted. */
+static void
+console_live_line_cb(int which, const char *prefix, const char *line,
+    size_t len, int flags)
+{
+	size_t	plen = strlen(prefix);
+
+	if (live_len > 0) {
+		live_more++;
+		return;
+	}
+	if (plen + len + 1 > live_cap) {
+		live_cap = (plen + len + 1) * 2;
+		live_buf = xrealloc(live_buf, live_cap);
+	}
+	memcpy(live_buf, prefix, plen);
+	memcpy(live_buf + plen, line, len);
+	live_len = plen + len;
+}
+
+/* Draw the live line: every bar's latest state, grouped, in place. */
+static void
+console_live_draw(void)
+{
+	struct live_bar	 *b, *next;
+	struct origin	 *o;
+	const char	**text;
+	size_t		 *len, n = 0, cols, fit, clen;
+	time_t		  now = time(NULL);
+	char		  more[48];
+
+	for (b = TAILQ_FIRST(&bars); b != NULL; b = next) {
+		next = TAILQ_NEXT(b, entry);
+		if (now - b->when > LIVE_STALE) {
+			TAILQ_REMOVE(&bars, b, entry);
+			free(b->text);
+			free(b);
+			nbars--;
+		}
+	}
+	if (nbars == 0 || !mode.on)
+		return;
+	o = xcalloc(nbars, sizeof *o);
+	text = xcalloc(nbars, sizeof *text);
+	len = xcalloc(nbars, sizeof *len);
+	TAILQ_FOREACH(b, &bars, entry) {
+		o[n].id = b->id;
+		o[n].rank = b->rank;
+		o[n].pid = b->pid;
+		o[n].world = b->world;
+		o[n].prefix = b->prefix;
+		text[n] = b->text;
+		len[n++] = b->len;
+	}
+	live_len = live_more = 0;
+	aggregate_render(MESHLOG_STDERR, o, text, len, n,
+	    console_live_line_cb);
+	free(o);
+	free(text);
+	free(len);
+	more[0] = '\0';
+	if (live_more > 0)
+		snprintf(more, sizeof more, " (+%zu)", live_more);
+	cols = console_width(MESHLOG_STDERR) - 1 - strlen(more);
+	fit = console_fit(live_buf, live_len, cols);
+	clen = 4 + fit + strlen(more);
+	if (clen > ccap) {
+		ccap = clen;
+		cbuf = xrealloc(cbuf, ccap);
+	}
+	memcpy(cbuf, "\r\x1b[K", 4);
+	memcpy(cbuf + 4, live_buf, fit);
+	memcpy(cbuf + 4 + fit, more, strlen(more));
+	dest_write(cons[MESHLOG_STDERR], cbuf, clen);
+	live_drawn = 1;
+}
+
+/* Time to redraw the live line. */
+static void
+console_live_cb(int fd, short what, void *arg)
+{
+	console_live_draw();
+}
+
+/* A bar of source id is done (its last state is a line): forget it. */
+static void
+console_live_done(uint64_t id)
+{
+	struct live_bar	*b;
+
+	TAILQ_FOREACH(b, &bars, entry) {
+		if (b->id == id) {
+			TAILQ_REMOVE(&bars, b, entry);
+			free(b->text);
+			free(b);
+			nbars--;
+			return;
+		}
+	}
+}
+
 void
 console_live(int which, const struct origin *o, const char *line,
     size_t len)
 {
-	if (console_shows(o))
-		console_line(which, o->prefix, line, len, 0);
+	struct live_bar	*b;
+
+	if (!console_shows(o))
+		return;
+	if (!cons_tty[MESHLOG_STDERR] || cons[MESHLOG_STDERR] == NULL) {
+		console_line(which, o->prefix, line, len, SPLIT_PROGRESS);
+		return;
+	}
+	TAILQ_FOREACH(b, &bars, entry) {
+		if (b->id == o->id)
+			break;
+	}
+	if (b == NULL) {
+		if (nbars == LIVE_MAX)
+			console_live_done(TAILQ_FIRST(&bars)->id);
+		b = xcalloc(1, sizeof *b);
+		b->id = o->id;
+		TAILQ_INSERT_TAIL(&bars, b, entry);
+		nbars++;
+	}
+	b->rank = o->rank;
+	b->pid = o->pid;
+	b->world = o->world;
+	b->which = which;
+	strlcpy(b->prefix, o->prefix, sizeof b->prefix);
+	free(b->text);
+	b->text = xmalloc(len == 0 ? 1 : len);
+	memcpy(b->text, line, len);
+	b->len = len;
+	b->when = time(NULL);
+	if (live_ev == NULL && base != NULL)
+		live_ev = evtimer_new(base, console_live_cb, NULL);
+	if (live_ev != NULL && !evtimer_pending(live_ev, NULL))
+		evtimer_add(live_ev, &live_period);
+}
+
+void
+console_live_stop(void)
+{
+	struct live_bar	*b;
+
+	console_live_erase();
+	if (live_ev != NULL)
+		event_free(live_ev);
+	live_ev = NULL;
+	while ((b = TAILQ_FIRST(&bars)) != NULL)
+		console_live_done(b->id);
 }
 
 int
@@ -121,8 +352,10 @@ console_colour(void)
 void
 console_text(const char *text)
 {
-	if (mode.on && cons[MESHLOG_STDERR] != NULL)
+	if (mode.on && cons[MESHLOG_STDERR] != NULL) {
+		console_live_erase();
 		dest_write(cons[MESHLOG_STDERR], text, strlen(text));
+	}
 }
 
 uint64_t
@@ -140,6 +373,11 @@ console_emit(int which, const char *colour, const char *prefix,
 
 	if (cons[which] == NULL)
 		return;
+	console_live_erase();
+	/* A bar's line on a terminal never wraps. */
+	if ((flags & SPLIT_PROGRESS) && cons_tty[which])
+		len = console_fit(line, len, console_width(which) > plen + 1 ?
+		    console_width(which) - plen - 1 : 0);
 	clen = colour != NULL ? strlen(colour) + 4 : 0;
 	need = clen + plen + JSON_ESCAPE_MAX(len) + 16;
 	if (need > ccap) {

@@ -334,7 +334,8 @@ ending_announce(struct source *src)
 	for (i = 0; i < src->ntail; i++) {
 		l = &src->tail[(src->tail_next + ENDING_TAIL - src->ntail + i) %
 		    ENDING_TAIL];
-		console_line(MESHLOG_STDERR, prefix, l->text, l->len, 0);
+		console_line(MESHLOG_STDERR, prefix, l->text, l->len,
+		    l->flags);
 	}
 }
 
@@ -470,7 +471,7 @@ ending_fields(struct jw *w, struct source *src, enum close_reason reason)
 }
 
 void
-ending_tail(struct source *src, const char *line, size_t len)
+ending_tail(struct source *src, const char *line, size_t len, int flags)
 {
 	struct ending_line	*l;
 
@@ -481,6 +482,7 @@ ending_tail(struct source *src, const char *line, size_t len)
 	if (src->ntail < ENDING_TAIL)
 		src->ntail++;
 	l->len = len < sizeof l->text ? len : sizeof l->text;
+	l->flags = flags & SPLIT_PROGRESS;
 	memcpy(l->text, line, l->len);
 }
 

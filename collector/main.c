@@ -572,6 +572,7 @@ main(int argc, char **argv)
 	ending_close_all();
 	stall_stop_all();
 	aggregate_flush();
+	console_live_stop();
 	if (launching && cfg.upstream == NULL)
 		summarize();
 	/* What this host wrote reaches the upstream before we go. */

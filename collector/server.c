@@ -261,7 +261,12 @@ peer_register(struct peer *p, const char *type, json_t *o)
 	for (i = 0; i < 2; i++)
 		jw_lit(&w, p->hello.inherit[i] == 0 ? "0" :
 		    p->hello.inherit[i] == 1 ? "1" : "-");
-	jw_lit(&w, "\"}\n");
+	/* Columns the console's prefix takes (the shim narrows the width). */
+	jw_lit(&w, "\",\"margin\":[");
+	jw_int(&w, (long long)source_console_margin(id, 0));
+	jw_lit(&w, ",");
+	jw_int(&w, (long long)source_console_margin(id, 1));
+	jw_lit(&w, "]}\n");
 	peer_send_text(p, text, w.len);
 	return (0);
 }

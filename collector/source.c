@@ -64,8 +64,9 @@ source_count(void)
  *   the root's console view (a relay's own view is off);
  * - the console view takes the records of a stream shown there while the
  *   view is on (console_mode): progress states at most one a second,
- *   straight, since each replaces the last; every other record through
- *   the level filter and the aggregator (console_record).
+ *   straight, since each replaces the last (a bar's state cut off by the
+ *   writer's pause, SPLIT_PAUSED, is one of them); every other record
+ *   through the level filter and the aggregator (console_record).
  */
 static unsigned
 record_route(struct stream *s, int flags)
@@ -88,7 +89,15 @@ record_route(struct stream *s, int flags)
 		to |= ROUTE_LOG;
 	if (upstream_active())
 		to |= ROUTE_UPSTREAM;
-	if (s->console && console_mode()->on)
+	if (!s->console || !console_mode()->on)
+		return (to);
+	/* A bar cut off by a pause is a state to see, like an update. */
+	if (flags & SPLIT_PAUSED) {
+		now = time(NULL);
+		if (now != s->last_update)
+			to |= ROUTE_LIVE;
+		s->last_update = now;
+	} else
 		to |= ROUTE_VIEW;
 	return (to);
 }
@@ -123,7 +132,7 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 		else if (!s->continued && sh.severity >= 30)
 			src->warnings++;
 		s->continued = (flags & SPLIT_TRUNCATED) != 0;
-		ending_tail(src, line, len);
+		ending_tail(src, line, len, flags);
 	}
 	if (to & ROUTE_LOG) {
 		p = jsonlog_reserve(RECORD_MAX(len, s->jplen));
@@ -745,6 +754,18 @@ source_close_all(enum close_reason reason)
 		}
 	}
 	forked_close();
+}
+
+size_t
+source_console_margin(uint64_t id, int which)
+{
+	struct source	*src = source_find(id);
+	struct stream	*s;
+
+	if (src == NULL || (s = src->st[which]) == NULL || !s->console ||
+	    s->tee || !console_mode()->on)
+		return (0);
+	return (strlen(src->prefix) + 1);
 }
 
 /* The open source with this id, or NULL. */

@@ -101,6 +101,7 @@ struct source {
 #define ENDING_TAIL	8
 struct ending_line {
 	size_t	len;
+	int	flags;		/* SPLIT_PROGRESS: a bar's state */
 	char	text[200];
 };
 
@@ -212,7 +213,7 @@ void	 source_end(struct source *, enum close_reason);
 /* The exit fields of src's source_closed. */
 void	 ending_fields(struct jw *, struct source *, enum close_reason);
 /* Keep a line among src's last ones. */
-void	 ending_tail(struct source *, const char *, size_t);
+void	 ending_tail(struct source *, const char *, size_t, int);
 /* Read what src's pipes hold now (source.c). */
 void	 source_drain_now(struct source *);
 /* A relay's process ended abnormally (its status in src): the first

@@ -8,7 +8,9 @@
  * and a program's next log line is often appended to it. Bytes do not say
  * where the bar ends, but time does: when the writer paused after a bar
  * state (split_pause: its pipe ran dry), what comes next is a new line
- * unless it is another update (\r) or the bar's newline.
+ * unless it is another update (\r) or the bar's newline. Width does too:
+ * a bar's states are equally wide, so a final state longer than the one
+ * before it, alike at both ends, is that bar and then a line.
  */
 
 #include <stdlib.h>
@@ -105,11 +107,68 @@ split_separator(struct split *s, split_cb cb, void *arg)
 	s->len = 0;
 }
 
+static int
+split_alnum(char c)
+{
+	return ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z'));
+}
+
+/* Characters (UTF-8 lead bytes) in p[0..n). */
+static size_t
+split_chars(const char *p, size_t n)
+{
+	size_t	i, c = 0;
+
+	for (i = 0; i < n; i++)
+		c += ((unsigned char)p[i] & 0xc0) != 0x80;
+	return (c);
+}
+
+/*
+ * Where the bar ends in a final state that holds more than a bar: a bar
+ * keeps its width from one state to the next, so when the state before
+ * it (last) was c characters wide, ended with the same character and
+ * began with the same text up to its first digit, the bar is the first c
+ * characters and the rest is a line written after it, unless a word runs
+ * across the cut. 0 when not so.
+ */
+static size_t
+split_bar_end(const struct split *s)
+{
+	size_t	c, i, k, d;
+
+	if (s->lastlen == 0 || s->len <= s->lastlen / 2 || s->cont)
+		return (0);
+	c = split_chars(s->last, s->lastlen);
+	for (i = 0, k = 0; i < s->len; i++) {
+		if (((unsigned char)s->cur[i] & 0xc0) != 0x80 && k++ == c)
+			break;
+	}
+	if (i >= s->len || s->cur[i - 1] != s->last[s->lastlen - 1])
+		return (0);
+	/* "9999/1000" + "0": a word goes on, the state just grew. */
+	if (split_alnum(s->cur[i - 1]) && split_alnum(s->cur[i]))
+		return (0);
+	for (d = 0; d < s->lastlen && (s->last[d] < '0' || s->last[d] > '9');
+	    d++)
+		;
+	if (d == 0 || d > i || memcmp(s->cur, s->last, d) != 0)
+		return (0);
+	return (i);
+}
+
 /* Emit the current line with flags and start a new one. */
 static void
 split_emit(struct split *s, int flags, split_cb cb, void *arg)
 {
-	if (s->progress) {
+	size_t	end;
+
+	if (s->progress && (end = split_bar_end(s)) > 0) {
+		/* "\r<bar><log line>": the bar's state, then the line. */
+		cb(arg, s->cur, end, SPLIT_PROGRESS | SPLIT_PAUSED);
+		cb(arg, s->cur + end, s->len - end, flags & ~SPLIT_PAUSED);
+	} else if (s->progress) {
 		flags |= SPLIT_PROGRESS;
 		if (s->len == 0 && s->lastlen > 0)
 			cb(arg, s->last, s->lastlen, flags);
@@ -137,7 +196,7 @@ split_feed(struct split *s, const char *p, size_t n, split_cb cb, void *arg)
 		s->barwait = 0;
 		/* Not the bar's: its last state is final, a line begins. */
 		if (*p != '\r' && *p != '\n')
-			split_emit(s, 0, cb, arg);
+			split_emit(s, SPLIT_PAUSED, cb, arg);
 	}
 
 	while (p < end) {

@@ -6,7 +6,7 @@ libjansson-dev libevent-dev libsodium-dev libcriterion-dev python3 util-linux
 iproute2 git less nodejs ncurses-bin libpython3.11-testsuite clang"
 # Launchers the tests run, without their recommends (python3-torch would
 # bring libtorch-dev and some two hundred packages more).
-lean="python3-torch openmpi-bin libopenmpi-dev"
+lean="python3-torch python3-tqdm openmpi-bin libopenmpi-dev"
 missing() {
 	for p in "$@"; do
 		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |

@@ -380,6 +380,29 @@ shim_inherit(struct shim_reg *r, char **envp)
 	}
 }
 
+/*
+ * The welcome's "margin":[out,err]: columns the collector's console puts
+ * before each line of a stream it shows instead of the raw bytes. A
+ * program asking its terminal's width is told that much less.
+ */
+static void
+shim_margin(const char *answer)
+{
+	const char	*p = strstr(answer, "\"margin\":[");
+	int		 i, v;
+
+	if (p == NULL)
+		return;
+	p += sizeof "\"margin\":[" - 1;
+	for (i = 0; i < 2; i++) {
+		for (v = 0; *p >= '0' && *p <= '9' && v < 1000; p++)
+			v = v * 10 + (*p - '0');
+		shim_state.margin[i] = v < 1000 ? v : 0;
+		if (*p++ != (i == 0 ? ',' : ']'))
+			return;
+	}
+}
+
 /* A registration that holds nothing yet. */
 static void
 shim_reg_init(struct shim_reg *r)
@@ -483,6 +506,7 @@ shim_register(char **argv, char **envp, const char **why)
 	if (strstr(r.answer, "\"buffering\":\"line\"") != NULL)
 		r.linebuf = 1;
 	shim_inherit(&r, envp);
+	shim_margin(r.answer);
 	for (i = 0; i < 2; i++) {
 		/* A merged stream's one pipe goes on both 1 and 2. */
 		k = r.merged ? 0 : i;

@@ -21,6 +21,8 @@ struct shim_state {
 	int			file[2];	/* original was a regular file */
 	int			linebuf;	/* stdout is a log: line-buffer */
 	int			runtime;	/* the hello asked for SIGURG */
+	int			margin[2];	/* columns the console's prefix
+						 * takes on this stream */
 };
 
 extern struct shim_state shim_state SHIM_HIDDEN;

@@ -168,6 +168,23 @@ shim_tty_changes(unsigned long request)
 	}
 }
 
+/*
+ * The window size of the terminal a managed stream stands for, less the
+ * columns the console's prefix takes there ("[rank 3] "), so that a bar
+ * drawn to the width fits on the console's line. Never below 20.
+ */
+static void
+shim_narrow(int fd, void *arg)
+{
+	struct winsize	*ws = arg;
+	int		 i = shim_managed_stream(fd);
+
+	if (i == -1 || ws == NULL || shim_state.margin[i] <= 0 ||
+	    ws->ws_col < shim_state.margin[i] + 20)
+		return;
+	ws->ws_col = (unsigned short)(ws->ws_col - shim_state.margin[i]);
+}
+
 /* isatty(3): a managed pipe answers as the original destination did. */
 __attribute__((visibility("default"))) int
 isatty(int fd)
@@ -200,7 +217,7 @@ ioctl(int fd, unsigned long request, ...)
 {
 	va_list	 ap;
 	void	*arg;
-	int	 t;
+	int	 t, rc;
 
 	va_start(ap, request);
 	arg = va_arg(ap, void *);
@@ -211,8 +228,10 @@ ioctl(int fd, unsigned long request, ...)
 			return (-1);
 		if (shim_tty_changes(request))
 			(void)shim_drain();
-		return (shim_tty_done(t, (int)syscall(SYS_ioctl, t, request,
-		    arg)));
+		rc = (int)syscall(SYS_ioctl, t, request, arg);
+		if (rc == 0 && request == TIOCGWINSZ)
+			shim_narrow(fd, arg);
+		return (shim_tty_done(t, rc));
 	}
 	return ((int)syscall(SYS_ioctl, fd, request, arg));
 }

@@ -42,6 +42,8 @@ golden_cb(void *arg, const char *line, size_t len, int flags)
 		*p++ = 'G';
 	if (flags & SPLIT_UPDATE)
 		*p++ = 'U';
+	if (flags & SPLIT_PAUSED)
+		*p++ = 'Z';
 	if (flags == 0)
 		*p++ = '-';
 	*p++ = '|';
@@ -228,7 +230,7 @@ Test(split, a_log_line_after_a_paused_bar_is_its_own_record)
 
 	got = paused(glued, 5);
 	cr_assert_str_eq(got, "U|rank2:  50%|##   | 1/2\n"
-	    "G|rank2:  57%|###  | 2/2\n"
+	    "GZ|rank2:  57%|###  | 2/2\n"
 	    "-|ERROR train: NaN detected\n"
 	    "G|rank2: 100%|#####| 2/2\n", "%s", got);
 	free(got);
@@ -237,5 +239,36 @@ Test(split, a_log_line_after_a_paused_bar_is_its_own_record)
 	free(got);
 	got = paused(at_once, 1);
 	cr_assert_str_eq(got, "G| 1/3 then text\n", "%s", got);
+	free(got);
+}
+
+Test(split, a_log_line_glued_to_a_bar_is_cut_at_the_bar_width)
+{
+	/* tqdm's update and a logging line read at once: no pause between. */
+	static const char *const glued[] = {
+	    "\rrank1:  32%|\xe2\x96\x88\xe2\x96\x8f  | 19/60 [00:01, 39.60it/s]"
+	    "\rrank1:  33%|\xe2\x96\x88\xe2\x96\x8e  | 20/60 [00:01, 39.26it/s]"
+	    "2026-11-30 13:40:17,514 INFO train: eval step=20\n" };
+	/* A longer last state that is not the bar and a line: kept whole. */
+	static const char *const longer[] = { "\rDownloading 1/10"
+	    "\rDownloading 10/10 done\n" };
+	/* A counter one digit wider, alike at both ends: still the state. */
+	static const char *const grew[] = { "\rstep 9999/10000"
+	    "\rstep 10000/10000\n" };
+	char	*got;
+
+	got = paused(glued, 1);
+	cr_assert_str_eq(got, "U|rank1:  32%|\u2588\u258f  | 19/60 "
+	    "[00:01, 39.60it/s]\n"
+	    "GZ|rank1:  33%|\u2588\u258e  | 20/60 [00:01, 39.26it/s]\n"
+	    "-|2026-11-30 13:40:17,514 INFO train: eval step=20\n", "%s", got);
+	free(got);
+	got = paused(longer, 1);
+	cr_assert_str_eq(got, "U|Downloading 1/10\nG|Downloading 10/10 done\n",
+	    "%s", got);
+	free(got);
+	got = paused(grew, 1);
+	cr_assert_str_eq(got, "U|step 9999/10000\nG|step 10000/10000\n", "%s",
+	    got);
 	free(got);
 }

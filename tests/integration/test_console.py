@@ -1,0 +1,233 @@
+"""The console view when a job fails: a 4-rank torchrun DDP job (gloo,
+logging, a tqdm bar per rank, per-rank eval values, rank 2 raising at
+step 35) on a pseudo-terminal, read as a person reads the screen; and how
+soon a line is first seen.
+"""
+import os
+import re
+import struct
+import subprocess
+import sys
+import time
+import unittest
+import fcntl
+import pty
+import termios
+
+SRCDIR = os.environ.get("MESHLOG_SRCDIR") or os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (COLLECTOR, PYTHON, MeshTest, clean_env,  # noqa: E402
+                     line_records, read_records, read_until_eof)
+
+TORCH = "/usr/bin/python3"
+TORCHRUN = os.path.join(SRCDIR, "tests", "bench", "torchrun_fixed.py")
+JOB = os.path.join(SRCDIR, "tests", "integration", "ddpjob.py")
+
+
+def job_problem():
+    if not os.path.exists(TORCH):
+        return "no /usr/bin/python3"
+    r = subprocess.run([TORCH, "-c", "import torch.distributed.run, tqdm"],
+                       capture_output=True)
+    return (None if r.returncode == 0 else
+            "python3-torch or python3-tqdm is not installed")
+
+
+def run_pty(cmd, env, cols, rows=40):
+    """Run cmd on a new terminal of cols columns; its raw output."""
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execvpe(cmd[0], cmd, env)
+    fcntl.ioctl(master, termios.TIOCSWINSZ,
+                struct.pack("HHHH", rows, cols, 0, 0))
+    out = read_until_eof(master)
+    _, status = os.waitpid(pid, 0)
+    os.close(master)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+def screen(raw, cols):
+    """What a terminal of cols columns shows, as logical lines (a line
+    that wrapped is joined again), and the logical lines that wrapped.
+    Handles what the console writes: CR, LF, erase to end of line,
+    colours."""
+    lines, cont, col = [[]], [False], 0
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if c == "\x1b":
+            m = re.match(r"\x1b\[[0-9;]*([A-Za-z])", raw[i:])
+            if m:
+                if m.group(1) == "K":
+                    del lines[-1][col:]
+                i += len(m.group(0))
+                continue
+        if c == "\r":
+            col = 0
+        elif c == "\n":
+            lines.append([])
+            cont.append(False)
+            col = 0
+        else:
+            if col == cols:
+                lines.append([])
+                cont.append(True)
+                col = 0
+            if col < len(lines[-1]):
+                lines[-1][col] = c
+            else:
+                lines[-1].append(c)
+            col += 1
+        i += 1
+    text, wrapped = [], []
+    for l, c in zip(lines, cont):
+        if c:
+            text[-1] += "".join(l)
+            wrapped.append(len(text) - 1)
+        else:
+            text.append("".join(l))
+    return text, [text[k] for k in sorted(set(wrapped))]
+
+
+def ranks_of(spec):
+    out = []
+    for part in spec.split(","):
+        a, _, b = part.partition("-")
+        out.extend(range(int(a), int(b or a) + 1))
+    return out
+
+
+BAR = re.compile(r"\d+%\|")
+
+
+class FailingJob(MeshTest):
+
+    def run_job(self, cols):
+        env = clean_env(JOB_STEPS="60", JOB_FAIL_STEP="35")
+        rc, raw = run_pty([COLLECTOR, "-j", self.json, "--", TORCH, TORCHRUN,
+                           "--nproc_per_node", "4", JOB], env, cols)
+        self.records = read_records(self.json)
+        return rc, raw
+
+    def check_screen(self, cols):
+        rc, raw = self.run_job(cols)
+        self.assertNotEqual(rc, 0)
+        text, wrapped = screen(raw, cols)
+        shown = "\n".join(text)
+        # Bars fit: the width programs are told leaves room for the
+        # prefix, and bar lines are cut to the terminal.
+        self.assertEqual([w for w in wrapped if BAR.search(w)], [], shown)
+        # Rank 2's traceback: once, whole, its lines together.
+        starts = [i for i, l in enumerate(text)
+                  if l == "[rank 2] Traceback (most recent call last):"]
+        self.assertEqual(len(starts), 1, shown)
+        want = ['[rank 2]   File "%s", line 42, in <module>' % JOB,
+                "[rank 2]     main()",
+                '[rank 2]   File "%s", line 35, in main' % JOB,
+                '[rank 2]     raise RuntimeError("NaN at step %d" % step)',
+                "[rank 2] RuntimeError: NaN at step 35"]
+        got = [l for l in text[starts[0] + 1:] if l][:len(want)]
+        self.assertEqual(got, want, shown)
+        self.assertEqual(len([l for l in text if l.startswith(
+            ("[rank 2] RuntimeError: NaN", "[ranks"))
+            and "NaN at step" in l]), 1, shown)
+        # Every rank's eval value is on the screen.
+        evals = " ".join(l for l in text if "eval step=20" in l)
+        for r in range(4):
+            self.assertIn("0.6%d0" % r, evals, shown)
+        # The first failure is named.
+        self.assertIn("meshlog: first failure: rank 2 ", shown)
+        self.check_order(text)
+
+    def check_order(self, text):
+        """No line of a rank is shown before a line it wrote earlier."""
+        recs = {}
+        for r in range(4):
+            recs[r] = {s: [x["line"] for x in line_records(
+                self.records, rank=r, stream=s)] for s in ("stdout",
+                                                           "stderr")}
+        at = {(r, s): 0 for r in range(4) for s in ("stdout", "stderr")}
+        for l in text:
+            m = re.match(r"^\[(rank|ranks) ([0-9,\-]+)\] (.*)$", l)
+            if m is None or BAR.search(l):
+                continue
+            body = m.group(3)
+            # A group shows values as {a,b} or [a..b]: any text there.
+            pat = re.escape(body)
+            pat = re.sub(r"\\\{.*?\\\}|\\\[[^\]]*?\\\.\\\.[^\]]*?\\\]",
+                         ".+?", pat)
+            pat = re.sub(r"\\ \\\(not:\\ [0-9,\\\-]+\\\)$", "", pat)
+            for r in ranks_of(m.group(2)):
+                found = False
+                for s in ("stdout", "stderr"):
+                    lst = recs[r][s]
+                    for k in range(at[(r, s)], len(lst)):
+                        if re.fullmatch(pat, lst[k]):
+                            at[(r, s)] = k + 1
+                            found = True
+                            break
+                    if found:
+                        break
+                self.assertTrue(found, "rank %d: %r out of order or not "
+                                "in the log" % (r, l))
+
+    @unittest.skipIf(job_problem(), job_problem())
+    def test_failing_job_on_80_columns(self):
+        self.check_screen(80)
+
+    @unittest.skipIf(job_problem(), job_problem())
+    def test_failing_job_on_160_columns(self):
+        self.check_screen(160)
+
+
+class Width(MeshTest):
+
+    def columns(self, args):
+        code = ("import os; print('cols', os.get_terminal_size(1).columns,"
+                " os.get_terminal_size(2).columns)")
+        rc, raw = run_pty([COLLECTOR, "-j", self.json, *args, "--", PYTHON,
+                           "-c", code], clean_env(RANK="3"), 100)
+        self.assertEqual(rc, 0, raw)
+        return re.search(r"cols (\d+) (\d+)", raw).groups()
+
+    def test_the_width_a_program_is_told_leaves_room_for_the_prefix(self):
+        # "[rank 3] " and a column to spare: bars drawn to the width fit.
+        self.assertEqual(self.columns([]), ("90", "90"))
+
+    def test_raw_output_on_the_terminal_keeps_the_full_width(self):
+        # --tee: the bytes go to the terminal as they are, unprefixed.
+        self.assertEqual(self.columns(["--tee"]), ("100", "100"))
+
+
+class FirstSight(MeshTest):
+
+    def test_a_line_shows_within_half_a_second(self):
+        # Five lines, each alone (no other rank says anything alike),
+        # each timed from its write to its arrival on the console.
+        code = ("import sys, time\n"
+                "for i in range(5):\n"
+                "    print('tick %d %.6f' % (i, time.time()), flush=True)\n"
+                "    time.sleep(0.7)\n")
+        p = subprocess.Popen([COLLECTOR, "-j", self.json, "--", PYTHON, "-c",
+                              code], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, env=clean_env())
+        self.children.append(p)
+        lat = []
+        for line in p.stdout:
+            now = time.time()
+            m = re.search(rb"tick \d ([0-9.]+)$", line.strip())
+            if m:
+                lat.append(now - float(m.group(1)))
+        self.assertEqual(p.wait(timeout=60), 0)
+        self.assertEqual(len(lat), 5)
+        lat.sort()
+        print("first-sight latency (s): %s" % " ".join(
+            "%.3f" % x for x in lat), file=sys.stderr)
+        # The window is 0.25 s; the median bounds it on a busy machine.
+        self.assertLess(lat[2], 0.5, lat)
+        self.assertLess(lat[-1], 1.0, lat)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
