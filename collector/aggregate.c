@@ -78,6 +78,7 @@ struct agg_block {
 	size_t			 nlines;
 	int			 severity;	/* the highest of its lines */
 	uint64_t		 serial;	/* its place, from its start */
+	uint64_t		 us;		/* when its first line was read */
 	TAILQ_ENTRY(agg_src)	 entry;		/* open blocks, by start */
 };
 
@@ -640,7 +641,7 @@ agg_print(struct agg_group *g)
 /* Join line of s to its group, made if none waits for it. */
 static uint64_t
 agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
-    int flags, const struct shape *sh, double deadline)
+    int flags, const struct shape *sh, double deadline, uint64_t us)
 {
 	struct agg_group	*g = NULL, *c;
 	struct agg_queue	*q;
@@ -679,6 +680,7 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 	if (g == NULL) {
 		g = agg_group_new(key, 0, which, severity, ranked, flags, 0,
 		    line, len, deadline);
+		g->us = us;
 		if (!piece) {
 			if (!have_sig)
 				nsig = agg_signatures(line, len, sig, which,
@@ -787,16 +789,18 @@ agg_block_close(struct agg_src *s, int which)
 	if (b->nlines == 1) {	/* a header alone is a line */
 		shape_of(b->buf, b->len, &sh);
 		agg_join_line(s, which, b->buf, b->len, 0, &sh,
-		    b->start + agg_hold);
+		    b->start + agg_hold, b->us);
 	} else {
 		key = agg_salt(shape_bytes(b->buf, b->len) ^ b->nlines, which,
 		    1000, ranked);
 		if ((q = agg_queue(key, 0)) != NULL)
 			g = agg_queue_after(q, s->last);
-		if (g == NULL)
+		if (g == NULL) {
 			g = agg_group_new(key, b->serial, which, b->severity,
 			    ranked, 0, 1, b->buf, b->len, b->start +
 			    agg_hold);
+			g->us = b->us;
+		}
 		agg_member_add(g, s, b->buf, b->len);
 	}
 	b->len = b->nlines = 0;
@@ -863,7 +867,7 @@ agg_bound(void)
 
 uint64_t
 aggregate_line(int which, const struct origin *o, const char *line,
-    size_t len, int flags, const struct shape *sh)
+    size_t len, int flags, const struct shape *sh, uint64_t us)
 {
 	struct agg_src		*s = agg_src_get(o);
 	struct agg_block	*b = &s->blk[which];
@@ -889,13 +893,14 @@ aggregate_line(int which, const struct origin *o, const char *line,
 		b->state = st;
 		b->start = agg_now();
 		b->serial = ++agg_serial;
+		b->us = us;
 		agg_block_add(b, line, len, sh->severity);
 		TAILQ_INSERT_TAIL(&blocks[which], s, blk[which].entry);
 		s->open[which] = 1;
 		goto out;
 	}
 	serial = agg_join_line(s, which, line, len, flags, sh, agg_now() +
-	    agg_hold);
+	    agg_hold, us);
 out:
 	agg_bound();
 	agg_arm();

@@ -31,6 +31,7 @@ struct agg_group {
 	uint64_t		 key;
 	uint64_t		 serial;	/* creation order = print order */
 	double			 deadline;	/* printed no later than this */
+	uint64_t		 us;		/* when its first line was read */
 	int			 which;
 	int			 severity;
 	int			 flags;		/* SPLIT_* of the first line */

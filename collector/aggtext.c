@@ -440,9 +440,9 @@ at_block(const struct agg_group *g, aggregate_print_cb cb, const char *prefix,
 			out.len = 0;
 			at_put(&out, p, (size_t)(nl - p));
 			at_put(&out, suffix, strlen(suffix));
-			cb(g->which, prefix, out.p, out.len, 0);
+			cb(g->which, prefix, out.p, out.len, 0, g->us);
 		} else
-			cb(g->which, prefix, p, (size_t)(nl - p), 0);
+			cb(g->which, prefix, p, (size_t)(nl - p), 0, g->us);
 		first = 0;
 		if (nl == end)
 			break;
@@ -469,7 +469,7 @@ at_rest(const struct agg_group *g, const struct agg_member *m, size_t i,
 	at_num(&out, (long)n);
 	AT_PUT(&out, " more lines like the above, each worded differently");
 	if (group != NULL)
-		group(g->which, pre.p, out.p, out.len, g->flags);
+		group(g->which, pre.p, out.p, out.len, g->flags, g->us);
 }
 
 void
@@ -489,7 +489,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 			at_block(g, line, m[0].prefix, "");
 		else if (line != NULL)
 			line(g->which, m[0].prefix, g->text,
-			    g->len, g->flags);
+			    g->len, g->flags, g->us);
 		return;
 	}
 	qsort(m, n, sizeof *m, at_member_cmp);
@@ -529,7 +529,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 		if (ns == 1) {
 			if (line != NULL)
 				line(g->which, r->prefix, r->text,
-				    r->len, g->flags);
+				    r->len, g->flags, g->us);
 			continue;
 		}
 		/* The text: r's, each word that differs as the values. */
@@ -565,7 +565,8 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 		if (missing.len > 0)
 			at_put(&out, missing.p, missing.len);
 		if (group != NULL)
-			group(g->which, pre.p, out.p, out.len, g->flags);
+			group(g->which, pre.p, out.p, out.len, g->flags,
+			    g->us);
 	}
 	free(missing.p);
 }

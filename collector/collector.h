@@ -35,6 +35,8 @@ struct config {
 	int		 console;	/* console view on at start */
 	double		 aggregate;	/* window in s; 0 = off */
 	int		 level;		/* console level filter; 0 = all */
+	int		 timestamps;	/* CONSOLE_TS_* on console lines */
+	int		 colour;	/* -1 never, 0 on a terminal, 1 always */
 	long		*ranks;		/* console ranks filter (sorted) */
 	size_t		 nranks;	/* 0 = every rank */
 	double		 stall;		/* s a rank may be silent; 0 = off */
@@ -167,6 +169,8 @@ void	split_feed(struct split *s, const char *p, size_t n, split_cb cb,
 /* The writer paused (its pipe is empty): text other than an update that
  * follows a progress state begins a new line. */
 void	split_pause(struct split *s);
+/* The line begun and not finished (no \r, not cut), or NULL; *len set. */
+const char *split_partial(const struct split *s, size_t *len);
 /* End of stream: emit what is left, marked partial. */
 void	split_finish(struct split *s, split_cb cb, void *arg);
 
@@ -545,13 +549,13 @@ size_t	aggregate_distance(const char *a, size_t la, const char *b,
 	    size_t lb, size_t k);
 /* Prints a line or a group: stream, prefix, text and SPLIT_* flags. */
 typedef void (*aggregate_print_cb)(int which, const char *prefix,
-	    const char *line, size_t len, int flags);
+	    const char *line, size_t len, int flags, uint64_t us);
 /* Where groups are printed: single lines, and groups (NULL: dropped). */
 void	aggregate_set_output(aggregate_print_cb line, aggregate_print_cb group);
 /* Take a console line: it waits at most the window for similar lines of
  * other sources; returns the id of its group, 0 for a line of a block. */
 uint64_t aggregate_line(int which, const struct origin *o, const char *line,
-	    size_t len, int flags, const struct shape *sh);
+	    size_t len, int flags, const struct shape *sh, uint64_t us);
 /* Print n lines of n sources at once, as a group reads (text[i] said by
  * o[i]): cb runs for each line printed. Nothing waits. */
 void	aggregate_render(int which, const struct origin *o,
@@ -572,6 +576,9 @@ double	aggregate_window(void);
 void	aggregate_stats(uint64_t *lines, uint64_t *printed, size_t *pending);
 
 /* console.c */
+#define CONSOLE_TS_NONE		0
+#define CONSOLE_TS_WALL		1	/* local time, 13:40:17.514 */
+#define CONSOLE_TS_ELAPSED	2	/* since the collector started */
 /* The console view's live mode: set at start, then by set_mode. */
 struct console_mode {
 	int		 on;		/* the view is shown */
@@ -592,19 +599,28 @@ void	console_set_mode(const struct console_mode *);
  * record_route), sh its shape: level filter, then aggregation or
  * straight out. */
 void	console_record(int which, const struct origin *o, const char *line,
-	    size_t len, int flags, const struct shape *sh);
+	    size_t len, int flags, const struct shape *sh, uint64_t us);
 /* A progress state of o, if its rank is shown: on a terminal, into the
  * live line drawn below the log; elsewhere a line. */
 void	console_live(int which, const struct origin *o, const char *line,
 	    size_t len);
+/* Show a line o left unfinished (a prompt), without its end, what
+ * waits in the aggregator first. */
+void	console_partial(int which, const struct origin *o, const char *text,
+	    size_t len);
+/* The rest of that line, now finished: at once, on the same screen line
+ * when nothing came between. */
+void	console_rest(int which, const struct origin *o, const char *text,
+	    size_t len, uint64_t us);
 /* Erase the live line and forget the bars; at exit. */
 void	console_live_stop(void);
-/* Print one line with its prefix on the console view. */
+/* Print one line with its prefix on the console view; us, when not 0,
+ * the time it was read (--timestamps). */
 void	console_line(int which, const char *prefix, const char *line,
-	    size_t len, int flags);
+	    size_t len, int flags, uint64_t us);
 /* Print an aggregated group: prefix highlighted on a terminal. */
 void	console_group(int which, const char *prefix, const char *line,
-	    size_t len, int flags);
+	    size_t len, int flags, uint64_t us);
 /* Say text at once on the console's stderr (red on a terminal), before
  * what the aggregator holds; 0 when the view is off. */
 int	console_alert(const char *text);

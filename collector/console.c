@@ -15,9 +15,11 @@
 #include <sys/queue.h>
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -46,6 +48,8 @@ struct live_bar {
 static struct dest	*cons[2];
 static int		 cons_tty[2];
 static int		 cons_fd[2];
+static int		 cons_colour[2];	/* --color, NO_COLOR, a tty */
+static uint64_t		 started_us;		/* for --timestamps=elapsed */
 static char		*cbuf;
 static size_t		 ccap;
 static uint64_t		 filtered;
@@ -54,11 +58,13 @@ static TAILQ_HEAD(, live_bar)	 bars = TAILQ_HEAD_INITIALIZER(bars);
 static size_t		 nbars;
 static struct event	*live_ev;
 static int		 live_drawn;	/* the live line is on screen */
+static int		 mid_which = -1;	/* a prompt ends the screen: */
+static uint64_t		 mid_id;		/* whose, on which stream */
 static char		*live_buf;	/* the live line being made */
 static size_t		 live_len, live_cap, live_more;
 
 static void	console_emit(int, const char *, const char *, const char *,
-		    size_t, int);
+		    size_t, int, uint64_t);
 static void	console_live_erase(void);
 static void	console_live_done(uint64_t);
 static const struct timeval live_period = { 0, 250000 };
@@ -71,8 +77,12 @@ static const struct timeval live_period = { 0, 250000 };
 void
 console_open(void)
 {
-	int	i, fd;
+	struct timespec	now;
+	int		i, fd;
 
+	clock_gettime(CLOCK_REALTIME, &now);
+	started_us = (uint64_t)now.tv_sec * 1000000 +
+	    (uint64_t)now.tv_nsec / 1000;
 	for (i = 0; i < 2; i++) {
 		if ((fd = dup(i + 1)) == -1)
 			continue;
@@ -80,6 +90,10 @@ console_open(void)
 			fatal("fcntl");
 		cons_tty[i] = isatty(fd);
 		cons_fd[i] = fd;
+		/* https://no-color.org: a set NO_COLOR means none by default. */
+		cons_colour[i] = cfg.colour > 0 || (cfg.colour == 0 &&
+		    cons_tty[i] && (getenv("NO_COLOR") == NULL ||
+		    *getenv("NO_COLOR") == '\0'));
 		cons[i] = dest_get(fd);
 		dest_set_console(cons[i]);
 	}
@@ -123,7 +137,7 @@ console_shows(const struct origin *o)
 
 void
 console_record(int which, const struct origin *o, const char *line,
-    size_t len, int flags, const struct shape *sh)
+    size_t len, int flags, const struct shape *sh, uint64_t us)
 {
 	if (cons[which] == NULL)
 		return;
@@ -136,9 +150,9 @@ console_record(int which, const struct origin *o, const char *line,
 		return;
 	}
 	if (mode.window > 0)
-		aggregate_line(which, o, line, len, flags, sh);
+		aggregate_line(which, o, line, len, flags, sh, us);
 	else
-		console_line(which, o->prefix, line, len, flags);
+		console_line(which, o->prefix, line, len, flags, us);
 }
 
 /* Columns of the terminal on the console's stream which (80 if unknown). */
@@ -167,6 +181,16 @@ console_fit(const char *s, size_t n, size_t cols)
 	return (n);
 }
 
+/* Something else is printed after an unfinished line: end it first. */
+static void
+console_end_mid(void)
+{
+	if (mid_which < 0)
+		return;
+	dest_write(cons[mid_which], "\n", 1);
+	mid_which = -1;
+}
+
 /* Erase the live line before something else is printed. */
 static void
 console_live_erase(void)
@@ -182,7 +206,7 @@ console_live_erase(void)
 /* One line of the rendered live line: the first kept, the rest counted. */
 static void
 console_live_line_cb(int which, const char *prefix, const char *line,
-    size_t len, int flags)
+    size_t len, int flags, uint64_t us)
 {
 	size_t	plen = strlen(prefix);
 
@@ -219,7 +243,8 @@ console_live_draw(void)
 			nbars--;
 		}
 	}
-	if (nbars == 0 || !mode.on)
+	/* Not over a prompt that waits for its answer. */
+	if (nbars == 0 || !mode.on || mid_which >= 0)
 		return;
 	o = xcalloc(nbars, sizeof *o);
 	text = xcalloc(nbars, sizeof *text);
@@ -289,7 +314,7 @@ console_live(int which, const struct origin *o, const char *line,
 	if (!console_shows(o))
 		return;
 	if (!cons_tty[MESHLOG_STDERR] || cons[MESHLOG_STDERR] == NULL) {
-		console_line(which, o->prefix, line, len, SPLIT_PROGRESS);
+		console_line(which, o->prefix, line, len, SPLIT_PROGRESS, 0);
 		return;
 	}
 	TAILQ_FOREACH(b, &bars, entry) {
@@ -338,15 +363,15 @@ console_alert(const char *text)
 {
 	if (!mode.on || cons[MESHLOG_STDERR] == NULL)
 		return (0);
-	console_emit(MESHLOG_STDERR, cons_tty[MESHLOG_STDERR] ? "\x1b[1;31m" :
-	    NULL, "meshlog: ", text, strlen(text), 0);
+	console_emit(MESHLOG_STDERR, cons_colour[MESHLOG_STDERR] ?
+	    "\x1b[1;31m" : NULL, "meshlog: ", text, strlen(text), 0, 0);
 	return (1);
 }
 
 int
 console_colour(void)
 {
-	return (mode.on && cons_tty[MESHLOG_STDERR]);
+	return (mode.on && cons_colour[MESHLOG_STDERR]);
 }
 
 void
@@ -354,6 +379,7 @@ console_text(const char *text)
 {
 	if (mode.on && cons[MESHLOG_STDERR] != NULL) {
 		console_live_erase();
+		console_end_mid();
 		dest_write(cons[MESHLOG_STDERR], text, strlen(text));
 	}
 }
@@ -364,29 +390,63 @@ console_filtered(void)
 	return (filtered);
 }
 
-/* Format prefix (coloured when asked) and line into the console. */
+/* Colours of ranks' prefixes on a terminal (red is for alerts). */
+static const char *const rank_colours[] = { "\x1b[32m", "\x1b[33m",
+    "\x1b[34m", "\x1b[35m", "\x1b[36m", "\x1b[92m", "\x1b[93m", "\x1b[94m",
+    "\x1b[95m", "\x1b[96m" };
+
+/* "13:40:17.514 " or "+12.345 " for a line read at us, into buf. */
+static size_t
+console_stamp(char *buf, size_t size, uint64_t us)
+{
+	struct tm	tm;
+	time_t		t;
+	int		n;
+
+	if (cfg.timestamps == CONSOLE_TS_NONE || us == 0)
+		return (0);
+	if (cfg.timestamps == CONSOLE_TS_ELAPSED) {
+		us = us > started_us ? us - started_us : 0;
+		n = snprintf(buf, size, "+%llu.%03llu ", (unsigned long long)
+		    (us / 1000000), (unsigned long long)(us / 1000 % 1000));
+	} else {
+		t = (time_t)(us / 1000000);
+		localtime_r(&t, &tm);
+		n = snprintf(buf, size, "%02d:%02d:%02d.%03llu ", tm.tm_hour,
+		    tm.tm_min, tm.tm_sec, (unsigned long long)(us / 1000 %
+		    1000));
+	}
+	return (n > 0 && (size_t)n < size ? (size_t)n : 0);
+}
+
+/* Format time, prefix (coloured when asked) and line into the console. */
 static void
 console_emit(int which, const char *colour, const char *prefix,
-    const char *line, size_t len, int flags)
+    const char *line, size_t len, int flags, uint64_t us)
 {
-	size_t	plen = strlen(prefix), clen, need, n = 0;
+	size_t	plen = strlen(prefix), clen, need, n = 0, tlen;
+	char	stamp[32];
 
 	if (cons[which] == NULL)
 		return;
 	console_live_erase();
+	console_end_mid();
+	tlen = console_stamp(stamp, sizeof stamp, us);
 	/* A bar's line on a terminal never wraps. */
 	if ((flags & SPLIT_PROGRESS) && cons_tty[which])
-		len = console_fit(line, len, console_width(which) > plen + 1 ?
-		    console_width(which) - plen - 1 : 0);
+		len = console_fit(line, len, console_width(which) > tlen +
+		    plen + 1 ? console_width(which) - tlen - plen - 1 : 0);
 	clen = colour != NULL ? strlen(colour) + 4 : 0;
-	need = clen + plen + JSON_ESCAPE_MAX(len) + 16;
+	need = tlen + clen + plen + JSON_ESCAPE_MAX(len) + 16;
 	if (need > ccap) {
 		ccap = need;
 		cbuf = xrealloc(cbuf, ccap);
 	}
+	memcpy(cbuf, stamp, tlen);
+	n = tlen;
 	if (colour != NULL) {
-		memcpy(cbuf, colour, strlen(colour));
-		n = strlen(colour);
+		memcpy(cbuf + n, colour, strlen(colour));
+		n += strlen(colour);
 	}
 	memcpy(cbuf + n, prefix, plen);
 	n += plen;
@@ -403,18 +463,89 @@ console_emit(int which, const char *colour, const char *prefix,
 	dest_write(cons[which], cbuf, n);
 }
 
+/* The colour of a rank's prefix on stream which, or NULL. */
+static const char *
+console_rank_colour(int which, const char *prefix)
+{
+	long	rank;
+
+	if (!cons_colour[which] || sscanf(prefix, "[rank %ld]", &rank) != 1 ||
+	    rank < 0)
+		return (NULL);
+	return (rank_colours[rank % (long)(sizeof rank_colours /
+	    sizeof rank_colours[0])]);
+}
+
 void
 console_line(int which, const char *prefix, const char *line, size_t len,
-    int flags)
+    int flags, uint64_t us)
 {
-	console_emit(which, NULL, prefix, line, len, flags);
+	/* Each rank in its colour, on a terminal. */
+	console_emit(which, console_rank_colour(which, prefix), prefix, line,
+	    len, flags, us);
+}
+
+void
+console_partial(int which, const struct origin *o, const char *text,
+    size_t len)
+{
+	const char	*colour = console_rank_colour(which, o->prefix);
+	size_t		 plen = strlen(o->prefix), need, n = 0;
+
+	if (cons[which] == NULL || !console_shows(o))
+		return;
+	/* What waits was written before it. */
+	aggregate_flush();
+	console_live_erase();
+	console_end_mid();
+	need = (colour != NULL ? strlen(colour) + 4 : 0) + plen +
+	    JSON_ESCAPE_MAX(len) + 1;
+	if (need > ccap) {
+		ccap = need;
+		cbuf = xrealloc(cbuf, ccap);
+	}
+	if (colour != NULL) {
+		memcpy(cbuf, colour, strlen(colour));
+		n = strlen(colour);
+	}
+	memcpy(cbuf + n, o->prefix, plen);
+	n += plen;
+	if (colour != NULL) {
+		memcpy(cbuf + n, "\x1b[0m", 4);
+		n += 4;
+	}
+	n += record_console(cbuf + n, text, len);
+	dest_write(cons[which], cbuf, n);
+	mid_which = which;
+	mid_id = o->id;
+}
+
+void
+console_rest(int which, const struct origin *o, const char *text,
+    size_t len, uint64_t us)
+{
+	size_t	n;
+
+	if (cons[which] == NULL || !console_shows(o))
+		return;
+	if (mid_which == which && mid_id == o->id) {
+		/* Nothing came between: finish the screen line. */
+		mid_which = -1;
+		if (JSON_ESCAPE_MAX(len) + 1 > ccap) {
+			ccap = JSON_ESCAPE_MAX(len) + 1;
+			cbuf = xrealloc(cbuf, ccap);
+		}
+		n = record_console(cbuf, text, len);
+		cbuf[n++] = '\n';
+		dest_write(cons[which], cbuf, n);
+	} else if (len > 0)
+		console_line(which, o->prefix, text, len, 0, us);
 }
 
 void
 console_group(int which, const char *prefix, const char *line, size_t len,
-    int flags)
+    int flags, uint64_t us)
 {
-	/* Colour only on a terminal. */
-	console_emit(which, cons_tty[which] ? "\x1b[36m" : NULL, prefix, line,
-	    len, flags);
+	console_emit(which, cons_colour[which] ? "\x1b[1m" : NULL, prefix,
+	    line, len, flags, us);
 }

@@ -335,7 +335,7 @@ ending_announce(struct source *src)
 		l = &src->tail[(src->tail_next + ENDING_TAIL - src->ntail + i) %
 		    ENDING_TAIL];
 		console_line(MESHLOG_STDERR, prefix, l->text, l->len,
-		    l->flags);
+		    l->flags, 0);
 	}
 }
 

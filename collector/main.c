@@ -58,6 +58,13 @@ static const char usage_text[] =
 "                        (DEBUG, INFO, WARNING, ERROR, CRITICAL or 10-50);\n"
 "                        lines with no recognisable severity always show\n"
 "                        (--level is its old name)\n"
+"      --timestamps[=wall|elapsed]\n"
+"                        begin console lines with the time they were read:\n"
+"                        local time (wall, the default) or seconds since\n"
+"                        the collector started (elapsed)\n"
+"      --color=auto|always|never\n"
+"                        colour ranks' prefixes and alerts (auto: on a\n"
+"                        terminal, unless NO_COLOR is set)\n"
 "      --console-ranks LIST\n"
 "                        console shows only these ranks (0,3-5) and the\n"
 "                        processes that have no rank. Neither option changes\n"
@@ -286,6 +293,9 @@ main(int argc, char **argv)
 		{ "console-level", required_argument, NULL, 'l' },
 		{ "level", required_argument, NULL, 'E' },
 		{ "console-ranks", required_argument, NULL, 'C' },
+		{ "timestamps", optional_argument, NULL, 'Z' },
+		{ "color", required_argument, NULL, 'X' },
+		{ "colour", required_argument, NULL, 'X' },
 		{ "hello-timeout", required_argument, NULL, 'H' },
 		{ "listen-tcp", required_argument, NULL, 'P' },
 		{ "upstream", required_argument, NULL, 'U' },
@@ -376,6 +386,26 @@ main(int argc, char **argv)
 			if ((cfg.level = (int)level_by_name(optarg)) == -1)
 				usage_error("--console-level takes DEBUG, INFO, "
 				    "WARNING, ERROR, CRITICAL or 0-50", optarg);
+			break;
+		case 'Z':
+			if (optarg == NULL || strcmp(optarg, "wall") == 0)
+				cfg.timestamps = CONSOLE_TS_WALL;
+			else if (strcmp(optarg, "elapsed") == 0)
+				cfg.timestamps = CONSOLE_TS_ELAPSED;
+			else
+				usage_error("--timestamps takes wall or elapsed",
+				    optarg);
+			break;
+		case 'X':
+			if (strcmp(optarg, "auto") == 0)
+				cfg.colour = 0;
+			else if (strcmp(optarg, "always") == 0)
+				cfg.colour = 1;
+			else if (strcmp(optarg, "never") == 0)
+				cfg.colour = -1;
+			else
+				usage_error("--color takes auto, always or never",
+				    optarg);
 			break;
 		case 'C':
 			free(cfg.ranks);

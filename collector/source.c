@@ -113,6 +113,7 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 	struct source	*src = s->src;
 	struct shape	 sh = { 0, 0, 0 };
 	unsigned	 to;
+	size_t		 skip;
 	char		*p;
 
 	if (!src->announced)
@@ -143,10 +144,20 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 		upstream_record(src->id, s->which, flags, seq, us, line, len);
 	if (!(flags & SPLIT_UPDATE))
 		s->seq = seq + 1;
+	if (!(flags & SPLIT_UPDATE) && !(to & ROUTE_VIEW))
+		s->partial_shown = 0;
 	if (to & ROUTE_LIVE)
 		console_live(s->which, &src->origin, line, len);
+	if ((to & ROUTE_VIEW) && s->partial_shown > 0) {
+		/* Its beginning is on the console already (a prompt). */
+		skip = s->partial_shown < len ? s->partial_shown : len;
+		console_rest(s->which, &src->origin, line + skip, len - skip,
+		    us);
+	} else if (to & ROUTE_VIEW)
+		console_record(s->which, &src->origin, line, len, flags, &sh,
+		    us);
 	if (to & ROUTE_VIEW)
-		console_record(s->which, &src->origin, line, len, flags, &sh);
+		s->partial_shown = 0;
 }
 
 /* One record from the splitter. */
@@ -156,6 +167,40 @@ stream_record_cb(void *arg, const char *line, size_t len, int flags)
 	struct stream	*s = arg;
 
 	stream_emit(s, cur_ts, cur_us, s->seq, line, len, flags);
+}
+
+/* A line left unfinished for this long is shown as it is (a prompt). */
+static const struct timeval partial_wait = { 0, 500000 };
+
+/* The unfinished line has waited: show it, unless more came. */
+static void
+stream_partial_cb(int fd, short what, void *arg)
+{
+	struct stream	*s = arg;
+	const char	*text;
+	size_t		 len;
+
+	if (s->bytes != s->partial_at || s->partial_shown > 0 ||
+	    !s->console || !console_mode()->on ||
+	    (text = split_partial(&s->split, &len)) == NULL)
+		return;
+	console_partial(s->which, &s->src->origin, text, len);
+	s->partial_shown = len;
+}
+
+/* The pipe ran dry in the middle of a line: watch whether it stays so. */
+static void
+stream_watch_partial(struct stream *s)
+{
+	size_t	len;
+
+	if (!s->console || s->partial_shown > 0 ||
+	    split_partial(&s->split, &len) == NULL)
+		return;
+	if (s->partial_ev == NULL)
+		s->partial_ev = evtimer_new(base, stream_partial_cb, s);
+	s->partial_at = s->bytes;
+	evtimer_add(s->partial_ev, &partial_wait);
 }
 
 /* Bytes read from a stream's pipe. */
@@ -224,6 +269,8 @@ out:
 			continue;
 		if (src->st[i]->dest != NULL)
 			dest_unref(src->st[i]->dest);
+		if (src->st[i]->partial_ev != NULL)
+			event_free(src->st[i]->partial_ev);
 		split_free(&src->st[i]->split);
 		free(src->st[i]->jprefix);
 		free(src->st[i]);
@@ -322,6 +369,7 @@ stream_move(struct stream *s, size_t max)
 			continue;
 		case DEST_EMPTY:
 			split_pause(&s->split);
+			stream_watch_partial(s);
 			if (s->holding)
 				stream_release(s);
 			return (0);

@@ -49,6 +49,9 @@ struct stream {
 	char			*jprefix;	/* constant JSON fields */
 	size_t			 jplen;
 	time_t			 last_update;	/* console progress rate */
+	struct event		*partial_ev;	/* a line left unfinished */
+	uint64_t		 partial_at;	/* bytes when it was left */
+	size_t			 partial_shown;	/* of it, on the console */
 	struct timespec		 last_read;	/* last activity */
 	RB_ENTRY(stream)	 entry;
 };

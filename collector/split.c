@@ -180,6 +180,15 @@ split_emit(struct split *s, int flags, split_cb cb, void *arg)
 	s->progress = s->cont = s->barwait = 0;
 }
 
+const char *
+split_partial(const struct split *s, size_t *len)
+{
+	if (s->progress || s->cont || s->cr || s->len == 0)
+		return (NULL);
+	*len = s->len;
+	return (s->cur);
+}
+
 void
 split_pause(struct split *s)
 {

@@ -67,7 +67,7 @@ seed_compare(char *const *lines, size_t n, const size_t *group,
     double *recall, double *agreement)
 {
 	uint64_t	*ours = calloc(n + 1, sizeof *ours);
-	struct origin	 o = { 0, -1, 0, "" };
+	struct origin	 o = { 0, -1, 0, "", -1 };
 	struct shape	 sh;
 	size_t		 i, j, pairs = 0, agree = 0, seed_pairs = 0, both = 0;
 	int		 s, u;
@@ -78,7 +78,7 @@ seed_compare(char *const *lines, size_t n, const size_t *group,
 		o.pid = (long)i + 1;
 		shape_of(lines[i], strlen(lines[i]), &sh);
 		ours[i] = aggregate_line(MESHLOG_STDOUT, &o, lines[i],
-		    strlen(lines[i]), 0, &sh);
+		    strlen(lines[i]), 0, &sh, 0);
 	}
 	aggregate_set_window(0);
 	for (i = 0; i < n; i++) {

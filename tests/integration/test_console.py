@@ -200,6 +200,73 @@ class Width(MeshTest):
         self.assertEqual(self.columns(["--tee"]), ("100", "100"))
 
 
+class Options(MeshTest):
+
+    def test_timestamps_elapsed(self):
+        code = ("import time; print('a', flush=True); time.sleep(0.4); "
+                "print('b', flush=True)")
+        p = self.launch([PYTHON, "-c", code], args=[
+            "--timestamps=elapsed", "--aggregate", "off"])
+        out = p.stdout.decode().splitlines()
+        t = [float(re.fullmatch(r"\+(\d+\.\d{3}) \[pid \d+\] (a|b)",
+                                l).group(1)) for l in out]
+        self.assertEqual(len(t), 2, out)
+        self.assertGreaterEqual(t[1] - t[0], 0.35, out)
+
+    def test_timestamps_wall(self):
+        p = self.launch([PYTHON, "-c", "print('w')"], args=["--timestamps"])
+        self.assertRegex(p.stdout.decode(),
+                         r"^\d\d:\d\d:\d\d\.\d{3} \[pid \d+\] w\n$")
+        self.assertEqual(self.launch_raw(["--timestamps=utc", "--", "true"]
+                                         ).returncode, 2)
+
+    def test_a_colour_per_rank_on_a_terminal_and_none_when_asked(self):
+        code = "print('hi')"
+        cmd = [COLLECTOR, "-j", os.devnull, "--aggregate", "off", "--",
+               "bash", "-c",
+               "RANK=1 %s -c \"%s\"; RANK=2 %s -c \"%s\"; true" % (
+                   PYTHON, code, PYTHON, code)]
+        rc, raw = run_pty(cmd, clean_env(), 100)
+        self.assertIn("\x1b[33m[rank 1] \x1b[0mhi", raw)
+        self.assertIn("\x1b[34m[rank 2] \x1b[0mhi", raw)
+        rc, raw = run_pty(cmd, clean_env(NO_COLOR="1"), 100)
+        self.assertIn("\n[rank 1] hi", raw.replace("\r", ""))
+        self.assertNotIn("\x1b[3", raw)
+        rc, raw = run_pty(cmd[:1] + ["--color=never"] + cmd[1:], clean_env(),
+                          100)
+        self.assertNotIn("\x1b[3", raw)
+        # Not a terminal: none, unless asked.
+        p = self.launch([PYTHON, "-c", code], args=["--color=always"],
+                        env=clean_env(RANK="1"))
+        self.assertEqual(p.stdout, b"\x1b[33m[rank 1] \x1b[0mhi\n")
+
+    def test_colour_takes_three_words(self):
+        p = self.launch_raw(["--color=rainbow", "--", "true"])
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"--color takes auto, always or never", p.stderr)
+
+    def test_a_prompt_shows_before_its_newline(self):
+        # input()'s prompt has no newline: shown after half a second,
+        # the rest of the line finishing it on the same screen line.
+        code = ("import sys, time; sys.stdout.write('Name: '); "
+                "sys.stdout.flush(); time.sleep(1.5); print('Hello')")
+        p = subprocess.Popen([COLLECTOR, "-j", self.json, "--", PYTHON, "-c",
+                              code], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, env=clean_env())
+        self.children.append(p)
+        t0 = time.time()
+        first = os.read(p.stdout.fileno(), 4096)
+        seen = time.time() - t0
+        rest = p.stdout.read()
+        self.assertEqual(p.wait(timeout=60), 0)
+        self.assertRegex(first, rb"^\[pid \d+\] Name: $")
+        self.assertLess(seen, 1.4, "the prompt waited for its newline")
+        self.assertEqual(rest, b"Hello\n")
+        # The log has the whole line, once.
+        self.assertEqual([r["line"] for r in line_records(
+            read_records(self.json))], ["Name: Hello"])
+
+
 class FirstSight(MeshTest):
 
     def test_a_line_shows_within_half_a_second(self):

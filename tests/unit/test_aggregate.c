@@ -295,7 +295,7 @@ static char	last_prefix[256];
 
 static void
 count_print(int which, const char *prefix, const char *line, size_t len,
-    int flags)
+    int flags, uint64_t us)
 {
 	printed++;
 	strlcpy(last_prefix, prefix, sizeof last_prefix);
@@ -328,7 +328,7 @@ burst(size_t n)
 				    i, (i * 7 + w) % 1000);
 				shape_of(buf, (size_t)len, &sh);
 				aggregate_line(MESHLOG_STDOUT, &o, buf,
-				    (size_t)len, 0, &sh);
+				    (size_t)len, 0, &sh, 0);
 			}
 		}
 	}
@@ -360,7 +360,8 @@ Test(aggregate, one_line_of_sixteen_thousand_ranks)
 		o.rank = (r * 7919) % 16384;
 		o.id = (uint64_t)o.rank + 1;
 		o.pid = 50000 + o.rank;
-		aggregate_line(MESHLOG_STDERR, &o, line, strlen(line), 0, &sh);
+		aggregate_line(MESHLOG_STDERR, &o, line, strlen(line), 0, &sh,
+		    0);
 	}
 	aggregate_flush();
 	cr_assert_eq(printed, 1);

@@ -33,7 +33,7 @@ test_clock(void)
 /* Record what would be printed. */
 static void
 capture(int which, const char *prefix, const char *line, size_t len,
-    int flags)
+    int flags, uint64_t us)
 {
 	gotlen += (size_t)snprintf(got + gotlen, sizeof got - gotlen,
 	    "%s %s%.*s\n", which == MESHLOG_STDOUT ? "out" : "err", prefix,
@@ -121,7 +121,7 @@ Test(aggregate, golden_cases)
 			o.world = world;
 			shape_of(line + off, strlen(line + off), &sh);
 			aggregate_line(which, &o, line + off, strlen(line + off),
-			    0, &sh);
+			    0, &sh, 0);
 		}
 		gotlen += (size_t)snprintf(got + gotlen, sizeof got - gotlen,
 		    "@ end\n");
