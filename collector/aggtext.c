@@ -42,6 +42,8 @@ struct at_tok {
 struct at_val {
 	const char	*p;
 	size_t		 len;
+	int		 kind;	/* at_number's: 0 a word, 1 an integer, 2 */
+	double		 num;	/* its value when a number */
 };
 
 struct at_buf {
@@ -214,13 +216,10 @@ static int
 at_value_cmp(const void *x, const void *y)
 {
 	const struct at_val	*a = x, *b = y;
-	long long		 ia, ib;
-	double			 da, db;
 	int			 c;
 
-	if (at_number(a->p, a->len, &ia, &da) &&
-	    at_number(b->p, b->len, &ib, &db) && da != db)
-		return (da < db ? -1 : 1);
+	if (a->kind != 0 && b->kind != 0 && a->num != b->num)
+		return (a->num < b->num ? -1 : 1);
 	if ((c = memcmp(a->p, b->p, a->len < b->len ? a->len : b->len)) != 0)
 		return (c);
 	return (a->len < b->len ? -1 : a->len > b->len);
@@ -240,13 +239,14 @@ at_same(const char *a, size_t la, const char *b, size_t lb)
 static void
 at_values(struct at_buf *b, size_t n)
 {
-	long long	 l, prev = 0;
-	double		 d;
+	long long	 l = 0, prev = 0;
+	double		 d = 0;
 	size_t		 i, nd;
 	int		 ints = 1, nums = 1, run = 1, k;
 
 	for (i = 0; i < n; i++) {
-		k = at_number(vals[i].p, vals[i].len, &l, &d);
+		k = vals[i].kind = at_number(vals[i].p, vals[i].len, &l, &d);
+		vals[i].num = d;
 		nums &= k != 0;
 		ints &= k == 1;
 		if (k != 1 || (i > 0 && l != prev + 1))
