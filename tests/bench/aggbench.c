@@ -5,7 +5,10 @@
  * first line by full Levenshtein distance and joins the closest one below
  * 0.15 of the longer length. Prints one JSON object: lines/s of each, their
  * ratio, and on the lines both grouped, the share of pairs the seed groups
- * that meshlog groups too and the pairwise agreement.
+ * that meshlog groups too and the pairwise agreement. Then the console at
+ * scale: one line said by 1,024 and by 16,384 ranks (CPU time to take and
+ * print the group), and 64 writers printing 10,000 numbered lines each
+ * (console lines printed; grouping holds when they equal 10,000).
  */
 
 #include <stdio.h>
@@ -83,11 +86,90 @@ compare(int noisy, double *seed_lps, size_t *groups, double *recall,
 	free(group);
 }
 
-/* The console's place: groups are formatted, then thrown away. */
+static size_t	printed;
+
+/* The console's place: groups are formatted, counted, thrown away. */
 static void
 discard(int which, const char *prefix, const char *line, size_t len,
-    int flags)
+    int flags, uint64_t us)
 {
+	printed++;
+}
+
+static double
+cpu_s(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+/* CPU ms to take one line from n ranks (shuffled) and print it, median
+ * of five. */
+static double
+one_line_of(long n)
+{
+	struct origin	o = { 0, 0, 0, "", -1 };
+	struct shape	sh;
+	double		t[5], x;
+	long		r;
+	int		k, i, j;
+	char		buf[128];
+
+	o.world = n;
+	for (k = 0; k < 5; k++) {
+		t[k] = cpu_s();
+		for (r = 0; r < n; r++) {
+			o.rank = (r * 7919) % n;
+			o.id = (uint64_t)o.rank + 1;
+			o.pid = 40000 + o.rank * 3;
+			snprintf(buf, sizeof buf, "rank %ld/%ld pid %ld NCCL INFO "
+			    "Bootstrap : Using eth0:10.0.%ld.%ld<0>", o.rank, n,
+			    o.pid, o.rank / 256, o.rank % 256);
+			shape_of(buf, strlen(buf), &sh);
+			aggregate_line(MESHLOG_STDERR, &o, buf, strlen(buf), 0,
+			    &sh, 0);
+		}
+		aggregate_flush();
+		t[k] = (cpu_s() - t[k]) * 1000;
+	}
+	for (i = 1; i < 5; i++)
+		for (j = i; j > 0 && t[j] < t[j - 1]; j--) {
+			x = t[j];
+			t[j] = t[j - 1];
+			t[j - 1] = x;
+		}
+	return (t[2]);
+}
+
+/* Console lines printed for 64 writers x n numbered lines, read in
+ * chunks of 2,000 lines per writer as the collector reads pipes. */
+static size_t
+burst(size_t n)
+{
+	struct origin	o = { 0, 0, 0, "", 64 };
+	struct shape	sh;
+	char		buf[64];
+	size_t		w, i, from;
+	int		len;
+
+	printed = 0;
+	for (from = 0; from < n; from += 2000)
+		for (w = 0; w < 64; w++) {
+			o.id = 100000 + w;
+			o.rank = (long)w;
+			o.pid = 1000 + (long)w;
+			for (i = from; i < from + 2000 && i < n; i++) {
+				len = snprintf(buf, sizeof buf, "step %zu loss="
+				    "%zu.%03zu", i, (i * 7 + w) % 10, w);
+				shape_of(buf, (size_t)len, &sh);
+				aggregate_line(MESHLOG_STDOUT, &o, buf,
+				    (size_t)len, 0, &sh, 0);
+			}
+		}
+	aggregate_flush();
+	return (printed);
 }
 
 int
@@ -96,9 +178,10 @@ main(void)
 	char		 buf[160];
 	unsigned	 seed = 42, t;
 	size_t		 i, g, gm;
-	struct origin	 o = { 0, -1, 0, "" };
+	struct origin	 o = { 0, -1, 0, "", -1 };
 	struct shape	 sh;
-	double		 t0, ours_s, lps, lpsm, r, a, rm, am;
+	double		 t0, ours_s, lps, lpsm, r, a, rm, am, ms1k, ms16k;
+	size_t		 b8, b10;
 	int		 len;
 
 	/* meshlog: 1M noisy lines from 64 sources. */
@@ -111,19 +194,25 @@ main(void)
 		o.id = 1 + i % SOURCES;
 		o.rank = (long)(i % SOURCES);
 		shape_of(buf, (size_t)len, &sh);
-		aggregate_line(MESHLOG_STDOUT, &o, buf, (size_t)len, 0, &sh);
+		aggregate_line(MESHLOG_STDOUT, &o, buf, (size_t)len, 0, &sh, 0);
 	}
 	aggregate_flush();
 	ours_s = now_s() - t0;
 	compare(1, &lps, &g, &r, &a);
 	compare(0, &lpsm, &gm, &rm, &am);
+	ms1k = one_line_of(1024);
+	ms16k = one_line_of(16384);
+	b8 = burst(8000);
+	b10 = burst(10000);
 	printf("{\"meshlog_lines\": %d, \"meshlog_s\": %.4f, "
 	    "\"meshlog_lines_per_s\": %.1f, \"seed_lines\": %d, "
 	    "\"seed_lines_per_s\": %.1f, \"ratio\": %.1f, "
 	    "\"seed_groups\": %zu, \"recall\": %.4f, \"agreement\": %.4f, "
 	    "\"mild_seed_groups\": %zu, \"mild_recall\": %.4f, "
-	    "\"mild_agreement\": %.4f}\n", OUR_LINES, ours_s,
+	    "\"mild_agreement\": %.4f, \"group_1024_ranks_ms\": %.2f, "
+	    "\"group_16384_ranks_ms\": %.2f, \"burst_64x8000_printed\": %zu, "
+	    "\"burst_64x10000_printed\": %zu}\n", OUR_LINES, ours_s,
 	    OUR_LINES / ours_s, SEED_LINES, lps, (OUR_LINES / ours_s) / lps,
-	    g, r, a, gm, rm, am);
+	    g, r, a, gm, rm, am, ms1k, ms16k, b8, b10);
 	return (0);
 }

@@ -334,6 +334,46 @@ def bench_aggregate(args, results):
              r["seed_groups"], r["recall"], r["agreement"],
              r["mild_seed_groups"], r["mild_recall"], r["mild_agreement"]),
           flush=True)
+    print("console grouping: one line of 1,024 ranks %.2f ms CPU, of 16,384 "
+          "ranks %.2f ms; 64 writers x 8,000 / 10,000 numbered lines print "
+          "%d / %d lines" % (r["group_1024_ranks_ms"],
+                             r["group_16384_ranks_ms"],
+                             r["burst_64x8000_printed"],
+                             r["burst_64x10000_printed"]), flush=True)
+
+
+def bench_console(args, results):
+    """First sight: from a line's write to its arrival on the console of a
+    launch-mode collector at default settings, each line alone (nothing
+    similar to wait for), on an otherwise idle machine."""
+    tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
+    n = 40
+    code = ("import time\n"
+            "for i in range(%d):\n"
+            "    print('sight', i, time.time_ns(), flush=True)\n"
+            "    time.sleep(0.3)\n" % n)
+    lat = []
+    try:
+        p = subprocess.Popen([COLLECTOR, "-j", os.path.join(tmp, "log.jsonl"),
+                              "--", PY, "-c", code], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL)
+        for line in p.stdout:
+            now = time.time_ns()
+            f = line.split()
+            if len(f) >= 4 and f[-3] == b"sight":
+                lat.append((now - int(f[-1])) / 1e6)
+        p.wait()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    lat.sort()
+    results["console"] = {"lines": len(lat),
+                          "p50_ms": statistics.median(lat),
+                          "p99_ms": lat[int(len(lat) * 0.99) - 1],
+                          "max_ms": lat[-1]}
+    print("console first sight: p50 %.1f ms p99 %.1f ms max %.1f ms (%d "
+          "lines)" % (results["console"]["p50_ms"],
+                      results["console"]["p99_ms"],
+                      results["console"]["max_ms"], len(lat)), flush=True)
 
 
 def start_sources(sock, n, tmp):
@@ -850,6 +890,26 @@ def markdown(results):
                     a["ratio"], a["seed_lines"], a["seed_groups"],
                     a["recall"], a["agreement"], a["mild_seed_groups"],
                     a["mild_recall"], a["mild_agreement"]), ""]
+    if "console" in results or "aggregate" in results:
+        out += ["## Console", ""]
+        if "console" in results:
+            c = results["console"]
+            out.append("First sight, write to console, each line alone, "
+                       "default settings: p50 %.1f ms, p99 %.1f ms, max "
+                       "%.1f ms (%d lines)." % (c["p50_ms"], c["p99_ms"],
+                                                c["max_ms"], c["lines"]))
+        if "aggregate" in results and "group_1024_ranks_ms" in \
+                results["aggregate"]:
+            a = results["aggregate"]
+            out.append("")
+            out.append("One line of 1,024 ranks taken and printed: %.2f ms "
+                       "CPU; of 16,384 ranks: %.2f ms. 64 writers x 8,000 / "
+                       "10,000 numbered lines: %d / %d console lines." % (
+                           a["group_1024_ranks_ms"],
+                           a["group_16384_ranks_ms"],
+                           a["burst_64x8000_printed"],
+                           a["burst_64x10000_printed"]))
+        out.append("")
     if "barrier" in results:
         out += ["## Flush barrier", "", "| sources | p50 ms | p99 ms | max ms"
                 " |", "|---|---|---|---|"]
@@ -911,8 +971,8 @@ def markdown(results):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="*", default=["fanin", "overhead",
-                    "aggregate", "barrier", "latency", "memory", "relay",
-                    "fork", "start"])
+                    "aggregate", "console", "barrier", "latency", "memory",
+                    "relay", "fork", "start"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--lines", type=int, default=800000,
                     help="C lines per fan-in configuration (Python: 1/4)")
