@@ -47,7 +47,6 @@ struct live_bar {
 
 static struct dest	*cons[2];
 static int		 cons_tty[2];
-static int		 cons_fd[2];
 static int		 cons_colour[2];	/* --color, NO_COLOR, a tty */
 static uint64_t		 started_us;		/* for --timestamps=elapsed */
 static char		*cbuf;
@@ -89,7 +88,6 @@ console_open(void)
 		if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
 			fatal("fcntl");
 		cons_tty[i] = isatty(fd);
-		cons_fd[i] = fd;
 		/* https://no-color.org: a set NO_COLOR means none by default. */
 		cons_colour[i] = cfg.colour > 0 || (cfg.colour == 0 &&
 		    cons_tty[i] && (getenv("NO_COLOR") == NULL ||
@@ -155,13 +153,17 @@ console_record(int which, const struct origin *o, const char *line,
 		console_line(which, o->prefix, line, len, flags, us);
 }
 
-/* Columns of the terminal on the console's stream which (80 if unknown). */
+/*
+ * Columns of the terminal on the console's stream which (80 if unknown),
+ * asked on the collector's own descriptor: the console's copy may have
+ * been closed for the other stream's when both are the same terminal.
+ */
 static size_t
 console_width(int which)
 {
 	struct winsize	ws;
 
-	if (ioctl(cons_fd[which], TIOCGWINSZ, &ws) == -1 || ws.ws_col < 20)
+	if (ioctl(which + 1, TIOCGWINSZ, &ws) == -1 || ws.ws_col < 20)
 		return (80);
 	return (ws.ws_col);
 }

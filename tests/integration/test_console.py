@@ -118,6 +118,10 @@ class FailingJob(MeshTest):
         # Bars fit: the width programs are told leaves room for the
         # prefix, and bar lines are cut to the terminal.
         self.assertEqual([w for w in wrapped if BAR.search(w)], [], shown)
+        # ... and are whole: the program drew them to the width it was told.
+        bars = [l for l in text if BAR.search(l) and l.startswith("[rank")]
+        self.assertTrue(bars, shown)
+        self.assertEqual([l for l in bars if not l.endswith("]")], [], shown)
         # Rank 2's traceback: once, whole, its lines together.
         starts = [i for i, l in enumerate(text)
                   if l == "[rank 2] Traceback (most recent call last):"]
