@@ -140,12 +140,13 @@ split_bar_end(const struct split *s)
 
 	if (s->lastlen == 0 || s->len <= s->lastlen / 2 || s->cont)
 		return (0);
-	c = split_chars(s->last, s->lastlen);
+	if ((c = split_chars(s->last, s->lastlen)) == 0)
+		return (0);
 	for (i = 0, k = 0; i < s->len; i++) {
 		if (((unsigned char)s->cur[i] & 0xc0) != 0x80 && k++ == c)
 			break;
 	}
-	if (i >= s->len || s->cur[i - 1] != s->last[s->lastlen - 1])
+	if (i == 0 || i >= s->len || s->cur[i - 1] != s->last[s->lastlen - 1])
 		return (0);
 	/* "9999/1000" + "0": a word goes on, the state just grew. */
 	if (split_alnum(s->cur[i - 1]) && split_alnum(s->cur[i]))

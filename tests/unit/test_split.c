@@ -255,6 +255,7 @@ Test(split, a_log_line_glued_to_a_bar_is_cut_at_the_bar_width)
 	/* A counter one digit wider, alike at both ends: still the state. */
 	static const char *const grew[] = { "\rstep 9999/10000"
 	    "\rstep 10000/10000\n" };
+	static const char *const bytes[] = { "\r\x80\rx\x80\n" };
 	char	*got;
 
 	got = paused(glued, 1);
@@ -266,6 +267,10 @@ Test(split, a_log_line_glued_to_a_bar_is_cut_at_the_bar_width)
 	got = paused(longer, 1);
 	cr_assert_str_eq(got, "U|Downloading 1/10\nG|Downloading 10/10 done\n",
 	    "%s", got);
+	free(got);
+	/* A state of continuation bytes only: no width to go by. */
+	got = paused(bytes, 1);
+	cr_assert_str_eq(got, "U|\xef\xbf\xbd\nG|x\xef\xbf\xbd\n", "%s", got);
 	free(got);
 	got = paused(grew, 1);
 	cr_assert_str_eq(got, "U|step 9999/10000\nG|step 10000/10000\n", "%s",
