@@ -6,7 +6,8 @@
  * the window (default 0.25 s, never more than 0.5 s) after its first line
  * arrived, so a line is seen soon and nothing overtakes what was written
  * before it. A line joins the oldest waiting group of its kind created
- * after the group of its source's previous line, or starts a new one:
+ * after the group of its source's previous line on the same stream (two
+ * pipes keep no order between them), or starts a new one:
  * so one source's lines are always printed in the order it wrote them,
  * and the n-th "step N" of every rank pairs with the n-th of the others.
  *
@@ -84,7 +85,9 @@ struct agg_block {
 
 struct agg_src {
 	uint64_t		 id;
-	uint64_t		 last;		/* serial of its last group */
+	uint64_t		 last[2];	/* serial of its last group, per
+						 * stream (two pipes: no order
+						 * between them) */
 	long			 rank;
 	long			 pid;
 	long			 world;
@@ -232,7 +235,8 @@ agg_sweep(void)
 
 	for (i = 0; i < AGG_BUCKETS; i++) {
 		for (pp = &sbucket[i]; (s = *pp) != NULL;) {
-			if (s->open[0] || s->open[1] || s->last >= oldest) {
+			if (s->open[0] || s->open[1] || s->last[0] >= oldest ||
+			    s->last[1] >= oldest) {
 				pp = &s->hnext;
 				continue;
 			}
@@ -611,7 +615,7 @@ agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
 	}
 	if (s->world > g->world)
 		g->world = s->world;
-	s->last = g->serial;
+	s->last[g->which] = g->serial;
 }
 
 /* Print g, the oldest waiting group, and free it. */
@@ -676,7 +680,7 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 		}
 	}
 	if (q != NULL)
-		g = agg_queue_after(q, s->last);
+		g = agg_queue_after(q, s->last[which]);
 	if (g == NULL) {
 		g = agg_group_new(key, 0, which, severity, ranked, flags, 0,
 		    line, len, deadline);
@@ -794,7 +798,7 @@ agg_block_close(struct agg_src *s, int which)
 		key = agg_salt(shape_bytes(b->buf, b->len) ^ b->nlines, which,
 		    1000, ranked);
 		if ((q = agg_queue(key, 0)) != NULL)
-			g = agg_queue_after(q, s->last);
+			g = agg_queue_after(q, s->last[which]);
 		if (g == NULL) {
 			g = agg_group_new(key, b->serial, which, b->severity,
 			    ranked, 0, 1, b->buf, b->len, b->start +
