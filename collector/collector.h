@@ -142,6 +142,7 @@ int	sockdir_unlink(const char *suffix);
 #define SPLIT_UPDATE	0x8	/* intermediate progress state, console only */
 #define SPLIT_PAUSED	0x10	/* with PROGRESS: a bar's state ended by
 				 * what followed it, not by a newline */
+#define SPLIT_COPY	0x20	/* a launcher's copy of a rank's line */
 
 /* Called for each record: line (borrowed, len bytes) and SPLIT_* flags. */
 typedef void (*split_cb)(void *arg, const char *line, size_t len, int flags);
@@ -182,13 +183,16 @@ void	split_finish(struct split *s, split_cb cb, void *arg);
 /* Format ts as 2026-01-02T03:04:05.123456Z into buf (TS_LEN bytes). */
 void	record_ts(char *buf, const struct timespec *ts);
 /* Bytes record_line() may write for a line of n bytes and prefix plen. */
-#define RECORD_MAX(n, plen)	(JSON_ESCAPE_MAX(n) + (plen) + 160)
+#define RECORD_MAX(n, plen)	(JSON_ESCAPE_MAX(n) + (plen) + 256)
 /*
  * Write one JSON line record into dst (RECORD_MAX bytes): ts, the constant
  * prefix ("host":..,"stream":..,), seq, line and the flags. Returns length.
  */
 size_t	record_line(char *dst, const char *ts, const char *prefix,
 	    size_t plen, uint64_t seq, const char *line, size_t n, int flags);
+/* Mark the record of n bytes at rec (room for RECORD_MAX) as a copy of
+ * source src's record seq: "copy_of":{...}. Returns its new length. */
+size_t	record_copy_of(char *rec, size_t n, uint64_t src, uint64_t seq);
 /* Write n bytes for the console: UTF-8 kept, the rest made visible. */
 size_t	record_console(char *dst, const char *src, size_t n);
 

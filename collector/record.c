@@ -63,8 +63,23 @@ record_line(char *dst, const char *ts, const char *prefix, size_t plen,
 		APPEND(d, ",\"partial\":true");
 	if (flags & SPLIT_PROGRESS)
 		APPEND(d, ",\"progress\":true");
+	if (flags & SPLIT_COPY)
+		APPEND(d, ",\"copy\":true");
 	APPEND(d, "}\n");
 	return ((size_t)(d - dst));
+}
+
+size_t
+record_copy_of(char *rec, size_t n, uint64_t src, uint64_t seq)
+{
+	char	*d = rec + n - 2;	/* over the closing "}\n" */
+
+	APPEND(d, ",\"copy_of\":{\"source\":");
+	d = record_u64(d, src);
+	APPEND(d, ",\"seq\":");
+	d = record_u64(d, seq);
+	APPEND(d, "}}\n");
+	return ((size_t)(d - rec));
 }
 
 /* Length of an SGR colour sequence (ESC [ digits/; m) at s, or 0. */

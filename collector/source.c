@@ -59,6 +59,8 @@ source_count(void)
  *
  * - the JSON log takes every record but a progress state (SPLIT_UPDATE):
  *   a bar's final state is a record, its updates say nothing more;
+ * - a launcher's copy of a rank's line (SPLIT_COPY, forward.c) goes to
+ *   the log, marked, and upstream, never to the console;
  * - the upstream, on a relay, takes what the log takes, and the progress
  *   states of a stream shown on the console, at most one a second, for
  *   the root's console view (a relay's own view is off);
@@ -89,7 +91,8 @@ record_route(struct stream *s, int flags)
 		to |= ROUTE_LOG;
 	if (upstream_active())
 		to |= ROUTE_UPSTREAM;
-	if (!s->console || !console_mode()->on)
+	/* A launcher's copy: its rank's line is the one shown. */
+	if (!s->console || !console_mode()->on || (flags & SPLIT_COPY))
 		return (to);
 	/* A bar cut off by a pause is a state to see, like an update. */
 	if (flags & SPLIT_PAUSED) {
@@ -113,18 +116,26 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 	struct source	*src = s->src;
 	struct shape	 sh = { 0, 0, 0 };
 	unsigned	 to;
-	size_t		 skip;
+	size_t		 skip, n;
+	struct fwd_match fm;
+	int		 copy = 0;
 	char		*p;
 
 	if (!src->announced)
 		source_fork_event(src);
+	/* A launcher's copy of a rank's line: the log only, marked. */
+	if (src->fwd != NULL && !(flags & SPLIT_UPDATE) &&
+	    forward_copy(src, line, len, &fm)) {
+		copy = 1;
+		flags |= SPLIT_COPY;
+	}
 	to = record_route(s, flags);
 	/*
 	 * A line's severity is counted for the summary, from its first
 	 * piece when it was cut; the console filters and groups every piece
 	 * by its shape.
 	 */
-	if (!(flags & SPLIT_UPDATE)) {
+	if (!(flags & (SPLIT_UPDATE | SPLIT_COPY))) {
 		if (!s->continued || ((to & ROUTE_VIEW) &&
 		    (console_mode()->level > 0 || console_mode()->window > 0)))
 			shape_of(line, len, &sh);
@@ -137,8 +148,22 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 	}
 	if (to & ROUTE_LOG) {
 		p = jsonlog_reserve(RECORD_MAX(len, s->jplen));
-		jsonlog_commit(record_line(p, ts, s->jprefix, s->jplen, seq,
-		    line, len, flags));
+		n = record_line(p, ts, s->jprefix, s->jplen, seq, line, len,
+		    flags);
+		if (copy)
+			n = record_copy_of(p, n, fm.src, fm.seq);
+		jsonlog_commit(n);
+	}
+	if (src->fwd_to != NULL && !(flags & SPLIT_UPDATE))
+		forward_note(src, seq, line, len, (to & ROUTE_VIEW) != 0);
+	/*
+	 * The rank's line went only to its launcher (mpirun's pipe): shown
+	 * now, as the rank's, where the launcher's copy would have been.
+	 */
+	if (copy && !fm.shown && s->console && console_mode()->on) {
+		shape_of(line + fm.at, len - fm.at, &sh);
+		console_record(s->which, &fm.origin, line + fm.at,
+		    len - fm.at, flags & ~SPLIT_COPY, &sh, us);
 	}
 	if (to & ROUTE_UPSTREAM)
 		upstream_record(src->id, s->which, flags, seq, us, line, len);
@@ -263,6 +288,7 @@ source_free(struct source *src, enum close_reason reason)
 	log_debug("source %llu (pid %ld) closed: %s",
 	    (unsigned long long)src->id, src->pid, close_reason_name(reason));
 out:
+	forward_close(src);
 	flush_leave(&src->part);
 	for (i = 0; i < 2; i++) {
 		if (src->st[i] == NULL)
@@ -723,6 +749,7 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	    (!src->st[MESHLOG_STDOUT]->tee || h->inherit[MESHLOG_STDOUT] != -1))
 		h->keep_buffering = 0;
 	source_add(src);
+	forward_open(src);
 	if (h->runtime)
 		source_runtime_on(src);
 

@@ -73,6 +73,8 @@ struct source {
 	uint64_t		 anchor;	/* nearest registered ancestor */
 	long			 ppid;
 	int			 announced;	/* source_open written */
+	struct forward		*fwd;		/* a launcher's: its ranks' lines */
+	struct forward		*fwd_to;	/* a rank's: its launcher's */
 	int			 pidfd;		/* names pid for that, or -1 */
 	struct flush_part	 part;		/* a local one's */
 	/* How it ended (ending.c). */
@@ -226,6 +228,30 @@ void	 ending_relayed(struct source *);
 void	 ending_summary(struct source *, struct summary_proc *);
 /* src's last lines, for the summary (borrowed). */
 void	 ending_lines(struct source *, struct ending_lines *);
+
+/* forward.c */
+
+/* A ranked source whose parent is a rankless one (its launcher): note
+ * its lines there, to know the launcher's copies. At registration. */
+void	 forward_open(struct source *);
+/* Let go of forwarding state; when the source is freed. */
+void	 forward_close(struct source *);
+/* The rank src wrote record seq, line; shown: on the console. */
+void	 forward_note(struct source *src, uint64_t seq, const char *line,
+	    size_t len, int shown);
+/* A launcher's line that copies a rank's. */
+struct fwd_match {
+	uint64_t	 src;		/* the rank's source */
+	uint64_t	 seq;		/* and record */
+	size_t		 at;		/* where its text begins, after a tag */
+	int		 shown;		/* the rank's line was on the console */
+	struct origin	 origin;	/* the rank, to show its line */
+	char		 prefix[32];
+};
+/* Whether launcher src's line is a copy of a rank's line (whole or after
+ * a tag); 1 and *m, once per rank line. */
+int	 forward_copy(struct source *src, const char *line, size_t len,
+	    struct fwd_match *m);
 
 /* stall.c */
 

@@ -19,11 +19,12 @@ SRC = os.environ.get("MESHLOG_SRCDIR", ".")
 
 # Files that are one module: forked.c (processes forked without exec),
 # ending.c (how processes ended), stall.c (silent ranks) and sourcelog.c
-# (events and status) are parts of source.c split off for size; they
+# (events and status) and forward.c (launchers' copies of ranks' lines)
+# are parts of source.c split off for size; they
 # share the state of collector/source.h and call each other. aggtext.c
 # (how a group reads) is aggregate.c's, sharing collector/aggregate.h.
 GROUPS = {"aggtext": "aggregate", "forked": "source", "ending": "source",
-          "stall": "source", "sourcelog": "source"}
+          "stall": "source", "sourcelog": "source", "forward": "source"}
 
 
 def module(stem):

@@ -185,6 +185,79 @@ class FailingJob(MeshTest):
         self.check_screen(160)
 
 
+MPI_HELLO = r"""
+#include <mpi.h>
+#include <stdio.h>
+int
+main(int argc, char **argv)
+{
+	int	r;
+
+	MPI_Init(&argc, &argv);
+	MPI_Comm_rank(MPI_COMM_WORLD, &r);
+	fprintf(stderr, "rank %d says hello on stderr\n", r);
+	MPI_Finalize();
+	return 0;
+}
+"""
+
+
+def mpi_problem():
+    for tool in ("mpicc", "mpirun"):
+        if not any(os.access(os.path.join(d, tool), os.X_OK)
+                   for d in os.environ.get("PATH", "").split(":")):
+            return "%s not found (Debian's openmpi-bin, libopenmpi-dev)" % tool
+    return None
+
+
+class Forwarding(MeshTest):
+    """A line a rank writes and its launcher writes again is recorded and
+    shown once, as the rank's; the launcher's copy is in the log, marked."""
+
+    def check_once(self, text_of, n, shown):
+        lines = line_records(self.records)
+        for r in range(n):
+            mine = [x for x in lines if x["line"] == text_of(r) and
+                    not x.get("copy")]
+            self.assertEqual([x["rank"] for x in mine], [r], lines)
+            copies = [x for x in lines if x.get("copy") and
+                      x["line"].endswith(text_of(r))]
+            self.assertEqual(len(copies), 1, lines)
+            self.assertIsNone(copies[0]["rank"])
+            self.assertEqual(copies[0]["copy_of"], {
+                "source": mine[0]["source"], "seq": mine[0]["seq"]})
+            self.assertEqual(shown.count("[rank %d] %s" % (r, text_of(r))), 1,
+                             shown)
+        self.assertNotIn("[pid", "\n".join(l for l in shown.splitlines()
+                                            if "hello" in l or "says" in l))
+
+    @unittest.skipIf(mpi_problem(), mpi_problem())
+    def test_mpirun_forwards_each_line_once(self):
+        src = os.path.join(self.tmp, "hello.c")
+        prog = os.path.join(self.tmp, "hello")
+        with open(src, "w") as f:
+            f.write(MPI_HELLO)
+        subprocess.run(["mpicc", "-o", prog, src], check=True)
+        p = self.launch(["mpirun", "--allow-run-as-root", "--oversubscribe",
+                         "-np", "4", prog], args=["--aggregate", "off"],
+                        timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.check_once(lambda r: "rank %d says hello on stderr" % r, 4,
+                        p.stderr.decode())
+
+    @unittest.skipIf(job_problem(), job_problem())
+    def test_torchrun_tee_each_line_once(self):
+        code = os.path.join(self.tmp, "w.py")
+        with open(code, "w") as f:
+            f.write("import os\nprint('worker %s says hi' % "
+                    "os.environ['RANK'], flush=True)\n")
+        p = self.launch([TORCH, TORCHRUN, "--tee", "3", "--nproc_per_node",
+                         "2", code], args=["--aggregate", "off"], timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.check_once(lambda r: "worker %d says hi" % r, 2,
+                        p.stdout.decode())
+
+
 class Width(MeshTest):
 
     def columns(self, args):
