@@ -1,7 +1,7 @@
 /*
  * Golden tests for the aggregator: tests/data/aggregate/<case>/input has
- * one console line per line, "SOURCE RANK|- out|err TEXT" (pid is 1000 +
- * source), and directives: "@ T" sets the clock to T seconds (from 0) and
+ * one console line per line, "SOURCE RANK|- out|err[+bar] TEXT" (pid is
+ * 1000 + source; +bar: a progress bar's last state), and directives: "@ T" sets the clock to T seconds (from 0) and
  * lets the aggregator print what is due, "world N" gives the sources that
  * follow a world size. <case>/output is what the console shows, each
  * line preceded by its stream, with "@ T" where the clock moved; what
@@ -67,7 +67,7 @@ Test(aggregate, golden_cases)
 	struct origin	 o;
 	struct shape	 sh;
 	long		 src, rank, world;
-	int		 ncases = 0, which, off;
+	int		 ncases = 0, which, off, flags;
 
 	cr_assert_not_null(d);
 	while ((e = readdir(d)) != NULL) {
@@ -88,7 +88,7 @@ Test(aggregate, golden_cases)
 		aggregate_set_window(0.25);
 		for (line = strtok_r(in, "\n", &save); line != NULL;
 		    line = strtok_r(NULL, "\n", &save)) {
-			char	rk[16], st[8];
+			char	rk[16], st[16];
 
 			if (line[0] == '@') {
 				clock_now = atof(line + 1);
@@ -102,12 +102,14 @@ Test(aggregate, golden_cases)
 				continue;
 			}
 
-			cr_assert_eq(sscanf(line, "%ld %15s %7s%n", &src, rk, st,
+			cr_assert_eq(sscanf(line, "%ld %15s %15s%n", &src, rk, st,
 			    &off), 3, "bad input line: %s", line);
 			off++;	/* the one space before the text */
 			rank = strcmp(rk, "-") == 0 ? -1 : atol(rk);
-			which = strcmp(st, "out") == 0 ? MESHLOG_STDOUT :
+			which = strncmp(st, "out", 3) == 0 ? MESHLOG_STDOUT :
 			    MESHLOG_STDERR;
+			/* "out+bar": a progress bar's last state. */
+			flags = strstr(st, "+bar") != NULL ? SPLIT_PROGRESS : 0;
 			if (rank >= 0)
 				snprintf(prefixes[src], sizeof prefixes[src],
 				    "[rank %ld] ", rank);
@@ -121,7 +123,7 @@ Test(aggregate, golden_cases)
 			o.world = world;
 			shape_of(line + off, strlen(line + off), &sh);
 			aggregate_line(which, &o, line + off, strlen(line + off),
-			    0, &sh, 0);
+			    flags, &sh, 0);
 		}
 		gotlen += (size_t)snprintf(got + gotlen, sizeof got - gotlen,
 		    "@ end\n");
