@@ -28,6 +28,8 @@
 
 /* Bars remembered for the live line; the oldest goes past this. */
 #define LIVE_MAX	4096
+/* Bars listed one by one; past this, the slowest is named. */
+#define LIVE_LIST	8
 /* A bar not updated for this long (s) leaves the live line. */
 #define LIVE_STALE	10
 
@@ -39,8 +41,9 @@ struct live_bar {
 	long			 world;
 	int			 which;
 	char			 prefix[64];
-	char			*text;
+	char			*text;		/* without the bar's drawing */
 	size_t			 len;
+	int			 pct;		/* its "NN%", or -1 */
 	time_t			 when;
 	TAILQ_ENTRY(live_bar)	 entry;
 };
@@ -234,7 +237,9 @@ console_live_draw(void)
 	const char	**text;
 	size_t		 *len, n = 0, cols, fit, clen;
 	time_t		  now = time(NULL);
-	char		  more[48];
+	char		  more[96];
+	long		  slow_rank = -1;
+	int		  slow_pct = 101;
 
 	for (b = TAILQ_FIRST(&bars); b != NULL; b = next) {
 		next = TAILQ_NEXT(b, entry);
@@ -259,6 +264,10 @@ console_live_draw(void)
 		o[n].prefix = b->prefix;
 		text[n] = b->text;
 		len[n++] = b->len;
+		if (b->pct >= 0 && b->pct < slow_pct) {
+			slow_pct = b->pct;
+			slow_rank = b->rank;
+		}
 	}
 	live_len = live_more = 0;
 	aggregate_render(MESHLOG_STDERR, o, text, len, n,
@@ -267,8 +276,12 @@ console_live_draw(void)
 	free(text);
 	free(len);
 	more[0] = '\0';
+	if (n > LIVE_LIST && slow_rank >= 0)
+		snprintf(more, sizeof more, " slowest: rank %ld at %d%%%s",
+		    slow_rank, slow_pct, live_more > 0 ? "," : "");
 	if (live_more > 0)
-		snprintf(more, sizeof more, " (+%zu)", live_more);
+		snprintf(more + strlen(more), sizeof more - strlen(more),
+		    " +%zu more bar%s", live_more, live_more > 1 ? "s" : "");
 	cols = console_width(MESHLOG_STDERR) - 1 - strlen(more);
 	fit = console_fit(live_buf, live_len, cols);
 	clen = 4 + fit + strlen(more);
@@ -307,6 +320,50 @@ console_live_done(uint64_t id)
 	}
 }
 
+/*
+ * A bar's state for the live line: its drawing ("|####   |", blocks or
+ * '#'s between two '|') left out, so that ranks' states line up; *pct its
+ * first "NN%", or -1. Allocated.
+ */
+static char *
+console_bar_text(const char *s, size_t n, size_t *outlen, int *pct)
+{
+	const char	*a, *b, *p;
+	char		*t;
+	size_t		 k;
+
+	*pct = -1;
+	for (p = s; (p = memchr(p, '%', (size_t)(s + n - p))) != NULL; p++) {
+		for (k = 0; p - k > s && p[-(long)k - 1] >= '0' &&
+		    p[-(long)k - 1] <= '9' && k < 3; k++)
+			;
+		if (k > 0) {
+			*pct = (int)strtol(p - k, NULL, 10);
+			break;
+		}
+	}
+	t = xmalloc(n + 1);
+	a = memchr(s, '|', n);
+	b = a != NULL ? memchr(a + 1, '|', (size_t)(s + n - a - 1)) : NULL;
+	for (p = a != NULL ? a + 1 : NULL; b != NULL && p < b; p++) {
+		/* A drawing has no letter and no digit. */
+		if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= 'A' && *p <= 'Z'))
+			b = NULL;
+	}
+	if (b == NULL) {
+		memcpy(t, s, n);
+		*outlen = n;
+		return (t);
+	}
+	k = (size_t)(a - s);
+	memcpy(t, s, k);
+	t[k++] = ' ';
+	memcpy(t + k, b + 1, (size_t)(s + n - b - 1));
+	*outlen = k + (size_t)(s + n - b - 1);
+	return (t);
+}
+
 void
 console_live(int which, const struct origin *o, const char *line,
     size_t len)
@@ -337,9 +394,7 @@ console_live(int which, const struct origin *o, const char *line,
 	b->which = which;
 	strlcpy(b->prefix, o->prefix, sizeof b->prefix);
 	free(b->text);
-	b->text = xmalloc(len == 0 ? 1 : len);
-	memcpy(b->text, line, len);
-	b->len = len;
+	b->text = console_bar_text(line, len, &b->len, &b->pct);
 	b->when = time(NULL);
 	if (live_ev == NULL && base != NULL)
 		live_ev = evtimer_new(base, console_live_cb, NULL);
