@@ -232,6 +232,32 @@ at_same(const char *a, size_t la, const char *b, size_t lb)
 	return (la == lb && memcmp(a, b, la) == 0);
 }
 
+/* Append vals[0..n) as "{a,b,c}". */
+static void
+at_set(struct at_buf *b, size_t n)
+{
+	size_t	i;
+
+	AT_PUT(b, "{");
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			AT_PUT(b, ",");
+		at_put(b, vals[i].p, vals[i].len);
+	}
+	AT_PUT(b, "}");
+}
+
+/* Append the first and last of vals[0..n) as open"a..b"close. */
+static void
+at_span(struct at_buf *b, const char *open, size_t n, const char *close)
+{
+	at_put(b, open, 1);
+	at_put(b, vals[0].p, vals[0].len);
+	AT_PUT(b, "..");
+	at_put(b, vals[n - 1].p, vals[n - 1].len);
+	at_put(b, close, 1);
+}
+
 /*
  * Append what the n members said at one word: their values, in rank
  * order when few, else as distinct values or a range.
@@ -254,19 +280,10 @@ at_values(struct at_buf *b, size_t n)
 		prev = l;
 	}
 	if (n <= AT_LIST) {
-		AT_PUT(b, "{");
-		if (run && n >= 3) {
-			at_put(b, vals[0].p, vals[0].len);
-			AT_PUT(b, "..");
-			at_put(b, vals[n - 1].p, vals[n - 1].len);
-		} else {
-			for (i = 0; i < n; i++) {
-				if (i > 0)
-					AT_PUT(b, ",");
-				at_put(b, vals[i].p, vals[i].len);
-			}
-		}
-		AT_PUT(b, "}");
+		if (run && n >= 3)
+			at_span(b, "{", n, "}");
+		else
+			at_set(b, n);
 		return;
 	}
 	qsort(vals, n, sizeof *vals, at_value_cmp);
@@ -281,30 +298,16 @@ at_values(struct at_buf *b, size_t n)
 		at_number(vals[0].p, vals[0].len, &lo, &d);
 		at_number(vals[nd - 1].p, vals[nd - 1].len, &hi, &d);
 		if (hi - lo + 1 == (long long)nd) {
-			AT_PUT(b, "{");
-			at_put(b, vals[0].p, vals[0].len);
-			AT_PUT(b, "..");
-			at_put(b, vals[nd - 1].p, vals[nd - 1].len);
-			AT_PUT(b, "}");
+			at_span(b, "{", nd, "}");
 			return;
 		}
 	}
 	if (nd <= AT_DISTINCT) {
-		AT_PUT(b, "{");
-		for (i = 0; i < nd; i++) {
-			if (i > 0)
-				AT_PUT(b, ",");
-			at_put(b, vals[i].p, vals[i].len);
-		}
-		AT_PUT(b, "}");
+		at_set(b, nd);
 		return;
 	}
 	if (nums) {
-		AT_PUT(b, "[");
-		at_put(b, vals[0].p, vals[0].len);
-		AT_PUT(b, "..");
-		at_put(b, vals[nd - 1].p, vals[nd - 1].len);
-		AT_PUT(b, "]");
+		at_span(b, "[", nd, "]");
 		return;
 	}
 	AT_PUT(b, "{");
