@@ -54,8 +54,18 @@ def read_records(path):
     return out
 
 
-def run_on_pty(cmd, env, cols=97, rows=31):
-    """Run cmd with a new pty as stdin/stdout/stderr; return its output."""
+def mpi_problem():
+    """Why mpirun tests cannot run here, or None."""
+    for tool in ("mpicc", "mpirun"):
+        if not any(os.access(os.path.join(d, tool), os.X_OK)
+                   for d in os.environ.get("PATH", "").split(":")):
+            return "%s not found (Debian's openmpi-bin, libopenmpi-dev)" % tool
+    return None
+
+
+def run_on_pty(cmd, env, cols=97, rows=31, raw=False):
+    """Run cmd with a new pty as stdin/stdout/stderr; return its exit code
+    and output (with its carriage returns when raw)."""
     pid, master = pty.fork()
     if pid == 0:
         os.execvpe(cmd[0], cmd, env)
@@ -64,7 +74,9 @@ def run_on_pty(cmd, env, cols=97, rows=31):
     out = read_until_eof(master)
     _, status = os.waitpid(pid, 0)
     os.close(master)
-    return os.waitstatus_to_exitcode(status), out.decode().replace("\r", "")
+    out = out.decode(errors="replace")
+    return os.waitstatus_to_exitcode(status), out if raw else out.replace(
+        "\r", "")
 
 
 def read_until_eof(fd, sink=None):

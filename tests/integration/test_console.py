@@ -5,20 +5,16 @@ soon a line is first seen.
 """
 import os
 import re
-import struct
 import subprocess
 import sys
 import time
 import unittest
-import fcntl
-import pty
-import termios
 
 SRCDIR = os.environ.get("MESHLOG_SRCDIR") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (COLLECTOR, PYTHON, MeshTest, clean_env,  # noqa: E402
-                     line_records, read_records, read_until_eof)
+                     line_records, mpi_problem, read_records, run_on_pty)
 
 TORCH = "/usr/bin/python3"
 TORCHRUN = os.path.join(SRCDIR, "tests", "bench", "torchrun_fixed.py")
@@ -34,17 +30,9 @@ def job_problem():
             "python3-torch or python3-tqdm is not installed")
 
 
-def run_pty(cmd, env, cols, rows=40):
+def run_pty(cmd, env, cols):
     """Run cmd on a new terminal of cols columns; its raw output."""
-    pid, master = pty.fork()
-    if pid == 0:
-        os.execvpe(cmd[0], cmd, env)
-    fcntl.ioctl(master, termios.TIOCSWINSZ,
-                struct.pack("HHHH", rows, cols, 0, 0))
-    out = read_until_eof(master)
-    _, status = os.waitpid(pid, 0)
-    os.close(master)
-    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+    return run_on_pty(cmd, env, cols=cols, rows=40, raw=True)
 
 
 def screen(raw, cols):
@@ -200,14 +188,6 @@ main(int argc, char **argv)
 	return 0;
 }
 """
-
-
-def mpi_problem():
-    for tool in ("mpicc", "mpirun"):
-        if not any(os.access(os.path.join(d, tool), os.X_OK)
-                   for d in os.environ.get("PATH", "").split(":")):
-            return "%s not found (Debian's openmpi-bin, libopenmpi-dev)" % tool
-    return None
 
 
 class Forwarding(MeshTest):

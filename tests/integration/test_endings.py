@@ -15,7 +15,7 @@ SRCDIR = os.environ.get("MESHLOG_SRCDIR") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (MeshTest, PYTHON, SHIM, clean_env, events,  # noqa: E402
-                     read_records, run_on_pty, COLLECTOR)
+                     mpi_problem, read_records, run_on_pty, COLLECTOR)
 
 TORCH = "/usr/bin/python3"
 
@@ -56,14 +56,6 @@ main(int argc, char **argv)
 	return 0;
 }
 """
-
-
-def mpi_problem():
-    for tool in ("mpicc", "mpirun"):
-        if not any(os.access(os.path.join(d, tool), os.X_OK)
-                   for d in os.environ.get("PATH", "").split(":")):
-            return "%s not found (Debian's openmpi-bin, libopenmpi-dev)" % tool
-    return None
 
 
 def closed_by_pid(records):
