@@ -43,20 +43,8 @@
 #define AGG_MAX_BYTES		(16 * 1024 * 1024)
 /* Hash buckets for templates, sources and signatures. */
 #define AGG_BUCKETS		4096
-/* Recent groups per stream and severity tried by edit distance. */
-#define AGG_CANDIDATES		8
-/*
- * Widest band of the edit distance: past 1,700 bytes the seed's 15% would
- * cost O(length^2) per candidate; lines that long merge when at most this
- * many edits apart, so every line costs O(length).
- */
-#define AGG_BAND_MAX		256
 /* Literal letters a template needs before it may group different text. */
 #define AGG_MIN_LETTERS		3
-/* Groups remembered per signature for edit-distance candidates: the
- * first ones (the seed's representatives) and the latest. */
-#define AGG_SIG_FIRST		8
-#define AGG_SIG_RING		4
 /* A block is closed past this many lines or bytes. */
 #define AGG_BLOCK_LINES		1000
 #define AGG_BLOCK_BYTES		(256 * 1024)
@@ -107,21 +95,6 @@ struct agg_queue {
 	struct agg_queue	*hnext;
 };
 
-/*
- * Candidates for the edit distance: groups by the template without its
- * first token, without its last, and without both, so that a line that
- * differs from a group in one word at either end still finds it. Each
- * keeps the first groups (the seed's representatives attract most lines)
- * and the latest; a printed group leaves them.
- */
-struct agg_sig {
-	uint64_t		 sig;
-	struct agg_group	*first[AGG_SIG_FIRST];
-	struct agg_group	*ring[AGG_SIG_RING];
-	unsigned		 next;
-	struct agg_sig		*hnext;
-};
-
 TAILQ_HEAD(agg_groups, agg_group);
 TAILQ_HEAD(agg_blocks, agg_src);
 
@@ -137,69 +110,10 @@ static struct agg_blocks	 blocks[2] = { TAILQ_HEAD_INITIALIZER(blocks[0]),
 static size_t			 ngroups, nbytes, nsrcs, sweep_at = 1024;
 static struct agg_queue		*qbucket[AGG_BUCKETS];
 static struct agg_src		*sbucket[AGG_BUCKETS];
-static struct agg_sig		*sigbucket[AGG_BUCKETS];
-/* Recent groups per stream (2), rankedness (2), severity (0, 10..50). */
-static struct agg_group		*recent[2][2][6][AGG_CANDIDATES];
-static unsigned			 recent_next[2][2][6];
 static uint64_t			 agg_lines, agg_printed, agg_serial, agg_bars;
 
 static void	aggregate_timer_cb(int, short, void *);
 static void	agg_block_close(struct agg_src *, int);
-
-/* Hash h made particular to a stream, a severity and rankedness. */
-static inline uint64_t
-agg_salt(uint64_t h, int which, int severity, int ranked)
-{
-	h = (h ^ ((uint64_t)(unsigned)which << 32 | (uint64_t)ranked << 40 |
-	    (unsigned)severity)) * 0x9e3779b97f4a7c15ULL;
-	return (h ^ (h >> 32));
-}
-
-size_t
-aggregate_distance(const char *a, size_t la, const char *b, size_t lb,
-    size_t k)
-{
-	static size_t	*rows;
-	static size_t	 caprows;
-	size_t		*p, *c, *t, i, j, lo, hi, best, d;
-
-	if ((la > lb ? la - lb : lb - la) > k)
-		return (k + 1);
-	if (2 * (lb + 2) > caprows) {
-		caprows = 2 * (lb + 2);
-		rows = xrealloc(rows, caprows * sizeof *rows);
-	}
-	p = rows;
-	c = rows + lb + 2;
-	/* Cells outside the band |i - j| <= k hold k + 1. */
-	for (j = 0; j <= lb; j++)
-		p[j] = j <= k ? j : k + 1;
-	p[lb + 1] = k + 1;
-	for (i = 1; i <= la; i++) {
-		lo = i > k ? i - k : 1;
-		hi = i + k < lb ? i + k : lb;
-		c[lo - 1] = lo == 1 ? (i <= k ? i : k + 1) : k + 1;
-		best = c[lo - 1];
-		for (j = lo; j <= hi; j++) {
-			d = p[j - 1] + (a[i - 1] != b[j - 1]);
-			if (p[j] + 1 < d)
-				d = p[j] + 1;
-			if (c[j - 1] + 1 < d)
-				d = c[j - 1] + 1;
-			c[j] = d > k + 1 ? k + 1 : d;
-			if (c[j] < best)
-				best = c[j];
-		}
-		c[hi + 1] = k + 1;
-		if (best > k)
-			return (k + 1);
-		t = p;
-		p = c;
-		c = t;
-	}
-	return (p[lb] > k ? k + 1 : p[lb]);
-}
-
 
 /* Now, in seconds: the loop's time, or the tests' clock. */
 static double
@@ -212,13 +126,6 @@ agg_now(void)
 	if (base == NULL || event_base_gettimeofday_cached(base, &tv) == -1)
 		gettimeofday(&tv, NULL);
 	return ((double)tv.tv_sec + (double)tv.tv_usec / 1e6);
-}
-
-/* Severity slot 0..5 of a level. */
-static int
-agg_slot(int severity)
-{
-	return (severity <= 0 ? 0 : severity >= 50 ? 5 : severity / 10);
 }
 
 /*
@@ -357,199 +264,6 @@ agg_queue_pop(struct agg_group *g)
 	free(q);
 }
 
-/* The signature entry for sig, created when create is set. */
-static struct agg_sig *
-agg_sig(uint64_t sig, int create)
-{
-	struct agg_sig	*e, **b = &sigbucket[sig % AGG_BUCKETS];
-
-	for (e = *b; e != NULL; e = e->hnext) {
-		if (e->sig == sig)
-			return (e);
-	}
-	if (!create)
-		return (NULL);
-	e = xcalloc(1, sizeof *e);
-	e->sig = sig;
-	e->hnext = *b;
-	*b = e;
-	return (e);
-}
-
-/* Drop g from e's slots; e goes when it holds no group. */
-static void
-agg_sig_drop(struct agg_sig *e, const struct agg_group *g)
-{
-	struct agg_sig	**pp;
-	size_t		  k;
-	int		  any = 0;
-
-	for (k = 0; k < AGG_SIG_FIRST; k++) {
-		if (e->first[k] == g)
-			e->first[k] = NULL;
-		any |= e->first[k] != NULL;
-	}
-	for (k = 0; k < AGG_SIG_RING; k++) {
-		if (e->ring[k] == g)
-			e->ring[k] = NULL;
-		any |= e->ring[k] != NULL;
-	}
-	if (any)
-		return;
-	for (pp = &sigbucket[e->sig % AGG_BUCKETS]; *pp != e;
-	    pp = &(*pp)->hnext)
-		;
-	*pp = e->hnext;
-	free(e);
-}
-
-/* g no longer names e among its signatures. */
-static void
-agg_group_forget(struct agg_group *g, const struct agg_sig *e)
-{
-	size_t	i;
-
-	for (i = 0; i < g->nsigs; i++) {
-		if (g->sigs[i] == e) {
-			g->sigs[i] = g->sigs[--g->nsigs];
-			return;
-		}
-	}
-}
-
-/*
- * The three signatures of a line's template (fewer for very short ones).
- * Only a template new to the waiting groups needs them, so the line is
- * tokenized here rather than for every line.
- */
-static size_t
-agg_signatures(const char *line, size_t len, uint64_t sig[3], int which,
-    int severity, int ranked)
-{
-	struct shape_tokens	t;
-	size_t			n = 0, i, nt;
-
-	shape_tokenize(line, len, &t);
-	nt = t.n < SHAPE_MAX_TOKENS ? t.n : SHAPE_MAX_TOKENS;
-	if (nt >= 2) {
-		sig[n++] = shape_span(&t, 1, nt);
-		sig[n++] = shape_span(&t, 0, nt - 1);
-	}
-	if (nt >= 3)
-		sig[n++] = shape_span(&t, 1, nt - 1);
-	for (i = 0; i < n; i++)
-		sig[i] = agg_salt(sig[i], which, severity, ranked);
-	return (n);
-}
-
-/* Make g a candidate for the edit distance of lines to come. */
-static void
-agg_candidate_add(struct agg_group *g, int ranked, const uint64_t *sig,
-    size_t nsig)
-{
-	struct agg_group	**r, *old;
-	struct agg_sig		 *e;
-	unsigned		 *next;
-	size_t			  i, k;
-
-	next = &recent_next[g->which][ranked][agg_slot(g->severity)];
-	r = recent[g->which][ranked][agg_slot(g->severity)];
-	r[(*next)++ % AGG_CANDIDATES] = g;
-	for (i = 0; i < nsig; i++) {
-		e = agg_sig(sig[i], 1);
-		for (k = 0; k < g->nsigs && g->sigs[k] != e; k++)
-			;
-		if (k < g->nsigs)	/* two signatures alike */
-			continue;
-		for (k = 0; k < AGG_SIG_FIRST && e->first[k] != NULL; k++)
-			;
-		if (k < AGG_SIG_FIRST)
-			e->first[k] = g;
-		else {
-			if ((old = e->ring[e->next % AGG_SIG_RING]) != NULL)
-				agg_group_forget(old, e);
-			e->ring[e->next++ % AGG_SIG_RING] = g;
-		}
-		g->sigs[g->nsigs++] = e;
-	}
-}
-
-/* g is printed: it is no candidate any more. */
-static void
-agg_candidate_remove(struct agg_group *g)
-{
-	struct agg_group	**r;
-	size_t			  i;
-
-	r = recent[g->which][g->ranked][agg_slot(g->severity)];
-	for (i = 0; i < AGG_CANDIDATES; i++) {
-		if (r[i] == g)
-			r[i] = NULL;
-	}
-	for (i = 0; i < g->nsigs; i++)
-		agg_sig_drop(g->sigs[i], g);
-	g->nsigs = 0;
-}
-
-/* Distance of line to c if below the seed's threshold and *best. */
-static void
-agg_try(struct agg_group *c, const char *line, size_t len,
-    struct agg_group **bestg, size_t *best, double *bestr)
-{
-	size_t	longer, k, d;
-	double	r;
-
-	if (c == NULL || c == *bestg)
-		return;
-	longer = c->len > len ? c->len : len;
-	if (longer == 0) {
-		*bestg = c;
-		*bestr = 0;
-		return;
-	}
-	k = (longer * 15 - 1) / 100;	/* largest d with d < 0.15 longer */
-	if (k > AGG_BAND_MAX)
-		k = AGG_BAND_MAX;
-	if ((d = aggregate_distance(c->text, c->len, line, len, k)) > k)
-		return;
-	r = (double)d / (double)longer;
-	/* Ties go to the older group, as the seed's scan finds it first. */
-	if (*bestg == NULL || r < *bestr ||
-	    (r == *bestr && c->serial < (*bestg)->serial)) {
-		*bestg = c;
-		*bestr = r;
-		*best = d;
-	}
-}
-
-/*
- * The closest group to line by the seed's rule, among few candidates: the
- * latest groups of the stream and severity, and the first and latest
- * groups of each of the line's signatures.
- */
-static struct agg_group *
-agg_candidate(int which, int ranked, int slot, const uint64_t *sig,
-    size_t nsig, const char *line, size_t len)
-{
-	struct agg_group	*bestg = NULL;
-	struct agg_sig		*e;
-	size_t			 i, k, best = 0;
-	double			 bestr = 1;
-
-	for (i = 0; i < AGG_CANDIDATES; i++)
-		agg_try(recent[which][ranked][slot][i], line, len, &bestg,
-		    &best, &bestr);
-	for (i = 0; i < nsig; i++) {
-		if ((e = agg_sig(sig[i], 0)) == NULL)
-			continue;
-		for (k = 0; k < AGG_SIG_FIRST; k++)
-			agg_try(e->first[k], line, len, &bestg, &best, &bestr);
-		for (k = 0; k < AGG_SIG_RING; k++)
-			agg_try(e->ring[k], line, len, &bestg, &best, &bestr);
-	}
-	return (bestg);
-}
-
 /*
  * A new waiting group for key, in its place by serial (0: the next) in
  * the print order and in its queue.
@@ -626,7 +340,7 @@ agg_print(struct agg_group *g)
 
 	TAILQ_REMOVE(&waiting, g, entry);
 	agg_queue_pop(g);
-	agg_candidate_remove(g);
+	aggmatch_remove(g);
 	aggtext_print(g, print_line, print_group);
 	agg_printed++;
 	for (i = 0; i < g->nmembers; i++) {
@@ -671,9 +385,10 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 	piece = (flags & (SPLIT_TRUNCATED | SPLIT_PARTIAL |
 	    SPLIT_PROGRESS)) != 0;
 	if (!piece && q == NULL) {
-		nsig = agg_signatures(line, len, sig, which, severity, ranked);
+		nsig = aggmatch_signatures(line, len, sig, which, severity,
+		    ranked);
 		have_sig = 1;
-		if ((c = agg_candidate(which, ranked, slot, sig, nsig, line,
+		if ((c = aggmatch_find(which, ranked, slot, sig, nsig, line,
 		    len)) != NULL) {
 			key = c->key;
 			q = c->queue;
@@ -687,9 +402,9 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 		g->us = us;
 		if (!piece) {
 			if (!have_sig)
-				nsig = agg_signatures(line, len, sig, which,
+				nsig = aggmatch_signatures(line, len, sig, which,
 				    severity, ranked);
-			agg_candidate_add(g, ranked, sig, nsig);
+			aggmatch_add(g, ranked, sig, nsig);
 		}
 	}
 	agg_member_add(g, s, line, len);

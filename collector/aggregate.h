@@ -49,6 +49,36 @@ struct agg_group {
 	TAILQ_ENTRY(agg_group)	 entry;		/* print order */
 };
 
+/* Hash h made particular to a stream, a severity and rankedness. */
+static inline uint64_t
+agg_salt(uint64_t h, int which, int severity, int ranked)
+{
+	h = (h ^ ((uint64_t)(unsigned)which << 32 | (uint64_t)ranked << 40 |
+	    (unsigned)severity)) * 0x9e3779b97f4a7c15ULL;
+	return (h ^ (h >> 32));
+}
+
+/* Severity slot 0..5 of a level. */
+static inline int
+agg_slot(int severity)
+{
+	return (severity <= 0 ? 0 : severity >= 50 ? 5 : severity / 10);
+}
+
+/* aggmatch.c: close groups by the seed's edit distance */
+/* The (up to three) signatures of a line's template, salted. */
+size_t	aggmatch_signatures(const char *line, size_t len, uint64_t sig[3],
+	    int which, int severity, int ranked);
+/* Make g a candidate for the lines to come, under its signatures. */
+void	aggmatch_add(struct agg_group *g, int ranked, const uint64_t *sig,
+	    size_t nsig);
+/* g is printed: no candidate any more. */
+void	aggmatch_remove(struct agg_group *g);
+/* The closest waiting group to line by the seed's rule, or NULL. */
+struct agg_group *aggmatch_find(int which, int ranked, int slot,
+	    const uint64_t *sig, size_t nsig, const char *line, size_t len);
+
+/* aggtext.c */
 /*
  * Print g through line (one member) or group (several): a line group
  * as one line per set of members whose texts align, fields that differ

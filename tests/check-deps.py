@@ -22,8 +22,10 @@ SRC = os.environ.get("MESHLOG_SRCDIR", ".")
 # (events and status) and forward.c (launchers' copies of ranks' lines)
 # are parts of source.c split off for size; they
 # share the state of collector/source.h and call each other. aggtext.c
-# (how a group reads) is aggregate.c's, sharing collector/aggregate.h.
-GROUPS = {"aggtext": "aggregate", "forked": "source", "ending": "source",
+# (how a group reads) and aggmatch.c (close groups by edit distance) are
+# aggregate.c's, sharing collector/aggregate.h.
+GROUPS = {"aggtext": "aggregate", "aggmatch": "aggregate",
+          "forked": "source", "ending": "source",
           "stall": "source", "sourcelog": "source", "forward": "source"}
 
 
