@@ -169,8 +169,6 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 		upstream_record(src->id, s->which, flags, seq, us, line, len);
 	if (!(flags & SPLIT_UPDATE))
 		s->seq = seq + 1;
-	if (!(flags & SPLIT_UPDATE) && !(to & ROUTE_VIEW))
-		s->partial_shown = 0;
 	if (to & ROUTE_LIVE)
 		console_live(s->which, &src->origin, line, len);
 	if ((to & ROUTE_VIEW) && s->partial_shown > 0) {
@@ -181,7 +179,8 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 	} else if (to & ROUTE_VIEW)
 		console_record(s->which, &src->origin, line, len, flags, &sh,
 		    us);
-	if (to & ROUTE_VIEW)
+	/* A line is finished: what was shown of it is behind us. */
+	if (!(flags & SPLIT_UPDATE))
 		s->partial_shown = 0;
 }
 
