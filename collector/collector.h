@@ -185,11 +185,14 @@ void	record_ts(char *buf, const struct timespec *ts);
 /* Bytes record_line() may write for a line of n bytes and prefix plen. */
 #define RECORD_MAX(n, plen)	(JSON_ESCAPE_MAX(n) + (plen) + 256)
 /*
- * Write one JSON line record into dst (RECORD_MAX bytes): ts, the constant
- * prefix ("host":..,"stream":..,), seq, line and the flags. Returns length.
+ * Write one JSON line record into dst (RECORD_MAX bytes): ts and the same
+ * time as ts_ns (us since the epoch, in ns), the constant prefix
+ * ("host":..,"stream":..,), seq, line, the flags, and level when it is a
+ * detected severity (10..50). Returns the length.
  */
-size_t	record_line(char *dst, const char *ts, const char *prefix,
-	    size_t plen, uint64_t seq, const char *line, size_t n, int flags);
+size_t	record_line(char *dst, const char *ts, uint64_t us, const char *prefix,
+	    size_t plen, uint64_t seq, const char *line, size_t n, int flags,
+	    int level);
 /* Mark the record of n bytes at rec (room for RECORD_MAX) as a copy of
  * source src's record seq: "copy_of":{...}. Returns its new length. */
 size_t	record_copy_of(char *rec, size_t n, uint64_t src, uint64_t seq);

@@ -40,16 +40,21 @@ record_u64(char *d, uint64_t v)
 			    (d) += sizeof(lit) - 1)
 
 size_t
-record_line(char *dst, const char *ts, const char *prefix, size_t plen,
-    uint64_t seq, const char *line, size_t n, int flags)
+record_line(char *dst, const char *ts, uint64_t us, const char *prefix,
+    size_t plen, uint64_t seq, const char *line, size_t n, int flags,
+    int level)
 {
+	static const char *const levels[] = { "DEBUG", "INFO", "WARNING",
+	    "ERROR", "CRITICAL" };
 	char	*d = dst;
 	size_t	 tl = strlen(ts);
 
 	APPEND(d, "{\"ts\":\"");
 	memcpy(d, ts, tl);
 	d += tl;
-	APPEND(d, "\",");
+	APPEND(d, "\",\"ts_ns\":");
+	d = record_u64(d, us * 1000);
+	*d++ = ',';
 	memcpy(d, prefix, plen);
 	d += plen;
 	APPEND(d, "\"seq\":");
@@ -65,6 +70,13 @@ record_line(char *dst, const char *ts, const char *prefix, size_t plen,
 		APPEND(d, ",\"progress\":true");
 	if (flags & SPLIT_COPY)
 		APPEND(d, ",\"copy\":true");
+	if (level >= 10 && level <= 50 && level % 10 == 0) {
+		APPEND(d, ",\"level\":\"");
+		tl = strlen(levels[level / 10 - 1]);
+		memcpy(d, levels[level / 10 - 1], tl);
+		d += tl;
+		*d++ = '"';
+	}
 	APPEND(d, "}\n");
 	return ((size_t)(d - dst));
 }

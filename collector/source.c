@@ -148,8 +148,8 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 	}
 	if (to & ROUTE_LOG) {
 		p = jsonlog_reserve(RECORD_MAX(len, s->jplen));
-		n = record_line(p, ts, s->jprefix, s->jplen, seq, line, len,
-		    flags);
+		n = record_line(p, ts, us, s->jprefix, s->jplen, seq, line,
+		    len, flags, sh.severity);
 		if (copy)
 			n = record_copy_of(p, n, fm.src, fm.seq);
 		jsonlog_commit(n);

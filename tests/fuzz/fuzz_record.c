@@ -27,8 +27,9 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	buf = malloc(RECORD_MAX(size, sizeof prefix - 1));
 	if (buf == NULL)
 		abort();
-	n = record_line(buf, "2026-01-01T00:00:00.000000Z", prefix,
-	    sizeof prefix - 1, 7, (const char *)data, size, flags);
+	n = record_line(buf, "2026-01-01T00:00:00.000000Z", 1767225600000000ULL,
+	    prefix, sizeof prefix - 1, 7, (const char *)data, size, flags,
+	    size > 0 ? data[0] % 60 : 0);
 	if (n == 0 || buf[n - 1] != '\n' || memchr(buf, '\n', n - 1) != NULL)
 		abort();
 	o = json_loadb(buf, n, JSON_ALLOW_NUL, &err);

@@ -1,6 +1,8 @@
 """Shared helpers for the integration tests: real programs under the real
 shim and a real collector, with assertions on the JSON log's exact content.
 """
+import calendar
+import datetime
 import fcntl
 import json
 import os
@@ -42,6 +44,13 @@ def clean_env(**extra):
     env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+def ts_ns(ts):
+    """An RFC 3339 UTC time with microseconds, in ns since the epoch."""
+    d = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc)
+    return (calendar.timegm(d.timetuple()) * 1000000 + d.microsecond) * 1000
 
 
 def read_records(path):
@@ -234,6 +243,11 @@ class MeshTest(unittest.TestCase):
                       "source"):
                 self.assertIn(k, r)
             self.assertIn(r["stream"], ("stdout", "stderr"))
+            # ts_ns is ts, as a number tools read without parsing.
+            self.assertEqual(r["ts_ns"], ts_ns(r["ts"]), r)
+            self.assertIn(r.get("level", "INFO"), ("DEBUG", "INFO",
+                                                    "WARNING", "ERROR",
+                                                    "CRITICAL"), r)
             self.assertTrue(r["rank"] is None or isinstance(r["rank"], int))
             key = (r["source"], r["stream"])
             self.assertEqual(r["seq"], seqs.get(key, 0),

@@ -29,6 +29,9 @@ class Capture(MeshTest):
         self.assertEqual(self.texts(stream="stderr"),
                          ["INFO:root:info record",
                           "WARNING:root:warning record", "to stderr"])
+        # The severity the console filters on is in the log too.
+        self.assertEqual([r.get("level") for r in line_records(
+            self.records, stream="stderr")], ["INFO", "WARNING", None])
         last = line_records(self.records, stream="stdout")[-1]
         self.assertTrue(last.get("partial"))
         pid = events(self.records, "source_open")[0]["pid"]

@@ -10,7 +10,7 @@
 
 /* Encode a record for line and parse it back with jansson. */
 static json_t *
-encode(const char *line, size_t n, int flags)
+encode_level(const char *line, size_t n, int flags, int level)
 {
 	const char	*prefix = "\"host\":\"h\",\"pid\":1,\"rank\":null,"
 	    "\"source\":1,\"stream\":\"stdout\",";
@@ -19,14 +19,36 @@ encode(const char *line, size_t n, int flags)
 	json_t		*o;
 	json_error_t	 err;
 
-	len = record_line(buf, "2026-01-02T03:04:05.000006Z", prefix,
-	    strlen(prefix), 7, line, n, flags);
+	len = record_line(buf, "2026-01-02T03:04:05.000006Z",
+	    1767323045000006ULL, prefix, strlen(prefix), 7, line, n, flags,
+	    level);
 	cr_assert(len > 0 && buf[len - 1] == '\n');
 	cr_assert(memchr(buf, '\n', len - 1) == NULL, "newline inside");
 	o = json_loadb(buf, len, JSON_ALLOW_NUL, &err);
 	cr_assert_not_null(o, "not JSON (%s): %.*s", err.text, (int)len, buf);
 	free(buf);
 	return (o);
+}
+
+static json_t *
+encode(const char *line, size_t n, int flags)
+{
+	return (encode_level(line, n, flags, 0));
+}
+
+Test(record, level_and_numeric_time_for_tools)
+{
+	json_t	*o = encode_level("WARNING:root:disk slow", 22, 0, 30);
+
+	cr_assert_str_eq(json_string_value(json_object_get(o, "level")),
+	    "WARNING");
+	/* The same instant as ts, in ns: what Vector, Loki and jq read. */
+	cr_assert_eq(json_integer_value(json_object_get(o, "ts_ns")),
+	    1767323045000006000LL);
+	json_decref(o);
+	o = encode_level("no level here", 13, 0, 0);
+	cr_assert_null(json_object_get(o, "level"));
+	json_decref(o);
 }
 
 Test(record, fields_and_flags)
