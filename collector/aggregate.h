@@ -10,9 +10,6 @@
 
 #include "collector.h"
 
-/* A source as the aggregator knows it. */
-struct agg_src;
-
 /* One process's line (or block) in a group. */
 struct agg_member {
 	const char		*prefix;	/* its own, "[rank 3] " */

@@ -67,6 +67,8 @@ static size_t		 live_len, live_cap, live_more;
 
 static void	console_emit(int, const char *, const char *, const char *,
 		    size_t, int, uint64_t);
+/* With console_emit's SPLIT_* flags: no line end (a prompt waits). */
+#define CONSOLE_OPEN	0x1000
 static void	console_live_erase(void);
 static void	console_live_done(uint64_t);
 static const struct timeval live_period = { 0, 250000 };
@@ -516,7 +518,8 @@ console_emit(int which, const char *colour, const char *prefix,
 		memcpy(cbuf + n, " [...]", 6);
 		n += 6;
 	}
-	cbuf[n++] = '\n';
+	if (!(flags & CONSOLE_OPEN))
+		cbuf[n++] = '\n';
 	dest_write(cons[which], cbuf, n);
 }
 
@@ -546,33 +549,12 @@ void
 console_partial(int which, const struct origin *o, const char *text,
     size_t len)
 {
-	const char	*colour = console_rank_colour(which, o->prefix);
-	size_t		 plen = strlen(o->prefix), need, n = 0;
-
 	if (cons[which] == NULL || !console_shows(o))
 		return;
 	/* What waits was written before it. */
 	aggregate_flush();
-	console_live_erase();
-	console_end_mid();
-	need = (colour != NULL ? strlen(colour) + 4 : 0) + plen +
-	    JSON_ESCAPE_MAX(len) + 1;
-	if (need > ccap) {
-		ccap = need;
-		cbuf = xrealloc(cbuf, ccap);
-	}
-	if (colour != NULL) {
-		memcpy(cbuf, colour, strlen(colour));
-		n = strlen(colour);
-	}
-	memcpy(cbuf + n, o->prefix, plen);
-	n += plen;
-	if (colour != NULL) {
-		memcpy(cbuf + n, "\x1b[0m", 4);
-		n += 4;
-	}
-	n += record_console(cbuf + n, text, len);
-	dest_write(cons[which], cbuf, n);
+	console_emit(which, console_rank_colour(which, o->prefix), o->prefix,
+	    text, len, CONSOLE_OPEN, 0);
 	mid_which = which;
 	mid_id = o->id;
 }
@@ -581,20 +563,12 @@ void
 console_rest(int which, const struct origin *o, const char *text,
     size_t len, uint64_t us)
 {
-	size_t	n;
-
 	if (cons[which] == NULL || !console_shows(o))
 		return;
 	if (mid_which == which && mid_id == o->id) {
 		/* Nothing came between: finish the screen line. */
 		mid_which = -1;
-		if (JSON_ESCAPE_MAX(len) + 1 > ccap) {
-			ccap = JSON_ESCAPE_MAX(len) + 1;
-			cbuf = xrealloc(cbuf, ccap);
-		}
-		n = record_console(cbuf, text, len);
-		cbuf[n++] = '\n';
-		dest_write(cons[which], cbuf, n);
+		console_emit(which, NULL, "", text, len, 0, 0);
 	} else if (len > 0)
 		console_line(which, o->prefix, text, len, 0, us);
 }
