@@ -66,10 +66,56 @@ stream_order(struct stream *s)
 			(void)stream_move(up, (size_t)(s->hold_off - up->bytes));
 		return ((up = stream_up(s)) != NULL && up->bytes < s->hold_off);
 	}
-	/* Running alongside its parent: best effort, never a wait. */
+	/*
+	 * Running alongside its parent: what the parent wrote before the
+	 * fork goes first, even past a slow destination (then the child
+	 * waits, as it would have in a full pipe); the rest is best effort.
+	 */
+	if (s->fork_off != 0) {
+		if (up->bytes < s->fork_off)
+			(void)stream_move(up, (size_t)(s->fork_off - up->bytes));
+		if ((up = stream_up(s)) != NULL && up->bytes < s->fork_off) {
+			if (s->fork_off < up->wait_at)
+				up->wait_at = s->fork_off;
+			return (1);
+		}
+		s->fork_off = 0;
+		if (up == NULL)
+			return (0);
+	}
 	if (!up->paused && (left = stream_pending(up)) > 1)
 		(void)stream_move(up, left);
 	return (0);
+}
+
+/*
+ * The parent stream up read up to some waiting children's places, or
+ * closed: they go on; the others wait for the next place.
+ */
+void
+stream_kids_wake(struct stream *up)
+{
+	struct source	*src;
+	struct stream	*c;
+	int		 i;
+
+	up->wait_at = UINT64_MAX;
+	TAILQ_FOREACH(src, &sources, entry) {
+		for (i = 0; i < 2; i++) {
+			c = src->st[i];
+			if (c == NULL || c->fork_off == 0 ||
+			    c->updev != up->dev || c->upino != up->ino)
+				continue;
+			if (up->fd != -1 && up->bytes < c->fork_off) {
+				if (c->fork_off < up->wait_at)
+					up->wait_at = c->fork_off;
+				continue;
+			}
+			c->fork_off = 0;
+			if (c->paused && c->fd != -1)
+				stream_watch_cb(c, 0);
+		}
+	}
 }
 
 /*
@@ -277,6 +323,8 @@ source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds, int nfds,
 		s = stream_new(src, parent[i]->which, fds[i], &sb[i]);
 		s->updev = parent[i]->dev;
 		s->upino = parent[i]->ino;
+		/* Its parent's bytes so far were written before the fork. */
+		s->fork_off = parent[i]->bytes + stream_pending(parent[i]) - 1;
 		stream_route_as(s, parent[i]);
 		fds[i] = -1;
 		/* Polled until it shows life, not watched (source_quiet_cb). */

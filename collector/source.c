@@ -338,6 +338,9 @@ stream_close(struct stream *s, enum close_reason reason)
 	/* A reaped child's bytes are through, or lost with its reader. */
 	if (s->holding)
 		stream_release(s);
+	/* Children waiting for its bytes wait no more. */
+	if (s->wait_at != UINT64_MAX)
+		stream_kids_wake(s);
 	if (reason != CLOSE_COLLECTOR_EXIT)
 		keeper_close(src->id, 1u << s->which);
 	if (--src->nopen == 0)
@@ -391,6 +394,8 @@ stream_move(struct stream *s, size_t max)
 		case DEST_OK:
 			stream_bytes(s, buf, n);
 			done += n;
+			if (s->bytes >= s->wait_at)
+				stream_kids_wake(s);
 			continue;
 		case DEST_EMPTY:
 			split_pause(&s->split);
@@ -581,6 +586,7 @@ stream_new(struct source *src, int which, int fd, const struct stat *sb)
 	s->fd = fd;
 	s->dev = sb->st_dev;
 	s->ino = sb->st_ino;
+	s->wait_at = UINT64_MAX;
 	split_init(&s->split, cfg.line_max);
 	stream_prefix(s, src);
 	return (s);

@@ -44,6 +44,10 @@ struct stream {
 	uint64_t		 hold_off;	/* waits past this many bytes */
 	int			 held;		/* children holding this one */
 	uint64_t		 hold_at;	/* reads no further until then */
+	uint64_t		 fork_off;	/* a forked child's: its parent's
+						   bytes that come first, or 0 */
+	uint64_t		 wait_at;	/* the lowest fork_off of the
+						   children waiting for it */
 	unsigned		 qgen;		/* poll pass that kept it */
 	TAILQ_ENTRY(stream)	 qentry;
 	char			*jprefix;	/* constant JSON fields */
@@ -195,6 +199,8 @@ int	 stream_held(struct stream *);
 void	 stream_release(struct stream *);
 /* A parent reaped this child: keep its bytes' place. */
 void	 stream_hold(struct stream *);
+/* A parent's bytes reached a waiting child's place, or it closed. */
+void	 stream_kids_wake(struct stream *);
 /* The source_open event of a forked child, at its first record. */
 void	 source_fork_event(struct source *);
 /* A quiet stream is watched from now on, or closes. */

@@ -222,6 +222,44 @@ class Fork(MeshTest):
             self.assertEqual(got, want)
         self.stop()
 
+    def test_child_comes_after_what_its_parent_wrote_before_the_fork(self):
+        # The reader starts late and the parent's bytes wait in its pipe;
+        # the last child, still running when the reader starts, wrote
+        # while they waited. Its line must still come after all its
+        # parent wrote before the fork (it came first: the child's pipe
+        # was read as soon as there was room).
+        code = ("import os, time\n"
+                "for i in range(3000):\n"
+                "    print('a-%d ' % i + 'x' * 60, flush=True)\n"
+                "for r in range(4):\n"
+                "    pid = os.fork()\n"
+                "    if pid == 0:\n"
+                "        print('b%d' % r, flush=True)\n"
+                "        os._exit(0)\n"
+                "    os.waitpid(pid, 0)\n"
+                "    print('c%d' % r, flush=True)\n"
+                "pid = os.fork()\n"
+                "if pid == 0:\n"
+                "    print('d', flush=True)\n"
+                "    os._exit(0)\n"
+                "time.sleep(2)\n"
+                "os.waitpid(pid, 0)\n"
+                "print('e', flush=True)\n")
+        cmd = ["bash", "-c", "%s -c \"$0\" | (sleep 1; cat)" % PYTHON, code]
+        want = subprocess.run(cmd, capture_output=True, env=clean_env(),
+                              timeout=60).stdout
+        self.assertEqual(want.splitlines()[3000:],
+                         b"b0 c0 b1 c1 b2 c2 b3 c3 d e".split())
+        self.serve(args=("-q",))
+        for run in range(3):
+            got = subprocess.run(cmd, capture_output=True,
+                                 env=self.shim_env(), timeout=60).stdout
+            self.assertEqual([x for x in got.splitlines()
+                              if not x.startswith(b"a")],
+                             want.splitlines()[3000:])
+            self.assertEqual(got, want)
+        self.stop()
+
     def test_console_shows_workers_as_their_rank(self):
         code = ("import os\n"
                 "kids = []\n"
