@@ -231,9 +231,9 @@ agg_queue_put(struct agg_queue *q, struct agg_group *g)
 	g->queue = q;
 }
 
-/* The oldest group of q created after serial after, or NULL. */
-static struct agg_group *
-agg_queue_after(const struct agg_queue *q, uint64_t after)
+/* Where in q the oldest group created after serial after is, or q->n. */
+static size_t
+agg_queue_index(const struct agg_queue *q, uint64_t after)
 {
 	size_t	lo = q->head, hi = q->n, mid;
 
@@ -244,7 +244,73 @@ agg_queue_after(const struct agg_queue *q, uint64_t after)
 		else
 			lo = mid + 1;
 	}
-	return (lo < q->n ? q->v[lo] : NULL);
+	return (lo);
+}
+
+/* The oldest group of q created after serial after, or NULL. */
+static struct agg_group *
+agg_queue_after(const struct agg_queue *q, uint64_t after)
+{
+	size_t	i = agg_queue_index(q, after);
+
+	return (i < q->n ? q->v[i] : NULL);
+}
+
+/*
+ * Per rank, the serial of the last group a line of that rank joined, per
+ * stream: a rank's forked workers are sources of their own, and a line
+ * should not join a group its rank is in already when another would do.
+ */
+#define AGG_RANKS_MAX	(1L << 20)
+static uint64_t		(*rank_last)[2];
+static size_t		 nrank_last;
+
+static uint64_t *
+agg_rank_last(long rank)
+{
+	size_t	n;
+
+	if (rank < 0 || rank >= AGG_RANKS_MAX)
+		return (NULL);
+	if ((size_t)rank >= nrank_last) {
+		for (n = nrank_last == 0 ? 64 : nrank_last; n <= (size_t)rank;)
+			n *= 2;
+		rank_last = xrealloc(rank_last, n * sizeof *rank_last);
+		memset(rank_last + nrank_last, 0, (n - nrank_last) *
+		    sizeof *rank_last);
+		nrank_last = n;
+	}
+	return (rank_last[rank]);
+}
+
+/* How many groups past the oldest a line looks for its very text. */
+#define AGG_LOOK	8
+
+/*
+ * The group of q that line of s joins, or NULL for a new one: one begun
+ * after s's last line, saying the very same text if one of the first few
+ * does, else the oldest its rank is not in yet.
+ */
+static struct agg_group *
+agg_queue_pick(const struct agg_queue *q, const struct agg_src *s,
+    int which, const char *line, size_t len)
+{
+	struct agg_group	*g, *c;
+	uint64_t		*rl;
+	size_t			 i, end;
+
+	if ((i = agg_queue_index(q, s->last[which])) == q->n)
+		return (NULL);
+	g = q->v[i];
+	end = i + AGG_LOOK < q->n ? i + AGG_LOOK : q->n;
+	for (; i < end; i++) {
+		c = q->v[i];
+		if (c->len == len && memcmp(c->text, line, len) == 0)
+			return (c);
+	}
+	if ((rl = agg_rank_last(s->rank)) == NULL || rl[which] < g->serial)
+		return (g);
+	return (agg_queue_after(q, rl[which]));
 }
 
 /* Take g, the oldest, off its queue; the queue goes when empty. */
@@ -308,6 +374,7 @@ agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
     size_t len)
 {
 	struct agg_member	*m;
+	uint64_t		*rl;
 
 	if (g->nmembers == g->capmembers) {
 		g->capmembers *= 2;
@@ -330,6 +397,8 @@ agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
 	if (s->world > g->world)
 		g->world = s->world;
 	s->last[g->which] = g->serial;
+	if ((rl = agg_rank_last(s->rank)) != NULL && rl[g->which] < g->serial)
+		rl[g->which] = g->serial;
 }
 
 /* Print g, the oldest waiting group, and free it. */
@@ -395,7 +464,7 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 		}
 	}
 	if (q != NULL)
-		g = agg_queue_after(q, s->last[which]);
+		g = agg_queue_pick(q, s, which, line, len);
 	if (g == NULL) {
 		g = agg_group_new(key, 0, which, severity, ranked, flags, 0,
 		    line, len, deadline);

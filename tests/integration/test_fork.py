@@ -287,11 +287,12 @@ class Fork(MeshTest):
     def test_aggregation_counts_workers_as_their_rank(self):
         # Three ranks, two forked workers each, the same lines: the view
         # folds them by rank, as it would the ranks' own lines.
-        code = ("import os\n"
+        code = ("import os, time\n"
                 "kids = []\n"
                 "for w in range(2):\n"
                 "    p = os.fork()\n"
                 "    if p == 0:\n"
+                "        time.sleep(0.1 * w)\n"
                 "        print('worker loading shard %d' % w, flush=True)\n"
                 "        os._exit(0)\n"
                 "    kids.append(p)\n"
