@@ -314,7 +314,7 @@ main(int argc, char **argv)
 	};
 	struct event	*ev[4], *idle = NULL;
 	struct timeval	 second = { 1, 0 };
-	char		*path = NULL, *end, *cause = NULL, *copy;
+	char		*path = NULL, *end, *cause = NULL, *copy, *cwd, *abs;
 	long long	 size;
 	int		 c, tee = -1, status = 0, i, raw;
 	long		 v, pid;
@@ -526,6 +526,13 @@ main(int argc, char **argv)
 	control_init();
 	server_open(path, control_dispatch);
 	source_on_pending_forks(server_read_families);
+	/* Named whole, for meshlogctl logs and SIGHUP from elsewhere. */
+	if (cfg.json_path != NULL && cfg.json_path[0] != '/' &&
+	    (cwd = getcwd(NULL, 0)) != NULL) {
+		xasprintf(&abs, "%s/%s", cwd, cfg.json_path);
+		cfg.json_path = abs;
+		free(cwd);
+	}
 	if (cfg.json_path != NULL && jsonlog_open(cfg.json_path) != 0)
 		fatal("cannot open JSON log %s%s", cfg.json_path, errno ==
 		    ELOOP ? " (it is a symbolic link, which is not followed)" :

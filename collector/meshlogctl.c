@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "runtime/runtime.h"
+#include "logs.h"
 #include "rankset.h"
 #include "summarytext.h"
 
@@ -33,6 +34,8 @@ static const char usage_text[] =
 "       meshlogctl [-s PATH] status [--json]\n"
 "       meshlogctl [-s PATH] summary [--json] [FILE]\n"
 "       meshlogctl ls [--json]\n"
+"       meshlogctl [-s PATH] logs [-r LIST] [-p LEVEL] [-S TIME] [-U TIME]\n"
+"                  [-g REGEX] [-n N] [-f] [-o FORMAT] [options] [FILE...]\n"
 "\n"
 "  -s, --socket PATH  the collector's socket (default: $MESHLOG_SOCKET, else\n"
 "                     $XDG_RUNTIME_DIR/meshlog/collector.sock if it answers,\n"
@@ -56,6 +59,9 @@ static const char usage_text[] =
 "          From the running collector, or with FILE the record a launch-mode\n"
 "          collector wrote at the end of its JSON log; --json as it is\n"
 "ls        your collectors that answer: pid, start, sources, command, socket\n"
+"logs      the lines of a JSON log (default: the running collector's) by\n"
+"          rank, host, pid, stream, level, time and text, the last N, and\n"
+"          followed as they come; meshlogctl logs --help says how\n"
 "\n"
 "Exit status: 0 done, 1 refused or incomplete, 2 usage (or several\n"
 "collectors and none chosen), 3 no collector.\n";
@@ -381,6 +387,40 @@ choose(char *path, size_t len, long pid)
 	free(f);
 }
 
+/* The socket logs_log asks, as main found it. */
+static char	logs_sock[256];
+static int	logs_named;
+static long	logs_pid;
+
+/* The running collector's JSON log, for "logs" without FILE. */
+static char *
+logs_log(void)
+{
+	json_t		*req, *reply;
+	const char	*p;
+	char		*out;
+
+	if (!logs_named && (logs_pid > 0 || getenv("MESHLOG_SOCKET") ==
+	    NULL || *getenv("MESHLOG_SOCKET") == '\0'))
+		choose(logs_sock, sizeof logs_sock, logs_pid);
+	req = json_pack("{s:s}", "type", "status");
+	reply = request(logs_sock, req, 10000);
+	json_decref(req);
+	if ((p = json_string_value(json_object_get(json_object_get(reply,
+	    "collector"), "json"))) == NULL) {
+		fprintf(stderr, "meshlogctl: the collector at %s keeps no JSON "
+		    "log (it was started without -j); name a FILE\n",
+		    logs_sock);
+		exit(1);
+	}
+	if ((out = strdup(p)) == NULL) {
+		perror("meshlogctl");
+		exit(1);
+	}
+	json_decref(reply);
+	return (out);
+}
+
 /* A level in words: "WARNING", or the number. */
 static void
 level_print(json_int_t level)
@@ -606,8 +646,8 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		usage("no command (flush, set-mode, set-level, status, summary "
-		    "or ls)", NULL);
+		usage("no command (flush, set-mode, set-level, status, summary, "
+		    "ls or logs)", NULL);
 	cmd = argv[optind];
 	if (strcmp(cmd, "ls") == 0) {
 		if (argc - optind > 2 || (argc - optind == 2 &&
@@ -618,6 +658,12 @@ main(int argc, char **argv)
 	argv += optind;
 	argc -= optind;
 	optind = 1;
+	if (strcmp(cmd, "logs") == 0) {
+		memcpy(logs_sock, path, sizeof logs_sock);
+		logs_named = named;
+		logs_pid = pid;
+		return (logs_main(argc, argv, logs_log));
+	}
 	if (strcmp(cmd, "flush") == 0)
 		req = json_pack("{s:s}", "type", "flush");
 	else if (strcmp(cmd, "set-mode") == 0)

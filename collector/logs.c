@@ -1,0 +1,700 @@
+/*
+ * meshlogctl logs: the records of JSON logs that answer a query, as
+ * journalctl shows a journal. Files are mapped and read in order; with
+ * -n the newest lines are found from the end, a block at a time, so that
+ * "the last 20 lines of rank 3" reads only as much as it needs; with -f
+ * the newest file is followed as it grows and across a rotation.
+ */
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "logquery.h"
+#include "logs.h"
+#include "rankset.h"
+
+/* How much of a file -n looks at at once, from its end. */
+#define TAIL_BLOCK	(4u << 20)
+/* How often -f looks at the file. */
+#define FOLLOW_MS	200
+/* How long -f reads a rotated file after it last grew. */
+#define FOLLOW_OLD_MS	2000
+
+enum logs_fmt { FMT_SHORT, FMT_PRECISE, FMT_CAT, FMT_JSON };
+
+struct span {
+	const char	*p;
+	size_t		 n;
+};
+
+struct logs {
+	struct logq	 q;
+	enum logs_fmt	 fmt;
+	int		 color;
+	int		 parse;		/* filters the bytes do not settle */
+	long		 lines;		/* -n, or -1 */
+	int		 follow;
+	struct span	*v;		/* -n: the newest answers, in order */
+	size_t		 nv;
+	size_t		 cap;
+};
+
+/* A file mapped whole (NULL p when empty). */
+struct mapped {
+	const char	*path;
+	int		 fd;
+	char		*p;
+	size_t		 n;
+};
+
+static const char logs_usage[] =
+"usage: meshlogctl logs [options] [FILE...]\n"
+"\n"
+"Shows the line records of JSON logs (FILE, in order; default: the running\n"
+"collector's) that answer every filter given, oldest first.\n"
+"\n"
+"  -r, --rank LIST        ranks, as 0,2-5\n"
+"      --host NAME        lines from this host\n"
+"      --pid PID          lines of this process\n"
+"      --source ID        lines of this source (the log's \"source\")\n"
+"      --stream stdout|stderr\n"
+"  -p, --priority LEVEL   lines at LEVEL or above (DEBUG, INFO, WARNING,\n"
+"                         ERROR, CRITICAL); lines without a level are left out\n"
+"  -S, --since TIME       lines at or after TIME; -U, --until TIME: at or\n"
+"                         before. TIME: 2026-11-30T10:42:00Z (RFC 3339),\n"
+"                         \"2026-11-30 10:42\", 10:42 (today, local time),\n"
+"                         now, today, yesterday, or -5m, -1h30m, -2d\n"
+"  -g, --grep REGEX       lines matching the extended regular expression;\n"
+"                         case is ignored unless REGEX has a capital letter\n"
+"  -n, --lines N          only the last N answers\n"
+"  -f, --follow           then go on showing new lines as they are written,\n"
+"                         across a rotation of the file, until interrupted\n"
+"      --events           lifecycle records too (process start and end,\n"
+"                         flushes, level changes), whatever -p and -g say\n"
+"      --copies           launchers' copies of their ranks' lines too\n"
+"  -o, --output FORMAT    short (default): time [rank N] line;\n"
+"                         short-precise: the time to the microsecond;\n"
+"                         cat: the line only; json: the records as written\n"
+"      --color[=WHEN]     colour levels: auto (on a terminal, unless\n"
+"                         NO_COLOR is set), always or never\n"
+"\n"
+"Exit status: 0 done (answers or none), 1 a log could not be read,\n"
+"2 usage, 3 no FILE and no collector answered.\n";
+
+static void __attribute__((noreturn))
+logs_bad(const char *msg, const char *arg)
+{
+	fprintf(stderr, "meshlogctl logs: %s%s%s\nTry 'meshlogctl logs "
+	    "--help'.\n", msg, arg != NULL ? ": " : "", arg != NULL ? arg :
+	    "");
+	exit(2);
+}
+
+/* Now, in ns since the epoch. */
+static int64_t
+logs_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+}
+
+/* An argument on one line: control characters as \n, \t or \xNN. */
+static void
+logs_arg(const char *s)
+{
+	const unsigned char	*p;
+
+	if (s == NULL)
+		s = "?";
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '\n')
+			fputs("\\n", stdout);
+		else if (*p == '\t')
+			fputs("\\t", stdout);
+		else if (*p < 0x20 || *p == 0x7f)
+			printf("\\x%02x", *p);
+		else
+			putchar(*p);
+	}
+}
+
+/* Show the record o (its bytes rec[0..n)). */
+static void
+logs_print(struct logs *l, const char *rec, size_t n, json_t *o)
+{
+	static const char *const colors[] = { "", "", "\033[1;33m",
+	    "\033[1;31m", "\033[1;31m" };
+	const char	*line, *ev;
+	char		 when[48];
+	json_t		*rank, *exit_;
+	struct tm	 tm;
+	time_t		 t;
+	int64_t		 ns;
+	size_t		 len;
+	int		 level = 0;
+
+	if (l->fmt == FMT_JSON) {
+		fwrite(rec, 1, n, stdout);
+		putchar('\n');
+		return;
+	}
+	line = logq_line(o, &len);
+	if (l->fmt == FMT_CAT) {
+		if (line != NULL) {
+			fwrite(line, 1, len, stdout);
+			putchar('\n');
+		}
+		return;
+	}
+	ns = logq_time(rec, n);
+	t = (time_t)(ns / 1000000000LL);
+	localtime_r(&t, &tm);
+	strftime(when, sizeof when, "%b %d %H:%M:%S", &tm);
+	if (l->fmt == FMT_PRECISE)
+		snprintf(when + strlen(when), sizeof when - strlen(when),
+		    ".%06d", (int)(ns % 1000000000LL / 1000));
+	fputs(when, stdout);
+	rank = json_object_get(o, "rank");
+	if (json_is_integer(rank))
+		printf(" [rank %lld]", (long long)json_integer_value(rank));
+	else
+		printf(" [pid %lld]", (long long)json_integer_value(
+		    json_object_get(o, "pid")));
+	if (line == NULL) {
+		ev = json_string_value(json_object_get(o, "event"));
+		printf(" -- %s", ev != NULL ? ev : "record");
+		exit_ = json_object_get(o, "exit");
+		if (json_is_integer(json_object_get(exit_, "code")))
+			printf(": exit code %lld", (long long)
+			    json_integer_value(json_object_get(exit_, "code")));
+		else if (json_is_string(json_object_get(exit_, "signal")))
+			printf(": killed by %s", json_string_value(
+			    json_object_get(exit_, "signal")));
+		else if (json_is_array(json_object_get(o, "argv"))) {
+			size_t	 i;
+			json_t	*a;
+
+			putchar(':');
+			json_array_foreach(json_object_get(o, "argv"), i, a) {
+				putchar(' ');
+				logs_arg(json_string_value(a));
+			}
+		}
+		putchar('\n');
+		return;
+	}
+	if (l->color && json_is_string(json_object_get(o, "level")))
+		level = logq_parse_level(json_string_value(json_object_get(o,
+		    "level")));
+	putchar(' ');
+	if (level >= 30)
+		fputs(colors[level / 10 - 1], stdout);
+	fwrite(line, 1, len, stdout);
+	if (level >= 30)
+		fputs("\033[0m", stdout);
+	putchar('\n');
+}
+
+/* Whether the record rec[0..n) answers; *o its parse, when one was made. */
+static int
+logs_answers(struct logs *l, const char *rec, size_t n, json_t **o)
+{
+	*o = NULL;
+	if (!logq_maybe(&l->q, rec, n))
+		return (0);
+	if (!l->parse && l->fmt == FMT_JSON)
+		return (1);
+	if ((*o = json_loadb(rec, n, JSON_ALLOW_NUL, NULL)) == NULL)
+		return (0);		/* not a record: a torn or foreign line */
+	if (logq_match(&l->q, *o))
+		return (1);
+	json_decref(*o);
+	*o = NULL;
+	return (0);
+}
+
+/*
+ * The first place in [p, end) where a needle of l's query is, or NULL;
+ * at[] keeps where each one is next (NULL: not looked for yet).
+ */
+static const char *
+logs_next_hit(struct logs *l, const char *p, const char *end,
+    const char **at)
+{
+	const char	*best = NULL;
+	int		 i;
+
+	for (i = 0; i < l->q.nneedles; i++) {
+		if (at[i] == end)	/* none left */
+			continue;
+		if (at[i] == NULL || at[i] < p) {
+			at[i] = memmem(p, (size_t)(end - p), l->q.needle[i],
+			    l->q.nlen[i]);
+			if (at[i] == NULL) {
+				at[i] = end;
+				continue;
+			}
+		}
+		if (best == NULL || at[i] < best)
+			best = at[i];
+	}
+	return (best);
+}
+
+/*
+ * Each whole line of buf[0..len) that answers: shown at once (keep NULL)
+ * or added to keep. With needles only lines holding one are looked at.
+ * Returns the bytes of whole lines gone through.
+ */
+static size_t
+logs_scan(struct logs *l, const char *buf, size_t len, struct span **keep,
+    size_t *nkeep, size_t *capkeep)
+{
+	const char	*p = buf, *end = buf + len, *hit, *nl, *start;
+	const char	*at[LOGQ_NEEDLES] = { NULL };
+	json_t		*o;
+
+	while (p < end) {
+		if (l->q.by_tail) {
+			if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+				break;
+			start = p;
+			p = nl + 1;
+			if (!logq_tail_maybe(&l->q, start, (size_t)(nl -
+			    start)))
+				continue;
+			hit = start;
+		} else if (l->q.nneedles > 0) {
+			if ((hit = logs_next_hit(l, p, end, at)) == NULL)
+				break;
+			start = hit;
+			while (start > p && start[-1] != '\n')
+				start--;
+		} else {
+			hit = start = p;
+		}
+		if ((nl = memchr(hit, '\n', (size_t)(end - hit))) == NULL) {
+			p = start;
+			return ((size_t)(p - buf));
+		}
+		p = nl + 1;
+		if (!logs_answers(l, start, (size_t)(nl - start), &o))
+			continue;
+		if (keep == NULL) {
+			logs_print(l, start, (size_t)(nl - start), o);
+		} else {
+			if (*nkeep == *capkeep) {
+				*capkeep = *capkeep ? *capkeep * 2 : 64;
+				*keep = realloc(*keep, *capkeep * sizeof **keep);
+				if (*keep == NULL) {
+					perror("meshlogctl logs");
+					exit(1);
+				}
+			}
+			(*keep)[(*nkeep)++] = (struct span){ start,
+			    (size_t)(nl - start) };
+		}
+		json_decref(o);
+	}
+	/* Lines without a needle: all gone through, but a torn end. */
+	if (p >= end)
+		return (len);
+	nl = memrchr(p, '\n', (size_t)(end - p));
+	return (nl != NULL ? (size_t)(nl + 1 - buf) : (size_t)(p - buf));
+}
+
+/* Map path whole; 0, or -1 said on stderr. */
+static int
+logs_map(const char *path, struct mapped *m)
+{
+	struct stat	sb;
+
+	m->path = path;
+	m->p = NULL;
+	m->n = 0;
+	if ((m->fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(m->fd, &sb) == -1) {
+		fprintf(stderr, "meshlogctl logs: %s: %s\n", path,
+		    strerror(errno));
+		if (m->fd != -1)
+			close(m->fd);
+		m->fd = -1;
+		return (-1);
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		fprintf(stderr, "meshlogctl logs: %s: not a regular file\n",
+		    path);
+		close(m->fd);
+		m->fd = -1;
+		return (-1);
+	}
+	if (sb.st_size == 0)
+		return (0);
+	m->n = (size_t)sb.st_size;
+	m->p = mmap(NULL, m->n, PROT_READ, MAP_PRIVATE, m->fd, 0);
+	if (m->p == MAP_FAILED) {
+		fprintf(stderr, "meshlogctl logs: %s: %s\n", path,
+		    strerror(errno));
+		close(m->fd);
+		m->fd = -1;
+		m->p = NULL;
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * The last l->lines answers of m, put before those already found (from
+ * newer files): blocks from the end until there are enough.
+ */
+static void
+logs_tail(struct logs *l, struct mapped *m, size_t *end_out)
+{
+	struct span	*blk = NULL, *all;
+	size_t		 nblk, capblk = 0, end, start, want, keep;
+	const char	*nl;
+
+	/* A torn last line (a live log) is not a record yet. */
+	nl = m->n > 0 ? memrchr(m->p, '\n', m->n) : NULL;
+	end = nl != NULL ? (size_t)(nl + 1 - m->p) : 0;
+	*end_out = end;
+	while (end > 0 && l->nv < (size_t)l->lines) {
+		start = end > TAIL_BLOCK ? end - TAIL_BLOCK : 0;
+		if (start > 0) {
+			nl = memrchr(m->p, '\n', start);
+			start = nl != NULL ? (size_t)(nl + 1 - m->p) : 0;
+		}
+		nblk = 0;
+		(void)logs_scan(l, m->p + start, end - start, &blk, &nblk,
+		    &capblk);
+		want = (size_t)l->lines - l->nv;
+		keep = nblk < want ? nblk : want;
+		if (keep > 0) {
+			all = malloc((l->nv + keep) * sizeof *all);
+			if (all == NULL) {
+				perror("meshlogctl logs");
+				exit(1);
+			}
+			memcpy(all, blk + nblk - keep, keep * sizeof *all);
+			if (l->nv > 0)
+				memcpy(all + keep, l->v, l->nv * sizeof *all);
+			free(l->v);
+			l->v = all;
+			l->nv += keep;
+			l->cap = l->nv;
+		}
+		end = start;
+	}
+	free(blk);
+}
+
+/* A growing buffer of bytes read but not yet a whole line. */
+struct pending {
+	char	*p;
+	size_t	 n;
+	size_t	 cap;
+};
+
+/* Read fd from *off to its end, showing each whole line that answers. */
+static int
+logs_drain(struct logs *l, int fd, off_t *off, struct pending *b)
+{
+	ssize_t	r;
+	size_t	used;
+
+	for (;;) {
+		if (b->cap - b->n < 65536) {
+			b->cap = b->cap ? b->cap * 2 : 1 << 20;
+			if ((b->p = realloc(b->p, b->cap)) == NULL)
+				return (-1);
+		}
+		if ((r = pread(fd, b->p + b->n, b->cap - b->n, *off)) <= 0)
+			return (r == 0 ? 0 : -1);
+		*off += r;
+		b->n += (size_t)r;
+		used = logs_scan(l, b->p, b->n, NULL, NULL, NULL);
+		memmove(b->p, b->p + used, b->n - used);
+		b->n -= used;
+	}
+}
+
+/*
+ * Follow path from offset off of the open fd: new whole lines as they
+ * come. When the file at path is another (rotated), the new one is read
+ * from its start, and the old one still, until it has been still for a
+ * while: a writer may not have reopened yet. Returns only on an error.
+ */
+static int
+logs_follow(struct logs *l, const char *path, int fd, off_t off)
+{
+	struct pending	 b = { NULL, 0, 0 }, ob = { NULL, 0, 0 };
+	struct stat	 sb, now;
+	off_t		 ooff = 0, before;
+	int		 nfd, ofd = -1, still = 0;
+
+	for (;;) {
+		if (ofd != -1) {
+			before = ooff;
+			(void)logs_drain(l, ofd, &ooff, &ob);
+			still = ooff == before ? still + 1 : 0;
+			if (still * FOLLOW_MS >= FOLLOW_OLD_MS) {
+				close(ofd);
+				ofd = -1;
+			}
+		}
+		if (logs_drain(l, fd, &off, &b) != 0) {
+			fprintf(stderr, "meshlogctl logs: %s: %s\n", path,
+			    strerror(errno));
+			break;
+		}
+		fflush(stdout);
+		if (fstat(fd, &sb) == 0 && sb.st_size < off) {
+			off = 0;	/* truncated in place */
+			b.n = 0;
+			continue;
+		}
+		if (stat(path, &now) == 0 && (now.st_ino != sb.st_ino ||
+		    now.st_dev != sb.st_dev) &&
+		    (nfd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+			/* Rotated: the old one is read a while longer. */
+			if (ofd != -1)
+				close(ofd);
+			ofd = fd;
+			ooff = off;
+			still = 0;
+			memcpy(&ob, &b, sizeof ob);
+			memset(&b, 0, sizeof b);
+			fd = nfd;
+			off = 0;
+			continue;
+		}
+		usleep(FOLLOW_MS * 1000);
+	}
+	free(b.p);
+	free(ob.p);
+	close(fd);
+	if (ofd != -1)
+		close(ofd);
+	return (1);
+}
+
+/* Parse the command line into l and the files. */
+static void
+logs_options(struct logs *l, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "rank", required_argument, NULL, 'r' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "pid", required_argument, NULL, 'P' },
+		{ "source", required_argument, NULL, 's' },
+		{ "stream", required_argument, NULL, 't' },
+		{ "priority", required_argument, NULL, 'p' },
+		{ "since", required_argument, NULL, 'S' },
+		{ "until", required_argument, NULL, 'U' },
+		{ "grep", required_argument, NULL, 'g' },
+		{ "lines", required_argument, NULL, 'n' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "events", no_argument, NULL, 'e' },
+		{ "copies", no_argument, NULL, 'c' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "color", optional_argument, NULL, 'C' },
+		{ "colour", optional_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char	*color = "auto", *s;
+	char		*end;
+	int64_t		 now = logs_now();
+	long		 v;
+	int		 c, flags, upper;
+
+	while ((c = getopt_long(argc, argv, "r:p:S:U:g:n:fo:h", opts,
+	    NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			free(l->q.ranks);
+			if (rankset_parse(optarg, &l->q.ranks, &l->q.nranks) !=
+			    0)
+				logs_bad("--rank takes a list like 0,2-5",
+				    optarg);
+			break;
+		case 'H':
+			l->q.host = optarg;
+			l->parse = 1;
+			break;
+		case 'P':
+		case 's':
+			v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v < 0)
+				logs_bad(c == 'P' ? "--pid takes a number" :
+				    "--source takes a number", optarg);
+			if (c == 'P')
+				l->q.pid = v;
+			else
+				l->q.source = v;
+			l->parse = 1;
+			break;
+		case 't':
+			if (strcmp(optarg, "stdout") != 0 &&
+			    strcmp(optarg, "stderr") != 0)
+				logs_bad("--stream takes stdout or stderr",
+				    optarg);
+			l->q.stream = strcmp(optarg, "stderr") == 0;
+			l->parse = 1;
+			break;
+		case 'p':
+			if ((l->q.priority = logq_parse_level(optarg)) < 0)
+				logs_bad("-p takes DEBUG, INFO, WARNING, "
+				    "ERROR, CRITICAL or 0-50", optarg);
+			break;
+		case 'S':
+		case 'U':
+			if (logq_parse_time(optarg, now, c == 'S' ?
+			    &l->q.since : &l->q.until) != 0)
+				logs_bad("not a time (2026-11-30T10:42:00Z, "
+				    "\"2026-11-30 10:42\", 10:42, yesterday, "
+				    "-5m)", optarg);
+			break;
+		case 'g':
+			if (l->q.have_re)
+				regfree(&l->q.re);
+			for (upper = 0, s = optarg; *s != '\0'; s++)
+				upper |= *s >= 'A' && *s <= 'Z';
+			flags = REG_EXTENDED | REG_NOSUB |
+			    (upper ? 0 : REG_ICASE);
+			if (regcomp(&l->q.re, optarg, flags) != 0)
+				logs_bad("not a regular expression", optarg);
+			l->q.have_re = 1;
+			l->parse = 1;
+			break;
+		case 'n':
+			v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v < 0 ||
+			    v > 100000000)
+				logs_bad("-n takes a number of lines", optarg);
+			l->lines = v;
+			break;
+		case 'f':
+			l->follow = 1;
+			break;
+		case 'e':
+			l->q.events = 1;
+			break;
+		case 'c':
+			l->q.copies = 1;
+			break;
+		case 'o':
+			if (strcmp(optarg, "short") == 0)
+				l->fmt = FMT_SHORT;
+			else if (strcmp(optarg, "short-precise") == 0)
+				l->fmt = FMT_PRECISE;
+			else if (strcmp(optarg, "cat") == 0)
+				l->fmt = FMT_CAT;
+			else if (strcmp(optarg, "json") == 0)
+				l->fmt = FMT_JSON;
+			else
+				logs_bad("-o takes short, short-precise, cat "
+				    "or json", optarg);
+			break;
+		case 'C':
+			color = optarg != NULL ? optarg : "always";
+			if (strcmp(color, "auto") != 0 &&
+			    strcmp(color, "always") != 0 &&
+			    strcmp(color, "never") != 0)
+				logs_bad("--color takes auto, always or never",
+				    optarg);
+			break;
+		case 'h':
+			fputs(logs_usage, stdout);
+			exit(0);
+		default:
+			logs_bad("unknown option", NULL);
+		}
+	}
+	if (l->q.since > l->q.until)
+		logs_bad("--since is after --until", NULL);
+	l->color = strcmp(color, "always") == 0 || (strcmp(color, "auto") ==
+	    0 && isatty(STDOUT_FILENO) && (getenv("NO_COLOR") == NULL ||
+	    *getenv("NO_COLOR") == '\0'));
+	logq_ready(&l->q);
+}
+
+int
+logs_main(int argc, char **argv, char *(*default_log)(void))
+{
+	struct logs	 l;
+	struct mapped	*m;
+	char		*dflt = NULL, **files;
+	size_t		 nfiles, i, end, last_end = 0;
+	int		 rc = 0;
+	json_t		*o;
+
+	memset(&l, 0, sizeof l);
+	logq_init(&l.q);
+	l.lines = -1;
+	optind = 1;
+	logs_options(&l, argc, argv);
+	files = argv + optind;
+	nfiles = (size_t)(argc - optind);
+	if (nfiles == 0) {
+		dflt = default_log();
+		files = &dflt;
+		nfiles = 1;
+	}
+	if ((m = calloc(nfiles, sizeof *m)) == NULL) {
+		perror("meshlogctl logs");
+		return (1);
+	}
+	for (i = 0; i < nfiles; i++) {
+		if (logs_map(files[i], &m[i]) != 0)
+			rc = 1;
+	}
+	if (rc == 0 && l.lines >= 0) {
+		/* The newest first, until there are enough. */
+		for (i = nfiles; i-- > 0;) {
+			logs_tail(&l, &m[i], &end);
+			if (i == nfiles - 1)
+				last_end = end;
+		}
+		for (i = 0; i < l.nv; i++) {
+			if (logs_answers(&l, l.v[i].p, l.v[i].n, &o))
+				logs_print(&l, l.v[i].p, l.v[i].n, o);
+			json_decref(o);
+		}
+	} else if (rc == 0) {
+		for (i = 0; i < nfiles; i++) {
+			end = m[i].n > 0 ? logs_scan(&l, m[i].p, m[i].n, NULL,
+			    NULL, NULL) : 0;
+			if (i == nfiles - 1)
+				last_end = end;
+		}
+	}
+	fflush(stdout);
+	if (rc == 0 && l.follow)
+		rc = logs_follow(&l, files[nfiles - 1], dup(m[nfiles - 1].fd),
+		    (off_t)last_end);
+	for (i = 0; i < nfiles; i++) {
+		if (m[i].p != NULL)
+			munmap(m[i].p, m[i].n);
+		if (m[i].fd != -1)
+			close(m[i].fd);
+	}
+	free(m);
+	free(l.v);
+	free(dflt);
+	logq_free(&l.q);
+	return (rc);
+}

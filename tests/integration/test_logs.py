@@ -1,0 +1,339 @@
+"""meshlogctl logs: every filter and format on a known log, exactly; a real
+job's log read back by rank; following a log as it grows, across a
+rotation, and the running collector's own log without naming it."""
+import json
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (BUILD, PYTHON, MeshTest, clean_env,  # noqa: E402
+                     line_records)
+
+MESHLOGCTL = os.path.join(BUILD, "collector", "meshlogctl")
+T0 = 1796032800  # 2026-11-30T10:00:00Z
+
+
+def rec(sec, us, host, pid, rank, source, stream, seq, line, level=None,
+        **extra):
+    """A line record as the collector writes it, keys in its order."""
+    ts = "2026-11-30T10:%02d:%02d.%06dZ" % (sec // 60, sec % 60, us)
+    r = ('{"ts":"%s","ts_ns":%d,"host":%s,"pid":%d,"rank":%s,"source":%d,'
+         '"stream":"%s","seq":%d,"line":%s' % (
+             ts, ((T0 + sec) * 1000000 + us) * 1000, json.dumps(host), pid,
+             "null" if rank is None else rank, source, stream, seq,
+             json.dumps(line)))
+    for k, v in extra.items():
+        if k != "copy_of":
+            r += ',"%s":%s' % (k, json.dumps(v))
+    if level:
+        r += ',"level":"%s"' % level
+    if "copy_of" in extra:
+        r += ',"copy_of":%s' % json.dumps(extra["copy_of"],
+                                          separators=(",", ":"))
+    return r + "}\n"
+
+
+def event(sec, host, pid, rank, source, name, **extra):
+    r = {"ts": "2026-11-30T10:%02d:%02d.000000Z" % (sec // 60, sec % 60),
+         "host": host, "pid": pid, "rank": rank, "source": source,
+         "event": name}
+    r.update(extra)
+    return json.dumps(r, separators=(",", ":")) + "\n"
+
+
+# Two hosts, ranks 0-3, a launcher (no rank) with a copy of rank 3's line.
+SEGMENT_1 = (
+    event(0, "a", 100, 0, 1, "source_open", argv=["python3", "train.py"]) +
+    rec(1, 5, "a", 100, 0, 1, "stdout", 0, "step 1 loss=2.0") +
+    rec(1, 9, "b", 200, 2, 3, "stdout", 0, "step 1 loss=2.2") +
+    rec(2, 0, "a", 101, 1, 2, "stderr", 0, "WARNING lr is high",
+        level="WARNING") +
+    rec(3, 123456, "b", 201, 3, 4, "stderr", 0, "ERROR rank 3 NaN",
+        level="ERROR"))
+SEGMENT_2 = (
+    rec(3, 200000, "a", 99, None, 9, "stderr", 0, "[1,3]<stderr>:ERROR rank "
+        "3 NaN", level="ERROR", copy=True, copy_of={"source": 4, "seq": 0}) +
+    rec(4, 0, "a", 99, None, 9, "stdout", 1, "launcher: rank 3 failed") +
+    rec(5, 0, "b", 200, 2, 3, "stderr", 1, "Traceback (most recent call "
+        "last):", level="ERROR") +
+    event(6, "b", 201, 3, 4, "source_closed", reason="eof",
+          exit={"code": 1}) +
+    rec(7, 0, "a", 100, 0, 1, "stdout", 1, "done \u00e9 \"quoted\"",
+        level="INFO"))
+
+
+class Logs(MeshTest):
+    def setUp(self):
+        super().setUp()
+        self.seg1 = os.path.join(self.tmp, "run.1.jsonl")
+        self.seg2 = os.path.join(self.tmp, "run.jsonl")
+        with open(self.seg1, "w") as f:
+            f.write(SEGMENT_1)
+        with open(self.seg2, "w") as f:
+            f.write(SEGMENT_2)
+
+    def logs(self, *args, files=None, rc=0, env=None):
+        p = subprocess.run([MESHLOGCTL, "logs", *args,
+                            *(files if files is not None else
+                              [self.seg1, self.seg2])],
+                           capture_output=True, timeout=60,
+                           env=env or clean_env(TZ="UTC"))
+        self.assertEqual(p.returncode, rc, p.stderr)
+        return p.stdout.decode()
+
+    def test_default_short_format_in_order_across_files(self):
+        self.assertEqual(self.logs(), (
+            "Nov 30 10:00:01 [rank 0] step 1 loss=2.0\n"
+            "Nov 30 10:00:01 [rank 2] step 1 loss=2.2\n"
+            "Nov 30 10:00:02 [rank 1] WARNING lr is high\n"
+            "Nov 30 10:00:03 [rank 3] ERROR rank 3 NaN\n"
+            "Nov 30 10:00:04 [pid 99] launcher: rank 3 failed\n"
+            "Nov 30 10:00:05 [rank 2] Traceback (most recent call last):\n"
+            "Nov 30 10:00:07 [rank 0] done \u00e9 \"quoted\"\n"))
+
+    def test_formats(self):
+        self.assertEqual(self.logs("-o", "cat", "-r", "0"),
+                         "step 1 loss=2.0\ndone \u00e9 \"quoted\"\n")
+        self.assertEqual(self.logs("-o", "short-precise", "-r", "3"),
+                         "Nov 30 10:00:03.123456 [rank 3] ERROR rank 3 NaN\n")
+        self.assertEqual(self.logs("-o", "json", "-r", "2"),
+                         SEGMENT_1.splitlines(True)[2] +
+                         SEGMENT_2.splitlines(True)[2])
+        # Local time, as journalctl shows it.
+        self.assertEqual(self.logs("-o", "short", "-r", "3",
+                                   env=clean_env(TZ="Asia/Kolkata")),
+                         "Nov 30 15:30:03 [rank 3] ERROR rank 3 NaN\n")
+
+    def test_filters(self):
+        cat = ("-o", "cat")
+        self.assertEqual(self.logs(*cat, "--rank", "1-2"),
+                         "step 1 loss=2.2\nWARNING lr is high\n"
+                         "Traceback (most recent call last):\n")
+        self.assertEqual(self.logs(*cat, "--host", "b"),
+                         "step 1 loss=2.2\nERROR rank 3 NaN\n"
+                         "Traceback (most recent call last):\n")
+        self.assertEqual(self.logs(*cat, "--pid", "99"),
+                         "launcher: rank 3 failed\n")
+        self.assertEqual(self.logs(*cat, "--source", "3"),
+                         "step 1 loss=2.2\nTraceback (most recent call "
+                         "last):\n")
+        self.assertEqual(self.logs(*cat, "--stream", "stderr", "-r", "0-3"),
+                         "WARNING lr is high\nERROR rank 3 NaN\n"
+                         "Traceback (most recent call last):\n")
+        self.assertEqual(self.logs(*cat, "-p", "warning"),
+                         "WARNING lr is high\nERROR rank 3 NaN\n"
+                         "Traceback (most recent call last):\n")
+        self.assertEqual(self.logs(*cat, "-p", "ERROR", "-r", "3"),
+                         "ERROR rank 3 NaN\n")
+        self.assertEqual(self.logs(*cat, "-p", "INFO"),
+                         "WARNING lr is high\nERROR rank 3 NaN\n"
+                         "Traceback (most recent call last):\n"
+                         "done \u00e9 \"quoted\"\n")
+        self.assertEqual(self.logs(*cat, "-g", "nan"),
+                         "ERROR rank 3 NaN\n")
+        # A capital letter: case counts.
+        self.assertEqual(self.logs(*cat, "-g", "nan|Trace"),
+                         "Traceback (most recent call last):\n")
+        self.assertEqual(self.logs(*cat, "-g", "NaN|Trace"),
+                         "ERROR rank 3 NaN\n"
+                         "Traceback (most recent call last):\n")
+        self.assertEqual(self.logs(*cat, "-g", '"quoted"$'),
+                         "done \u00e9 \"quoted\"\n")
+
+    def test_times(self):
+        cat = ("-o", "cat")
+        self.assertEqual(self.logs(*cat, "-S", "2026-11-30T10:00:03.123456Z",
+                                   "-U", "2026-11-30 10:00:05"),
+                         "ERROR rank 3 NaN\nlauncher: rank 3 failed\n"
+                         "Traceback (most recent call last):\n")
+        # Local times: the same instant in Kolkata.
+        self.assertEqual(self.logs(*cat, "--since", "2026-11-30 15:30:05",
+                                   env=clean_env(TZ="Asia/Kolkata")),
+                         "Traceback (most recent call last):\n"
+                         "done \u00e9 \"quoted\"\n")
+        self.assertEqual(self.logs(*cat, "-S", "2026-11-30T10:00:06+00:00"),
+                         "done \u00e9 \"quoted\"\n")
+        # Relative: the log is from 2026-11-30, long before "-5m" or now.
+        self.assertEqual(self.logs(*cat, "--since", "-5m"), "")
+        self.assertEqual(self.logs(*cat, "--until", "yesterday"), "")
+
+    def test_last_lines_and_events_and_copies(self):
+        cat = ("-o", "cat")
+        self.assertEqual(self.logs(*cat, "-n", "2"),
+                         "Traceback (most recent call last):\n"
+                         "done \u00e9 \"quoted\"\n")
+        self.assertEqual(self.logs(*cat, "-n", "2", "-r", "3"),
+                         "ERROR rank 3 NaN\n")
+        self.assertEqual(self.logs(*cat, "-n", "0"), "")
+        self.assertEqual(self.logs("--events", "-r", "3"),
+                         "Nov 30 10:00:03 [rank 3] ERROR rank 3 NaN\n"
+                         "Nov 30 10:00:06 [rank 3] -- source_closed: exit "
+                         "code 1\n")
+        self.assertEqual(self.logs("--events", "-r", "0", "-n", "2"),
+                         "Nov 30 10:00:01 [rank 0] step 1 loss=2.0\n"
+                         "Nov 30 10:00:07 [rank 0] done \u00e9 \"quoted\"\n")
+        self.assertEqual(self.logs("--events", "-r", "0", "-n", "3"),
+                         "Nov 30 10:00:00 [rank 0] -- source_open: python3 "
+                         "train.py\n"
+                         "Nov 30 10:00:01 [rank 0] step 1 loss=2.0\n"
+                         "Nov 30 10:00:07 [rank 0] done \u00e9 \"quoted\"\n")
+        self.assertEqual(self.logs(*cat, "--copies", "-p", "ERROR"),
+                         "ERROR rank 3 NaN\n[1,3]<stderr>:ERROR rank 3 NaN\n"
+                         "Traceback (most recent call last):\n")
+
+    def test_a_torn_last_line_is_not_a_record_yet(self):
+        with open(self.seg2, "a") as f:
+            f.write(rec(8, 0, "a", 100, 0, 1, "stdout", 2, "half")[:60])
+        self.assertEqual(self.logs("-o", "cat", "-r", "0"),
+                         "step 1 loss=2.0\ndone \u00e9 \"quoted\"\n")
+        self.assertEqual(self.logs("-o", "cat", "-r", "0", "-n", "1"),
+                         "done \u00e9 \"quoted\"\n")
+        # Lines that are not records (a foreign line) are passed over.
+        with open(self.seg1, "a") as f:
+            f.write("not json\n")
+        self.assertEqual(self.logs("-o", "cat", "-r", "0"),
+                         "step 1 loss=2.0\ndone \u00e9 \"quoted\"\n")
+
+    def test_colour_on_request(self):
+        out = self.logs("--color=always", "-p", "WARNING", "-r", "1,3")
+        self.assertEqual(out, "Nov 30 10:00:02 [rank 1] \033[1;33mWARNING lr "
+                         "is high\033[0m\nNov 30 10:00:03 [rank 3] "
+                         "\033[1;31mERROR rank 3 NaN\033[0m\n")
+
+    def test_bad_input_is_refused_with_nothing_shown(self):
+        for args in (["-p", "LOUD"], ["-S", "half past ten"], ["-r", "x"],
+                     ["-n", "-3"], ["-o", "yaml"], ["-g", "("],
+                     ["--stream", "stdin"], ["-S", "10:00", "-U", "09:00"],
+                     ["--color=sometimes"], ["--bogus"]):
+            p = subprocess.run([MESHLOGCTL, "logs", *args, self.seg2],
+                               capture_output=True, env=clean_env())
+            self.assertEqual(p.returncode, 2, args)
+            self.assertEqual(p.stdout, b"")
+            self.assertIn(b"meshlogctl logs: ", p.stderr)
+        p = subprocess.run([MESHLOGCTL, "logs", os.path.join(self.tmp, "no")],
+                           capture_output=True, env=clean_env())
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"No such file", p.stderr)
+        p = subprocess.run([MESHLOGCTL, "logs", "--help"], capture_output=True)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn(b"--follow", p.stdout)
+
+    def test_a_real_jobs_log_by_rank(self):
+        code = ("import os, sys\n"
+                "r = int(os.environ['RANK'])\n"
+                "for i in range(200):\n"
+                "    print('rank %d line %d' % (r, i))\n"
+                "    if i % 50 == 0:\n"
+                "        print('ERROR rank %d at %d' % (r, i), "
+                "file=sys.stderr)\n")
+        script = ("for r in 0 1 2 3; do RANK=$r %s -c \"$0\" & done; wait"
+                  % PYTHON)
+        p = self.launch(["bash", "-c", script, code], args=("-q",))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for r in range(4):
+            self.assertEqual(
+                self.logs("-o", "cat", "-r", str(r), "--stream", "stdout",
+                          files=[self.json]),
+                "".join("rank %d line %d\n" % (r, i) for i in range(200)))
+        self.assertEqual(
+            self.logs("-o", "cat", "-r", "2", "-n", "3", files=[self.json]),
+            "".join(r["line"] + "\n" for r in
+                    line_records(self.records, rank=2)[-3:]))
+        self.assertEqual(
+            self.logs("-o", "cat", "-r", "2", "-n", "3", "--stream",
+                      "stdout", files=[self.json]),
+            "rank 2 line 197\nrank 2 line 198\nrank 2 line 199\n")
+        want = [r for r in line_records(self.records)
+                if r["line"].startswith("ERROR")]
+        got = self.logs("-o", "json", "-p", "ERROR", files=[self.json])
+        self.assertEqual([json.loads(x) for x in got.splitlines()], want)
+        self.assertEqual(len(want), 16)
+
+    def test_follow_across_a_rotation(self):
+        path = os.path.join(self.tmp, "live.jsonl")
+        with open(path, "w") as f:
+            f.write(rec(0, 0, "a", 1, 0, 1, "stdout", 0, "before"))
+        p = subprocess.Popen([MESHLOGCTL, "logs", "-f", "-o", "cat", path],
+                             stdout=subprocess.PIPE, env=clean_env())
+        try:
+            self.assertEqual(p.stdout.readline(), b"before\n")
+            with open(path, "a") as f:
+                f.write(rec(1, 0, "a", 1, 0, 1, "stdout", 1, "grown"))
+                f.write(rec(1, 0, "a", 1, 1, 2, "stdout", 0, "rank 1's"))
+            self.assertEqual(p.stdout.readline(), b"grown\n")
+            self.assertEqual(p.stdout.readline(), b"rank 1's\n")
+            # logrotate: the file moves, the writer ends it, a new one starts.
+            with open(path, "a") as f:
+                os.rename(path, path + ".1")
+                with open(path, "w") as g:
+                    g.write(rec(4, 0, "a", 1, 0, 1, "stdout", 4, "new file"))
+                time.sleep(0.1)
+                f.write(rec(3, 0, "a", 1, 0, 1, "stdout", 3, "last of old"))
+            # Both, whatever the order: they are in two files now.
+            self.assertEqual(sorted([p.stdout.readline(),
+                                     p.stdout.readline()]),
+                             [b"last of old\n", b"new file\n"])
+            with open(path, "a") as g:
+                g.write(rec(5, 0, "a", 1, 0, 1, "stdout", 5, "newer"))
+            self.assertEqual(p.stdout.readline(), b"newer\n")
+        finally:
+            p.kill()
+            p.wait()
+
+    def test_follow_a_record_written_in_pieces(self):
+        path = os.path.join(self.tmp, "live.jsonl")
+        open(path, "w").close()
+        p = subprocess.Popen([MESHLOGCTL, "logs", "-f", "-o", "cat", path],
+                             stdout=subprocess.PIPE, env=clean_env())
+        try:
+            whole = rec(0, 0, "a", 1, 0, 1, "stdout", 0, "in two pieces")
+            with open(path, "a") as f:
+                f.write(whole[:50])
+                f.flush()
+                time.sleep(0.5)
+                f.write(whole[50:])
+            self.assertEqual(p.stdout.readline(), b"in two pieces\n")
+        finally:
+            p.kill()
+            p.wait()
+
+    def test_the_running_collectors_log_followed(self):
+        self.serve()
+        p = subprocess.Popen([MESHLOGCTL, "-s", self.sock, "logs", "-f", "-o",
+                              "cat", "-r", "5"], stdout=subprocess.PIPE,
+                             env=clean_env())
+        try:
+            time.sleep(0.5)
+            subprocess.run([PYTHON, "-c", "print('from rank 5')"],
+                           env=self.shim_env(RANK="5"), check=True,
+                           capture_output=True)
+            subprocess.run([PYTHON, "-c", "print('from rank 6')"],
+                           env=self.shim_env(RANK="6"), check=True,
+                           capture_output=True)
+            subprocess.run([PYTHON, "-c", "print('again rank 5')"],
+                           env=self.shim_env(RANK="5"), check=True,
+                           capture_output=True)
+            self.assertEqual(p.stdout.readline(), b"from rank 5\n")
+            self.assertEqual(p.stdout.readline(), b"again rank 5\n")
+        finally:
+            p.kill()
+            p.wait()
+        # Without FILE, -s names the collector whose log is read.
+        out = subprocess.run([MESHLOGCTL, "-s", self.sock, "logs", "-o",
+                              "cat"], capture_output=True, env=clean_env())
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout, b"from rank 5\nfrom rank 6\n"
+                         b"again rank 5\n")
+        self.stop()
+
+    def test_no_collector_and_no_file(self):
+        env = clean_env(MESHLOG_SOCKET=os.path.join(self.tmp, "none.sock"))
+        p = subprocess.run([MESHLOGCTL, "logs"], capture_output=True, env=env)
+        self.assertEqual(p.returncode, 3, p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
