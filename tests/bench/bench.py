@@ -48,6 +48,7 @@ COLLECTOR = os.path.join(BUILD, "collector", "meshlog-collector")
 SHIM = os.path.join(BUILD, "shim", ".libs", "libmeshlog_preload.so")
 CWRITER = os.path.join(BUILD, "tests", "progs", "cwriter")
 AGGBENCH = os.path.join(BUILD, "tests", "bench", "aggbench")
+MESHLOGCTL = os.path.join(BUILD, "collector", "meshlogctl")
 TORCHRUN = os.path.join(HERE, "torchrun_fixed.py")
 sys.path.insert(0, os.path.dirname(HERE))
 from cutproxy import CutProxy, free_port  # noqa: E402
@@ -374,6 +375,81 @@ def bench_console(args, results):
           "lines)" % (results["console"]["p50_ms"],
                       results["console"]["p99_ms"],
                       results["console"]["max_ms"], len(lat)), flush=True)
+
+
+def write_query_log(path, size):
+    """A JSON log in the collector's record layout (8 ranks on 2 hosts,
+    INFO lines and one ERROR in 1,000, about 210 bytes a line) of size
+    bytes: making one this big with real writers would take minutes."""
+    import random
+    rnd = random.Random(1)
+    ts, n, written, last_s, head = 1796054516000000, 0, 0, -1, ""
+    seq = [0] * 8
+    with open(path, "w", buffering=1 << 20) as out:
+        while written < size:
+            r = n % 8
+            ts += 7
+            seq[r] += 1
+            n += 1
+            s, us = divmod(ts, 1000000)
+            if s != last_s:
+                head = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s))
+                last_s = s
+            lv = "ERROR" if rnd.randrange(1000) == 0 else "INFO"
+            rec = ('{"ts":"%s.%06dZ","ts_ns":%d,"host":"node%d","pid":%d,'
+                   '"rank":%d,"source":%d,"stream":"stderr","seq":%d,"line":'
+                   '"%s train: step %d loss=%.4f lr=3e-05","level":"%s"}\n' %
+                   (head, us, ts * 1000, r // 4, 1000 + r, r, r + 1, seq[r],
+                    lv, seq[r], rnd.random(), lv))
+            out.write(rec)
+            written += len(rec)
+    return n
+
+
+def timed(argv, out):
+    """Wall and CPU seconds of argv, its output to the file out (not
+    /dev/null: GNU grep stops at the first match when it sees that)."""
+    t0 = time.monotonic()
+    with open(out, "wb") as f:
+        p = subprocess.Popen(argv, stdout=f)
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode not in (0, 1):
+        raise RuntimeError("%s exited %d" % (argv, p.returncode))
+    return time.monotonic() - t0, ru.ru_utime + ru.ru_stime
+
+
+def bench_query(args, results):
+    """meshlogctl logs on a big log against grep -c over the same file,
+    side by side, the file in the page cache."""
+    tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
+    path = os.path.join(tmp, "big.jsonl")
+    try:
+        lines = write_query_log(path, args.query_mb * 1000000)
+        cases = [("grep -c '\"rank\":3,'", ["grep", "-c", '"rank":3,', path]),
+                 ("logs --rank 3 -n 20", [MESHLOGCTL, "logs", "--rank", "3",
+                                          "-n", "20", path]),
+                 ("logs -p ERROR", [MESHLOGCTL, "logs", "-p", "ERROR", path]),
+                 ("logs -p ERROR -o json", [MESHLOGCTL, "logs", "-p", "ERROR",
+                                            "-o", "json", path])]
+        out = os.path.join(tmp, "out")
+        timed(cases[0][1], out)     # into the page cache
+        got = {name: [] for name, _ in cases}
+        for _ in range(max(args.runs, 5)):
+            for name, argv in cases:
+                got[name].append(timed(argv, out))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    base = statistics.median(w for w, _ in got[cases[0][0]])
+    r = {"mb": args.query_mb, "lines": lines, "cases": []}
+    for name, _ in cases:
+        wall = statistics.median(w for w, _ in got[name])
+        cpu = statistics.median(c for _, c in got[name])
+        r["cases"].append({"query": name, "wall_s": wall, "cpu_s": cpu,
+                           "vs_grep": wall / base})
+        print("query %s on %d MB: %.3f s wall, %.3f CPU s, %.2fx grep" % (
+            name, args.query_mb, wall, cpu, wall / base), flush=True)
+    results["query"] = r
 
 
 def start_sources(sock, n, tmp):
@@ -890,6 +966,16 @@ def markdown(results):
                     a["ratio"], a["seed_lines"], a["seed_groups"],
                     a["recall"], a["agreement"], a["mild_seed_groups"],
                     a["mild_recall"], a["mild_agreement"]), ""]
+    if "query" in results:
+        q = results["query"]
+        out += ["## Querying a log", "", "A %d MB log of %d records, in the "
+                "page cache; medians of runs side by side." % (q["mb"],
+                                                               q["lines"]), "",
+                "| query | wall s | CPU s | time / grep's |", "|---|---|---|---|"]
+        for c in q["cases"]:
+            out.append("| `%s` | %.3f | %.3f | %.2f |" % (
+                c["query"], c["wall_s"], c["cpu_s"], c["vs_grep"]))
+        out.append("")
     if "console" in results or "aggregate" in results:
         out += ["## Console", ""]
         if "console" in results:
@@ -972,8 +1058,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="*", default=["fanin", "overhead",
                     "aggregate", "console", "barrier", "latency", "memory",
-                    "relay", "fork", "start"])
+                    "relay", "fork", "start", "query"])
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--query-mb", type=int, default=1000,
+                    help="size of the log meshlogctl logs is timed on")
     ap.add_argument("--lines", type=int, default=800000,
                     help="C lines per fan-in configuration (Python: 1/4)")
     ap.add_argument("--writers", type=int, nargs="*", default=[2, 8, 64])
