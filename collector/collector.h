@@ -442,6 +442,32 @@ int	 auth_check(const char *proof, const char *role, const char *first,
 int	 auth_valid_nonce(const char *hex);
 
 /* ---- Sinks: where records go. */
+/* rotate.c */
+
+/* Rotated segments kept when --json-keep is not given. */
+#define ROTATE_KEEP_DEFAULT	10
+/* Rotate once the log holds max bytes (0: never), keeping keep segments. */
+void	rotate_config(off_t max, int keep);
+/* Whether a log of size bytes is due for rotation. */
+int	rotate_due(off_t size);
+/*
+ * Name of segment k of the log at path into buf: k 0 is path itself,
+ * run.jsonl's segment 2 is run.2.jsonl, or run.2.jsonl.zst when zst.
+ */
+void	rotate_segment(const char *path, int k, int zst, char *buf,
+	    size_t len);
+/*
+ * The log at path becomes segment 1 (older ones move up, the one past
+ * the keep goes): 0, or -1 with errno when path could not be renamed.
+ */
+int	rotate_now(const char *path);
+/* Segment 1 is path again: a new log could not be opened. */
+void	rotate_undo(const char *path);
+/* Compress segment 1 in a child process, at low priority. */
+void	rotate_start(const char *path);
+/* Reap the compressor if it is done; rotate_finish waits for it. */
+void	rotate_poll(void);
+void	rotate_finish(void);
 
 /* jsonlog.c */
 /* Open path for appending; 0 or -1 with errno. */

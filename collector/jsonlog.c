@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -49,7 +50,11 @@ static char	 jdrop_since[TS_LEN];
 static struct event	*jretry;
 static long long	 jwarned;	/* last warning, monotonic ms */
 
+static char	*jpath;		/* as opened, for rotation */
+static long long jsegment;	/* rotations the log went through */
+
 static void	jsonlog_retry_cb(int, short, void *);
+static long long jsonlog_segment_of(const char *);
 
 /* Open path for appending and learn where its whole records end. */
 static int
@@ -108,6 +113,9 @@ jsonlog_open(const char *path)
 {
 	if ((jsonlog_fd = jsonlog_open_file(path)) == -1)
 		return (-1);
+	jpath = xstrdup(path);
+	/* Appending to a rotated log: its numbering goes on. */
+	jsegment = jsonlog_segment_of(path);
 	jcap = 2 * JSONLOG_HIGH;
 	jbuf = xmalloc(jcap);
 	return (0);
@@ -128,6 +136,8 @@ jsonlog_reopen(const char *path)
 		return (-1);
 	close(jsonlog_fd);
 	jsonlog_fd = fd;
+	free(jpath);
+	jpath = xstrdup(path);
 	/* What the old file did not take goes to the new one. */
 	return (0);
 }
@@ -284,6 +294,88 @@ jsonlog_retry_cb(int fd, short what, void *arg)
 	jsonlog_flush();
 }
 
+/*
+ * The first record of a new segment: its number, and the name its
+ * predecessor has now, so that a reader that follows the log (meshlogctl
+ * logs -f) finds segments that came and went between two looks.
+ */
+static void
+jsonlog_segment_head(void)
+{
+	char		 buf[PATH_MAX + 256], one[PATH_MAX], ts[TS_LEN];
+	const char	*name;
+	struct jw	 w;
+	struct timespec	 now;
+
+	rotate_segment(jpath, 1, 1, one, sizeof one);
+	name = strrchr(one, '/') != NULL ? strrchr(one, '/') + 1 : one;
+	clock_gettime(CLOCK_REALTIME, &now);
+	record_ts(ts, &now);
+	jw_init(&w, buf, sizeof buf);
+	jw_lit(&w, "{\"ts\":\"");
+	jw_lit(&w, ts);
+	jw_lit(&w, "\",\"event\":\"log_rotated\",\"segment\":");
+	jw_int(&w, ++jsegment);
+	jw_lit(&w, ",\"previous\":");
+	jw_str(&w, name, strlen(name));
+	jw_lit(&w, "}");
+	jsonlog_text(w.buf, w.len);
+}
+
+/* The segment number a log begins with (its log_rotated record), or 0. */
+static long long
+jsonlog_segment_of(const char *path)
+{
+	static const char	 key[] = "\"event\":\"log_rotated\",\"segment\":";
+	char			 head[256], *p;
+	ssize_t			 n;
+	int			 fd;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return (0);
+	n = pread(fd, head, sizeof head - 1, 0);
+	close(fd);
+	if (n <= 0)
+		return (0);
+	head[n] = '\0';
+	if ((p = strchr(head, '\n')) != NULL)
+		*p = '\0';
+	if ((p = strstr(head, key)) == NULL)
+		return (0);
+	return (strtoll(p + sizeof key - 1, NULL, 10));
+}
+
+/*
+ * The log is past --json-max-size and holds whole records only: it
+ * becomes segment 1 and a new file starts; compressed by a child.
+ */
+static void
+jsonlog_rotate(void)
+{
+	off_t	size = jsize, whole = jwhole;
+	int	fd;
+
+	if (rotate_now(jpath) != 0) {
+		log_warn("JSON log: cannot rotate %s: %s; it grows on", jpath,
+		    strerror(errno));
+		rotate_config(0, 0);
+		return;
+	}
+	if ((fd = jsonlog_open_file(jpath)) == -1) {
+		log_warn("JSON log: cannot start a new %s: %s; it grows on",
+		    jpath, strerror(errno));
+		rotate_undo(jpath);
+		rotate_config(0, 0);
+		jsize = size;
+		jwhole = whole;
+		return;
+	}
+	close(jsonlog_fd);
+	jsonlog_fd = fd;
+	rotate_start(jpath);
+	jsonlog_segment_head();
+}
+
 void
 jsonlog_flush(void)
 {
@@ -319,7 +411,11 @@ jsonlog_flush(void)
 	if (jerr != 0) {
 		jsonlog_recovered();
 		jsonlog_flush();
+		return;
 	}
+	rotate_poll();
+	if (rotate_due(jsize))
+		jsonlog_rotate();
 }
 
 int
@@ -348,4 +444,8 @@ jsonlog_close(void)
 	jsonlog_fd = -1;
 	free(jbuf);
 	jbuf = NULL;
+	free(jpath);
+	jpath = NULL;
+	/* A segment being compressed is whole before the collector goes. */
+	rotate_finish();
 }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -47,6 +48,13 @@ static const char usage_text[] =
 "                        (files, pipes, terminals the job makes) always\n"
 "                        passes through, with back-pressure, never dropped\n"
 "      --line-max BYTES  cut records longer than this (default 4096)\n"
+"      --json-max-size SIZE\n"
+"                        rotate the JSON log once it holds SIZE (bytes, or\n"
+"                        with K, M, G): run.jsonl becomes run.1.jsonl.zst\n"
+"                        (compressed with zstd by a child process), older\n"
+"                        segments move up, a new run.jsonl starts\n"
+"      --json-keep N     rotated segments kept (default 10); the oldest\n"
+"                        past N is removed\n"
 "      --aggregate SECONDS|off\n"
 "                        let a line wait this long for similar lines of other\n"
 "                        processes, printed once with their ranks and each\n"
@@ -116,8 +124,11 @@ static const char usage_text[] =
 static void __attribute__((noreturn))
 usage_error(const char *what, const char *arg)
 {
-	fprintf(stderr, "meshlog-collector: %s, not '%s'\n"
-	    "Try 'meshlog-collector --help'.\n", what, arg);
+	if (arg != NULL)
+		fprintf(stderr, "meshlog-collector: %s, not '%s'\n", what, arg);
+	else
+		fprintf(stderr, "meshlog-collector: %s\n", what);
+	fputs("Try 'meshlog-collector --help'.\n", stderr);
 	exit(2);
 }
 
@@ -212,7 +223,7 @@ parse_size(const char *s)
 
 	errno = 0;
 	v = strtoll(s, &end, 10);
-	if (end == s || v < 0 || errno != 0)
+	if (end == s || v < 0 || errno != 0 || v > (LLONG_MAX >> 30))
 		return (-1);
 	switch (*end) {
 	case 'k': case 'K':
@@ -303,6 +314,8 @@ main(int argc, char **argv)
 		{ "spool-memory", required_argument, NULL, 'M' },
 		{ "spool-disk", required_argument, NULL, 'D' },
 		{ "spool-dir", required_argument, NULL, 'S' },
+		{ "json-max-size", required_argument, NULL, 1001 },
+		{ "json-keep", required_argument, NULL, 1002 },
 		{ "link-timeout", required_argument, NULL, 'O' },
 		{ "reconnect-max", required_argument, NULL, 'R' },
 		{ "idle-exit", required_argument, NULL, 'I' },
@@ -315,7 +328,8 @@ main(int argc, char **argv)
 	struct event	*ev[4], *idle = NULL;
 	struct timeval	 second = { 1, 0 };
 	char		*path = NULL, *end, *cause = NULL, *copy, *cwd, *abs;
-	long long	 size;
+	long long	 size, json_max = 0;
+	int		 json_keep = 0;
 	int		 c, tee = -1, status = 0, i, raw;
 	long		 v, pid;
 	double		 secs;
@@ -446,6 +460,20 @@ main(int argc, char **argv)
 				    "or with K, M, G; 0 for none)", optarg);
 			cfg.spool_disk = (size_t)size;
 			break;
+		case 1001:
+			if ((size = parse_size(optarg)) < (1 << 20) && size != 0)
+				usage_error("--json-max-size takes a size of at "
+				    "least 1M (bytes, or with K, M, G; 0 for no "
+				    "rotation)", optarg);
+			json_max = size;
+			break;
+		case 1002:
+			if (ident_parse_uint(optarg, &v) != 0 || v < 1 ||
+			    v > 1000)
+				usage_error("--json-keep takes 1 to 1000 "
+				    "segments", optarg);
+			json_keep = (int)v;
+			break;
 		case 'S':
 			cfg.spool_dir = optarg;
 			break;
@@ -533,6 +561,10 @@ main(int argc, char **argv)
 		cfg.json_path = abs;
 		free(cwd);
 	}
+	if ((json_max > 0 || json_keep > 0) && cfg.json_path == NULL)
+		usage_error("--json-max-size and --json-keep need -j", NULL);
+	rotate_config((off_t)json_max, json_keep > 0 ? json_keep :
+	    ROTATE_KEEP_DEFAULT);
 	if (cfg.json_path != NULL && jsonlog_open(cfg.json_path) != 0)
 		fatal("cannot open JSON log %s%s", cfg.json_path, errno ==
 		    ELOOP ? " (it is a symbolic link, which is not followed)" :

@@ -2,7 +2,8 @@
 # Install the Debian 12 packages meshlog builds and tests with. Idempotent.
 set -e
 pkgs="build-essential autoconf automake libtool pkg-config libbsd-dev
-libjansson-dev libevent-dev libsodium-dev libcriterion-dev python3 util-linux
+libjansson-dev libevent-dev libsodium-dev libzstd-dev zstd libcriterion-dev
+python3 util-linux
 iproute2 git less nodejs ncurses-bin libpython3.11-testsuite clang"
 # Launchers the tests run, without their recommends (python3-torch would
 # bring libtorch-dev and some two hundred packages more).
