@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <zstd.h>
 
 #include "logquery.h"
 #include "logs.h"
@@ -50,13 +52,17 @@ struct logs {
 	size_t		 cap;
 };
 
-/* A file mapped whole (NULL p when empty). */
+/* A file mapped whole (NULL p when empty), or decompressed (heap). */
 struct mapped {
-	const char	*path;
+	char		*path;
 	int		 fd;
 	char		*p;
 	size_t		 n;
+	int		 heap;
 };
+
+/* Rotated segments looked for beside a log, at most. */
+#define LOGS_SEGMENTS	1000
 
 static const char logs_usage[] =
 "usage: meshlogctl logs [options] [FILE...]\n"
@@ -316,15 +322,68 @@ logs_scan(struct logs *l, const char *buf, size_t len, struct span **keep,
 	return (nl != NULL ? (size_t)(nl + 1 - buf) : (size_t)(p - buf));
 }
 
-/* Map path whole; 0, or -1 said on stderr. */
+/* Decompress the zstd file m->fd into m->p; 0, or -1 said on stderr. */
+static int
+logs_unzstd(struct mapped *m)
+{
+	static char	 in[1 << 17];
+	ZSTD_DCtx	*dc;
+	ZSTD_inBuffer	 ib;
+	ZSTD_outBuffer	 ob;
+	size_t		 cap = 1 << 20, rc = 0;
+	ssize_t		 r;
+
+	if ((dc = ZSTD_createDCtx()) == NULL || (m->p = malloc(cap)) == NULL)
+		goto fail;
+	m->heap = 1;
+	while ((r = read(m->fd, in, sizeof in)) > 0) {
+		ib = (ZSTD_inBuffer){ in, (size_t)r, 0 };
+		while (ib.pos < ib.size) {
+			if (cap - m->n < (1 << 16)) {
+				cap *= 2;
+				if ((m->p = realloc(m->p, cap)) == NULL)
+					goto fail;
+			}
+			ob = (ZSTD_outBuffer){ m->p + m->n, cap - m->n, 0 };
+			rc = ZSTD_decompressStream(dc, &ob, &ib);
+			if (ZSTD_isError(rc)) {
+				fprintf(stderr, "meshlogctl logs: %s: %s\n",
+				    m->path, ZSTD_getErrorName(rc));
+				ZSTD_freeDCtx(dc);
+				return (-1);
+			}
+			m->n += ob.pos;
+		}
+	}
+	ZSTD_freeDCtx(dc);
+	if (r == -1 || rc != 0) {
+		fprintf(stderr, "meshlogctl logs: %s: %s\n", m->path, r == -1 ?
+		    strerror(errno) : "cut short (a compressed segment being "
+		    "written?)");
+		return (-1);
+	}
+	return (0);
+fail:
+	ZSTD_freeDCtx(dc);
+	perror("meshlogctl logs");
+	return (-1);
+}
+
+/* Map path whole (a .zst file: decompressed); 0, or -1 said on stderr. */
 static int
 logs_map(const char *path, struct mapped *m)
 {
 	struct stat	sb;
+	size_t		len = strlen(path);
 
-	m->path = path;
+	m->path = strdup(path);
 	m->p = NULL;
 	m->n = 0;
+	m->heap = 0;
+	if (m->path == NULL) {
+		perror("meshlogctl logs");
+		exit(1);
+	}
 	if ((m->fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
 	    fstat(m->fd, &sb) == -1) {
 		fprintf(stderr, "meshlogctl logs: %s: %s\n", path,
@@ -341,6 +400,8 @@ logs_map(const char *path, struct mapped *m)
 		m->fd = -1;
 		return (-1);
 	}
+	if (len > 4 && strcmp(path + len - 4, ".zst") == 0)
+		return (logs_unzstd(m));
 	if (sb.st_size == 0)
 		return (0);
 	m->n = (size_t)sb.st_size;
@@ -431,11 +492,79 @@ logs_drain(struct logs *l, int fd, off_t *off, struct pending *b)
 	}
 }
 
+/* The number in a log_rotated record at the start of buf[0..n), or 0. */
+static long long
+logs_head(const char *buf, size_t n)
+{
+	static const char	 key[] = "\"event\":\"log_rotated\",\"segment\":";
+	const char		*nl = memchr(buf, '\n', n), *p;
+
+	if (nl == NULL || (p = memmem(buf, (size_t)(nl - buf), key,
+	    sizeof key - 1)) == NULL)
+		return (0);
+	return (strtoll(p + sizeof key - 1, NULL, 10));
+}
+
+/* The segment number fd's file begins with; -1 while it has no line. */
+static long long
+logs_fd_head(int fd)
+{
+	char	buf[512];
+	ssize_t	n = pread(fd, buf, sizeof buf, 0);
+
+	if (n <= 0 || memchr(buf, '\n', (size_t)n) == NULL)
+		return (n == sizeof buf ? 0 : -1);
+	return (logs_head(buf, (size_t)n));
+}
+
+static int	logs_segment(const char *, int, char *, size_t);
+static int	logs_map(const char *, struct mapped *);
+
+/*
+ * Segments from..to of the log path, rotated away between two looks of
+ * -f: found by their first record, shown whole, in order.
+ */
+static void
+logs_between(struct logs *l, const char *path, long long from,
+    long long to)
+{
+	struct mapped	 m;
+	char		 seg[PATH_MAX];
+	long long	 s;
+	int		 k, found;
+
+	for (s = from; s <= to; s++) {
+		found = 0;
+		for (k = 1; !found && k <= LOGS_SEGMENTS &&
+		    logs_segment(path, k, seg, sizeof seg) == 0; k++) {
+			if (logs_map(seg, &m) != 0)
+				continue;
+			if (m.n > 0 && logs_head(m.p, m.n) == s) {
+				(void)logs_scan(l, m.p, m.n, NULL, NULL, NULL);
+				found = 1;
+			}
+			if (m.heap)
+				free(m.p);
+			else if (m.p != NULL)
+				munmap(m.p, m.n);
+			if (m.fd != -1)
+				close(m.fd);
+			free(m.path);
+		}
+		if (!found)
+			fprintf(stderr, "meshlogctl logs: segment %lld of %s "
+			    "was rotated away before it could be read\n", s,
+			    path);
+	}
+}
+
 /*
  * Follow path from offset off of the open fd: new whole lines as they
- * come. When the file at path is another (rotated), the new one is read
- * from its start, and the old one still, until it has been still for a
- * while: a writer may not have reopened yet. Returns only on an error.
+ * come. When the file at path is another (rotated), the rest of the old
+ * one, the segments that came and went in between (the collector starts
+ * each with its number), then the new one from its start; the old one is
+ * read a while longer, until it has been still: another writer may not
+ * have reopened yet. Returns only on an error.
  */
 static int
 logs_follow(struct logs *l, const char *path, int fd, off_t off)
@@ -443,6 +572,7 @@ logs_follow(struct logs *l, const char *path, int fd, off_t off)
 	struct pending	 b = { NULL, 0, 0 }, ob = { NULL, 0, 0 };
 	struct stat	 sb, now;
 	off_t		 ooff = 0, before;
+	long long	 seg = logs_fd_head(fd), next;
 	int		 nfd, ofd = -1, still = 0;
 
 	for (;;) {
@@ -469,12 +599,23 @@ logs_follow(struct logs *l, const char *path, int fd, off_t off)
 		if (stat(path, &now) == 0 && (now.st_ino != sb.st_ino ||
 		    now.st_dev != sb.st_dev) &&
 		    (nfd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
-			/* Rotated: the old one is read a while longer. */
+			/* Its first record says which segment it is. */
+			if ((next = logs_fd_head(nfd)) < 0) {
+				close(nfd);
+				usleep(FOLLOW_MS * 1000 / 4);
+				continue;
+			}
+			if (seg < 0)
+				seg = 0;
+			if (next > seg + 1)
+				logs_between(l, path, seg + 1, next - 1);
+			seg = next;
 			if (ofd != -1)
 				close(ofd);
 			ofd = fd;
 			ooff = off;
 			still = 0;
+			free(ob.p);
 			memcpy(&ob, &b, sizeof ob);
 			memset(&b, 0, sizeof b);
 			fd = nfd;
@@ -489,6 +630,65 @@ logs_follow(struct logs *l, const char *path, int fd, off_t off)
 	if (ofd != -1)
 		close(ofd);
 	return (1);
+}
+
+/*
+ * Segment k of the log path as it is on disk (run.2.jsonl, or
+ * run.2.jsonl.zst once compressed) into buf; 0, or -1 when there is none.
+ */
+static int
+logs_segment(const char *path, int k, char *buf, size_t len)
+{
+	const char	*slash = strrchr(path, '/');
+	const char	*base = slash != NULL ? slash + 1 : path;
+	const char	*dot = strrchr(base, '.');
+	int		 zst;
+
+	for (zst = 0; zst < 2; zst++) {
+		if (dot == NULL || dot == base)
+			snprintf(buf, len, "%s.%d%s", path, k, zst ? ".zst" :
+			    "");
+		else
+			snprintf(buf, len, "%.*s.%d%s%s", (int)(dot - path),
+			    path, k, dot, zst ? ".zst" : "");
+		if (access(buf, F_OK) == 0)
+			return (0);
+	}
+	return (-1);
+}
+
+/*
+ * The files to read, oldest first: each FILE named, preceded by its
+ * rotated segments (run.N.jsonl[.zst] ... run.1.jsonl[.zst]).
+ */
+static char **
+logs_expand(char **files, size_t n, size_t *out)
+{
+	char	**v = NULL, seg[PATH_MAX];
+	size_t	  nv = 0, i;
+	int	  k, top;
+
+	for (i = 0; i < n; i++) {
+		for (top = 0; top < LOGS_SEGMENTS && logs_segment(files[i],
+		    top + 1, seg, sizeof seg) == 0; top++)
+			;
+		if ((v = realloc(v, (nv + (size_t)top + 1) * sizeof *v)) ==
+		    NULL) {
+			perror("meshlogctl logs");
+			exit(1);
+		}
+		for (k = top; k >= 1; k--) {
+			if (logs_segment(files[i], k, seg, sizeof seg) == 0 &&
+			    (v[nv] = strdup(seg)) != NULL)
+				nv++;
+		}
+		if ((v[nv++] = strdup(files[i])) == NULL) {
+			perror("meshlogctl logs");
+			exit(1);
+		}
+	}
+	*out = nv;
+	return (v);
 }
 
 /* Parse the command line into l and the files. */
@@ -637,8 +837,8 @@ logs_main(int argc, char **argv, char *(*default_log)(void))
 {
 	struct logs	 l;
 	struct mapped	*m;
-	char		*dflt = NULL, **files;
-	size_t		 nfiles, i, end, last_end = 0;
+	char		*dflt = NULL, **files, **named;
+	size_t		 nfiles, nnamed, i, end, last_end = 0;
 	int		 rc = 0;
 	json_t		*o;
 
@@ -647,13 +847,14 @@ logs_main(int argc, char **argv, char *(*default_log)(void))
 	l.lines = -1;
 	optind = 1;
 	logs_options(&l, argc, argv);
-	files = argv + optind;
-	nfiles = (size_t)(argc - optind);
-	if (nfiles == 0) {
+	named = argv + optind;
+	nnamed = (size_t)(argc - optind);
+	if (nnamed == 0) {
 		dflt = default_log();
-		files = &dflt;
-		nfiles = 1;
+		named = &dflt;
+		nnamed = 1;
 	}
+	files = logs_expand(named, nnamed, &nfiles);
 	if ((m = calloc(nfiles, sizeof *m)) == NULL) {
 		perror("meshlogctl logs");
 		return (1);
@@ -687,11 +888,16 @@ logs_main(int argc, char **argv, char *(*default_log)(void))
 		rc = logs_follow(&l, files[nfiles - 1], dup(m[nfiles - 1].fd),
 		    (off_t)last_end);
 	for (i = 0; i < nfiles; i++) {
-		if (m[i].p != NULL)
+		if (m[i].heap)
+			free(m[i].p);
+		else if (m[i].p != NULL)
 			munmap(m[i].p, m[i].n);
 		if (m[i].fd != -1)
 			close(m[i].fd);
+		free(m[i].path);
+		free(files[i]);
 	}
+	free(files);
 	free(m);
 	free(l.v);
 	free(dflt);

@@ -452,6 +452,42 @@ def bench_query(args, results):
     results["query"] = r
 
 
+def bench_rotation(args, results):
+    """The JSON log rotated at 16 MiB while 8 Python logging writers run:
+    every line read back once through meshlogctl logs, and the zstd ratio
+    of the closed segments."""
+    tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
+    log = os.path.join(tmp, "log.jsonl")
+    n, m = 8, 100000
+    try:
+        wall, s, _ = run_launcher([COLLECTOR, "-s", os.path.join(tmp, "s"),
+                                   "-q", "-j", log, "--json-max-size", "16M",
+                                   "--json-keep", "1000", "--", "sh", "-c",
+                                   fan_script("py_logging", n, m)], None)
+        segs = sorted(f for f in os.listdir(tmp) if f.endswith(".zst"))
+        raw = packed = 0
+        for f in segs:
+            path = os.path.join(tmp, f)
+            packed += os.path.getsize(path)
+            raw += len(subprocess.run(["zstd", "-q", "-d", "-c", path],
+                                      capture_output=True,
+                                      check=True).stdout)
+        out = subprocess.run([MESHLOGCTL, "logs", "-o", "cat", log],
+                             capture_output=True, check=True).stdout
+        for i in range(n):
+            got = out.count(b"w%d " % i)
+            assert got == m, ("rotation", i, got)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    results["rotation"] = {"lines": n * m, "segments": len(segs),
+                           "raw_bytes": raw, "zst_bytes": packed,
+                           "ratio": raw / packed, "wall_s": wall,
+                           "collector_cpu_s": s.cpu}
+    print("rotation: %d lines, %d segments, %.1f MB -> %.1f MB (%.1fx), "
+          "every line once" % (n * m, len(segs), raw / 1e6, packed / 1e6,
+                               raw / packed), flush=True)
+
+
 def start_sources(sock, n, tmp):
     env = dict(os.environ, LD_PRELOAD=SHIM, MESHLOG_SOCKET=sock)
     return [subprocess.Popen(["sh", "-c", "echo ready; exec sleep 600"],
@@ -976,6 +1012,14 @@ def markdown(results):
             out.append("| `%s` | %.3f | %.3f | %.2f |" % (
                 c["query"], c["wall_s"], c["cpu_s"], c["vs_grep"]))
         out.append("")
+    if "rotation" in results:
+        r = results["rotation"]
+        out += ["## Rotation", "", "%d lines of 8 Python logging writers, "
+                "log rotated at 16 MiB: %d segments, %.1f MB of records in "
+                "%.1f MB of zstd (%.1fx); every line read back once with "
+                "meshlogctl logs." % (r["lines"], r["segments"],
+                                      r["raw_bytes"] / 1e6,
+                                      r["zst_bytes"] / 1e6, r["ratio"]), ""]
     if "console" in results or "aggregate" in results:
         out += ["## Console", ""]
         if "console" in results:
@@ -1058,7 +1102,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="*", default=["fanin", "overhead",
                     "aggregate", "console", "barrier", "latency", "memory",
-                    "relay", "fork", "start", "query"])
+                    "relay", "fork", "start", "query",
+                    "rotation"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--query-mb", type=int, default=1000,
                     help="size of the log meshlogctl logs is timed on")

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -68,12 +69,18 @@ SEGMENT_2 = (
 class Logs(MeshTest):
     def setUp(self):
         super().setUp()
-        self.seg1 = os.path.join(self.tmp, "run.1.jsonl")
-        self.seg2 = os.path.join(self.tmp, "run.jsonl")
+        self.seg1 = os.path.join(self.tmp, "a.jsonl")
+        self.seg2 = os.path.join(self.tmp, "b.jsonl")
         with open(self.seg1, "w") as f:
             f.write(SEGMENT_1)
         with open(self.seg2, "w") as f:
             f.write(SEGMENT_2)
+
+    def watchdog(self, p, secs=120):
+        """Kill p after secs: a line that never comes fails, not hangs."""
+        w = threading.Timer(secs, p.kill)
+        w.start()
+        return w
 
     def logs(self, *args, files=None, rc=0, env=None):
         p = subprocess.run([MESHLOGCTL, "logs", *args,
@@ -258,6 +265,7 @@ class Logs(MeshTest):
             f.write(rec(0, 0, "a", 1, 0, 1, "stdout", 0, "before"))
         p = subprocess.Popen([MESHLOGCTL, "logs", "-f", "-o", "cat", path],
                              stdout=subprocess.PIPE, env=clean_env())
+        watchdog = self.watchdog(p)
         try:
             self.assertEqual(p.stdout.readline(), b"before\n")
             with open(path, "a") as f:
@@ -280,6 +288,7 @@ class Logs(MeshTest):
                 g.write(rec(5, 0, "a", 1, 0, 1, "stdout", 5, "newer"))
             self.assertEqual(p.stdout.readline(), b"newer\n")
         finally:
+            watchdog.cancel()
             p.kill()
             p.wait()
 
@@ -288,6 +297,7 @@ class Logs(MeshTest):
         open(path, "w").close()
         p = subprocess.Popen([MESHLOGCTL, "logs", "-f", "-o", "cat", path],
                              stdout=subprocess.PIPE, env=clean_env())
+        watchdog = self.watchdog(p)
         try:
             whole = rec(0, 0, "a", 1, 0, 1, "stdout", 0, "in two pieces")
             with open(path, "a") as f:
@@ -297,6 +307,7 @@ class Logs(MeshTest):
                 f.write(whole[50:])
             self.assertEqual(p.stdout.readline(), b"in two pieces\n")
         finally:
+            watchdog.cancel()
             p.kill()
             p.wait()
 
@@ -305,6 +316,7 @@ class Logs(MeshTest):
         p = subprocess.Popen([MESHLOGCTL, "-s", self.sock, "logs", "-f", "-o",
                               "cat", "-r", "5"], stdout=subprocess.PIPE,
                              env=clean_env())
+        watchdog = self.watchdog(p)
         try:
             time.sleep(0.5)
             subprocess.run([PYTHON, "-c", "print('from rank 5')"],
@@ -319,6 +331,7 @@ class Logs(MeshTest):
             self.assertEqual(p.stdout.readline(), b"from rank 5\n")
             self.assertEqual(p.stdout.readline(), b"again rank 5\n")
         finally:
+            watchdog.cancel()
             p.kill()
             p.wait()
         # Without FILE, -s names the collector whose log is read.
@@ -328,6 +341,90 @@ class Logs(MeshTest):
         self.assertEqual(out.stdout, b"from rank 5\nfrom rank 6\n"
                          b"again rank 5\n")
         self.stop()
+
+    def rotated_job(self, n, keep=None, follow=False):
+        """A job writing n numbered lines into a log rotated at 1 MiB."""
+        code = ("import sys\n"
+                "for i in range(%d):\n"
+                "    print('line %%07d' %% i + ' padding' * 8)\n" % n)
+        args = ["-s", os.path.join(self.tmp, "l.sock"), "-j", self.json,
+                "-q", "--json-max-size", "1M"]
+        if keep:
+            args += ["--json-keep", str(keep)]
+        # Not launch(): the harness's checks read one file, not segments.
+        return self.launch_raw(args + ["--", PYTHON, "-c", code])
+
+    def segments(self):
+        return sorted(f for f in os.listdir(self.tmp)
+                      if f.startswith("log.") and f != "log.jsonl")
+
+    def test_rotation_loses_and_repeats_nothing(self):
+        n = 40000
+        p = self.rotated_job(n, keep=1000)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        segs = self.segments()
+        self.assertGreaterEqual(len(segs), 3, segs)
+        for s in segs:
+            self.assertRegex(s, r"^log\.\d+\.jsonl\.zst$")
+            z = subprocess.run(["zstd", "-q", "-t", os.path.join(self.tmp, s)],
+                               capture_output=True)
+            self.assertEqual(z.returncode, 0, z.stderr)
+        # Read in order, transparently: every line once, in order.
+        got = self.logs("-o", "cat", files=[self.json]).splitlines()
+        self.assertEqual(got, ["line %07d" % i + " padding" * 8
+                               for i in range(n)])
+        # Each segment holds whole records, numbered on from the last.
+        seqs = []
+        for s in reversed(segs):
+            raw = subprocess.run(["zstd", "-q", "-d", "-c",
+                                  os.path.join(self.tmp, s)],
+                                 capture_output=True, check=True).stdout
+            self.assertTrue(raw.endswith(b"\n"))
+            seqs += [json.loads(x).get("seq") for x in raw.splitlines()]
+        seqs = [s for s in seqs if s is not None]
+        self.assertEqual(seqs, list(range(len(seqs))))
+        self.assertEqual(self.logs("-o", "cat", "-n", "1", files=[self.json]),
+                         "line %07d" % (n - 1) + " padding" * 8 + "\n")
+
+    def test_rotation_keeps_n_segments(self):
+        p = self.rotated_job(40000, keep=2)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.segments(), ["log.1.jsonl.zst",
+                                           "log.2.jsonl.zst"])
+        got = self.logs("-o", "cat", files=[self.json]).splitlines()
+        self.assertEqual(got[-1], "line %07d" % 39999 + " padding" * 8)
+        self.assertLess(len(got), 40000)
+
+    def test_follow_across_the_collectors_rotation(self):
+        n = 30000
+        open(self.json, "w").close()    # the collector appends to it
+        p = subprocess.Popen([MESHLOGCTL, "logs", "-f", "-o", "cat",
+                              self.json], stdout=subprocess.PIPE,
+                             env=clean_env())
+        watchdog = self.watchdog(p)
+        try:
+            time.sleep(0.3)
+            job = self.rotated_job(n, keep=1000)
+            self.assertEqual(job.returncode, 0, job.stderr)
+            self.assertGreaterEqual(len(self.segments()), 2)
+            for i in range(n):
+                self.assertEqual(p.stdout.readline().decode(),
+                                 "line %07d" % i + " padding" * 8 + "\n")
+        finally:
+            watchdog.cancel()
+            p.kill()
+            p.wait()
+
+    def test_rotation_options_are_checked(self):
+        for args in (["--json-max-size", "10K"], ["--json-max-size", "x"],
+                     ["--json-keep", "0"], ["--json-keep", "1001"],
+                     ["--json-max-size", "99999999999999G"]):
+            p = self.launch_raw(["-j", self.json, *args, "--", "true"])
+            self.assertEqual(p.returncode, 2, args)
+            self.assertIn(b"json-", p.stderr)
+        p = self.launch_raw(["--json-keep", "3", "--", "true"])
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"need -j", p.stderr)
 
     def test_no_collector_and_no_file(self):
         env = clean_env(MESHLOG_SOCKET=os.path.join(self.tmp, "none.sock"))
