@@ -469,6 +469,16 @@ void	rotate_start(const char *path);
 void	rotate_poll(void);
 void	rotate_finish(void);
 
+/* outname.c: file names of outdir.c and meshlogctl (outname.h). */
+
+/* outdir.c (per-process calls in source.h) */
+/*
+ * Write per-process text files under path (--output-dir), made 0700 if
+ * missing; it must be a directory of this user only. 0, or -1 with an
+ * allocated *cause.
+ */
+int	outdir_open(const char *path, char **cause);
+
 /* jsonlog.c */
 /* Open path for appending; 0 or -1 with errno. */
 int	jsonlog_open(const char *path);

@@ -55,6 +55,10 @@ static const char usage_text[] =
 "                        segments move up, a new run.jsonl starts\n"
 "      --json-keep N     rotated segments kept (default 10); the oldest\n"
 "                        past N is removed\n"
+"      --output-dir DIR  also write each process's output as it wrote it\n"
+"                        to DIR/HOST/rank-N.stdout.log and .stderr.log\n"
+"                        (rank-N.pid-P.* for a rank's other processes,\n"
+"                        pid-P.* without a rank)\n"
 "      --aggregate SECONDS|off\n"
 "                        let a line wait this long for similar lines of other\n"
 "                        processes, printed once with their ranks and each\n"
@@ -316,6 +320,7 @@ main(int argc, char **argv)
 		{ "spool-dir", required_argument, NULL, 'S' },
 		{ "json-max-size", required_argument, NULL, 1001 },
 		{ "json-keep", required_argument, NULL, 1002 },
+		{ "output-dir", required_argument, NULL, 1003 },
 		{ "link-timeout", required_argument, NULL, 'O' },
 		{ "reconnect-max", required_argument, NULL, 'R' },
 		{ "idle-exit", required_argument, NULL, 'I' },
@@ -330,6 +335,7 @@ main(int argc, char **argv)
 	char		*path = NULL, *end, *cause = NULL, *copy, *cwd, *abs;
 	long long	 size, json_max = 0;
 	int		 json_keep = 0;
+	const char	*output_dir = NULL;
 	int		 c, tee = -1, status = 0, i, raw;
 	long		 v, pid;
 	double		 secs;
@@ -474,6 +480,12 @@ main(int argc, char **argv)
 				    "segments", optarg);
 			json_keep = (int)v;
 			break;
+		case 1003:
+			if (*optarg == '\0')
+				usage_error("--output-dir takes a directory",
+				    optarg);
+			output_dir = optarg;
+			break;
 		case 'S':
 			cfg.spool_dir = optarg;
 			break;
@@ -561,6 +573,8 @@ main(int argc, char **argv)
 		cfg.json_path = abs;
 		free(cwd);
 	}
+	if (output_dir != NULL && outdir_open(output_dir, &cause) != 0)
+		fatalx("--output-dir: %s", cause);
 	if ((json_max > 0 || json_keep > 0) && cfg.json_path == NULL)
 		usage_error("--json-max-size and --json-keep need -j", NULL);
 	rotate_config((off_t)json_max, json_keep > 0 ? json_keep :

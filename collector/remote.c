@@ -259,6 +259,7 @@ source_remote_record(uint64_t link, const struct wire_rec *r)
 		remote_unknown++;
 		return;
 	}
+	outdir_record(s, r->line, r->len, r->flags);
 	stream_emit(s, last_ts, r->ts_us, r->seq - s->seq_base, r->line,
 	    r->len, r->flags);
 }

@@ -238,6 +238,7 @@ stream_bytes(struct stream *s, const char *p, size_t n)
 	cur_us = (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000;
 	s->last_read = now;
 	s->bytes += n;
+	outdir_bytes(s, p, n);
 	split_feed(&s->split, p, n, stream_record_cb, s);
 }
 
@@ -297,6 +298,7 @@ out:
 		if (src->st[i]->partial_ev != NULL)
 			event_free(src->st[i]->partial_ev);
 		split_free(&src->st[i]->split);
+		outdir_close(src->st[i]);
 		free(src->st[i]->jprefix);
 		free(src->st[i]);
 	}
@@ -684,6 +686,7 @@ source_new(long pid, long rank, long world_size, const char *host,
 	src->argv = argv != NULL ? json_incref(argv) : json_array();
 	src->pidfd = -1;		/* none until watched */
 	src->ending_reason = -1;	/* open */
+	src->outplain = -1;		/* --output-dir: not written yet */
 	clock_gettime(CLOCK_REALTIME, &src->start);
 	return (src);
 }

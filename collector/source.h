@@ -57,6 +57,7 @@ struct stream {
 	uint64_t		 partial_at;	/* bytes when it was left */
 	size_t			 partial_shown;	/* of it, on the console */
 	struct timespec		 last_read;	/* last activity */
+	struct outfile		*out;		/* --output-dir's, once opened */
 	RB_ENTRY(stream)	 entry;
 };
 
@@ -76,6 +77,8 @@ struct source {
 	uint64_t		 fork_of;	/* forked child of, or 0 */
 	uint64_t		 anchor;	/* nearest registered ancestor */
 	long			 ppid;
+	int			 outplain;	/* --output-dir: has its rank's
+						   name (1), not (0), or -1 */
 	int			 announced;	/* source_open written */
 	struct forward		*fwd;		/* a launcher's: its ranks' lines */
 	struct forward		*fwd_to;	/* a rank's: its launcher's */
@@ -185,6 +188,15 @@ int	 source_check_pipe(int, struct stat *);
 struct source *source_find(uint64_t);
 /* Append the status of each announced source of list to the array all. */
 void	 source_status(struct sourcelist *, json_t *);
+
+/* outdir.c: per-process text files (--output-dir). */
+
+/* The bytes a local process wrote, read from its pipe. */
+void	 outdir_bytes(struct stream *, const char *, size_t);
+/* A relayed process's record: its line, and its newline unless cut. */
+void	 outdir_record(struct stream *, const char *, size_t, int);
+/* The stream is freed: its file is closed. */
+void	 outdir_close(struct stream *);
 
 /* forked.c */
 
