@@ -24,6 +24,7 @@
 
 #include "logquery.h"
 #include "logs.h"
+#include "logsplit.h"
 #include "rankset.h"
 
 /* How much of a file -n looks at at once, from its end. */
@@ -47,6 +48,8 @@ struct logs {
 	int		 parse;		/* filters the bytes do not settle */
 	long		 lines;		/* -n, or -1 */
 	int		 follow;
+	struct logsplit	*split;		/* --split DIR: files, not output */
+	const char	*split_dir;
 	struct span	*v;		/* -n: the newest answers, in order */
 	size_t		 nv;
 	size_t		 cap;
@@ -94,6 +97,9 @@ static const char logs_usage[] =
 "                         cat: the line only; json: the records as written\n"
 "      --color[=WHEN]     colour levels: auto (on a terminal, unless\n"
 "                         NO_COLOR is set), always or never\n"
+"      --split DIR        instead of showing lines, write each process's\n"
+"                         output to DIR/HOST/rank-N.stdout.log and\n"
+"                         .stderr.log, as meshlog-collector --output-dir does\n"
 "\n"
 "Exit status: 0 done (answers or none), 1 a log could not be read,\n"
 "2 usage, 3 no FILE and no collector answered.\n";
@@ -299,7 +305,9 @@ logs_scan(struct logs *l, const char *buf, size_t len, struct span **keep,
 		p = nl + 1;
 		if (!logs_answers(l, start, (size_t)(nl - start), &o))
 			continue;
-		if (keep == NULL) {
+		if (keep == NULL && l->split != NULL) {
+			logsplit_record(l->split, o);
+		} else if (keep == NULL) {
 			logs_print(l, start, (size_t)(nl - start), o);
 		} else {
 			if (*nkeep == *capkeep) {
@@ -712,6 +720,7 @@ logs_options(struct logs *l, int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "color", optional_argument, NULL, 'C' },
 		{ "colour", optional_argument, NULL, 'C' },
+		{ "split", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -817,6 +826,9 @@ logs_options(struct logs *l, int argc, char **argv)
 				logs_bad("--color takes auto, always or never",
 				    optarg);
 			break;
+		case 'D':
+			l->split_dir = optarg;
+			break;
 		case 'h':
 			fputs(logs_usage, stdout);
 			exit(0);
@@ -826,6 +838,14 @@ logs_options(struct logs *l, int argc, char **argv)
 	}
 	if (l->q.since > l->q.until)
 		logs_bad("--since is after --until", NULL);
+	if (l->split_dir != NULL && (l->lines >= 0 || l->follow))
+		logs_bad("--split does not go with -n or -f", NULL);
+	if (l->split_dir != NULL) {
+		/* Its source_open records say which streams were shown. */
+		l->q.events = 1;
+		l->parse = 1;
+		l->fmt = FMT_SHORT;
+	}
 	l->color = strcmp(color, "always") == 0 || (strcmp(color, "auto") ==
 	    0 && isatty(STDOUT_FILENO) && (getenv("NO_COLOR") == NULL ||
 	    *getenv("NO_COLOR") == '\0'));
@@ -855,6 +875,8 @@ logs_main(int argc, char **argv, char *(*default_log)(void))
 		nnamed = 1;
 	}
 	files = logs_expand(named, nnamed, &nfiles);
+	if (l.split_dir != NULL)
+		l.split = logsplit_open(l.split_dir);
 	if ((m = calloc(nfiles, sizeof *m)) == NULL) {
 		perror("meshlogctl logs");
 		return (1);
@@ -899,6 +921,8 @@ logs_main(int argc, char **argv, char *(*default_log)(void))
 	}
 	free(files);
 	free(m);
+	if (l.split != NULL && logsplit_close(l.split) != 0)
+		rc = 1;
 	free(l.v);
 	free(dflt);
 	logq_free(&l.q);

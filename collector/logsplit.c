@@ -1,0 +1,267 @@
+/*
+ * meshlogctl logs --split DIR: the per-process text files of
+ * meshlog-collector --output-dir, made from a JSON log after the fact.
+ * Each record gives back its line and its newline (but for a line cut
+ * short or left without one); only streams the job's own stdout and
+ * stderr received are written, as their source_open records say.
+ */
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "logsplit.h"
+#include "outname.h"
+
+/* A source of the log: where its streams go. */
+struct split_src {
+	long long	 id;
+	int		 console;	/* bit 0 stdout, bit 1 stderr: shown */
+	int		 plain;		/* -1 undecided */
+	int		 fd[2];		/* -1: not open */
+	int		 made[2];	/* the file was begun (truncated) */
+	struct split_src *next;
+};
+
+/* A rank whose plain name a process took, per host. */
+struct split_claim {
+	char			*host;
+	long			 rank;
+	struct split_claim	*next;
+};
+
+#define SPLIT_BUCKETS	4096
+
+struct logsplit {
+	int			 dirfd;
+	const char		*path;
+	struct split_src	*src[SPLIT_BUCKETS];
+	struct split_claim	*claims[SPLIT_BUCKETS];
+	int			 failed;
+};
+
+static unsigned
+split_hash(long long v)
+{
+	return ((unsigned)((unsigned long long)v * 0x9e3779b97f4a7c15ULL >> 52) %
+	    SPLIT_BUCKETS);
+}
+
+struct logsplit *
+logsplit_open(const char *path)
+{
+	struct logsplit	*ls = calloc(1, sizeof *ls);
+	struct stat	 sb;
+
+	if (ls == NULL) {
+		perror("meshlogctl logs");
+		exit(1);
+	}
+	ls->path = path;
+	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+		fprintf(stderr, "meshlogctl logs: cannot make %s: %s\n", path,
+		    strerror(errno));
+		exit(1);
+	}
+	ls->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (ls->dirfd == -1 || fstat(ls->dirfd, &sb) == -1 ||
+	    sb.st_uid != geteuid() || (sb.st_mode & 022) != 0) {
+		fprintf(stderr, "meshlogctl logs: %s is not a directory of "
+		    "yours that only you may write to\n", path);
+		exit(1);
+	}
+	return (ls);
+}
+
+/* The source id of o, made known at first sight. */
+static struct split_src *
+split_source(struct logsplit *ls, json_t *o)
+{
+	long long		 id = json_integer_value(json_object_get(o,
+				    "source"));
+	struct split_src	*s, **b = &ls->src[split_hash(id)];
+
+	for (s = *b; s != NULL; s = s->next) {
+		if (s->id == id)
+			return (s);
+	}
+	if ((s = calloc(1, sizeof *s)) == NULL) {
+		perror("meshlogctl logs");
+		exit(1);
+	}
+	s->id = id;
+	s->console = 3;		/* unless its source_open says otherwise */
+	s->plain = -1;
+	s->fd[0] = s->fd[1] = -1;
+	s->next = *b;
+	*b = s;
+	return (s);
+}
+
+/* Whether a process of rank on host takes the rank's plain name. */
+static int
+split_claim(struct logsplit *ls, const char *host, long rank)
+{
+	struct split_claim	*c, **b = &ls->claims[split_hash(rank)];
+
+	for (c = *b; c != NULL; c = c->next) {
+		if (c->rank == rank && strcmp(c->host, host) == 0)
+			return (0);
+	}
+	if ((c = calloc(1, sizeof *c)) == NULL ||
+	    (c->host = strdup(host)) == NULL) {
+		perror("meshlogctl logs");
+		exit(1);
+	}
+	c->rank = rank;
+	c->next = *b;
+	*b = c;
+	return (1);
+}
+
+/* Open (or reopen, to append) the file of s's stream which; or -1. */
+static int
+split_file(struct logsplit *ls, struct split_src *s, json_t *o, int which)
+{
+	const char	*host = json_string_value(json_object_get(o, "host"));
+	json_t		*r = json_object_get(o, "rank");
+	long		 rank = json_is_integer(r) ? (long)json_integer_value(r) :
+			    -1;
+	char		 hdir[256], name[128], path[512];
+	int		 fl;
+
+	if (s->fd[which] != -1)
+		return (s->fd[which]);
+	outname_host(host != NULL ? host : "", hdir, sizeof hdir);
+	if (s->plain < 0)
+		s->plain = rank >= 0 && split_claim(ls, hdir, rank);
+	outname_file(rank, (long)json_integer_value(json_object_get(o, "pid")),
+	    s->plain, which ? "stderr" : "stdout", name, sizeof name);
+	if (mkdirat(ls->dirfd, hdir, 0700) == -1 && errno != EEXIST)
+		goto fail;
+	snprintf(path, sizeof path, "%s/%s", hdir, name);
+	fl = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+	    (s->made[which] ? O_APPEND : O_TRUNC);
+	s->fd[which] = openat(ls->dirfd, path, fl, 0600);
+	if (s->fd[which] == -1 && errno == EMFILE) {
+		logsplit_close_files(ls);
+		s->fd[which] = openat(ls->dirfd, path, fl, 0600);
+	}
+	if (s->fd[which] == -1)
+		goto fail;
+	s->made[which] = 1;
+	return (s->fd[which]);
+fail:
+	fprintf(stderr, "meshlogctl logs: %s/%s/%s: %s\n", ls->path, hdir,
+	    name, strerror(errno));
+	ls->failed = 1;
+	return (-1);
+}
+
+void
+logsplit_close_files(struct logsplit *ls)
+{
+	struct split_src	*s;
+	int			 i, k;
+
+	for (i = 0; i < SPLIT_BUCKETS; i++) {
+		for (s = ls->src[i]; s != NULL; s = s->next) {
+			for (k = 0; k < 2; k++) {
+				if (s->fd[k] != -1)
+					close(s->fd[k]);
+				s->fd[k] = -1;
+			}
+		}
+	}
+}
+
+/* Write all of p[0..n) to fd; 0 or -1. */
+static int
+split_put(int fd, const char *p, size_t n)
+{
+	ssize_t	w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return (-1);
+		p += w;
+		n -= (size_t)w;
+	}
+	return (0);
+}
+
+void
+logsplit_record(struct logsplit *ls, json_t *o)
+{
+	struct split_src	*s = split_source(ls, o);
+	const char		*ev, *stream;
+	json_t			*line, *v;
+	size_t			 i;
+	int			 which, fd;
+
+	if ((ev = json_string_value(json_object_get(o, "event"))) != NULL) {
+		if (strcmp(ev, "source_open") == 0 && json_is_array(v =
+		    json_object_get(o, "console_streams"))) {
+			s->console = 0;
+			for (i = 0; i < json_array_size(v); i++) {
+				stream = json_string_value(json_array_get(v,
+				    i));
+				if (stream != NULL)
+					s->console |= strcmp(stream,
+					    "stderr") == 0 ? 2 : 1;
+			}
+		}
+		return;
+	}
+	if (!json_is_string(line = json_object_get(o, "line")) ||
+	    (stream = json_string_value(json_object_get(o, "stream"))) ==
+	    NULL)
+		return;
+	which = strcmp(stream, "stderr") == 0;
+	if (!(s->console & (1 << which)) || (fd = split_file(ls, s, o,
+	    which)) == -1)
+		return;
+	if (split_put(fd, json_string_value(line), json_string_length(line)) ==
+	    -1 || (!json_is_true(json_object_get(o, "truncated")) &&
+	    !json_is_true(json_object_get(o, "partial")) &&
+	    split_put(fd, "\n", 1) == -1)) {
+		fprintf(stderr, "meshlogctl logs: writing under %s: %s\n",
+		    ls->path, strerror(errno));
+		ls->failed = 1;
+		close(fd);
+		s->fd[which] = -1;
+		s->console &= ~(1 << which);
+	}
+}
+
+int
+logsplit_close(struct logsplit *ls)
+{
+	struct split_src	*s, *sn;
+	struct split_claim	*c, *cn;
+	int			 i, failed = ls->failed;
+
+	logsplit_close_files(ls);
+	for (i = 0; i < SPLIT_BUCKETS; i++) {
+		for (s = ls->src[i]; s != NULL; s = sn) {
+			sn = s->next;
+			free(s);
+		}
+		for (c = ls->claims[i]; c != NULL; c = cn) {
+			cn = c->next;
+			free(c->host);
+			free(c);
+		}
+	}
+	close(ls->dirfd);
+	free(ls);
+	return (failed);
+}

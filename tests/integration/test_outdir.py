@@ -1,0 +1,177 @@
+"""Per-process text files: meshlog-collector --output-dir writes exactly
+what each process wrote to the job's stdout and stderr, one file per
+process, and meshlogctl logs --split makes the same files from the log."""
+import json
+import os
+import stat
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import BUILD, PYTHON, MeshTest, clean_env  # noqa: E402
+
+MESHLOGCTL = os.path.join(BUILD, "collector", "meshlogctl")
+HOST = os.uname().nodename
+
+# Each rank writes text lines, a line past --line-max, a last line
+# without its newline, and its own stderr.
+RANK_CODE = r"""
+import os, sys
+r = int(os.environ["RANK"])
+for i in range(300):
+    print("rank %d line %d" % (r, i) + " pad" * (i % 7))
+print("long " + "x" * 9000)
+sys.stderr.write("rank %d warning\nrank %d error\n" % (r, r))
+sys.stdout.write("rank %d ends without a newline" % r)
+"""
+
+
+def files_under(d):
+    out = {}
+    for root, _, names in os.walk(d):
+        for n in names:
+            p = os.path.join(root, n)
+            with open(p, "rb") as f:
+                out[os.path.relpath(p, d)] = f.read()
+    return out
+
+
+class OutputDir(MeshTest):
+    def alone(self, code, rank):
+        """What the program writes to a file of its own, without meshlog."""
+        out = os.path.join(self.tmp, "alone.out")
+        err = os.path.join(self.tmp, "alone.err")
+        with open(out, "wb") as o, open(err, "wb") as e:
+            subprocess.run([PYTHON, "-c", code], stdout=o, stderr=e,
+                           env=clean_env(RANK=str(rank)), check=True)
+        with open(out, "rb") as o, open(err, "rb") as e:
+            return o.read(), e.read()
+
+    def test_each_rank_file_holds_exactly_its_bytes(self):
+        d = os.path.join(self.tmp, "out")
+        script = ("for r in 0 1 2; do RANK=$r %s -c \"$0\" & done; wait"
+                  % PYTHON)
+        p = self.launch(["bash", "-c", script, RANK_CODE],
+                        args=("-q", "--output-dir", d))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        got = files_under(d)
+        want = {}
+        for r in range(3):
+            out, err = self.alone(RANK_CODE, r)
+            want[os.path.join(HOST, "rank-%d.stdout.log" % r)] = out
+            want[os.path.join(HOST, "rank-%d.stderr.log" % r)] = err
+        self.assertEqual(sorted(got), sorted(want))
+        for k in want:
+            self.assertEqual(got[k], want[k], k)
+        self.assertEqual(stat.S_IMODE(os.stat(d).st_mode), 0o700)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(
+            d, HOST, "rank-0.stdout.log")).st_mode), 0o600)
+        # The same files from the log, after the fact.
+        s = os.path.join(self.tmp, "split")
+        q = subprocess.run([MESHLOGCTL, "logs", "--split", s, self.json],
+                           capture_output=True, env=clean_env())
+        self.assertEqual(q.returncode, 0, q.stderr)
+        self.assertEqual(q.stdout, b"")
+        self.assertEqual(files_under(s), got)
+        # Filters choose what is split.
+        s2 = os.path.join(self.tmp, "split2")
+        q = subprocess.run([MESHLOGCTL, "logs", "--split", s2, "-r", "1",
+                            "--stream", "stderr", self.json],
+                           capture_output=True, env=clean_env())
+        self.assertEqual(q.returncode, 0, q.stderr)
+        self.assertEqual(files_under(s2), {
+            os.path.join(HOST, "rank-1.stderr.log"): want[os.path.join(
+                HOST, "rank-1.stderr.log")]})
+
+    def test_any_bytes_and_bars_pass_as_written(self):
+        code = (r"import sys, os; o = sys.stdout.buffer" "\n"
+                r"o.write(b'\xff\xfe not utf-8\n\x00nul\n')" "\n"
+                r"for i in range(5): o.write(b'\r%d%%' % (i * 25)); o.flush()"
+                "\n"
+                r"o.write(b'\n\x1b[31mred\x1b[0m\r\n')" "\n")
+        d = os.path.join(self.tmp, "out")
+        p = self.launch([PYTHON, "-c", code], args=("-q", "--output-dir", d),
+                        env=clean_env(RANK="4"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out, _ = self.alone(code, 4)
+        self.assertEqual(files_under(d), {
+            os.path.join(HOST, "rank-4.stdout.log"): out})
+
+    def test_two_processes_of_a_rank_never_share_a_file(self):
+        # A wrapper shell that writes nothing, the rank's program, and a
+        # worker it forks: the program has the rank's name, the worker a
+        # file of its own; a rankless process goes by its pid.
+        code = ("import os\n"
+                "print('main before')\n"
+                "import sys; sys.stdout.flush()\n"
+                "pid = os.fork()\n"
+                "if pid == 0:\n"
+                "    print('worker line')\n"
+                "    os._exit(0)\n"
+                "os.waitpid(pid, 0)\n"
+                "print('main after')\n")
+        d = os.path.join(self.tmp, "out")
+        script = ("RANK=7 bash -c '%s -c \"$0\"; true' \"$0\"; "
+                  "echo rankless" % PYTHON)
+        p = self.launch(["bash", "-c", script, code],
+                        args=("-q", "--output-dir", d))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        got = files_under(d)
+        worker = [k for k in got if k.startswith(
+            os.path.join(HOST, "rank-7.pid-"))]
+        self.assertEqual(len(worker), 1, sorted(got))
+        self.assertTrue(worker[0].endswith(".stdout.log"))
+        self.assertEqual(got[worker[0]], b"worker line\n")
+        self.assertEqual(got[os.path.join(HOST, "rank-7.stdout.log")],
+                         b"main before\nmain after\n")
+        rankless = [k for k in got if os.path.basename(k).startswith("pid-")]
+        self.assertEqual([got[k] for k in rankless], [b"rankless\n"])
+        pid = int(os.path.basename(rankless[0]).split(".")[0][4:])
+        opened = [r for r in self.records if r.get("event") == "source_open"
+                  and r["pid"] == pid]
+        self.assertEqual(len(opened), 1)
+
+    def test_unsafe_directories_are_refused(self):
+        open_dir = os.path.join(self.tmp, "open")
+        os.mkdir(open_dir)
+        os.chmod(open_dir, 0o777)
+        link = os.path.join(self.tmp, "link")
+        os.symlink(self.tmp, link)
+        for d in (open_dir, link):
+            p = self.launch_raw(["--output-dir", d, "--", "true"])
+            self.assertNotEqual(p.returncode, 0, d)
+            self.assertIn(b"--output-dir", p.stderr)
+            q = subprocess.run([MESHLOGCTL, "logs", "--split", d,
+                                os.devnull], capture_output=True)
+            self.assertEqual(q.returncode, 1, d)
+        p = subprocess.run([MESHLOGCTL, "logs", "--split", open_dir, "-n",
+                            "3", os.devnull], capture_output=True)
+        self.assertEqual(p.returncode, 2)
+
+    def test_a_host_name_from_the_log_stays_inside(self):
+        log = os.path.join(self.tmp, "crafted.jsonl")
+        with open(log, "w") as f:
+            for host in ("../../escape", "..", "a/b", ""):
+                f.write(json.dumps({
+                    "ts": "2026-11-30T10:00:00.000000Z",
+                    "ts_ns": 1796032800000000000, "host": host, "pid": 5,
+                    "rank": 0, "source": 1 + len(host), "stream": "stdout",
+                    "seq": 0, "line": "from %r" % host},
+                    separators=(",", ":")) + "\n")
+        d = os.path.join(self.tmp, "split")
+        q = subprocess.run([MESHLOGCTL, "logs", "--split", d, log],
+                           capture_output=True)
+        self.assertEqual(q.returncode, 0, q.stderr)
+        got = files_under(d)
+        # The first of rank 0 on each host has the rank's name.
+        self.assertEqual(sorted(got), sorted([
+            os.path.join("_", "rank-0.stdout.log"),
+            os.path.join("_.", "rank-0.stdout.log"),
+            os.path.join(".._.._escape", "rank-0.stdout.log"),
+            os.path.join("a_b", "rank-0.stdout.log")]))
+        self.assertEqual(os.listdir(self.tmp).count("escape"), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
