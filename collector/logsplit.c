@@ -17,6 +17,7 @@
 
 #include "logsplit.h"
 #include "outname.h"
+#include "runtime/runtime.h"
 
 /* A source of the log: where its streams go. */
 struct split_src {
@@ -181,23 +182,6 @@ logsplit_close_files(struct logsplit *ls)
 	}
 }
 
-/* Write all of p[0..n) to fd; 0 or -1. */
-static int
-split_put(int fd, const char *p, size_t n)
-{
-	ssize_t	w;
-
-	while (n > 0) {
-		if ((w = write(fd, p, n)) == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return (-1);
-		p += w;
-		n -= (size_t)w;
-	}
-	return (0);
-}
-
 void
 logsplit_record(struct logsplit *ls, json_t *o)
 {
@@ -229,10 +213,10 @@ logsplit_record(struct logsplit *ls, json_t *o)
 	if (!(s->console & (1 << which)) || (fd = split_file(ls, s, o,
 	    which)) == -1)
 		return;
-	if (split_put(fd, json_string_value(line), json_string_length(line)) ==
+	if (fd_write_all(fd, json_string_value(line), json_string_length(line)) ==
 	    -1 || (!json_is_true(json_object_get(o, "truncated")) &&
 	    !json_is_true(json_object_get(o, "partial")) &&
-	    split_put(fd, "\n", 1) == -1)) {
+	    fd_write_all(fd, "\n", 1) == -1)) {
 		fprintf(stderr, "meshlogctl logs: writing under %s: %s\n",
 		    ls->path, strerror(errno));
 		ls->failed = 1;

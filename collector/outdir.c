@@ -198,22 +198,12 @@ outdir_file(struct stream *s)
 static void
 outdir_put(struct outfile *f, const char *p, size_t n)
 {
-	ssize_t	w;
-
-	while (n > 0) {
-		if ((w = write(f->fd, p, n)) == -1 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			log_warn("--output-dir: write failed: %s; the rest of "
-			    "this process's output is in the JSON log only",
-			    w == 0 ? "no room" : strerror(errno));
-			close(f->fd);
-			f->fd = -1;
-			return;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
+	if (fd_write_all(f->fd, p, n) == 0)
+		return;
+	log_warn("--output-dir: write failed: %s; the rest of this process's "
+	    "output is in the JSON log only", strerror(errno));
+	close(f->fd);
+	f->fd = -1;
 }
 
 void

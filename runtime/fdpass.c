@@ -129,3 +129,23 @@ fd_recv_cred(int sock, void *buf, size_t len, int *fds, int *nfds,
 	*nfds = ngot;
 	return (n);
 }
+
+int
+fd_write_all(int fd, const void *buf, size_t len)
+{
+	const char	*p = buf;
+	ssize_t		 w;
+
+	while (len > 0) {
+		if ((w = write(fd, p, len)) == -1 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return (-1);
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return (0);
+}

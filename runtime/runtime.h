@@ -90,6 +90,11 @@ void	jw_int_or_null(struct jw *, long long v);
 /* fdpass.c */
 
 /*
+ * Write all of buf[0..len) to a blocking fd, again after EINTR. 0, or -1
+ * with errno (EIO when the fd took nothing).
+ */
+int	fd_write_all(int fd, const void *buf, size_t len);
+/*
  * Send len bytes with nfds descriptors attached (SCM_RIGHTS), without
  * SIGPIPE. Returns bytes sent or -1 with errno set.
  */
