@@ -918,6 +918,12 @@ void	server_read_families(long pid);
 /* link.c: relays connected to this collector */
 /* Listen for relays on ADDR:PORT; exits on error. */
 void	 link_listen(const char *spec);
+struct sockaddr;
+/*
+ * Take a relay's connection on fd (its address sa, for messages): it has
+ * hello_timeout to prove the token. The fuzz target feeds links this way.
+ */
+void	 link_adopt(int fd, const struct sockaddr *sa);
 /* Close every link and forget the relays; at exit. */
 void	 link_close_all(void);
 /* Send a control message (borrowed) to every connected relay, and to

@@ -505,6 +505,12 @@ static void
 link_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
+	link_adopt(fd, sa);
+}
+
+void
+link_adopt(int fd, const struct sockaddr *sa)
+{
 	struct conn	*c;
 	struct timeval	 tv = { cfg.hello_timeout, 0 };
 	int		 one = 1;

@@ -21,7 +21,20 @@ for t in hello split wire record; do
 	clang $cflags -o "$out/fuzz_$t" "$srcdir/tests/fuzz/fuzz_$t.c" \
 	    "$srcdir/collector/$t.c" $common $srcdir/runtime/jw.c $libs
 done
-for t in hello split wire record; do
+# Control requests and relay links go through the whole collector: every
+# module but main.c, and the runtime library.
+whole=$(ls "$srcdir"/collector/*.c | grep -v -e '/main\.c$' \
+    -e '/meshlogctl\.c$' -e '/logs\.c$' -e '/logquery\.c$' \
+    -e '/logsplit\.c$')
+wlibs="$(pkg-config --libs jansson libevent libsodium libzstd) -lbsd"
+for t in control link; do
+	# shellcheck disable=SC2086
+	clang $cflags $(pkg-config --cflags libsodium libzstd) \
+	    -DPKGLIBDIR=\"/nonexistent\" \
+	    -o "$out/fuzz_$t" "$srcdir/tests/fuzz/fuzz_$t.c" $whole \
+	    $srcdir/runtime/*.c $wlibs
+done
+for t in hello split wire record control link; do
 	# Findings go to a scratch copy; the seeds in the tree stay as they are.
 	rm -rf "$out/corpus-$t"
 	cp -r "$srcdir/tests/fuzz/corpus/$t" "$out/corpus-$t"
