@@ -207,6 +207,33 @@ def run_mpirun(kind, n, m, tmp):
     return wall, s.cpu, s.hwm, cut
 
 
+def run_parallel(kind, n, m, tmp):
+    """GNU parallel -j N --tag --line-buffer: tags each line with its job's
+    argument (here the writer's number) and a tab, whole lines only."""
+    out = os.path.join(tmp, "parallel.txt")
+    argv = writer(kind, m, "TAG")
+    if kind != "c":
+        # The code holds braces, which parallel would take for its own.
+        code = os.path.join(tmp, "writer.py")
+        with open(code, "w") as f:
+            f.write(argv[2])
+        argv = [argv[0], code] + argv[3:]
+    argv = [a if a != "TAG" else "w{}" for a in argv]
+    wall, s, data = run_launcher(["parallel", "-j", str(n), "--tag",
+                                  "--line-buffer", *argv, ":::",
+                                  *[str(i) for i in range(n)]], out)
+    counts = [0] * n
+    cut = 0
+    for line in data.split(b"\n")[:-1]:
+        tag, _, rest = line.partition(b"\t")
+        i = int(tag)
+        if not (rest.startswith(b"w%d " % i) and WHOLE.match(rest)):
+            cut += 1
+        counts[i] += 1
+    assert counts == [m] * n, ("parallel", counts)
+    return wall, s.cpu, s.hwm, cut
+
+
 def run_torchrun(kind, n, m, tmp):
     out = os.path.join(tmp, "torch.txt")
     cmd = sh_quote(writer(kind, m, "TAG")).replace("'TAG'", "w$LOCAL_RANK")
@@ -228,6 +255,8 @@ def stats(xs):
 def bench_fanin(args, results):
     contenders = {"plain files": run_plain, "meshlog": run_meshlog,
                   "meshlog keep": lambda *a: run_meshlog(*a, keep=True)}
+    if shutil.which("parallel"):
+        contenders["parallel --tag --line-buffer"] = run_parallel
     if shutil.which("mpirun"):
         contenders["mpirun --tag-output"] = run_mpirun
     if shutil.which("torchrun"):
