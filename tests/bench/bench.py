@@ -634,6 +634,56 @@ def bench_latency(args, results):
         len(lat)), flush=True)
 
 
+def bench_fairness(args, results):
+    """A slow writer's lines while 8 C writers flood at nice 19: from its
+    write to the collector reading it (the record's ts_ns), p50/p99, taken
+    from the JSON log afterwards so that no reader competes for the CPU."""
+    tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
+    coll, sock = serve(tmp)
+    log = os.path.join(tmp, "log.jsonl")
+    code = ("import time, sys\n"
+            "time.sleep(0.3)\n"
+            "for i in range(300):\n"
+            "    print('slow', i, time.time_ns(), flush=True)\n"
+            "    time.sleep(0.01)\n")
+    env = dict(os.environ, LD_PRELOAD=SHIM, MESHLOG_SOCKET=sock)
+    lat = []
+    try:
+        floods = [subprocess.Popen(["nice", "-n", "19", CWRITER, "bench",
+                                    "2000000", "f%d" % i],
+                                   stdout=subprocess.DEVNULL, env=env)
+                  for i in range(8)]
+        p = subprocess.Popen([PY, "-c", code], stdout=subprocess.DEVNULL,
+                             env=env)
+        p.wait()
+        still = sum(1 for f in floods if f.poll() is None)
+        for f in floods:
+            f.kill()
+            f.wait()
+        coll.terminate()    # drains, then exits
+        coll.wait()
+        with open(log, "rb") as f:
+            for raw in f:
+                if b'"line":"slow ' not in raw:
+                    continue
+                r = json.loads(raw)
+                lat.append((r["ts_ns"] - int(r["line"].split()[2])) / 1e6)
+    finally:
+        coll.terminate()
+        coll.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    assert len(lat) == 300, len(lat)
+    lat.sort()
+    results["fairness"] = {"lines": len(lat), "floods_running": still,
+                           "p50_ms": statistics.median(lat),
+                           "p99_ms": lat[int(len(lat) * 0.99) - 1],
+                           "max_ms": lat[-1]}
+    print("fairness: slow writer's write-to-read under 8 floods (%d still "
+          "running at its end): p50 %.3f ms p99 %.3f ms max %.3f ms" % (
+              still, results["fairness"]["p50_ms"],
+              results["fairness"]["p99_ms"], lat[-1]), flush=True)
+
+
 def bench_memory(args, results):
     rows = []
     for n in (1, 64, 1024):
@@ -1041,6 +1091,13 @@ def markdown(results):
             out.append("| `%s` | %.3f | %.3f | %.2f |" % (
                 c["query"], c["wall_s"], c["cpu_s"], c["vs_grep"]))
         out.append("")
+    if "fairness" in results:
+        r = results["fairness"]
+        out += ["## Fairness", "", "A slow writer (a line every 10 ms) "
+                "while 8 C writers flood at nice 19, write to collector "
+                "read (ts_ns): p50 %.3f ms, p99 %.3f ms, max %.3f ms over "
+                "%d lines." % (r["p50_ms"], r["p99_ms"], r["max_ms"],
+                              r["lines"]), ""]
     if "rotation" in results:
         r = results["rotation"]
         out += ["## Rotation", "", "%d lines of 8 Python logging writers, "
@@ -1132,7 +1189,7 @@ def main():
     ap.add_argument("--only", nargs="*", default=["fanin", "overhead",
                     "aggregate", "console", "barrier", "latency", "memory",
                     "relay", "fork", "start", "query",
-                    "rotation"])
+                    "rotation", "fairness"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--query-mb", type=int, default=1000,
                     help="size of the log meshlogctl logs is timed on")
