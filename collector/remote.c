@@ -124,6 +124,7 @@ remote_open(uint64_t link, json_t *o)
 		s->src = src;
 		s->which = which;
 		s->fd = -1;
+		s->wait_at = UINT64_MAX;	/* no forked children wait */
 		stream_prefix(s, src);
 		json_array_foreach(view, k, v) {
 			if (json_is_string(v) && strcmp(json_string_value(v),
