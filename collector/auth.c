@@ -158,3 +158,21 @@ auth_valid_nonce(const char *hex)
 	}
 	return (1);
 }
+
+void
+auth_session_key(unsigned char key[SEAL_KEY], const char *role,
+    const char *nonce_r, const char *nonce_s)
+{
+	crypto_auth_hmacsha256_state	st;
+
+	/* As a proof, but for a role no proof uses, and never sent. */
+	crypto_auth_hmacsha256_init(&st, auth_key, sizeof auth_key);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)role,
+	    strlen(role) + 1);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)nonce_r,
+	    AUTH_HEX - 1);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)nonce_s,
+	    AUTH_HEX - 1);
+	crypto_auth_hmacsha256_final(&st, key);
+	sodium_memzero(&st, sizeof st);
+}

@@ -315,7 +315,7 @@ uint64_t shape_bytes(const char *, size_t);
 void	shape_stats(uint64_t *hits, uint64_t *misses);
 
 /* wire.c: frames between collectors */
-#define WIRE_PROTO		1
+#define WIRE_PROTO		2	/* 2: sealed after the handshake */
 #define WIRE_HDR		13
 #define WIRE_HELLO		'H'	/* handshake, JSON, before anything */
 #define WIRE_CONTROL		'C'	/* JSON, not sequenced */
@@ -440,6 +440,31 @@ int	 auth_check(const char *proof, const char *role, const char *first,
 	    const char *second);
 /* Whether hex looks like a nonce (AUTH_HEX - 1 lower-case hex digits). */
 int	 auth_valid_nonce(const char *hex);
+/* Bytes of a sealed link's key (seal.c). */
+#define SEAL_KEY	32
+/*
+ * A sealed link's key for one direction (role "link to root" or "link to
+ * relay"), from the token and the handshake's relay and root nonces.
+ */
+void	 auth_session_key(unsigned char key[SEAL_KEY], const char *role,
+	    const char *nonce_r, const char *nonce_s);
+
+/* seal.c: relay links encrypted once the handshake is done */
+struct bufferevent;
+/*
+ * A filter over under (freed with it) that seals what is written and
+ * opens what is read, each direction with its key; a record that does
+ * not open is an error event.
+ */
+struct bufferevent *seal_wrap(struct bufferevent *under,
+	    const unsigned char key_out[SEAL_KEY],
+	    const unsigned char key_in[SEAL_KEY]);
+/*
+ * Seal plain[0..len) (at most 64 KiB) as record n into out (len + 20
+ * bytes); returns the bytes written. For tests and the fuzz target.
+ */
+size_t	 seal_record(const unsigned char key[SEAL_KEY], uint64_t n,
+	    const void *plain, size_t len, unsigned char *out);
 
 /* ---- Sinks: where records go. */
 /* rotate.c */

@@ -25,6 +25,8 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include <sodium.h>
+
 #include "collector.h"
 
 enum conn_state { CONN_HELLO, CONN_PROOF, CONN_RUN };
@@ -75,6 +77,8 @@ static json_t			*sticky;	/* for relays to come */
 static void	conn_timer_cb(int, short, void *);
 static void	relay_lost_cb(int, short, void *);
 static void	conn_send(struct conn *, int, json_t *);
+static void	conn_read_cb(struct bufferevent *, void *);
+static void	conn_event_cb(struct bufferevent *, short, void *);
 
 /* Text form of a socket address, "[::1]:7000" or "10.0.0.1:7000". */
 static void
@@ -269,6 +273,21 @@ conn_hello(struct conn *c, json_t *o)
 	return (0);
 }
 
+/* From now on the link is sealed with keys of this session. */
+static void
+conn_seal(struct conn *c)
+{
+	unsigned char	out[SEAL_KEY], in[SEAL_KEY];
+
+	auth_session_key(out, "link to relay", c->nonce_r, c->nonce_s);
+	auth_session_key(in, "link to root", c->nonce_r, c->nonce_s);
+	c->bev = seal_wrap(c->bev, out, in);
+	sodium_memzero(out, sizeof out);
+	sodium_memzero(in, sizeof in);
+	bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
 /* The relay's proof; on success the link runs. */
 static int
 conn_proof(struct conn *c, json_t *o)
@@ -313,6 +332,8 @@ conn_proof(struct conn *c, json_t *o)
 	    (json_int_t)r->last_seq, "host", cfg.host);
 	conn_send(c, WIRE_HELLO, m);
 	json_decref(m);
+	/* Everything after "accepted" is sealed, both ways. */
+	conn_seal(c);
 	log_info("relay %s (host %s, pid %ld) connected from %s, resuming "
 	    "after frame %llu", r->name, r->host, r->pid, c->addr,
 	    (unsigned long long)r->last_seq);
@@ -461,6 +482,9 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		if (conn_frame(c, &f) != 0)
 			return;
 		wire_done(in, &f);
+		/* Sealed now: the rest is read through the seal. */
+		if (c->bev != bev)
+			return;
 	}
 	conn_ack(c);
 }
@@ -475,7 +499,9 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_free(c, c->state == CONN_RUN && !c->relay->gone ?
 		    "the relay closed it" : NULL);
 	else if (what & BEV_EVENT_ERROR)
-		conn_free(c, evutil_socket_error_to_string(
+		conn_free(c, c->state == CONN_RUN && EVUTIL_SOCKET_ERROR() == 0 ?
+		    "a sealed record did not open (changed on the way, or not "
+		    "from the relay)" : evutil_socket_error_to_string(
 		    EVUTIL_SOCKET_ERROR()));
 }
 

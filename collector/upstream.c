@@ -50,6 +50,7 @@ static struct {
 	struct evdns_base	*dns;
 	char			 id[AUTH_HEX];
 	char			 nonce[AUTH_HEX];
+	char			 nonce_s[AUTH_HEX];	/* the root's */
 	struct event		*retry;
 	struct event		*timer;
 	int			 backoff_ms;
@@ -68,6 +69,9 @@ static struct {
 static void	up_connect(void);
 static void	up_down(const char *why);
 static void	up_report_drops(void);
+static void	up_read_cb(struct bufferevent *, void *);
+static void	up_write_cb(struct bufferevent *, void *);
+static void	up_event_cb(struct bufferevent *, short, void *);
 
 int
 upstream_active(void)
@@ -248,6 +252,7 @@ up_challenge(json_t *o)
 		    "or not a meshlog collector)");
 		return (-1);
 	}
+	strlcpy(up.nonce_s, nonce, sizeof up.nonce_s);
 	auth_proof(proof, "relay", nonce, up.nonce);
 	m = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i}", "type", "auth",
 	    "proof", proof, "relay", up.id, "host", cfg.host, "pid",
@@ -258,6 +263,38 @@ up_challenge(json_t *o)
 	return (0);
 }
 
+/*
+ * From now on the link is sealed with keys of this session. The link's
+ * own output is held at UP_WINDOW, so that the spool still sees how much
+ * is in flight.
+ */
+static void
+up_seal_link(void)
+{
+	unsigned char	out[SEAL_KEY], in[SEAL_KEY];
+
+	auth_session_key(out, "link to root", up.nonce, up.nonce_s);
+	auth_session_key(in, "link to relay", up.nonce, up.nonce_s);
+	bufferevent_setwatermark(up.bev, EV_WRITE, 0, UP_WINDOW);
+	up.bev = seal_wrap(up.bev, out, in);
+	sodium_memzero(out, sizeof out);
+	sodium_memzero(in, sizeof in);
+	bufferevent_setcb(up.bev, up_read_cb, up_write_cb, up_event_cb, NULL);
+	bufferevent_setwatermark(up.bev, EV_WRITE, UP_WINDOW / 2, 0);
+	bufferevent_enable(up.bev, EV_READ | EV_WRITE);
+}
+
+/* Bytes queued for the upstream, sealed or not yet. */
+static size_t
+up_unsent(void)
+{
+	struct bufferevent	*under = bufferevent_get_underlying(up.bev);
+
+	return (evbuffer_get_length(bufferevent_get_output(up.bev)) +
+	    (under != NULL ? evbuffer_get_length(bufferevent_get_output(under)) :
+	    0));
+}
+
 /* Accepted: resume after the last frame the upstream has. */
 static void
 up_accepted(json_t *o)
@@ -266,6 +303,7 @@ up_accepted(json_t *o)
 			    "last_seq"));
 	long long	down_ms;
 
+	up_seal_link();
 	up_ack(last);
 	spool_rewind(&up.spool);
 	up.state = UP_RUN;
@@ -309,9 +347,12 @@ up_read_cb(struct bufferevent *bev, void *arg)
 				json_decref(o);
 				return;
 			}
-		} else if (up.state == UP_ACCEPT && f.type == WIRE_HELLO)
+		} else if (up.state == UP_ACCEPT && f.type == WIRE_HELLO) {
 			up_accepted(o);
-		else {
+			/* Sealed now: the rest is read through the seal. */
+			json_decref(o);
+			return;
+		} else {
 			json_decref(o);
 			up_down("unexpected message from the upstream");
 			return;
@@ -522,8 +563,8 @@ upstream_finish(int ms)
 		m = json_pack("{s:s}", "type", "bye");
 		up_control(m);
 		json_decref(m);
-		while (evbuffer_get_length(bufferevent_get_output(up.bev)) > 0 &&
-		    up.state == UP_RUN && clock_now_ms() < deadline + 500)
+		while (up.state == UP_RUN && up_unsent() > 0 &&
+		    clock_now_ms() < deadline + 500)
 			event_base_loop(base, EVLOOP_ONCE);
 	}
 	event_free(wake);

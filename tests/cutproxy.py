@@ -20,6 +20,10 @@ class CutProxy:
 
     def __init__(self, target):
         self.target = target
+        # What went towards the target, for tests that look at the wire;
+        # flip: change one byte of what goes there next (a forgery).
+        self.seen = bytearray()
+        self.flip = False
         self.pairs = []
         self.lock = threading.Lock()
         self.stopped = False
@@ -62,6 +66,12 @@ class CutProxy:
                 try:
                     data = s.recv(262144)
                     if data:
+                        if s is pair[0]:
+                            self.seen += data
+                            if self.flip and len(data) > 8:
+                                self.flip = False
+                                data = (data[:8] + bytes([data[8] ^ 1]) +
+                                        data[9:])
                         other.sendall(data)
                         continue
                 except OSError:

@@ -5,7 +5,8 @@
  *   even: straight after the connection (before authentication: anyone
  *         on the network can send this);
  *   odd:  after a real handshake with the token (a relay that holds the
- *         token: events, record batches, control frames).
+ *         token: events, record batches, control frames), sealed with the
+ *         session's key as a relay seals them.
  * Nothing may crash, leak or be read past a frame.
  */
 #include <sys/socket.h>
@@ -26,6 +27,9 @@ struct config		 cfg;
 struct event_base	*base;
 
 static const char	token[] = "0123456789abcdef0123456789abcdef";
+
+/* Plaintext per sealed record the harness writes. */
+#define SEAL_CHUNK	16384
 
 /* Write a frame of type with the JSON text s to fd. */
 static void
@@ -63,6 +67,9 @@ read_frame(int fd, struct evbuffer *in)
 	return (NULL);
 }
 
+/* The key this input's frames are sealed with, after the handshake. */
+static unsigned char	to_root[SEAL_KEY];
+
 /* Authenticate as a relay over fd, as upstream.c does. 0, or -1. */
 static int
 handshake(int fd)
@@ -86,6 +93,7 @@ handshake(int fd)
 	    "proof")), "root", nonce, their) != 0)
 		abort();	/* the root must prove the token too */
 	auth_proof(proof, "relay", their, nonce);
+	auth_session_key(to_root, "link to root", nonce, their);
 	json_decref(o);
 	snprintf(msg, sizeof msg, "{\"type\":\"auth\",\"proof\":\"%s\","
 	    "\"relay\":\"%s\",\"host\":\"fuzzhost\",\"pid\":1}", proof, name);
@@ -131,8 +139,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
+	static unsigned char	sealed[SEAL_CHUNK + 64];
 	struct sockaddr_un	sa = { .sun_family = AF_UNIX };
 	char			buf[4096];
+	size_t			off, len;
+	uint64_t		n;
 	int			sv[2], i;
 
 	if (size == 0)
@@ -142,10 +153,18 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	(void)fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	(void)fcntl(sv[1], F_SETFL, O_NONBLOCK);
 	link_adopt(sv[0], (struct sockaddr *)&sa);
-	if ((data[0] & 1) && handshake(sv[1]) != 0)
-		abort();
-	/* What fits the socket buffer; the rest is not this input's. */
-	(void)write(sv[1], data + 1, size - 1);
+	if (!(data[0] & 1)) {
+		/* What fits the socket buffer; the rest is not this input's. */
+		(void)write(sv[1], data + 1, size - 1);
+	} else {
+		if (handshake(sv[1]) != 0)
+			abort();
+		for (off = 1, n = 0; off < size; off += len) {
+			len = size - off < SEAL_CHUNK ? size - off : SEAL_CHUNK;
+			(void)write(sv[1], sealed, seal_record(to_root, n++,
+			    data + off, len, sealed));
+		}
+	}
 	for (i = 0; i < 8; i++) {
 		event_base_loop(base, EVLOOP_NONBLOCK);
 		while (read(sv[1], buf, sizeof buf) > 0)

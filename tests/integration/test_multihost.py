@@ -104,6 +104,36 @@ class Host:
         return p
 
 
+class Sealer:
+    """Seals bytes as the collector's sealed links do (collector/seal.c),
+    with libsodium through ctypes: each record a 4-byte big-endian length,
+    then XChaCha20-Poly1305 of at most 64 KiB under the key, the record's
+    number (little-endian) as the nonce."""
+
+    def __init__(self, key):
+        import ctypes
+        import ctypes.util
+        self.ct = ctypes
+        self.lib = ctypes.CDLL(ctypes.util.find_library("sodium"))
+        assert self.lib.sodium_init() >= 0
+        self.key, self.n = key, 0
+
+    def __call__(self, data):
+        out = b""
+        for i in range(0, len(data), 65536):
+            plain = data[i:i + 65536]
+            buf = self.ct.create_string_buffer(len(plain) + 16)
+            clen = self.ct.c_ulonglong()
+            nonce = self.n.to_bytes(8, "little") + b"\0" * 16
+            self.lib.crypto_aead_xchacha20poly1305_ietf_encrypt(
+                buf, self.ct.byref(clen), plain,
+                self.ct.c_ulonglong(len(plain)), None,
+                self.ct.c_ulonglong(0), None, nonce, self.key)
+            out += clen.value.to_bytes(4, "big") + buf.raw[:clen.value]
+            self.n += 1
+        return out
+
+
 class MultiHostTest(MeshTest):
     """A root collector and two relay hosts, made fresh for every test."""
 
@@ -411,7 +441,7 @@ class MultiHostTest(MeshTest):
         nonce = b"0" * 64
         # Garbage, a wrong proof, and a relay with another token.
         self.stranger(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        hello = json.dumps({"type": "relay_hello", "proto": 1,
+        hello = json.dumps({"type": "relay_hello", "proto": 2,
                             "nonce": "ab" * 32}).encode()
         bad = json.dumps({"type": "auth", "proof": "cd" * 32,
                           "relay": "ef" * 32}).encode()
@@ -812,7 +842,7 @@ class MultiHostTest(MeshTest):
             f = s.makefile("rb")
             nr = os.urandom(32).hex()
             s.sendall(frame(b"H", 0, json.dumps(
-                {"type": "relay_hello", "proto": 1, "nonce": nr}).encode()))
+                {"type": "relay_hello", "proto": 2, "nonce": nr}).encode()))
             ch = json.loads(recv_frame(f)[2])
             want = hmac.new(key, b"root\0" + nr.encode() +
                             ch["nonce"].encode(), "sha256").hexdigest()
@@ -825,7 +855,11 @@ class MultiHostTest(MeshTest):
                  "link_timeout_ms": 5000}).encode()))
             acc = json.loads(recv_frame(f)[2])
             self.assertEqual(acc["type"], "accepted")
-            return s, f, acc["last_seq"]
+            # From here on the link is sealed: XChaCha20-Poly1305 records
+            # under a key of this session, numbered from 0.
+            to_root = hmac.new(key, b"link to root\0" + nr.encode() +
+                               ch["nonce"].encode(), "sha256").digest()
+            return s, f, acc["last_seq"], Sealer(to_root)
 
         def rec(i):
             line = b"resent line %d" % i
@@ -841,18 +875,18 @@ class MultiHostTest(MeshTest):
         frames = [frame(b"E", 1, opened),
                   frame(b"B", 2, rec(0) + rec(1)),
                   frame(b"B", 3, rec(2))]
-        s, f, last = connect()
+        s, f, last, seal = connect()
         self.assertEqual(last, 0)
-        s.sendall(b"".join(frames))
+        s.sendall(seal(b"".join(frames)))
         self.wait_for(lambda: b"resent line 2" in
                       open(self.root_json, "rb").read(), what="frame 3")
         s.close()
         # Back again: the root says how far it got; a careless relay
         # sends everything again anyway, and then frame 4.
-        s, f, last = connect()
+        s, f, last, seal = connect()
         self.assertEqual(last, 3)
-        s.sendall(b"".join(frames) + frame(b"B", 4, rec(3)) +
-                  frame(b"C", 0, b'{"type":"bye"}'))
+        s.sendall(seal(b"".join(frames) + frame(b"B", 4, rec(3)) +
+                       frame(b"C", 0, b'{"type":"bye"}')))
         # Done, in order after its frames: no barrier waits for it.
         self.wait_for(lambda: self.status(self.root_sock)["relays"][0][
             "state"] == "done", what="the relay's goodbye")
@@ -865,6 +899,46 @@ class MultiHostTest(MeshTest):
         self.assertEqual(st["duplicates_skipped"], 3)
         self.assertEqual(st["last_seq"], 4)
         s.close()
+
+    def test_records_cross_the_link_sealed(self):
+        """Through a proxy that sees the wire: no line or event of a job
+        crosses in clear once the handshake is done; a
+        changed byte is found, the link goes, and the relay's resent
+        frames bring every line once."""
+        self.netns = False
+        self.start_root()
+        h = self.hosts[0]
+        h.ns, h.upstream = None, None   # on loopback, through a proxy
+        self.start_relay(h)
+        self.wait_for(lambda: self.relay_connected(h), what="relay link")
+        secret = "secret-%s" % os.urandom(8).hex()
+
+        def write(i):
+            w = h.popen([PY, "-c", "print('%s %d')" % (secret, i)],
+                        env=h.env(RANK=5), stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL)
+            self.assertEqual(w.wait(timeout=60), 0)
+            self.root_flush()
+
+        write(1)
+        self.assertIn("%s 1" % secret, [r["line"] for r in line_records(
+            self.root_records(), rank=5)])
+        wire = bytes(h.proxy.seen)
+        self.assertGreater(len(wire), 1000)
+        for clear in (secret.encode(), b"source_open", b"python", b"argv"):
+            self.assertNotIn(clear, wire)
+        # A forged byte: the root drops the link (the relay spools and
+        # comes back), and takes nothing it could not open.
+        reconnects = self.status(h.sock)["upstream"]["reconnects"]
+        h.proxy.flip = True
+        write(2)
+        self.wait_for(lambda: self.status(h.sock)["upstream"][
+            "reconnects"] > reconnects, what="the relay reconnecting")
+        self.wait_for(lambda: self.relay_connected(h), what="relay link")
+        write(3)
+        self.assertFalse(h.proxy.flip, "no byte was changed")
+        got = [r["line"] for r in line_records(self.root_records(), rank=5)]
+        self.assertEqual(got, ["%s %d" % (secret, i) for i in (1, 2, 3)])
 
     def test_a_relay_that_cannot_start_fails_open_at_once(self):
         sock = os.path.join(self.tmp, "bad", "collector.sock")
