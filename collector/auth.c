@@ -111,12 +111,12 @@ auth_nonce(char hex[AUTH_HEX])
 	sodium_bin2hex(hex, AUTH_HEX, n, sizeof n);
 }
 
-void
-auth_proof(char hex[AUTH_HEX], const char *role, const char *first,
-    const char *second)
+/* HMAC-SHA-256 keyed by the token's hash over role and both nonces. */
+static void
+auth_mac(unsigned char mac[crypto_auth_hmacsha256_BYTES], const char *role,
+    const char *first, const char *second)
 {
 	crypto_auth_hmacsha256_state	st;
-	unsigned char			mac[crypto_auth_hmacsha256_BYTES];
 
 	crypto_auth_hmacsha256_init(&st, auth_key, sizeof auth_key);
 	/* Lengths are fixed except the role's, which ends with its NUL. */
@@ -127,6 +127,16 @@ auth_proof(char hex[AUTH_HEX], const char *role, const char *first,
 	crypto_auth_hmacsha256_update(&st, (const unsigned char *)second,
 	    AUTH_HEX - 1);
 	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_memzero(&st, sizeof st);
+}
+
+void
+auth_proof(char hex[AUTH_HEX], const char *role, const char *first,
+    const char *second)
+{
+	unsigned char	mac[crypto_auth_hmacsha256_BYTES];
+
+	auth_mac(mac, role, first, second);
 	sodium_bin2hex(hex, AUTH_HEX, mac, sizeof mac);
 }
 
@@ -163,16 +173,6 @@ void
 auth_session_key(unsigned char key[SEAL_KEY], const char *role,
     const char *nonce_r, const char *nonce_s)
 {
-	crypto_auth_hmacsha256_state	st;
-
 	/* As a proof, but for a role no proof uses, and never sent. */
-	crypto_auth_hmacsha256_init(&st, auth_key, sizeof auth_key);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)role,
-	    strlen(role) + 1);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)nonce_r,
-	    AUTH_HEX - 1);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)nonce_s,
-	    AUTH_HEX - 1);
-	crypto_auth_hmacsha256_final(&st, key);
-	sodium_memzero(&st, sizeof st);
+	auth_mac(key, role, nonce_r, nonce_s);
 }
