@@ -467,6 +467,8 @@ size_t	 seal_record(const unsigned char key[SEAL_KEY], uint64_t n,
 	    const void *plain, size_t len, unsigned char *out);
 
 /* ---- Sinks: where records go. */
+/* outname.c: file names of outdir.c, rotate.c and meshlogctl (outname.h). */
+
 /* rotate.c */
 
 /* Rotated segments kept when --json-keep is not given. */
@@ -475,12 +477,6 @@ size_t	 seal_record(const unsigned char key[SEAL_KEY], uint64_t n,
 void	rotate_config(off_t max, int keep);
 /* Whether a log of size bytes is due for rotation. */
 int	rotate_due(off_t size);
-/*
- * Name of segment k of the log at path into buf: k 0 is path itself,
- * run.jsonl's segment 2 is run.2.jsonl, or run.2.jsonl.zst when zst.
- */
-void	rotate_segment(const char *path, int k, int zst, char *buf,
-	    size_t len);
 /*
  * The log at path becomes segment 1 (older ones move up, the one past
  * the keep goes): 0, or -1 with errno when path could not be renamed.
@@ -493,8 +489,6 @@ void	rotate_start(const char *path);
 /* Reap the compressor if it is done; rotate_finish waits for it. */
 void	rotate_poll(void);
 void	rotate_finish(void);
-
-/* outname.c: file names of outdir.c and meshlogctl (outname.h). */
 
 /* outdir.c (per-process calls in source.h) */
 /*

@@ -24,6 +24,7 @@
 #include <event2/event.h>
 
 #include "collector.h"
+#include "outname.h"
 
 /* Write out once this much is buffered, even within a pass. */
 #define JSONLOG_HIGH	(256 * 1024)
@@ -307,7 +308,7 @@ jsonlog_segment_head(void)
 	struct jw	 w;
 	struct timespec	 now;
 
-	rotate_segment(jpath, 1, 1, one, sizeof one);
+	outname_segment(jpath, 1, 1, one, sizeof one);
 	name = strrchr(one, '/') != NULL ? strrchr(one, '/') + 1 : one;
 	clock_gettime(CLOCK_REALTIME, &now);
 	record_ts(ts, &now);
@@ -326,23 +327,18 @@ jsonlog_segment_head(void)
 static long long
 jsonlog_segment_of(const char *path)
 {
-	static const char	 key[] = "\"event\":\"log_rotated\",\"segment\":";
-	char			 head[256], *p;
-	ssize_t			 n;
-	int			 fd;
+	char		head[PATH_MAX + 256];	/* "previous" names a path */
+	ssize_t		n;
+	long long	seg;
+	int		fd;
 
 	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return (0);
-	n = pread(fd, head, sizeof head - 1, 0);
+	n = pread(fd, head, sizeof head, 0);
 	close(fd);
-	if (n <= 0)
+	if (n <= 0 || (seg = outname_segment_head(head, (size_t)n)) < 0)
 		return (0);
-	head[n] = '\0';
-	if ((p = strchr(head, '\n')) != NULL)
-		*p = '\0';
-	if ((p = strstr(head, key)) == NULL)
-		return (0);
-	return (strtoll(p + sizeof key - 1, NULL, 10));
+	return (seg);
 }
 
 /*

@@ -25,6 +25,7 @@
 #include "logquery.h"
 #include "logs.h"
 #include "logsplit.h"
+#include "outname.h"
 #include "rankset.h"
 
 /* How much of a file -n looks at at once, from its end. */
@@ -500,29 +501,18 @@ logs_drain(struct logs *l, int fd, off_t *off, struct pending *b)
 	}
 }
 
-/* The number in a log_rotated record at the start of buf[0..n), or 0. */
-static long long
-logs_head(const char *buf, size_t n)
-{
-	static const char	 key[] = "\"event\":\"log_rotated\",\"segment\":";
-	const char		*nl = memchr(buf, '\n', n), *p;
-
-	if (nl == NULL || (p = memmem(buf, (size_t)(nl - buf), key,
-	    sizeof key - 1)) == NULL)
-		return (0);
-	return (strtoll(p + sizeof key - 1, NULL, 10));
-}
-
 /* The segment number fd's file begins with; -1 while it has no line. */
 static long long
 logs_fd_head(int fd)
 {
-	char	buf[512];
+	char	buf[PATH_MAX + 256];	/* "previous" names a path */
 	ssize_t	n = pread(fd, buf, sizeof buf, 0);
 
-	if (n <= 0 || memchr(buf, '\n', (size_t)n) == NULL)
-		return (n == sizeof buf ? 0 : -1);
-	return (logs_head(buf, (size_t)n));
+	if (n <= 0)
+		return (-1);
+	/* A first line longer than this is no log_rotated record. */
+	return (n == sizeof buf && memchr(buf, '\n', sizeof buf) == NULL ? 0 :
+	    outname_segment_head(buf, (size_t)n));
 }
 
 static int	logs_segment(const char *, int, char *, size_t);
@@ -547,7 +537,7 @@ logs_between(struct logs *l, const char *path, long long from,
 		    logs_segment(path, k, seg, sizeof seg) == 0; k++) {
 			if (logs_map(seg, &m) != 0)
 				continue;
-			if (m.n > 0 && logs_head(m.p, m.n) == s) {
+			if (m.n > 0 && outname_segment_head(m.p, m.n) == s) {
 				(void)logs_scan(l, m.p, m.n, NULL, NULL, NULL);
 				found = 1;
 			}
@@ -647,18 +637,10 @@ logs_follow(struct logs *l, const char *path, int fd, off_t off)
 static int
 logs_segment(const char *path, int k, char *buf, size_t len)
 {
-	const char	*slash = strrchr(path, '/');
-	const char	*base = slash != NULL ? slash + 1 : path;
-	const char	*dot = strrchr(base, '.');
-	int		 zst;
+	int	zst;
 
 	for (zst = 0; zst < 2; zst++) {
-		if (dot == NULL || dot == base)
-			snprintf(buf, len, "%s.%d%s", path, k, zst ? ".zst" :
-			    "");
-		else
-			snprintf(buf, len, "%.*s.%d%s%s", (int)(dot - path),
-			    path, k, dot, zst ? ".zst" : "");
+		outname_segment(path, k, zst, buf, len);
 		if (access(buf, F_OK) == 0)
 			return (0);
 	}

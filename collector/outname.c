@@ -1,6 +1,7 @@
-/* Names of per-process text files: see outname.h. */
+/* Names of files shared by the collector and meshlogctl: see outname.h. */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "outname.h"
@@ -38,4 +39,34 @@ outname_file(long rank, long pid, int plain, const char *stream, char *buf,
 	else
 		snprintf(buf, len, "rank-%ld.pid-%ld.%s.log", rank, pid,
 		    stream);
+}
+
+void
+outname_segment(const char *path, int k, int zst, char *buf, size_t len)
+{
+	const char	*slash = strrchr(path, '/');
+	const char	*base = slash != NULL ? slash + 1 : path;
+	const char	*dot = strrchr(base, '.');
+
+	if (k == 0)
+		snprintf(buf, len, "%s", path);
+	else if (dot == NULL || dot == base)
+		snprintf(buf, len, "%s.%d%s", path, k, zst ? ".zst" : "");
+	else
+		snprintf(buf, len, "%.*s.%d%s%s", (int)(dot - path), path, k,
+		    dot, zst ? ".zst" : "");
+}
+
+long long
+outname_segment_head(const char *buf, size_t n)
+{
+	static const char	 key[] = "\"event\":\"log_rotated\",\"segment\":";
+	const char		*nl = memchr(buf, '\n', n), *p;
+
+	if (nl == NULL)
+		return (-1);
+	if ((p = memmem(buf, (size_t)(nl - buf), key, sizeof key - 1)) ==
+	    NULL)
+		return (0);
+	return (strtoll(p + sizeof key - 1, NULL, 10));
 }

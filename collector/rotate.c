@@ -25,6 +25,7 @@
 #include <zstd.h>
 
 #include "collector.h"
+#include "outname.h"
 
 /* zstd's level: its default, fast and about 10x on JSON lines. */
 #define ROTATE_LEVEL	3
@@ -44,21 +45,6 @@ int
 rotate_due(off_t size)
 {
 	return (rotate_max > 0 && size >= rotate_max);
-}
-
-void
-rotate_segment(const char *path, int k, int zst, char *buf, size_t len)
-{
-	const char	*slash = strrchr(path, '/');
-	const char	*dot = strrchr(slash != NULL ? slash + 1 : path, '.');
-
-	if (k == 0)
-		snprintf(buf, len, "%s", path);
-	else if (dot == NULL || dot == (slash != NULL ? slash + 1 : path))
-		snprintf(buf, len, "%s.%d%s", path, k, zst ? ".zst" : "");
-	else
-		snprintf(buf, len, "%.*s.%d%s%s", (int)(dot - path), path, k,
-		    dot, zst ? ".zst" : "");
 }
 
 /* Compress src into dst (via dst.tmp); 0, or -1 with errno. */
@@ -164,14 +150,14 @@ rotate_shift(const char *path, int k)
 	int	zst;
 
 	for (zst = 0; zst < 2; zst++) {
-		rotate_segment(path, k, zst, from, sizeof from);
+		outname_segment(path, k, zst, from, sizeof from);
 		if (k >= rotate_keep) {
 			if (unlink(from) == -1 && errno != ENOENT)
 				log_warn("JSON log: cannot remove %s: %s", from,
 				    strerror(errno));
 			continue;
 		}
-		rotate_segment(path, k + 1, zst, to, sizeof to);
+		outname_segment(path, k + 1, zst, to, sizeof to);
 		if (rename(from, to) == -1 && errno != ENOENT)
 			log_warn("JSON log: cannot rename %s: %s", from,
 			    strerror(errno));
@@ -188,7 +174,7 @@ rotate_now(const char *path)
 	rotate_reap(1);
 	for (k = rotate_keep; k >= 1; k--)
 		rotate_shift(path, k);
-	rotate_segment(path, 1, 0, one, sizeof one);
+	outname_segment(path, 1, 0, one, sizeof one);
 	return (rename(path, one));
 }
 
@@ -197,7 +183,7 @@ rotate_undo(const char *path)
 {
 	char	one[PATH_MAX];
 
-	rotate_segment(path, 1, 0, one, sizeof one);
+	outname_segment(path, 1, 0, one, sizeof one);
 	if (rename(one, path) == -1)
 		log_warn("JSON log: cannot move %s back: %s", one,
 		    strerror(errno));
@@ -209,8 +195,8 @@ rotate_start(const char *path)
 	char	one[PATH_MAX], zone[PATH_MAX];
 	pid_t	pid;
 
-	rotate_segment(path, 1, 0, one, sizeof one);
-	rotate_segment(path, 1, 1, zone, sizeof zone);
+	outname_segment(path, 1, 0, one, sizeof one);
+	outname_segment(path, 1, 1, zone, sizeof zone);
 	switch (pid = fork()) {
 	case -1:
 		log_warn("JSON log: cannot start the compressor: %s; %s stays "
