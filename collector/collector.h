@@ -498,6 +498,28 @@ void	rotate_finish(void);
  */
 int	outdir_open(const char *path, char **cause);
 
+/* keeper.c */
+/* Fork the keeper; call before anything else is opened. */
+void	keeper_start(void);
+/*
+ * Hand the keeper a source's descriptors (-1 where absent) and its identity
+ * (JSON of len bytes, as source_handover reads it; NULL: none).
+ */
+void	keeper_add(uint64_t id, const int pipes[2], const int dests[2],
+	    int pidfd, const char *identity, size_t len);
+/* The keeper lets go of a source's streams (bit i: stream i). */
+void	keeper_close(uint64_t id, unsigned streams);
+/* Serve mode: the socket a restarted collector will listen on. */
+void	keeper_handover_path(const char *path);
+/* A chunk the keeper copied while no collector ran, before its bytes. */
+struct keeper_chunk {
+	uint32_t	stream;
+	uint32_t	len;
+	uint64_t	ns;		/* when it was read, CLOCK_REALTIME */
+};
+
+/* ---- The flush barrier over its participants. */
+
 /* jsonlog.c */
 /* Open path for appending; 0 or -1 with errno. */
 int	jsonlog_open(const char *path);
@@ -755,16 +777,6 @@ void	 upstream_finish(int ms);
 /* The link's state and spool (new reference; null without upstream). */
 json_t	*upstream_status(void);
 
-/* keeper.c */
-/* Fork the keeper; call before anything else is opened. */
-void	keeper_start(void);
-/* Hand the keeper a source's descriptors (-1 where absent). */
-void	keeper_add(uint64_t id, const int pipes[2], const int dests[2]);
-/* The keeper lets go of a source's streams (bit i: stream i). */
-void	keeper_close(uint64_t id, unsigned streams);
-
-/* ---- The flush barrier over its participants. */
-
 /* flush.c: the flush barrier over sources and relays */
 enum flush_kind { FLUSH_SOURCE, FLUSH_RELAY };
 struct flush_part;
@@ -831,6 +843,14 @@ uint64_t source_create(struct hello *h, int *fds, int nfds, char **cause);
  */
 uint64_t source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds,
 	    int nfds, char **cause);
+/*
+ * Take a process back from the keeper of a collector that died on this
+ * socket (a "handover" message o, borrowed): fds by its "fds" mask
+ * (ownership passes; all are closed when it is refused). What the keeper
+ * copied meanwhile is logged, not written again. Returns the new source's
+ * id, or 0 with an allocated reason in *cause.
+ */
+uint64_t source_handover(json_t *o, int *fds, int nfds, char **cause);
 /*
  * How the sources ask for the forked children's registrations still
  * queued (of the process pid, or of every process when pid < 0): before a

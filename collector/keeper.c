@@ -12,29 +12,43 @@
  * captured pipe at once, in parallel with the collector, so the writer's
  * next write fails with EPIPE as soon as both have (not one after the
  * other).
+ *
+ * A restart without a gap (serve mode): while it copies, the keeper also
+ * keeps what it copied (bounded, in a memfd per process) and tries the
+ * control socket every KEEPER_TRY_MS. A collector of the same user that
+ * listens there is offered each process in turn ("handover"): identity,
+ * pipes, destinations, pidfd and the kept bytes, which it logs with their
+ * times without writing them again. What went past the bound reached only
+ * the destination, and the handover says how many bytes that was.
  */
 
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "collector.h"
 
-enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2 };
+enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3 };
 
 /*
  * One message on the keeper socket. KEEPER_ADD: descriptors follow by mask
- * bit (2i: pipe of stream i, 2i+1: its dest). KEEPER_CLOSE: bit i names
- * stream i, whose pipe and dest the keeper closes.
+ * bit (2i: pipe of stream i, 2i+1: its dest, 4: the process's pidfd), and
+ * the source's identity (JSON) follows the header. KEEPER_CLOSE: bit i
+ * names stream i, whose pipe and dest the keeper closes. KEEPER_PATH: the
+ * control socket a restarted collector listens on follows the header.
  */
 struct keeper_msg {
 	uint32_t	op;
@@ -42,23 +56,58 @@ struct keeper_msg {
 	uint64_t	id;
 };
 
+/* Bytes kept for a restarted collector, all sources together. */
+#define KEEPER_KEEP_MAX		(64 * 1024 * 1024)
+/* How often the socket is tried for a new collector (ms). */
+#define KEEPER_TRY_MS		200
+/* How long kept bytes wait for a new collector once their writers are
+ * gone (ms). */
+#define KEEPER_LINGER_MS	10000
+/* How long a new collector may take to answer an offer (s). */
+#define KEEPER_ANSWER_S		2
+/* Offers of one source that went unanswered before it stays here. */
+#define KEEPER_TRIES		3
+
 /* What the keeper holds for one source. */
 struct keeper_entry {
 	uint64_t	id;
 	int		pipe[2];
 	int		dest[2];
 	int		fifo[2];	/* dest is a pipe: watch its readers */
+	int		eof[2];		/* read to its end, kept to hand over */
+	int		pidfd;
+	char		*identity;	/* JSON, or NULL: never handed over */
+	int		kept;		/* memfd of keeper_chunks, or -1 */
+	off_t		keptlen;
+	uint64_t	copied[2];	/* kept in it, per stream */
+	uint64_t	unlogged[2];	/* reached only the destination */
+	int		tries;		/* offers that went unanswered */
+	int		refused;	/* the new collector said no */
 };
 
 static int	keeper_sock = -1;
 static pid_t	keeper_pid = -1;
+static char	*keeper_path;		/* serve mode's socket, in the keeper */
+static size_t	keeper_kept;		/* bytes in every entry's memfd */
+static long long keeper_since;		/* the collector went (ns) */
+
+/* Now, CLOCK_REALTIME, in ns. */
+static long long
+keeper_now_ns(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((long long)ts.tv_sec * 1000000000 + ts.tv_nsec);
+}
 
 /* Write all of p to fd, waiting when it would block; -1 when it cannot. */
 static int
-keeper_write_all(int fd, const char *p, size_t n)
+keeper_write_all(int fd, const void *buf, size_t n)
 {
-	struct pollfd	pfd;
-	ssize_t		w;
+	const char	*p = buf;
+	struct pollfd	 pfd;
+	ssize_t		 w;
 
 	while (n > 0) {
 		w = write(fd, p, n);
@@ -96,29 +145,231 @@ keeper_entry_close(struct keeper_entry *e, unsigned mask)
 	return (e->pipe[0] == -1 && e->pipe[1] == -1);
 }
 
-/* The collector is gone: copy every pipe to its destination until EOF. */
+/* Let go of everything an entry holds. */
+static void
+keeper_entry_free(struct keeper_entry *e)
+{
+	(void)keeper_entry_close(e, 3);
+	if (e->pidfd != -1)
+		close(e->pidfd);
+	if (e->kept != -1) {
+		close(e->kept);
+		keeper_kept -= (size_t)e->keptlen;
+	}
+	free(e->identity);
+}
+
+/*
+ * Keep r bytes of stream k, copied to its destination while no collector
+ * ran, for the next one's JSON log. Past the bound, or once a stream lost
+ * a byte (its lines would glue across the hole), they are only counted.
+ */
+static void
+keeper_keep(struct keeper_entry *e, int k, const char *buf, size_t r)
+{
+	struct keeper_chunk	c;
+
+	if (e->identity == NULL || e->refused)
+		return;
+	if (e->unlogged[k] > 0 || keeper_kept + sizeof c + r > KEEPER_KEEP_MAX)
+		goto lost;
+	if (e->kept == -1 &&
+	    (e->kept = memfd_create("meshlog-keeper", MFD_CLOEXEC)) == -1)
+		goto lost;
+	c.stream = (uint32_t)k;
+	c.len = (uint32_t)r;
+	c.ns = (uint64_t)keeper_now_ns();
+	if (keeper_write_all(e->kept, &c, sizeof c) != 0 ||
+	    keeper_write_all(e->kept, buf, r) != 0) {
+		/* A chunk is whole or not there. */
+		(void)ftruncate(e->kept, e->keptlen);
+		(void)lseek(e->kept, e->keptlen, SEEK_SET);
+		goto lost;
+	}
+	e->keptlen += (off_t)(sizeof c + r);
+	keeper_kept += sizeof c + r;
+	e->copied[k] += r;
+	return;
+lost:
+	e->unlogged[k] += r;
+}
+
+/*
+ * Offer one source to the collector on sock: its identity, counts and
+ * descriptors, then its answer. 1 taken, 0 refused, -1 no answer.
+ */
+static int
+keeper_offer(int sock, struct keeper_entry *e)
+{
+	char		 head[512], ans[512];
+	int		 fds[MESHLOG_FDS_MAX], nfds = 0, k, rc = -1;
+	unsigned	 mask = 0;
+	char		*msg;
+	size_t		 len, got = 0;
+	ssize_t		 r;
+
+	for (k = 0; k < 2; k++) {
+		if (e->pipe[k] != -1) {
+			mask |= 1u << (2 * k);
+			fds[nfds++] = e->pipe[k];
+		}
+		if (e->pipe[k] != -1 && e->dest[k] != -1) {
+			mask |= 1u << (2 * k + 1);
+			fds[nfds++] = e->dest[k];
+		}
+	}
+	if (e->pidfd != -1) {
+		mask |= 1u << 4;
+		fds[nfds++] = e->pidfd;
+	}
+	if (e->kept != -1) {
+		mask |= 1u << 5;
+		fds[nfds++] = e->kept;
+	}
+	snprintf(head, sizeof head, "{\"type\":\"handover\",\"id\":%llu,"
+	    "\"since_ns\":%lld,\"fds\":%u,\"unlogged\":[%llu,%llu],"
+	    "\"identity\":", (unsigned long long)e->id, keeper_since, mask,
+	    (unsigned long long)e->unlogged[0],
+	    (unsigned long long)e->unlogged[1]);
+	len = strlen(head) + strlen(e->identity) + 2;
+	msg = xmalloc(len + 1);
+	snprintf(msg, len + 1, "%s%s}\n", head, e->identity);
+	if (fd_send(sock, msg, len, fds, nfds) == (ssize_t)len) {
+		while (got < sizeof ans - 1) {
+			r = read(sock, ans + got, sizeof ans - 1 - got);
+			if (r == -1 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+			if (memchr(ans, '\n', got) != NULL)
+				break;
+		}
+		ans[got] = '\0';
+		if (memchr(ans, '\n', got) != NULL)
+			rc = strstr(ans, "\"type\":\"taken\"") != NULL;
+	}
+	free(msg);
+	return (rc);
+}
+
+/*
+ * A collector listens on the socket again: hand it every source this
+ * keeper copies, so that it reads their pipes from now on and logs what
+ * was copied meanwhile. It must run as this user.
+ */
+static void
+keeper_handover(struct keeper_entry *ent, size_t *n)
+{
+	struct sockaddr_un	sun;
+	struct ucred		cr;
+	socklen_t		crlen = sizeof cr;
+	struct timeval		tv = { KEEPER_ANSWER_S, 0 };
+	struct keeper_entry	*e;
+	size_t			i;
+	int			sock, rc;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(keeper_path) >= sizeof sun.sun_path)
+		return;
+	memcpy(sun.sun_path, keeper_path, strlen(keeper_path));
+	if ((sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	if (connect(sock, (struct sockaddr *)&sun, sizeof sun) != 0 ||
+	    getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0 ||
+	    cr.uid != geteuid() ||
+	    setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+	    setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
+		close(sock);
+		return;
+	}
+	for (i = 0; i < *n;) {
+		e = &ent[i];
+		if (e->identity == NULL || e->refused) {
+			i++;
+			continue;
+		}
+		rc = keeper_offer(sock, e);
+		if (rc == 1) {
+			/* Its pipes are the new collector's now. */
+			keeper_entry_free(e);
+			ent[i] = ent[--*n];
+			continue;
+		}
+		if (rc == 0 || ++e->tries >= KEEPER_TRIES)
+			e->refused = 1;
+		if (rc == -1)
+			break;
+		i++;
+	}
+	close(sock);
+}
+
+/* Whether an entry has nothing left to copy or to hand over. */
+static int
+keeper_entry_done(const struct keeper_entry *e)
+{
+	int	k;
+
+	for (k = 0; k < 2; k++) {
+		if (e->pipe[k] != -1 && !e->eof[k])
+			return (0);
+	}
+	return (keeper_path == NULL || e->identity == NULL || e->refused ||
+	    (e->kept == -1 && e->unlogged[0] == 0 && e->unlogged[1] == 0));
+}
+
+/*
+ * The collector is gone: copy every pipe to its destination until EOF. In
+ * serve mode, keep what was copied and hand the pipes to a collector that
+ * starts on the same socket, which logs it; what is kept waits for one at
+ * most KEEPER_LINGER_MS after the last writer is gone.
+ */
 static void __attribute__((noreturn))
 keeper_forward(struct keeper_entry *ent, size_t n)
 {
 	struct pollfd	*pfd = xcalloc(2 * n + 1, sizeof *pfd);
 	char		 buf[65536];
 	size_t		 i, live;
+	long long	 now, tried = 0, idle = -1;
 	ssize_t		 r;
 	int		 k;
 
+	keeper_since = keeper_now_ns();
 	for (;;) {
+		for (i = n; i-- > 0;) {
+			if (keeper_entry_done(&ent[i])) {
+				keeper_entry_free(&ent[i]);
+				ent[i] = ent[--n];
+			}
+		}
+		if (n == 0)
+			_exit(0);
 		live = 0;
 		for (i = 0; i < n; i++) {
 			for (k = 0; k < 2; k++) {
-				pfd[2 * i + k].fd = ent[i].pipe[k];
+				pfd[2 * i + k].fd = ent[i].eof[k] ? -1 :
+				    ent[i].pipe[k];
 				pfd[2 * i + k].events = POLLIN;
 				pfd[2 * i + k].revents = 0;
-				live += ent[i].pipe[k] != -1;
+				live += pfd[2 * i + k].fd != -1;
 			}
 		}
-		if (live == 0)
+		now = clock_now_ms();
+		if (live > 0)
+			idle = -1;
+		else if (idle == -1)
+			idle = now;
+		else if (now - idle >= KEEPER_LINGER_MS)
 			_exit(0);
-		if (poll(pfd, 2 * n, -1) == -1 && errno != EINTR)
+		if (keeper_path != NULL && now - tried >= KEEPER_TRY_MS) {
+			tried = now;
+			keeper_handover(ent, &n);
+			continue;
+		}
+		if (poll(pfd, 2 * n, keeper_path != NULL ? KEEPER_TRY_MS :
+		    -1) == -1 && errno != EINTR)
 			_exit(1);
 		for (i = 0; i < n; i++) {
 			for (k = 0; k < 2; k++) {
@@ -129,8 +380,17 @@ keeper_forward(struct keeper_entry *ent, size_t n)
 				    errno == EINTR))
 					continue;
 				if (r <= 0) {
-					close(ent[i].pipe[k]);
-					ent[i].pipe[k] = -1;
+					/* Nothing more goes to its dest. */
+					if (ent[i].dest[k] != -1)
+						close(ent[i].dest[k]);
+					ent[i].dest[k] = -1;
+					/* A new collector reads the end. */
+					if (keeper_path != NULL)
+						ent[i].eof[k] = 1;
+					else {
+						close(ent[i].pipe[k]);
+						ent[i].pipe[k] = -1;
+					}
 					continue;
 				}
 				if (ent[i].dest[k] != -1 &&
@@ -140,6 +400,8 @@ keeper_forward(struct keeper_entry *ent, size_t n)
 					close(ent[i].dest[k]);
 					ent[i].dest[k] = -1;
 				}
+				if (keeper_path != NULL)
+					keeper_keep(&ent[i], k, buf, (size_t)r);
 			}
 		}
 	}
@@ -182,6 +444,7 @@ keeper_wait(int sock, struct keeper_entry *ent, size_t *n)
 				if (!(pfd[1 + 2 * i + k].revents & POLLERR))
 					continue;
 				if (keeper_entry_close(&ent[i], 1u << k)) {
+					keeper_entry_free(&ent[i]);
 					ent[i] = ent[--*n];
 					break;
 				}
@@ -196,35 +459,42 @@ keeper_wait(int sock, struct keeper_entry *ent, size_t *n)
 static void __attribute__((noreturn))
 keeper_main(int sock)
 {
-	struct keeper_entry	*ent = NULL;
+	static char		 msg[sizeof(struct keeper_msg) +
+				    MESHLOG_MSG_MAX + 1024];
+	struct keeper_entry	*ent = NULL, *e;
 	struct keeper_msg	 m;
 	struct stat		 sb;
-	size_t			 n = 0, cap = 0, i;
-	int			 fds[MESHLOG_HELLO_FDS], nfds, k, b;
+	size_t			 n = 0, cap = 0, i, plen;
+	int			 fds[MESHLOG_FDS_MAX], nfds, k, b;
 	ssize_t			 r;
 
 	for (;;) {
 		if (keeper_wait(sock, ent, &n) != 0)
 			break;
-		r = fd_recv(sock, &m, sizeof m, fds, &nfds, MESHLOG_HELLO_FDS);
+		r = fd_recv(sock, msg, sizeof msg, fds, &nfds, MESHLOG_FDS_MAX);
 		if (r == -1 && (errno == EINTR || errno == EBADMSG))
 			continue;
 		if (r <= 0)
 			break;
-		if (r != sizeof m) {
+		if ((size_t)r < sizeof m) {
 			for (k = 0; k < nfds; k++)
 				close(fds[k]);
 			continue;
 		}
+		memcpy(&m, msg, sizeof m);
+		plen = (size_t)r - sizeof m;
 		if (m.op == KEEPER_ADD) {
 			if (n == cap) {
 				cap = cap == 0 ? 64 : cap * 2;
 				ent = xrealloc(ent, cap * sizeof *ent);
 			}
-			ent[n].id = m.id;
-			for (k = 0, b = 0; b < 4; b++) {
-				int *slot = (b % 2 == 0) ?
-				    &ent[n].pipe[b / 2] : &ent[n].dest[b / 2];
+			e = &ent[n];
+			memset(e, 0, sizeof *e);
+			e->id = m.id;
+			e->kept = -1;
+			for (k = 0, b = 0; b < 5; b++) {
+				int *slot = b == 4 ? &e->pidfd : (b % 2 == 0) ?
+				    &e->pipe[b / 2] : &e->dest[b / 2];
 
 				*slot = (m.mask & (1u << b)) && k < nfds ?
 				    fds[k++] : -1;
@@ -232,19 +502,30 @@ keeper_main(int sock)
 			while (k < nfds)
 				close(fds[k++]);
 			for (k = 0; k < 2; k++)
-				ent[n].fifo[k] = ent[n].dest[k] != -1 &&
-				    ent[n].pipe[k] != -1 &&
-				    fstat(ent[n].dest[k], &sb) == 0 &&
+				e->fifo[k] = e->dest[k] != -1 &&
+				    e->pipe[k] != -1 &&
+				    fstat(e->dest[k], &sb) == 0 &&
 				    S_ISFIFO(sb.st_mode);
+			e->identity = plen > 0 ? xstrndup(msg + sizeof m,
+			    plen) : NULL;
 			n++;
-		} else if (m.op == KEEPER_CLOSE) {
+			continue;
+		}
+		for (k = 0; k < nfds; k++)
+			close(fds[k]);
+		if (m.op == KEEPER_CLOSE) {
 			for (i = 0; i < n; i++) {
 				if (ent[i].id != m.id)
 					continue;
-				if (keeper_entry_close(&ent[i], m.mask))
+				if (keeper_entry_close(&ent[i], m.mask)) {
+					keeper_entry_free(&ent[i]);
 					ent[i] = ent[--n];
+				}
 				break;
 			}
+		} else if (m.op == KEEPER_PATH && plen > 0) {
+			free(keeper_path);
+			keeper_path = xstrndup(msg + sizeof m, plen);
 		}
 	}
 	close(sock);
@@ -285,15 +566,25 @@ keeper_start(void)
 	}
 }
 
-/* Send one message; on failure the keeper is gone and we say so once. */
+/*
+ * Send one message, with len bytes of payload after its header; on
+ * failure the keeper is gone and we say so once.
+ */
 static void
-keeper_send(struct keeper_msg *m, const int *fds, int nfds)
+keeper_send(struct keeper_msg *m, const char *payload, size_t len,
+    const int *fds, int nfds)
 {
-	static int	warned;
+	static char	 buf[sizeof *m + MESHLOG_MSG_MAX];
+	static int	 warned;
+	size_t		 n = sizeof *m + len;
 
 	if (keeper_sock == -1)
 		return;
-	if (fd_send(keeper_sock, m, sizeof *m, fds, nfds) == sizeof *m)
+	if (n > sizeof buf)
+		n = sizeof *m;	/* too long to keep: never handed over */
+	memcpy(buf, m, sizeof *m);
+	memcpy(buf + sizeof *m, payload, n - sizeof *m);
+	if (fd_send(keeper_sock, buf, n, fds, nfds) == (ssize_t)n)
 		return;
 	if (!warned)
 		log_warn("the keeper is gone (%s): writers are no longer "
@@ -304,10 +595,11 @@ keeper_send(struct keeper_msg *m, const int *fds, int nfds)
 }
 
 void
-keeper_add(uint64_t id, const int pipes[2], const int dests[2])
+keeper_add(uint64_t id, const int pipes[2], const int dests[2], int pidfd,
+    const char *identity, size_t len)
 {
 	struct keeper_msg	m = { KEEPER_ADD, 0, id };
-	int			fds[MESHLOG_HELLO_FDS], nfds = 0, i;
+	int			fds[MESHLOG_FDS_MAX], nfds = 0, i;
 
 	for (i = 0; i < 2; i++) {
 		if (pipes[i] != -1) {
@@ -319,7 +611,11 @@ keeper_add(uint64_t id, const int pipes[2], const int dests[2])
 			fds[nfds++] = dests[i];
 		}
 	}
-	keeper_send(&m, fds, nfds);
+	if (pidfd != -1) {
+		m.mask |= 1u << 4;
+		fds[nfds++] = pidfd;
+	}
+	keeper_send(&m, identity, identity != NULL ? len : 0, fds, nfds);
 }
 
 void
@@ -327,5 +623,13 @@ keeper_close(uint64_t id, unsigned streams)
 {
 	struct keeper_msg	m = { KEEPER_CLOSE, streams, id };
 
-	keeper_send(&m, NULL, 0);
+	keeper_send(&m, NULL, 0, NULL, 0);
+}
+
+void
+keeper_handover_path(const char *path)
+{
+	struct keeper_msg	m = { KEEPER_PATH, 0, 0 };
+
+	keeper_send(&m, path, strlen(path), NULL, 0);
 }

@@ -565,6 +565,9 @@ main(int argc, char **argv)
 	cfg.socket_path = path;
 	control_init();
 	server_open(path, control_dispatch);
+	/* A collector restarted here takes the processes back from it. */
+	if (!launching)
+		keeper_handover_path(path);
 	source_on_pending_forks(server_read_families);
 	/* Named whole, for meshlogctl logs and SIGHUP from elsewhere. */
 	if (cfg.json_path != NULL && cfg.json_path[0] != '/' &&

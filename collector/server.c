@@ -43,7 +43,7 @@ struct peer {
 	char			*buf;		/* grows on demand */
 	size_t			 cap;
 	size_t			 len;
-	int			 fds[MESHLOG_HELLO_FDS];
+	int			 fds[MESHLOG_FDS_MAX];
 	int			 nfds;
 	struct hello		 hello;		/* accepted, streams to come */
 	int			 accepted;
@@ -342,6 +342,40 @@ peer_reaped(struct peer *p, json_t *o)
 }
 
 /*
+ * The keeper of a collector that died on this socket offers one of its
+ * processes back. Only this collector's own user may: the message says
+ * who the process is, and the kernel cannot check that. Answered either
+ * way; the keeper offers the next on the same connection.
+ */
+static void
+peer_handover(struct peer *p, json_t *o)
+{
+	char		*cause = NULL, text[96];
+	struct jw	 w;
+	uint64_t	 id;
+
+	if (p->uid != geteuid()) {
+		while (p->nfds > 0)
+			close(p->fds[--p->nfds]);
+		peer_refuse(p, "handover", "only this collector's user hands "
+		    "processes over");
+		return;
+	}
+	id = source_handover(o, p->fds, p->nfds, &cause);
+	p->nfds = 0;	/* the source owns them, or they are closed */
+	if (id == 0) {
+		peer_refuse(p, "handover", cause);
+		free(cause);
+		return;
+	}
+	jw_init(&w, text, sizeof text);
+	jw_lit(&w, "{\"type\":\"taken\",\"source\":");
+	jw_int(&w, (long long)id);
+	jw_lit(&w, "}\n");
+	peer_send_text(p, text, w.len);
+}
+
+/*
  * Handle one complete line. Returns 1 when the connection stays open for
  * more requests (control, a registration under way), 0 when it is done.
  */
@@ -390,9 +424,14 @@ peer_dispatch(struct peer *p, const char *line, size_t len)
 		}
 		return (p->family);
 	}
+	if (strcmp(type, "handover") == 0 && !p->accepted && !p->family) {
+		peer_handover(p, o);
+		json_decref(o);
+		return (1);
+	}
 	if (p->nfds > 0) {
 		peer_refuse(p, "request", "descriptors are only accepted with "
-		    "streams or fork");
+		    "streams, fork or handover");
 		json_decref(o);
 		return (0);
 	}
@@ -454,7 +493,7 @@ peer_read(struct peer *p)
 		p->buf = xrealloc(p->buf, p->cap);
 	}
 	n = fd_recv_cred(fd, p->buf + p->len, p->cap - p->len,
-	    p->fds + p->nfds, &got, MESHLOG_HELLO_FDS - p->nfds, &pid);
+	    p->fds + p->nfds, &got, MESHLOG_FDS_MAX - p->nfds, &pid);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return (0);
 	if (n == -1 && errno == EBADMSG) {

@@ -227,19 +227,27 @@ stream_watch_partial(struct stream *s)
 	evtimer_add(s->partial_ev, &partial_wait);
 }
 
-/* Bytes read from a stream's pipe. */
+/* Bytes of a stream's pipe, read at time *at. */
+void
+stream_bytes_at(struct stream *s, const char *p, size_t n,
+    const struct timespec *at)
+{
+	record_ts(cur_ts, at);
+	cur_us = (uint64_t)at->tv_sec * 1000000 + (uint64_t)at->tv_nsec / 1000;
+	s->last_read = *at;
+	s->bytes += n;
+	outdir_bytes(s, p, n);
+	split_feed(&s->split, p, n, stream_record_cb, s);
+}
+
+/* Bytes read from a stream's pipe now. */
 static void
 stream_bytes(struct stream *s, const char *p, size_t n)
 {
 	struct timespec	now;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	record_ts(cur_ts, &now);
-	cur_us = (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000;
-	s->last_read = now;
-	s->bytes += n;
-	outdir_bytes(s, p, n);
-	split_feed(&s->split, p, n, stream_record_cb, s);
+	stream_bytes_at(s, p, n, &now);
 }
 
 /*
@@ -633,10 +641,53 @@ static const struct flush_ops source_flush_ops = {
 	source_part_drain, source_part_describe
 };
 
+/*
+ * What the keeper keeps of src, to offer it to a collector restarted on
+ * the same socket (source_handover reads it): the identity and the routes
+ * of its streams. 0 when it does not fit: it is then never handed over.
+ */
+static size_t
+source_identity(struct source *src, char *buf, size_t cap)
+{
+	struct jw	w;
+	int		k;
+
+	jw_init(&w, buf, cap);
+	jw_lit(&w, "{\"pid\":");
+	jw_int(&w, src->pid);
+	jw_lit(&w, ",\"ppid\":");
+	jw_int(&w, src->ppid);
+	jw_lit(&w, ",\"rank\":");
+	jw_int_or_null(&w, src->rank);
+	jw_lit(&w, ",\"world_size\":");
+	jw_int_or_null(&w, src->world_size);
+	jw_lit(&w, ",\"host\":");
+	jw_str(&w, src->host, strlen(src->host));
+	source_argv_json(&w, src->argv);
+	jw_lit(&w, src->runtime ? ",\"runtime\":true" : ",\"runtime\":false");
+	jw_lit(&w, ",\"streams\":[");
+	for (k = 0; k < 2; k++) {
+		if (k > 0)
+			jw_lit(&w, ",");
+		if (src->st[k] == NULL) {
+			jw_lit(&w, "null");
+			continue;
+		}
+		jw_lit(&w, src->st[k]->tee ? "{\"tee\":true" :
+		    "{\"tee\":false");
+		jw_lit(&w, src->st[k]->console ? ",\"console\":true}" :
+		    ",\"console\":false}");
+	}
+	jw_lit(&w, "]}");
+	return (w.overflow ? 0 : w.len);
+}
+
 void
 source_add(struct source *src)
 {
-	int	i, pipes[2] = { -1, -1 }, dests[2] = { -1, -1 };
+	static char	id[MESHLOG_MSG_MAX / 2];
+	size_t		idlen;
+	int		i, pipes[2] = { -1, -1 }, dests[2] = { -1, -1 };
 
 	for (i = 0; i < 2; i++) {
 		if (src->st[i] == NULL)
@@ -649,7 +700,9 @@ source_add(struct source *src)
 	nsources++;
 	flush_join(&src->part, FLUSH_SOURCE, &source_flush_ops, src);
 	ending_watch(src);
-	keeper_add(src->id, pipes, dests);
+	idlen = source_identity(src, id, sizeof id);
+	keeper_add(src->id, pipes, dests, src->pidfd, idlen > 0 ? id : NULL,
+	    idlen);
 }
 
 uint64_t
@@ -756,10 +809,11 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	if (h->auto_buffering && src->st[MESHLOG_STDOUT] != NULL &&
 	    (!src->st[MESHLOG_STDOUT]->tee || h->inherit[MESHLOG_STDOUT] != -1))
 		h->keep_buffering = 0;
-	source_add(src);
-	forward_open(src);
+	/* Before source_add: the keeper keeps that too. */
 	if (h->runtime)
 		source_runtime_on(src);
+	source_add(src);
+	forward_open(src);
 
 	source_open_event(src, h, parent_id);
 	log_debug("source %llu: pid %ld rank %ld", (unsigned long long)src->id,

@@ -179,6 +179,12 @@ uint64_t source_check_gone(struct source *);
 void	 source_free(struct source *, enum close_reason);
 void	 stream_close(struct stream *, enum close_reason);
 void	 stream_pause(struct stream *);
+/*
+ * Bytes of s's pipe that already reached its destination, read at *at:
+ * to the log, the view and --output-dir (a keeper's, at a handover).
+ */
+void	 stream_bytes_at(struct stream *, const char *, size_t,
+	    const struct timespec *);
 /* Move bytes from a stream's pipe (stream_move in source.c says how). */
 int	 stream_move(struct stream *, size_t);
 size_t	 stream_pending(struct stream *);

@@ -13,12 +13,12 @@
 #include "runtime.h"
 
 /*
- * Room for the control data of up to MESHLOG_HELLO_FDS descriptors and one
+ * Room for the control data of up to MESHLOG_FDS_MAX descriptors and one
  * set of credentials.
  */
 union fd_cmsg {
 	struct cmsghdr	hdr;
-	char		buf[CMSG_SPACE(sizeof(int) * MESHLOG_HELLO_FDS) +
+	char		buf[CMSG_SPACE(sizeof(int) * MESHLOG_FDS_MAX) +
 			    CMSG_SPACE(sizeof(struct ucred))];
 };
 
@@ -38,7 +38,7 @@ fd_send_flags(int sock, const void *buf, size_t len, const int *fds,
 	struct cmsghdr	*c;
 	ssize_t		 n;
 
-	if (nfds < 0 || nfds > MESHLOG_HELLO_FDS) {
+	if (nfds < 0 || nfds > MESHLOG_FDS_MAX) {
 		errno = EINVAL;
 		return (-1);
 	}
@@ -79,7 +79,7 @@ fd_recv_cred(int sock, void *buf, size_t len, int *fds, int *nfds,
 	struct cmsghdr	*c;
 	struct ucred	 cred;
 	ssize_t		 n;
-	int		 got[MESHLOG_HELLO_FDS * 2], ngot = 0, k, i, bad;
+	int		 got[MESHLOG_FDS_MAX * 2], ngot = 0, k, i, bad;
 
 	*nfds = 0;
 	if (pid != NULL)

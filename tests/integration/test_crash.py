@@ -8,7 +8,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CWRITER, PYTHON, MeshTest, events, line_records)
+from harness import (CWRITER, PYTHON, MeshTest, events, line_records,
+                     read_records)
 
 
 class WriterCrash(MeshTest):
@@ -95,6 +96,88 @@ class CollectorDeath(MeshTest):
                                                for i in range(300)))
         with open(out + ".err") as f:
             self.assertEqual(f.read(), "to stderr after\n")
+
+    def restart_writers(self, flood_at=None):
+        """Two writers under a serve-mode collector that is SIGKILLed and
+        started again on its socket with a second log: a steady one that
+        runs through the gap, and one that finishes during it."""
+        self.serve(["-q"])
+        first = self.json
+        go = os.path.join(self.tmp, "go")
+        steady = ("import os, sys, time\n"
+                  "for i in range(1500):\n"
+                  "    print('steady', i, flush=True)\n"
+                  "    if i % 100 == 0: print('warn', i, file=sys.stderr)\n"
+                  "    time.sleep(0.002)\n")
+        brief = ("import os, time\n"
+                 "for i in range(50): print('brief', i, flush=True)\n"
+                 "while not os.path.exists(%r): time.sleep(0.01)\n"
+                 "for i in range(50, 100): print('brief', i, flush=True)\n"
+                 % go)
+        outs = [os.path.join(self.tmp, n) for n in ("steady", "brief")]
+        ws = []
+        for code, out in zip((steady, brief), outs):
+            with open(out, "wb") as f, open(out + ".err", "wb") as e:
+                ws.append(subprocess.Popen([PYTHON, "-c", code], stdout=f,
+                                           stderr=e, env=self.shim_env()))
+            self.children.append(ws[-1])
+        self.wait_for(lambda: b'"line":"steady 300"' in self.log_bytes() and
+                      b'"line":"brief 49"' in self.log_bytes(),
+                      what="both writers in the first log")
+        self.collector.kill()
+        self.collector.wait()
+        killed = time.time()
+        open(go, "w").close()
+        self.assertEqual(ws[1].wait(timeout=30), 0)
+        # Restarted within a second, on the same socket, another log.
+        time.sleep(max(0.0, 0.5 - (time.time() - killed)))
+        self.json = os.path.join(self.tmp, "second.jsonl")
+        self.serve_err.close()
+        self.serve_out.close()
+        self.serve(["-q"], sock=self.sock)
+        self.assertEqual(ws[0].wait(timeout=30), 0)
+        self.wait_for(lambda: b'"line":"steady 1499"' in self.log_bytes(),
+                      what="the last line in the second log")
+        self.stop()
+        second = self.records
+        return read_records(first), second, outs
+
+    def test_a_restarted_collector_takes_the_pipes_back(self):
+        first, second, outs = self.restart_writers()
+        for name, n in (("steady", 1500), ("brief", 100)):
+            # Every line once across the two logs, in order.
+            got = [r["line"] for r in first + second
+                   if r.get("line", "").startswith(name)]
+            self.assertEqual(got, ["%s %d" % (name, i) for i in range(n)])
+            # And at the destination, as without meshlog.
+            with open(outs[0 if name == "steady" else 1]) as f:
+                self.assertEqual(f.read(), "".join(
+                    "%s %d\n" % (name, i) for i in range(n)))
+        warns = [r["line"] for r in first + second
+                 if r.get("stream") == "stderr"]
+        self.assertEqual(warns, ["warn %d" % i for i in range(0, 1500, 100)])
+        # The second log says what happened: whose pipes it took back,
+        # since when, and how much the keeper copied meanwhile.
+        ho = events(second, "handover")
+        self.assertEqual(len(ho), 2, ho)
+        opened = {r["source"]: r for r in events(first, "source_open")}
+        for h in ho:
+            self.assertIn(h["resumes"], opened)
+            self.assertEqual(h["pid"], opened[h["resumes"]]["pid"])
+            self.assertEqual(h["unlogged_bytes"], {"stdout": 0, "stderr": 0})
+        # The brief writer's last 50 lines were copied while no collector
+        # ran: they come from the keeper.
+        self.assertTrue(any(h["replayed_bytes"]["stdout"] >= 50 * 9
+                            for h in ho), ho)
+        new = {r["source"]: r for r in events(second, "source_open")}
+        for h in ho:
+            self.assertEqual(new[h["source"]]["resumes"], h["resumes"])
+            self.assertTrue(new[h["source"]]["from_keeper"])
+        # Both ended in the second log, by end of file.
+        closed = events(second, "source_closed")
+        self.assertEqual(sorted(c["source"] for c in closed),
+                         sorted(h["source"] for h in ho))
+        self.assertEqual({c["reason"] for c in closed}, {"eof"})
 
     def test_launched_command_survives_a_sigkilled_collector(self):
         sock = os.path.join(self.tmp, "l.sock")

@@ -1,0 +1,334 @@
+/*
+ * A restart without a gap: a collector that starts on the socket of one
+ * that died takes its processes back from the keeper that copied their
+ * pipes meanwhile (keeper.c). Each comes as a "handover" message: the
+ * identity the old collector gave the keeper, the pipes, destinations and
+ * pidfd, and a memfd of what the keeper copied to the destinations while
+ * no collector ran. Those bytes are logged with the times they were read,
+ * never written again; a "handover" event says the span and what reached
+ * only the destination. Part of the source module (source.h).
+ */
+
+#include <sys/stat.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "source.h"
+
+/* The fds mask: 2i pipe of stream i, 2i+1 its destination, then these. */
+#define HANDOVER_PIDFD	4
+#define HANDOVER_KEPT	5
+
+/* What a handover says besides the identity. */
+struct handover {
+	unsigned long long	 old;		/* the source's id before */
+	long long		 since_ns;	/* the old collector went */
+	unsigned long long	 unlogged[2];
+	unsigned long long	 replayed[2];
+	int			 tee[2];
+	int			 console[2];
+};
+
+/* A JSON integer in [lo, hi], into *v; -1 when it is not one. */
+static int
+handover_int(json_t *o, const char *key, long long lo, long long hi,
+    long long *v)
+{
+	json_t	*j = json_object_get(o, key);
+
+	if (!json_is_integer(j) || json_integer_value(j) < lo ||
+	    json_integer_value(j) > hi)
+		return (-1);
+	*v = json_integer_value(j);
+	return (0);
+}
+
+/* The same where null stands for -1. */
+static int
+handover_int_or_null(json_t *o, const char *key, long long hi, long *v)
+{
+	long long	x;
+
+	if (json_is_null(json_object_get(o, key))) {
+		*v = -1;
+		return (0);
+	}
+	if (handover_int(o, key, 0, hi, &x) != 0)
+		return (-1);
+	*v = (long)x;
+	return (0);
+}
+
+/* Read the message's numbers and routes; -1 with *cause. */
+static int
+handover_parse(json_t *o, json_t *id, struct handover *h, unsigned *mask,
+    char **cause)
+{
+	json_t		*un = json_object_get(o, "unlogged");
+	json_t		*st = json_object_get(id, "streams"), *e;
+	long long	 v;
+	int		 k;
+
+	memset(h, 0, sizeof *h);
+	if (handover_int(o, "id", 1, INT64_MAX, &v) != 0)
+		goto bad;
+	h->old = (unsigned long long)v;
+	if (handover_int(o, "since_ns", 0, INT64_MAX, &h->since_ns) != 0 ||
+	    handover_int(o, "fds", 0, 63, &v) != 0)
+		goto bad;
+	*mask = (unsigned)v;
+	if (!json_is_array(un) || json_array_size(un) != 2 ||
+	    !json_is_array(st) || json_array_size(st) != 2)
+		goto bad;
+	for (k = 0; k < 2; k++) {
+		e = json_array_get(un, (size_t)k);
+		if (!json_is_integer(e) || json_integer_value(e) < 0)
+			goto bad;
+		h->unlogged[k] = (unsigned long long)json_integer_value(e);
+		e = json_array_get(st, (size_t)k);
+		if (json_is_null(e)) {
+			/* No stream: no pipe and no destination for it. */
+			if (*mask & (3u << (2 * k)))
+				goto bad;
+			continue;
+		}
+		if (!json_is_object(e) ||
+		    !json_is_boolean(json_object_get(e, "tee")) ||
+		    !json_is_boolean(json_object_get(e, "console")) ||
+		    !(*mask & (1u << (2 * k))))
+			goto bad;
+		h->tee[k] = json_is_true(json_object_get(e, "tee"));
+		h->console[k] = json_is_true(json_object_get(e, "console"));
+	}
+	return (0);
+bad:
+	xasprintf(cause, "handover needs id, since_ns, fds (0-63), unlogged "
+	    "[n, n] and identity.streams [route|null, route|null], a pipe "
+	    "for each stream");
+	return (-1);
+}
+
+/* The source_open of a source taken back from a keeper. */
+static void
+handover_fields(struct jw *w, struct source *src, const void *arg)
+{
+	const struct handover	*h = arg;
+	int			 k, first;
+
+	jw_lit(w, ",\"ppid\":");
+	jw_int(w, src->ppid);
+	source_argv_json(w, src->argv);
+	jw_lit(w, ",\"world_size\":");
+	jw_int_or_null(w, src->world_size);
+	jw_lit(w, ",\"streams\":[");
+	for (k = 0, first = 1; k < 2; k++) {
+		if (src->st[k] == NULL)
+			continue;
+		jw_lit(w, first ? "\"" : ",\"");
+		jw_lit(w, stream_names[k]);
+		jw_lit(w, "\"");
+		first = 0;
+	}
+	jw_lit(w, "],\"resumes\":");
+	jw_int(w, (long long)h->old);
+	jw_lit(w, ",\"from_keeper\":true");
+}
+
+/* One {"stdout":n,"stderr":n} field. */
+static void
+handover_counts(struct jw *w, const char *key, const unsigned long long *n)
+{
+	jw_lit(w, ",\"");
+	jw_lit(w, key);
+	jw_lit(w, "\":{\"stdout\":");
+	jw_int(w, (long long)n[0]);
+	jw_lit(w, ",\"stderr\":");
+	jw_int(w, (long long)n[1]);
+	jw_lit(w, "}");
+}
+
+/*
+ * The handover event: when the old collector went, how much the keeper
+ * kept for this log, and what only reached the destination.
+ */
+static void
+handover_event(struct source *src, const struct handover *h)
+{
+	struct timespec	since;
+	char		ts[TS_LEN], buf[1024];
+	struct jw	w;
+
+	since.tv_sec = (time_t)(h->since_ns / 1000000000);
+	since.tv_nsec = (long)(h->since_ns % 1000000000);
+	record_ts(ts, &since);
+	jw_init(&w, buf, sizeof buf);
+	source_event_head(&w, src, "handover");
+	jw_lit(&w, ",\"resumes\":");
+	jw_int(&w, (long long)h->old);
+	jw_lit(&w, ",\"since\":\"");
+	jw_lit(&w, ts);
+	jw_lit(&w, "\"");
+	handover_counts(&w, "replayed_bytes", h->replayed);
+	handover_counts(&w, "unlogged_bytes", h->unlogged);
+	jw_lit(&w, "}");
+	source_log_text(&w);
+}
+
+/* A keeper reads 64 KiB at a time: a longer chunk is not one of its. */
+#define HANDOVER_CHUNK_MAX	(1024 * 1024)
+
+/*
+ * Walk the keeper's chunks in kept (fd): count them into h->replayed when
+ * src is NULL, else feed them to src's streams. Read with pread, not
+ * mapped: whoever sent it may still shrink it. -1 when they are not well
+ * formed.
+ */
+static int
+handover_chunks(int kept, struct source *src, struct handover *h)
+{
+	struct keeper_chunk	 c;
+	struct timespec		 at;
+	char			*buf = NULL, one;
+	off_t			 off = 0;
+	ssize_t			 r;
+	int			 rc = -1;
+
+	if (kept == -1)
+		return (0);
+	for (;;) {
+		r = pread(kept, &c, sizeof c, off);
+		if (r == 0) {
+			rc = 0;
+			break;
+		}
+		if (r != (ssize_t)sizeof c || c.stream > 1 ||
+		    c.len > HANDOVER_CHUNK_MAX ||
+		    (src != NULL && src->st[c.stream] == NULL))
+			break;
+		off += (off_t)sizeof c;
+		if (src == NULL) {
+			/* Only that the bytes are there. */
+			if (c.len > 0 && pread(kept, &one, 1, off + c.len - 1) !=
+			    1)
+				break;
+			h->replayed[c.stream] += c.len;
+		} else {
+			if (buf == NULL)
+				buf = xmalloc(HANDOVER_CHUNK_MAX);
+			if (pread(kept, buf, c.len, off) != (ssize_t)c.len)
+				break;
+			at.tv_sec = (time_t)(c.ns / 1000000000);
+			at.tv_nsec = (long)(c.ns % 1000000000);
+			stream_bytes_at(src->st[c.stream], buf, c.len, &at);
+		}
+		off += (off_t)c.len;
+	}
+	free(buf);
+	return (rc);
+}
+
+uint64_t
+source_handover(json_t *o, int *fds, int nfds, char **cause)
+{
+	json_t		*id = json_object_get(o, "identity"), *host, *argv, *v;
+	struct handover	 h;
+	struct source	*src;
+	struct stream	*s;
+	struct stat	 sb[2];
+	long long	 pid, ppid;
+	long		 rank, world;
+	unsigned	 mask;
+	int		 slot[6], b, k, n;
+	size_t		 i;
+
+	for (b = 0; b < 6; b++)
+		slot[b] = -1;
+	if (!json_is_object(id)) {
+		xasprintf(cause, "handover needs an identity object");
+		goto refuse;
+	}
+	if (handover_parse(o, id, &h, &mask, cause) != 0)
+		goto refuse;
+	for (b = 0, n = 0; b < 6; b++) {
+		if (mask & (1u << b))
+			n++;
+	}
+	if (n != nfds) {
+		xasprintf(cause, "handover names %d descriptors but carries "
+		    "%d", n, nfds);
+		goto refuse;
+	}
+	for (b = 0, n = 0; b < 6; b++) {
+		if (mask & (1u << b))
+			slot[b] = fds[n++];
+	}
+	host = json_object_get(id, "host");
+	argv = json_object_get(id, "argv");
+	if (handover_int(id, "pid", 1, INT32_MAX, &pid) != 0 ||
+	    handover_int(id, "ppid", 0, INT32_MAX, &ppid) != 0 ||
+	    handover_int_or_null(id, "rank", INT32_MAX, &rank) != 0 ||
+	    handover_int_or_null(id, "world_size", INT32_MAX, &world) != 0 ||
+	    !json_is_string(host) || json_string_length(host) > 255 ||
+	    !json_is_array(argv) ||
+	    !json_is_boolean(json_object_get(id, "runtime"))) {
+		xasprintf(cause, "handover identity needs pid, ppid, rank, "
+		    "world_size, host, argv and runtime");
+		goto refuse;
+	}
+	json_array_foreach(argv, i, v) {
+		if (!json_is_string(v)) {
+			xasprintf(cause, "handover identity: argv holds "
+			    "strings only");
+			goto refuse;
+		}
+	}
+	for (k = 0; k < 2; k++) {
+		if (slot[2 * k] != -1 &&
+		    source_check_pipe(slot[2 * k], &sb[k]) != 0) {
+			xasprintf(cause, "handover: %s is not a pipe's read "
+			    "end", stream_names[k]);
+			goto refuse;
+		}
+	}
+	if (handover_chunks(slot[HANDOVER_KEPT], NULL, &h) != 0) {
+		xasprintf(cause, "handover: the kept bytes are not whole "
+		    "chunks");
+		goto refuse;
+	}
+	src = source_new((long)pid, rank, world, json_string_value(host),
+	    argv);
+	src->ppid = (long)ppid;
+	src->announced = 1;
+	src->pidfd = slot[HANDOVER_PIDFD];
+	src->runtime = json_is_true(json_object_get(id, "runtime"));
+	source_label(src);
+	for (k = 0; k < 2; k++) {
+		if (slot[2 * k] == -1)
+			continue;
+		s = stream_new(src, k, slot[2 * k], &sb[k]);
+		if (slot[2 * k + 1] != -1)
+			s->dest = dest_get(slot[2 * k + 1]);
+		s->tee = h.tee[k] && s->dest != NULL;
+		s->console = h.console[k];
+		stream_attach(s, 1);
+	}
+	source_add(src);
+	source_open_log(src, handover_fields, &h);
+	handover_event(src, &h);
+	(void)handover_chunks(slot[HANDOVER_KEPT], src, &h);
+	if (slot[HANDOVER_KEPT] != -1)
+		close(slot[HANDOVER_KEPT]);
+	if (h.unlogged[0] + h.unlogged[1] > 0)
+		log_warn("pid %ld: %llu bytes written while no collector ran "
+		    "reached only their destination", src->pid,
+		    h.unlogged[0] + h.unlogged[1]);
+	log_debug("source %llu: pid %ld taken back from a keeper (was %llu)",
+	    (unsigned long long)src->id, src->pid, h.old);
+	return (source_check_gone(src));
+refuse:
+	for (k = 0; k < nfds; k++)
+		close(fds[k]);
+	return (0);
+}
