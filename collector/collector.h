@@ -509,6 +509,23 @@ void	keeper_add(uint64_t id, const int pipes[2], const int dests[2],
 	    int pidfd, const char *identity, size_t len);
 /* The keeper lets go of a source's streams (bit i: stream i). */
 void	keeper_close(uint64_t id, unsigned streams);
+/*
+ * The JSON log's descriptor and the memfd its buffer lives in (-1, -1: the
+ * log is closed): the keeper writes what the buffer holds unwritten if the
+ * collector dies.
+ */
+void	keeper_log(int logfd, int memfd);
+/*
+ * The head of that memfd, JSONLOG_SHARED_HEAD bytes before the buffer:
+ * the buffer's first len bytes are whole records, and byte i of it is
+ * byte base + i of the file; what the file lacks of them is unwritten.
+ */
+struct jsonlog_shared {
+	uint64_t	len;
+	int64_t		base;
+	uint64_t	cap;
+};
+#define JSONLOG_SHARED_HEAD	64
 /* Serve mode: the socket a restarted collector will listen on. */
 void	keeper_handover_path(const char *path);
 /* A chunk the keeper copied while no collector ran, before its bytes. */

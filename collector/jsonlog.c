@@ -10,8 +10,16 @@
  * lines and bytes never reached the log. A record half written stays half
  * written only until the retry completes it; a log closed while failing is
  * cut back to its last whole record. Flushes answer "incomplete" meanwhile.
+ *
+ * A collector killed at once (SIGKILL, the OOM killer) leaves nothing
+ * unwritten either: the buffer lives in a memfd shared with the keeper,
+ * whose head says which committed records are not yet in the file
+ * (struct jsonlog_shared), and the keeper writes those when the collector
+ * is gone. A record is committed whole, so the keeper never writes a torn
+ * one; the file's size tells it whether the last write got through.
  */
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -41,6 +49,8 @@
 static int	 jsonlog_fd = -1;
 static char	*jbuf;
 static size_t	 jlen, jcap;
+static int	 jmfd = -1;	/* the buffer's memfd, or -1: on the heap */
+static volatile struct jsonlog_shared *jsh;	/* its head, in the memfd */
 static off_t	 jsize;		/* bytes in the file */
 static off_t	 jwhole;	/* of them, up to the last whole record */
 static size_t	 jpart;		/* the buffer's first bytes already there */
@@ -55,6 +65,7 @@ static char	*jpath;		/* as opened, for rotation */
 static long long jsegment;	/* rotations the log went through */
 
 static void	jsonlog_retry_cb(int, short, void *);
+static void	jsonlog_share(void);
 static long long jsonlog_segment_of(const char *);
 
 /* Open path for appending and learn where its whole records end. */
@@ -91,6 +102,7 @@ jsonlog_cut(void)
 	if (ftruncate(jsonlog_fd, jwhole) == 0) {
 		jsize = jwhole;
 		jpart = 0;
+		jsonlog_share();
 	} else
 		log_warn("JSON log: cannot cut a half-written record: %s",
 		    strerror(errno));
@@ -109,6 +121,52 @@ jsonlog_lost(const char *when)
 	    (unsigned long long)jdrop_bytes);
 }
 
+/*
+ * Make the buffer hold cap bytes, keeping its contents: in the shared
+ * memfd when there is one (its head before the bytes), else on the heap.
+ */
+static void
+jsonlog_grow(size_t cap)
+{
+	void	*m, *old = jsh != NULL ? (void *)jsh : NULL;
+	size_t	 oldsz = JSONLOG_SHARED_HEAD + jcap;
+	size_t	 sz = JSONLOG_SHARED_HEAD + cap;
+
+	if (jmfd == -1) {
+		jbuf = xrealloc(jbuf, cap);
+		jcap = cap;
+		return;
+	}
+	if (ftruncate(jmfd, (off_t)sz) != 0)
+		fatal("JSON log buffer");
+	m = old == NULL ? mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED,
+	    jmfd, 0) : mremap(old, oldsz, sz, MREMAP_MAYMOVE);
+	if (m == MAP_FAILED)
+		fatal("JSON log buffer");
+	jsh = m;
+	jsh->cap = cap;
+	jbuf = (char *)m + JSONLOG_SHARED_HEAD;
+	jcap = cap;
+}
+
+/*
+ * Say in the shared head what the keeper would write if the collector
+ * died now: records [f - base, len) of the buffer, f being the file's
+ * size then. Within a flush base stays true (file and buffer offset move
+ * together); it changes only with the buffer's layout or the file, and
+ * len is 0 meanwhile, so a death between two stores never makes the
+ * keeper write a record twice or skip one.
+ */
+static void
+jsonlog_share(void)
+{
+	if (jsh == NULL)
+		return;
+	jsh->len = 0;
+	jsh->base = (int64_t)jsize - (int64_t)jpart;
+	jsh->len = jlen;
+}
+
 int
 jsonlog_open(const char *path)
 {
@@ -117,8 +175,10 @@ jsonlog_open(const char *path)
 	jpath = xstrdup(path);
 	/* Appending to a rotated log: its numbering goes on. */
 	jsegment = jsonlog_segment_of(path);
-	jcap = 2 * JSONLOG_HIGH;
-	jbuf = xmalloc(jcap);
+	jmfd = memfd_create("meshlog-jsonlog", MFD_CLOEXEC);
+	jsonlog_grow(2 * JSONLOG_HIGH);
+	jsonlog_share();
+	keeper_log(jsonlog_fd, jmfd);
 	return (0);
 }
 
@@ -137,6 +197,8 @@ jsonlog_reopen(const char *path)
 		return (-1);
 	close(jsonlog_fd);
 	jsonlog_fd = fd;
+	jsonlog_share();
+	keeper_log(jsonlog_fd, jmfd);
 	free(jpath);
 	jpath = xstrdup(path);
 	/* What the old file did not take goes to the new one. */
@@ -154,10 +216,8 @@ jsonlog_reserve(size_t n)
 {
 	if (jlen >= JSONLOG_HIGH && jerr == 0)
 		jsonlog_flush();
-	if (n > jcap - jlen) {
-		jcap = jlen + n + JSONLOG_HIGH;
-		jbuf = xrealloc(jbuf, jcap);
-	}
+	if (n > jcap - jlen)
+		jsonlog_grow(jlen + n + JSONLOG_HIGH);
 	return (jbuf + jlen);
 }
 
@@ -177,6 +237,8 @@ jsonlog_keep(size_t n, int line)
 	}
 	if (!jdropping) {
 		jlen += n;
+		if (jsh != NULL)
+			jsh->len = jlen;
 		return;
 	}
 	if (line)
@@ -368,6 +430,8 @@ jsonlog_rotate(void)
 	}
 	close(jsonlog_fd);
 	jsonlog_fd = fd;
+	jsonlog_share();
+	keeper_log(jsonlog_fd, jmfd);
 	rotate_start(jpath);
 	jsonlog_segment_head();
 }
@@ -391,9 +455,12 @@ jsonlog_flush(void)
 			 */
 			for (rec = done; rec > 0 && jbuf[rec - 1] != '\n'; rec--)
 				;
+			if (jsh != NULL)
+				jsh->len = 0;	/* moving: nothing to write */
 			memmove(jbuf, jbuf + rec, jlen - rec);
 			jlen -= rec;
 			jpart = done - rec;
+			jsonlog_share();
 			jsonlog_failing(n == 0 ? EIO : errno, jlen - jpart);
 			return;
 		}
@@ -404,6 +471,7 @@ jsonlog_flush(void)
 	}
 	jlen = 0;
 	jpart = 0;
+	jsonlog_share();
 	if (jerr != 0) {
 		jsonlog_recovered();
 		jsonlog_flush();
@@ -438,7 +506,14 @@ jsonlog_close(void)
 		log_warn("JSON log fsync: %s", strerror(errno));
 	close(jsonlog_fd);
 	jsonlog_fd = -1;
-	free(jbuf);
+	keeper_log(-1, -1);
+	if (jmfd != -1) {
+		munmap((void *)jsh, JSONLOG_SHARED_HEAD + jcap);
+		close(jmfd);
+		jmfd = -1;
+		jsh = NULL;
+	} else
+		free(jbuf);
 	jbuf = NULL;
 	free(jpath);
 	jpath = NULL;

@@ -41,7 +41,8 @@
 
 #include "collector.h"
 
-enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3 };
+enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3,
+    KEEPER_LOG = 4 };
 
 /*
  * One message on the keeper socket. KEEPER_ADD: descriptors follow by mask
@@ -49,6 +50,8 @@ enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3 };
  * the source's identity (JSON) follows the header. KEEPER_CLOSE: bit i
  * names stream i, whose pipe and dest the keeper closes. KEEPER_PATH: the
  * control socket a restarted collector listens on follows the header.
+ * KEEPER_LOG: the JSON log and its buffer's memfd (bits 0 and 1), or none
+ * when the log closed.
  */
 struct keeper_msg {
 	uint32_t	op;
@@ -88,6 +91,8 @@ struct keeper_entry {
 static int	keeper_sock = -1;
 static pid_t	keeper_pid = -1;
 static char	*keeper_path;		/* serve mode's socket, in the keeper */
+static int	 keeper_logfd = -1;	/* the JSON log, in the keeper */
+static int	 keeper_logbuf = -1;	/* its buffer (jsonlog.c) */
 static size_t	keeper_kept;		/* bytes in every entry's memfd */
 static long long keeper_since;		/* the collector went (ns) */
 
@@ -455,6 +460,44 @@ keeper_wait(int sock, struct keeper_entry *ent, size_t *n)
 	}
 }
 
+/*
+ * The collector is gone: write the records its JSON log buffer committed
+ * and the file does not have yet (struct jsonlog_shared says which).
+ */
+static void
+keeper_salvage(void)
+{
+	struct jsonlog_shared	 h;
+	struct stat		 sb;
+	char			 buf[65536];
+	off_t			 at, end;
+	ssize_t			 r;
+	size_t			 n;
+
+	if (keeper_logfd == -1 || keeper_logbuf == -1)
+		return;
+	if (pread(keeper_logbuf, &h, sizeof h, 0) != (ssize_t)sizeof h ||
+	    fstat(keeper_logfd, &sb) != 0 || h.len > h.cap)
+		goto out;
+	/* Byte i of the buffer is byte base + i of the file. */
+	at = sb.st_size - (off_t)h.base;
+	end = (off_t)h.len;
+	if (at < 0 || at > end)
+		goto out;
+	while (at < end) {
+		n = (size_t)(end - at) < sizeof buf ? (size_t)(end - at) :
+		    sizeof buf;
+		r = pread(keeper_logbuf, buf, n, JSONLOG_SHARED_HEAD + at);
+		if (r <= 0 || keeper_write_all(keeper_logfd, buf, (size_t)r) != 0)
+			break;
+		at += r;
+	}
+out:
+	close(keeper_logfd);
+	close(keeper_logbuf);
+	keeper_logfd = keeper_logbuf = -1;
+}
+
 /* The keeper's life: hold descriptors until the collector goes away. */
 static void __attribute__((noreturn))
 keeper_main(int sock)
@@ -511,6 +554,18 @@ keeper_main(int sock)
 			n++;
 			continue;
 		}
+		if (m.op == KEEPER_LOG) {
+			if (keeper_logfd != -1)
+				close(keeper_logfd);
+			if (keeper_logbuf != -1)
+				close(keeper_logbuf);
+			keeper_logfd = keeper_logbuf = -1;
+			if (m.mask == 3 && nfds == 2) {
+				keeper_logfd = fds[0];
+				keeper_logbuf = fds[1];
+				continue;
+			}
+		}
 		for (k = 0; k < nfds; k++)
 			close(fds[k]);
 		if (m.op == KEEPER_CLOSE) {
@@ -529,6 +584,7 @@ keeper_main(int sock)
 		}
 	}
 	close(sock);
+	keeper_salvage();
 	if (n == 0)
 		_exit(0);
 	keeper_forward(ent, n);
@@ -624,6 +680,17 @@ keeper_close(uint64_t id, unsigned streams)
 	struct keeper_msg	m = { KEEPER_CLOSE, streams, id };
 
 	keeper_send(&m, NULL, 0, NULL, 0);
+}
+
+void
+keeper_log(int logfd, int memfd)
+{
+	struct keeper_msg	m = { KEEPER_LOG, 0, 0 };
+	int			fds[2] = { logfd, memfd };
+
+	if (logfd != -1 && memfd != -1)
+		m.mask = 3;
+	keeper_send(&m, NULL, 0, fds, m.mask == 3 ? 2 : 0);
 }
 
 void

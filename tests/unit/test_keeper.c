@@ -1,0 +1,173 @@
+/*
+ * The keeper writes what a killed collector's JSON log buffer held: a
+ * child starts a keeper, commits records without writing them, and is
+ * SIGKILLed; the log must then hold every record once, whole, in order,
+ * whether none, some or all of them had reached the file.
+ */
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "collector/collector.h"
+
+struct config		 cfg;
+struct event_base	*base;
+
+static char	 path[64];
+
+static void
+setup(void)
+{
+	strlcpy(path, "/tmp/meshlog-keeper-XXXXXX", sizeof path);
+	cr_assert(mkdtemp(path) != NULL);
+	strlcat(path, "/log.jsonl", sizeof path);
+	cfg.ready_fd = -1;
+}
+
+static void
+teardown(void)
+{
+	char	dir[64];
+
+	unlink(path);
+	strlcpy(dir, path, sizeof dir);
+	*strrchr(dir, '/') = '\0';
+	rmdir(dir);
+}
+
+/* The whole file, NUL-terminated, or NULL. */
+static char *
+slurp(size_t *len)
+{
+	struct stat	 sb;
+	char		*buf;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY)) == -1 || fstat(fd, &sb) != 0)
+		return (NULL);
+	buf = calloc(1, (size_t)sb.st_size + 1);
+	*len = (size_t)read(fd, buf, (size_t)sb.st_size);
+	close(fd);
+	return (buf);
+}
+
+/* Wait until the log holds want bytes, then a little for more. */
+static char *
+log_settles(size_t want, size_t *len)
+{
+	struct timespec	 ms = { 0, 10 * 1000 * 1000 };
+	char		*buf = NULL;
+	int		 i;
+
+	for (i = 0; i < 500; i++) {
+		free(buf);
+		if ((buf = slurp(len)) != NULL && *len >= want)
+			break;
+		nanosleep(&ms, NULL);
+	}
+	ms.tv_nsec = 200 * 1000 * 1000;
+	nanosleep(&ms, NULL);
+	free(buf);
+	return (slurp(len));
+}
+
+/*
+ * In a child: a keeper, a log, nflushed records written, then nheld
+ * records committed but not written; the file then gets the first
+ * nthrough of those behind the buffer's back (a write that got through
+ * just before the kill), and the child is killed.
+ */
+static void
+die_holding(int nflushed, int nheld, int nthrough, size_t size)
+{
+	char	*rec = malloc(size + 16);
+	pid_t	 pid;
+	int	 i, status, fd;
+
+	pid = fork();
+	cr_assert(pid != -1);
+	if (pid == 0) {
+		keeper_start();
+		if (jsonlog_open(path) != 0)
+			_exit(3);
+		for (i = 0; i < nflushed + nheld; i++) {
+			memset(rec, 'a' + i % 26, size);
+			snprintf(rec, size, "{\"n\":%d,\"pad\":\"", i);
+			memcpy(rec + size - 2, "\"}", 2);
+			jsonlog_text(rec, size);
+			if (i + 1 == nflushed)
+				jsonlog_flush();
+			if (i >= nflushed && i < nflushed + nthrough) {
+				fd = open(path, O_WRONLY | O_APPEND);
+				rec[size] = '\n';
+				if (fd == -1 || write(fd, rec, size + 1) !=
+				    (ssize_t)size + 1)
+					_exit(4);
+				close(fd);
+			}
+		}
+		raise(SIGKILL);
+		_exit(5);
+	}
+	cr_assert(waitpid(pid, &status, 0) == pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+	    "the child ended with status %d", status);
+	free(rec);
+}
+
+/* Every record 0..n-1 once, in order, each size bytes and a newline. */
+static void
+assert_records(int n, size_t size)
+{
+	size_t	 len;
+	char	*buf = log_settles((size + 1) * (size_t)n, &len), *p, want[32];
+	int	 i;
+
+	cr_assert_not_null(buf);
+	cr_assert_eq(len, (size + 1) * (size_t)n, "the log holds %zu bytes, "
+	    "not %zu", len, (size + 1) * (size_t)n);
+	for (i = 0, p = buf; i < n; i++, p += size + 1) {
+		snprintf(want, sizeof want, "{\"n\":%d,", i);
+		cr_assert(strncmp(p, want, strlen(want)) == 0,
+		    "record %d is %.20s", i, p);
+		cr_assert_eq(p[size], '\n');
+	}
+	free(buf);
+}
+
+TestSuite(keeper, .init = setup, .fini = teardown);
+
+Test(keeper, writes_what_a_killed_collector_held)
+{
+	die_holding(0, 50, 0, 100);
+	assert_records(50, 100);
+}
+
+Test(keeper, writes_only_what_the_file_lacks)
+{
+	die_holding(10, 40, 0, 100);
+	assert_records(50, 100);
+}
+
+Test(keeper, a_write_that_got_through_is_not_written_again)
+{
+	die_holding(10, 40, 7, 100);
+	assert_records(50, 100);
+}
+
+Test(keeper, a_buffer_that_grew_is_read_whole)
+{
+	/* Two records of 600 KiB: past the first buffer, so it was moved. */
+	die_holding(0, 2, 0, 600 * 1024);
+	assert_records(2, 600 * 1024);
+}
