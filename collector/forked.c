@@ -241,24 +241,13 @@ source_quiet_arm(void)
 static void
 source_fork_fields(struct jw *w, struct source *src, const void *arg)
 {
-	int	k, first;
-
 	(void)arg;
 	jw_lit(w, ",\"ppid\":");
 	jw_int(w, src->ppid);
 	jw_lit(w, ",\"forked\":true,\"parent_source\":");
 	jw_int(w, (long long)src->fork_of);
 	source_argv_json(w, src->argv);
-	jw_lit(w, ",\"streams\":[");
-	for (k = 0, first = 1; k < 2; k++) {
-		if (src->st[k] == NULL)
-			continue;
-		jw_lit(w, first ? "\"" : ",\"");
-		jw_lit(w, stream_names[k]);
-		jw_lit(w, "\"");
-		first = 0;
-	}
-	jw_lit(w, "]");
+	source_streams_json(w, src, "streams", 0);
 }
 
 /*

@@ -115,23 +115,14 @@ static void
 handover_fields(struct jw *w, struct source *src, const void *arg)
 {
 	const struct handover	*h = arg;
-	int			 k, first;
 
 	jw_lit(w, ",\"ppid\":");
 	jw_int(w, src->ppid);
 	source_argv_json(w, src->argv);
 	jw_lit(w, ",\"world_size\":");
 	jw_int_or_null(w, src->world_size);
-	jw_lit(w, ",\"streams\":[");
-	for (k = 0, first = 1; k < 2; k++) {
-		if (src->st[k] == NULL)
-			continue;
-		jw_lit(w, first ? "\"" : ",\"");
-		jw_lit(w, stream_names[k]);
-		jw_lit(w, "\"");
-		first = 0;
-	}
-	jw_lit(w, "],\"resumes\":");
+	source_streams_json(w, src, "streams", 0);
+	jw_lit(w, ",\"resumes\":");
 	jw_int(w, (long long)h->old);
 	jw_lit(w, ",\"from_keeper\":true");
 }

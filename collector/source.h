@@ -153,6 +153,8 @@ void	 source_label(struct source *);
 void	 source_open_log(struct source *, void (*)(struct jw *,
 	    struct source *, const void *), const void *);
 void	 source_argv_json(struct jw *, json_t *);
+/* ,"key":["stdout",...]: src's streams, or only those on the console. */
+void	 source_streams_json(struct jw *, struct source *, const char *, int);
 /*
  * A stream whose process writes into another's capture pipe (a forked
  * child, an exec'd program that inherited it) goes where that one goes.

@@ -83,22 +83,13 @@ source_open_log(struct source *src, void (*fields)(struct jw *,
 	char		 stack[4096], *heap = NULL;
 	struct jw	 w;
 	size_t		 cap = sizeof stack;
-	int		 k, first;
 
 	for (;;) {
 		jw_init(&w, heap != NULL ? heap : stack, cap);
 		source_event_head(&w, src, "source_open");
 		fields(&w, src, arg);
-		jw_lit(&w, ",\"console_streams\":[");
-		for (k = 0, first = 1; k < 2; k++) {
-			if (src->st[k] == NULL || !src->st[k]->console)
-				continue;
-			jw_lit(&w, first ? "\"" : ",\"");
-			jw_lit(&w, stream_names[k]);
-			jw_lit(&w, "\"");
-			first = 0;
-		}
-		jw_lit(&w, "]}");
+		source_streams_json(&w, src, "console_streams", 1);
+		jw_lit(&w, "}");
 		if (!w.overflow)
 			break;
 		free(heap);
@@ -107,6 +98,26 @@ source_open_log(struct source *src, void (*fields)(struct jw *,
 	}
 	source_log_text(&w);
 	free(heap);
+}
+
+void
+source_streams_json(struct jw *w, struct source *src, const char *key,
+    int console)
+{
+	int	k, first;
+
+	jw_lit(w, ",\"");
+	jw_lit(w, key);
+	jw_lit(w, "\":[");
+	for (k = 0, first = 1; k < 2; k++) {
+		if (src->st[k] == NULL || (console && !src->st[k]->console))
+			continue;
+		jw_lit(w, first ? "\"" : ",\"");
+		jw_lit(w, stream_names[k]);
+		jw_lit(w, "\"");
+		first = 0;
+	}
+	jw_lit(w, "]");
 }
 
 void
