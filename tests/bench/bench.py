@@ -986,7 +986,7 @@ def bench_start(args, results):
         while not os.path.exists(s):
             time.sleep(0.01)
     subprocess.run([os.path.join(BUILD, "collector", "meshlogctl"), "-s",
-                    socks[1], "set-mode", "--level", "WARNING"],
+                    socks[1], "set-level", "WARNING"],
                    stdout=subprocess.DEVNULL, check=True)
     plain = {k: v for k, v in os.environ.items() if k not in
              ("LD_PRELOAD", "PYTHONDONTWRITEBYTECODE")}
