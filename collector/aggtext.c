@@ -82,35 +82,86 @@ at_num(struct at_buf *b, long v)
 	at_put(b, tmp, (size_t)snprintf(tmp, sizeof tmp, "%ld", v));
 }
 
+/* Byte classes: a word's bytes, and digits among them. */
+#define AT_W	1
+#define AT_D	2
+static unsigned char	at_class[256];
+
+static void
+at_class_init(void)
+{
+	int	c;
+
+	if (at_class['a'] != 0)
+		return;
+	for (c = 0; c < 256; c++) {
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    c == '_' || c >= 0x80)
+			at_class[c] = AT_W;
+		else if (c >= '0' && c <= '9')
+			at_class[c] = AT_W | AT_D;
+	}
+}
+
 static int
 at_wordc(unsigned char c)
 {
-	return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c == '_' || c >= 0x80);
+	return (at_class[c] & AT_W);
 }
 
 static int
 at_digit(char c)
 {
-	return (c >= '0' && c <= '9');
+	return (at_class[(unsigned char)c] & AT_D);
 }
+
+/*
+ * What at_tokens_from may take from a text x already cut (xt, xnt tokens)
+ * while it cuts y: from byte from of y on, y's bytes (and the one before)
+ * are x's, delta bytes further on in x.
+ */
+struct at_like {
+	const struct at_tok	*xt;
+	size_t			 xnt;
+	size_t			 from;
+	long			 delta;
+	size_t			 took;	/* out: tokens from this one on are x's */
+};
 
 /*
  * Cut s into tokens: words (a decimal point, an exponent's sign and a
  * leading sign belong to the number they are in) and single marks; blanks
  * only separate. At most max tokens; the last takes the rest of a longer
- * line, as a mark. Returns the number of tokens.
+ * line, as a mark. Starts at byte i with nt tokens cut; with like, a token
+ * that starts where x has its token of the same number, in their common
+ * end, is followed by x's. Returns the number of tokens.
  */
 static size_t
-at_tokens(const char *s, size_t n, struct at_tok *t, size_t max)
+at_tokens_from(const char *s, size_t n, struct at_tok *t, size_t max,
+    size_t i, size_t nt, struct at_like *like)
 {
 	const unsigned char	*u = (const unsigned char *)s;
-	size_t			 i = 0, j, nt = 0;
+	size_t			 j, kx = 0;
 
 	while (i < n && nt < max) {
 		if (u[i] == ' ' || u[i] == '\t') {
 			i++;
 			continue;
+		}
+		if (like != NULL && i >= like->from) {
+			while (kx < like->xnt &&
+			    (long)like->xt[kx].off < (long)i + like->delta)
+				kx++;
+			if (kx == nt && kx < like->xnt &&
+			    (long)like->xt[kx].off == (long)i + like->delta) {
+				like->took = nt;
+				for (; kx < like->xnt; kx++, nt++) {
+					t[nt] = like->xt[kx];
+					t[nt].off = (uint32_t)((long)t[nt].off -
+					    like->delta);
+				}
+				return (nt);
+			}
 		}
 		if (nt == max - 1) {	/* the rest, compared as it is */
 			t[nt].off = (uint32_t)i;
@@ -123,18 +174,19 @@ at_tokens(const char *s, size_t n, struct at_tok *t, size_t max)
 		    at_digit(s[j + 1]) && (j == 0 || !at_wordc(u[j - 1])))
 			j++;
 		if (j < n && at_wordc(u[j])) {
-			for (j++; j < n; j++) {
-				if (at_wordc(u[j]))
-					continue;
+			for (j++;; j++) {
+				while (j < n && (at_class[u[j]] & AT_W))
+					j++;
+				if (j + 1 >= n)
+					break;
 				/* 2.5, 10.0.0.1 */
-				if (u[j] == '.' && j + 1 < n &&
-				    at_digit(s[j - 1]) && at_digit(s[j + 1]))
+				if (u[j] == '.' && at_digit(s[j - 1]) &&
+				    at_digit(s[j + 1]))
 					continue;
 				/* 1e-05 */
 				if ((u[j] == '-' || u[j] == '+') && j >= 2 &&
 				    (s[j - 1] == 'e' || s[j - 1] == 'E') &&
-				    at_digit(s[j - 2]) && j + 1 < n &&
-				    at_digit(s[j + 1]))
+				    at_digit(s[j - 2]) && at_digit(s[j + 1]))
 					continue;
 				break;
 			}
@@ -151,14 +203,95 @@ at_tokens(const char *s, size_t n, struct at_tok *t, size_t max)
 	return (nt);
 }
 
-/* Whether the tokens b of text y align with a of text x. */
+static size_t
+at_tokens(const char *s, size_t n, struct at_tok *t, size_t max)
+{
+	return (at_tokens_from(s, n, t, max, 0, 0, NULL));
+}
+
+/* Bytes a and b (n each at most) have in common from their start. */
+static size_t
+at_common_head(const char *a, const char *b, size_t n)
+{
+	uint64_t	x, y;
+	size_t		i = 0;
+
+	while (i + 8 <= n) {
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y)
+			break;
+		i += 8;
+	}
+	while (i < n && a[i] == b[i])
+		i++;
+	return (i);
+}
+
+/* Bytes a and b have in common at their ends (ending at a + n, b + m). */
+static size_t
+at_common_tail(const char *a, size_t n, const char *b, size_t m, size_t max)
+{
+	uint64_t	x, y;
+	size_t		i = 0;
+
+	while (i + 8 <= max) {
+		memcpy(&x, a + n - i - 8, 8);
+		memcpy(&y, b + m - i - 8, 8);
+		if (x != y)
+			break;
+		i += 8;
+	}
+	while (i < max && a[n - i - 1] == b[m - i - 1])
+		i++;
+	return (i);
+}
+
+/*
+ * The tokens of y, as at_tokens cuts them, knowing x's (xnt of them): a
+ * group's members differ in a few words, so only the part between their
+ * common start and common end is cut; the tokens around it are x's. Those
+ * before *lo and from *hi on are x's, the same bytes.
+ */
+static size_t
+at_tokens_like(const char *x, size_t xn, const struct at_tok *xt,
+    size_t xnt, const char *y, size_t yn, struct at_tok *t, size_t max,
+    size_t *lo, size_t *hi)
+{
+	struct at_like	like;
+	size_t		lim = xn < yn ? xn : yn, head, tail, a = 0, nt;
+
+	head = at_common_head(x, y, lim);
+	if (head == xn && xn == yn) {
+		memcpy(t, xt, xnt * sizeof *t);
+		*lo = *hi = xnt;
+		return (xnt);
+	}
+	tail = at_common_tail(x, xn, y, yn, lim - head);
+	/* A token's end is decided by the byte after it too. */
+	while (a < xnt && xt[a].off + xt[a].len + 1 < head)
+		a++;
+	memcpy(t, xt, a * sizeof *t);
+	like.xt = xt;
+	like.xnt = xnt;
+	like.from = yn - tail + 1;
+	like.delta = (long)xn - (long)yn;
+	like.took = SIZE_MAX;
+	nt = at_tokens_from(y, yn, t, max, a > 0 ? xt[a - 1].off +
+	    xt[a - 1].len : 0, a, &like);
+	*lo = a;
+	*hi = like.took != SIZE_MAX ? like.took : nt;
+	return (nt);
+}
+
+/* Whether the tokens b of text y align with a of text x, from lo to hi. */
 static int
 at_align(const char *x, const struct at_tok *a, const char *y,
-    const struct at_tok *b, size_t nt)
+    const struct at_tok *b, size_t lo, size_t hi)
 {
 	size_t	i;
 
-	for (i = 0; i < nt; i++) {
+	for (i = lo; i < hi; i++) {
 		if (a[i].word != b[i].word)
 			return (0);
 		if (!a[i].word && (a[i].len != b[i].len ||
@@ -204,6 +337,48 @@ at_number(const char *s, size_t n, long long *l, double *d)
 	}
 	if (i != n)
 		return (0);
+	/*
+	 * An integer of up to 18 digits, the common case, is exact in a
+	 * long long, and converting that to double rounds as strtod would.
+	 */
+	if (!frac && n - (s[0] == '-' || s[0] == '+') <= 18) {
+		long long	v = 0;
+
+		for (i = s[0] == '-' || s[0] == '+'; i < n; i++)
+			v = v * 10 + (s[i] - '0');
+		*l = s[0] == '-' ? -v : v;
+		*d = (double)*l;
+		return (1);
+	}
+	/*
+	 * So is a decimal of up to 15 digits without an exponent: its digits
+	 * and the power of ten are exact doubles, and one division rounds
+	 * the quotient as strtod rounds the decimal.
+	 */
+	if (frac && n - (s[0] == '-' || s[0] == '+') <= 16 &&
+	    memchr(s, 'e', n) == NULL && memchr(s, 'E', n) == NULL) {
+		static const double	p10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5,
+					    1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+					    1e12, 1e13, 1e14, 1e15 };
+		long long		v = 0, whole = 0;
+		int			k = -1;
+
+		for (i = s[0] == '-' || s[0] == '+'; i < n; i++) {
+			if (s[i] == '.') {
+				whole = v;
+				k = 0;
+				continue;
+			}
+			v = v * 10 + (s[i] - '0');
+			if (k >= 0)
+				k++;
+		}
+		*l = s[0] == '-' ? -whole : whole;
+		*d = (double)v / p10[k];
+		if (s[0] == '-')
+			*d = -*d;
+		return (2);
+	}
 	memcpy(tmp, s, n);
 	tmp[n] = '\0';
 	*d = strtod(tmp, NULL);
@@ -484,8 +659,8 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 	struct at_buf		 missing = { NULL, 0, 0 };
 	const struct agg_member	*r;
 	size_t			 n = g->nmembers, i, j, k, nt, ns, pos, last;
+	size_t			 lo, hi, dlo, dhi;
 	int			 variants = 0;
-
 
 	if (n == 1) {
 		if (g->block)
@@ -495,6 +670,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 			    g->len, g->flags, g->us);
 		return;
 	}
+	at_class_init();
 	qsort(m, n, sizeof *m, at_member_cmp);
 	at_room(n, 1);
 	for (i = 0; i < n; i++)
@@ -519,15 +695,25 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 		memcpy(toks, rt, nt * sizeof *toks);
 		done[i] = 1;
 		idx[0] = i;
-		/* Its members: those whose text aligns with r's. */
+		/*
+		 * Its members: those whose text aligns with r's. Words may
+		 * differ only from dlo to dhi; the rest is r's bytes.
+		 */
+		dlo = nt;
+		dhi = 0;
 		for (j = i + 1, ns = 1; j < n; j++) {
-			if (done[j] || at_tokens(m[j].text, m[j].len, mt,
-			    AT_MAX_TOKENS) != nt || !at_align(r->text, rt,
-			    m[j].text, mt, nt))
+			if (done[j] || at_tokens_like(r->text, r->len, rt, nt,
+			    m[j].text, m[j].len, mt, AT_MAX_TOKENS, &lo,
+			    &hi) != nt || !at_align(r->text, rt, m[j].text, mt,
+			    lo, hi))
 				continue;
 			memcpy(toks + ns * nt, mt, nt * sizeof *toks);
 			done[j] = 1;
 			idx[ns++] = j;
+			if (lo < dlo)
+				dlo = lo;
+			if (hi > dhi)
+				dhi = hi;
 		}
 		if (ns == 1) {
 			if (line != NULL)
@@ -538,7 +724,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 		/* The text: r's, each word that differs as the values. */
 		out.len = 0;
 		last = 0;
-		for (pos = 0; pos < nt; pos++) {
+		for (pos = dlo; pos < dhi; pos++) {
 			const struct at_tok	*t = &toks[pos];
 
 			if (!t->word)

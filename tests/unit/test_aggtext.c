@@ -1,0 +1,132 @@
+/*
+ * How a group reads (collector/aggtext.c), from the inside: a member's
+ * tokens cut from what it shares with another line must be the tokens the
+ * whole cut gives, on random lines and their edits, whatever the limit.
+ * The file is included, so its static pieces are what is tested.
+ */
+
+#include <stdlib.h>
+
+#include <criterion/criterion.h>
+
+#include "collector/aggtext.c"
+
+struct config		 cfg;
+struct event_base	*base;
+
+/* Bytes the tokenizer treats apart, and some it does not. */
+static const char	alphabet[] = "a1.-+eE \t_x[]9=\xc3";
+
+static size_t
+random_line(char *s, size_t cap)
+{
+	size_t	n = (size_t)rand() % cap, i;
+
+	for (i = 0; i < n; i++)
+		s[i] = alphabet[rand() % (int)(sizeof alphabet - 1)];
+	return (n);
+}
+
+/* y: x with a few bytes replaced, inserted or removed. */
+static size_t
+edit_line(const char *x, size_t xn, char *y, size_t cap)
+{
+	size_t	yn = xn, at, k, edits = 1 + (size_t)rand() % 3;
+
+	memcpy(y, x, xn);
+	for (k = 0; k < edits; k++) {
+		at = yn > 0 ? (size_t)rand() % (yn + 1) : 0;
+		switch (rand() % 3) {
+		case 0:
+			if (at < yn)
+				y[at] = alphabet[rand() %
+				    (int)(sizeof alphabet - 1)];
+			break;
+		case 1:
+			if (yn + 1 < cap) {
+				memmove(y + at + 1, y + at, yn - at);
+				y[at] = alphabet[rand() %
+				    (int)(sizeof alphabet - 1)];
+				yn++;
+			}
+			break;
+		default:
+			if (at < yn) {
+				memmove(y + at, y + at + 1, yn - at - 1);
+				yn--;
+			}
+		}
+	}
+	return (yn);
+}
+
+Test(aggtext, tokens_like_another_line_are_the_tokens)
+{
+	static const size_t	 maxes[] = { 2, 3, 5, 8, AT_MAX_TOKENS };
+	struct at_tok		 xt[AT_MAX_TOKENS], want[AT_MAX_TOKENS];
+	struct at_tok		 got[AT_MAX_TOKENS];
+	char			 x[200], y[200];
+	size_t			 xn, yn, xnt, nw, ng, max, k, lo, hi;
+	int			 i;
+
+	at_class_init();
+	srand(17);
+	for (i = 0; i < 300000; i++) {
+		max = maxes[i % (int)(sizeof maxes / sizeof maxes[0])];
+		xn = random_line(x, 120);
+		yn = i % 7 == 0 ? random_line(y, 120) :
+		    edit_line(x, xn, y, sizeof y);
+		xnt = at_tokens(x, xn, xt, max);
+		nw = at_tokens(y, yn, want, max);
+		ng = at_tokens_like(x, xn, xt, xnt, y, yn, got, max, &lo,
+		    &hi);
+		cr_assert_eq(ng, nw, "%zu tokens, not %zu: x '%.*s' y '%.*s' "
+		    "max %zu", ng, nw, (int)xn, x, (int)yn, y, max);
+		/* Outside [lo, hi) the tokens are x's, with the same bytes. */
+		cr_assert(lo <= hi && hi <= ng);
+		for (k = 0; k < ng; k++) {
+			long	d = (long)xn - (long)yn;
+			size_t	kx = k < lo ? k : k - ng + xnt;
+
+			if (k >= lo && k < hi)
+				continue;
+			cr_assert(kx < xnt && got[k].len == xt[kx].len &&
+			    memcmp(y + got[k].off, x + xt[kx].off,
+			    got[k].len) == 0 && (k < lo || (long)got[k].off +
+			    d == (long)xt[kx].off), "token %zu is not x's "
+			    "%zu: x '%.*s' y '%.*s' max %zu", k, kx, (int)xn,
+			    x, (int)yn, y, max);
+		}
+		for (k = 0; k < nw; k++) {
+			cr_assert(got[k].off == want[k].off &&
+			    got[k].len == want[k].len &&
+			    got[k].word == want[k].word,
+			    "token %zu: %u+%u, not %u+%u: x '%.*s' y '%.*s' "
+			    "max %zu", k, got[k].off, got[k].len, want[k].off,
+			    want[k].len, (int)xn, x, (int)yn, y, max);
+		}
+	}
+}
+
+Test(aggtext, numbers_parse_as_strtod_does)
+{
+	static const char *const nums[] = { "0", "-0", "7", "+7", "-12",
+	    "123456789012345678", "1234567890123456789", "2.5", "-0.001",
+	    "0.1", "0.3", "1.", "3.00e-04", "1e5", "999999999999999.9",
+	    "12345678901234.56", "0.000000000000001", "2.4975", "1.7976" };
+	long long	 l;
+	double		 d;
+	size_t		 i;
+	int		 k;
+
+	at_class_init();
+	for (i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+		k = at_number(nums[i], strlen(nums[i]), &l, &d);
+		cr_assert(k != 0, "%s", nums[i]);
+		cr_assert(d == strtod(nums[i], NULL), "%s: %.17g, not %.17g",
+		    nums[i], d, strtod(nums[i], NULL));
+		if (k == 1)
+			cr_assert_eq(l, strtoll(nums[i], NULL, 10), "%s",
+			    nums[i]);
+	}
+}
