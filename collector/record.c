@@ -46,15 +46,33 @@ record_line(char *dst, const char *ts, uint64_t us, const char *prefix,
 {
 	static const char *const levels[] = { "DEBUG", "INFO", "WARNING",
 	    "ERROR", "CRITICAL" };
-	char	*d = dst;
-	size_t	 tl = strlen(ts);
+	/* Records of one read share their time: its text is made once. */
+	static char	 head[128];
+	static size_t	 hlen, htl;
+	static uint64_t	 hus = UINT64_MAX;
+	char		*d = dst, *h;
+	size_t		 tl = strlen(ts);
 
-	APPEND(d, "{\"ts\":\"");
-	memcpy(d, ts, tl);
-	d += tl;
-	APPEND(d, "\",\"ts_ns\":");
-	d = record_u64(d, us * 1000);
-	*d++ = ',';
+	if (us != hus || tl != htl || memcmp(head + 7, ts, tl) != 0) {
+		/* A time too long to keep (none is) is written in place. */
+		h = tl + 48 <= sizeof head ? head : dst;
+		d = h;
+		APPEND(d, "{\"ts\":\"");
+		memcpy(d, ts, tl);
+		d += tl;
+		APPEND(d, "\",\"ts_ns\":");
+		d = record_u64(d, us * 1000);
+		*d++ = ',';
+		if (h == dst)
+			goto prefix;
+		hlen = (size_t)(d - head);
+		htl = tl;
+		hus = us;
+		d = dst;
+	}
+	memcpy(d, head, hlen);
+	d += hlen;
+prefix:
 	memcpy(d, prefix, plen);
 	d += plen;
 	APPEND(d, "\"seq\":");
