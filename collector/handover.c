@@ -220,6 +220,42 @@ handover_chunks(int kept, struct source *src, struct handover *h)
 	return (rc);
 }
 
+/*
+ * Whether the descriptors would make the collector feed itself: a pipe it
+ * already reads or writes, or a destination that is a pipe it reads or is
+ * handed (the tee would write into what it reads). 0 when they would not.
+ */
+static int
+handover_loops(const int *slot, const struct stat *sb)
+{
+	struct stream	 key;
+	struct stat	 ob;
+	int		 k, i;
+
+	for (k = 0; k < 2; k++) {
+		if (slot[2 * k] != -1) {
+			key.dev = sb[k].st_dev;
+			key.ino = sb[k].st_ino;
+			if (RB_FIND(streams, &stream_tree, &key) != NULL ||
+			    dest_known(key.dev, key.ino))
+				return (-1);
+		}
+		if (slot[2 * k + 1] == -1 || fstat(slot[2 * k + 1], &ob) != 0 ||
+		    !S_ISFIFO(ob.st_mode))
+			continue;
+		key.dev = ob.st_dev;
+		key.ino = ob.st_ino;
+		if (RB_FIND(streams, &stream_tree, &key) != NULL)
+			return (-1);
+		for (i = 0; i < 2; i++) {
+			if (slot[2 * i] != -1 && sb[i].st_dev == ob.st_dev &&
+			    sb[i].st_ino == ob.st_ino)
+				return (-1);
+		}
+	}
+	return (0);
+}
+
 uint64_t
 source_handover(json_t *o, int *fds, int nfds, char **cause)
 {
@@ -282,6 +318,11 @@ source_handover(json_t *o, int *fds, int nfds, char **cause)
 			    "end", stream_names[k]);
 			goto refuse;
 		}
+	}
+	if (handover_loops(slot, sb) != 0) {
+		xasprintf(cause, "handover: a pipe the collector already reads "
+		    "or writes, or a destination that is a captured pipe");
+		goto refuse;
 	}
 	if (handover_chunks(slot[HANDOVER_KEPT], NULL, &h) != 0) {
 		xasprintf(cause, "handover: the kept bytes are not whole "
