@@ -15,8 +15,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ASAN, COLLECTOR, CWRITER, PYTHON, SHIM, MeshTest,
-                     clean_env, line_records, read_records, run_on_pty,
-                     wait_serving)
+                     clean_env, events, line_records, read_records,
+                     run_on_pty, wait_serving)
 
 NOBODY = 65534
 AS_ROOT = os.geteuid() == 0 and shutil.which("setpriv")
@@ -412,6 +412,101 @@ class ForeignCollector(MeshTest):
         c.terminate()
         _, err = c.communicate(timeout=30)
         self.assertNotIn(b"source", err)
+
+
+def handover_message(pipe_mask):
+    """A keeper's offer of one process, as keeper.c writes it."""
+    return (json.dumps({
+        "type": "handover", "id": 7, "since_ns": 1, "fds": pipe_mask,
+        "unlogged": [0, 0], "identity": {
+            "pid": os.getpid(), "ppid": 1, "rank": None, "world_size": None,
+            "host": "h", "argv": ["x"], "runtime": False,
+            "streams": [{"tee": True, "console": False}, None]}}) +
+        "\n").encode()
+
+
+def offer(sock_path, fds):
+    """Send a handover with fds (pipe read end, destination) and return
+    the collector's answer."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(20)
+    s.connect(sock_path)
+    socket.send_fds(s, [handover_message(3)], fds)
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return json.loads(data) if data else None
+
+
+class Handover(MeshTest):
+
+    def test_a_destination_that_is_the_captured_pipe_is_refused(self):
+        # The tee would write into the pipe it reads.
+        self.serve()
+        r, w = os.pipe()
+        try:
+            ans = offer(self.sock, [r, w])
+        finally:
+            os.close(r)
+            os.close(w)
+        self.assertEqual(ans["type"], "error", ans)
+        self.assertIn("captured pipe", ans["message"])
+        self.assertEqual(self.stop(), 0)
+        self.assertEqual(events(self.records, "handover"), [])
+
+    def test_a_process_offered_whole_is_taken(self):
+        # The same message with a file as destination: taken, and what
+        # comes through the pipe is logged and passed on.
+        self.serve()
+        r, w = os.pipe()
+        out = os.path.join(self.tmp, "dest")
+        d = os.open(out, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            ans = offer(self.sock, [r, d])
+        finally:
+            os.close(r)
+            os.close(d)
+        self.assertEqual(ans["type"], "taken", ans)
+        os.write(w, b"after the handover\n")
+        os.close(w)
+        self.wait_for(lambda: b"after the handover" in self.log_bytes(),
+                      what="the line in the log")
+        self.assertEqual(self.stop(), 0)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b"after the handover\n")
+        ho = events(self.records, "handover")
+        self.assertEqual([h["resumes"] for h in ho], [7])
+
+    @unittest.skipUnless(AS_ROOT, "needs root and setpriv to act as another "
+                         "user")
+    def test_a_handover_from_another_user_is_refused(self):
+        # A collector of uid 65534; root offers it a process: refused,
+        # though root may connect anywhere.
+        d = tempfile.mkdtemp(prefix="meshlog-nobody-")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.chown(d, NOBODY, NOBODY)
+        sock = os.path.join(d, "c.sock")
+        c = subprocess.Popen(["setpriv", "--reuid=%d" % NOBODY,
+                              "--regid=%d" % NOBODY, "--clear-groups",
+                              COLLECTOR, "-s", sock],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, env=clean_env())
+        self.children.append(c)
+        wait_serving(sock, c)
+        r, w = os.pipe()
+        try:
+            ans = offer(sock, [r, w])
+        finally:
+            os.close(r)
+            os.close(w)
+        self.assertEqual(ans["type"], "error", ans)
+        self.assertIn("only this collector's user", ans["message"])
+        c.terminate()
+        c.communicate(timeout=30)
 
 
 if __name__ == "__main__":
