@@ -25,6 +25,10 @@ Comparisons:
              alternating with and without it), Python's start (plain,
              shimmed, shimmed with a level file set), and the collector's
              instructions per registration (callgrind, 100 processes)
+  cost       collector instructions per line (callgrind, which load does
+             not distort): 8 C writers x 20,000 lines under MESHLOG_BUFFERING=
+             keep, launch mode with a JSON log; the default (console view),
+             -q, and --aggregate off; less an idle run, medians of --runs
 """
 import argparse
 import contextlib
@@ -975,6 +979,53 @@ def registration_instructions(n):
     return (totals[1] - totals[0]) / n
 
 
+def collector_instructions(extra, lines):
+    """Instructions callgrind counts in the collector (not its job) for a
+    launch of 8 C writers x lines each, with extra options."""
+    tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
+    script = " ".join("%s bench %d w%d &" % (CWRITER, lines, i)
+                      for i in range(8)) + " wait"
+    env = dict(os.environ, MESHLOG_BUFFERING="keep")
+    subprocess.run(["valgrind", "--tool=callgrind",
+                    "--callgrind-out-file=" + os.path.join(tmp, "cg.%p"),
+                    COLLECTOR, "-s", os.path.join(tmp, "s"), "-j",
+                    os.path.join(tmp, "log.jsonl"), *extra, "--", "sh", "-c",
+                    script], env=env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=True)
+    with open(os.path.join(tmp, "log.jsonl"), "rb") as f:
+        got = f.read().count(b'"line":"w')
+    assert got == 8 * lines, ("cost", extra, got)
+    best = 0
+    for f in os.listdir(tmp):
+        if f.startswith("cg."):
+            with open(os.path.join(tmp, f)) as cg:
+                for line in cg:
+                    if line.startswith("summary:"):
+                        best = max(best, int(line.split()[1]))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return best
+
+
+def bench_cost(args, results):
+    if not shutil.which("valgrind"):
+        print("cost: valgrind missing", flush=True)
+        return
+    lines = 20000
+    rows = {}
+    for name, extra in (("default", []), ("-q", ["-q"]),
+                        ("--aggregate off", ["--aggregate", "off"])):
+        per = []
+        for _ in range(args.runs):
+            idle = collector_instructions(extra, 0)
+            full = collector_instructions(extra, lines)
+            per.append((full - idle) / (8 * lines))
+        rows[name] = {"median": statistics.median(per), "min": min(per),
+                      "max": max(per)}
+        print("cost %-16s %6.0f instructions per line [%.0f-%.0f]"
+              % (name, rows[name]["median"], min(per), max(per)), flush=True)
+    results["cost"] = rows
+
+
 def bench_start(args, results):
     tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
     # Two collectors: one with a level set (a file the hook reads).
@@ -1066,6 +1117,13 @@ def markdown(results):
                 "(register, drain at exit, close; callgrind): %s" %
                 ("%.0f" % ins if ins is not None else "valgrind missing"),
                 ""]
+    if "cost" in results:
+        out += ["## Collector instructions per line (callgrind)", "",
+                "| mode | median [min-max] |", "|---|---|"]
+        for name, r in results["cost"].items():
+            out.append("| %s | %.0f [%.0f-%.0f] |" % (name, r["median"],
+                                                      r["min"], r["max"]))
+        out.append("")
     if "aggregate" in results:
         a = results["aggregate"]
         out += ["## Aggregation", "", "| | lines | lines/s |", "|---|---|---|",
@@ -1189,7 +1247,7 @@ def main():
     ap.add_argument("--only", nargs="*", default=["fanin", "overhead",
                     "aggregate", "console", "barrier", "latency", "memory",
                     "relay", "fork", "start", "query",
-                    "rotation", "fairness"])
+                    "rotation", "fairness", "cost"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--query-mb", type=int, default=1000,
                     help="size of the log meshlogctl logs is timed on")
