@@ -639,7 +639,8 @@ keeper_send(struct keeper_msg *m, const char *payload, size_t len,
 	if (n > sizeof buf)
 		n = sizeof *m;	/* too long to keep: never handed over */
 	memcpy(buf, m, sizeof *m);
-	memcpy(buf + sizeof *m, payload, n - sizeof *m);
+	if (n > sizeof *m)
+		memcpy(buf + sizeof *m, payload, n - sizeof *m);
 	if (fd_send(keeper_sock, buf, n, fds, nfds) == (ssize_t)n)
 		return;
 	if (!warned)
