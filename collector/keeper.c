@@ -461,6 +461,42 @@ keeper_wait(int sock, struct keeper_entry *ent, size_t *n)
 }
 
 /*
+ * A write of the salvage failed (a full disk): cut the file back to its
+ * last whole record, found in the buffer before what the file holds, so
+ * that no torn record stays.
+ */
+static void
+keeper_salvage_cut(const struct jsonlog_shared *h)
+{
+	struct stat	sb;
+	char		buf[4096];
+	off_t		at, from;
+	ssize_t		r, i;
+
+	if (fstat(keeper_logfd, &sb) != 0)
+		return;
+	at = sb.st_size - (off_t)h->base;	/* buffer bytes in the file */
+	if (at > (off_t)h->len)
+		at = (off_t)h->len;
+	while (at > 0) {
+		from = at > (off_t)sizeof buf ? at - (off_t)sizeof buf : 0;
+		r = pread(keeper_logbuf, buf, (size_t)(at - from),
+		    JSONLOG_SHARED_HEAD + from);
+		if (r != at - from)
+			return;
+		for (i = r; i > 0 && buf[i - 1] != '\n'; i--)
+			;
+		if (i > 0) {
+			at = from + i;
+			break;
+		}
+		at = from;
+	}
+	if (at >= 0)
+		(void)ftruncate(keeper_logfd, (off_t)h->base + at);
+}
+
+/*
  * The collector is gone: write the records its JSON log buffer committed
  * and the file does not have yet (struct jsonlog_shared says which).
  */
@@ -488,8 +524,12 @@ keeper_salvage(void)
 		n = (size_t)(end - at) < sizeof buf ? (size_t)(end - at) :
 		    sizeof buf;
 		r = pread(keeper_logbuf, buf, n, JSONLOG_SHARED_HEAD + at);
-		if (r <= 0 || keeper_write_all(keeper_logfd, buf, (size_t)r) != 0)
+		if (r <= 0)
 			break;
+		if (keeper_write_all(keeper_logfd, buf, (size_t)r) != 0) {
+			keeper_salvage_cut(&h);
+			break;
+		}
 		at += r;
 	}
 out:

@@ -224,13 +224,42 @@ class FullDisk(MeshTest):
         self.fill(300)
         self.write(2000, "b")
         os.kill(self.coll, signal.SIGTERM)
+        self.wait_gone(self.coll)
+        self.check_whole()
+        self.err.seek(0)
+        self.assertIn(b"never written", self.err.read())
+
+    def test_no_torn_record_when_killed_while_full(self):
+        # Killed at once, the collector leaves its unwritten records to
+        # its keeper, which meets the full disk too: what it could not
+        # write whole is cut back.
+        self.write(100, "a")
+        self.flush()
+        self.fill(300)
+        self.write(2000, "b")
+        keeper = [int(p) for p in open("/proc/%d/task/%d/children" % (
+            self.coll, self.coll)).read().split()]
+        os.kill(self.coll, signal.SIGKILL)
+        self.wait_gone(self.coll)
+        for k in keeper:
+            self.wait_gone(k)
+        self.check_whole()
+
+    def wait_gone(self, pid):
+        """Wait until pid has exited (a zombie or reaped)."""
         deadline = time.time() + 30
-        while os.path.exists("/proc/%d" % self.coll) and \
-                time.time() < deadline:
-            with open("/proc/%d/stat" % self.coll) as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    break
+        while time.time() < deadline:
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        return
+            except (FileNotFoundError, ProcessLookupError):
+                return
             time.sleep(0.05)
+        self.fail("pid %d did not exit" % pid)
+
+    def check_whole(self):
+        """The log ends with a whole record and holds the first 100."""
         with open(os.path.join(self.root, "log.jsonl"), "rb") as f:
             data = f.read()
         self.assertTrue(data.endswith(b"\n"), data[-80:])
@@ -238,8 +267,6 @@ class FullDisk(MeshTest):
         self.assertEqual([r["line"].split()[1] for r in line_records(records)
                           if r["line"].startswith("a ")],
                          [str(i) for i in range(100)])
-        self.err.seek(0)
-        self.assertIn(b"never written", self.err.read())
 
 
 def cpu_seconds(pid):
