@@ -154,21 +154,46 @@ agg_group_forget(struct agg_group *g, const struct agg_sig *e)
 	}
 }
 
+/*
+ * Signatures depend on the template only: kept per template key, so that
+ * a template's every group (one per line of a flood) costs one lookup.
+ */
+#define AGG_SIGCACHE	1024
+static struct {
+	uint64_t	key;
+	uint64_t	sig[3];
+	size_t		n;
+	int		set;
+} sigcache[AGG_SIGCACHE];
+
 size_t
-aggmatch_signatures(const char *line, size_t len, uint64_t sig[3], int which,
-    int severity, int ranked)
+aggmatch_signatures(const char *line, size_t len, uint64_t tkey,
+    uint64_t sig[3], int which, int severity, int ranked)
 {
 	struct shape_tokens	t;
-	size_t			n = 0, i, nt;
+	size_t			n = 0, i, nt, slot = tkey % AGG_SIGCACHE;
 
-	shape_tokenize(line, len, &t);
-	nt = t.n < SHAPE_MAX_TOKENS ? t.n : SHAPE_MAX_TOKENS;
-	if (nt >= 2) {
-		sig[n++] = shape_span(&t, 1, nt);
-		sig[n++] = shape_span(&t, 0, nt - 1);
+	if (sigcache[slot].set && sigcache[slot].key == tkey) {
+		n = sigcache[slot].n;
+		memcpy(sig, sigcache[slot].sig, sizeof sigcache[slot].sig);
+	} else {
+		shape_tokenize(line, len, &t);
+		nt = t.n < SHAPE_MAX_TOKENS ? t.n : SHAPE_MAX_TOKENS;
+		if (nt >= 2) {
+			sig[n++] = shape_span(&t, 1, nt);
+			sig[n++] = shape_span(&t, 0, nt - 1);
+		}
+		if (nt >= 3)
+			sig[n++] = shape_span(&t, 1, nt - 1);
+		/* The line's own template is the key it is kept under. */
+		if (t.key == tkey) {
+			sigcache[slot].key = tkey;
+			sigcache[slot].n = n;
+			memcpy(sigcache[slot].sig, sig,
+			    sizeof sigcache[slot].sig);
+			sigcache[slot].set = 1;
+		}
 	}
-	if (nt >= 3)
-		sig[n++] = shape_span(&t, 1, nt - 1);
 	for (i = 0; i < n; i++)
 		sig[i] = agg_salt(sig[i], which, severity, ranked);
 	return (n);

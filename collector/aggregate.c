@@ -454,8 +454,8 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 	piece = (flags & (SPLIT_TRUNCATED | SPLIT_PARTIAL |
 	    SPLIT_PROGRESS)) != 0;
 	if (!piece && q == NULL) {
-		nsig = aggmatch_signatures(line, len, sig, which, severity,
-		    ranked);
+		nsig = aggmatch_signatures(line, len, sh->key, sig, which,
+		    severity, ranked);
 		have_sig = 1;
 		if ((c = aggmatch_find(which, ranked, slot, sig, nsig, line,
 		    len)) != NULL) {
@@ -471,8 +471,8 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 		g->us = us;
 		if (!piece) {
 			if (!have_sig)
-				nsig = aggmatch_signatures(line, len, sig, which,
-				    severity, ranked);
+				nsig = aggmatch_signatures(line, len, sh->key,
+				    sig, which, severity, ranked);
 			aggmatch_add(g, ranked, sig, nsig);
 		}
 	}

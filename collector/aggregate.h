@@ -63,9 +63,9 @@ agg_slot(int severity)
 }
 
 /* aggmatch.c: close groups by the seed's edit distance */
-/* The (up to three) signatures of a line's template, salted. */
-size_t	aggmatch_signatures(const char *line, size_t len, uint64_t sig[3],
-	    int which, int severity, int ranked);
+/* The (up to three) signatures of a line's template (key tkey), salted. */
+size_t	aggmatch_signatures(const char *line, size_t len, uint64_t tkey,
+	    uint64_t sig[3], int which, int severity, int ranked);
 /* Make g a candidate for the lines to come, under its signatures. */
 void	aggmatch_add(struct agg_group *g, int ranked, const uint64_t *sig,
 	    size_t nsig);
