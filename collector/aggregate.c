@@ -112,6 +112,19 @@ static struct agg_queue		*qbucket[AGG_BUCKETS];
 static struct agg_src		*sbucket[AGG_BUCKETS];
 static uint64_t			 agg_lines, agg_printed, agg_serial, agg_bars;
 
+/*
+ * Members' own texts are kept in chunks: groups are freed about in the
+ * order they were made, so a chunk is freed once the last text in it is,
+ * and a text costs a bump of a pointer instead of a malloc and a free.
+ */
+#define AGG_CHUNK		(64 * 1024)
+struct agg_chunk {
+	size_t	used;
+	size_t	live;		/* texts in it not yet freed */
+	char	data[AGG_CHUNK];
+};
+static struct agg_chunk		*chunk_cur;
+
 static void	aggregate_timer_cb(int, short, void *);
 static void	agg_block_close(struct agg_src *, int);
 
@@ -339,7 +352,8 @@ agg_group_new(uint64_t key, uint64_t serial, int which, int severity,
     int ranked, int flags, int block, const char *text, size_t len,
     double deadline)
 {
-	struct agg_group	*g = xcalloc(1, sizeof *g), *p;
+	/* The first line is kept with the group. */
+	struct agg_group	*g = xcalloc(1, sizeof *g + len), *p;
 
 	g->key = key;
 	g->serial = serial != 0 ? serial : ++agg_serial;
@@ -349,7 +363,7 @@ agg_group_new(uint64_t key, uint64_t serial, int which, int severity,
 	g->ranked = ranked;
 	g->flags = flags;
 	g->block = block;
-	g->text = xmalloc(len == 0 ? 1 : len);
+	g->text = (char *)(g + 1);
 	memcpy(g->text, text, len);
 	g->len = len;
 	g->world = -1;
@@ -366,6 +380,44 @@ agg_group_new(uint64_t key, uint64_t serial, int which, int severity,
 	ngroups++;
 	nbytes += len;
 	return (g);
+}
+
+/* A copy of text for a member: in the current chunk unless it is long. */
+static char *
+agg_text_keep(const char *text, size_t len, struct agg_chunk **owner)
+{
+	char	*p;
+
+	if (len > AGG_CHUNK / 16) {
+		*owner = NULL;
+		p = xmalloc(len == 0 ? 1 : len);
+		memcpy(p, text, len);
+		return (p);
+	}
+	if (chunk_cur == NULL || AGG_CHUNK - chunk_cur->used < len) {
+		/* A chunk nobody uses any more is used again. */
+		if (chunk_cur == NULL || chunk_cur->live > 0)
+			chunk_cur = xmalloc(sizeof *chunk_cur);
+		chunk_cur->used = chunk_cur->live = 0;
+	}
+	p = chunk_cur->data + chunk_cur->used;
+	memcpy(p, text, len);
+	chunk_cur->used += len;
+	chunk_cur->live++;
+	*owner = chunk_cur;
+	return (p);
+}
+
+/* A member's copy is no longer needed. */
+static void
+agg_text_drop(struct agg_member *m)
+{
+	if (m->chunk == NULL) {
+		free((char *)m->text);
+		return;
+	}
+	if (--m->chunk->live == 0 && m->chunk != chunk_cur)
+		free(m->chunk);
 }
 
 /* s said text in g; its next line may only join a later group. */
@@ -388,9 +440,9 @@ agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
 	if (len == g->len && memcmp(text, g->text, len) == 0) {
 		m->text = g->text;	/* most members say the same */
 		m->len = g->len;
+		m->chunk = NULL;
 	} else {
-		m->text = xmalloc(len == 0 ? 1 : len);
-		memcpy((char *)m->text, text, len);
+		m->text = agg_text_keep(text, len, &m->chunk);
 		m->len = len;
 		nbytes += len;
 	}
@@ -415,13 +467,12 @@ agg_print(struct agg_group *g)
 	for (i = 0; i < g->nmembers; i++) {
 		if (g->members[i].text != g->text) {
 			nbytes -= g->members[i].len;
-			free((char *)g->members[i].text);
+			agg_text_drop(&g->members[i]);
 		}
 	}
 	nbytes -= g->len;
 	ngroups--;
 	free(g->members);
-	free(g->text);
 	free(g);
 }
 

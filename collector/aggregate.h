@@ -18,6 +18,7 @@ struct agg_member {
 	const char		*text;		/* its own line; a block's
 						 * members share the group's */
 	size_t			 len;
+	struct agg_chunk	*chunk;		/* where text is kept, or NULL */
 };
 
 /*
