@@ -3,6 +3,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "runtime.h"
 
 static const char hexdigits[] = "0123456789abcdef";
@@ -64,6 +68,36 @@ json_plain8(uint64_t w)
 	    high) == 0);
 }
 
+#ifdef __SSE2__
+/*
+ * Bytes from s (n of them) that can be copied as they are, looked at 16
+ * at a time: exact up to the first byte that cannot in a block of 16;
+ * fewer than 16 left are left to the callers' other scans. Bytes from
+ * 0x80 compare below 0x20 as signed and go to the UTF-8 check.
+ */
+static inline size_t
+json_plain16(const unsigned char *s, size_t n)
+{
+	const __m128i	sp = _mm_set1_epi8(0x20), q = _mm_set1_epi8('"');
+	const __m128i	bs = _mm_set1_epi8('\\'), del = _mm_set1_epi8(0x7f);
+	__m128i		v, bad;
+	size_t		i = 0;
+	int		m;
+
+	while (i + 16 <= n) {
+		v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		bad = _mm_or_si128(_mm_cmplt_epi8(v, sp),
+		    _mm_or_si128(_mm_cmpeq_epi8(v, q),
+		    _mm_or_si128(_mm_cmpeq_epi8(v, bs),
+		    _mm_cmpeq_epi8(v, del))));
+		if ((m = _mm_movemask_epi8(bad)) != 0)
+			return (i + (size_t)__builtin_ctz((unsigned)m));
+		i += 16;
+	}
+	return (i);
+}
+#endif
+
 size_t
 utf8_copy(char **d, const unsigned char *s, size_t n)
 {
@@ -88,8 +122,14 @@ json_escape(char *dst, const char *src, size_t n)
 	unsigned char		 c;
 
 	while (i < n) {
-		/* Copy a run of plain bytes at once, eight at a time first. */
-		for (run = i; run + 8 <= n; run += 8) {
+		/* Copy a run of plain bytes at once, 16 or eight at a time
+		 * first. */
+#ifdef __SSE2__
+		run = i + json_plain16(s + i, n - i);
+#else
+		run = i;
+#endif
+		for (; run + 8 <= n; run += 8) {
 			uint64_t w;
 
 			memcpy(&w, s + run, 8);
