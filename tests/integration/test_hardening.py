@@ -413,23 +413,29 @@ class Burst(MeshTest):
         self.assertEqual(self.texts(stream="stdout"), ["after 0"])
 
 
+def nobody_collector(test):
+    """A serve-mode collector of uid 65534 in a directory of its own:
+    (process, socket)."""
+    d = tempfile.mkdtemp(prefix="meshlog-nobody-")
+    test.addCleanup(shutil.rmtree, d, True)
+    os.chown(d, NOBODY, NOBODY)
+    sock = os.path.join(d, "c.sock")
+    c = subprocess.Popen(["setpriv", "--reuid=%d" % NOBODY,
+                          "--regid=%d" % NOBODY, "--clear-groups",
+                          COLLECTOR, "-s", sock], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, env=clean_env())
+    test.children.append(c)
+    wait_serving(sock, c)
+    return c, sock
+
+
 @unittest.skipUnless(AS_ROOT, "needs root and setpriv to act as another user")
 class ForeignCollector(MeshTest):
 
     def test_shim_hands_nothing_to_a_collector_of_another_user(self):
         # A collector of uid 65534 listens where this root process looks:
         # the process must not register, and says why once.
-        d = tempfile.mkdtemp(prefix="meshlog-nobody-")
-        self.addCleanup(shutil.rmtree, d, True)
-        os.chown(d, NOBODY, NOBODY)
-        sock = os.path.join(d, "c.sock")
-        c = subprocess.Popen(["setpriv", "--reuid=%d" % NOBODY,
-                              "--regid=%d" % NOBODY, "--clear-groups",
-                              COLLECTOR, "-s", sock],
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, env=clean_env())
-        self.children.append(c)
-        wait_serving(sock, c)
+        c, sock = nobody_collector(self)
         # On a terminal, where the notice is written.
         rc, out = run_on_pty([CWRITER, "lines", "2", "mine"],
                              clean_env(LD_PRELOAD=SHIM, MESHLOG_SOCKET=sock))
@@ -452,31 +458,24 @@ def handover_message(pipe_mask):
         "\n").encode()
 
 
-def offer(sock_path, fds):
-    """Send a handover with fds (pipe read end, destination) and return
-    the collector's answer."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(20)
-    s.connect(sock_path)
-    socket.send_fds(s, [handover_message(3)], fds)
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    return json.loads(data) if data else None
-
-
 class Handover(MeshTest):
+
+    def offer(self, sock_path, fds):
+        """Send a handover with fds (pipe read end, destination) and
+        return the collector's answer."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(20)
+        s.connect(sock_path)
+        self.addCleanup(s.close)
+        socket.send_fds(s, [handover_message(3)], fds)
+        return self.reply(s)
 
     def test_a_destination_that_is_the_captured_pipe_is_refused(self):
         # The tee would write into the pipe it reads.
         self.serve()
         r, w = os.pipe()
         try:
-            ans = offer(self.sock, [r, w])
+            ans = self.offer(self.sock, [r, w])
         finally:
             os.close(r)
             os.close(w)
@@ -493,7 +492,7 @@ class Handover(MeshTest):
         out = os.path.join(self.tmp, "dest")
         d = os.open(out, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
-            ans = offer(self.sock, [r, d])
+            ans = self.offer(self.sock, [r, d])
         finally:
             os.close(r)
             os.close(d)
@@ -513,20 +512,10 @@ class Handover(MeshTest):
     def test_a_handover_from_another_user_is_refused(self):
         # A collector of uid 65534; root offers it a process: refused,
         # though root may connect anywhere.
-        d = tempfile.mkdtemp(prefix="meshlog-nobody-")
-        self.addCleanup(shutil.rmtree, d, True)
-        os.chown(d, NOBODY, NOBODY)
-        sock = os.path.join(d, "c.sock")
-        c = subprocess.Popen(["setpriv", "--reuid=%d" % NOBODY,
-                              "--regid=%d" % NOBODY, "--clear-groups",
-                              COLLECTOR, "-s", sock],
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, env=clean_env())
-        self.children.append(c)
-        wait_serving(sock, c)
+        c, sock = nobody_collector(self)
         r, w = os.pipe()
         try:
-            ans = offer(sock, [r, w])
+            ans = self.offer(sock, [r, w])
         finally:
             os.close(r)
             os.close(w)
