@@ -218,11 +218,15 @@ class FullDisk(MeshTest):
         self.err.seek(0)
         self.assertIn(b"JSON log", self.err.read())
 
-    def test_no_torn_record_when_it_stops_while_full(self):
+    def hold_while_full(self):
+        """100 lines in the log, then 2,000 the full disk refuses."""
         self.write(100, "a")
         self.flush()
         self.fill(300)
         self.write(2000, "b")
+
+    def test_no_torn_record_when_it_stops_while_full(self):
+        self.hold_while_full()
         os.kill(self.coll, signal.SIGTERM)
         self.wait_gone(self.coll)
         self.check_whole()
@@ -233,10 +237,7 @@ class FullDisk(MeshTest):
         # Killed at once, the collector leaves its unwritten records to
         # its keeper, which meets the full disk too: what it could not
         # write whole is cut back.
-        self.write(100, "a")
-        self.flush()
-        self.fill(300)
-        self.write(2000, "b")
+        self.hold_while_full()
         keeper = [int(p) for p in open("/proc/%d/task/%d/children" % (
             self.coll, self.coll)).read().split()]
         os.kill(self.coll, signal.SIGKILL)
