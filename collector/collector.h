@@ -172,6 +172,12 @@ void	split_feed(struct split *s, const char *p, size_t n, split_cb cb,
 void	split_pause(struct split *s);
 /* The line begun and not finished (no \r, not cut), or NULL; *len set. */
 const char *split_partial(const struct split *s, size_t *len);
+/*
+ * What s holds of a line not yet finished, as bytes that fed to a new
+ * splitter put it in the same state: 0 and the bytes (maybe none), or -1
+ * when its state is more than bytes (a bar, a cut line, a \r).
+ */
+int	split_pending(const struct split *s, const char **p, size_t *len);
 /* End of stream: emit what is left, marked partial. */
 void	split_finish(struct split *s, split_cb cb, void *arg);
 
@@ -506,7 +512,7 @@ void	keeper_start(void);
  * (JSON of len bytes, as source_handover reads it; NULL: none).
  */
 void	keeper_add(uint64_t id, const int pipes[2], const int dests[2],
-	    int pidfd, const char *identity, size_t len);
+	    const int slots[2], int pidfd, const char *identity, size_t len);
 /* The keeper lets go of a source's streams (bit i: stream i). */
 void	keeper_close(uint64_t id, unsigned streams);
 /*
@@ -526,6 +532,26 @@ struct jsonlog_shared {
 	uint64_t	cap;
 };
 #define JSONLOG_SHARED_HEAD	64
+/*
+ * A stream's slot, in memory shared with the keeper: the beginning of a
+ * line the collector has read but not finished, so that a keeper that
+ * hands the stream to a restarted collector gives it back whole. data is
+ * good only while snap == done: no record of the stream was committed
+ * since it was taken, and it is not being changed (snap is UINT64_MAX
+ * while the stream's bytes are being cut).
+ */
+#define KEEPER_SLOT_DATA	4072
+struct keeper_slot {
+	uint64_t	snap;
+	uint64_t	done;		/* the stream's records in the log */
+	uint32_t	len;
+	uint32_t	pad;
+	char		data[KEEPER_SLOT_DATA];
+};
+/* A slot for a new stream, or -1 (no keeper); free it when it closes. */
+int	keeper_slot_new(void);
+void	keeper_slot_free(int);
+struct keeper_slot *keeper_slot(int);
 /* Serve mode: the socket a restarted collector will listen on. */
 void	keeper_handover_path(const char *path);
 /* A chunk the keeper copied while no collector ran, before its bytes. */

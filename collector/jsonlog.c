@@ -237,8 +237,11 @@ jsonlog_keep(size_t n, int line)
 	}
 	if (!jdropping) {
 		jlen += n;
-		if (jsh != NULL)
+		if (jsh != NULL) {
+			/* The record's bytes are there before it counts. */
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
 			jsh->len = jlen;
+		}
 		return;
 	}
 	if (line)

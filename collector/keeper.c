@@ -42,7 +42,7 @@
 #include "collector.h"
 
 enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3,
-    KEEPER_LOG = 4 };
+    KEEPER_LOG = 4, KEEPER_SLOTS = 5 };
 
 /*
  * One message on the keeper socket. KEEPER_ADD: descriptors follow by mask
@@ -51,12 +51,14 @@ enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3,
  * names stream i, whose pipe and dest the keeper closes. KEEPER_PATH: the
  * control socket a restarted collector listens on follows the header.
  * KEEPER_LOG: the JSON log and its buffer's memfd (bits 0 and 1), or none
- * when the log closed.
+ * when the log closed. KEEPER_SLOTS: the memfd of the streams' slots
+ * (struct keeper_slot), whose numbers KEEPER_ADD gives.
  */
 struct keeper_msg {
 	uint32_t	op;
 	uint32_t	mask;
 	uint64_t	id;
+	int32_t		slot[2];	/* KEEPER_ADD: each stream's, or -1 */
 };
 
 /* Bytes kept for a restarted collector, all sources together. */
@@ -78,6 +80,7 @@ struct keeper_entry {
 	int		dest[2];
 	int		fifo[2];	/* dest is a pipe: watch its readers */
 	int		eof[2];		/* read to its end, kept to hand over */
+	int		slot[2];	/* the streams' slots, or -1 */
 	int		pidfd;
 	char		*identity;	/* JSON, or NULL: never handed over */
 	int		kept;		/* memfd of keeper_chunks, or -1 */
@@ -93,6 +96,7 @@ static pid_t	keeper_pid = -1;
 static char	*keeper_path;		/* serve mode's socket, in the keeper */
 static int	 keeper_logfd = -1;	/* the JSON log, in the keeper */
 static int	 keeper_logbuf = -1;	/* its buffer (jsonlog.c) */
+static int	 keeper_slots = -1;	/* the streams' slots, in the keeper */
 static size_t	keeper_kept;		/* bytes in every entry's memfd */
 static long long keeper_since;		/* the collector went (ns) */
 
@@ -538,6 +542,36 @@ out:
 	keeper_logfd = keeper_logbuf = -1;
 }
 
+/*
+ * The collector is gone: what it had read of a line it had not finished
+ * is the beginning of what a restarted collector gets, when its slot says
+ * it is good (see struct keeper_slot).
+ */
+static void
+keeper_take_slots(struct keeper_entry *ent, size_t n)
+{
+	struct keeper_slot	sl;
+	size_t			i;
+	int			k;
+
+	if (keeper_slots == -1 || keeper_path == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < 2; k++) {
+			if (ent[i].slot[k] < 0 || ent[i].pipe[k] == -1 ||
+			    pread(keeper_slots, &sl, sizeof sl,
+			    (off_t)ent[i].slot[k] * (off_t)sizeof sl) !=
+			    (ssize_t)sizeof sl)
+				continue;
+			if (sl.snap == sl.done && sl.len > 0 &&
+			    sl.len <= KEEPER_SLOT_DATA)
+				keeper_keep(&ent[i], k, sl.data, sl.len);
+		}
+	}
+	close(keeper_slots);
+	keeper_slots = -1;
+}
+
 /* The keeper's life: hold descriptors until the collector goes away. */
 static void __attribute__((noreturn))
 keeper_main(int sock)
@@ -575,6 +609,8 @@ keeper_main(int sock)
 			memset(e, 0, sizeof *e);
 			e->id = m.id;
 			e->kept = -1;
+			e->slot[0] = m.slot[0];
+			e->slot[1] = m.slot[1];
 			for (k = 0, b = 0; b < 5; b++) {
 				int *slot = b == 4 ? &e->pidfd : (b % 2 == 0) ?
 				    &e->pipe[b / 2] : &e->dest[b / 2];
@@ -592,6 +628,12 @@ keeper_main(int sock)
 			e->identity = plen > 0 ? xstrndup(msg + sizeof m,
 			    plen) : NULL;
 			n++;
+			continue;
+		}
+		if (m.op == KEEPER_SLOTS && nfds == 1) {
+			if (keeper_slots != -1)
+				close(keeper_slots);
+			keeper_slots = fds[0];
 			continue;
 		}
 		if (m.op == KEEPER_LOG) {
@@ -625,6 +667,7 @@ keeper_main(int sock)
 	}
 	close(sock);
 	keeper_salvage();
+	keeper_take_slots(ent, n);
 	if (n == 0)
 		_exit(0);
 	keeper_forward(ent, n);
@@ -692,10 +735,10 @@ keeper_send(struct keeper_msg *m, const char *payload, size_t len,
 }
 
 void
-keeper_add(uint64_t id, const int pipes[2], const int dests[2], int pidfd,
-    const char *identity, size_t len)
+keeper_add(uint64_t id, const int pipes[2], const int dests[2],
+    const int slots[2], int pidfd, const char *identity, size_t len)
 {
-	struct keeper_msg	m = { KEEPER_ADD, 0, id };
+	struct keeper_msg	m = { KEEPER_ADD, 0, id, { slots[0], slots[1] } };
 	int			fds[MESHLOG_FDS_MAX], nfds = 0, i;
 
 	for (i = 0; i < 2; i++) {
@@ -718,7 +761,7 @@ keeper_add(uint64_t id, const int pipes[2], const int dests[2], int pidfd,
 void
 keeper_close(uint64_t id, unsigned streams)
 {
-	struct keeper_msg	m = { KEEPER_CLOSE, streams, id };
+	struct keeper_msg	m = { KEEPER_CLOSE, streams, id, { -1, -1 } };
 
 	keeper_send(&m, NULL, 0, NULL, 0);
 }
@@ -726,7 +769,7 @@ keeper_close(uint64_t id, unsigned streams)
 void
 keeper_log(int logfd, int memfd)
 {
-	struct keeper_msg	m = { KEEPER_LOG, 0, 0 };
+	struct keeper_msg	m = { KEEPER_LOG, 0, 0, { -1, -1 } };
 	int			fds[2] = { logfd, memfd };
 
 	if (logfd != -1 && memfd != -1)
@@ -737,7 +780,83 @@ keeper_log(int logfd, int memfd)
 void
 keeper_handover_path(const char *path)
 {
-	struct keeper_msg	m = { KEEPER_PATH, 0, 0 };
+	struct keeper_msg	m = { KEEPER_PATH, 0, 0, { -1, -1 } };
 
 	keeper_send(&m, path, strlen(path), NULL, 0);
+}
+
+/*
+ * The streams' slots live in a memfd the keeper was given, grown as
+ * streams come; a slot is reached by its number, since growing may move
+ * the mapping.
+ */
+static int	 slot_fd = -1;
+static char	*slot_map;
+static size_t	 slot_cap, slot_next;
+static int	*slot_spare;
+static size_t	 slot_nspare, slot_capspare;
+
+struct keeper_slot *
+keeper_slot(int i)
+{
+	return ((struct keeper_slot *)(void *)(slot_map +
+	    (size_t)i * sizeof(struct keeper_slot)));
+}
+
+int
+keeper_slot_new(void)
+{
+	struct keeper_msg	 m = { KEEPER_SLOTS, 0, 0, { -1, -1 } };
+	struct keeper_slot	*sl;
+	size_t			 cap;
+	void			*p;
+	int			 i;
+
+	if (keeper_sock == -1)
+		return (-1);
+	if (slot_fd == -1) {
+		if ((slot_fd = memfd_create("meshlog-slots", MFD_CLOEXEC)) ==
+		    -1)
+			return (-1);
+		keeper_send(&m, NULL, 0, &slot_fd, 1);
+	}
+	if (slot_nspare > 0)
+		i = slot_spare[--slot_nspare];
+	else {
+		if (slot_next == slot_cap) {
+			cap = slot_cap == 0 ? 64 : slot_cap * 2;
+			if (ftruncate(slot_fd, (off_t)(cap *
+			    sizeof(struct keeper_slot))) != 0)
+				return (-1);
+			p = slot_map == NULL ? mmap(NULL, cap *
+			    sizeof(struct keeper_slot), PROT_READ | PROT_WRITE,
+			    MAP_SHARED, slot_fd, 0) : mremap(slot_map, slot_cap *
+			    sizeof(struct keeper_slot), cap *
+			    sizeof(struct keeper_slot), MREMAP_MAYMOVE);
+			if (p == MAP_FAILED)
+				return (-1);
+			slot_map = p;
+			slot_cap = cap;
+		}
+		i = (int)slot_next++;
+	}
+	sl = keeper_slot(i);
+	sl->snap = sl->done = 0;
+	sl->len = 0;
+	return (i);
+}
+
+void
+keeper_slot_free(int i)
+{
+	if (i < 0)
+		return;
+	/* What is kept there is no stream's any more. */
+	keeper_slot(i)->snap = UINT64_MAX;
+	if (slot_nspare == slot_capspare) {
+		slot_capspare = slot_capspare == 0 ? 64 : slot_capspare * 2;
+		slot_spare = xrealloc(slot_spare, slot_capspare *
+		    sizeof *slot_spare);
+	}
+	slot_spare[slot_nspare++] = i;
 }

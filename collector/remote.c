@@ -121,6 +121,7 @@ remote_open(uint64_t link, json_t *o)
 		if (src->st[which] != NULL)
 			continue;
 		s = xcalloc(1, sizeof *s);
+		s->slot = -1;	/* nothing of it is read here */
 		s->src = src;
 		s->which = which;
 		s->fd = -1;

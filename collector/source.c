@@ -153,6 +153,8 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 		if (copy)
 			n = record_copy_of(p, n, fm.src, fm.seq);
 		jsonlog_commit(n);
+		if (s->slot >= 0)
+			keeper_slot(s->slot)->done++;
 	}
 	if (src->fwd_to != NULL && !(flags & SPLIT_UPDATE))
 		forward_note(src, seq, line, len, (to & ROUTE_VIEW) != 0);
@@ -232,12 +234,35 @@ void
 stream_bytes_at(struct stream *s, const char *p, size_t n,
     const struct timespec *at)
 {
+	volatile struct keeper_slot	*sl;
+	const char			*rest;
+	size_t				 len;
+
 	record_ts(cur_ts, at);
 	cur_us = (uint64_t)at->tv_sec * 1000000 + (uint64_t)at->tv_nsec / 1000;
 	s->last_read = *at;
 	s->bytes += n;
 	outdir_bytes(s, p, n);
+	if (s->slot < 0) {
+		split_feed(&s->split, p, n, stream_record_cb, s);
+		return;
+	}
+	/*
+	 * What the splitter holds is the slot's while it changes; then the
+	 * beginning of an unfinished line is copied there, for the keeper.
+	 */
+	sl = keeper_slot(s->slot);
+	sl->snap = UINT64_MAX;
+	/* A kill may come between any two stores: keep them in order. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	split_feed(&s->split, p, n, stream_record_cb, s);
+	if (split_pending(&s->split, &rest, &len) == 0 &&
+	    len <= KEEPER_SLOT_DATA) {
+		memcpy((char *)sl->data, rest, len);
+		sl->len = (uint32_t)len;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		sl->snap = sl->done;
+	}
 }
 
 /* Bytes read from a stream's pipe now. */
@@ -306,6 +331,7 @@ out:
 		if (src->st[i]->partial_ev != NULL)
 			event_free(src->st[i]->partial_ev);
 		split_free(&src->st[i]->split);
+		keeper_slot_free(src->st[i]->slot);
 		outdir_close(src->st[i]);
 		free(src->st[i]->jprefix);
 		free(src->st[i]);
@@ -597,6 +623,7 @@ stream_new(struct source *src, int which, int fd, const struct stat *sb)
 	s->dev = sb->st_dev;
 	s->ino = sb->st_ino;
 	s->wait_at = UINT64_MAX;
+	s->slot = keeper_slot_new();
 	split_init(&s->split, cfg.line_max);
 	stream_prefix(s, src);
 	return (s);
@@ -688,11 +715,13 @@ source_add(struct source *src)
 	static char	id[MESHLOG_MSG_MAX / 2];
 	size_t		idlen;
 	int		i, pipes[2] = { -1, -1 }, dests[2] = { -1, -1 };
+	int		slots[2] = { -1, -1 };
 
 	for (i = 0; i < 2; i++) {
 		if (src->st[i] == NULL)
 			continue;
 		pipes[i] = src->st[i]->fd;
+		slots[i] = src->st[i]->slot;
 		if (src->st[i]->dest != NULL)
 			dests[i] = dest_fd(src->st[i]->dest);
 	}
@@ -701,8 +730,8 @@ source_add(struct source *src)
 	flush_join(&src->part, FLUSH_SOURCE, &source_flush_ops, src);
 	ending_watch(src);
 	idlen = source_identity(src, id, sizeof id);
-	keeper_add(src->id, pipes, dests, src->pidfd, idlen > 0 ? id : NULL,
-	    idlen);
+	keeper_add(src->id, pipes, dests, slots, src->pidfd, idlen > 0 ? id :
+	    NULL, idlen);
 }
 
 uint64_t

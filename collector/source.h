@@ -58,6 +58,7 @@ struct stream {
 	size_t			 partial_shown;	/* of it, on the console */
 	struct timespec		 last_read;	/* last activity */
 	struct outfile		*out;		/* --output-dir's, once opened */
+	int			 slot;		/* its keeper slot, or -1 */
 	RB_ENTRY(stream)	 entry;
 };
 

@@ -190,6 +190,16 @@ split_partial(const struct split *s, size_t *len)
 	return (s->cur);
 }
 
+int
+split_pending(const struct split *s, const char **p, size_t *len)
+{
+	if (s->progress || s->cont || s->cr)
+		return (-1);
+	*p = s->cur;
+	*len = s->len;
+	return (0);
+}
+
 void
 split_pause(struct split *s)
 {

@@ -179,6 +179,55 @@ class CollectorDeath(MeshTest):
                          sorted(h["source"] for h in ho))
         self.assertEqual({c["reason"] for c in closed}, {"eof"})
 
+    def stdout_bytes_read(self):
+        """Bytes the collector has read from every stdout pipe."""
+        s = self.connect()
+        s.sendall(b'{"type":"status"}\n')
+        st = self.reply(s)
+        return sum(src["streams"].get("stdout", {}).get("bytes", 0)
+                   for src in st.get("sources", []))
+
+    def test_a_line_begun_before_the_kill_is_logged_whole(self):
+        # The collector has read the beginning of a line when it dies; the
+        # rest comes after. The restarted collector logs the line whole.
+        self.serve(["-q"])
+        first = self.json
+        go = os.path.join(self.tmp, "go")
+        code = ("import os, sys, time\n"
+                "print('before', flush=True)\n"
+                "sys.stdout.write('the beginning of a line, ')\n"
+                "sys.stdout.flush()\n"
+                "while not os.path.exists(%r): time.sleep(0.01)\n"
+                "print('and its end')\n"
+                "print('after', flush=True)\n" % go)
+        out = os.path.join(self.tmp, "out")
+        with open(out, "wb") as f:
+            w = subprocess.Popen([PYTHON, "-c", code], stdout=f,
+                                 env=self.shim_env())
+        self.children.append(w)
+        want = len("before\nthe beginning of a line, ")
+        self.wait_for(lambda: self.stdout_bytes_read() >= want,
+                      what="the beginning read by the collector")
+        self.collector.kill()
+        self.collector.wait()
+        self.json = os.path.join(self.tmp, "second.jsonl")
+        self.serve_err.close()
+        self.serve_out.close()
+        self.serve(["-q"], sock=self.sock)
+        open(go, "w").close()
+        self.assertEqual(w.wait(timeout=30), 0)
+        self.wait_for(lambda: b'"line":"after"' in self.log_bytes(),
+                      what="the last line in the second log")
+        self.stop()
+        lines = [r["line"] for r in line_records(read_records(first)) +
+                 line_records(self.records)]
+        self.assertEqual(lines, ["before",
+                                 "the beginning of a line, and its end",
+                                 "after"])
+        with open(out) as f:
+            self.assertEqual(f.read(), "before\nthe beginning of a line, "
+                             "and its end\nafter\n")
+
     def test_launched_command_survives_a_sigkilled_collector(self):
         sock = os.path.join(self.tmp, "l.sock")
         go = os.path.join(self.tmp, "go")
