@@ -256,6 +256,8 @@ stream_bytes_at(struct stream *s, const char *p, size_t n,
 	/* A kill may come between any two stores: keep them in order. */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	split_feed(&s->split, p, n, stream_record_cb, s);
+	/* Again: a stream made meanwhile may have moved the slots. */
+	sl = keeper_slot(s->slot);
 	if (split_pending(&s->split, &rest, &len) == 0 &&
 	    len <= KEEPER_SLOT_DATA) {
 		memcpy((char *)sl->data, rest, len);
