@@ -7,6 +7,11 @@
  * no collector ran. Those bytes are logged with the times they were read,
  * never written again; a "handover" event says the span and what reached
  * only the destination. Part of the source module (source.h).
+ *
+ * The old collector's side is here too: the identity it gives the keeper
+ * at registration, and each stream's keeper slot, which holds the
+ * beginning of a line read but not finished, so that it is not lost with
+ * the collector.
  */
 
 #include <sys/stat.h>
@@ -30,6 +35,72 @@ struct handover {
 	int			 tee[2];
 	int			 console[2];
 };
+
+size_t
+handover_identity(struct source *src, char *buf, size_t cap)
+{
+	struct jw	w;
+	int		k;
+
+	jw_init(&w, buf, cap);
+	jw_lit(&w, "{\"pid\":");
+	jw_int(&w, src->pid);
+	jw_lit(&w, ",\"ppid\":");
+	jw_int(&w, src->ppid);
+	jw_lit(&w, ",\"rank\":");
+	jw_int_or_null(&w, src->rank);
+	jw_lit(&w, ",\"world_size\":");
+	jw_int_or_null(&w, src->world_size);
+	jw_lit(&w, ",\"host\":");
+	jw_str(&w, src->host, strlen(src->host));
+	source_argv_json(&w, src->argv);
+	jw_lit(&w, src->runtime ? ",\"runtime\":true" : ",\"runtime\":false");
+	jw_lit(&w, ",\"streams\":[");
+	for (k = 0; k < 2; k++) {
+		if (k > 0)
+			jw_lit(&w, ",");
+		if (src->st[k] == NULL) {
+			jw_lit(&w, "null");
+			continue;
+		}
+		jw_lit(&w, src->st[k]->tee ? "{\"tee\":true" :
+		    "{\"tee\":false");
+		jw_lit(&w, src->st[k]->console ? ",\"console\":true}" :
+		    ",\"console\":false}");
+	}
+	jw_lit(&w, "]}");
+	return (w.overflow ? 0 : w.len);
+}
+
+void
+handover_slot_begin(struct stream *s)
+{
+	if (s->slot < 0)
+		return;
+	keeper_slot(s->slot)->snap = UINT64_MAX;
+	/* A kill may come between any two stores: keep them in order. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+void
+handover_slot_end(struct stream *s)
+{
+	volatile struct keeper_slot	*sl;
+	const char			*rest;
+	size_t				 len;
+
+	if (s->slot < 0)
+		return;
+	/* Found again: a stream made meanwhile may have moved the slots. */
+	sl = keeper_slot(s->slot);
+	if (split_pending(&s->split, &rest, &len) != 0 ||
+	    len > KEEPER_SLOT_DATA)
+		return;
+	memcpy((char *)sl->data, rest, len);
+	sl->len = (uint32_t)len;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	sl->snap = sl->done;
+}
 
 /* A JSON integer in [lo, hi], into *v; -1 when it is not one. */
 static int

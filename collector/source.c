@@ -234,37 +234,14 @@ void
 stream_bytes_at(struct stream *s, const char *p, size_t n,
     const struct timespec *at)
 {
-	volatile struct keeper_slot	*sl;
-	const char			*rest;
-	size_t				 len;
-
 	record_ts(cur_ts, at);
 	cur_us = (uint64_t)at->tv_sec * 1000000 + (uint64_t)at->tv_nsec / 1000;
 	s->last_read = *at;
 	s->bytes += n;
 	outdir_bytes(s, p, n);
-	if (s->slot < 0) {
-		split_feed(&s->split, p, n, stream_record_cb, s);
-		return;
-	}
-	/*
-	 * What the splitter holds is the slot's while it changes; then the
-	 * beginning of an unfinished line is copied there, for the keeper.
-	 */
-	sl = keeper_slot(s->slot);
-	sl->snap = UINT64_MAX;
-	/* A kill may come between any two stores: keep them in order. */
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	handover_slot_begin(s);
 	split_feed(&s->split, p, n, stream_record_cb, s);
-	/* Again: a stream made meanwhile may have moved the slots. */
-	sl = keeper_slot(s->slot);
-	if (split_pending(&s->split, &rest, &len) == 0 &&
-	    len <= KEEPER_SLOT_DATA) {
-		memcpy((char *)sl->data, rest, len);
-		sl->len = (uint32_t)len;
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		sl->snap = sl->done;
-	}
+	handover_slot_end(s);
 }
 
 /* Bytes read from a stream's pipe now. */
@@ -670,47 +647,6 @@ static const struct flush_ops source_flush_ops = {
 	source_part_drain, source_part_describe
 };
 
-/*
- * What the keeper keeps of src, to offer it to a collector restarted on
- * the same socket (source_handover reads it): the identity and the routes
- * of its streams. 0 when it does not fit: it is then never handed over.
- */
-static size_t
-source_identity(struct source *src, char *buf, size_t cap)
-{
-	struct jw	w;
-	int		k;
-
-	jw_init(&w, buf, cap);
-	jw_lit(&w, "{\"pid\":");
-	jw_int(&w, src->pid);
-	jw_lit(&w, ",\"ppid\":");
-	jw_int(&w, src->ppid);
-	jw_lit(&w, ",\"rank\":");
-	jw_int_or_null(&w, src->rank);
-	jw_lit(&w, ",\"world_size\":");
-	jw_int_or_null(&w, src->world_size);
-	jw_lit(&w, ",\"host\":");
-	jw_str(&w, src->host, strlen(src->host));
-	source_argv_json(&w, src->argv);
-	jw_lit(&w, src->runtime ? ",\"runtime\":true" : ",\"runtime\":false");
-	jw_lit(&w, ",\"streams\":[");
-	for (k = 0; k < 2; k++) {
-		if (k > 0)
-			jw_lit(&w, ",");
-		if (src->st[k] == NULL) {
-			jw_lit(&w, "null");
-			continue;
-		}
-		jw_lit(&w, src->st[k]->tee ? "{\"tee\":true" :
-		    "{\"tee\":false");
-		jw_lit(&w, src->st[k]->console ? ",\"console\":true}" :
-		    ",\"console\":false}");
-	}
-	jw_lit(&w, "]}");
-	return (w.overflow ? 0 : w.len);
-}
-
 void
 source_add(struct source *src)
 {
@@ -731,7 +667,7 @@ source_add(struct source *src)
 	nsources++;
 	flush_join(&src->part, FLUSH_SOURCE, &source_flush_ops, src);
 	ending_watch(src);
-	idlen = source_identity(src, id, sizeof id);
+	idlen = handover_identity(src, id, sizeof id);
 	keeper_add(src->id, pipes, dests, slots, src->pidfd, idlen > 0 ? id :
 	    NULL, idlen);
 }

@@ -207,6 +207,22 @@ void	 outdir_record(struct stream *, const char *, size_t, int);
 /* The stream is freed: its file is closed. */
 void	 outdir_close(struct stream *);
 
+/* handover.c */
+
+/*
+ * What the keeper keeps of src, to offer it to a collector restarted on
+ * the same socket (source_handover reads it): the identity and the routes
+ * of its streams, in buf. 0 when it does not fit: it is then never handed
+ * over.
+ */
+size_t	 handover_identity(struct source *, char *, size_t);
+/*
+ * Around cutting a read of s into records: its keeper slot is marked as
+ * changing, then given the beginning of the line left unfinished.
+ */
+void	 handover_slot_begin(struct stream *);
+void	 handover_slot_end(struct stream *);
+
 /* forked.c */
 
 /*
