@@ -504,62 +504,7 @@ void	rotate_finish(void);
  */
 int	outdir_open(const char *path, char **cause);
 
-/* keeper.c */
-/* Fork the keeper; call before anything else is opened. */
-void	keeper_start(void);
-/*
- * Hand the keeper a source's descriptors (-1 where absent) and its identity
- * (JSON of len bytes, as source_handover reads it; NULL: none).
- */
-void	keeper_add(uint64_t id, const int pipes[2], const int dests[2],
-	    const int slots[2], int pidfd, const char *identity, size_t len);
-/* The keeper lets go of a source's streams (bit i: stream i). */
-void	keeper_close(uint64_t id, unsigned streams);
-/*
- * The JSON log's descriptor and the memfd its buffer lives in (-1, -1: the
- * log is closed): the keeper writes what the buffer holds unwritten if the
- * collector dies.
- */
-void	keeper_log(int logfd, int memfd);
-/*
- * The head of that memfd, JSONLOG_SHARED_HEAD bytes before the buffer:
- * the buffer's first len bytes are whole records, and byte i of it is
- * byte base + i of the file; what the file lacks of them is unwritten.
- */
-struct jsonlog_shared {
-	uint64_t	len;
-	int64_t		base;
-	uint64_t	cap;
-};
-#define JSONLOG_SHARED_HEAD	64
-/*
- * A stream's slot, in memory shared with the keeper: the beginning of a
- * line the collector has read but not finished, so that a keeper that
- * hands the stream to a restarted collector gives it back whole. data is
- * good only while snap == done: no record of the stream was committed
- * since it was taken, and it is not being changed (snap is UINT64_MAX
- * while the stream's bytes are being cut).
- */
-#define KEEPER_SLOT_DATA	4072
-struct keeper_slot {
-	uint64_t	snap;
-	uint64_t	done;		/* the stream's records in the log */
-	uint32_t	len;
-	uint32_t	pad;
-	char		data[KEEPER_SLOT_DATA];
-};
-/* A slot for a new stream, or -1 (no keeper); free it when it closes. */
-int	keeper_slot_new(void);
-void	keeper_slot_free(int);
-struct keeper_slot *keeper_slot(int);
-/* Serve mode: the socket a restarted collector will listen on. */
-void	keeper_handover_path(const char *path);
-/* A chunk the keeper copied while no collector ran, before its bytes. */
-struct keeper_chunk {
-	uint32_t	stream;
-	uint32_t	len;
-	uint64_t	ns;		/* when it was read, CLOCK_REALTIME */
-};
+/* keeper.c: its calls and what it shares, in keeper.h. */
 
 /* ---- The flush barrier over its participants. */
 

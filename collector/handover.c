@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "source.h"
+#include "keeper.h"
 
 /* The fds mask: 2i pipe of stream i, 2i+1 its destination, then these. */
 #define HANDOVER_PIDFD	4

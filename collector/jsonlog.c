@@ -32,6 +32,7 @@
 #include <event2/event.h>
 
 #include "collector.h"
+#include "keeper.h"
 #include "outname.h"
 
 /* Write out once this much is buffered, even within a pass. */

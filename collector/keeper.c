@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "collector.h"
+#include "keeper.h"
 
 enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3,
     KEEPER_LOG = 4, KEEPER_SLOTS = 5 };

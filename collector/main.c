@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "collector.h"
+#include "keeper.h"
 
 struct config		 cfg;
 struct event_base	*base;

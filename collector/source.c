@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "source.h"
+#include "keeper.h"
 
 const char *const stream_names[2] = { "stdout", "stderr" };
 

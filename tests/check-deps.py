@@ -18,10 +18,11 @@ BUILD = os.environ.get("MESHLOG_BUILDDIR", ".")
 SRC = os.environ.get("MESHLOG_SRCDIR", ".")
 
 # Files that are one module: forked.c (processes forked without exec),
-# ending.c (how processes ended), stall.c (silent ranks) and sourcelog.c
+# ending.c (how processes ended), stall.c (silent ranks), sourcelog.c
 # (events and status), forward.c (launchers' copies of ranks' lines) and
-# handover.c (processes taken back from a dead collector's keeper) are parts of source.c split off for size; they
-# share the state of collector/source.h and call each other. aggtext.c
+# handover.c (processes taken back from a dead collector's keeper) are
+# parts of source.c split off for size; they share the state of
+# collector/source.h and call each other. aggtext.c
 # (how a group reads) and aggmatch.c (close groups by edit distance) are
 # aggregate.c's, sharing collector/aggregate.h.
 GROUPS = {"aggtext": "aggregate", "aggmatch": "aggregate",

@@ -19,6 +19,7 @@
 #include <criterion/criterion.h>
 
 #include "collector/collector.h"
+#include "collector/keeper.h"
 
 struct config		 cfg;
 struct event_base	*base;
