@@ -155,6 +155,11 @@ at_tokens_from(const char *s, size_t n, struct at_tok *t, size_t max,
 			if (kx == nt && kx < like->xnt &&
 			    (long)like->xt[kx].off == (long)i + like->delta) {
 				like->took = nt;
+				if (like->delta == 0) {	/* lines of one length */
+					memcpy(t + nt, like->xt + kx,
+					    (like->xnt - kx) * sizeof *t);
+					return (like->xnt);
+				}
 				for (; kx < like->xnt; kx++, nt++) {
 					t[nt] = like->xt[kx];
 					t[nt].off = (uint32_t)((long)t[nt].off -
@@ -281,6 +286,33 @@ at_tokens_like(const char *x, size_t xn, const struct at_tok *xt,
 	    xt[a - 1].len : 0, a, &like);
 	*lo = a;
 	*hi = like.took != SIZE_MAX ? like.took : nt;
+	return (nt);
+}
+
+/*
+ * The tokens of a group's first line, cut like the one before it: in a
+ * stream of groups the first lines are mostly one template, so only the
+ * part that differs from the last one is cut (at_tokens_like is exact for
+ * any two lines).
+ */
+static size_t
+at_tokens_prev(const char *s, size_t n, struct at_tok *t)
+{
+	static char		 prev[4096];
+	static struct at_tok	 prevt[AT_MAX_TOKENS];
+	static size_t		 prevn, prevnt;
+	static int		 have;
+	size_t			 nt, lo, hi;
+
+	nt = have ? at_tokens_like(prev, prevn, prevt, prevnt, s, n, t,
+	    AT_MAX_TOKENS, &lo, &hi) : at_tokens(s, n, t, AT_MAX_TOKENS);
+	have = n <= sizeof prev;
+	if (have) {
+		memcpy(prev, s, n);
+		memcpy(prevt, t, nt * sizeof *t);
+		prevn = n;
+		prevnt = nt;
+	}
 	return (nt);
 }
 
@@ -690,7 +722,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 			at_rest(g, m, i, group);
 			break;
 		}
-		nt = at_tokens(r->text, r->len, rt, AT_MAX_TOKENS);
+		nt = at_tokens_prev(r->text, r->len, rt);
 		at_room(n, nt + 1);
 		memcpy(toks, rt, nt * sizeof *toks);
 		done[i] = 1;
