@@ -97,7 +97,14 @@ class CollectorDeath(MeshTest):
         with open(out + ".err") as f:
             self.assertEqual(f.read(), "to stderr after\n")
 
-    def restart_writers(self, flood_at=None):
+    def serve_again(self):
+        """A new collector on the same socket, with a second log."""
+        self.json = os.path.join(self.tmp, "second.jsonl")
+        self.serve_err.close()
+        self.serve_out.close()
+        self.serve(["-q"], sock=self.sock)
+
+    def restart_writers(self):
         """Two writers under a serve-mode collector that is SIGKILLed and
         started again on its socket with a second log: a steady one that
         runs through the gap, and one that finishes during it."""
@@ -131,10 +138,7 @@ class CollectorDeath(MeshTest):
         self.assertEqual(ws[1].wait(timeout=30), 0)
         # Restarted within a second, on the same socket, another log.
         time.sleep(max(0.0, 0.5 - (time.time() - killed)))
-        self.json = os.path.join(self.tmp, "second.jsonl")
-        self.serve_err.close()
-        self.serve_out.close()
-        self.serve(["-q"], sock=self.sock)
+        self.serve_again()
         self.assertEqual(ws[0].wait(timeout=30), 0)
         self.wait_for(lambda: b'"line":"steady 1499"' in self.log_bytes(),
                       what="the last line in the second log")
@@ -210,10 +214,7 @@ class CollectorDeath(MeshTest):
                       what="the beginning read by the collector")
         self.collector.kill()
         self.collector.wait()
-        self.json = os.path.join(self.tmp, "second.jsonl")
-        self.serve_err.close()
-        self.serve_out.close()
-        self.serve(["-q"], sock=self.sock)
+        self.serve_again()
         open(go, "w").close()
         self.assertEqual(w.wait(timeout=30), 0)
         self.wait_for(lambda: b'"line":"after"' in self.log_bytes(),
