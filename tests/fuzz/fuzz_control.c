@@ -9,9 +9,8 @@
 #include <event2/event.h>
 
 #include "collector/collector.h"
+#include "whole.h"
 
-struct config		 cfg;
-struct event_base	*base;
 
 static void
 answer_cb(json_t *reply, void *arg)
@@ -25,11 +24,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	cfg.line_max = 4096;
-	cfg.hello_timeout = 5;
-	snprintf(cfg.host, sizeof cfg.host, "fuzz");
-	if ((base = event_base_new()) == NULL)
-		abort();
+	fuzz_whole_init();
 	control_init();
 	console_open();
 	return (0);

@@ -22,9 +22,8 @@
 #include <event2/event.h>
 
 #include "collector/collector.h"
+#include "whole.h"
 
-struct config		 cfg;
-struct event_base	*base;
 
 static const char	token[] = "0123456789abcdef0123456789abcdef";
 
@@ -118,11 +117,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-	cfg.line_max = 4096;
-	cfg.hello_timeout = 5;
-	snprintf(cfg.host, sizeof cfg.host, "fuzz");
-	if ((base = event_base_new()) == NULL)
-		abort();
+	fuzz_whole_init();
 	if ((fd = mkstemp(path)) == -1 ||
 	    write(fd, token, sizeof token - 1) != (ssize_t)sizeof token - 1)
 		abort();
