@@ -86,6 +86,7 @@ handover_slot_begin(struct stream *s)
 void
 handover_slot_end(struct stream *s)
 {
+	volatile struct keeper_reading	*rd = keeper_reading();
 	volatile struct keeper_slot	*sl;
 	const char			*rest;
 	size_t				 len;
@@ -100,7 +101,51 @@ handover_slot_end(struct stream *s)
 	memcpy((char *)sl->data, rest, len);
 	sl->len = (uint32_t)len;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	/* The read is cut: what the slot holds follows it. */
+	if (rd != NULL && rd->state == KEEPER_READ && rd->slot == s->slot) {
+		sl->gen = rd->gen;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	}
 	sl->snap = sl->done;
+}
+
+char *
+handover_read_buf(struct stream *s, char *fallback, int *shared)
+{
+	volatile struct keeper_reading	*rd = keeper_reading();
+	volatile struct keeper_slot	*sl;
+	char				*data;
+
+	*shared = 0;
+	if (s->slot < 0 || rd == NULL)
+		return (fallback);
+	rd->state = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	data = (char *)rd + KEEPER_READING_HEAD;
+	sl = keeper_slot(s->slot);
+	rd->plen = 0;
+	if (sl->snap == sl->done && sl->len <= KEEPER_SLOT_DATA) {
+		memcpy(data, (const char *)sl->data, sl->len);
+		rd->plen = sl->len;
+	}
+	*shared = 1;
+	return (data + rd->plen);
+}
+
+void
+handover_read_done(struct stream *s, size_t n, const struct timespec *at)
+{
+	static uint64_t			 gen;
+	volatile struct keeper_reading	*rd = keeper_reading();
+
+	rd->slot = s->slot;
+	rd->len = (uint32_t)n;
+	rd->done0 = keeper_slot(s->slot)->done;
+	rd->ns = (uint64_t)at->tv_sec * 1000000000 + (uint64_t)at->tv_nsec;
+	rd->gen = ++gen;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	rd->state = KEEPER_READ;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
 /* A JSON integer in [lo, hi], into *v; -1 when it is not one. */
@@ -284,7 +329,10 @@ handover_chunks(int kept, struct source *src, struct handover *h)
 				break;
 			at.tv_sec = (time_t)(c.ns / 1000000000);
 			at.tv_nsec = (long)(c.ns % 1000000000);
+			/* A read the old collector was cutting: some logged. */
+			src->st[c.stream]->skip = c.logged;
 			stream_bytes_at(src->st[c.stream], buf, c.len, &at);
+			src->st[c.stream]->skip = 0;
 		}
 		off += (off_t)c.len;
 	}

@@ -53,7 +53,8 @@ enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3,
  * control socket a restarted collector listens on follows the header.
  * KEEPER_LOG: the JSON log and its buffer's memfd (bits 0 and 1), or none
  * when the log closed. KEEPER_SLOTS: the memfd of the streams' slots
- * (struct keeper_slot), whose numbers KEEPER_ADD gives.
+ * (struct keeper_slot), whose numbers KEEPER_ADD gives, and that of the
+ * read being cut (struct keeper_reading).
  */
 struct keeper_msg {
 	uint32_t	op;
@@ -98,6 +99,9 @@ static char	*keeper_path;		/* serve mode's socket, in the keeper */
 static int	 keeper_logfd = -1;	/* the JSON log, in the keeper */
 static int	 keeper_logbuf = -1;	/* its buffer (jsonlog.c) */
 static int	 keeper_slots = -1;	/* the streams' slots, in the keeper */
+static int	 keeper_readfd = -1;	/* the read being cut, in the keeper */
+static struct jsonlog_shared keeper_loghead;	/* as the collector left it */
+static int	 keeper_loghead_ok;
 static size_t	keeper_kept;		/* bytes in every entry's memfd */
 static long long keeper_since;		/* the collector went (ns) */
 
@@ -171,11 +175,13 @@ keeper_entry_free(struct keeper_entry *e)
 
 /*
  * Keep r bytes of stream k, copied to its destination while no collector
- * ran, for the next one's JSON log. Past the bound, or once a stream lost
- * a byte (its lines would glue across the hole), they are only counted.
+ * ran, for the next one's JSON log (read at ns; the log has the first
+ * logged records cut from them). Past the bound, or once a stream lost a
+ * byte (its lines would glue across the hole), they are only counted.
  */
 static void
-keeper_keep(struct keeper_entry *e, int k, const char *buf, size_t r)
+keeper_keep_at(struct keeper_entry *e, int k, const char *buf, size_t r,
+    uint64_t ns, uint64_t logged)
 {
 	struct keeper_chunk	c;
 
@@ -186,9 +192,11 @@ keeper_keep(struct keeper_entry *e, int k, const char *buf, size_t r)
 	if (e->kept == -1 &&
 	    (e->kept = memfd_create("meshlog-keeper", MFD_CLOEXEC)) == -1)
 		goto lost;
+	memset(&c, 0, sizeof c);
 	c.stream = (uint32_t)k;
 	c.len = (uint32_t)r;
-	c.ns = (uint64_t)keeper_now_ns();
+	c.ns = ns;
+	c.logged = logged;
 	if (keeper_write_all(e->kept, &c, sizeof c) != 0 ||
 	    keeper_write_all(e->kept, buf, r) != 0) {
 		/* A chunk is whole or not there. */
@@ -202,6 +210,12 @@ keeper_keep(struct keeper_entry *e, int k, const char *buf, size_t r)
 	return;
 lost:
 	e->unlogged[k] += r;
+}
+
+static void
+keeper_keep(struct keeper_entry *e, int k, const char *buf, size_t r)
+{
+	keeper_keep_at(e, k, buf, r, (uint64_t)keeper_now_ns(), 0);
 }
 
 /*
@@ -520,6 +534,8 @@ keeper_salvage(void)
 	if (pread(keeper_logbuf, &h, sizeof h, 0) != (ssize_t)sizeof h ||
 	    fstat(keeper_logfd, &sb) != 0 || h.len > h.cap)
 		goto out;
+	keeper_loghead = h;
+	keeper_loghead_ok = 1;
 	/* Byte i of the buffer is byte base + i of the file. */
 	at = sb.st_size - (off_t)h.base;
 	end = (off_t)h.len;
@@ -544,19 +560,40 @@ out:
 }
 
 /*
+ * Records of slot sl the log has: done, or one more when the collector
+ * died between the log buffer's commit and the count's (see struct
+ * keeper_slot).
+ */
+static uint64_t
+keeper_slot_done(const struct keeper_slot *sl)
+{
+	if (sl->pend_done == sl->done + 1 && keeper_loghead_ok &&
+	    keeper_loghead.len == sl->pend_len)
+		return (sl->done + 1);
+	return (sl->done);
+}
+
+/*
  * The collector is gone: what it had read of a line it had not finished
  * is the beginning of what a restarted collector gets, when its slot says
- * it is good (see struct keeper_slot).
+ * it is good (see struct keeper_slot); and so is a read it was cutting,
+ * with the count of its records the log has.
  */
 static void
 keeper_take_slots(struct keeper_entry *ent, size_t n)
 {
-	struct keeper_slot	sl;
-	size_t			i;
-	int			k;
+	struct keeper_reading	 rd;
+	struct keeper_slot	 sl;
+	char			*buf = NULL;
+	size_t			 i;
+	int			 k, cutting;
 
 	if (keeper_slots == -1 || keeper_path == NULL)
-		return;
+		goto out;
+	if (keeper_readfd == -1 || pread(keeper_readfd, &rd, sizeof rd, 0) !=
+	    (ssize_t)sizeof rd || rd.plen > KEEPER_SLOT_DATA ||
+	    rd.len > KEEPER_READ_MAX)
+		rd.state = 0;
 	for (i = 0; i < n; i++) {
 		for (k = 0; k < 2; k++) {
 			if (ent[i].slot[k] < 0 || ent[i].pipe[k] == -1 ||
@@ -564,13 +601,31 @@ keeper_take_slots(struct keeper_entry *ent, size_t n)
 			    (off_t)ent[i].slot[k] * (off_t)sizeof sl) !=
 			    (ssize_t)sizeof sl)
 				continue;
-			if (sl.snap == sl.done && sl.len > 0 &&
+			cutting = rd.state == KEEPER_READ &&
+			    rd.slot == ent[i].slot[k];
+			if (cutting && sl.gen != rd.gen) {
+				if (buf == NULL)
+					buf = xmalloc(KEEPER_SLOT_DATA +
+					    KEEPER_READ_MAX);
+				if (pread(keeper_readfd, buf, rd.plen + rd.len,
+				    KEEPER_READING_HEAD) ==
+				    (ssize_t)(rd.plen + rd.len))
+					keeper_keep_at(&ent[i], k, buf,
+					    rd.plen + rd.len, rd.ns,
+					    keeper_slot_done(&sl) - rd.done0);
+			} else if ((sl.snap == sl.done ||
+			    (cutting && sl.gen == rd.gen)) && sl.len > 0 &&
 			    sl.len <= KEEPER_SLOT_DATA)
 				keeper_keep(&ent[i], k, sl.data, sl.len);
 		}
 	}
-	close(keeper_slots);
-	keeper_slots = -1;
+out:
+	free(buf);
+	if (keeper_slots != -1)
+		close(keeper_slots);
+	if (keeper_readfd != -1)
+		close(keeper_readfd);
+	keeper_slots = keeper_readfd = -1;
 }
 
 /* The keeper's life: hold descriptors until the collector goes away. */
@@ -631,10 +686,13 @@ keeper_main(int sock)
 			n++;
 			continue;
 		}
-		if (m.op == KEEPER_SLOTS && nfds == 1) {
+		if (m.op == KEEPER_SLOTS && nfds == 2) {
 			if (keeper_slots != -1)
 				close(keeper_slots);
+			if (keeper_readfd != -1)
+				close(keeper_readfd);
 			keeper_slots = fds[0];
+			keeper_readfd = fds[1];
 			continue;
 		}
 		if (m.op == KEEPER_LOG) {
@@ -793,9 +851,40 @@ keeper_handover_path(const char *path)
  */
 static int	 slot_fd = -1;
 static char	*slot_map;
+static struct keeper_reading *reading;
 static size_t	 slot_cap, slot_next;
 static int	*slot_spare;
 static size_t	 slot_nspare, slot_capspare;
+
+/* The slots' memfd and the read's, given to the keeper; 0 or -1. */
+static int
+keeper_slots_open(void)
+{
+	struct keeper_msg	 m = { KEEPER_SLOTS, 0, 0, { -1, -1 } };
+	int			 fds[2];
+	void			*p;
+
+	if ((fds[1] = memfd_create("meshlog-reading", MFD_CLOEXEC)) == -1)
+		return (-1);
+	if (ftruncate(fds[1], KEEPER_READING_SIZE) != 0 ||
+	    (p = mmap(NULL, KEEPER_READING_SIZE, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, fds[1], 0)) == MAP_FAILED ||
+	    (fds[0] = memfd_create("meshlog-slots", MFD_CLOEXEC)) == -1) {
+		close(fds[1]);
+		return (-1);
+	}
+	reading = p;
+	slot_fd = fds[0];
+	keeper_send(&m, NULL, 0, fds, 2);
+	close(fds[1]);
+	return (0);
+}
+
+struct keeper_reading *
+keeper_reading(void)
+{
+	return (reading);
+}
 
 struct keeper_slot *
 keeper_slot(int i)
@@ -807,7 +896,6 @@ keeper_slot(int i)
 int
 keeper_slot_new(void)
 {
-	struct keeper_msg	 m = { KEEPER_SLOTS, 0, 0, { -1, -1 } };
 	struct keeper_slot	*sl;
 	size_t			 cap;
 	void			*p;
@@ -815,12 +903,8 @@ keeper_slot_new(void)
 
 	if (keeper_sock == -1)
 		return (-1);
-	if (slot_fd == -1) {
-		if ((slot_fd = memfd_create("meshlog-slots", MFD_CLOEXEC)) ==
-		    -1)
-			return (-1);
-		keeper_send(&m, NULL, 0, &slot_fd, 1);
-	}
+	if (slot_fd == -1 && keeper_slots_open() != 0)
+		return (-1);
 	if (slot_nspare > 0)
 		i = slot_spare[--slot_nspare];
 	else {
@@ -842,7 +926,7 @@ keeper_slot_new(void)
 		i = (int)slot_next++;
 	}
 	sl = keeper_slot(i);
-	sl->snap = sl->done = 0;
+	sl->snap = sl->done = sl->gen = sl->pend_done = 0;
 	sl->len = 0;
 	return (i);
 }

@@ -45,25 +45,65 @@ struct jsonlog_shared {
  * hands the stream to a restarted collector gives it back whole. data is
  * good only while snap == done: no record of the stream was committed
  * since it was taken, and it is not being changed (snap is UINT64_MAX
- * while the stream's bytes are being cut).
+ * while the stream's bytes are being cut), or when gen is the reading's
+ * (struct keeper_reading): the cut of that read is through.
+ *
+ * A record is committed in three steps, any two of which a kill may
+ * part: pend_done and pend_len say which count and which log buffer
+ * length (struct jsonlog_shared) the commit makes; then the buffer's
+ * length goes up; then done does.
  */
-#define KEEPER_SLOT_DATA	4072
+#define KEEPER_SLOT_DATA	4048
 struct keeper_slot {
 	uint64_t	snap;
 	uint64_t	done;		/* the stream's records in the log */
+	uint64_t	gen;		/* the read whose cut ended last */
+	uint64_t	pend_done;
+	uint64_t	pend_len;
 	uint32_t	len;
 	uint32_t	pad;
 	char		data[KEEPER_SLOT_DATA];
 };
+/*
+ * The read being cut into records, in memory shared with the keeper: the
+ * collector reads a pipe into data, after the beginning of a line its
+ * stream's slot held (plen bytes), and says so once read (state
+ * KEEPER_READ): if it dies before the cut is through, the keeper gives
+ * all of it to a restarted collector, which leaves out the first records
+ * of it, those the log has (the slot's done less done0).
+ */
+#define KEEPER_READ		1
+#define KEEPER_READING_HEAD	64
+struct keeper_reading {
+	uint64_t	state;		/* KEEPER_READ, or 0: being filled */
+	int64_t		slot;
+	uint64_t	gen;
+	uint64_t	done0;		/* the slot's done when it was read */
+	uint64_t	ns;		/* when, CLOCK_REALTIME */
+	uint32_t	plen;		/* the slot's line beginning */
+	uint32_t	len;		/* the bytes read after it */
+};
+#define KEEPER_READ_MAX		(256 * 1024)	/* SOURCE_READ at most */
+#define KEEPER_READING_SIZE	(KEEPER_READING_HEAD + KEEPER_SLOT_DATA + \
+				    KEEPER_READ_MAX)
 /* A slot for a new stream, or -1 (no keeper); free it when it closes. */
 int	keeper_slot_new(void);
 void	keeper_slot_free(int);
 struct keeper_slot *keeper_slot(int);
-/* A chunk the keeper copied while no collector ran, before its bytes. */
+/* Commit a line record of the stream whose slot this is (jsonlog.c). */
+void	jsonlog_commit_counted(size_t n, struct keeper_slot *);
+/* The shared read (NULL: none, no keeper). */
+struct keeper_reading *keeper_reading(void);
+/*
+ * A chunk the keeper copied while no collector ran, before its bytes; or a
+ * read the dead collector was cutting, whose first logged records the log
+ * has already.
+ */
 struct keeper_chunk {
 	uint32_t	stream;
 	uint32_t	len;
 	uint64_t	ns;		/* when it was read, CLOCK_REALTIME */
+	uint64_t	logged;
 };
 
 #endif

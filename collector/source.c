@@ -124,6 +124,11 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 
 	if (!src->announced)
 		source_fork_event(src);
+	/* The dead collector's log has it (a read handed over). */
+	if (s->skip > 0 && !(flags & SPLIT_UPDATE)) {
+		s->skip--;
+		return;
+	}
 	/* A launcher's copy of a rank's line: the log only, marked. */
 	if (src->fwd != NULL && !(flags & SPLIT_UPDATE) &&
 	    forward_copy(src, line, len, &fm)) {
@@ -153,9 +158,8 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 		    len, flags, sh.severity);
 		if (copy)
 			n = record_copy_of(p, n, fm.src, fm.seq);
-		jsonlog_commit(n);
-		if (s->slot >= 0)
-			keeper_slot(s->slot)->done++;
+		jsonlog_commit_counted(n, s->slot >= 0 ? keeper_slot(s->slot) :
+		    NULL);
 	}
 	if (src->fwd_to != NULL && !(flags & SPLIT_UPDATE))
 		forward_note(src, seq, line, len, (to & ROUTE_VIEW) != 0);
@@ -243,16 +247,6 @@ stream_bytes_at(struct stream *s, const char *p, size_t n,
 	handover_slot_begin(s);
 	split_feed(&s->split, p, n, stream_record_cb, s);
 	handover_slot_end(s);
-}
-
-/* Bytes read from a stream's pipe now. */
-static void
-stream_bytes(struct stream *s, const char *p, size_t n)
-{
-	struct timespec	now;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	stream_bytes_at(s, p, n, &now);
 }
 
 /*
@@ -376,6 +370,9 @@ stream_pause(struct stream *s)
 	event_del(s->ev);
 }
 
+/* The keeper reads what stream_move read from the memory it shares. */
+_Static_assert(SOURCE_READ <= KEEPER_READ_MAX, "a read fits the keeper's");
+
 /*
  * Move at most max bytes (0: as many as there are) from s's pipe to its
  * destination and its records, until the pipe would block or the
@@ -385,9 +382,12 @@ stream_pause(struct stream *s)
 int
 stream_move(struct stream *s, size_t max)
 {
-	static char	 buf[SOURCE_READ];
+	static char	 own[SOURCE_READ];
+	char		*buf;
 	size_t		 n, done = 0, want;
 	enum dest_rc	 rc;
+	struct timespec	 now;
+	int		 shared;
 
 	if (stream_order(s) != 0) {
 		stream_pause(s);
@@ -399,16 +399,21 @@ stream_move(struct stream *s, size_t max)
 	if (s->held && (max == 0 || s->hold_at - s->bytes < max))
 		max = (size_t)(s->hold_at - s->bytes);
 	for (;;) {
-		want = sizeof buf;
+		want = SOURCE_READ;
 		if (max > 0 && max - done < want)
 			want = max - done;
 		if (want == 0)
 			return (stream_held(s));
+		/* Where the keeper finds it if we die cutting it. */
+		buf = handover_read_buf(s, own, &shared);
 		rc = dest_pass(s->tee ? s->dest : NULL, &s->watch, s->fd, buf,
 		    want, &n);
 		switch (rc) {
 		case DEST_OK:
-			stream_bytes(s, buf, n);
+			clock_gettime(CLOCK_REALTIME, &now);
+			if (shared)
+				handover_read_done(s, n, &now);
+			stream_bytes_at(s, buf, n, &now);
 			done += n;
 			if (s->bytes >= s->wait_at)
 				stream_kids_wake(s);

@@ -59,6 +59,8 @@ struct stream {
 	struct timespec		 last_read;	/* last activity */
 	struct outfile		*out;		/* --output-dir's, once opened */
 	int			 slot;		/* its keeper slot, or -1 */
+	uint64_t		 skip;		/* records the log has: a
+						 * handed-over read's first */
 	RB_ENTRY(stream)	 entry;
 };
 
@@ -222,6 +224,14 @@ size_t	 handover_identity(struct source *, char *, size_t);
  */
 void	 handover_slot_begin(struct stream *);
 void	 handover_slot_end(struct stream *);
+/*
+ * Where to read s's pipe: in memory shared with the keeper when there is
+ * one (*shared set), after the line beginning its slot holds; then, once
+ * n bytes were read at *at, handover_read_done says so to the keeper.
+ */
+char	*handover_read_buf(struct stream *, char *fallback, int *shared);
+void	 handover_read_done(struct stream *, size_t n,
+	    const struct timespec *at);
 
 /* forked.c */
 

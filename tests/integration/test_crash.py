@@ -1,6 +1,7 @@
 """Crashes: a writer killed any way loses no byte that reached fd 1/2; a
 collector killed with SIGKILL neither kills nor hangs its writers."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CWRITER, PYTHON, MeshTest, events, line_records,
+from harness import (CWRITER, HERE, PYTHON, MeshTest, events, line_records,
                      read_records)
 
 
@@ -228,6 +229,73 @@ class CollectorDeath(MeshTest):
         with open(out) as f:
             self.assertEqual(f.read(), "before\nthe beginning of a line, "
                              "and its end\nafter\n")
+
+    def kill_while_cutting(self, stop_at):
+        """The collector dies while it cuts one read into records: gdb stops
+        it at stop_at the 151st time, in the commit of the 151st of 400
+        lines, all read at once, and kills it. The first log has the lines
+        committed; the restarted collector gets the whole read back from
+        the keeper and logs the others, not those again. Returns the first
+        log's count."""
+        if not shutil.which("gdb"):
+            self.skipTest("gdb is missing (contrib/debian-deps.sh)")
+        self.serve(["-q"])
+        first = self.json
+        go = os.path.join(self.tmp, "go")
+        armed = os.path.join(self.tmp, "armed")
+        code = ("import os, sys, time\n"
+                "print('ready', flush=True)\n"
+                "while not os.path.exists(%r): time.sleep(0.01)\n"
+                "os.write(1, b''.join(b'line %%04d\\n' %% i "
+                "for i in range(400)))\n"
+                "while not os.path.exists(%r + '2'): time.sleep(0.01)\n"
+                "print('after', flush=True)\n" % (go, go))
+        out = os.path.join(self.tmp, "out")
+        with open(out, "wb") as f:
+            w = subprocess.Popen([PYTHON, "-c", code], stdout=f,
+                                 env=self.shim_env())
+        self.children.append(w)
+        self.wait_for(lambda: b'"line":"ready"' in self.log_bytes(),
+                      what="the first line")
+        gdb = subprocess.Popen(
+            ["gdb", "-nx", "-batch", "-p", str(self.collector.pid),
+             "-ex", "break " + stop_at, "-ex", "ignore 1 150",
+             "-ex", "shell touch " + armed, "-ex", "continue",
+             "-ex", "kill"], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        self.children.append(gdb)
+        self.wait_for(lambda: os.path.exists(armed), what="gdb attached")
+        open(go, "w").close()
+        gdb.wait(timeout=120)
+        self.collector.wait(timeout=30)
+        self.serve_again()
+        open(go + "2", "w").close()
+        self.assertEqual(w.wait(timeout=30), 0)
+        self.wait_for(lambda: b'"line":"after"' in self.log_bytes(),
+                      what="the last line in the second log")
+        self.stop()
+        old = [r["line"] for r in line_records(read_records(first))]
+        new = [r["line"] for r in line_records(self.records)]
+        want = ["line %04d" % i for i in range(400)]
+        self.assertEqual(old + new, ["ready"] + want + ["after"])
+        with open(out) as f:
+            self.assertEqual(f.read(), "ready\n" + "".join(
+                l + "\n" for l in want) + "after\n")
+        return len(old) - 1
+
+    def test_a_read_cut_when_the_collector_dies_is_logged_once(self):
+        self.assertEqual(self.kill_while_cutting("jsonlog_commit_counted"),
+                         150)
+
+    def test_a_record_committed_but_not_counted_is_not_logged_twice(self):
+        # Killed once the 151st line is in the log buffer, before the
+        # stream counted it (struct keeper_slot's pend_done).
+        src = os.path.join(HERE, "..", "..", "collector", "jsonlog.c")
+        with open(src) as f:
+            at = [i + 1 for i, l in enumerate(f) if "sl->done++;" in l]
+        self.assertEqual(len(at), 1, at)
+        self.assertEqual(self.kill_while_cutting("jsonlog.c:%d" % at[0]),
+                         151)
 
     def test_launched_command_survives_a_sigkilled_collector(self):
         sock = os.path.join(self.tmp, "l.sock")
