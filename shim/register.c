@@ -236,6 +236,16 @@ shim_linebuf(char **envp, struct shim_reg *r)
 	return (!r->program[0]);
 }
 
+/* A hello's integer field, unless it is unknown (-1: null). */
+static void
+shim_hello_int(struct jw *w, const char *field, long long v)
+{
+	if (v < 0)
+		return;
+	jw_lit(w, field);
+	jw_int(w, v);
+}
+
 /* Write the hello message for r into w. */
 static void
 shim_hello(struct jw *w, struct shim_reg *r, char **argv, char **envp)
@@ -276,35 +286,37 @@ shim_hello(struct jw *w, struct shim_reg *r, char **argv, char **envp)
 		jw_str(w, argv[i], n);
 	}
 	jw_lit(w, cut ? "],\"argv_truncated\":true" : "]");
-	jw_lit(w, ",\"rank\":");
-	jw_int_or_null(w, rk.rank);
-	jw_lit(w, ",\"local_rank\":");
-	jw_int_or_null(w, rk.local_rank);
-	jw_lit(w, ",\"world_size\":");
-	jw_int_or_null(w, rk.world_size);
+	/*
+	 * What is absent is null, false or "line": the collector parses
+	 * every byte of this, so a short hello is a cheap registration.
+	 */
+	shim_hello_int(w, ",\"rank\":", rk.rank);
+	shim_hello_int(w, ",\"local_rank\":", rk.local_rank);
+	shim_hello_int(w, ",\"world_size\":", rk.world_size);
 	if (rk.rank_var != NULL) {
 		jw_lit(w, ",\"rank_var\":");
 		jw_str(w, rk.rank_var, strlen(rk.rank_var));
 	}
-	jw_lit(w, ident_env(envp, MESHLOG_ENV_OWNER) != NULL ?
-	    ",\"nested\":true" : ",\"nested\":false");
+	if (ident_env(envp, MESHLOG_ENV_OWNER) != NULL)
+		jw_lit(w, ",\"nested\":true");
 	if (r->runtime != NULL) {
 		jw_lit(w, ",\"runtime\":\"");
 		jw_lit(w, r->runtime);
 		jw_lit(w, "\"");
 	}
-	jw_lit(w, ",\"buffering\":");
-	jw_lit(w, r->linebuf ? "\"line\"" : r->buffering_asked ? "\"keep\"" :
-	    "\"program\"");
+	if (!r->linebuf)
+		jw_lit(w, r->buffering_asked ? ",\"buffering\":\"keep\"" :
+		    ",\"buffering\":\"program\"");
 	jw_lit(w, ",\"streams\":[");
 	for (i = 0; i < (r->merged ? 1 : 2); i++) {
 		if (!r->capture[i])
 			continue;
-		jw_lit(w, first ? "{\"name\":" : ",{\"name\":");
+		jw_lit(w, first ? "{\"name\":\"" : ",{\"name\":\"");
 		first = 0;
-		jw_lit(w, "\"");
 		jw_lit(w, names[i]);
-		jw_lit(w, r->tty[i] ? "\",\"tty\":true" : "\",\"tty\":false");
+		jw_lit(w, "\"");
+		if (r->tty[i])
+			jw_lit(w, ",\"tty\":true");
 		jw_lit(w, r->merged ? ",\"merged\":true}" : "}");
 	}
 	jw_lit(w, "]}\n");
