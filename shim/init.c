@@ -8,6 +8,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -371,6 +372,31 @@ out:
 }
 
 /*
+ * Whether this process may have written anything: the kernel counts the
+ * bytes of every write(2) it made (wchar in /proc/self/io). 1 when it did
+ * or when that cannot be read.
+ */
+static int
+shim_wrote(void)
+{
+	char		 buf[512], *p;
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = open("/proc/self/io", O_RDONLY | O_CLOEXEC)) == -1)
+		return (1);
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return (1);
+	buf[n] = '\0';
+	if ((p = strstr(buf, "wchar: ")) == NULL)
+		return (1);
+	p += sizeof "wchar: " - 1;
+	return (p[0] != '0' || p[1] != '\n');
+}
+
+/*
  * At exit, when this process's output is bound for a regular file or a
  * terminal, wait until the collector has put there what was written:
  * whoever reads the file next (`cmd > out; cat out`) must find it whole,
@@ -378,6 +404,8 @@ out:
  * process's, as without meshlog. Output to a pipe needs no wait (its
  * reader waits for the collector to close it). Lines still in a stdio
  * buffer here (MESHLOG_BUFFERING=keep) are written after this, by exit.
+ * A process that wrote nothing has nothing to wait for: most short
+ * commands of a shell script save a round trip to the collector.
  */
 __attribute__((destructor)) static void
 shim_fini(void)
@@ -389,7 +417,7 @@ shim_fini(void)
 		    shim_state.tty[i]))
 			wait = 1;
 	}
-	if (shim_state.active && wait)
+	if (shim_state.active && wait && shim_wrote())
 		(void)shim_drain();
 	errno = saved;
 }
