@@ -6,10 +6,12 @@
 
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,12 +263,114 @@ shim_other_user(const char *sockpath)
 	    sb.st_uid != getuid());
 }
 
+/* A directory of ours alone (owner us, no group or other bits): fd, or -1. */
+static int
+shim_own_dir(const char *path)
+{
+	struct stat	sb;
+	int		fd;
+
+	if (path == NULL || path[0] != '/' ||
+	    (fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return (-1);
+	if (fstat(fd, &sb) != 0 || sb.st_uid != getuid() ||
+	    (sb.st_mode & 077) != 0) {
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+/* When process pid started (clock ticks after boot), or 0. */
+static unsigned long long
+shim_start_time(pid_t pid)
+{
+	char			 path[64], buf[1024], *p;
+	unsigned long long	 v = 0;
+	ssize_t			 n;
+	int			 fd, field;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (0);
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return (0);
+	buf[n] = '\0';
+	/* Fields after the command's name, which ends at the last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return (0);
+	for (field = 2; *p != '\0' && field < 22; p++) {
+		if (*p == ' ')
+			field++;
+	}
+	while (*p >= '0' && *p <= '9')
+		v = v * 10 + (unsigned long long)(*p++ - '0');
+	return (v);
+}
+
+/*
+ * Whether this process is the first of its job (its process group on its
+ * terminal) to come here: processes a launcher or shell started side by
+ * side do not inherit each other's MESHLOG_QUIET. The first leaves a mark
+ * in XDG_RUNTIME_DIR, or else in the collector's socket directory, when
+ * either is ours alone; marks of groups that are gone are cleared then.
+ * 1 (also when there is nowhere to mark), or 0.
+ */
+static int
+shim_notice_first(char **envp, const char *sockpath)
+{
+	char		 name[128], dir[108], *slash;
+	struct stat	 sb;
+	struct dirent	*de;
+	DIR		*d;
+	pid_t		 pgid = getpgrp(), other;
+	int		 dfd, fd, first = 1;
+
+	dfd = shim_own_dir(ident_env(envp, "XDG_RUNTIME_DIR"));
+	if (dfd == -1 && strlen(sockpath) < sizeof dir) {
+		memcpy(dir, sockpath, strlen(sockpath) + 1);
+		if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+			*slash = '\0';
+			dfd = shim_own_dir(dir);
+		}
+	}
+	if (dfd == -1)
+		return (1);
+	if (fstat(2, &sb) != 0)
+		sb.st_rdev = 0;
+	snprintf(name, sizeof name, "meshlog-notice.%llx.%d.%llu",
+	    (unsigned long long)sb.st_rdev, (int)pgid, shim_start_time(pgid));
+	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd == -1 && errno == EEXIST)
+		first = 0;
+	if (fd != -1) {
+		close(fd);
+		/* The marks of jobs that are gone, so that none piles up. */
+		if ((fd = dup(dfd)) != -1 && (d = fdopendir(fd)) != NULL) {
+			while ((de = readdir(d)) != NULL) {
+				if (sscanf(de->d_name, "meshlog-notice.%*x.%d.",
+				    &other) == 1 && other > 0 &&
+				    kill(-other, 0) == -1 && errno == ESRCH)
+					(void)unlinkat(dfd, de->d_name, 0);
+			}
+			closedir(d);
+		} else if (fd != -1)
+			close(fd);
+	}
+	close(dfd);
+	return (first);
+}
+
 /*
  * Say once per job, on the terminal it was started from, that output is
  * not captured, why, and which socket was tried. Only the first process
  * that loads the library may say it (a descendant of one that did, or
- * that registered, stays quiet: MESHLOG_QUIET, MESHLOG_OWNER), only on a
- * terminal (a pipe or file is program data, a launcher's or the job's),
+ * that registered, stays quiet: MESHLOG_QUIET, MESHLOG_OWNER; a sibling
+ * finds the first one's mark, shim_notice_first), only on a terminal (a pipe or file is program data, a launcher's or the job's),
  * and never in a set-user-ID program or one run by another user.
  */
 static void
@@ -286,6 +390,8 @@ shim_notice(char **envp, const char *why)
 	if (ident_socket_path(envp, path, sizeof path) != 0)
 		memcpy(path, "(path too long)", sizeof "(path too long)");
 	else if (shim_other_user(path))
+		return;
+	if (!shim_notice_first(envp, path))
 		return;
 	jw_init(&w, line, sizeof line);
 	jw_lit(&w, "meshlog: output not captured: ");

@@ -73,6 +73,27 @@ class NoCollector(MeshTest):
                               % SHIM], env)
         self.assertEqual((rc, out), (0, "child\n"))
 
+    def test_one_notice_for_processes_started_side_by_side(self):
+        # A shell that is not preloaded starts three preloaded processes,
+        # two at once: none inherits another's quiet, yet the job says it
+        # once. The next job on another terminal says it again.
+        run = os.path.join(self.tmp, "run")
+        os.mkdir(run, 0o700)
+        env = self.env(XDG_RUNTIME_DIR=run)
+        del env["LD_PRELOAD"]
+        pre = "LD_PRELOAD=%s %s lines 1" % (SHIM, CWRITER)
+        cmd = ["bash", "-c", "%s a & %s b & wait; %s c" % (pre, pre, pre)]
+        for _ in range(2):
+            rc, out = run_on_pty(cmd, env)
+            self.assertEqual(rc, 0)
+            self.assertEqual(out.count("meshlog: output not captured"), 1,
+                             out)
+            self.assertEqual(sorted(l for l in out.splitlines()
+                                    if " 0" in l and "err" not in l),
+                             ["a 0", "b 0", "c 0"])
+        # The marks of jobs that are gone do not pile up.
+        self.assertLessEqual(len(os.listdir(run)), 1, os.listdir(run))
+
     @unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"),
                          "needs root and setpriv to switch uid")
     def test_no_notice_in_a_process_that_switched_uid(self):
