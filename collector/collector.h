@@ -504,7 +504,7 @@ void	rotate_finish(void);
  */
 int	outdir_open(const char *path, char **cause);
 
-/* keeper.c: its calls and what it shares, in keeper.h. */
+/* keeper.c (and destq.c): its calls and what it shares, in keeper.h. */
 
 /* ---- The flush barrier over its participants. */
 

@@ -33,10 +33,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "collector.h"
+#include "keeper.h"
 
 /* Most program data queued for one destination before its writer waits. */
 #define DEST_MAX	(256 * 1024)
@@ -53,7 +53,7 @@ struct dest {
 	int		 fd;		/* what is written to */
 	int		 orig;		/* as received; may equal fd */
 	enum dest_kind	 kind;
-	struct evbuffer	*q;
+	struct destq	 q;
 	struct event	*ev;		/* room to write */
 	struct event	*hup;		/* pipes: the reader went away */
 	uint64_t	 dropped;	/* in the current episode */
@@ -164,9 +164,9 @@ dest_get(int fd)
 			d->gone = errno == ENXIO;
 		}
 	}
-	d->q = evbuffer_new();
+	destq_init(&d->q, d->orig);
 	d->ev = event_new(base, d->fd, EV_WRITE, dest_write_cb, d);
-	if (d->q == NULL || d->ev == NULL)
+	if (d->ev == NULL)
 		fatalx("out of memory for a destination");
 	/* A pipe's write end reports EPOLLERR once its last reader closes. */
 	if (d->kind == DEST_PIPE && !d->dead) {
@@ -198,7 +198,7 @@ dest_free(struct dest *d)
 	event_free(d->ev);
 	if (d->hup != NULL)
 		event_free(d->hup);
-	evbuffer_free(d->q);
+	destq_free(&d->q);
 	if (d->fd != d->orig)
 		close(d->fd);
 	close(d->orig);
@@ -215,7 +215,7 @@ dest_unref(struct dest *d)
 {
 	if (d == NULL || --d->refs > 0)
 		return;
-	if (!d->dead && evbuffer_get_length(d->q) > 0) {
+	if (!d->dead && destq_len(&d->q) > 0) {
 		if (!d->dirty) {
 			d->dirty = 1;
 			TAILQ_INSERT_TAIL(&dest_dirty, d, dirty_entry);
@@ -326,8 +326,8 @@ dest_fail(struct dest *d, int err)
 		log_warn("%s: %s; output to it stops", d->name, strerror(err));
 	d->dead = 1;
 	d->gone = gone;
-	d->dropped += evbuffer_get_length(d->q);
-	evbuffer_drain(d->q, evbuffer_get_length(d->q));
+	d->dropped += destq_len(&d->q);
+	destq_drain(&d->q, destq_len(&d->q));
 	event_del(d->ev);
 	if (d->hup != NULL)
 		event_del(d->hup);
@@ -357,11 +357,12 @@ dest_try(struct dest *d, const char *p, size_t n)
 static void
 dest_flush(struct dest *d)
 {
-	struct evbuffer_iovec	v;
-	ssize_t			n;
+	const char	*p;
+	size_t		 len;
+	ssize_t		 n;
 
-	while (!d->dead && evbuffer_peek(d->q, -1, NULL, &v, 1) > 0) {
-		n = dest_try(d, v.iov_base, v.iov_len);
+	while (!d->dead && (p = destq_peek(&d->q, &len)) != NULL) {
+		n = dest_try(d, p, len);
 		if (n == -1 && errno == EAGAIN) {
 			event_add(d->ev, NULL);
 			break;
@@ -370,9 +371,9 @@ dest_flush(struct dest *d)
 			dest_fail(d, n == 0 ? EIO : errno);
 			return;
 		}
-		evbuffer_drain(d->q, (size_t)n);
+		destq_drain(&d->q, (size_t)n);
 	}
-	if (evbuffer_get_length(d->q) == 0)
+	if (destq_len(&d->q) == 0)
 		dest_report(d);
 }
 
@@ -383,11 +384,11 @@ dest_write_cb(int fd, short what, void *arg)
 	struct dest	*d = arg;
 
 	dest_flush(d);
-	if (d->refs == 0 && (d->dead || evbuffer_get_length(d->q) == 0)) {
+	if (d->refs == 0 && (d->dead || destq_len(&d->q) == 0)) {
 		dest_free(d);
 		return;
 	}
-	if (!d->dead && evbuffer_get_length(d->q) <= DEST_LOW)
+	if (!d->dead && destq_len(&d->q) <= DEST_LOW)
 		dest_wake(d);
 }
 
@@ -410,7 +411,7 @@ dest_dirty_add(struct dest *d)
 		d->dirty = 1;
 		TAILQ_INSERT_TAIL(&dest_dirty, d, dirty_entry);
 	}
-	if (evbuffer_get_length(d->q) >= DEST_HIGH &&
+	if (destq_len(&d->q) >= DEST_HIGH &&
 	    !event_pending(d->ev, EV_WRITE, NULL))
 		dest_flush(d);
 }
@@ -471,7 +472,7 @@ dest_pass(struct dest *d, struct dest_watch *w, int in, char *buf,
 	*got = 0;
 	/* A file takes what it is given: write a full queue out now. */
 	if (d != NULL && d->kind == DEST_FILE && !d->dead &&
-	    evbuffer_get_length(d->q) >= DEST_MAX)
+	    destq_len(&d->q) >= DEST_MAX)
 		dest_flush(d);
 	if (d == NULL || (d->dead && !d->gone)) {
 		/* Nothing to pass on (or a failed file): read for the log. */
@@ -481,7 +482,7 @@ dest_pass(struct dest *d, struct dest_watch *w, int in, char *buf,
 	} else if (d->gone)
 		return (DEST_GONE);
 	else if (d->kind == DEST_PIPE) {
-		if (evbuffer_get_length(d->q) > 0) {
+		if (destq_len(&d->q) > 0) {
 			/* Console lines first: keep their order. */
 			dest_wait(d, w);
 			return (DEST_FULL);
@@ -508,17 +509,17 @@ dest_pass(struct dest *d, struct dest_watch *w, int in, char *buf,
 			n = r;
 		}
 	} else {
-		room = DEST_MAX - evbuffer_get_length(d->q);
-		if (evbuffer_get_length(d->q) >= DEST_MAX) {
+		room = DEST_MAX - destq_len(&d->q);
+		if (destq_len(&d->q) >= DEST_MAX) {
 			dest_wait(d, w);
 			return (DEST_FULL);
 		}
 		n = dest_read(in, buf, max < room ? max : room);
 		if (n > 0 && d->kind == DEST_FILE &&
-		    evbuffer_get_length(d->q) == 0)
+		    destq_len(&d->q) == 0)
 			dest_write_file(d, buf, (size_t)n);
 		else if (n > 0) {
-			evbuffer_add(d->q, buf, (size_t)n);
+			destq_add(&d->q, buf, (size_t)n);
 			dest_dirty_add(d);
 		}
 	}
@@ -547,14 +548,14 @@ dest_write(struct dest *d, const char *p, size_t n)
 		d->dropped += n;
 		return;
 	}
-	if (evbuffer_get_length(d->q) + n > DEST_CONSOLE_MAX) {
+	if (destq_len(&d->q) + n > DEST_CONSOLE_MAX) {
 		if (d->dropped == 0)
 			log_warn("%s: console too slow, dropping lines",
 			    d->name);
 		d->dropped += n;
 		return;
 	}
-	evbuffer_add(d->q, p, n);
+	destq_add(&d->q, p, n);
 	dest_dirty_add(d);
 }
 
@@ -572,7 +573,7 @@ dest_flush_pending(void)
 			dest_flush(d);
 		/* Nobody's any more: freed once written (or by its event). */
 		if (d->refs == 0 && (d->dead ||
-		    evbuffer_get_length(d->q) == 0))
+		    destq_len(&d->q) == 0))
 			dest_free(d);
 	}
 	/* Tell the streams of gone destinations; each closes its pipe. */
@@ -612,19 +613,19 @@ dest_drain(struct dest *d, int stall_ms)
 	long		 left;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (!d->dead && evbuffer_get_length(d->q) > 0) {
-		before = evbuffer_get_length(d->q);
+	while (!d->dead && destq_len(&d->q) > 0) {
+		before = destq_len(&d->q);
 		dest_flush(d);
-		if (evbuffer_get_length(d->q) == 0 || d->dead)
+		if (destq_len(&d->q) == 0 || d->dead)
 			break;
-		if (evbuffer_get_length(d->q) < before)
+		if (destq_len(&d->q) < before)
 			clock_gettime(CLOCK_MONOTONIC, &t0);
 		pfd.fd = d->fd;
 		pfd.events = POLLOUT;
 		if ((left = stall_ms - dest_since(&t0)) <= 0 ||
 		    poll(&pfd, 1, (int)left) < 0) {
-			d->dropped += evbuffer_get_length(d->q);
-			evbuffer_drain(d->q, evbuffer_get_length(d->q));
+			d->dropped += destq_len(&d->q);
+			destq_drain(&d->q, destq_len(&d->q));
 			break;
 		}
 	}

@@ -43,7 +43,7 @@
 #include "keeper.h"
 
 enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3,
-    KEEPER_LOG = 4, KEEPER_SLOTS = 5 };
+    KEEPER_LOG = 4, KEEPER_SLOTS = 5, KEEPER_QUEUE = 6, KEEPER_UNQUEUE = 7 };
 
 /*
  * One message on the keeper socket. KEEPER_ADD: descriptors follow by mask
@@ -54,7 +54,8 @@ enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3,
  * KEEPER_LOG: the JSON log and its buffer's memfd (bits 0 and 1), or none
  * when the log closed. KEEPER_SLOTS: the memfd of the streams' slots
  * (struct keeper_slot), whose numbers KEEPER_ADD gives, and that of the
- * read being cut (struct keeper_reading).
+ * read being cut (struct keeper_reading). KEEPER_QUEUE: a destination and
+ * the memfd of its queue (destq.c), by id; KEEPER_UNQUEUE lets it go.
  */
 struct keeper_msg {
 	uint32_t	op;
@@ -116,7 +117,7 @@ keeper_now_ns(void)
 }
 
 /* Write all of p to fd, waiting when it would block; -1 when it cannot. */
-static int
+int
 keeper_write_all(int fd, const void *buf, size_t n)
 {
 	const char	*p = buf;
@@ -695,6 +696,10 @@ keeper_main(int sock)
 			keeper_readfd = fds[1];
 			continue;
 		}
+		if (m.op == KEEPER_QUEUE && nfds == 2) {
+			destq_keep(m.id, fds[0], fds[1]);
+			continue;
+		}
 		if (m.op == KEEPER_LOG) {
 			if (keeper_logfd != -1)
 				close(keeper_logfd);
@@ -719,13 +724,17 @@ keeper_main(int sock)
 				}
 				break;
 			}
-		} else if (m.op == KEEPER_PATH && plen > 0) {
+		} else if (m.op == KEEPER_UNQUEUE)
+			destq_unkeep(m.id);
+		else if (m.op == KEEPER_PATH && plen > 0) {
 			free(keeper_path);
 			keeper_path = xstrndup(msg + sizeof m, plen);
 		}
 	}
 	close(sock);
 	keeper_salvage();
+	/* What the destinations were still owed goes before what follows. */
+	destq_write_kept();
 	keeper_take_slots(ent, n);
 	if (n == 0)
 		_exit(0);
@@ -842,6 +851,29 @@ keeper_handover_path(const char *path)
 	struct keeper_msg	m = { KEEPER_PATH, 0, 0, { -1, -1 } };
 
 	keeper_send(&m, path, strlen(path), NULL, 0);
+}
+
+int
+keeper_active(void)
+{
+	return (keeper_sock != -1);
+}
+
+void
+keeper_queue(uint64_t id, int fd, int memfd)
+{
+	struct keeper_msg	m = { KEEPER_QUEUE, 3, id, { -1, -1 } };
+	int			fds[2] = { fd, memfd };
+
+	keeper_send(&m, NULL, 0, fds, 2);
+}
+
+void
+keeper_unqueue(uint64_t id)
+{
+	struct keeper_msg	m = { KEEPER_UNQUEUE, 0, id, { -1, -1 } };
+
+	keeper_send(&m, NULL, 0, NULL, 0);
 }
 
 /*

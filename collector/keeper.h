@@ -106,4 +106,52 @@ struct keeper_chunk {
 	uint64_t	logged;
 };
 
+/* Whether a keeper runs (collector side). */
+int	keeper_active(void);
+/* Write all of buf to fd, waiting while it would block; 0 or -1. */
+int	keeper_write_all(int fd, const void *buf, size_t n);
+/*
+ * A destination's queue lives in memfd from now on (destq.c): the keeper
+ * writes what it holds to fd if the collector dies; until unqueued.
+ */
+void	keeper_queue(uint64_t id, int fd, int memfd);
+void	keeper_unqueue(uint64_t id);
+
+/*
+ * The head of a destination queue's memfd, DESTQ_HEAD bytes before them:
+ * bytes [start, end) wait, or [ostart, oend) while moving is set.
+ */
+struct destq_head {
+	uint64_t	start;
+	uint64_t	end;
+	uint64_t	moving;
+	uint64_t	ostart;
+	uint64_t	oend;
+};
+#define DESTQ_HEAD	64
+/*
+ * A destination's queue (destq.c): bytes it could not take yet, shared
+ * with the keeper once the first one waits (fd: what the keeper writes
+ * them to then; -1: never shared).
+ */
+struct destq {
+	char		*buf;
+	size_t		 start, end, cap;
+	int		 fd;
+	int		 memfd;
+	uint64_t	 id;
+	void		*sh;
+};
+void		 destq_init(struct destq *, int fd);
+size_t		 destq_len(const struct destq *);
+void		 destq_add(struct destq *, const void *, size_t);
+/* The first waiting bytes (NULL: none), *n of them; then drain what went. */
+const char	*destq_peek(const struct destq *, size_t *n);
+void		 destq_drain(struct destq *, size_t);
+void		 destq_free(struct destq *);
+/* The keeper's side: take, let go, and at the collector's death write. */
+void		 destq_keep(uint64_t id, int fd, int memfd);
+void		 destq_unkeep(uint64_t id);
+void		 destq_write_kept(void);
+
 #endif

@@ -24,8 +24,11 @@ SRC = os.environ.get("MESHLOG_SRCDIR", ".")
 # parts of source.c split off for size; they share the state of
 # collector/source.h and call each other. aggtext.c
 # (how a group reads) and aggmatch.c (close groups by edit distance) are
-# aggregate.c's, sharing collector/aggregate.h.
+# aggregate.c's, sharing collector/aggregate.h. destq.c (destination
+# queues the keeper writes if the collector dies) is keeper.c's, sharing
+# collector/keeper.h.
 GROUPS = {"aggtext": "aggregate", "aggmatch": "aggregate",
+          "destq": "keeper",
           "forked": "source", "ending": "source",
           "stall": "source", "sourcelog": "source", "forward": "source",
           "handover": "source"}

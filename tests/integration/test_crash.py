@@ -1,11 +1,13 @@
 """Crashes: a writer killed any way loses no byte that reached fd 1/2; a
 collector killed with SIGKILL neither kills nor hangs its writers."""
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import tty
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -184,13 +186,16 @@ class CollectorDeath(MeshTest):
                          sorted(h["source"] for h in ho))
         self.assertEqual({c["reason"] for c in closed}, {"eof"})
 
-    def stdout_bytes_read(self):
-        """Bytes the collector has read from every stdout pipe."""
+    def status_sources(self):
+        """The sources the collector's status lists."""
         s = self.connect()
         s.sendall(b'{"type":"status"}\n')
-        st = self.reply(s)
+        return self.reply(s).get("sources", [])
+
+    def stdout_bytes_read(self):
+        """Bytes the collector has read from every stdout pipe."""
         return sum(src["streams"].get("stdout", {}).get("bytes", 0)
-                   for src in st.get("sources", []))
+                   for src in self.status_sources())
 
     def test_a_line_begun_before_the_kill_is_logged_whole(self):
         # The collector has read the beginning of a line when it dies; the
@@ -296,6 +301,41 @@ class CollectorDeath(MeshTest):
         self.assertEqual(len(at), 1, at)
         self.assertEqual(self.kill_while_cutting("jsonlog.c:%d" % at[0]),
                          151)
+
+    def test_a_terminal_gets_what_was_queued_for_it(self):
+        # A terminal nobody reads: the collector reads the writer's 30,000
+        # lines and queues what the terminal cannot take yet, then dies.
+        # The keeper writes that queue before anything else, so the
+        # terminal gets every line once, in order.
+        self.serve(["-q"])
+        master, slave = os.openpty()
+        self.addCleanup(os.close, master)
+        tty.setraw(slave)
+        n = 30000
+        want = b"".join(b"t %d\n" % i for i in range(n))
+        w = subprocess.Popen([CWRITER, "lines", str(n), "t"], stdout=slave,
+                             stderr=subprocess.DEVNULL, env=self.shim_env())
+        self.children.append(w)
+        os.close(slave)
+        # It waits at exit for its lines to reach the terminal, then gives
+        # up; its source closes once its pipe is read to the end.
+        self.assertEqual(w.wait(timeout=30), 0)
+        self.wait_for(lambda: not self.status_sources(),
+                      what="the writer's pipe read to its end")
+        self.collector.kill()
+        self.collector.wait()
+        got = b""
+        while len(got) < len(want):
+            ready, _, _ = select.select([master], [], [], 10)
+            try:
+                chunk = os.read(master, 65536) if ready else b""
+            except OSError:     # EIO: no writer left and nothing more
+                chunk = b""
+            if not chunk:
+                break
+            got += chunk
+        self.assertEqual(len(got), len(want))
+        self.assertEqual(got, want)
 
     def test_launched_command_survives_a_sigkilled_collector(self):
         sock = os.path.join(self.tmp, "l.sock")

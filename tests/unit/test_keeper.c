@@ -172,3 +172,117 @@ Test(keeper, a_buffer_that_grew_is_read_whole)
 	die_holding(0, 2, 0, 600 * 1024);
 	assert_records(2, 600 * 1024);
 }
+
+/*
+ * In a child with a keeper: a destination queue for the pipe fd, bytes
+ * added and taken at random (those taken written to fd, as a destination
+ * would take them), then a SIGKILL; the keeper writes what was left. The
+ * reader of the pipe must get every byte once, in order. moving: the kill
+ * falls in the middle of moving the waiting bytes to the front (the head
+ * says so; the bytes are then where they were).
+ */
+/*
+ * Bytes added to q and taken from it at random by seed (those taken
+ * written to fd, as a destination takes them); with q NULL, only counted.
+ * The count of bytes added.
+ */
+static size_t
+queue_ops(struct destq *q, int fd, unsigned seed)
+{
+	static char	 buf[8192];
+	const char	*p;
+	size_t		 n, len, total = 0, queued = 0;
+	int		 i;
+
+	srand(seed);
+	for (i = 0; i < 3000; i++) {
+		n = (size_t)(rand() % (int)sizeof buf) + 1;
+		for (len = 0; len < n; len++)
+			buf[len] = (char)('a' + (total + len) % 26);
+		total += n;
+		queued += n;
+		if (q != NULL)
+			destq_add(q, buf, n);
+		if (rand() % 3 != 0)
+			continue;
+		len = (size_t)rand() % queued + 1;
+		queued -= len;
+		if (q == NULL)
+			continue;
+		p = destq_peek(q, &n);
+		if (p == NULL || n < len || write(fd, p, len) != (ssize_t)len)
+			_exit(4);
+		destq_drain(q, len);
+	}
+	return (total);
+}
+
+static void
+queue_dies(int fd, unsigned seed, int moving)
+{
+	struct destq		q;
+	struct destq_head	h;
+
+	keeper_start();
+	destq_init(&q, fd);
+	queue_ops(&q, fd, seed);
+	if (moving) {
+		/* The new place is zeroed, as a memcpy cut short may leave it. */
+		h.ostart = q.start;
+		h.oend = q.end;
+		h.start = 0;
+		h.end = 7;
+		h.moving = 1;
+		if (q.memfd == -1 || q.start < 7 ||
+		    pwrite(q.memfd, &h, sizeof h, 0) != (ssize_t)sizeof h ||
+		    pwrite(q.memfd, "zzzzzzz", 7, DESTQ_HEAD) != 7)
+			_exit(5);
+	}
+	raise(SIGKILL);
+	_exit(6);
+}
+
+static void
+queue_delivers_all(unsigned seed, int moving)
+{
+	char	*got;
+	size_t	 have = 0, cap = 64 * 1024 * 1024, i;
+	ssize_t	 r;
+	pid_t	 pid;
+	int	 fds[2], status;
+
+	cr_assert(pipe(fds) == 0);
+	pid = fork();
+	cr_assert(pid != -1);
+	if (pid == 0) {
+		close(fds[0]);
+		queue_dies(fds[1], seed, moving);
+	}
+	close(fds[1]);
+	got = malloc(cap);
+	while ((r = read(fds[0], got + have, cap - have)) > 0)
+		have += (size_t)r;
+	close(fds[0]);
+	cr_assert(waitpid(pid, &status, 0) == pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+	    "the child ended with status %d", status);
+	cr_assert_eq(have, queue_ops(NULL, -1, seed), "%zu bytes came",
+	    have);
+	for (i = 0; i < have; i++)
+		cr_assert_eq(got[i], (char)('a' + i % 26), "byte %zu of %zu",
+		    i, have);
+	free(got);
+}
+
+Test(keeper, a_destination_gets_what_its_queue_held)
+{
+	unsigned	seed;
+
+	for (seed = 1; seed <= 5; seed++)
+		queue_delivers_all(seed, 0);
+}
+
+Test(keeper, a_queue_caught_moving_is_written_from_where_it_was)
+{
+	queue_delivers_all(7, 1);
+}
