@@ -27,8 +27,9 @@
 #include "collector.h"
 #include "keeper.h"
 
-/* Room a queue starts with. */
+/* Room a queue starts with, and the most an empty one keeps. */
 #define DESTQ_FIRST	(64 * 1024)
+#define DESTQ_KEEP	(1024 * 1024)
 
 static uint64_t	destq_ids;
 
@@ -62,7 +63,7 @@ destq_share(struct destq *q)
 
 /* Room for cap bytes, keeping those there: shared when it can be. */
 static void
-destq_grow(struct destq *q, size_t cap)
+destq_resize(struct destq *q, size_t cap)
 {
 	void	*m;
 	size_t	 sz = DESTQ_HEAD + cap;
@@ -138,7 +139,7 @@ destq_add(struct destq *q, const void *p, size_t n)
 		for (cap = q->cap == 0 ? DESTQ_FIRST : q->cap;
 		    cap < q->end + n; cap *= 2)
 			;
-		destq_grow(q, cap);
+		destq_resize(q, cap);
 	}
 	memcpy(q->buf + q->end, p, n);
 	q->end += n;
@@ -168,6 +169,9 @@ destq_drain(struct destq *q, size_t n)
 			__atomic_signal_fence(__ATOMIC_SEQ_CST);
 			h->start = 0;
 		}
+		/* A burst's room goes back once it is written. */
+		if (q->cap > DESTQ_KEEP)
+			destq_resize(q, DESTQ_FIRST);
 		return;
 	}
 	destq_share(q);

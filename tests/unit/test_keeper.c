@@ -286,3 +286,22 @@ Test(keeper, a_queue_caught_moving_is_written_from_where_it_was)
 {
 	queue_delivers_all(7, 1);
 }
+
+Test(keeper, a_queue_gives_back_a_burst_s_room)
+{
+	static char	burst[4 * 1024 * 1024];
+	struct destq	q;
+
+	destq_init(&q, -1);
+	destq_add(&q, burst, sizeof burst);
+	cr_assert_geq(q.cap, sizeof burst);
+	destq_drain(&q, sizeof burst - 1);
+	cr_assert_geq(q.cap, sizeof burst);
+	destq_drain(&q, 1);
+	cr_assert_eq(destq_len(&q), 0u);
+	cr_assert_leq(q.cap, 1024u * 1024, "an empty queue keeps %zu bytes",
+	    q.cap);
+	destq_add(&q, "x", 1);
+	cr_assert_eq(destq_len(&q), 1u);
+	destq_free(&q);
+}
