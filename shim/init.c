@@ -263,6 +263,22 @@ shim_other_user(const char *sockpath)
 	    sb.st_uid != getuid());
 }
 
+ssize_t
+shim_read_small(const char *path, char *buf, size_t cap)
+{
+	ssize_t	n;
+	int	fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (-1);
+	n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n <= 0)
+		return (-1);
+	buf[n] = '\0';
+	return (n);
+}
+
 /* A directory of ours alone (owner us, no group or other bits): fd, or -1. */
 static int
 shim_own_dir(const char *path)
@@ -288,17 +304,11 @@ shim_start_time(pid_t pid)
 {
 	char			 path[64], buf[1024], *p;
 	unsigned long long	 v = 0;
-	ssize_t			 n;
-	int			 fd, field;
+	int			 field;
 
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if (shim_read_small(path, buf, sizeof buf) == -1)
 		return (0);
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return (0);
-	buf[n] = '\0';
 	/* Fields after the command's name, which ends at the last ')'. */
 	if ((p = strrchr(buf, ')')) == NULL)
 		return (0);
@@ -485,18 +495,10 @@ out:
 static int
 shim_wrote(void)
 {
-	char		 buf[512], *p;
-	ssize_t		 n;
-	int		 fd;
+	char	buf[512], *p;
 
-	if ((fd = open("/proc/self/io", O_RDONLY | O_CLOEXEC)) == -1)
-		return (1);
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return (1);
-	buf[n] = '\0';
-	if ((p = strstr(buf, "wchar: ")) == NULL)
+	if (shim_read_small("/proc/self/io", buf, sizeof buf) == -1 ||
+	    (p = strstr(buf, "wchar: ")) == NULL)
 		return (1);
 	p += sizeof "wchar: " - 1;
 	return (p[0] != '0' || p[1] != '\n');

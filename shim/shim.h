@@ -104,4 +104,12 @@ int	shim_managed_stream(int fd) SHIM_HIDDEN;
 /* A terminal's device number as MESHLOG_OWNER carries it (0: none). */
 long	shim_ttydev(const struct stat *sb) SHIM_HIDDEN;
 
+/* init.c */
+
+/*
+ * A small file (/proc, a level file) into buf, NUL-terminated: its length,
+ * or -1 when it cannot be read or is empty.
+ */
+ssize_t	shim_read_small(const char *path, char *buf, size_t cap) SHIM_HIDDEN;
+
 #endif

@@ -73,8 +73,7 @@ shim_level_apply(void)
 	struct ident_rank rk;
 	unsigned long	 version = 0;
 	long		 level;
-	ssize_t		 n;
-	int		 fd, saved = errno;
+	int		 saved = errno;
 
 	if (!level_pending)
 		return;
@@ -82,13 +81,8 @@ shim_level_apply(void)
 	if (ident_socket_path(environ, path, sizeof path - 8) != 0)
 		goto out;
 	strcat(path, ".level");
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if (shim_read_small(path, text, sizeof text) == -1)
 		goto out;
-	n = read(fd, text, sizeof text - 1);
-	close(fd);
-	if (n <= 0)
-		goto out;
-	text[n] = '\0';
 	ident_ranks(environ, &rk);
 	level = level_parse(text, rk.rank, &version);
 	if (level >= 0 && version > level_version) {
