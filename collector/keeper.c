@@ -604,7 +604,8 @@ keeper_take_slots(struct keeper_entry *ent, size_t n)
 				continue;
 			cutting = rd.state == KEEPER_READ &&
 			    rd.slot == ent[i].slot[k];
-			if (cutting && sl.gen != rd.gen) {
+			if (cutting && sl.gen != rd.gen &&
+			    keeper_slot_done(&sl) >= rd.done0) {
 				if (buf == NULL)
 					buf = xmalloc(KEEPER_SLOT_DATA +
 					    KEEPER_READ_MAX);
