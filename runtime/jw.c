@@ -208,12 +208,6 @@ jw_raw(struct jw *w, const char *s, size_t n)
 }
 
 void
-jw_lit(struct jw *w, const char *s)
-{
-	jw_raw(w, s, strlen(s));
-}
-
-void
 jw_str(struct jw *w, const char *s, size_t n)
 {
 	size_t	room, chunk;

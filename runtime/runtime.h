@@ -81,8 +81,13 @@ ascii_printable8(uint64_t w)
 void	jw_init(struct jw *, char *buf, size_t cap);
 /* Append n raw bytes. */
 void	jw_raw(struct jw *, const char *, size_t);
-/* Append a NUL-terminated raw string. */
-void	jw_lit(struct jw *, const char *);
+/* Append a NUL-terminated raw string (inline: a literal's length is
+ * known when compiled). */
+static inline void
+jw_lit(struct jw *w, const char *s)
+{
+	jw_raw(w, s, __builtin_strlen(s));
+}
 /* Append a quoted, escaped JSON string of n bytes. */
 void	jw_str(struct jw *, const char *, size_t);
 /* Append a signed decimal integer. */
