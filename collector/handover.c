@@ -109,6 +109,9 @@ handover_slot_end(struct stream *s)
 	sl->snap = sl->done;
 }
 
+/* stream_move reads up to SOURCE_READ into what this gives. */
+_Static_assert(SOURCE_READ <= KEEPER_READ_MAX, "a read fits the keeper's");
+
 char *
 handover_read_buf(struct stream *s, char *fallback, int *shared)
 {

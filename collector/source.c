@@ -370,9 +370,6 @@ stream_pause(struct stream *s)
 	event_del(s->ev);
 }
 
-/* The keeper reads what stream_move read from the memory it shares. */
-_Static_assert(SOURCE_READ <= KEEPER_READ_MAX, "a read fits the keeper's");
-
 /*
  * Move at most max bytes (0: as many as there are) from s's pipe to its
  * destination and its records, until the pipe would block or the
