@@ -235,10 +235,8 @@ destq_write_kept(void)
 {
 	struct destq_head	h;
 	struct stat		sb;
-	char			buf[65536];
 	uint64_t		at, end;
-	ssize_t			r;
-	size_t			i, n;
+	size_t			i;
 
 	for (i = 0; i < nkept; i++) {
 		if (pread(kept[i].memfd, &h, sizeof h, 0) != (ssize_t)sizeof h ||
@@ -248,16 +246,8 @@ destq_write_kept(void)
 		end = h.moving ? h.oend : h.end;
 		if (end <= at || end > (uint64_t)sb.st_size - DESTQ_HEAD)
 			goto next;
-		while (at < end) {
-			n = end - at < sizeof buf ? (size_t)(end - at) :
-			    sizeof buf;
-			r = pread(kept[i].memfd, buf, n, (off_t)(DESTQ_HEAD +
-			    at));
-			if (r <= 0 || keeper_write_all(kept[i].fd, buf,
-			    (size_t)r) != 0)
-				break;
-			at += (uint64_t)r;
-		}
+		(void)keeper_copy_out(kept[i].memfd, (off_t)(DESTQ_HEAD + at),
+		    end - at, kept[i].fd);
 next:
 		close(kept[i].fd);
 		close(kept[i].memfd);

@@ -117,7 +117,7 @@ keeper_now_ns(void)
 }
 
 /* Write all of p to fd, waiting when it would block; -1 when it cannot. */
-int
+static int
 keeper_write_all(int fd, const void *buf, size_t n)
 {
 	const char	*p = buf;
@@ -480,6 +480,25 @@ keeper_wait(int sock, struct keeper_entry *ent, size_t *n)
 	}
 }
 
+int
+keeper_copy_out(int memfd, off_t off, uint64_t n, int fd)
+{
+	char	buf[65536];
+	ssize_t	r;
+
+	while (n > 0) {
+		r = pread(memfd, buf, n < sizeof buf ? (size_t)n : sizeof buf,
+		    off);
+		if (r <= 0)
+			return (0);
+		if (keeper_write_all(fd, buf, (size_t)r) != 0)
+			return (-1);
+		off += r;
+		n -= (uint64_t)r;
+	}
+	return (0);
+}
+
 /*
  * A write of the salvage failed (a full disk): cut the file back to its
  * last whole record, found in the buffer before what the file holds, so
@@ -525,10 +544,7 @@ keeper_salvage(void)
 {
 	struct jsonlog_shared	 h;
 	struct stat		 sb;
-	char			 buf[65536];
 	off_t			 at, end;
-	ssize_t			 r;
-	size_t			 n;
 
 	if (keeper_logfd == -1 || keeper_logbuf == -1)
 		return;
@@ -542,18 +558,9 @@ keeper_salvage(void)
 	end = (off_t)h.len;
 	if (at < 0 || at > end)
 		goto out;
-	while (at < end) {
-		n = (size_t)(end - at) < sizeof buf ? (size_t)(end - at) :
-		    sizeof buf;
-		r = pread(keeper_logbuf, buf, n, JSONLOG_SHARED_HEAD + at);
-		if (r <= 0)
-			break;
-		if (keeper_write_all(keeper_logfd, buf, (size_t)r) != 0) {
-			keeper_salvage_cut(&h);
-			break;
-		}
-		at += r;
-	}
+	if (keeper_copy_out(keeper_logbuf, JSONLOG_SHARED_HEAD + at,
+	    (uint64_t)(end - at), keeper_logfd) != 0)
+		keeper_salvage_cut(&h);
 out:
 	close(keeper_logfd);
 	close(keeper_logbuf);

@@ -108,8 +108,11 @@ struct keeper_chunk {
 
 /* Whether a keeper runs (collector side). */
 int	keeper_active(void);
-/* Write all of buf to fd, waiting while it would block; 0 or -1. */
-int	keeper_write_all(int fd, const void *buf, size_t n);
+/*
+ * In the keeper: write n bytes of memfd from off to fd, waiting while it
+ * would block; -1 when a write fails (a short memfd just ends it: 0).
+ */
+int	keeper_copy_out(int memfd, off_t off, uint64_t n, int fd);
 /*
  * A destination's queue lives in memfd from now on (destq.c): the keeper
  * writes what it holds to fd if the collector dies; until unqueued.
