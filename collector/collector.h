@@ -511,10 +511,11 @@ int	outdir_open(const char *path, char **cause);
 /* jsonlog.c */
 /* Open path for appending; 0 or -1 with errno. */
 int	jsonlog_open(const char *path);
-/* Reserve n bytes at the end of the log buffer; commit with jsonlog_commit. */
+/*
+ * Reserve n bytes at the end of the log buffer; commit a line record with
+ * jsonlog_commit_counted (keeper.h).
+ */
 char	*jsonlog_reserve(size_t n);
-/* Commit n bytes written at the reserved pointer. */
-void	jsonlog_commit(size_t n);
 /* Append an event object (borrowed) as one line. */
 void	jsonlog_event(json_t *);
 /* Append an event already written as JSON text (n bytes, no newline). */

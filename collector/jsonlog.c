@@ -253,12 +253,6 @@ jsonlog_keep(size_t n, int line)
 }
 
 void
-jsonlog_commit(size_t n)
-{
-	jsonlog_keep(n, 1);
-}
-
-void
 jsonlog_commit_counted(size_t n, struct keeper_slot *slot)
 {
 	volatile struct keeper_slot	*sl = slot;

@@ -90,7 +90,10 @@ struct keeper_reading {
 int	keeper_slot_new(void);
 void	keeper_slot_free(int);
 struct keeper_slot *keeper_slot(int);
-/* Commit a line record of the stream whose slot this is (jsonlog.c). */
+/*
+ * Commit n bytes of a line record written at jsonlog_reserve's pointer,
+ * counted in its stream's slot (NULL: none) (jsonlog.c).
+ */
 void	jsonlog_commit_counted(size_t n, struct keeper_slot *);
 /* The shared read (NULL: none, no keeper). */
 struct keeper_reading *keeper_reading(void);
