@@ -540,13 +540,11 @@ agg_begins(const char *line, size_t len, const char *lit)
 	return (len >= n && memcmp(line, lit, n) == 0);
 }
 
-#define AGG_TRACEBACK	"Traceback (most recent call last):"
-
 /* The state a line opens a block in, or BLK_NONE. */
 static enum agg_block_state
 agg_block_start(const char *line, size_t len)
 {
-	if (agg_begins(line, len, AGG_TRACEBACK))
+	if (agg_begins(line, len, PY_TRACEBACK))
 		return (BLK_FRAMES);
 	if (agg_begins(line, len, "Exception in thread "))
 		return (BLK_HEAD);
@@ -567,13 +565,13 @@ agg_block_next(enum agg_block_state st, const char *line, size_t len)
 
 	switch (st) {
 	case BLK_HEAD:
-		if (agg_begins(line, len, AGG_TRACEBACK))
+		if (agg_begins(line, len, PY_TRACEBACK))
 			return (BLK_FRAMES);
 		return (indented ? BLK_INDENTED : BLK_NONE);
 	case BLK_FRAMES:
 		return (indented ? BLK_FRAMES : BLK_AFTER);
 	case BLK_AFTER:
-		if (agg_begins(line, len, AGG_TRACEBACK))
+		if (agg_begins(line, len, PY_TRACEBACK))
 			return (BLK_FRAMES);
 		if (len == 0 || agg_begins(line, len, "During handling of the "
 		    "above exception") || agg_begins(line, len, "The above "

@@ -185,6 +185,8 @@ void	split_finish(struct split *s, split_cb cb, void *arg);
 
 /* Room for an RFC 3339 timestamp with microseconds, NUL included. */
 #define TS_LEN	40
+/* The first line of a Python traceback. */
+#define PY_TRACEBACK	"Traceback (most recent call last):"
 
 /* Format ts as 2026-01-02T03:04:05.123456Z into buf (TS_LEN bytes). */
 void	record_ts(char *buf, const struct timespec *ts);

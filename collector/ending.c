@@ -20,9 +20,16 @@
  * "exit": {"code": N} or {"signal": "SIGKILL", "core": false}, the time
  * of death ("ended"), or "exit": null with the reason it is not known.
  *
- * The first process of the job to end abnormally (a non-zero code or a
- * signal), by time of death, is announced on the console at once with its
- * last lines, and marked "first_failure" in the JSON log.
+ * The first process of the job to fail (end with a non-zero code or a
+ * signal) is announced on the console with its last lines, and marked
+ * "first_failure" in the JSON log. A process fails when it dies, or, when
+ * it wrote a traceback shortly before it died, when that traceback began:
+ * a rank that raises can take a second to tear its framework down, while
+ * the ranks it leaves in a collective fail at once and die before it (as
+ * torchrun's error files time the exception, not the exit). So a failure
+ * is announced at once unless a process still alive began a traceback
+ * before it failed; then the announcement waits for that process
+ * (ENDING_CAUSE_MS at most), and the earliest failure is named.
  */
 
 #include <sys/syscall.h>
@@ -42,11 +49,15 @@
 
 /* How long a source_closed waits for its process's status. */
 #define ENDING_WAIT_MS	1000
+/* How long the announcement waits for a process dying after a traceback. */
+#define ENDING_CAUSE_MS	3000
+/* A traceback this much older than the death did not cause it. */
+#define ENDING_TRACE_S	30
 
 static struct sourcelist ending = TAILQ_HEAD_INITIALIZER(ending);
 static int		 failure_seen;	/* the first one was announced */
 static struct event	*announce;	/* its announcement, to come */
-static struct source	*announce_src;
+static struct source	*announce_src;	/* the earliest failure so far */
 
 static void	ending_finish(struct source *);
 static int	ending_failed(const struct source *);
@@ -196,11 +207,19 @@ ending_zombie_status(struct source *src, int *status)
 static void
 ending_announce_cb(int fd, short what, void *arg)
 {
-	struct source	*src = arg;
+	struct source	*src = announce_src;
 
 	event_free(announce);
 	announce = NULL;
 	announce_src = NULL;
+	/* A relay's failure came first, while this one waited. */
+	if (failure_seen) {
+		src->hold = 0;
+		ending_finish(src);
+		return;
+	}
+	failure_seen = 1;
+	src->first_failure = 1;
 	if (src->ending_reason < 0)
 		source_drain_now(src);
 	if (!src->announced)
@@ -211,7 +230,102 @@ ending_announce_cb(int fd, short what, void *arg)
 		ending_finish(src);
 }
 
-/* The status of src is known now; the first abnormal end is announced. */
+/* Whether a is before b. */
+static int
+ending_before(const struct timespec *a, const struct timespec *b)
+{
+	return (a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec &&
+	    a->tv_nsec < b->tv_nsec));
+}
+
+/* When src failed: when its last traceback began, if it began shortly
+ * before src died (at t, or now when not seen yet), or at t. */
+static struct timespec
+ending_failed_at(const struct source *src, const struct timespec *t)
+{
+	if (src->trace_at.tv_sec != 0 && ending_before(&src->trace_at, t) &&
+	    t->tv_sec - src->trace_at.tv_sec <= ENDING_TRACE_S)
+		return (src->trace_at);
+	return (*t);
+}
+
+/* Whether s began a traceback lately, before t, and may yet be found to
+ * have failed: alive, or dead with its status still to come. */
+static int
+ending_may_precede(const struct source *s, const struct timespec *t,
+    const struct timespec *now)
+{
+	return (s->trace_at.tv_sec != 0 && !s->have_status && s->link == 0 &&
+	    ending_before(&s->trace_at, t) &&
+	    now->tv_sec - s->trace_at.tv_sec <= ENDING_TRACE_S &&
+	    (s->died.tv_sec == 0 || now->tv_sec - s->died.tv_sec <=
+	    ENDING_WAIT_MS / 1000));
+}
+
+/* Whether a process may have failed before t, and is still to be heard
+ * of: then the announcement waits. */
+static int
+ending_dying_before(const struct timespec *t)
+{
+	struct source	*s;
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	TAILQ_FOREACH(s, &sources, entry) {
+		if (ending_may_precede(s, t, &now))
+			return (1);
+	}
+	TAILQ_FOREACH(s, &ending, entry) {
+		if (ending_may_precede(s, t, &now))
+			return (1);
+	}
+	return (0);
+}
+
+/*
+ * src failed, or a process died: src becomes the failure to announce if
+ * it failed before the one waiting, and the announcement is made once no
+ * process still alive may have failed before that one.
+ */
+static void
+ending_consider(struct source *src)
+{
+	struct timeval	 tv = { ENDING_CAUSE_MS / 1000,
+			    (ENDING_CAUSE_MS % 1000) * 1000 };
+	struct timespec	 now, at, prev_at;
+	struct source	*prev = announce_src;
+
+	if (failure_seen)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (src != NULL && ending_failed(src) && src != prev) {
+		at = ending_failed_at(src, src->died.tv_sec != 0 ?
+		    &src->died : &now);
+		if (prev != NULL) {
+			prev_at = ending_failed_at(prev, &prev->died);
+			if (!ending_before(&at, &prev_at))
+				return;
+			/* src failed before the one waiting. */
+			prev->hold = 0;
+			ending_finish(prev);
+		}
+		src->hold = 1;
+		announce_src = src;
+		/* Once per collector: failure_seen is never cleared. */
+		if (announce == NULL && (announce = evtimer_new(base,
+		    ending_announce_cb, NULL)) == NULL)
+			fatalx("cannot announce a failure");
+	}
+	if (announce_src == NULL)
+		return;
+	at = ending_failed_at(announce_src, &announce_src->died);
+	if (!ending_dying_before(&at))
+		event_active(announce, EV_TIMEOUT, 1);
+	else if (!evtimer_pending(announce, NULL))
+		evtimer_add(announce, &tv);
+}
+
+/* The status of src is known now. */
 static void
 ending_known(struct source *src, int status)
 {
@@ -222,16 +336,7 @@ ending_known(struct source *src, int status)
 	/* The kernel's OOM killer sends SIGKILL and counts it. */
 	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
 		src->oom_killed = ending_oom_killed(src);
-	if (!ending_failed(src) || failure_seen)
-		return;
-	failure_seen = 1;
-	src->first_failure = 1;
-	src->hold = 1;
-	/* Once per collector: failure_seen is never cleared. */
-	if ((announce = evtimer_new(base, ending_announce_cb, src)) == NULL)
-		fatalx("cannot announce a failure");
-	announce_src = src;
-	event_active(announce, EV_TIMEOUT, 1);
+	ending_consider(src);
 }
 
 /* The process is dead: note when, and read its status while a zombie. */
@@ -246,6 +351,8 @@ ending_death_cb(int fd, short what, void *arg)
 	clock_gettime(CLOCK_REALTIME, &src->died);
 	if (!src->have_status && ending_zombie_status(src, &status) == 0)
 		ending_known(src, status);
+	else
+		ending_consider(NULL);
 	/* Reaped already: its parent may still say how, for a while. */
 	if (!src->have_status && src->ending_timer != NULL)
 		evtimer_add(src->ending_timer, &tv);
@@ -477,6 +584,9 @@ ending_tail(struct source *src, const char *line, size_t len, int flags)
 
 	if (src->tail == NULL)
 		src->tail = xcalloc(ENDING_TAIL, sizeof *src->tail);
+	if (len >= sizeof PY_TRACEBACK - 1 && line[0] == 'T' &&
+	    memcmp(line, PY_TRACEBACK, sizeof PY_TRACEBACK - 1) == 0)
+		clock_gettime(CLOCK_REALTIME, &src->trace_at);
 	l = &src->tail[src->tail_next];
 	src->tail_next = (src->tail_next + 1) % ENDING_TAIL;
 	if (src->ntail < ENDING_TAIL)

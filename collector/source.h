@@ -96,6 +96,7 @@ struct source {
 	struct event		*ending_timer;	/* waits for the status */
 	int			 hold;		/* not freed meanwhile */
 	int			 first_failure;
+	struct timespec		 trace_at;	/* its last traceback began */
 	char			*oom_path;	/* its cgroup's OOM kill count */
 	long long		 oom_base;	/* that count at its start */
 	int			 oom_killed;

@@ -178,6 +178,40 @@ class Endings(MeshTest):
                  if r.get("first_failure")]
         self.assertEqual([r["rank"] for r in first], [1])
 
+    def test_the_rank_that_failed_first_is_named_though_another_died_sooner(self):
+        # Rank 1 raises first, then takes 0.8 s to die (its finalization:
+        # a framework's teardown). Rank 2, its victim, raises later and
+        # dies at once, before rank 1. The cause is rank 1.
+        code = ("import atexit, os, time\n"
+                "r = int(os.environ['RANK'])\n"
+                "print('rank %d starting' % r, flush=True)\n"
+                "if r == 1:\n"
+                "    atexit.register(time.sleep, 0.8)\n"
+                "    time.sleep(0.2)\n"
+                "    raise RuntimeError('NaN in the loss at step 35')\n"
+                "time.sleep(0.5)\n"
+                "raise RuntimeError('Connection closed by peer')\n")
+        script = self.script("ranks.py", code)
+        launcher = ("for r in 1 2; do RANK=$r %s %s & done; wait" %
+                    (PYTHON, script))
+        rc, out = run_on_pty([COLLECTOR, "-s", os.path.join(self.tmp,
+                              "p.sock"), "-j", self.json, "--", "bash",
+                              "-c", launcher], clean_env())
+        self.assertEqual(rc, 0, out)
+        out = re.sub(r"\x1b\[[0-9;]*m", "", out)
+        ann = [l for l in out.splitlines()
+               if l.startswith("meshlog: first failure: ")]
+        self.assertEqual(len(ann), 1, out)
+        self.assertTrue(ann[0].startswith("meshlog: first failure: rank 1 "),
+                        out)
+        recs = read_records(self.json)
+        closed = {r["rank"]: r for r in events(recs, "source_closed")
+                  if r["rank"] is not None}
+        # Rank 2 did die first: this is not the order of deaths.
+        self.assertLess(closed[2]["ended"], closed[1]["ended"])
+        self.assertEqual([r for r in closed if closed[r].get("first_failure")],
+                         [1])
+
     @unittest.skipIf(torch_problem(), torch_problem())
     def test_torchrun_ranks(self):
         code = ("import os, signal, sys, time\n"
