@@ -77,9 +77,9 @@ at_put(struct at_buf *b, const char *s, size_t n)
 static void
 at_num(struct at_buf *b, long v)
 {
-	char	tmp[24];
+	char	tmp[FMT_INT_LEN], *p = fmt_int(tmp + sizeof tmp, v);
 
-	at_put(b, tmp, (size_t)snprintf(tmp, sizeof tmp, "%ld", v));
+	at_put(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 /* Byte classes: a word's bytes, and digits among them. */
@@ -571,11 +571,16 @@ static void
 at_prefix(const struct agg_member *m, size_t n, long world,
     struct at_buf *missing)
 {
-	long	*v = xcalloc(n + 1, sizeof *v);
-	long	 r;
-	size_t	 i, nv = 0, nm = 0;
-	int	 ranked = m[idx[0]].rank >= 0;
+	static long	*v;
+	static size_t	 capv;
+	long		 r;
+	size_t		 i, nv = 0, nm = 0;
+	int		 ranked = m[idx[0]].rank >= 0;
 
+	if (n + 1 > capv) {
+		capv = (n + 1) * 2;
+		v = xrealloc(v, capv * sizeof *v);
+	}
 	for (i = 0; i < n; i++) {
 		r = ranked ? m[idx[i]].rank : m[idx[i]].pid;
 		if (nv == 0 || v[nv - 1] != r)
@@ -613,7 +618,6 @@ at_prefix(const struct agg_member *m, size_t n, long world,
 		AT_PUT(missing, ")");
 		free(miss);
 	}
-	free(v);
 }
 
 /* Room for n members' tokens and indices. */

@@ -242,21 +242,27 @@ jw_str(struct jw *w, const char *s, size_t n)
 	w->buf[w->len] = '\0';
 }
 
-void
-jw_int(struct jw *w, long long v)
+char *
+fmt_int(char *end, long long v)
 {
-	char			 tmp[24];
-	size_t			 i = sizeof tmp;
 	unsigned long long	 u;
 
 	u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
 	do {
-		tmp[--i] = (char)('0' + u % 10);
+		*--end = (char)('0' + u % 10);
 		u /= 10;
 	} while (u != 0);
 	if (v < 0)
-		tmp[--i] = '-';
-	jw_raw(w, tmp + i, sizeof tmp - i);
+		*--end = '-';
+	return (end);
+}
+
+void
+jw_int(struct jw *w, long long v)
+{
+	char	 tmp[FMT_INT_LEN], *p = fmt_int(tmp + sizeof tmp, v);
+
+	jw_raw(w, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 void
