@@ -143,6 +143,18 @@ class Endings(MeshTest):
         self.assertEqual([r["pid"] for r in self.first_failures()],
                          [pids["exit3"]])
 
+    def two_ranks_on_a_terminal(self, code):
+        """Python code as ranks 1 and 2, side by side under bash, in launch
+        mode on a terminal; the screen without colours."""
+        script = self.script("ranks.py", code)
+        launcher = ("for r in 1 2; do RANK=$r %s %s & done; wait" %
+                    (PYTHON, script))
+        rc, out = run_on_pty([COLLECTOR, "-s", os.path.join(self.tmp,
+                              "p.sock"), "-j", self.json, "--", "bash",
+                              "-c", launcher], clean_env())
+        self.assertEqual(rc, 0, out)
+        return re.sub(r"\x1b\[[0-9;]*m", "", out)
+
     def test_the_first_failure_is_announced_before_what_follows(self):
         # Rank 1 dies at once with a traceback; rank 2, its victim, writes
         # its own later. Both on stderr, with the 3 s window on.
@@ -154,14 +166,7 @@ class Endings(MeshTest):
                 "    raise RuntimeError('NaN in the loss at step 35')\n"
                 "time.sleep(0.8)\n"
                 "raise RuntimeError('Connection closed by peer')\n")
-        script = self.script("ranks.py", code)
-        launcher = ("for r in 1 2; do RANK=$r %s %s & done; wait" %
-                    (PYTHON, script))
-        rc, out = run_on_pty([COLLECTOR, "-s", os.path.join(self.tmp,
-                              "p.sock"), "-j", self.json, "--", "bash",
-                              "-c", launcher], clean_env())
-        self.assertEqual(rc, 0, out)
-        out = re.sub(r"\x1b\[[0-9;]*m", "", out)
+        out = self.two_ranks_on_a_terminal(code)
         lines = out.splitlines()
         ann = [i for i, l in enumerate(lines)
                if l.startswith("meshlog: first failure: rank 1")]
@@ -178,7 +183,7 @@ class Endings(MeshTest):
                  if r.get("first_failure")]
         self.assertEqual([r["rank"] for r in first], [1])
 
-    def test_the_rank_that_failed_first_is_named_though_another_died_sooner(self):
+    def test_the_rank_that_raised_first_is_named_not_one_dying_sooner(self):
         # Rank 1 raises first, then takes 0.8 s to die (its finalization:
         # a framework's teardown). Rank 2, its victim, raises later and
         # dies at once, before rank 1. The cause is rank 1.
@@ -191,14 +196,7 @@ class Endings(MeshTest):
                 "    raise RuntimeError('NaN in the loss at step 35')\n"
                 "time.sleep(0.5)\n"
                 "raise RuntimeError('Connection closed by peer')\n")
-        script = self.script("ranks.py", code)
-        launcher = ("for r in 1 2; do RANK=$r %s %s & done; wait" %
-                    (PYTHON, script))
-        rc, out = run_on_pty([COLLECTOR, "-s", os.path.join(self.tmp,
-                              "p.sock"), "-j", self.json, "--", "bash",
-                              "-c", launcher], clean_env())
-        self.assertEqual(rc, 0, out)
-        out = re.sub(r"\x1b\[[0-9;]*m", "", out)
+        out = self.two_ranks_on_a_terminal(code)
         ann = [l for l in out.splitlines()
                if l.startswith("meshlog: first failure: ")]
         self.assertEqual(len(ann), 1, out)
