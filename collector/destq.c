@@ -70,20 +70,13 @@ destq_resize(struct destq *q, size_t cap)
 
 	if (q->memfd == -1 && q->buf == NULL && q->fd != -1 &&
 	    keeper_active() &&
-	    (q->memfd = memfd_create("meshlog-destq", MFD_CLOEXEC)) != -1) {
-		if (ftruncate(q->memfd, (off_t)sz) != 0 ||
-		    (m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED,
-		    q->memfd, 0)) == MAP_FAILED) {
-			close(q->memfd);
-			q->memfd = -1;
-		} else {
-			q->sh = m;
-			q->buf = (char *)m + DESTQ_HEAD;
-			q->cap = cap;
-			q->id = ++destq_ids;
-			keeper_queue(q->id, q->fd, q->memfd);
-			return;
-		}
+	    (q->memfd = keeper_memfd_map("meshlog-destq", sz, &m)) != -1) {
+		q->sh = m;
+		q->buf = (char *)m + DESTQ_HEAD;
+		q->cap = cap;
+		q->id = ++destq_ids;
+		keeper_queue(q->id, q->fd, q->memfd);
+		return;
 	}
 	if (q->memfd == -1) {
 		q->buf = xrealloc(q->buf, cap);

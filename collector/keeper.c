@@ -896,6 +896,19 @@ static size_t	 slot_cap, slot_next;
 static int	*slot_spare;
 static size_t	 slot_nspare, slot_capspare;
 
+int
+keeper_memfd_map(const char *name, size_t size, void **map)
+{
+	int	fd = memfd_create(name, MFD_CLOEXEC);
+
+	if (fd != -1 && (ftruncate(fd, (off_t)size) != 0 || (*map = mmap(NULL,
+	    size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)) {
+		close(fd);
+		fd = -1;
+	}
+	return (fd);
+}
+
 /* The slots' memfd and the read's, given to the keeper; 0 or -1. */
 static int
 keeper_slots_open(void)
@@ -904,12 +917,11 @@ keeper_slots_open(void)
 	int			 fds[2];
 	void			*p;
 
-	if ((fds[1] = memfd_create("meshlog-reading", MFD_CLOEXEC)) == -1)
+	if ((fds[1] = keeper_memfd_map("meshlog-reading",
+	    KEEPER_READING_SIZE, &p)) == -1)
 		return (-1);
-	if (ftruncate(fds[1], KEEPER_READING_SIZE) != 0 ||
-	    (p = mmap(NULL, KEEPER_READING_SIZE, PROT_READ | PROT_WRITE,
-	    MAP_SHARED, fds[1], 0)) == MAP_FAILED ||
-	    (fds[0] = memfd_create("meshlog-slots", MFD_CLOEXEC)) == -1) {
+	if ((fds[0] = memfd_create("meshlog-slots", MFD_CLOEXEC)) == -1) {
+		munmap(p, KEEPER_READING_SIZE);
 		close(fds[1]);
 		return (-1);
 	}

@@ -111,6 +111,8 @@ struct keeper_chunk {
 
 /* Whether a keeper runs (collector side). */
 int	keeper_active(void);
+/* A new memfd of size bytes, mapped shared at *map; its fd, or -1. */
+int	keeper_memfd_map(const char *name, size_t size, void **map);
 /*
  * In the keeper: write n bytes of memfd from off to fd, waiting while it
  * would block; -1 when a write fails (a short memfd just ends it: 0).
