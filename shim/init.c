@@ -380,8 +380,9 @@ shim_notice_first(char **envp, const char *sockpath)
  * not captured, why, and which socket was tried. Only the first process
  * that loads the library may say it (a descendant of one that did, or
  * that registered, stays quiet: MESHLOG_QUIET, MESHLOG_OWNER; a sibling
- * finds the first one's mark, shim_notice_first), only on a terminal (a pipe or file is program data, a launcher's or the job's),
- * and never in a set-user-ID program or one run by another user.
+ * finds the first one's mark, shim_notice_first), only on a terminal (a
+ * pipe or file is program data, a launcher's or the job's), and never in
+ * a set-user-ID program or one run by another user.
  */
 static void
 shim_notice(char **envp, const char *why)
