@@ -881,18 +881,6 @@ unsigned source_count(void);
 int	 source_drain_pipe(dev_t dev, ino_t ino);
 /* Every open local source with its counters (new reference). */
 json_t	*source_status_all(void);
-/*
- * Send sig to the local processes whose rank is in ranks (all when n is
- * 0) and whose runtime asked for level signals; returns how many.
- */
-size_t	 source_signal_runtimes(const long *ranks, size_t n, int sig);
-/*
- * The local process pid now runs a level runtime (on) or none: it is
- * signalled on level changes, or no longer. Called while pid waits for the
- * answer, so it is alive and a pidfd names it. 0, or -1 when pid has no
- * open source.
- */
-int	 source_set_runtime(long pid, int on);
 
 /* remote.c: the sources relays forward */
 /* A relay's source event (borrowed, rewritten): open, closed, dropped. */
@@ -926,6 +914,18 @@ uint64_t source_remote_unknown(void);
 void	 runtime_push_level(int level, const long *ranks, size_t n);
 /* Remove the level file at exit. */
 void	 runtime_cleanup(void);
+/*
+ * Send sig to the local processes whose rank is in ranks (all when n is
+ * 0) and whose runtime asked for level signals; returns how many.
+ */
+size_t	 source_signal_runtimes(const long *ranks, size_t n, int sig);
+/*
+ * The local process pid now runs a level runtime (on) or none: it is
+ * signalled on level changes, or no longer. Called while pid waits for the
+ * answer, so it is alive and a pidfd names it. 0, or -1 when pid has no
+ * open source.
+ */
+int	 source_set_runtime(long pid, int on);
 
 /* ---- Transports that bring sources and requests. */
 

@@ -9,6 +9,8 @@
  * the syslog applier reads it at the next syslog call.
  */
 
+#include <sys/syscall.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -18,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "collector.h"
+#include "source.h"
 
 static uint64_t	level_version;
 
@@ -71,6 +73,52 @@ out:
 	free(text);
 	free(tmp);
 	free(path);
+}
+
+size_t
+source_signal_runtimes(const long *ranks, size_t n, int sig)
+{
+	struct source	*src;
+	size_t		 i, sent = 0;
+	int		 rc;
+
+	TAILQ_FOREACH(src, &sources, entry) {
+		if (!src->runtime)
+			continue;
+		for (i = 0; i < n; i++) {
+			if (ranks[i] == src->rank)
+				break;
+		}
+		if (n != 0 && i == n)
+			continue;
+		/* Without pidfds (Linux < 5.3) the pid, as before them. */
+		rc = src->pidfd != -1 ? (int)syscall(SYS_pidfd_send_signal,
+		    src->pidfd, sig, NULL, 0) : kill((pid_t)src->pid, sig);
+		if (rc == 0)
+			sent++;
+		else if (errno != ESRCH)
+			log_warn("cannot signal pid %ld: %s", src->pid,
+			    strerror(errno));
+	}
+	return (sent);
+}
+
+int
+source_set_runtime(long pid, int on)
+{
+	struct source	*src, *found = NULL;
+
+	TAILQ_FOREACH(src, &sources, entry) {
+		if (src->pid == pid && src->nopen > 0)
+			found = src;	/* the newest */
+	}
+	if (found == NULL)
+		return (-1);
+	if (on)
+		source_runtime_on(found);
+	else
+		found->runtime = 0;	/* its pidfd watches for its death */
+	return (0);
 }
 
 void

@@ -38,8 +38,6 @@ unsigned		 nsources;
 static char		 cur_ts[TS_LEN];	/* of the chunk read */
 static uint64_t		 cur_us;
 
-static void	source_runtime_on(struct source *);
-
 unsigned
 source_count(void)
 {
@@ -791,6 +789,15 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	return (source_check_gone(src));
 }
 
+void
+source_runtime_on(struct source *src)
+{
+	src->runtime = 1;
+	/* A pidfd is close-on-exec. */
+	if (src->pidfd == -1)
+		src->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)src->pid, 0);
+}
+
 /* Bytes s's pipe holds now, plus one: reading one more finds EOF. */
 size_t
 stream_pending(struct stream *s)
@@ -939,61 +946,5 @@ source_drain_pipe(dev_t dev, ino_t ino)
 				stream_hold(src->st[i]);
 		}
 	}
-	return (0);
-}
-
-size_t
-source_signal_runtimes(const long *ranks, size_t n, int sig)
-{
-	struct source	*src;
-	size_t		 i, sent = 0;
-	int		 rc;
-
-	TAILQ_FOREACH(src, &sources, entry) {
-		if (!src->runtime)
-			continue;
-		for (i = 0; i < n; i++) {
-			if (ranks[i] == src->rank)
-				break;
-		}
-		if (n != 0 && i == n)
-			continue;
-		/* Without pidfds (Linux < 5.3) the pid, as before them. */
-		rc = src->pidfd != -1 ? (int)syscall(SYS_pidfd_send_signal,
-		    src->pidfd, sig, NULL, 0) : kill((pid_t)src->pid, sig);
-		if (rc == 0)
-			sent++;
-		else if (errno != ESRCH)
-			log_warn("cannot signal pid %ld: %s", src->pid,
-			    strerror(errno));
-	}
-	return (sent);
-}
-
-/* src's runtime asks for level signals; it is alive now. */
-static void
-source_runtime_on(struct source *src)
-{
-	src->runtime = 1;
-	/* A pidfd is close-on-exec. */
-	if (src->pidfd == -1)
-		src->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)src->pid, 0);
-}
-
-int
-source_set_runtime(long pid, int on)
-{
-	struct source	*src, *found = NULL;
-
-	TAILQ_FOREACH(src, &sources, entry) {
-		if (src->pid == pid && src->nopen > 0)
-			found = src;	/* the newest */
-	}
-	if (found == NULL)
-		return (-1);
-	if (on)
-		source_runtime_on(found);
-	else
-		found->runtime = 0;	/* its pidfd watches for its death */
 	return (0);
 }

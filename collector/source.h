@@ -194,6 +194,8 @@ void	 stream_bytes_at(struct stream *, const char *, size_t,
 /* Move bytes from a stream's pipe (stream_move in source.c says how). */
 int	 stream_move(struct stream *, size_t);
 size_t	 stream_pending(struct stream *);
+/* src's runtime asks for level signals; it is alive now. */
+void	 source_runtime_on(struct source *);
 void	 stream_watch_cb(void *, int);
 void	 source_read_cb(int, short, void *);
 int	 source_check_pipe(int, struct stat *);
