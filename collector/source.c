@@ -369,20 +369,21 @@ stream_pause(struct stream *s)
 }
 
 /*
- * Move at most max bytes (0: as many as there are) from s's pipe to its
- * destination and its records, until the pipe would block or the
- * destination is full. Returns -1 when the stream closed (and s may be
- * gone), 1 when it waits for its destination, else 0.
+ * Move at most max bytes (0: as many as there are) in at most reads reads
+ * (0: any number) from s's pipe to its destination and its records, until
+ * the pipe would block or the destination is full. Returns -1 when the
+ * stream closed (and s may be gone), 1 when it waits for its destination,
+ * else 0.
  */
-int
-stream_move(struct stream *s, size_t max)
+static int
+stream_move_at_most(struct stream *s, size_t max, int reads)
 {
 	static char	 own[SOURCE_READ];
 	char		*buf;
 	size_t		 n, done = 0, want;
 	enum dest_rc	 rc;
 	struct timespec	 now;
-	int		 shared;
+	int		 shared, nread = 0;
 
 	if (stream_order(s) != 0) {
 		stream_pause(s);
@@ -412,6 +413,13 @@ stream_move(struct stream *s, size_t max)
 			done += n;
 			if (s->bytes >= s->wait_at)
 				stream_kids_wake(s);
+			/*
+			 * The rest waits for the next pass; a pipe dry now is
+			 * read once more, to see it dry (DEST_EMPTY).
+			 */
+			if (reads > 0 && ++nread >= reads &&
+			    stream_pending(s) > 1)
+				return (0);
 			continue;
 		case DEST_EMPTY:
 			split_pause(&s->split);
@@ -439,11 +447,23 @@ stream_move(struct stream *s, size_t max)
 	}
 }
 
-/* A pipe is readable: a bounded share of work per loop pass. */
+int
+stream_move(struct stream *s, size_t max)
+{
+	return (stream_move_at_most(s, max, 0));
+}
+
+/*
+ * A pipe is readable: a bounded share of work per loop pass, in bytes and
+ * in reads. A writer that writes a line at a time as fast as we read never
+ * lets its pipe run dry; counting bytes alone let it hold the loop for
+ * thousands of one-line reads while every other pipe waited. What is left
+ * is read on the next pass (the event is level-triggered).
+ */
 void
 source_read_cb(int fd, short what, void *arg)
 {
-	stream_move(arg, SOURCE_READ * SOURCE_READS);
+	stream_move_at_most(arg, SOURCE_READ * SOURCE_READS, SOURCE_READS);
 }
 
 /* s's destination has room again, or its reader is gone. */

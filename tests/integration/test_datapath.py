@@ -4,6 +4,7 @@ collector feed itself is refused, a new process registers quickly while
 another floods, and output bound for a terminal is there before the
 process exits. (Byte-for-byte comparisons of pipelines with and without
 meshlog are in tests/transparency.)"""
+import bisect
 import json
 import os
 import pty
@@ -158,6 +159,58 @@ class DataPath(MeshTest):
             if ratio < 3.0:
                 break
         self.assertLess(ratio, 3.0)
+
+    def test_a_writer_that_keeps_its_pipe_full_cannot_hold_the_loop(self):
+        # Two writers flood with one line per write(2), as fast as the
+        # collector reads, so their pipes never run dry; a third writes a
+        # line every 3 ms. Each pass of the loop reads a pipe at most
+        # twice, so between the ping's write and its read the collector
+        # reads the floods at most a few times (two passes: 8 reads).
+        # It used to read a flood until its 512 KiB budget was spent, one
+        # line at a time: hundreds of reads while the ping waited. What
+        # is counted is reads, not time, so a slow machine cannot fail it.
+        self.serve()
+        floods = [subprocess.Popen([CWRITER, "raw", "1000000000"],
+                                   stdout=subprocess.DEVNULL,
+                                   env=self.shim_env())
+                  for _ in range(2)]
+        self.children += floods
+        times = os.path.join(self.tmp, "times")
+        ping = ("import os, sys, time\n"
+                "out = open(sys.argv[1], 'w')\n"
+                "time.sleep(0.1)\n"
+                "for i in range(50):\n"
+                "    os.write(1, b'ping %d\\n' % i)\n"
+                "    out.write('%d %d\\n' % (i, time.time_ns()))\n"
+                "    time.sleep(0.003)\n")
+        subprocess.run([sys.executable, "-c", ping, times], check=True,
+                       stdout=subprocess.DEVNULL, env=self.shim_env(),
+                       timeout=120)
+        pids = set()
+        for f in floods:
+            pids.add(f.pid)
+            f.kill()
+            f.wait()
+        self.assertEqual(self.stop(), 0)
+        with open(times) as f:
+            written = dict(tuple(map(int, l.split())) for l in f)
+        reads = sorted(set(r["ts_ns"] for r in self.records
+                           if "line" in r and r.get("pid") in pids))
+        # Only when the floods keep up with the collector (not under
+        # ASan, whose collector reads full pipes) could the old loop be
+        # seen; they must at least have been read.
+        self.assertGreater(len(reads), 1, "the floods were not read")
+        between = []
+        for r in self.records:
+            if r.get("line", "").startswith("ping "):
+                after = written[int(r["line"].split()[1])]
+                between.append(bisect.bisect_right(reads, r["ts_ns"]) -
+                               bisect.bisect_left(reads, after))
+        self.assertEqual(len(between), 50)
+        print("flood reads between a ping's write and its read: max %d, "
+              "median %s, of %d flood reads" % (
+                  max(between), statistics.median(between), len(reads)))
+        self.assertLessEqual(max(between), 16)
 
     def test_terminal_output_is_there_before_the_shell_goes_on(self):
         # Serve mode tees to the terminal; each process's lines must
