@@ -923,6 +923,107 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_s(pid):
+    """User and system CPU seconds of process pid so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_burst(args, results):
+    """An NCCL-style burst at the root: 16,384 ranks behind 64 relays each
+    print 200 lines at once. Ranks are registered by hand (tests/bench/
+    ranks.py, 256 per relay), so no process per rank is needed. Time from
+    the burst to every line in the root's log (a flush barrier) and to the
+    root's console printing its last group; the root's CPU per line. Run
+    with the root's console view on, then with -q."""
+    results["burst"] = {}
+    for view in ("console", "-q"):
+        results["burst"][view] = one_burst(["-q"] if view == "-q" else [])
+
+
+def one_burst(root_args):
+    relays_n, per_relay, lines = 64, 256, 200
+    world = relays_n * per_relay
+    tmp = tempfile.mkdtemp(prefix="meshlog-bench-burst-")
+    token = os.path.join(tmp, "token")
+    with open(token, "w") as f:
+        f.write("benchmark token, long enough to be accepted\n")
+    os.chmod(token, 0o600)
+    port = free_port()
+    procs = []
+
+    def start(name, extra, out=subprocess.DEVNULL):
+        sock = os.path.join(tmp, name + ".sock")
+        p = subprocess.Popen([COLLECTOR, "-s", sock, "--token-file", token,
+                              *extra], stdout=out,
+                             stderr=open(os.path.join(tmp, name + ".err"),
+                                         "wb"))
+        procs.append(p)
+        while not os.path.exists(sock):
+            time.sleep(0.01)
+        return p, sock
+
+    console = open(os.path.join(tmp, "console"), "wb")
+    try:
+        root, rsock = start("root", [
+            *root_args, "-j", os.path.join(tmp, "root.jsonl"),
+            "--listen-tcp", "127.0.0.1:%d" % port], out=console)
+        socks = [start("relay%d" % i, ["-q", "--upstream",
+                                       "tcp://127.0.0.1:%d" % port])[1]
+                 for i in range(relays_n)]
+        while not all(Ctl(s)({"type": "status"})["upstream"]["state"] ==
+                      "connected" for s in socks):
+            time.sleep(0.05)
+        feeders = [subprocess.Popen(
+            [PY, os.path.join(HERE, "ranks.py"), s, str(i * per_relay),
+             str(per_relay), str(world), str(lines)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            for i, s in enumerate(socks)]
+        for f in feeders:
+            assert f.stdout.readline() == b"ready\n"
+        time.sleep(1)
+        cpu0 = cpu_s(root.pid)
+        t0 = time.perf_counter()
+        for f in feeders:
+            f.stdin.write(b"go\n")
+            f.stdin.flush()
+        for f in feeders:
+            assert f.wait() == 0
+        r = Ctl(rsock)({"type": "flush", "timeout_ms": 600000})
+        in_log = time.perf_counter() - t0
+        assert not r["incomplete"], r
+        # The console is done when it has not grown for a second.
+        size, since = -1, time.perf_counter()
+        while time.perf_counter() - since < 1.0:
+            now = os.path.getsize(console.name)
+            if now != size:
+                size, since = now, time.perf_counter()
+            time.sleep(0.05)
+        printed = since - t0
+        cpu = cpu_s(root.pid) - cpu0
+        got = count_lines(os.path.join(tmp, "root.jsonl"))
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait()
+        console.close()
+    with open(console.name, "rb") as f:
+        shown = f.read().count(b"\n")
+    shutil.rmtree(tmp, ignore_errors=True)
+    assert got == world * lines, "root has %d of %d lines" % (
+        got, world * lines)
+    print("burst: %d ranks x %d lines via %d relays, root %s: all in the "
+          "root's log after %.2f s, console done after %.2f s (%d lines "
+          "shown); root CPU %.2f s, %.2f M lines per root CPU-second" % (
+              world, lines, relays_n, " ".join(root_args) or "with its "
+              "console view", in_log, printed, shown, cpu, got / cpu / 1e6),
+          flush=True)
+    return {"ranks": world, "relays": relays_n, "lines": got,
+            "in_log_s": in_log, "console_s": printed, "root_cpu_s": cpu,
+            "lines_per_root_cpu_s": got / cpu, "console_lines": shown}
+
+
 def bench_fork(args, results):
     tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
     sock = os.path.join(tmp, "s")
@@ -1229,6 +1330,18 @@ def markdown(results):
                     r["loop_p99_ms"], r["loop_max_ms"],
                     r["scheduler_gaps"]["max_ms"],
                     r["scheduler_gaps"]["over_2ms"]), ""]
+    if "burst" in results:
+        out += ["## Burst at the root", ""]
+        for view, r in results["burst"].items():
+            out += ["Root %s: %d ranks behind %d relays print 200 "
+                    "NCCL-style lines each at once (%d lines): all in the "
+                    "root's log after %.2f s, the root's console done "
+                    "after %.2f s (%d lines shown); root CPU %.2f s, %.2f M "
+                    "lines per root CPU-second." % (
+                        view, r["ranks"], r["relays"], r["lines"],
+                        r["in_log_s"], r["console_s"], r["console_lines"],
+                        r["root_cpu_s"], r["lines_per_root_cpu_s"] / 1e6),
+                    ""]
     if "rotation" in results:
         r = results["rotation"]
         out += ["## Rotation", "", "%d lines of 8 Python logging writers, "
@@ -1320,7 +1433,7 @@ def main():
     ap.add_argument("--only", nargs="*", default=["fanin", "overhead",
                     "aggregate", "console", "barrier", "latency", "memory",
                     "relay", "fork", "start", "query",
-                    "rotation", "fairness", "cost"])
+                    "rotation", "fairness", "cost", "burst"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--query-mb", type=int, default=1000,
                     help="size of the log meshlogctl logs is timed on")
