@@ -982,7 +982,10 @@ def one_burst(root_args):
             for i, s in enumerate(socks)]
         for f in feeders:
             assert f.stdout.readline() == b"ready\n"
-        time.sleep(1)
+        # Every rank known at the root before the burst: its CPU counts
+        # lines, not registrations.
+        while len(Ctl(rsock)({"type": "status"})["sources"]) < world:
+            time.sleep(0.5)
         cpu0 = cpu_s(root.pid)
         t0 = time.perf_counter()
         for f in feeders:
