@@ -108,7 +108,7 @@ cpu_s(void)
 /* CPU ms to take one line from n ranks (shuffled) and print it, median
  * of five. */
 static double
-one_line_of(long n)
+one_line_of(long n, int nccl)
 {
 	struct origin	o = { 0, 0, 0, "", -1 };
 	struct shape	sh;
@@ -124,9 +124,17 @@ one_line_of(long n)
 			o.rank = (r * 7919) % n;
 			o.id = (uint64_t)o.rank + 1;
 			o.pid = 40000 + o.rank * 3;
-			snprintf(buf, sizeof buf, "rank %ld/%ld pid %ld NCCL INFO "
-			    "Bootstrap : Using eth0:10.0.%ld.%ld<0>", o.rank, n,
-			    o.pid, o.rank / 256, o.rank % 256);
+			if (nccl)	/* words with few values: many ties */
+				snprintf(buf, sizeof buf, "node%ld:%ld [%ld] "
+				    "NCCL INFO Channel 00/32 : %ld[%ld] -> "
+				    "%ld[%ld] via P2P/IPC", o.rank / 8, o.pid,
+				    o.rank % 8, o.rank, o.rank % 8,
+				    (o.rank + 1) % n, (o.rank + 1) % 8);
+			else
+				snprintf(buf, sizeof buf, "rank %ld/%ld pid %ld "
+				    "NCCL INFO Bootstrap : Using "
+				    "eth0:10.0.%ld.%ld<0>", o.rank, n, o.pid,
+				    o.rank / 256, o.rank % 256);
 			shape_of(buf, strlen(buf), &sh);
 			aggregate_line(MESHLOG_STDERR, &o, buf, strlen(buf), 0,
 			    &sh, 0);
@@ -180,7 +188,7 @@ main(void)
 	size_t		 i, g, gm;
 	struct origin	 o = { 0, -1, 0, "", -1 };
 	struct shape	 sh;
-	double		 t0, ours_s, lps, lpsm, r, a, rm, am, ms1k, ms16k;
+	double		 t0, ours_s, lps, lpsm, r, a, rm, am, ms1k, ms16k, msn;
 	size_t		 b8, b10;
 	int		 len;
 
@@ -200,8 +208,9 @@ main(void)
 	ours_s = now_s() - t0;
 	compare(1, &lps, &g, &r, &a);
 	compare(0, &lpsm, &gm, &rm, &am);
-	ms1k = one_line_of(1024);
-	ms16k = one_line_of(16384);
+	ms1k = one_line_of(1024, 0);
+	ms16k = one_line_of(16384, 0);
+	msn = one_line_of(16384, 1);
 	b8 = burst(8000);
 	b10 = burst(10000);
 	printf("{\"meshlog_lines\": %d, \"meshlog_s\": %.4f, "
@@ -210,9 +219,10 @@ main(void)
 	    "\"seed_groups\": %zu, \"recall\": %.4f, \"agreement\": %.4f, "
 	    "\"mild_seed_groups\": %zu, \"mild_recall\": %.4f, "
 	    "\"mild_agreement\": %.4f, \"group_1024_ranks_ms\": %.2f, "
-	    "\"group_16384_ranks_ms\": %.2f, \"burst_64x8000_printed\": %zu, "
+	    "\"group_16384_ranks_ms\": %.2f, "
+	    "\"group_16384_ranks_ties_ms\": %.2f, \"burst_64x8000_printed\": %zu, "
 	    "\"burst_64x10000_printed\": %zu}\n", OUR_LINES, ours_s,
 	    OUR_LINES / ours_s, SEED_LINES, lps, (OUR_LINES / ours_s) / lps,
-	    g, r, a, gm, rm, am, ms1k, ms16k, b8, b10);
+	    g, r, a, gm, rm, am, ms1k, ms16k, msn, b8, b10);
 	return (0);
 }
