@@ -44,6 +44,7 @@ struct at_val {
 	size_t		 len;
 	int		 kind;	/* at_number's: 0 a word, 1 an integer, 2 */
 	double		 num;	/* its value when a number */
+	long long	 ll;	/* its value when an integer */
 };
 
 struct at_buf {
@@ -432,6 +433,85 @@ at_value_cmp(const void *x, const void *y)
 	return (a->len < b->len ? -1 : a->len > b->len);
 }
 
+/*
+ * Whether integer text s (n bytes, value l) is written as %lld writes l,
+ * and l is exact in a double: for such values equal numbers are equal
+ * texts, and the order by number is the order at_value_cmp gives.
+ */
+static int
+at_plain_int(const char *s, size_t n, long long l)
+{
+	size_t	i = s[0] == '-';
+
+	return (s[0] != '+' && (s[i] != '0' || n == 1) &&
+	    l > -(1LL << 53) && l < (1LL << 53));
+}
+
+/*
+ * Sort vals[0..n), plain integers all (at_plain_int), by value and keep
+ * one of each: what qsort and at_value_cmp give, in linear time. A line of
+ * 16,384 ranks sorts 16,384 values at every word where ranks differ. A
+ * radix sort, a byte of (value - least) at a time, stable. Returns how
+ * many values are distinct.
+ */
+static size_t
+at_sort_ints(size_t n)
+{
+	static uint64_t		*key[2];
+	static uint32_t		*from[2];
+	static struct at_val	*uniq;
+	static size_t		 cap;
+	size_t			 i, nd, cnt[256], at, sum;
+	long long		 lo = vals[0].ll, hi = lo;
+	uint64_t		*k, *k2, *kt, range;
+	uint32_t		*f, *f2, *ft;
+	unsigned		 shift, b;
+
+	if (n > cap) {
+		cap = n;
+		for (i = 0; i < 2; i++) {
+			key[i] = xrealloc(key[i], cap * sizeof *key[i]);
+			from[i] = xrealloc(from[i], cap * sizeof *from[i]);
+		}
+		uniq = xrealloc(uniq, cap * sizeof *uniq);
+	}
+	for (i = 1; i < n; i++) {
+		if (vals[i].ll < lo)
+			lo = vals[i].ll;
+		if (vals[i].ll > hi)
+			hi = vals[i].ll;
+	}
+	range = (uint64_t)(hi - lo);
+	k = key[0], k2 = key[1], f = from[0], f2 = from[1];
+	for (i = 0; i < n; i++) {
+		k[i] = (uint64_t)(vals[i].ll - lo);
+		f[i] = (uint32_t)i;
+	}
+	for (shift = 0; shift < 64 && (range >> shift) != 0; shift += 8) {
+		memset(cnt, 0, sizeof cnt);
+		for (i = 0; i < n; i++)
+			cnt[(k[i] >> shift) & 0xff]++;
+		for (b = 0, sum = 0; b < 256; b++) {
+			at = cnt[b];
+			cnt[b] = sum;
+			sum += at;
+		}
+		for (i = 0; i < n; i++) {
+			at = cnt[(k[i] >> shift) & 0xff]++;
+			k2[at] = k[i];
+			f2[at] = f[i];
+		}
+		kt = k, k = k2, k2 = kt;
+		ft = f, f = f2, f2 = ft;
+	}
+	for (i = 0, nd = 0; i < n; i++) {
+		if (i == 0 || k[i] != k[i - 1])
+			uniq[nd++] = vals[f[i]];
+	}
+	memcpy(vals, uniq, nd * sizeof *vals);
+	return (nd);
+}
+
 /* Whether values a and b (lengths la, lb) are the same text. */
 static int
 at_same(const char *a, size_t la, const char *b, size_t lb)
@@ -475,15 +555,18 @@ at_values(struct at_buf *b, size_t n)
 	long long	 l = 0, prev = 0;
 	double		 d = 0;
 	size_t		 i, nd;
-	int		 ints = 1, nums = 1, run = 1, k;
+	int		 ints = 1, nums = 1, run = 1, plain = 1, k;
 
 	for (i = 0; i < n; i++) {
 		k = vals[i].kind = at_number(vals[i].p, vals[i].len, &l, &d);
 		vals[i].num = d;
+		vals[i].ll = l;
 		nums &= k != 0;
 		ints &= k == 1;
 		if (k != 1 || (i > 0 && l != prev + 1))
 			run = 0;
+		if (plain && (k != 1 || !at_plain_int(vals[i].p, vals[i].len, l)))
+			plain = 0;
 		prev = l;
 	}
 	if (n <= AT_LIST) {
@@ -493,11 +576,15 @@ at_values(struct at_buf *b, size_t n)
 			at_set(b, n);
 		return;
 	}
-	qsort(vals, n, sizeof *vals, at_value_cmp);
-	for (i = 1, nd = 1; i < n; i++) {
-		if (!at_same(vals[i].p, vals[i].len, vals[nd - 1].p,
-		    vals[nd - 1].len))
-			vals[nd++] = vals[i];
+	if (plain)
+		nd = at_sort_ints(n);
+	else {
+		qsort(vals, n, sizeof *vals, at_value_cmp);
+		for (i = 1, nd = 1; i < n; i++) {
+			if (!at_same(vals[i].p, vals[i].len, vals[nd - 1].p,
+			    vals[nd - 1].len))
+				vals[nd++] = vals[i];
+		}
 	}
 	if (ints && nd >= 3) {
 		long long	lo, hi;

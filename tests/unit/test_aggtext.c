@@ -130,3 +130,78 @@ Test(aggtext, numbers_parse_as_strtod_does)
 			    nums[i]);
 	}
 }
+
+/*
+ * Values that are all plain integers are sorted by a radix sort; it must
+ * keep the values, in the order, that qsort with at_value_cmp keeps.
+ */
+Test(aggtext, integers_sort_as_the_comparison_sorts)
+{
+	static char	text[300][24];
+	static struct at_val	want[300];
+	long long	span[] = { 3, 1000, 1LL << 40, 1LL << 53 }, v, l;
+	double		d;
+	size_t		n, i, nd, wn;
+	int		round;
+
+	at_class_init();
+	srand(17);
+	for (round = 0; round < 20000; round++) {
+		n = 9 + (size_t)rand() % 290;
+		at_room(n, 1);
+		for (i = 0; i < n; i++) {
+			v = (long long)((((unsigned long long)rand() << 31) ^
+			    (unsigned long long)rand()) % (unsigned long long)
+			    span[round % 4]);
+			if (round % 4 == 3)
+				v -= 1LL << 52;	/* near both ends of plain */
+			else if (rand() % 2)
+				v = -v;
+			snprintf(text[i], sizeof text[i], "%lld", v);
+			vals[i].p = text[i];
+			vals[i].len = strlen(text[i]);
+			vals[i].kind = at_number(vals[i].p, vals[i].len, &l, &d);
+			vals[i].num = d;
+			vals[i].ll = l;
+			cr_assert(at_plain_int(vals[i].p, vals[i].len, l),
+			    "%s", text[i]);
+		}
+		memcpy(want, vals, n * sizeof *vals);
+		qsort(want, n, sizeof *want, at_value_cmp);
+		for (i = 1, wn = 1; i < n; i++) {
+			if (!at_same(want[i].p, want[i].len, want[wn - 1].p,
+			    want[wn - 1].len))
+				want[wn++] = want[i];
+		}
+		nd = at_sort_ints(n);
+		cr_assert_eq(nd, wn, "round %d: %zu values, not %zu", round,
+		    nd, wn);
+		for (i = 0; i < nd; i++)
+			cr_assert(at_same(vals[i].p, vals[i].len, want[i].p,
+			    want[i].len), "round %d, value %zu: %.*s, not %.*s",
+			    round, i, (int)vals[i].len, vals[i].p,
+			    (int)want[i].len, want[i].p);
+	}
+}
+
+/* Only integers written as %lld writes them, exact in a double. */
+Test(aggtext, plain_integers_are_the_canonical_ones)
+{
+	static const char *const yes[] = { "0", "7", "-12",
+	    "9007199254740991", "-9007199254740991" };
+	static const char *const no[] = { "-0", "+7", "007", "-01",
+	    "9007199254740992", "-9007199254740992", "123456789012345678" };
+	long long	l;
+	double		d;
+	size_t		i;
+
+	at_class_init();
+	for (i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+		cr_assert_eq(at_number(yes[i], strlen(yes[i]), &l, &d), 1);
+		cr_assert(at_plain_int(yes[i], strlen(yes[i]), l), "%s", yes[i]);
+	}
+	for (i = 0; i < sizeof no / sizeof no[0]; i++) {
+		cr_assert_eq(at_number(no[i], strlen(no[i]), &l, &d), 1);
+		cr_assert(!at_plain_int(no[i], strlen(no[i]), l), "%s", no[i]);
+	}
+}
