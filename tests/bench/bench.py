@@ -769,13 +769,24 @@ def count_lines(path):
     return n
 
 
-def bench_relay(args, results):
-    """Root-side throughput with two relays, and recovery after a cut."""
-    tmp = tempfile.mkdtemp(prefix="meshlog-bench-relay-")
+def link_token(tmp):
+    """A token file in tmp for a root and its relays."""
     token = os.path.join(tmp, "token")
     with open(token, "w") as f:
         f.write("benchmark token, long enough to be accepted\n")
     os.chmod(token, 0o600)
+    return token
+
+
+def upstream_connected(sock):
+    """Whether the relay at sock is linked to its root."""
+    return Ctl(sock)({"type": "status"})["upstream"]["state"] == "connected"
+
+
+def bench_relay(args, results):
+    """Root-side throughput with two relays, and recovery after a cut."""
+    tmp = tempfile.mkdtemp(prefix="meshlog-bench-relay-")
+    token = link_token(tmp)
     per = max(args.lines // 8, 10000)
     writers = 4
     total = 2 * writers * per
@@ -791,10 +802,6 @@ def bench_relay(args, results):
         while not os.path.exists(sock):
             time.sleep(0.01)
         return p, sock
-
-    def connected(sock):
-        return Ctl(sock)({"type": "status"})["upstream"]["state"] == \
-            "connected"
 
     def run_writers(socks, n, tag):
         ps = []
@@ -818,7 +825,7 @@ def bench_relay(args, results):
             for i in (1, 2):
                 relays.append(start("relay%d" % i, [
                     "--upstream", "tcp://127.0.0.1:%d" % port, *opts]))
-            while not all(connected(s) for _, s in relays):
+            while not all(upstream_connected(s) for _, s in relays):
                 time.sleep(0.01)
         socks = [s for _, s in relays] if relayed else [rsock, rsock]
         cpu0 = os.times()
@@ -864,16 +871,16 @@ def bench_relay(args, results):
         proxy = CutProxy(("127.0.0.1", port))
         relay, sock = start("relay1", ["--upstream", "tcp://127.0.0.1:%d" %
                                        proxy.port, *opts])
-        while not connected(sock):
+        while not upstream_connected(sock):
             time.sleep(0.01)
         proxy.cut()
-        while connected(sock):
+        while upstream_connected(sock):
             time.sleep(0.01)
         run_writers([sock], n_cut // writers, "c")
         want = (n_cut // writers) * writers
         t0 = time.perf_counter()
         proxy.restore()
-        while not connected(sock):
+        while not upstream_connected(sock):
             time.sleep(0.005)
         t1 = time.perf_counter()
         log = os.path.join(tmp, "root.jsonl")
@@ -923,13 +930,6 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_s(pid):
-    """User and system CPU seconds of process pid so far."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def bench_burst(args, results):
     """An NCCL-style burst at the root: 16,384 ranks behind 64 relays each
     print 200 lines at once. Ranks are registered by hand (tests/bench/
@@ -946,10 +946,7 @@ def one_burst(root_args):
     relays_n, per_relay, lines = 64, 256, 200
     world = relays_n * per_relay
     tmp = tempfile.mkdtemp(prefix="meshlog-bench-burst-")
-    token = os.path.join(tmp, "token")
-    with open(token, "w") as f:
-        f.write("benchmark token, long enough to be accepted\n")
-    os.chmod(token, 0o600)
+    token = link_token(tmp)
     port = free_port()
     procs = []
 
@@ -972,8 +969,7 @@ def one_burst(root_args):
         socks = [start("relay%d" % i, ["-q", "--upstream",
                                        "tcp://127.0.0.1:%d" % port])[1]
                  for i in range(relays_n)]
-        while not all(Ctl(s)({"type": "status"})["upstream"]["state"] ==
-                      "connected" for s in socks):
+        while not all(upstream_connected(s) for s in socks):
             time.sleep(0.05)
         feeders = [subprocess.Popen(
             [PY, os.path.join(HERE, "ranks.py"), s, str(i * per_relay),
@@ -986,7 +982,7 @@ def one_burst(root_args):
         # lines, not registrations.
         while len(Ctl(rsock)({"type": "status"})["sources"]) < world:
             time.sleep(0.5)
-        cpu0 = cpu_s(root.pid)
+        cpu0 = proc_cpu_s(root.pid)
         t0 = time.perf_counter()
         for f in feeders:
             f.stdin.write(b"go\n")
@@ -1004,7 +1000,7 @@ def one_burst(root_args):
                 size, since = now, time.perf_counter()
             time.sleep(0.05)
         printed = since - t0
-        cpu = cpu_s(root.pid) - cpu0
+        cpu = proc_cpu_s(root.pid) - cpu0
         got = count_lines(os.path.join(tmp, "root.jsonl"))
     finally:
         for p in procs:
