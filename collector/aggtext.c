@@ -586,15 +586,11 @@ at_values(struct at_buf *b, size_t n)
 				vals[nd++] = vals[i];
 		}
 	}
-	if (ints && nd >= 3) {
-		long long	lo, hi;
-
-		at_number(vals[0].p, vals[0].len, &lo, &d);
-		at_number(vals[nd - 1].p, vals[nd - 1].len, &hi, &d);
-		if (hi - lo + 1 == (long long)nd) {
-			at_span(b, "{", nd, "}");
-			return;
-		}
+	/* Integers all: their values are in ll. */
+	if (ints && nd >= 3 && vals[nd - 1].ll - vals[0].ll + 1 ==
+	    (long long)nd) {
+		at_span(b, "{", nd, "}");
+		return;
 	}
 	if (nd <= AT_DISTINCT) {
 		at_set(b, nd);
