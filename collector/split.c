@@ -16,6 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "collector.h"
 
 void
@@ -207,10 +211,37 @@ split_pause(struct split *s)
 		s->barwait = 1;
 }
 
+/*
+ * The first \n or \r in p[0..n), or NULL: one pass where two memchr()
+ * calls would look at a line twice.
+ */
+static const char *
+split_eol(const char *p, size_t n)
+{
+	const char	*end = p + n;
+#ifdef __SSE2__
+	const __m128i	 nl = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+	__m128i		 v;
+	int		 m;
+
+	for (; end - p >= 16; p += 16) {
+		v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, nl),
+		    _mm_cmpeq_epi8(v, cr)));
+		if (m != 0)
+			return (p + __builtin_ctz((unsigned)m));
+	}
+#endif
+	for (; p < end; p++)
+		if (*p == '\n' || *p == '\r')
+			return (p);
+	return (NULL);
+}
+
 void
 split_feed(struct split *s, const char *p, size_t n, split_cb cb, void *arg)
 {
-	const char	*end = p + n, *nl, *cr, *stop;
+	const char	*end = p + n, *eol;
 
 	if (s->barwait && n > 0) {
 		s->barwait = 0;
@@ -229,20 +260,30 @@ split_feed(struct split *s, const char *p, size_t n, split_cb cb, void *arg)
 			}
 			split_separator(s, cb, arg);
 		}
-		nl = memchr(p, '\n', (size_t)(end - p));
-		stop = nl != NULL ? nl : end;
-		cr = memchr(p, '\r', (size_t)(stop - p));
-		if (cr != NULL) {
-			split_append(s, p, (size_t)(cr - p), cb, arg);
-			s->cr = 1;
-			p = cr + 1;
+		/*
+		 * A whole line with nothing before it and no \r, the common
+		 * case, goes out from the caller's bytes, not copied first.
+		 */
+		eol = split_eol(p, (size_t)(end - p));
+		if (eol != NULL && *eol == '\n' && s->len == 0 &&
+		    !s->progress && !s->cont && s->lastlen == 0 &&
+		    (size_t)(eol - p) <= s->max) {
+			cb(arg, p, (size_t)(eol - p), 0);
+			p = eol + 1;
 			continue;
 		}
-		split_append(s, p, (size_t)(stop - p), cb, arg);
-		if (nl == NULL)
+		if (eol != NULL && *eol == '\r') {
+			split_append(s, p, (size_t)(eol - p), cb, arg);
+			s->cr = 1;
+			p = eol + 1;
+			continue;
+		}
+		split_append(s, p, (size_t)((eol != NULL ? eol : end) - p),
+		    cb, arg);
+		if (eol == NULL)
 			break;
 		split_emit(s, 0, cb, arg);
-		p = nl + 1;
+		p = eol + 1;
 	}
 }
 
