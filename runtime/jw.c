@@ -70,31 +70,18 @@ json_plain8(uint64_t w)
 
 #ifdef __SSE2__
 /*
- * Bytes from s (n of them) that can be copied as they are, looked at 16
- * at a time: exact up to the first byte that cannot in a block of 16;
- * fewer than 16 left are left to the callers' other scans. Bytes from
- * 0x80 compare below 0x20 as signed and go to the UTF-8 check.
+ * Bytes of v that cannot be copied as they are, as a bit mask. Bytes
+ * from 0x80 compare below 0x20 as signed and go to the UTF-8 check.
  */
-static inline size_t
-json_plain16(const unsigned char *s, size_t n)
+static inline int
+json_bad16(__m128i v)
 {
 	const __m128i	sp = _mm_set1_epi8(0x20), q = _mm_set1_epi8('"');
 	const __m128i	bs = _mm_set1_epi8('\\'), del = _mm_set1_epi8(0x7f);
-	__m128i		v, bad;
-	size_t		i = 0;
-	int		m;
 
-	while (i + 16 <= n) {
-		v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-		bad = _mm_or_si128(_mm_cmplt_epi8(v, sp),
-		    _mm_or_si128(_mm_cmpeq_epi8(v, q),
-		    _mm_or_si128(_mm_cmpeq_epi8(v, bs),
-		    _mm_cmpeq_epi8(v, del))));
-		if ((m = _mm_movemask_epi8(bad)) != 0)
-			return (i + (size_t)__builtin_ctz((unsigned)m));
-		i += 16;
-	}
-	return (i);
+	return (_mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, sp),
+	    _mm_or_si128(_mm_cmpeq_epi8(v, q),
+	    _mm_or_si128(_mm_cmpeq_epi8(v, bs), _mm_cmpeq_epi8(v, del))))));
 }
 #endif
 
@@ -113,38 +100,49 @@ utf8_copy(char **d, const unsigned char *s, size_t n)
 	return (k);
 }
 
+/*
+ * Plain bytes are stored as they are loaded, 16 or eight at a time, with
+ * no second pass to copy them: a store may write past the plain ones, and
+ * what follows overwrites that. It stays inside dst, which holds six
+ * bytes for each byte not yet read.
+ */
 size_t
 json_escape(char *dst, const char *src, size_t n)
 {
 	const unsigned char	*s = (const unsigned char *)src;
 	char			*d = dst;
-	size_t			 i = 0, run;
+	size_t			 i = 0;
 	unsigned char		 c;
+	uint64_t		 w;
+#ifdef __SSE2__
+	__m128i			 v;
+	int			 m;
+#endif
 
 	while (i < n) {
-		/* Copy a run of plain bytes at once, 16 or eight at a time
-		 * first. */
 #ifdef __SSE2__
-		run = i + json_plain16(s + i, n - i);
-#else
-		run = i;
+		for (; i + 16 <= n; i += 16, d += 16) {
+			v = _mm_loadu_si128((const __m128i *)(const void *)
+			    (s + i));
+			_mm_storeu_si128((__m128i *)(void *)d, v);
+			if ((m = json_bad16(v)) != 0) {
+				m = __builtin_ctz((unsigned)m);
+				i += (size_t)m;
+				d += m;
+				break;
+			}
+		}
 #endif
-		for (; run + 8 <= n; run += 8) {
-			uint64_t w;
-
-			memcpy(&w, s + run, 8);
+		for (; i + 8 <= n; i += 8, d += 8) {
+			memcpy(&w, s + i, 8);
 			if (!json_plain8(w))
 				break;
+			memcpy(d, &w, 8);
 		}
-		for (; run < n && json_plain(s[run]); run++)
-			;
-		if (run > i) {
-			memcpy(d, s + i, run - i);
-			d += run - i;
-			i = run;
-			if (i == n)
-				break;
-		}
+		for (; i < n && json_plain(s[i]); i++)
+			*d++ = (char)s[i];
+		if (i == n)
+			break;
 		c = s[i];
 		if (c >= 0x80) {
 			i += utf8_copy(&d, s + i, n - i);
