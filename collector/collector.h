@@ -292,8 +292,7 @@ void	barrier_finish(struct barriers *, struct barrier *);
 /* Python level (10..50) a line announces, or 0 when none is recognised. */
 int	severity_detect(const char *line, size_t len);
 
-/* shape.c */
-/* What the console needs to know of a line's text. */
+/* shape.c: what the console needs to know of a line's text */
 struct shape {
 	uint64_t	key;		/* shape_template() */
 	int		letters;	/* literal letters in the template */
@@ -302,8 +301,7 @@ struct shape {
 /* The shape of line, taken from a recent line equal to it once each digit
  * reads as '0' when there is one, else computed and remembered. */
 void	shape_of(const char *line, size_t len, struct shape *out);
-/* Tokens a template keeps apart; more are folded into the last. */
-#define SHAPE_MAX_TOKENS	64
+#define SHAPE_MAX_TOKENS	64	/* apart; more fold into the last */
 /* Hashes of a line's template tokens. */
 struct shape_tokens {
 	uint64_t	h[SHAPE_MAX_TOKENS];
@@ -319,8 +317,10 @@ uint64_t shape_span(const struct shape_tokens *, size_t from, size_t to);
 uint64_t shape_template(const char *line, size_t len, int *letters);
 /* Hash of n bytes, eight at a time. */
 uint64_t shape_bytes(const char *, size_t);
-/* Lines whose shape was remembered, and lines shaped in full. */
+/* Lines whose shape was remembered, lines shaped in full; the hash used
+ * where there are no AES instructions, from now on (tests). */
 void	shape_stats(uint64_t *hits, uint64_t *misses);
+void	shape_portable(void);
 
 /* wire.c: frames between collectors */
 #define WIRE_PROTO		2	/* 2: sealed after the handshake */

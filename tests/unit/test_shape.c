@@ -78,7 +78,8 @@ Test(shape, remembered_lines_count_as_hits)
  * followed by copies with other digits: all must be shaped as if alone,
  * across lengths that cross the sixteen-byte steps of the hash.
  */
-Test(shape, random_lines_and_their_digit_variants)
+static void
+random_lines(void)
 {
 	static const char *const pieces[] = { "INFO", "WARNING", "ERROR",
 	    "level=", "lvl=", "DEBUG", "x", "ab", "_", "=", ":", ".", "-",
@@ -111,4 +112,16 @@ Test(shape, random_lines_and_their_digit_variants)
 			check_shape(copy, len);
 		}
 	}
+}
+
+Test(shape, random_lines_and_their_digit_variants)
+{
+	random_lines();
+}
+
+/* The hash used where the processor has no AES instructions. */
+Test(shape, random_lines_with_the_portable_hash)
+{
+	shape_portable();
+	random_lines();
 }
