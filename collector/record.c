@@ -20,19 +20,41 @@ record_ts(char *buf, const struct timespec *ts)
 	snprintf(buf, TS_LEN, "%s.%06dZ", head, (int)(ts->tv_nsec / 1000));
 }
 
-/* Append a decimal without stdio. */
+/* Two decimal digits for each value below 100. */
+static const char record_pairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
+
+/*
+ * Append a decimal without stdio: its width first, then two digits at a
+ * time from the end, straight into d.
+ */
 static char *
 record_u64(char *d, uint64_t v)
 {
-	char	tmp[24];
-	int	i = sizeof tmp;
+	uint64_t	p10 = 10;
+	size_t		w = 1, r;
+	char		*e;
 
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	memcpy(d, tmp + i, sizeof tmp - i);
-	return (d + sizeof tmp - i);
+	while (w < 20 && v >= p10) {
+		w++;
+		p10 *= 10;
+	}
+	e = d + w;
+	while (v >= 100) {
+		r = (size_t)(v % 100) * 2;
+		v /= 100;
+		e -= 2;
+		e[0] = record_pairs[r];
+		e[1] = record_pairs[r + 1];
+	}
+	if (v >= 10) {
+		e[-2] = record_pairs[v * 2];
+		e[-1] = record_pairs[v * 2 + 1];
+	} else
+		e[-1] = (char)('0' + v);
+	return (d + w);
 }
 
 /* Append a literal. */
@@ -51,9 +73,10 @@ record_line(char *dst, const char *ts, uint64_t us, const char *prefix,
 	static size_t	 hlen, htl;
 	static uint64_t	 hus = UINT64_MAX;
 	char		*d = dst, *h;
-	size_t		 tl = strlen(ts);
+	size_t		 tl;
 
-	if (us != hus || tl != htl || memcmp(head + 7, ts, tl) != 0) {
+	if (us != hus || strncmp(head + 7, ts, htl) != 0 || ts[htl] != '\0') {
+		tl = strlen(ts);
 		/* A time too long to keep (none is) is written in place. */
 		h = tl + 48 <= sizeof head ? head : dst;
 		d = h;

@@ -293,3 +293,36 @@ Test(record, writer_fits_long_plain_strings_and_refuses_what_cannot_fit)
 	cr_assert(w.overflow);
 	cr_assert(w.len < sizeof buf);
 }
+
+/* Numbers are written two digits at a time: every width, and the ends. */
+Test(record, sequence_numbers_of_every_width)
+{
+	const char	*prefix = "\"source\":1,";
+	char		 buf[RECORD_MAX(1, 11)], want[64], *p;
+	uint64_t	 seq, p10;
+	size_t		 len;
+	int		 i, d;
+
+	/* Around each power of ten from 1 to 10^19, then 0 and the top. */
+	for (i = 0; i <= 20; i++) {
+		for (p10 = 1, d = 0; d < i && i < 20; d++)
+			p10 *= 10;
+		for (d = -1; d <= 1; d++) {
+			seq = i == 0 ? (uint64_t)(d + 1) : i == 20 ?
+			    UINT64_MAX - (uint64_t)(d + 1) : p10 + (uint64_t)d;
+			len = record_line(buf, "2026-01-02T03:04:05.000006Z",
+			    1767323045000006ULL, prefix, strlen(prefix), seq,
+			    "x", 1, 0, 0);
+			snprintf(want, sizeof want, "\"seq\":%llu,",
+			    (unsigned long long)seq);
+			buf[len] = '\0';
+			p = strstr(buf, "\"seq\":");
+			cr_assert(p != NULL && strncmp(p, want,
+			    strlen(want)) == 0, "%s in %s", want, buf);
+		}
+	}
+	len = record_copy_of(buf, len, 9, 1000000);
+	buf[len] = '\0';
+	cr_assert(strstr(buf, "\"copy_of\":{\"source\":9,\"seq\":1000000}}\n")
+	    != NULL, "%s", buf);
+}
