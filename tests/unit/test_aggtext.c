@@ -205,3 +205,41 @@ Test(aggtext, plain_integers_are_the_canonical_ones)
 		cr_assert(!at_plain_int(no[i], strlen(no[i]), l), "%s", no[i]);
 	}
 }
+
+/*
+ * Members sort by rank, then pid, with many ties: up to AT_SMALL_SORT by
+ * insertion, equals kept in their order; more by qsort, which orders
+ * equals as the C library does.
+ */
+Test(aggtext, members_sort_as_merge_sort_does)
+{
+	struct agg_member	m[80], want[80];
+	size_t			n, i, j;
+	int			r;
+
+	srand(5);
+	for (r = 0; r < 20000; r++) {
+		n = (size_t)rand() % 80;
+		for (i = 0; i < n; i++) {
+			m[i].rank = rand() % 4 == 0 ? -1 : rand() % 12;
+			m[i].pid = rand() % 6;
+			m[i].len = i;	/* where it came from */
+		}
+		memcpy(want, m, n * sizeof *m);
+		/* A stable reference: by key, then by first place. */
+		for (i = 1; i < n; i++)
+			for (j = i; j > 0 && (at_member_cmp(&want[j - 1],
+			    &want[j]) > 0); j--) {
+				struct agg_member t = want[j];
+
+				want[j] = want[j - 1];
+				want[j - 1] = t;
+			}
+		at_members_sort(m, n);
+		for (i = 0; i < n; i++)
+			cr_assert(m[i].rank == want[i].rank &&
+			    m[i].pid == want[i].pid && (n > AT_SMALL_SORT ||
+			    m[i].len == want[i].len),
+			    "round %d, %zu members: place %zu", r, n, i);
+	}
+}
