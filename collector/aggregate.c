@@ -80,6 +80,9 @@ struct agg_src {
 	long			 pid;
 	long			 world;
 	char			 prefix[64];
+	/* Where its last group was when it joined: a guess, checked. */
+	const struct agg_queue	*hint_q[2];
+	size_t			 hint_i[2];
 	struct agg_block	 blk[2];
 	int			 open[2];	/* on the open list */
 	struct agg_src		*hnext;
@@ -300,30 +303,65 @@ agg_rank_last(long rank)
 #define AGG_LOOK	8
 
 /*
+ * Where in q the oldest group after s's last one is. A source most often
+ * joins the group after the one it joined last, in the same queue: that
+ * place is remembered and checked before the queue is searched.
+ */
+static size_t
+agg_queue_next(const struct agg_queue *q, const struct agg_src *s,
+    int which)
+{
+	size_t	i = s->hint_i[which];
+
+	if (s->hint_q[which] == q && i >= q->head && i < q->n &&
+	    q->v[i]->serial == s->last[which])
+		return (i + 1);
+	return (agg_queue_index(q, s->last[which]));
+}
+
+/* Whether a and b, n bytes each, are the same; most differ early. */
+static inline int
+agg_same(const char *a, const char *b, size_t n)
+{
+	uint64_t	x, y;
+
+	if (n >= 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y)
+			return (0);
+	}
+	return (memcmp(a, b, n) == 0);
+}
+
+/*
  * The group of q that line of s joins, or NULL for a new one: one begun
  * after s's last line, saying the very same text if one of the first few
  * does, else the oldest its rank is not in yet.
  */
 static struct agg_group *
 agg_queue_pick(const struct agg_queue *q, const struct agg_src *s,
-    int which, const char *line, size_t len)
+    int which, const char *line, size_t len, size_t *at)
 {
-	struct agg_group	*g, *c;
+	struct agg_group	*c;
 	uint64_t		*rl;
-	size_t			 i, end;
+	size_t			 i, end, first;
 
-	if ((i = agg_queue_index(q, s->last[which])) == q->n)
+	if ((first = agg_queue_next(q, s, which)) == q->n)
 		return (NULL);
-	g = q->v[i];
-	end = i + AGG_LOOK < q->n ? i + AGG_LOOK : q->n;
-	for (; i < end; i++) {
+	end = first + AGG_LOOK < q->n ? first + AGG_LOOK : q->n;
+	for (i = first; i < end; i++) {
 		c = q->v[i];
-		if (c->len == len && memcmp(c->text, line, len) == 0)
+		if (c->len == len && agg_same(c->text, line, len)) {
+			*at = i;
 			return (c);
+		}
 	}
-	if ((rl = agg_rank_last(s->rank)) == NULL || rl[which] < g->serial)
-		return (g);
-	return (agg_queue_after(q, rl[which]));
+	if ((rl = agg_rank_last(s->rank)) != NULL &&
+	    rl[which] >= q->v[first]->serial)
+		first = agg_queue_index(q, rl[which]);
+	*at = first;
+	return (first < q->n ? q->v[first] : NULL);
 }
 
 /* Take g, the oldest, off its queue; the queue goes when empty. */
@@ -420,6 +458,21 @@ agg_text_drop(struct agg_member *m)
 		free(m->chunk);
 }
 
+/*
+ * Remember where g, the group s just joined, is in its queue: at i when
+ * it was found there, else most often the newest (a new group).
+ */
+static void
+agg_hint(struct agg_src *s, const struct agg_group *g, size_t i)
+{
+	const struct agg_queue	*q = g->queue;
+
+	if (i < q->head || i >= q->n || q->v[i] != g)
+		i = q->n - 1;
+	s->hint_q[g->which] = q->v[i] == g ? q : NULL;
+	s->hint_i[g->which] = i;
+}
+
 /* s said text in g; its next line may only join a later group. */
 static void
 agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
@@ -487,6 +540,7 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 	size_t			 nsig = 0;
 	int			 severity = sh->severity, ranked = s->rank >= 0;
 	int			 slot = agg_slot(severity), have_sig = 0, piece;
+	size_t			 at = SIZE_MAX;
 
 	key = sh->key;
 	if (sh->letters < AGG_MIN_LETTERS)	/* numbers only: exact text */
@@ -515,7 +569,7 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 		}
 	}
 	if (q != NULL)
-		g = agg_queue_pick(q, s, which, line, len);
+		g = agg_queue_pick(q, s, which, line, len, &at);
 	if (g == NULL) {
 		g = agg_group_new(key, 0, which, severity, ranked, flags, 0,
 		    line, len, deadline);
@@ -528,6 +582,7 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 		}
 	}
 	agg_member_add(g, s, line, len);
+	agg_hint(s, g, at);
 	return (g->serial);
 }
 
