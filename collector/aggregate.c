@@ -405,8 +405,9 @@ agg_group_new(uint64_t key, uint64_t serial, int which, int severity,
 	memcpy(g->text, text, len);
 	g->len = len;
 	g->world = -1;
-	g->capmembers = 4;
-	g->members = xcalloc(g->capmembers, sizeof *g->members);
+	/* Eight: a node's ranks, without growing (torchrun's usual). */
+	g->capmembers = 8;
+	g->members = xmalloc(g->capmembers * sizeof *g->members);
 	agg_queue_put(agg_queue(key, 1), g);
 	p = TAILQ_LAST(&waiting, agg_groups);
 	while (p != NULL && p->serial > g->serial)
