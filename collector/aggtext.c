@@ -62,15 +62,32 @@ static size_t		 capidx;
 static struct at_val	*vals;		/* what members said at a word */
 
 static void
+at_grow(struct at_buf *b, size_t n)
+{
+	b->cap = (b->len + n + 1) * 2;
+	b->p = xrealloc(b->p, b->cap);
+}
+
+/*
+ * Append n bytes. Most pieces are a comma or a rank's short value: they
+ * are copied inline, where a memcpy() call would cost more than the copy.
+ */
+static inline void
 at_put(struct at_buf *b, const char *s, size_t n)
 {
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, s, n);
+	char	*d;
+	size_t	 i;
+
+	if (b->len + n + 1 > b->cap)
+		at_grow(b, n);
+	d = b->p + b->len;
+	if (n <= 8) {
+		for (i = 0; i < n; i++)
+			d[i] = s[i];
+	} else
+		memcpy(d, s, n);
+	d[n] = '\0';
 	b->len += n;
-	b->p[b->len] = '\0';
 }
 
 #define AT_PUT(b, lit)	at_put((b), (lit), sizeof(lit) - 1)
