@@ -243,3 +243,26 @@ Test(aggtext, members_sort_as_merge_sort_does)
 			    "round %d, %zu members: place %zu", r, n, i);
 	}
 }
+
+/* The common end of two texts, 16 bytes at a time, is the bytewise one. */
+Test(aggtext, common_tail_is_the_bytewise_one)
+{
+	char	x[200], y[200];
+	size_t	xn, yn, max, want;
+	int	i;
+
+	srand(3);
+	for (i = 0; i < 200000; i++) {
+		xn = random_line(x, 120);
+		yn = i % 5 == 0 ? random_line(y, 120) :
+		    edit_line(x, xn, y, sizeof y);
+		max = xn < yn ? xn : yn;
+		if (max > 0)
+			max = (size_t)rand() % (max + 1);
+		for (want = 0; want < max && x[xn - want - 1] ==
+		    y[yn - want - 1]; want++)
+			;
+		cr_assert_eq(at_common_tail(x, xn, y, yn, max), want,
+		    "round %d", i);
+	}
+}
