@@ -26,6 +26,10 @@ Comparisons:
              shimmed, shimmed with a level file set), and the collector's
              instructions per registration (callgrind, 100 processes of
              /bin/true, then of /bin/echo hi, which writes)
+  burst      16,384 ranks behind 64 relays print 200 lines each at once:
+             time to the root's log and console, root CPU per line
+  relays     root CPU per line through 2, 8 and 64 relays (1,024 ranks x
+             1,000 lines), console view on and -q
   cost       collector instructions per line (callgrind, which load does
              not distort): 8 C writers x 20,000 lines under MESHLOG_BUFFERING=
              keep, launch mode with a JSON log; the default (console view),
@@ -942,8 +946,20 @@ def bench_burst(args, results):
         results["burst"][view] = one_burst(["-q"] if view == "-q" else [])
 
 
-def one_burst(root_args):
-    relays_n, per_relay, lines = 64, 256, 200
+def bench_relays(args, results):
+    """Root CPU per line as relays are added (issue 17 asks it flat,
+    within 10%, from 2 to 64): 1,024 ranks print 1,000 lines each, through
+    2, 8 and 64 relays, with the root's console view on and with -q."""
+    results["relays"] = {}
+    for view in ("console", "-q"):
+        rows = {}
+        for n in (2, 8, 64):
+            rows[n] = one_burst(["-q"] if view == "-q" else [], n,
+                                1024 // n, 1000)
+        results["relays"][view] = rows
+
+
+def one_burst(root_args, relays_n=64, per_relay=256, lines=200):
     world = relays_n * per_relay
     tmp = tempfile.mkdtemp(prefix="meshlog-bench-burst-")
     token = link_token(tmp)
@@ -1003,7 +1019,9 @@ def one_burst(root_args):
         cpu = proc_cpu_s(root.pid) - cpu0
         got = count_lines(os.path.join(tmp, "root.jsonl"))
     finally:
-        for p in procs:
+        # Relays first: each hands its last frames to the root as it
+        # stops, and waits for a root that is gone before giving up.
+        for p in reversed(procs):
             p.terminate()
             p.wait()
         console.close()
@@ -1019,6 +1037,7 @@ def one_burst(root_args):
               "console view", in_log, printed, shown, cpu, got / cpu / 1e6),
           flush=True)
     return {"ranks": world, "relays": relays_n, "lines": got,
+            "per_rank": lines,
             "in_log_s": in_log, "console_s": printed, "root_cpu_s": cpu,
             "lines_per_root_cpu_s": got / cpu, "console_lines": shown}
 
@@ -1341,6 +1360,21 @@ def markdown(results):
                         r["in_log_s"], r["console_s"], r["console_lines"],
                         r["root_cpu_s"], r["lines_per_root_cpu_s"] / 1e6),
                     ""]
+    if "relays" in results:
+        out += ["## Root CPU per line by relays", "",
+                "| root | relays | ranks x lines | root CPU s | lines per "
+                "root CPU-second | vs 2 relays |", "|---|---|---|---|---|---|"]
+        for view, rows in results["relays"].items():
+            first = None
+            for n, r in sorted(rows.items(), key=lambda kv: int(kv[0])):
+                per = r["root_cpu_s"] / r["lines"]
+                first = first or per
+                out.append("| %s | %s | %d x %d | %.2f | %.2f M | %+.0f%% |"
+                           % (view, n, r["ranks"], r["per_rank"],
+                              r["root_cpu_s"],
+                              r["lines_per_root_cpu_s"] / 1e6,
+                              (per / first - 1) * 100))
+        out.append("")
     if "rotation" in results:
         r = results["rotation"]
         out += ["## Rotation", "", "%d lines of 8 Python logging writers, "
@@ -1432,7 +1466,7 @@ def main():
     ap.add_argument("--only", nargs="*", default=["fanin", "overhead",
                     "aggregate", "console", "barrier", "latency", "memory",
                     "relay", "fork", "start", "query",
-                    "rotation", "fairness", "cost", "burst"])
+                    "rotation", "fairness", "cost", "burst", "relays"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--query-mb", type=int, default=1000,
                     help="size of the log meshlogctl logs is timed on")
