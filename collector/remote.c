@@ -11,8 +11,6 @@
 
 #include "source.h"
 
-RB_HEAD(remotes, source);
-
 /*
  * A source closed with its lost relay, to open again on its return. The
  * source it becomes has a new id, and counts its lines from 0 again: the
@@ -26,28 +24,100 @@ struct remote_lost {
 	TAILQ_ENTRY(remote_lost)	 entry;
 };
 
-static struct remotes		 remote_tree = RB_INITIALIZER(&remote_tree);
+/*
+ * A relay's sources by (relay, id there): open addressing over a compact
+ * array, at most half full. A root behind many relays looks one up for
+ * every record, and ranks take turns, so the last one found is rarely
+ * the next; the keys sit in the table, so a lookup costs one cache line.
+ */
+struct remote_slot {
+	uint64_t	 link;
+	uint64_t	 rid;
+	struct source	*src;		/* NULL: free */
+};
+static struct remote_slot	*remote_hash;
+static size_t			 remote_nslots;
 static struct source		*remote_last;	/* of the last record */
 static uint64_t			 remote_unknown;	/* records of no source */
 static TAILQ_HEAD(, remote_lost) lost = TAILQ_HEAD_INITIALIZER(lost);
 static struct sourcelist	 relayed = TAILQ_HEAD_INITIALIZER(relayed);
 static unsigned			 nrelayed;
 
-/* Order a relay's sources by (relay, id at the relay). */
-static int
-remote_cmp(struct source *a, struct source *b)
+static size_t
+remote_home(uint64_t link, uint64_t rid)
 {
-	if (a->link != b->link)
-		return (a->link < b->link ? -1 : 1);
-	return (a->rid < b->rid ? -1 : a->rid > b->rid);
+	uint64_t	h = (link * 0x9e3779b97f4a7c15ULL) ^
+			    (rid * 0xc2b2ae3d27d4eb4fULL);
+
+	return ((size_t)(h ^ (h >> 29)) & (remote_nslots - 1));
 }
-RB_GENERATE(remotes, source, rentry, remote_cmp)
+
+/* The slot of (link, rid), or the free one where it would go. */
+static struct remote_slot *
+remote_slot(uint64_t link, uint64_t rid)
+{
+	size_t	i = remote_home(link, rid);
+
+	while (remote_hash[i].src != NULL && (remote_hash[i].link != link ||
+	    remote_hash[i].rid != rid))
+		i = (i + 1) & (remote_nslots - 1);
+	return (&remote_hash[i]);
+}
+
+/* Add src, doubling the table first when it would be over half full. */
+static void
+remote_hash_add(struct source *src)
+{
+	struct remote_slot	*old = remote_hash, *sl;
+	size_t			 n = remote_nslots, i;
+
+	if (2 * (nrelayed + 1) > remote_nslots) {
+		remote_nslots = n == 0 ? 64 : n * 2;
+		remote_hash = xcalloc(remote_nslots, sizeof *remote_hash);
+		for (i = 0; i < n; i++) {
+			if (old[i].src != NULL)
+				*remote_slot(old[i].link, old[i].rid) = old[i];
+		}
+		free(old);
+	}
+	sl = remote_slot(src->link, src->rid);
+	sl->link = src->link;
+	sl->rid = src->rid;
+	sl->src = src;
+}
+
+/*
+ * Take src out, moving back the entries after it that would otherwise
+ * no longer be found (linear probing has no tombstones).
+ */
+static void
+remote_hash_remove(struct source *src)
+{
+	size_t	i = (size_t)(remote_slot(src->link, src->rid) - remote_hash);
+	size_t	j = i, home, mask = remote_nslots - 1;
+
+	if (remote_hash[i].src != src)
+		return;
+	remote_hash[i].src = NULL;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (remote_hash[j].src == NULL)
+			return;
+		home = remote_home(remote_hash[j].link, remote_hash[j].rid);
+		/* Stays when its home lies cyclically in (i, j]. */
+		if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+			continue;
+		remote_hash[i] = remote_hash[j];
+		remote_hash[j].src = NULL;
+		i = j;
+	}
+}
 
 /* Close a relay's source here. */
 static void
 remote_close(struct source *src, enum close_reason reason)
 {
-	RB_REMOVE(remotes, &remote_tree, src);
+	remote_hash_remove(src);
 	if (remote_last == src)
 		remote_last = NULL;
 	TAILQ_REMOVE(&relayed, src, entry);
@@ -59,16 +129,14 @@ remote_close(struct source *src, enum close_reason reason)
 static struct source *
 remote_find(uint64_t link, uint64_t rid)
 {
-	struct source	key;
+	struct source	*s;
 
 	if (remote_last != NULL && remote_last->link == link &&
 	    remote_last->rid == rid)
 		return (remote_last);
-	key.link = link;
-	key.rid = rid;
-	if ((remote_last = RB_FIND(remotes, &remote_tree, &key)) == NULL)
+	if (remote_nslots == 0 || (s = remote_slot(link, rid)->src) == NULL)
 		return (NULL);
-	return (remote_last);
+	return (remote_last = s);
 }
 
 /* Replace a relay's source id in an event by this collector's. */
@@ -135,7 +203,7 @@ remote_open(uint64_t link, json_t *o)
 		src->st[which] = s;
 		src->nopen++;
 	}
-	RB_INSERT(remotes, &remote_tree, src);
+	remote_hash_add(src);
 	TAILQ_INSERT_TAIL(&relayed, src, entry);
 	nrelayed++;
 	remote_rewrite(link, o, "parent_source");

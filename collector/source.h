@@ -110,7 +110,6 @@ struct source {
 	int			 tail_next;
 	json_t			*opened;	/* a relay's: its source_open */
 	TAILQ_ENTRY(source)	 entry;
-	RB_ENTRY(source)	 rentry;
 };
 
 /* One of the last lines of a process, for the first failure's account. */
