@@ -299,6 +299,10 @@ agg_rank_last(long rank)
 	return (rank_last[rank]);
 }
 
+/* Members a group has room for when it is made, kept right after it. */
+#define AGG_INLINE		8
+#define AGG_INLINE_MEMBERS(g)	((struct agg_member *)(void *)((g) + 1))
+
 /* How many groups past the oldest a line looks for its very text. */
 #define AGG_LOOK	8
 
@@ -390,8 +394,13 @@ agg_group_new(uint64_t key, uint64_t serial, int which, int severity,
     int ranked, int flags, int block, const char *text, size_t len,
     double deadline)
 {
-	/* The first line is kept with the group. */
-	struct agg_group	*g = xcalloc(1, sizeof *g + len), *p;
+	/*
+	 * The first line is kept with the group, and so is room for
+	 * AGG_INLINE members: a node's ranks, without growing (torchrun's
+	 * usual), in one allocation.
+	 */
+	struct agg_group	*g = xcalloc(1, sizeof *g + AGG_INLINE *
+				    sizeof(struct agg_member) + len), *p;
 
 	g->key = key;
 	g->serial = serial != 0 ? serial : ++agg_serial;
@@ -401,13 +410,12 @@ agg_group_new(uint64_t key, uint64_t serial, int which, int severity,
 	g->ranked = ranked;
 	g->flags = flags;
 	g->block = block;
-	g->text = (char *)(g + 1);
+	g->members = AGG_INLINE_MEMBERS(g);
+	g->capmembers = AGG_INLINE;
+	g->text = (char *)(g->members + AGG_INLINE);
 	memcpy(g->text, text, len);
 	g->len = len;
 	g->world = -1;
-	/* Eight: a node's ranks, without growing (torchrun's usual). */
-	g->capmembers = 8;
-	g->members = xmalloc(g->capmembers * sizeof *g->members);
 	agg_queue_put(agg_queue(key, 1), g);
 	p = TAILQ_LAST(&waiting, agg_groups);
 	while (p != NULL && p->serial > g->serial)
@@ -484,8 +492,13 @@ agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
 
 	if (g->nmembers == g->capmembers) {
 		g->capmembers *= 2;
-		g->members = xrealloc(g->members, g->capmembers *
-		    sizeof *g->members);
+		if (g->members == AGG_INLINE_MEMBERS(g)) {
+			m = xmalloc(g->capmembers * sizeof *g->members);
+			memcpy(m, g->members, g->nmembers * sizeof *m);
+			g->members = m;
+		} else
+			g->members = xrealloc(g->members, g->capmembers *
+			    sizeof *g->members);
 	}
 	m = &g->members[g->nmembers++];
 	m->prefix = s->prefix;
@@ -526,7 +539,8 @@ agg_print(struct agg_group *g)
 	}
 	nbytes -= g->len;
 	ngroups--;
-	free(g->members);
+	if (g->members != AGG_INLINE_MEMBERS(g))
+		free(g->members);
 	free(g);
 }
 
