@@ -27,21 +27,17 @@ static const char record_pairs[] =
     "6869707172737475767778798081828384858687888990919293949596979899";
 
 /*
- * Append a decimal without stdio: its width first, then two digits at a
- * time from the end, straight into d.
+ * Append a decimal without stdio, two digits at a time from the end into
+ * a scratch buffer, then 20 bytes at once (a copy of fixed size is a few
+ * moves): d must have room for 20, of which the bytes past the number
+ * are left for what follows to overwrite.
  */
 static char *
 record_u64(char *d, uint64_t v)
 {
-	uint64_t	p10 = 10;
-	size_t		w = 1, r;
-	char		*e;
+	char	tmp[40], *e = tmp + 20;
+	size_t	r;
 
-	while (w < 20 && v >= p10) {
-		w++;
-		p10 *= 10;
-	}
-	e = d + w;
 	while (v >= 100) {
 		r = (size_t)(v % 100) * 2;
 		v /= 100;
@@ -50,11 +46,13 @@ record_u64(char *d, uint64_t v)
 		e[1] = record_pairs[r + 1];
 	}
 	if (v >= 10) {
-		e[-2] = record_pairs[v * 2];
-		e[-1] = record_pairs[v * 2 + 1];
+		e -= 2;
+		e[0] = record_pairs[v * 2];
+		e[1] = record_pairs[v * 2 + 1];
 	} else
-		e[-1] = (char)('0' + v);
-	return (d + w);
+		*--e = (char)('0' + v);
+	memcpy(d, e, 20);
+	return (d + (tmp + 20 - e));
 }
 
 /* Append a literal. */
