@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "source.h"
 
 /*
@@ -43,13 +45,22 @@ static TAILQ_HEAD(, remote_lost) lost = TAILQ_HEAD_INITIALIZER(lost);
 static struct sourcelist	 relayed = TAILQ_HEAD_INITIALIZER(relayed);
 static unsigned			 nrelayed;
 
+/*
+ * A key's home slot. The hash is keyed with a secret made when the table
+ * is, so that a relay cannot choose ids that pile up on one slot.
+ */
+static uint64_t			 remote_secret[2];
+
 static size_t
 remote_home(uint64_t link, uint64_t rid)
 {
-	uint64_t	h = (link * 0x9e3779b97f4a7c15ULL) ^
-			    (rid * 0xc2b2ae3d27d4eb4fULL);
+	uint64_t	h;
 
-	return ((size_t)(h ^ (h >> 29)) & (remote_nslots - 1));
+	h = ((link ^ remote_secret[0]) * 0x9e3779b97f4a7c15ULL) ^
+	    ((rid ^ remote_secret[1]) * 0xc2b2ae3d27d4eb4fULL);
+
+	h = (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ULL;
+	return ((size_t)(h ^ (h >> 32)) & (remote_nslots - 1));
 }
 
 /* The slot of (link, rid), or the free one where it would go. */
@@ -72,6 +83,8 @@ remote_hash_add(struct source *src)
 	size_t			 n = remote_nslots, i;
 
 	if (2 * (nrelayed + 1) > remote_nslots) {
+		if (n == 0)
+			randombytes_buf(remote_secret, sizeof remote_secret);
 		remote_nslots = n == 0 ? 64 : n * 2;
 		remote_hash = xcalloc(remote_nslots, sizeof *remote_hash);
 		for (i = 0; i < n; i++) {
