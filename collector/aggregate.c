@@ -504,7 +504,7 @@ agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
 	m->prefix = s->prefix;
 	m->rank = s->rank;
 	m->pid = s->pid;
-	if (len == g->len && memcmp(text, g->text, len) == 0) {
+	if (len == g->len && agg_same(text, g->text, len)) {
 		m->text = g->text;	/* most members say the same */
 		m->len = g->len;
 		m->chunk = NULL;
