@@ -80,15 +80,22 @@ static inline void
 at_put(struct at_buf *b, const char *s, size_t n)
 {
 	char	*d;
-	size_t	 i;
 
 	if (b->len + n + 1 > b->cap)
 		at_grow(b, n);
 	d = b->p + b->len;
-	if (n <= 8) {
-		for (i = 0; i < n; i++)
-			d[i] = s[i];
-	} else
+	/* Two moves that overlap cover 4 to 16 bytes; three bytes cover 1 to 3. */
+	if (n >= 8 && n <= 16) {
+		memcpy(d, s, 8);
+		memcpy(d + n - 8, s + n - 8, 8);
+	} else if (n >= 4 && n < 8) {
+		memcpy(d, s, 4);
+		memcpy(d + n - 4, s + n - 4, 4);
+	} else if (n > 0 && n < 4) {
+		d[0] = s[0];
+		d[n / 2] = s[n / 2];
+		d[n - 1] = s[n - 1];
+	} else if (n > 16)
 		memcpy(d, s, n);
 	d[n] = '\0';
 	b->len += n;
