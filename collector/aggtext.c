@@ -591,35 +591,63 @@ at_span(struct at_buf *b, const char *open, size_t n, const char *close)
 }
 
 /*
+ * Whether vals[0..n) are integers (as at_number reads them) that count up
+ * by one. The first value that is no integer ends the reading: a word
+ * where ranks differ is mostly not one.
+ */
+static int
+at_run(size_t n)
+{
+	long long	 l, prev = 0;
+	double		 d;
+	size_t		 i, j;
+	const char	*p;
+
+	for (i = 0; i < n; i++) {
+		p = vals[i].p;
+		j = p[0] == '-' || p[0] == '+';
+		if (vals[i].len == j)
+			return (0);
+		for (; j < vals[i].len; j++) {
+			if (!at_digit(p[j]))
+				return (0);
+		}
+		if (at_number(p, vals[i].len, &l, &d) != 1 ||
+		    (i > 0 && l != prev + 1))
+			return (0);
+		prev = l;
+	}
+	return (1);
+}
+
+/*
  * Append what the n members said at one word: their values, in rank
  * order when few, else as distinct values or a range.
  */
 static void
 at_values(struct at_buf *b, size_t n)
 {
-	long long	 l = 0, prev = 0;
+	long long	 l = 0;
 	double		 d = 0;
 	size_t		 i, nd;
-	int		 ints = 1, nums = 1, run = 1, plain = 1, k;
+	int		 ints = 1, nums = 1, plain = 1, k;
 
+	/* Few values read as a set, or as a span when they count up by one. */
+	if (n <= AT_LIST) {
+		if (n >= 3 && at_run(n))
+			at_span(b, "{", n, "}");
+		else
+			at_set(b, n);
+		return;
+	}
 	for (i = 0; i < n; i++) {
 		k = vals[i].kind = at_number(vals[i].p, vals[i].len, &l, &d);
 		vals[i].num = d;
 		vals[i].ll = l;
 		nums &= k != 0;
 		ints &= k == 1;
-		if (k != 1 || (i > 0 && l != prev + 1))
-			run = 0;
 		if (plain && (k != 1 || !at_plain_int(vals[i].p, vals[i].len, l)))
 			plain = 0;
-		prev = l;
-	}
-	if (n <= AT_LIST) {
-		if (run && n >= 3)
-			at_span(b, "{", n, "}");
-		else
-			at_set(b, n);
-		return;
 	}
 	if (plain)
 		nd = at_sort_ints(n);
