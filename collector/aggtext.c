@@ -111,9 +111,15 @@ at_num(struct at_buf *b, long v)
 	at_put(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
-/* Byte classes: a word's bytes, and digits among them. */
+/*
+ * Byte classes: a word's bytes, digits among them, blanks, and the marks a
+ * number may hold inside ('.', '-', '+') or start with ('-', '+').
+ */
 #define AT_W	1
 #define AT_D	2
+#define AT_B	4
+#define AT_IN	8
+#define AT_SIGN	16
 static unsigned char	at_class[256];
 
 static void
@@ -130,6 +136,9 @@ at_class_init(void)
 		else if (c >= '0' && c <= '9')
 			at_class[c] = AT_W | AT_D;
 	}
+	at_class[' '] = at_class['\t'] = AT_B;
+	at_class['.'] = AT_IN;
+	at_class['-'] = at_class['+'] = AT_IN | AT_SIGN;
 }
 
 static int
@@ -173,7 +182,7 @@ at_tokens_from(const char *s, size_t n, struct at_tok *t, size_t max,
 	size_t			 j, kx = 0;
 
 	while (i < n && nt < max) {
-		if (u[i] == ' ' || u[i] == '\t') {
+		if (at_class[u[i]] & AT_B) {
 			i++;
 			continue;
 		}
@@ -204,14 +213,14 @@ at_tokens_from(const char *s, size_t n, struct at_tok *t, size_t max,
 			return (nt);
 		}
 		j = i;
-		if ((u[j] == '-' || u[j] == '+') && j + 1 < n &&
+		if ((at_class[u[j]] & AT_SIGN) && j + 1 < n &&
 		    at_digit(s[j + 1]) && (j == 0 || !at_wordc(u[j - 1])))
 			j++;
 		if (j < n && at_wordc(u[j])) {
 			for (j++;; j++) {
 				while (j < n && (at_class[u[j]] & AT_W))
 					j++;
-				if (j + 1 >= n)
+				if (j + 1 >= n || !(at_class[u[j]] & AT_IN))
 					break;
 				/* 2.5, 10.0.0.1 */
 				if (u[j] == '.' && at_digit(s[j - 1]) &&
