@@ -3,6 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "collector.h"
 
 void
@@ -158,10 +162,26 @@ record_console(char *dst, const char *src, size_t n)
 	char			*d = dst;
 	size_t			 i = 0, k;
 	uint64_t		 w;
+#ifdef __SSE2__
+	const __m128i		 space = _mm_set1_epi8(' ');
+	const __m128i		 del = _mm_set1_epi8(0x7f);
+	__m128i			 v;
+#endif
 
 	while (i < n) {
-		/* Printable text is copied eight bytes at a time. */
-		for (k = i; k + 8 <= n; k += 8) {
+		/* Printable text is found 16 bytes, then 8, at a time. */
+		k = i;
+#ifdef __SSE2__
+		for (; k + 16 <= n; k += 16) {
+			v = _mm_loadu_si128((const __m128i *)(const void *)
+			    (s + k));
+			/* Below ' ' or past 0x7e (negative as signed), or DEL. */
+			if (_mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v,
+			    space), _mm_cmpeq_epi8(v, del))) != 0)
+				break;
+		}
+#endif
+		for (; k + 8 <= n; k += 8) {
 			memcpy(&w, s + k, 8);
 			if (!ascii_printable8(w))
 				break;
