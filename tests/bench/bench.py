@@ -1169,15 +1169,36 @@ def collector_instructions(extra, lines):
     with open(os.path.join(tmp, "log.jsonl"), "rb") as f:
         got = f.read().count(b'"line":"w')
     assert got == 8 * lines, ("cost", extra, got)
-    best = 0
+    best, groups = 0, 0
     for f in os.listdir(tmp):
         if f.startswith("cg."):
-            with open(os.path.join(tmp, f)) as cg:
-                for line in cg:
-                    if line.startswith("summary:"):
-                        best = max(best, int(line.split()[1]))
+            total, calls = callgrind_counts(os.path.join(tmp, f),
+                                            "aggtext_print")
+            if total > best:
+                best, groups = total, calls
     shutil.rmtree(tmp, ignore_errors=True)
-    return best
+    return best, groups
+
+
+def callgrind_counts(path, fn):
+    """A callgrind file's total instructions, and the calls it counts
+    to functions whose name ends with fn. Names are given once, as
+    "(id) name", and by id after that."""
+    names, total, calls, callee = {}, 0, 0, ""
+    with open(path) as cg:
+        for line in cg:
+            if line.startswith("summary:"):
+                total = int(line.split()[1])
+            elif line.startswith(("fn=(", "cfn=(")):
+                key, _, name = line.rstrip("\n").split("=", 1)[1].partition(
+                    " ")
+                if name.strip():
+                    names[key] = name.strip()
+                if line.startswith("cfn="):
+                    callee = names.get(key, "")
+            elif line.startswith("calls=") and callee.endswith(fn):
+                calls += int(line[6:].split()[0])
+    return total, calls
 
 
 def bench_cost(args, results):
@@ -1188,15 +1209,23 @@ def bench_cost(args, results):
     rows = {}
     for name, extra in (("default", []), ("-q", ["-q"]),
                         ("--aggregate off", ["--aggregate", "off"])):
-        per = []
+        per, runs = [], []
         for _ in range(args.runs):
-            idle = collector_instructions(extra, 0)
-            full = collector_instructions(extra, lines)
+            idle, _ = collector_instructions(extra, 0)
+            full, groups = collector_instructions(extra, lines)
             per.append((full - idle) / (8 * lines))
+            runs.append({"per_line": per[-1], "groups_printed": groups})
         rows[name] = {"median": statistics.median(per), "min": min(per),
-                      "max": max(per)}
+                      "max": max(per), "runs": runs}
         print("cost %-16s %6.0f instructions per line [%.0f-%.0f]"
               % (name, rows[name]["median"], min(per), max(per)), flush=True)
+        # How lines fell into groups depends on timing, and the count
+        # with it: runs compare at the same number of groups printed.
+        if any(r["groups_printed"] for r in runs):
+            print("     %s" % ", ".join(
+                "%.0f (%d groups)" % (r["per_line"], r["groups_printed"])
+                for r in sorted(runs, key=lambda r: r["groups_printed"])),
+                flush=True)
     results["cost"] = rows
 
 
@@ -1303,10 +1332,14 @@ def markdown(results):
                 ""]
     if "cost" in results:
         out += ["## Collector instructions per line (callgrind)", "",
-                "| mode | median [min-max] |", "|---|---|"]
+                "| mode | median [min-max] | each run (groups printed) |",
+                "|---|---|---|"]
         for name, r in results["cost"].items():
-            out.append("| %s | %.0f [%.0f-%.0f] |" % (name, r["median"],
-                                                      r["min"], r["max"]))
+            out.append("| %s | %.0f [%.0f-%.0f] | %s |" % (
+                name, r["median"], r["min"], r["max"], ", ".join(
+                    "%.0f (%d)" % (x["per_line"], x["groups_printed"])
+                    for x in sorted(r.get("runs", []),
+                                    key=lambda x: x["groups_printed"]))))
         out.append("")
     if "aggregate" in results:
         a = results["aggregate"]
