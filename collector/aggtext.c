@@ -180,13 +180,16 @@ at_tokens_from(const char *s, size_t n, struct at_tok *t, size_t max,
 {
 	const unsigned char	*u = (const unsigned char *)s;
 	size_t			 j, kx = 0;
+	size_t			 from = like != NULL ? like->from : SIZE_MAX;
+	unsigned		 c;
 
 	while (i < n && nt < max) {
-		if (at_class[u[i]] & AT_B) {
+		c = at_class[u[i]];
+		if (c & AT_B) {
 			i++;
 			continue;
 		}
-		if (like != NULL && i >= like->from) {
+		if (i >= from) {
 			while (kx < like->xnt &&
 			    (long)like->xt[kx].off < (long)i + like->delta)
 				kx++;
@@ -213,10 +216,12 @@ at_tokens_from(const char *s, size_t n, struct at_tok *t, size_t max,
 			return (nt);
 		}
 		j = i;
-		if ((at_class[u[j]] & AT_SIGN) && j + 1 < n &&
-		    at_digit(s[j + 1]) && (j == 0 || !at_wordc(u[j - 1])))
+		if ((c & AT_SIGN) && j + 1 < n && at_digit(s[j + 1]) &&
+		    (j == 0 || !at_wordc(u[j - 1]))) {
 			j++;
-		if (j < n && at_wordc(u[j])) {
+			c = AT_W;	/* a digit follows */
+		}
+		if (c & AT_W) {
 			for (j++;; j++) {
 				while (j < n && (at_class[u[j]] & AT_W))
 					j++;
