@@ -84,7 +84,7 @@ at_put(struct at_buf *b, const char *s, size_t n)
 	if (b->len + n + 1 > b->cap)
 		at_grow(b, n);
 	d = b->p + b->len;
-	/* Two moves that overlap cover 4 to 16 bytes; three bytes cover 1 to 3. */
+	/* Two moves that overlap copy 4 to 16 bytes, three bytes 1 to 3. */
 	if (n >= 8 && n <= 16) {
 		memcpy(d, s, 8);
 		memcpy(d + n - 8, s + n - 8, 8);
@@ -179,10 +179,10 @@ at_tokens_from(const char *s, size_t n, struct at_tok *t, size_t max,
     size_t i, size_t nt, struct at_like *like)
 {
 	const unsigned char	*u = (const unsigned char *)s;
-	size_t			 j, kx = 0;
-	size_t			 from = like != NULL ? like->from : SIZE_MAX;
+	size_t			 j, kx = 0, from;
 	unsigned		 c;
 
+	from = like != NULL ? like->from : SIZE_MAX;
 	while (i < n && nt < max) {
 		c = at_class[u[i]];
 		if (c & AT_B) {

@@ -175,7 +175,7 @@ record_console(char *dst, const char *src, size_t n)
 		for (; k + 16 <= n; k += 16) {
 			v = _mm_loadu_si128((const __m128i *)(const void *)
 			    (s + k));
-			/* Below ' ' or past 0x7e (negative as signed), or DEL. */
+			/* Below ' ', DEL, or past it (negative as signed). */
 			if (_mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v,
 			    space), _mm_cmpeq_epi8(v, del))) != 0)
 				break;
