@@ -1140,15 +1140,9 @@ def registration_instructions(n, argv=("/bin/true",)):
         time.sleep(1)
         coll.terminate()
         coll.wait()
-        best = 0
-        for f in os.listdir(tmp):
-            if not f.startswith("cg."):
-                continue
-            with open(os.path.join(tmp, f)) as cg:
-                for line in cg:
-                    if line.startswith("summary:"):
-                        best = max(best, int(line.split()[1]))
-        totals.append(best)
+        totals.append(max([callgrind_counts(os.path.join(tmp, f))[0]
+                           for f in os.listdir(tmp) if f.startswith("cg.")],
+                          default=0))
         shutil.rmtree(tmp, ignore_errors=True)
     return (totals[1] - totals[0]) / n
 
@@ -1180,10 +1174,10 @@ def collector_instructions(extra, lines):
     return best, groups
 
 
-def callgrind_counts(path, fn):
+def callgrind_counts(path, fn=None):
     """A callgrind file's total instructions, and the calls it counts
-    to functions whose name ends with fn. Names are given once, as
-    "(id) name", and by id after that."""
+    to functions whose name ends with fn (0 without fn). Names are given
+    once, as "(id) name", and by id after that."""
     names, total, calls, callee = {}, 0, 0, ""
     with open(path) as cg:
         for line in cg:
@@ -1196,7 +1190,8 @@ def callgrind_counts(path, fn):
                     names[key] = name.strip()
                 if line.startswith("cfn="):
                     callee = names.get(key, "")
-            elif line.startswith("calls=") and callee.endswith(fn):
+            elif (fn is not None and line.startswith("calls=") and
+                  callee.endswith(fn)):
                 calls += int(line[6:].split()[0])
     return total, calls
 
