@@ -182,6 +182,14 @@ int	ident_parse_owner(const char *s, long *pid, long *bits, long tty[2]);
 #define MESHLOG_OWNER_LINEBUF	16
 #define MESHLOG_OWNER_RUNTIME	32	/* the hello asked for SIGURG */
 
+/* elfsym.c */
+/*
+ * Whether an object loaded in this process defines name (any version),
+ * found in the objects' hash tables: unlike dlsym(3), an absent name
+ * leaves no error for dlerror(3) and allocates nothing.
+ */
+int	elfsym_loaded(const char *name);
+
 /* clock.c */
 /* Milliseconds on the monotonic clock, for timeouts and deadlines. */
 long long clock_now_ms(void);

@@ -14,7 +14,6 @@
 #include <sys/un.h>
 #include <sys/utsname.h>
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -170,8 +169,7 @@ shim_probe_streams(char **envp, struct shim_reg *r)
 		 */
 		if (r->capture[i] && S_ISREG(sb.st_mode)) {
 			if (node == -1)
-				node = dlsym(RTLD_DEFAULT,
-				    "napi_module_register") != NULL;
+				node = elfsym_loaded("napi_module_register");
 			r->capture[i] = !node;
 		}
 		r->tty[i] = 0;
@@ -638,7 +636,7 @@ shim_is_python(void)
 	static int	python = -1;
 
 	if (python == -1)
-		python = dlsym(RTLD_DEFAULT, "Py_Initialize") != NULL;
+		python = elfsym_loaded("Py_Initialize");
 	return (python);
 }
 

@@ -16,9 +16,12 @@
  *   cwriter urg FLAG        its own SIGURG handler (no SA_RESTART), FLAG
  *                           created, then one read(2) of stdin: prints
  *                           what read returned and how many SIGURG came
+ *   cwriter dlerror         what dlerror(3) says before anything else:
+ *                           nothing, unless a library left an error
  */
 #include <sys/wait.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <syslog.h>
 #include <time.h>
@@ -40,9 +43,10 @@ on_urg(int sig)
 int
 main(int argc, char **argv)
 {
-	long	i, n;
-	char	buf[64];
-	int	len;
+	long		 i, n;
+	char		 buf[64];
+	int		 len;
+	const char	*dlerr = dlerror();	/* first: nothing may come before */
 
 	if (argc >= 4 && strcmp(argv[1], "lines") == 0) {
 		n = atol(argv[2]);
@@ -137,6 +141,11 @@ main(int argc, char **argv)
 		    strerror(errno), (int)urgs);
 		return (0);
 	}
-	fprintf(stderr, "usage: cwriter lines|nonl|crash|raw|syslog|fork|urg ...\n");
+	if (argc >= 2 && strcmp(argv[1], "dlerror") == 0) {
+		printf("dlerror: %s\n", dlerr != NULL ? dlerr : "none");
+		return (0);
+	}
+	fprintf(stderr, "usage: cwriter lines|nonl|crash|raw|syslog|fork|urg|"
+	    "dlerror ...\n");
 	return (2);
 }

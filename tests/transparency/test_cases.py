@@ -19,7 +19,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-from harness import (COLLECTOR, SHIM, clean_env, read_records,  # noqa
+from harness import (COLLECTOR, CWRITER, SHIM, clean_env, read_records,  # noqa
                      read_until_eof, wait_serving)
 
 TIMEOUT = 120
@@ -152,7 +152,8 @@ class Cases(unittest.TestCase):
 
 
     def env(self, outdir, **extra):
-        return clean_env(HERE=HERE, DATA=self.data, OUT=outdir, **extra)
+        return clean_env(HERE=HERE, DATA=self.data, OUT=outdir,
+                         PROGS=os.path.dirname(CWRITER), **extra)
 
     def outdir(self):
         Cases.runs += 1

@@ -1,5 +1,7 @@
 /* Identity: rank variables, the stream marker, and the hello parser. */
 
+#include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -280,4 +282,33 @@ Test(hello, merged_stdout_carries_stderr)
 	cr_assert(h.merged);
 	hello_clear(&h);
 	free(msg);
+}
+
+/* The hash tables answer as dlsym does, and leave dlerror alone. */
+Test(ident, loaded_symbols_as_dlsym_finds_them)
+{
+	static const char *const names[] = { "malloc", "printf", "strlen",
+	    "dlopen", "dl_iterate_phdr", "__libc_start_main", "environ",
+	    "json_loads", "event_base_new", "criterion_run_all_tests",
+	    "Py_Initialize", "napi_module_register", "no_such_symbol_here",
+	    "mallo", "mallocx", "", "a", "_", NULL };
+	char	name[32];
+	int	i, n;
+
+	(void)dlerror();
+	for (i = 0; names[i] != NULL; i++) {
+		n = dlsym(RTLD_DEFAULT, names[i]) != NULL;
+		(void)dlerror();
+		cr_assert_eq(elfsym_loaded(names[i]), n, "%s: dlsym says %d",
+		    names[i], n);
+		cr_assert_null(dlerror(), "%s", names[i]);
+	}
+	cr_assert(elfsym_loaded("malloc"));
+	cr_assert_not(elfsym_loaded("Py_Initialize"));
+	/* Names that are not there, each in some bucket. */
+	for (i = 0; i < 5000; i++) {
+		snprintf(name, sizeof name, "meshlog_absent_%d", i);
+		cr_assert_not(elfsym_loaded(name), "%s", name);
+	}
+	cr_assert_null(dlerror());
 }
