@@ -107,21 +107,62 @@ shim_env_drop(const char *name)
 }
 
 /*
+ * Room for the entries this library sets, and for an environ that grows
+ * by one: most processes need no malloc for them before main() (a first
+ * allocation there costs the host its heap's first pages).
+ */
+static char	*shim_envv[1024];
+static char	 shim_envpool[2048];
+static size_t	 shim_envpool_used;
+
+/* "name=value", kept for good: the pool's, or allocated when it is full. */
+static char *
+shim_env_format(const char *name, const char *value)
+{
+	size_t	 n = strlen(name), v = strlen(value);
+	char	*e;
+
+	if (n + v + 2 > sizeof shim_envpool - shim_envpool_used)
+		return (asprintf(&e, "%s=%s", name, value) == -1 ? NULL : e);
+	e = shim_envpool + shim_envpool_used;
+	memcpy(e, name, n);
+	e[n] = '=';
+	memcpy(e + n + 1, value, v + 1);
+	shim_envpool_used += n + v + 2;
+	return (e);
+}
+
+/*
  * setenv(3) that a program's own setenv cannot bypass: an existing entry
- * is replaced in place, a new one added with setenv (which bash's handles).
+ * is replaced in place (like setenv's, the old string stays), a new one
+ * appended to a copy of environ in shim_envv. libc's setenv copies an
+ * environ it did not allocate before it grows it; bash reads environ at
+ * main(). Only an environment too large for shim_envv goes to setenv.
  */
 static void
 shim_setenv(const char *name, const char *value)
 {
 	char	**ep, *entry;
+	size_t	  n;
 
-	if ((ep = shim_env_entry(name)) == NULL) {
+	if ((ep = shim_env_entry(name)) != NULL) {
+		if (strcmp(*ep + strlen(name) + 1, value) != 0 &&
+		    (entry = shim_env_format(name, value)) != NULL)
+			*ep = entry;
+		return;
+	}
+	for (n = 0; environ != NULL && environ[n] != NULL; n++)
+		;
+	if (n + 2 > sizeof shim_envv / sizeof shim_envv[0] ||
+	    (entry = shim_env_format(name, value)) == NULL) {
 		setenv(name, value, 1);
 		return;
 	}
-	/* Like setenv's, the old string stays allocated. */
-	if (asprintf(&entry, "%s=%s", name, value) != -1)
-		*ep = entry;
+	if (environ != shim_envv && n > 0)
+		memcpy(shim_envv, environ, n * sizeof *environ);
+	shim_envv[n] = entry;
+	shim_envv[n + 1] = NULL;
+	environ = shim_envv;
 }
 
 /* Mark the managed streams for descendants (after the takeover). */
