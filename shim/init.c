@@ -225,9 +225,10 @@ shim_python_path_restore(void)
  * (beside this library when installed, one level up in the build tree)
  * first on PYTHONPATH, and what PYTHONPATH was in MESHLOG_PYTHONPATH ("-"
  * unset, "=value" set); the hook puts both back before the program starts.
- * Other programs see neither.
+ * Other programs see neither, nor this function's 16 KiB frame (not
+ * inlined: each page of stack first touched is a page fault).
  */
-static void
+static __attribute__((noinline)) void
 shim_python_path(void)
 {
 	static const char *const rel[] = { "/python", "/../python", NULL };
@@ -237,8 +238,6 @@ shim_python_path(void)
 	Dl_info		 info;
 	int		 i;
 
-	if (!shim_is_python())
-		return;
 	if (dladdr(&shim_state, &info) == 0 || info.dli_fname == NULL ||
 	    strlen(info.dli_fname) >= sizeof dir - 16)
 		return;
@@ -278,7 +277,8 @@ static void
 shim_buffering(void)
 {
 	/* Python's runtime (level changes) comes with the same file. */
-	shim_python_path();
+	if (shim_is_python())
+		shim_python_path();
 	if (shim_state.managed[MESHLOG_STDOUT] && shim_state.linebuf)
 		setvbuf(stdout, NULL, _IOLBF, 0);
 }

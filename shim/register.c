@@ -453,8 +453,12 @@ shim_deadline(char **envp, long cap)
 int
 shim_register(char **argv, char **envp, const char **why)
 {
+	/*
+	 * Static, not on the stack: only the constructor registers, and a
+	 * deep frame would put every callee on pages no one touched yet.
+	 */
+	static char	 msg[MESHLOG_MSG_MAX];
 	struct shim_reg	 r;
-	char		 msg[MESHLOG_MSG_MAX];
 	struct jw	 w;
 	struct stat	 sb;
 	int		 fds[MESHLOG_HELLO_FDS], nfds = 0, i, k, rc = -1;
