@@ -103,7 +103,7 @@ shim_connect(struct shim_reg *r, long long deadline, const char **why)
 			return (shim_trusted(r->sock, why));
 		if (errno == EINTR)
 			continue;
-		if (errno == EAGAIN && clock_now_ms() < deadline) {
+		if (errno == EAGAIN && shim_now_ms() < deadline) {
 			/* The listen backlog is full: the collector is busy. */
 			nanosleep(&pause, NULL);
 			continue;
@@ -112,7 +112,7 @@ shim_connect(struct shim_reg *r, long long deadline, const char **why)
 			break;
 		pfd.fd = r->sock;
 		pfd.events = POLLOUT;
-		left = deadline - clock_now_ms();
+		left = deadline - shim_now_ms();
 		if (poll(&pfd, 1, left > 0 ? (int)left : 0) != 1)
 			errno = ETIMEDOUT;
 		else if (getsockopt(r->sock, SOL_SOCKET, SO_ERROR, &err,
@@ -256,7 +256,7 @@ shim_hello(struct jw *w, struct shim_reg *r, char **argv, char **envp)
 	int			 i, first = 1, cut = 0;
 
 	ident_ranks(envp, &rk);
-	clock_gettime(CLOCK_REALTIME, &now);
+	shim_clock(CLOCK_REALTIME, &now);
 	if (uname(&u) != 0)
 		memcpy(u.nodename, "unknown", sizeof "unknown");
 	jw_lit(w, "{\"type\":\"hello\",\"proto\":");
@@ -335,7 +335,7 @@ shim_expect(struct shim_reg *r, long long deadline, const char *prefix,
 	long long	 left;
 
 	while (memchr(buf, '\n', have) == NULL) {
-		left = deadline - clock_now_ms();
+		left = deadline - shim_now_ms();
 		pfd.fd = r->sock;
 		pfd.events = POLLIN;
 		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
@@ -438,6 +438,22 @@ shim_reg_close(struct shim_reg *r)
 	}
 }
 
+void
+shim_clock(clockid_t clock, struct timespec *ts)
+{
+	if (syscall(SYS_clock_gettime, clock, ts) != 0)
+		clock_gettime(clock, ts);
+}
+
+long long
+shim_now_ms(void)
+{
+	struct timespec	ts;
+
+	shim_clock(CLOCK_MONOTONIC, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
 long long
 shim_deadline(char **envp, long cap)
 {
@@ -447,7 +463,7 @@ shim_deadline(char **envp, long cap)
 		ms = SHIM_TIMEOUT_MS;
 	if (cap > 0 && ms > cap)
 		ms = cap;
-	return (clock_now_ms() + ms);
+	return (shim_now_ms() + ms);
 }
 
 int

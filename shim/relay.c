@@ -175,7 +175,7 @@ shim_start_relay(char **envp, const char *sockpath, long long deadline,
 		return (-1);
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		if ((errno != EWOULDBLOCK && errno != EINTR) ||
-		    clock_now_ms() >= deadline)
+		    shim_now_ms() >= deadline)
 			goto out;
 		nanosleep(&pause, NULL);
 	}
@@ -212,7 +212,7 @@ shim_start_relay(char **envp, const char *sockpath, long long deadline,
 	/* "ready" once it serves; end of file if it gave up (see its log). */
 	pfd.fd = ready[0];
 	pfd.events = POLLIN;
-	while ((left = deadline - clock_now_ms()) > 0) {
+	while ((left = deadline - shim_now_ms()) > 0) {
 		n = poll(&pfd, 1, (int)left);
 		if (n == -1 && errno == EINTR)
 			continue;

@@ -6,6 +6,8 @@
 #ifndef MESHLOG_SHIM_H
 #define MESHLOG_SHIM_H
 
+#include <time.h>
+
 struct stat;
 
 #define SHIM_HIDDEN	__attribute__((visibility("hidden")))
@@ -40,6 +42,14 @@ extern struct shim_state shim_state SHIM_HIDDEN;
 int	shim_register(char **argv, char **envp, const char **why)
 	    SHIM_HIDDEN;
 
+/*
+ * clock_gettime(2) from the kernel itself, for the shim's few readings:
+ * the vDSO's is faster per call, but its first call faults in two pages
+ * (10-25 us each on a VM) in a process that may never read the clock.
+ */
+void	shim_clock(clockid_t clock, struct timespec *ts) SHIM_HIDDEN;
+/* Milliseconds on the monotonic clock, read with shim_clock. */
+long long shim_now_ms(void) SHIM_HIDDEN;
 /*
  * When a wait for the collector that starts now ends (monotonic ms): after
  * MESHLOG_TIMEOUT_MS (default 3000), or cap ms if cap > 0 and shorter.
