@@ -115,12 +115,26 @@ json_escape(char *dst, const char *src, size_t n)
 	unsigned char		 c;
 	uint64_t		 w;
 #ifdef __SSE2__
-	__m128i			 v;
+	__m128i			 v, v2;
 	int			 m;
 #endif
 
 	while (i < n) {
 #ifdef __SSE2__
+		for (; i + 32 <= n; i += 32, d += 32) {
+			v = _mm_loadu_si128((const __m128i *)(const void *)
+			    (s + i));
+			v2 = _mm_loadu_si128((const __m128i *)(const void *)
+			    (s + i + 16));
+			_mm_storeu_si128((__m128i *)(void *)d, v);
+			_mm_storeu_si128((__m128i *)(void *)(d + 16), v2);
+			if ((m = json_bad16(v) | json_bad16(v2) << 16) != 0) {
+				m = __builtin_ctz((unsigned)m);
+				i += (size_t)m;
+				d += m;
+				goto special;
+			}
+		}
 		for (; i + 16 <= n; i += 16, d += 16) {
 			v = _mm_loadu_si128((const __m128i *)(const void *)
 			    (s + i));
@@ -131,6 +145,25 @@ json_escape(char *dst, const char *src, size_t n)
 				d += m;
 				break;
 			}
+		}
+		/*
+		 * Fewer than 16 left, and so far each byte was copied as it
+		 * was: the last 16 bytes in one step, those before i stored
+		 * again where they already are.
+		 */
+		if (n - i < 16 && n >= 16 && (size_t)(d - dst) == i &&
+		    i < n) {
+			v = _mm_loadu_si128((const __m128i *)(const void *)
+			    (s + n - 16));
+			_mm_storeu_si128((__m128i *)(void *)(dst + n - 16), v);
+			m = json_bad16(v) >> (16 - (n - i));
+			if (m == 0) {
+				d = dst + n;
+				break;
+			}
+			m = __builtin_ctz((unsigned)m);
+			i += (size_t)m;
+			d += m;
 		}
 #endif
 		for (; i + 8 <= n; i += 8, d += 8) {
@@ -143,6 +176,9 @@ json_escape(char *dst, const char *src, size_t n)
 			*d++ = (char)s[i];
 		if (i == n)
 			break;
+#ifdef __SSE2__
+special:
+#endif
 		c = s[i];
 		if (c >= 0x80) {
 			i += utf8_copy(&d, s + i, n - i);

@@ -198,14 +198,14 @@ check_fast_path(size_t (*escape)(char *, const char *, size_t),
     const unsigned char *special, size_t nspecial, int max_special,
     unsigned seed)
 {
-	unsigned char	in[64];
-	char		want[64 * 6], got[64 * 6];
+	unsigned char	in[80];
+	char		want[80 * 6], got[80 * 6];
 	size_t		n, wl, gl, pos, k;
 	int		round;
 
 	srand(seed);
 	for (round = 0; round < 200000; round++) {
-		n = (size_t)(rand() % 40);
+		n = (size_t)(rand() % 65);
 		for (k = 0; k < n; k++)
 			in[k] = (unsigned char)('a' + rand() % 26);
 		for (k = 0; n > 0 && k < (size_t)(rand() % max_special); k++) {
