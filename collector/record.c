@@ -59,6 +59,39 @@ record_u64(char *d, uint64_t v)
 	return (d + (tmp + 20 - e));
 }
 
+/*
+ * Append seq: the records of a stream come one after another, so the text
+ * of the last one is kept and counted up in place, one digit most times.
+ */
+static char *
+record_seq(char *d, uint64_t seq)
+{
+	static char	 text[24];
+	static size_t	 len;
+	static uint64_t	 of;
+	static int	 valid;
+	char		*p;
+
+	if (!valid || seq != of + 1 || of == UINT64_MAX) {
+		if (!valid || seq != of) {
+			len = (size_t)(record_u64(text, seq) - text);
+			of = seq;
+			valid = 1;
+		}
+	} else {
+		for (p = text + len; p > text && p[-1] == '9'; )
+			*--p = '0';
+		if (p == text) {
+			memmove(text + 1, text, len++);
+			text[0] = '1';
+		} else
+			p[-1]++;
+		of = seq;
+	}
+	memcpy(d, text, 20);
+	return (d + len);
+}
+
 /* Append a literal. */
 #define APPEND(d, lit)	(memcpy((d), (lit), sizeof(lit) - 1), \
 			    (d) += sizeof(lit) - 1)
@@ -101,7 +134,7 @@ prefix:
 	memcpy(d, prefix, plen);
 	d += plen;
 	APPEND(d, "\"seq\":");
-	d = record_u64(d, seq);
+	d = record_seq(d, seq);
 	APPEND(d, ",\"line\":\"");
 	d += json_escape(d, line, n);
 	*d++ = '"';

@@ -36,6 +36,48 @@ encode(const char *line, size_t n, int flags)
 	return (encode_level(line, n, flags, 0));
 }
 
+/* The seq field of a record for seq, as text. */
+static void
+seq_text(uint64_t seq, char *out, size_t len)
+{
+	char		 buf[512];
+	const char	*p, *e;
+	size_t		 n;
+
+	n = record_line(buf, "2026-01-02T03:04:05.000006Z", 1, "", 0, seq, "x",
+	    1, 0, 0);
+	buf[n] = '\0';
+	cr_assert_not_null(p = strstr(buf, "\"seq\":"), "%s", buf);
+	p += sizeof "\"seq\":" - 1;
+	cr_assert_not_null(e = strchr(p, ','), "%s", buf);
+	cr_assert_lt((size_t)(e - p), len);
+	memcpy(out, p, (size_t)(e - p));
+	out[e - p] = '\0';
+}
+
+/* seq counted up from the last record's text, across every carry. */
+Test(record, seq_counts_up_and_jumps)
+{
+	static const uint64_t jumps[] = { 5, 5, 4, 0, 9, 10, 99, 100, 98,
+	    18446744073709551613ULL, 18446744073709551614ULL,
+	    18446744073709551615ULL, 0, 1, 1000, 999999, 1000000 };
+	char		 got[32], want[32];
+	uint64_t	 seq;
+	size_t		 i;
+
+	for (seq = 0; seq < 12000; seq++) {
+		seq_text(seq, got, sizeof got);
+		snprintf(want, sizeof want, "%llu", (unsigned long long)seq);
+		cr_assert_str_eq(got, want);
+	}
+	for (i = 0; i < sizeof jumps / sizeof jumps[0]; i++) {
+		seq_text(jumps[i], got, sizeof got);
+		snprintf(want, sizeof want, "%llu",
+		    (unsigned long long)jumps[i]);
+		cr_assert_str_eq(got, want);
+	}
+}
+
 Test(record, level_and_numeric_time_for_tools)
 {
 	json_t	*o = encode_level("WARNING:root:disk slow", 22, 0, 30);
