@@ -193,8 +193,8 @@ void	record_ts(char *buf, const struct timespec *ts);
 /* Bytes record_line() may write for a line of n bytes and prefix plen. */
 #define RECORD_MAX(n, plen)	(JSON_ESCAPE_MAX(n) + (plen) + 256)
 /*
- * Write one JSON line record into dst (RECORD_MAX bytes): ts and the same
- * time as ts_ns (us since the epoch, in ns), the constant prefix
+ * Write one JSON line record into dst (RECORD_MAX bytes): ts (record_ts's
+ * text of us) and us as ts_ns (since the epoch, in ns), the constant prefix
  * ("host":..,"stream":..,), seq, line, the flags, and level when it is a
  * detected severity (10..50). Returns the length.
  */

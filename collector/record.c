@@ -103,14 +103,17 @@ record_line(char *dst, const char *ts, uint64_t us, const char *prefix,
 {
 	static const char *const levels[] = { "DEBUG", "INFO", "WARNING",
 	    "ERROR", "CRITICAL" };
-	/* Records of one read share their time: its text is made once. */
+	/*
+	 * Records of one read share their time: its text is made once. ts is
+	 * us's text (record_ts), so us alone tells whether it changed.
+	 */
 	static char	 head[128];
-	static size_t	 hlen, htl;
+	static size_t	 hlen;
 	static uint64_t	 hus = UINT64_MAX;
 	char		*d = dst, *h;
 	size_t		 tl;
 
-	if (us != hus || strncmp(head + 7, ts, htl) != 0 || ts[htl] != '\0') {
+	if (us != hus) {
 		tl = strlen(ts);
 		/* A time too long to keep (none is) is written in place. */
 		h = tl + 48 <= sizeof head ? head : dst;
@@ -124,7 +127,6 @@ record_line(char *dst, const char *ts, uint64_t us, const char *prefix,
 		if (h == dst)
 			goto prefix;
 		hlen = (size_t)(d - head);
-		htl = tl;
 		hus = us;
 		d = dst;
 	}
