@@ -577,16 +577,30 @@ ending_fields(struct jw *w, struct source *src, enum close_reason reason)
 		jw_lit(w, ",\"first_failure\":true");
 }
 
-void
-ending_tail(struct source *src, const char *line, size_t len, int flags)
+/*
+ * The lines of the read being split: only the last ENDING_TAIL of them are
+ * copied, when the read is done (ending_tail_flush), not every line. A
+ * line from anywhere else (the splitter's own buffer, a relay's record)
+ * is copied at once, after the lines of its source that wait here.
+ */
+static struct {
+	struct source	*src;
+	uintptr_t	 lo, hi;	/* the read's bytes */
+	struct {
+		const char	*p;
+		size_t		 len;
+		int		 flags;
+	}		 line[ENDING_TAIL];
+	int		 n, next;
+} defer;
+
+static void
+ending_tail_copy(struct source *src, const char *line, size_t len, int flags)
 {
 	struct ending_line	*l;
 
 	if (src->tail == NULL)
 		src->tail = xcalloc(ENDING_TAIL, sizeof *src->tail);
-	if (len >= sizeof PY_TRACEBACK - 1 && line[0] == 'T' &&
-	    memcmp(line, PY_TRACEBACK, sizeof PY_TRACEBACK - 1) == 0)
-		clock_gettime(CLOCK_REALTIME, &src->trace_at);
 	l = &src->tail[src->tail_next];
 	src->tail_next = (src->tail_next + 1) % ENDING_TAIL;
 	if (src->ntail < ENDING_TAIL)
@@ -594,6 +608,58 @@ ending_tail(struct source *src, const char *line, size_t len, int flags)
 	l->len = len < sizeof l->text ? len : sizeof l->text;
 	l->flags = flags & SPLIT_PROGRESS;
 	memcpy(l->text, line, l->len);
+}
+
+/* Copy the lines that wait, oldest first. */
+static void
+ending_tail_pending(void)
+{
+	int	i, k;
+
+	for (i = 0; i < defer.n; i++) {
+		k = (defer.next + ENDING_TAIL - defer.n + i) % ENDING_TAIL;
+		ending_tail_copy(defer.src, defer.line[k].p, defer.line[k].len,
+		    defer.line[k].flags);
+	}
+	defer.n = defer.next = 0;
+}
+
+void
+ending_tail_defer(struct source *src, const char *p, size_t n)
+{
+	ending_tail_flush();
+	defer.src = src;
+	defer.lo = (uintptr_t)p;
+	defer.hi = (uintptr_t)p + n;
+}
+
+void
+ending_tail_flush(void)
+{
+	if (defer.src != NULL)
+		ending_tail_pending();
+	defer.src = NULL;
+}
+
+void
+ending_tail(struct source *src, const char *line, size_t len, int flags)
+{
+	if (len >= sizeof PY_TRACEBACK - 1 && line[0] == 'T' &&
+	    memcmp(line, PY_TRACEBACK, sizeof PY_TRACEBACK - 1) == 0)
+		clock_gettime(CLOCK_REALTIME, &src->trace_at);
+	if (src == defer.src && (uintptr_t)line >= defer.lo &&
+	    (uintptr_t)line + len <= defer.hi) {
+		defer.line[defer.next].p = line;
+		defer.line[defer.next].len = len;
+		defer.line[defer.next].flags = flags;
+		defer.next = (defer.next + 1) % ENDING_TAIL;
+		if (defer.n < ENDING_TAIL)
+			defer.n++;
+		return;
+	}
+	if (src == defer.src)
+		ending_tail_pending();
+	ending_tail_copy(src, line, len, flags);
 }
 
 void

@@ -243,7 +243,9 @@ stream_bytes_at(struct stream *s, const char *p, size_t n,
 	s->bytes += n;
 	outdir_bytes(s, p, n);
 	handover_slot_begin(s);
+	ending_tail_defer(s->src, p, n);
 	split_feed(&s->split, p, n, stream_record_cb, s);
+	ending_tail_flush();
 	handover_slot_end(s);
 }
 

@@ -274,6 +274,13 @@ void	 source_end(struct source *, enum close_reason);
 void	 ending_fields(struct jw *, struct source *, enum close_reason);
 /* Keep a line among src's last ones. */
 void	 ending_tail(struct source *, const char *, size_t, int);
+/*
+ * Around the split of one read of src's, the n bytes at p: lines within
+ * them are kept by where they are until ending_tail_flush copies the last
+ * few (before the bytes are reused).
+ */
+void	 ending_tail_defer(struct source *, const char *p, size_t n);
+void	 ending_tail_flush(void);
 /* Read what src's pipes hold now (source.c). */
 void	 source_drain_now(struct source *);
 /* A relay's process ended abnormally (its status in src): the first

@@ -324,6 +324,26 @@ class Endings(MeshTest):
         self.assertEqual(ctl.stdout.split("\n")[:len(table) - 1],
                          [table[0][len("meshlog: "):]] + table[1:-1])
 
+    def test_last_lines_are_the_last_in_order(self):
+        # A thousand lines in few reads, then a line written in two reads
+        # (put together in the splitter's buffer), one more, and a read
+        # whose last line, a bar's, comes from the splitter's buffer.
+        code = ("import sys, time\n"
+                "for i in range(1000): print('line', i)\n"
+                "sys.stdout.flush(); time.sleep(0.2)\n"
+                "sys.stdout.write('joined-'); sys.stdout.flush()\n"
+                "time.sleep(0.2)\n"
+                "sys.stdout.write('line\\nlast\\n'); sys.stdout.flush()\n"
+                "time.sleep(0.2)\n"
+                "sys.stdout.write('a\\nb\\nbar 1\\rbar 2\\n')\n"
+                "sys.exit(3)\n")
+        script = self.script("tail.py", code)
+        self.launch([PYTHON, script])
+        s = events(self.records, "summary")[0]
+        self.assertEqual(s["first_failure"]["last_lines"],
+                         ["line 997", "line 998", "line 999",
+                          "joined-line", "last", "a", "b", "bar 2"])
+
     def test_a_job_that_succeeds_gets_one_line(self):
         p = self.launch(["bash", "-c", "for r in 0 1; do RANK=$r %s -c "
                          "'print(1)' & done; wait" % PYTHON])
