@@ -222,23 +222,24 @@ split_eol(const char *p, size_t n)
 #ifdef __SSE2__
 	const __m128i	 nl = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
 	__m128i		 v, w;
-	int		 m;
+	unsigned	 m;
 
 	for (; end - p >= 32; p += 32) {
 		v = _mm_loadu_si128((const __m128i *)(const void *)p);
 		w = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
-		m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, nl),
-		    _mm_cmpeq_epi8(v, cr))) | _mm_movemask_epi8(_mm_or_si128(
-		    _mm_cmpeq_epi8(w, nl), _mm_cmpeq_epi8(w, cr))) << 16;
+		m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v,
+		    nl), _mm_cmpeq_epi8(v, cr))) |
+		    (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(w,
+		    nl), _mm_cmpeq_epi8(w, cr))) << 16;
 		if (m != 0)
-			return (p + __builtin_ctz((unsigned)m));
+			return (p + __builtin_ctz(m));
 	}
 	for (; end - p >= 16; p += 16) {
 		v = _mm_loadu_si128((const __m128i *)(const void *)p);
-		m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, nl),
-		    _mm_cmpeq_epi8(v, cr)));
+		m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v,
+		    nl), _mm_cmpeq_epi8(v, cr)));
 		if (m != 0)
-			return (p + __builtin_ctz((unsigned)m));
+			return (p + __builtin_ctz(m));
 	}
 #endif
 	for (; p < end; p++)

@@ -116,6 +116,7 @@ json_escape(char *dst, const char *src, size_t n)
 	uint64_t		 w;
 #ifdef __SSE2__
 	__m128i			 v, v2;
+	unsigned		 b;
 	int			 m;
 #endif
 
@@ -128,8 +129,10 @@ json_escape(char *dst, const char *src, size_t n)
 			    (s + i + 16));
 			_mm_storeu_si128((__m128i *)(void *)d, v);
 			_mm_storeu_si128((__m128i *)(void *)(d + 16), v2);
-			if ((m = json_bad16(v) | json_bad16(v2) << 16) != 0) {
-				m = __builtin_ctz((unsigned)m);
+			b = (unsigned)json_bad16(v) |
+			    (unsigned)json_bad16(v2) << 16;
+			if (b != 0) {
+				m = __builtin_ctz(b);
 				i += (size_t)m;
 				d += m;
 				goto special;

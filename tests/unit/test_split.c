@@ -177,6 +177,31 @@ Test(split, ten_megabytes_without_newline_loses_nothing)
 	free(buf);
 }
 
+/* A line's end found at every place of the 32- and 16-byte steps. */
+Test(split, line_end_at_every_offset)
+{
+	struct split	 s;
+	struct tally	 t;
+	char		 buf[100];
+	size_t		 at;
+	int		 cr;
+
+	for (cr = 0; cr < 2; cr++) {
+		for (at = 0; at < 80; at++) {
+			memset(&t, 0, sizeof t);
+			memset(buf, 'x', sizeof buf);
+			buf[at] = cr ? '\r' : '\n';
+			buf[at + 1] = '\n';
+			split_init(&s, 4096);
+			split_feed(&s, buf, at + 2, tally_cb, &t);
+			split_finish(&s, tally_cb, &t);
+			split_free(&s);
+			cr_assert_eq(t.maxlen, at, "%s at %zu: %zu",
+			    cr ? "CR" : "LF", at, t.maxlen);
+		}
+	}
+}
+
 Test(split, ten_thousand_progress_updates_make_one_record)
 {
 	struct split	s;
