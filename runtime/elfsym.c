@@ -20,14 +20,28 @@ struct elfsym_ask {
 };
 
 /*
- * A dynamic section's address, as found: the loader adds the load address
- * in place, except where the section is read-only (the vDSO's).
+ * The address a dynamic entry names, or NULL when it is in none of the
+ * object's loaded segments: the loader adds the load address to most
+ * entries in place, but not where the section is read-only (the vDSO's),
+ * so both are tried, and nothing outside the object is ever read.
  */
 static const void *
 elfsym_ptr(const struct dl_phdr_info *info, ElfW(Addr) p)
 {
-	return ((const void *)(p < info->dlpi_addr ? p + info->dlpi_addr :
-	    p));
+	const ElfW(Phdr)	*ph;
+	ElfW(Addr)		 lo;
+	int			 i, k;
+
+	for (k = 0; k < 2; k++, p += info->dlpi_addr) {
+		for (i = 0; i < info->dlpi_phnum; i++) {
+			ph = &info->dlpi_phdr[i];
+			lo = info->dlpi_addr + ph->p_vaddr;
+			if (ph->p_type == PT_LOAD && p >= lo &&
+			    p - lo < ph->p_memsz)
+				return ((const void *)p);
+		}
+	}
+	return (NULL);
 }
 
 static int
@@ -100,7 +114,8 @@ elfsym_object(struct dl_phdr_info *info, size_t size, void *arg)
 	(void)size;
 	for (i = 0; i < info->dlpi_phnum; i++)
 		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
-			d = elfsym_ptr(info, info->dlpi_phdr[i].p_vaddr);
+			d = (const ElfW(Dyn) *)(info->dlpi_addr +
+			    info->dlpi_phdr[i].p_vaddr);
 	for (; d != NULL && d->d_tag != DT_NULL; d++) {
 		if (d->d_tag == DT_GNU_HASH)
 			gnu = elfsym_ptr(info, d->d_un.d_ptr);
