@@ -133,9 +133,7 @@ int	sockdir_unlink(const char *suffix);
 
 /* ---- Codecs and state machines. */
 
-/* split.c */
-
-/* Record flags. */
+/* split.c: the line splitter, and its record flags */
 #define SPLIT_TRUNCATED	0x1	/* line continues in the next record */
 #define SPLIT_PARTIAL	0x2	/* no line ending before EOF */
 #define SPLIT_PROGRESS	0x4	/* final state of a \r progress line */
@@ -143,6 +141,7 @@ int	sockdir_unlink(const char *suffix);
 #define SPLIT_PAUSED	0x10	/* with PROGRESS: a bar's state ended by
 				 * what followed it, not by a newline */
 #define SPLIT_COPY	0x20	/* a launcher's copy of a rank's line */
+#define SPLIT_PLAIN	0x40	/* no byte needs JSON escaping (local only) */
 
 /* Called for each record: line (borrowed, len bytes) and SPLIT_* flags. */
 typedef void (*split_cb)(void *arg, const char *line, size_t len, int flags);
@@ -196,7 +195,8 @@ void	record_ts(char *buf, const struct timespec *ts);
  * Write one JSON line record into dst (RECORD_MAX bytes): ts (record_ts's
  * text of us) and us as ts_ns (since the epoch, in ns), the constant prefix
  * ("host":..,"stream":..,), seq, line, the flags, and level when it is a
- * detected severity (10..50). Returns the length.
+ * detected severity (10..50); a SPLIT_PLAIN line is copied as it is.
+ * Returns the length.
  */
 size_t	record_line(char *dst, const char *ts, uint64_t us, const char *prefix,
 	    size_t plen, uint64_t seq, const char *line, size_t n, int flags,

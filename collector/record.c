@@ -138,7 +138,11 @@ prefix:
 	APPEND(d, "\"seq\":");
 	d = record_seq(d, seq);
 	APPEND(d, ",\"line\":\"");
-	d += json_escape(d, line, n);
+	if (flags & SPLIT_PLAIN) {
+		memcpy(d, line, n);
+		d += n;
+	} else
+		d += json_escape(d, line, n);
 	*d++ = '"';
 	if (flags & SPLIT_TRUNCATED)
 		APPEND(d, ",\"truncated\":true");

@@ -117,9 +117,11 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 	unsigned	 to;
 	size_t		 skip, n;
 	struct fwd_match fm;
-	int		 copy = 0;
+	int		 copy = 0, plain = flags & SPLIT_PLAIN;
 	char		*p;
 
+	/* Only the record is made differently for a plain line. */
+	flags &= ~SPLIT_PLAIN;
 	if (!src->announced)
 		source_fork_event(src);
 	/* The dead collector's log has it (a read handed over). */
@@ -153,7 +155,7 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 	if (to & ROUTE_LOG) {
 		p = jsonlog_reserve(RECORD_MAX(len, s->jplen));
 		n = record_line(p, ts, us, s->jprefix, s->jplen, seq, line,
-		    len, flags, sh.severity);
+		    len, flags | plain, sh.severity);
 		if (copy)
 			n = record_copy_of(p, n, fm.src, fm.seq);
 		jsonlog_commit_counted(n, s->slot >= 0 ? keeper_slot(s->slot) :

@@ -21,6 +21,7 @@
 #endif
 
 #include "collector.h"
+#include "runtime/jwplain.h"
 
 void
 split_init(struct split *s, size_t max)
@@ -248,10 +249,48 @@ split_eol(const char *p, size_t n)
 	return (NULL);
 }
 
+/*
+ * As split_eol(), and *plain tells whether the bytes before the ending
+ * need no JSON escaping. One pass finds the first byte that is not plain;
+ * in most lines that is their \n, and their record is then a copy.
+ */
+static const char *
+split_scan(const char *p, size_t n, int *plain)
+{
+	const char	*end = p + n;
+#ifdef __SSE2__
+	__m128i		 v, w;
+	unsigned	 m;
+
+	for (; end - p >= 32; p += 32) {
+		v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		w = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
+		m = (unsigned)json_bad16(v) | (unsigned)json_bad16(w) << 16;
+		if (m != 0) {
+			p += __builtin_ctz(m);
+			goto found;
+		}
+	}
+#endif
+	for (; p < end; p++)
+		if (!json_plain((unsigned char)*p))
+			goto found;
+	*plain = 1;
+	return (NULL);
+found:
+	if (*p == '\n' || *p == '\r') {
+		*plain = 1;
+		return (p);
+	}
+	*plain = 0;
+	return (split_eol(p, (size_t)(end - p)));
+}
+
 void
 split_feed(struct split *s, const char *p, size_t n, split_cb cb, void *arg)
 {
 	const char	*end = p + n, *eol;
+	int		 plain;
 
 	if (s->barwait && n > 0) {
 		s->barwait = 0;
@@ -274,11 +313,11 @@ split_feed(struct split *s, const char *p, size_t n, split_cb cb, void *arg)
 		 * A whole line with nothing before it and no \r, the common
 		 * case, goes out from the caller's bytes, not copied first.
 		 */
-		eol = split_eol(p, (size_t)(end - p));
+		eol = split_scan(p, (size_t)(end - p), &plain);
 		if (eol != NULL && *eol == '\n' && s->len == 0 &&
 		    !s->progress && !s->cont && s->lastlen == 0 &&
 		    (size_t)(eol - p) <= s->max) {
-			cb(arg, p, (size_t)(eol - p), 0);
+			cb(arg, p, (size_t)(eol - p), plain ? SPLIT_PLAIN : 0);
 			p = eol + 1;
 			continue;
 		}

@@ -123,7 +123,8 @@ wire_record_next(const char **p, size_t *left, struct wire_rec *r)
 	memcpy(&v, q, 8);
 	r->source = be64toh(v);
 	r->which = (unsigned char)q[8];
-	r->flags = (unsigned char)q[9];
+	/* SPLIT_PLAIN is this collector's splitter's word, never a peer's. */
+	r->flags = (unsigned char)q[9] & ~SPLIT_PLAIN;
 	memcpy(&v, q + 10, 8);
 	r->seq = be64toh(v);
 	memcpy(&v, q + 18, 8);

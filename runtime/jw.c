@@ -3,11 +3,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
 #include "runtime.h"
+#include "jwplain.h"
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -45,13 +42,6 @@ utf8_valid(const unsigned char *s, size_t n)
 	return (len);
 }
 
-/* Whether a byte can be copied as it is into a JSON string. */
-static inline int
-json_plain(unsigned char c)
-{
-	return (c >= 0x20 && c < 0x7f && c != '"' && c != '\\');
-}
-
 /*
  * Whether all eight bytes of w can be copied as they are: printable, and
  * no '"' or '\\'. The zero-byte tests may flag a byte that is fine next
@@ -67,23 +57,6 @@ json_plain8(uint64_t w)
 	return (ascii_printable8(w) && (((q - ones) | (b - ones)) & ~w &
 	    high) == 0);
 }
-
-#ifdef __SSE2__
-/*
- * Bytes of v that cannot be copied as they are, as a bit mask. Bytes
- * from 0x80 compare below 0x20 as signed and go to the UTF-8 check.
- */
-static inline int
-json_bad16(__m128i v)
-{
-	const __m128i	sp = _mm_set1_epi8(0x20), q = _mm_set1_epi8('"');
-	const __m128i	bs = _mm_set1_epi8('\\'), del = _mm_set1_epi8(0x7f);
-
-	return (_mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, sp),
-	    _mm_or_si128(_mm_cmpeq_epi8(v, q),
-	    _mm_or_si128(_mm_cmpeq_epi8(v, bs), _mm_cmpeq_epi8(v, del))))));
-}
-#endif
 
 size_t
 utf8_copy(char **d, const unsigned char *s, size_t n)

@@ -3,12 +3,14 @@
  * two bytes choose the longest record and the chunk size, and whether the
  * writer pauses (split_pause) after each chunk. No record may be longer
  * than that bound, and every byte must come out once: as a record, or as
- * the line ending or progress separator it ended with.
+ * the line ending or progress separator it ended with. A line marked
+ * plain must need no JSON escaping.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "collector/collector.h"
+#include "runtime/jwplain.h"
 
 struct seen {
 	size_t	max;
@@ -19,12 +21,19 @@ static void
 record(void *arg, const char *line, size_t len, int flags)
 {
 	struct seen	*s = arg;
+	size_t		 i;
 
 	if (len > s->max)
 		abort();
 	/* Read every byte: ASan checks the record is all there. */
 	if (len > 0 && memchr(line, '\0', len) == line + len)
 		abort();
+	/* A line called plain must need no JSON escaping. */
+	if (flags & SPLIT_PLAIN) {
+		for (i = 0; i < len; i++)
+			if (!json_plain((unsigned char)line[i]))
+				abort();
+	}
 	if (!(flags & SPLIT_UPDATE))
 		s->out += len;
 }

@@ -109,6 +109,21 @@ Test(record, fields_and_flags)
 	json_decref(o);
 }
 
+/* A plain line's record is the record the escaper would have made. */
+Test(record, a_plain_line_is_recorded_as_escaped)
+{
+	const char	*line = "rank 3 step=12 loss=0.25 [train] ok";
+	char		 a[512], b[512];
+	size_t		 na, nb;
+
+	na = record_line(a, "2026-01-02T03:04:05.000006Z", 1, "", 0, 1, line,
+	    strlen(line), 0, 20);
+	nb = record_line(b, "2026-01-02T03:04:05.000006Z", 1, "", 0, 1, line,
+	    strlen(line), SPLIT_PLAIN, 20);
+	cr_assert_eq(na, nb);
+	cr_assert_eq(memcmp(a, b, na), 0, "%.*s", (int)nb, b);
+}
+
 Test(record, valid_utf8_and_controls_round_trip)
 {
 	const char	in[] = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 "

@@ -34,6 +34,13 @@ golden_cb(void *arg, const char *line, size_t len, int flags)
 		g->out = realloc(g->out, g->cap);
 	}
 	p = g->out + g->len;
+	/* A line called plain is one the escaper copies as it is. */
+	if (flags & SPLIT_PLAIN) {
+		cr_assert(json_escape(p, line, len) == len &&
+		    memcmp(p, line, len) == 0, "not plain: %.*s", (int)len,
+		    line);
+		flags &= ~SPLIT_PLAIN;
+	}
 	if (flags & SPLIT_TRUNCATED)
 		*p++ = 'T';
 	if (flags & SPLIT_PARTIAL)
@@ -198,6 +205,53 @@ Test(split, line_end_at_every_offset)
 			split_free(&s);
 			cr_assert_eq(t.maxlen, at, "%s at %zu: %zu",
 			    cr ? "CR" : "LF", at, t.maxlen);
+		}
+	}
+}
+
+/* Plain lines, and only they, are marked: the escaper is the judge. */
+struct plainness {
+	int	n;
+	int	plain[2];
+};
+
+static void
+plain_cb(void *arg, const char *line, size_t len, int flags)
+{
+	struct plainness	*p = arg;
+
+	if (p->n < 2)
+		p->plain[p->n] = (flags & SPLIT_PLAIN) != 0;
+	p->n++;
+}
+
+Test(split, plain_lines_are_marked_and_only_they)
+{
+	struct split		 s;
+	struct plainness	 got;
+	char			 buf[128], esc[JSON_ESCAPE_MAX(80)];
+	size_t			 at;
+	int			 c, want;
+
+	for (c = 0; c < 256; c++) {
+		if (c == '\n' || c == '\r')
+			continue;
+		for (at = 0; at < 70; at++) {
+			memset(buf, 'x', sizeof buf);
+			buf[at] = (char)c;
+			buf[70] = '\n';
+			buf[100] = '\n';
+			want = json_escape(esc, buf, 70) == 70 &&
+			    memcmp(esc, buf, 70) == 0;
+			memset(&got, 0, sizeof got);
+			split_init(&s, 4096);
+			split_feed(&s, buf, 101, plain_cb, &got);
+			split_free(&s);
+			cr_assert_eq(got.n, 2);
+			cr_assert_eq(got.plain[0], want, "byte %#x at %zu", c,
+			    at);
+			cr_assert(got.plain[1], "byte %#x at %zu: the next line",
+			    c, at);
 		}
 	}
 }

@@ -122,6 +122,20 @@ Test(wire, records_round_trip_and_a_cut_batch_is_refused)
 	cr_assert_eq(wire_record_next(&p, &left, &got), -1);
 }
 
+/* Only this collector's splitter may call a line plain (copied unescaped). */
+Test(wire, a_peer_cannot_mark_a_line_plain)
+{
+	struct wire_rec	 r = { 5, MESHLOG_STDOUT, SPLIT_PLAIN | SPLIT_PARTIAL,
+			    9, 1234567, "a \"quote\"", 9 }, got;
+	char		 buf[WIRE_REC_HDR + 9];
+	const char	*p = buf;
+	size_t		 left;
+
+	left = wire_record(buf, &r);
+	cr_assert_eq(wire_record_next(&p, &left, &got), 1);
+	cr_assert_eq(got.flags, SPLIT_PARTIAL);
+}
+
 Test(wire, a_json_frame_that_is_not_an_object_is_refused)
 {
 	struct wire_frame	f = { WIRE_CONTROL, 0, "[1,2]", 5 };
