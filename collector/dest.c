@@ -417,17 +417,26 @@ dest_dirty_add(struct dest *d)
 }
 
 /*
- * A file takes what it is given without waiting: write straight from the
- * caller's buffer (nothing is queued before it, so order holds). What a
- * failing file refuses is dropped and counted, as dest_flush does.
+ * Write straight from the caller's buffer, with nothing queued before it
+ * (so order holds): a file takes what it is given without waiting, and a
+ * read of DEST_HIGH or more would be written at once anyway, so copying
+ * it into the queue first only costs the copy. What a terminal or socket
+ * does not take now is queued; what a failing one refuses is dropped and
+ * counted, as dest_flush does.
  */
 static void
-dest_write_file(struct dest *d, const char *p, size_t n)
+dest_write_now(struct dest *d, const char *p, size_t n)
 {
 	ssize_t	w;
 
 	while (n > 0 && !d->dead) {
-		if ((w = dest_try(d, p, n)) <= 0) {
+		if ((w = dest_try(d, p, n)) == -1 && errno == EAGAIN &&
+		    d->kind != DEST_FILE) {
+			destq_add(&d->q, p, n);
+			dest_dirty_add(d);
+			return;
+		}
+		if (w <= 0) {
 			dest_fail(d, w == 0 ? EIO : errno);
 			d->dropped += n;
 			return;
@@ -515,9 +524,9 @@ dest_pass(struct dest *d, struct dest_watch *w, int in, char *buf,
 			return (DEST_FULL);
 		}
 		n = dest_read(in, buf, max < room ? max : room);
-		if (n > 0 && d->kind == DEST_FILE &&
-		    destq_len(&d->q) == 0)
-			dest_write_file(d, buf, (size_t)n);
+		if (n > 0 && destq_len(&d->q) == 0 &&
+		    (d->kind == DEST_FILE || (size_t)n >= DEST_HIGH))
+			dest_write_now(d, buf, (size_t)n);
 		else if (n > 0) {
 			destq_add(&d->q, buf, (size_t)n);
 			dest_dirty_add(d);

@@ -6,6 +6,7 @@
  */
 
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -218,6 +219,107 @@ Test(dest, a_file_gets_every_byte_in_order)
 		cr_assert_eq(strncmp(text, line, len), 0, "line %d", i);
 		text += len;
 	}
+}
+
+/* What a destination test wrote, in order, and what arrived. */
+struct flow {
+	int		 in[2];
+	int		 sv[2];
+	struct dest	*d;
+	struct dest_watch w;
+	char		*want, *out;
+	size_t		 wantlen, have;
+	unsigned	 at;
+};
+
+/* Put n bytes of a counting pattern into the writer's pipe. */
+static void
+flow_write(struct flow *f, size_t n)
+{
+	char	*p = f->want + f->wantlen;
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (char)('a' + f->at++ % 26);
+	cr_assert_eq(write(f->in[1], p, n), (ssize_t)n);
+	f->wantlen += n;
+}
+
+/* A console line, queued now. */
+static void
+flow_line(struct flow *f, const char *line)
+{
+	memcpy(f->want + f->wantlen, line, strlen(line));
+	f->wantlen += strlen(line);
+	dest_write(f->d, line, strlen(line));
+}
+
+/* Pass and read until the pipe is empty, or until everything arrived. */
+static void
+flow_pump(struct flow *f, int all)
+{
+	static char	 buf[256 * 1024];
+	size_t		 got;
+	ssize_t		 n;
+	enum dest_rc	 rc;
+
+	for (;;) {
+		rc = dest_pass(f->d, &f->w, f->in[0], buf, sizeof buf, &got);
+		cr_assert(rc == DEST_OK || rc == DEST_FULL || rc == DEST_EMPTY);
+		if (rc == DEST_EMPTY && !all)
+			return;
+		dest_flush_pending();
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		while ((n = read(f->sv[1], f->out + f->have, (1 << 21) -
+		    f->have)) > 0)
+			f->have += (size_t)n;
+		cr_assert_leq(f->have, f->wantlen);
+		if (f->have == f->wantlen && rc == DEST_EMPTY)
+			return;
+	}
+}
+
+/*
+ * A socket that takes little at a time, fed reads above the queue's flush
+ * mark (written from the read buffer when nothing is queued) and console
+ * lines between them: every byte arrives once, in order.
+ */
+Test(dest, large_reads_to_a_slow_socket_keep_their_order, .timeout = 60)
+{
+	struct flow	 f;
+	int		 size = 4096;
+	size_t		 i;
+
+	memset(&f, 0, sizeof f);
+	f.want = malloc(1 << 21);
+	f.out = malloc(1 << 21);
+	mkpipe(f.in);
+	cr_assert_gt(fcntl(f.in[1], F_SETPIPE_SZ, 1 << 20), 0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
+	    f.sv), 0);
+	cr_assert_eq(setsockopt(f.sv[0], SOL_SOCKET, SO_SNDBUF, &size,
+	    sizeof size), 0);
+	f.d = dest_get(f.sv[0]);
+	dest_watch(f.d, &f.w, watch_cb, NULL);
+	/* A read behind a queued line waits its turn. */
+	flow_line(&f, "first\n");
+	flow_write(&f, 200 * 1024);
+	flow_pump(&f, 1);
+	/* One taken in part, the rest queued; then a line, then more. */
+	flow_write(&f, 300 * 1024);
+	flow_pump(&f, 0);
+	flow_line(&f, "console\n");
+	flow_write(&f, 100 * 1024);
+	flow_pump(&f, 1);
+	for (i = 0; i < f.wantlen; i++)
+		cr_assert_eq(f.out[i], f.want[i], "byte %zu of %zu", i,
+		    f.wantlen);
+	dest_unwatch(&f.w);
+	dest_unref(f.d);
+	dest_flush_pending();
+	close(f.sv[1]);
+	free(f.want);
+	free(f.out);
 }
 
 Test(dest, one_destination_per_open_pipe)
