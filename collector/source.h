@@ -1,7 +1,8 @@
 /*
  * Internal to the source modules: source.c (registered processes and
- * their pipes), forked.c (processes forked without exec) and remote.c
- * (the sources a relay forwards). Nothing else includes it.
+ * their pipes), emit.c (their bytes become records), forked.c (processes
+ * forked without exec) and remote.c (the sources a relay forwards).
+ * Nothing else includes it.
  */
 #ifndef MESHLOG_SOURCE_H
 #define MESHLOG_SOURCE_H
@@ -137,15 +138,28 @@ void	 source_open_event(struct source *, const struct hello *, long long);
 /* {source, pid, rank, host, argv} of a source (new reference). */
 json_t	*source_describe(struct source *);
 
+/* emit.c */
+
+/* One record of a stream, read here or relayed, to every sink. */
+void	 stream_emit(struct stream *, const char *, uint64_t, uint64_t,
+	    const char *, size_t, int);
+/*
+ * Bytes of s's pipe that already reached its destination, read at *at:
+ * to the log, the view and --output-dir (a keeper's, at a handover).
+ */
+void	 stream_bytes_at(struct stream *, const char *, size_t,
+	    const struct timespec *);
+/* End of s's bytes: a line left unfinished is its last record. */
+void	 stream_bytes_end(struct stream *);
+/* The pipe ran dry in the middle of a line: show it if it stays so. */
+void	 stream_watch_partial(struct stream *);
+
 /* source.c */
 
 /* The lifecycle event's common fields, and its way to the log. */
 void	 source_event_head(struct jw *, struct source *, const char *);
 void	 source_log_text(struct jw *);
 void	 source_log(json_t *);
-/* One record of a stream, read here or relayed, to every sink. */
-void	 stream_emit(struct stream *, const char *, uint64_t, uint64_t,
-	    const char *, size_t, int);
 /* A stream's constant JSON fields; a source's console label. */
 void	 stream_prefix(struct stream *, struct source *);
 void	 source_label(struct source *);
@@ -184,12 +198,6 @@ uint64_t source_check_gone(struct source *);
 void	 source_free(struct source *, enum close_reason);
 void	 stream_close(struct stream *, enum close_reason);
 void	 stream_pause(struct stream *);
-/*
- * Bytes of s's pipe that already reached its destination, read at *at:
- * to the log, the view and --output-dir (a keeper's, at a handover).
- */
-void	 stream_bytes_at(struct stream *, const char *, size_t,
-	    const struct timespec *);
 /* Move bytes from a stream's pipe (stream_move in source.c says how). */
 int	 stream_move(struct stream *, size_t);
 size_t	 stream_pending(struct stream *);

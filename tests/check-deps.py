@@ -31,7 +31,7 @@ GROUPS = {"aggtext": "aggregate", "aggmatch": "aggregate",
           "destq": "keeper",
           "forked": "source", "ending": "source",
           "stall": "source", "sourcelog": "source", "forward": "source",
-          "handover": "source"}
+          "handover": "source", "emit": "source"}
 
 
 def module(stem):

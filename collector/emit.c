@@ -1,0 +1,230 @@
+/*
+ * A stream's bytes become records, and each record goes where it belongs:
+ * the JSON log, the console view, the upstream (record_route() says why).
+ */
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "source.h"
+#include "keeper.h"
+
+static char		 cur_ts[TS_LEN];	/* of the chunk read */
+static uint64_t		 cur_us;
+
+/* Where record_route() sends a record. */
+#define ROUTE_LOG	0x1	/* the JSON log */
+#define ROUTE_UPSTREAM	0x2	/* this relay's upstream */
+#define ROUTE_VIEW	0x4	/* the console view: filter, aggregator */
+#define ROUTE_LIVE	0x8	/* the console view, straight: a progress state */
+
+/*
+ * Where a record of stream s goes. With stream_route(), which decides
+ * once per stream whether it is shown on the console and whether its raw
+ * bytes are copied to the original destination (the tee: bytes, not
+ * records), this is the whole answer to "why is this line (not) there":
+ *
+ * - the JSON log takes every record but a progress state (SPLIT_UPDATE):
+ *   a bar's final state is a record, its updates say nothing more;
+ * - a launcher's copy of a rank's line (SPLIT_COPY, forward.c) goes to
+ *   the log, marked, and upstream, never to the console;
+ * - the upstream, on a relay, takes what the log takes, and the progress
+ *   states of a stream shown on the console, at most one a second, for
+ *   the root's console view (a relay's own view is off);
+ * - the console view takes the records of a stream shown there while the
+ *   view is on (console_mode): progress states at most one a second,
+ *   straight, since each replaces the last (a bar's state cut off by the
+ *   writer's pause, SPLIT_PAUSED, is one of them); every other record
+ *   through the level filter and the aggregator (console_record).
+ */
+static unsigned
+record_route(struct stream *s, int flags)
+{
+	unsigned	to = 0;
+	time_t		now;
+
+	if (flags & SPLIT_UPDATE) {
+		now = time(NULL);
+		if (!s->console || now == s->last_update)
+			return (0);
+		s->last_update = now;
+		if (console_mode()->on)
+			to |= ROUTE_LIVE;
+		if (upstream_active())
+			to |= ROUTE_UPSTREAM;
+		return (to);
+	}
+	if (jsonlog_active())
+		to |= ROUTE_LOG;
+	if (upstream_active())
+		to |= ROUTE_UPSTREAM;
+	/* A launcher's copy: its rank's line is the one shown. */
+	if (!s->console || !console_mode()->on || (flags & SPLIT_COPY))
+		return (to);
+	/* A bar cut off by a pause is a state to see, like an update. */
+	if (flags & SPLIT_PAUSED) {
+		now = time(NULL);
+		if (now != s->last_update)
+			to |= ROUTE_LIVE;
+		s->last_update = now;
+	} else
+		to |= ROUTE_VIEW;
+	return (to);
+}
+
+/*
+ * One record of stream s, read here or taken from a relay (ts and us its
+ * time), to where record_route() says.
+ */
+void
+stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
+    const char *line, size_t len, int flags)
+{
+	struct source	*src = s->src;
+	struct shape	 sh = { 0, 0, 0 };
+	unsigned	 to;
+	size_t		 skip, n;
+	struct fwd_match fm;
+	int		 copy = 0, plain = flags & SPLIT_PLAIN;
+	char		*p;
+
+	/* Only the record is made differently for a plain line. */
+	flags &= ~SPLIT_PLAIN;
+	if (!src->announced)
+		source_fork_event(src);
+	/* The dead collector's log has it (a read handed over). */
+	if (s->skip > 0 && !(flags & SPLIT_UPDATE)) {
+		s->skip--;
+		return;
+	}
+	/* A launcher's copy of a rank's line: the log only, marked. */
+	if (src->fwd != NULL && !(flags & SPLIT_UPDATE) &&
+	    forward_copy(src, line, len, &fm)) {
+		copy = 1;
+		flags |= SPLIT_COPY;
+	}
+	to = record_route(s, flags);
+	/*
+	 * A line's severity is counted for the summary, from its first
+	 * piece when it was cut; the console filters and groups every piece
+	 * by its shape.
+	 */
+	if (!(flags & (SPLIT_UPDATE | SPLIT_COPY))) {
+		if (!s->continued || ((to & ROUTE_VIEW) &&
+		    (console_mode()->level > 0 || console_mode()->window > 0)))
+			shape_of(line, len, &sh);
+		if (!s->continued && sh.severity >= 40)
+			src->errors++;
+		else if (!s->continued && sh.severity >= 30)
+			src->warnings++;
+		s->continued = (flags & SPLIT_TRUNCATED) != 0;
+		ending_tail(src, line, len, flags);
+	}
+	if (to & ROUTE_LOG) {
+		p = jsonlog_reserve(RECORD_MAX(len, s->jplen));
+		n = record_line(p, ts, us, s->jprefix, s->jplen, seq, line,
+		    len, flags | plain, sh.severity);
+		if (copy)
+			n = record_copy_of(p, n, fm.src, fm.seq);
+		jsonlog_commit_counted(n, s->slot >= 0 ? keeper_slot(s->slot) :
+		    NULL);
+	}
+	if (src->fwd_to != NULL && !(flags & SPLIT_UPDATE))
+		forward_note(src, seq, line, len, (to & ROUTE_VIEW) != 0);
+	/*
+	 * The rank's line went only to its launcher (mpirun's pipe): shown
+	 * now, as the rank's, where the launcher's copy would have been.
+	 */
+	if (copy && !fm.shown && s->console && console_mode()->on) {
+		shape_of(line + fm.at, len - fm.at, &sh);
+		console_record(s->which, &fm.origin, line + fm.at,
+		    len - fm.at, flags & ~SPLIT_COPY, &sh, us);
+	}
+	if (to & ROUTE_UPSTREAM)
+		upstream_record(src->id, s->which, flags, seq, us, line, len);
+	if (!(flags & SPLIT_UPDATE))
+		s->seq = seq + 1;
+	if (to & ROUTE_LIVE)
+		console_live(s->which, &src->origin, line, len);
+	if ((to & ROUTE_VIEW) && s->partial_shown > 0) {
+		/* Its beginning is on the console already (a prompt). */
+		skip = s->partial_shown < len ? s->partial_shown : len;
+		console_rest(s->which, &src->origin, line + skip, len - skip,
+		    us);
+	} else if (to & ROUTE_VIEW)
+		console_record(s->which, &src->origin, line, len, flags, &sh,
+		    us);
+	/* A line is finished: what was shown of it is behind us. */
+	if (!(flags & SPLIT_UPDATE))
+		s->partial_shown = 0;
+}
+
+/* One record from the splitter. */
+static void
+stream_record_cb(void *arg, const char *line, size_t len, int flags)
+{
+	struct stream	*s = arg;
+
+	stream_emit(s, cur_ts, cur_us, s->seq, line, len, flags);
+}
+
+/* A line left unfinished for this long is shown as it is (a prompt). */
+static const struct timeval partial_wait = { 0, 500000 };
+
+/* The unfinished line has waited: show it, unless more came. */
+static void
+stream_partial_cb(int fd, short what, void *arg)
+{
+	struct stream	*s = arg;
+	const char	*text;
+	size_t		 len;
+
+	if (s->bytes != s->partial_at || s->partial_shown > 0 ||
+	    !s->console || !console_mode()->on ||
+	    (text = split_partial(&s->split, &len)) == NULL)
+		return;
+	console_partial(s->which, &s->src->origin, text, len);
+	s->partial_shown = len;
+}
+
+/* The pipe ran dry in the middle of a line: watch whether it stays so. */
+void
+stream_watch_partial(struct stream *s)
+{
+	size_t	len;
+
+	if (!s->console || s->partial_shown > 0 ||
+	    split_partial(&s->split, &len) == NULL)
+		return;
+	if (s->partial_ev == NULL)
+		s->partial_ev = evtimer_new(base, stream_partial_cb, s);
+	s->partial_at = s->bytes;
+	evtimer_add(s->partial_ev, &partial_wait);
+}
+
+/* Bytes of a stream's pipe, read at time *at. */
+void
+stream_bytes_at(struct stream *s, const char *p, size_t n,
+    const struct timespec *at)
+{
+	record_ts(cur_ts, at);
+	cur_us = (uint64_t)at->tv_sec * 1000000 + (uint64_t)at->tv_nsec / 1000;
+	s->last_read = *at;
+	s->bytes += n;
+	outdir_bytes(s, p, n);
+	handover_slot_begin(s);
+	ending_tail_defer(s->src, p, n);
+	split_feed(&s->split, p, n, stream_record_cb, s);
+	ending_tail_flush();
+	handover_slot_end(s);
+}
+
+/* End of stream: what is left of a line is its last record. */
+void
+stream_bytes_end(struct stream *s)
+{
+	split_finish(&s->split, stream_record_cb, s);
+}
