@@ -205,11 +205,69 @@ stream_watch_partial(struct stream *s)
 	evtimer_add(s->partial_ev, &partial_wait);
 }
 
+/*
+ * Whether s's next whole lines may take stream_log_lines(): they go to the
+ * log alone (no console view, no upstream), nothing is skipped, and its
+ * source is no launcher's and forwards nothing.
+ */
+static int
+stream_log_only(struct stream *s)
+{
+	struct source	*src = s->src;
+
+	return (record_route(s, 0) == ROUTE_LOG && s->skip == 0 &&
+	    src->announced && src->fwd == NULL && src->fwd_to == NULL &&
+	    !s->continued);
+}
+
+/*
+ * The whole lines at the front of p, for a stream whose records go to the
+ * log alone: what stream_emit() does for each, in a loop that asks where
+ * records go once per read. Returns the bytes taken; the splitter takes
+ * the rest.
+ */
+static size_t
+stream_log_lines(struct stream *s, const char *p, size_t n)
+{
+	struct source		*src = s->src;
+	struct keeper_slot	*slot;
+	const char		*q = p, *end = p + n;
+	struct shape		 sh;
+	ssize_t			 len;
+	size_t			 k;
+	int			 plain;
+	char			*rec;
+
+	slot = s->slot >= 0 ? keeper_slot(s->slot) : NULL;
+	while ((len = split_line(&s->split, q, (size_t)(end - q),
+	    &plain)) >= 0) {
+		shape_of(q, (size_t)len, &sh);
+		if (sh.severity >= 40)
+			src->errors++;
+		else if (sh.severity >= 30)
+			src->warnings++;
+		ending_tail(src, q, (size_t)len, 0);
+		rec = jsonlog_reserve(RECORD_MAX((size_t)len, s->jplen));
+		k = record_line(rec, cur_ts, cur_us, s->jprefix, s->jplen,
+		    s->seq, q, (size_t)len, plain ? SPLIT_PLAIN : 0,
+		    sh.severity);
+		jsonlog_commit_counted(k, slot);
+		s->seq++;
+		q += len + 1;
+	}
+	if (q != p)
+		s->partial_shown = 0;
+	return ((size_t)(q - p));
+}
+
 /* Bytes of a stream's pipe, read at time *at. */
 void
 stream_bytes_at(struct stream *s, const char *p, size_t n,
     const struct timespec *at)
 {
+	const char	*e;
+	size_t		 k;
+
 	record_ts(cur_ts, at);
 	cur_us = (uint64_t)at->tv_sec * 1000000 + (uint64_t)at->tv_nsec / 1000;
 	s->last_read = *at;
@@ -217,6 +275,22 @@ stream_bytes_at(struct stream *s, const char *p, size_t n,
 	outdir_bytes(s, p, n);
 	handover_slot_begin(s);
 	ending_tail_defer(s->src, p, n);
+	/*
+	 * Whole lines bound for the log alone take the short way; the rest
+	 * (a line begun in the last read, a progress bar, a line too long
+	 * for one record) goes to the splitter, up to its line's end.
+	 */
+	while (n > 0 && stream_log_only(s)) {
+		k = stream_log_lines(s, p, n);
+		p += k;
+		n -= k;
+		if ((e = memchr(p, '\n', n)) == NULL)
+			break;
+		k = (size_t)(e - p) + 1;
+		split_feed(&s->split, p, k, stream_record_cb, s);
+		p += k;
+		n -= k;
+	}
 	split_feed(&s->split, p, n, stream_record_cb, s);
 	ending_tail_flush();
 	handover_slot_end(s);

@@ -286,6 +286,20 @@ found:
 	return (split_eol(p, (size_t)(end - p)));
 }
 
+ssize_t
+split_line(const struct split *s, const char *p, size_t n, int *plain)
+{
+	const char	*eol;
+
+	if (s->len > 0 || s->progress || s->cont || s->lastlen > 0 ||
+	    s->cr || s->barwait)
+		return (-1);
+	eol = split_scan(p, n, plain);
+	if (eol == NULL || *eol != '\n' || (size_t)(eol - p) > s->max)
+		return (-1);
+	return (eol - p);
+}
+
 void
 split_feed(struct split *s, const char *p, size_t n, split_cb cb, void *arg)
 {

@@ -52,6 +52,12 @@ const char *split_partial(const struct split *s, size_t *len);
  * when its state is more than bytes (a bar, a cut line, a \r).
  */
 int	split_pending(const struct split *s, const char **p, size_t *len);
+/*
+ * The length of the record at p if it is a whole line split_feed would
+ * hand on as it is (nothing of a line before it, no \r, not too long),
+ * *plain its SPLIT_PLAIN; else -1. Its \n is not in the record.
+ */
+ssize_t	split_line(const struct split *s, const char *p, size_t n, int *plain);
 /* End of stream: emit what is left, marked partial. */
 void	split_finish(struct split *s, split_cb cb, void *arg);
 

@@ -124,6 +124,58 @@ class Capture(MeshTest):
         errs = line_records(self.records, stream="stderr")
         self.assertEqual(len(errs), 8 * n // 10)
 
+    def test_log_only_records_are_the_records_of_the_console_run(self):
+        # With the console view off, whole lines bound for the log alone
+        # take a loop of their own; it must record what the general path
+        # records. The same bytes, written in pieces cut anywhere, go
+        # through both; their records, counts and last lines must agree.
+        prog = r"""
+import os, random, sys
+rnd = random.Random(7)
+kinds = [b"rank 3 step=%d loss=0.25 lr=3.00e-04", b'say "hi" \\ %d',
+         "h\u00e9llo \u2713 %d".encode(), b"bad \xff\xfe %d",
+         b"tab\there \x1b[31mred\x1b[0m %d", b"", b"crlf %d\r",
+         b"\r 10%%\r 20%%\r done %d", b"x" * 5000 + b" %d",
+         b"ERROR: failed %d", b"WARNING - slow %d", b"level=info %d",
+         b"I1201 12:00:00.000000 1 x.cc:1] glog %d",
+         b"Traceback (most recent call last):"]
+out = bytearray()
+for i in range(6000):
+    k = kinds[rnd.randrange(len(kinds))]
+    out += (k % i if b"%d" in k else k) + b"\n"
+out += b"unfinished"
+i = 0
+while i < len(out):
+    n = rnd.choice([1, 7, 100, 4096, 65536, 200000])
+    os.write(1, out[i:i + n])
+    i += n
+sys.exit(3)
+"""
+        def records(args):
+            self.json = os.path.join(self.tmp, "log%d.jsonl" % len(args))
+            self.launch([PYTHON, "-c", prog], args=args,
+                        env=clean_env(MESHLOG_RANK="0"))
+            lines = [{k: v for k, v in r.items()
+                      if k not in ("ts", "ts_ns", "pid")}
+                     for r in line_records(self.records)]
+            summary = events(self.records, "summary")[0]
+            return lines, timeless(summary["ranks"]), \
+                timeless(summary["first_failure"])
+
+        def timeless(v):
+            if isinstance(v, list):
+                return [timeless(x) for x in v]
+            if isinstance(v, dict):
+                return {k: timeless(x) for k, x in v.items()
+                        if k not in ("pid", "ended", "ts")}
+            return v
+
+        quiet = records(["-q"])
+        shown = records([])
+        self.assertGreater(len(quiet[0]), 6000)
+        self.assertEqual(quiet[0], shown[0])
+        self.assertEqual(quiet[1:], shown[1:])
+
     def test_serve_mode_tees_raw_output_to_a_file(self):
         self.serve()
         out = os.path.join(self.tmp, "out.txt")
