@@ -1,0 +1,146 @@
+/*
+ * A stream's bytes to records: whole lines bound for the log alone take
+ * stream_lines(), a loop of their own, and must come out as the splitter
+ * and stream_emit() make them. The same bytes, cut into the same pieces,
+ * go through both ways; the log, the counts and the last lines must be
+ * the same. The file is included, so its static pieces are what is used.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "collector/emit.c"
+
+struct config		 cfg;
+struct event_base	*base;
+
+/* The general way, as stream_bytes_at() was before the short one. */
+static void
+general(struct stream *s, const char *p, size_t n, const struct timespec *at)
+{
+	record_ts(cur_ts, at);
+	cur_us = (uint64_t)at->tv_sec * 1000000 + (uint64_t)at->tv_nsec / 1000;
+	ending_tail_defer(s->src, p, n);
+	split_feed(&s->split, p, n, stream_record_cb, s);
+	ending_tail_flush();
+}
+
+/* A local stream of its own source, records prefixed alike. */
+static void
+stream_setup(struct stream *s, struct source *src)
+{
+	memset(s, 0, sizeof *s);
+	memset(src, 0, sizeof *src);
+	src->announced = 1;
+	s->src = src;
+	s->slot = -1;
+	s->jprefix = "\"source\":1,";
+	s->jplen = strlen(s->jprefix);
+	split_init(&s->split, 4096);
+}
+
+/* A mix of lines: escapes, bad UTF-8, bars, CRLF, long, severities. */
+static size_t
+mix(char *buf, size_t cap, unsigned seed)
+{
+	static const char *const kinds[] = {
+	    "rank 3 step=%d loss=0.25 lr=3.00e-04", "say \"hi\" \\ %d",
+	    "h\xc3\xa9llo \xe2\x9c\x93 %d", "bad \xff\xfe %d",
+	    "tab\there \x1b[31mred\x1b[0m %d", "", "crlf %d\r",
+	    "\r 10%%\r 20%%\r done %d", "ERROR: failed %d",
+	    "WARNING - slow %d", "level=info %d",
+	    "I1201 12:00:00.000000 1 x.cc:1] glog %d",
+	    "Traceback (most recent call last):", "LONG %d" };
+	size_t	len = 0, k;
+	int	i;
+
+	for (i = 0; len + 6000 < cap; i++) {
+		k = (size_t)rand_r(&seed) % (sizeof kinds / sizeof kinds[0]);
+		if (strcmp(kinds[k], "LONG %d") == 0) {
+			memset(buf + len, 'x', 5000);
+			len += 5000;
+		}
+		len += (size_t)snprintf(buf + len, cap - len, kinds[k], i);
+		buf[len++] = '\n';
+	}
+	memcpy(buf + len, "unfinished", 10);
+	return (len + 10);
+}
+
+/* Everything the log holds, NUL-terminated. */
+static char *
+slurp(const char *path, size_t *n)
+{
+	FILE	*f = fopen(path, "rb");
+	char	*buf;
+
+	cr_assert_not_null(f);
+	fseek(f, 0, SEEK_END);
+	*n = (size_t)ftell(f);
+	rewind(f);
+	buf = malloc(*n + 1);
+	cr_assert_eq(fread(buf, 1, *n, f), *n);
+	buf[*n] = '\0';
+	fclose(f);
+	return (buf);
+}
+
+Test(emit, whole_lines_the_short_way_are_recorded_as_the_splitter_does)
+{
+	static char		 in[1 << 20];
+	static const size_t	 cuts[] = { 1, 7, 100, 4096, 65536, 200000 };
+	char			 path[] = "/tmp/meshlog-emit-test.XXXXXX";
+	struct stream		 a, b;
+	struct source		 sa, sb;
+	struct timespec		 at = { 1767323045, 6000 };
+	unsigned		 seed = 11;
+	size_t			 len, off, n, loglen, half;
+	char			*log;
+	int			 fd, i, way;
+
+	cr_assert_neq(fd = mkstemp(path), -1);
+	close(fd);
+	cr_assert_eq(jsonlog_open(path), 0);
+	len = mix(in, sizeof in, 7);
+	for (way = 0; way < 2; way++) {
+		stream_setup(way ? &b : &a, way ? &sb : &sa);
+		seed = 11;
+		for (off = 0; off < len; off += n) {
+			n = cuts[rand_r(&seed) % 6];
+			if (n > len - off)
+				n = len - off;
+			at.tv_nsec += 1000;
+			if (way)
+				general(&b, in + off, n, &at);
+			else
+				stream_bytes_at(&a, in + off, n, &at);
+		}
+		stream_bytes_end(way ? &b : &a);
+		at.tv_nsec = 6000;
+	}
+	jsonlog_close();
+	log = slurp(path, &loglen);
+	unlink(path);
+	cr_assert_eq(loglen % 2, 0);
+	half = loglen / 2;
+	cr_assert_gt(half, len);
+	cr_assert(memcmp(log, log + half, half) == 0,
+	    "the two ways' logs differ");
+	cr_assert_gt(sa.errors, 100);
+	cr_assert_eq(sa.errors, sb.errors);
+	cr_assert_gt(sa.warnings, 100);
+	cr_assert_eq(sa.warnings, sb.warnings);
+	cr_assert_eq(sa.ntail, sb.ntail);
+	cr_assert_eq(sa.tail_next, sb.tail_next);
+	for (i = 0; i < sa.ntail; i++)
+		cr_assert(sa.tail[i].len == sb.tail[i].len &&
+		    sa.tail[i].flags == sb.tail[i].flags &&
+		    memcmp(sa.tail[i].text, sb.tail[i].text,
+		    sa.tail[i].len) == 0, "last line %d", i);
+	cr_assert_eq(a.seq, b.seq);
+	free(log);
+}
