@@ -206,28 +206,31 @@ stream_watch_partial(struct stream *s)
 }
 
 /*
- * Whether s's next whole lines may take stream_log_lines(): they go to the
- * log alone (no console view, no upstream), nothing is skipped, and its
- * source is no launcher's and forwards nothing.
+ * Where s's next whole lines go when they may take stream_lines(): to the
+ * log, the console view or both (ROUTE_*), nowhere upstream, nothing
+ * skipped, its source no launcher's and forwarding nothing; else 0.
  */
-static int
-stream_log_only(struct stream *s)
+static unsigned
+stream_direct(struct stream *s)
 {
 	struct source	*src = s->src;
+	unsigned	 to = record_route(s, 0);
 
-	return (record_route(s, 0) == ROUTE_LOG && s->skip == 0 &&
-	    src->announced && src->fwd == NULL && src->fwd_to == NULL &&
-	    !s->continued);
+	if ((to & ~(unsigned)(ROUTE_LOG | ROUTE_VIEW)) || s->skip > 0 ||
+	    !src->announced || src->fwd != NULL || src->fwd_to != NULL ||
+	    s->continued || s->partial_shown > 0)
+		return (0);
+	return (to);
 }
 
 /*
- * The whole lines at the front of p, for a stream whose records go to the
- * log alone: what stream_emit() does for each, in a loop that asks where
- * records go once per read. Returns the bytes taken; the splitter takes
- * the rest.
+ * The whole lines at the front of p, each to where to says (the log, the
+ * console view): what stream_emit() does for them, in a loop that asks
+ * where records go once per read. Returns the bytes taken; the splitter
+ * takes the rest.
  */
 static size_t
-stream_log_lines(struct stream *s, const char *p, size_t n)
+stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 {
 	struct source		*src = s->src;
 	struct keeper_slot	*slot;
@@ -247,16 +250,20 @@ stream_log_lines(struct stream *s, const char *p, size_t n)
 		else if (sh.severity >= 30)
 			src->warnings++;
 		ending_tail(src, q, (size_t)len, 0);
-		rec = jsonlog_reserve(RECORD_MAX((size_t)len, s->jplen));
-		k = record_line(rec, cur_ts, cur_us, s->jprefix, s->jplen,
-		    s->seq, q, (size_t)len, plain ? SPLIT_PLAIN : 0,
-		    sh.severity);
-		jsonlog_commit_counted(k, slot);
+		if (to & ROUTE_LOG) {
+			rec = jsonlog_reserve(RECORD_MAX((size_t)len,
+			    s->jplen));
+			k = record_line(rec, cur_ts, cur_us, s->jprefix,
+			    s->jplen, s->seq, q, (size_t)len, plain ?
+			    SPLIT_PLAIN : 0, sh.severity);
+			jsonlog_commit_counted(k, slot);
+		}
 		s->seq++;
+		if (to & ROUTE_VIEW)
+			console_record(s->which, &src->origin, q, (size_t)len,
+			    0, &sh, cur_us);
 		q += len + 1;
 	}
-	if (q != p)
-		s->partial_shown = 0;
 	return ((size_t)(q - p));
 }
 
@@ -267,6 +274,7 @@ stream_bytes_at(struct stream *s, const char *p, size_t n,
 {
 	const char	*e;
 	size_t		 k;
+	unsigned	 to;
 
 	record_ts(cur_ts, at);
 	cur_us = (uint64_t)at->tv_sec * 1000000 + (uint64_t)at->tv_nsec / 1000;
@@ -276,12 +284,13 @@ stream_bytes_at(struct stream *s, const char *p, size_t n,
 	handover_slot_begin(s);
 	ending_tail_defer(s->src, p, n);
 	/*
-	 * Whole lines bound for the log alone take the short way; the rest
-	 * (a line begun in the last read, a progress bar, a line too long
-	 * for one record) goes to the splitter, up to its line's end.
+	 * Whole lines bound for the log and the view take the short way;
+	 * the rest (a line begun in the last read, a progress bar, a line
+	 * too long for one record) goes to the splitter, up to its line's
+	 * end.
 	 */
-	while (n > 0 && stream_log_only(s)) {
-		k = stream_log_lines(s, p, n);
+	while (n > 0 && (to = stream_direct(s)) != 0) {
+		k = stream_lines(s, to, p, n);
 		p += k;
 		n -= k;
 		if ((e = memchr(p, '\n', n)) == NULL)

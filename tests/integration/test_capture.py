@@ -124,11 +124,11 @@ class Capture(MeshTest):
         errs = line_records(self.records, stream="stderr")
         self.assertEqual(len(errs), 8 * n // 10)
 
-    def test_log_only_records_are_the_records_of_the_console_run(self):
-        # With the console view off, whole lines bound for the log alone
-        # take a loop of their own; it must record what the general path
-        # records. The same bytes, written in pieces cut anywhere, go
-        # through both; their records, counts and last lines must agree.
+    def test_the_console_view_changes_nothing_in_the_log(self):
+        # Whole lines take a loop of their own (test_emit compares it with
+        # the splitter's way), for the log alone or the log and the view.
+        # The same bytes, written in pieces cut anywhere, with and without
+        # the view: their records, counts and last lines must agree.
         prog = r"""
 import os, random, sys
 rnd = random.Random(7)
