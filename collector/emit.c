@@ -235,9 +235,11 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 	struct source		*src = s->src;
 	struct keeper_slot	*slot;
 	const char		*q = p, *end = p + n;
+	const char		*last[ENDING_TAIL];
+	size_t			 lastlen[ENDING_TAIL];
 	struct shape		 sh;
 	ssize_t			 len;
-	size_t			 k;
+	size_t			 k, nl = 0, i;
 	int			 plain;
 	char			*rec;
 
@@ -249,7 +251,11 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 			src->errors++;
 		else if (sh.severity >= 30)
 			src->warnings++;
-		ending_tail(src, q, (size_t)len, 0);
+		/* Only the last few are kept: which, is known at the end. */
+		if (*q == 'T')
+			ending_traceback(src, q, (size_t)len);
+		last[nl % ENDING_TAIL] = q;
+		lastlen[nl++ % ENDING_TAIL] = (size_t)len;
 		if (to & ROUTE_LOG) {
 			rec = jsonlog_reserve(RECORD_MAX((size_t)len,
 			    s->jplen));
@@ -264,6 +270,9 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 			    0, &sh, cur_us);
 		q += len + 1;
 	}
+	for (i = nl > ENDING_TAIL ? nl - ENDING_TAIL : 0; i < nl; i++)
+		ending_keep(src, last[i % ENDING_TAIL], lastlen[i %
+		    ENDING_TAIL], 0);
 	return ((size_t)(q - p));
 }
 

@@ -642,11 +642,23 @@ ending_tail_flush(void)
 }
 
 void
-ending_tail(struct source *src, const char *line, size_t len, int flags)
+ending_traceback(struct source *src, const char *line, size_t len)
 {
 	if (len >= sizeof PY_TRACEBACK - 1 && line[0] == 'T' &&
 	    memcmp(line, PY_TRACEBACK, sizeof PY_TRACEBACK - 1) == 0)
 		clock_gettime(CLOCK_REALTIME, &src->trace_at);
+}
+
+void
+ending_tail(struct source *src, const char *line, size_t len, int flags)
+{
+	ending_traceback(src, line, len);
+	ending_keep(src, line, len, flags);
+}
+
+void
+ending_keep(struct source *src, const char *line, size_t len, int flags)
+{
 	if (src == defer.src && (uintptr_t)line >= defer.lo &&
 	    (uintptr_t)line + len <= defer.hi) {
 		defer.line[defer.next].p = line;

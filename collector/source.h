@@ -280,8 +280,11 @@ void	 ending_watch(struct source *);
 void	 source_end(struct source *, enum close_reason);
 /* The exit fields of src's source_closed. */
 void	 ending_fields(struct jw *, struct source *, enum close_reason);
-/* Keep a line among src's last ones. */
+/* Keep a line among src's last ones (ending_keep), and see whether it
+ * begins a Python traceback (ending_traceback). */
 void	 ending_tail(struct source *, const char *, size_t, int);
+void	 ending_keep(struct source *, const char *, size_t, int);
+void	 ending_traceback(struct source *, const char *, size_t);
 /*
  * Around the split of one read of src's, the n bytes at p: lines within
  * them are kept by where they are until ending_tail_flush copies the last

@@ -144,3 +144,28 @@ Test(emit, whole_lines_the_short_way_are_recorded_as_the_splitter_does)
 	cr_assert_eq(a.seq, b.seq);
 	free(log);
 }
+
+/* A traceback's first line is seen wherever it is among the read's. */
+Test(emit, a_traceback_among_whole_lines_is_seen)
+{
+	char			 path[] = "/tmp/meshlog-emit-test.XXXXXX";
+	char			 buf[4096];
+	struct stream		 s;
+	struct source		 src;
+	struct timespec		 at = { 1767323045, 6000 };
+	size_t			 n;
+	int			 fd, i;
+
+	cr_assert_neq(fd = mkstemp(path), -1);
+	close(fd);
+	cr_assert_eq(jsonlog_open(path), 0);
+	stream_setup(&s, &src);
+	n = (size_t)snprintf(buf, sizeof buf, "%s\n", PY_TRACEBACK);
+	for (i = 0; i < 20; i++)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "line %d\n", i);
+	stream_bytes_at(&s, buf, n, &at);
+	cr_assert_neq(src.trace_at.tv_sec, 0);
+	cr_assert_eq(s.seq, 21);
+	jsonlog_close();
+	unlink(path);
+}
