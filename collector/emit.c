@@ -239,13 +239,14 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 	size_t			 lastlen[ENDING_TAIL];
 	struct shape		 sh;
 	ssize_t			 len;
-	size_t			 k, nl = 0, i;
+	size_t			 k, nl = 0, i, max = s->split.max;
 	int			 plain;
 	char			*rec;
 
+	if (!split_idle(&s->split))
+		return (0);
 	slot = s->slot >= 0 ? keeper_slot(s->slot) : NULL;
-	while ((len = split_line(&s->split, q, (size_t)(end - q),
-	    &plain)) >= 0) {
+	while ((len = split_whole(q, (size_t)(end - q), max, &plain)) >= 0) {
 		shape_of(q, (size_t)len, &sh);
 		if (sh.severity >= 40)
 			src->errors++;

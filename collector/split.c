@@ -254,7 +254,7 @@ split_eol(const char *p, size_t n)
  * need no JSON escaping. One pass finds the first byte that is not plain;
  * in most lines that is their \n, and their record is then a copy.
  */
-static const char *
+static inline __attribute__((always_inline)) const char *
 split_scan(const char *p, size_t n, int *plain)
 {
 	const char	*end = p + n;
@@ -286,16 +286,20 @@ found:
 	return (split_eol(p, (size_t)(end - p)));
 }
 
+int
+split_idle(const struct split *s)
+{
+	return (s->len == 0 && !s->progress && !s->cont && s->lastlen == 0 &&
+	    !s->cr && !s->barwait);
+}
+
 ssize_t
-split_line(const struct split *s, const char *p, size_t n, int *plain)
+split_whole(const char *p, size_t n, size_t max, int *plain)
 {
 	const char	*eol;
 
-	if (s->len > 0 || s->progress || s->cont || s->lastlen > 0 ||
-	    s->cr || s->barwait)
-		return (-1);
 	eol = split_scan(p, n, plain);
-	if (eol == NULL || *eol != '\n' || (size_t)(eol - p) > s->max)
+	if (eol == NULL || *eol != '\n' || (size_t)(eol - p) > max)
 		return (-1);
 	return (eol - p);
 }

@@ -53,11 +53,13 @@ const char *split_partial(const struct split *s, size_t *len);
  */
 int	split_pending(const struct split *s, const char **p, size_t *len);
 /*
- * The length of the record at p if it is a whole line split_feed would
- * hand on as it is (nothing of a line before it, no \r, not too long),
- * *plain its SPLIT_PLAIN; else -1. Its \n is not in the record.
+ * Whether nothing of a line waits in s: then the record at p is whole when
+ * split_whole() says so (its length, *plain its SPLIT_PLAIN; its \n not in
+ * it), else -1, with s->max as max. split_feed would make the same record
+ * of it; a caller may take runs of whole lines in a loop of its own.
  */
-ssize_t	split_line(const struct split *s, const char *p, size_t n, int *plain);
+int	split_idle(const struct split *s);
+ssize_t	split_whole(const char *p, size_t n, size_t max, int *plain);
 /* End of stream: emit what is left, marked partial. */
 void	split_finish(struct split *s, split_cb cb, void *arg);
 

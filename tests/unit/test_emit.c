@@ -145,6 +145,69 @@ Test(emit, whole_lines_the_short_way_are_recorded_as_the_splitter_does)
 	free(log);
 }
 
+/*
+ * Pieces (NULL-terminated; "|" alone: the writer pauses) through both
+ * ways, the same log and counts expected: reads that end with the
+ * splitter in each of its states.
+ */
+static void
+both_ways(const char *const *pieces)
+{
+	char			 path[] = "/tmp/meshlog-emit-test.XXXXXX";
+	struct stream		 st[2];
+	struct source		 src[2];
+	struct timespec		 at = { 1767323045, 6000 };
+	size_t			 loglen;
+	char			*log;
+	int			 fd, i, way;
+
+	cr_assert_neq(fd = mkstemp(path), -1);
+	close(fd);
+	cr_assert_eq(jsonlog_open(path), 0);
+	for (way = 0; way < 2; way++) {
+		stream_setup(&st[way], &src[way]);
+		for (i = 0; pieces[i] != NULL; i++) {
+			if (strcmp(pieces[i], "|") == 0) {
+				split_pause(&st[way].split);
+				continue;
+			}
+			if (way)
+				general(&st[way], pieces[i], strlen(pieces[i]),
+				    &at);
+			else
+				stream_bytes_at(&st[way], pieces[i],
+				    strlen(pieces[i]), &at);
+		}
+		stream_bytes_end(&st[way]);
+	}
+	jsonlog_close();
+	log = slurp(path, &loglen);
+	unlink(path);
+	cr_assert(loglen % 2 == 0 && memcmp(log, log + loglen / 2,
+	    loglen / 2) == 0, "the two ways differ:\n%s", log);
+	cr_assert_eq(st[0].seq, st[1].seq);
+	free(log);
+}
+
+Test(emit, reads_that_end_in_each_state_of_the_splitter)
+{
+	static char	 full[4097], half[2049];
+	const char	*cr[] = { "a\n\r", "\nb\nc\n", NULL };
+	const char	*bar[] = { "a\n\r 10%\r 20%", "|", "next\nz\n", NULL };
+	const char	*last[] = { "a\n\r 10%\r", "\nb\n", NULL };
+	const char	*cut[] = { full, full, half, half, "tail\nnext\n",
+			    NULL };
+	const char	*unfinished[] = { "a\nhalf", "way\nb\n", NULL };
+
+	memset(full, 'x', sizeof full - 1);
+	memset(half, 'y', sizeof half - 1);
+	both_ways(cr);
+	both_ways(bar);
+	both_ways(last);
+	both_ways(cut);
+	both_ways(unfinished);
+}
+
 /* A traceback's first line is seen wherever it is among the read's. */
 Test(emit, a_traceback_among_whole_lines_is_seen)
 {
