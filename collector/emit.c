@@ -12,6 +12,9 @@
 #include "source.h"
 #include "keeper.h"
 
+/* Records of whole lines committed to the log at once, at most. */
+#define STREAM_RUN	64
+
 static char		 cur_ts[TS_LEN];	/* of the chunk read */
 static uint64_t		 cur_us;
 
@@ -239,13 +242,20 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 	size_t			 lastlen[ENDING_TAIL];
 	struct shape		 sh;
 	ssize_t			 len;
-	size_t			 k, nl = 0, i, max = s->split.max;
+	size_t			 k = 0, pend = 0, run, nl = 0, i;
+	size_t			 max = s->split.max;
 	int			 plain;
 	char			*rec;
 
 	if (!split_idle(&s->split))
 		return (0);
 	slot = s->slot >= 0 ? keeper_slot(s->slot) : NULL;
+	/*
+	 * Records bound for the log alone are committed STREAM_RUN at a
+	 * time; the console view may write the log (a destination's drop
+	 * notice), so its lines' records are committed one by one.
+	 */
+	run = to == ROUTE_LOG ? STREAM_RUN : 1;
 	while ((len = split_whole(q, (size_t)(end - q), max, &plain)) >= 0) {
 		shape_of(q, (size_t)len, &sh);
 		if (sh.severity >= 40)
@@ -258,12 +268,15 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 		last[nl % ENDING_TAIL] = q;
 		lastlen[nl++ % ENDING_TAIL] = (size_t)len;
 		if (to & ROUTE_LOG) {
-			rec = jsonlog_reserve(RECORD_MAX((size_t)len,
+			rec = jsonlog_room(pend, RECORD_MAX((size_t)len,
 			    s->jplen));
-			k = record_line(rec, cur_ts, cur_us, s->jprefix,
+			pend += record_line(rec, cur_ts, cur_us, s->jprefix,
 			    s->jplen, s->seq, q, (size_t)len, plain ?
 			    SPLIT_PLAIN : 0, sh.severity);
-			jsonlog_commit_counted(k, slot);
+			if (++k == run) {
+				jsonlog_commit_run(pend, k, slot);
+				pend = k = 0;
+			}
 		}
 		s->seq++;
 		if (to & ROUTE_VIEW)
@@ -271,6 +284,8 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 			    0, &sh, cur_us);
 		q += len + 1;
 	}
+	if (k > 0)
+		jsonlog_commit_run(pend, k, slot);
 	for (i = nl > ENDING_TAIL ? nl - ENDING_TAIL : 0; i < nl; i++)
 		ending_keep(src, last[i % ENDING_TAIL], lastlen[i %
 		    ENDING_TAIL], 0);

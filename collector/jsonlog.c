@@ -223,11 +223,12 @@ jsonlog_reserve(size_t n)
 }
 
 /*
- * Keep n bytes just written at the end of the buffer, unless the log is
- * failing and holds JSONLOG_KEEP already: then count them.
+ * Keep n bytes just written at the end of the buffer (lines: the line
+ * records among them), unless the log is failing and holds JSONLOG_KEEP
+ * already: then count them.
  */
 static void
-jsonlog_keep(size_t n, int line)
+jsonlog_keep(size_t n, size_t lines)
 {
 	struct timespec	now;
 
@@ -245,29 +246,46 @@ jsonlog_keep(size_t n, int line)
 		}
 		return;
 	}
-	if (line)
-		jdrop_lines++;
+	if (lines > 0)
+		jdrop_lines += lines;
 	else
 		jdrop_events++;
 	jdrop_bytes += n;
 }
 
+char *
+jsonlog_room(size_t pending, size_t n)
+{
+	if (pending + n > jcap - jlen)
+		jsonlog_grow(jlen + pending + n + JSONLOG_HIGH);
+	return (jbuf + jlen + pending);
+}
+
 void
-jsonlog_commit_counted(size_t n, struct keeper_slot *slot)
+jsonlog_commit_run(size_t n, size_t k, struct keeper_slot *slot)
 {
 	volatile struct keeper_slot	*sl = slot;
 
-	if (sl == NULL) {
-		jsonlog_keep(n, 1);
-		return;
+	if (sl == NULL)
+		jsonlog_keep(n, k);
+	else {
+		/* A kill between two of these leaves the keeper able to
+		 * tell. */
+		sl->pend_len = jlen + n;
+		sl->pend_done = sl->done + k;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		jsonlog_keep(n, k);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		sl->done += k;
 	}
-	/* A kill between two of these leaves the keeper able to tell. */
-	sl->pend_len = jlen + n;
-	sl->pend_done = sl->done + 1;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	jsonlog_keep(n, 1);
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	sl->done++;
+	if (jlen >= JSONLOG_HIGH && jerr == 0)
+		jsonlog_flush();
+}
+
+void
+jsonlog_commit_counted(size_t n, struct keeper_slot *slot)
+{
+	jsonlog_commit_run(n, 1, slot);
 }
 
 void

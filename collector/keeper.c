@@ -568,16 +568,16 @@ out:
 }
 
 /*
- * Records of slot sl the log has: done, or one more when the collector
- * died between the log buffer's commit and the count's (see struct
- * keeper_slot).
+ * Records of slot sl the log has: done, or the pending commit's count when
+ * the collector died between the log buffer's commit and the count's (see
+ * struct keeper_slot).
  */
 static uint64_t
 keeper_slot_done(const struct keeper_slot *sl)
 {
-	if (sl->pend_done == sl->done + 1 && keeper_loghead_ok &&
+	if (sl->pend_done > sl->done && keeper_loghead_ok &&
 	    keeper_loghead.len == sl->pend_len)
-		return (sl->done + 1);
+		return (sl->pend_done);
 	return (sl->done);
 }
 

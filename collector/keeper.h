@@ -48,10 +48,10 @@ struct jsonlog_shared {
  * while the stream's bytes are being cut), or when gen is the reading's
  * (struct keeper_reading): the cut of that read is through.
  *
- * A record is committed in three steps, any two of which a kill may
- * part: pend_done and pend_len say which count and which log buffer
- * length (struct jsonlog_shared) the commit makes; then the buffer's
- * length goes up; then done does.
+ * Records (one, or a run of them) are committed in three steps, any two
+ * of which a kill may part: pend_done and pend_len say which count and
+ * which log buffer length (struct jsonlog_shared) the commit makes; then
+ * the buffer's length goes up; then done does.
  */
 #define KEEPER_SLOT_DATA	4048
 struct keeper_slot {
@@ -95,6 +95,14 @@ struct keeper_slot *keeper_slot(int);
  * counted in its stream's slot (NULL: none) (jsonlog.c).
  */
 void	jsonlog_commit_counted(size_t n, struct keeper_slot *);
+/*
+ * A run of k line records of one stream, committed at once: each written
+ * at jsonlog_room(pending, its room), pending the bytes written before it
+ * in the run; then jsonlog_commit_run(all the run's bytes, k, slot).
+ * Nothing else may write the log while a run is pending.
+ */
+char	*jsonlog_room(size_t pending, size_t n);
+void	jsonlog_commit_run(size_t n, size_t k, struct keeper_slot *);
 /* The shared read (NULL: none, no keeper). */
 struct keeper_reading *keeper_reading(void);
 /*

@@ -235,13 +235,13 @@ class CollectorDeath(MeshTest):
             self.assertEqual(f.read(), "before\nthe beginning of a line, "
                              "and its end\nafter\n")
 
-    def kill_while_cutting(self, stop_at):
+    def kill_while_cutting(self, stop_at, times=3):
         """The collector dies while it cuts one read into records: gdb stops
-        it at stop_at the 151st time, in the commit of the 151st of 400
-        lines, all read at once, and kills it. The first log has the lines
-        committed; the restarted collector gets the whole read back from
-        the keeper and logs the others, not those again. Returns the first
-        log's count."""
+        it at stop_at the times-th time, in the commit of a run of records
+        (-q: 64 whole lines at once) of 400 lines all read at once, and
+        kills it. The first log has the lines committed; the restarted
+        collector gets the whole read back from the keeper and logs the
+        others, not those again. Returns the first log's count."""
         if not shutil.which("gdb"):
             self.skipTest("gdb is missing (contrib/debian-deps.sh)")
         self.serve(["-q"])
@@ -264,7 +264,7 @@ class CollectorDeath(MeshTest):
                       what="the first line")
         gdb = subprocess.Popen(
             ["gdb", "-nx", "-batch", "-p", str(self.collector.pid),
-             "-ex", "break " + stop_at, "-ex", "ignore 1 150",
+             "-ex", "break " + stop_at, "-ex", "ignore 1 %d" % (times - 1),
              "-ex", "shell touch " + armed, "-ex", "continue",
              "-ex", "kill"], stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
@@ -289,18 +289,19 @@ class CollectorDeath(MeshTest):
         return len(old) - 1
 
     def test_a_read_cut_when_the_collector_dies_is_logged_once(self):
-        self.assertEqual(self.kill_while_cutting("jsonlog_commit_counted"),
-                         150)
+        # Killed as the third run of 64 records is committed.
+        self.assertEqual(self.kill_while_cutting("jsonlog_commit_run"),
+                         128)
 
     def test_a_record_committed_but_not_counted_is_not_logged_twice(self):
-        # Killed once the 151st line is in the log buffer, before the
-        # stream counted it (struct keeper_slot's pend_done).
+        # Killed once the third run of 64 records is in the log buffer,
+        # before the stream counted them (struct keeper_slot's pend_done).
         src = os.path.join(HERE, "..", "..", "collector", "jsonlog.c")
         with open(src) as f:
-            at = [i + 1 for i, l in enumerate(f) if "sl->done++;" in l]
+            at = [i + 1 for i, l in enumerate(f) if "sl->done += k;" in l]
         self.assertEqual(len(at), 1, at)
         self.assertEqual(self.kill_while_cutting("jsonlog.c:%d" % at[0]),
-                         151)
+                         192)
 
     def test_a_terminal_gets_what_was_queued_for_it(self):
         # A terminal nobody reads: the collector reads the writer's 30,000
