@@ -257,6 +257,13 @@ struct shape {
 /* The shape of line, taken from a recent line equal to it once each digit
  * reads as '0' when there is one, else computed and remembered. */
 void	shape_of(const char *line, size_t len, struct shape *out);
+/*
+ * The length of the whole line at p (n bytes there) when no byte of it
+ * needs JSON escaping and it is max bytes at most, and its shape, in one
+ * pass: what split_whole() with *plain and shape_of() say of it. Else -1,
+ * and the caller asks them (always, without AES instructions).
+ */
+ssize_t	shape_line(const char *p, size_t n, size_t max, struct shape *out);
 #define SHAPE_MAX_TOKENS	64	/* apart; more fold into the last */
 /* Hashes of a line's template tokens. */
 struct shape_tokens {
@@ -273,10 +280,15 @@ uint64_t shape_span(const struct shape_tokens *, size_t from, size_t to);
 uint64_t shape_template(const char *line, size_t len, int *letters);
 /* Hash of n bytes, eight at a time. */
 uint64_t shape_bytes(const char *, size_t);
-/* Lines whose shape was remembered, lines shaped in full; the hash used
- * where there are no AES instructions, from now on (tests). */
+/* Lines whose shape was remembered, lines shaped in full. */
 void	shape_stats(uint64_t *hits, uint64_t *misses);
-void	shape_portable(void);
+/* Tests: forget every shape, and from now on hash as a processor without
+ * AVX (SHAPE_SSE) or AES instructions (SHAPE_PORTABLE) would, or as this
+ * one does (SHAPE_AVX) unless told otherwise before. */
+#define SHAPE_PORTABLE	0
+#define SHAPE_SSE	1
+#define SHAPE_AVX	2
+void	shape_use(int level);
 
 /* wire.c: frames between collectors */
 #define WIRE_PROTO		2	/* 2: sealed after the handshake */

@@ -256,8 +256,15 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 	 * notice), so its lines' records are committed one by one.
 	 */
 	run = to == ROUTE_LOG ? STREAM_RUN : 1;
-	while ((len = split_whole(q, (size_t)(end - q), max, &plain)) >= 0) {
-		shape_of(q, (size_t)len, &sh);
+	for (;;) {
+		/* Most lines are plain: their end and shape in one pass. */
+		if ((len = shape_line(q, (size_t)(end - q), max, &sh)) >= 0)
+			plain = 1;
+		else if ((len = split_whole(q, (size_t)(end - q), max,
+		    &plain)) >= 0)
+			shape_of(q, (size_t)len, &sh);
+		else
+			break;
 		if (sh.severity >= 40)
 			src->errors++;
 		else if (sh.severity >= 30)

@@ -89,7 +89,9 @@ slurp(const char *path, size_t *n)
 	return (buf);
 }
 
-Test(emit, whole_lines_the_short_way_are_recorded_as_the_splitter_does)
+/* The mix through both ways, in pieces cut anywhere: the same log. */
+static void
+compare_mix(void)
 {
 	static char		 in[1 << 20];
 	static const size_t	 cuts[] = { 1, 7, 100, 4096, 65536, 200000 };
@@ -143,6 +145,24 @@ Test(emit, whole_lines_the_short_way_are_recorded_as_the_splitter_does)
 		    sa.tail[i].len) == 0, "last line %d", i);
 	cr_assert_eq(a.seq, b.seq);
 	free(log);
+}
+
+Test(emit, whole_lines_the_short_way_are_recorded_as_the_splitter_does)
+{
+	compare_mix();
+}
+
+/* Lines found and shaped in one pass, as without AVX or without AES. */
+Test(emit, the_same_without_avx)
+{
+	shape_use(SHAPE_SSE);
+	compare_mix();
+}
+
+Test(emit, the_same_without_aes)
+{
+	shape_use(SHAPE_PORTABLE);
+	compare_mix();
 }
 
 /*

@@ -33,6 +33,48 @@ check_shape(const char *line, size_t len)
 	    "severity of '%.*s'", (int)len, line);
 }
 
+/*
+ * shape_line() on line and a newline, 16 bytes and more after (it may
+ * say -1 for a line whose end is within 16 bytes of the buffer's): the
+ * whole line's length and its shape when split_whole() calls it plain,
+ * else -1; and the hash it takes is shape_of's (the same line is then
+ * remembered).
+ */
+/* Whether shape_line() is to find lines: not without AES instructions. */
+static int	one_pass = 1;
+
+static void
+check_line(const char *line, size_t len)
+{
+	char		buf[600];
+	struct shape	sh, again;
+	uint64_t	h0, m0, h1, m1;
+	ssize_t		want, got;
+	int		plain, letters;
+
+	cr_assert_leq(len + 24, sizeof buf);
+	shape_use(SHAPE_AVX);		/* nothing remembered */
+	memcpy(buf, line, len);
+	memcpy(buf + len, "\nmore 1, and more 2\n", 21);
+	want = split_whole(buf, len + 21, 4096, &plain);
+	got = shape_line(buf, len + 21, 4096, &sh);
+	if (want < 0 || !plain || !one_pass) {
+		cr_assert_eq(got, -1, "'%.*s' found", (int)len, line);
+		return;
+	}
+	cr_assert_eq(got, want, "length of '%.*s'", (int)len, line);
+	cr_assert_eq(sh.key, shape_template(line, len, &letters));
+	cr_assert_eq(sh.letters, letters);
+	cr_assert_eq(sh.severity, severity_detect(line, len));
+	shape_stats(&h0, &m0);
+	shape_of(line, len, &again);
+	shape_stats(&h1, &m1);
+	cr_assert(h1 == h0 + 1 && m1 == m0, "'%.*s' not remembered",
+	    (int)len, line);
+	/* One byte short of its line's end: no whole line. */
+	cr_assert_eq(shape_line(buf, len, 4096, &sh), -1);
+}
+
 Test(shape, digits_change_nothing_else_does)
 {
 	struct shape	a, b;
@@ -102,6 +144,7 @@ random_lines(void)
 			len += strlen(p);
 		}
 		check_shape(line, len);
+		check_line(line, len);
 		for (v = 0; v < 3; v++) {
 			memcpy(copy, line, len);
 			for (i = 0; i < len; i++) {
@@ -110,6 +153,7 @@ random_lines(void)
 					    10);
 			}
 			check_shape(copy, len);
+			check_line(copy, len);
 		}
 	}
 }
@@ -119,9 +163,17 @@ Test(shape, random_lines_and_their_digit_variants)
 	random_lines();
 }
 
+/* The AES hash where the processor has no AVX. */
+Test(shape, random_lines_without_avx)
+{
+	shape_use(SHAPE_SSE);
+	random_lines();
+}
+
 /* The hash used where the processor has no AES instructions. */
 Test(shape, random_lines_with_the_portable_hash)
 {
-	shape_portable();
+	shape_use(SHAPE_PORTABLE);
+	one_pass = 0;
 	random_lines();
 }
