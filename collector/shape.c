@@ -331,21 +331,13 @@ shape_use(int level)
 	memset(shape_table, 0, sizeof shape_table);
 }
 
-/* The shape of line, whose hash is h: remembered, or made and kept. */
-static inline void
-shape_lookup(const char *line, size_t len, uint64_t h, struct shape *out)
+/* A line not remembered: shape it in full and keep it in slot e. */
+static __attribute__((noinline)) void
+shape_remember(struct shape_slot *e, const char *line, size_t len,
+    uint64_t h, struct shape *out)
 {
-	struct shape_slot	*e;
-	int			 letters;
+	int	letters;
 
-	e = &shape_table[h % SHAPE_SLOTS];
-	if (e->used && e->hash == h && e->len == len) {
-		shape_hits++;
-		out->key = e->key;
-		out->letters = e->letters;
-		out->severity = e->severity;
-		return;
-	}
 	shape_misses++;
 	out->key = shape_template(line, len, &letters);
 	out->letters = letters;
@@ -359,6 +351,24 @@ shape_lookup(const char *line, size_t len, uint64_t h, struct shape *out)
 	e->severity = out->severity;
 	e->used = 1;
 }
+
+/* The shape of line, whose hash is h: remembered, or made and kept. */
+static inline void
+shape_lookup(const char *line, size_t len, uint64_t h, struct shape *out)
+{
+	struct shape_slot	*e;
+
+	e = &shape_table[h % SHAPE_SLOTS];
+	if (e->used && e->hash == h && e->len == len) {
+		shape_hits++;
+		out->key = e->key;
+		out->letters = e->letters;
+		out->severity = e->severity;
+		return;
+	}
+	shape_remember(e, line, len, h, out);
+}
+
 
 void
 shape_of(const char *line, size_t len, struct shape *out)
@@ -388,23 +398,37 @@ static inline ssize_t
 shape_line_aes(const char *p, size_t n, size_t max, struct shape *out)
 {
 	const unsigned char	*u = (const unsigned char *)p;
-	__m128i			 st, v;
+	__m128i			 st, v, w;
 	size_t			 i, len;
 	int			 m;
 
 	st = _mm_set_epi64x(0, (long long)0x9ae16a3b2f90404fULL);
-	for (i = 0; i + 16 <= n; i += 16) {
+	/* Two blocks a step; the first hashed before the second is looked
+	 * at, so a line ending in the second has the first in its hash. */
+	for (i = 0; i + 32 <= n; i += 32) {
 		v = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
-		if ((m = json_bad16(v)) != 0) {
-			len = i + (size_t)__builtin_ctz((unsigned)m);
-			if (u[len] != '\n' || len > max)
-				return (-1);
-			shape_lookup(p, len, shape_aes_end(st, u, len), out);
-			return ((ssize_t)len);
-		}
+		w = _mm_loadu_si128((const __m128i *)(const void *)(u + i +
+		    16));
+		if ((m = json_bad16(v)) != 0)
+			goto found;
 		st = _mm_aesenc_si128(st, shape_zero16(v));
+		if ((m = json_bad16(w)) != 0) {
+			i += 16;
+			goto found;
+		}
+		st = _mm_aesenc_si128(st, shape_zero16(w));
 	}
-	return (-1);
+	if (i + 16 > n)
+		return (-1);
+	v = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+	if ((m = json_bad16(v)) == 0)
+		return (-1);
+found:
+	len = i + (size_t)__builtin_ctz((unsigned)m);
+	if (u[len] != '\n' || len > max)
+		return (-1);
+	shape_lookup(p, len, shape_aes_end(st, u, len), out);
+	return ((ssize_t)len);
 }
 
 __attribute__((target("sse2,aes")))
