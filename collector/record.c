@@ -143,6 +143,12 @@ prefix:
 		d += n;
 	} else
 		d += json_escape(d, line, n);
+	/* Most records have no flag and no level: one test for them. */
+	if (!(flags & (SPLIT_TRUNCATED | SPLIT_PARTIAL | SPLIT_PROGRESS |
+	    SPLIT_COPY)) && level == 0) {
+		APPEND(d, "\"}\n");
+		return ((size_t)(d - dst));
+	}
 	*d++ = '"';
 	if (flags & SPLIT_TRUNCATED)
 		APPEND(d, ",\"truncated\":true");
