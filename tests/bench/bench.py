@@ -7,8 +7,10 @@ results.md in the current directory.
 Comparisons:
   fanin      N writers (2, 8, 64) x M lines of ~95 bytes (C printf, Python
              print, Python logging) through meshlog (JSON log, console view
-             to /dev/null), mpirun --tag-output, torchrun --tee 3 (C writer,
-             --no_python), and plain per-writer files
+             to /dev/null; with MESHLOG_BUFFERING=keep; with keep and -q),
+             GNU parallel --tag --line-buffer, mpirun --tag-output,
+             torchrun --tee 3 (C writer, --no_python), and plain per-writer
+             files
   overhead   one writer alone, original destination a file: no shim, shim
              (default line buffering), shim with MESHLOG_BUFFERING=keep
   aggregate  the aggregator alone against a re-implementation of the seed's
@@ -175,14 +177,15 @@ def fan_script(kind, n, m, tag_var=None):
                     for i in range(n)) + " wait"
 
 
-def run_meshlog(kind, n, m, tmp, keep=False):
+def run_meshlog(kind, n, m, tmp, keep=False, quiet=False):
     log = os.path.join(tmp, "log.jsonl")
     env = dict(os.environ)
     if keep:
         env["MESHLOG_BUFFERING"] = "keep"
     wall, s, _ = run_launcher([COLLECTOR, "-s", os.path.join(tmp, "s"), "-j",
-                               log, "--", "sh", "-c",
-                               fan_script(kind, n, m)], None, env)
+                               log] + (["-q"] if quiet else []) +
+                              ["--", "sh", "-c", fan_script(kind, n, m)],
+                              None, env)
     with open(log, "rb") as f:
         data = f.read()
     for i in range(n):
@@ -264,7 +267,9 @@ def stats(xs):
 
 def bench_fanin(args, results):
     contenders = {"plain files": run_plain, "meshlog": run_meshlog,
-                  "meshlog keep": lambda *a: run_meshlog(*a, keep=True)}
+                  "meshlog keep": lambda *a: run_meshlog(*a, keep=True),
+                  "meshlog -q keep": lambda *a: run_meshlog(*a, keep=True,
+                                                            quiet=True)}
     if shutil.which("parallel"):
         contenders["parallel --tag --line-buffer"] = run_parallel
     if shutil.which("mpirun"):
