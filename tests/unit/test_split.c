@@ -250,8 +250,8 @@ Test(split, plain_lines_are_marked_and_only_they)
 			cr_assert_eq(got.n, 2);
 			cr_assert_eq(got.plain[0], want, "byte %#x at %zu", c,
 			    at);
-			cr_assert(got.plain[1], "byte %#x at %zu: the next line",
-			    c, at);
+			cr_assert(got.plain[1], "byte %#x at %zu: next line", c,
+			    at);
 		}
 	}
 }
