@@ -332,8 +332,7 @@ split_feed(struct split *s, const char *p, size_t n, split_cb cb, void *arg)
 		 * case, goes out from the caller's bytes, not copied first.
 		 */
 		eol = split_scan(p, (size_t)(end - p), &plain);
-		if (eol != NULL && *eol == '\n' && s->len == 0 &&
-		    !s->progress && !s->cont && s->lastlen == 0 &&
+		if (eol != NULL && *eol == '\n' && split_idle(s) &&
 		    (size_t)(eol - p) <= s->max) {
 			cb(arg, p, (size_t)(eol - p), plain ? SPLIT_PLAIN : 0);
 			p = eol + 1;
