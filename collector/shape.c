@@ -263,6 +263,14 @@ shape_zero16(__m128i v)
 	return (_mm_andnot_si128(_mm_and_si128(d, low4), v));
 }
 
+/* The state shape_hash_aes() starts from, before a line's first block. */
+__attribute__((target("sse2,aes")))
+static inline __m128i
+shape_aes_start(void)
+{
+	return (_mm_set_epi64x(0, (long long)0x9ae16a3b2f90404fULL));
+}
+
 /*
  * The end of shape_hash_aes(u, n), its state st after the line's whole
  * blocks: the last bytes' block, then the length, mixed in by two more
@@ -290,6 +298,7 @@ shape_aes_end(__m128i st, const unsigned char *u, size_t n)
 	return ((uint64_t)_mm_cvtsi128_si64(st) ^
 	    (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(st, st)));
 }
+
 /*
  * The same hash in one AES round per 16 bytes, a third of the work. A
  * round without its key is a permutation of the state, and each block is
@@ -309,14 +318,13 @@ shape_hash_aes(const char *s, size_t n)
 	__m128i			 st, v;
 	size_t			 i;
 
-	st = _mm_set_epi64x(0, (long long)0x9ae16a3b2f90404fULL);
+	st = shape_aes_start();
 	for (i = 0; i + 16 <= n; i += 16) {
 		v = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
 		st = _mm_aesenc_si128(st, shape_zero16(v));
 	}
 	return (shape_aes_end(st, u, n));
 }
-
 #endif
 
 void
@@ -369,7 +377,6 @@ shape_lookup(const char *line, size_t len, uint64_t h, struct shape *out)
 	shape_remember(e, line, len, h, out);
 }
 
-
 void
 shape_of(const char *line, size_t len, struct shape *out)
 {
@@ -402,7 +409,7 @@ shape_line_aes(const char *p, size_t n, size_t max, struct shape *out)
 	size_t			 i, len;
 	int			 m;
 
-	st = _mm_set_epi64x(0, (long long)0x9ae16a3b2f90404fULL);
+	st = shape_aes_start();
 	/* Two blocks a step; the first hashed before the second is looked
 	 * at, so a line ending in the second has the first in its hash. */
 	for (i = 0; i + 32 <= n; i += 32) {
