@@ -78,6 +78,16 @@ record_route(struct stream *s, int flags)
 	return (to);
 }
 
+/* A line of src's of this severity, counted for the summary. */
+static inline void
+stream_count(struct source *src, int severity)
+{
+	if (severity >= 40)
+		src->errors++;
+	else if (severity >= 30)
+		src->warnings++;
+}
+
 /*
  * One record of stream s, read here or taken from a relay (ts and us its
  * time), to where record_route() says.
@@ -119,10 +129,8 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 		if (!s->continued || ((to & ROUTE_VIEW) &&
 		    (console_mode()->level > 0 || console_mode()->window > 0)))
 			shape_of(line, len, &sh);
-		if (!s->continued && sh.severity >= 40)
-			src->errors++;
-		else if (!s->continued && sh.severity >= 30)
-			src->warnings++;
+		if (!s->continued)
+			stream_count(src, sh.severity);
 		s->continued = (flags & SPLIT_TRUNCATED) != 0;
 		ending_tail(src, line, len, flags);
 	}
@@ -238,11 +246,9 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 	struct source		*src = s->src;
 	struct keeper_slot	*slot;
 	const char		*q = p, *end = p + n;
-	const char		*last[ENDING_TAIL];
-	size_t			 lastlen[ENDING_TAIL];
 	struct shape		 sh;
 	ssize_t			 len;
-	size_t			 k = 0, pend = 0, run, nl = 0, i;
+	size_t			 k = 0, pend = 0, run;
 	size_t			 max = s->split.max;
 	int			 plain;
 	char			*rec;
@@ -265,15 +271,10 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 			shape_of(q, (size_t)len, &sh);
 		else
 			break;
-		if (sh.severity >= 40)
-			src->errors++;
-		else if (sh.severity >= 30)
-			src->warnings++;
-		/* Only the last few are kept: which, is known at the end. */
+		stream_count(src, sh.severity);
+		/* The last lines are kept once the run is through. */
 		if (*q == 'T')
 			ending_traceback(src, q, (size_t)len);
-		last[nl % ENDING_TAIL] = q;
-		lastlen[nl++ % ENDING_TAIL] = (size_t)len;
 		if (to & ROUTE_LOG) {
 			rec = jsonlog_room(pend, RECORD_MAX((size_t)len,
 			    s->jplen));
@@ -293,9 +294,7 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 	}
 	if (k > 0)
 		jsonlog_commit_run(pend, k, slot);
-	for (i = nl > ENDING_TAIL ? nl - ENDING_TAIL : 0; i < nl; i++)
-		ending_keep(src, last[i % ENDING_TAIL], lastlen[i %
-		    ENDING_TAIL], 0);
+	ending_keep_lines(src, p, q);
 	return ((size_t)(q - p));
 }
 

@@ -675,6 +675,23 @@ ending_keep(struct source *src, const char *line, size_t len, int flags)
 }
 
 void
+ending_keep_lines(struct source *src, const char *p, const char *end)
+{
+	const char	*from[ENDING_TAIL], *q = end, *nl;
+	int		 n = 0;
+
+	/* From the last line back: where each of the last few begins. */
+	while (q > p && n < ENDING_TAIL) {
+		nl = memrchr(p, '\n', (size_t)(q - 1 - p));
+		q = nl != NULL ? nl + 1 : p;
+		from[n++] = q;
+	}
+	while (n-- > 0)
+		ending_keep(src, from[n], (size_t)((n > 0 ? from[n - 1] :
+		    end) - from[n]) - 1, 0);
+}
+
+void
 ending_close_all(void)
 {
 	struct source	*src;

@@ -285,6 +285,8 @@ void	 ending_fields(struct jw *, struct source *, enum close_reason);
 void	 ending_tail(struct source *, const char *, size_t, int);
 void	 ending_keep(struct source *, const char *, size_t, int);
 void	 ending_traceback(struct source *, const char *, size_t);
+/* Keep the last of the whole lines in [p, end) (each ends in \n). */
+void	 ending_keep_lines(struct source *, const char *p, const char *end);
 /*
  * Around the split of one read of src's, the n bytes at p: lines within
  * them are kept by where they are until ending_tail_flush copies the last
