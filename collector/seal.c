@@ -70,6 +70,7 @@ seal_in_cb(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 	struct seal		*s = arg;
 	unsigned char		 nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
 	unsigned long long	 plen;
+	struct evbuffer_iovec	 v;
 	uint32_t		 be;
 	size_t			 len;
 	unsigned char		*p;
@@ -86,12 +87,18 @@ seal_in_cb(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 			break;
 		if ((p = evbuffer_pullup(src, (ev_ssize_t)(4 + len))) == NULL)
 			return (BEV_ERROR);
+		/* Opened where the reader takes it from: no copy after. */
+		if (evbuffer_reserve_space(dst, (ev_ssize_t)(len - SEAL_TAG),
+		    &v, 1) != 1)
+			return (BEV_ERROR);
 		seal_nonce(nonce, s->n_in);
-		if (crypto_aead_xchacha20poly1305_ietf_decrypt(s->buf, &plen,
-		    NULL, p + 4, len, NULL, 0, nonce, s->key_in) != 0)
+		if (crypto_aead_xchacha20poly1305_ietf_decrypt(v.iov_base,
+		    &plen, NULL, p + 4, len, NULL, 0, nonce, s->key_in) != 0)
 			return (BEV_ERROR);	/* forged, changed or moved */
 		s->n_in++;
-		evbuffer_add(dst, s->buf, (size_t)plen);
+		v.iov_len = (size_t)plen;
+		if (evbuffer_commit_space(dst, &v, 1) != 0)
+			return (BEV_ERROR);
 		evbuffer_drain(src, 4 + len);
 		got = 1;
 	}
