@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <criterion/criterion.h>
 
@@ -184,6 +185,32 @@ Test(record, timestamp_is_rfc3339_utc_microseconds)
 
 	record_ts(buf, &ts);
 	cr_assert_str_eq(buf, "2026-01-02T03:04:05.123456Z");
+}
+
+/* Every microsecond's digits, zero-padded, as seconds change and return. */
+Test(record, timestamp_digits_match_stdio)
+{
+	struct timespec	ts;
+	struct tm	tm;
+	char		buf[TS_LEN], want[TS_LEN], head[32];
+	long		us;
+	int		i;
+
+	for (i = 0; i < 3; i++) {
+		ts.tv_sec = i == 1 ? 4102444799 : 1767323045;
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(head, sizeof head, "%Y-%m-%dT%H:%M:%S", &tm);
+		for (us = 0; us < 1000000; us += us < 2000 ? 1 : 997) {
+			ts.tv_nsec = us * 1000 + (us % 1000);
+			record_ts(buf, &ts);
+			snprintf(want, sizeof want, "%s.%06ldZ", head, us);
+			cr_assert_str_eq(buf, want);
+		}
+		ts.tv_nsec = 999999999;
+		record_ts(buf, &ts);
+		snprintf(want, sizeof want, "%s.999999Z", head);
+		cr_assert_str_eq(buf, want);
+	}
 }
 
 Test(record, console_makes_controls_visible_and_keeps_colour)
