@@ -264,6 +264,9 @@ void	shape_of(const char *line, size_t len, struct shape *out);
  * and the caller asks them (always, without AES instructions).
  */
 ssize_t	shape_line(const char *p, size_t n, size_t max, struct shape *out);
+/* shape_of(), and whether no byte of the line needs JSON escaping (0 also
+ * when that was not looked at: without AES instructions). */
+int	shape_whole(const char *line, size_t len, struct shape *out);
 #define SHAPE_MAX_TOKENS	64	/* apart; more fold into the last */
 /* Hashes of a line's template tokens. */
 struct shape_tokens {

@@ -126,9 +126,17 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 	 * by its shape.
 	 */
 	if (!(flags & (SPLIT_UPDATE | SPLIT_COPY))) {
+		/* A relay's line is looked at here first (the splitter
+		 * marked a local one): its record is a copy when no byte
+		 * needs escaping. */
 		if (!s->continued || ((to & ROUTE_VIEW) &&
-		    (console_mode()->level > 0 || console_mode()->window > 0)))
-			shape_of(line, len, &sh);
+		    (console_mode()->level > 0 ||
+		    console_mode()->window > 0))) {
+			if (plain)
+				shape_of(line, len, &sh);
+			else if (shape_whole(line, len, &sh))
+				plain = SPLIT_PLAIN;
+		}
 		if (!s->continued)
 			stream_count(src, sh.severity);
 		s->continued = (flags & SPLIT_TRUNCATED) != 0;

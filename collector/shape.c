@@ -451,7 +451,65 @@ shape_line_avx(const char *p, size_t n, size_t max, struct shape *out)
 {
 	return (shape_line_aes(p, n, max, out));
 }
+
+/*
+ * shape_of() on the AES path, and whether every byte of the line can be
+ * copied into a JSON string as it is, in the same pass over its blocks.
+ */
+__attribute__((target("sse2,aes"), always_inline))
+static inline int
+shape_whole_aes(const char *p, size_t n, struct shape *out)
+{
+	const unsigned char	*u = (const unsigned char *)p;
+	__m128i			 st, v;
+	size_t			 i;
+	int			 bad = 0;
+
+	st = shape_aes_start();
+	for (i = 0; i + 16 <= n; i += 16) {
+		v = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+		bad |= json_bad16(v);
+		st = _mm_aesenc_si128(st, shape_zero16(v));
+	}
+	if (n % 16 != 0 && n >= 16)
+		bad |= json_bad16(_mm_loadu_si128((const __m128i *)
+		    (const void *)(u + n - 16)));
+	else
+		for (; i < n; i++)
+			bad |= !json_plain(u[i]);
+	shape_lookup(p, n, shape_aes_end(st, u, n), out);
+	return (bad == 0);
+}
+
+__attribute__((target("sse2,aes")))
+static int
+shape_whole_sse(const char *p, size_t n, struct shape *out)
+{
+	return (shape_whole_aes(p, n, out));
+}
+
+__attribute__((target("avx,aes")))
+static int
+shape_whole_avx(const char *p, size_t n, struct shape *out)
+{
+	return (shape_whole_aes(p, n, out));
+}
 #endif
+
+int
+shape_whole(const char *line, size_t len, struct shape *out)
+{
+#ifdef SHAPE_AES
+	if (shape_aes == -1)
+		shape_cpu();
+	if (shape_aes == 2)
+		return (shape_whole_avx(line, len, out));
+	if (shape_aes == 1)
+		return (shape_whole_sse(line, len, out));
+#endif
+	shape_of(line, len, out);
+	return (0);
+}
 
 ssize_t
 shape_line(const char *p, size_t n, size_t max, struct shape *out)

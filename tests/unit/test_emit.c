@@ -252,3 +252,54 @@ Test(emit, a_traceback_among_whole_lines_is_seen)
 	jsonlog_close();
 	unlink(path);
 }
+
+/*
+ * A relay's lines come whole and without the splitter's mark: stream_emit
+ * looks at each itself (shape_whole) and copies the plain ones. Their
+ * records must be the escaper's: record_line() of the unmarked line.
+ */
+#define TS	"2026-01-02T03:04:05.006000Z"
+#define US	1767323045006000ULL
+
+Test(emit, relayed_lines_are_recorded_as_the_escaper_does)
+{
+	static char	 in[1 << 20];
+	char		 path[] = "/tmp/meshlog-emit-test.XXXXXX";
+	struct stream	 s[2];
+	struct source	 src[2];
+	struct shape	 sh;
+	const char	*p, *nl;
+	size_t		 len, loglen, n;
+	char		*log, *r;
+	int		 fd, way;
+
+	cr_assert_neq(fd = mkstemp(path), -1);
+	close(fd);
+	cr_assert_eq(jsonlog_open(path), 0);
+	len = mix(in, sizeof in, 5);
+	for (way = 0; way < 2; way++) {
+		stream_setup(&s[way], &src[way]);
+		for (p = in; (nl = memchr(p, '\n', (size_t)(in + len - p))) !=
+		    NULL; p = nl + 1) {
+			if (way == 0) {
+				stream_emit(&s[0], TS, US, s[0].seq, p,
+				    (size_t)(nl - p), 0);
+				continue;
+			}
+			shape_of(p, (size_t)(nl - p), &sh);
+			r = jsonlog_reserve(RECORD_MAX((size_t)(nl - p),
+			    s[1].jplen));
+			n = record_line(r, TS, US, s[1].jprefix, s[1].jplen,
+			    s[1].seq++, p, (size_t)(nl - p), 0, sh.severity);
+			jsonlog_commit_counted(n, NULL);
+		}
+	}
+	jsonlog_close();
+	log = slurp(path, &loglen);
+	unlink(path);
+	cr_assert_gt(s[0].seq, 1000);
+	cr_assert_eq(s[0].seq, s[1].seq);
+	cr_assert(loglen % 2 == 0 && memcmp(log, log + loglen / 2,
+	    loglen / 2) == 0, "copied and escaped records differ");
+	free(log);
+}

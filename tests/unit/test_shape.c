@@ -43,6 +43,44 @@ check_shape(const char *line, size_t len)
 /* Whether shape_line() is to find lines: not without AES instructions. */
 static int	one_pass = 1;
 
+/* What JSON takes as it is: printable ASCII but the quote and backslash. */
+static int
+plain_bytes(const char *line, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)line[i] < 0x20 ||
+		    (unsigned char)line[i] >= 0x7f || line[i] == '"' ||
+		    line[i] == '\\')
+			return (0);
+	}
+	return (1);
+}
+
+/*
+ * shape_whole() on exactly len bytes (a copy on the heap, so that a read
+ * past them is caught under ASan): shape_of's shape, and plain when the
+ * bytes are (never without AES instructions, where it is not looked at).
+ */
+static void
+check_whole(const char *line, size_t len)
+{
+	struct shape	sh, want;
+	char		*copy = malloc(len > 0 ? len : 1);
+
+	cr_assert_not_null(copy);
+	memcpy(copy, line, len);
+	shape_of(line, len, &want);
+	cr_assert_eq(shape_whole(copy, len, &sh),
+	    one_pass && plain_bytes(line, len), "plain: '%.*s'", (int)len,
+	    line);
+	cr_assert_eq(sh.key, want.key, "template of '%.*s'", (int)len, line);
+	cr_assert_eq(sh.letters, want.letters);
+	cr_assert_eq(sh.severity, want.severity);
+	free(copy);
+}
+
 static void
 check_line(const char *line, size_t len)
 {
@@ -145,6 +183,7 @@ random_lines(void)
 		}
 		check_shape(line, len);
 		check_line(line, len);
+		check_whole(line, len);
 		for (v = 0; v < 3; v++) {
 			memcpy(copy, line, len);
 			for (i = 0; i < len; i++) {
@@ -156,6 +195,42 @@ random_lines(void)
 			check_line(copy, len);
 		}
 	}
+}
+
+/* One byte to escape at each place of lines of each length to 80. */
+static void
+whole_lines(void)
+{
+	static const char bad[] = { '"', '\\', '\n', '\t', 0x01, 0x7f,
+	    (char)0x80, (char)0xc3, (char)0xff };
+	char		line[81];
+	size_t		len, at, b;
+
+	for (len = 0; len <= 80; len++) {
+		for (at = 0; at < len; at++)
+			line[at] = (char)(at % 7 == 3 ? '0' + at % 10 :
+			    'a' + at % 26);
+		check_whole(line, len);
+		for (at = 0; at < len; at++) {
+			for (b = 0; b < sizeof bad; b++) {
+				char	keep = line[at];
+
+				line[at] = bad[b];
+				check_whole(line, len);
+				line[at] = keep;
+			}
+		}
+	}
+}
+
+Test(shape, whole_lines_say_whether_they_are_plain)
+{
+	whole_lines();
+	shape_use(SHAPE_SSE);
+	whole_lines();
+	shape_use(SHAPE_PORTABLE);
+	one_pass = 0;
+	whole_lines();
 }
 
 Test(shape, random_lines_and_their_digit_variants)
