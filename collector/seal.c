@@ -26,12 +26,17 @@
 /* Plaintext bytes per sealed record, at most. */
 #define SEAL_MAX	(64 * 1024)
 #define SEAL_TAG	crypto_aead_xchacha20poly1305_ietf_ABYTES
+/* Room made at once for opened records, so that several follow each other
+ * in one piece of the reader's buffer (a frame across two records is then
+ * read where it lies, not copied together). */
+#define SEAL_ROOM	(256 * 1024 - 1024)
 
 struct seal {
 	unsigned char	key_out[SEAL_KEY];
 	unsigned char	key_in[SEAL_KEY];
 	uint64_t	n_out;		/* records sealed so far */
 	uint64_t	n_in;		/* records opened so far */
+	size_t		room;		/* left after the last one opened */
 	unsigned char	buf[4 + SEAL_MAX + SEAL_TAG];
 };
 
@@ -72,7 +77,7 @@ seal_in_cb(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 	unsigned long long	 plen;
 	struct evbuffer_iovec	 v;
 	uint32_t		 be;
-	size_t			 len;
+	size_t			 len, want;
 	unsigned char		*p;
 	int			 got = 0;
 
@@ -87,15 +92,25 @@ seal_in_cb(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 			break;
 		if ((p = evbuffer_pullup(src, (ev_ssize_t)(4 + len))) == NULL)
 			return (BEV_ERROR);
-		/* Opened where the reader takes it from: no copy after. */
-		if (evbuffer_reserve_space(dst, (ev_ssize_t)(len - SEAL_TAG),
-		    &v, 1) != 1)
+		/*
+		 * Opened where the reader takes it from: no copy after. Right
+		 * after the record before it while that piece has room (an
+		 * emptied buffer has let go of its pieces), else in a new
+		 * piece with room for more.
+		 */
+		want = len - SEAL_TAG;
+		if (evbuffer_get_length(dst) == 0)
+			s->room = 0;
+		if (want > s->room && want < SEAL_ROOM)
+			want = SEAL_ROOM;
+		if (evbuffer_reserve_space(dst, (ev_ssize_t)want, &v, 1) != 1)
 			return (BEV_ERROR);
 		seal_nonce(nonce, s->n_in);
 		if (crypto_aead_xchacha20poly1305_ietf_decrypt(v.iov_base,
 		    &plen, NULL, p + 4, len, NULL, 0, nonce, s->key_in) != 0)
 			return (BEV_ERROR);	/* forged, changed or moved */
 		s->n_in++;
+		s->room = v.iov_len - (size_t)plen;
 		v.iov_len = (size_t)plen;
 		if (evbuffer_commit_space(dst, &v, 1) != 0)
 			return (BEV_ERROR);

@@ -10,6 +10,8 @@
 #include <criterion/criterion.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #include "collector/collector.h"
 
@@ -163,4 +165,100 @@ Test(wire, host_and_port)
 	cr_assert_eq(wire_split_hostport("host:70000", &h, &p), -1);
 	cr_assert_eq(wire_split_hostport("host:7x", &h, &p), -1);
 	cr_assert_eq(wire_split_hostport("[::1]7000", &h, &p), -1);
+}
+
+/*
+ * A sealed link over a pair of bufferevents: writes of every size, each
+ * sealed as it is written (in records of 64 KiB at most), come out of the
+ * other end the same bytes, in order, as the reader drains them at odd
+ * points (an emptied input lets go of its pieces).
+ */
+static void
+sealed_pair(struct event_base *eb, struct bufferevent **a,
+    struct bufferevent **b)
+{
+	struct bufferevent	*pair[2];
+	unsigned char		 k1[SEAL_KEY], k2[SEAL_KEY];
+
+	memset(k1, 0x11, sizeof k1);
+	memset(k2, 0x22, sizeof k2);
+	cr_assert_eq(bufferevent_pair_new(eb, 0, pair), 0);
+	*a = seal_wrap(pair[0], k1, k2);
+	*b = seal_wrap(pair[1], k2, k1);
+	bufferevent_enable(*a, EV_READ | EV_WRITE);
+	bufferevent_enable(*b, EV_READ | EV_WRITE);
+}
+
+Test(wire, sealed_writes_open_to_the_same_bytes)
+{
+	static unsigned char	 sent[8 << 20], got[200 * 1024];
+	struct event_base	*eb = event_base_new();
+	struct bufferevent	*a, *b;
+	struct evbuffer		*in;
+	size_t			 off = 0, back = 0, n, i, d;
+	unsigned		 seed = 5;
+
+	sealed_pair(eb, &a, &b);
+	in = bufferevent_get_input(b);
+	for (i = 0; i < sizeof sent; i++)
+		sent[i] = (unsigned char)rand_r(&seed);
+	while (off < sizeof sent) {
+		n = (size_t)rand_r(&seed) % (rand_r(&seed) % 4 == 0 ?
+		    200 * 1024 : 3000) + 1;
+		if (n > sizeof sent - off)
+			n = sizeof sent - off;
+		cr_assert_eq(bufferevent_write(a, sent + off, n), 0);
+		off += n;
+		event_base_loop(eb, EVLOOP_NONBLOCK);
+		/* Drain some, all, or none of what came. */
+		d = evbuffer_get_length(in);
+		if (rand_r(&seed) % 3 == 0)
+			d = (size_t)rand_r(&seed) % (d + 1);
+		if (d > sizeof got)
+			d = sizeof got;
+		cr_assert_eq(evbuffer_remove(in, got, d), (int)d);
+		cr_assert(memcmp(got, sent + back, d) == 0, "at %zu", back);
+		back += d;
+	}
+	while (back < sizeof sent) {
+		event_base_loop(eb, EVLOOP_NONBLOCK);
+		d = evbuffer_get_length(in);
+		cr_assert_gt(d, 0, "%zu bytes never came", sizeof sent - back);
+		if (d > sizeof got)
+			d = sizeof got;
+		cr_assert_eq(evbuffer_remove(in, got, d), (int)d);
+		cr_assert(memcmp(got, sent + back, d) == 0, "at %zu", back);
+		back += d;
+	}
+	bufferevent_free(a);
+	bufferevent_free(b);
+	event_base_free(eb);
+}
+
+/*
+ * Records opened one after another lie in one piece of the reader's
+ * buffer: a frame across two of them is read where it is, not copied.
+ */
+Test(wire, opened_records_follow_each_other_in_one_piece)
+{
+	static char		 chunk[3000];
+	struct event_base	*eb = event_base_new();
+	struct bufferevent	*a, *b;
+	struct evbuffer		*in;
+	int			 i;
+
+	sealed_pair(eb, &a, &b);
+	in = bufferevent_get_input(b);
+	memset(chunk, 'x', sizeof chunk);
+	for (i = 0; i < 50; i++) {
+		cr_assert_eq(bufferevent_write(a, chunk, sizeof chunk), 0);
+		event_base_loop(eb, EVLOOP_NONBLOCK);
+	}
+	cr_assert_eq(evbuffer_get_length(in), 50 * sizeof chunk);
+	cr_assert_eq(evbuffer_get_contiguous_space(in), 50 * sizeof chunk,
+	    "in pieces: %zu of %zu bytes in the first",
+	    evbuffer_get_contiguous_space(in), 50 * sizeof chunk);
+	bufferevent_free(a);
+	bufferevent_free(b);
+	event_base_free(eb);
 }
