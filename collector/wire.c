@@ -131,7 +131,10 @@ wire_record_next(const char **p, size_t *left, struct wire_rec *r)
 	r->ts_us = be64toh(v);
 	memcpy(&l, q + 26, 4);
 	r->len = be32toh(l);
-	if (r->len > *left - WIRE_REC_HDR || r->which > 1)
+	/* A time whose nanoseconds (ts_ns) still fit in 64 bits: the year
+	 * 2554 at most. */
+	if (r->len > *left - WIRE_REC_HDR || r->which > 1 ||
+	    r->ts_us > UINT64_MAX / 1000)
 		return (-1);
 	r->line = q + WIRE_REC_HDR;
 	*p = q + WIRE_REC_HDR + r->len;

@@ -124,6 +124,28 @@ Test(wire, records_round_trip_and_a_cut_batch_is_refused)
 	cr_assert_eq(wire_record_next(&p, &left, &got), -1);
 }
 
+/* A time is taken while its nanoseconds fit in the record's ts_ns. */
+Test(wire, a_record_from_past_the_year_2554_is_refused)
+{
+	struct wire_rec	 r = { 5, MESHLOG_STDOUT, 0, 9, UINT64_MAX / 1000,
+			    "late", 4 }, got;
+	char		 buf[WIRE_REC_HDR + 4];
+	const char	*p = buf;
+	size_t		 left;
+
+	left = wire_record(buf, &r);
+	cr_assert_eq(wire_record_next(&p, &left, &got), 1);
+	cr_assert_eq(got.ts_us, UINT64_MAX / 1000);
+	r.ts_us++;
+	p = buf;
+	left = wire_record(buf, &r);
+	cr_assert_eq(wire_record_next(&p, &left, &got), -1);
+	r.ts_us = UINT64_MAX;
+	p = buf;
+	left = wire_record(buf, &r);
+	cr_assert_eq(wire_record_next(&p, &left, &got), -1);
+}
+
 /* Only this collector's splitter may call a line plain (copied unescaped). */
 Test(wire, a_peer_cannot_mark_a_line_plain)
 {
