@@ -38,7 +38,6 @@ record_ts(char *buf, const struct timespec *ts)
 	memcpy(buf + hlen + 7, "Z", 2);
 }
 
-
 /*
  * Append a decimal without stdio, two digits at a time from the end into
  * a scratch buffer, then 20 bytes at once (a copy of fixed size is a few

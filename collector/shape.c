@@ -471,6 +471,8 @@ shape_whole_aes(const char *p, size_t n, struct shape *out)
 		bad |= json_bad16(v);
 		st = _mm_aesenc_si128(st, shape_zero16(v));
 	}
+	/* The last bytes: in a block that overlaps the one before, or a
+	 * short line's one by one. */
 	if (n % 16 != 0 && n >= 16)
 		bad |= json_bad16(_mm_loadu_si128((const __m128i *)
 		    (const void *)(u + n - 16)));
