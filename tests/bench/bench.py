@@ -32,6 +32,10 @@ Comparisons:
              time to the root's log and console, root CPU per line
   relays     root CPU per line through 2, 8 and 64 relays (1,024 ranks x
              1,000 lines), console view on and -q
+  rootcost   the root's instructions per relayed line (callgrind of the root
+             alone): 1,024 ranks x 200 lines via 8 relays, root -q; its data
+             path (sealed records, frames, records; not the registrations)
+             and the opening of sealed records within it
   cost       collector instructions per line (callgrind, which load does
              not distort): 8 C writers x 20,000 lines under MESHLOG_BUFFERING=
              keep, launch mode with a JSON log; the default (console view),
@@ -964,7 +968,8 @@ def bench_relays(args, results):
         results["relays"][view] = rows
 
 
-def one_burst(root_args, relays_n=64, per_relay=256, lines=200):
+def one_burst(root_args, relays_n=64, per_relay=256, lines=200,
+              root_prefix=()):
     world = relays_n * per_relay
     tmp = tempfile.mkdtemp(prefix="meshlog-bench-burst-")
     token = link_token(tmp)
@@ -973,7 +978,9 @@ def one_burst(root_args, relays_n=64, per_relay=256, lines=200):
 
     def start(name, extra, out=subprocess.DEVNULL):
         sock = os.path.join(tmp, name + ".sock")
-        p = subprocess.Popen([COLLECTOR, "-s", sock, "--token-file", token,
+        prefix = list(root_prefix) if name == "root" else []
+        p = subprocess.Popen([*prefix, COLLECTOR, "-s", sock, "--token-file",
+                              token,
                               *extra], stdout=out,
                              stderr=open(os.path.join(tmp, name + ".err"),
                                          "wb"))
@@ -1045,6 +1052,55 @@ def one_burst(root_args, relays_n=64, per_relay=256, lines=200):
             "per_rank": lines,
             "in_log_s": in_log, "console_s": printed, "root_cpu_s": cpu,
             "lines_per_root_cpu_s": got / cpu, "console_lines": shown}
+
+
+def inclusive_costs(path):
+    """Each function's inclusive instructions in a callgrind file, by
+    name (callgrind_annotate; the largest where a name comes twice)."""
+    out = subprocess.run(["callgrind_annotate", "--inclusive=yes", path],
+                         capture_output=True, text=True, check=True).stdout
+    costs = {}
+    for m in re.finditer(r"^\s*([\d,]+) \([^)]*\)\s+\S*?:?(\w+) \[",
+                         out, re.M):
+        n = int(m.group(1).replace(",", ""))
+        costs[m.group(2)] = max(n, costs.get(m.group(2), 0))
+    return costs
+
+
+def bench_rootcost(args, results):
+    """The root's user-space instructions per relayed line (issue 17, item
+    4), which load does not distort as it does the root's CPU time."""
+    if not shutil.which("valgrind") or not shutil.which("callgrind_annotate"):
+        print("rootcost: valgrind missing", flush=True)
+        return
+    runs = []
+    for _ in range(args.runs):
+        tmp = tempfile.mkdtemp(prefix="meshlog-bench-cg-")
+        with contextlib.redirect_stdout(None):
+            r = one_burst(["-q"], 8, 128, 200, root_prefix=[
+                "valgrind", "--tool=callgrind",
+                "--callgrind-out-file=" + os.path.join(tmp, "cg.%p")])
+        cg = max((os.path.join(tmp, f) for f in os.listdir(tmp)),
+                 key=os.path.getsize)
+        c = inclusive_costs(cg)
+        shutil.rmtree(tmp, ignore_errors=True)
+        # Frames of records in and out of the seal, less the events
+        # (each source's open and close: JSON) among them.
+        path = (c["seal_in_cb"] + c["conn_read_cb"] - c.get("wire_json", 0) -
+                c.get("source_remote_event", 0)) / r["lines"]
+        opening = c.get("crypto_aead_xchacha20poly1305_ietf_decrypt",
+                        0) / r["lines"]
+        runs.append({"data_path": path, "opening": opening,
+                     "rest": path - opening,
+                     "record": c.get("source_remote_record", 0) /
+                     r["lines"], "lines": r["lines"]})
+        print("rootcost: %.0f instructions per relayed line (opening the "
+              "sealed records %.0f, the rest %.0f, of it the records %.0f)"
+              % (path, opening, path - opening, runs[-1]["record"]),
+              flush=True)
+    results["rootcost"] = {k: statistics.median(x[k] for x in runs)
+                           for k in ("data_path", "opening", "rest",
+                                     "record")}
 
 
 def bench_fork(args, results):
@@ -1408,6 +1464,15 @@ def markdown(results):
                               r["lines_per_root_cpu_s"] / 1e6,
                               (per / first - 1) * 100))
         out.append("")
+    if "rootcost" in results:
+        r = results["rootcost"]
+        out += ["## The root's instructions per relayed line", "",
+                "callgrind of the root, 1,024 ranks x 200 lines via 8 "
+                "relays, `-q`, medians: %.0f per line on its data path "
+                "(opening sealed records %.0f, the rest %.0f, of it "
+                "the records to the log %.0f)." % (
+                    r["data_path"], r["opening"], r["rest"], r["record"]),
+                ""]
     if "rotation" in results:
         r = results["rotation"]
         out += ["## Rotation", "", "%d lines of 8 Python logging writers, "
@@ -1499,7 +1564,8 @@ def main():
     ap.add_argument("--only", nargs="*", default=["fanin", "overhead",
                     "aggregate", "console", "barrier", "latency", "memory",
                     "relay", "fork", "start", "query",
-                    "rotation", "fairness", "cost", "burst", "relays"])
+                    "rotation", "fairness", "cost", "burst", "relays",
+                    "rootcost"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--query-mb", type=int, default=1000,
                     help="size of the log meshlogctl logs is timed on")
