@@ -300,6 +300,26 @@ shape_aes_end(__m128i st, const unsigned char *u, size_t n)
 }
 
 /*
+ * The state after the whole blocks of u (n bytes), from shape_aes_start();
+ * with bad, json_bad16's marks of those blocks or'ed into *bad as well.
+ */
+__attribute__((target("sse2,aes"), always_inline))
+static inline __m128i
+shape_aes_blocks(const unsigned char *u, size_t n, int *bad)
+{
+	__m128i	st = shape_aes_start(), v;
+	size_t	i;
+
+	for (i = 0; i + 16 <= n; i += 16) {
+		v = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+		if (bad != NULL)
+			*bad |= json_bad16(v);
+		st = _mm_aesenc_si128(st, shape_zero16(v));
+	}
+	return (st);
+}
+
+/*
  * The same hash in one AES round per 16 bytes, a third of the work. A
  * round without its key is a permutation of the state, and each block is
  * the key of its round: two lines of one length that differ in one block
@@ -315,15 +335,8 @@ static uint64_t
 shape_hash_aes(const char *s, size_t n)
 {
 	const unsigned char	*u = (const unsigned char *)s;
-	__m128i			 st, v;
-	size_t			 i;
 
-	st = shape_aes_start();
-	for (i = 0; i + 16 <= n; i += 16) {
-		v = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
-		st = _mm_aesenc_si128(st, shape_zero16(v));
-	}
-	return (shape_aes_end(st, u, n));
+	return (shape_aes_end(shape_aes_blocks(u, n, NULL), u, n));
 }
 #endif
 
@@ -461,23 +474,18 @@ static inline int
 shape_whole_aes(const char *p, size_t n, struct shape *out)
 {
 	const unsigned char	*u = (const unsigned char *)p;
-	__m128i			 st, v;
+	__m128i			 st;
 	size_t			 i;
 	int			 bad = 0;
 
-	st = shape_aes_start();
-	for (i = 0; i + 16 <= n; i += 16) {
-		v = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
-		bad |= json_bad16(v);
-		st = _mm_aesenc_si128(st, shape_zero16(v));
-	}
+	st = shape_aes_blocks(u, n, &bad);
 	/* The last bytes: in a block that overlaps the one before, or a
 	 * short line's one by one. */
 	if (n % 16 != 0 && n >= 16)
 		bad |= json_bad16(_mm_loadu_si128((const __m128i *)
 		    (const void *)(u + n - 16)));
 	else
-		for (; i < n; i++)
+		for (i = n - n % 16; i < n; i++)
 			bad |= !json_plain(u[i]);
 	shape_lookup(p, n, shape_aes_end(st, u, n), out);
 	return (bad == 0);
