@@ -119,6 +119,8 @@ struct keeper_chunk {
 
 /* Whether a keeper runs (collector side). */
 int	keeper_active(void);
+/* Give the keeper the slots' memfd and the read's (keepmem.c). */
+void	keeper_give_slots(int slots, int reading);
 /* A new memfd of size bytes, mapped shared at *map; its fd, or -1. */
 int	keeper_memfd_map(const char *name, size_t size, void **map);
 /*

@@ -25,10 +25,11 @@ SRC = os.environ.get("MESHLOG_SRCDIR", ".")
 # collector/source.h and call each other. aggtext.c
 # (how a group reads) and aggmatch.c (close groups by edit distance) are
 # aggregate.c's, sharing collector/aggregate.h. destq.c (destination
-# queues the keeper writes if the collector dies) is keeper.c's, sharing
+# queues the keeper writes if the collector dies) and keepmem.c (the
+# memory the collector shares with the keeper) are keeper.c's, sharing
 # collector/keeper.h.
 GROUPS = {"aggtext": "aggregate", "aggmatch": "aggregate",
-          "destq": "keeper",
+          "destq": "keeper", "keepmem": "keeper",
           "forked": "source", "ending": "source",
           "stall": "source", "sourcelog": "source", "forward": "source",
           "handover": "source", "emit": "source"}

@@ -1,0 +1,128 @@
+/*
+ * The collector's side of the memory it shares with its keeper: each
+ * stream's slot (the beginning of a line read but not finished) and the
+ * read under way (struct keeper_reading), so that the keeper can end what
+ * a collector killed at any point was doing.
+ */
+
+#include <sys/mman.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "keeper.h"
+
+/*
+ * The streams' slots live in a memfd the keeper was given, grown as
+ * streams come; a slot is reached by its number, since growing may move
+ * the mapping.
+ */
+static int	 slot_fd = -1;
+static char	*slot_map;
+static struct keeper_reading *reading;
+static size_t	 slot_cap, slot_next;
+static int	*slot_spare;
+static size_t	 slot_nspare, slot_capspare;
+
+int
+keeper_memfd_map(const char *name, size_t size, void **map)
+{
+	int	fd = memfd_create(name, MFD_CLOEXEC);
+
+	if (fd != -1 && (ftruncate(fd, (off_t)size) != 0 || (*map = mmap(NULL,
+	    size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)) {
+		close(fd);
+		fd = -1;
+	}
+	return (fd);
+}
+
+/* The slots' memfd and the read's, given to the keeper; 0 or -1. */
+static int
+keeper_slots_open(void)
+{
+	int	 fds[2];
+	void	*p;
+
+	if ((fds[1] = keeper_memfd_map("meshlog-reading",
+	    KEEPER_READING_SIZE, &p)) == -1)
+		return (-1);
+	if ((fds[0] = memfd_create("meshlog-slots", MFD_CLOEXEC)) == -1) {
+		munmap(p, KEEPER_READING_SIZE);
+		close(fds[1]);
+		return (-1);
+	}
+	reading = p;
+	slot_fd = fds[0];
+	keeper_give_slots(fds[0], fds[1]);
+	close(fds[1]);
+	return (0);
+}
+
+struct keeper_reading *
+keeper_reading(void)
+{
+	return (reading);
+}
+
+struct keeper_slot *
+keeper_slot(int i)
+{
+	return ((struct keeper_slot *)(void *)(slot_map +
+	    (size_t)i * sizeof(struct keeper_slot)));
+}
+
+int
+keeper_slot_new(void)
+{
+	struct keeper_slot	*sl;
+	size_t			 cap;
+	void			*p;
+	int			 i;
+
+	if (!keeper_active())
+		return (-1);
+	if (slot_fd == -1 && keeper_slots_open() != 0)
+		return (-1);
+	if (slot_nspare > 0)
+		i = slot_spare[--slot_nspare];
+	else {
+		if (slot_next == slot_cap) {
+			cap = slot_cap == 0 ? 64 : slot_cap * 2;
+			if (ftruncate(slot_fd, (off_t)(cap *
+			    sizeof(struct keeper_slot))) != 0)
+				return (-1);
+			p = slot_map == NULL ? mmap(NULL, cap *
+			    sizeof(struct keeper_slot), PROT_READ | PROT_WRITE,
+			    MAP_SHARED, slot_fd, 0) : mremap(slot_map,
+			    slot_cap * sizeof(struct keeper_slot), cap *
+			    sizeof(struct keeper_slot), MREMAP_MAYMOVE);
+			if (p == MAP_FAILED)
+				return (-1);
+			slot_map = p;
+			slot_cap = cap;
+		}
+		i = (int)slot_next++;
+	}
+	sl = keeper_slot(i);
+	sl->snap = sl->done = sl->gen = sl->pend_done = 0;
+	sl->len = 0;
+	return (i);
+}
+
+void
+keeper_slot_free(int i)
+{
+	if (i < 0)
+		return;
+	/* What is kept there is no stream's any more. */
+	keeper_slot(i)->snap = UINT64_MAX;
+	if (slot_nspare == slot_capspare) {
+		slot_capspare = slot_capspare == 0 ? 64 : slot_capspare * 2;
+		slot_spare = xrealloc(slot_spare, slot_capspare *
+		    sizeof *slot_spare);
+	}
+	slot_spare[slot_nspare++] = i;
+}
