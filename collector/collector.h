@@ -552,12 +552,23 @@ void		 dest_watch(struct dest *d, struct dest_watch *w,
 /* Unlink w; safe when it links nothing. */
 void		 dest_unwatch(struct dest_watch *w);
 /*
+ * Where a read is noted for the keeper (struct keeper_reading): the pipe
+ * is spliced into fd at its offset, which buf maps, and *passed says what
+ * the destination has.
+ */
+struct dest_note {
+	int			 fd;
+	volatile uint32_t	*passed;
+};
+/*
  * Move up to max bytes from the pipe in to d (NULL: only read them), as
  * much as d can take now; the bytes passed are copied into buf for the
- * log. On DEST_FULL, w's callback runs once d has room.
+ * log, through note when it is not NULL. On DEST_FULL, w's callback runs
+ * once d has room.
  */
 enum dest_rc	 dest_pass(struct dest *d, struct dest_watch *w, int in,
-		    char *buf, size_t max, size_t *got);
+		    char *buf, size_t max, size_t *got,
+		    const struct dest_note *note);
 /* Queue n console bytes; dropped (and counted) past the bound or dead. */
 void		 dest_write(struct dest *d, const char *p, size_t n);
 /* Whether d is the collector's own console. */

@@ -18,6 +18,12 @@
  *
  * Only the console view (dest_write) may drop, counted, when it cannot
  * keep up; program data is never dropped while its reader lives.
+ *
+ * A collector may be killed between any two steps of a read: with a
+ * keeper, the pipe is spliced into a memfd the keeper shares, whose offset
+ * the kernel moves as it takes the bytes, and what the destination took
+ * is noted after each write (struct keeper_reading). A kill just as a
+ * write returns, before its note, passes those bytes twice; none is lost.
  */
 
 #include <sys/ioctl.h>
@@ -425,7 +431,8 @@ dest_dirty_add(struct dest *d)
  * counted, as dest_flush does.
  */
 static void
-dest_write_now(struct dest *d, const char *p, size_t n)
+dest_write_now(struct dest *d, const char *p, size_t n,
+    volatile uint32_t *passed)
 {
 	ssize_t	w;
 
@@ -433,27 +440,34 @@ dest_write_now(struct dest *d, const char *p, size_t n)
 		if ((w = dest_try(d, p, n)) == -1 && errno == EAGAIN &&
 		    d->kind != DEST_FILE) {
 			destq_add(&d->q, p, n);
+			*passed = KEEPER_PASSED_ALL;
 			dest_dirty_add(d);
 			return;
 		}
 		if (w <= 0) {
 			dest_fail(d, w == 0 ? EIO : errno);
+			*passed = KEEPER_PASSED_ALL;
 			d->dropped += n;
 			return;
 		}
+		*passed += (uint32_t)w;
 		p += w;
 		n -= (size_t)w;
 	}
 }
 
-/* Read up to max bytes of pipe in; 0 at EOF, -1 with errno. */
+/*
+ * Read up to max bytes of pipe in, into buf, or through note (see struct
+ * dest_note); 0 at EOF, -1 with errno.
+ */
 static ssize_t
-dest_read(int in, char *buf, size_t max)
+dest_read(int in, char *buf, size_t max, const struct dest_note *note)
 {
 	ssize_t	n;
 
 	do
-		n = read(in, buf, max);
+		n = note != NULL ? splice(in, NULL, note->fd, NULL, max,
+		    SPLICE_F_NONBLOCK) : read(in, buf, max);
 	while (n == -1 && errno == EINTR);
 	return (n);
 }
@@ -472,11 +486,14 @@ dest_tee(struct dest *d, int in, size_t max)
 
 enum dest_rc
 dest_pass(struct dest *d, struct dest_watch *w, int in, char *buf,
-    size_t max, size_t *got)
+    size_t max, size_t *got, const struct dest_note *note)
 {
-	ssize_t	n, r;
-	size_t	room;
-	int	avail;
+	static uint32_t		 unnoted;
+	volatile uint32_t	*passed = note != NULL ? note->passed :
+				    &unnoted;
+	ssize_t			 n, r;
+	size_t			 room;
+	int			 avail;
 
 	*got = 0;
 	/* A file takes what it is given: write a full queue out now. */
@@ -485,7 +502,8 @@ dest_pass(struct dest *d, struct dest_watch *w, int in, char *buf,
 		dest_flush(d);
 	if (d == NULL || (d->dead && !d->gone)) {
 		/* Nothing to pass on (or a failed file): read for the log. */
-		n = dest_read(in, buf, max);
+		*passed = KEEPER_PASSED_ALL;
+		n = dest_read(in, buf, max, note);
 		if (d != NULL && n > 0)
 			d->dropped += (size_t)n;
 	} else if (d->gone)
@@ -510,8 +528,9 @@ dest_pass(struct dest *d, struct dest_watch *w, int in, char *buf,
 			return (DEST_GONE);
 		}
 		if (n > 0) {
+			*passed = (uint32_t)n;
 			/* Ours alone to read: take exactly what was passed. */
-			r = dest_read(in, buf, (size_t)n);
+			r = dest_read(in, buf, (size_t)n, note);
 			if (r != n)
 				log_warn("%s: read %zd of %zd bytes passed",
 				    d->name, r, n);
@@ -523,12 +542,13 @@ dest_pass(struct dest *d, struct dest_watch *w, int in, char *buf,
 			dest_wait(d, w);
 			return (DEST_FULL);
 		}
-		n = dest_read(in, buf, max < room ? max : room);
+		n = dest_read(in, buf, max < room ? max : room, note);
 		if (n > 0 && destq_len(&d->q) == 0 &&
 		    (d->kind == DEST_FILE || (size_t)n >= DEST_HIGH))
-			dest_write_now(d, buf, (size_t)n);
+			dest_write_now(d, buf, (size_t)n, passed);
 		else if (n > 0) {
 			destq_add(&d->q, buf, (size_t)n);
+			*passed = KEEPER_PASSED_ALL;
 			dest_dirty_add(d);
 		}
 	}

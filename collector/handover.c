@@ -112,43 +112,62 @@ handover_slot_end(struct stream *s)
 /* stream_move reads up to SOURCE_READ into what this gives. */
 _Static_assert(SOURCE_READ <= KEEPER_READ_MAX, "a read fits the keeper's");
 
+/* Where the next read goes in the read's memfd (0: not set yet). */
+static off_t	handover_at;
+
 char *
-handover_read_buf(struct stream *s, char *fallback, int *shared)
+handover_read_buf(struct stream *s, char *fallback,
+    const struct dest_note **note)
 {
+	static struct dest_note		 dn;
+	static uint64_t			 gen;
 	volatile struct keeper_reading	*rd = keeper_reading();
 	volatile struct keeper_slot	*sl;
 	char				*data;
+	int				 fd = keeper_reading_fd();
 
-	*shared = 0;
-	if (s->slot < 0 || rd == NULL)
+	*note = NULL;
+	if (s->slot < 0 || rd == NULL || fd == -1)
 		return (fallback);
 	rd->state = 0;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	data = (char *)rd + KEEPER_READING_HEAD;
+	/* The ring is used up: begin it again. */
+	if (handover_at < KEEPER_READ_FIRST ||
+	    handover_at + KEEPER_READ_MAX > KEEPER_READING_SIZE) {
+		if (lseek(fd, KEEPER_READ_FIRST, SEEK_SET) == -1)
+			return (fallback);
+		handover_at = KEEPER_READ_FIRST;
+	}
+	data = (char *)rd + handover_at;
 	sl = keeper_slot(s->slot);
 	rd->plen = 0;
 	if (sl->snap == sl->done && sl->len <= KEEPER_SLOT_DATA) {
-		memcpy(data, (const char *)sl->data, sl->len);
+		memcpy(data - sl->len, (const char *)sl->data, sl->len);
 		rd->plen = sl->len;
 	}
-	*shared = 1;
-	return (data + rd->plen);
-}
-
-void
-handover_read_done(struct stream *s, size_t n, const struct timespec *at)
-{
-	static uint64_t			 gen;
-	volatile struct keeper_reading	*rd = keeper_reading();
-
 	rd->slot = s->slot;
-	rd->len = (uint32_t)n;
-	rd->done0 = keeper_slot(s->slot)->done;
-	rd->ns = (uint64_t)at->tv_sec * 1000000000 + (uint64_t)at->tv_nsec;
+	rd->off = (uint64_t)handover_at;
+	rd->done0 = sl->done;
+	rd->ns = 0;
+	rd->passed = 0;
 	rd->gen = ++gen;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	rd->state = KEEPER_READ;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	dn.fd = fd;
+	dn.passed = &rd->passed;
+	*note = &dn;
+	return (data);
+}
+
+void
+handover_read_done(size_t n, const struct timespec *at)
+{
+	volatile struct keeper_reading	*rd = keeper_reading();
+
+	/* The memfd's offset moved with the bytes taken. */
+	handover_at += (off_t)n;
+	rd->ns = (uint64_t)at->tv_sec * 1000000000 + (uint64_t)at->tv_nsec;
 }
 
 /* A JSON integer in [lo, hi], into *v; -1 when it is not one. */

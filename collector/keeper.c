@@ -582,15 +582,71 @@ keeper_slot_done(const struct keeper_slot *sl)
 }
 
 /*
- * The collector is gone: what it had read of a line it had not finished
- * is the beginning of what a restarted collector gets, when its slot says
- * it is good (see struct keeper_slot); and so is a read it was cutting,
- * with the count of its records the log has.
+ * The collector died reading (struct keeper_reading): what it took of the
+ * pipe is in the read's memfd, from rd->off up to the memfd's offset, and
+ * the destination has rd->passed bytes of it, or of what follows it in the
+ * pipe when it got them first (tee). Take those from the pipe too, and
+ * write the destination what it lacks, so that it gets every byte once.
+ * Leaves in rd the read (state 0: none) and in *len its length.
  */
 static void
-keeper_take_slots(struct keeper_entry *ent, size_t n)
+keeper_end_read(struct keeper_entry *ent, size_t n, struct keeper_reading *rd,
+    uint32_t *len)
 {
-	struct keeper_reading	 rd;
+	char	buf[65536];
+	off_t	end;
+	size_t	i, want;
+	ssize_t	r;
+	int	k;
+
+	*len = 0;
+	if (keeper_readfd == -1 || pread(keeper_readfd, rd, sizeof *rd, 0) !=
+	    (ssize_t)sizeof *rd || rd->state != KEEPER_READ ||
+	    rd->plen > KEEPER_SLOT_DATA || rd->off < KEEPER_READ_FIRST ||
+	    rd->off > KEEPER_READING_SIZE - KEEPER_READ_MAX ||
+	    (end = lseek(keeper_readfd, 0, SEEK_CUR)) < (off_t)rd->off ||
+	    end - (off_t)rd->off > KEEPER_READ_MAX) {
+		rd->state = 0;
+		return;
+	}
+	*len = (uint32_t)(end - (off_t)rd->off);
+	for (i = 0; i < n; i++)
+		for (k = 0; k < 2; k++)
+			if (ent[i].slot[k] == rd->slot && ent[i].pipe[k] != -1)
+				goto found;
+	return;
+found:
+	/* Passed before it was taken: those bytes are the pipe's next. */
+	while (rd->passed != KEEPER_PASSED_ALL && rd->passed > *len &&
+	    rd->passed <= KEEPER_READ_MAX) {
+		want = rd->passed - *len;
+		r = read(ent[i].pipe[k], buf, want < sizeof buf ? want :
+		    sizeof buf);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0 || pwrite(keeper_readfd, buf, (size_t)r,
+		    (off_t)(rd->off + *len)) != r)
+			break;
+		*len += (uint32_t)r;
+	}
+	if (rd->passed < *len && ent[i].dest[k] != -1 &&
+	    keeper_copy_out(keeper_readfd, (off_t)(rd->off + rd->passed),
+	    *len - rd->passed, ent[i].dest[k]) != 0) {
+		close(ent[i].dest[k]);
+		ent[i].dest[k] = -1;
+	}
+}
+
+/*
+ * The collector is gone: what it had read of a line it had not finished
+ * is the beginning of what a restarted collector gets, when its slot says
+ * it is good (see struct keeper_slot); and so is a read it was cutting
+ * (rd, len bytes), with the count of its records the log has.
+ */
+static void
+keeper_take_slots(struct keeper_entry *ent, size_t n,
+    const struct keeper_reading *rd, uint32_t len)
+{
 	struct keeper_slot	 sl;
 	char			*buf = NULL;
 	size_t			 i;
@@ -598,10 +654,6 @@ keeper_take_slots(struct keeper_entry *ent, size_t n)
 
 	if (keeper_slots == -1 || keeper_path == NULL)
 		goto out;
-	if (keeper_readfd == -1 || pread(keeper_readfd, &rd, sizeof rd, 0) !=
-	    (ssize_t)sizeof rd || rd.plen > KEEPER_SLOT_DATA ||
-	    rd.len > KEEPER_READ_MAX)
-		rd.state = 0;
 	for (i = 0; i < n; i++) {
 		for (k = 0; k < 2; k++) {
 			if (ent[i].slot[k] < 0 || ent[i].pipe[k] == -1 ||
@@ -609,21 +661,22 @@ keeper_take_slots(struct keeper_entry *ent, size_t n)
 			    (off_t)ent[i].slot[k] * (off_t)sizeof sl) !=
 			    (ssize_t)sizeof sl)
 				continue;
-			cutting = rd.state == KEEPER_READ &&
-			    rd.slot == ent[i].slot[k];
-			if (cutting && sl.gen != rd.gen &&
-			    keeper_slot_done(&sl) >= rd.done0) {
+			cutting = rd->state == KEEPER_READ &&
+			    rd->slot == ent[i].slot[k];
+			if (cutting && sl.gen != rd->gen &&
+			    keeper_slot_done(&sl) >= rd->done0) {
 				if (buf == NULL)
 					buf = xmalloc(KEEPER_SLOT_DATA +
 					    KEEPER_READ_MAX);
-				if (pread(keeper_readfd, buf, rd.plen + rd.len,
-				    KEEPER_READING_HEAD) ==
-				    (ssize_t)(rd.plen + rd.len))
+				if (pread(keeper_readfd, buf, rd->plen + len,
+				    (off_t)(rd->off - rd->plen)) ==
+				    (ssize_t)(rd->plen + len))
 					keeper_keep_at(&ent[i], k, buf,
-					    rd.plen + rd.len, rd.ns,
-					    keeper_slot_done(&sl) - rd.done0);
+					    rd->plen + len, rd->ns != 0 ?
+					    rd->ns : (uint64_t)keeper_now_ns(),
+					    keeper_slot_done(&sl) - rd->done0);
 			} else if ((sl.snap == sl.done ||
-			    (cutting && sl.gen == rd.gen)) && sl.len > 0 &&
+			    (cutting && sl.gen == rd->gen)) && sl.len > 0 &&
 			    sl.len <= KEEPER_SLOT_DATA)
 				keeper_keep(&ent[i], k, sl.data, sl.len);
 		}
@@ -644,7 +697,9 @@ keeper_main(int sock)
 	static char		 msg[sizeof(struct keeper_msg) +
 				    MESHLOG_MSG_MAX + 1024];
 	struct keeper_entry	*ent = NULL, *e;
+	struct keeper_reading	 rd;
 	struct keeper_msg	 m;
+	uint32_t		 len;
 	struct stat		 sb;
 	size_t			 n = 0, cap = 0, i, plen;
 	int			 fds[MESHLOG_FDS_MAX], nfds, k, b;
@@ -743,7 +798,8 @@ keeper_main(int sock)
 	keeper_salvage();
 	/* What the destinations were still owed goes before what follows. */
 	destq_write_kept();
-	keeper_take_slots(ent, n);
+	keeper_end_read(ent, n, &rd, &len);
+	keeper_take_slots(ent, n, &rd, len);
 	if (n == 0)
 		_exit(0);
 	keeper_forward(ent, n);

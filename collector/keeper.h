@@ -65,27 +65,40 @@ struct keeper_slot {
 	char		data[KEEPER_SLOT_DATA];
 };
 /*
- * The read being cut into records, in memory shared with the keeper: the
- * collector reads a pipe into data, after the beginning of a line its
- * stream's slot held (plen bytes), and says so once read (state
- * KEEPER_READ): if it dies before the cut is through, the keeper gives
- * all of it to a restarted collector, which leaves out the first records
- * of it, those the log has (the slot's done less done0).
+ * The read under way, in memory shared with the keeper, so that a
+ * collector killed at any point loses no byte and passes none twice. The
+ * collector says which stream it reads and sets state to KEEPER_READ,
+ * then splices the pipe into the read's memfd at off (struct dest_note):
+ * the memfd's offset, which the kernel moves with the bytes it takes, is
+ * where the read ends. passed says what the destination has of it
+ * (KEEPER_PASSED_ALL: nothing is owed it); a pipe destination gets the
+ * bytes before they are taken, so passed may be beyond the end. The
+ * beginning of a line its stream's slot held (plen bytes) is copied just
+ * before off: if the collector dies before the cut is through, the keeper
+ * gives the whole to a restarted collector, which leaves out the first
+ * records of it, those the log has (the slot's done less done0).
  */
 #define KEEPER_READ		1
 #define KEEPER_READING_HEAD	64
+#define KEEPER_PASSED_ALL	UINT32_MAX
 struct keeper_reading {
 	uint64_t	state;		/* KEEPER_READ, or 0: being filled */
 	int64_t		slot;
 	uint64_t	gen;
 	uint64_t	done0;		/* the slot's done when it was read */
 	uint64_t	ns;		/* when, CLOCK_REALTIME */
+	uint64_t	off;		/* where the read begins in the memfd */
 	uint32_t	plen;		/* the slot's line beginning */
-	uint32_t	len;		/* the bytes read after it */
+	uint32_t	passed;		/* what the destination has of it */
 };
 #define KEEPER_READ_MAX		(256 * 1024)	/* SOURCE_READ at most */
-#define KEEPER_READING_SIZE	(KEEPER_READING_HEAD + KEEPER_SLOT_DATA + \
-				    KEEPER_READ_MAX)
+/*
+ * Reads go one after another into a ring, so that the memfd's offset is
+ * set again only when the ring is used up, not at every read.
+ */
+#define KEEPER_READ_RING	(4 * KEEPER_READ_MAX)
+#define KEEPER_READ_FIRST	(KEEPER_READING_HEAD + KEEPER_SLOT_DATA)
+#define KEEPER_READING_SIZE	(KEEPER_READ_FIRST + KEEPER_READ_RING)
 /* A slot for a new stream, or -1 (no keeper); free it when it closes. */
 int	keeper_slot_new(void);
 void	keeper_slot_free(int);
@@ -103,8 +116,9 @@ void	jsonlog_commit_counted(size_t n, struct keeper_slot *);
  */
 char	*jsonlog_room(size_t pending, size_t n);
 void	jsonlog_commit_run(size_t n, size_t k, struct keeper_slot *);
-/* The shared read (NULL: none, no keeper). */
+/* The shared read (NULL: none, no keeper), and its memfd. */
 struct keeper_reading *keeper_reading(void);
+int	keeper_reading_fd(void);
 /*
  * A chunk the keeper copied while no collector ran, before its bytes; or a
  * read the dead collector was cutting, whose first logged records the log

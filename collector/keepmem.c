@@ -22,6 +22,7 @@
 static int	 slot_fd = -1;
 static char	*slot_map;
 static struct keeper_reading *reading;
+static int	 reading_fd = -1;
 static size_t	 slot_cap, slot_next;
 static int	*slot_spare;
 static size_t	 slot_nspare, slot_capspare;
@@ -55,9 +56,9 @@ keeper_slots_open(void)
 		return (-1);
 	}
 	reading = p;
+	reading_fd = fds[1];
 	slot_fd = fds[0];
 	keeper_give_slots(fds[0], fds[1]);
-	close(fds[1]);
 	return (0);
 }
 
@@ -65,6 +66,12 @@ struct keeper_reading *
 keeper_reading(void)
 {
 	return (reading);
+}
+
+int
+keeper_reading_fd(void)
+{
+	return (reading_fd);
 }
 
 struct keeper_slot *
@@ -117,8 +124,10 @@ keeper_slot_free(int i)
 {
 	if (i < 0)
 		return;
-	/* What is kept there is no stream's any more. */
+	/* What is kept there is no stream's any more, nor the last read. */
 	keeper_slot(i)->snap = UINT64_MAX;
+	if (reading != NULL && reading->slot == i)
+		reading->state = 0;
 	if (slot_nspare == slot_capspare) {
 		slot_capspare = slot_capspare == 0 ? 64 : slot_capspare * 2;
 		slot_spare = xrealloc(slot_spare, slot_capspare *

@@ -173,12 +173,13 @@ stream_pause(struct stream *s)
 static int
 stream_move_at_most(struct stream *s, size_t max, int reads)
 {
-	static char	 own[SOURCE_READ];
-	char		*buf;
-	size_t		 n, done = 0, want;
-	enum dest_rc	 rc;
-	struct timespec	 now;
-	int		 shared, nread = 0;
+	static char		 own[SOURCE_READ];
+	const struct dest_note	*note;
+	char			*buf;
+	size_t			 n, done = 0, want;
+	enum dest_rc		 rc;
+	struct timespec		 now;
+	int			 nread = 0;
 
 	if (stream_order(s) != 0) {
 		stream_pause(s);
@@ -195,15 +196,15 @@ stream_move_at_most(struct stream *s, size_t max, int reads)
 			want = max - done;
 		if (want == 0)
 			return (stream_held(s));
-		/* Where the keeper finds it if we die cutting it. */
-		buf = handover_read_buf(s, own, &shared);
+		/* Where the keeper finds it if we die reading or cutting it. */
+		buf = handover_read_buf(s, own, &note);
 		rc = dest_pass(s->tee ? s->dest : NULL, &s->watch, s->fd, buf,
-		    want, &n);
+		    want, &n, note);
 		switch (rc) {
 		case DEST_OK:
 			clock_gettime(CLOCK_REALTIME, &now);
-			if (shared)
-				handover_read_done(s, n, &now);
+			if (note != NULL)
+				handover_read_done(n, &now);
 			stream_bytes_at(s, buf, n, &now);
 			done += n;
 			if (s->bytes >= s->wait_at)

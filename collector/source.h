@@ -236,12 +236,14 @@ void	 handover_slot_begin(struct stream *);
 void	 handover_slot_end(struct stream *);
 /*
  * Where to read s's pipe: in memory shared with the keeper when there is
- * one (*shared set), after the line beginning its slot holds; then, once
- * n bytes were read at *at, handover_read_done says so to the keeper.
+ * one, after the line beginning its slot holds; the read is noted there
+ * before it begins, and *note says how to make it (NULL: into the
+ * fallback, no keeper). handover_read_done then says that n bytes were
+ * taken at *at.
  */
-char	*handover_read_buf(struct stream *, char *fallback, int *shared);
-void	 handover_read_done(struct stream *, size_t n,
-	    const struct timespec *at);
+char	*handover_read_buf(struct stream *, char *fallback,
+	    const struct dest_note **note);
+void	 handover_read_done(size_t n, const struct timespec *at);
 
 /* forked.c */
 

@@ -235,13 +235,15 @@ class CollectorDeath(MeshTest):
             self.assertEqual(f.read(), "before\nthe beginning of a line, "
                              "and its end\nafter\n")
 
-    def kill_while_cutting(self, stop_at, times=3):
+    def kill_while_cutting(self, stop_at, times=3, pipe=False):
         """The collector dies while it cuts one read into records: gdb stops
         it at stop_at the times-th time, in the commit of a run of records
         (-q: 64 whole lines at once) of 400 lines all read at once, and
         kills it. The first log has the lines committed; the restarted
         collector gets the whole read back from the keeper and logs the
-        others, not those again. Returns the first log's count."""
+        others, not those again. The destination (a file, or with pipe a
+        pipe into cat) gets every byte once. Returns the first log's
+        count."""
         if not shutil.which("gdb"):
             self.skipTest("gdb is missing (contrib/debian-deps.sh)")
         self.serve(["-q"])
@@ -256,9 +258,17 @@ class CollectorDeath(MeshTest):
                 "while not os.path.exists(%r + '2'): time.sleep(0.01)\n"
                 "print('after', flush=True)\n" % (go, go))
         out = os.path.join(self.tmp, "out")
+        cat = None
         with open(out, "wb") as f:
-            w = subprocess.Popen([PYTHON, "-c", code], stdout=f,
+            if pipe:
+                cat = subprocess.Popen(["cat"], stdin=subprocess.PIPE,
+                                       stdout=f)
+                self.children.append(cat)
+            w = subprocess.Popen([PYTHON, "-c", code],
+                                 stdout=cat.stdin if pipe else f,
                                  env=self.shim_env())
+        if cat:
+            cat.stdin.close()
         self.children.append(w)
         self.wait_for(lambda: b'"line":"ready"' in self.log_bytes(),
                       what="the first line")
@@ -276,6 +286,8 @@ class CollectorDeath(MeshTest):
         self.serve_again()
         open(go + "2", "w").close()
         self.assertEqual(w.wait(timeout=30), 0)
+        if cat:
+            self.assertEqual(cat.wait(timeout=30), 0)
         self.wait_for(lambda: b'"line":"after"' in self.log_bytes(),
                       what="the last line in the second log")
         self.stop()
@@ -296,12 +308,39 @@ class CollectorDeath(MeshTest):
     def test_a_record_committed_but_not_counted_is_not_logged_twice(self):
         # Killed once the third run of 64 records is in the log buffer,
         # before the stream counted them (struct keeper_slot's pend_done).
-        src = os.path.join(HERE, "..", "..", "collector", "jsonlog.c")
+        at = self.src_line("jsonlog.c", "sl->done += k;")
+        self.assertEqual(self.kill_while_cutting(at), 192)
+
+    def src_line(self, name, text, after=0):
+        """name:N, N the line of collector/name that holds text (plus
+        after)."""
+        src = os.path.join(HERE, "..", "..", "collector", name)
         with open(src) as f:
-            at = [i + 1 for i, l in enumerate(f) if "sl->done += k;" in l]
+            at = [i + 1 for i, l in enumerate(f) if text in l]
         self.assertEqual(len(at), 1, at)
-        self.assertEqual(self.kill_while_cutting("jsonlog.c:%d" % at[0]),
-                         192)
+        return "%s:%d" % (name, at[0] + after)
+
+    def test_a_read_not_yet_written_to_its_file_is_not_lost(self):
+        # Killed with the 400 lines read from the pipe, as the write that
+        # takes them to their file begins (gdb stops at write's entry;
+        # nothing else writes before it in -q): the keeper writes them
+        # there, and the restarted collector logs them.
+        self.assertEqual(self.kill_while_cutting("write", 1), 0)
+
+    def test_a_read_written_but_not_yet_cut_is_logged_once(self):
+        # Killed with the read in the file, before it is cut into records.
+        self.assertEqual(self.kill_while_cutting("handover_read_done", 1),
+                         0)
+
+    def test_a_read_passed_to_a_pipe_is_not_passed_twice(self):
+        # The destination is a pipe: the bytes are copied into it (tee)
+        # and noted, then taken from the capture pipe (splice). Killed in
+        # between, the keeper takes them and does not copy them again.
+        self.assertEqual(self.kill_while_cutting("splice", 1, pipe=True), 0)
+
+    def test_a_read_cut_from_a_pipe_is_logged_once(self):
+        self.assertEqual(self.kill_while_cutting("jsonlog_commit_run",
+                                                 pipe=True), 128)
 
     def test_a_terminal_gets_what_was_queued_for_it(self):
         # A terminal nobody reads: the collector reads the writer's 30,000

@@ -6,6 +6,7 @@
  */
 
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -117,14 +118,16 @@ Test(dest, bytes_pass_to_a_pipe_exactly_and_are_copied_for_the_log)
 
 	d = pipe_dest(in, out, &w);
 	cr_assert_eq(write(in[1], "one\ntwo\n", 8), 8);
-	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got), DEST_OK);
+	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got, NULL),
+	    DEST_OK);
 	cr_assert_eq(got, 8);
 	cr_assert_eq(memcmp(buf, "one\ntwo\n", 8), 0);
 	cr_assert_str_eq(drain(out[0], NULL), "one\ntwo\n");
-	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got),
+	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got, NULL),
 	    DEST_EMPTY);
 	close(in[1]);
-	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got), DEST_EOF);
+	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got, NULL),
+	    DEST_EOF);
 	dest_unwatch(&w);
 	dest_unref(d);
 	dest_flush_pending();
@@ -141,7 +144,7 @@ Test(dest, a_full_destination_takes_nothing_from_the_pipe_until_it_has_room)
 	d = pipe_dest(in, out, &w);
 	len = fill(out[1]);
 	cr_assert_eq(write(in[1], "late\n", 5), 5);
-	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got),
+	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got, NULL),
 	    DEST_FULL);
 	/* The bytes stay where the writer put them. */
 	cr_assert_eq(pending(in[0]), 5);
@@ -152,7 +155,8 @@ Test(dest, a_full_destination_takes_nothing_from_the_pipe_until_it_has_room)
 	while (heard == 0)
 		event_base_loop(base, EVLOOP_ONCE);
 	cr_assert_eq(heard_gone, 0);
-	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got), DEST_OK);
+	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got, NULL),
+	    DEST_OK);
 	cr_assert_str_eq(drain(out[0], NULL), "late\n");
 	dest_unwatch(&w);
 	dest_unref(d);
@@ -169,7 +173,7 @@ Test(dest, a_gone_reader_is_told_and_the_bytes_are_left_alone)
 	d = pipe_dest(in, out, &w);
 	close(out[0]);
 	cr_assert_eq(write(in[1], "lost\n", 5), 5);
-	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got),
+	cr_assert_eq(dest_pass(d, &w, in[0], buf, sizeof buf, &got, NULL),
 	    DEST_GONE);
 	cr_assert_eq(got, 0);
 	cr_assert(dest_gone(d));
@@ -177,6 +181,69 @@ Test(dest, a_gone_reader_is_told_and_the_bytes_are_left_alone)
 	cr_assert_eq(pending(in[0]), 5);
 	dest_unwatch(&w);
 	dest_unref(d);
+}
+
+/*
+ * A noted read (struct dest_note): the bytes land in the memfd at its
+ * offset, which moves by what was taken, and passed says what the
+ * destination got: for a pipe, before they are taken.
+ */
+static void
+noted_read(struct dest *d, struct dest_watch *w, const int in[2],
+    uint32_t want)
+{
+	struct dest_note	 note;
+	volatile uint32_t	 passed = 0;
+	char			*map;
+	size_t			 got;
+	int			 mfd = memfd_create("test", 0);
+
+	cr_assert_neq(mfd, -1);
+	cr_assert_eq(ftruncate(mfd, 4096), 0);
+	map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	cr_assert_neq(map, MAP_FAILED);
+	cr_assert_eq(lseek(mfd, 100, SEEK_SET), 100);
+	note.fd = mfd;
+	note.passed = &passed;
+	cr_assert_eq(write(in[1], "noted\n", 6), 6);
+	/* buf maps the memfd at its offset. */
+	cr_assert_eq(dest_pass(d, w, in[0], map + 100, 6, &got, &note),
+	    DEST_OK);
+	cr_assert_eq(got, 6);
+	cr_assert_eq(lseek(mfd, 0, SEEK_CUR), 106);
+	cr_assert_eq(memcmp(map + 100, "noted\n", 6), 0);
+	cr_assert_eq(passed, want, "passed %u, not %u", passed, want);
+	munmap(map, 4096);
+	close(mfd);
+}
+
+Test(dest, a_noted_read_says_what_was_taken_and_what_passed)
+{
+	char			 path[] = "/tmp/meshlog-dest-test.XXXXXX";
+	int			 in[2], out[2], fd;
+	struct dest		*d;
+	struct dest_watch	 w;
+
+	d = pipe_dest(in, out, &w);
+	noted_read(d, &w, in, 6);
+	cr_assert_str_eq(drain(out[0], NULL), "noted\n");
+	dest_unwatch(&w);
+	dest_unref(d);
+	/* No destination: nothing is owed one. */
+	noted_read(NULL, &w, in, UINT32_MAX);
+	fd = mkstemp(path);
+	cr_assert_neq(fd, -1);
+	d = dest_get(fd);
+	memset(&w, 0, sizeof w);
+	dest_watch(d, &w, watch_cb, NULL);
+	noted_read(d, &w, in, 6);
+	dest_unwatch(&w);
+	dest_unref(d);
+	dest_drain_all(1000);
+	fd = open(path, O_RDONLY);
+	cr_assert_str_eq(drain(fd, NULL), "noted\n");
+	close(fd);
+	unlink(path);
 }
 
 Test(dest, a_file_gets_every_byte_in_order)
@@ -200,11 +267,11 @@ Test(dest, a_file_gets_every_byte_in_order)
 		cr_assert_eq(write(in[1], line, len), (ssize_t)len);
 		total += len;
 		if (i % 7 == 0)
-			while (dest_pass(d, &w, in[0], buf, 100, &got) ==
+			while (dest_pass(d, &w, in[0], buf, 100, &got, NULL) ==
 			    DEST_OK)
 				;
 	}
-	while (dest_pass(d, &w, in[0], buf, sizeof buf, &got) == DEST_OK)
+	while (dest_pass(d, &w, in[0], buf, sizeof buf, &got, NULL) == DEST_OK)
 		;
 	dest_unwatch(&w);
 	dest_unref(d);
@@ -264,7 +331,8 @@ flow_pump(struct flow *f, int all)
 	enum dest_rc	 rc;
 
 	for (;;) {
-		rc = dest_pass(f->d, &f->w, f->in[0], buf, sizeof buf, &got);
+		rc = dest_pass(f->d, &f->w, f->in[0], buf, sizeof buf, &got,
+		    NULL);
 		cr_assert(rc == DEST_OK || rc == DEST_FULL || rc == DEST_EMPTY);
 		if (rc == DEST_EMPTY && !all)
 			return;
