@@ -203,7 +203,7 @@ whole_lines(void)
 {
 	static const char bad[] = { '"', '\\', '\n', '\t', 0x01, 0x7f,
 	    (char)0x80, (char)0xc3, (char)0xff };
-	char		line[81];
+	char		line[81] = { 0 };
 	size_t		len, at, b;
 
 	for (len = 0; len <= 80; len++) {
