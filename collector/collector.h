@@ -554,11 +554,12 @@ void		 dest_unwatch(struct dest_watch *w);
 /*
  * Where a read is noted for the keeper (struct keeper_reading): the pipe
  * is spliced into fd at its offset, which buf maps, and *passed says what
- * the destination has.
+ * the destination has, or *dest_at where a file's offset was.
  */
 struct dest_note {
 	int			 fd;
 	volatile uint32_t	*passed;
+	volatile int64_t	*dest_at;
 };
 /*
  * Move up to max bytes from the pipe in to d (NULL: only read them), as

@@ -22,8 +22,10 @@
  * A collector may be killed between any two steps of a read: with a
  * keeper, the pipe is spliced into a memfd the keeper shares, whose offset
  * the kernel moves as it takes the bytes, and what the destination took
- * is noted after each write (struct keeper_reading). A kill just as a
- * write returns, before its note, passes those bytes twice; none is lost.
+ * is noted after each write (struct keeper_reading); for a file, where its
+ * offset was before the write, so that the offset itself says what it
+ * took. A kill just as a write to a pipe, terminal or O_APPEND file
+ * returns, before its note, passes those bytes twice; none is lost.
  */
 
 #include <sys/ioctl.h>
@@ -67,6 +69,7 @@ struct dest {
 	int		 gone;		/* dead because the reader is gone */
 	int		 notify;	/* on the list to tell its streams */
 	int		 view;		/* the collector's own console */
+	int		 append;	/* a file opened with O_APPEND */
 	int		 dirty;		/* on the list to write this pass */
 	int		 refs;
 	dev_t		 dev;
@@ -152,9 +155,10 @@ dest_get(int fd)
 		snprintf(d->name, sizeof d->name, "fd %d", fd);
 	else
 		d->name[n] = '\0';
-	if (S_ISREG(sb.st_mode) || S_ISBLK(sb.st_mode))
+	if (S_ISREG(sb.st_mode) || S_ISBLK(sb.st_mode)) {
 		d->kind = DEST_FILE;
-	else if (S_ISSOCK(sb.st_mode))
+		d->append = (fcntl(fd, F_GETFL) & O_APPEND) != 0;
+	} else if (S_ISSOCK(sb.st_mode))
 		d->kind = DEST_SOCK;
 	else {
 		d->kind = S_ISFIFO(sb.st_mode) ? DEST_PIPE : DEST_NB;
@@ -432,10 +436,17 @@ dest_dirty_add(struct dest *d)
  */
 static void
 dest_write_now(struct dest *d, const char *p, size_t n,
-    volatile uint32_t *passed)
+    const struct dest_note *note, volatile uint32_t *passed)
 {
 	ssize_t	w;
+	off_t	at;
 
+	/* The keeper shares a file's offset: it will say what was taken. */
+	if (note != NULL && d->kind == DEST_FILE && !d->append &&
+	    (at = lseek(d->fd, 0, SEEK_CUR)) != -1) {
+		*note->dest_at = at;
+		*passed = KEEPER_PASSED_AT;
+	}
 	while (n > 0 && !d->dead) {
 		if ((w = dest_try(d, p, n)) == -1 && errno == EAGAIN &&
 		    d->kind != DEST_FILE) {
@@ -450,7 +461,8 @@ dest_write_now(struct dest *d, const char *p, size_t n,
 			d->dropped += n;
 			return;
 		}
-		*passed += (uint32_t)w;
+		if (*passed != KEEPER_PASSED_AT)
+			*passed += (uint32_t)w;
 		p += w;
 		n -= (size_t)w;
 	}
@@ -545,7 +557,7 @@ dest_pass(struct dest *d, struct dest_watch *w, int in, char *buf,
 		n = dest_read(in, buf, max < room ? max : room, note);
 		if (n > 0 && destq_len(&d->q) == 0 &&
 		    (d->kind == DEST_FILE || (size_t)n >= DEST_HIGH))
-			dest_write_now(d, buf, (size_t)n, passed);
+			dest_write_now(d, buf, (size_t)n, note, passed);
 		else if (n > 0) {
 			destq_add(&d->q, buf, (size_t)n);
 			*passed = KEEPER_PASSED_ALL;

@@ -156,6 +156,7 @@ handover_read_buf(struct stream *s, char *fallback,
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	dn.fd = fd;
 	dn.passed = &rd->passed;
+	dn.dest_at = &rd->dest_at;
 	*note = &dn;
 	return (data);
 }

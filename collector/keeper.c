@@ -616,6 +616,12 @@ keeper_end_read(struct keeper_entry *ent, size_t n, struct keeper_reading *rd,
 				goto found;
 	return;
 found:
+	/* A file's offset, which we share, moved by what it took. */
+	if (rd->passed == KEEPER_PASSED_AT)
+		rd->passed = ent[i].dest[k] != -1 && (end = lseek(
+		    ent[i].dest[k], 0, SEEK_CUR)) >= rd->dest_at &&
+		    end - rd->dest_at <= (off_t)*len ?
+		    (uint32_t)(end - rd->dest_at) : 0;
 	/* Passed before it was taken: those bytes are the pipe's next. */
 	while (rd->passed != KEEPER_PASSED_ALL && rd->passed > *len &&
 	    rd->passed <= KEEPER_READ_MAX) {

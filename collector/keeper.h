@@ -72,15 +72,19 @@ struct keeper_slot {
  * the memfd's offset, which the kernel moves with the bytes it takes, is
  * where the read ends. passed says what the destination has of it
  * (KEEPER_PASSED_ALL: nothing is owed it); a pipe destination gets the
- * bytes before they are taken, so passed may be beyond the end. The
- * beginning of a line its stream's slot held (plen bytes) is copied just
- * before off: if the collector dies before the cut is through, the keeper
- * gives the whole to a restarted collector, which leaves out the first
- * records of it, those the log has (the slot's done less done0).
+ * bytes before they are taken, so passed may be beyond the end. For a
+ * file (not opened for appending) passed is KEEPER_PASSED_AT: what the
+ * file took is how far its offset, which the keeper shares, moved from
+ * dest_at. The beginning of a line its stream's slot held (plen bytes)
+ * is copied just before off: if the collector dies before the cut is
+ * through, the keeper gives the whole to a restarted collector, which
+ * leaves out the first records of it, those the log has (the slot's done
+ * less done0).
  */
 #define KEEPER_READ		1
 #define KEEPER_READING_HEAD	64
 #define KEEPER_PASSED_ALL	UINT32_MAX
+#define KEEPER_PASSED_AT	(UINT32_MAX - 1)
 struct keeper_reading {
 	uint64_t	state;		/* KEEPER_READ, or 0: being filled */
 	int64_t		slot;
@@ -88,6 +92,7 @@ struct keeper_reading {
 	uint64_t	done0;		/* the slot's done when it was read */
 	uint64_t	ns;		/* when, CLOCK_REALTIME */
 	uint64_t	off;		/* where the read begins in the memfd */
+	int64_t		dest_at;	/* a file's offset before its write */
 	uint32_t	plen;		/* the slot's line beginning */
 	uint32_t	passed;		/* what the destination has of it */
 };

@@ -237,7 +237,8 @@ class CollectorDeath(MeshTest):
 
     def kill_while_cutting(self, stop_at, times=3, pipe=False):
         """The collector dies while it cuts one read into records: gdb stops
-        it at stop_at the times-th time, in the commit of a run of records
+        it at stop_at (a place to break at, or a catch command) the
+        times-th time, in the commit of a run of records
         (-q: 64 whole lines at once) of 400 lines all read at once, and
         kills it. The first log has the lines committed; the restarted
         collector gets the whole read back from the keeper and logs the
@@ -274,7 +275,8 @@ class CollectorDeath(MeshTest):
                       what="the first line")
         gdb = subprocess.Popen(
             ["gdb", "-nx", "-batch", "-p", str(self.collector.pid),
-             "-ex", "break " + stop_at, "-ex", "ignore 1 %d" % (times - 1),
+             "-ex", stop_at if stop_at.startswith("catch ") else
+             "break " + stop_at, "-ex", "ignore 1 %d" % (times - 1),
              "-ex", "shell touch " + armed, "-ex", "continue",
              "-ex", "kill"], stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
@@ -322,10 +324,19 @@ class CollectorDeath(MeshTest):
 
     def test_a_read_not_yet_written_to_its_file_is_not_lost(self):
         # Killed with the 400 lines read from the pipe, as the write that
-        # takes them to their file begins (gdb stops at write's entry;
-        # nothing else writes before it in -q): the keeper writes them
-        # there, and the restarted collector logs them.
-        self.assertEqual(self.kill_while_cutting("write", 1), 0)
+        # takes them to their file begins (gdb stops at its entry; nothing
+        # else writes before it in -q): the keeper writes them there, and
+        # the restarted collector logs them.
+        self.assertEqual(self.kill_while_cutting(
+            "catch syscall write", 1), 0)
+
+    def test_a_read_killed_as_its_write_to_a_file_returns_is_written_once(
+            self):
+        # gdb stops at the write's entry, then at its return, and kills
+        # the collector there, before it can note what the file took: the
+        # file's offset, which the keeper shares, says it.
+        self.assertEqual(self.kill_while_cutting(
+            "catch syscall write", 2), 0)
 
     def test_a_read_written_but_not_yet_cut_is_logged_once(self):
         # Killed with the read in the file, before it is cut into records.

@@ -186,14 +186,16 @@ Test(dest, a_gone_reader_is_told_and_the_bytes_are_left_alone)
 /*
  * A noted read (struct dest_note): the bytes land in the memfd at its
  * offset, which moves by what was taken, and passed says what the
- * destination got: for a pipe, before they are taken.
+ * destination got: for a pipe, before they are taken; for a file not
+ * opened for appending, its offset does, from where it was (dest_at).
  */
 static void
 noted_read(struct dest *d, struct dest_watch *w, const int in[2],
-    uint32_t want)
+    uint32_t want, int64_t at)
 {
 	struct dest_note	 note;
 	volatile uint32_t	 passed = 0;
+	volatile int64_t	 dest_at = -1;
 	char			*map;
 	size_t			 got;
 	int			 mfd = memfd_create("test", 0);
@@ -205,6 +207,7 @@ noted_read(struct dest *d, struct dest_watch *w, const int in[2],
 	cr_assert_eq(lseek(mfd, 100, SEEK_SET), 100);
 	note.fd = mfd;
 	note.passed = &passed;
+	note.dest_at = &dest_at;
 	cr_assert_eq(write(in[1], "noted\n", 6), 6);
 	/* buf maps the memfd at its offset. */
 	cr_assert_eq(dest_pass(d, w, in[0], map + 100, 6, &got, &note),
@@ -213,37 +216,71 @@ noted_read(struct dest *d, struct dest_watch *w, const int in[2],
 	cr_assert_eq(lseek(mfd, 0, SEEK_CUR), 106);
 	cr_assert_eq(memcmp(map + 100, "noted\n", 6), 0);
 	cr_assert_eq(passed, want, "passed %u, not %u", passed, want);
+	cr_assert_eq(dest_at, at, "dest_at %lld, not %lld",
+	    (long long)dest_at, (long long)at);
 	munmap(map, 4096);
 	close(mfd);
+}
+
+/* A file destination at path, watched by w. */
+static struct dest *
+file_dest(char *path, int flags, struct dest_watch *w)
+{
+	struct dest	*d;
+	int		 fd = mkstemp(path);
+
+	cr_assert_neq(fd, -1);
+	cr_assert_eq(fcntl(fd, F_SETFL, flags), 0);
+	d = dest_get(fd);
+	memset(w, 0, sizeof *w);
+	dest_watch(d, w, watch_cb, NULL);
+	return (d);
+}
+
+/* What the file at path holds; then it is gone. */
+static const char *
+file_text(const char *path)
+{
+	const char	*text;
+	int		 fd;
+
+	dest_drain_all(1000);
+	fd = open(path, O_RDONLY);
+	cr_assert_neq(fd, -1);
+	text = drain(fd, NULL);
+	close(fd);
+	unlink(path);
+	return (text);
 }
 
 Test(dest, a_noted_read_says_what_was_taken_and_what_passed)
 {
 	char			 path[] = "/tmp/meshlog-dest-test.XXXXXX";
-	int			 in[2], out[2], fd;
+	char			 apath[] = "/tmp/meshlog-dest-test.XXXXXX";
+	int			 in[2], out[2];
 	struct dest		*d;
 	struct dest_watch	 w;
 
 	d = pipe_dest(in, out, &w);
-	noted_read(d, &w, in, 6);
+	noted_read(d, &w, in, 6, -1);
 	cr_assert_str_eq(drain(out[0], NULL), "noted\n");
 	dest_unwatch(&w);
 	dest_unref(d);
 	/* No destination: nothing is owed one. */
-	noted_read(NULL, &w, in, UINT32_MAX);
-	fd = mkstemp(path);
-	cr_assert_neq(fd, -1);
-	d = dest_get(fd);
-	memset(&w, 0, sizeof w);
-	dest_watch(d, &w, watch_cb, NULL);
-	noted_read(d, &w, in, 6);
+	noted_read(NULL, &w, in, UINT32_MAX, -1);
+	/* A file: where its offset was before each write. */
+	d = file_dest(path, 0, &w);
+	noted_read(d, &w, in, UINT32_MAX - 1, 0);
+	noted_read(d, &w, in, UINT32_MAX - 1, 6);
 	dest_unwatch(&w);
 	dest_unref(d);
-	dest_drain_all(1000);
-	fd = open(path, O_RDONLY);
-	cr_assert_str_eq(drain(fd, NULL), "noted\n");
-	close(fd);
-	unlink(path);
+	cr_assert_str_eq(file_text(path), "noted\nnoted\n");
+	/* Appended to: others may move that offset; counted as written. */
+	d = file_dest(apath, O_APPEND, &w);
+	noted_read(d, &w, in, 6, -1);
+	dest_unwatch(&w);
+	dest_unref(d);
+	cr_assert_str_eq(file_text(apath), "noted\n");
 }
 
 Test(dest, a_file_gets_every_byte_in_order)
