@@ -14,6 +14,7 @@
  * the collector.
  */
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <stdlib.h>
@@ -26,6 +27,8 @@
 /* The fds mask: 2i pipe of stream i, 2i+1 its destination, then these. */
 #define HANDOVER_PIDFD	4
 #define HANDOVER_KEPT	5
+#define HANDOVER_CLAIM	6
+#define HANDOVER_FDS	7
 
 /* What a handover says besides the identity. */
 struct handover {
@@ -216,7 +219,7 @@ handover_parse(json_t *o, json_t *id, struct handover *h, unsigned *mask,
 		goto bad;
 	h->old = (unsigned long long)v;
 	if (handover_int(o, "since_ns", 0, INT64_MAX, &h->since_ns) != 0 ||
-	    handover_int(o, "fds", 0, 63, &v) != 0)
+	    handover_int(o, "fds", 0, 127, &v) != 0)
 		goto bad;
 	*mask = (unsigned)v;
 	if (!json_is_array(un) || json_array_size(un) != 2 ||
@@ -244,7 +247,7 @@ handover_parse(json_t *o, json_t *id, struct handover *h, unsigned *mask,
 	}
 	return (0);
 bad:
-	xasprintf(cause, "handover needs id, since_ns, fds (0-63), unlogged "
+	xasprintf(cause, "handover needs id, since_ns, fds (0-127), unlogged "
 	    "[n, n] and identity.streams [route|null, route|null], a pipe "
 	    "for each stream");
 	return (-1);
@@ -399,6 +402,28 @@ handover_loops(const int *slot, const struct stat *sb)
 	return (0);
 }
 
+/*
+ * Take the claim in memfd fd (keeper_claim): mapped, once it went from
+ * offered to being taken; NULL when the keeper withdrew it or it is no
+ * claim.
+ */
+static uint32_t *
+handover_claim(int fd)
+{
+	uint32_t	*claim, v = CLAIM_OFFERED;
+	struct stat	 sb;
+
+	if (fstat(fd, &sb) != 0 || sb.st_size < (off_t)sizeof *claim ||
+	    (claim = mmap(NULL, sizeof *claim, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, fd, 0)) == MAP_FAILED)
+		return (NULL);
+	if (__atomic_compare_exchange_n(claim, &v, CLAIM_TAKING, 0,
+	    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return (claim);
+	munmap(claim, sizeof *claim);
+	return (NULL);
+}
+
 uint64_t
 source_handover(json_t *o, int *fds, int nfds, char **cause)
 {
@@ -410,10 +435,11 @@ source_handover(json_t *o, int *fds, int nfds, char **cause)
 	long long	 pid, ppid;
 	long		 rank, world;
 	unsigned	 mask;
-	int		 slot[6], b, k, n;
+	uint32_t	*claim = NULL;
+	int		 slot[HANDOVER_FDS], b, k, n;
 	size_t		 i;
 
-	for (b = 0; b < 6; b++)
+	for (b = 0; b < HANDOVER_FDS; b++)
 		slot[b] = -1;
 	if (!json_is_object(id)) {
 		xasprintf(cause, "handover needs an identity object");
@@ -421,7 +447,7 @@ source_handover(json_t *o, int *fds, int nfds, char **cause)
 	}
 	if (handover_parse(o, id, &h, &mask, cause) != 0)
 		goto refuse;
-	for (b = 0, n = 0; b < 6; b++) {
+	for (b = 0, n = 0; b < HANDOVER_FDS; b++) {
 		if (mask & (1u << b))
 			n++;
 	}
@@ -430,7 +456,7 @@ source_handover(json_t *o, int *fds, int nfds, char **cause)
 		    "%d", n, nfds);
 		goto refuse;
 	}
-	for (b = 0, n = 0; b < 6; b++) {
+	for (b = 0, n = 0; b < HANDOVER_FDS; b++) {
 		if (mask & (1u << b))
 			slot[b] = fds[n++];
 	}
@@ -472,8 +498,15 @@ source_handover(json_t *o, int *fds, int nfds, char **cause)
 		    "chunks");
 		goto refuse;
 	}
+	/* Ours from here, unless the keeper withdrew it (keeper_claim). */
+	if (slot[HANDOVER_CLAIM] != -1 &&
+	    (claim = handover_claim(slot[HANDOVER_CLAIM])) == NULL) {
+		xasprintf(cause, "handover: the keeper withdrew it");
+		goto refuse;
+	}
 	src = source_new((long)pid, rank, world, json_string_value(host),
 	    argv);
+	src->claim = slot[HANDOVER_CLAIM];
 	src->ppid = (long)ppid;
 	src->announced = 1;
 	src->pidfd = slot[HANDOVER_PIDFD];
@@ -489,12 +522,24 @@ source_handover(json_t *o, int *fds, int nfds, char **cause)
 		s->console = h.console[k];
 		stream_attach(s, 1);
 	}
-	source_add(src);
+	/*
+	 * Logged before our keeper has it: killed in between, the old keeper
+	 * goes on and offers it again, kept bytes and all, which the next
+	 * collector logs a second time; none is lost.
+	 */
 	source_open_log(src, handover_fields, &h);
 	handover_event(src, &h);
 	(void)handover_chunks(slot[HANDOVER_KEPT], src, &h);
 	if (slot[HANDOVER_KEPT] != -1)
 		close(slot[HANDOVER_KEPT]);
+	source_add(src);
+	/* Our keeper has it: the old one lets go. */
+	if (claim != NULL) {
+		__atomic_store_n(claim, CLAIM_KEPT, __ATOMIC_SEQ_CST);
+		munmap(claim, sizeof *claim);
+		close(slot[HANDOVER_CLAIM]);
+		src->claim = -1;
+	}
 	if (h.unlogged[0] + h.unlogged[1] > 0)
 		log_warn("pid %ld: %llu bytes written while no collector ran "
 		    "reached only their destination", src->pid,

@@ -92,6 +92,7 @@ struct keeper_entry {
 	uint64_t	unlogged[2];	/* reached only the destination */
 	int		tries;		/* offers that went unanswered */
 	int		refused;	/* the new collector said no */
+	int		claim;		/* being taken back: the claim, or -1 */
 };
 
 static int	keeper_sock = -1;
@@ -114,32 +115,6 @@ keeper_now_ns(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return ((long long)ts.tv_sec * 1000000000 + ts.tv_nsec);
-}
-
-/* Write all of p to fd, waiting when it would block; -1 when it cannot. */
-static int
-keeper_write_all(int fd, const void *buf, size_t n)
-{
-	const char	*p = buf;
-	struct pollfd	 pfd;
-	ssize_t		 w;
-
-	while (n > 0) {
-		w = write(fd, p, n);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w == -1 && errno == EAGAIN) {
-			pfd.fd = fd;
-			pfd.events = POLLOUT;
-			(void)poll(&pfd, 1, 1000);
-			continue;
-		}
-		if (w <= 0)
-			return (-1);
-		p += w;
-		n -= (size_t)w;
-	}
-	return (0);
 }
 
 /* Close the descriptors of an entry's streams in mask; 1 when none is left. */
@@ -167,6 +142,8 @@ keeper_entry_free(struct keeper_entry *e)
 	(void)keeper_entry_close(e, 3);
 	if (e->pidfd != -1)
 		close(e->pidfd);
+	if (e->claim != -1)
+		close(e->claim);
 	if (e->kept != -1) {
 		close(e->kept);
 		keeper_kept -= (size_t)e->keptlen;
@@ -227,11 +204,13 @@ static int
 keeper_offer(int sock, struct keeper_entry *e)
 {
 	char		 head[512], ans[512];
-	int		 fds[MESHLOG_FDS_MAX], nfds = 0, k, rc = -1;
+	int		 fds[MESHLOG_FDS_MAX], nfds = 0, k, rc = -1, cfd;
 	unsigned	 mask = 0;
+	uint32_t	*claim = NULL;
 	char		*msg;
+	void		*p;
 	size_t		 len, got = 0;
-	ssize_t		 r;
+	ssize_t		 r = -1;
 
 	for (k = 0; k < 2; k++) {
 		if (e->pipe[k] != -1) {
@@ -250,6 +229,12 @@ keeper_offer(int sock, struct keeper_entry *e)
 	if (e->kept != -1) {
 		mask |= 1u << 5;
 		fds[nfds++] = e->kept;
+	}
+	if ((cfd = keeper_memfd_map("meshlog-claim", sizeof *claim,
+	    &p)) != -1) {
+		claim = p;
+		mask |= 1u << 6;
+		fds[nfds++] = cfd;
 	}
 	snprintf(head, sizeof head, "{\"type\":\"handover\",\"id\":%llu,"
 	    "\"since_ns\":%lld,\"fds\":%u,\"unlogged\":[%llu,%llu],"
@@ -273,6 +258,12 @@ keeper_offer(int sock, struct keeper_entry *e)
 		ans[got] = '\0';
 		if (memchr(ans, '\n', got) != NULL)
 			rc = strstr(ans, "\"type\":\"taken\"") != NULL;
+		if (rc == -1 && claim != NULL)
+			rc = keeper_settle(sock, claim, r == 0);
+	}
+	if (claim != NULL) {
+		munmap(claim, sizeof *claim);
+		close(cfd);
 	}
 	free(msg);
 	return (rc);
@@ -478,25 +469,6 @@ keeper_wait(int sock, struct keeper_entry *ent, size_t *n)
 		if (pfd[0].revents != 0)
 			return (0);
 	}
-}
-
-int
-keeper_copy_out(int memfd, off_t off, uint64_t n, int fd)
-{
-	char	buf[65536];
-	ssize_t	r;
-
-	while (n > 0) {
-		r = pread(memfd, buf, n < sizeof buf ? (size_t)n : sizeof buf,
-		    off);
-		if (r <= 0)
-			return (0);
-		if (keeper_write_all(fd, buf, (size_t)r) != 0)
-			return (-1);
-		off += r;
-		n -= (uint64_t)r;
-	}
-	return (0);
 }
 
 /*
@@ -735,10 +707,12 @@ keeper_main(int sock)
 			memset(e, 0, sizeof *e);
 			e->id = m.id;
 			e->kept = -1;
+			e->claim = -1;
 			e->slot[0] = m.slot[0];
 			e->slot[1] = m.slot[1];
-			for (k = 0, b = 0; b < 5; b++) {
-				int *slot = b == 4 ? &e->pidfd : (b % 2 == 0) ?
+			for (k = 0, b = 0; b < 6; b++) {
+				int *slot = b == 5 ? &e->claim : b == 4 ?
+				    &e->pidfd : (b % 2 == 0) ?
 				    &e->pipe[b / 2] : &e->dest[b / 2];
 
 				*slot = (m.mask & (1u << b)) && k < nfds ?
@@ -801,6 +775,13 @@ keeper_main(int sock)
 		}
 	}
 	close(sock);
+	/* What the collector was still taking back is the old keeper's. */
+	for (i = n; i-- > 0;) {
+		if (ent[i].claim != -1 && !keeper_claimed(ent[i].claim)) {
+			keeper_entry_free(&ent[i]);
+			ent[i] = ent[--n];
+		}
+	}
 	keeper_salvage();
 	/* What the destinations were still owed goes before what follows. */
 	destq_write_kept();
@@ -874,7 +855,8 @@ keeper_send(struct keeper_msg *m, const char *payload, size_t len,
 
 void
 keeper_add(uint64_t id, const int pipes[2], const int dests[2],
-    const int slots[2], int pidfd, const char *identity, size_t len)
+    const int slots[2], int pidfd, int claim, const char *identity,
+    size_t len)
 {
 	struct keeper_msg	m = { KEEPER_ADD, 0, id, { slots[0], slots[1] } };
 	int			fds[MESHLOG_FDS_MAX], nfds = 0, i;
@@ -892,6 +874,10 @@ keeper_add(uint64_t id, const int pipes[2], const int dests[2],
 	if (pidfd != -1) {
 		m.mask |= 1u << 4;
 		fds[nfds++] = pidfd;
+	}
+	if (claim != -1) {
+		m.mask |= 1u << 5;
+		fds[nfds++] = claim;
 	}
 	keeper_send(&m, identity, identity != NULL ? len : 0, fds, nfds);
 }

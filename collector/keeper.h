@@ -13,10 +13,35 @@
 void	keeper_start(void);
 /*
  * Hand the keeper a source's descriptors (-1 where absent) and its identity
- * (JSON of len bytes, as source_handover reads it; NULL: none).
+ * (JSON of len bytes, as source_handover reads it; NULL: none); claim is
+ * the claim's memfd of a source being taken back (-1: none).
  */
 void	keeper_add(uint64_t id, const int pipes[2], const int dests[2],
-	    const int slots[2], int pidfd, const char *identity, size_t len);
+	    const int slots[2], int pidfd, int claim, const char *identity,
+	    size_t len);
+/*
+ * Who has a process a keeper offers to a restarted collector: a word in a
+ * memfd sent with the offer, changed only by compare-and-swap. The new
+ * collector takes it (OFFERED to TAKING), gives it to its own keeper with
+ * the claim, then says so (KEPT) and starts reading; the old keeper
+ * withdraws an offer it had no answer to (OFFERED to WITHDRAWN). Wherever
+ * a kill falls, one keeper copies the pipes, never two: the old one unless
+ * the word says KEPT, the new one only if it does.
+ */
+enum keeper_claim {
+	CLAIM_OFFERED,
+	CLAIM_TAKING,
+	CLAIM_KEPT,
+	CLAIM_WITHDRAWN
+};
+/* In the keeper: whether the claim in memfd fd says KEPT. */
+int	keeper_claimed(int fd);
+/*
+ * In the keeper: an offer on sock had no answer (gone: the collector
+ * closed the connection): withdraw it unless the collector took it,
+ * waiting while one still there takes it. 1 taken, -1 not.
+ */
+int	keeper_settle(int sock, uint32_t *claim, int gone);
 /* The keeper lets go of a source's streams (bit i: stream i). */
 void	keeper_close(uint64_t id, unsigned streams);
 /* Serve mode: the socket a restarted collector will listen on. */
@@ -142,6 +167,8 @@ int	keeper_active(void);
 void	keeper_give_slots(int slots, int reading);
 /* A new memfd of size bytes, mapped shared at *map; its fd, or -1. */
 int	keeper_memfd_map(const char *name, size_t size, void **map);
+/* In the keeper: write all of buf to fd, waiting when it would block. */
+int	keeper_write_all(int fd, const void *buf, size_t n);
 /*
  * In the keeper: write n bytes of memfd from off to fd, waiting while it
  * would block; -1 when a write fails (a short memfd just ends it: 0).

@@ -1,12 +1,16 @@
 /*
- * The collector's side of the memory it shares with its keeper: each
- * stream's slot (the beginning of a line read but not finished) and the
- * read under way (struct keeper_reading), so that the keeper can end what
- * a collector killed at any point was doing.
+ * The memory the collector shares with its keeper. The collector's side:
+ * each stream's slot (the beginning of a line read but not finished) and
+ * the read under way (struct keeper_reading), so that the keeper can end
+ * what a collector killed at any point was doing. The keeper's side: the
+ * means to write out what such memory holds, and the claims that say who
+ * has a process offered to a restarted collector (keeper_claim).
  */
 
 #include <sys/mman.h>
 
+#include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -134,4 +138,86 @@ keeper_slot_free(int i)
 		    sizeof *slot_spare);
 	}
 	slot_spare[slot_nspare++] = i;
+}
+
+/* Write all of p to fd, waiting when it would block; -1 when it cannot. */
+int
+keeper_write_all(int fd, const void *buf, size_t n)
+{
+	const char	*p = buf;
+	struct pollfd	 pfd;
+	ssize_t		 w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1 && errno == EAGAIN) {
+			pfd.fd = fd;
+			pfd.events = POLLOUT;
+			(void)poll(&pfd, 1, 1000);
+			continue;
+		}
+		if (w <= 0)
+			return (-1);
+		p += w;
+		n -= (size_t)w;
+	}
+	return (0);
+}
+
+int
+keeper_copy_out(int memfd, off_t off, uint64_t n, int fd)
+{
+	char	buf[65536];
+	ssize_t	r;
+
+	while (n > 0) {
+		r = pread(memfd, buf, n < sizeof buf ? (size_t)n : sizeof buf,
+		    off);
+		if (r <= 0)
+			return (0);
+		if (keeper_write_all(fd, buf, (size_t)r) != 0)
+			return (-1);
+		off += r;
+		n -= (uint64_t)r;
+	}
+	return (0);
+}
+
+/* Whether the claim in memfd fd says the collector kept its process. */
+int
+keeper_claimed(int fd)
+{
+	uint32_t	v;
+
+	return (pread(fd, &v, sizeof v, 0) == (ssize_t)sizeof v &&
+	    v == CLAIM_KEPT);
+}
+
+/*
+ * An offer had no answer (gone: the collector closed the connection):
+ * withdraw it unless the collector took it (keeper_claim), waiting while
+ * it is being taken by a collector that is still there. 1 taken, -1 not.
+ */
+int
+keeper_settle(int sock, uint32_t *claim, int gone)
+{
+	uint32_t	v;
+	char		c;
+	ssize_t		r;
+
+	for (;;) {
+		v = CLAIM_OFFERED;
+		if (__atomic_compare_exchange_n(claim, &v, CLAIM_WITHDRAWN, 0,
+		    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			return (-1);
+		if (v == CLAIM_KEPT)
+			return (1);
+		if (v != CLAIM_TAKING || gone)
+			return (-1);
+		r = read(sock, &c, 1);
+		if (r == 0 || (r == -1 && errno != EAGAIN && errno != EINTR))
+			gone = 1;
+	}
 }

@@ -485,8 +485,8 @@ source_add(struct source *src)
 	flush_join(&src->part, FLUSH_SOURCE, &source_flush_ops, src);
 	ending_watch(src);
 	idlen = handover_identity(src, id, sizeof id);
-	keeper_add(src->id, pipes, dests, slots, src->pidfd, idlen > 0 ? id :
-	    NULL, idlen);
+	keeper_add(src->id, pipes, dests, slots, src->pidfd, src->claim,
+	    idlen > 0 ? id : NULL, idlen);
 }
 
 uint64_t
@@ -522,6 +522,7 @@ source_new(long pid, long rank, long world_size, const char *host,
 	src->host = xstrdup(host);
 	src->argv = argv != NULL ? json_incref(argv) : json_array();
 	src->pidfd = -1;		/* none until watched */
+	src->claim = -1;
 	src->ending_reason = -1;	/* open */
 	src->outplain = -1;		/* --output-dir: not written yet */
 	clock_gettime(CLOCK_REALTIME, &src->start);

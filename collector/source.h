@@ -87,6 +87,7 @@ struct source {
 	struct forward		*fwd;		/* a launcher's: its ranks' lines */
 	struct forward		*fwd_to;	/* a rank's: its launcher's */
 	int			 pidfd;		/* names pid for that, or -1 */
+	int			 claim;		/* taken back: keeper_claim */
 	struct flush_part	 part;		/* a local one's */
 	/* How it ended (ending.c). */
 	struct event		*death;		/* its pidfd, readable at death */

@@ -20,8 +20,9 @@
 /* Descriptors a hello carries at most: read end and original per stream. */
 #define MESHLOG_HELLO_FDS	4
 /* Descriptors any message carries at most: a keeper's handover adds a
- * process's pidfd and the bytes it copied while no collector ran. */
-#define MESHLOG_FDS_MAX		6
+ * process's pidfd, the bytes it copied while no collector ran and the
+ * word that says who has the process (keeper.h). */
+#define MESHLOG_FDS_MAX		7
 /* Longest argv a hello reports, in bytes; longer is cut and marked. */
 #define MESHLOG_ARGV_MAX	4096
 

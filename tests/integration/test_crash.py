@@ -11,8 +11,8 @@ import tty
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CWRITER, HERE, PYTHON, MeshTest, events, line_records,
-                     read_records)
+from harness import (CWRITER, HERE, PYTHON, MeshTest, clean_env, events,
+                     line_records, read_records)
 
 
 class WriterCrash(MeshTest):
@@ -352,6 +352,57 @@ class CollectorDeath(MeshTest):
     def test_a_read_cut_from_a_pipe_is_logged_once(self):
         self.assertEqual(self.kill_while_cutting("jsonlog_commit_run",
                                                  pipe=True), 128)
+
+    def test_a_collector_killed_taking_a_process_back_leaves_one_copier(
+            self):
+        # The old keeper offers a process to a restarted collector, which
+        # logs it, gives it to its own keeper and dies (gdb) before it
+        # answers. One keeper must go on copying it, not both: two would
+        # split its lines between them, and the one the next collector
+        # refuses (it already reads that pipe) would keep the lines it
+        # takes.
+        if not shutil.which("gdb"):
+            self.skipTest("gdb is missing (contrib/debian-deps.sh)")
+        self.serve(["-q"])
+        first = self.json
+        code = ("import time\n"
+                "for i in range(1500):\n"
+                "    print('steady', i, flush=True)\n"
+                "    time.sleep(0.002)\n")
+        out = os.path.join(self.tmp, "out")
+        with open(out, "wb") as f:
+            w = subprocess.Popen([PYTHON, "-c", code], stdout=f,
+                                 env=self.shim_env())
+        self.children.append(w)
+        self.wait_for(lambda: b'"line":"steady 100"' in self.log_bytes(),
+                      what="the first lines")
+        self.collector.kill()
+        self.collector.wait()
+        middle = os.path.join(self.tmp, "middle.jsonl")
+        gdb = subprocess.Popen(
+            ["gdb", "-nx", "-batch", "-ex", "break source_check_gone",
+             "-ex", "run", "-ex", "kill", "--args", self.collector_path(),
+             "-s", self.sock, "-j", middle, "-q"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL, env=clean_env())
+        self.children.append(gdb)
+        gdb.wait(timeout=120)
+        self.serve_err.close()
+        self.serve_out.close()
+        self.json = os.path.join(self.tmp, "last.jsonl")
+        self.serve(["-q"], sock=self.sock)
+        self.assertEqual(w.wait(timeout=60), 0)
+        self.wait_for(lambda: b'"line":"steady 1499"' in self.log_bytes(),
+                      what="the last line in the last log")
+        self.stop()
+        lines = [r["line"] for r in line_records(read_records(first)) +
+                 line_records(read_records(middle)) +
+                 line_records(self.records)]
+        self.assertEqual(lines, ["steady %d" % i for i in range(1500)])
+        self.assertEqual(len(events(self.records, "handover")), 1)
+        with open(out) as f:
+            self.assertEqual(f.read(), "".join("steady %d\n" % i
+                                               for i in range(1500)))
 
     def test_a_terminal_gets_what_was_queued_for_it(self):
         # A terminal nobody reads: the collector reads the writer's 30,000
