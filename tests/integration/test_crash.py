@@ -310,17 +310,12 @@ class CollectorDeath(MeshTest):
     def test_a_record_committed_but_not_counted_is_not_logged_twice(self):
         # Killed once the third run of 64 records is in the log buffer,
         # before the stream counted them (struct keeper_slot's pend_done).
-        at = self.src_line("jsonlog.c", "sl->done += k;")
-        self.assertEqual(self.kill_while_cutting(at), 192)
-
-    def src_line(self, name, text, after=0):
-        """name:N, N the line of collector/name that holds text (plus
-        after)."""
-        src = os.path.join(HERE, "..", "..", "collector", name)
+        src = os.path.join(HERE, "..", "..", "collector", "jsonlog.c")
         with open(src) as f:
-            at = [i + 1 for i, l in enumerate(f) if text in l]
+            at = [i + 1 for i, l in enumerate(f) if "sl->done += k;" in l]
         self.assertEqual(len(at), 1, at)
-        return "%s:%d" % (name, at[0] + after)
+        self.assertEqual(self.kill_while_cutting("jsonlog.c:%d" % at[0]),
+                         192)
 
     def test_a_read_not_yet_written_to_its_file_is_not_lost(self):
         # Killed with the 400 lines read from the pipe, as the write that
