@@ -767,8 +767,9 @@ static void
 at_prefix(const struct agg_member *m, size_t n, long world,
     struct at_buf *missing)
 {
-	static long	*v;
-	static size_t	 capv;
+	static long	*v, *lastv;
+	static size_t	 capv, lastnv, lastn;
+	static int	 lastranked = -1;
 	long		 r;
 	size_t		 i, nv = 0, nm = 0;
 	int		 ranked = m[idx[0]].rank >= 0;
@@ -776,12 +777,22 @@ at_prefix(const struct agg_member *m, size_t n, long world,
 	if (n + 1 > capv) {
 		capv = (n + 1) * 2;
 		v = xrealloc(v, capv * sizeof *v);
+		lastv = xrealloc(lastv, capv * sizeof *lastv);
+		lastranked = -1;
 	}
 	for (i = 0; i < n; i++) {
 		r = ranked ? m[idx[i]].rank : m[idx[i]].pid;
 		if (nv == 0 || v[nv - 1] != r)
 			v[nv++] = r;
 	}
+	/* Groups in a row are mostly of the same ranks: pre still says it. */
+	if (ranked == lastranked && n == lastn && nv == lastnv &&
+	    memcmp(v, lastv, nv * sizeof *v) == 0)
+		goto missing;
+	lastranked = ranked;
+	lastn = n;
+	lastnv = nv;
+	memcpy(lastv, v, nv * sizeof *v);
 	pre.len = 0;
 	AT_PUT(&pre, "[");
 	if (nv < n) {
@@ -798,6 +809,7 @@ at_prefix(const struct agg_member *m, size_t n, long world,
 		AT_PUT(&pre, "pids ");
 	at_ranges(&pre, v, nv, 400);
 	AT_PUT(&pre, "] ");
+missing:
 	if (missing != NULL && ranked && world > 0 && world <= AT_MISSING &&
 	    nv >= 2 && (long)nv < world && 2 * (long)nv > world &&
 	    v[nv - 1] < world) {

@@ -266,3 +266,58 @@ Test(aggtext, common_tail_is_the_bytewise_one)
 		    "round %d", i);
 	}
 }
+
+/*
+ * A group's prefix, whether built or kept from the group before, is the
+ * one its members' ranks (or pids) give: groups in a row repeat ranks,
+ * change how many lines they have, or switch from ranks to pids.
+ */
+Test(aggtext, prefixes_in_a_row_name_their_own_members)
+{
+	struct agg_member	m[12];
+	char			want[512];
+	long			v[12];
+	size_t			n = 0, i, nv, w, j;
+	int			r, ranked = 1;
+
+	srand(11);
+	for (r = 0; r < 50000; r++) {
+		/* Half the time the members of the group before. */
+		if (r == 0 || rand() % 2 == 0) {
+			ranked = rand() % 3 != 0;
+			n = 1 + (size_t)rand() % 12;
+			for (i = 0; i < n; i++) {
+				m[i].rank = ranked ? rand() % 8 : -1;
+				m[i].pid = rand() % 8;
+			}
+			at_members_sort(m, n);
+		}
+		at_room(n, 1);
+		for (i = 0; i < n; i++)
+			idx[i] = i;
+		at_prefix(m, n, -1, NULL);
+		for (i = 0, nv = 0; i < n; i++) {
+			long x = ranked ? m[i].rank : m[i].pid;
+
+			if (nv == 0 || v[nv - 1] != x)
+				v[nv++] = x;
+		}
+		w = (size_t)snprintf(want, sizeof want, "[");
+		if (nv < n)
+			w += (size_t)snprintf(want + w, sizeof want - w,
+			    "%zu lines, ", n);
+		w += (size_t)snprintf(want + w, sizeof want - w, "%s%s ",
+		    ranked ? "rank" : "pid", nv > 1 ? "s" : "");
+		for (i = 0; i < nv; i = j + 1) {
+			for (j = i; j + 1 < nv && v[j + 1] == v[j] + 1; j++)
+				;
+			w += (size_t)snprintf(want + w, sizeof want - w,
+			    "%s%ld", i > 0 ? "," : "", v[i]);
+			if (j > i)
+				w += (size_t)snprintf(want + w, sizeof want - w,
+				    "-%ld", v[j]);
+		}
+		snprintf(want + w, sizeof want - w, "] ");
+		cr_assert_str_eq(pre.p, want, "round %d", r);
+	}
+}
