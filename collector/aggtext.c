@@ -768,31 +768,29 @@ at_prefix(const struct agg_member *m, size_t n, long world,
     struct at_buf *missing)
 {
 	static long	*v, *lastv;
-	static size_t	 capv, lastnv, lastn;
-	static int	 lastranked = -1;
+	static size_t	 capv, lastnv;
 	long		 r;
 	size_t		 i, nv = 0, nm = 0;
 	int		 ranked = m[idx[0]].rank >= 0;
 
-	if (n + 1 > capv) {
-		capv = (n + 1) * 2;
+	if (n + 3 > capv) {
+		capv = (n + 3) * 2;
 		v = xrealloc(v, capv * sizeof *v);
 		lastv = xrealloc(lastv, capv * sizeof *lastv);
-		lastranked = -1;
+		lastnv = 0;
 	}
 	for (i = 0; i < n; i++) {
 		r = ranked ? m[idx[i]].rank : m[idx[i]].pid;
 		if (nv == 0 || v[nv - 1] != r)
 			v[nv++] = r;
 	}
-	/* Groups in a row are mostly of the same ranks: pre still says it. */
-	if (ranked == lastranked && n == lastn && nv == lastnv &&
-	    memcmp(v, lastv, nv * sizeof *v) == 0)
+	/* Groups in a row mostly have the same ranks: pre says it still. */
+	v[nv] = (long)n;
+	v[nv + 1] = ranked;
+	if (nv + 2 == lastnv && memcmp(v, lastv, lastnv * sizeof *v) == 0)
 		goto missing;
-	lastranked = ranked;
-	lastn = n;
-	lastnv = nv;
-	memcpy(lastv, v, nv * sizeof *v);
+	lastnv = nv + 2;
+	memcpy(lastv, v, lastnv * sizeof *v);
 	pre.len = 0;
 	AT_PUT(&pre, "[");
 	if (nv < n) {
