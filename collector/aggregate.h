@@ -76,6 +76,27 @@ void	aggmatch_remove(struct agg_group *g);
 struct agg_group *aggmatch_find(int which, int ranked, int slot,
 	    const uint64_t *sig, size_t nsig, const char *line, size_t len);
 
+/* aggtok.c: a line cut into tokens */
+/* Words compared per line; the rest of a longer line is one token. */
+#define AGG_TOK_MAX	64
+struct agg_tok {
+	uint32_t	off;
+	uint32_t	len;
+	int		word;	/* a word may differ between members */
+};
+/* Build the byte classes the cutting uses; once, before any cut. */
+void	aggtok_init(void);
+/* Cut s (at most AGG_TOK_MAX tokens) like the line cut before it. */
+size_t	aggtok_prev(const char *s, size_t n, struct agg_tok *t);
+/*
+ * Whether y reads as x (xnt tokens xt) but for some words: cut like x
+ * (into t, with room for xnt + 1 tokens), the same number of tokens and
+ * the same marks between *lo and *hi.
+ */
+int	aggtok_member(const char *x, size_t xn, const struct agg_tok *xt,
+	    size_t xnt, const char *y, size_t yn, struct agg_tok *t,
+	    size_t *lo, size_t *hi);
+
 /* aggtext.c */
 /*
  * Print g through line (one member) or group (several): a line group

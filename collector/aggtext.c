@@ -20,14 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
 #include "aggregate.h"
 
-/* Words compared per line; the rest of a longer line is one token. */
-#define AT_MAX_TOKENS	64
 /* Members listed one by one; past this, sets and ranges. */
 #define AT_LIST		8
 /* Distinct values listed for larger groups. */
@@ -36,12 +30,6 @@
 #define AT_VARIANTS	8
 /* Ranks missing from a group that are named. */
 #define AT_MISSING	1048576
-
-struct at_tok {
-	uint32_t	off;
-	uint32_t	len;
-	int		word;	/* a word may differ between members */
-};
 
 struct at_val {
 	const char	*p;
@@ -58,7 +46,7 @@ struct at_buf {
 };
 
 static struct at_buf	 out, pre;
-static struct at_tok	*toks;		/* members' tokens, row by row */
+static struct agg_tok	*toks;		/* members' tokens, row by row */
 static size_t		 captoks;
 static size_t		*idx;		/* a line's members */
 static unsigned char	*done;
@@ -111,286 +99,11 @@ at_num(struct at_buf *b, long v)
 	at_put(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
-/*
- * Byte classes: a word's bytes, digits among them, blanks, and the marks a
- * number may hold inside ('.', '-', '+') or start with ('-', '+').
- */
-#define AT_W	1
-#define AT_D	2
-#define AT_B	4
-#define AT_IN	8
-#define AT_SIGN	16
-static unsigned char	at_class[256];
-
-static void
-at_class_init(void)
+/* Whether c is a decimal digit. */
+static inline int
+at_isdigit(char c)
 {
-	int	c;
-
-	if (at_class['a'] != 0)
-		return;
-	for (c = 0; c < 256; c++) {
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    c == '_' || c >= 0x80)
-			at_class[c] = AT_W;
-		else if (c >= '0' && c <= '9')
-			at_class[c] = AT_W | AT_D;
-	}
-	at_class[' '] = at_class['\t'] = AT_B;
-	at_class['.'] = AT_IN;
-	at_class['-'] = at_class['+'] = AT_IN | AT_SIGN;
-}
-
-static int
-at_wordc(unsigned char c)
-{
-	return (at_class[c] & AT_W);
-}
-
-static int
-at_digit(char c)
-{
-	return (at_class[(unsigned char)c] & AT_D);
-}
-
-/*
- * What at_tokens_from may take from a text x already cut (xt, xnt tokens)
- * while it cuts y: from byte from of y on, y's bytes (and the one before)
- * are x's, delta bytes further on in x.
- */
-struct at_like {
-	const struct at_tok	*xt;
-	size_t			 xnt;
-	size_t			 from;
-	long			 delta;
-	size_t			 took;	/* out: tokens from this one on are x's */
-};
-
-/*
- * Cut s into tokens: words (a decimal point, an exponent's sign and a
- * leading sign belong to the number they are in) and single marks; blanks
- * only separate. At most max tokens; the last takes the rest of a longer
- * line, as a mark. Starts at byte i with nt tokens cut; with like, a token
- * that starts where x has its token of the same number, in their common
- * end, is followed by x's. Returns the number of tokens.
- */
-static size_t
-at_tokens_from(const char *s, size_t n, struct at_tok *t, size_t max,
-    size_t i, size_t nt, struct at_like *like)
-{
-	const unsigned char	*u = (const unsigned char *)s;
-	size_t			 j, kx = 0, from;
-	unsigned		 c;
-
-	from = like != NULL ? like->from : SIZE_MAX;
-	while (i < n && nt < max) {
-		c = at_class[u[i]];
-		if (c & AT_B) {
-			i++;
-			continue;
-		}
-		if (i >= from) {
-			while (kx < like->xnt &&
-			    (long)like->xt[kx].off < (long)i + like->delta)
-				kx++;
-			if (kx == nt && kx < like->xnt &&
-			    (long)like->xt[kx].off == (long)i + like->delta) {
-				like->took = nt;
-				if (like->delta == 0) {	/* lines of one length */
-					memcpy(t + nt, like->xt + kx,
-					    (like->xnt - kx) * sizeof *t);
-					return (like->xnt);
-				}
-				for (; kx < like->xnt; kx++, nt++) {
-					t[nt] = like->xt[kx];
-					t[nt].off = (uint32_t)((long)t[nt].off -
-					    like->delta);
-				}
-				return (nt);
-			}
-		}
-		if (nt == max - 1) {	/* the rest, compared as it is */
-			t[nt].off = (uint32_t)i;
-			t[nt].len = (uint32_t)(n - i);
-			t[nt++].word = 0;
-			return (nt);
-		}
-		j = i;
-		if ((c & AT_SIGN) && j + 1 < n && at_digit(s[j + 1]) &&
-		    (j == 0 || !at_wordc(u[j - 1]))) {
-			j++;
-			c = AT_W;	/* a digit follows */
-		}
-		if (c & AT_W) {
-			for (j++;; j++) {
-				while (j < n && (at_class[u[j]] & AT_W))
-					j++;
-				if (j + 1 >= n || !(at_class[u[j]] & AT_IN))
-					break;
-				/* 2.5, 10.0.0.1 */
-				if (u[j] == '.' && at_digit(s[j - 1]) &&
-				    at_digit(s[j + 1]))
-					continue;
-				/* 1e-05 */
-				if ((u[j] == '-' || u[j] == '+') && j >= 2 &&
-				    (s[j - 1] == 'e' || s[j - 1] == 'E') &&
-				    at_digit(s[j - 2]) && at_digit(s[j + 1]))
-					continue;
-				break;
-			}
-			t[nt].word = 1;
-		} else {
-			j = i + 1;
-			t[nt].word = 0;
-		}
-		t[nt].off = (uint32_t)i;
-		t[nt].len = (uint32_t)(j - i);
-		nt++;
-		i = j;
-	}
-	return (nt);
-}
-
-static size_t
-at_tokens(const char *s, size_t n, struct at_tok *t, size_t max)
-{
-	return (at_tokens_from(s, n, t, max, 0, 0, NULL));
-}
-
-/* Bytes a and b (n each at most) have in common from their start. */
-static size_t
-at_common_head(const char *a, const char *b, size_t n)
-{
-	uint64_t	x, y;
-	size_t		i = 0;
-
-	while (i + 8 <= n) {
-		memcpy(&x, a + i, 8);
-		memcpy(&y, b + i, 8);
-		if (x != y)
-			break;
-		i += 8;
-	}
-	while (i < n && a[i] == b[i])
-		i++;
-	return (i);
-}
-
-/* Bytes a and b have in common at their ends (ending at a + n, b + m). */
-static size_t
-at_common_tail(const char *a, size_t n, const char *b, size_t m, size_t max)
-{
-	uint64_t	x, y;
-	size_t		i = 0;
-#ifdef __SSE2__
-	__m128i		u, v;
-	unsigned	ne;
-
-	/* Sixteen bytes at a time; where they differ, the equal ones after
-	 * the last difference count too. */
-	while (i + 16 <= max) {
-		u = _mm_loadu_si128((const __m128i *)(const void *)
-		    (a + n - i - 16));
-		v = _mm_loadu_si128((const __m128i *)(const void *)
-		    (b + m - i - 16));
-		ne = ~(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(u, v)) &
-		    0xffff;
-		if (ne != 0)
-			return (i + (size_t)__builtin_clz(ne) - 16);
-		i += 16;
-	}
-#endif
-	while (i + 8 <= max) {
-		memcpy(&x, a + n - i - 8, 8);
-		memcpy(&y, b + m - i - 8, 8);
-		if (x != y)
-			break;
-		i += 8;
-	}
-	while (i < max && a[n - i - 1] == b[m - i - 1])
-		i++;
-	return (i);
-}
-
-/*
- * The tokens of y, as at_tokens cuts them, knowing x's (xnt of them): a
- * group's members differ in a few words, so only the part between their
- * common start and common end is cut; the tokens around it are x's. Those
- * before *lo and from *hi on are x's, the same bytes.
- */
-static size_t
-at_tokens_like(const char *x, size_t xn, const struct at_tok *xt,
-    size_t xnt, const char *y, size_t yn, struct at_tok *t, size_t max,
-    size_t *lo, size_t *hi)
-{
-	struct at_like	like;
-	size_t		lim = xn < yn ? xn : yn, head, tail, a = 0, nt;
-
-	head = at_common_head(x, y, lim);
-	if (head == xn && xn == yn) {
-		memcpy(t, xt, xnt * sizeof *t);
-		*lo = *hi = xnt;
-		return (xnt);
-	}
-	tail = at_common_tail(x, xn, y, yn, lim - head);
-	/* A token's end is decided by the byte after it too. */
-	while (a < xnt && xt[a].off + xt[a].len + 1 < head)
-		a++;
-	memcpy(t, xt, a * sizeof *t);
-	like.xt = xt;
-	like.xnt = xnt;
-	like.from = yn - tail + 1;
-	like.delta = (long)xn - (long)yn;
-	like.took = SIZE_MAX;
-	nt = at_tokens_from(y, yn, t, max, a > 0 ? xt[a - 1].off +
-	    xt[a - 1].len : 0, a, &like);
-	*lo = a;
-	*hi = like.took != SIZE_MAX ? like.took : nt;
-	return (nt);
-}
-
-/*
- * The tokens of a group's first line, cut like the one before it: in a
- * stream of groups the first lines are mostly one template, so only the
- * part that differs from the last one is cut (at_tokens_like is exact for
- * any two lines).
- */
-static size_t
-at_tokens_prev(const char *s, size_t n, struct at_tok *t)
-{
-	static char		 prev[4096];
-	static struct at_tok	 prevt[AT_MAX_TOKENS];
-	static size_t		 prevn, prevnt;
-	static int		 have;
-	size_t			 nt, lo, hi;
-
-	nt = have ? at_tokens_like(prev, prevn, prevt, prevnt, s, n, t,
-	    AT_MAX_TOKENS, &lo, &hi) : at_tokens(s, n, t, AT_MAX_TOKENS);
-	have = n <= sizeof prev;
-	if (have) {
-		memcpy(prev, s, n);
-		memcpy(prevt, t, nt * sizeof *t);
-		prevn = n;
-		prevnt = nt;
-	}
-	return (nt);
-}
-
-/* Whether the tokens b of text y align with a of text x, from lo to hi. */
-static int
-at_align(const char *x, const struct at_tok *a, const char *y,
-    const struct at_tok *b, size_t lo, size_t hi)
-{
-	size_t	i;
-
-	for (i = lo; i < hi; i++) {
-		if (a[i].word != b[i].word)
-			return (0);
-		if (!a[i].word && (a[i].len != b[i].len ||
-		    memcmp(x + a[i].off, y + b[i].off, a[i].len) != 0))
-			return (0);
-	}
-	return (1);
+	return ((unsigned)((unsigned char)c - '0') < 10);
 }
 
 /*
@@ -408,13 +121,13 @@ at_number(const char *s, size_t n, long long *l, double *d)
 		return (0);
 	if (s[i] == '-' || s[i] == '+')
 		i++;
-	if (i == n || !at_digit(s[i]))
+	if (i == n || !at_isdigit(s[i]))
 		return (0);
-	while (i < n && at_digit(s[i]))
+	while (i < n && at_isdigit(s[i]))
 		i++;
 	if (i < n && s[i] == '.') {
 		frac = 1;
-		for (i++; i < n && at_digit(s[i]); i++)
+		for (i++; i < n && at_isdigit(s[i]); i++)
 			;
 	}
 	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
@@ -422,9 +135,9 @@ at_number(const char *s, size_t n, long long *l, double *d)
 		i++;
 		if (i < n && (s[i] == '-' || s[i] == '+'))
 			i++;
-		if (i == n || !at_digit(s[i]))
+		if (i == n || !at_isdigit(s[i]))
 			return (0);
-		while (i < n && at_digit(s[i]))
+		while (i < n && at_isdigit(s[i]))
 			i++;
 	}
 	if (i != n)
@@ -623,7 +336,7 @@ at_run(size_t n)
 		if (vals[i].len == j)
 			return (0);
 		for (; j < vals[i].len; j++) {
-			if (!at_digit(p[j]))
+			if (!at_isdigit(p[j]))
 				return (0);
 		}
 		if (at_number(p, vals[i].len, &l, &d) != 1 ||
@@ -897,7 +610,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
     aggregate_print_cb group)
 {
 	struct agg_member	*m = g->members;
-	struct at_tok		 rt[AT_MAX_TOKENS], *mt;
+	struct agg_tok		 rt[AGG_TOK_MAX], *mt;
 	struct at_buf		 missing = { NULL, 0, 0 };
 	const struct agg_member	*r;
 	size_t			 n = g->nmembers, i, j, k, nt, ns, pos, last;
@@ -912,7 +625,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 			    g->len, g->flags, g->us);
 		return;
 	}
-	at_class_init();
+	aggtok_init();
 	at_members_sort(m, n);
 	at_room(n, 1);
 	for (i = 0; i < n; i++)
@@ -932,7 +645,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 			at_rest(g, m, i, group);
 			break;
 		}
-		nt = at_tokens_prev(r->text, r->len, rt);
+		nt = aggtok_prev(r->text, r->len, rt);
 		at_room(n, nt + 1);
 		memcpy(toks, rt, nt * sizeof *toks);
 		done[i] = 1;
@@ -944,16 +657,13 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 		dlo = nt;
 		dhi = 0;
 		/*
-		 * A member's tokens are cut straight into their row: a line
-		 * with more tokens than r's is told apart at nt + 1 (at_room
-		 * left room for that one more).
+		 * A member's tokens are cut straight into their row (at_room
+		 * left room for the one more that tells a longer line apart).
 		 */
 		for (j = i + 1, ns = 1; j < n; j++) {
 			mt = toks + ns * nt;
-			if (done[j] || at_tokens_like(r->text, r->len, rt, nt,
-			    m[j].text, m[j].len, mt, nt < AT_MAX_TOKENS ?
-			    nt + 1 : AT_MAX_TOKENS, &lo, &hi) != nt ||
-			    !at_align(r->text, rt, m[j].text, mt, lo, hi))
+			if (done[j] || !aggtok_member(r->text, r->len, rt, nt,
+			    m[j].text, m[j].len, mt, &lo, &hi))
 				continue;
 			done[j] = 1;
 			idx[ns++] = j;
@@ -972,12 +682,12 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 		out.len = 0;
 		last = 0;
 		for (pos = dlo; pos < dhi; pos++) {
-			const struct at_tok	*t = &toks[pos];
+			const struct agg_tok	*t = &toks[pos];
 
 			if (!t->word)
 				continue;
 			for (k = 1; k < ns; k++) {
-				const struct at_tok *u = &toks[k * nt + pos];
+				const struct agg_tok *u = &toks[k * nt + pos];
 
 				if (!at_same(r->text + t->off, t->len,
 				    m[idx[k]].text + u->off, u->len))
@@ -987,7 +697,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 				continue;
 			at_put(&out, r->text + last, t->off - last);
 			for (k = 0; k < ns; k++) {
-				const struct at_tok *u = &toks[k * nt + pos];
+				const struct agg_tok *u = &toks[k * nt + pos];
 
 				vals[k].p = m[idx[k]].text + u->off;
 				vals[k].len = u->len;

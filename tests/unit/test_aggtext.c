@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 
 #include "collector/aggtext.c"
+#include "collector/aggtok.c"
 
 struct config		 cfg;
 struct event_base	*base;
@@ -62,14 +63,14 @@ edit_line(const char *x, size_t xn, char *y, size_t cap)
 
 Test(aggtext, tokens_like_another_line_are_the_tokens)
 {
-	static const size_t	 maxes[] = { 2, 3, 5, 8, AT_MAX_TOKENS };
-	struct at_tok		 xt[AT_MAX_TOKENS], want[AT_MAX_TOKENS];
-	struct at_tok		 got[AT_MAX_TOKENS];
+	static const size_t	 maxes[] = { 2, 3, 5, 8, AGG_TOK_MAX };
+	struct agg_tok		 xt[AGG_TOK_MAX], want[AGG_TOK_MAX];
+	struct agg_tok		 got[AGG_TOK_MAX];
 	char			 x[200], y[200];
 	size_t			 xn, yn, xnt, nw, ng, max, k, lo, hi;
 	int			 i;
 
-	at_class_init();
+	aggtok_init();
 	srand(17);
 	for (i = 0; i < 300000; i++) {
 		max = maxes[i % (int)(sizeof maxes / sizeof maxes[0])];
@@ -119,7 +120,7 @@ Test(aggtext, numbers_parse_as_strtod_does)
 	size_t		 i;
 	int		 k;
 
-	at_class_init();
+	aggtok_init();
 	for (i = 0; i < sizeof nums / sizeof nums[0]; i++) {
 		k = at_number(nums[i], strlen(nums[i]), &l, &d);
 		cr_assert(k != 0, "%s", nums[i]);
@@ -144,7 +145,7 @@ Test(aggtext, integers_sort_as_the_comparison_sorts)
 	size_t		n, i, nd, wn;
 	int		round;
 
-	at_class_init();
+	aggtok_init();
 	srand(17);
 	for (round = 0; round < 20000; round++) {
 		n = 9 + (size_t)rand() % 290;
@@ -195,7 +196,7 @@ Test(aggtext, plain_integers_are_the_canonical_ones)
 	double		d;
 	size_t		i;
 
-	at_class_init();
+	aggtok_init();
 	for (i = 0; i < sizeof yes / sizeof yes[0]; i++) {
 		cr_assert_eq(at_number(yes[i], strlen(yes[i]), &l, &d), 1);
 		cr_assert(at_plain_int(yes[i], strlen(yes[i]), l), "%s", yes[i]);

@@ -1,0 +1,309 @@
+/*
+ * A line cut into tokens for aggtext.c: words (a number with its decimal
+ * point, exponent and sign is one word) and single marks, blanks only
+ * separating; and a line cut knowing the tokens of a line like it, where
+ * only the part between their common start and end is cut.
+ */
+
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#include "aggregate.h"
+
+/*
+ * Byte classes: a word's bytes, digits among them, blanks, and the marks a
+ * number may hold inside ('.', '-', '+') or start with ('-', '+').
+ */
+#define AT_W	1
+#define AT_D	2
+#define AT_B	4
+#define AT_IN	8
+#define AT_SIGN	16
+static unsigned char	at_class[256];
+
+void
+aggtok_init(void)
+{
+	int	c;
+
+	if (at_class['a'] != 0)
+		return;
+	for (c = 0; c < 256; c++) {
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    c == '_' || c >= 0x80)
+			at_class[c] = AT_W;
+		else if (c >= '0' && c <= '9')
+			at_class[c] = AT_W | AT_D;
+	}
+	at_class[' '] = at_class['\t'] = AT_B;
+	at_class['.'] = AT_IN;
+	at_class['-'] = at_class['+'] = AT_IN | AT_SIGN;
+}
+
+static int
+at_wordc(unsigned char c)
+{
+	return (at_class[c] & AT_W);
+}
+
+static int
+at_digit(char c)
+{
+	return (at_class[(unsigned char)c] & AT_D);
+}
+
+/*
+ * What at_tokens_from may take from a text x already cut (xt, xnt tokens)
+ * while it cuts y: from byte from of y on, y's bytes (and the one before)
+ * are x's, delta bytes further on in x.
+ */
+struct at_like {
+	const struct agg_tok	*xt;
+	size_t			 xnt;
+	size_t			 from;
+	long			 delta;
+	size_t			 took;	/* out: from this token on, x's */
+};
+
+/*
+ * Cut s into tokens: words (a decimal point, an exponent's sign and a
+ * leading sign belong to the number they are in) and single marks; blanks
+ * only separate. At most max tokens; the last takes the rest of a longer
+ * line, as a mark. Starts at byte i with nt tokens cut; with like, a token
+ * that starts where x has its token of the same number, in their common
+ * end, is followed by x's. Returns the number of tokens.
+ */
+static size_t
+at_tokens_from(const char *s, size_t n, struct agg_tok *t, size_t max,
+    size_t i, size_t nt, struct at_like *like)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 j, kx = 0, from;
+	unsigned		 c;
+
+	from = like != NULL ? like->from : SIZE_MAX;
+	while (i < n && nt < max) {
+		c = at_class[u[i]];
+		if (c & AT_B) {
+			i++;
+			continue;
+		}
+		if (i >= from) {
+			while (kx < like->xnt &&
+			    (long)like->xt[kx].off < (long)i + like->delta)
+				kx++;
+			if (kx == nt && kx < like->xnt &&
+			    (long)like->xt[kx].off == (long)i + like->delta) {
+				like->took = nt;
+				/* Lines of one length: x's as they are. */
+				if (like->delta == 0) {
+					memcpy(t + nt, like->xt + kx,
+					    (like->xnt - kx) * sizeof *t);
+					return (like->xnt);
+				}
+				for (; kx < like->xnt; kx++, nt++) {
+					t[nt] = like->xt[kx];
+					t[nt].off = (uint32_t)((long)t[nt].off -
+					    like->delta);
+				}
+				return (nt);
+			}
+		}
+		if (nt == max - 1) {	/* the rest, compared as it is */
+			t[nt].off = (uint32_t)i;
+			t[nt].len = (uint32_t)(n - i);
+			t[nt++].word = 0;
+			return (nt);
+		}
+		j = i;
+		if ((c & AT_SIGN) && j + 1 < n && at_digit(s[j + 1]) &&
+		    (j == 0 || !at_wordc(u[j - 1]))) {
+			j++;
+			c = AT_W;	/* a digit follows */
+		}
+		if (c & AT_W) {
+			for (j++;; j++) {
+				while (j < n && (at_class[u[j]] & AT_W))
+					j++;
+				if (j + 1 >= n || !(at_class[u[j]] & AT_IN))
+					break;
+				/* 2.5, 10.0.0.1 */
+				if (u[j] == '.' && at_digit(s[j - 1]) &&
+				    at_digit(s[j + 1]))
+					continue;
+				/* 1e-05 */
+				if ((u[j] == '-' || u[j] == '+') && j >= 2 &&
+				    (s[j - 1] == 'e' || s[j - 1] == 'E') &&
+				    at_digit(s[j - 2]) && at_digit(s[j + 1]))
+					continue;
+				break;
+			}
+			t[nt].word = 1;
+		} else {
+			j = i + 1;
+			t[nt].word = 0;
+		}
+		t[nt].off = (uint32_t)i;
+		t[nt].len = (uint32_t)(j - i);
+		nt++;
+		i = j;
+	}
+	return (nt);
+}
+
+static size_t
+at_tokens(const char *s, size_t n, struct agg_tok *t, size_t max)
+{
+	return (at_tokens_from(s, n, t, max, 0, 0, NULL));
+}
+
+/* Bytes a and b (n each at most) have in common from their start. */
+static size_t
+at_common_head(const char *a, const char *b, size_t n)
+{
+	uint64_t	x, y;
+	size_t		i = 0;
+
+	while (i + 8 <= n) {
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y)
+			break;
+		i += 8;
+	}
+	while (i < n && a[i] == b[i])
+		i++;
+	return (i);
+}
+
+/* Bytes a and b have in common at their ends (ending at a + n, b + m). */
+static size_t
+at_common_tail(const char *a, size_t n, const char *b, size_t m, size_t max)
+{
+	uint64_t	x, y;
+	size_t		i = 0;
+#ifdef __SSE2__
+	__m128i		u, v;
+	unsigned	ne;
+
+	/* Sixteen bytes at a time; where they differ, the equal ones after
+	 * the last difference count too. */
+	while (i + 16 <= max) {
+		u = _mm_loadu_si128((const __m128i *)(const void *)
+		    (a + n - i - 16));
+		v = _mm_loadu_si128((const __m128i *)(const void *)
+		    (b + m - i - 16));
+		ne = ~(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(u, v)) &
+		    0xffff;
+		if (ne != 0)
+			return (i + (size_t)__builtin_clz(ne) - 16);
+		i += 16;
+	}
+#endif
+	while (i + 8 <= max) {
+		memcpy(&x, a + n - i - 8, 8);
+		memcpy(&y, b + m - i - 8, 8);
+		if (x != y)
+			break;
+		i += 8;
+	}
+	while (i < max && a[n - i - 1] == b[m - i - 1])
+		i++;
+	return (i);
+}
+
+/*
+ * The tokens of y, as at_tokens cuts them, knowing x's (xnt of them): a
+ * group's members differ in a few words, so only the part between their
+ * common start and common end is cut; the tokens around it are x's. Those
+ * before *lo and from *hi on are x's, the same bytes.
+ */
+static size_t
+at_tokens_like(const char *x, size_t xn, const struct agg_tok *xt,
+    size_t xnt, const char *y, size_t yn, struct agg_tok *t, size_t max,
+    size_t *lo, size_t *hi)
+{
+	struct at_like	like;
+	size_t		lim = xn < yn ? xn : yn, head, tail, a = 0, nt;
+
+	head = at_common_head(x, y, lim);
+	if (head == xn && xn == yn) {
+		memcpy(t, xt, xnt * sizeof *t);
+		*lo = *hi = xnt;
+		return (xnt);
+	}
+	tail = at_common_tail(x, xn, y, yn, lim - head);
+	/* A token's end is decided by the byte after it too. */
+	while (a < xnt && xt[a].off + xt[a].len + 1 < head)
+		a++;
+	memcpy(t, xt, a * sizeof *t);
+	like.xt = xt;
+	like.xnt = xnt;
+	like.from = yn - tail + 1;
+	like.delta = (long)xn - (long)yn;
+	like.took = SIZE_MAX;
+	nt = at_tokens_from(y, yn, t, max, a > 0 ? xt[a - 1].off +
+	    xt[a - 1].len : 0, a, &like);
+	*lo = a;
+	*hi = like.took != SIZE_MAX ? like.took : nt;
+	return (nt);
+}
+
+/*
+ * The tokens of a group's first line, cut like the one before it: in a
+ * stream of groups the first lines are mostly one template, so only the
+ * part that differs from the last one is cut (at_tokens_like is exact for
+ * any two lines).
+ */
+size_t
+aggtok_prev(const char *s, size_t n, struct agg_tok *t)
+{
+	static char		 prev[4096];
+	static struct agg_tok	 prevt[AGG_TOK_MAX];
+	static size_t		 prevn, prevnt;
+	static int		 have;
+	size_t			 nt, lo, hi;
+
+	nt = have ? at_tokens_like(prev, prevn, prevt, prevnt, s, n, t,
+	    AGG_TOK_MAX, &lo, &hi) : at_tokens(s, n, t, AGG_TOK_MAX);
+	have = n <= sizeof prev;
+	if (have) {
+		memcpy(prev, s, n);
+		memcpy(prevt, t, nt * sizeof *t);
+		prevn = n;
+		prevnt = nt;
+	}
+	return (nt);
+}
+
+/* Whether the tokens b of text y align with a of text x, from lo to hi. */
+static int
+at_align(const char *x, const struct agg_tok *a, const char *y,
+    const struct agg_tok *b, size_t lo, size_t hi)
+{
+	size_t	i;
+
+	for (i = lo; i < hi; i++) {
+		if (a[i].word != b[i].word)
+			return (0);
+		if (!a[i].word && (a[i].len != b[i].len ||
+		    memcmp(x + a[i].off, y + b[i].off, a[i].len) != 0))
+			return (0);
+	}
+	return (1);
+}
+
+int
+aggtok_member(const char *x, size_t xn, const struct agg_tok *xt,
+    size_t xnt, const char *y, size_t yn, struct agg_tok *t, size_t *lo,
+    size_t *hi)
+{
+	/* A line with more tokens than x's is told apart at xnt + 1. */
+	return (at_tokens_like(x, xn, xt, xnt, y, yn, t, xnt < AGG_TOK_MAX ?
+	    xnt + 1 : AGG_TOK_MAX, lo, hi) == xnt &&
+	    at_align(x, xt, y, t, *lo, *hi));
+}
