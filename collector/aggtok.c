@@ -82,7 +82,7 @@ at_tokens_from(const char *s, size_t n, struct agg_tok *t, size_t max,
     size_t i, size_t nt, struct at_like *like)
 {
 	const unsigned char	*u = (const unsigned char *)s;
-	size_t			 j, kx = 0, from;
+	size_t			 j, kx = nt, from;
 	unsigned		 c;
 
 	from = like != NULL ? like->from : SIZE_MAX;
