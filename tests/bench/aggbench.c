@@ -9,6 +9,7 @@
  * scale: one line said by 1,024 and by 16,384 ranks (CPU time to take and
  * print the group), and 64 writers printing 10,000 numbered lines each
  * (console lines printed; grouping holds when they equal 10,000).
+ * "aggbench view N": the console view's cost workload alone (view()).
  */
 
 #include <stdio.h>
@@ -180,8 +181,64 @@ burst(size_t n)
 	return (printed);
 }
 
+static double	view_now;
+
+static double
+view_clock(void)
+{
+	return (view_now);
+}
+
+/*
+ * The console view alone, the same every run (bench.py's cost, under
+ * callgrind): 8 ranks print n lines each of the cost workload's shape
+ * (tests/progs/cwriter bench), in turns, one rank 3,616 lines ahead, the
+ * clock a millisecond on every 8 turns. Only the taking and printing of
+ * lines is counted (callgrind's --toggle-collect on aggregate_line,
+ * aggregate_tick, aggregate_flush and shape_of).
+ */
+static void
+view(long n)
+{
+	static char	 pre[8][32];
+	struct origin	 o[8];
+	struct shape	 sh;
+	char		 line[256];
+	long		 i, j;
+	int		 k, len;
+
+	aggregate_set_output(discard, discard);
+	aggregate_set_clock(view_clock);
+	aggregate_set_window(0.25);
+	for (k = 0; k < 8; k++) {
+		snprintf(pre[k], sizeof pre[k], "[rank %d] ", k);
+		o[k].id = (uint64_t)k + 1;
+		o[k].rank = k;
+		o[k].pid = 1000 + k;
+		o[k].prefix = pre[k];
+		o[k].world = 8;
+	}
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < 8; k++) {
+			j = k == 1 ? i + 3616 : i;
+			len = snprintf(line, sizeof line, "w%d %08ld step=%ld "
+			    "loss=%.4f lr=%.2e the quick brown fox jumps over "
+			    "the lazy dog [train]", k, j, j * 8,
+			    2.5 / (1 + (double)j / 1000), 3e-4);
+			shape_of(line, (size_t)len, &sh);
+			aggregate_line(MESHLOG_STDOUT, &o[k], line, (size_t)len,
+			    0, &sh, 0);
+		}
+		if (i % 8 == 7) {
+			view_now += 0.001;
+			aggregate_tick();
+		}
+	}
+	aggregate_flush();
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	char		 buf[160];
 	unsigned	 seed = 42, t;
@@ -192,6 +249,10 @@ main(void)
 	size_t		 b8, b10;
 	int		 len;
 
+	if (argc == 3 && strcmp(argv[1], "view") == 0) {
+		view(atol(argv[2]));
+		return (0);
+	}
 	/* meshlog: 1M noisy lines from 64 sources. */
 	aggregate_set_output(discard, discard);
 	aggregate_set_window(0);

@@ -1282,6 +1282,27 @@ def bench_cost(args, results):
                 "%.0f (%d groups)" % (r["per_line"], r["groups_printed"])
                 for r in sorted(runs, key=lambda r: r["groups_printed"])),
                 flush=True)
+    # The console view alone, the same lines in the same order every run:
+    # the aggregator's own instructions, which timing does not change.
+    counts = []
+    for n in (0, lines):
+        tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
+        out = os.path.join(tmp, "cg")
+        subprocess.run(["valgrind", "--tool=callgrind",
+                        "--callgrind-out-file=" + out] +
+                       ["--toggle-collect=" + f for f in (
+                           "aggregate_line", "aggregate_tick",
+                           "aggregate_flush", "shape_of")] +
+                       [AGGBENCH, "view", str(n)], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=True)
+        counts.append(callgrind_counts(out)[0])
+        shutil.rmtree(tmp, ignore_errors=True)
+    per = (counts[1] - counts[0]) / (8 * lines)
+    rows["console view alone (aggbench view)"] = {
+        "median": per, "min": per, "max": per, "runs": []}
+    print("cost %-16s %6.0f instructions per line (aggbench view: taking "
+          "and printing lines, the same every run)" % ("view alone", per),
+          flush=True)
     results["cost"] = rows
 
 
