@@ -322,3 +322,58 @@ Test(aggtext, prefixes_in_a_row_name_their_own_members)
 		cr_assert_str_eq(pre.p, want, "round %d", r);
 	}
 }
+
+/*
+ * Lines of one length that differ only in digits take x's tokens without
+ * a cut: numbers, marks around them and lines past the token limit, each
+ * edited in a few digits, cut alike or not at all.
+ */
+Test(aggtext, lines_differing_in_digits_cut_as_x)
+{
+	static const char	 digits_alphabet[] = "0123456789.-+eE _x=";
+	static const size_t	 maxes[] = { 2, 3, 5, 8, AGG_TOK_MAX };
+	struct agg_tok		 xt[AGG_TOK_MAX], want[AGG_TOK_MAX];
+	struct agg_tok		 got[AGG_TOK_MAX];
+	char			 x[200], y[200];
+	size_t			 n, xnt, nw, ng, max, k, lo, hi, e, at;
+	int			 i;
+
+	aggtok_init();
+	srand(23);
+	for (i = 0; i < 200000; i++) {
+		max = maxes[i % (int)(sizeof maxes / sizeof maxes[0])];
+		n = (size_t)rand() % 150;
+		for (k = 0; k < n; k++)
+			x[k] = digits_alphabet[rand() %
+			    (int)(sizeof digits_alphabet - 1)];
+		memcpy(y, x, n);
+		/* A few digits changed; now and then a digit for a mark. */
+		for (e = 0; n > 0 && e < 1 + (size_t)rand() % 4; e++) {
+			at = (size_t)rand() % n;
+			if (i % 50 == 0 || (y[at] >= '0' && y[at] <= '9'))
+				y[at] = (char)('0' + rand() % 10);
+		}
+		xnt = at_tokens(x, n, xt, max);
+		/* Or as a member is cut: x with the most, y one more. */
+		if (i % 3 == 0) {
+			xnt = at_tokens(x, n, xt, AGG_TOK_MAX);
+			max = xnt < AGG_TOK_MAX ? xnt + 1 : AGG_TOK_MAX;
+		}
+		nw = at_tokens(y, n, want, max);
+		ng = at_tokens_like(x, n, xt, xnt, y, n, got, max, &lo, &hi);
+		cr_assert_eq(ng, nw, "x '%.*s' y '%.*s' max %zu", (int)n, x,
+		    (int)n, y, max);
+		cr_assert(lo <= hi && hi <= ng);
+		for (k = 0; k < nw; k++) {
+			cr_assert(got[k].off == want[k].off &&
+			    got[k].len == want[k].len &&
+			    got[k].word == want[k].word, "token %zu: x '%.*s' "
+			    "y '%.*s' max %zu", k, (int)n, x, (int)n, y, max);
+			if (k < lo || k >= hi)
+				cr_assert(memcmp(x + xt[k].off, y + got[k].off,
+				    got[k].len) == 0, "token %zu outside "
+				    "[%zu, %zu) differs: x '%.*s' y '%.*s'", k,
+				    lo, hi, (int)n, x, (int)n, y);
+		}
+	}
+}
