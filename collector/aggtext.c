@@ -329,7 +329,23 @@ at_run(size_t n)
 	double		 d;
 	size_t		 i, j;
 	const char	*p;
+	char		 a, z;
 
+	/*
+	 * Counting up by one, a value's last digit is the one before's plus
+	 * one (mod 10) unless one is negative: most sets are told at their
+	 * first two values without reading a number.
+	 */
+	for (i = 1; i < n; i++) {
+		if (vals[i - 1].len == 0 || vals[i].len == 0)
+			return (0);
+		if (vals[i - 1].p[0] == '-' || vals[i].p[0] == '-')
+			continue;
+		a = vals[i - 1].p[vals[i - 1].len - 1];
+		z = vals[i].p[vals[i].len - 1];
+		if (!at_isdigit(a) || z != (a == '9' ? '0' : a + 1))
+			return (0);
+	}
 	for (i = 0; i < n; i++) {
 		p = vals[i].p;
 		j = p[0] == '-' || p[0] == '+';

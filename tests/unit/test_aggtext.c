@@ -377,3 +377,78 @@ Test(aggtext, lines_differing_in_digits_cut_as_x)
 		}
 	}
 }
+
+/* Whether s is [+-]?[0-9]+ of a value that fits, and that value. */
+static int
+ref_int(const char *s, long long *v)
+{
+	size_t	i = s[0] == '-' || s[0] == '+';
+
+	if (s[i] == '\0')
+		return (0);
+	for (; s[i] != '\0'; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return (0);
+	*v = strtoll(s, NULL, 10);
+	return (1);
+}
+
+/*
+ * A few members' values read as a span "{a..b}" exactly when they are
+ * integers counting up by one (three or more), else as the set: on
+ * random values with signs, leading zeros, runs and near-runs.
+ */
+Test(aggtext, few_values_read_as_a_span_only_when_they_count_up)
+{
+	static const char *const	 odd[] = { "", "-", "+", "x", "1x",
+					    "9a", "-0", "+0", "1.5" };
+	char				 text[8][16], want[256];
+	long long			 v, prev = 0, start;
+	size_t				 n, i, w;
+	int				 r, run, spans = 0;
+	struct at_buf			 b = { NULL, 0, 0 };
+
+	at_room(8, 1);
+	srand(31);
+	for (r = 0; r < 100000; r++) {
+		n = 2 + (size_t)rand() % 7;
+		start = rand() % 40 - 20;
+		for (i = 0; i < n; i++) {
+			v = start + (long long)i;
+			if (rand() % 6 == 0)
+				v += rand() % 3 - 1;	/* near a run */
+			if (rand() % 15 == 0)
+				snprintf(text[i], sizeof text[i], "%s",
+				    odd[rand() % 9]);
+			else if (rand() % 4 == 0)
+				snprintf(text[i], sizeof text[i], "%s%03lld",
+				    v < 0 ? "-" : rand() % 2 ? "+" : "",
+				    v < 0 ? -v : v);
+			else
+				snprintf(text[i], sizeof text[i], "%lld", v);
+			vals[i].p = text[i];
+			vals[i].len = strlen(text[i]);
+		}
+		run = n >= 3;
+		for (i = 0; i < n && run; i++) {
+			run = ref_int(text[i], &v) && (i == 0 || v == prev + 1);
+			prev = v;
+		}
+		if (run)
+			w = (size_t)snprintf(want, sizeof want, "{%s..%s}",
+			    text[0], text[n - 1]);
+		else {
+			w = (size_t)snprintf(want, sizeof want, "{");
+			for (i = 0; i < n; i++)
+				w += (size_t)snprintf(want + w, sizeof want - w,
+				    "%s%s", i > 0 ? "," : "", text[i]);
+			snprintf(want + w, sizeof want - w, "}");
+		}
+		spans += run;
+		b.len = 0;
+		at_values(&b, n);
+		cr_assert_str_eq(b.p, want, "round %d", r);
+	}
+	cr_assert_gt(spans, 1000);
+	free(b.p);
+}
