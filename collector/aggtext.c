@@ -284,26 +284,49 @@ at_sort_ints(size_t n)
 	return (nd);
 }
 
-/* Whether values a and b (lengths la, lb) are the same text. */
-static int
+/*
+ * Whether values a and b (lengths la, lb) are the same text. Most are a
+ * few bytes: compared inline, where a memcmp() call costs more.
+ */
+static inline int
 at_same(const char *a, size_t la, const char *b, size_t lb)
 {
-	return (la == lb && memcmp(a, b, la) == 0);
+	size_t	i;
+
+	if (la != lb)
+		return (0);
+	if (la > 16)
+		return (memcmp(a, b, la) == 0);
+	for (i = 0; i < la; i++) {
+		if (a[i] != b[i])
+			return (0);
+	}
+	return (1);
 }
 
 /* Append vals[0..n) as "{a,b,c}". */
 static void
 at_set(struct at_buf *b, size_t n)
 {
-	size_t	i;
+	size_t	i, need = n + 1;
+	char	*d;
 
-	AT_PUT(b, "{");
+	for (i = 0; i < n; i++)
+		need += vals[i].len;
+	if (b->len + need + 1 > b->cap)
+		at_grow(b, need);
+	/* Room made once: each value is copied without asking again. */
+	d = b->p + b->len;
+	*d++ = '{';
 	for (i = 0; i < n; i++) {
 		if (i > 0)
-			AT_PUT(b, ",");
-		at_put(b, vals[i].p, vals[i].len);
+			*d++ = ',';
+		memcpy(d, vals[i].p, vals[i].len);
+		d += vals[i].len;
 	}
-	AT_PUT(b, "}");
+	*d++ = '}';
+	*d = '\0';
+	b->len = (size_t)(d - b->p);
 }
 
 /* Append the first and last of vals[0..n) as open"a..b"close. */
