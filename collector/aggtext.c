@@ -61,17 +61,12 @@ at_grow(struct at_buf *b, size_t n)
 }
 
 /*
- * Append n bytes. Most pieces are a comma or a rank's short value: they
+ * Copy n bytes to d. Most pieces are a comma or a rank's short value: they
  * are copied inline, where a memcpy() call would cost more than the copy.
  */
 static inline void
-at_put(struct at_buf *b, const char *s, size_t n)
+at_copy(char *d, const char *s, size_t n)
 {
-	char	*d;
-
-	if (b->len + n + 1 > b->cap)
-		at_grow(b, n);
-	d = b->p + b->len;
 	/* Two moves that overlap copy 4 to 16 bytes, three bytes 1 to 3. */
 	if (n >= 8 && n <= 16) {
 		memcpy(d, s, 8);
@@ -85,8 +80,17 @@ at_put(struct at_buf *b, const char *s, size_t n)
 		d[n - 1] = s[n - 1];
 	} else if (n > 16)
 		memcpy(d, s, n);
-	d[n] = '\0';
+}
+
+/* Append n bytes. */
+static inline void
+at_put(struct at_buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap)
+		at_grow(b, n);
+	at_copy(b->p + b->len, s, n);
 	b->len += n;
+	b->p[b->len] = '\0';
 }
 
 #define AT_PUT(b, lit)	at_put((b), (lit), sizeof(lit) - 1)
@@ -321,7 +325,7 @@ at_set(struct at_buf *b, size_t n)
 	for (i = 0; i < n; i++) {
 		if (i > 0)
 			*d++ = ',';
-		memcpy(d, vals[i].p, vals[i].len);
+		at_copy(d, vals[i].p, vals[i].len);
 		d += vals[i].len;
 	}
 	*d++ = '}';
