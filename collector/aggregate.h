@@ -91,7 +91,8 @@ size_t	aggtok_prev(const char *s, size_t n, struct agg_tok *t);
 /*
  * Whether y reads as x (xnt tokens xt) but for some words: cut like x
  * (into t, with room for xnt + 1 tokens), the same number of tokens and
- * the same marks between *lo and *hi.
+ * the same marks between *lo and *hi. 1 when it does, 2 when its tokens
+ * are x's, at the same places (t is not written), 0 when it does not.
  */
 int	aggtok_member(const char *x, size_t xn, const struct agg_tok *xt,
 	    size_t xnt, const char *y, size_t yn, struct agg_tok *t,

@@ -51,6 +51,7 @@ static size_t		 captoks;
 static size_t		*idx;		/* a line's members */
 static unsigned char	*done;
 static size_t		 capidx;
+static const struct agg_tok **rows;	/* a line's members' tokens */
 static struct at_val	*vals;		/* what members said at a word */
 
 static void
@@ -591,6 +592,7 @@ at_room(size_t n, size_t nt)
 		idx = xrealloc(idx, capidx * sizeof *idx);
 		done = xrealloc(done, capidx);
 		vals = xrealloc(vals, capidx * sizeof *vals);
+		rows = xrealloc(rows, capidx * sizeof *rows);
 	}
 	if (n * nt > captoks) {
 		captoks = n * nt;
@@ -658,7 +660,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 	const struct agg_member	*r;
 	size_t			 n = g->nmembers, i, j, k, nt, ns, pos, last;
 	size_t			 lo, hi, dlo, dhi;
-	int			 variants = 0;
+	int			 variants = 0, al;
 
 	if (n == 1) {
 		if (g->block)
@@ -690,9 +692,9 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 		}
 		nt = aggtok_prev(r->text, r->len, rt);
 		at_room(n, nt + 1);
-		memcpy(toks, rt, nt * sizeof *toks);
 		done[i] = 1;
 		idx[0] = i;
+		rows[0] = rt;
 		/*
 		 * Its members: those whose text aligns with r's. Words may
 		 * differ only from dlo to dhi; the rest is r's bytes.
@@ -701,14 +703,16 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 		dhi = 0;
 		/*
 		 * A member's tokens are cut straight into their row (at_room
-		 * left room for the one more that tells a longer line apart).
+		 * left room for the one more that tells a longer line apart),
+		 * unless they are r's.
 		 */
 		for (j = i + 1, ns = 1; j < n; j++) {
 			mt = toks + ns * nt;
-			if (done[j] || !aggtok_member(r->text, r->len, rt, nt,
-			    m[j].text, m[j].len, mt, &lo, &hi))
+			if (done[j] || (al = aggtok_member(r->text, r->len, rt,
+			    nt, m[j].text, m[j].len, mt, &lo, &hi)) == 0)
 				continue;
 			done[j] = 1;
+			rows[ns] = al == 2 ? rt : mt;
 			idx[ns++] = j;
 			if (lo < dlo)
 				dlo = lo;
@@ -725,12 +729,12 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 		out.len = 0;
 		last = 0;
 		for (pos = dlo; pos < dhi; pos++) {
-			const struct agg_tok	*t = &toks[pos];
+			const struct agg_tok	*t = &rt[pos];
 
 			if (!t->word)
 				continue;
 			for (k = 1; k < ns; k++) {
-				const struct agg_tok *u = &toks[k * nt + pos];
+				const struct agg_tok *u = &rows[k][pos];
 
 				if (!at_same(r->text + t->off, t->len,
 				    m[idx[k]].text + u->off, u->len))
@@ -740,7 +744,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 				continue;
 			at_put(&out, r->text + last, t->off - last);
 			for (k = 0; k < ns; k++) {
-				const struct agg_tok *u = &toks[k * nt + pos];
+				const struct agg_tok *u = &rows[k][pos];
 
 				vals[k].p = m[idx[k]].text + u->off;
 				vals[k].len = u->len;

@@ -217,42 +217,57 @@ at_common_tail(const char *a, size_t n, const char *b, size_t m, size_t max)
 }
 
 /*
- * Whether x and y (n bytes each) differ between from and to only where
- * both have a digit. Lines of one length that do cut alike: at every
- * place both have a byte of one class, and marks, blanks and letters are
- * the same bytes. Bytes outside [from, to) are the same in both.
+ * Whether x and y (n bytes each) differ only where both have a digit;
+ * then the first difference is at *first and the last before *end
+ * (*first is n when there is none). Lines of one length that do cut
+ * alike: at every place both have a byte of one class, and marks, blanks
+ * and letters are the same bytes.
  */
 static int
-at_digits_differ(const char *x, const char *y, size_t n, size_t from,
-    size_t to)
+at_digit_diffs(const char *x, const char *y, size_t n, size_t *first,
+    size_t *end)
 {
-	size_t		i = from, at;
+	size_t		i = 0;
 #ifdef __SSE2__
 	const __m128i	lo = _mm_set1_epi8('0' - 1);
 	const __m128i	hi = _mm_set1_epi8('9' + 1);
-	__m128i		u, v, du, dv, ok;
+	__m128i		u, v, du, dv;
+	unsigned	ne, dd;
+	size_t		at;
+#endif
 
+	*first = n;
+	*end = 0;
+#ifdef __SSE2__
 	/* Sixteen bytes at a time, the last load moved back to end at n. */
-	while (n >= 16 && i < to) {
+	for (; n >= 16 && i < n; i = at + 16) {
 		at = i + 16 <= n ? i : n - 16;
 		u = _mm_loadu_si128((const __m128i *)(const void *)(x + at));
 		v = _mm_loadu_si128((const __m128i *)(const void *)(y + at));
+		ne = ~(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(u, v)) &
+		    0xffff;
+		if (ne == 0)
+			continue;
 		du = _mm_and_si128(_mm_cmpgt_epi8(u, lo),
 		    _mm_cmplt_epi8(u, hi));
 		dv = _mm_and_si128(_mm_cmpgt_epi8(v, lo),
 		    _mm_cmplt_epi8(v, hi));
-		ok = _mm_or_si128(_mm_cmpeq_epi8(u, v), _mm_and_si128(du, dv));
-		if (_mm_movemask_epi8(ok) != 0xffff)
+		dd = (unsigned)_mm_movemask_epi8(_mm_and_si128(du, dv));
+		if (ne & ~dd)
 			return (0);
-		i = at + 16;
+		if (*first == n)
+			*first = at + (size_t)__builtin_ctz(ne);
+		*end = at + 32 - (size_t)__builtin_clz(ne);
 	}
-#else
-	(void)n;
-	(void)at;
 #endif
-	for (; i < to; i++) {
-		if (x[i] != y[i] && (!at_digit(x[i]) || !at_digit(y[i])))
+	for (; i < n; i++) {
+		if (x[i] == y[i])
+			continue;
+		if (!at_digit(x[i]) || !at_digit(y[i]))
 			return (0);
+		if (*first == n)
+			*first = i;
+		*end = i + 1;
 	}
 	return (1);
 }
@@ -266,33 +281,36 @@ at_digits_differ(const char *x, const char *y, size_t n, size_t from,
 static size_t
 at_tokens_like(const char *x, size_t xn, const struct agg_tok *xt,
     size_t xnt, const char *y, size_t yn, struct agg_tok *t, size_t max,
-    size_t *lo, size_t *hi)
+    size_t *lo, size_t *hi, int *same)
 {
 	struct at_like	like;
-	size_t		lim = xn < yn ? xn : yn, head, tail, a = 0, nt;
+	size_t		lim = xn < yn ? xn : yn, head, tail, a = 0, nt, end;
 
-	head = at_common_head(x, y, lim);
-	if (head == xn && xn == yn) {
-		memcpy(t, xt, xnt * sizeof *t);
-		*lo = *hi = xnt;
-		return (xnt);
-	}
-	tail = at_common_tail(x, xn, y, yn, lim - head);
-	/* A token's end is decided by the byte after it too. */
-	while (a < xnt && xt[a].off + xt[a].len + 1 < head)
-		a++;
 	/*
 	 * Most members differ from the first line in numbers of one width
-	 * (a rank, a step, a loss with four decimals): x's tokens are theirs.
+	 * (a rank, a step, a loss with four decimals): x's tokens are theirs,
+	 * at the same places (with same, not copied: *same is 1).
 	 */
-	if (xn == yn && at_digits_differ(x, y, xn, head, xn - tail)) {
-		memcpy(t, xt, xnt * sizeof *t);
+	if (xn == yn && at_digit_diffs(x, y, xn, &head, &end)) {
+		if (same != NULL)
+			*same = 1;
+		else
+			memcpy(t, xt, xnt * sizeof *t);
+		/* A token's end is decided by the byte after it too. */
+		while (a < xnt && xt[a].off + xt[a].len + 1 < head)
+			a++;
 		*lo = a;
-		while (a < xnt && xt[a].off < xn - tail)
+		while (a < xnt && xt[a].off < end)
 			a++;
 		*hi = a;
 		return (xnt);
 	}
+	if (same != NULL)
+		*same = 0;
+	head = at_common_head(x, y, lim);
+	tail = at_common_tail(x, xn, y, yn, lim - head);
+	while (a < xnt && xt[a].off + xt[a].len + 1 < head)
+		a++;
 	memcpy(t, xt, a * sizeof *t);
 	like.xt = xt;
 	like.xnt = xnt;
@@ -322,7 +340,7 @@ aggtok_prev(const char *s, size_t n, struct agg_tok *t)
 	size_t			 nt, lo, hi;
 
 	nt = have ? at_tokens_like(prev, prevn, prevt, prevnt, s, n, t,
-	    AGG_TOK_MAX, &lo, &hi) : at_tokens(s, n, t, AGG_TOK_MAX);
+	    AGG_TOK_MAX, &lo, &hi, NULL) : at_tokens(s, n, t, AGG_TOK_MAX);
 	have = n <= sizeof prev;
 	if (have) {
 		memcpy(prev, s, n);
@@ -355,8 +373,12 @@ aggtok_member(const char *x, size_t xn, const struct agg_tok *xt,
     size_t xnt, const char *y, size_t yn, struct agg_tok *t, size_t *lo,
     size_t *hi)
 {
+	int	same;
+
 	/* A line with more tokens than x's is told apart at xnt + 1. */
-	return (at_tokens_like(x, xn, xt, xnt, y, yn, t, xnt < AGG_TOK_MAX ?
-	    xnt + 1 : AGG_TOK_MAX, lo, hi) == xnt &&
-	    at_align(x, xt, y, t, *lo, *hi));
+	if (at_tokens_like(x, xn, xt, xnt, y, yn, t, xnt < AGG_TOK_MAX ?
+	    xnt + 1 : AGG_TOK_MAX, lo, hi, &same) != xnt ||
+	    (!same && !at_align(x, xt, y, t, *lo, *hi)))
+		return (0);
+	return (same ? 2 : 1);
 }
