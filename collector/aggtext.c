@@ -52,6 +52,7 @@ static size_t		*idx;		/* a line's members */
 static unsigned char	*done;
 static size_t		 capidx;
 static const struct agg_tok **rows;	/* a line's members' tokens */
+static size_t		*rlo, *rhi;	/* where each may differ from r */
 static struct at_val	*vals;		/* what members said at a word */
 
 static void
@@ -593,6 +594,8 @@ at_room(size_t n, size_t nt)
 		done = xrealloc(done, capidx);
 		vals = xrealloc(vals, capidx * sizeof *vals);
 		rows = xrealloc(rows, capidx * sizeof *rows);
+		rlo = xrealloc(rlo, capidx * sizeof *rlo);
+		rhi = xrealloc(rhi, capidx * sizeof *rhi);
 	}
 	if (n * nt > captoks) {
 		captoks = n * nt;
@@ -713,6 +716,8 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 				continue;
 			done[j] = 1;
 			rows[ns] = al == 2 ? rt : mt;
+			rlo[ns] = lo;
+			rhi[ns] = hi;
 			idx[ns++] = j;
 			if (lo < dlo)
 				dlo = lo;
@@ -733,10 +738,12 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 
 			if (!t->word)
 				continue;
+			/* Outside its [rlo, rhi), a member has r's bytes. */
 			for (k = 1; k < ns; k++) {
 				const struct agg_tok *u = &rows[k][pos];
 
-				if (!at_same(r->text + t->off, t->len,
+				if (pos >= rlo[k] && pos < rhi[k] &&
+				    !at_same(r->text + t->off, t->len,
 				    m[idx[k]].text + u->off, u->len))
 					break;
 			}
