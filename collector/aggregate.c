@@ -230,7 +230,8 @@ agg_queue_put(struct agg_queue *q, struct agg_group *g)
 	size_t	i;
 
 	if (q->n == q->cap) {
-		if (q->head > 0) {
+		/* Moved down once half is printed: each put costs O(1). */
+		if (q->head >= q->cap / 2) {
 			memmove(q->v, q->v + q->head, (q->n - q->head) *
 			    sizeof *q->v);
 			q->n -= q->head;
@@ -302,6 +303,14 @@ agg_rank_last(long rank)
 /* Members a group has room for when it is made, kept right after it. */
 #define AGG_INLINE		8
 #define AGG_INLINE_MEMBERS(g)	((struct agg_member *)(void *)((g) + 1))
+/*
+ * Groups whose first line is at most AGG_SMALL bytes are one size, and up
+ * to AGG_SPARE printed ones are kept for the next rather than freed.
+ */
+#define AGG_SMALL		256
+#define AGG_SPARE		64
+static struct agg_group	*agg_spare[AGG_SPARE];
+static size_t		 agg_nspare;
 
 /* How many groups past the oldest a line looks for its very text. */
 #define AGG_LOOK	8
@@ -399,8 +408,14 @@ agg_group_new(uint64_t key, uint64_t serial, int which, int severity,
 	 * AGG_INLINE members: a node's ranks, without growing (torchrun's
 	 * usual), in one allocation.
 	 */
-	struct agg_group	*g = xcalloc(1, sizeof *g + AGG_INLINE *
-				    sizeof(struct agg_member) + len), *p;
+	struct agg_group	*g, *p;
+
+	if (len <= AGG_SMALL && agg_nspare > 0)
+		g = agg_spare[--agg_nspare];
+	else
+		g = xmalloc(sizeof *g + AGG_INLINE * sizeof(struct agg_member) +
+		    (len <= AGG_SMALL ? AGG_SMALL : len));
+	memset(g, 0, sizeof *g);
 
 	g->key = key;
 	g->serial = serial != 0 ? serial : ++agg_serial;
@@ -541,7 +556,10 @@ agg_print(struct agg_group *g)
 	ngroups--;
 	if (g->members != AGG_INLINE_MEMBERS(g))
 		free(g->members);
-	free(g);
+	if (g->len <= AGG_SMALL && agg_nspare < AGG_SPARE)
+		agg_spare[agg_nspare++] = g;
+	else
+		free(g);
 }
 
 /* Join line of s to its group, made if none waits for it. */
