@@ -308,7 +308,7 @@ agg_rank_last(long rank)
  * to AGG_SPARE printed ones are kept for the next rather than freed.
  */
 #define AGG_SMALL		256
-#define AGG_SPARE		64
+#define AGG_SPARE		1024
 static struct agg_group	*agg_spare[AGG_SPARE];
 static size_t		 agg_nspare;
 
