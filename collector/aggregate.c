@@ -304,13 +304,17 @@ agg_rank_last(long rank)
 #define AGG_INLINE		8
 #define AGG_INLINE_MEMBERS(g)	((struct agg_member *)(void *)((g) + 1))
 /*
- * Groups whose first line is at most AGG_SMALL bytes are one size, and up
- * to AGG_SPARE printed ones are kept for the next rather than freed.
+ * Groups whose first line is at most AGG_SMALL bytes come in sizes of
+ * AGG_CLASS bytes more text, and up to AGG_SPARE printed ones of each
+ * size are kept for the next rather than freed.
  */
 #define AGG_SMALL		256
-#define AGG_SPARE		1024
-static struct agg_group	*agg_spare[AGG_SPARE];
-static size_t		 agg_nspare;
+#define AGG_CLASS		64
+#define AGG_SPARE		256
+#define AGG_CLASSES		(AGG_SMALL / AGG_CLASS)
+#define AGG_CLASS_OF(len)	((len) > 0 ? ((len) - 1) / AGG_CLASS : 0)
+static struct agg_group	*agg_spare[AGG_CLASSES][AGG_SPARE];
+static size_t		 agg_nspare[AGG_CLASSES];
 
 /* How many groups past the oldest a line looks for its very text. */
 #define AGG_LOOK	8
@@ -409,12 +413,13 @@ agg_group_new(uint64_t key, uint64_t serial, int which, int severity,
 	 * usual), in one allocation.
 	 */
 	struct agg_group	*g, *p;
+	size_t			 c = AGG_CLASS_OF(len);
 
-	if (len <= AGG_SMALL && agg_nspare > 0)
-		g = agg_spare[--agg_nspare];
+	if (len <= AGG_SMALL && agg_nspare[c] > 0)
+		g = agg_spare[c][--agg_nspare[c]];
 	else
 		g = xmalloc(sizeof *g + AGG_INLINE * sizeof(struct agg_member) +
-		    (len <= AGG_SMALL ? AGG_SMALL : len));
+		    (len <= AGG_SMALL ? (c + 1) * AGG_CLASS : len));
 	memset(g, 0, sizeof *g);
 
 	g->key = key;
@@ -539,7 +544,7 @@ agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
 static void
 agg_print(struct agg_group *g)
 {
-	size_t	i;
+	size_t	i, c;
 
 	TAILQ_REMOVE(&waiting, g, entry);
 	agg_queue_pop(g);
@@ -556,8 +561,9 @@ agg_print(struct agg_group *g)
 	ngroups--;
 	if (g->members != AGG_INLINE_MEMBERS(g))
 		free(g->members);
-	if (g->len <= AGG_SMALL && agg_nspare < AGG_SPARE)
-		agg_spare[agg_nspare++] = g;
+	c = AGG_CLASS_OF(g->len);
+	if (g->len <= AGG_SMALL && agg_nspare[c] < AGG_SPARE)
+		agg_spare[c][agg_nspare[c]++] = g;
 	else
 		free(g);
 }
