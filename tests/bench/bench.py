@@ -39,7 +39,9 @@ Comparisons:
   cost       collector instructions per line (callgrind, which load does
              not distort): 8 C writers x 20,000 lines under MESHLOG_BUFFERING=
              keep, launch mode with a JSON log; the default (console view),
-             -q, and --aggregate off; less an idle run, medians of --runs
+             -q, and --aggregate off; less an idle run, medians of --runs;
+             and the console view alone on the same lines in a fixed order
+             (tests/bench/aggbench view), which timing does not change
 """
 import argparse
 import bisect
