@@ -576,7 +576,10 @@ agg_print(struct agg_group *g)
 		free(g);
 }
 
-/* Join line of s to its group, made if none waits for it. */
+/*
+ * Join line of s to its group, made if none waits for it, to be printed
+ * by deadline (-1: the window from now).
+ */
 static uint64_t
 agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
     int flags, const struct shape *sh, double deadline, uint64_t us)
@@ -618,6 +621,9 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 	if (q != NULL)
 		g = agg_queue_pick(q, s, which, line, len, &at);
 	if (g == NULL) {
+		/* The clock is read for a new group only, not for each line. */
+		if (deadline < 0)
+			deadline = agg_now() + agg_hold;
 		g = agg_group_new(key, 0, which, severity, ranked, flags, 0,
 		    line, len, deadline);
 		g->us = us;
@@ -838,8 +844,7 @@ aggregate_line(int which, const struct origin *o, const char *line,
 		s->open[which] = 1;
 		goto out;
 	}
-	serial = agg_join_line(s, which, line, len, flags, sh, agg_now() +
-	    agg_hold, us);
+	serial = agg_join_line(s, which, line, len, flags, sh, -1, us);
 out:
 	agg_bound();
 	agg_arm();
