@@ -1,6 +1,7 @@
 """meshlogctl logs: every filter and format on a known log, exactly; a real
 job's log read back by rank; following a log as it grows, across a
 rotation, and the running collector's own log without naming it."""
+import datetime
 import json
 import os
 import subprocess
@@ -165,7 +166,15 @@ class Logs(MeshTest):
                          "done \u00e9 \"quoted\"\n")
         # Relative: the log is from 2026-11-30, long before "-5m" or now.
         self.assertEqual(self.logs(*cat, "--since", "-5m"), "")
-        self.assertEqual(self.logs(*cat, "--until", "yesterday"), "")
+        self.assertEqual(self.logs(*cat, "--since", "tomorrow"), "")
+        # "yesterday" is the start of the day before today (UTC here):
+        # what it shows depends on today's date, so it is compared with
+        # that instant written out.
+        day = (datetime.datetime.now(datetime.timezone.utc).date() -
+               datetime.timedelta(days=1))
+        self.assertEqual(self.logs(*cat, "--until", "yesterday"),
+                         self.logs(*cat, "--until",
+                                   day.strftime("%Y-%m-%d 00:00:00")))
 
     def test_last_lines_and_events_and_copies(self):
         cat = ("-o", "cat")
