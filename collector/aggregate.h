@@ -76,6 +76,13 @@ void	aggmatch_remove(struct agg_group *g);
 struct agg_group *aggmatch_find(int which, int ranked, int slot,
 	    const uint64_t *sig, size_t nsig, const char *line, size_t len);
 
+/* Whether c is a decimal digit (aggtok.c and aggtext.c). */
+static inline int
+agg_digit(char c)
+{
+	return ((unsigned)((unsigned char)c - '0') < 10);
+}
+
 /* aggtok.c: a line cut into tokens */
 /* Words compared per line; the rest of a longer line is one token. */
 #define AGG_TOK_MAX	64

@@ -105,13 +105,6 @@ at_num(struct at_buf *b, long v)
 	at_put(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
-/* Whether c is a decimal digit. */
-static inline int
-at_isdigit(char c)
-{
-	return ((unsigned)((unsigned char)c - '0') < 10);
-}
-
 /*
  * The value of a number token: 1 for an integer (*l), 2 for another
  * number (*d), 0 for a word that is no number.
@@ -127,13 +120,13 @@ at_number(const char *s, size_t n, long long *l, double *d)
 		return (0);
 	if (s[i] == '-' || s[i] == '+')
 		i++;
-	if (i == n || !at_isdigit(s[i]))
+	if (i == n || !agg_digit(s[i]))
 		return (0);
-	while (i < n && at_isdigit(s[i]))
+	while (i < n && agg_digit(s[i]))
 		i++;
 	if (i < n && s[i] == '.') {
 		frac = 1;
-		for (i++; i < n && at_isdigit(s[i]); i++)
+		for (i++; i < n && agg_digit(s[i]); i++)
 			;
 	}
 	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
@@ -141,9 +134,9 @@ at_number(const char *s, size_t n, long long *l, double *d)
 		i++;
 		if (i < n && (s[i] == '-' || s[i] == '+'))
 			i++;
-		if (i == n || !at_isdigit(s[i]))
+		if (i == n || !agg_digit(s[i]))
 			return (0);
-		while (i < n && at_isdigit(s[i]))
+		while (i < n && agg_digit(s[i]))
 			i++;
 	}
 	if (i != n)
@@ -372,7 +365,7 @@ at_run(size_t n)
 			continue;
 		a = vals[i - 1].p[vals[i - 1].len - 1];
 		z = vals[i].p[vals[i].len - 1];
-		if (!at_isdigit(a) || z != (a == '9' ? '0' : a + 1))
+		if (!agg_digit(a) || z != (a == '9' ? '0' : a + 1))
 			return (0);
 	}
 	for (i = 0; i < n; i++) {
@@ -381,7 +374,7 @@ at_run(size_t n)
 		if (vals[i].len == j)
 			return (0);
 		for (; j < vals[i].len; j++) {
-			if (!at_isdigit(p[j]))
+			if (!agg_digit(p[j]))
 				return (0);
 		}
 		if (at_number(p, vals[i].len, &l, &d) != 1 ||

@@ -15,11 +15,11 @@
 #include "aggregate.h"
 
 /*
- * Byte classes: a word's bytes, digits among them, blanks, and the marks a
- * number may hold inside ('.', '-', '+') or start with ('-', '+').
+ * Byte classes: a word's bytes (letters, digits, '_' and any byte past
+ * ASCII), blanks, and the marks a number may hold inside ('.', '-', '+')
+ * or start with ('-', '+'). Digits are told by agg_digit.
  */
 #define AT_W	1
-#define AT_D	2
 #define AT_B	4
 #define AT_IN	8
 #define AT_SIGN	16
@@ -34,10 +34,8 @@ aggtok_init(void)
 		return;
 	for (c = 0; c < 256; c++) {
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    c == '_' || c >= 0x80)
+		    (c >= '0' && c <= '9') || c == '_' || c >= 0x80)
 			at_class[c] = AT_W;
-		else if (c >= '0' && c <= '9')
-			at_class[c] = AT_W | AT_D;
 	}
 	at_class[' '] = at_class['\t'] = AT_B;
 	at_class['.'] = AT_IN;
@@ -48,12 +46,6 @@ static int
 at_wordc(unsigned char c)
 {
 	return (at_class[c] & AT_W);
-}
-
-static int
-at_digit(char c)
-{
-	return (at_class[(unsigned char)c] & AT_D);
 }
 
 /*
@@ -120,7 +112,7 @@ at_tokens_from(const char *s, size_t n, struct agg_tok *t, size_t max,
 			return (nt);
 		}
 		j = i;
-		if ((c & AT_SIGN) && j + 1 < n && at_digit(s[j + 1]) &&
+		if ((c & AT_SIGN) && j + 1 < n && agg_digit(s[j + 1]) &&
 		    (j == 0 || !at_wordc(u[j - 1]))) {
 			j++;
 			c = AT_W;	/* a digit follows */
@@ -132,13 +124,13 @@ at_tokens_from(const char *s, size_t n, struct agg_tok *t, size_t max,
 				if (j + 1 >= n || !(at_class[u[j]] & AT_IN))
 					break;
 				/* 2.5, 10.0.0.1 */
-				if (u[j] == '.' && at_digit(s[j - 1]) &&
-				    at_digit(s[j + 1]))
+				if (u[j] == '.' && agg_digit(s[j - 1]) &&
+				    agg_digit(s[j + 1]))
 					continue;
 				/* 1e-05 */
 				if ((u[j] == '-' || u[j] == '+') && j >= 2 &&
 				    (s[j - 1] == 'e' || s[j - 1] == 'E') &&
-				    at_digit(s[j - 2]) && at_digit(s[j + 1]))
+				    agg_digit(s[j - 2]) && agg_digit(s[j + 1]))
 					continue;
 				break;
 			}
@@ -263,7 +255,7 @@ at_digit_diffs(const char *x, const char *y, size_t n, size_t *first,
 	for (; i < n; i++) {
 		if (x[i] == y[i])
 			continue;
-		if (!at_digit(x[i]) || !at_digit(y[i]))
+		if (!agg_digit(x[i]) || !agg_digit(y[i]))
 			return (0);
 		if (*first == n)
 			*first = i;
