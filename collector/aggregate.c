@@ -324,6 +324,34 @@ agg_rank_last(long rank)
 static struct agg_group	*agg_spare[AGG_CLASSES][AGG_SPARE];
 static size_t		 agg_nspare[AGG_CLASSES];
 
+/* A group with room for a first line of len bytes; only its header zeroed. */
+static struct agg_group *
+agg_group_alloc(size_t len)
+{
+	struct agg_group	*g;
+	size_t			 c = AGG_CLASS_OF(len);
+
+	if (len <= AGG_SMALL && agg_nspare[c] > 0)
+		g = agg_spare[c][--agg_nspare[c]];
+	else
+		g = xmalloc(sizeof *g + AGG_INLINE * sizeof(struct agg_member) +
+		    (len <= AGG_SMALL ? (c + 1) * AGG_CLASS : len));
+	memset(g, 0, sizeof *g);
+	return (g);
+}
+
+/* Kept for the next group of its size, or freed. */
+static void
+agg_group_release(struct agg_group *g)
+{
+	size_t	c = AGG_CLASS_OF(g->len);
+
+	if (g->len <= AGG_SMALL && agg_nspare[c] < AGG_SPARE)
+		agg_spare[c][agg_nspare[c]++] = g;
+	else
+		free(g);
+}
+
 /* How many groups past the oldest a line looks for its very text. */
 #define AGG_LOOK	8
 
@@ -420,15 +448,7 @@ agg_group_new(uint64_t key, uint64_t serial, int which, int severity,
 	 * AGG_INLINE members: a node's ranks, without growing (torchrun's
 	 * usual), in one allocation.
 	 */
-	struct agg_group	*g, *p;
-	size_t			 c = AGG_CLASS_OF(len);
-
-	if (len <= AGG_SMALL && agg_nspare[c] > 0)
-		g = agg_spare[c][--agg_nspare[c]];
-	else
-		g = xmalloc(sizeof *g + AGG_INLINE * sizeof(struct agg_member) +
-		    (len <= AGG_SMALL ? (c + 1) * AGG_CLASS : len));
-	memset(g, 0, sizeof *g);
+	struct agg_group	*g = agg_group_alloc(len), *p;
 
 	g->key = key;
 	g->serial = serial != 0 ? serial : ++agg_serial;
@@ -552,7 +572,7 @@ agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
 static void
 agg_print(struct agg_group *g)
 {
-	size_t	i, c;
+	size_t	i;
 
 	TAILQ_REMOVE(&waiting, g, entry);
 	agg_queue_pop(g);
@@ -569,11 +589,7 @@ agg_print(struct agg_group *g)
 	ngroups--;
 	if (g->members != AGG_INLINE_MEMBERS(g))
 		free(g->members);
-	c = AGG_CLASS_OF(g->len);
-	if (g->len <= AGG_SMALL && agg_nspare[c] < AGG_SPARE)
-		agg_spare[c][agg_nspare[c]++] = g;
-	else
-		free(g);
+	agg_group_release(g);
 }
 
 /*
