@@ -151,7 +151,7 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 		jsonlog_commit_counted(n, s->slot >= 0 ? keeper_slot(s->slot) :
 		    NULL);
 	}
-	if (src->fwd_to != NULL && !(flags & SPLIT_UPDATE))
+	if (src->fwd_to != NULL && s->fwd && !(flags & SPLIT_UPDATE))
 		forward_note(src, seq, line, len, (to & ROUTE_VIEW) != 0);
 	/*
 	 * The rank's line went only to its launcher (mpirun's pipe): shown

@@ -9,13 +9,14 @@
  * output went only to the launcher's pipe or file).
  *
  * A ranked process whose parent is a registered process without a rank
- * (the launcher) notes each line it writes in the launcher's table. A
- * line of the launcher that is one of those, whole or after a tag that
- * ends in ':', ']' or '>' within its first 64 bytes, is that line's copy,
- * matched once, oldest first. The rank's line is always recorded before
- * the launcher can read it (the collector passes the bytes on only when
- * it reads them). The table holds the last FWD_LINES lines; a launcher
- * slower than that shows its copies again, which loses nothing.
+ * (the launcher) notes each line it writes where the launcher can read it
+ * (forward_readable) in the launcher's table. A line of the launcher that
+ * is one of those, whole or after a tag that ends in ':', ']' or '>'
+ * within its first 64 bytes, is that line's copy, matched once, oldest
+ * first. The rank's line is always recorded before the launcher can read
+ * it (the collector passes the bytes on only when it reads them). The
+ * table holds the last FWD_LINES lines; a launcher slower than that shows
+ * its copies again, which loses nothing.
  */
 
 #include <sys/tree.h>
@@ -79,6 +80,28 @@ forward_unref(struct forward *f)
 	free(f);
 }
 
+/*
+ * Whether the launcher up can read what s writes: s passes to a
+ * destination of its own, neither the collector's console nor one of
+ * up's. A rank that writes to its launcher's terminal or pipe (torchrun
+ * without --tee) writes past it, so none of the launcher's lines is a
+ * copy of that rank's, however alike they are ("Traceback (most recent
+ * call last):", an empty line).
+ */
+static int
+forward_readable(const struct stream *s, const struct source *up)
+{
+	int	i;
+
+	if (s == NULL || s->dest == NULL || dest_is_view(s->dest))
+		return (0);
+	for (i = 0; i < 2; i++) {
+		if (up->st[i] != NULL && up->st[i]->dest == s->dest)
+			return (0);
+	}
+	return (1);
+}
+
 /* The rankless source whose process is pid, or NULL. */
 static struct source *
 forward_parent(long pid)
@@ -96,9 +119,17 @@ void
 forward_open(struct source *src)
 {
 	struct source	*up;
+	int		 i, any = 0;
 
 	if (src->rank < 0 || src->ppid <= 1 ||
 	    (up = forward_parent(src->ppid)) == NULL)
+		return;
+	for (i = 0; i < 2; i++) {
+		if (src->st[i] != NULL &&
+		    (src->st[i]->fwd = forward_readable(src->st[i], up)))
+			any = 1;
+	}
+	if (!any)
 		return;
 	if (up->fwd == NULL) {
 		up->fwd = xcalloc(1, sizeof *up->fwd);

@@ -36,6 +36,7 @@ struct stream {
 	int			 paused;	/* waiting for dest to take more */
 	int			 tee;		/* raw copy to dest */
 	int			 console;	/* shown in the console view */
+	int			 fwd;		/* its launcher may read it */
 	dev_t			 dev;
 	ino_t			 ino;
 	dev_t			 updev;		/* a forked child's: the */

@@ -238,6 +238,36 @@ class Forwarding(MeshTest):
                         p.stdout.decode())
 
 
+    def test_a_launcher_that_does_not_forward_keeps_its_own_lines(self):
+        # torchrun without --tee: its workers write to its own stderr, so
+        # none of its lines is a copy, even one its workers also wrote
+        # (a traceback's first line, an empty line), as it does when a
+        # worker fails.
+        same = ["Traceback (most recent call last):", "", "=" * 20]
+        code = (
+            "import os, subprocess, sys\n"
+            "same = %r\n"
+            "kids = [subprocess.Popen([sys.executable, '-c', "
+            "'import sys; sys.stderr.write(%%r)' %% ''.join(s + '\\n' "
+            "for s in same)], env=dict(os.environ, RANK=str(r))) "
+            "for r in range(2)]\n"
+            "[k.wait() for k in kids]\n"
+            "sys.stderr.write(''.join(s + '\\n' for s in same))\n"
+            % (same,))
+        p = self.launch([PYTHON, "-c", code], args=["--aggregate", "off"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = line_records(self.records)
+        self.assertEqual([x for x in lines if x.get("copy")], [], lines)
+        launcher = [x["line"] for x in lines if x["rank"] is None]
+        self.assertEqual(launcher, same, lines)
+        shown = p.stderr.decode().splitlines()
+        for s in same:
+            self.assertEqual(sum(1 for l in shown if l.startswith("[pid")
+                                 and l.endswith("] " + s)), 1, shown)
+            self.assertEqual(sum(1 for l in shown if l.startswith("[rank")
+                                 and l.endswith("] " + s)), 2, shown)
+
+
 class Width(MeshTest):
 
     def columns(self, args):
