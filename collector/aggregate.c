@@ -605,11 +605,12 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 	uint64_t		 key, sig[3];
 	size_t			 nsig = 0;
 	int			 severity = sh->severity, ranked = s->rank >= 0;
-	int			 slot = agg_slot(severity), have_sig = 0, piece;
+	int			 slot = agg_slot(severity), have_sig = 0, apart;
+	int			 exact = sh->letters < AGG_MIN_LETTERS;
 	size_t			 at = SIZE_MAX;
 
 	key = sh->key;
-	if (sh->letters < AGG_MIN_LETTERS)	/* numbers only: exact text */
+	if (exact)		/* numbers only: exact text */
 		key = shape_bytes(line, len);
 	/* A bar's last state is its rank's own: bars never merge. */
 	if (flags & SPLIT_PROGRESS)
@@ -621,10 +622,13 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 	 * Pieces of a cut line (and output without a newline) group by
 	 * template only, and are no candidates for others: comparing or
 	 * signing each 4 KiB piece would cost far more than reading it.
+	 * Nor is a line of numbers only, which groups with its own text
+	 * alone (AGG_MIN_LETTERS): each of seq's lines was compared with
+	 * eight others, and one close enough joined them.
 	 */
-	piece = (flags & (SPLIT_TRUNCATED | SPLIT_PARTIAL |
-	    SPLIT_PROGRESS)) != 0;
-	if (!piece && q == NULL) {
+	apart = (flags & (SPLIT_TRUNCATED | SPLIT_PARTIAL |
+	    SPLIT_PROGRESS)) != 0 || exact;
+	if (!apart && q == NULL) {
 		nsig = aggmatch_signatures(line, len, sh->key, sig, which,
 		    severity, ranked);
 		have_sig = 1;
@@ -643,7 +647,7 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 		g = agg_group_new(key, 0, which, severity, ranked, flags, 0,
 		    line, len, deadline);
 		g->us = us;
-		if (!piece) {
+		if (!apart) {
 			if (!have_sig)
 				nsig = aggmatch_signatures(line, len, sh->key,
 				    sig, which, severity, ranked);
