@@ -202,6 +202,16 @@ agg_src_get(const struct origin *o)
 	return (s);
 }
 
+/*
+ * Up to AGG_QSPARE emptied queues of at most AGG_QSMALL slots are kept
+ * for the next: a template seen once (a line of numbers only, which is
+ * its own template) makes a queue and empties it.
+ */
+#define AGG_QSPARE		256
+#define AGG_QSMALL		16
+static struct agg_queue	*agg_qspare[AGG_QSPARE];
+static size_t		 agg_nqspare;
+
 /* The queue of key's waiting groups; made when create is set. */
 static struct agg_queue *
 agg_queue(uint64_t key, int create)
@@ -214,13 +224,30 @@ agg_queue(uint64_t key, int create)
 	}
 	if (!create)
 		return (NULL);
-	q = xcalloc(1, sizeof *q);
+	if (agg_nqspare > 0) {
+		q = agg_qspare[--agg_nqspare];
+		q->head = q->n = 0;
+	} else {
+		q = xcalloc(1, sizeof *q);
+		q->cap = 4;
+		q->v = xcalloc(q->cap, sizeof *q->v);
+	}
 	q->key = key;
-	q->cap = 4;
-	q->v = xcalloc(q->cap, sizeof *q->v);
 	q->hnext = *b;
 	*b = q;
 	return (q);
+}
+
+/* An emptied queue, off its bucket: kept for the next, or freed. */
+static void
+agg_queue_release(struct agg_queue *q)
+{
+	if (q->cap <= AGG_QSMALL && agg_nqspare < AGG_QSPARE) {
+		agg_qspare[agg_nqspare++] = q;
+		return;
+	}
+	free(q->v);
+	free(q);
 }
 
 /* Put g in its place in q, which is ordered by serial. */
@@ -430,8 +457,7 @@ agg_queue_pop(struct agg_group *g)
 	for (pp = &qbucket[q->key % AGG_BUCKETS]; *pp != q; pp = &(*pp)->hnext)
 		;
 	*pp = q->hnext;
-	free(q->v);
-	free(q);
+	agg_queue_release(q);
 }
 
 /*
