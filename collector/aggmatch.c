@@ -208,6 +208,7 @@ aggmatch_add(struct agg_group *g, int ranked, const uint64_t *sig,
 	unsigned		 *next;
 	size_t			  i, k;
 
+	g->candidate = 1;
 	next = &recent_next[g->which][ranked][agg_slot(g->severity)];
 	r = recent[g->which][ranked][agg_slot(g->severity)];
 	r[(*next)++ % AGG_CANDIDATES] = g;
@@ -236,6 +237,9 @@ aggmatch_remove(struct agg_group *g)
 	struct agg_group	**r;
 	size_t			  i;
 
+	if (!g->candidate)
+		return;
+	g->candidate = 0;
 	r = recent[g->which][g->ranked][agg_slot(g->severity)];
 	for (i = 0; i < AGG_CANDIDATES; i++) {
 		if (r[i] == g)

@@ -43,6 +43,7 @@ struct agg_group {
 	struct agg_queue	*queue;		/* groups of the same key */
 	struct agg_sig		*sigs[3];	/* edit-distance candidates */
 	size_t			 nsigs;
+	int			 candidate;	/* aggmatch_add()ed */
 	int			 ranked;	/* its members have a rank */
 	TAILQ_ENTRY(agg_group)	 entry;		/* print order */
 };
