@@ -250,15 +250,20 @@ aggmatch_remove(struct agg_group *g)
 	g->nsigs = 0;
 }
 
-/* Distance of line to c if below the seed's threshold and *best. */
+/*
+ * Distance of line to c if below the seed's threshold and *best, unless
+ * no group of c's key was begun after serial after: a process's line
+ * joins no group begun before its last one, and a process alone would
+ * otherwise compare each new line with its own.
+ */
 static void
 agg_try(struct agg_group *c, const char *line, size_t len,
-    struct agg_group **bestg, size_t *best, double *bestr)
+    struct agg_group **bestg, size_t *best, double *bestr, uint64_t after)
 {
 	size_t	longer, k, d;
 	double	r;
 
-	if (c == NULL || c == *bestg)
+	if (c == NULL || c == *bestg || agg_key_newest(c) <= after)
 		return;
 	longer = c->len > len ? c->len : len;
 	if (longer == 0) {
@@ -283,7 +288,7 @@ agg_try(struct agg_group *c, const char *line, size_t len,
 
 struct agg_group *
 aggmatch_find(int which, int ranked, int slot, const uint64_t *sig,
-    size_t nsig, const char *line, size_t len)
+    size_t nsig, const char *line, size_t len, uint64_t after)
 {
 	struct agg_group	*bestg = NULL;
 	struct agg_sig		*e;
@@ -292,14 +297,16 @@ aggmatch_find(int which, int ranked, int slot, const uint64_t *sig,
 
 	for (i = 0; i < AGG_CANDIDATES; i++)
 		agg_try(recent[which][ranked][slot][i], line, len, &bestg,
-		    &best, &bestr);
+		    &best, &bestr, after);
 	for (i = 0; i < nsig; i++) {
 		if ((e = agg_sig(sig[i], 0)) == NULL)
 			continue;
 		for (k = 0; k < AGG_SIG_FIRST; k++)
-			agg_try(e->first[k], line, len, &bestg, &best, &bestr);
+			agg_try(e->first[k], line, len, &bestg, &best, &bestr,
+			    after);
 		for (k = 0; k < AGG_SIG_RING; k++)
-			agg_try(e->ring[k], line, len, &bestg, &best, &bestr);
+			agg_try(e->ring[k], line, len, &bestg, &best, &bestr,
+			    after);
 	}
 	return (bestg);
 }

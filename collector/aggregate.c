@@ -444,6 +444,12 @@ agg_queue_pick(const struct agg_queue *q, const struct agg_src *s,
 	return (first < q->n ? q->v[first] : NULL);
 }
 
+uint64_t
+agg_key_newest(const struct agg_group *g)
+{
+	return (g->queue->v[g->queue->n - 1]->serial);
+}
+
 /* Take g, the oldest, off its queue; the queue goes when empty. */
 static void
 agg_queue_pop(struct agg_group *g)
@@ -659,7 +665,7 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 		    severity, ranked);
 		have_sig = 1;
 		if ((c = aggmatch_find(which, ranked, slot, sig, nsig, line,
-		    len)) != NULL) {
+		    len, s->last[which])) != NULL) {
 			key = c->key;
 			q = c->queue;
 		}

@@ -73,9 +73,16 @@ void	aggmatch_add(struct agg_group *g, int ranked, const uint64_t *sig,
 	    size_t nsig);
 /* g is printed: no candidate any more. */
 void	aggmatch_remove(struct agg_group *g);
-/* The closest waiting group to line by the seed's rule, or NULL. */
+/*
+ * The closest waiting group to line by the seed's rule, or NULL, among
+ * those whose key has a group begun after serial after (the line's
+ * process's last one): the line can join no other.
+ */
 struct agg_group *aggmatch_find(int which, int ranked, int slot,
-	    const uint64_t *sig, size_t nsig, const char *line, size_t len);
+	    const uint64_t *sig, size_t nsig, const char *line, size_t len,
+	    uint64_t after);
+/* aggregate.c: the serial of the newest group with g's key. */
+uint64_t	agg_key_newest(const struct agg_group *g);
 
 /* Whether c is a decimal digit (aggtok.c and aggtext.c). */
 static inline int
