@@ -10,6 +10,7 @@
  * print the group), and 64 writers printing 10,000 numbered lines each
  * (console lines printed; grouping holds when they equal 10,000).
  * "aggbench view N": the console view's cost workload alone (view()).
+ * "aggbench alone numbers|words N": one process's lines alone (alone()).
  */
 
 #include <stdio.h>
@@ -237,6 +238,48 @@ view(long n)
 	aggregate_flush();
 }
 
+/*
+ * One process alone, n lines (callgrind as for view()): "numbers", seq's
+ * lines, or "words", lines whose words vary ("loading kilo echo from the
+ * lima store", 4,096 of them), so that most lines have a template no
+ * waiting group has. Such a line is compared only with groups it could
+ * join, and a process alone can join none of its own.
+ */
+static void
+alone(const char *kind, long n)
+{
+	static const char *const w[16] = { "alpha", "bravo", "charlie",
+	    "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
+	    "kilo", "lima", "mike", "november", "oscar", "papa" };
+	struct origin	 o = { 1, -1, 1000, "[pid 1000] ", -1 };
+	struct shape	 sh;
+	char		 line[256];
+	unsigned	 r = 1;
+	long		 i;
+	int		 len, worded = strcmp(kind, "words") == 0;
+
+	aggregate_set_output(discard, discard);
+	aggregate_set_clock(view_clock);
+	aggregate_set_window(0.25);
+	for (i = 0; i < n; i++) {
+		r = r * 1103515245 + 12345;
+		if (worded)
+			len = snprintf(line, sizeof line, "loading %s %s from "
+			    "the %s store", w[(r >> 8) & 15], w[(r >> 12) & 15],
+			    w[(r >> 16) & 15]);
+		else
+			len = snprintf(line, sizeof line, "%ld", i + 1);
+		shape_of(line, (size_t)len, &sh);
+		aggregate_line(MESHLOG_STDOUT, &o, line, (size_t)len, 0, &sh,
+		    0);
+		if (i % 8 == 7) {
+			view_now += 0.001;
+			aggregate_tick();
+		}
+	}
+	aggregate_flush();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -251,6 +294,10 @@ main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "view") == 0) {
 		view(atol(argv[2]));
+		return (0);
+	}
+	if (argc == 4 && strcmp(argv[1], "alone") == 0) {
+		alone(argv[2], atol(argv[3]));
 		return (0);
 	}
 	/* meshlog: 1M noisy lines from 64 sources. */

@@ -1286,26 +1286,38 @@ def bench_cost(args, results):
                 flush=True)
     # The console view alone, the same lines in the same order every run:
     # the aggregator's own instructions, which timing does not change.
-    counts = []
-    for n in (0, lines):
-        tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
-        out = os.path.join(tmp, "cg")
-        subprocess.run(["valgrind", "--tool=callgrind",
-                        "--callgrind-out-file=" + out] +
-                       ["--toggle-collect=" + f for f in (
-                           "aggregate_line", "aggregate_tick",
-                           "aggregate_flush", "shape_of")] +
-                       [AGGBENCH, "view", str(n)], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=True)
-        counts.append(callgrind_counts(out)[0])
-        shutil.rmtree(tmp, ignore_errors=True)
-    per = (counts[1] - counts[0]) / (8 * lines)
-    rows["console view alone (aggbench view)"] = {
-        "median": per, "min": per, "max": per, "runs": []}
-    print("cost %-16s %6.0f instructions per line (aggbench view: taking "
-          "and printing lines, the same every run)" % ("view alone", per),
-          flush=True)
+    # Then one process alone: seq's lines, and lines whose words vary.
+    for name, argv, n in (
+            ("console view alone (aggbench view)", ["view"], 8 * lines),
+            ("one process, numbers (aggbench alone numbers)",
+             ["alone", "numbers"], 100000),
+            ("one process, words (aggbench alone words)",
+             ["alone", "words"], 100000)):
+        per = (aggbench_instructions(argv, n) -
+               aggbench_instructions(argv, 0)) / n
+        rows[name] = {"median": per, "min": per, "max": per, "runs": []}
+        print("cost %6.0f instructions per line: %s, taking and printing "
+              "lines (the same every run)" % (per, name), flush=True)
     results["cost"] = rows
+
+
+def aggbench_instructions(argv, n):
+    """The aggregator's instructions in aggbench ARGV N (callgrind,
+    counting only the taking and printing of lines)."""
+    if argv[0] == "view":
+        n //= 8
+    tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
+    out = os.path.join(tmp, "cg")
+    subprocess.run(["valgrind", "--tool=callgrind",
+                    "--callgrind-out-file=" + out] +
+                   ["--toggle-collect=" + f for f in (
+                       "aggregate_line", "aggregate_tick",
+                       "aggregate_flush", "shape_of")] +
+                   [AGGBENCH, *argv, str(n)], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=True)
+    count = callgrind_counts(out)[0]
+    shutil.rmtree(tmp, ignore_errors=True)
+    return count
 
 
 def bench_start(args, results):
