@@ -94,6 +94,60 @@ aggregate_distance(const char *a, size_t la, const char *b, size_t lb,
 	return (p[lb] > k ? k + 1 : p[lb]);
 }
 
+/*
+ * Lines at least this long are first measured by their q-grams: the
+ * band of the distance (up to 2 x 256 + 1 cells a byte) then costs far
+ * more than a pass over both lines.
+ */
+#define AGG_BOUND_MIN		200
+#define AGG_Q			3
+#define AGG_QBINS		8192
+
+/*
+ * One edit changes at most AGG_Q of a line's q-grams, each counted out
+ * and in: the q-grams of a and b, counted in bins by a hash, differ in
+ * at most 2 x AGG_Q x (their distance). Binning only merges counts, so
+ * the bound holds for any hash. Random text of 2,000 letters is some 400
+ * edits from another by this bound, past the widest band (AGG_BAND_MAX);
+ * lines alike but for a few words are close by it too, and take the DP.
+ */
+static inline uint32_t
+agg_qgram(const char *p)
+{
+	const unsigned char	*u = (const unsigned char *)p;
+
+	return (((uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16) *
+	    2654435761U >> (32 - 13));
+}
+
+size_t
+aggregate_distance_bound(const char *a, size_t la, const char *b,
+    size_t lb)
+{
+	static int32_t	 bins[AGG_QBINS];	/* all zero between calls */
+	size_t		 i, l1 = 0;
+	uint32_t	 h;
+
+	if (la < AGG_Q || lb < AGG_Q)
+		return (0);
+	for (i = 0; i + AGG_Q <= la; i++)
+		bins[agg_qgram(a + i)]++;
+	for (i = 0; i + AGG_Q <= lb; i++)
+		bins[agg_qgram(b + i)]--;
+	/* Each bin counted once: it is zeroed once counted. */
+	for (i = 0; i + AGG_Q <= la; i++) {
+		h = agg_qgram(a + i);
+		l1 += (size_t)(bins[h] < 0 ? -bins[h] : bins[h]);
+		bins[h] = 0;
+	}
+	for (i = 0; i + AGG_Q <= lb; i++) {
+		h = agg_qgram(b + i);
+		l1 += (size_t)(bins[h] < 0 ? -bins[h] : bins[h]);
+		bins[h] = 0;
+	}
+	return (l1 / (2 * AGG_Q));
+}
+
 /* The signature entry for sig, created when create is set. */
 static struct agg_sig *
 agg_sig(uint64_t sig, int create)
@@ -274,6 +328,9 @@ agg_try(struct agg_group *c, const char *line, size_t len,
 	k = (longer * 15 - 1) / 100;	/* largest d with d < 0.15 longer */
 	if (k > AGG_BAND_MAX)
 		k = AGG_BAND_MAX;
+	if (longer >= AGG_BOUND_MIN &&
+	    aggregate_distance_bound(c->text, c->len, line, len) > k)
+		return;
 	if ((d = aggregate_distance(c->text, c->len, line, len, k)) > k)
 		return;
 	r = (double)d / (double)longer;

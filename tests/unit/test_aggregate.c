@@ -65,6 +65,61 @@ Test(aggregate, banded_distance_matches_full_levenshtein)
 	}
 }
 
+/*
+ * The q-gram bound never exceeds the edit distance: random strings over
+ * small and large alphabets, and strings made from one another by a few
+ * edits, long enough to take the bound.
+ */
+Test(aggregate, distance_bound_is_below_the_distance)
+{
+	static char	a[1200], b[1200];
+	size_t		la, lb, full, bound, i, j, e, edits, p, alpha, far = 0;
+
+	srand(11);
+	for (i = 0; i < 600; i++) {
+		alpha = (size_t)(i % 3 == 0 ? 2 : i % 3 == 1 ? 4 : 26);
+		la = (size_t)(rand() % 700);
+		for (j = 0; j < la; j++)
+			a[j] = (char)('a' + rand() % (int)alpha);
+		if (i % 2 == 0) {
+			lb = (size_t)(rand() % 700);
+			for (j = 0; j < lb; j++)
+				b[j] = (char)('a' + rand() % (int)alpha);
+		} else {
+			memcpy(b, a, la);
+			lb = la;
+			edits = (size_t)(rand() % 40);
+			for (e = 0; e < edits && lb > 0 && lb < sizeof b - 1;
+			    e++) {
+				p = (size_t)rand() % lb;
+				switch (rand() % 3) {
+				case 0:
+					b[p] = (char)('a' + rand() % 26);
+					break;
+				case 1:
+					memmove(b + p + 1, b + p, lb - p);
+					b[p] = (char)('a' + rand() % 26);
+					lb++;
+					break;
+				default:
+					memmove(b + p, b + p + 1, lb - p - 1);
+					lb--;
+				}
+			}
+		}
+		full = seed_levenshtein(a, la, b, lb);
+		bound = aggregate_distance_bound(a, la, b, lb);
+		cr_assert_leq(bound, full, "%zu > %zu (lengths %zu, %zu)",
+		    bound, full, la, lb);
+		/* And it is of use: random text over 26 letters is too far
+		 * by it to merge (0.15 of the longer). */
+		if (alpha == 26 && i % 2 == 0 && la > 400 && lb > 400 &&
+		    bound > ((la > lb ? la : lb) * 15 - 1) / 100)
+			far++;
+	}
+	cr_assert_gt(far, 0);
+}
+
 Test(severity, recognised_formats)
 {
 	static const struct {
