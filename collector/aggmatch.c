@@ -96,56 +96,132 @@ aggregate_distance(const char *a, size_t la, const char *b, size_t lb,
 
 /*
  * Lines at least this long are first measured by their q-grams: the
- * band of the distance (up to 2 x 256 + 1 cells a byte) then costs far
- * more than a pass over both lines.
+ * band of the distance (up to 2 x 256 + 1 cells a byte) costs far more.
  */
 #define AGG_BOUND_MIN		200
 #define AGG_Q			3
-#define AGG_QBINS		8192
+/* A sketch has 4 bits per byte of its line, 2^n of them, within these. */
+#define AGG_SKETCH_MIN		1024
+#define AGG_SKETCH_MAX		16384
 
 /*
- * One edit changes at most AGG_Q of a line's q-grams, each counted out
- * and in: the q-grams of a and b, counted in bins by a hash, differ in
- * at most 2 x AGG_Q x (their distance). Binning only merges counts, so
- * the bound holds for any hash. Random text of 2,000 letters is some 400
- * edits from another by this bound, past the widest band (AGG_BAND_MAX);
- * lines alike but for a few words are close by it too, and take the DP.
+ * A line's sketch: the set of bins (by a hash) its q-grams fall in. One
+ * edit removes at most AGG_Q q-grams and adds at most AGG_Q, and each
+ * such change turns at most one bin on or off, so two lines' sketches
+ * differ in at most 2 x AGG_Q x (their distance) bins. A sketch of 2^n
+ * bins folds into one of 2^(n-1) by OR-ing its halves (a bin is the
+ * hash's low bits), which merges bins and keeps the bound. Random text
+ * of 2,000 letters is some 460 edits from another by it, past the widest
+ * band; lines alike but for a few words are close by it too, and take
+ * the DP. A group's sketch is made once, when it is first a candidate.
  */
-static inline uint32_t
-agg_qgram(const char *p)
+struct agg_sketch {
+	size_t		bits;
+	uint64_t	w[];
+};
+
+static size_t
+agg_sketch_bits(size_t len)
+{
+	size_t	bits = AGG_SKETCH_MIN;
+
+	while (bits < 4 * len && bits < AGG_SKETCH_MAX)
+		bits <<= 1;
+	return (bits);
+}
+
+static void
+agg_sketch_fill(struct agg_sketch *k, size_t bits, const char *p, size_t n)
 {
 	const unsigned char	*u = (const unsigned char *)p;
+	uint64_t		 h;
+	size_t			 i;
 
-	return (((uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16) *
-	    2654435761U >> (32 - 13));
+	k->bits = bits;
+	memset(k->w, 0, bits / 8);
+	for (i = 0; i + AGG_Q <= n; i++) {
+		h = ((uint64_t)u[i] | (uint64_t)u[i + 1] << 8 |
+		    (uint64_t)u[i + 2] << 16) * 0x9e3779b97f4a7c15ULL;
+		h = (h >> 29) & (bits - 1);
+		k->w[h >> 6] |= 1ULL << (h & 63);
+	}
+}
+
+/* Bins in which a and b differ, the larger folded to the smaller. */
+static inline __attribute__((always_inline)) size_t
+agg_sketch_diff_in(const struct agg_sketch *a, const struct agg_sketch *b)
+{
+	const struct agg_sketch	*t;
+	size_t			 i, j, nw, d = 0;
+	uint64_t		 x;
+
+	if (a->bits > b->bits) {
+		t = a;
+		a = b;
+		b = t;
+	}
+	nw = a->bits / 64;
+	for (i = 0; i < nw; i++) {
+		x = b->w[i];
+		for (j = i + nw; j < b->bits / 64; j += nw)
+			x |= b->w[j];
+		d += (size_t)__builtin_popcountll(a->w[i] ^ x);
+	}
+	return (d);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* With the POPCNT instruction, where the processor has it. */
+__attribute__((target("popcnt"))) static size_t
+agg_sketch_diff_popcnt(const struct agg_sketch *a, const struct agg_sketch *b)
+{
+	return (agg_sketch_diff_in(a, b));
+}
+#endif
+
+static size_t
+agg_sketch_diff(const struct agg_sketch *a, const struct agg_sketch *b)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	static int	has = -1;
+
+	if (has == -1)
+		has = __builtin_cpu_supports("popcnt") != 0;
+	if (has)
+		return (agg_sketch_diff_popcnt(a, b));
+#endif
+	return (agg_sketch_diff_in(a, b));
+}
+
+static struct agg_sketch *
+agg_sketch_new(const char *p, size_t n)
+{
+	size_t			 bits = agg_sketch_bits(n);
+	struct agg_sketch	*k = xmalloc(sizeof *k + bits / 8);
+
+	agg_sketch_fill(k, bits, p, n);
+	return (k);
+}
+
+void
+aggmatch_forget(struct agg_group *g)
+{
+	free(g->sketch);
+	g->sketch = NULL;
 }
 
 size_t
 aggregate_distance_bound(const char *a, size_t la, const char *b,
     size_t lb)
 {
-	static int32_t	 bins[AGG_QBINS];	/* all zero between calls */
-	size_t		 i, l1 = 0;
-	uint32_t	 h;
+	struct agg_sketch	*x = agg_sketch_new(a, la), *y;
+	size_t			 d;
 
-	if (la < AGG_Q || lb < AGG_Q)
-		return (0);
-	for (i = 0; i + AGG_Q <= la; i++)
-		bins[agg_qgram(a + i)]++;
-	for (i = 0; i + AGG_Q <= lb; i++)
-		bins[agg_qgram(b + i)]--;
-	/* Each bin counted once: it is zeroed once counted. */
-	for (i = 0; i + AGG_Q <= la; i++) {
-		h = agg_qgram(a + i);
-		l1 += (size_t)(bins[h] < 0 ? -bins[h] : bins[h]);
-		bins[h] = 0;
-	}
-	for (i = 0; i + AGG_Q <= lb; i++) {
-		h = agg_qgram(b + i);
-		l1 += (size_t)(bins[h] < 0 ? -bins[h] : bins[h]);
-		bins[h] = 0;
-	}
-	return (l1 / (2 * AGG_Q));
+	y = agg_sketch_new(b, lb);
+	d = agg_sketch_diff(x, y) / (2 * AGG_Q);
+	free(x);
+	free(y);
+	return (d);
 }
 
 /* The signature entry for sig, created when create is set. */
@@ -312,7 +388,8 @@ aggmatch_remove(struct agg_group *g)
  */
 static void
 agg_try(struct agg_group *c, const char *line, size_t len,
-    struct agg_group **bestg, size_t *best, double *bestr, uint64_t after)
+    struct agg_group **bestg, size_t *best, double *bestr, uint64_t after,
+    struct agg_sketch **lk)
 {
 	size_t	longer, k, d;
 	double	r;
@@ -328,9 +405,16 @@ agg_try(struct agg_group *c, const char *line, size_t len,
 	k = (longer * 15 - 1) / 100;	/* largest d with d < 0.15 longer */
 	if (k > AGG_BAND_MAX)
 		k = AGG_BAND_MAX;
-	if (longer >= AGG_BOUND_MIN &&
-	    aggregate_distance_bound(c->text, c->len, line, len) > k)
-		return;
+	if (longer >= AGG_BOUND_MIN) {
+		if ((c->len > len ? c->len - len : len - c->len) > k)
+			return;
+		if (c->sketch == NULL)
+			c->sketch = agg_sketch_new(c->text, c->len);
+		if (*lk == NULL)
+			*lk = agg_sketch_new(line, len);
+		if (agg_sketch_diff(c->sketch, *lk) / (2 * AGG_Q) > k)
+			return;
+	}
 	if ((d = aggregate_distance(c->text, c->len, line, len, k)) > k)
 		return;
 	r = (double)d / (double)longer;
@@ -345,25 +429,28 @@ agg_try(struct agg_group *c, const char *line, size_t len,
 
 struct agg_group *
 aggmatch_find(int which, int ranked, int slot, const uint64_t *sig,
-    size_t nsig, const char *line, size_t len, uint64_t after)
+    size_t nsig, const char *line, size_t len, uint64_t after,
+    struct agg_sketch **sketch)
 {
 	struct agg_group	*bestg = NULL;
 	struct agg_sig		*e;
+	struct agg_sketch	*lk = NULL;	/* the line's, when asked */
 	size_t			 i, k, best = 0;
 	double			 bestr = 1;
 
 	for (i = 0; i < AGG_CANDIDATES; i++)
 		agg_try(recent[which][ranked][slot][i], line, len, &bestg,
-		    &best, &bestr, after);
+		    &best, &bestr, after, &lk);
 	for (i = 0; i < nsig; i++) {
 		if ((e = agg_sig(sig[i], 0)) == NULL)
 			continue;
 		for (k = 0; k < AGG_SIG_FIRST; k++)
 			agg_try(e->first[k], line, len, &bestg, &best, &bestr,
-			    after);
+			    after, &lk);
 		for (k = 0; k < AGG_SIG_RING; k++)
 			agg_try(e->ring[k], line, len, &bestg, &best, &bestr,
-			    after);
+			    after, &lk);
 	}
+	*sketch = lk;
 	return (bestg);
 }

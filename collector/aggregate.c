@@ -373,6 +373,8 @@ agg_group_release(struct agg_group *g)
 {
 	size_t	c = AGG_CLASS_OF(g->len);
 
+	if (g->sketch != NULL)
+		aggmatch_forget(g);
 	if (g->len <= AGG_SMALL && agg_nspare[c] < AGG_SPARE)
 		agg_spare[c][agg_nspare[c]++] = g;
 	else
@@ -634,6 +636,7 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 {
 	struct agg_group	*g = NULL, *c;
 	struct agg_queue	*q;
+	struct agg_sketch	*sketch = NULL;
 	uint64_t		 key, sig[3];
 	size_t			 nsig = 0;
 	int			 severity = sh->severity, ranked = s->rank >= 0;
@@ -665,7 +668,7 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 		    severity, ranked);
 		have_sig = 1;
 		if ((c = aggmatch_find(which, ranked, slot, sig, nsig, line,
-		    len, s->last[which])) != NULL) {
+		    len, s->last[which], &sketch)) != NULL) {
 			key = c->key;
 			q = c->queue;
 		}
@@ -684,8 +687,12 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 				nsig = aggmatch_signatures(line, len, sh->key,
 				    sig, which, severity, ranked);
 			aggmatch_add(g, ranked, sig, nsig);
+			g->sketch = sketch;	/* of its first line */
+			sketch = NULL;
 		}
 	}
+	if (sketch != NULL)
+		free(sketch);
 	agg_member_add(g, s, line, len);
 	agg_hint(s, g, at);
 	return (g->serial);

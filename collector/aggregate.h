@@ -44,6 +44,7 @@ struct agg_group {
 	struct agg_sig		*sigs[3];	/* edit-distance candidates */
 	size_t			 nsigs;
 	int			 candidate;	/* aggmatch_add()ed */
+	struct agg_sketch	*sketch;	/* a long line's q-grams */
 	int			 ranked;	/* its members have a rank */
 	TAILQ_ENTRY(agg_group)	 entry;		/* print order */
 };
@@ -73,14 +74,18 @@ void	aggmatch_add(struct agg_group *g, int ranked, const uint64_t *sig,
 	    size_t nsig);
 /* g is printed: no candidate any more. */
 void	aggmatch_remove(struct agg_group *g);
+/* g is freed or reused: what aggmatch made for it goes. */
+void	aggmatch_forget(struct agg_group *g);
 /*
  * The closest waiting group to line by the seed's rule, or NULL, among
  * those whose key has a group begun after serial after (the line's
- * process's last one): the line can join no other.
+ * process's last one): the line can join no other. *sketch is the line's
+ * sketch if one was made (a long line), for the group it may begin, or
+ * NULL; the caller frees it.
  */
 struct agg_group *aggmatch_find(int which, int ranked, int slot,
 	    const uint64_t *sig, size_t nsig, const char *line, size_t len,
-	    uint64_t after);
+	    uint64_t after, struct agg_sketch **sketch);
 /* aggregate.c: the serial of the newest group with g's key. */
 uint64_t	agg_key_newest(const struct agg_group *g);
 

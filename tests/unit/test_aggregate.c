@@ -422,3 +422,54 @@ Test(aggregate, one_line_of_sixteen_thousand_ranks)
 	cr_assert_eq(printed, 1);
 	cr_assert_str_eq(last_prefix, "[ranks 0-16383] ");
 }
+
+/* n random letters and spaces at p. */
+static void
+random_text(char *p, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		p[i] = i % 7 == 6 ? ' ' : (char)('a' + rand() % 26);
+}
+
+/*
+ * Long lines are first compared by their q-gram sketches: a line a few
+ * substitutions from another rank's waiting line (below 0.15 of its
+ * length) still joins it, and one far from it does not. Rounds of 240
+ * bytes reuse printed groups, whose sketches must go with them.
+ */
+Test(aggregate, long_lines_within_the_threshold_join)
+{
+	static char	 base[700], near[700], far[700];
+	struct origin	 o[3] = { { 1, 0, 1001, "[rank 0] ", 3 },
+	    { 2, 1, 1002, "[rank 1] ", 3 }, { 3, 2, 1003, "[rank 2] ", 3 } };
+	struct shape	 sh;
+	uint64_t	 s0, s1, s2;
+	size_t		 r, n, e, edits, k;
+
+	srand(23);
+	aggregate_set_output(count_print, count_print);
+	aggregate_set_window(0);
+	for (r = 0; r < 300; r++) {
+		n = r % 2 ? 240 : 200 + (size_t)(rand() % 500);
+		k = (n * 15 - 1) / 100;
+		random_text(base, n);
+		memcpy(near, base, n);
+		memcpy(far, base, n);
+		edits = (size_t)rand() % (k + 1);
+		for (e = 0; e < edits; e++)
+			near[(size_t)rand() % n] = (char)('a' + rand() % 26);
+		random_text(far, n);
+		shape_of(base, n, &sh);
+		s0 = aggregate_line(MESHLOG_STDOUT, &o[0], base, n, 0, &sh, 0);
+		shape_of(near, n, &sh);
+		s1 = aggregate_line(MESHLOG_STDOUT, &o[1], near, n, 0, &sh, 0);
+		shape_of(far, n, &sh);
+		s2 = aggregate_line(MESHLOG_STDOUT, &o[2], far, n, 0, &sh, 0);
+		cr_assert_eq(s1, s0, "round %zu: %zu bytes, %zu edits", r, n,
+		    edits);
+		cr_assert_neq(s2, s0, "round %zu", r);
+		aggregate_flush();
+	}
+}
