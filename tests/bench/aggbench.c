@@ -11,6 +11,7 @@
  * (console lines printed; grouping holds when they equal 10,000).
  * "aggbench view N": the console view's cost workload alone (view()).
  * "aggbench alone numbers|words N": one process's lines alone (alone()).
+ * "aggbench long N": four ranks' long lines, none alike (longlines()).
  */
 
 #include <stdio.h>
@@ -280,6 +281,51 @@ alone(const char *kind, long n)
 	aggregate_flush();
 }
 
+/*
+ * Four ranks in turns, n lines each of 2,000 random letters after a
+ * common head (a configuration or a tensor dumped by each): no two alike,
+ * each line compared with the other ranks' waiting ones.
+ */
+static void
+longlines(long n)
+{
+	static char	 pre[4][32];
+	struct origin	 o[4];
+	struct shape	 sh;
+	char		 line[2100];
+	unsigned	 r = 7;
+	long		 i;
+	int		 k, j, len;
+
+	aggregate_set_output(discard, discard);
+	aggregate_set_clock(view_clock);
+	aggregate_set_window(0.25);
+	for (k = 0; k < 4; k++) {
+		snprintf(pre[k], sizeof pre[k], "[rank %d] ", k);
+		o[k].id = (uint64_t)k + 1;
+		o[k].rank = k;
+		o[k].pid = 1000 + k;
+		o[k].prefix = pre[k];
+		o[k].world = 4;
+	}
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < 4; k++) {
+			len = snprintf(line, sizeof line, "config dump of the "
+			    "model: ");
+			for (j = 0; j < 2000; j++) {
+				r = r * 1103515245 + 12345;
+				line[len++] = (char)('a' + (r >> 16) % 26);
+			}
+			shape_of(line, (size_t)len, &sh);
+			aggregate_line(MESHLOG_STDOUT, &o[k], line,
+			    (size_t)len, 0, &sh, 0);
+		}
+		view_now += 0.001;
+		aggregate_tick();
+	}
+	aggregate_flush();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -294,6 +340,10 @@ main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "view") == 0) {
 		view(atol(argv[2]));
+		return (0);
+	}
+	if (argc == 3 && strcmp(argv[1], "long") == 0) {
+		longlines(atol(argv[2]));
 		return (0);
 	}
 	if (argc == 4 && strcmp(argv[1], "alone") == 0) {
