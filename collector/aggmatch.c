@@ -49,6 +49,48 @@ static struct agg_sig		*sigbucket[AGG_SIG_BUCKETS];
 static struct agg_group		*recent[2][2][6][AGG_CANDIDATES];
 static unsigned			 recent_next[2][2][6];
 
+/*
+ * The edit distance of a (1 to 64 bytes) and b if at most k, else k + 1,
+ * a column of the DP at a time in the bits of two words (Myers' bit-vector
+ * algorithm, in Hyyro's form for the distance of whole strings): bit i of
+ * pv (mv) says the cell in row i + 1 is one more (less) than the one
+ * above. Row 0 is 0, 1, 2, ..., so each column's top cell is one more
+ * than the last column's. The last row's cell, d, falls by at most one a
+ * column: past k with fewer columns left than its excess, it ends there.
+ */
+static size_t
+agg_distance_bits(const char *a, size_t la, const char *b, size_t lb,
+    size_t k)
+{
+	static uint64_t	 peq[256];	/* all zero between calls */
+	uint64_t	 pv = ~0ULL, mv = 0, eq, xv, xh, ph, mh, top;
+	size_t		 i, d = la;
+
+	top = 1ULL << (la - 1);
+	for (i = 0; i < la; i++)
+		peq[(unsigned char)a[i]] |= 1ULL << i;
+	for (i = 0; i < lb; i++) {
+		eq = peq[(unsigned char)b[i]];
+		xv = eq | mv;
+		xh = (((eq & pv) + pv) ^ pv) | eq;
+		ph = mv | ~(xh | pv);
+		mh = pv & xh;
+		if (ph & top)
+			d++;
+		else if (mh & top)
+			d--;
+		ph = ph << 1 | 1;
+		mh <<= 1;
+		pv = mh | ~(xv | ph);
+		mv = ph & xv;
+		if (d > k + (lb - i - 1))
+			break;
+	}
+	for (i = 0; i < la; i++)
+		peq[(unsigned char)a[i]] = 0;
+	return (d > k ? k + 1 : d);
+}
+
 size_t
 aggregate_distance(const char *a, size_t la, const char *b, size_t lb,
     size_t k)
@@ -59,6 +101,12 @@ aggregate_distance(const char *a, size_t la, const char *b, size_t lb,
 
 	if ((la > lb ? la - lb : lb - la) > k)
 		return (k + 1);
+	if (la == 0 || lb == 0)
+		return (la + lb > k ? k + 1 : la + lb);
+	if (la <= 64)
+		return (agg_distance_bits(a, la, b, lb, k));
+	if (lb <= 64)
+		return (agg_distance_bits(b, lb, a, la, k));
 	if (2 * (lb + 2) > caprows) {
 		caprows = 2 * (lb + 2);
 		rows = xrealloc(rows, caprows * sizeof *rows);

@@ -40,19 +40,32 @@ Test(aggregate, templates_mask_variable_tokens)
 	cr_assert_neq(tmpl("epoch done"), tmpl("epoch started"));
 }
 
+/*
+ * Lines of up to 64 bytes on either side take the bit-vector distance,
+ * longer ones the banded DP: both against the full DP, lengths 0 to 99,
+ * about as long as each other half of the time.
+ */
 Test(aggregate, banded_distance_matches_full_levenshtein)
 {
-	char	a[64], b[64];
+	char	a[128], b[128];
 	size_t	la, lb, k, full, got, i, j;
 
 	srand(7);
-	for (i = 0; i < 50000; i++) {
-		la = (size_t)(rand() % 40);
-		lb = (size_t)(rand() % 40);
+	for (i = 0; i < 100000; i++) {
+		la = (size_t)(rand() % (i % 2 ? 40 : 100));
+		lb = i % 4 == 2 ?
+		    la + (size_t)(rand() % 9) - (la >= 4 ? 4 : la) :
+		    (size_t)(rand() % (i % 2 ? 40 : 100));
 		for (j = 0; j < la; j++)
 			a[j] = (char)('a' + rand() % 3);
 		for (j = 0; j < lb; j++)
 			b[j] = (char)('a' + rand() % 3);
+		if (i % 8 == 6 && la > 0) {	/* a few edits apart */
+			memcpy(b, a, la);
+			lb = la;
+			for (j = (size_t)(rand() % 8); j > 0; j--)
+				b[rand() % (int)lb] = (char)('a' + rand() % 4);
+		}
 		k = (size_t)(rand() % 12);
 		full = seed_levenshtein(a, la, b, lb);
 		got = aggregate_distance(a, la, b, lb, k);
