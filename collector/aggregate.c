@@ -49,15 +49,6 @@
 #define AGG_BLOCK_LINES		1000
 #define AGG_BLOCK_BYTES		(256 * 1024)
 
-/* Where a source is in a block of lines. */
-enum agg_block_state {
-	BLK_NONE,
-	BLK_HEAD,	/* "Exception in thread ...": a trace may follow */
-	BLK_FRAMES,	/* after "Traceback ...": indented frames */
-	BLK_AFTER,	/* after the exception line: a chained one may follow */
-	BLK_INDENTED,	/* indented lines under a header (Java, others) */
-};
-
 struct agg_block {
 	enum agg_block_state	 state;
 	double			 start;
@@ -696,62 +687,6 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 	agg_member_add(g, s, line, len);
 	agg_hint(s, g, at);
 	return (g->serial);
-}
-
-/* Whether line begins with the literal lit. */
-static int
-agg_begins(const char *line, size_t len, const char *lit)
-{
-	size_t	n = strlen(lit);
-
-	return (len >= n && memcmp(line, lit, n) == 0);
-}
-
-/* The state a line opens a block in, or BLK_NONE. */
-static enum agg_block_state
-agg_block_start(const char *line, size_t len)
-{
-	if (agg_begins(line, len, PY_TRACEBACK))
-		return (BLK_FRAMES);
-	if (agg_begins(line, len, "Exception in thread "))
-		return (BLK_HEAD);
-	return (BLK_NONE);
-}
-
-/*
- * The state after line in a block in state st, or BLK_NONE when line is
- * not part of it. Python: header, indented frames, the exception's line,
- * then a chained traceback may follow ("During handling of ...", "The
- * above exception ..."). Others: a header and indented lines ("\tat"),
- * "Caused by:" continuing.
- */
-static enum agg_block_state
-agg_block_next(enum agg_block_state st, const char *line, size_t len)
-{
-	int	indented = len > 0 && (line[0] == ' ' || line[0] == '\t');
-
-	switch (st) {
-	case BLK_HEAD:
-		if (agg_begins(line, len, PY_TRACEBACK))
-			return (BLK_FRAMES);
-		return (indented ? BLK_INDENTED : BLK_NONE);
-	case BLK_FRAMES:
-		return (indented ? BLK_FRAMES : BLK_AFTER);
-	case BLK_AFTER:
-		if (agg_begins(line, len, PY_TRACEBACK))
-			return (BLK_FRAMES);
-		if (len == 0 || agg_begins(line, len, "During handling of the "
-		    "above exception") || agg_begins(line, len, "The above "
-		    "exception was the direct cause"))
-			return (BLK_AFTER);
-		return (BLK_NONE);
-	case BLK_INDENTED:
-		if (indented || agg_begins(line, len, "Caused by: "))
-			return (BLK_INDENTED);
-		return (BLK_NONE);
-	default:
-		return (BLK_NONE);
-	}
 }
 
 /* Add a line to s's open block on stream which. */
