@@ -239,6 +239,14 @@ record_console(char *dst, const char *src, size_t n)
 			if (!ascii_printable8(w))
 				break;
 		}
+		/* A short line, or the end of one: the rest filled out with
+		 * blanks, 8 at a time too. */
+		if (n - k < 8 && k < n) {
+			w = 0x2020202020202020ULL;
+			memcpy(&w, s + k, n - k);
+			if (ascii_printable8(w))
+				k = n;
+		}
 		if (k > i) {
 			memcpy(d, s + i, k - i);
 			d += k - i;
