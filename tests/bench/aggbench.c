@@ -192,6 +192,28 @@ view_clock(void)
 }
 
 /*
+ * The console view's cost benches: output discarded, the test clock, the
+ * default window; and n ranks, "[rank K] ", of a world of n.
+ */
+static void
+view_init(struct origin *o, char (*pre)[32], int n)
+{
+	int	k;
+
+	aggregate_set_output(discard, discard);
+	aggregate_set_clock(view_clock);
+	aggregate_set_window(0.25);
+	for (k = 0; k < n; k++) {
+		snprintf(pre[k], sizeof pre[k], "[rank %d] ", k);
+		o[k].id = (uint64_t)k + 1;
+		o[k].rank = k;
+		o[k].pid = 1000 + k;
+		o[k].prefix = pre[k];
+		o[k].world = n;
+	}
+}
+
+/*
  * The console view alone, the same every run (bench.py's cost, under
  * callgrind): 8 ranks print n lines each of the cost workload's shape
  * (tests/progs/cwriter bench), in turns, one rank 3,616 lines ahead, the
@@ -209,17 +231,7 @@ view(long n)
 	long		 i, j;
 	int		 k, len;
 
-	aggregate_set_output(discard, discard);
-	aggregate_set_clock(view_clock);
-	aggregate_set_window(0.25);
-	for (k = 0; k < 8; k++) {
-		snprintf(pre[k], sizeof pre[k], "[rank %d] ", k);
-		o[k].id = (uint64_t)k + 1;
-		o[k].rank = k;
-		o[k].pid = 1000 + k;
-		o[k].prefix = pre[k];
-		o[k].world = 8;
-	}
+	view_init(o, pre, 8);
 	for (i = 0; i < n; i++) {
 		for (k = 0; k < 8; k++) {
 			j = k == 1 ? i + 3616 : i;
@@ -259,9 +271,7 @@ alone(const char *kind, long n)
 	long		 i;
 	int		 len, worded = strcmp(kind, "words") == 0;
 
-	aggregate_set_output(discard, discard);
-	aggregate_set_clock(view_clock);
-	aggregate_set_window(0.25);
+	view_init(NULL, NULL, 0);
 	for (i = 0; i < n; i++) {
 		r = r * 1103515245 + 12345;
 		if (worded)
@@ -297,17 +307,7 @@ longlines(long n)
 	long		 i;
 	int		 k, j, len;
 
-	aggregate_set_output(discard, discard);
-	aggregate_set_clock(view_clock);
-	aggregate_set_window(0.25);
-	for (k = 0; k < 4; k++) {
-		snprintf(pre[k], sizeof pre[k], "[rank %d] ", k);
-		o[k].id = (uint64_t)k + 1;
-		o[k].rank = k;
-		o[k].pid = 1000 + k;
-		o[k].prefix = pre[k];
-		o[k].world = 4;
-	}
+	view_init(o, pre, 4);
 	for (i = 0; i < n; i++) {
 		for (k = 0; k < 4; k++) {
 			len = snprintf(line, sizeof line, "config dump of the "
