@@ -453,9 +453,10 @@ agg_try(struct agg_group *c, const char *line, size_t len,
 	k = (longer * 15 - 1) / 100;	/* largest d with d < 0.15 longer */
 	if (k > AGG_BAND_MAX)
 		k = AGG_BAND_MAX;
+	/* Lengths too far apart: no sketch made, no distance taken. */
+	if ((c->len > len ? c->len - len : len - c->len) > k)
+		return;
 	if (longer >= AGG_BOUND_MIN) {
-		if ((c->len > len ? c->len - len : len - c->len) > k)
-			return;
 		if (c->sketch == NULL)
 			c->sketch = agg_sketch_new(c->text, c->len);
 		if (*lk == NULL)
