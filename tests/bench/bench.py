@@ -1287,16 +1287,18 @@ def bench_cost(args, results):
     # The console view alone, the same lines in the same order every run:
     # the aggregator's own instructions, which timing does not change.
     # Then one process alone: seq's lines, and lines whose words vary.
-    for name, argv, n in (
-            ("console view alone (aggbench view)", ["view"], 8 * lines),
+    # aggbench's argument N, and the lines it takes: N for each rank.
+    for name, argv, n, taken in (
+            ("console view alone (aggbench view)", ["view"], lines,
+             8 * lines),
             ("one process, numbers (aggbench alone numbers)",
-             ["alone", "numbers"], 100000),
+             ["alone", "numbers"], 100000, 100000),
             ("one process, words (aggbench alone words)",
-             ["alone", "words"], 100000),
+             ["alone", "words"], 100000, 100000),
             ("four ranks, 2,000-byte lines none alike (aggbench long)",
-             ["long"], 4 * 200)):
+             ["long"], 200, 4 * 200)):
         per = (aggbench_instructions(argv, n) -
-               aggbench_instructions(argv, 0)) / n
+               aggbench_instructions(argv, 0)) / taken
         rows[name] = {"median": per, "min": per, "max": per, "runs": []}
         print("cost %6.0f instructions per line: %s, taking and printing "
               "lines (the same every run)" % (per, name), flush=True)
@@ -1306,8 +1308,6 @@ def bench_cost(args, results):
 def aggbench_instructions(argv, n):
     """The aggregator's instructions in aggbench ARGV N (callgrind,
     counting only the taking and printing of lines)."""
-    if argv[0] in ("view", "long"):
-        n //= 8 if argv[0] == "view" else 4
     tmp = tempfile.mkdtemp(prefix="meshlog-bench-")
     out = os.path.join(tmp, "cg")
     subprocess.run(["valgrind", "--tool=callgrind",
