@@ -237,7 +237,6 @@ class Forwarding(MeshTest):
         self.check_once(lambda r: "worker %d says hi" % r, 2,
                         p.stdout.decode())
 
-
     def test_a_launcher_that_does_not_forward_keeps_its_own_lines(self):
         # torchrun without --tee: its workers write to its own stderr, so
         # none of its lines is a copy, even one its workers also wrote
