@@ -187,9 +187,11 @@ struct hello {
 	int		 which[2];	/* MESHLOG_STDOUT / MESHLOG_STDERR */
 	int		 tty[2];
 	int		 merged;	/* one stdout stream carries stderr too */
-	/* Set by source_create: the stream of a capture pipe each original
-	 * is (a descendant's), -1 for a destination of its own. */
+	/* Set by source_prepare: the stream of a capture pipe each original
+	 * is (a descendant's), -1 for a destination of its own; and the
+	 * source whose pipe that is (for the log), or -1. */
 	int		 inherit[2];
+	long long	 parent;
 };
 
 /*
@@ -542,6 +544,9 @@ enum dest_rc {
 
 /* Destination for fd (ownership passes); shared when already known. */
 struct dest	*dest_get(int fd);
+struct stat;
+/* The same, for an fd whose fstat(2) is *sb. */
+struct dest	*dest_get_stat(int fd, const struct stat *sb);
 /* Another reference to d. */
 struct dest	*dest_ref(struct dest *d);
 /* Drop a reference; what is queued is still written before d closes. */
@@ -800,18 +805,23 @@ uint64_t flush_last_version(void);
 struct source;
 
 /*
- * Columns the console's prefix takes on stream which of source id when
+ * Columns the console's prefix takes on stream which of src when
  * the console shows it instead of its raw bytes, else 0: a program that
  * asks its terminal's width is told that much less (its bars then fit).
  */
-size_t	source_console_margin(uint64_t id, int which);
+size_t	source_console_margin(const struct source *src, int which);
 
 /*
  * Register a source from a parsed hello and its descriptors (read end and
- * original per stream, in hello order; ownership passes). Returns the
- * source id, or 0 with an allocated reason in *cause.
+ * original per stream, in hello order; ownership passes) in two steps, so
+ * that the process waits only for the first: source_prepare checks and
+ * routes them (the source, its id in *id; or NULL with an allocated reason
+ * in *cause, the descriptors then still the caller's); source_start reads
+ * its pipes and tells the keeper and the log, and returns its id.
  */
-uint64_t source_create(struct hello *h, int *fds, int nfds, char **cause);
+struct source *source_prepare(struct hello *h, int *fds, int nfds,
+	    uint64_t *id, char **cause);
+uint64_t source_start(struct source *src, struct hello *h);
 /*
  * Register forked child pid of a source: fds are the read ends of its new
  * pipes (ownership passes), of[i] the pipe of its parent that fds[i]

@@ -127,24 +127,31 @@ dest_report(struct dest *d)
 struct dest *
 dest_get(int fd)
 {
-	struct dest	 key, *d;
 	struct stat	 sb;
-	char		 proc[64];
-	ssize_t		 n;
 
 	if (fstat(fd, &sb) != 0) {
 		close(fd);
 		return (NULL);
 	}
-	key.dev = sb.st_dev;
-	key.ino = sb.st_ino;
+	return (dest_get_stat(fd, &sb));
+}
+
+struct dest *
+dest_get_stat(int fd, const struct stat *sb)
+{
+	struct dest	 key, *d;
+	char		 proc[64];
+	ssize_t		 n;
+
+	key.dev = sb->st_dev;
+	key.ino = sb->st_ino;
 	if ((d = RB_FIND(dests, &dest_tree, &key)) != NULL) {
 		close(fd);
 		return (dest_ref(d));
 	}
 	d = xcalloc(1, sizeof *d);
-	d->dev = sb.st_dev;
-	d->ino = sb.st_ino;
+	d->dev = sb->st_dev;
+	d->ino = sb->st_ino;
 	d->orig = d->fd = fd;
 	d->refs = 1;
 	TAILQ_INIT(&d->watchers);
@@ -155,13 +162,13 @@ dest_get(int fd)
 		snprintf(d->name, sizeof d->name, "fd %d", fd);
 	else
 		d->name[n] = '\0';
-	if (S_ISREG(sb.st_mode) || S_ISBLK(sb.st_mode)) {
+	if (S_ISREG(sb->st_mode) || S_ISBLK(sb->st_mode)) {
 		d->kind = DEST_FILE;
 		d->append = (fcntl(fd, F_GETFL) & O_APPEND) != 0;
-	} else if (S_ISSOCK(sb.st_mode))
+	} else if (S_ISSOCK(sb->st_mode))
 		d->kind = DEST_SOCK;
 	else {
-		d->kind = S_ISFIFO(sb.st_mode) ? DEST_PIPE : DEST_NB;
+		d->kind = S_ISFIFO(sb->st_mode) ? DEST_PIPE : DEST_NB;
 		d->fd = open(proc, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		if (d->fd == -1) {
 			/* A pipe with no reader left cannot be opened. */

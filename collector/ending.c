@@ -363,6 +363,8 @@ ending_death_cb(int fd, short what, void *arg)
 void
 ending_watch(struct source *src)
 {
+	if (src->death != NULL)
+		return;		/* watched already (source_prepare) */
 	if (src->pidfd == -1)
 		src->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)src->pid, 0);
 	if (src->pidfd == -1)

@@ -214,6 +214,7 @@ peer_register(struct peer *p, const char *type, json_t *o)
 {
 	char		*cause = NULL, text[160];
 	struct jw	 w;
+	struct source	*src;
 	uint64_t	 id;
 	int		 i;
 
@@ -242,8 +243,8 @@ peer_register(struct peer *p, const char *type, json_t *o)
 		peer_refuse(p, "streams", "no hello accepted yet");
 		return (0);
 	}
-	id = source_create(&p->hello, p->fds, p->nfds, &cause);
-	if (id == 0) {
+	src = source_prepare(&p->hello, p->fds, p->nfds, &id, &cause);
+	if (src == NULL) {
 		peer_refuse(p, "hello", cause);
 		free(cause);
 		return (0);
@@ -263,11 +264,16 @@ peer_register(struct peer *p, const char *type, json_t *o)
 		    p->hello.inherit[i] == 1 ? "1" : "-");
 	/* Columns the console's prefix takes (the shim narrows the width). */
 	jw_lit(&w, "\",\"margin\":[");
-	jw_int(&w, (long long)source_console_margin(id, 0));
+	jw_int(&w, (long long)source_console_margin(src, 0));
 	jw_lit(&w, ",");
-	jw_int(&w, (long long)source_console_margin(id, 1));
+	jw_int(&w, (long long)source_console_margin(src, 1));
 	jw_lit(&w, "]}\n");
+	/*
+	 * The process waits for this answer, not for the rest: the pipes
+	 * are read from the next pass of the loop on, after source_start.
+	 */
 	peer_send_text(p, text, w.len);
+	(void)source_start(src, &p->hello);
 	return (0);
 }
 

@@ -378,11 +378,10 @@ source_label(struct source *src)
  * destination, never written. Returns 0, or -1 with an allocated *cause.
  */
 static int
-source_check_loops(const struct hello *h, const int *fds,
-    const struct stat *sb, char **cause)
+source_check_loops(const struct hello *h, const struct stat *sb,
+    const struct stat *ob, const int *ob_ok, char **cause)
 {
 	struct stream	 key;
-	struct stat	 ob;
 	int		 i, k;
 
 	for (i = 0; i < h->nstreams; i++) {
@@ -395,9 +394,8 @@ source_check_loops(const struct hello *h, const int *fds,
 			return (-1);
 		}
 		for (k = 0; k < h->nstreams; k++) {
-			if (fstat(fds[2 * k + 1], &ob) == 0 &&
-			    ob.st_dev == sb[i].st_dev &&
-			    ob.st_ino == sb[i].st_ino) {
+			if (ob_ok[k] && ob[k].st_dev == sb[i].st_dev &&
+			    ob[k].st_ino == sb[i].st_ino) {
 				xasprintf(cause, "%s: the destination is the "
 				    "pipe being captured",
 				    stream_names[h->which[k]]);
@@ -529,34 +527,47 @@ source_new(long pid, long rank, long world_size, const char *host,
 	return (src);
 }
 
-uint64_t
-source_create(struct hello *h, int *fds, int nfds, char **cause)
+/*
+ * A registering process's source, checked and routed but not yet read or
+ * known to the keeper, so that the welcome goes out before the rest of
+ * the work (source_start); or NULL with an allocated *cause. Each
+ * descriptor is asked fstat once.
+ */
+struct source *
+source_prepare(struct hello *h, int *fds, int nfds, uint64_t *id,
+    char **cause)
 {
 	struct source	*src;
 	struct stream	*s, key, *parent;
-	struct stat	 sb[2], ob;
-	int		 i;
-	long long	 parent_id = -1;
+	struct stat	 sb[2], ob[2];
+	int		 i, ob_ok[2];
 
 	if (nfds != 2 * h->nstreams) {
 		xasprintf(cause, "hello names %d streams but carries %d "
 		    "descriptors", h->nstreams, nfds);
-		return (0);
+		return (NULL);
 	}
 	for (i = 0; i < h->nstreams; i++) {
 		if (source_check_pipe(fds[2 * i], &sb[i]) != 0) {
 			xasprintf(cause, "%s: descriptor is not a pipe's read "
 			    "end", stream_names[h->which[i]]);
-			return (0);
+			return (NULL);
 		}
+		ob_ok[i] = fstat(fds[2 * i + 1], &ob[i]) == 0;
 	}
-	if (source_check_loops(h, fds, sb, cause) != 0)
-		return (0);
+	if (source_check_loops(h, sb, ob, ob_ok, cause) != 0)
+		return (NULL);
 	src = source_new(h->pid, h->rank, h->world_size, h->host, h->argv);
 	src->ppid = h->ppid;
 	src->announced = 1;
+	/*
+	 * The pidfd now, while the process waits for its welcome: once
+	 * answered, it may be gone and its pid another's.
+	 */
+	ending_watch(src);
 	source_label(src);
 	h->inherit[0] = h->inherit[1] = -1;
+	h->parent = -1;
 	for (i = 0; i < h->nstreams; i++) {
 		s = stream_new(src, h->which[i], fds[2 * i], &sb[i]);
 		/*
@@ -565,9 +576,9 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 		 * never into the pipe, so every line is recorded once.
 		 */
 		key.dev = 0;
-		if (fstat(fds[2 * i + 1], &ob) == 0 && S_ISFIFO(ob.st_mode)) {
-			key.dev = ob.st_dev;
-			key.ino = ob.st_ino;
+		if (ob_ok[i] && S_ISFIFO(ob[i].st_mode)) {
+			key.dev = ob[i].st_dev;
+			key.ino = ob[i].st_ino;
 		}
 		parent = key.dev != 0 ? source_find_pipe(&key) : NULL;
 		if (parent != NULL) {
@@ -575,14 +586,15 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 			stream_route_as(s, parent);
 			h->inherit[s->which] = parent->which;
 			/* A forked child that never wrote is not in the log. */
-			parent_id = (long long)(parent->src->announced ?
+			h->parent = (long long)(parent->src->announced ?
 			    parent->src->id : parent->src->anchor);
 		} else {
-			s->dest = dest_get(fds[2 * i + 1]);
+			s->dest = ob_ok[i] ? dest_get_stat(fds[2 * i + 1],
+			    &ob[i]) : dest_get(fds[2 * i + 1]);
 			stream_route(s, h->nested);
 		}
 		fds[2 * i] = fds[2 * i + 1] = -1;
-		stream_attach(s, 1);
+		src->st[s->which] = s;
 	}
 	/*
 	 * Output that passes nowhere raw (only to the log and the view) is
@@ -594,13 +606,31 @@ source_create(struct hello *h, int *fds, int nfds, char **cause)
 	if (h->auto_buffering && src->st[MESHLOG_STDOUT] != NULL &&
 	    (!src->st[MESHLOG_STDOUT]->tee || h->inherit[MESHLOG_STDOUT] != -1))
 		h->keep_buffering = 0;
+	*id = src->id;
+	return (src);
+}
+
+/*
+ * Read src's pipes, give them to the keeper, log that it opened: what
+ * source_prepare left. Its id, which is no longer open if every
+ * destination's reader had already left.
+ */
+uint64_t
+source_start(struct source *src, struct hello *h)
+{
+	int	i;
+
+	for (i = 0; i < 2; i++) {
+		if (src->st[i] != NULL)
+			stream_attach(src->st[i], 1);
+	}
 	/* Before source_add: the keeper keeps that too. */
 	if (h->runtime)
 		source_runtime_on(src);
 	source_add(src);
 	forward_open(src);
 
-	source_open_event(src, h, parent_id);
+	source_open_event(src, h, h->parent);
 	log_debug("source %llu: pid %ld rank %ld", (unsigned long long)src->id,
 	    src->pid, src->rank);
 	return (source_check_gone(src));
@@ -688,12 +718,11 @@ source_close_all(enum close_reason reason)
 }
 
 size_t
-source_console_margin(uint64_t id, int which)
+source_console_margin(const struct source *src, int which)
 {
-	struct source	*src = source_find(id);
-	struct stream	*s;
+	const struct stream	*s;
 
-	if (src == NULL || (s = src->st[which]) == NULL || !s->console ||
+	if ((s = src->st[which]) == NULL || !s->console ||
 	    s->tee || !console_mode()->on)
 		return (0);
 	return (strlen(src->prefix) + 1);

@@ -275,7 +275,7 @@ void	 forked_close(void);
 
 /* ending.c */
 
-/* Watch for src's death (pidfd); at source_add. */
+/* Watch for src's death (pidfd): before its welcome, or at source_add. */
 void	 ending_watch(struct source *);
 /*
  * src's last stream closed for reason: its source_closed is written when
