@@ -83,7 +83,7 @@ stream_order(struct stream *s)
 		if (up == NULL)
 			return (0);
 	}
-	if (!up->paused && (left = stream_pending(up)) > 1)
+	if (!up->paused && (left = stream_avail(up)) > 0)
 		(void)stream_move(up, left);
 	return (0);
 }
@@ -186,10 +186,10 @@ stream_hold(struct stream *s)
 {
 	struct stream	*up = stream_up(s);
 
-	if (up == NULL || s->holding || s->fd == -1 || stream_pending(s) <= 1)
+	if (up == NULL || s->holding || s->fd == -1 || stream_avail(s) == 0)
 		return;
 	s->holding = 1;
-	s->hold_off = up->bytes + stream_pending(up) - 1;
+	s->hold_off = up->bytes + stream_avail(up);
 	stream_hold_update(up);
 }
 
@@ -313,7 +313,7 @@ source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds, int nfds,
 		s->updev = parent[i]->dev;
 		s->upino = parent[i]->ino;
 		/* Its parent's bytes so far were written before the fork. */
-		s->fork_off = parent[i]->bytes + stream_pending(parent[i]) - 1;
+		s->fork_off = parent[i]->bytes + stream_avail(parent[i]);
 		stream_route_as(s, parent[i]);
 		fds[i] = -1;
 		/* Polled until it shows life, not watched (source_quiet_cb). */

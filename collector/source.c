@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,7 +215,7 @@ stream_move_at_most(struct stream *s, size_t max, int reads)
 			 * read once more, to see it dry (DEST_EMPTY).
 			 */
 			if (reads > 0 && ++nread >= reads &&
-			    stream_pending(s) > 1)
+			    stream_avail(s) > 0)
 				return (0);
 			continue;
 		case DEST_EMPTY:
@@ -645,15 +646,41 @@ source_runtime_on(struct source *src)
 		src->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)src->pid, 0);
 }
 
-/* Bytes s's pipe holds now, plus one: reading one more finds EOF. */
+/*
+ * The bytes s's pipe holds now (FIONREAD): whole writes, since a write of
+ * up to PIPE_BUF bytes lands in a pipe at once. Moving exactly that many
+ * ends where a write ended; asking for more takes the first bytes of a
+ * write that lands meanwhile, and a stream sharing the destination (a
+ * forked child's, a sibling's) could come between them and the rest,
+ * cutting a line the program wrote whole.
+ */
 size_t
-stream_pending(struct stream *s)
+stream_avail(struct stream *s)
 {
 	int	avail;
 
 	if (ioctl(s->fd, FIONREAD, &avail) == -1 || avail < 0)
 		avail = 0;
-	return ((size_t)avail + 1);
+	return ((size_t)avail);
+}
+
+/*
+ * What a drain moves: the bytes s's pipe holds now, and one more when no
+ * writer is left (none can land, and reading past them finds the end, so
+ * the stream closes). Writers are asked first: one that writes and closes
+ * after the count must not give a byte the count did not see.
+ */
+size_t
+stream_pending(struct stream *s)
+{
+	struct pollfd	pfd;
+
+	pfd.fd = s->fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP))
+		return (stream_avail(s) + 1);
+	return (stream_avail(s));
 }
 
 /*
@@ -752,6 +779,7 @@ static int
 source_drain_written(struct source *src)
 {
 	struct stream	*s;
+	size_t		 n;
 	int		 i, last;
 
 	for (i = 0; i < 2; i++) {
@@ -759,7 +787,8 @@ source_drain_written(struct source *src)
 			continue;
 		/* A pipe whose writers are all gone closes here. */
 		last = src->nopen == 1;
-		if (stream_move(s, stream_pending(s)) == -1 && last)
+		if ((n = stream_pending(s)) > 0 && stream_move(s, n) == -1 &&
+		    last)
 			return (-1);
 	}
 	return (0);

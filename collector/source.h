@@ -202,6 +202,8 @@ void	 stream_close(struct stream *, enum close_reason);
 void	 stream_pause(struct stream *);
 /* Move bytes from a stream's pipe (stream_move in source.c says how). */
 int	 stream_move(struct stream *, size_t);
+/* What s's pipe holds now; and that, or one more at its end (drains). */
+size_t	 stream_avail(struct stream *);
 size_t	 stream_pending(struct stream *);
 /* src's runtime asks for level signals; it is alive now. */
 void	 source_runtime_on(struct source *);
