@@ -46,7 +46,10 @@
 #include "collector.h"
 #include "keeper.h"
 
-/* Most program data queued for one destination before its writer waits. */
+/*
+ * Program data queued for one destination past which its writers wait; a
+ * read begun below it is taken whole, so the queue may pass it by one.
+ */
 #define DEST_MAX	(256 * 1024)
 /* Most console lines queued before they are dropped (a burst to a pager). */
 #define DEST_CONSOLE_MAX	(8 * 1024 * 1024)
@@ -511,7 +514,6 @@ dest_pass(struct dest *d, struct dest_watch *w, int in, char *buf,
 	volatile uint32_t	*passed = note != NULL ? note->passed :
 				    &unnoted;
 	ssize_t			 n, r;
-	size_t			 room;
 	int			 avail;
 
 	*got = 0;
@@ -556,12 +558,17 @@ dest_pass(struct dest *d, struct dest_watch *w, int in, char *buf,
 			n = r;
 		}
 	} else {
-		room = DEST_MAX - destq_len(&d->q);
 		if (destq_len(&d->q) >= DEST_MAX) {
 			dest_wait(d, w);
 			return (DEST_FULL);
 		}
-		n = dest_read(in, buf, max < room ? max : room, note);
+		/*
+		 * All that was asked for, not just what fits under DEST_MAX:
+		 * a read cut to the room left may end inside a write, and
+		 * another stream's bytes queued before the rest would cut a
+		 * line the program wrote whole.
+		 */
+		n = dest_read(in, buf, max, note);
 		if (n > 0 && destq_len(&d->q) == 0 &&
 		    (d->kind == DEST_FILE || (size_t)n >= DEST_HIGH))
 			dest_write_now(d, buf, (size_t)n, note, passed);
