@@ -346,7 +346,12 @@ static void __attribute__((noreturn))
 keeper_forward(struct keeper_entry *ent, size_t n)
 {
 	struct pollfd	*pfd = xcalloc(2 * n + 1, sizeof *pfd);
-	char		 buf[65536];
+	/*
+	 * As large as a capture pipe: each read takes all it holds, whole
+	 * writes, so two pipes copied to one destination never cut a line
+	 * that was written whole.
+	 */
+	static char	 buf[256 * 1024];
 	size_t		 i, live;
 	long long	 now, tried = 0, idle = -1;
 	ssize_t		 r;
