@@ -127,12 +127,24 @@ flush_check(void)
 	}
 }
 
-/* A flush's time is up: it ends now, whatever the clocks' rounding. */
+/*
+ * A flush's timer fired. libevent's clock (CLOCK_MONOTONIC_COARSE) may lag
+ * ours by a tick, so the timer can fire up to 4 ms early: the rest is
+ * waited out. Once past, the flush ends now, whatever the rounding.
+ */
 static void
 flush_timer_cb(int fd, short what, void *arg)
 {
 	struct pending	*pd = arg;
+	long long	 left = pd->b->deadline_ms - clock_now_ms();
+	struct timeval	 tv;
 
+	if (left > 0) {
+		tv.tv_sec = left / 1000;
+		tv.tv_usec = (left % 1000) * 1000;
+		if (evtimer_add(pd->timer, &tv) == 0)
+			return;
+	}
 	pd->b->deadline_ms = 0;
 	flush_check();
 }

@@ -221,6 +221,42 @@ Test(flush, a_rejoining_relay_is_asked_again_for_what_it_holds_back)
 	cr_assert_eq(r.last_version, 3);
 }
 
+/* Collects the base's timers, to fire them before their time. */
+static int
+collect_timer(const struct event_base *b, const struct event *ev, void *arg)
+{
+	struct event	**found = arg;
+
+	if (event_get_events(ev) == 0 && *found == NULL)
+		*found = (struct event *)ev;
+	return (0);
+}
+
+/*
+ * libevent's clock (CLOCK_MONOTONIC_COARSE) may lag the collector's by a
+ * tick, so a flush's timer can fire up to 4 ms before its deadline: the
+ * barrier waits out the rest (it ended 99 ms into a 100 ms flush once).
+ */
+Test(flush, a_timer_that_fires_early_does_not_end_the_barrier)
+{
+	struct fake	 s, r;
+	struct event	*timer = NULL;
+	long long	 t0 = clock_now_ms();
+
+	join(&s, FLUSH_SOURCE, "s", 0);
+	join(&r, FLUSH_RELAY, "slow", 1);
+	flush_start(100, got_reply, NULL);
+	event_base_foreach_event(base, collect_timer, &timer);
+	cr_assert_not_null(timer);
+	event_active(timer, EV_TIMEOUT, 1);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	cr_assert_eq(nreplies, 0);
+	while (nreplies == 0)
+		event_base_loop(base, EVLOOP_ONCE);
+	cr_assert_geq(clock_now_ms() - t0, 100);
+	cr_assert_str_eq(missing(replies[0]), "slow");
+}
+
 Test(flush, the_deadline_ends_a_barrier_with_who_is_missing)
 {
 	struct fake	s, r;
