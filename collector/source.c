@@ -561,11 +561,6 @@ source_prepare(struct hello *h, int *fds, int nfds, uint64_t *id,
 	src = source_new(h->pid, h->rank, h->world_size, h->host, h->argv);
 	src->ppid = h->ppid;
 	src->announced = 1;
-	/*
-	 * The pidfd now, while the process waits for its welcome: once
-	 * answered, it may be gone and its pid another's.
-	 */
-	ending_watch(src);
 	source_label(src);
 	h->inherit[0] = h->inherit[1] = -1;
 	h->parent = -1;
@@ -607,6 +602,14 @@ source_prepare(struct hello *h, int *fds, int nfds, uint64_t *id,
 	if (h->auto_buffering && src->st[MESHLOG_STDOUT] != NULL &&
 	    (!src->st[MESHLOG_STDOUT]->tee || h->inherit[MESHLOG_STDOUT] != -1))
 		h->keep_buffering = 0;
+	/*
+	 * The pidfd now, while the process waits for its welcome: once
+	 * answered, it may be gone and its pid another's. After the routing,
+	 * which registers the forked child this process was before its exec
+	 * (source_find_pipe): watched later, this source hears of the death
+	 * first, and the failure is named by it (its rank), not by the fork.
+	 */
+	ending_watch(src);
 	*id = src->id;
 	return (src);
 }
