@@ -127,6 +127,17 @@ flush_check(void)
 	}
 }
 
+/* Arm pd's timer to fire in ms milliseconds: 0, or -1. */
+static int
+flush_arm(struct pending *pd, long long ms)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	return (evtimer_add(pd->timer, &tv));
+}
+
 /*
  * A flush's timer fired. libevent's clock (CLOCK_MONOTONIC_COARSE) may lag
  * ours by a tick, so the timer can fire up to 4 ms early: the rest is
@@ -137,14 +148,9 @@ flush_timer_cb(int fd, short what, void *arg)
 {
 	struct pending	*pd = arg;
 	long long	 left = pd->b->deadline_ms - clock_now_ms();
-	struct timeval	 tv;
 
-	if (left > 0) {
-		tv.tv_sec = left / 1000;
-		tv.tv_usec = (left % 1000) * 1000;
-		if (evtimer_add(pd->timer, &tv) == 0)
-			return;
-	}
+	if (left > 0 && flush_arm(pd, left) == 0)
+		return;
 	pd->b->deadline_ms = 0;
 	flush_check();
 }
@@ -157,7 +163,6 @@ flush_start(int timeout_ms, reply_cb cb, void *arg)
 	uint64_t		*ids, version;
 	size_t			 n = 0, i;
 	long long		 deadline, left;
-	struct timeval		 tv;
 	int			 rc;
 
 	pd = xcalloc(1, sizeof *pd);
@@ -173,9 +178,7 @@ flush_start(int timeout_ms, reply_cb cb, void *arg)
 	version = pd->b->version;
 	TAILQ_INSERT_TAIL(&pendings, pd, entry);
 	pd->timer = evtimer_new(base, flush_timer_cb, pd);
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	if (pd->timer == NULL || evtimer_add(pd->timer, &tv) != 0)
+	if (pd->timer == NULL || flush_arm(pd, timeout_ms) != 0)
 		fatalx("cannot arm a flush timer");
 	/*
 	 * Ask everyone in id order: relays start draining on their hosts
