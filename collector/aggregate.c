@@ -682,8 +682,7 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 			sketch = NULL;
 		}
 	}
-	if (sketch != NULL)
-		free(sketch);
+	free(sketch);	/* the line's, when no group kept it */
 	agg_member_add(g, s, line, len);
 	agg_hint(s, g, at);
 	return (g->serial);
