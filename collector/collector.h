@@ -978,8 +978,8 @@ int	 control_parse_level(json_t *v);
 /* ---- The program. */
 
 /* launch.c */
-/* Note which signals were ignored when the collector started; first. */
-void	launch_note_signals(void);
+/* Note the signals, mask and limit the job inherits as they are; first. */
+void	launch_note_inherited(void);
 /* Whether sig was ignored when the collector started (nohup). */
 int	launch_ignored(int sig);
 /* Path of the preload library this collector should use. */

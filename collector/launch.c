@@ -3,6 +3,7 @@
  * socket in its environment, and pass its exit status through.
  */
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -20,16 +21,22 @@ static pid_t	child = -1;
 static int	child_status = -1;
 static int	child_raw;	/* its wait status */
 static sigset_t	inherited_ignores;	/* ignored when we were started */
+static sigset_t	inherited_mask;		/* blocked when we were started */
+static struct rlimit inherited_nofile;	/* main() raises ours */
+static int	have_nofile;
 
 /* The signals whose inherited disposition the job gets back. */
 static const int launch_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
 
 void
-launch_note_signals(void)
+launch_note_inherited(void)
 {
 	struct sigaction	sa;
 	size_t			i;
 
+	have_nofile = getrlimit(RLIMIT_NOFILE, &inherited_nofile) == 0;
+	if (sigprocmask(SIG_SETMASK, NULL, &inherited_mask) != 0)
+		sigemptyset(&inherited_mask);
 	sigemptyset(&inherited_ignores);
 	for (i = 0; i < sizeof launch_sigs / sizeof launch_sigs[0]; i++) {
 		if (sigaction(launch_sigs[i], NULL, &sa) == 0 &&
@@ -90,7 +97,6 @@ launch_start(char *const *argv, const char *socket_path)
 {
 	const char	*shim = launch_shim_path(), *old;
 	char		*preload;
-	sigset_t	 none;
 	char		 resolved[PATH_MAX];
 	size_t		 i;
 
@@ -110,9 +116,14 @@ launch_start(char *const *argv, const char *socket_path)
 	case -1:
 		fatal("fork");
 	case 0:
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		/* What we inherited, as if we were not there (nohup). */
+		/*
+		 * What we inherited, as if we were not there: the mask, the
+		 * ignores (nohup) and the descriptor limit, which a soft
+		 * limit past FD_SETSIZE would break select() with.
+		 */
+		sigprocmask(SIG_SETMASK, &inherited_mask, NULL);
+		if (have_nofile)
+			(void)setrlimit(RLIMIT_NOFILE, &inherited_nofile);
 		for (i = 0; i < sizeof launch_sigs / sizeof launch_sigs[0]; i++)
 			signal(launch_sigs[i], launch_ignored(launch_sigs[i]) ?
 			    SIG_IGN : SIG_DFL);

@@ -342,7 +342,7 @@ main(int argc, char **argv)
 	double		 secs;
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD };
 
-	launch_note_signals();
+	launch_note_inherited();
 	cfg.console = 1;
 	cfg.line_max = LINE_MAX_DEFAULT;
 	cfg.hello_timeout = 10;

@@ -226,6 +226,40 @@ class WithCollector(MeshTest):
         # SIG_IGN is 1, SIG_DFL 0: as inherited, SIGTERM left alone.
         self.assertEqual(out.decode().split("\n")[:2], ["1 1 0", "survived"])
 
+    def test_launch_passes_limits_and_signal_mask_through(self):
+        # The collector raises its own descriptor limit to hold many
+        # sources; the job gets the limit it was started with (a higher
+        # soft limit breaks select() past 1024 and slows programs that
+        # close every possible descriptor), and the signal mask, umask
+        # and every other limit as inherited.
+        probe = ("import os, resource\n"
+                 "print([(n, resource.getrlimit(getattr(resource, n)))"
+                 " for n in sorted(dir(resource)) if n.startswith("
+                 "'RLIMIT_')])\n"
+                 "print(os.umask(0o022))\n"
+                 "print([l for l in open('/proc/self/status')"
+                 " if l.startswith(('SigBlk', 'SigIgn'))])\n")
+
+        def start():
+            import resource
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 512),
+                                                        hard))
+            signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2,
+                                                      signal.SIGWINCH])
+            os.umask(0o027)
+
+        views = []
+        for pre in ([], [self.collector_path(), "-q", "-s",
+                         os.path.join(self.tmp, "l.sock"), "--"]):
+            out = subprocess.run(pre + [PYTHON, "-c", probe],
+                                 preexec_fn=start, stdout=subprocess.PIPE,
+                                 env=clean_env(), timeout=60, check=True)
+            views.append(out.stdout.decode())
+        self.assertIn("('RLIMIT_NOFILE', (512,", views[0])
+        self.assertIn("SigBlk:\\t0000000008000800", views[0])
+        self.assertEqual(views[1], views[0])
+
     def test_console_view_on_a_terminal_in_launch_mode(self):
         # In launch mode on a terminal the console view replaces the raw
         # output: each line once, prefixed.
