@@ -187,6 +187,8 @@ struct hello {
 	int		 which[2];	/* MESHLOG_STDOUT / MESHLOG_STDERR */
 	int		 tty[2];
 	int		 merged;	/* one stdout stream carries stderr too */
+	int		 tty_shared;	/* both on one terminal's open file, */
+	long long	 tty_at[2];	/* its st_dev and st_ino */
 	/* Set by source_prepare: the stream of a capture pipe each original
 	 * is (a descendant's), -1 for a destination of its own; and the
 	 * source whose pipe that is (for the log), or -1. */
@@ -581,8 +583,9 @@ void		 dest_write(struct dest *d, const char *p, size_t n);
 int		 dest_is_view(struct dest *d);
 /* Mark d as one of the collector's own console outputs. */
 void		 dest_set_console(struct dest *d);
-/* Whether a destination writes to the file dev/ino. */
+/* Whether a destination writes to the file dev/ino; the view's does. */
 int		 dest_known(dev_t dev, ino_t ino);
+int		 dest_view_at(dev_t dev, ino_t ino);
 /* Whether d's reader is gone (its writers are to get EPIPE). */
 int		 dest_gone(struct dest *d);
 /* The descriptor as received, for the keeper (borrowed). */

@@ -265,6 +265,17 @@ dest_fd(struct dest *d)
 }
 
 int
+dest_view_at(dev_t dev, ino_t ino)
+{
+	struct dest	key, *d;
+
+	key.dev = dev;
+	key.ino = ino;
+	d = RB_FIND(dests, &dest_tree, &key);
+	return (d != NULL && d->view);
+}
+
+int
 dest_known(dev_t dev, ino_t ino)
 {
 	struct dest	key;

@@ -167,6 +167,22 @@ hello_from_json(json_t *root, struct hello *h, char **cause)
 		    "merged");
 		goto out;
 	}
+	/* Both streams' terminal, which merges them if its order shows. */
+	if ((v = json_object_get(root, "tty_shared")) != NULL) {
+		if (!json_is_array(v) || json_array_size(v) != 2 ||
+		    !json_is_integer(json_array_get(v, 0)) ||
+		    !json_is_integer(json_array_get(v, 1)) ||
+		    json_integer_value(json_array_get(v, 0)) < 0 ||
+		    json_integer_value(json_array_get(v, 1)) < 0 ||
+		    h->nstreams != 2 || !h->tty[0] || !h->tty[1]) {
+			hello_fail(cause, "missing or bad field",
+			    "tty_shared");
+			goto out;
+		}
+		h->tty_shared = 1;
+		h->tty_at[0] = json_integer_value(json_array_get(v, 0));
+		h->tty_at[1] = json_integer_value(json_array_get(v, 1));
+	}
 	rc = 0;
 out:
 	if (rc != 0)

@@ -204,6 +204,28 @@ peer_refuse(struct peer *p, const char *what, const char *why)
 }
 
 /*
+ * Whether h's stdout and stderr, one open file of a terminal, become one
+ * stream: where the raw bytes reach that terminal, one pipe keeps their
+ * order on the screen (as `2>&1` into a file does); where the console
+ * view replaces them, the streams stay apart, and the view and the log
+ * still tell stderr. Then h describes the one stream the shim sends.
+ */
+#define ACCEPT		"{\"type\":\"accept\"}\n"
+#define ACCEPT_MERGE	"{\"type\":\"accept\",\"merge\":true}\n"
+static int
+peer_merge_tty(struct hello *h)
+{
+	if (!h->tty_shared || (!cfg.tee && dest_view_at(
+	    (dev_t)h->tty_at[0], (ino_t)h->tty_at[1])))
+		return (0);
+	h->merged = 1;
+	h->nstreams = 1;
+	h->which[0] = MESHLOG_STDOUT;
+	h->tty[0] = 1;
+	return (1);
+}
+
+/*
  * A shim registers in two steps. Its hello comes alone and is answered
  * with accept; only then does it send its pipes and original descriptors
  * (a streams message), answered with welcome. Returns 1 while more is
@@ -235,8 +257,10 @@ peer_register(struct peer *p, const char *type, json_t *o)
 			    p->hello.pid, (long)p->pid);
 		p->hello.pid = p->pid;	/* the kernel's word, in our pid ns */
 		p->accepted = 1;
-		peer_send_text(p, "{\"type\":\"accept\"}\n",
-		    sizeof "{\"type\":\"accept\"}\n" - 1);
+		if (peer_merge_tty(&p->hello))
+			peer_send_text(p, ACCEPT_MERGE, sizeof ACCEPT_MERGE - 1);
+		else
+			peer_send_text(p, ACCEPT, sizeof ACCEPT - 1);
 		return (1);
 	}
 	if (!p->accepted) {

@@ -43,6 +43,8 @@ struct shim_reg {
 	int	pipe[2][2];	/* [stream][read, write] */
 	int	capture[2];
 	int	merged;		/* 1 and 2 share one open file: one pipe */
+	int	tty_shared;	/* ... that file a terminal, if accepted */
+	long long tty_at[2];	/* that terminal's st_dev, st_ino */
 	int	tty[2];
 	long	ttydev[2];	/* that terminal's device, 0 unknown */
 	int	file[2];	/* the original is a regular file */
@@ -201,14 +203,26 @@ shim_probe_streams(char **envp, struct shim_reg *r)
 	/*
 	 * `> f 2>&1`, `2>&1 | cmd`: writes to 1 and 2 land in one file in
 	 * the program's order. One pipe for both keeps that order. Where
-	 * order cannot be observed (terminals, /dev/null) the streams stay
-	 * apart, so the log still says which is stderr; so they do without
-	 * kcmp (seccomp, old kernels).
+	 * order cannot be observed (/dev/null) the streams stay apart, so
+	 * the log still says which is stderr; so they do without kcmp
+	 * (seccomp, old kernels).
 	 */
 	r->merged = r->capture[0] && r->capture[1] && fstat(1, &sb) == 0 &&
 	    (S_ISREG(sb.st_mode) || S_ISFIFO(sb.st_mode) ||
 	    S_ISSOCK(sb.st_mode)) && syscall(SYS_kcmp, (long)getpid(),
 	    (long)getpid(), SHIM_KCMP_FILE, 1L, 2L) == 0;
+	/*
+	 * A terminal shows the order too, unless the collector's console
+	 * view replaces what reaches it: the collector decides (accept).
+	 */
+	r->tty_shared = !r->merged && r->tty[0] && r->tty[1] &&
+	    fstat(1, &sb) == 0 && S_ISCHR(sb.st_mode) &&
+	    syscall(SYS_kcmp, (long)getpid(), (long)getpid(),
+	    SHIM_KCMP_FILE, 1L, 2L) == 0;
+	if (r->tty_shared) {
+		r->tty_at[0] = (long long)sb.st_dev;
+		r->tty_at[1] = (long long)sb.st_ino;
+	}
 }
 
 /*
@@ -305,6 +319,13 @@ shim_hello(struct jw *w, struct shim_reg *r, char **argv, char **envp)
 	if (!r->linebuf)
 		jw_lit(w, r->buffering_asked ? ",\"buffering\":\"keep\"" :
 		    ",\"buffering\":\"program\"");
+	if (r->tty_shared) {
+		jw_lit(w, ",\"tty_shared\":[");
+		jw_int(w, r->tty_at[0]);
+		jw_lit(w, ",");
+		jw_int(w, r->tty_at[1]);
+		jw_lit(w, "]");
+	}
 	jw_lit(w, ",\"streams\":[");
 	for (i = 0; i < (r->merged ? 1 : 2); i++) {
 		if (!r->capture[i])
@@ -510,6 +531,8 @@ shim_register(char **argv, char **envp, const char **why)
 	}
 	if (shim_expect(&r, deadline, "{\"type\":\"accept\"", why) != 0)
 		goto out;
+	if (r.tty_shared && strstr(r.answer, "\"merge\":true") != NULL)
+		r.merged = 1;
 	for (i = 0; i < (r.merged ? 1 : 2); i++) {
 		if (!r.capture[i])
 			continue;

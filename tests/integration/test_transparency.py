@@ -11,7 +11,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BUILD, CWRITER, CXXWRITER, PYTHON, SHIM, MeshTest,
-                     clean_env, line_records, read_until_eof, run_on_pty)
+                     clean_env, line_records, read_records, read_until_eof,
+                     run_on_pty)
 
 PROBE = ("import os, sys, shutil\n"
          "print('isatty', os.isatty(1), sys.stdout.isatty(), os.isatty(2))\n"
@@ -272,6 +273,36 @@ class WithCollector(MeshTest):
         lines = [l for l in out.splitlines() if "tty " in l and "err" not in l]
         self.assertEqual(len(lines), 3, out)
         self.assertTrue(all(l.startswith("[pid ") for l in lines), out)
+
+    def test_one_terminal_for_both_streams(self):
+        # stdout and stderr on one terminal: where the raw bytes reach
+        # it, one pipe keeps their order on the screen (the transparency
+        # case merged-pty); where the console view replaces them, the
+        # streams stay apart and the log says which lines are stderr.
+        prog = ("import sys\n"
+                "for i in range(3):\n"
+                "    print('out', i, flush=True)\n"
+                "    print('err', i, file=sys.stderr, flush=True)\n")
+        logs = {}
+        for name, opts in (("view", []), ("raw", ["-q"])):
+            logs[name] = os.path.join(self.tmp, name + ".jsonl")
+            rc, out = run_on_pty([self.collector_path(), *opts, "-s",
+                                  os.path.join(self.tmp, name + ".sock"),
+                                  "-j", logs[name], "--", PYTHON, "-c",
+                                  prog], clean_env())
+            self.assertEqual(rc, 0, out)
+        view = read_records(logs["view"])
+        self.assertEqual(sorted((r["line"], r["stream"])
+                                for r in line_records(view)),
+                         sorted(("%s %d" % (w, i), s) for i in range(3)
+                                for w, s in (("out", "stdout"),
+                                             ("err", "stderr"))))
+        raw = read_records(logs["raw"])
+        opened = [r for r in raw if r.get("event") == "source_open"]
+        self.assertEqual(opened[0].get("merged"), True, opened)
+        self.assertEqual([r["line"] for r in line_records(raw)],
+                         ["out 0", "err 0", "out 1", "err 1", "out 2",
+                          "err 2"])
 
 
 if __name__ == "__main__":

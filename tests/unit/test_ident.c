@@ -235,6 +235,15 @@ Test(hello, refusals_say_why)
 		{ "\"stderr\",\"tty\":false", "\"stdin\",\"tty\":false",
 		    "bad stream name" },
 		{ "\"pid\":42,", "\"pid\":42,\"pid\":43,", "malformed JSON" },
+		/* tty_shared: two numbers, for two streams on a terminal. */
+		{ "\"streams\"", "\"tty_shared\":[5,-7],\"streams\"",
+		    "tty_shared" },
+		{ "\"streams\"", "\"tty_shared\":[5],\"streams\"",
+		    "tty_shared" },
+		{ "\"streams\"", "\"tty_shared\":true,\"streams\"",
+		    "tty_shared" },
+		{ "\"streams\"", "\"tty_shared\":[5,7],\"streams\"",
+		    "tty_shared" },	/* stderr is no terminal */
 	};
 	struct hello	 h;
 	char		*msg, *cause;
@@ -280,6 +289,23 @@ Test(hello, merged_stdout_carries_stderr)
 	    cause);
 	cr_assert_eq(h.nstreams, 1);
 	cr_assert(h.merged);
+	hello_clear(&h);
+	free(msg);
+}
+
+Test(hello, stdout_and_stderr_on_one_terminal)
+{
+	struct hello	 h;
+	char		*cause = NULL, *msg;
+
+	msg = mutate("\"stderr\",\"tty\":false}]",
+	    "\"stderr\",\"tty\":true}],\"tty_shared\":[64768,9000000000]");
+	cr_assert_eq(hello_parse(msg, strlen(msg), &h, &cause), 0, "%s",
+	    cause);
+	cr_assert(h.tty_shared && !h.merged);
+	cr_assert_eq(h.nstreams, 2);
+	cr_assert_eq(h.tty_at[0], 64768);
+	cr_assert_eq(h.tty_at[1], 9000000000LL);
 	hello_clear(&h);
 	free(msg);
 }
