@@ -49,6 +49,7 @@ import contextlib
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import socket
@@ -1168,10 +1169,16 @@ def bench_fork(args, results):
 
 
 def start_times(argv, envs, runs, out):
-    """Median wall ms of argv per environment, alternating."""
+    """Median wall ms of argv per environment, alternating. A run's place
+    in the rotation moves its time by tenths of a millisecond here, so
+    each round runs them in an order of its own."""
     res = {name: [] for name in envs}
+    order = random.Random(1)
     for _ in range(runs):
-        for name, env in envs.items():
+        names = list(envs)
+        order.shuffle(names)
+        for name in names:
+            env = envs[name]
             t = time.perf_counter()
             rc = subprocess.run(argv, env=env, stdout=out,
                                 stderr=subprocess.DEVNULL).returncode
@@ -1338,15 +1345,29 @@ def bench_start(args, results):
     plain = {k: v for k, v in os.environ.items() if k not in
              ("LD_PRELOAD", "PYTHONDONTWRITEBYTECODE")}
     shim = dict(plain, LD_PRELOAD=SHIM, MESHLOG_SOCKET=socks[0])
+    # The floors under the shim's cost: any preloaded library (an empty
+    # one), and the shim with no collector to register with.
+    empty = os.path.join(tmp, "empty.so")
+    with open(empty + ".c", "w") as f:
+        f.write("int meshlog_bench_empty;\n")
+    subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O2",
+                    "-o", empty, empty + ".c"], check=True)
     rows = {}
     try:
         with open(os.devnull, "wb") as null:
-            t = start_times(["/bin/true"], {"no shim": plain, "shim": shim},
-                            500, null)
+            t = start_times(["/bin/true"], {
+                "no shim": plain, "shim": shim,
+                "empty library": dict(plain, LD_PRELOAD=empty),
+                "shim, no collector": dict(
+                    shim, MESHLOG_SOCKET=os.path.join(tmp, "none"),
+                    MESHLOG_QUIET="1")}, 500, null)
             rows["true_ms"] = t
-            print("start /bin/true: %.3f ms, with the shim %.3f ms (%+.3f)"
-                  % (t["no shim"], t["shim"], t["shim"] - t["no shim"]),
-                  flush=True)
+            print("start /bin/true: %.3f ms, with the shim %.3f ms (%+.3f); "
+                  "an empty preloaded library %+.3f, the shim with no "
+                  "collector %+.3f"
+                  % (t["no shim"], t["shim"], t["shim"] - t["no shim"],
+                     t["empty library"] - t["no shim"],
+                     t["shim, no collector"] - t["no shim"]), flush=True)
             t = start_times([PY, "-c", "pass"], {
                 "no shim": plain, "shim": shim,
                 "shim, level set": dict(shim, MESHLOG_SOCKET=socks[1])},
@@ -1411,6 +1432,12 @@ def markdown(results):
                 "|---|---|---|---|",
                 "| /bin/true, median of 500 (ms) | %.3f | %.3f | %+.3f |" % (
                     t["no shim"], t["shim"], t["shim"] - t["no shim"]),
+                "| the same, an empty preloaded library instead (ms) | %.3f "
+                "| %.3f | %+.3f |" % (t["no shim"], t["empty library"],
+                                      t["empty library"] - t["no shim"]),
+                "| the same, the shim with no collector (ms) | %.3f | %.3f "
+                "| %+.3f |" % (t["no shim"], t["shim, no collector"],
+                               t["shim, no collector"] - t["no shim"]),
                 "| python3 -c pass, median of 60 (ms) | %.2f | %.2f | %+.2f |"
                 % (py["no shim"], py["shim"], py["shim"] - py["no shim"]),
                 "| the same with a level file set (ms) | %.2f | %.2f | %+.2f |"
