@@ -980,20 +980,6 @@ int	 control_parse_level(json_t *v);
 
 /* ---- The program. */
 
-/* launch.c */
-/* Note the signals, mask and limit the job inherits as they are; first. */
-void	launch_note_inherited(void);
-/* Whether sig was ignored when the collector started (nohup). */
-int	launch_ignored(int sig);
-/* Path of the preload library this collector should use. */
-const char *launch_shim_path(void);
-/* Start the command with the shim; exits on error. */
-void	launch_start(char *const *argv, const char *socket_path);
-/* Whether the command has exited; *status gets the exit code to use. */
-int	launch_done(int *status);
-/* The command's pid; *raw its wait status once launch_done said so. */
-long	launch_child(int *raw);
-/* Forward a termination signal to the command. */
-void	launch_signal(int sig);
+/* launch.c: see launch.h. */
 
 #endif

@@ -3,6 +3,7 @@
  * socket in its environment, and pass its exit status through.
  */
 
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "collector.h"
+#include "launch.h"
 
 static pid_t	child = -1;
 static int	child_status = -1;
@@ -162,6 +164,30 @@ launch_done(int *status)
 	}
 	*status = child_status;
 	return (1);
+}
+
+void
+launch_end_as_child(void)
+{
+	sigset_t	one;
+	int		sig;
+
+	if (child_status == -1 || !WIFSIGNALED(child_raw))
+		return;
+	/*
+	 * Killed by a signal, the command ends its parent's wait as if it
+	 * had been that parent's child: killed by the same signal (a shell
+	 * then says "Segmentation fault"; Python's returncode is -11, not
+	 * 139). Not dumpable: the command's core is the one that counts.
+	 */
+	sig = WTERMSIG(child_raw);
+	fflush(NULL);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)signal(sig, SIG_DFL);
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	(void)sigprocmask(SIG_UNBLOCK, &one, NULL);
+	(void)raise(sig);
 }
 
 long

@@ -18,6 +18,7 @@
 
 #include "collector.h"
 #include "keeper.h"
+#include "launch.h"
 
 struct config		 cfg;
 struct event_base	*base;
@@ -31,8 +32,9 @@ static const char usage_text[] =
 "Collects the stdout and stderr of every process that loads\n"
 "libmeshlog_preload.so, prints one console view of them and writes a\n"
 "lossless JSON Lines log. With a command, runs it with the preload library\n"
-"and exits with its exit status once its output is drained; without one,\n"
-"serves until SIGINT or SIGTERM; SIGHUP reopens the JSON log.\n"
+"and ends as it did (its exit status, or its signal) once its output is\n"
+"drained; without one, serves until SIGINT or SIGTERM; SIGHUP reopens the\n"
+"JSON log.\n"
 "\n"
 "  -s, --socket PATH     control socket (default: $XDG_RUNTIME_DIR/meshlog/\n"
 "                        collector.sock, else /tmp/meshlog-$UID/collector.sock;\n"
@@ -676,5 +678,7 @@ main(int argc, char **argv)
 	}
 	free(path);
 	cfg.socket_path = NULL;
+	if (launching)
+		launch_end_as_child();
 	return (status);
 }

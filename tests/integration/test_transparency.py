@@ -261,6 +261,30 @@ class WithCollector(MeshTest):
         self.assertIn("SigBlk:\\t0000000008000800", views[0])
         self.assertEqual(views[1], views[0])
 
+    def test_launch_ends_as_its_command_did(self):
+        # Its parent sees what it would see of the command itself: an
+        # exit code, or death by the same signal (Python's -11, a
+        # shell's "Segmentation fault"), and no core of the collector.
+        import resource
+
+        def cores():
+            resource.setrlimit(resource.RLIMIT_CORE, (
+                resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+        cwd = os.path.join(self.tmp, "cwd")
+        os.mkdir(cwd)
+        for cmd, want in (("exit 3", 3), ("ulimit -c 0; kill -SEGV $$",
+                                          -signal.SIGSEGV),
+                          ("kill -TERM $$", -signal.SIGTERM)):
+            got = []
+            for pre in ([], [self.collector_path(), "-q", "-s",
+                             os.path.join(self.tmp, "e.sock"), "--"]):
+                got.append(subprocess.run(
+                    pre + ["sh", "-c", cmd], cwd=cwd, preexec_fn=cores,
+                    env=clean_env(), timeout=60).returncode)
+            self.assertEqual(got, [want, want], cmd)
+        self.assertEqual(os.listdir(cwd), [])
+
     def test_console_view_on_a_terminal_in_launch_mode(self):
         # In launch mode on a terminal the console view replaces the raw
         # output: each line once, prefixed.

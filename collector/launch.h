@@ -1,0 +1,26 @@
+/*
+ * Launch mode (launch.c): the command the collector runs, started as if
+ * the collector were not there, and its end passed on. Included by
+ * launch.c and main.c.
+ */
+#ifndef MESHLOG_LAUNCH_H
+#define MESHLOG_LAUNCH_H
+
+/* Note the signals, mask and limit the job inherits as they are; first. */
+void	launch_note_inherited(void);
+/* Whether sig was ignored when the collector started (nohup). */
+int	launch_ignored(int sig);
+/* Path of the preload library this collector should use. */
+const char *launch_shim_path(void);
+/* Start the command with the shim; exits on error. */
+void	launch_start(char *const *argv, const char *socket_path);
+/* Whether the command has exited; *status gets the exit code to use. */
+int	launch_done(int *status);
+/* Die of the signal that killed the command, if one did; last thing. */
+void	launch_end_as_child(void);
+/* The command's pid; *raw its wait status once launch_done said so. */
+long	launch_child(int *raw);
+/* Forward a termination signal to the command. */
+void	launch_signal(int sig);
+
+#endif
