@@ -2,7 +2,8 @@
  * The job's account at its end: per rank, its lines, warnings and errors
  * (the severity the console detects), how its process ended and when; the
  * first failure with its last lines; ranks that never registered when the
- * world size is known; processes without a rank, counted. Processes are
+ * world size is known; processes without a rank, counted, and what they
+ * wrote; the job's totals, of every process. Processes are
  * added as they end (summary_add); the ones still running are passed in
  * when an account is asked for.
  *
@@ -47,6 +48,7 @@ static long			 world_size = -1;
 /* Processes without a rank: how many, how many failed, the first few. */
 static unsigned			 others, others_failed;
 static json_t			*others_list;
+static uint64_t			 others_said[3];	/* lines, warn., err. */
 
 /*
  * The account of rank r in t, made if new. Put in its place at once: a
@@ -170,6 +172,9 @@ summary_add(const struct summary_proc *p, const struct ending_lines *tail)
 	if (p->rank >= 0)
 		return;
 	others++;
+	others_said[0] += p->lines;
+	others_said[1] += p->warnings;
+	others_said[2] += p->errors;
 	if (!summary_failed(p))
 		return;
 	others_failed++;
@@ -186,16 +191,30 @@ summary_build(const struct summary_proc *live, size_t nlive,
 	struct summary_table	 t = { NULL, 0, 0 };
 	struct summary_rank	*e;
 	size_t			 i;
-	json_t			*o, *a, *missing;
-	uint64_t		 lines = 0, warnings = 0, errors = 0;
-	unsigned		 failed = 0;
+	json_t			*o, *a, *missing, *other;
+	uint64_t		 lines, warnings, errors;
+	unsigned		 failed = 0, nothers = others;
 	long			 r;
 
 	/* The ended processes' accounts, then the running ones, on a copy. */
 	for (i = 0; i < ended.n; i++)
 		*summary_rank_get(&t, ended.v[i]->rank) = *ended.v[i];
-	for (i = 0; i < nlive; i++)
+	lines = others_said[0];
+	warnings = others_said[1];
+	errors = others_said[2];
+	for (i = 0; i < nlive; i++) {
 		summary_fold(&t, &live[i]);
+		if (live[i].rank >= 0)
+			continue;
+		nothers++;
+		lines += live[i].lines;
+		warnings += live[i].warnings;
+		errors += live[i].errors;
+	}
+	other = json_pack("{s:i, s:i, s:O?, s:I, s:I, s:I}", "count", nothers,
+	    "failed", others_failed, "failures", others_list, "lines",
+	    (json_int_t)lines, "warnings", (json_int_t)warnings, "errors",
+	    (json_int_t)errors);
 	a = json_array();
 	for (i = 0; i < t.n; i++) {
 		e = t.v[i];
@@ -224,12 +243,11 @@ summary_build(const struct summary_proc *live, size_t nlive,
 		if (i == t.n || t.v[i]->rank != r)
 			json_array_append_new(missing, json_integer(r));
 	}
-	o = json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:o, s:{s:i, s:i, s:O?}, "
-	    "s:s?}", "event", "summary", "ranks", a, "ranks_failed",
-	    (json_int_t)failed, "lines", (json_int_t)lines, "warnings",
-	    (json_int_t)warnings, "errors", (json_int_t)errors,
-	    "missing_ranks", missing, "other_processes", "count", others,
-	    "failed", others_failed, "failures", others_list, "log", log);
+	o = json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:s?}",
+	    "event", "summary", "ranks", a, "ranks_failed", (json_int_t)failed,
+	    "lines", (json_int_t)lines, "warnings", (json_int_t)warnings,
+	    "errors", (json_int_t)errors, "missing_ranks", missing,
+	    "other_processes", other, "log", log);
 	json_object_set_new(o, "world_size", world_size > 0 ?
 	    json_integer(world_size) : json_null());
 	if (have_first) {
@@ -252,5 +270,6 @@ summary_reset(void)
 	json_decref(others_list);
 	others_list = NULL;
 	others = others_failed = 0;
+	memset(others_said, 0, sizeof others_said);
 	world_size = -1;
 }

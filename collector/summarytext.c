@@ -109,6 +109,16 @@ summary_ranges(FILE *f, json_t *a)
 	}
 }
 
+/* After sep, s's count of key, as "1 line" or "2 lines". */
+static void
+summary_count(FILE *f, const char *sep, json_t *s, const char *key,
+    const char *one)
+{
+	long long	n = json_integer_value(json_object_get(s, key));
+
+	fprintf(f, "%s%lld %s", sep, n, n == 1 ? one : key);
+}
+
 char *
 summary_text(json_t *s, int colour)
 {
@@ -137,11 +147,9 @@ summary_text(json_t *s, int colour)
 		else
 			fprintf(f, "%lld process%s, all exited 0", nother,
 			    nother == 1 ? "" : "es");
-		fprintf(f, "; %lld lines, %lld warnings, %lld errors",
-		    (long long)json_integer_value(json_object_get(s, "lines")),
-		    (long long)json_integer_value(json_object_get(s,
-		    "warnings")), (long long)json_integer_value(
-		    json_object_get(s, "errors")));
+		summary_count(f, "; ", s, "lines", "line");
+		summary_count(f, ", ", s, "warnings", "warning");
+		summary_count(f, ", ", s, "errors", "error");
 		if (log != NULL)
 			fprintf(f, "; log %s", log);
 		fprintf(f, "\n");

@@ -356,6 +356,22 @@ class Endings(MeshTest):
         self.assertEqual(said[1], "meshlog: 2 ranks, all exited 0; 2 lines, "
                          "0 warnings, 0 errors; log %s" % self.json)
 
+    def test_a_job_without_ranks_counts_its_lines(self):
+        # The totals are the job's: a job of processes without a rank
+        # (a shell script) is not "0 lines".
+        p = self.launch(["bash", "-c", "echo a; echo b; echo 'WARNING: "
+                         "low disk' >&2; %s -c 'print(1)'; exit 0" % PYTHON])
+        self.assertEqual(p.returncode, 0)
+        said = [l for l in p.stderr.decode().splitlines()
+                if l.startswith("meshlog:")]
+        self.assertEqual(said[-1], "meshlog: 2 processes, all exited 0; 4 "
+                         "lines, 1 warning, 0 errors; log %s" % self.json)
+        s = events(self.records, "summary")[0]
+        self.assertEqual((s["lines"], s["warnings"], s["errors"]), (4, 1, 0))
+        self.assertEqual(s["other_processes"],
+                         {"count": 2, "failed": 0, "failures": None,
+                          "lines": 4, "warnings": 1, "errors": 0})
+
     def test_a_silent_rank_is_named_while_others_write(self):
         code = ("import os, sys, time\n"
                 "r = int(os.environ['RANK'])\n"
