@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,7 +29,8 @@ static struct rlimit inherited_nofile;	/* main() raises ours */
 static int	have_nofile;
 
 /* The signals whose inherited disposition the job gets back. */
-static const int launch_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+static const int launch_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE,
+    SIGQUIT };
 
 void
 launch_note_inherited(void)
@@ -45,6 +47,23 @@ launch_note_inherited(void)
 		    sa.sa_handler == SIG_IGN)
 			sigaddset(&inherited_ignores, launch_sigs[i]);
 	}
+}
+
+int
+launch_foreground(void)
+{
+	pid_t	fg = -1;
+	int	fd;
+
+	/* The terminal is stdin's, else stdout's or stderr's, else ours. */
+	for (fd = 0; fd < 3 && fg == -1; fd++)
+		fg = tcgetpgrp(fd);
+	if (fg == -1 && (fd = open("/dev/tty", O_RDONLY | O_NOCTTY |
+	    O_CLOEXEC)) != -1) {
+		fg = tcgetpgrp(fd);
+		close(fd);
+	}
+	return (fg != -1 && fg == getpgrp());
 }
 
 int

@@ -8,6 +8,8 @@
 
 /* Note the signals, mask and limit the job inherits as they are; first. */
 void	launch_note_inherited(void);
+/* Whether we are in our terminal's foreground (^C reaches the command). */
+int	launch_foreground(void);
 /* Whether sig was ignored when the collector started (nohup). */
 int	launch_ignored(int sig);
 /* Path of the preload library this collector should use. */

@@ -161,12 +161,13 @@ default_socket(int launch)
 	return (path);
 }
 
-/* SIGINT, SIGTERM, SIGHUP. */
+/* The signals main() watches: SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT. */
+#define NSIGS	5
+
+/* SIGINT, SIGTERM, SIGHUP, SIGQUIT. */
 static void
 signal_cb(int sig, short what, void *arg)
 {
-	pid_t	fg;
-
 	/* Serving, SIGHUP reopens the JSON log (after logrotate's mv). */
 	if (!launching && sig == SIGHUP) {
 		if (cfg.json_path != NULL &&
@@ -183,11 +184,11 @@ signal_cb(int sig, short what, void *arg)
 		return;
 	}
 	/*
-	 * A terminal's ^C already reached the command (same foreground
-	 * process group); anything else is passed on.
+	 * A terminal's ^C or ^\\ already reached the command (same
+	 * foreground process group): passed on, the command would get it
+	 * twice. Anything else is passed on.
 	 */
-	if (sig == SIGINT && (fg = tcgetpgrp(STDIN_FILENO)) != -1 &&
-	    fg == getpgrp())
+	if ((sig == SIGINT || sig == SIGQUIT) && launch_foreground())
 		return;
 	launch_signal(sig);
 }
@@ -333,7 +334,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct event	*ev[4], *idle = NULL;
+	struct event	*ev[NSIGS], *idle = NULL;
 	struct timeval	 second = { 1, 0 };
 	char		*path = NULL, *end, *cause = NULL, *copy, *cwd, *abs;
 	long long	 size, json_max = 0;
@@ -342,7 +343,8 @@ main(int argc, char **argv)
 	int		 c, tee = -1, status = 0, i, raw;
 	long		 v, pid;
 	double		 secs;
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD };
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD,
+	    SIGQUIT };
 
 	launch_note_inherited();
 	cfg.console = 1;
@@ -594,9 +596,13 @@ main(int argc, char **argv)
 	console_set_mode(&(struct console_mode){ .on = cfg.console &&
 	    cfg.upstream == NULL, .window = cfg.aggregate, .level =
 	    cfg.level, .ranks = cfg.ranks, .nranks = cfg.nranks });
-	for (i = 0; i < 4; i++) {
-		/* Ignored when we started (nohup): stay ignored, pass nothing. */
-		if (launch_ignored(sigs[i])) {
+	for (i = 0; i < NSIGS; i++) {
+		/*
+		 * Ignored when we started (nohup): stay ignored, pass nothing.
+		 * SIGQUIT (^\\) keeps its default when serving.
+		 */
+		if (launch_ignored(sigs[i]) || (sigs[i] == SIGQUIT &&
+		    !launching)) {
 			ev[i] = NULL;
 			continue;
 		}
@@ -672,7 +678,7 @@ main(int argc, char **argv)
 	link_close_all();
 	server_close();
 	runtime_cleanup();
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < NSIGS; i++) {
 		if (ev[i] != NULL)
 			event_free(ev[i]);
 	}

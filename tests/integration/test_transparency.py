@@ -285,6 +285,45 @@ class WithCollector(MeshTest):
             self.assertEqual(got, [want, want], cmd)
         self.assertEqual(os.listdir(cwd), [])
 
+    def test_quit_key_reaches_the_command_once(self):
+        # ^\ on the terminal sends SIGQUIT to the foreground group, the
+        # command included (Java's thread dump, Python's faulthandler):
+        # the collector neither dies of it nor passes it on again.
+        import pty
+        prog = ("import signal, time\n"
+                "n = []\n"
+                "signal.signal(signal.SIGQUIT, lambda s, f: n.append(s))\n"
+                "print('ready', flush=True)\n"
+                "t = time.time()\n"
+                "while not n and time.time() - t < 20: time.sleep(0.05)\n"
+                "time.sleep(0.5)\n"
+                "print('quits', len(n), flush=True)\n")
+        cmd = [self.collector_path(), "-s", os.path.join(self.tmp, "q.sock"),
+               "--", PYTHON, "-c", prog]
+        env = clean_env()
+        pid, master = pty.fork()
+        if pid == 0:
+            os.execvpe(cmd[0], cmd, env)
+        out = b""
+        sent = False
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not sent and b"ready" in out:
+                os.write(master, b"\x1c")
+                sent = True
+        _, status = os.waitpid(pid, 0)
+        os.close(master)
+        text = out.decode(errors="replace")
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, text)
+        self.assertIn("quits 1", text)
+        self.assertIn("meshlog: 1 process, all exited 0", text)
+
     def test_console_view_on_a_terminal_in_launch_mode(self):
         # In launch mode on a terminal the console view replaces the raw
         # output: each line once, prefixed.
