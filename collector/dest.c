@@ -122,8 +122,8 @@ dest_report(struct dest *d)
 	json_decref(o);
 	log_warn("%s: %llu bytes of %s dropped (%s)", d->name,
 	    (unsigned long long)d->dropped, d->view ? "console view" :
-	    "output", d->view ? "the console is too slow; the JSON log has "
-	    "every line" : "the destination failed");
+	    "output", d->view && !d->dead ? "the console is too slow; the "
+	    "JSON log has every line" : "the destination failed");
 	d->dropped = 0;
 }
 
@@ -642,13 +642,19 @@ dest_flush_pending(void)
 		    destq_len(&d->q) == 0))
 			dest_free(d);
 	}
-	/* Tell the streams of gone destinations; each closes its pipe. */
+	/*
+	 * Tell the streams of failed destinations. Where the reader is gone
+	 * each closes its pipe (its writers get EPIPE, as they would have);
+	 * where writing failed otherwise (a full disk, a terminal hung up:
+	 * ENOSPC and EIO the writer cannot be given through a pipe), each
+	 * goes on for the log, and its writers are not killed by SIGPIPE.
+	 */
 	while ((d = TAILQ_FIRST(&dest_notify)) != NULL) {
 		TAILQ_REMOVE(&dest_notify, d, notify_entry);
 		d->notify = 0;
 		while ((w = TAILQ_FIRST(&d->watchers)) != NULL) {
 			dest_unwatch(w);
-			w->cb(w->arg, 1);
+			w->cb(w->arg, d->gone);
 		}
 		dest_unref(d);
 	}

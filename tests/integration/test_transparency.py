@@ -285,6 +285,41 @@ class WithCollector(MeshTest):
             self.assertEqual(got, [want, want], cmd)
         self.assertEqual(os.listdir(cwd), [])
 
+    def test_a_failing_destination_does_not_kill_the_writer(self):
+        # A full disk (/dev/full here) or a terminal hung up (an ssh
+        # session dropped under a job that ignores SIGHUP) fails the
+        # writer's writes with ENOSPC or EIO, and it goes on. A pipe can
+        # give it neither error, but it must not be killed by SIGPIPE as
+        # if its reader had left: it goes on, and the log has its lines.
+        import pty
+        done = os.path.join(self.tmp, "done")
+        prog = ("import os, signal, time\n"
+                "signal.signal(signal.SIGPIPE, signal.SIG_DFL)\n"
+                "for i in range(6):\n"
+                "    try: os.write(1, b'line %%d\\n' %% i)\n"
+                "    except OSError: pass\n"
+                "    time.sleep(0.2)\n"
+                "open(%r, 'a').write('done\\n')\n" % done)
+        self.serve()
+        with open("/dev/full", "wb") as full:
+            p = subprocess.run([PYTHON, "-c", prog], stdout=full,
+                               env=self.shim_env(), timeout=60)
+        self.assertEqual(p.returncode, 0)
+        # A terminal hung up 0.5 s in; the job ignores SIGHUP.
+        pid, master = pty.fork()
+        if pid == 0:
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            os.execvpe(PYTHON, [PYTHON, "-c", prog], self.shim_env())
+        time.sleep(0.5)
+        os.close(master)
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        with open(done) as f:
+            self.assertEqual(f.read(), "done\n" * 2)
+        self.stop()
+        self.assertEqual(sorted(self.texts(stream="stdout")),
+                         sorted(["line %d" % i for i in range(6)] * 2))
+
     def test_quit_key_reaches_the_command_once(self):
         # ^\ on the terminal sends SIGQUIT to the foreground group, the
         # command included (Java's thread dump, Python's faulthandler):
