@@ -27,6 +27,7 @@ static sigset_t	inherited_ignores;	/* ignored when we were started */
 static sigset_t	inherited_mask;		/* blocked when we were started */
 static struct rlimit inherited_nofile;	/* main() raises ours */
 static int	have_nofile;
+static int	inherited_closed[3];	/* fds 0-2 closed when started */
 
 /* The signals whose inherited disposition the job gets back. */
 static const int launch_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE,
@@ -38,6 +39,18 @@ launch_note_inherited(void)
 	struct sigaction	sa;
 	size_t			i;
 
+	/*
+	 * A descriptor 0-2 left closed would be the next file opened (the
+	 * keeper's socket, the JSON log) and take our messages for
+	 * stderr's: /dev/null holds it. The command gets it closed.
+	 */
+	for (i = 0; i < 3; i++) {
+		if (fcntl((int)i, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		if (open("/dev/null", O_RDWR) != (int)i)
+			_exit(1);	/* no stderr to say it on */
+		inherited_closed[i] = 1;
+	}
 	have_nofile = getrlimit(RLIMIT_NOFILE, &inherited_nofile) == 0;
 	if (sigprocmask(SIG_SETMASK, NULL, &inherited_mask) != 0)
 		sigemptyset(&inherited_mask);
@@ -143,6 +156,10 @@ launch_start(char *const *argv, const char *socket_path)
 		 * limit past FD_SETSIZE would break select() with.
 		 */
 		sigprocmask(SIG_SETMASK, &inherited_mask, NULL);
+		for (i = 0; i < 3; i++) {
+			if (inherited_closed[i])
+				close((int)i);
+		}
 		if (have_nofile)
 			(void)setrlimit(RLIMIT_NOFILE, &inherited_nofile);
 		for (i = 0; i < sizeof launch_sigs / sizeof launch_sigs[0]; i++)

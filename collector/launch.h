@@ -6,7 +6,7 @@
 #ifndef MESHLOG_LAUNCH_H
 #define MESHLOG_LAUNCH_H
 
-/* Note the signals, mask and limit the job inherits as they are; first. */
+/* Note what the job inherits (signals, mask, limit, closed 0-2); first. */
 void	launch_note_inherited(void);
 /* Whether we are in our terminal's foreground (^C reaches the command). */
 int	launch_foreground(void);

@@ -12,7 +12,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BUILD, CWRITER, CXXWRITER, PYTHON, SHIM, MeshTest,
                      clean_env, line_records, read_records, read_until_eof,
-                     run_on_pty)
+                     run_on_pty, wait_serving)
 
 PROBE = ("import os, sys, shutil\n"
          "print('isatty', os.isatty(1), sys.stdout.isatty(), os.isatty(2))\n"
@@ -319,6 +319,39 @@ class WithCollector(MeshTest):
         self.stop()
         self.assertEqual(sorted(self.texts(stream="stdout")),
                          sorted(["line %d" % i for i in range(6)] * 2))
+
+    def test_closed_standard_descriptors(self):
+        # Started with stderr closed (a daemon, cron), the collector's
+        # next file would be descriptor 2 and take its messages: it holds
+        # 0-2 with /dev/null. Its command gets them closed, as without it.
+        def close_2():
+            os.close(2)
+
+        sock = os.path.join(self.tmp, "d.sock")
+        p = subprocess.Popen([self.collector_path(), "-s", sock, "-j",
+                              os.path.join(self.tmp, "d.jsonl")],
+                             stdout=subprocess.DEVNULL, preexec_fn=close_2,
+                             env=clean_env())
+        self.children.append(p)
+        wait_serving(sock, p)
+        self.assertEqual(os.readlink("/proc/%d/fd/2" % p.pid), "/dev/null")
+        p.terminate()
+        self.assertEqual(p.wait(timeout=30), 0)
+        probe = ("import os\n"
+                 "def ok(fd):\n"
+                 "    try: return os.fstat(fd) is not None\n"
+                 "    except OSError: return False\n"
+                 "print([fd for fd in range(3) if ok(fd)])\n")
+        got = []
+        for pre in ([], [self.collector_path(), "-q", "-s",
+                         os.path.join(self.tmp, "l.sock"), "--"]):
+            got.append(subprocess.run(pre + [PYTHON, "-c", probe],
+                                      stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE,
+                                      preexec_fn=close_2, env=clean_env(),
+                                      timeout=60).stdout)
+        self.assertEqual(got[0], b"[0, 1]\n")
+        self.assertEqual(got[1], got[0])
 
     def test_quit_key_reaches_the_command_once(self):
         # ^\ on the terminal sends SIGQUIT to the foreground group, the
