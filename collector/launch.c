@@ -24,7 +24,7 @@ static pid_t	child = -1;
 static int	child_status = -1;
 static int	child_raw;	/* its wait status */
 static sigset_t	inherited_ignores;	/* ignored when we were started */
-static sigset_t	inherited_mask;		/* blocked when we were started */
+static sigset_t	inherited_mask;		/* blocked when we started */
 static struct rlimit inherited_nofile;	/* main() raises ours */
 static int	have_nofile;
 static int	inherited_closed[3];	/* fds 0-2 closed when started */

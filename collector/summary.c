@@ -45,10 +45,13 @@ static struct summary_proc	 first;		/* the first failure */
 static json_t			*first_lines;	/* its last lines */
 static int			 have_first;
 static long			 world_size = -1;
-/* Processes without a rank: how many, how many failed, the first few. */
+/*
+ * Processes without a rank: how many, how many failed, the first few, and
+ * the lines, warnings and errors they wrote.
+ */
 static unsigned			 others, others_failed;
 static json_t			*others_list;
-static uint64_t			 others_said[3];	/* lines, warn., err. */
+static uint64_t			 others_said[3];
 
 /*
  * The account of rank r in t, made if new. Put in its place at once: a
