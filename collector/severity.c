@@ -5,7 +5,9 @@
  *     ("INFO:root:...", "... - WARNING - ...", "[ERROR] ...", "| DEBUG |");
  *   key=value loggers: "level=info", "lvl=warn";
  *   glog / absl: "I1123 20:14:05.123456 ..." (I, W, E, F);
- *   NCCL: "NCCL INFO", "NCCL WARN".
+ *   NCCL: "NCCL INFO", "NCCL WARN";
+ *   Python's uncaught exception: its "Traceback (most recent call last):"
+ *   line is an ERROR (the lines after it say nothing of a level).
  * Returns a Python level (10 DEBUG .. 50 CRITICAL) or 0 when nothing is
  * recognised; such lines are never filtered.
  */
@@ -148,6 +150,9 @@ severity_detect(const char *s, size_t n)
 		severity_init();
 	if ((lv = severity_glog(s, n)) != 0)
 		return (lv);
+	if (n >= sizeof PY_TRACEBACK - 1 && s[0] == 'T' &&
+	    memcmp(s, PY_TRACEBACK, sizeof PY_TRACEBACK - 1) == 0)
+		return (40);
 	while (i < end) {
 		/* Skip to where a level word could start. */
 		i = severity_skip(u, i, end);

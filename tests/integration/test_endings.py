@@ -372,6 +372,17 @@ class Endings(MeshTest):
                          {"count": 2, "failed": 0, "failures": None,
                           "lines": 4, "warnings": 1, "errors": 0})
 
+    def test_an_uncaught_exception_counts_as_an_error(self):
+        # Its traceback is the error the rank died of: the summary's
+        # table does not say "0 errors" beside it.
+        p = self.launch(["bash", "-c", "RANK=0 %s -c 'print(1)'; RANK=1 %s "
+                         "-c 'raise RuntimeError(\"CUDA error\")'; exit 0"
+                         % (PYTHON, PYTHON)])
+        self.assertEqual(p.returncode, 0)
+        s = events(self.records, "summary")[0]
+        self.assertEqual([(r["rank"], r["errors"]) for r in s["ranks"]],
+                         [(0, 0), (1, 1)])
+
     def test_a_silent_rank_is_named_while_others_write(self):
         code = ("import os, sys, time\n"
                 "r = int(os.environ['RANK'])\n"

@@ -152,6 +152,9 @@ Test(severity, recognised_formats)
 		{ "F1123 20:14:05.123456  1234 main.cc:12] dead", 50 },
 		{ "time=1 level=warn msg=x", 30 },
 		{ "FATAL: out of memory", 50 },
+		{ "Traceback (most recent call last):", 40 },
+		{ "Traceback (most recent call", 0 },
+		{ "  File \"train.py\", line 7, in <module>", 0 },
 		{ "step 100 loss=2.31", 0 },
 		{ "Information is power", 0 },
 		{ "ERROR_CODE=5 means nothing here", 0 },
@@ -300,6 +303,8 @@ severity_reference(const char *s, size_t n)
 	size_t	end = n < 96 ? n : 96, i = 0, st, k;
 	int	keyed, a;
 
+	if (n >= 34 && strncmp(s, "Traceback (most recent call last):", 34) == 0)
+		return (40);
 	if (n >= 15 && strchr("IWEF", s[0]) != NULL && s[0] != '\0' &&
 	    isdigit((unsigned char)s[1]) && isdigit((unsigned char)s[2]) &&
 	    isdigit((unsigned char)s[3]) && isdigit((unsigned char)s[4]) &&
@@ -338,7 +343,8 @@ Test(severity, matches_a_plain_reference_on_random_lines)
 	static const char *const parts[] = { "INFO", "WARNING", "ERROR", "warn",
 	    "info", "DEBUG", "CRITICAL", "FATAL", "WARN", "level=", "lvl=",
 	    "=", "_", "x", "Info", "step", "7", " ", " ", ":", "[", "]", "-",
-	    "\xc3\xa9", "IN", "FOES", "ERRORS", "ERROR_", "1ERROR" };
+	    "\xc3\xa9", "IN", "FOES", "ERRORS", "ERROR_", "1ERROR",
+	    "Traceback (most recent call last):" };
 	char	line[256];
 	size_t	n, k;
 	int	round, count;
@@ -348,9 +354,9 @@ Test(severity, matches_a_plain_reference_on_random_lines)
 		line[0] = '\0';
 		count = rand() % 40;
 		for (k = 0; k < (size_t)count; k++) {
-			if (strlen(line) + 12 >= sizeof line)
+			if (strlen(line) + 40 >= sizeof line)
 				break;
-			strcat(line, parts[rand() % 29]);
+			strcat(line, parts[rand() % 30]);
 		}
 		n = strlen(line);
 		cr_assert_eq(severity_detect(line, n), severity_reference(line,
