@@ -353,24 +353,26 @@ class WithCollector(MeshTest):
         self.assertEqual(got[0], b"[0, 1]\n")
         self.assertEqual(got[1], got[0])
 
-    def test_quit_key_reaches_the_command_once(self):
-        # ^\ on the terminal sends SIGQUIT to the foreground group, the
-        # command included (Java's thread dump, Python's faulthandler):
-        # the collector neither dies of it nor passes it on again.
+    def key_count(self, key, sig, stdin_null=False):
+        """Run a command that counts sig under a launch-mode collector on
+        a new terminal, type key once it is ready; its exit status, its
+        count and the screen."""
         import pty
         prog = ("import signal, time\n"
                 "n = []\n"
-                "signal.signal(signal.SIGQUIT, lambda s, f: n.append(s))\n"
+                "signal.signal(signal.%s, lambda s, f: n.append(s))\n"
                 "print('ready', flush=True)\n"
                 "t = time.time()\n"
                 "while not n and time.time() - t < 20: time.sleep(0.05)\n"
                 "time.sleep(0.5)\n"
-                "print('quits', len(n), flush=True)\n")
-        cmd = [self.collector_path(), "-s", os.path.join(self.tmp, "q.sock"),
+                "print('count', len(n), flush=True)\n" % sig)
+        cmd = [self.collector_path(), "-s", os.path.join(self.tmp, "k.sock"),
                "--", PYTHON, "-c", prog]
         env = clean_env()
         pid, master = pty.fork()
         if pid == 0:
+            if stdin_null:
+                os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
             os.execvpe(cmd[0], cmd, env)
         out = b""
         sent = False
@@ -383,14 +385,31 @@ class WithCollector(MeshTest):
                 break
             out += chunk
             if not sent and b"ready" in out:
-                os.write(master, b"\x1c")
+                os.write(master, key)
                 sent = True
         _, status = os.waitpid(pid, 0)
         os.close(master)
-        text = out.decode(errors="replace")
-        self.assertEqual(os.waitstatus_to_exitcode(status), 0, text)
-        self.assertIn("quits 1", text)
+        return os.waitstatus_to_exitcode(status), out.decode(
+            errors="replace")
+
+    def test_quit_key_reaches_the_command_once(self):
+        # ^\ on the terminal sends SIGQUIT to the foreground group, the
+        # command included (Java's thread dump, Python's faulthandler):
+        # the collector neither dies of it nor passes it on again.
+        rc, text = self.key_count(b"\x1c", "SIGQUIT")
+        self.assertEqual(rc, 0, text)
+        self.assertIn("count 1", text)
         self.assertIn("meshlog: 1 process, all exited 0", text)
+
+    def test_interrupt_key_reaches_the_command_once(self):
+        # ^C likewise, also when stdin is not the terminal (`job <
+        # input`): the collector asked stdin alone whether it was in the
+        # foreground, and passed a second SIGINT on.
+        for stdin_null in (False, True):
+            rc, text = self.key_count(b"\x03", "SIGINT", stdin_null)
+            self.assertEqual(rc, 0, text)
+            self.assertIn("count 1", text, "stdin /dev/null: %s" %
+                          stdin_null)
 
     def test_console_view_on_a_terminal_in_launch_mode(self):
         # In launch mode on a terminal the console view replaces the raw
