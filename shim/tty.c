@@ -122,6 +122,30 @@ shim_tty_open(int fd)
 	return (-1);
 }
 
+/*
+ * Whether fd is itself the terminal a managed stream stands for: a
+ * program that changes the modes through stdin or /dev/tty (less, vim),
+ * whose output before the change the collector must pass in the old
+ * modes (shim_drain first).
+ */
+static int
+shim_our_tty(int fd)
+{
+	struct stat	sb;
+	int		i;
+
+	if (!shim_state.active || fstat(fd, &sb) != 0 ||
+	    !S_ISCHR(sb.st_mode) || !shim_raw_isatty(fd))
+		return (0);
+	for (i = 0; i < 2; i++) {
+		if (shim_state.managed[i] && shim_state.tty[i] &&
+		    (shim_state.ttydev[i] == 0 ||
+		    shim_state.ttydev[i] == shim_ttydev(&sb)))
+			return (1);
+	}
+	return (0);
+}
+
 /* Finish a forwarded call: close the terminal, keep the call's errno. */
 static int
 shim_tty_done(int t, int rc)
@@ -255,8 +279,11 @@ ioctl(int fd, unsigned long request, ...)
 #define SHIM_FORWARD(fn, fd, drain, ...) do {				\
 	int	t_;							\
 	SHIM_REAL(fn, -1);							\
-	if ((t_ = shim_tty_open(fd)) == SHIM_TTY_SELF)			\
+	if ((t_ = shim_tty_open(fd)) == SHIM_TTY_SELF) {		\
+		if (drain && shim_our_tty(fd))				\
+			(void)shim_drain();				\
 		return (real_##fn(fd, ##__VA_ARGS__));			\
+	}								\
 	if (t_ == -1)							\
 		return (-1);						\
 	if (drain)							\
