@@ -579,8 +579,13 @@ enum dest_rc	 dest_pass(struct dest *d, struct dest_watch *w, int in,
 		    const struct dest_note *note);
 /* Queue n console bytes; dropped (and counted) past the bound or dead. */
 void		 dest_write(struct dest *d, const char *p, size_t n);
-/* Whether d is the collector's own console. */
+/*
+ * Whether d is the collector's own console; a terminal; a terminal now
+ * out of canonical mode (a full-screen program or a line editor holds it).
+ */
 int		 dest_is_view(struct dest *d);
+int		 dest_is_tty(struct dest *d);
+int		 dest_tty_raw(struct dest *d);
 /* Mark d as one of the collector's own console outputs. */
 void		 dest_set_console(struct dest *d);
 /* Whether a destination writes to the file dev/ino; the view's does. */

@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,6 +74,7 @@ struct dest {
 	int		 notify;	/* on the list to tell its streams */
 	int		 view;		/* the collector's own console */
 	int		 append;	/* a file opened with O_APPEND */
+	int		 tty;		/* a terminal */
 	int		 dirty;		/* on the list to write this pass */
 	int		 refs;
 	dev_t		 dev;
@@ -165,6 +167,7 @@ dest_get_stat(int fd, const struct stat *sb)
 		snprintf(d->name, sizeof d->name, "fd %d", fd);
 	else
 		d->name[n] = '\0';
+	d->tty = S_ISCHR(sb->st_mode) && isatty(fd);
 	if (S_ISREG(sb->st_mode) || S_ISBLK(sb->st_mode)) {
 		d->kind = DEST_FILE;
 		d->append = (fcntl(fd, F_GETFL) & O_APPEND) != 0;
@@ -262,6 +265,25 @@ int
 dest_fd(struct dest *d)
 {
 	return (d != NULL ? d->orig : -1);
+}
+
+int
+dest_is_tty(struct dest *d)
+{
+	return (d != NULL && d->tty);
+}
+
+int
+dest_tty_raw(struct dest *d)
+{
+	struct termios	t;
+
+	/*
+	 * Asked at every read: the shim drains a process's pipes before it
+	 * changes the modes, so what is read now was written in these.
+	 */
+	return (d != NULL && d->tty && !d->dead && tcgetattr(d->fd, &t) == 0 &&
+	    !(t.c_lflag & ICANON));
 }
 
 int

@@ -24,6 +24,13 @@ static uint64_t		 cur_us;
 #define ROUTE_VIEW	0x4	/* the console view: filter, aggregator */
 #define ROUTE_LIVE	0x8	/* the console view, straight: a progress state */
 
+/* Whether s's lines are shown on the console view (not raw just now). */
+static inline int
+stream_shown(const struct stream *s)
+{
+	return (s->console && !s->raw);
+}
+
 /*
  * Where a record of stream s goes. With stream_route(), which decides
  * once per stream whether it is shown on the console and whether its raw
@@ -51,7 +58,7 @@ record_route(struct stream *s, int flags)
 
 	if (flags & SPLIT_UPDATE) {
 		now = time(NULL);
-		if (!s->console || now == s->last_update)
+		if (!stream_shown(s) || now == s->last_update)
 			return (0);
 		s->last_update = now;
 		if (console_mode()->on)
@@ -65,7 +72,7 @@ record_route(struct stream *s, int flags)
 	if (upstream_active())
 		to |= ROUTE_UPSTREAM;
 	/* A launcher's copy: its rank's line is the one shown. */
-	if (!s->console || !console_mode()->on || (flags & SPLIT_COPY))
+	if (!stream_shown(s) || !console_mode()->on || (flags & SPLIT_COPY))
 		return (to);
 	/* A bar cut off by a pause is a state to see, like an update. */
 	if (flags & SPLIT_PAUSED) {
@@ -157,7 +164,7 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 	 * The rank's line went only to its launcher (mpirun's pipe): shown
 	 * now, as the rank's, where the launcher's copy would have been.
 	 */
-	if (copy && !fm.shown && s->console && console_mode()->on) {
+	if (copy && !fm.shown && stream_shown(s) && console_mode()->on) {
 		shape_of(line + fm.at, len - fm.at, &sh);
 		console_record(s->which, &fm.origin, line + fm.at,
 		    len - fm.at, flags & ~SPLIT_COPY, &sh, us);
@@ -202,7 +209,7 @@ stream_partial_cb(int fd, short what, void *arg)
 	size_t		 len;
 
 	if (s->bytes != s->partial_at || s->partial_shown > 0 ||
-	    !s->console || !console_mode()->on ||
+	    !stream_shown(s) || !console_mode()->on ||
 	    (text = split_partial(&s->split, &len)) == NULL)
 		return;
 	console_partial(s->which, &s->src->origin, text, len);
@@ -215,7 +222,7 @@ stream_watch_partial(struct stream *s)
 {
 	size_t	len;
 
-	if (!s->console || s->partial_shown > 0 ||
+	if (!stream_shown(s) || s->partial_shown > 0 ||
 	    split_partial(&s->split, &len) == NULL)
 		return;
 	if (s->partial_ev == NULL)

@@ -165,6 +165,28 @@ stream_pause(struct stream *s)
 }
 
 /*
+ * The view replaces its terminal's raw bytes, line by line, prefixed. A
+ * program that takes the terminal out of canonical mode (less, vim, top,
+ * a line editor at its prompt) draws on it: while it is so, the bytes
+ * bound for it pass raw, as without meshlog, after what the view still
+ * held, and the log has their lines still.
+ */
+static void
+stream_raw(struct stream *s)
+{
+	int	raw = s->viewtty && dest_tty_raw(s->dest);
+
+	/* A line begun raw ends raw: its start is on the screen already. */
+	if (!raw && s->raw && split_holding(&s->split))
+		raw = 1;
+	if (raw && !s->raw) {
+		aggregate_flush();
+		console_live_stop();
+	}
+	s->raw = raw;
+}
+
+/*
  * Move at most max bytes (0: as many as there are) in at most reads reads
  * (0: any number) from s's pipe to its destination and its records, until
  * the pipe would block or the destination is full. Returns -1 when the
@@ -199,8 +221,9 @@ stream_move_at_most(struct stream *s, size_t max, int reads)
 			return (stream_held(s));
 		/* Where the keeper finds it if we die reading or cutting it. */
 		buf = handover_read_buf(s, own, &note);
-		rc = dest_pass(s->tee ? s->dest : NULL, &s->watch, s->fd, buf,
-		    want, &n, note);
+		stream_raw(s);
+		rc = dest_pass(s->tee || s->raw ? s->dest : NULL, &s->watch,
+		    s->fd, buf, want, &n, note);
 		switch (rc) {
 		case DEST_OK:
 			clock_gettime(CLOCK_REALTIME, &now);
@@ -312,6 +335,7 @@ stream_route(struct stream *s, int nested)
 
 	s->tee = s->dest != NULL && (!view || cfg.tee);
 	s->console = !nested || view;
+	s->viewtty = view && !s->tee && dest_is_tty(s->dest);
 }
 
 void
@@ -320,6 +344,7 @@ stream_route_as(struct stream *s, const struct stream *parent)
 	s->dest = parent->dest != NULL ? dest_ref(parent->dest) : NULL;
 	s->tee = parent->tee;
 	s->console = parent->console;
+	s->viewtty = parent->viewtty;
 }
 
 /* Build a stream's constant JSON fields. */
@@ -427,7 +452,7 @@ stream_new(struct source *src, int which, int fd, const struct stat *sb)
 void
 stream_attach(struct stream *s, int watch)
 {
-	if (s->tee)
+	if (s->tee || s->viewtty)
 		dest_watch(s->dest, &s->watch, stream_watch_cb, s);
 	RB_INSERT(streams, &stream_tree, s);
 	s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST, source_read_cb,

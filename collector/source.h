@@ -36,6 +36,8 @@ struct stream {
 	int			 paused;	/* waiting for dest to take more */
 	int			 tee;		/* raw copy to dest */
 	int			 console;	/* shown in the console view */
+	int			 viewtty;	/* dest the view's terminal: */
+	int			 raw;		/* ... raw while not canonical */
 	int			 fwd;		/* its launcher may read it */
 	dev_t			 dev;
 	ino_t			 ino;

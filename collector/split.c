@@ -196,6 +196,12 @@ split_partial(const struct split *s, size_t *len)
 }
 
 int
+split_holding(const struct split *s)
+{
+	return (s->len > 0 || s->progress || s->cont || s->cr);
+}
+
+int
 split_pending(const struct split *s, const char **p, size_t *len)
 {
 	if (s->progress || s->cont || s->cr)

@@ -46,6 +46,8 @@ void	split_feed(struct split *s, const char *p, size_t n, split_cb cb,
 void	split_pause(struct split *s);
 /* The line begun and not finished (no \r, not cut), or NULL; *len set. */
 const char *split_partial(const struct split *s, size_t *len);
+/* Whether s holds the start of a line, of any kind. */
+int	split_holding(const struct split *s);
 /*
  * What s holds of a line not yet finished, as bytes that fed to a new
  * splitter put it in the same state: 0 and the bytes (maybe none), or -1

@@ -1,11 +1,14 @@
 """Transparency: without a collector the shim changes nothing but one notice
 line; with one, isatty and the window size answer as the original
 destination, and the process gets no thread and no extra descriptor."""
+import fcntl
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 import unittest
 
@@ -410,6 +413,49 @@ class WithCollector(MeshTest):
             self.assertEqual(rc, 0, text)
             self.assertIn("count 1", text, "stdin /dev/null: %s" %
                           stdin_null)
+
+    def test_a_full_screen_program_draws_raw_under_the_view(self):
+        # The view prefixes lines; a program that takes the terminal out
+        # of canonical mode (less here; vim, top, a line editor) draws
+        # its screen raw, byte for byte as without meshlog, and the view
+        # goes on after it.
+        import pty
+        text = os.path.join(self.tmp, "nums.txt")
+        with open(text, "w") as f:
+            f.write("".join("%d\n" % i for i in range(1, 101)))
+        env = clean_env(LESS="", TERM="xterm")
+
+        def screen(cmd):
+            pid, master = pty.fork()
+            if pid == 0:
+                os.execvpe(cmd[0], cmd, env)
+            fcntl.ioctl(master, termios.TIOCSWINSZ,
+                        struct.pack("HHHH", 24, 80, 0, 0))
+            out = b""
+            sent = False
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+                if not sent and b"nums.txt" in out:
+                    time.sleep(0.3)
+                    os.write(master, b"q")
+                    sent = True
+            os.waitpid(pid, 0)
+            os.close(master)
+            return out
+
+        plain = screen(["less", text])
+        got = screen([self.collector_path(), "-s",
+                      os.path.join(self.tmp, "v.sock"), "--", "less", text])
+        self.assertIn(b"\x1b[?1049h", plain)
+        self.assertIn(plain, got)
+        self.assertNotIn(b"[pid", got)
+        self.assertIn(b"meshlog: 1 process, all exited 0", got)
 
     def test_console_view_on_a_terminal_in_launch_mode(self):
         # In launch mode on a terminal the console view replaces the raw
