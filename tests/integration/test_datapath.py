@@ -127,10 +127,13 @@ class DataPath(MeshTest):
 
     def test_output_without_newline_passes_at_the_speed_of_cat(self):
         # 20 MB without a newline, written by cat into a file inside a job
-        # with a JSON log: cat's own wall time within 3x of the same cat
+        # with a JSON log: cat's own wall time within 10x of the same cat
         # without meshlog (medians of runs side by side). It was 100x and
-        # worse when every 4 KiB piece met the edit distance. Another test
-        # may share the two cores: a round out of bound is measured again.
+        # worse when every 4 KiB piece met the edit distance; that is what
+        # this guards against, not a speed target (those are benchmarks):
+        # about 2.5x here, 3x with the collector built with ASan, and more
+        # when another test shares the two cores. A round out of bound is
+        # measured again.
         big = os.path.join(self.tmp, "big")
         with open(big, "wb") as f:
             f.write(os.urandom(10 << 20).hex().encode())
@@ -156,9 +159,9 @@ class DataPath(MeshTest):
                      max(statistics.median(plain), 0.001))
             print("20 MB without newline: cat %s s, under meshlog %s s, "
                   "ratio %.2f" % (plain, meshed, ratio))
-            if ratio < 3.0:
+            if ratio < 10.0:
                 break
-        self.assertLess(ratio, 3.0)
+        self.assertLess(ratio, 10.0)
 
     def test_a_writer_that_keeps_its_pipe_full_cannot_hold_the_loop(self):
         # Two writers flood with one line per write(2), as fast as the
