@@ -156,7 +156,7 @@ shim_probe_streams(char **envp, struct shim_reg *r)
 	struct ident_streams	 st;
 	struct stat		 sb;
 	long			 pid, bits = 0, tty[2];
-	int			 i, k, marked, node = -1;
+	int			 i, k, marked, node = -1, *kind;
 
 	marked = ident_parse_streams(ident_env(envp, MESHLOG_ENV_STREAM),
 	    &st) == 0 && ident_parse_owner(ident_env(envp, MESHLOG_ENV_OWNER),
@@ -207,22 +207,23 @@ shim_probe_streams(char **envp, struct shim_reg *r)
 	 * the log still says which is stderr; so they do without kcmp
 	 * (seccomp, old kernels).
 	 */
-	r->merged = r->capture[0] && r->capture[1] && fstat(1, &sb) == 0 &&
-	    (S_ISREG(sb.st_mode) || S_ISFIFO(sb.st_mode) ||
-	    S_ISSOCK(sb.st_mode)) && syscall(SYS_kcmp, (long)getpid(),
-	    (long)getpid(), SHIM_KCMP_FILE, 1L, 2L) == 0;
 	/*
 	 * A terminal shows the order too, unless the collector's console
 	 * view replaces what reaches it: the collector decides (accept).
 	 */
-	r->tty_shared = !r->merged && r->tty[0] && r->tty[1] &&
-	    fstat(1, &sb) == 0 && S_ISCHR(sb.st_mode) &&
-	    syscall(SYS_kcmp, (long)getpid(), (long)getpid(),
+	if (!r->capture[0] || !r->capture[1] || fstat(1, &sb) != 0)
+		return;
+	if (S_ISREG(sb.st_mode) || S_ISFIFO(sb.st_mode) ||
+	    S_ISSOCK(sb.st_mode))
+		kind = &r->merged;
+	else if (S_ISCHR(sb.st_mode) && r->tty[0] && r->tty[1])
+		kind = &r->tty_shared;
+	else
+		return;
+	*kind = syscall(SYS_kcmp, (long)getpid(), (long)getpid(),
 	    SHIM_KCMP_FILE, 1L, 2L) == 0;
-	if (r->tty_shared) {
-		r->tty_at[0] = (long long)sb.st_dev;
-		r->tty_at[1] = (long long)sb.st_ino;
-	}
+	r->tty_at[0] = (long long)sb.st_dev;
+	r->tty_at[1] = (long long)sb.st_ino;
 }
 
 /*
