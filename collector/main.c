@@ -161,8 +161,9 @@ default_socket(int launch)
 	return (path);
 }
 
-/* The signals main() watches: SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT. */
-#define NSIGS	5
+/* The signals main() watches. */
+static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT };
+#define NSIGS	((int)(sizeof sigs / sizeof sigs[0]))
 
 /* SIGINT, SIGTERM, SIGHUP, SIGQUIT. */
 static void
@@ -184,7 +185,7 @@ signal_cb(int sig, short what, void *arg)
 		return;
 	}
 	/*
-	 * A terminal's ^C or ^\\ already reached the command (same
+	 * A terminal's ^C or ^\ already reached the command (same
 	 * foreground process group): passed on, the command would get it
 	 * twice. Anything else is passed on.
 	 */
@@ -343,8 +344,6 @@ main(int argc, char **argv)
 	int		 c, tee = -1, status = 0, i, raw;
 	long		 v, pid;
 	double		 secs;
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD,
-	    SIGQUIT };
 
 	launch_note_inherited();
 	cfg.console = 1;
@@ -599,7 +598,7 @@ main(int argc, char **argv)
 	for (i = 0; i < NSIGS; i++) {
 		/*
 		 * Ignored when we started (nohup): stay ignored, pass nothing.
-		 * SIGQUIT (^\\) keeps its default when serving.
+		 * SIGQUIT (^\) keeps its default when serving.
 		 */
 		if (launch_ignored(sigs[i]) || (sigs[i] == SIGQUIT &&
 		    !launching)) {
