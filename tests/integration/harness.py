@@ -88,6 +88,37 @@ def run_on_pty(cmd, env, cols=97, rows=31, raw=False):
         "\r", "")
 
 
+def type_on_pty(cmd, env, wait_for, key, delay=0.0, stdin_null=False,
+                cols=80, rows=24):
+    """Run cmd on a new pty (stdin too, unless stdin_null), type key once
+    its output holds wait_for (delay seconds later); its exit code and its
+    output, raw bytes."""
+    pid, master = pty.fork()
+    if pid == 0:
+        if stdin_null:
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.execvpe(cmd[0], cmd, env)
+    fcntl.ioctl(master, termios.TIOCSWINSZ,
+                struct.pack("HHHH", rows, cols, 0, 0))
+    out = b""
+    sent = False
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:     # EIO once the slave closes
+            break
+        if not chunk:
+            break
+        out += chunk
+        if not sent and wait_for in out:
+            time.sleep(delay)
+            os.write(master, key)
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    os.close(master)
+    return os.waitstatus_to_exitcode(status), out
+
+
 def read_until_eof(fd, sink=None):
     """Read fd (a pipe, or a terminal's master side) until every writer
     is gone; the bytes, also appended to the list sink when given."""

@@ -1,21 +1,18 @@
 """Transparency: without a collector the shim changes nothing but one notice
 line; with one, isatty and the window size answer as the original
 destination, and the process gets no thread and no extra descriptor."""
-import fcntl
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
-import termios
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BUILD, CWRITER, CXXWRITER, PYTHON, SHIM, MeshTest,
                      clean_env, line_records, read_records, read_until_eof,
-                     run_on_pty, wait_serving)
+                     run_on_pty, type_on_pty, wait_serving)
 
 PROBE = ("import os, sys, shutil\n"
          "print('isatty', os.isatty(1), sys.stdout.isatty(), os.isatty(2))\n"
@@ -360,7 +357,6 @@ class WithCollector(MeshTest):
         """Run a command that counts sig under a launch-mode collector on
         a new terminal, type key once it is ready; its exit status, its
         count and the screen."""
-        import pty
         prog = ("import signal, time\n"
                 "n = []\n"
                 "signal.signal(signal.%s, lambda s, f: n.append(s))\n"
@@ -371,29 +367,9 @@ class WithCollector(MeshTest):
                 "print('count', len(n), flush=True)\n" % sig)
         cmd = [self.collector_path(), "-s", os.path.join(self.tmp, "k.sock"),
                "--", PYTHON, "-c", prog]
-        env = clean_env()
-        pid, master = pty.fork()
-        if pid == 0:
-            if stdin_null:
-                os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-            os.execvpe(cmd[0], cmd, env)
-        out = b""
-        sent = False
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-            if not sent and b"ready" in out:
-                os.write(master, key)
-                sent = True
-        _, status = os.waitpid(pid, 0)
-        os.close(master)
-        return os.waitstatus_to_exitcode(status), out.decode(
-            errors="replace")
+        rc, out = type_on_pty(cmd, clean_env(), b"ready", key,
+                              stdin_null=stdin_null)
+        return rc, out.decode(errors="replace")
 
     def test_quit_key_reaches_the_command_once(self):
         # ^\ on the terminal sends SIGQUIT to the foreground group, the
@@ -419,35 +395,13 @@ class WithCollector(MeshTest):
         # of canonical mode (less here; vim, top, a line editor) draws
         # its screen raw, byte for byte as without meshlog, and the view
         # goes on after it.
-        import pty
         text = os.path.join(self.tmp, "nums.txt")
         with open(text, "w") as f:
             f.write("".join("%d\n" % i for i in range(1, 101)))
         env = clean_env(LESS="", TERM="xterm")
 
         def screen(cmd):
-            pid, master = pty.fork()
-            if pid == 0:
-                os.execvpe(cmd[0], cmd, env)
-            fcntl.ioctl(master, termios.TIOCSWINSZ,
-                        struct.pack("HHHH", 24, 80, 0, 0))
-            out = b""
-            sent = False
-            while True:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-                if not sent and b"nums.txt" in out:
-                    time.sleep(0.3)
-                    os.write(master, b"q")
-                    sent = True
-            os.waitpid(pid, 0)
-            os.close(master)
-            return out
+            return type_on_pty(cmd, env, b"nums.txt", b"q", delay=0.3)[1]
 
         plain = screen(["less", text])
         got = screen([self.collector_path(), "-s",
