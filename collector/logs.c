@@ -588,7 +588,9 @@ logs_follow(struct logs *l, const char *path, int fd, off_t off)
 			    strerror(errno));
 			break;
 		}
-		fflush(stdout);
+		/* Output that cannot be written ends it (said at exit). */
+		if (fflush(stdout) != 0 || ferror(stdout))
+			break;
 		if (fstat(fd, &sb) == 0 && sb.st_size < off) {
 			off = 0;	/* truncated in place */
 			b.n = 0;

@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
@@ -593,6 +594,37 @@ summary_file(const char *path, int as_json)
 	return (0);
 }
 
+/*
+ * Descriptors 0-2 left closed would be the next files opened (the
+ * collector's socket) and take our output: /dev/null holds them, opened
+ * the other way, so that using them fails as a closed one does (EBADF).
+ */
+static void
+hold_closed_std(void)
+{
+	int	fd;
+
+	for (fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		if (open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY) != fd)
+			_exit(1);
+	}
+}
+
+/* At exit: output that could not be written fails the command. */
+static void
+check_stdout(void)
+{
+	int	failed = fflush(stdout) != 0, err = errno;
+
+	if (!failed && !ferror(stdout))
+		return;
+	fprintf(stderr, "meshlogctl: write error%s%s\n", failed ? ": " : "",
+	    failed ? strerror(err) : "");
+	_exit(1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -621,6 +653,9 @@ main(int argc, char **argv)
 	int		 c, rc = 0, wait_ms, as_json = 0, named = 0;
 	long		 pid = 0;
 
+	hold_closed_std();
+	if (atexit(check_stdout) != 0)
+		return (1);
 	if (ident_socket_path(environ, path, sizeof path) != 0)
 		path[0] = '\0';
 	while ((c = getopt_long(argc, argv, "+s:p:hV", top, NULL)) != -1) {

@@ -435,6 +435,32 @@ class ControlPlane(MeshTest):
         self.assertIn("set-level LEVEL", err)
         self.assertEqual(self.stop(), 0)
 
+    def test_meshlogctl_with_its_output_closed_or_full(self):
+        # Started with stdout closed, meshlogctl's socket took descriptor
+        # 1 and its output went to the collector, and it said nothing
+        # and exited 0; a full disk went unnoticed too. Like ls or cat,
+        # it says "write error" and fails; the collector hears no text.
+        self.serve()
+        subprocess.run(["echo", "a line"], env=self.shim_env(), check=True,
+                       stdout=subprocess.DEVNULL, timeout=30)
+        self.wait_for(lambda: b"a line" in self.log_bytes(), what="the line")
+        full = open("/dev/full", "wb")
+        self.addCleanup(full.close)
+        for cmd in (["status"], ["logs", self.json],
+                    ["logs", "-o", "json", self.json],
+                    ["logs", "--follow", self.json]):
+            for name, how in (("closed", {"stdout": None,
+                                          "preexec_fn": lambda: os.close(1)}),
+                              ("full", {"stdout": full})):
+                p = subprocess.run([MESHLOGCTL, "-s", self.sock, *cmd],
+                                   stderr=subprocess.PIPE, env=clean_env(),
+                                   timeout=30, **how)
+                self.assertEqual(p.returncode, 1, (cmd, name, p.stderr))
+                self.assertIn(b"meshlogctl: write error", p.stderr,
+                              (cmd, name))
+        self.assertEqual(self.stop(), 0)
+        self.assertEqual(self.collector_stderr().splitlines()[1:], [])
+
     def test_drain_request(self):
         # What the preload library sends at exit for output bound for a
         # file: malformed requests get an error and the connection stays
