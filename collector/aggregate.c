@@ -886,6 +886,31 @@ aggregate_flush(void)
 }
 
 void
+aggregate_flush_source(uint64_t id)
+{
+	struct agg_src		*s;
+	struct agg_group	*g;
+	uint64_t		 last;
+	int			 w;
+
+	for (s = sbucket[id % AGG_BUCKETS]; s != NULL; s = s->hnext) {
+		if (s->id == id)
+			break;
+	}
+	if (s == NULL)
+		return;
+	for (w = 0; w < 2; w++) {
+		if (s->open[w])
+			agg_block_close(s, w);
+	}
+	/* Groups wait in the order they began: print those up to its last. */
+	last = s->last[0] > s->last[1] ? s->last[0] : s->last[1];
+	while ((g = TAILQ_FIRST(&waiting)) != NULL && g->serial <= last)
+		agg_print(g);
+	agg_arm();
+}
+
+void
 aggregate_render(int which, const struct origin *o, const char *const *text,
     const size_t *len, size_t n, aggregate_print_cb cb)
 {

@@ -639,6 +639,8 @@ void	aggregate_render(int which, const struct origin *o,
 void	aggregate_tick(void);
 /* Print every waiting group and open block now. */
 void	aggregate_flush(void);
+/* Print what waits up to source id's last lines (before news of it). */
+void	aggregate_flush_source(uint64_t id);
 /* Set the window, the longest a line waits, in seconds (0: no timer,
  * lines wait for aggregate_flush), printing what waits first. */
 void	aggregate_set_window(double secs);

@@ -435,6 +435,8 @@ ending_announce(struct source *src)
 	snprintf(head, sizeof head, "first failure: %s %s at %.15s UTC%s",
 	    who, how, t != NULL ? t + 1 : ts, src->ntail > 0 ?
 	    "; its last lines:" : "");
+	/* Its own lines that the view holds go first, not after the quote. */
+	aggregate_flush_source(src->id);
 	if (!console_alert(head)) {
 		log_debug("%s", head);
 		return;

@@ -183,6 +183,36 @@ class Endings(MeshTest):
                  if r.get("first_failure")]
         self.assertEqual([r["rank"] for r in first], [1])
 
+    def test_the_failed_ranks_own_lines_come_before_its_announcement(self):
+        # The view held rank 1's last lines for its window and printed
+        # them after the announcement that quotes them: the screen read
+        # "first failure ... its last lines: X", then X as if new.
+        code = ("import os, sys, time\n"
+                "r = int(os.environ['RANK'])\n"
+                "print('rank %d starting' % r, flush=True)\n"
+                "if r == 1:\n"
+                "    time.sleep(0.3)\n"
+                "    print('loss is nan at step 35', flush=True)\n"
+                "    sys.exit(3)\n"
+                "time.sleep(0.8)\n"
+                "print('rank 2 waits for rank 1', flush=True)\n")
+        out = self.two_ranks_on_a_terminal(code)
+        lines = out.splitlines()
+        ann = [i for i, l in enumerate(lines)
+               if l.startswith("meshlog: first failure: rank 1")]
+        self.assertEqual(len(ann), 1, out)
+        own = [i for i, l in enumerate(lines)
+               if l == "[rank 1] loss is nan at step 35"]
+        self.assertEqual(len(own), 1, out)
+        self.assertLess(own[0], ann[0], out)
+        self.assertIn("  [rank 1] loss is nan at step 35",
+                      lines[ann[0] + 1:ann[0] + 4], out)
+        # What came later from others stays after it.
+        later = [i for i, l in enumerate(lines)
+                 if l == "[rank 2] rank 2 waits for rank 1"]
+        self.assertEqual(len(later), 1, out)
+        self.assertLess(ann[0], later[0], out)
+
     def test_the_rank_that_raised_first_is_named_not_one_dying_sooner(self):
         # Rank 1 raises first, then takes 0.8 s to die (its finalization:
         # a framework's teardown). Rank 2, its victim, raises later and

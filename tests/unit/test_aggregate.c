@@ -492,3 +492,58 @@ Test(aggregate, long_lines_within_the_threshold_join)
 		aggregate_flush();
 	}
 }
+
+static char	seen[8][64];
+static size_t	nseen;
+
+static void
+keep_print(int which, const char *prefix, const char *line, size_t len,
+    int flags, uint64_t us)
+{
+	if (nseen < 8)
+		snprintf(seen[nseen++], sizeof seen[0], "%s%.*s", prefix,
+		    (int)len, line);
+}
+
+static void
+line_of(const struct origin *o, const char *line)
+{
+	struct shape	sh;
+
+	shape_of(line, strlen(line), &sh);
+	aggregate_line(MESHLOG_STDOUT, o, line, strlen(line), 0, &sh, 0);
+}
+
+/*
+ * A process's end is announced after its own lines: what waits up to its
+ * last group is printed, in the order it would have been (another's
+ * earlier line included), and what came after waits on; its open
+ * traceback is closed and printed too.
+ */
+Test(aggregate, flushing_a_source_prints_up_to_its_last_lines)
+{
+	struct origin	a = { 71, -1, 71, "[pid 71] ", -1 };
+	struct origin	b = { 72, -1, 72, "[pid 72] ", -1 };
+
+	nseen = 0;
+	aggregate_set_output(keep_print, keep_print);
+	aggregate_set_window(0);
+	line_of(&a, "opening the shard index");
+	line_of(&b, "waiting for the peer group");
+	line_of(&a, "Traceback (most recent call last):");
+	line_of(&a, "  File \"train.py\", line 3, in <module>");
+	line_of(&b, "peer group formed after 30 s");
+	aggregate_flush_source(99);	/* none such: nothing */
+	cr_assert_eq(nseen, 0);
+	aggregate_flush_source(a.id);
+	cr_assert_eq(nseen, 4, "%zu printed", nseen);
+	cr_assert_str_eq(seen[0], "[pid 71] opening the shard index");
+	cr_assert_str_eq(seen[1], "[pid 72] waiting for the peer group");
+	cr_assert_str_eq(seen[2], "[pid 71] Traceback (most recent call "
+	    "last):");
+	cr_assert_str_eq(seen[3], "[pid 71]   File \"train.py\", line 3, in "
+	    "<module>");
+	aggregate_flush();
+	cr_assert_eq(nseen, 5);
+	cr_assert_str_eq(seen[4], "[pid 72] peer group formed after 30 s");
+}
