@@ -62,6 +62,7 @@ static struct event	*live_ev;
 static int		 live_drawn;	/* the live line is on screen */
 static int		 mid_which = -1;	/* a prompt ends the screen: */
 static uint64_t		 mid_id;		/* whose, on which stream */
+static int		 raw_mid = -1;	/* raw bytes ended mid-line there */
 static char		*live_buf;	/* the live line being made */
 static size_t		 live_len, live_cap, live_more;
 
@@ -192,10 +193,19 @@ console_fit(const char *s, size_t n, size_t cols)
 static void
 console_end_mid(void)
 {
+	if (raw_mid >= 0 && cons[raw_mid] != NULL)
+		dest_write(cons[raw_mid], "\n", 1);
+	raw_mid = -1;
 	if (mid_which < 0)
 		return;
 	dest_write(cons[mid_which], "\n", 1);
 	mid_which = -1;
+}
+
+void
+console_raw_passed(int which, int mid)
+{
+	raw_mid = mid ? which : -1;
 }
 
 /* Erase the live line before something else is printed. */

@@ -2,6 +2,7 @@
 line; with one, isatty and the window size answer as the original
 destination, and the process gets no thread and no extra descriptor."""
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -410,6 +411,25 @@ class WithCollector(MeshTest):
         self.assertIn(plain, got)
         self.assertNotIn(b"[pid", got)
         self.assertIn(b"meshlog: 1 process, all exited 0", got)
+
+    def test_our_lines_start_a_line_after_raw_output(self):
+        # A program that drew raw and left the cursor mid-line: the
+        # collector's next words (here the failure's announcement) began
+        # on that line, "abcmeshlog: first failure".
+        prog = ("import os, sys, termios, tty\n"
+                "a = termios.tcgetattr(0)\n"
+                "tty.setraw(0)\n"
+                "os.write(1, b'drawn raw')\n"
+                "termios.tcsetattr(0, termios.TCSADRAIN, a)\n"
+                "sys.exit(3)\n")
+        rc, out = run_on_pty([self.collector_path(), "-s",
+                              os.path.join(self.tmp, "r.sock"), "--",
+                              PYTHON, "-c", prog], clean_env())
+        self.assertEqual(rc, 3, out)
+        lines = re.sub(r"\x1b\[[0-9;]*m", "", out).splitlines()
+        self.assertIn("drawn raw", lines, out)
+        self.assertTrue(any(l.startswith("meshlog: first failure: pid ")
+                            for l in lines), out)
 
     def test_console_view_on_a_terminal_in_launch_mode(self):
         # In launch mode on a terminal the console view replaces the raw
