@@ -887,6 +887,8 @@ unsigned source_count(void);
  * (what FIONREAD counts), not what comes later; -1 when no stream has it.
  */
 int	 source_drain_pipe(dev_t dev, ino_t ino);
+/* Then sync its destination (fdatasync when data): 0 or the errno. */
+int	 source_sync_pipe(dev_t dev, ino_t ino, int data);
 /* Every open local source with its counters (new reference). */
 json_t	*source_status_all(void);
 

@@ -290,12 +290,20 @@ control_drain(json_t *req)
 {
 	static const char	 usage[] = "drain needs pipes: [[dev, ino], ...]";
 	json_t			*pipes = json_object_get(req, "pipes"), *p;
-	json_t			*dev, *ino;
+	json_t			*dev, *ino, *sync = json_object_get(req, "sync");
+	const char		*how = json_string_value(sync);
 	size_t			 i;
-	int			 found = 0;
+	int			 found = 0, err;
 
 	if (!json_is_array(pipes))
 		return (control_error(usage));
+	/* A process that syncs its file: one pipe, then the file's sync. */
+	if (sync != NULL) {
+		if (how == NULL || (strcmp(how, "data") != 0 &&
+		    strcmp(how, "all") != 0) || json_array_size(pipes) != 1)
+			return (control_error("sync is \"data\" or \"all\", "
+			    "for one pipe"));
+	}
 	json_array_foreach(pipes, i, p) {
 		dev = json_array_get(p, 0);
 		ino = json_array_get(p, 1);
@@ -307,6 +315,14 @@ control_drain(json_t *req)
 			found++;
 	}
 	dest_flush_pending();
+	if (sync != NULL) {
+		p = json_array_get(pipes, 0);
+		err = source_sync_pipe((dev_t)json_integer_value(
+		    json_array_get(p, 0)), (ino_t)json_integer_value(
+		    json_array_get(p, 1)), strcmp(how, "data") == 0);
+		return (json_pack("{s:s, s:i, s:i}", "type", "drained",
+		    "found", found, "sync_errno", err));
+	}
 	return (json_pack("{s:s, s:i}", "type", "drained", "found", found));
 }
 

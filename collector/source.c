@@ -832,6 +832,31 @@ source_drain_now(struct source *src)
 }
 
 int
+source_sync_pipe(dev_t dev, ino_t ino, int data)
+{
+	struct stream	 key, *s;
+	int		 fd;
+
+	key.dev = dev;
+	key.ino = ino;
+	if ((s = source_find_pipe(&key)) == NULL || s->dest == NULL)
+		return (EIO);
+	(void)source_drain_written(s->src);
+	dest_flush_pending();
+	/*
+	 * The file's own sync, here: the writer waits for it, as without
+	 * meshlog, and so does every other stream meanwhile (a program
+	 * that syncs its stdout often slows the job's console).
+	 */
+	if ((s = source_find_pipe(&key)) == NULL || s->dest == NULL ||
+	    (fd = dest_fd(s->dest)) == -1)
+		return (EIO);
+	if ((data ? fdatasync(fd) : fsync(fd)) != 0)
+		return (errno);
+	return (0);
+}
+
+int
 source_drain_pipe(dev_t dev, ino_t ino)
 {
 	struct stream	 key, *s;

@@ -1,5 +1,6 @@
 """Console view control: aggregation across ranks, the level filter, and
 (from the control socket) flush barriers and live mode changes."""
+import errno
 import json
 import os
 import re
@@ -495,6 +496,24 @@ class ControlPlane(MeshTest):
         self.assertEqual(got, {"type": "drained", "found": 1})
         with open(out, "rb") as g:
             self.assertEqual(g.read(), b"held\n")
+        # A sync (fsync(2) or fdatasync(2) on a stream whose original is
+        # a file): one pipe, "data" or "all"; the answer has the errno of
+        # the file's sync, or EIO for a pipe it does not know.
+        pipe = [st.st_dev, st.st_ino]
+        for bad in ({"sync": "yes", "pipes": [pipe]},
+                    {"sync": 1, "pipes": [pipe]},
+                    {"sync": "all", "pipes": [pipe, pipe]}):
+            got = ask(json.dumps(dict(bad, type="drain")).encode())
+            self.assertEqual(got["type"], "error", bad)
+            self.assertIn("sync is", got["message"])
+        for how in ("data", "all"):
+            got = ask(json.dumps({"type": "drain", "pipes": [pipe],
+                                  "sync": how}).encode())
+            self.assertEqual(got, {"type": "drained", "found": 1,
+                                   "sync_errno": 0})
+        got = ask(b'{"type":"drain","pipes":[[1,2]],"sync":"all"}')
+        self.assertEqual(got, {"type": "drained", "found": 0,
+                               "sync_errno": errno.EIO})
         f.close()
         s.close()
         w.kill()
