@@ -597,11 +597,13 @@ out:
  * when the collector answered with a line starting with expect.
  */
 static int
-shim_ask(const char *msg, size_t len, const char *expect)
+shim_ask(const char *msg, size_t len, const char *expect, char *answer,
+    size_t cap)
 {
 	struct shim_reg	 r;
 	const char	*why;
 	long long	 deadline = shim_deadline(environ, SHIM_DRAIN_MS);
+	size_t		 n;
 	int		 rc = -1;
 
 	shim_reg_init(&r);
@@ -609,8 +611,15 @@ shim_ask(const char *msg, size_t len, const char *expect)
 	if (ident_socket_path(environ, r.path, sizeof r.path) == 0 &&
 	    shim_connect(&r, deadline, &why) == 0 &&
 	    send(r.sock, msg, len, MSG_NOSIGNAL) == (ssize_t)len &&
-	    shim_expect(&r, deadline, expect, &why) == 0)
+	    shim_expect(&r, deadline, expect, &why) == 0) {
 		rc = 0;
+		if (answer != NULL) {
+			n = strlen(r.answer);
+			n = n < cap ? n : cap - 1;
+			memcpy(answer, r.answer, n);
+			answer[n] = '\0';
+		}
+	}
 	shim_reg_close(&r);
 	return (rc);
 }
@@ -637,7 +646,7 @@ shim_drain_pipes(const unsigned long long *dev, const unsigned long long *ino,
 	jw_lit(&w, "]}\n");
 	if (w.overflow)
 		return (-1);
-	return (shim_ask(msg, w.len, "{\"type\":\"drained\""));
+	return (shim_ask(msg, w.len, "{\"type\":\"drained\"", NULL, 0));
 }
 
 int
@@ -653,6 +662,33 @@ shim_drain(void)
 		ino[n++] = shim_state.ino[i];
 	}
 	return (shim_drain_pipes(dev, ino, n));
+}
+
+int
+shim_sync_pipe(unsigned long long dev, unsigned long long ino, int data)
+{
+	char		 msg[160], answer[160];
+	const char	*p;
+	struct jw	 w;
+	long		 err = 0;
+
+	jw_init(&w, msg, sizeof msg);
+	jw_lit(&w, "{\"type\":\"drain\",\"pipes\":[[");
+	jw_int(&w, (long long)dev);
+	jw_lit(&w, ",");
+	jw_int(&w, (long long)ino);
+	jw_lit(&w, data ? "]],\"sync\":\"data\"}\n" :
+	    "]],\"sync\":\"all\"}\n");
+	if (w.overflow || shim_ask(msg, w.len, "{\"type\":\"drained\"",
+	    answer, sizeof answer) != 0)
+		return (EIO);
+	/* The errno of the collector's sync; none: it did not sync. */
+	if ((p = strstr(answer, "\"sync_errno\":")) == NULL)
+		return (EIO);
+	p += strlen("\"sync_errno\":");
+	while (*p >= '0' && *p <= '9' && err < 10000)
+		err = err * 10 + (*p++ - '0');
+	return (err > 0 && err < 10000 ? (int)err : 0);
 }
 
 int
@@ -715,5 +751,5 @@ shim_runtime_say(const char *runtime)
 		jw_lit(&w, "null}\n");
 	if (w.overflow)
 		return (-1);
-	return (shim_ask(msg, w.len, "{\"type\":\"runtime\""));
+	return (shim_ask(msg, w.len, "{\"type\":\"runtime\"", NULL, 0));
 }

@@ -12,6 +12,18 @@ struct stat;
 
 #define SHIM_HIDDEN	__attribute__((visibility("hidden")))
 
+/*
+ * libc's own fn, resolved at the first call (dlfcn.h, errno.h); failing
+ * that, the call fails with ENOSYS (it returns fail).
+ */
+#define SHIM_REAL(fn, fail)						\
+	static __typeof__(fn) *real_##fn;				\
+	if (real_##fn == NULL &&					\
+	    (real_##fn = (__typeof__(fn) *)dlsym(RTLD_NEXT, #fn)) == NULL) { \
+		errno = ENOSYS;						\
+		return (fail);						\
+	}
+
 /* What the constructor left in place; all zero until it ran. */
 struct shim_state {
 	int			active;		/* a stream is ours */
@@ -64,6 +76,13 @@ int	shim_drain(void) SHIM_HIDDEN;
 /* The same for n pipes given by device and inode. */
 int	shim_drain_pipes(const unsigned long long *dev,
 	    const unsigned long long *ino, int n) SHIM_HIDDEN;
+/*
+ * Ask the collector to write what came before on the pipe (dev, ino) and
+ * sync its original file, fdatasync(2) when data is set, else fsync(2):
+ * 0, or the errno the sync failed with (EIO when it did not answer).
+ */
+int	shim_sync_pipe(unsigned long long dev, unsigned long long ino,
+	    int data) SHIM_HIDDEN;
 /*
  * A connection to the collector at path if it accepts at once and is
  * trusted (shim_register's rules); the socket, or -1. Syscalls only.

@@ -261,18 +261,6 @@ ioctl(int fd, unsigned long request, ...)
 }
 
 /*
- * libc's own fn, resolved at the first call; failing that, the call
- * fails with ENOSYS (it returns fail).
- */
-#define SHIM_REAL(fn, fail)						\
-	static __typeof__(fn) *real_##fn;				\
-	if (real_##fn == NULL &&					\
-	    (real_##fn = (__typeof__(fn) *)dlsym(RTLD_NEXT, #fn)) == NULL) { \
-		errno = ENOSYS;						\
-		return (fail);						\
-	}
-
-/*
  * Forward a termios call: on the terminal a managed stream stands for,
  * else on fd itself. drain: wait for earlier output first.
  */
