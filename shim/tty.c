@@ -234,7 +234,7 @@ isatty(int fd)
 /*
  * ioctl(2): a terminal request on a managed pipe whose original was a
  * terminal goes to that terminal. Everything else goes straight to the
- * kernel.
+ * kernel, a change of modes on that terminal after earlier output.
  */
 __attribute__((visibility("default"))) int
 ioctl(int fd, unsigned long request, ...)
@@ -257,6 +257,10 @@ ioctl(int fd, unsigned long request, ...)
 			shim_narrow(fd, arg);
 		return (shim_tty_done(t, rc));
 	}
+	/* Through another descriptor of our terminal: as tcsetattr. */
+	if (shim_state.active && shim_tty_changes(request) &&
+	    shim_our_tty(fd))
+		(void)shim_drain();
 	return ((int)syscall(SYS_ioctl, fd, request, arg));
 }
 

@@ -412,6 +412,33 @@ class WithCollector(MeshTest):
         self.assertNotIn(b"[pid", got)
         self.assertIn(b"meshlog: 1 process, all exited 0", got)
 
+    def test_a_mode_change_by_ioctl_on_stdin_keeps_earlier_lines_in_view(
+            self):
+        # tcsetattr on stdin waited for earlier output to be written; the
+        # same change made with ioctl(TCSETS) did not, so lines written
+        # just before it were found raw and shown without their prefix.
+        prog = ("import fcntl, os, termios\n"
+                "a = termios.tcgetattr(0)\n"
+                "b = fcntl.ioctl(0, termios.TCGETS, bytes(60))\n"
+                "lflag = int.from_bytes(b[12:16], 'little')\n"
+                "lflag &= ~(termios.ICANON | termios.ECHO)\n"
+                "b = b[:12] + lflag.to_bytes(4, 'little') + b[16:]\n"
+                "for i in range(5):\n"
+                "    os.write(1, b'cooked %d\\n' % i)\n"
+                "    fcntl.ioctl(0, termios.TCSETS, b)\n"
+                "    os.write(1, b'raw %d\\r\\n' % i)\n"
+                "    termios.tcsetattr(0, termios.TCSADRAIN, a)\n")
+        rc, out = run_on_pty([self.collector_path(), "-s",
+                              os.path.join(self.tmp, "i.sock"), "--",
+                              PYTHON, "-c", prog], clean_env())
+        self.assertEqual(rc, 0, out)
+        lines = out.splitlines()
+        for i in range(5):
+            self.assertIn("raw %d" % i, lines, out)
+            self.assertTrue(any(l.startswith("[pid ") and
+                                l.endswith("] cooked %d" % i)
+                                for l in lines), out)
+
     def test_our_lines_start_a_line_after_raw_output(self):
         # A program that drew raw and left the cursor mid-line: the
         # collector's next words (here the failure's announcement) began
