@@ -13,8 +13,11 @@
 
 #include <sys/ioctl.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +65,8 @@ static struct event	*live_ev;
 static int		 live_drawn;	/* the live line is on screen */
 static int		 mid_which = -1;	/* a prompt ends the screen: */
 static uint64_t		 mid_id;		/* whose, on which stream */
+static long		 mid_pid;	/* its process, */
+static int		 mid_reading;	/* then reading the terminal */
 static int		 raw_mid = -1;	/* raw bytes ended mid-line there */
 static char		*live_buf;	/* the live line being made */
 static size_t		 live_len, live_cap, live_more;
@@ -189,6 +194,47 @@ console_fit(const char *s, size_t n, size_t cols)
 	return (n);
 }
 
+/*
+ * Whether process pid waits in read(2) on the terminal of the view's
+ * stream which: it shows a prompt, and the terminal's echo of the answer
+ * will end the screen line.
+ */
+static int
+console_reads_tty(long pid, int which)
+{
+	char		path[64], buf[160];
+	struct stat	tty, sb;
+	unsigned long	fd;
+	long		nr;
+	ssize_t		n;
+	int		f;
+
+	if (pid <= 0 || !cons_tty[which] ||
+	    fstat(dest_fd(cons[which]), &tty) != 0)
+		return (0);
+	snprintf(path, sizeof path, "/proc/%ld/syscall", pid);
+	if ((f = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (0);
+	n = read(f, buf, sizeof buf - 1);
+	close(f);
+	if (n <= 0)
+		return (0);
+	buf[n] = '\0';
+	if (sscanf(buf, "%ld 0x%lx", &nr, &fd) != 2 ||
+	    (nr != SYS_read && nr != SYS_readv) || fd > INT_MAX)
+		return (0);
+	snprintf(path, sizeof path, "/proc/%ld/fd/%lu", pid, fd);
+	return (stat(path, &sb) == 0 && S_ISCHR(sb.st_mode) &&
+	    sb.st_rdev == tty.st_rdev);
+}
+
+/* Whether the open line's prompt was answered: the echo ended it. */
+static int
+console_answered(void)
+{
+	return (mid_reading && !console_reads_tty(mid_pid, mid_which));
+}
+
 /* Something else is printed after an unfinished line: end it first. */
 static void
 console_end_mid(void)
@@ -198,7 +244,8 @@ console_end_mid(void)
 	raw_mid = -1;
 	if (mid_which < 0)
 		return;
-	dest_write(cons[mid_which], "\n", 1);
+	if (!console_answered())
+		dest_write(cons[mid_which], "\n", 1);
 	mid_which = -1;
 }
 
@@ -567,6 +614,8 @@ console_partial(int which, const struct origin *o, const char *text,
 	    text, len, CONSOLE_OPEN, 0);
 	mid_which = which;
 	mid_id = o->id;
+	mid_pid = o->pid;
+	mid_reading = console_reads_tty(o->pid, which);
 }
 
 void
@@ -575,7 +624,12 @@ console_rest(int which, const struct origin *o, const char *text,
 {
 	if (cons[which] == NULL || !console_shows(o))
 		return;
-	if (mid_which == which && mid_id == o->id) {
+	if (mid_which == which && mid_id == o->id && console_answered()) {
+		/* The answer's echo ended the screen line: a line of its own. */
+		mid_which = -1;
+		if (len > 0)
+			console_line(which, o->prefix, text, len, 0, us);
+	} else if (mid_which == which && mid_id == o->id) {
 		/* Nothing came between: finish the screen line. */
 		mid_which = -1;
 		console_emit(which, NULL, "", text, len, 0, 0);

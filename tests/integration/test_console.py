@@ -14,7 +14,8 @@ SRCDIR = os.environ.get("MESHLOG_SRCDIR") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (COLLECTOR, PYTHON, MeshTest, clean_env,  # noqa: E402
-                     line_records, mpi_problem, read_records, run_on_pty)
+                     line_records, mpi_problem, read_records, run_on_pty,
+                     type_on_pty)
 
 TORCH = "/usr/bin/python3"
 TORCHRUN = os.path.join(SRCDIR, "tests", "bench", "torchrun_fixed.py")
@@ -351,6 +352,44 @@ class Options(MeshTest):
         # The log has the whole line, once.
         self.assertEqual([r["line"] for r in line_records(
             read_records(self.json))], ["Name: Hello"])
+
+
+    def test_an_answered_prompt_leaves_no_blank_line(self):
+        # On a terminal, input() writes its prompt to stderr and reads a
+        # line; the terminal's echo of the answer ends the screen line.
+        # The view took the line as still open and ended it again: a
+        # blank line before the next output. Prompts on stdout and
+        # stderr, answered on the view's own terminal.
+        for code in ("x = input('name? '); print('hi', x)",
+                     "import sys\n"
+                     "sys.stdout.write('name? '); sys.stdout.flush()\n"
+                     "x = sys.stdin.readline().strip(); print('hi', x)"):
+            rc, out = type_on_pty([COLLECTOR, "-j", os.devnull, "--",
+                                   PYTHON, "-c", code], clean_env(),
+                                  b"name? ", b"bob\n", delay=0.3)
+            self.assertEqual(rc, 0, out)
+            lines = re.sub(rb"\x1b\[[0-9;]*m", b"", out).decode().split(
+                "\r\n")
+            i = [k for k, l in enumerate(lines) if "name? bob" in l]
+            self.assertEqual(len(i), 1, out)
+            self.assertRegex(lines[i[0]], r"^\[pid \d+\] name\? bob$", out)
+            self.assertRegex(lines[i[0] + 1], r"^\[pid \d+\] hi bob$", out)
+
+    def test_an_unanswered_partial_line_is_ended_by_the_next(self):
+        # A line left open without a read of the terminal (progress
+        # dots) is ended by the view before another process's line.
+        code = ("import sys, time, subprocess\n"
+                "sys.stdout.write('loading...'); sys.stdout.flush()\n"
+                "time.sleep(1.2)\n"
+                "subprocess.run([sys.executable, '-c', 'print(\"other\")'])\n"
+                "time.sleep(0.5)\n")
+        rc, out = run_on_pty([COLLECTOR, "-j", os.devnull, "--", PYTHON,
+                              "-c", code], clean_env())
+        self.assertEqual(rc, 0, out)
+        lines = re.sub(r"\x1b\[[0-9;]*m", "", out).split("\n")
+        i = [k for k, l in enumerate(lines) if l.endswith("loading...")]
+        self.assertEqual(len(i), 1, out)
+        self.assertRegex(lines[i[0] + 1], r"^\[pid \d+\] other$", out)
 
 
 class FirstSight(MeshTest):
