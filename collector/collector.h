@@ -744,6 +744,8 @@ json_t	*summary_build(const struct summary_proc *live, size_t nlive,
 	    const char *log);
 /* Forget every account (tests). */
 void	 summary_reset(void);
+/* Launch mode's command, started (status NULL), then ended with *status. */
+void	 summary_command(const char *host, long pid, const int *status);
 
 /* upstream.c: this collector as a relay */
 /* Check and keep the upstream URL; 0, or -1 with an allocated *cause. */

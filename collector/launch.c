@@ -229,7 +229,8 @@ launch_end_as_child(void)
 long
 launch_child(int *raw)
 {
-	*raw = child_raw;
+	if (raw != NULL)
+		*raw = child_raw;
 	return ((long)child);
 }
 

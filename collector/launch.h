@@ -20,7 +20,8 @@ void	launch_start(char *const *argv, const char *socket_path);
 int	launch_done(int *status);
 /* Die of the signal that killed the command, if one did; last thing. */
 void	launch_end_as_child(void);
-/* The command's pid; *raw its wait status once launch_done said so. */
+/* The command's pid; *raw (if not NULL) its wait status once launch_done
+ * said so. */
 long	launch_child(int *raw);
 /* Forward a termination signal to the command. */
 void	launch_signal(int sig);

@@ -52,6 +52,9 @@ static long			 world_size = -1;
 static unsigned			 others, others_failed;
 static json_t			*others_list;
 static uint64_t			 others_said[3];
+/* The command a launch-mode collector ran, and whether it registered. */
+static struct summary_proc	 command;
+static int			 have_command, command_seen;
 
 /*
  * The account of rank r in t, made if new. Put in its place at once: a
@@ -158,11 +161,37 @@ summary_fold(struct summary_table *t, const struct summary_proc *p)
 	}
 }
 
+/* Whether p is the launched command itself. */
+static int
+summary_is_command(const struct summary_proc *p)
+{
+	return (have_command && p->pid == command.pid &&
+	    strcmp(p->host, command.host) == 0);
+}
+
+void
+summary_command(const char *host, long pid, const int *status)
+{
+	if (status != NULL) {
+		command.have_status = 1;
+		command.status = *status;
+		return;
+	}
+	memset(&command, 0, sizeof command);
+	command.rank = -1;
+	command.world_size = -1;
+	strlcpy(command.host, host, sizeof command.host);
+	command.pid = pid;
+	have_command = 1;
+}
+
 void
 summary_add(const struct summary_proc *p, const struct ending_lines *tail)
 {
 	size_t	i;
 
+	if (summary_is_command(p))
+		command_seen = 1;
 	summary_fold(&ended, p);
 	if (p->first_failure && !have_first) {
 		first = *p;
@@ -194,10 +223,12 @@ summary_build(const struct summary_proc *live, size_t nlive,
 	struct summary_table	 t = { NULL, 0, 0 };
 	struct summary_rank	*e;
 	size_t			 i;
-	json_t			*o, *a, *missing, *other;
+	json_t			*o, *a, *missing, *other, *list, *cmd = NULL;
 	uint64_t		 lines, warnings, errors;
 	unsigned		 failed = 0, nothers = others;
+	unsigned		 ofailed = others_failed;
 	long			 r;
+	int			 seen = command_seen;
 
 	/* The ended processes' accounts, then the running ones, on a copy. */
 	for (i = 0; i < ended.n; i++)
@@ -206,6 +237,7 @@ summary_build(const struct summary_proc *live, size_t nlive,
 	warnings = others_said[1];
 	errors = others_said[2];
 	for (i = 0; i < nlive; i++) {
+		seen |= summary_is_command(&live[i]);
 		summary_fold(&t, &live[i]);
 		if (live[i].rank >= 0)
 			continue;
@@ -214,8 +246,27 @@ summary_build(const struct summary_proc *live, size_t nlive,
 		warnings += live[i].warnings;
 		errors += live[i].errors;
 	}
-	other = json_pack("{s:i, s:i, s:O?, s:I, s:I, s:I}", "count", nothers,
-	    "failed", others_failed, "failures", others_list, "lines",
+	/*
+	 * A command that never registered (it did not start, is static or
+	 * setuid, or cleared LD_PRELOAD) still ended: one more process.
+	 */
+	list = others_list != NULL ? json_copy(others_list) : NULL;
+	if (have_command) {
+		cmd = summary_proc_json(&command);
+		json_object_set_new(cmd, "captured", json_boolean(seen));
+	}
+	if (have_command && !seen) {
+		nothers++;
+		if (summary_failed(&command)) {
+			ofailed++;
+			if (list == NULL)
+				list = json_array();
+			json_array_append_new(list,
+			    summary_proc_json(&command));
+		}
+	}
+	other = json_pack("{s:i, s:i, s:o?, s:I, s:I, s:I}", "count", nothers,
+	    "failed", ofailed, "failures", list, "lines",
 	    (json_int_t)lines, "warnings", (json_int_t)warnings, "errors",
 	    (json_int_t)errors);
 	a = json_array();
@@ -253,6 +304,8 @@ summary_build(const struct summary_proc *live, size_t nlive,
 	    "other_processes", other, "log", log);
 	json_object_set_new(o, "world_size", world_size > 0 ?
 	    json_integer(world_size) : json_null());
+	if (cmd != NULL)
+		json_object_set_new(o, "command", cmd);
 	if (have_first) {
 		json_object_set_new(o, "first_failure", summary_proc_json(
 		    &first));
@@ -275,4 +328,5 @@ summary_reset(void)
 	others = others_failed = 0;
 	memset(others_said, 0, sizeof others_said);
 	world_size = -1;
+	have_command = command_seen = 0;
 }

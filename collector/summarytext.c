@@ -119,11 +119,24 @@ summary_count(FILE *f, const char *sep, json_t *s, const char *key,
 	fprintf(f, "%s%lld %s", sep, n, n == 1 ? one : key);
 }
 
+/* Why a launched command's output is not in the log, if it is not. */
+static void
+summary_uncaptured(FILE *f, json_t *cmd)
+{
+	if (cmd == NULL || !json_is_false(json_object_get(cmd, "captured")))
+		return;
+	fprintf(f, "  the command (pid %lld) was not captured: it did not "
+	    "start, is static or setuid, or cleared LD_PRELOAD; its output "
+	    "went straight to its destinations\n", (long long)
+	    json_integer_value(json_object_get(cmd, "pid")));
+}
+
 char *
 summary_text(json_t *s, int colour)
 {
 	json_t		*ranks = json_object_get(s, "ranks"), *p, *first;
 	json_t		*other = json_object_get(s, "other_processes"), *v;
+	json_t		*cmd = json_object_get(s, "command");
 	const char	*log = json_string_value(json_object_get(s, "log"));
 	char		*buf = NULL, word[48], clock[16];
 	size_t		 len = 0, i, nranks = json_array_size(ranks);
@@ -153,6 +166,7 @@ summary_text(json_t *s, int colour)
 		if (log != NULL)
 			fprintf(f, "; log %s", log);
 		fprintf(f, "\n");
+		summary_uncaptured(f, cmd);
 		fclose(f);
 		return (buf);
 	}
@@ -216,6 +230,7 @@ summary_text(json_t *s, int colour)
 		}
 		fprintf(f, "\n");
 	}
+	summary_uncaptured(f, cmd);
 	if (log != NULL)
 		fprintf(f, "  log: %s\n", log);
 	fclose(f);

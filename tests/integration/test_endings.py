@@ -402,6 +402,40 @@ class Endings(MeshTest):
                          {"count": 2, "failed": 0, "failures": None,
                           "lines": 4, "warnings": 1, "errors": 0})
 
+    def test_a_command_that_never_registered_is_still_counted(self):
+        # A static program (a Go binary), a setuid one or a command that
+        # could not start never registers: the summary said "0
+        # processes, all exited 0" whatever its exit status.
+        src = os.path.join(self.tmp, "st.c")
+        with open(src, "w") as f:
+            f.write("#include <stdio.h>\nint main(void) { "
+                    "puts(\"static hi\"); return 3; }\n")
+        prog = os.path.join(self.tmp, "st")
+        subprocess.run(["cc", "-static", "-o", prog, src], check=True)
+        for cmd, rc, head in (
+                ([prog], 3, "1 of 1 process ended abnormally"),
+                ([os.path.join(self.tmp, "none")], 127,
+                 "1 of 1 process ended abnormally")):
+            p = self.launch(cmd)
+            self.assertEqual(p.returncode, rc, p.stderr)
+            err = p.stderr.decode()
+            self.assertIn("meshlog: " + head, err)
+            self.assertIn("exit %d" % rc, err)
+            self.assertIn("was not captured", err)
+            s = events(self.records, "summary")[-1]
+            self.assertEqual(s["command"]["exit"], {"code": rc})
+            self.assertIs(s["command"]["captured"], False)
+            self.assertEqual((s["other_processes"]["count"],
+                              s["other_processes"]["failed"]), (1, 1))
+        self.assertEqual(p.stdout, b"")
+        # A command that registered is counted once, as before.
+        p = self.launch(["bash", "-c", "echo a"])
+        self.assertEqual(p.returncode, 0)
+        self.assertNotIn("not captured", p.stderr.decode())
+        s = events(self.records, "summary")[-1]
+        self.assertIs(s["command"]["captured"], True)
+        self.assertEqual(s["other_processes"]["count"], 1)
+
     def test_an_uncaught_exception_counts_as_an_error(self):
         # Its traceback is the error the rank died of: the summary's
         # table does not say "0 errors" beside it.
