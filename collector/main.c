@@ -70,7 +70,7 @@ static const char usage_text[] =
 "                        every line as it comes\n"
 "      --console-level LEVEL\n"
 "                        console shows lines of this severity and above\n"
-"                        (DEBUG, INFO, WARNING, ERROR, CRITICAL or 10-50);\n"
+"                        (DEBUG, INFO, WARNING, ERROR, CRITICAL or 0-50);\n"
 "                        lines with no recognisable severity always show\n"
 "                        (--level is its old name)\n"
 "      --timestamps[=wall|elapsed]\n"
