@@ -593,6 +593,8 @@ int		 dest_known(dev_t dev, ino_t ino);
 int		 dest_view_at(dev_t dev, ino_t ino);
 /* Whether d's reader is gone (its writers are to get EPIPE). */
 int		 dest_gone(struct dest *d);
+/* The errno that stopped writes to d, or 0. */
+int		 dest_error(struct dest *d);
 /* The descriptor as received, for the keeper (borrowed). */
 int		 dest_fd(struct dest *d);
 /* Write what this loop pass queued, without waiting; free unused ones;

@@ -71,6 +71,7 @@ struct dest {
 	uint64_t	 dropped;	/* in the current episode */
 	int		 dead;		/* nothing more is written */
 	int		 gone;		/* dead because the reader is gone */
+	int		 err;		/* why it is dead (errno) */
 	int		 notify;	/* on the list to tell its streams */
 	int		 view;		/* the collector's own console */
 	int		 append;	/* a file opened with O_APPEND */
@@ -313,6 +314,12 @@ dest_gone(struct dest *d)
 	return (d != NULL && d->gone);
 }
 
+int
+dest_error(struct dest *d)
+{
+	return (d != NULL && d->dead ? d->err : 0);
+}
+
 void
 dest_watch(struct dest *d, struct dest_watch *w, dest_watch_cb cb,
     void *arg)
@@ -379,6 +386,7 @@ dest_fail(struct dest *d, int err)
 		log_warn("%s: %s; output to it stops", d->name, strerror(err));
 	d->dead = 1;
 	d->gone = gone;
+	d->err = err;
 	d->dropped += destq_len(&d->q);
 	destq_drain(&d->q, destq_len(&d->q));
 	event_del(d->ev);

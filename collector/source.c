@@ -851,6 +851,9 @@ source_sync_pipe(dev_t dev, ino_t ino, int data)
 	if ((s = source_find_pipe(&key)) == NULL || s->dest == NULL ||
 	    (fd = dest_fd(s->dest)) == -1)
 		return (EIO);
+	/* Writes that failed (a full disk) are not on it: the sync says so. */
+	if (dest_error(s->dest) != 0)
+		return (dest_error(s->dest));
 	if ((data ? fdatasync(fd) : fsync(fd)) != 0)
 		return (errno);
 	return (0);

@@ -1,6 +1,7 @@
 """Transparency: without a collector the shim changes nothing but one notice
 line; with one, isatty and the window size answer as the original
 destination, and the process gets no thread and no extra descriptor."""
+import errno
 import os
 import re
 import shutil
@@ -320,6 +321,34 @@ class WithCollector(MeshTest):
         self.stop()
         self.assertEqual(sorted(self.texts(stream="stdout")),
                          sorted(["line %d" % i for i in range(6)] * 2))
+
+    def test_a_sync_after_failed_writes_says_so(self):
+        # Writes to a file on a full disk succeed into the pipe that
+        # stands for it; fsync(2) is where the program learns: ENOSPC,
+        # not 0 with its data lost. A 64 KiB tmpfs in a mount namespace
+        # of its own (root, as the cgroup test).
+        if os.geteuid() != 0:
+            self.skipTest("mounting a small tmpfs needs root")
+        d = os.path.join(self.tmp, "small")
+        os.mkdir(d)
+        prog = ("import os, sys\n"
+                "for i in range(40):\n"
+                "    os.write(1, b'x' * 4096)\n"
+                "for fn in (os.fdatasync, os.fsync):\n"
+                "    try: fn(1); print(fn.__name__, 'ok', file=sys.stderr)\n"
+                "    except OSError as e:\n"
+                "        print(fn.__name__, e.errno, file=sys.stderr)\n")
+        self.serve()
+        p = subprocess.run(
+            ["unshare", "-m", "sh", "-c",
+             'mount -t tmpfs -o size=64k tmpfs "$1" && "$2" -c "$3" > '
+             '"$1/f"', "sh", d, PYTHON, prog],
+            stderr=subprocess.PIPE, env=self.shim_env(), timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr.decode().splitlines(),
+                         ["fdatasync %d" % errno.ENOSPC,
+                          "fsync %d" % errno.ENOSPC], p.stderr)
+        self.stop()
 
     def test_closed_standard_descriptors(self):
         # Started with stderr closed (a daemon, cron), the collector's
