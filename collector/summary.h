@@ -1,0 +1,46 @@
+/*
+ * The job's account (summary.c): each process's end, the first failure,
+ * and the summary record made of them. Included by collector.h
+ * at its layer.
+ */
+#ifndef MESHLOG_SUMMARY_H
+#define MESHLOG_SUMMARY_H
+
+/* One process, as it ended or as it runs. */
+struct summary_proc {
+	long		 rank;		/* -1: none */
+	char		 host[256];
+	long		 pid;
+	int		 forked;	/* a worker its rank's process forked */
+	long		 world_size;	/* -1: not known */
+	uint64_t	 lines;
+	uint64_t	 warnings;
+	uint64_t	 errors;
+	int		 have_status;
+	int		 status;	/* wait status */
+	int		 oom_killed;
+	int		 running;
+	int		 first_failure;
+	int		 relay_lost;	/* its relay was lost: status unknown */
+	char		 ended[TS_LEN];	/* "" when not known */
+};
+/* The last lines of a process (borrowed). */
+struct ending_lines {
+	size_t		 n;
+	const char	*line[8];
+	size_t		 len[8];
+};
+/* A process ended; tail: its last lines, for the first failure. */
+void	 summary_add(const struct summary_proc *, const struct ending_lines *);
+/*
+ * The account so far, with the processes still running, as a summary
+ * record (new reference); log is the JSON log's path, or NULL.
+ */
+json_t	*summary_build(const struct summary_proc *live, size_t nlive,
+	    const char *log);
+/* Forget every account (tests). */
+void	 summary_reset(void);
+/* Launch mode's command, started (status NULL), then ended with *status. */
+void	 summary_command(const char *host, long pid, const int *status);
+
+#endif
