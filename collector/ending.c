@@ -60,7 +60,7 @@ static struct event	*announce;	/* its announcement, to come */
 static struct source	*announce_src;	/* the earliest failure so far */
 
 static void	ending_finish(struct source *);
-static int	ending_failed(const struct source *);
+static int	ending_failed(struct source *);
 static void	ending_announce(struct source *);
 
 /* A small file of /proc or the cgroup tree into buf, NUL-terminated;
@@ -382,12 +382,25 @@ ending_watch(struct source *src)
 		fatalx("cannot watch a process");
 }
 
-/* Whether src ended abnormally: a code other than 0, or a signal. */
+/*
+ * Whether src's end fails the job (summary_failure): a helper's silent
+ * nonzero code or a pipeline's SIGPIPE does not. Bytes still in its
+ * pipes count as written.
+ */
 static int
-ending_failed(const struct source *src)
+ending_failed(struct source *src)
 {
-	return (src->have_status && (!WIFEXITED(src->status) ||
-	    WEXITSTATUS(src->status) != 0));
+	struct summary_proc	p;
+	int			i;
+
+	if (!src->have_status)
+		return (0);
+	ending_summary(src, &p);
+	for (i = 0; i < 2 && p.lines == 0; i++) {
+		if (src->st[i] != NULL && src->st[i]->fd != -1)
+			p.lines += stream_pending(src->st[i]) > 0;
+	}
+	return (summary_failure(&p));
 }
 
 /* "exit code 3", "killed by SIGKILL (core dumped)". */

@@ -50,6 +50,7 @@ static long			 world_size = -1;
  * the lines, warnings and errors they wrote.
  */
 static unsigned			 others, others_failed;
+static unsigned			 others_quiet;	/* ended so, not failed */
 static json_t			*others_list;
 static uint64_t			 others_said[3];
 /* The command a launch-mode collector ran, and whether it registered. */
@@ -169,6 +170,20 @@ summary_is_command(const struct summary_proc *p)
 	    strcmp(p->host, command.host) == 0);
 }
 
+int
+summary_failure(const struct summary_proc *p)
+{
+	if (!summary_failed(p))
+		return (0);
+	if (p->rank >= 0 || summary_is_command(p))
+		return (1);
+	/* Its reader left: the end of yes | head. */
+	if (WIFSIGNALED(p->status) && WTERMSIG(p->status) == SIGPIPE)
+		return (0);
+	/* A code without a word is an answer: grep -q, test, pyenv's. */
+	return (!WIFEXITED(p->status) || p->lines > 0);
+}
+
 void
 summary_command(const char *host, long pid, const int *status)
 {
@@ -209,6 +224,10 @@ summary_add(const struct summary_proc *p, const struct ending_lines *tail)
 	others_said[2] += p->errors;
 	if (!summary_failed(p))
 		return;
+	if (!summary_failure(p)) {
+		others_quiet++;
+		return;
+	}
 	others_failed++;
 	if (others_list == NULL)
 		others_list = json_array();
@@ -265,8 +284,9 @@ summary_build(const struct summary_proc *live, size_t nlive,
 			    summary_proc_json(&command));
 		}
 	}
-	other = json_pack("{s:i, s:i, s:o?, s:I, s:I, s:I}", "count", nothers,
-	    "failed", ofailed, "failures", list, "lines",
+	other = json_pack("{s:i, s:i, s:i, s:o?, s:I, s:I, s:I}", "count",
+	    nothers, "failed", ofailed, "not_failures", others_quiet,
+	    "failures", list, "lines",
 	    (json_int_t)lines, "warnings", (json_int_t)warnings, "errors",
 	    (json_int_t)errors);
 	a = json_array();
@@ -325,7 +345,7 @@ summary_reset(void)
 	have_first = 0;
 	json_decref(others_list);
 	others_list = NULL;
-	others = others_failed = 0;
+	others = others_failed = others_quiet = 0;
 	memset(others_said, 0, sizeof others_said);
 	world_size = -1;
 	have_command = command_seen = 0;

@@ -119,6 +119,15 @@ summary_count(FILE *f, const char *sep, json_t *s, const char *key,
 	fprintf(f, "%s%lld %s", sep, n, n == 1 ? one : key);
 }
 
+/* The ends not counted as failures, if any. */
+static void
+summary_quiet(FILE *f, const char *sep, long long n)
+{
+	if (n > 0)
+		fprintf(f, "%s(%lld ended by SIGPIPE or by a nonzero code "
+		    "without output, as pipelines and tests do)", sep, n);
+}
+
 /* Why a launched command's output is not in the log, if it is not. */
 static void
 summary_uncaptured(FILE *f, json_t *cmd)
@@ -144,6 +153,8 @@ summary_text(json_t *s, int colour)
 			    "count"));
 	long long	 oth_failed = json_integer_value(json_object_get(other,
 			    "failed"));
+	long long	 quiet = json_integer_value(json_object_get(other,
+			    "not_failures"));
 	unsigned	 bad = 0;
 	FILE		*f;
 
@@ -157,9 +168,13 @@ summary_text(json_t *s, int colour)
 		if (nranks > 0)
 			fprintf(f, "%zu rank%s, all exited 0", nranks,
 			    nranks == 1 ? "" : "s");
-		else
+		else if (quiet == 0)
 			fprintf(f, "%lld process%s, all exited 0", nother,
 			    nother == 1 ? "" : "es");
+		else
+			fprintf(f, "%lld process%s, none failed", nother,
+			    nother == 1 ? "" : "es");
+		summary_quiet(f, nranks > 0 ? "; " : " ", quiet);
 		summary_count(f, "; ", s, "lines", "line");
 		summary_count(f, ", ", s, "warnings", "warning");
 		summary_count(f, ", ", s, "errors", "error");
@@ -228,6 +243,7 @@ summary_text(json_t *s, int colour)
 			fprintf(f, " %s", summary_exit_word(p, word,
 			    sizeof word));
 		}
+		summary_quiet(f, " ", quiet);
 		fprintf(f, "\n");
 	}
 	summary_uncaptured(f, cmd);

@@ -399,8 +399,38 @@ class Endings(MeshTest):
         s = events(self.records, "summary")[0]
         self.assertEqual((s["lines"], s["warnings"], s["errors"]), (4, 1, 0))
         self.assertEqual(s["other_processes"],
-                         {"count": 2, "failed": 0, "failures": None,
+                         {"count": 2, "failed": 0, "not_failures": 0,
+                          "failures": None,
                           "lines": 4, "warnings": 1, "errors": 0})
+
+    def test_pipelines_and_tests_are_not_failures(self):
+        # yes | head ends yes by SIGPIPE, and grep -q answers with its
+        # exit code: the job went well, and the console said "first
+        # failure: pid N killed by SIGPIPE" and "2 of 4 processes ended
+        # abnormally". A crash, a rank's or the command's nonzero end,
+        # or a nonzero code with output still is a failure.
+        p = self.launch(["sh", "-c", "yes | head -1; grep -q nothing "
+                         "/etc/hostname; echo end"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        err = p.stderr.decode()
+        self.assertNotIn("first failure", err)
+        self.assertIn("meshlog: 4 processes, none failed (2 ended by "
+                      "SIGPIPE or by a nonzero code without output", err)
+        s = events(self.records, "summary")[-1]
+        self.assertEqual((s["other_processes"]["failed"],
+                          s["other_processes"]["not_failures"]), (0, 2))
+        self.assertEqual(self.first_failures(), [])
+        for i, (script, rank, who) in enumerate((
+                ("exit 2", None, "sh"),
+                ("sh -c 'exit 5'; echo end", "0", "rank"),
+                ("sh -c 'echo said; exit 5'; echo end", None, "said"),
+                ("sh -c 'kill -SEGV $$'; echo end", None, "segv"))):
+            self.json = os.path.join(self.tmp, "f%d.jsonl" % i)
+            env = clean_env(RANK=rank) if rank else clean_env()
+            p = self.launch(["sh", "-c", script], env=env)
+            self.assertIn("meshlog: first failure: ", p.stderr.decode(),
+                          who)
+            self.assertEqual(len(self.first_failures()), 1, who)
 
     def test_a_command_that_never_registered_is_still_counted(self):
         # A static program (a Go binary), a setuid one or a command that
