@@ -398,7 +398,7 @@ ending_failed(struct source *src)
 	ending_summary(src, &p);
 	for (i = 0; i < 2 && p.lines == 0; i++) {
 		if (src->st[i] != NULL && src->st[i]->fd != -1)
-			p.lines += stream_pending(src->st[i]) > 0;
+			p.lines += stream_avail(src->st[i]) > 0;
 	}
 	return (summary_failure(&p));
 }
