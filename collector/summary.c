@@ -177,11 +177,23 @@ summary_failure(const struct summary_proc *p)
 		return (0);
 	if (p->rank >= 0 || summary_is_command(p))
 		return (1);
-	/* Its reader left: the end of yes | head. */
-	if (WIFSIGNALED(p->status) && WTERMSIG(p->status) == SIGPIPE)
-		return (0);
+	/*
+	 * A signal sent to end it (SIGPIPE: its reader left, yes | head;
+	 * SIGTERM: a monitor stopped by its script) is asked for; a crash
+	 * (a signal that dumps core by default) or the OOM killer is not.
+	 */
+	if (WIFSIGNALED(p->status)) {
+		switch (WTERMSIG(p->status)) {
+		case SIGQUIT: case SIGILL: case SIGTRAP: case SIGABRT:
+		case SIGBUS: case SIGFPE: case SIGSEGV: case SIGXCPU:
+		case SIGXFSZ: case SIGSYS:
+			return (1);
+		default:
+			return (p->oom_killed);
+		}
+	}
 	/* A code without a word is an answer: grep -q, test, pyenv's. */
-	return (!WIFEXITED(p->status) || p->lines > 0);
+	return (p->lines > 0);
 }
 
 void

@@ -41,7 +41,7 @@ json_t	*summary_build(const struct summary_proc *live, size_t nlive,
 /* Forget every account (tests). */
 void	 summary_reset(void);
 /* Whether p's end fails the job: any rank's or the command's nonzero end;
- * another's unless by SIGPIPE or a code with no line written. */
+ * another's crash or OOM kill, or its nonzero code after output. */
 int	 summary_failure(const struct summary_proc *p);
 /* Launch mode's command, started (status NULL), then ended with *status. */
 void	 summary_command(const char *host, long pid, const int *status);

@@ -124,8 +124,9 @@ static void
 summary_quiet(FILE *f, const char *sep, long long n)
 {
 	if (n > 0)
-		fprintf(f, "%s(%lld ended by SIGPIPE or by a nonzero code "
-		    "without output, as pipelines and tests do)", sep, n);
+		fprintf(f, "%s(%lld ended as pipelines, tests and clean-ups "
+		    "do: by SIGPIPE, SIGTERM or the like, or a nonzero code "
+		    "without output)", sep, n);
 }
 
 /* Why a launched command's output is not in the log, if it is not. */
