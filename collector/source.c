@@ -844,9 +844,10 @@ source_sync_pipe(dev_t dev, ino_t ino, int data)
 	(void)source_drain_written(s->src);
 	dest_flush_pending();
 	/*
-	 * The file's own sync, here: the writer waits for it, as without
-	 * meshlog, and so does every other stream meanwhile (a program
-	 * that syncs its stdout often slows the job's console).
+	 * Found again: a drain that reads the end of file closes the
+	 * stream. The file's own sync, here: the writer waits for it, as
+	 * without meshlog, and so does every other stream meanwhile (a
+	 * program that syncs its stdout often slows the job's console).
 	 */
 	if ((s = source_find_pipe(&key)) == NULL || s->dest == NULL ||
 	    (fd = dest_fd(s->dest)) == -1)

@@ -155,6 +155,14 @@ class Endings(MeshTest):
         self.assertEqual(rc, 0, out)
         return re.sub(r"\x1b\[[0-9;]*m", "", out)
 
+    def rank1_announced(self, lines, out):
+        """Where on the screen's lines rank 1's failure is announced,
+        once."""
+        ann = [i for i, l in enumerate(lines)
+               if l.startswith("meshlog: first failure: rank 1")]
+        self.assertEqual(len(ann), 1, out)
+        return ann[0]
+
     def test_the_first_failure_is_announced_before_what_follows(self):
         # Rank 1 dies at once with a traceback; rank 2, its victim, writes
         # its own later. Both on stderr, with the 3 s window on.
@@ -168,9 +176,7 @@ class Endings(MeshTest):
                 "raise RuntimeError('Connection closed by peer')\n")
         out = self.two_ranks_on_a_terminal(code)
         lines = out.splitlines()
-        ann = [i for i, l in enumerate(lines)
-               if l.startswith("meshlog: first failure: rank 1")]
-        self.assertEqual(len(ann), 1, out)
+        ann = [self.rank1_announced(lines, out)]
         self.assertIn("exited with code 1", lines[ann[0]])
         # Its last lines come with it: the traceback's last line included.
         self.assertIn("NaN in the loss", "\n".join(lines[ann[0]:ann[0] + 9]))
@@ -198,9 +204,7 @@ class Endings(MeshTest):
                 "print('rank 2 waits for rank 1', flush=True)\n")
         out = self.two_ranks_on_a_terminal(code)
         lines = out.splitlines()
-        ann = [i for i, l in enumerate(lines)
-               if l.startswith("meshlog: first failure: rank 1")]
-        self.assertEqual(len(ann), 1, out)
+        ann = [self.rank1_announced(lines, out)]
         own = [i for i, l in enumerate(lines)
                if l == "[rank 1] loss is nan at step 35"]
         self.assertEqual(len(own), 1, out)
