@@ -4,7 +4,8 @@ set -e
 pkgs="build-essential autoconf automake libtool pkg-config libbsd-dev
 libjansson-dev libevent-dev libsodium-dev libzstd-dev zstd libcriterion-dev
 python3 util-linux
-iproute2 git less nodejs ncurses-bin libpython3.11-testsuite clang gdb"
+iproute2 git less vim procps nodejs ncurses-bin libpython3.11-testsuite
+clang gdb"
 # Launchers the tests run, without their recommends (python3-torch would
 # bring libtorch-dev and some two hundred packages more).
 lean="python3-torch python3-tqdm openmpi-bin libopenmpi-dev"

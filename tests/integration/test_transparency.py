@@ -441,6 +441,43 @@ class WithCollector(MeshTest):
         self.assertNotIn(b"[pid", got)
         self.assertIn(b"meshlog: 1 process, all exited 0", got)
 
+    def test_an_editor_a_monitor_and_a_line_editor_on_a_terminal(self):
+        # The programs issue 11 names beside less: vim edits and writes a
+        # file, top draws its screen and quits on its key, and readline
+        # edits a line (an arrow key moves back, a letter goes in). Under
+        # the shim alone the line editor's bytes are exact; under the
+        # view too, but for its notice, its summary and the printed
+        # result's prefix.
+        env = clean_env(TERM="xterm")
+        edited = os.path.join(self.tmp, "edited.txt")
+        vim = ["vim", "-u", "NONE", "-N", "-i", "NONE", "-n"]
+        keys = (":call setline(1, 'written by vim')|wq! %s\r"
+                % edited).encode()
+        readline = [PYTHON, "-c", "import readline; "
+                    "print(repr(input('edit> ')))"]
+        plain = type_on_pty(readline, env, b"edit> ", b"abc\x1b[Dx\r",
+                            delay=0.2)
+        self.assertEqual(plain, (0, b"edit> abc\x08xc\x08\r\n'abxc'\r\n"))
+        self.serve()
+        self.assertEqual(type_on_pty(readline, self.shim_env(TERM="xterm"),
+                                     b"edit> ", b"abc\x1b[Dx\r",
+                                     delay=0.2), plain)
+        self.assertEqual(self.stop(), 0)
+        for name, cmd, wait_for, key in (
+                ("vim", vim, b"VIM", keys),
+                ("top", ["top", "-d", "0.2"], b"PID", b"q"),
+                ("readline", readline, b"edit> ", b"abc\x1b[Dx\r")):
+            rc, out = type_on_pty(
+                [self.collector_path(), "-s",
+                 os.path.join(self.tmp, name + ".sock"), "--"] + cmd,
+                env, wait_for, key, delay=0.3)
+            self.assertEqual(rc, 0, "%s: %r" % (name, out[-2000:]))
+            self.assertIn(b"meshlog: 1 process, all exited 0", out, name)
+        with open(edited) as f:
+            self.assertEqual(f.read(), "written by vim\n")
+        self.assertIn(b"edit> abc\x08xc\x08\r\n", out)
+        self.assertRegex(out, rb"\r\n\[pid \d+\] 'abxc'\r\n")
+
     def test_a_mode_change_by_ioctl_on_stdin_keeps_earlier_lines_in_view(
             self):
         # tcsetattr on stdin waited for earlier output to be written; the
