@@ -428,7 +428,7 @@ static void
 ending_announce(struct source *src)
 {
 	char			 how[96], ts[TS_LEN], head[512], who[320];
-	char			 prefix[80];
+	char			 prefix[80], prog[64];
 	const char		*t;
 	struct ending_line	*l;
 	int			 i;
@@ -442,9 +442,12 @@ ending_announce(struct source *src)
 	if (src->rank >= 0)
 		snprintf(who, sizeof who, "rank %ld (pid %ld, host %s)",
 		    src->rank, src->pid, src->host);
-	else
-		snprintf(who, sizeof who, "pid %ld (host %s)", src->pid,
-		    src->host);
+	else {
+		summary_program(prog, sizeof prog, json_string_value(
+		    json_array_get(src->argv, 0)));
+		snprintf(who, sizeof who, "pid %ld (%s%shost %s)", src->pid,
+		    prog, prog[0] != '\0' ? ", " : "", src->host);
+	}
 	snprintf(head, sizeof head, "first failure: %s %s at %.15s UTC%s",
 	    who, how, t != NULL ? t + 1 : ts, src->ntail > 0 ?
 	    "; its last lines:" : "");
@@ -742,6 +745,8 @@ ending_summary(struct source *src, struct summary_proc *p)
 	p->rank = src->rank;
 	strlcpy(p->host, src->host, sizeof p->host);
 	p->pid = src->pid;
+	summary_program(p->program, sizeof p->program, json_string_value(
+	    json_array_get(src->argv, 0)));
 	p->forked = src->fork_of != 0;
 	p->world_size = src->world_size;
 	for (i = 0; i < 2; i++) {

@@ -632,7 +632,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "meshlog: control socket %s "
 			    "(meshlogctl -p %ld status)\n", path, (long)getpid());
 		launch_start(cfg.command, path);
-		summary_command(cfg.host, launch_child(NULL), NULL);
+		summary_command(cfg.host, launch_child(NULL),
+		    cfg.command[0], NULL);
 	}
 	else
 		log_info("listening on %s", path);
@@ -656,7 +657,7 @@ main(int argc, char **argv)
 	if (launching && launch_done(&status)) {
 		pid = launch_child(&raw);
 		source_reaped(0, pid, raw);
-		summary_command(cfg.host, (long)pid, &raw);
+		summary_command(cfg.host, (long)pid, NULL, &raw);
 	}
 	/* Final drain: pending hellos, a barrier, then every byte left. */
 	server_poll_pending();

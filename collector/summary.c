@@ -128,10 +128,11 @@ summary_proc_json(const struct summary_proc *p)
 {
 	json_t	*o;
 
-	o = json_pack("{s:o, s:s, s:I, s:o, s:s?}", "rank", p->rank < 0 ?
-	    json_null() : json_integer(p->rank), "host", p->host, "pid",
-	    (json_int_t)p->pid, "exit", summary_exit(p), "ended",
-	    p->ended[0] != '\0' ? p->ended : NULL);
+	o = json_pack("{s:o, s:s, s:I, s:s?, s:o, s:s?}", "rank",
+	    p->rank < 0 ? json_null() : json_integer(p->rank), "host",
+	    p->host, "pid", (json_int_t)p->pid, "program",
+	    p->program[0] != '\0' ? p->program : NULL, "exit",
+	    summary_exit(p), "ended", p->ended[0] != '\0' ? p->ended : NULL);
 	if (p->oom_killed)
 		json_object_set_new(o, "oom_killed", json_true());
 	if (!p->have_status && p->running)
@@ -197,11 +198,39 @@ summary_failure(const struct summary_proc *p)
 }
 
 void
-summary_command(const char *host, long pid, const int *status)
+summary_program(char *buf, size_t len, const char *program)
 {
+	const char	*slash;
+	size_t		 i;
+
+	if (program == NULL)
+		program = "";
+	if ((slash = strrchr(program, '/')) != NULL)
+		program = slash + 1;
+	/*
+	 * Printable ASCII only: the name goes to a terminal and into JSON,
+	 * and a cut must not split a character.
+	 */
+	for (i = 0; i + 1 < len && program[i] != '\0'; i++)
+		buf[i] = program[i] >= 0x20 && program[i] < 0x7f ?
+		    program[i] : '?';
+	if (len > 0)
+		buf[i] = '\0';
+}
+
+void
+summary_command(const char *host, long pid, const char *program,
+    const int *status)
+{
+	struct timespec	now;
+
 	if (status != NULL) {
 		command.have_status = 1;
 		command.status = *status;
+		/* Its own end, if it registered; else when it was reaped. */
+		if (command.ended[0] == '\0' &&
+		    clock_gettime(CLOCK_REALTIME, &now) == 0)
+			record_ts(command.ended, &now);
 		return;
 	}
 	memset(&command, 0, sizeof command);
@@ -209,6 +238,7 @@ summary_command(const char *host, long pid, const int *status)
 	command.world_size = -1;
 	strlcpy(command.host, host, sizeof command.host);
 	command.pid = pid;
+	summary_program(command.program, sizeof command.program, program);
 	have_command = 1;
 }
 
@@ -217,8 +247,11 @@ summary_add(const struct summary_proc *p, const struct ending_lines *tail)
 {
 	size_t	i;
 
-	if (summary_is_command(p))
+	if (summary_is_command(p)) {
 		command_seen = 1;
+		if (p->ended[0] != '\0')
+			strlcpy(command.ended, p->ended, sizeof command.ended);
+	}
 	summary_fold(&ended, p);
 	if (p->first_failure && !have_first) {
 		first = *p;

@@ -11,6 +11,7 @@ struct summary_proc {
 	long		 rank;		/* -1: none */
 	char		 host[256];
 	long		 pid;
+	char		 program[64];	/* argv[0]'s last part; "" unknown */
 	int		 forked;	/* a worker its rank's process forked */
 	long		 world_size;	/* -1: not known */
 	uint64_t	 lines;
@@ -43,7 +44,13 @@ void	 summary_reset(void);
 /* Whether p's end fails the job: any rank's or the command's nonzero end;
  * another's crash or OOM kill, or its nonzero code after output. */
 int	 summary_failure(const struct summary_proc *p);
-/* Launch mode's command, started (status NULL), then ended with *status. */
-void	 summary_command(const char *host, long pid, const int *status);
+/*
+ * Launch mode's command, started (status NULL) as program, then ended
+ * with *status.
+ */
+void	 summary_command(const char *host, long pid, const char *program,
+	    const int *status);
+/* program's last part (after its last '/') into buf. */
+void	 summary_program(char *buf, size_t len, const char *program);
 
 #endif

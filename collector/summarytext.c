@@ -73,11 +73,13 @@ summary_clock(json_t *p, char *buf, size_t len)
 	return (buf);
 }
 
-/* "rank 1 (pid 4, host h)" or "pid 4 (host h)". */
+/* "rank 1 (pid 4, host h)" or "pid 4 (python3, host h)". */
 static void
 summary_who(FILE *f, json_t *p)
 {
-	json_t	*r = json_object_get(p, "rank");
+	json_t		*r = json_object_get(p, "rank");
+	const char	*prog = json_string_value(json_object_get(p,
+			    "program"));
 
 	if (json_is_integer(r))
 		fprintf(f, "rank %lld (pid %lld, host %s)",
@@ -85,8 +87,9 @@ summary_who(FILE *f, json_t *p)
 		    (long long)json_integer_value(json_object_get(p, "pid")),
 		    json_string_value(json_object_get(p, "host")));
 	else
-		fprintf(f, "pid %lld (host %s)",
+		fprintf(f, "pid %lld (%s%shost %s)",
 		    (long long)json_integer_value(json_object_get(p, "pid")),
+		    prog != NULL ? prog : "", prog != NULL ? ", " : "",
 		    json_string_value(json_object_get(p, "host")));
 }
 

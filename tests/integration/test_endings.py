@@ -448,6 +448,14 @@ class Endings(MeshTest):
             self.assertIn("meshlog: first failure: ", p.stderr.decode(),
                           who)
             self.assertEqual(len(self.first_failures()), 1, who)
+            # A process without a rank is named by its program, not by
+            # a pid alone: "pid 4 (sh, host h)".
+            if rank is None:
+                self.assertRegex(p.stderr.decode(), r"meshlog: first "
+                                 r"failure: pid \d+ \(sh, host [^)]+\) ")
+                self.assertRegex(p.stderr.decode(), r"other processes: "
+                                 r"\d+, 1 ended abnormally: pid \d+ "
+                                 r"\(sh, host [^)]+\) ")
 
     def test_a_command_that_never_registered_is_still_counted(self):
         # A static program (a Go binary), a setuid one or a command that
@@ -482,6 +490,10 @@ class Endings(MeshTest):
         s = events(self.records, "summary")[-1]
         self.assertIs(s["command"]["captured"], True)
         self.assertEqual(s["other_processes"]["count"], 1)
+        # The command's end has its time (it said null) and its program.
+        self.assertEqual(s["command"]["program"], "bash")
+        self.assertIsNotNone(s["command"]["ended"])
+        self.assertRegex(s["command"]["ended"], r"^\d{4}-\d\d-\d\dT")
 
     def test_an_uncaught_exception_counts_as_an_error(self):
         # Its traceback is the error the rank died of: the summary's
