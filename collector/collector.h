@@ -486,8 +486,10 @@ int	outdir_open(const char *path, char **cause);
 /* ---- The flush barrier over its participants. */
 
 /* jsonlog.c */
-/* Open path for appending; 0 or -1 with errno. */
+/* Open path for appending; 0 or -1 with errno (jsonlog_error says why). */
 int	jsonlog_open(const char *path);
+/* Why the last open failed, errno err then: a refusal's reason, or err's. */
+const char *jsonlog_error(int err);
 /*
  * Reserve n bytes at the end of the log buffer; commit a line record with
  * jsonlog_commit_counted (keeper.h).

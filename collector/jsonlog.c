@@ -69,24 +69,116 @@ static void	jsonlog_retry_cb(int, short, void *);
 static void	jsonlog_share(void);
 static long long jsonlog_segment_of(const char *);
 
+static char	 jwhy[320];	/* why the last open was refused, or "" */
+
+/*
+ * The directory that holds path (its last part at *name), opened without
+ * following a symbolic link that a user other than this one or the
+ * directory's owner made in a sticky directory anyone may write to: the
+ * kernel's protected_symlinks rule, which is off on many machines. With
+ * it off, a collector run as root with -j /tmp/x/run.jsonl, where someone
+ * made /tmp/x a link to /etc, created /etc/run.jsonl. An fd, or -1 with
+ * errno set (and jwhy when refused).
+ */
+static int
+jsonlog_dir(const char *path, const char **name)
+{
+	struct stat	 dsb, lsb;
+	char		*copy = xstrdup(path), *comp, *save = NULL, *slash;
+	int		 dfd, fd, err;
+
+	slash = strrchr(copy, '/');
+	*name = slash == NULL ? path : path + (slash - copy) + 1;
+	if (slash != NULL)
+		*slash = '\0';
+	dfd = open(path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY |
+	    O_CLOEXEC);
+	for (comp = slash == NULL ? NULL : strtok_r(copy, "/", &save);
+	    comp != NULL && dfd != -1; comp = strtok_r(NULL, "/", &save)) {
+		if (fstatat(dfd, comp, &lsb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(lsb.st_mode) && fstat(dfd, &dsb) == 0 &&
+		    (dsb.st_mode & (S_ISVTX | S_IWOTH)) == (S_ISVTX | S_IWOTH) &&
+		    lsb.st_uid != geteuid() && lsb.st_uid != dsb.st_uid) {
+			snprintf(jwhy, sizeof jwhy, "%s in it is a symbolic "
+			    "link of uid %lu in a directory anyone may write "
+			    "to: not followed", comp,
+			    (unsigned long)lsb.st_uid);
+			close(dfd);
+			free(copy);
+			errno = EPERM;
+			return (-1);
+		}
+		fd = openat(dfd, comp, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		err = errno;
+		close(dfd);
+		dfd = fd;
+		errno = err;
+	}
+	free(copy);
+	return (dfd);
+}
+
 /* Open path for appending and learn where its whole records end. */
 static int
 jsonlog_open_file(const char *path)
 {
-	struct stat	sb;
-	int		fd;
+	struct stat	 sb;
+	const char	*name;
+	int		 dfd, fd;
 
+	jwhy[0] = '\0';
+	if ((dfd = jsonlog_dir(path, &name)) == -1)
+		return (-1);
 	/*
 	 * Every line of the job, secrets printed by mistake included: made
 	 * readable by this user only (an existing file keeps its mode), and
 	 * never through a link someone else may have planted.
 	 */
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
+	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
 	    O_CLOEXEC, 0600);
+	if (fd == -1 && fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(sb.st_mode))
+		errno = ELOOP;
+	close(dfd);
 	if (fd == -1)
 		return (-1);
-	jsize = jwhole = fstat(fd, &sb) == 0 ? sb.st_size : 0;
+	/*
+	 * Nor into a file someone else made for it (in /tmp, to read the
+	 * log), nor through a hard link to another file (to spoil it).
+	 */
+	if (fstat(fd, &sb) != 0) {
+		close(fd);
+		return (-1);
+	}
+	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
+	    sb.st_nlink != 1) {
+		if (!S_ISREG(sb.st_mode))
+			snprintf(jwhy, sizeof jwhy, "not a regular file");
+		else if (sb.st_uid != geteuid())
+			snprintf(jwhy, sizeof jwhy, "it belongs to uid %lu, "
+			    "not to this user (uid %lu): refusing to write "
+			    "the log into it", (unsigned long)sb.st_uid,
+			    (unsigned long)geteuid());
+		else
+			snprintf(jwhy, sizeof jwhy, "it has %lu names (hard "
+			    "links): refusing to write the log into it",
+			    (unsigned long)sb.st_nlink);
+		close(fd);
+		errno = EPERM;
+		return (-1);
+	}
+	jsize = jwhole = sb.st_size;
 	return (fd);
+}
+
+const char *
+jsonlog_error(int err)
+{
+	if (jwhy[0] != '\0')
+		return (jwhy);
+	if (err == ELOOP)
+		return ("it is a symbolic link, which is not followed");
+	return (strerror(err));
 }
 
 /*
@@ -455,7 +547,7 @@ jsonlog_rotate(void)
 	}
 	if ((fd = jsonlog_open_file(jpath)) == -1) {
 		log_warn("JSON log: cannot start a new %s: %s; it grows on",
-		    jpath, strerror(errno));
+		    jpath, jsonlog_error(errno));
 		rotate_undo(jpath);
 		rotate_config(0, 0);
 		jsize = size;

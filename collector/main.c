@@ -174,7 +174,7 @@ signal_cb(int sig, short what, void *arg)
 		if (cfg.json_path != NULL &&
 		    jsonlog_reopen(cfg.json_path) != 0)
 			log_warn("cannot reopen %s: %s; writing on to the "
-			    "old file", cfg.json_path, strerror(errno));
+			    "old file", cfg.json_path, jsonlog_error(errno));
 		else
 			log_debug("SIGHUP: JSON log reopened");
 		return;
@@ -587,9 +587,8 @@ main(int argc, char **argv)
 	rotate_config((off_t)json_max, json_keep > 0 ? json_keep :
 	    ROTATE_KEEP_DEFAULT);
 	if (cfg.json_path != NULL && jsonlog_open(cfg.json_path) != 0)
-		fatal("cannot open JSON log %s%s", cfg.json_path, errno ==
-		    ELOOP ? " (it is a symbolic link, which is not followed)" :
-		    "");
+		fatalx("cannot open JSON log %s: %s", cfg.json_path,
+		    jsonlog_error(errno));
 	console_open();
 	/* A relay's console view of the mesh is its upstream's. */
 	console_set_mode(&(struct console_mode){ .on = cfg.console &&

@@ -100,6 +100,62 @@ class JsonLog(MeshTest):
         with open(victim) as f:
             self.assertEqual(f.read(), "precious\n")
 
+    def launch_refused(self, log, why):
+        p = subprocess.run([COLLECTOR, "-s", os.path.join(self.tmp, "l.sock"),
+                            "-j", log, "--", CWRITER, "lines", "1",
+                            "secret"], capture_output=True, timeout=30,
+                           env=clean_env())
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(("meshlog-collector: cannot open JSON log %s: %s"
+                       % (log, why)).encode(), p.stderr)
+        self.assertNotIn(b"secret", p.stdout)
+
+    def test_log_into_a_hard_link_is_refused(self):
+        victim = os.path.join(self.tmp, "victim")
+        with open(victim, "w") as f:
+            f.write("precious\n")
+        os.link(victim, os.path.join(self.tmp, "hard.jsonl"))
+        self.launch_refused(os.path.join(self.tmp, "hard.jsonl"),
+                            "it has 2 names (hard links)")
+        with open(victim) as f:
+            self.assertEqual(f.read(), "precious\n")
+
+    @unittest.skipUnless(AS_ROOT, "needs root and setpriv to act as another "
+                         "user")
+    def test_what_another_user_planted_in_tmp_is_refused(self):
+        # A directory like /tmp (sticky, anyone may write): another user
+        # made run.jsonl, readable by all, to read the job's log, and a
+        # link to a directory of root's, to have a file made there. With
+        # the kernel's protected_regular and protected_symlinks off (as
+        # on this machine and in many containers), root wrote both.
+        os.chmod(self.tmp, 0o711)     # the other user goes through it
+        tmp = os.path.join(self.tmp, "tmp")
+        os.mkdir(tmp)
+        os.chmod(tmp, 0o1777)
+        target = os.path.join(self.tmp, "roots")
+        os.mkdir(target, 0o700)
+        subprocess.run(["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" %
+                        NOBODY, "--clear-groups", "sh", "-c",
+                        "umask 0; : > %s/run.jsonl; ln -s %s %s/link" %
+                        (tmp, target, tmp)], check=True)
+        self.launch_refused(os.path.join(tmp, "run.jsonl"),
+                            "it belongs to uid %d, not to this user" %
+                            NOBODY)
+        self.assertEqual(os.path.getsize(os.path.join(tmp, "run.jsonl")), 0)
+        self.launch_refused(os.path.join(tmp, "link", "run.jsonl"),
+                            "link in it is a symbolic link of uid %d in a "
+                            "directory anyone may write to: not followed"
+                            % NOBODY)
+        self.assertEqual(os.listdir(target), [])
+        # A log of this user's own there, and a link of its own, are fine.
+        os.symlink(target, os.path.join(tmp, "mine"))
+        for log in ("own.jsonl", "mine/run.jsonl"):
+            self.json = os.path.join(tmp, log)
+            p = self.launch([CWRITER, "lines", "1", "secret"])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertTrue(line_records(self.records), log)
+        self.assertEqual(os.listdir(target), ["run.jsonl"])
+
     def test_sighup_after_mv_reopens_and_loses_nothing(self):
         # logrotate's contract: mv the log, SIGHUP, and the collector goes
         # on in a new file; a writer running across it loses no line and
