@@ -91,11 +91,14 @@ relay_find(char **envp, char *out, size_t len)
 /* In the daemon: set up stdio and exec the relay; never returns. */
 static void __attribute__((noreturn))
 relay_exec(const char *prog, const char *upstream, const char *sockpath,
-    const char *opts, int ready)
+    const char *opts, int ready, int dfd, const char *base)
 {
-	char	*argv[10 + RELAY_MAX_OPTS], logpath[PATH_MAX], *copy, *tok;
+	char	*argv[10 + RELAY_MAX_OPTS], logname[NAME_MAX + 1], *copy, *tok;
 	int	 fd, n = 0;
 
+	/* Out of the way of the descriptors set up below. */
+	if (dfd <= 3)
+		dfd = fcntl(dfd, F_DUPFD_CLOEXEC, 10);
 	argv[n++] = (char *)"meshlog-collector";
 	argv[n++] = (char *)"--upstream";
 	argv[n++] = (char *)upstream;
@@ -124,8 +127,9 @@ relay_exec(const char *prog, const char *upstream, const char *sockpath,
 		if (fd > 2)
 			close(fd);
 	}
-	snprintf(logpath, sizeof logpath, "%s.log", sockpath);
-	if ((fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600)) != -1) {
+	snprintf(logname, sizeof logname, "%s.log", base);
+	if ((fd = openat(dfd, logname, O_WRONLY | O_CREAT | O_APPEND |
+	    O_NOFOLLOW, 0600)) != -1) {
 		dup2(fd, 2);
 		if (fd > 2)
 			close(fd);
@@ -146,12 +150,14 @@ shim_start_relay(char **envp, const char *sockpath, long long deadline,
 	const char	*upstream = ident_env(envp, "MESHLOG_UPSTREAM");
 	struct timespec	 pause = { 0, 10 * 1000 * 1000 };
 	char		 lock[PATH_MAX], prog[PATH_MAX], *slash;
+	const char	*base = sockpath;
+	struct stat	 sb;
 	const char	*token = ident_env(envp, "MESHLOG_TOKEN_FILE");
 	struct pollfd	 pfd;
 	long long	 left;
 	char		 buf[16];
 	pid_t		 pid;
-	int		 fd, n, rc = -1, status, ready[2];
+	int		 dfd, fd, n, rc = -1, status, ready[2];
 
 	if (upstream == NULL || *upstream == '\0')
 		return (-1);
@@ -164,15 +170,38 @@ shim_start_relay(char **envp, const char *sockpath, long long deadline,
 	if (strlen(sockpath) + 8 >= sizeof lock)
 		return (-1);
 	strcpy(lock, sockpath);
-	if ((slash = strrchr(lock, '/')) != NULL && slash != lock) {
-		*slash = '\0';
-		(void)mkdir(lock, 0700);
-	}
-	strcpy(lock, sockpath);
-	strcat(lock, ".start");
-	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd == -1)
+	if ((slash = strrchr(lock, '/')) != NULL) {
+		slash[slash == lock] = '\0';
+		base = sockpath + (slash - lock) + 1;
+		if (slash != lock)
+			(void)mkdir(lock, 0700);
+	} else
+		strcpy(lock, ".");
+	/*
+	 * The lock and the relay's log go in the socket's directory only if
+	 * it is this user's and no one else may write to it (the rule the
+	 * relay itself applies to its socket), never through a link: the
+	 * default, /tmp/meshlog-UID, is a name anyone can take first.
+	 */
+	dfd = open(lock, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd == -1 || fstat(dfd, &sb) != 0 || sb.st_uid != geteuid() ||
+	    (sb.st_mode & 022) != 0) {
+		*why = "the socket's directory is not this user's alone; no "
+		    "relay started there for MESHLOG_UPSTREAM";
+		if (dfd != -1)
+			close(dfd);
 		return (-1);
+	}
+	if (strlen(base) + 7 > NAME_MAX) {
+		close(dfd);
+		return (-1);
+	}
+	snprintf(lock, sizeof lock, "%s.start", base);
+	fd = openat(dfd, lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		close(dfd);
+		return (-1);
+	}
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		if ((errno != EWOULDBLOCK && errno != EINTR) ||
 		    shim_now_ms() >= deadline)
@@ -204,7 +233,8 @@ shim_start_relay(char **envp, const char *sockpath, long long deadline,
 		if (fork() != 0)
 			_exit(0);
 		relay_exec(prog, upstream, sockpath,
-		    ident_env(envp, "MESHLOG_RELAY_OPTIONS"), ready[1]);
+		    ident_env(envp, "MESHLOG_RELAY_OPTIONS"), ready[1], dfd,
+		    base);
 	}
 	close(ready[1]);
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
@@ -224,5 +254,6 @@ shim_start_relay(char **envp, const char *sockpath, long long deadline,
 	close(ready[0]);
 out:
 	close(fd);
+	close(dfd);
 	return (rc);
 }

@@ -8,6 +8,7 @@ proxy the test can cut.
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -966,6 +967,39 @@ class MultiHostTest(MeshTest):
         rc, out = run_on_pty([PY, "-c", "print('still here')"], env)
         self.assertTrue(out.endswith("\nstill here\n"), out)
         self.assertIn("without MESHLOG_TOKEN_FILE", out)
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"),
+                         "needs root and setpriv to act as another user")
+    def test_a_relay_directory_another_user_made_is_not_used(self):
+        # The default socket directory, /tmp/meshlog-UID, is a name
+        # anyone may take first. Another user made it, with links where
+        # the library puts the relay's lock and log: a root process with
+        # MESHLOG_UPSTREAM created the lock's target and had the relay's
+        # messages appended to the log's.
+        os.chmod(self.tmp, 0o711)
+        tmp = os.path.join(self.tmp, "tmp")     # as /tmp is
+        os.mkdir(tmp)
+        os.chmod(tmp, 0o1777)
+        theirs = os.path.join(tmp, "meshlog-0")
+        victims = os.path.join(self.tmp, "victims")
+        os.mkdir(victims, 0o700)
+        sock = os.path.join(theirs, "collector.sock")
+        subprocess.run(["setpriv", "--reuid=65534", "--regid=65534",
+                        "--clear-groups", "sh", "-c",
+                        "umask 0; mkdir %s; ln -s %s/lock %s.start; "
+                        "ln -s %s/log %s.log" % (theirs, victims, sock,
+                                                 victims, sock)],
+                       check=True)
+        env = clean_env(LD_PRELOAD=SHIM, MESHLOG_SOCKET=sock,
+                        MESHLOG_UPSTREAM="tcp://127.0.0.1:9",
+                        MESHLOG_TOKEN_FILE=self.token,
+                        MESHLOG_COLLECTOR=COLLECTOR)
+        rc, out = run_on_pty([PY, "-c", "print('still here')"], env)
+        self.assertEqual(os.listdir(victims), [])
+        self.assertEqual(rc, 0)
+        self.assertTrue(out.endswith("\nstill here\n"), out)
+        self.assertIn("the socket's directory is not this user's alone",
+                      out)
 
     def test_token_and_option_errors(self):
         loose = os.path.join(self.tmp, "loose")
