@@ -139,25 +139,46 @@ usage_error(const char *what, const char *arg)
 	exit(2);
 }
 
+/* A launch's own socket directory, made when the default was taken. */
+static char	*launch_dir;
+
 /*
  * The default socket path, or a private one for launch mode; its
- * directory is made and checked by server_open().
+ * directory is made and checked by server_open(). Anyone may make
+ * /tmp/meshlog-UID first, which the check refuses: a launch then makes
+ * a directory of its own beside it (meshlogctl finds it there) rather
+ * than let another user keep it from starting.
  */
 static char *
 default_socket(int launch)
 {
 	const char	*xdg = getenv("XDG_RUNTIME_DIR");
-	char		*dir, *path;
+	struct stat	 sb;
+	char		*dir, *path, *own;
 
 	if (xdg != NULL && *xdg == '/')
 		xasprintf(&dir, "%s/meshlog", xdg);
 	else
 		xasprintf(&dir, "/tmp/meshlog-%lu", (unsigned long)getuid());
+	if (launch && lstat(dir, &sb) == 0 && (!S_ISDIR(sb.st_mode) ||
+	    sb.st_uid != geteuid() || (sb.st_mode & 022) != 0)) {
+		xasprintf(&own, "%s.XXXXXX", dir);
+		if (mkdtemp(own) != NULL) {
+			log_warn("%s is not a directory of this user's alone "
+			    "(owner %lu, mode %03o): the control socket goes "
+			    "in %s", dir, (unsigned long)sb.st_uid,
+			    (unsigned)(sb.st_mode & 0777), own);
+			free(dir);
+			dir = launch_dir = own;
+		} else
+			free(own);
+	}
 	if (launch)
 		xasprintf(&path, "%s/launch-%ld.sock", dir, (long)getpid());
 	else
 		xasprintf(&path, "%s/collector.sock", dir);
-	free(dir);
+	if (dir != launch_dir)
+		free(dir);
 	return (path);
 }
 
@@ -679,6 +700,11 @@ main(int argc, char **argv)
 	link_close_all();
 	server_close();
 	runtime_cleanup();
+	if (launch_dir != NULL) {
+		(void)rmdir(launch_dir);
+		free(launch_dir);
+		launch_dir = NULL;
+	}
 	for (i = 0; i < NSIGS; i++) {
 		if (ev[i] != NULL)
 			event_free(ev[i]);

@@ -6,6 +6,7 @@
  */
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <dirent.h>
@@ -246,35 +247,75 @@ socket_dir(char *buf, size_t len)
 		snprintf(buf, len, "/tmp/meshlog-%lu", (unsigned long)getuid());
 }
 
-/* Every collector of this user that answers (status asked); how many. */
+/* The collectors in dir that answer req, added to *f (*n of them). */
+static void
+scan_dir(const char *dir, json_t *req, struct found **f, size_t *n)
+{
+	char		 why[512];
+	struct found	*g;
+	size_t		 len;
+	struct dirent	*e;
+	json_t		*st;
+	DIR		*d;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		len = strlen(e->d_name);
+		if (len < 6 || strcmp(e->d_name + len - 5, ".sock") != 0 ||
+		    strlen(dir) + len + 2 > sizeof g->path)
+			continue;
+		if ((g = realloc(*f, (*n + 1) * sizeof *g)) == NULL)
+			break;
+		*f = g;
+		snprintf(g[*n].path, sizeof g[*n].path, "%s/%s", dir,
+		    e->d_name);
+		/* A socket left by a collector that died answers not. */
+		if ((st = request_try(g[*n].path, req, 2000, why,
+		    sizeof why)) == NULL)
+			continue;
+		g[(*n)++].status = st;
+	}
+	closedir(d);
+}
+
+/*
+ * Every collector of this user that answers (status asked); how many.
+ * Beside the socket directory, the ones a launch made when another user
+ * had taken its name (DIR.XXXXXX): this user's, writable by no one else.
+ */
 static size_t
 scan(struct found **out)
 {
-	char		 dir[200], why[512];
+	char		 dir[200], sub[512], *slash;
 	struct found	*f = NULL;
-	size_t		 n = 0, len;
+	size_t		 n = 0, blen;
 	struct dirent	*e;
-	json_t		*req = json_pack("{s:s}", "type", "status"), *st;
+	struct stat	 sb;
+	json_t		*req = json_pack("{s:s}", "type", "status");
 	DIR		*d;
 
 	socket_dir(dir, sizeof dir);
-	if ((d = opendir(dir)) != NULL) {
-		while ((e = readdir(d)) != NULL) {
-			len = strlen(e->d_name);
-			if (len < 6 || strcmp(e->d_name + len - 5, ".sock") != 0 ||
-			    strlen(dir) + len + 2 > sizeof f->path)
-				continue;
-			if ((f = realloc(f, (n + 1) * sizeof *f)) == NULL)
-				break;
-			snprintf(f[n].path, sizeof f[n].path, "%s/%s", dir,
-			    e->d_name);
-			/* A socket left by a collector that died answers not. */
-			if ((st = request_try(f[n].path, req, 2000, why,
-			    sizeof why)) == NULL)
-				continue;
-			f[n++].status = st;
+	scan_dir(dir, req, &f, &n);
+	if ((slash = strrchr(dir, '/')) != NULL) {
+		*slash = '\0';
+		blen = strlen(slash + 1);
+		if ((d = opendir(slash == dir ? "/" : dir)) != NULL) {
+			while ((e = readdir(d)) != NULL) {
+				if (strncmp(e->d_name, slash + 1, blen) != 0 ||
+				    e->d_name[blen] != '.' ||
+				    strlen(e->d_name) != blen + 7)
+					continue;
+				snprintf(sub, sizeof sub, "%s/%s", dir,
+				    e->d_name);
+				if (lstat(sub, &sb) == 0 &&
+				    S_ISDIR(sb.st_mode) &&
+				    sb.st_uid == geteuid() &&
+				    (sb.st_mode & 022) == 0)
+					scan_dir(sub, req, &f, &n);
+			}
+			closedir(d);
 		}
-		closedir(d);
 	}
 	json_decref(req);
 	*out = f;

@@ -50,6 +50,34 @@ class SocketDirectory(MeshTest):
         err = self.refused(os.path.join(d, "c.sock"))
         self.assertIn("belongs to uid %d" % NOBODY, err)
 
+    @unittest.skipUnless(AS_ROOT, "needs root and setpriv to act as another "
+                         "user")
+    def test_a_launch_is_not_kept_from_starting_by_another_user(self):
+        # Anyone may make /tmp/meshlog-UID (here XDG_RUNTIME_DIR/meshlog)
+        # first: a launch refused to start ("belongs to uid 65534"). It
+        # now makes a directory of its own beside it, which meshlogctl
+        # finds, and removes it at the end.
+        os.chmod(self.tmp, 0o711)
+        xdg = os.path.join(self.tmp, "xdg")
+        os.mkdir(xdg)
+        os.chmod(xdg, 0o1777)
+        subprocess.run(["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" %
+                        NOBODY, "--clear-groups", "mkdir", "-m", "777",
+                        os.path.join(xdg, "meshlog")], check=True)
+        ctl = os.path.join(os.path.dirname(COLLECTOR), "meshlogctl")
+        p = subprocess.run([COLLECTOR, "-q", "--", "sh", "-c",
+                            "%s -p $PPID status --json" % ctl],
+                           capture_output=True, timeout=60,
+                           env=clean_env(XDG_RUNTIME_DIR=xdg))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(b"is not a directory of this user's alone (owner %d, "
+                      b"mode 777): the control socket goes in %s/meshlog."
+                      % (NOBODY, xdg.encode()), p.stderr)
+        status = json.loads(p.stdout)
+        self.assertTrue(status["collector"]["socket"].startswith(
+            os.path.join(xdg, "meshlog.")), status["collector"])
+        self.assertEqual(sorted(os.listdir(xdg)), ["meshlog"])
+
     def test_planted_lock_link_is_not_followed(self):
         victim = os.path.join(self.tmp, "victim")
         sock = os.path.join(self.tmp, "c.sock")
