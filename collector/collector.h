@@ -117,7 +117,18 @@ int	 xasprintf(char **, const char *, ...)
 /* rankset.c: sets of ranks, "0,2-5" (shared with meshlogctl) */
 #include "rankset.h"
 
-/* sockdir.c: the socket's verified directory */
+/* sockdir.c: the socket's verified directory, and the way to any other */
+/*
+ * The directory holding path's last part (copied into name, len bytes:
+ * "." for "/"), walked from / or . a part at a time, not following a
+ * symbolic link someone other than this user or the directory's owner
+ * made in a sticky directory anyone may write to (the kernel's
+ * protected_symlinks rule, applied where it is off). An O_PATH
+ * descriptor, or -1 with errno set, and an allocated *cause when the walk
+ * was refused.
+ */
+int	path_parent_open(const char *path, char *name, size_t len,
+	    char **cause);
 /*
  * Create the directory of path (0700) if missing and check it is this
  * user's and writable by nobody else; keep a descriptor to it. 0, or -1

@@ -71,64 +71,23 @@ static long long jsonlog_segment_of(const char *);
 
 static char	 jwhy[320];	/* why the last open was refused, or "" */
 
-/*
- * The directory that holds path (its last part at *name), opened without
- * following a symbolic link that a user other than this one or the
- * directory's owner made in a sticky directory anyone may write to: the
- * kernel's protected_symlinks rule, which is off on many machines. With
- * it off, a collector run as root with -j /tmp/x/run.jsonl, where someone
- * made /tmp/x a link to /etc, created /etc/run.jsonl. An fd, or -1 with
- * errno set (and jwhy when refused).
- */
-static int
-jsonlog_dir(const char *path, const char **name)
-{
-	struct stat	 dsb, lsb;
-	char		*copy = xstrdup(path), *comp, *save = NULL, *slash;
-	int		 dfd, fd, err;
-
-	slash = strrchr(copy, '/');
-	*name = slash == NULL ? path : path + (slash - copy) + 1;
-	if (slash != NULL)
-		*slash = '\0';
-	dfd = open(path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY |
-	    O_CLOEXEC);
-	for (comp = slash == NULL ? NULL : strtok_r(copy, "/", &save);
-	    comp != NULL && dfd != -1; comp = strtok_r(NULL, "/", &save)) {
-		if (fstatat(dfd, comp, &lsb, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISLNK(lsb.st_mode) && fstat(dfd, &dsb) == 0 &&
-		    (dsb.st_mode & (S_ISVTX | S_IWOTH)) == (S_ISVTX | S_IWOTH) &&
-		    lsb.st_uid != geteuid() && lsb.st_uid != dsb.st_uid) {
-			snprintf(jwhy, sizeof jwhy, "%s in it is a symbolic "
-			    "link of uid %lu in a directory anyone may write "
-			    "to: not followed", comp,
-			    (unsigned long)lsb.st_uid);
-			close(dfd);
-			free(copy);
-			errno = EPERM;
-			return (-1);
-		}
-		fd = openat(dfd, comp, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		err = errno;
-		close(dfd);
-		dfd = fd;
-		errno = err;
-	}
-	free(copy);
-	return (dfd);
-}
-
 /* Open path for appending and learn where its whole records end. */
 static int
 jsonlog_open_file(const char *path)
 {
 	struct stat	 sb;
-	const char	*name;
+	char		 name[NAME_MAX + 1], *cause;
 	int		 dfd, fd;
 
 	jwhy[0] = '\0';
-	if ((dfd = jsonlog_dir(path, &name)) == -1)
+	/* Nor through a link someone else planted on the way. */
+	if ((dfd = path_parent_open(path, name, sizeof name, &cause)) ==
+	    -1) {
+		if (cause != NULL)
+			strlcpy(jwhy, cause, sizeof jwhy);
+		free(cause);
 		return (-1);
+	}
 	/*
 	 * Every line of the job, secrets printed by mistake included: made
 	 * readable by this user only (an existing file keeps its mode), and

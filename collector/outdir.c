@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -96,12 +97,25 @@ outdir_mine(int fd, const char *what, char **cause)
 int
 outdir_open(const char *path, char **cause)
 {
-	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
-		xasprintf(cause, "cannot make %s: %s", path, strerror(errno));
+	char	name[NAME_MAX + 1], *why;
+	int	pfd;
+
+	/* Reached without following a link someone else planted. */
+	if ((pfd = path_parent_open(path, name, sizeof name, &why)) == -1) {
+		xasprintf(cause, "cannot open %s: %s", path, why != NULL ? why :
+		    strerror(errno));
+		free(why);
 		return (-1);
 	}
-	if ((outdir_fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1) {
+	if (mkdirat(pfd, name, 0700) == -1 && errno != EEXIST) {
+		xasprintf(cause, "cannot make %s: %s", path, strerror(errno));
+		close(pfd);
+		return (-1);
+	}
+	outdir_fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	close(pfd);
+	if (outdir_fd == -1) {
 		xasprintf(cause, "cannot open %s: %s%s", path, strerror(errno),
 		    errno == ELOOP || errno == ENOTDIR ? " (a symbolic link "
 		    "is not followed)" : "");

@@ -1,10 +1,12 @@
 /*
- * The socket's directory, verified once and then used through a directory
- * descriptor: it must be a real directory (not a link) owned by this
- * collector's user that nobody else may write to, so nobody else can plant
- * or replace anything in it. Every file the collector makes
- * beside its socket (the lock, the level files) is created through that
- * descriptor with O_NOFOLLOW, and O_EXCL where it is new.
+ * The socket's directory, reached without following a link someone else
+ * planted (path_parent_open, which the JSON log and --output-dir use
+ * too), verified once and then used through a directory descriptor: it
+ * must be a real directory (not a link) owned by this collector's user
+ * that nobody else may write to, so nobody else can plant or replace
+ * anything in it. Every file the collector makes beside its socket (the
+ * lock, the level files) is created through that descriptor with
+ * O_NOFOLLOW, and O_EXCL where it is new.
  */
 
 #include <sys/stat.h>
@@ -20,22 +22,78 @@
 
 #include "collector.h"
 
+int
+path_parent_open(const char *path, char *name, size_t len, char **cause)
+{
+	struct stat	 dsb, lsb;
+	char		*copy = xstrdup(path), *part, *save = NULL, *slash;
+	size_t		 n = strlen(copy);
+	int		 dfd, fd, err;
+
+	*cause = NULL;
+	/* "out/" names out: its trailing slashes would follow a link. */
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = '\0';
+	slash = strrchr(copy, '/');
+	if (strlcpy(name, slash == NULL ? copy : slash[1] == '\0' ? "." :
+	    slash + 1, len) >= len) {
+		free(copy);
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	if (slash != NULL)
+		*slash = '\0';
+	dfd = open(path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY |
+	    O_CLOEXEC);
+	for (part = slash == NULL ? NULL : strtok_r(copy, "/", &save);
+	    part != NULL && dfd != -1; part = strtok_r(NULL, "/", &save)) {
+		if (fstatat(dfd, part, &lsb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(lsb.st_mode) && fstat(dfd, &dsb) == 0 &&
+		    (dsb.st_mode & (S_ISVTX | S_IWOTH)) == (S_ISVTX | S_IWOTH) &&
+		    lsb.st_uid != geteuid() && lsb.st_uid != dsb.st_uid) {
+			xasprintf(cause, "%s, on the way, is a symbolic link "
+			    "of uid %lu in a directory anyone may write to: "
+			    "not followed", part, (unsigned long)lsb.st_uid);
+			close(dfd);
+			free(copy);
+			errno = EPERM;
+			return (-1);
+		}
+		fd = openat(dfd, part, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		err = errno;
+		close(dfd);
+		dfd = fd;
+		errno = err;
+	}
+	free(copy);
+	return (dfd);
+}
+
 static int	 sockdir_fd = -1;
 static char	*sockdir_base;		/* the socket's file name */
 
 int
 sockdir_open(const char *path, char **cause)
 {
-	char		*copy = xstrdup(path), *dir, *name;
+	char		*copy = xstrdup(path), *dir, *name, *why;
+	char		 dname[NAME_MAX + 1];
 	struct stat	 sb;
-	int		 fd = -1, rc = -1;
+	int		 pfd = -1, fd = -1, rc = -1;
 
 	dir = dirname(copy);
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+	if ((pfd = path_parent_open(dir, dname, sizeof dname, &why)) ==
+	    -1) {
+		xasprintf(cause, "%s: %s", dir, why != NULL ? why :
+		    strerror(errno));
+		free(why);
+		goto out;
+	}
+	if (mkdirat(pfd, dname, 0700) == -1 && errno != EEXIST) {
 		xasprintf(cause, "cannot create %s: %s", dir, strerror(errno));
 		goto out;
 	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(pfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
 	if (fd == -1 || fstat(fd, &sb) != 0) {
 		xasprintf(cause, "%s: %s", dir, strerror(errno));
 		goto out;
@@ -70,6 +128,8 @@ sockdir_open(const char *path, char **cause)
 out:
 	if (fd != -1)
 		close(fd);
+	if (pfd != -1)
+		close(pfd);
 	free(copy);
 	return (rc);
 }

@@ -171,9 +171,18 @@ class JsonLog(MeshTest):
                             NOBODY)
         self.assertEqual(os.path.getsize(os.path.join(tmp, "run.jsonl")), 0)
         self.launch_refused(os.path.join(tmp, "link", "run.jsonl"),
-                            "link in it is a symbolic link of uid %d in a "
-                            "directory anyone may write to: not followed"
-                            % NOBODY)
+                            "link, on the way, is a symbolic link of uid %d "
+                            "in a directory anyone may write to: not "
+                            "followed" % NOBODY)
+        # The socket's directory and --output-dir are reached the same way.
+        for args in (["-s", os.path.join(tmp, "link", "d", "c.sock")],
+                     ["--output-dir", os.path.join(tmp, "link", "out")]):
+            p = subprocess.run([COLLECTOR, "-q", *args, "--", "true"],
+                               capture_output=True, timeout=30,
+                               env=clean_env())
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn(b"link, on the way, is a symbolic link of uid %d"
+                          % NOBODY, p.stderr)
         self.assertEqual(os.listdir(target), [])
         # A log of this user's own there, and a link of its own, are fine.
         os.symlink(target, os.path.join(tmp, "mine"))
