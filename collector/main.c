@@ -190,6 +190,9 @@ static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT };
 static void
 signal_cb(int sig, short what, void *arg)
 {
+	static char	said[NSIG];
+	char		text[128];
+
 	/* Serving, SIGHUP reopens the JSON log (after logrotate's mv). */
 	if (!launching && sig == SIGHUP) {
 		if (cfg.json_path != NULL &&
@@ -212,6 +215,15 @@ signal_cb(int sig, short what, void *arg)
 	 */
 	if ((sig == SIGINT || sig == SIGQUIT) && launch_foreground())
 		return;
+	/* Who ended the job, when it was not its own doing: said once. */
+	if (!said[sig < NSIG ? sig : 0]++) {
+		snprintf(text, sizeof text, "SIG%s received: passed on to the "
+		    "command (pid %ld)\n", sigabbrev_np(sig) != NULL ?
+		    sigabbrev_np(sig) : "?", (long)launch_child(NULL));
+		console_text("meshlog: ");
+		console_text(text);
+		log_debug("%s", text);
+	}
 	launch_signal(sig);
 }
 

@@ -495,6 +495,24 @@ class Endings(MeshTest):
         self.assertIsNotNone(s["command"]["ended"])
         self.assertRegex(s["command"]["ended"], r"^\d{4}-\d\d-\d\dT")
 
+    def test_a_signal_from_outside_is_said(self):
+        # timeout(1), a scheduler's preemption, kill: the job's first
+        # failure was "killed by SIGTERM" with nothing saying where that
+        # came from. The collector says it passed one on, once.
+        p = subprocess.Popen([COLLECTOR, "-s", os.path.join(self.tmp,
+                                                            "t.sock"),
+                              "--", "sh", "-c", "echo up; sleep 30"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=clean_env())
+        self.assertIn(b"up", p.stdout.readline())
+        p.send_signal(signal.SIGTERM)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, -signal.SIGTERM)
+        self.assertEqual(err.decode().count(
+            "meshlog: SIGTERM received: passed on to the command (pid "),
+            1, err)
+
     def test_an_uncaught_exception_counts_as_an_error(self):
         # Its traceback is the error the rank died of: the summary's
         # table does not say "0 errors" beside it.
