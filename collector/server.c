@@ -825,6 +825,23 @@ server_poll_pending(void)
 	polling = 0;
 }
 
+/*
+ * Whether p is a family connection nothing was read from yet (it waits
+ * for fork_batch): its first message, peeked, is the shim's "family".
+ * Only that: a control request read here would be handled in the middle
+ * of a stream's end of file.
+ */
+static int
+peer_family_unread(struct peer *p)
+{
+	static const char	 family[] = "{\"type\":\"family\"}\n";
+	char			 buf[sizeof family - 1];
+
+	return (!p->accepted && !p->family && p->len == 0 &&
+	    recv(p->fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT) ==
+	    (ssize_t)sizeof buf && memcmp(buf, family, sizeof buf) == 0);
+}
+
 void
 server_read_families(long pid)
 {
@@ -835,8 +852,18 @@ server_read_families(long pid)
 	if (reading)
 		return;
 	reading = 1;
+	/*
+	 * A process's family connection is made at its first fork and may
+	 * still wait in the listen queue, the child's message in it: a
+	 * shell that forks `cmd &` and exits at once had its pipe's end
+	 * of file handled first, and the child's pipes were refused and
+	 * closed under it (SIGPIPE at its first write).
+	 */
+	if (listen_fd != -1 && !accept_capped)
+		server_accept_cb(listen_fd, EV_READ, NULL);
 	TAILQ_FOREACH_SAFE(p, &peers, entry, next) {
-		if (p->family && !p->busy && (pid < 0 || (long)p->pid == pid))
+		if ((p->family || peer_family_unread(p)) && !p->busy &&
+		    (pid < 0 || (long)p->pid == pid))
 			(void)peer_read_all(p);
 	}
 	reading = 0;

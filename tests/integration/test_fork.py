@@ -222,6 +222,37 @@ class Fork(MeshTest):
             self.assertEqual(got, want)
         self.stop()
 
+    def test_a_child_forked_as_its_parent_exits_keeps_its_output(self):
+        # sh -c '(sleep; echo late) & exit 0': the shell's first fork
+        # opens its family connection, which may still wait in the
+        # collector's listen queue when the shell's pipe ends. The
+        # child's pipes were then refused ("fork names a pipe that is not
+        # an open capture pipe") and closed: its late line was lost, and
+        # it died of SIGPIPE (1 run in 20-60 as it came; every run here,
+        # with the collector stopped across the fork).
+        import signal
+        import time
+        self.serve(args=("-q",))
+        for run in range(5):
+            p = subprocess.Popen(
+                ["sh", "-c", "echo up; read go; (sleep 0.3; echo late "
+                 "$?) & exit 0"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, env=self.shim_env())
+            self.assertEqual(p.stdout.readline(), b"up\n")
+            os.kill(self.collector.pid, signal.SIGSTOP)
+            try:
+                p.stdin.write(b"go\n")
+                p.stdin.flush()
+                time.sleep(0.2)
+            finally:
+                os.kill(self.collector.pid, signal.SIGCONT)
+            self.assertEqual(p.stdout.read(), b"late 0\n", "run %d" % run)
+            p.wait(timeout=30)
+        self.assertEqual(self.stop(), 0)
+        self.assertNotIn("refused", self.collector_stderr())
+        self.assertEqual([r["line"] for r in line_records(self.records)
+                          if r["line"].startswith("late")], ["late 0"] * 5)
+
     def test_child_comes_after_what_its_parent_wrote_before_the_fork(self):
         # The reader starts late and the parent's bytes wait in its pipe;
         # the last child, still running when the reader starts, wrote
