@@ -102,17 +102,20 @@ jsonlog_open_file(const char *path)
 	if (fd == -1)
 		return (-1);
 	/*
-	 * Nor into a file someone else made for it (in /tmp, to read the
-	 * log), nor through a hard link to another file (to spoil it).
+	 * Nor into a file or FIFO someone else made for it (in /tmp, to
+	 * read the log), nor through a hard link to another file (to spoil
+	 * it). A character device (/dev/null) no one else can make.
 	 */
 	if (fstat(fd, &sb) != 0) {
 		close(fd);
 		return (-1);
 	}
-	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
-	    sb.st_nlink != 1) {
-		if (!S_ISREG(sb.st_mode))
-			snprintf(jwhy, sizeof jwhy, "not a regular file");
+	if (!S_ISCHR(sb.st_mode) && (!(S_ISREG(sb.st_mode) ||
+	    S_ISFIFO(sb.st_mode)) || sb.st_uid != geteuid() ||
+	    sb.st_nlink != 1)) {
+		if (!S_ISREG(sb.st_mode) && !S_ISFIFO(sb.st_mode))
+			snprintf(jwhy, sizeof jwhy, "not a file, FIFO or "
+			    "character device");
 		else if (sb.st_uid != geteuid())
 			snprintf(jwhy, sizeof jwhy, "it belongs to uid %lu, "
 			    "not to this user (uid %lu): refusing to write "
