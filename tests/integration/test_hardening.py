@@ -138,6 +138,19 @@ class JsonLog(MeshTest):
                        % (log, why)).encode(), p.stderr)
         self.assertNotIn(b"secret", p.stdout)
 
+    def test_a_device_or_a_fifo_of_ours_still_takes_the_log(self):
+        fifo = os.path.join(self.tmp, "fifo")
+        os.mkfifo(fifo, 0o600)
+        reader = subprocess.Popen(["cat", fifo], stdout=subprocess.PIPE)
+        self.addCleanup(reader.kill)
+        for log in ("/dev/null", fifo):
+            p = subprocess.run([COLLECTOR, "-q", "-s", os.path.join(
+                self.tmp, "l.sock"), "-j", log, "--", "echo", "x"],
+                capture_output=True, timeout=30, env=clean_env())
+            self.assertEqual((p.returncode, p.stdout), (0, b"x\n"),
+                             p.stderr)
+        self.assertIn(b'"line":"x"', reader.communicate(timeout=30)[0])
+
     def test_log_into_a_hard_link_is_refused(self):
         victim = os.path.join(self.tmp, "victim")
         with open(victim, "w") as f:
