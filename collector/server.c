@@ -862,8 +862,9 @@ server_read_families(long pid)
 	if (listen_fd != -1 && !accept_capped)
 		server_accept_cb(listen_fd, EV_READ, NULL);
 	TAILQ_FOREACH_SAFE(p, &peers, entry, next) {
-		if ((p->family || peer_family_unread(p)) && !p->busy &&
-		    (pid < 0 || (long)p->pid == pid))
+		if (p->busy || (pid >= 0 && (long)p->pid != pid))
+			continue;
+		if (p->family || peer_family_unread(p))
 			(void)peer_read_all(p);
 	}
 	reading = 0;
