@@ -72,7 +72,7 @@ logsplit_open(const char *path)
 	ls->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	if (ls->dirfd == -1 || fstat(ls->dirfd, &sb) == -1 ||
-	    sb.st_uid != geteuid() || (sb.st_mode & 022) != 0) {
+	    !dir_is_mine(&sb)) {
 		fprintf(stderr, "meshlogctl logs: %s is not a directory of "
 		    "yours that only you may write to\n", path);
 		exit(1);

@@ -160,8 +160,7 @@ default_socket(int launch)
 		xasprintf(&dir, "%s/meshlog", xdg);
 	else
 		xasprintf(&dir, "/tmp/meshlog-%lu", (unsigned long)getuid());
-	if (launch && lstat(dir, &sb) == 0 && (!S_ISDIR(sb.st_mode) ||
-	    sb.st_uid != geteuid() || (sb.st_mode & 022) != 0)) {
+	if (launch && lstat(dir, &sb) == 0 && !dir_is_mine(&sb)) {
 		xasprintf(&own, "%s.XXXXXX", dir);
 		if (mkdtemp(own) != NULL) {
 			log_warn("%s is not a directory of this user's alone "

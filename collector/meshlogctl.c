@@ -308,10 +308,7 @@ scan(struct found **out)
 					continue;
 				snprintf(sub, sizeof sub, "%s/%s", dir,
 				    e->d_name);
-				if (lstat(sub, &sb) == 0 &&
-				    S_ISDIR(sb.st_mode) &&
-				    sb.st_uid == geteuid() &&
-				    (sb.st_mode & 022) == 0)
+				if (lstat(sub, &sb) == 0 && dir_is_mine(&sb))
 					scan_dir(sub, req, &f, &n);
 			}
 			closedir(d);

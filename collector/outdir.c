@@ -84,8 +84,7 @@ outdir_mine(int fd, const char *what, char **cause)
 		xasprintf(cause, "%s: %s", what, strerror(errno));
 		return (-1);
 	}
-	if (!S_ISDIR(sb.st_mode) || sb.st_uid != geteuid() ||
-	    (sb.st_mode & 022) != 0) {
+	if (!dir_is_mine(&sb)) {
 		xasprintf(cause, "%s is not a directory of this user that only "
 		    "it may write to (mode %03o, owner %ld)", what,
 		    (unsigned)(sb.st_mode & 0777), (long)sb.st_uid);

@@ -7,10 +7,12 @@
 #ifndef MESHLOG_RUNTIME_H
 #define MESHLOG_RUNTIME_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 /* Protocol version carried in hello and welcome. */
 #define MESHLOG_PROTO		2
@@ -130,6 +132,18 @@ ssize_t	fd_recv(int sock, void *buf, size_t len, int *fds, int *nfds,
  */
 ssize_t	fd_recv_cred(int sock, void *buf, size_t len, int *fds, int *nfds,
 	    int maxfds, long *pid);
+
+/*
+ * Whether sb is a directory of this (effective) user that no one else may
+ * write to, so that no one else can plant or replace an entry in it: the
+ * rule for every directory meshlog makes a file in.
+ */
+static inline int
+dir_is_mine(const struct stat *sb)
+{
+	return (S_ISDIR(sb->st_mode) && sb->st_uid == geteuid() &&
+	    (sb->st_mode & 022) == 0);
+}
 
 /* ident.c */
 
