@@ -748,6 +748,7 @@ ending_summary(struct source *src, struct summary_proc *p)
 	summary_program(p->program, sizeof p->program, json_string_value(
 	    json_array_get(src->argv, 0)));
 	p->forked = src->fork_of != 0;
+	p->helper = src->helper;
 	p->world_size = src->world_size;
 	for (i = 0; i < 2; i++) {
 		if (src->st[i] != NULL)

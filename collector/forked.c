@@ -304,6 +304,10 @@ source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds, int nfds,
 	src->ppid = up->pid;
 	src->fork_of = up->id;
 	src->anchor = up->fork_of != 0 ? up->anchor : up->id;
+	/* A helper's worker is one; so is a fork that already ran a program
+	 * of its own (its registration came first). */
+	src->helper = up->helper || (up->rank >= 0 &&
+	    source_registered_as(pid, up->rank));
 	/* On the console a worker is its parent: its rank, its group. */
 	memcpy(src->prefix, up->prefix, sizeof src->prefix);
 	src->origin = up->origin;

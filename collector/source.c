@@ -557,6 +557,41 @@ source_new(long pid, long rank, long world_size, const char *host,
 }
 
 /*
+ * Helpers of a rank: src is one when its parent is a process of this host
+ * with src's rank; and the forked child src was before its exec (its pid,
+ * registered first) was no worker of the rank: it became this program.
+ * A linear walk, for ranked processes only: a host has few.
+ */
+static void
+source_rank_helpers(struct source *src)
+{
+	struct source	*p;
+
+	TAILQ_FOREACH(p, &sources, entry) {
+		if (p->link != 0 || p->rank != src->rank || p == src)
+			continue;
+		if (p->pid == src->ppid)
+			src->helper = 1;
+		else if (p->pid == src->pid && p->fork_of != 0)
+			p->helper = 1;
+	}
+}
+
+/* Whether a program registered with pid and rank on this host. */
+int
+source_registered_as(long pid, long rank)
+{
+	struct source	*p;
+
+	TAILQ_FOREACH(p, &sources, entry) {
+		if (p->pid == pid && p->rank == rank && p->link == 0 &&
+		    p->fork_of == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/*
  * A registering process's source, checked and routed but not yet read or
  * known to the keeper, so that the welcome goes out before the rest of
  * the work (source_start); or NULL with an allocated *cause. Each
@@ -612,6 +647,15 @@ source_prepare(struct hello *h, int *fds, int nfds, uint64_t *id,
 			/* A forked child that never wrote is not in the log. */
 			h->parent = (long long)(parent->src->announced ?
 			    parent->src->id : parent->src->anchor);
+			/*
+			 * A program a rank's process ran (pyenv's helpers,
+			 * git, nvidia-smi) carries the rank in its
+			 * environment but is not the rank; the same
+			 * process after an exec is.
+			 */
+			src->helper |= src->rank >= 0 &&
+			    parent->src->rank == src->rank &&
+			    parent->src->pid != src->pid;
 		} else {
 			s->dest = ob_ok[i] ? dest_get_stat(fds[2 * i + 1],
 			    &ob[i]) : dest_get(fds[2 * i + 1]);
@@ -620,6 +664,8 @@ source_prepare(struct hello *h, int *fds, int nfds, uint64_t *id,
 		fds[2 * i] = fds[2 * i + 1] = -1;
 		src->st[s->which] = s;
 	}
+	if (src->rank >= 0)
+		source_rank_helpers(src);
 	/*
 	 * Output that passes nowhere raw (only to the log and the view) is
 	 * a log, whatever the shim saw: line-buffered, so that lines are not

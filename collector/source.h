@@ -83,6 +83,8 @@ struct source {
 	int			 runtime;	/* signal it on level changes */
 	uint64_t		 fork_of;	/* forked child of, or 0 */
 	uint64_t		 anchor;	/* nearest registered ancestor */
+	int			 helper;	/* started by a process of its
+						 * own rank: not the rank */
 	long			 ppid;
 	int			 outplain;	/* --output-dir: has its rank's
 						   name (1), not (0), or -1 */
@@ -213,6 +215,9 @@ void	 stream_watch_cb(void *, int);
 void	 source_read_cb(int, short, void *);
 int	 source_check_pipe(int, struct stat *);
 struct source *source_find(uint64_t);
+/* Whether a program registered with pid and rank on this host (forked.c:
+ * a fork whose exec'd program came first is that program's). */
+int	 source_registered_as(long pid, long rank);
 /* Append the status of each announced source of list to the array all. */
 void	 source_status(struct sourcelist *, json_t *);
 

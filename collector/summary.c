@@ -157,7 +157,7 @@ summary_fold(struct summary_table *t, const struct summary_proc *p)
 	e->warnings += p->warnings;
 	e->errors += p->errors;
 	e->procs++;
-	if (!p->forked || !e->have_main) {
+	if ((!p->forked && !p->helper) || !e->have_main) {
 		e->main = *p;
 		e->have_main = 1;
 	}
@@ -176,7 +176,8 @@ summary_failure(const struct summary_proc *p)
 {
 	if (!summary_failed(p))
 		return (0);
-	if (p->rank >= 0 || summary_is_command(p))
+	/* A program a rank's process ran is judged as one without a rank. */
+	if ((p->rank >= 0 && !p->helper) || summary_is_command(p))
 		return (1);
 	/*
 	 * A signal sent to end it (SIGPIPE: its reader left, yes | head;

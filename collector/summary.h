@@ -13,6 +13,7 @@ struct summary_proc {
 	long		 pid;
 	char		 program[64];	/* argv[0]'s last part; "" unknown */
 	int		 forked;	/* a worker its rank's process forked */
+	int		 helper;	/* a program its rank's process ran */
 	long		 world_size;	/* -1: not known */
 	uint64_t	 lines;
 	uint64_t	 warnings;
@@ -41,8 +42,11 @@ json_t	*summary_build(const struct summary_proc *live, size_t nlive,
 	    const char *log);
 /* Forget every account (tests). */
 void	 summary_reset(void);
-/* Whether p's end fails the job: any rank's or the command's nonzero end;
- * another's crash or OOM kill, or its nonzero code after output. */
+/*
+ * Whether p's end fails the job: any rank's or the command's nonzero end
+ * (a rank's: its own process's, not a program it ran); another's crash or
+ * OOM kill, or its nonzero code after output.
+ */
 int	 summary_failure(const struct summary_proc *p);
 /*
  * Launch mode's command, started (status NULL) as program, then ended

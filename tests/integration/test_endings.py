@@ -439,7 +439,7 @@ class Endings(MeshTest):
         self.assertEqual(self.first_failures(), [])
         for i, (script, rank, who) in enumerate((
                 ("exit 2", None, "sh"),
-                ("sh -c 'exit 5'; echo end", "0", "rank"),
+                ("RANK=0 sh -c 'exit 5'; echo end", None, "rank"),
                 ("sh -c 'echo said; exit 5'; echo end", None, "said"),
                 ("sh -c 'kill -SEGV $$'; echo end", None, "segv"))):
             self.json = os.path.join(self.tmp, "f%d.jsonl" % i)
@@ -450,12 +450,37 @@ class Endings(MeshTest):
             self.assertEqual(len(self.first_failures()), 1, who)
             # A process without a rank is named by its program, not by
             # a pid alone: "pid 4 (sh, host h)".
-            if rank is None:
+            if who == "rank":
+                self.assertIn("meshlog: first failure: rank 0 ",
+                              p.stderr.decode())
+            elif rank is None:
                 self.assertRegex(p.stderr.decode(), r"meshlog: first "
                                  r"failure: pid \d+ \(sh, host [^)]+\) ")
                 self.assertRegex(p.stderr.decode(), r"other processes: "
                                  r"\d+, 1 ended abnormally: pid \d+ "
                                  r"\(sh, host [^)]+\) ")
+
+    def test_a_program_a_rank_ran_is_not_the_rank(self):
+        # A rank's process runs programs that inherit its RANK: pyenv's
+        # shims run helpers that exit 1 as answers, a script runs grep
+        # -q or git. One of them was named the job's first failure
+        # ("rank 1 (pid N) exit 1": pyenv's readlink) while the rank ran
+        # on. They are judged as processes without a rank are; the
+        # rank's own process, and a crash of any, still fail the job.
+        p = self.launch(["sh", "-c", "RANK=0 WORLD_SIZE=1 sh -c 'grep -q "
+                         "nothing /etc/hostname; sh -c \"exit 3\"; echo "
+                         "rank 0 is fine'"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        err = p.stderr.decode()
+        self.assertNotIn("first failure", err)
+        s = events(self.records, "summary")[-1]
+        self.assertEqual(s["ranks_failed"], 0)
+        self.assertEqual([(r["rank"], r["exit"]) for r in s["ranks"]],
+                         [(0, {"code": 0})])
+        self.json = os.path.join(self.tmp, "crash.jsonl")
+        p = self.launch(["sh", "-c", "RANK=0 WORLD_SIZE=1 sh -c 'sh -c "
+                         "\"kill -SEGV \\$\\$\"; echo rank 0 goes on'"])
+        self.assertIn("meshlog: first failure: rank 0 ", p.stderr.decode())
 
     def test_a_command_that_never_registered_is_still_counted(self):
         # A static program (a Go binary), a setuid one or a command that
