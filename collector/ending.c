@@ -593,6 +593,8 @@ ending_fields(struct jw *w, struct source *src, enum close_reason reason)
 		jw_lit(w, ts);
 		jw_lit(w, "\"");
 	}
+	if (src->helper)
+		jw_lit(w, ",\"helper\":true");
 	if (src->first_failure)
 		jw_lit(w, ",\"first_failure\":true");
 }

@@ -282,6 +282,7 @@ remote_ending(struct source *src, json_t *o)
 		}
 	}
 	src->oom_killed = json_is_true(json_object_get(o, "oom_killed"));
+	src->helper = json_is_true(json_object_get(o, "helper"));
 	if (ended != NULL)
 		strlcpy(src->ended_text, ended, sizeof src->ended_text);
 	json_object_del(o, "first_failure");

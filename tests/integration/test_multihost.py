@@ -606,8 +606,12 @@ class MultiHostTest(MeshTest):
 
     def test_exit_statuses_first_failure_and_summary_across_hosts(self):
         self.start_mesh()
-        code = ("import os, signal, sys, time\n"
+        # Each rank first runs a program that answers with a code (it
+        # inherits RANK): the relay marks it a helper, and the root does
+        # not take it for the rank's failure.
+        code = ("import os, signal, subprocess, sys, time\n"
                 "r = int(os.environ['RANK'])\n"
+                "subprocess.run(['sh', '-c', 'exit 4'])\n"
                 "print('rank %d up' % r, flush=True)\n"
                 "time.sleep(0.5 + r)\n"
                 "if r == 0: sys.exit(3)\n"
@@ -618,10 +622,15 @@ class MultiHostTest(MeshTest):
               for i, h in enumerate(self.hosts)]
         # The relays read each death as it happens: the test reaps later.
         self.wait_for(lambda: self.log_bytes_root().count(
-            b'"event":"source_closed"') == 2, timeout=30, what="two ends")
+            b'"event":"source_closed"') == 4, timeout=30, what="four ends")
         self.assertEqual([w.wait() for w in ws], [3, -signal.SIGKILL])
         recs = self.root_records()
-        closed = {r["rank"]: r for r in events(recs, "source_closed")}
+        helpers = [r for r in events(recs, "source_closed")
+                   if r.get("helper")]
+        self.assertEqual(sorted((r["rank"], r["exit"]["code"])
+                                for r in helpers), [(0, 4), (1, 4)])
+        closed = {r["rank"]: r for r in events(recs, "source_closed")
+                  if not r.get("helper")}
         self.assertEqual(closed[0]["exit"], {"code": 3})
         self.assertEqual(closed[1]["exit"], {"signal": "SIGKILL",
                                              "core": False})
@@ -634,7 +643,8 @@ class MultiHostTest(MeshTest):
         self.assertEqual([(r["rank"], r["exit"]) for r in s["ranks"]],
                          [(0, {"code": 3}), (1, {"signal": "SIGKILL",
                                                  "core": False})])
-        self.assertEqual(s["first_failure"]["rank"], 0)
+        self.assertEqual((s["first_failure"]["rank"],
+                          s["first_failure"]["pid"]), (0, closed[0]["pid"]))
         self.assertEqual(s["missing_ranks"], [2, 3])
         if self.netns:
             self.assertEqual([r["host"] for r in s["ranks"]], ["h1", "h2"])
