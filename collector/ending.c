@@ -403,6 +403,15 @@ ending_failed(struct source *src)
 	return (summary_failure(&p));
 }
 
+/* src's program as a person names it (summary_program). */
+static void
+ending_program(const struct source *src, char *buf, size_t len)
+{
+	summary_program(buf, len, json_string_value(json_array_get(src->argv,
+	    0)), json_string_value(json_array_get(src->argv, 1)),
+	    json_string_value(json_array_get(src->argv, 2)));
+}
+
 /* "exit code 3", "killed by SIGKILL (core dumped)". */
 static void
 ending_how(const struct source *src, char *buf, size_t len)
@@ -443,8 +452,7 @@ ending_announce(struct source *src)
 		snprintf(who, sizeof who, "rank %ld (pid %ld, host %s)",
 		    src->rank, src->pid, src->host);
 	else {
-		summary_program(prog, sizeof prog, json_string_value(
-		    json_array_get(src->argv, 0)));
+		ending_program(src, prog, sizeof prog);
 		snprintf(who, sizeof who, "pid %ld (%s%shost %s)", src->pid,
 		    prog, prog[0] != '\0' ? ", " : "", src->host);
 	}
@@ -747,8 +755,7 @@ ending_summary(struct source *src, struct summary_proc *p)
 	p->rank = src->rank;
 	strlcpy(p->host, src->host, sizeof p->host);
 	p->pid = src->pid;
-	summary_program(p->program, sizeof p->program, json_string_value(
-	    json_array_get(src->argv, 0)));
+	ending_program(src, p->program, sizeof p->program);
 	p->forked = src->fork_of != 0;
 	p->helper = src->helper;
 	p->world_size = src->world_size;

@@ -663,8 +663,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "meshlog: control socket %s "
 			    "(meshlogctl -p %ld status)\n", path, (long)getpid());
 		launch_start(cfg.command, path);
-		summary_command(cfg.host, launch_child(NULL),
-		    cfg.command[0], NULL);
+		summary_command(cfg.host, launch_child(NULL), cfg.command,
+		    NULL);
 	}
 	else
 		log_info("listening on %s", path);

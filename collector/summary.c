@@ -198,29 +198,65 @@ summary_failure(const struct summary_proc *p)
 	return (p->lines > 0);
 }
 
-void
-summary_program(char *buf, size_t len, const char *program)
+/* The last part of a path ("" for NULL). */
+static const char *
+summary_base(const char *path)
 {
 	const char	*slash;
-	size_t		 i;
 
-	if (program == NULL)
-		program = "";
-	if ((slash = strrchr(program, '/')) != NULL)
-		program = slash + 1;
+	if (path == NULL)
+		return ("");
+	return ((slash = strrchr(path, '/')) != NULL ? slash + 1 : path);
+}
+
+/* Whether name is an interpreter whose first argument names the program. */
+static int
+summary_interpreter(const char *name)
+{
+	static const char *const	 family[] = { "python", "pypy", "perl",
+					    "ruby", "node", "bash", "sh",
+					    "dash", "zsh" };
+	size_t				 i, n;
+
+	for (i = 0; i < sizeof family / sizeof family[0]; i++) {
+		n = strlen(family[i]);
+		/* python3, python3.11, perl5.36: a version may follow. */
+		if (strncmp(name, family[i], n) == 0 && (name[n] == '\0' ||
+		    (n > 2 && (name[n] == '.' || (name[n] >= '0' &&
+		    name[n] <= '9')))))
+			return (1);
+	}
+	return (0);
+}
+
+void
+summary_program(char *buf, size_t len, const char *a0, const char *a1,
+    const char *a2)
+{
+	char	text[256];
+	size_t	i;
+
+	a0 = summary_base(a0);
+	if (a1 != NULL && summary_interpreter(a0) && strcmp(a1, "-m") == 0 &&
+	    a2 != NULL)
+		snprintf(text, sizeof text, "%s -m %s", a0, a2);
+	else if (a1 != NULL && a1[0] != '-' && a1[0] != '\0' &&
+	    summary_interpreter(a0))
+		snprintf(text, sizeof text, "%s %s", a0, summary_base(a1));
+	else
+		strlcpy(text, a0, sizeof text);
 	/*
 	 * Printable ASCII only: the name goes to a terminal and into JSON,
 	 * and a cut must not split a character.
 	 */
-	for (i = 0; i + 1 < len && program[i] != '\0'; i++)
-		buf[i] = program[i] >= 0x20 && program[i] < 0x7f ?
-		    program[i] : '?';
+	for (i = 0; i + 1 < len && text[i] != '\0'; i++)
+		buf[i] = text[i] >= 0x20 && text[i] < 0x7f ? text[i] : '?';
 	if (len > 0)
 		buf[i] = '\0';
 }
 
 void
-summary_command(const char *host, long pid, const char *program,
+summary_command(const char *host, long pid, char *const *argv,
     const int *status)
 {
 	struct timespec	now;
@@ -239,7 +275,9 @@ summary_command(const char *host, long pid, const char *program,
 	command.world_size = -1;
 	strlcpy(command.host, host, sizeof command.host);
 	command.pid = pid;
-	summary_program(command.program, sizeof command.program, program);
+	summary_program(command.program, sizeof command.program, argv[0],
+	    argv[0] != NULL ? argv[1] : NULL, argv[0] != NULL &&
+	    argv[1] != NULL ? argv[2] : NULL);
 	have_command = 1;
 }
 

@@ -49,12 +49,18 @@ void	 summary_reset(void);
  */
 int	 summary_failure(const struct summary_proc *p);
 /*
- * Launch mode's command, started (status NULL) as program, then ended
- * with *status.
+ * Launch mode's command, started (status NULL) with argv, then ended with
+ * *status (argv NULL).
  */
-void	 summary_command(const char *host, long pid, const char *program,
+void	 summary_command(const char *host, long pid, char *const *argv,
 	    const int *status);
-/* program's last part (after its last '/') into buf. */
-void	 summary_program(char *buf, size_t len, const char *program);
+/*
+ * The program of a process whose argv begins a0 a1 a2 (NULL where it
+ * ends), as a person names it, into buf: the last part of a0, and of
+ * the script an interpreter runs ("python3 train.py", "python3 -m
+ * torch.distributed.run"); printable ASCII.
+ */
+void	 summary_program(char *buf, size_t len, const char *a0,
+	    const char *a1, const char *a2);
 
 #endif

@@ -460,6 +460,24 @@ class Endings(MeshTest):
                                  r"\d+, 1 ended abnormally: pid \d+ "
                                  r"\(sh, host [^)]+\) ")
 
+    def test_a_script_is_named_by_its_interpreter_and_itself(self):
+        # "pid 23152 (python3, host vm)" was torchrun; an interpreter's
+        # process is named with the script it runs, or its -m module.
+        script = os.path.join(self.tmp, "prep_data.py")
+        with open(script, "w") as f:
+            f.write("print('preparing'); raise SystemExit(2)\n")
+        for i, (cmd, name) in enumerate((
+                ([PYTHON, script], "python3 prep_data.py"),
+                ([PYTHON, "-m", "prep_data"], "python3 -m prep_data"))):
+            self.json = os.path.join(self.tmp, "s%d.jsonl" % i)
+            p = self.launch(["sh", "-c", '"$@"; echo end', "sh"] + cmd,
+                            cwd=self.tmp)
+            self.assertIn("meshlog: first failure: pid %d (%s, host "
+                          % (self.first_failures()[0]["pid"], name),
+                          p.stderr.decode())
+            self.assertEqual(events(self.records, "summary")[-1][
+                "first_failure"]["program"], name)
+
     def test_a_program_a_rank_ran_is_not_the_rank(self):
         # A rank's process runs programs that inherit its RANK: pyenv's
         # shims run helpers that exit 1 as answers, a script runs grep
