@@ -544,7 +544,7 @@ class Endings(MeshTest):
         # came from. The collector says it passed one on, once.
         p = subprocess.Popen([COLLECTOR, "-s", os.path.join(self.tmp,
                                                             "t.sock"),
-                              "--", "sh", "-c", "echo up; sleep 30"],
+                              "--", "sh", "-c", "echo up; exec sleep 30"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              env=clean_env())
         self.assertIn(b"up", p.stdout.readline())
