@@ -562,6 +562,7 @@ agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
 {
 	struct agg_member	*m;
 	uint64_t		*rl;
+	size_t			 from, to;
 
 	if (g->nmembers == g->capmembers) {
 		g->capmembers *= 2;
@@ -577,8 +578,21 @@ agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
 	m->prefix = s->prefix;
 	m->rank = s->rank;
 	m->pid = s->pid;
-	if (len == g->len && agg_same(text, g->text, len)) {
-		m->text = g->text;	/* most members say the same */
+	/*
+	 * Most members say the same, or differ in a few digits: where, found
+	 * now in one pass, spares printing a cut of each member.
+	 */
+	if (g->nmembers == 1) {		/* the line g was made of */
+		m->dfrom = (uint32_t)len;
+		m->dto = 0;
+	} else if (len == g->len && aggtok_digit_diffs(text, g->text, len,
+	    &from, &to)) {
+		m->dfrom = (uint32_t)from;
+		m->dto = (uint32_t)to;
+	} else
+		m->dfrom = AGG_UNALIGNED;
+	if (m->dfrom == len) {
+		m->text = g->text;
 		m->len = g->len;
 		m->chunk = NULL;
 	} else {

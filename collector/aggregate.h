@@ -21,7 +21,15 @@ struct agg_member {
 						 * members share the group's */
 	size_t			 len;
 	struct agg_chunk	*chunk;		/* where text is kept, or NULL */
+	/*
+	 * Where text differs from the group's first line when only digits
+	 * do (aggtok_digit_diffs): bytes [dfrom, dto), dfrom == len when
+	 * nowhere; else dfrom is AGG_UNALIGNED.
+	 */
+	uint32_t		 dfrom;
+	uint32_t		 dto;
 };
+#define AGG_UNALIGNED	UINT32_MAX
 
 /*
  * Lines of different processes shown as one: the same template (or close
@@ -153,6 +161,16 @@ size_t	aggtok_prev(const char *s, size_t n, struct agg_tok *t);
 int	aggtok_member(const char *x, size_t xn, const struct agg_tok *xt,
 	    size_t xnt, const char *y, size_t yn, struct agg_tok *t,
 	    size_t *lo, size_t *hi);
+/*
+ * Whether x and y (n bytes each) differ only where both have a digit:
+ * then they cut into the same tokens, and they differ in bytes [*first,
+ * *end) (*first is n when nowhere).
+ */
+int	aggtok_digit_diffs(const char *x, const char *y, size_t n,
+	    size_t *first, size_t *end);
+/* The tokens of xt (xnt) from *lo to *hi hold bytes [first, end). */
+void	aggtok_span(const struct agg_tok *xt, size_t xnt, size_t first,
+	    size_t end, size_t *lo, size_t *hi);
 
 /* aggtext.c */
 /*

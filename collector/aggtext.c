@@ -704,7 +704,20 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 		 */
 		for (j = i + 1, ns = 1; j < n; j++) {
 			mt = toks + ns * nt;
-			if (done[j] || (al = aggtok_member(r->text, r->len, rt,
+			if (done[j])
+				continue;
+			/*
+			 * Both differ from the group's first line in digits
+			 * only: then from each other too, within the two
+			 * spans (compared word by word below).
+			 */
+			if (r->dfrom != AGG_UNALIGNED &&
+			    m[j].dfrom != AGG_UNALIGNED) {
+				aggtok_span(rt, nt, r->dfrom < m[j].dfrom ?
+				    r->dfrom : m[j].dfrom, r->dto > m[j].dto ?
+				    r->dto : m[j].dto, &lo, &hi);
+				al = 2;
+			} else if ((al = aggtok_member(r->text, r->len, rt,
 			    nt, m[j].text, m[j].len, mt, &lo, &hi)) == 0)
 				continue;
 			done[j] = 1;

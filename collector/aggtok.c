@@ -11,6 +11,10 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define AT_AVX2
+#endif
 
 #include "aggregate.h"
 
@@ -215,8 +219,48 @@ at_common_tail(const char *a, size_t n, const char *b, size_t m, size_t max)
  * alike: at every place both have a byte of one class, and marks, blanks
  * and letters are the same bytes.
  */
+#ifdef AT_AVX2
+/* Whether the processor has AVX2: -1 before it is asked. */
+static int	at_avx2 = -1;
+
+/*
+ * aggtok_digit_diffs 32 bytes at a time, for n >= 32: a member is most
+ * often one line of a hundred bytes or so, and every member is compared.
+ */
+__attribute__((target("avx2")))
 static int
-at_digit_diffs(const char *x, const char *y, size_t n, size_t *first,
+at_digit_diffs32(const char *x, const char *y, size_t n, size_t *first,
+    size_t *end)
+{
+	/* c - '0' below 10 unsigned: moved by 0x80, below 0x8a signed. */
+	const __m256i	shift = _mm256_set1_epi8((char)(0x80 - '0'));
+	const __m256i	ten = _mm256_set1_epi8((char)(0x80 + 10));
+	__m256i		u, v, dd;
+	uint32_t	ne;
+	size_t		i, at;
+
+	for (i = 0; i < n; i = at + 32) {
+		at = i + 32 <= n ? i : n - 32;
+		u = _mm256_loadu_si256((const __m256i *)(const void *)(x + at));
+		v = _mm256_loadu_si256((const __m256i *)(const void *)(y + at));
+		ne = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(u, v));
+		if (ne == 0)
+			continue;
+		dd = _mm256_and_si256(
+		    _mm256_cmpgt_epi8(ten, _mm256_add_epi8(u, shift)),
+		    _mm256_cmpgt_epi8(ten, _mm256_add_epi8(v, shift)));
+		if (ne & ~(uint32_t)_mm256_movemask_epi8(dd))
+			return (0);
+		if (*first == n)
+			*first = at + (size_t)__builtin_ctz(ne);
+		*end = at + 32 - (size_t)__builtin_clz(ne);
+	}
+	return (1);
+}
+#endif
+
+int
+aggtok_digit_diffs(const char *x, const char *y, size_t n, size_t *first,
     size_t *end)
 {
 	size_t		i = 0;
@@ -230,6 +274,14 @@ at_digit_diffs(const char *x, const char *y, size_t n, size_t *first,
 
 	*first = n;
 	*end = 0;
+#ifdef AT_AVX2
+	if (at_avx2 < 0) {
+		__builtin_cpu_init();
+		at_avx2 = __builtin_cpu_supports("avx2") != 0;
+	}
+	if (at_avx2 && n >= 32)
+		return (at_digit_diffs32(x, y, n, first, end));
+#endif
 #ifdef __SSE2__
 	/* Sixteen bytes at a time, the last load moved back to end at n. */
 	for (; n >= 16 && i < n; i = at + 16) {
@@ -264,6 +316,21 @@ at_digit_diffs(const char *x, const char *y, size_t n, size_t *first,
 	return (1);
 }
 
+void
+aggtok_span(const struct agg_tok *xt, size_t xnt, size_t first, size_t end,
+    size_t *lo, size_t *hi)
+{
+	size_t	a = 0;
+
+	/* A token's end is decided by the byte after it too. */
+	while (a < xnt && xt[a].off + xt[a].len + 1 < first)
+		a++;
+	*lo = a;
+	while (a < xnt && xt[a].off < end)
+		a++;
+	*hi = a;
+}
+
 /*
  * The tokens of y, as at_tokens cuts them, knowing x's (xnt of them): a
  * group's members differ in a few words, so only the part between their
@@ -283,18 +350,12 @@ at_tokens_like(const char *x, size_t xn, const struct agg_tok *xt,
 	 * (a rank, a step, a loss with four decimals): x's tokens are theirs,
 	 * at the same places (with same, not copied: *same is 1).
 	 */
-	if (xn == yn && at_digit_diffs(x, y, xn, &head, &end)) {
+	if (xn == yn && aggtok_digit_diffs(x, y, xn, &head, &end)) {
 		if (same != NULL)
 			*same = 1;
 		else
 			memcpy(t, xt, xnt * sizeof *t);
-		/* A token's end is decided by the byte after it too. */
-		while (a < xnt && xt[a].off + xt[a].len + 1 < head)
-			a++;
-		*lo = a;
-		while (a < xnt && xt[a].off < end)
-			a++;
-		*hi = a;
+		aggtok_span(xt, xnt, head, end, lo, hi);
 		return (xnt);
 	}
 	if (same != NULL)

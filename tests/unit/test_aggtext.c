@@ -458,3 +458,92 @@ Test(aggtext, few_values_read_as_a_span_only_when_they_count_up)
 	cr_assert_gt(spans, 1000);
 	free(b.p);
 }
+
+/* What a print wrote: prefixes and lines, one after the other. */
+static char	printed[65536];
+static size_t	nprinted;
+
+static void
+print_cb(int which, const char *prefix, const char *line, size_t len,
+    int flags, uint64_t us)
+{
+	(void)which, (void)flags, (void)us;
+	nprinted += (size_t)snprintf(printed + nprinted, sizeof printed -
+	    nprinted, "%s%.*s\n", prefix, (int)len, line);
+}
+
+/*
+ * Members that differ from the group's first line in digits only carry
+ * where (agg_member_add, aggtok_digit_diffs), and printing takes those
+ * spans instead of cutting each member: what prints is what cutting every
+ * member prints, whichever member came first and whatever the others
+ * changed (digits, or bytes of any kind).
+ */
+Test(aggtext, spans_from_joining_print_as_cutting_every_member)
+{
+	static const char	digits[] = "0123456789";
+	static char		text[12][200], first[200];
+	static char		pre[12][32];
+	struct agg_group	g;
+	struct agg_member	m[12], copy[12];
+	char			want[65536];
+	size_t			n, i, j, len, f, e, aligned = 0;
+	int			r;
+
+	srand(17);
+	for (r = 0; r < 20000; r++) {
+		len = random_line(first, 120);
+		for (i = 0; i < len; i++)	/* plenty of numbers */
+			if (rand() % 3 == 0)
+				first[i] = digits[rand() % 10];
+		n = 2 + (size_t)rand() % 10;
+		for (i = 0; i < n; i++) {
+			memcpy(text[i], first, len);
+			m[i].len = len;
+			if (rand() % 6 == 0)
+				m[i].len = edit_line(first, len, text[i],
+				    sizeof text[i]);
+			else
+				for (j = 0; j < len; j++)
+					if (agg_digit(first[j]) &&
+					    rand() % 4 == 0)
+						text[i][j] = digits[rand() %
+						    10];
+			m[i].text = text[i];
+			m[i].rank = rand() % 8;
+			m[i].pid = 100 + (long)i;
+			snprintf(pre[i], sizeof pre[i], "[rank %ld] ",
+			    m[i].rank);
+			m[i].prefix = pre[i];
+			m[i].chunk = NULL;
+		}
+		/* The first to join is the group's line. */
+		f = (size_t)rand() % n;
+		memset(&g, 0, sizeof g);
+		g.text = text[f];
+		g.len = m[f].len;
+		g.world = 8;
+		g.nmembers = n;
+		for (i = 0; i < n; i++) {
+			m[i].dfrom = AGG_UNALIGNED;
+			if (m[i].len == g.len && aggtok_digit_diffs(m[i].text,
+			    g.text, g.len, &j, &e)) {
+				m[i].dfrom = (uint32_t)j;
+				m[i].dto = (uint32_t)e;
+				aligned++;
+			}
+		}
+		memcpy(copy, m, n * sizeof *m);
+		g.members = copy;
+		nprinted = 0;
+		aggtext_print(&g, print_cb, print_cb);
+		memcpy(want, printed, nprinted + 1);
+		for (i = 0; i < n; i++)
+			m[i].dfrom = AGG_UNALIGNED;
+		g.members = m;
+		nprinted = 0;
+		aggtext_print(&g, print_cb, print_cb);
+		cr_assert_str_eq(printed, want, "round %d", r);
+	}
+	cr_assert_gt(aligned, 20000 * 3);
+}
