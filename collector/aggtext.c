@@ -54,6 +54,7 @@ static size_t		 capidx;
 static const struct agg_tok **rows;	/* a line's members' tokens */
 static size_t		*rlo, *rhi;	/* where each may differ from r */
 static struct at_val	*vals;		/* what members said at a word */
+static const char	**txt;		/* a line's members' texts */
 
 static void
 at_grow(struct at_buf *b, size_t n)
@@ -303,15 +304,13 @@ at_same(const char *a, size_t la, const char *b, size_t lb)
 	return (1);
 }
 
-/* Append vals[0..n) as "{a,b,c}". */
+/* Append vals[0..n) as "{a,b,c}"; bytes: at least their lengths' sum. */
 static void
-at_set(struct at_buf *b, size_t n)
+at_set(struct at_buf *b, size_t n, size_t bytes)
 {
-	size_t	i, need = n + 1;
+	size_t	i, need = n + 1 + bytes;
 	char	*d;
 
-	for (i = 0; i < n; i++)
-		need += vals[i].len;
 	if (b->len + need + 1 > b->cap)
 		at_grow(b, need);
 	/* Room made once: each value is copied without asking again. */
@@ -387,10 +386,11 @@ at_run(size_t n)
 
 /*
  * Append what the n members said at one word: their values, in rank
- * order when few, else as distinct values or a range.
+ * order when few, else as distinct values or a range. bytes: the sum of
+ * their lengths.
  */
 static void
-at_values(struct at_buf *b, size_t n)
+at_values(struct at_buf *b, size_t n, size_t bytes)
 {
 	long long	 l = 0;
 	double		 d = 0;
@@ -402,7 +402,7 @@ at_values(struct at_buf *b, size_t n)
 		if (n >= 3 && at_run(n))
 			at_span(b, "{", n, "}");
 		else
-			at_set(b, n);
+			at_set(b, n, bytes);
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -431,7 +431,7 @@ at_values(struct at_buf *b, size_t n)
 		return;
 	}
 	if (nd <= AT_DISTINCT) {
-		at_set(b, nd);
+		at_set(b, nd, bytes);
 		return;
 	}
 	if (nums) {
@@ -587,6 +587,7 @@ at_room(size_t n, size_t nt)
 		done = xrealloc(done, capidx);
 		vals = xrealloc(vals, capidx * sizeof *vals);
 		rows = xrealloc(rows, capidx * sizeof *rows);
+		txt = xrealloc(txt, capidx * sizeof *txt);
 		rlo = xrealloc(rlo, capidx * sizeof *rlo);
 		rhi = xrealloc(rhi, capidx * sizeof *rhi);
 	}
@@ -655,6 +656,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 	struct at_buf		 missing = { NULL, 0, 0 };
 	const struct agg_member	*r;
 	size_t			 n = g->nmembers, i, j, k, nt, ns, pos, last;
+	size_t			 bytes;
 	size_t			 lo, hi, dlo, dhi;
 	int			 variants = 0, al;
 
@@ -691,6 +693,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 		done[i] = 1;
 		idx[0] = i;
 		rows[0] = rt;
+		txt[0] = r->text;
 		/*
 		 * Its members: those whose text aligns with r's. Words may
 		 * differ only from dlo to dhi; the rest is r's bytes.
@@ -722,6 +725,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 				continue;
 			done[j] = 1;
 			rows[ns] = al == 2 ? rt : mt;
+			txt[ns] = m[j].text;
 			rlo[ns] = lo;
 			rhi[ns] = hi;
 			idx[ns++] = j;
@@ -750,19 +754,20 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 
 				if (pos >= rlo[k] && pos < rhi[k] &&
 				    !at_same(r->text + t->off, t->len,
-				    m[idx[k]].text + u->off, u->len))
+				    txt[k] + u->off, u->len))
 					break;
 			}
 			if (k == ns)
 				continue;
 			at_put(&out, r->text + last, t->off - last);
-			for (k = 0; k < ns; k++) {
+			for (k = 0, bytes = 0; k < ns; k++) {
 				const struct agg_tok *u = &rows[k][pos];
 
-				vals[k].p = m[idx[k]].text + u->off;
+				vals[k].p = txt[k] + u->off;
 				vals[k].len = u->len;
+				bytes += u->len;
 			}
-			at_values(&out, ns);
+			at_values(&out, ns, bytes);
 			last = t->off + t->len;
 		}
 		at_put(&out, r->text + last, r->len - last);

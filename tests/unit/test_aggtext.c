@@ -452,7 +452,9 @@ Test(aggtext, few_values_read_as_a_span_only_when_they_count_up)
 		}
 		spans += run;
 		b.len = 0;
-		at_values(&b, n);
+		for (i = 0, w = 0; i < n; i++)
+			w += vals[i].len;
+		at_values(&b, n, w);
 		cr_assert_str_eq(b.p, want, "round %d", r);
 	}
 	cr_assert_gt(spans, 1000);
@@ -483,7 +485,7 @@ Test(aggtext, spans_from_joining_print_as_cutting_every_member)
 {
 	static const char	digits[] = "0123456789";
 	static char		text[12][200], first[200];
-	static char		pre[12][32];
+	static char		pres[12][32];
 	struct agg_group	g;
 	struct agg_member	m[12], copy[12];
 	char			want[65536];
@@ -512,9 +514,9 @@ Test(aggtext, spans_from_joining_print_as_cutting_every_member)
 			m[i].text = text[i];
 			m[i].rank = rand() % 8;
 			m[i].pid = 100 + (long)i;
-			snprintf(pre[i], sizeof pre[i], "[rank %ld] ",
+			snprintf(pres[i], sizeof pres[i], "[rank %ld] ",
 			    m[i].rank);
-			m[i].prefix = pre[i];
+			m[i].prefix = pres[i];
 			m[i].chunk = NULL;
 		}
 		/* The first to join is the group's line. */
