@@ -647,6 +647,63 @@ at_rest(const struct agg_group *g, const struct agg_member *m, size_t i,
 		group(g->which, pre.p, out.p, out.len, g->flags, g->us);
 }
 
+/*
+ * A group whose members all differ from its first line in digits only
+ * (the spans agg_member_add found) reads as one line of r's tokens: only
+ * words within the spans' union may differ, and only there are members
+ * compared. What the general way in aggtext_print prints, without cutting
+ * or aligning each member. 0 when some member differs otherwise.
+ */
+static int
+at_print_aligned(struct agg_group *g, aggregate_print_cb group,
+    struct at_buf *missing)
+{
+	const struct agg_member	*m = g->members, *r = &m[0];
+	struct agg_tok		 rt[AGG_TOK_MAX];
+	size_t			 n = g->nmembers, k, nt, pos, last = 0;
+	size_t			 from = SIZE_MAX, to = 0, dlo, dhi;
+
+	for (k = 0; k < n; k++) {
+		if (m[k].dfrom == AGG_UNALIGNED)
+			return (0);
+		if (m[k].dfrom < from)
+			from = m[k].dfrom;
+		if (m[k].dto > to)
+			to = m[k].dto;
+		txt[k] = m[k].text;
+	}
+	nt = aggtok_prev(r->text, r->len, rt);
+	aggtok_span(rt, nt, from, to, &dlo, &dhi);
+	out.len = 0;
+	for (pos = dlo; pos < dhi; pos++) {
+		const struct agg_tok	*t = &rt[pos];
+
+		if (!t->word)
+			continue;
+		for (k = 1; k < n; k++) {
+			if (!at_same(r->text + t->off, t->len, txt[k] + t->off,
+			    t->len))
+				break;
+		}
+		if (k == n)
+			continue;
+		at_put(&out, r->text + last, t->off - last);
+		for (k = 0; k < n; k++) {
+			vals[k].p = txt[k] + t->off;
+			vals[k].len = t->len;
+		}
+		at_values(&out, n, n * t->len);
+		last = t->off + t->len;
+	}
+	at_put(&out, r->text + last, r->len - last);
+	at_prefix(m, n, g->world, missing);
+	if (missing->len > 0)
+		at_put(&out, missing->p, missing->len);
+	if (group != NULL)
+		group(g->which, pre.p, out.p, out.len, g->flags, g->us);
+	return (1);
+}
+
 void
 aggtext_print(struct agg_group *g, aggregate_print_cb line,
     aggregate_print_cb group)
@@ -676,6 +733,10 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 	if (g->block) {
 		at_prefix(m, n, g->world, &missing);
 		at_block(g, group, pre.p, missing.p != NULL ? missing.p : "");
+		free(missing.p);
+		return;
+	}
+	if (at_print_aligned(g, group, &missing)) {
 		free(missing.p);
 		return;
 	}
