@@ -291,17 +291,30 @@ at_sort_ints(size_t n)
 static inline int
 at_same(const char *a, size_t la, const char *b, size_t lb)
 {
-	size_t	i;
+	uint64_t	x, y, u, v;
+	uint32_t	x4, y4, u4, v4;
 
 	if (la != lb)
 		return (0);
 	if (la > 16)
 		return (memcmp(a, b, la) == 0);
-	for (i = 0; i < la; i++) {
-		if (a[i] != b[i])
-			return (0);
+	/* The first and the last 8 (or 4) bytes, overlapping. */
+	if (la >= 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		memcpy(&u, a + la - 8, 8);
+		memcpy(&v, b + la - 8, 8);
+		return (((x ^ y) | (u ^ v)) == 0);
 	}
-	return (1);
+	if (la >= 4) {
+		memcpy(&x4, a, 4);
+		memcpy(&y4, b, 4);
+		memcpy(&u4, a + la - 4, 4);
+		memcpy(&v4, b + la - 4, 4);
+		return (((x4 ^ y4) | (u4 ^ v4)) == 0);
+	}
+	return (la == 0 || (a[0] == b[0] && a[la / 2] == b[la / 2] &&
+	    a[la - 1] == b[la - 1]));
 }
 
 /* Append vals[0..n) as "{a,b,c}"; bytes: at least their lengths' sum. */

@@ -549,3 +549,27 @@ Test(aggtext, spans_from_joining_print_as_cutting_every_member)
 	}
 	cr_assert_gt(aligned, 20000 * 3);
 }
+
+/* Values compared a word or two at a time are equal as memcmp() says. */
+Test(aggtext, values_compare_as_memcmp_does)
+{
+	char	a[40], b[40];
+	size_t	la, lb, i;
+	int	r, equal = 0;
+
+	srand(19);
+	for (r = 0; r < 200000; r++) {
+		la = (size_t)rand() % 24;
+		lb = rand() % 4 == 0 ? (size_t)rand() % 24 : la;
+		for (i = 0; i < la; i++)
+			a[i] = "01"[rand() % 2];
+		memcpy(b, a, la);
+		for (i = 0; i < lb; i++)
+			if (i >= la || rand() % 12 == 0)
+				b[i] = "01"[rand() % 2];
+		equal += la == lb && memcmp(a, b, la) == 0;
+		cr_assert_eq(at_same(a, la, b, lb), la == lb &&
+		    memcmp(a, b, la) == 0, "round %d: %zu, %zu", r, la, lb);
+	}
+	cr_assert_gt(equal, 50000);
+}
