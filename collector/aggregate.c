@@ -50,7 +50,7 @@
 #define AGG_BLOCK_BYTES		(256 * 1024)
 
 struct agg_block {
-	enum agg_block_state	 state;
+	enum block_state	 state;
 	double			 start;
 	char			*buf;		/* lines joined by '\n' */
 	size_t			 len;
@@ -823,14 +823,14 @@ aggregate_line(int which, const struct origin *o, const char *line,
 {
 	struct agg_src		*s = agg_src_get(o);
 	struct agg_block	*b = &s->blk[which];
-	enum agg_block_state	 st;
+	enum block_state	 st;
 	uint64_t		 serial = 0;
 	int			 piece;
 
 	agg_lines++;
 	piece = (flags & (SPLIT_TRUNCATED | SPLIT_PARTIAL)) != 0;
 	if (b->state != BLK_NONE) {
-		st = piece ? BLK_NONE : agg_block_next(b->state, line, len);
+		st = piece ? BLK_NONE : block_next(b->state, line, len);
 		if (st != BLK_NONE) {
 			b->state = st;
 			agg_block_add(b, line, len, sh->severity);
@@ -841,7 +841,7 @@ aggregate_line(int which, const struct origin *o, const char *line,
 		}
 		agg_block_close(s, which);
 	}
-	if (!piece && (st = agg_block_start(line, len)) != BLK_NONE) {
+	if (!piece && (st = block_start(line, len)) != BLK_NONE) {
 		b->state = st;
 		b->start = agg_now();
 		b->serial = ++agg_serial;

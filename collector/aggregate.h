@@ -99,40 +99,6 @@ struct agg_group *aggmatch_find(int which, int ranked, int slot,
 /* aggregate.c: the serial of the newest group with g's key. */
 uint64_t	agg_key_newest(const struct agg_group *g);
 
-/* aggblock.c: where a source is in a block of lines (a traceback). */
-enum agg_block_state {
-	BLK_NONE,
-	BLK_HEAD,	/* "Exception in thread ...": a trace may follow */
-	BLK_FRAMES,	/* after "Traceback ...": indented frames */
-	BLK_AFTER,	/* after the exception line: a chained one may follow */
-	BLK_INDENTED,	/* indented lines under a header (Java, others) */
-};
-
-/* Whether line begins with the literal lit. */
-static inline int
-agg_begins(const char *line, size_t len, const char *lit)
-{
-	size_t	n = strlen(lit);
-
-	return (len >= n && memcmp(line, lit, n) == 0);
-}
-
-/* The state a line opens a block in, or BLK_NONE (asked of every line). */
-static inline enum agg_block_state
-agg_block_start(const char *line, size_t len)
-{
-	if (agg_begins(line, len, PY_TRACEBACK))
-		return (BLK_FRAMES);
-	if (agg_begins(line, len, "Exception in thread "))
-		return (BLK_HEAD);
-	return (BLK_NONE);
-}
-
-/* The state after line in a block in state st, or BLK_NONE when line is
- * not part of it. */
-enum agg_block_state agg_block_next(enum agg_block_state st,
-	    const char *line, size_t len);
-
 /* Whether c is a decimal digit (aggtok.c and aggtext.c). */
 static inline int
 agg_digit(char c)

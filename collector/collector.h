@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -262,6 +263,41 @@ void	barrier_finish(struct barriers *, struct barrier *);
 /* severity.c */
 /* Python level (10..50) a line announces, or 0 when none is recognised. */
 int	severity_detect(const char *line, size_t len);
+/*
+ * Blocks of lines read as one: a Python traceback from its first line to
+ * its exception's (and chained ones), "Exception in thread ..." and the
+ * indented lines under it. Where a stream is in one: the console view
+ * takes a block whole.
+ */
+enum block_state {
+	BLK_NONE,
+	BLK_HEAD,	/* "Exception in thread ...": a trace may follow */
+	BLK_FRAMES,	/* after "Traceback ...": indented frames */
+	BLK_AFTER,	/* after the exception line: a chained one may follow */
+	BLK_INDENTED,	/* indented lines under a header (Java, others) */
+};
+/* Whether line begins with the literal lit. */
+static inline int
+block_begins(const char *line, size_t len, const char *lit)
+{
+	size_t	n = strlen(lit);
+
+	return (len >= n && memcmp(line, lit, n) == 0);
+}
+/* The state a line opens a block in, or BLK_NONE (asked of every line). */
+static inline enum block_state
+block_start(const char *line, size_t len)
+{
+	if (block_begins(line, len, PY_TRACEBACK))
+		return (BLK_FRAMES);
+	if (block_begins(line, len, "Exception in thread "))
+		return (BLK_HEAD);
+	return (BLK_NONE);
+}
+/* The state after line in a block in state st, or BLK_NONE when line is
+ * not part of it. */
+enum block_state block_next(enum block_state st, const char *line,
+	    size_t len);
 
 /* shape.c: what the console needs to know of a line's text */
 struct shape {

@@ -10,6 +10,10 @@
  *   line is an ERROR (the lines after it say nothing of a level).
  * Returns a Python level (10 DEBUG .. 50 CRITICAL) or 0 when nothing is
  * recognised; such lines are never filtered.
+ *
+ * Blocks of lines read as one (a traceback with its frames and its
+ * exception) are told here too, for the console view, which takes them
+ * whole.
  */
 
 #include <ctype.h>
@@ -187,4 +191,39 @@ severity_detect(const char *s, size_t n)
 			return (lv);
 	}
 	return (0);
+}
+
+/*
+ * Python: header, indented frames, the exception's line, then a chained
+ * traceback may follow ("During handling of ...", "The above exception
+ * ..."). Others: a header and indented lines ("\tat"), "Caused by:"
+ * continuing.
+ */
+enum block_state
+block_next(enum block_state st, const char *line, size_t len)
+{
+	int	indented = len > 0 && (line[0] == ' ' || line[0] == '\t');
+
+	switch (st) {
+	case BLK_HEAD:
+		if (block_begins(line, len, PY_TRACEBACK))
+			return (BLK_FRAMES);
+		return (indented ? BLK_INDENTED : BLK_NONE);
+	case BLK_FRAMES:
+		return (indented ? BLK_FRAMES : BLK_AFTER);
+	case BLK_AFTER:
+		if (block_begins(line, len, PY_TRACEBACK))
+			return (BLK_FRAMES);
+		if (len == 0 || block_begins(line, len, "During handling of the "
+		    "above exception") || block_begins(line, len, "The above "
+		    "exception was the direct cause"))
+			return (BLK_AFTER);
+		return (BLK_NONE);
+	case BLK_INDENTED:
+		if (indented || block_begins(line, len, "Caused by: "))
+			return (BLK_INDENTED);
+		return (BLK_NONE);
+	default:
+		return (BLK_NONE);
+	}
 }
