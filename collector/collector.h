@@ -267,7 +267,7 @@ int	severity_detect(const char *line, size_t len);
  * Blocks of lines read as one: a Python traceback from its first line to
  * its exception's (and chained ones), "Exception in thread ..." and the
  * indented lines under it. Where a stream is in one: the console view
- * takes a block whole.
+ * takes a block whole; a traceback's records take its first line's level.
  */
 enum block_state {
 	BLK_NONE,
@@ -298,6 +298,14 @@ block_start(const char *line, size_t len)
  * not part of it. */
 enum block_state block_next(enum block_state st, const char *line,
 	    size_t len);
+/*
+ * The level of a line's record: its own (severity), or in a traceback
+ * whose first line has one, the higher of that and its own, so that a
+ * query by level shows the traceback whole. *st and *level: the stream's
+ * block and that level, BLK_NONE and 0 at first.
+ */
+int	severity_in_block(enum block_state *st, int *level, const char *line,
+	    size_t len, int severity);
 
 /* shape.c: what the console needs to know of a line's text */
 struct shape {

@@ -85,6 +85,19 @@ record_route(struct stream *s, int flags)
 	return (to);
 }
 
+/*
+ * The level of s's record of a whole line (or a cut line's first piece)
+ * of this severity: in a traceback, its first line's (severity.c).
+ */
+static inline int
+stream_level(struct stream *s, const char *line, size_t len, int severity)
+{
+	if (s->blk == BLK_NONE && severity == 0)
+		return (0);
+	return (severity_in_block(&s->blk, &s->blk_level, line, len,
+	    severity));
+}
+
 /* A line of src's of this severity, counted for the summary. */
 static inline void
 stream_count(struct source *src, int severity)
@@ -108,7 +121,7 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 	unsigned	 to;
 	size_t		 skip, n;
 	struct fwd_match fm;
-	int		 copy = 0, plain = flags & SPLIT_PLAIN;
+	int		 copy = 0, plain = flags & SPLIT_PLAIN, level = 0;
 	char		*p;
 
 	/* Only the record is made differently for a plain line. */
@@ -146,13 +159,15 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 		}
 		if (!s->continued)
 			stream_count(src, sh.severity);
+		level = s->continued ? sh.severity : stream_level(s, line, len,
+		    sh.severity);
 		s->continued = (flags & SPLIT_TRUNCATED) != 0;
 		ending_tail(src, line, len, flags);
 	}
 	if (to & ROUTE_LOG) {
 		p = jsonlog_reserve(RECORD_MAX(len, s->jplen));
 		n = record_line(p, ts, us, s->jprefix, s->jplen, seq, line,
-		    len, flags | plain, sh.severity);
+		    len, flags | plain, level);
 		if (copy)
 			n = record_copy_of(p, n, fm.src, fm.seq);
 		jsonlog_commit_counted(n, s->slot >= 0 ? keeper_slot(s->slot) :
@@ -265,7 +280,7 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 	ssize_t			 len;
 	size_t			 k = 0, pend = 0, run;
 	size_t			 max = s->split.max;
-	int			 plain;
+	int			 plain, level;
 	char			*rec;
 
 	if (!split_idle(&s->split))
@@ -287,6 +302,7 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 		else
 			break;
 		stream_count(src, sh.severity);
+		level = stream_level(s, q, (size_t)len, sh.severity);
 		/* The last lines are kept once the run is through. */
 		if (*q == 'T')
 			ending_traceback(src, q, (size_t)len);
@@ -295,7 +311,7 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 			    s->jplen));
 			pend += record_line(rec, cur_ts, cur_us, s->jprefix,
 			    s->jplen, s->seq, q, (size_t)len, plain ?
-			    SPLIT_PLAIN : 0, sh.severity);
+			    SPLIT_PLAIN : 0, level);
 			if (++k == run) {
 				jsonlog_commit_run(pend, k, slot);
 				pend = k = 0;

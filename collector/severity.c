@@ -12,8 +12,8 @@
  * recognised; such lines are never filtered.
  *
  * Blocks of lines read as one (a traceback with its frames and its
- * exception) are told here too, for the console view, which takes them
- * whole.
+ * exception) are told here too: the console view takes them whole, and
+ * the JSON log gives a traceback's level to each of its records.
  */
 
 #include <ctype.h>
@@ -226,4 +226,21 @@ block_next(enum block_state st, const char *line, size_t len)
 	default:
 		return (BLK_NONE);
 	}
+}
+
+int
+severity_in_block(enum block_state *st, int *level, const char *line,
+    size_t len, int severity)
+{
+	if (*st != BLK_NONE) {
+		*st = block_next(*st, line, len);
+		/* A blank line between chained tracebacks says nothing. */
+		if (*st != BLK_NONE)
+			return (len == 0 || severity > *level ? severity :
+			    *level);
+	}
+	/* Only a block whose first line has a level gives it on. */
+	if (severity > 0 && (*st = block_start(line, len)) != BLK_NONE)
+		*level = severity;
+	return (severity);
 }

@@ -30,6 +30,8 @@ struct stream {
 	uint64_t		 seq_base;	/* a resumed relay source's */
 	int			 continued;	/* the next record continues a
 						   cut line */
+	enum block_state	 blk;		/* its records' traceback, */
+	int			 blk_level;	/* ... and the level it gives */
 	uint64_t		 bytes;
 	struct dest		*dest;
 	struct dest_watch	 watch;		/* room and gone, from dest */

@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BUILD, PYTHON, MeshTest, clean_env,  # noqa: E402
+from harness import (BUILD, PYTHON, MeshTest, clean_env, events,  # noqa: E402
                      line_records)
 
 MESHLOGCTL = os.path.join(BUILD, "collector", "meshlogctl")
@@ -267,6 +267,54 @@ class Logs(MeshTest):
         got = self.logs("-o", "json", "-p", "ERROR", files=[self.json])
         self.assertEqual([json.loads(x) for x in got.splitlines()], want)
         self.assertEqual(len(want), 16)
+
+    def test_a_traceback_is_shown_whole_by_level(self):
+        # Only a traceback's first line names a level; its frames, its
+        # exception's line and a chained traceback are ERROR records
+        # too, so that -p shows what went wrong. A caught one printed
+        # with traceback.print_exc() ends at its exception: the plain
+        # lines after it keep no level. The summary still counts an
+        # error for each "Traceback" line only (three here: the chained
+        # one has two).
+        code = ("import sys, traceback, logging\n"
+                "print('starting')\n"
+                "logging.warning('about to fail')\n"
+                "try:\n"
+                "    {}['k']\n"
+                "except KeyError:\n"
+                "    traceback.print_exc()\n"
+                "print('after it, plain', file=sys.stderr)\n"
+                "print('    indented, plain', file=sys.stderr)\n"
+                "def f():\n"
+                "    raise KeyError('missing')\n"
+                "try:\n"
+                "    f()\n"
+                "except KeyError:\n"
+                "    raise RuntimeError('CUDA error: out of memory')\n")
+        plain = subprocess.run([PYTHON, "-c", code], capture_output=True,
+                               env=clean_env())
+        self.assertEqual(plain.returncode, 1)
+        err = plain.stderr.decode().splitlines()
+        self.assertIn("During handling of the above exception, another "
+                      "exception occurred:", err)
+        p = self.launch([PYTHON, "-c", code], args=("-q",))
+        self.assertEqual(p.returncode, 1, p.stderr)
+        want = [x for x in err if x and "plain" not in x and
+                not x.startswith("WARNING")]
+        self.assertEqual(want[-1], "RuntimeError: CUDA error: out of "
+                         "memory")
+        self.assertEqual(
+            self.logs("-o", "cat", "-p", "ERROR", files=[self.json]),
+            "".join(x + "\n" for x in want))
+        self.assertEqual(
+            self.logs("-o", "cat", "-p", "WARNING", "-n", str(len(want) + 1),
+                      files=[self.json]).splitlines()[0],
+            "WARNING:root:about to fail")
+        for r in line_records(self.records):
+            if "plain" in r["line"] or r["line"] == "starting":
+                self.assertNotIn("level", r)
+        summary = events(self.records, "summary")[0]
+        self.assertEqual(summary["errors"], 3)
 
     def test_follow_across_a_rotation(self):
         path = os.path.join(self.tmp, "live.jsonl")

@@ -271,7 +271,8 @@ Test(emit, relayed_lines_are_recorded_as_the_escaper_does)
 	const char	*p, *nl;
 	size_t		 len, loglen, n;
 	char		*log, *r;
-	int		 fd, way;
+	int		 fd, way, level = 0;
+	enum block_state blk = BLK_NONE;
 
 	cr_assert_neq(fd = mkstemp(path), -1);
 	close(fd);
@@ -289,8 +290,11 @@ Test(emit, relayed_lines_are_recorded_as_the_escaper_does)
 			shape_of(p, (size_t)(nl - p), &sh);
 			r = jsonlog_reserve(RECORD_MAX((size_t)(nl - p),
 			    s[1].jplen));
+			/* A traceback's lines take its level. */
 			n = record_line(r, TS, US, s[1].jprefix, s[1].jplen,
-			    s[1].seq++, p, (size_t)(nl - p), 0, sh.severity);
+			    s[1].seq++, p, (size_t)(nl - p), 0,
+			    severity_in_block(&blk, &level, p, (size_t)(nl - p),
+			    sh.severity));
 			jsonlog_commit_counted(n, NULL);
 		}
 	}

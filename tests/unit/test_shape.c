@@ -252,3 +252,47 @@ Test(shape, random_lines_with_the_portable_hash)
 	one_pass = 0;
 	random_lines();
 }
+
+/*
+ * A record's level in a block (severity_in_block): a traceback's lines
+ * take its first line's, a line's own higher level stays, blank lines
+ * between chained tracebacks and lines after the block keep their own,
+ * and a block whose first line has no level gives none.
+ */
+Test(shape, records_in_a_traceback_take_its_level)
+{
+	static const struct {
+		const char	*line;
+		int		 level;
+	} lines[] = {
+		{ "epoch 1", 0 },
+		{ "Traceback (most recent call last):", 40 },
+		{ "  File \"train.py\", line 3, in <module>", 40 },
+		{ "    main()", 40 },
+		{ "KeyError: 'k'", 40 },
+		{ "", 0 },
+		{ "During handling of the above exception, another exception "
+		    "occurred:", 40 },
+		{ "", 0 },
+		{ "Traceback (most recent call last):", 40 },
+		{ "  CRITICAL in a frame", 50 },
+		{ "RuntimeError: out of memory", 40 },
+		{ "epoch 2", 0 },
+		{ "    indented after the block", 0 },
+		{ "Exception in thread \"main\" java.lang.Error", 0 },
+		{ "\tat Main.main(Main.java:3)", 0 },
+		{ "ERROR: a logged error", 40 },
+		{ "  indented after a logged error", 0 },
+	};
+	enum block_state	st = BLK_NONE;
+	int			level = 0;
+	size_t			i;
+
+	for (i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		const char	*l = lines[i].line;
+
+		cr_assert_eq(severity_in_block(&st, &level, l, strlen(l),
+		    severity_detect(l, strlen(l))), lines[i].level,
+		    "line %zu: %s", i, l);
+	}
+}
