@@ -696,7 +696,8 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 			sketch = NULL;
 		}
 	}
-	free(sketch);	/* the line's, when no group kept it */
+	if (sketch != NULL)	/* the line's, when no group kept it */
+		free(sketch);
 	agg_member_add(g, s, line, len);
 	agg_hint(s, g, at);
 	return (g->serial);

@@ -365,6 +365,11 @@ at_run(size_t n)
 	const char	*p;
 	char		 a, z;
 
+	/* A word that is no number ("w0", "rank3") is told by its start. */
+	p = vals[0].p;
+	if (vals[0].len == 0 || !(agg_digit(p[0]) || p[0] == '-' ||
+	    p[0] == '+'))
+		return (0);
 	/*
 	 * Counting up by one, a value's last digit is the one before's plus
 	 * one (mod 10) unless one is negative: most sets are told at their
