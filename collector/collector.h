@@ -12,7 +12,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -152,8 +151,6 @@ int	sockdir_unlink(const char *suffix);
 
 /* Room for an RFC 3339 timestamp with microseconds, NUL included. */
 #define TS_LEN	40
-/* The first line of a Python traceback. */
-#define PY_TRACEBACK	"Traceback (most recent call last):"
 
 /* Format ts as 2026-01-02T03:04:05.123456Z into buf (TS_LEN bytes). */
 void	record_ts(char *buf, const struct timespec *ts);
@@ -260,52 +257,8 @@ struct barrier *barrier_next_done(struct barriers *, long long now_ms);
 /* Forget a finished barrier. */
 void	barrier_finish(struct barriers *, struct barrier *);
 
-/* severity.c */
-/* Python level (10..50) a line announces, or 0 when none is recognised. */
-int	severity_detect(const char *line, size_t len);
-/*
- * Blocks of lines read as one: a Python traceback from its first line to
- * its exception's (and chained ones), "Exception in thread ..." and the
- * indented lines under it. Where a stream is in one: the console view
- * takes a block whole; a traceback's records take its first line's level.
- */
-enum block_state {
-	BLK_NONE,
-	BLK_HEAD,	/* "Exception in thread ...": a trace may follow */
-	BLK_FRAMES,	/* after "Traceback ...": indented frames */
-	BLK_AFTER,	/* after the exception line: a chained one may follow */
-	BLK_INDENTED,	/* indented lines under a header (Java, others) */
-};
-/* Whether line begins with the literal lit. */
-static inline int
-block_begins(const char *line, size_t len, const char *lit)
-{
-	size_t	n = strlen(lit);
-
-	return (len >= n && memcmp(line, lit, n) == 0);
-}
-/* The state a line opens a block in, or BLK_NONE (asked of every line). */
-static inline enum block_state
-block_start(const char *line, size_t len)
-{
-	if (block_begins(line, len, PY_TRACEBACK))
-		return (BLK_FRAMES);
-	if (block_begins(line, len, "Exception in thread "))
-		return (BLK_HEAD);
-	return (BLK_NONE);
-}
-/* The state after line in a block in state st, or BLK_NONE when line is
- * not part of it. */
-enum block_state block_next(enum block_state st, const char *line,
-	    size_t len);
-/*
- * The level of a line's record: its own (severity), or in a traceback
- * whose first line has one, the higher of that and its own, so that a
- * query by level shows the traceback whole. *st and *level: the stream's
- * block and that level, BLK_NONE and 0 at first.
- */
-int	severity_in_block(enum block_state *st, int *level, const char *line,
-	    size_t len, int severity);
+/* severity.c: levels of lines, and blocks of lines (severity.h) */
+#include "severity.h"
 
 /* shape.c: what the console needs to know of a line's text */
 struct shape {

@@ -1,0 +1,61 @@
+/*
+ * A line's level as its text announces it, and blocks of lines read as one
+ * (a traceback): severity.c, for the collector (included by collector.h).
+ */
+
+#ifndef MESHLOG_SEVERITY_H
+#define MESHLOG_SEVERITY_H
+
+#include <stddef.h>
+#include <string.h>
+
+/* The first line of a Python traceback. */
+#define PY_TRACEBACK	"Traceback (most recent call last):"
+
+/* Python level (10..50) a line announces, or 0 when none is recognised. */
+int	severity_detect(const char *line, size_t len);
+/*
+ * Blocks of lines read as one: a Python traceback from its first line to
+ * its exception's (and chained ones), "Exception in thread ..." and the
+ * indented lines under it. Where a stream is in one: the console view
+ * takes a block whole; a traceback's records take its first line's level.
+ */
+enum block_state {
+	BLK_NONE,
+	BLK_HEAD,	/* "Exception in thread ...": a trace may follow */
+	BLK_FRAMES,	/* after "Traceback ...": indented frames */
+	BLK_AFTER,	/* after the exception line: a chained one may follow */
+	BLK_INDENTED,	/* indented lines under a header (Java, others) */
+};
+/* Whether line begins with the literal lit. */
+static inline int
+block_begins(const char *line, size_t len, const char *lit)
+{
+	size_t	n = strlen(lit);
+
+	return (len >= n && memcmp(line, lit, n) == 0);
+}
+/* The state a line opens a block in, or BLK_NONE (asked of every line). */
+static inline enum block_state
+block_start(const char *line, size_t len)
+{
+	if (block_begins(line, len, PY_TRACEBACK))
+		return (BLK_FRAMES);
+	if (block_begins(line, len, "Exception in thread "))
+		return (BLK_HEAD);
+	return (BLK_NONE);
+}
+/* The state after line in a block in state st, or BLK_NONE when line is
+ * not part of it. */
+enum block_state block_next(enum block_state st, const char *line,
+	    size_t len);
+/*
+ * The level of a line's record: its own (severity), or in a traceback
+ * whose first line has one, the higher of that and its own, so that a
+ * query by level shows the traceback whole. *st and *level: the stream's
+ * block and that level, BLK_NONE and 0 at first.
+ */
+int	severity_in_block(enum block_state *st, int *level, const char *line,
+	    size_t len, int severity);
+
+#endif
