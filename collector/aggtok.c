@@ -212,13 +212,6 @@ at_common_tail(const char *a, size_t n, const char *b, size_t m, size_t max)
 	return (i);
 }
 
-/*
- * Whether x and y (n bytes each) differ only where both have a digit;
- * then the first difference is at *first and the last before *end
- * (*first is n when there is none). Lines of one length that do cut
- * alike: at every place both have a byte of one class, and marks, blanks
- * and letters are the same bytes.
- */
 #ifdef AT_AVX2
 /* Whether the processor has AVX2: -1 before it is asked. */
 static int	at_avx2 = -1;
@@ -259,6 +252,13 @@ at_digit_diffs32(const char *x, const char *y, size_t n, size_t *first,
 }
 #endif
 
+/*
+ * Whether x and y (n bytes each) differ only where both have a digit;
+ * then the first difference is at *first and the last before *end
+ * (*first is n when there is none). Lines of one length that do cut
+ * alike: at every place both have a byte of one class, and marks, blanks
+ * and letters are the same bytes.
+ */
 int
 aggtok_digit_diffs(const char *x, const char *y, size_t n, size_t *first,
     size_t *end)
