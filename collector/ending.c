@@ -674,8 +674,7 @@ ending_tail_flush(void)
 void
 ending_traceback(struct source *src, const char *line, size_t len)
 {
-	if (len >= sizeof PY_TRACEBACK - 1 && line[0] == 'T' &&
-	    memcmp(line, PY_TRACEBACK, sizeof PY_TRACEBACK - 1) == 0)
+	if (block_begins(line, len, PY_TRACEBACK))
 		clock_gettime(CLOCK_REALTIME, &src->trace_at);
 }
 

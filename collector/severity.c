@@ -154,8 +154,7 @@ severity_detect(const char *s, size_t n)
 		severity_init();
 	if ((lv = severity_glog(s, n)) != 0)
 		return (lv);
-	if (n >= sizeof PY_TRACEBACK - 1 && s[0] == 'T' &&
-	    memcmp(s, PY_TRACEBACK, sizeof PY_TRACEBACK - 1) == 0)
+	if (block_begins(s, n, PY_TRACEBACK))
 		return (40);
 	while (i < end) {
 		/* Skip to where a level word could start. */

@@ -27,13 +27,17 @@ enum block_state {
 	BLK_AFTER,	/* after the exception line: a chained one may follow */
 	BLK_INDENTED,	/* indented lines under a header (Java, others) */
 };
-/* Whether line begins with the literal lit. */
+/*
+ * Whether line begins with the literal lit; asked of every line, so the
+ * first byte is compared before memcmp() is called.
+ */
 static inline int
 block_begins(const char *line, size_t len, const char *lit)
 {
 	size_t	n = strlen(lit);
 
-	return (len >= n && memcmp(line, lit, n) == 0);
+	return (len >= n && (n == 0 || line[0] == lit[0]) &&
+	    memcmp(line, lit, n) == 0);
 }
 /* The state a line opens a block in, or BLK_NONE (asked of every line). */
 static inline enum block_state
