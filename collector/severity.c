@@ -4,10 +4,16 @@
  *   Python logging and most loggers: a level word standing alone
  *     ("INFO:root:...", "... - WARNING - ...", "[ERROR] ...", "| DEBUG |");
  *   key=value loggers: "level=info", "lvl=warn";
- *   glog / absl: "I1123 20:14:05.123456 ..." (I, W, E, F);
+ *   glog / absl: "I1123 20:14:05.123456 ..." (V, I, W, E, F);
+ *   PyTorch's C++ (c10) log: "[W Utils.hpp:133] ...", and its newer
+ *   "[W1123 20:14:05.123456 ...] ..." (V, I, W, E, F);
  *   NCCL: "NCCL INFO", "NCCL WARN";
  *   Python's uncaught exception: its "Traceback (most recent call last):"
- *   line is an ERROR (the lines after it say nothing of a level).
+ *   line is an ERROR (the lines after it say nothing of a level);
+ *   what a runtime writes as it dies, by how the line begins: CRITICAL
+ *   (libstdc++'s "terminate called ...", CPython's "Fatal Python
+ *   error: ", Go's "panic: " and "fatal error: ", Rust's "thread '...'
+ *   panicked at", glibc's "*** ... ***: terminated" and its heap checks).
  * Returns a Python level (10 DEBUG .. 50 CRITICAL) or 0 when nothing is
  * recognised; such lines are never filtered.
  *
@@ -63,16 +69,17 @@ severity_word(const char *w, size_t n, int any_case)
 	return (0);
 }
 
+/* glog's and c10's level letters, for levels 10, 20, ... 50. */
+#define SEV_GLOG	"VIWEF"
+
 /* glog's "Lmmdd hh:mm:ss" prefix. */
 static int
 severity_glog(const char *s, size_t n)
 {
-	static const char	levels[] = "IWEF";
-	static const int	value[] = { 20, 30, 40, 50 };
-	const char		*p;
-	size_t			 i;
+	const char	*p;
+	size_t		 i;
 
-	if (n < 15 || (p = strchr(levels, s[0])) == NULL || s[0] == '\0')
+	if (n < 15 || s[0] == '\0' || (p = strchr(SEV_GLOG, s[0])) == NULL)
 		return (0);
 	for (i = 1; i <= 4; i++) {
 		if (!isdigit((unsigned char)s[i]))
@@ -81,7 +88,113 @@ severity_glog(const char *s, size_t n)
 	if (s[5] != ' ' || !isdigit((unsigned char)s[6]) || s[8] != ':' ||
 	    s[11] != ':')
 		return (0);
-	return (value[p - levels]);
+	return ((int)(p - SEV_GLOG + 1) * 10);
+}
+
+/*
+ * PyTorch's C++ log (c10): "[L file:line] " (older), or glog's prefix in
+ * brackets, "[Lmmdd hh:mm:ss.frac ... file:line] "; L is V, I, W, E or F.
+ */
+static int
+severity_c10(const char *s, size_t n)
+{
+	const char		*p;
+	size_t			 i, j, end = n < SEVERITY_SCAN ? n :
+				    SEVERITY_SCAN;
+
+	if (n < 8 || s[1] == '\0' || (p = strchr(SEV_GLOG, s[1])) == NULL)
+		return (0);
+	if (s[2] != ' ')
+		return (severity_glog(s + 1, n - 1));
+	/* The file: no space, no bracket; then ':', the line, ']'. */
+	for (i = 3; i < end && s[i] != ']' && s[i] != ' ' && s[i] != '['; i++)
+		;
+	if (i == end || s[i] != ']')
+		return (0);
+	for (j = i; j > 3 && isdigit((unsigned char)s[j - 1]); j--)
+		;
+	if (j == i || j < 5 || s[j - 1] != ':')
+		return (0);
+	return ((int)(p - SEV_GLOG + 1) * 10);
+}
+
+/* Rust's "thread 'NAME' panicked at ...". */
+static int
+severity_rust_panic(const char *s, size_t n)
+{
+	static const char	at[] = "' panicked at";
+	size_t			 end = n < SEVERITY_SCAN ? n : SEVERITY_SCAN;
+
+	return (block_begins(s, n, "thread '") &&
+	    memmem(s + 8, end - 8, at, sizeof at - 1) != NULL);
+}
+
+/*
+ * What a runtime writes as it dies, told by how the line begins (the
+ * first byte asked first, as of every line): nonzero when s is such.
+ */
+static int
+severity_fatal(const char *s, size_t n)
+{
+	static const char	fortify[] = " ***: terminated";
+
+	switch (s[0]) {
+	case 't':
+		return (block_begins(s, n, "terminate called ") ||
+		    severity_rust_panic(s, n));
+	case 'F':
+		return (block_begins(s, n, "Fatal Python error: "));
+	case 'p':
+		return (block_begins(s, n, "panic: "));
+	case 'f':
+		return (block_begins(s, n, "fatal error: ") ||
+		    block_begins(s, n, "free(): "));
+	case '*':
+		return (block_begins(s, n, "*** ") && memmem(s + 4, n - 4,
+		    fortify, sizeof fortify - 1) != NULL);
+	case 'm':
+		return (block_begins(s, n, "malloc(): ") ||
+		    block_begins(s, n, "malloc_consolidate(): ") ||
+		    block_begins(s, n, "munmap_chunk(): "));
+	case 'r':
+		return (block_begins(s, n, "realloc(): "));
+	case 'd':
+		return (block_begins(s, n, "double free or corruption"));
+	case 'c':
+		return (block_begins(s, n, "corrupted size vs. prev_size") ||
+		    block_begins(s, n, "corrupted double-linked list"));
+	default:
+		return (0);
+	}
+}
+
+/*
+ * The level a line's beginning announces, or 0: glog's and c10's
+ * prefixes, a traceback's first line, a runtime's last words.
+ */
+static int
+severity_opening(const char *s, size_t n)
+{
+	int	lv;
+
+	if (n == 0)
+		return (0);
+	switch (s[0]) {
+	case 'V':
+	case 'I':
+	case 'W':
+	case 'E':
+		return (severity_glog(s, n));
+	case 'F':
+		if ((lv = severity_glog(s, n)) != 0)
+			return (lv);
+		break;
+	case '[':
+		return (severity_c10(s, n));
+	case 'T':
+		return (block_begins(s, n, PY_TRACEBACK) ? 40 : 0);
+	}
+	return (severity_fatal(s, n) ? 50 : 0);
 }
 
 /* Flags per byte: a letter; a possible first letter of a level word. */
@@ -152,10 +265,8 @@ severity_detect(const char *s, size_t n)
 
 	if (sev_flags['a'] == 0)
 		severity_init();
-	if ((lv = severity_glog(s, n)) != 0)
+	if ((lv = severity_opening(s, n)) != 0)
 		return (lv);
-	if (block_begins(s, n, PY_TRACEBACK))
-		return (40);
 	while (i < end) {
 		/* Skip to where a level word could start. */
 		i = severity_skip(u, i, end);
@@ -192,11 +303,58 @@ severity_detect(const char *s, size_t n)
 	return (0);
 }
 
+enum block_state
+block_start_fatal(const char *line, size_t len)
+{
+	switch (line[0]) {
+	case 't':
+		if (block_begins(line, len, "terminate called "))
+			return (BLK_CXX);
+		return (severity_rust_panic(line, len) ? BLK_RUST_MSG :
+		    BLK_NONE);
+	case 'F':
+		return (block_begins(line, len, "Fatal Python error: ") ?
+		    BLK_FAULT : BLK_NONE);
+	case 'p':
+		return (block_begins(line, len, "panic: ") ? BLK_GO :
+		    BLK_NONE);
+	case 'f':
+		return (block_begins(line, len, "fatal error: ") ? BLK_GO :
+		    BLK_NONE);
+	default:
+		return (BLK_NONE);
+	}
+}
+
+/* PyTorch's C++ frames: "Exception raised from ...", "frame #N: ...". */
+static int
+block_c10_frame(const char *line, size_t len)
+{
+	return (block_begins(line, len, "frame #") ||
+	    block_begins(line, len, "Exception raised from "));
+}
+
+/* A Go stack's function line: "main.main()", "pkg.(*T).f(0x1, ...)". */
+static int
+block_go_call(const char *line, size_t len)
+{
+	size_t	i;
+
+	if (len < 3 || line[len - 1] != ')')
+		return (0);
+	for (i = 0; i < len && line[i] != '('; i++) {
+		if (line[i] == ' ')
+			return (0);
+	}
+	return (i > 0 && i < len);
+}
+
 /*
  * Python: header, indented frames, the exception's line, then a chained
  * traceback may follow ("During handling of ...", "The above exception
- * ..."). Others: a header and indented lines ("\tat"), "Caused by:"
- * continuing.
+ * ..."), or PyTorch's C++ frames of the exception. Others: a header and
+ * indented lines ("\tat"), "Caused by:" continuing; a runtime's last
+ * words and the lines of its kind after them.
  */
 enum block_state
 block_next(enum block_state st, const char *line, size_t len)
@@ -215,13 +373,37 @@ block_next(enum block_state st, const char *line, size_t len)
 			return (BLK_FRAMES);
 		if (len == 0 || block_begins(line, len, "During handling of the "
 		    "above exception") || block_begins(line, len, "The above "
-		    "exception was the direct cause"))
+		    "exception was the direct cause") ||
+		    block_c10_frame(line, len))
 			return (BLK_AFTER);
 		return (BLK_NONE);
 	case BLK_INDENTED:
 		if (indented || block_begins(line, len, "Caused by: "))
 			return (BLK_INDENTED);
 		return (BLK_NONE);
+	case BLK_CXX:
+		return (indented || block_c10_frame(line, len) ? BLK_CXX :
+		    BLK_NONE);
+	case BLK_FAULT:
+		return (len == 0 || indented ||
+		    block_begins(line, len, "Thread 0x") ||
+		    block_begins(line, len, "Current thread") ||
+		    block_begins(line, len, "Stack (most recent call first):") ||
+		    block_begins(line, len, "Extension modules: ") ?
+		    BLK_FAULT : BLK_NONE);
+	case BLK_GO:
+		return (len == 0 || indented ||
+		    block_begins(line, len, "goroutine ") ||
+		    block_begins(line, len, "created by ") ||
+		    block_begins(line, len, "[signal ") ||
+		    block_begins(line, len, "panic: ") ||
+		    block_go_call(line, len) ? BLK_GO : BLK_NONE);
+	case BLK_RUST_MSG:
+		return (BLK_RUST);
+	case BLK_RUST:
+		return (indented || block_begins(line, len, "note: ") ||
+		    block_begins(line, len, "stack backtrace:") ? BLK_RUST :
+		    BLK_NONE);
 	default:
 		return (BLK_NONE);
 	}

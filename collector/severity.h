@@ -17,8 +17,11 @@ int	severity_detect(const char *line, size_t len);
 /*
  * Blocks of lines read as one: a Python traceback from its first line to
  * its exception's (and chained ones), "Exception in thread ..." and the
- * indented lines under it. Where a stream is in one: the console view
- * takes a block whole; a traceback's records take its first line's level.
+ * indented lines under it, and what a runtime writes as it dies with the
+ * frames after it (libstdc++'s terminate with PyTorch's C++ frames,
+ * CPython's faulthandler, Go's and Rust's panics). Where a stream is in
+ * one: the console view takes a block whole; a block's records take its
+ * first line's level.
  */
 enum block_state {
 	BLK_NONE,
@@ -26,6 +29,11 @@ enum block_state {
 	BLK_FRAMES,	/* after "Traceback ...": indented frames */
 	BLK_AFTER,	/* after the exception line: a chained one may follow */
 	BLK_INDENTED,	/* indented lines under a header (Java, others) */
+	BLK_CXX,	/* "terminate called ...": what(), c10's frames */
+	BLK_FAULT,	/* "Fatal Python error: ": faulthandler's threads */
+	BLK_GO,		/* "panic: ", "fatal error: ": goroutines */
+	BLK_RUST_MSG,	/* "thread '...' panicked at": its message next */
+	BLK_RUST,	/* then notes and an indented backtrace */
 };
 /*
  * Whether line begins with the literal lit; asked of every line, so the
@@ -39,15 +47,29 @@ block_begins(const char *line, size_t len, const char *lit)
 	return (len >= n && (n == 0 || line[0] == lit[0]) &&
 	    memcmp(line, lit, n) == 0);
 }
+/* A runtime's last words that open a block (severity.c), or BLK_NONE. */
+enum block_state block_start_fatal(const char *line, size_t len);
 /* The state a line opens a block in, or BLK_NONE (asked of every line). */
 static inline enum block_state
 block_start(const char *line, size_t len)
 {
-	if (block_begins(line, len, PY_TRACEBACK))
-		return (BLK_FRAMES);
-	if (block_begins(line, len, "Exception in thread "))
-		return (BLK_HEAD);
-	return (BLK_NONE);
+	if (len == 0)
+		return (BLK_NONE);
+	switch (line[0]) {
+	case 'T':
+		return (block_begins(line, len, PY_TRACEBACK) ? BLK_FRAMES :
+		    BLK_NONE);
+	case 'E':
+		return (block_begins(line, len, "Exception in thread ") ?
+		    BLK_HEAD : BLK_NONE);
+	case 't':
+	case 'F':
+	case 'p':
+	case 'f':
+		return (block_start_fatal(line, len));
+	default:
+		return (BLK_NONE);
+	}
 }
 /* The state after line in a block in state st, or BLK_NONE when line is
  * not part of it. */

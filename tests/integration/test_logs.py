@@ -4,6 +4,7 @@ rotation, and the running collector's own log without naming it."""
 import datetime
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -11,10 +12,17 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BUILD, PYTHON, MeshTest, clean_env, events,  # noqa: E402
-                     line_records)
+from harness import (BUILD, CXXWRITER, PYTHON, MeshTest,  # noqa: E402
+                     clean_env, events, line_records)
 
 MESHLOGCTL = os.path.join(BUILD, "collector", "meshlogctl")
+# Debian's python3-torch is /usr/bin/python3's (PYTHON may be another).
+TORCH = "/usr/bin/python3"
+
+
+def torch_problem():
+    r = subprocess.run([TORCH, "-c", "import torch"], capture_output=True)
+    return None if r.returncode == 0 else "python3-torch is not installed"
 T0 = 1796032800  # 2026-11-30T10:00:00Z
 
 
@@ -315,6 +323,63 @@ class Logs(MeshTest):
                 self.assertNotIn("level", r)
         summary = events(self.records, "summary")[0]
         self.assertEqual(summary["errors"], 3)
+
+    def last_words(self, cmd, env=None):
+        """cmd's stderr lines run plainly, its returncode, and its lines
+        of CRITICAL and above in the log when run under the collector."""
+        plain = subprocess.run(cmd, capture_output=True, env=env or
+                               clean_env())
+        self.json = os.path.join(self.tmp, "%d.jsonl" % len(os.listdir(
+            self.tmp)))
+        p = self.launch(cmd, args=("-q",), env=env)
+        self.assertEqual(p.returncode, plain.returncode, p.stderr)
+        got = self.logs("-o", "cat", "-p", "CRITICAL", files=[self.json])
+        return plain.stderr.decode().splitlines(), got.splitlines()
+
+    def test_a_runtimes_last_words_are_shown_whole_by_level(self):
+        # What a runtime writes as it dies names no level, nor do the
+        # lines after it: each is CRITICAL, so that -p shows how a rank
+        # died. A C++ program dies of an uncaught exception (libstdc++'s
+        # terminate handler, then SIGABRT).
+        err, got = self.last_words([CXXWRITER, "throw"])
+        self.assertEqual(err, ["terminate called after throwing an "
+                               "instance of 'std::runtime_error'",
+                               "  what():  cxx boom"])
+        self.assertEqual(got, err)
+        self.assertNotIn("level", line_records(self.records)[0])
+        # CPython's faulthandler on a segmentation fault: the thread's
+        # frames under it, blank lines between (no level of their own).
+        code = ("import ctypes, faulthandler; faulthandler.enable(); "
+                "print('before', flush=True); ctypes.string_at(0)")
+        err, got = self.last_words([PYTHON, "-c", code])
+        self.assertEqual(err[0], "Fatal Python error: Segmentation fault")
+        self.assertTrue(any(x.startswith("  File ") for x in err), err)
+        self.assertEqual(len(got), len([x for x in err if x]), (got, err))
+        self.assertEqual(got[0], err[0])
+        self.assertEqual(got[-1].split(" line ")[0],
+                         [x for x in err if x][-1].split(" line ")[0])
+
+    @unittest.skipIf(torch_problem(), torch_problem())
+    def test_a_python_exceptions_cxx_frames_are_its_traceback(self):
+        # PyTorch raises C++ errors as Python exceptions whose message
+        # ends with the C++ frames (TORCH_SHOW_CPP_STACKTRACES=1): they
+        # are the traceback's, ERROR like its first line.
+        code = "import torch\ntorch.ones(2) @ torch.ones(3)\n"
+        env = clean_env(TORCH_SHOW_CPP_STACKTRACES="1")
+        plain = subprocess.run([TORCH, "-c", code], capture_output=True,
+                               env=env)
+        # The message ends with a newline: a blank line, no level.
+        err = plain.stderr.decode().splitlines()
+        self.assertEqual(err.pop(), "")
+        self.assertEqual(plain.returncode, 1, err)
+        self.assertTrue(err[3].startswith("Exception raised from "), err)
+        self.assertTrue(err[-1].startswith("frame #"), err)
+        p = self.launch([TORCH, "-c", code], args=("-q",), env=env)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        got = self.logs("-o", "cat", "-p", "ERROR", files=[self.json])
+        # The same lines; the libraries' addresses differ (ASLR).
+        self.assertEqual(re.sub("0x[0-9a-f]+", "0x", got).splitlines(),
+                         [re.sub("0x[0-9a-f]+", "0x", x) for x in err])
 
     def test_follow_across_a_rotation(self):
         path = os.path.join(self.tmp, "live.jsonl")

@@ -154,6 +154,41 @@ Test(severity, recognised_formats)
 		{ "FATAL: out of memory", 50 },
 		{ "Traceback (most recent call last):", 40 },
 		{ "Traceback (most recent call", 0 },
+		/* PyTorch's C++ log, both forms. */
+		{ "[W Utils.hpp:133] Warning: NCCL_ASYNC_ERROR_HANDLING", 30 },
+		{ "[E ProcessGroupNCCL.cpp:563] [Rank 0] Watchdog caught", 40 },
+		{ "[I socket.cpp:566] [c10d] connected", 20 },
+		{ "[V a.cpp:1] verbose", 10 },
+		{ "[W1010 16:57:48.346345375 ProcessGroupNCCL.cpp:1250] x", 30 },
+		{ "[E1202 12:00:00.123456  1234 c10d/NCCLUtils.hpp:219] y", 40 },
+		{ "[W a.cpp] no line number", 0 },
+		{ "[W :12] no file", 0 },
+		{ "[W a b.cpp:12] a space", 0 },
+		{ "[X a.cpp:12] no level", 0 },
+		{ "[W a.cpp:12", 0 },
+		/* What runtimes write as they die. */
+		{ "terminate called after throwing an instance of 'c10::Error'",
+		    50 },
+		{ "terminate called without an active exception", 50 },
+		{ "Fatal Python error: Segmentation fault", 50 },
+		{ "panic: runtime error: index out of range [5] with length 3",
+		    50 },
+		{ "fatal error: all goroutines are asleep - deadlock!", 50 },
+		{ "thread 'main' panicked at src/main.rs:2:5:", 50 },
+		{ "thread '<unnamed>' panicked at 'boom', src/lib.rs:9:1", 50 },
+		{ "*** stack smashing detected ***: terminated", 50 },
+		{ "*** buffer overflow detected ***: terminated", 50 },
+		{ "free(): invalid pointer", 50 },
+		{ "double free or corruption (out)", 50 },
+		{ "malloc(): corrupted top size", 50 },
+		{ "munmap_chunk(): invalid pointer", 50 },
+		{ "corrupted size vs. prev_size", 50 },
+		{ "terminated after 3 epochs", 0 },
+		{ "thread 'main' finished", 0 },
+		{ "panic attack: none", 0 },
+		{ "the program said: panic: no", 0 },
+		{ "*** stack smashing detected ***", 0 },
+		{ "Fatal Python errors are rare", 0 },
 		{ "  File \"train.py\", line 7, in <module>", 0 },
 		{ "step 100 loss=2.31", 0 },
 		{ "Information is power", 0 },
@@ -293,10 +328,28 @@ Test(aggregate, near_threshold_lines_stay_close_to_the_seed)
 	cr_assert_geq(agreement, 0.99);
 }
 
+/* glog's "Lmmdd hh:mm:ss" written plainly (V, I, W, E, F: 10 to 50). */
+static size_t
+reference_glog(const char *s, size_t n)
+{
+	if (n >= 15 && s[0] != '\0' && strchr("VIWEF", s[0]) != NULL &&
+	    isdigit((unsigned char)s[1]) && isdigit((unsigned char)s[2]) &&
+	    isdigit((unsigned char)s[3]) && isdigit((unsigned char)s[4]) &&
+	    s[5] == ' ' && isdigit((unsigned char)s[6]) && s[8] == ':' &&
+	    s[11] == ':')
+		return ((size_t)(strchr("VIWEF", s[0]) - "VIWEF" + 1) * 10);
+	return (0);
+}
+
 /* severity_detect written plainly, one byte at a time: the reference. */
 static int
 severity_reference(const char *s, size_t n)
 {
+	static const char *const fatal[] = { "terminate called ",
+	    "Fatal Python error: ", "panic: ", "fatal error: ", "free(): ",
+	    "malloc(): ", "malloc_consolidate(): ", "munmap_chunk(): ",
+	    "realloc(): ", "double free or corruption",
+	    "corrupted size vs. prev_size", "corrupted double-linked list" };
 	static const char *const w[] = { "DEBUG", "INFO", "WARNING", "WARN",
 	    "ERROR", "CRITICAL", "FATAL" };
 	static const int lv[] = { 10, 20, 30, 30, 40, 50, 50 };
@@ -305,12 +358,35 @@ severity_reference(const char *s, size_t n)
 
 	if (n >= 34 && strncmp(s, "Traceback (most recent call last):", 34) == 0)
 		return (40);
-	if (n >= 15 && strchr("IWEF", s[0]) != NULL && s[0] != '\0' &&
-	    isdigit((unsigned char)s[1]) && isdigit((unsigned char)s[2]) &&
-	    isdigit((unsigned char)s[3]) && isdigit((unsigned char)s[4]) &&
-	    s[5] == ' ' && isdigit((unsigned char)s[6]) && s[8] == ':' &&
-	    s[11] == ':')
-		return ((int)(strchr("IWEF", s[0]) - "IWEF" + 2) * 10);
+	if ((k = reference_glog(s, n)) != 0)
+		return ((int)k);
+	if (n >= 8 && s[0] == '[' && (k = reference_glog(s + 1, n - 1)) != 0)
+		return ((int)k);
+	if (n >= 8 && s[0] == '[' && s[1] != '\0' &&
+	    strchr("VIWEF", s[1]) != NULL && s[2] == ' ') {
+		/* "[L file:line]" in the first 96 bytes, no space or '['. */
+		for (st = 3; st < end && s[st] != ']'; st++)
+			if (s[st] == ' ' || s[st] == '[')
+				break;
+		if (st < end && s[st] == ']') {
+			for (k = st; k > 3 && isdigit((unsigned char)s[k - 1]);
+			    k--)
+				;
+			if (k < st && k >= 5 && s[k - 1] == ':')
+				return ((int)(strchr("VIWEF", s[1]) - "VIWEF" +
+				    1) * 10);
+		}
+	}
+	for (k = 0; k < sizeof fatal / sizeof fatal[0]; k++)
+		if (strncmp(s, fatal[k], strlen(fatal[k])) == 0)
+			return (50);
+	if (strncmp(s, "*** ", 4) == 0 && strstr(s + 4, " ***: terminated"))
+		return (50);
+	if (strncmp(s, "thread '", 8) == 0) {
+		for (k = 8; k + 13 <= end; k++)
+			if (strncmp(s + k, "' panicked at", 13) == 0)
+				return (50);
+	}
 	while (i < end) {
 		if (!isalpha((unsigned char)s[i]) || (s[i] & 0x80)) {
 			i++;
@@ -344,7 +420,11 @@ Test(severity, matches_a_plain_reference_on_random_lines)
 	    "info", "DEBUG", "CRITICAL", "FATAL", "WARN", "level=", "lvl=",
 	    "=", "_", "x", "Info", "step", "7", " ", " ", ":", "[", "]", "-",
 	    "\xc3\xa9", "IN", "FOES", "ERRORS", "ERROR_", "1ERROR",
-	    "Traceback (most recent call last):" };
+	    "Traceback (most recent call last):", "[W ", "[E", "V", "I",
+	    "1202 ", "12:00:00", ".123 ", "f.cc:12] ", "a.cpp", ":9]",
+	    "terminate called ", "panic: ", "Fatal Python error: ",
+	    "thread '", "' panicked at ", "*** ", " ***: terminated",
+	    "free(): ", "double free or corruption", "fatal error: " };
 	char	line[256];
 	size_t	n, k;
 	int	round, count;
@@ -356,7 +436,8 @@ Test(severity, matches_a_plain_reference_on_random_lines)
 		for (k = 0; k < (size_t)count; k++) {
 			if (strlen(line) + 40 >= sizeof line)
 				break;
-			strcat(line, parts[rand() % 30]);
+			strcat(line, parts[rand() % (int)(sizeof parts /
+			    sizeof parts[0])]);
 		}
 		n = strlen(line);
 		cr_assert_eq(severity_detect(line, n), severity_reference(line,

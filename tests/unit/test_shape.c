@@ -253,6 +253,29 @@ Test(shape, random_lines_with_the_portable_hash)
 	random_lines();
 }
 
+/* A line and its record's level. */
+struct leveled {
+	const char	*line;
+	int		 level;
+};
+
+/* Each of n lines, one stream's in turn, has its record's level. */
+static void
+expect_levels(const struct leveled *lines, size_t n)
+{
+	enum block_state	st = BLK_NONE;
+	int			level = 0;
+	size_t			i;
+
+	for (i = 0; i < n; i++) {
+		const char	*l = lines[i].line;
+
+		cr_assert_eq(severity_in_block(&st, &level, l, strlen(l),
+		    severity_detect(l, strlen(l))), lines[i].level,
+		    "line %zu: %s", i, l);
+	}
+}
+
 /*
  * A record's level in a block (severity_in_block): a traceback's lines
  * take its first line's, a line's own higher level stays, blank lines
@@ -261,10 +284,7 @@ Test(shape, random_lines_with_the_portable_hash)
  */
 Test(shape, records_in_a_traceback_take_its_level)
 {
-	static const struct {
-		const char	*line;
-		int		 level;
-	} lines[] = {
+	static const struct leveled lines[] = {
 		{ "epoch 1", 0 },
 		{ "Traceback (most recent call last):", 40 },
 		{ "  File \"train.py\", line 3, in <module>", 40 },
@@ -284,15 +304,65 @@ Test(shape, records_in_a_traceback_take_its_level)
 		{ "ERROR: a logged error", 40 },
 		{ "  indented after a logged error", 0 },
 	};
-	enum block_state	st = BLK_NONE;
-	int			level = 0;
-	size_t			i;
 
-	for (i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-		const char	*l = lines[i].line;
+	expect_levels(lines, sizeof lines / sizeof lines[0]);
+}
 
-		cr_assert_eq(severity_in_block(&st, &level, l, strlen(l),
-		    severity_detect(l, strlen(l))), lines[i].level,
-		    "line %zu: %s", i, l);
-	}
+/*
+ * What a runtime writes as it dies is CRITICAL, and so are the lines of
+ * its kind after it: libstdc++'s terminate with what() and PyTorch's C++
+ * frames, CPython's faulthandler, Go's and Rust's panics; a Python
+ * exception's C++ frames are its traceback's. Each block ends at the
+ * first line not of its kind.
+ */
+Test(shape, records_after_a_runtimes_last_words_take_its_level)
+{
+	static const struct leveled lines[] = {
+		{ "terminate called after throwing an instance of "
+		    "'c10::DistBackendError'", 50 },
+		{ "  what():  [Rank 0] Watchdog caught collective operation "
+		    "timeout", 50 },
+		{ "Exception raised from checkTimeout at ProcessGroupNCCL.cpp:565 "
+		    "(most recent call first):", 50 },
+		{ "frame #0: c10::Error::Error() + 0x57 (0x7f in libc10.so)", 50 },
+		{ "frame #1: <unknown function> + 0xdc253 (0x7f in libstdc++)",
+		    50 },
+		{ "step 7", 0 },
+		{ "frame #2: after the block", 0 },
+		{ "Fatal Python error: Aborted", 50 },
+		{ "", 0 },
+		{ "Thread 0x00007f1e3a5ff640 (most recent call first):", 50 },
+		{ "  File \"threading.py\", line 324 in wait", 50 },
+		{ "", 0 },
+		{ "Current thread 0x00007f1e3c0b7740 (most recent call first):",
+		    50 },
+		{ "  File \"train.py\", line 30 in main", 50 },
+		{ "", 0 },
+		{ "Extension modules: numpy.core._multiarray_umath (total: 1)",
+		    50 },
+		{ "step 8", 0 },
+		{ "panic: runtime error: index out of range [5] with length 3",
+		    50 },
+		{ "", 0 },
+		{ "goroutine 1 [running]:", 50 },
+		{ "main.main()", 50 },
+		{ "\t/tmp/x.go:5 +0x1d", 50 },
+		{ "created by main.start in goroutine 1", 50 },
+		{ "exit status 2", 0 },
+		{ "thread 'main' panicked at src/main.rs:2:5:", 50 },
+		{ "index out of bounds: the len is 3 but the index is 5", 50 },
+		{ "stack backtrace:", 50 },
+		{ "   0: rust_begin_unwind", 50 },
+		{ "note: Some details are omitted.", 50 },
+		{ "step 9", 0 },
+		{ "Traceback (most recent call last):", 40 },
+		{ "  File \"train.py\", line 3, in <module>", 40 },
+		{ "RuntimeError: NCCL error in: NCCLUtils.hpp:219", 40 },
+		{ "Exception raised from getNCCLComm at ProcessGroupNCCL.cpp:1"
+		    " (most recent call first):", 40 },
+		{ "frame #0: c10::Error::Error() + 0x57", 40 },
+		{ "step 10", 0 },
+	};
+
+	expect_levels(lines, sizeof lines / sizeof lines[0]);
 }
