@@ -304,7 +304,7 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 		stream_count(src, sh.severity);
 		level = stream_level(s, q, (size_t)len, sh.severity);
 		/* The last lines are kept once the run is through. */
-		if (*q == 'T')
+		if (sh.severity >= 40)
 			ending_traceback(src, q, (size_t)len);
 		if (to & ROUTE_LOG) {
 			rec = jsonlog_room(pend, RECORD_MAX((size_t)len,

@@ -674,7 +674,10 @@ ending_tail_flush(void)
 void
 ending_traceback(struct source *src, const char *line, size_t len)
 {
-	if (block_begins(line, len, PY_TRACEBACK))
+	enum block_state	st = block_start(line, len);
+
+	/* A traceback or a runtime's last words, not Java's header. */
+	if (st != BLK_NONE && st != BLK_HEAD)
 		clock_gettime(CLOCK_REALTIME, &src->trace_at);
 }
 

@@ -296,7 +296,8 @@ void	 source_end(struct source *, enum close_reason);
 /* The exit fields of src's source_closed. */
 void	 ending_fields(struct jw *, struct source *, enum close_reason);
 /* Keep a line among src's last ones (ending_keep), and see whether it
- * begins a Python traceback (ending_traceback). */
+ * begins a Python traceback or a runtime's last words (ending_traceback:
+ * asked of lines of ERROR and above, or of every line). */
 void	 ending_tail(struct source *, const char *, size_t, int);
 void	 ending_keep(struct source *, const char *, size_t, int);
 void	 ending_traceback(struct source *, const char *, size_t);

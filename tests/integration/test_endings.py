@@ -244,6 +244,38 @@ class Endings(MeshTest):
         self.assertEqual([r for r in closed if closed[r].get("first_failure")],
                          [1])
 
+    def test_a_runtimes_last_words_time_its_failure(self):
+        # Rank 1 says it is dying as a C++ program does (libstdc++'s
+        # terminate handler), then takes 0.8 s to die (a core dump of a
+        # large process). Rank 2 raises later and dies at once, before
+        # rank 1. The cause is rank 1, timed by its last words.
+        code = ("import os, sys, time\n"
+                "r = int(os.environ['RANK'])\n"
+                "print('rank %d starting' % r, flush=True)\n"
+                "if r == 1:\n"
+                "    time.sleep(0.2)\n"
+                "    sys.stderr.write(\"terminate called after throwing an \"\n"
+                "        \"instance of 'c10::DistBackendError'\\n\"\n"
+                "        '  what():  Watchdog caught collective operation '\n"
+                "        'timeout\\n')\n"
+                "    sys.stderr.flush()\n"
+                "    time.sleep(0.8)\n"
+                "    os._exit(134)\n"
+                "time.sleep(0.5)\n"
+                "raise RuntimeError('Connection closed by peer')\n")
+        out = self.two_ranks_on_a_terminal(code)
+        ann = [l for l in out.splitlines()
+               if l.startswith("meshlog: first failure: ")]
+        self.assertEqual(len(ann), 1, out)
+        self.assertTrue(ann[0].startswith("meshlog: first failure: rank 1 "),
+                        out)
+        recs = read_records(self.json)
+        closed = {r["rank"]: r for r in events(recs, "source_closed")
+                  if r["rank"] is not None}
+        self.assertLess(closed[2]["ended"], closed[1]["ended"])
+        self.assertEqual([r for r in closed if closed[r].get("first_failure")],
+                         [1])
+
     @unittest.skipIf(torch_problem(), torch_problem())
     def test_torchrun_ranks(self):
         code = ("import os, signal, sys, time\n"
