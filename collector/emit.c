@@ -304,7 +304,7 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 		stream_count(src, sh.severity);
 		level = stream_level(s, q, (size_t)len, sh.severity);
 		/* The last lines are kept once the run is through. */
-		if (sh.severity >= 40)
+		if (sh.severity >= 40 || src->lead_want > 0)
 			ending_traceback(src, q, (size_t)len);
 		if (to & ROUTE_LOG) {
 			rec = jsonlog_room(pend, RECORD_MAX((size_t)len,

@@ -429,9 +429,57 @@ ending_how(const struct source *src, char *buf, size_t len)
 	}
 }
 
+/* Whether l's text is one of the n lines v. */
+static int
+ending_line_in(const struct ending_line *l, const struct ending_line *v,
+    int n)
+{
+	int	i;
+
+	for (i = 0; i < n; i++) {
+		if (v[i].len == l->len && memcmp(v[i].text, l->text,
+		    l->len) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* src's i-th last line kept, of src->ntail, the oldest first. */
+static const struct ending_line *
+ending_tail_at(const struct source *src, int i)
+{
+	return (&src->tail[(src->tail_next + ENDING_TAIL - src->ntail + i) %
+	    ENDING_TAIL]);
+}
+
+/*
+ * How many of the first lines of src's runtime's last words to say before
+ * its last lines: none when they are among them, or came more than
+ * ENDING_TRACE_S before it died (a thread's panic it lived on after).
+ */
+static int
+ending_lead_count(const struct source *src)
+{
+	struct timespec	 now;
+	int		 i;
+
+	if (src->nlead == 0 || src->tail == NULL)
+		return (0);
+	for (i = 0; i < src->ntail; i++) {
+		if (ending_line_in(&src->lead[0], ending_tail_at(src, i), 1))
+			return (0);
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	if ((src->died.tv_sec != 0 ? src->died.tv_sec : now.tv_sec) -
+	    src->trace_at.tv_sec > ENDING_TRACE_S)
+		return (0);
+	return (src->nlead);
+}
+
 /*
  * The first abnormal end of the job: said on the console now, before the
- * lines of the processes that fail because of it, with its last lines.
+ * lines of the processes that fail because of it, with its last lines
+ * (after the first of its runtime's last words, "..." between).
  */
 static void
 ending_announce(struct source *src)
@@ -439,8 +487,8 @@ ending_announce(struct source *src)
 	char			 how[96], ts[TS_LEN], head[512], who[320];
 	char			 prefix[80], prog[64];
 	const char		*t;
-	struct ending_line	*l;
-	int			 i;
+	const struct ending_line *l;
+	int			 i, nlead = ending_lead_count(src);
 
 	ending_how(src, how, sizeof how);
 	if (src->died.tv_sec != 0)
@@ -466,9 +514,16 @@ ending_announce(struct source *src)
 		return;
 	}
 	snprintf(prefix, sizeof prefix, "  %s", src->prefix);
+	for (i = 0; i < nlead; i++)
+		console_line(MESHLOG_STDERR, prefix, src->lead[i].text,
+		    src->lead[i].len, 0, 0);
+	if (nlead > 0)
+		console_line(MESHLOG_STDERR, prefix, "...", 3, 0, 0);
 	for (i = 0; i < src->ntail; i++) {
-		l = &src->tail[(src->tail_next + ENDING_TAIL - src->ntail + i) %
-		    ENDING_TAIL];
+		l = ending_tail_at(src, i);
+		/* What the first lines said already. */
+		if (nlead > 0 && ending_line_in(l, src->lead, nlead))
+			continue;
 		console_line(MESHLOG_STDERR, prefix, l->text, l->len,
 		    l->flags, 0);
 	}
@@ -607,6 +662,16 @@ ending_fields(struct jw *w, struct source *src, enum close_reason reason)
 		jw_lit(w, ",\"first_failure\":true");
 }
 
+/* l holds line (as much as fits). */
+static void
+ending_line_set(struct ending_line *l, const char *line, size_t len,
+    int flags)
+{
+	l->len = len < sizeof l->text ? len : sizeof l->text;
+	l->flags = flags & SPLIT_PROGRESS;
+	memcpy(l->text, line, l->len);
+}
+
 /*
  * The lines of the read being split: only the last ENDING_TAIL of them are
  * copied, when the read is done (ending_tail_flush), not every line. A
@@ -627,17 +692,12 @@ static struct {
 static void
 ending_tail_copy(struct source *src, const char *line, size_t len, int flags)
 {
-	struct ending_line	*l;
-
 	if (src->tail == NULL)
 		src->tail = xcalloc(ENDING_TAIL, sizeof *src->tail);
-	l = &src->tail[src->tail_next];
+	ending_line_set(&src->tail[src->tail_next], line, len, flags);
 	src->tail_next = (src->tail_next + 1) % ENDING_TAIL;
 	if (src->ntail < ENDING_TAIL)
 		src->ntail++;
-	l->len = len < sizeof l->text ? len : sizeof l->text;
-	l->flags = flags & SPLIT_PROGRESS;
-	memcpy(l->text, line, l->len);
 }
 
 /* Copy the lines that wait, oldest first. */
@@ -674,11 +734,34 @@ ending_tail_flush(void)
 void
 ending_traceback(struct source *src, const char *line, size_t len)
 {
-	enum block_state	st = block_start(line, len);
+	enum block_state	st;
 
+	/* The lines after a runtime's last words' first, blank ones aside. */
+	if (src->lead_want > 0) {
+		if (len > 0) {
+			ending_line_set(&src->lead[src->nlead++], line, len, 0);
+			src->lead_want--;
+		}
+		return;
+	}
 	/* A traceback or a runtime's last words, not Java's header. */
-	if (st != BLK_NONE && st != BLK_HEAD)
-		clock_gettime(CLOCK_REALTIME, &src->trace_at);
+	st = block_start(line, len);
+	if (st == BLK_NONE || st == BLK_HEAD)
+		return;
+	clock_gettime(CLOCK_REALTIME, &src->trace_at);
+	/*
+	 * A Python traceback's last line says what it was, and it is later
+	 * than any runtime's last words before it; these say it first.
+	 */
+	if (st == BLK_FRAMES || st == BLK_AFTER) {
+		src->nlead = 0;
+		return;
+	}
+	if (src->lead == NULL)
+		src->lead = xcalloc(ENDING_LEAD, sizeof *src->lead);
+	src->nlead = 0;
+	ending_line_set(&src->lead[src->nlead++], line, len, 0);
+	src->lead_want = ENDING_LEAD - 1;
 }
 
 void
@@ -782,14 +865,18 @@ ending_summary(struct source *src, struct summary_proc *p)
 void
 ending_lines(struct source *src, struct ending_lines *l)
 {
-	struct ending_line	*e;
-	int			 i;
+	const struct ending_line	*e;
+	int				 i;
 
 	l->n = 0;
 	for (i = 0; i < src->ntail && l->n < 8; i++) {
-		e = &src->tail[(src->tail_next + ENDING_TAIL - src->ntail + i) %
-		    ENDING_TAIL];
+		e = ending_tail_at(src, i);
 		l->line[l->n] = e->text;
 		l->len[l->n++] = e->len;
+	}
+	l->nfirst = (size_t)ending_lead_count(src);
+	for (i = 0; i < (int)l->nfirst; i++) {
+		l->first[i] = src->lead[i].text;
+		l->first_len[i] = src->lead[i].len;
 	}
 }

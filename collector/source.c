@@ -109,6 +109,7 @@ out:
 	if (src->ending_timer != NULL)
 		event_free(src->ending_timer);
 	free(src->tail);
+	free(src->lead);
 	free(src->oom_path);
 	if (src->pidfd != -1)
 		close(src->pidfd);

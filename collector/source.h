@@ -117,12 +117,21 @@ struct source {
 	struct ending_line	*tail;		/* its last lines, a ring */
 	int			 ntail;
 	int			 tail_next;
+	struct ending_line	*lead;		/* the first of a runtime's */
+	int			 nlead;		/* last words (ENDING_LEAD) */
+	int			 lead_want;	/* lines of them still to come */
 	json_t			*opened;	/* a relay's: its source_open */
 	TAILQ_ENTRY(source)	 entry;
 };
 
 /* One of the last lines of a process, for the first failure's account. */
 #define ENDING_TAIL	8
+/*
+ * And the first of a runtime's last words ("terminate called ...", its
+ * "what():"), said before the tail when later lines (C++ frames) pushed
+ * them out of it.
+ */
+#define ENDING_LEAD	3
 struct ending_line {
 	size_t	len;
 	int	flags;		/* SPLIT_PROGRESS: a bar's state */
@@ -297,7 +306,8 @@ void	 source_end(struct source *, enum close_reason);
 void	 ending_fields(struct jw *, struct source *, enum close_reason);
 /* Keep a line among src's last ones (ending_keep), and see whether it
  * begins a Python traceback or a runtime's last words (ending_traceback:
- * asked of lines of ERROR and above, or of every line). */
+ * asked of lines of ERROR and above and while src->lead_want, or of every
+ * line), whose first lines it keeps. */
 void	 ending_tail(struct source *, const char *, size_t, int);
 void	 ending_keep(struct source *, const char *, size_t, int);
 void	 ending_traceback(struct source *, const char *, size_t);

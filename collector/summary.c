@@ -43,6 +43,7 @@ struct summary_table {
 static struct summary_table	 ended;		/* of processes that ended */
 static struct summary_proc	 first;		/* the first failure */
 static json_t			*first_lines;	/* its last lines */
+static json_t			*lead_lines;	/* its runtime's first words */
 static int			 have_first;
 static long			 world_size = -1;
 /*
@@ -299,6 +300,10 @@ summary_add(const struct summary_proc *p, const struct ending_lines *tail)
 		for (i = 0; tail != NULL && i < tail->n; i++)
 			json_array_append_new(first_lines, json_stringn_nocheck(
 			    tail->line[i], tail->len[i]));
+		lead_lines = json_array();
+		for (i = 0; tail != NULL && i < tail->nfirst; i++)
+			json_array_append_new(lead_lines, json_stringn_nocheck(
+			    tail->first[i], tail->first_len[i]));
 	}
 	if (p->rank >= 0)
 		return;
@@ -415,6 +420,10 @@ summary_build(const struct summary_proc *live, size_t nlive,
 		    &first));
 		json_object_set_new(json_object_get(o, "first_failure"),
 		    "last_lines", json_incref(first_lines));
+		if (json_array_size(lead_lines) > 0)
+			json_object_set_new(json_object_get(o,
+			    "first_failure"), "first_lines",
+			    json_incref(lead_lines));
 	}
 	summary_table_free(&t);
 	return (o);
@@ -426,6 +435,8 @@ summary_reset(void)
 	summary_table_free(&ended);
 	json_decref(first_lines);
 	first_lines = NULL;
+	json_decref(lead_lines);
+	lead_lines = NULL;
 	have_first = 0;
 	json_decref(others_list);
 	others_list = NULL;

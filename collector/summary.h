@@ -26,11 +26,17 @@ struct summary_proc {
 	int		 relay_lost;	/* its relay was lost: status unknown */
 	char		 ended[TS_LEN];	/* "" when not known */
 };
-/* The last lines of a process (borrowed). */
+/*
+ * The last lines of a process (borrowed), and the first of its runtime's
+ * last words when those are not among them.
+ */
 struct ending_lines {
 	size_t		 n;
 	const char	*line[8];
 	size_t		 len[8];
+	size_t		 nfirst;
+	const char	*first[3];
+	size_t		 first_len[3];
 };
 /* A process ended; tail: its last lines, for the first failure. */
 void	 summary_add(const struct summary_proc *, const struct ending_lines *);

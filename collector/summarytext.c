@@ -122,6 +122,31 @@ summary_count(FILE *f, const char *sep, json_t *s, const char *key,
 	fprintf(f, "%s%lld %s", sep, n, n == 1 ? one : key);
 }
 
+/*
+ * The first failure's last lines, after the first of its runtime's last
+ * words when those are not among them ("..." between; what they said
+ * already is not said again).
+ */
+static void
+summary_last_lines(FILE *f, json_t *first)
+{
+	json_t	*lead = json_object_get(first, "first_lines"), *v, *w;
+	size_t	 i, j;
+
+	json_array_foreach(lead, i, v)
+		fprintf(f, "    %s\n", json_string_value(v));
+	if (json_array_size(lead) > 0)
+		fprintf(f, "    ...\n");
+	json_array_foreach(json_object_get(first, "last_lines"), i, v) {
+		json_array_foreach(lead, j, w) {
+			if (json_equal(v, w))
+				break;
+		}
+		if (j == json_array_size(lead))
+			fprintf(f, "    %s\n", json_string_value(v));
+	}
+}
+
 /* The ends not counted as failures, if any. */
 static void
 summary_quiet(FILE *f, const char *sep, long long n)
@@ -148,7 +173,7 @@ char *
 summary_text(json_t *s, int colour)
 {
 	json_t		*ranks = json_object_get(s, "ranks"), *p, *first;
-	json_t		*other = json_object_get(s, "other_processes"), *v;
+	json_t		*other = json_object_get(s, "other_processes");
 	json_t		*cmd = json_object_get(s, "command");
 	const char	*log = json_string_value(json_object_get(s, "log"));
 	char		*buf = NULL, word[48], clock[16];
@@ -228,8 +253,7 @@ summary_text(json_t *s, int colour)
 	    "last_lines")) > 0) {
 		fprintf(f, "  %sits last lines:\n", nranks > 0 ?
 		    "* first failure; " : "first failure; ");
-		json_array_foreach(json_object_get(first, "last_lines"), i, v)
-			fprintf(f, "    %s\n", json_string_value(v));
+		summary_last_lines(f, first);
 	}
 	if (json_array_size(json_object_get(s, "missing_ranks")) > 0) {
 		fprintf(f, "  never registered: rank%s ", json_array_size(

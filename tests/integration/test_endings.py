@@ -390,6 +390,46 @@ class Endings(MeshTest):
         self.assertEqual(ctl.stdout.split("\n")[:len(table) - 1],
                          [table[0][len("meshlog: "):]] + table[1:-1])
 
+    def test_a_runtimes_first_words_are_said_before_its_frames(self):
+        # A segmentation fault 40 calls deep, under faulthandler: what it
+        # was ("Fatal Python error: ...") comes first, then 40 frames, so
+        # the last lines alone are frames. The account says the first
+        # lines, "...", then the last ones; the summary has both.
+        code = ("import ctypes, faulthandler, sys\n"
+                "faulthandler.enable()\n"
+                "print('rank 0 step 1', flush=True)\n"
+                "def deep(n):\n"
+                "    return deep(n - 1) if n else ctypes.string_at(0)\n"
+                "deep(40)\n")
+        script = self.script("deep.py", code)
+        plain = subprocess.run([PYTHON, script], capture_output=True,
+                               env=clean_env())
+        self.assertEqual(plain.returncode, -11)
+        err = [x for x in plain.stderr.decode().splitlines() if x]
+        self.assertEqual(err[0], "Fatal Python error: Segmentation fault")
+        self.assertGreater(len(err), 40)
+        p = self.launch([PYTHON, script], args=("--aggregate", "off"),
+                        env=clean_env(RANK="0", WORLD_SIZE="1"))
+        con = p.stderr.decode().splitlines()
+        s = events(self.records, "summary")[0]["first_failure"]
+        self.assertEqual(s["rank"], 0)
+        self.assertEqual(s["first_lines"][0], err[0])
+        self.assertTrue(s["first_lines"][1].startswith("Current thread "))
+        self.assertTrue(s["first_lines"][2].startswith("  File "))
+        self.assertEqual(len(s["last_lines"]), 8)
+        self.assertNotIn(err[0], s["last_lines"])
+        # The announcement, then the summary: first lines, "...", last.
+        for head in ("meshlog: first failure: rank 0 ",
+                     "  * first failure; its last lines:"):
+            i = [k for k, x in enumerate(con) if x.startswith(head)][0]
+            said = [re.sub(r"^ +(\[rank 0\] )?", "", x).strip()
+                    for x in con[i + 1:i + 13]]
+            self.assertEqual(said[:4], [err[0], s["first_lines"][1].strip(),
+                                        s["first_lines"][2].strip(), "..."],
+                             con)
+            self.assertEqual(said[4:12], [x.strip() for x in
+                                          s["last_lines"]], con)
+
     def test_last_lines_are_the_last_in_order(self):
         # A thousand lines in few reads, then a line written in two reads
         # (put together in the splitter's buffer), one more, and a read
