@@ -832,7 +832,7 @@ aggregate_line(int which, const struct origin *o, const char *line,
 	piece = (flags & (SPLIT_TRUNCATED | SPLIT_PARTIAL)) != 0;
 	if (b->state != BLK_NONE) {
 		st = piece ? BLK_NONE : block_next(b->state, line, len);
-		if (st != BLK_NONE) {
+		if (block_in_view(st)) {
 			b->state = st;
 			agg_block_add(b, line, len, sh->severity);
 			if (b->nlines >= AGG_BLOCK_LINES ||
@@ -842,7 +842,7 @@ aggregate_line(int which, const struct origin *o, const char *line,
 		}
 		agg_block_close(s, which);
 	}
-	if (!piece && (st = block_start(line, len)) != BLK_NONE) {
+	if (!piece && block_in_view(st = block_start(line, len))) {
 		b->state = st;
 		b->start = agg_now();
 		b->serial = ++agg_serial;

@@ -517,7 +517,9 @@ ending_announce(struct source *src)
 	for (i = 0; i < nlead; i++)
 		console_line(MESHLOG_STDERR, prefix, src->lead[i].text,
 		    src->lead[i].len, 0, 0);
-	if (nlead > 0)
+	/* "..." for the lines between, unless the last ones overlap them. */
+	if (nlead > 0 && !ending_line_in(ending_tail_at(src, 0), src->lead,
+	    nlead))
 		console_line(MESHLOG_STDERR, prefix, "...", 3, 0, 0);
 	for (i = 0; i < src->ntail; i++) {
 		l = ending_tail_at(src, i);

@@ -369,14 +369,14 @@ block_next(enum block_state st, const char *line, size_t len)
 	case BLK_FRAMES:
 		return (indented ? BLK_FRAMES : BLK_AFTER);
 	case BLK_AFTER:
+	case BLK_AFTER_CXX:
 		if (block_begins(line, len, PY_TRACEBACK))
 			return (BLK_FRAMES);
 		if (len == 0 || block_begins(line, len, "During handling of the "
 		    "above exception") || block_begins(line, len, "The above "
-		    "exception was the direct cause") ||
-		    block_c10_frame(line, len))
+		    "exception was the direct cause"))
 			return (BLK_AFTER);
-		return (BLK_NONE);
+		return (block_c10_frame(line, len) ? BLK_AFTER_CXX : BLK_NONE);
 	case BLK_INDENTED:
 		if (indented || block_begins(line, len, "Caused by: "))
 			return (BLK_INDENTED);

@@ -19,15 +19,18 @@ int	severity_detect(const char *line, size_t len);
  * its exception's (and chained ones), "Exception in thread ..." and the
  * indented lines under it, and what a runtime writes as it dies with the
  * frames after it (libstdc++'s terminate with PyTorch's C++ frames,
- * CPython's faulthandler, Go's and Rust's panics). Where a stream is in
- * one: the console view takes a block whole; a block's records take its
- * first line's level.
+ * CPython's faulthandler, Go's and Rust's panics). A block's records take
+ * its first line's level. The console view takes only tracebacks whole
+ * (block_in_view): a runtime's last words, and C++ frames, which name an
+ * address of their process's own on every line, group line by line with
+ * other ranks', as other lines do.
  */
 enum block_state {
 	BLK_NONE,
 	BLK_HEAD,	/* "Exception in thread ...": a trace may follow */
 	BLK_FRAMES,	/* after "Traceback ...": indented frames */
 	BLK_AFTER,	/* after the exception line: a chained one may follow */
+	BLK_AFTER_CXX,	/* the same, in PyTorch's C++ frames of the exception */
 	BLK_INDENTED,	/* indented lines under a header (Java, others) */
 	BLK_CXX,	/* "terminate called ...": what(), c10's frames */
 	BLK_FAULT,	/* "Fatal Python error: ": faulthandler's threads */
@@ -46,6 +49,13 @@ block_begins(const char *line, size_t len, const char *lit)
 
 	return (len >= n && (n == 0 || line[0] == lit[0]) &&
 	    memcmp(line, lit, n) == 0);
+}
+/* Whether the console view takes a line in state st into a block. */
+static inline int
+block_in_view(enum block_state st)
+{
+	return (st == BLK_HEAD || st == BLK_FRAMES || st == BLK_AFTER ||
+	    st == BLK_INDENTED);
 }
 /* A runtime's last words that open a block (severity.c), or BLK_NONE. */
 enum block_state block_start_fatal(const char *line, size_t len);

@@ -124,8 +124,8 @@ summary_count(FILE *f, const char *sep, json_t *s, const char *key,
 
 /*
  * The first failure's last lines, after the first of its runtime's last
- * words when those are not among them ("..." between; what they said
- * already is not said again).
+ * words when those are not among them ("..." between when lines came
+ * between; what they said already is not said again).
  */
 static void
 summary_last_lines(FILE *f, json_t *first)
@@ -135,7 +135,13 @@ summary_last_lines(FILE *f, json_t *first)
 
 	json_array_foreach(lead, i, v)
 		fprintf(f, "    %s\n", json_string_value(v));
-	if (json_array_size(lead) > 0)
+	/* "..." for the lines between, unless the last ones overlap them. */
+	v = json_array_get(json_object_get(first, "last_lines"), 0);
+	json_array_foreach(lead, j, w) {
+		if (json_equal(v, w))
+			break;
+	}
+	if (json_array_size(lead) > 0 && j == json_array_size(lead))
 		fprintf(f, "    ...\n");
 	json_array_foreach(json_object_get(first, "last_lines"), i, v) {
 		json_array_foreach(lead, j, w) {

@@ -596,6 +596,58 @@ line_of(const struct origin *o, const char *line)
 }
 
 /*
+ * A runtime's last words, and PyTorch's C++ frames after a traceback, name
+ * their process's own numbers and addresses: the view groups them line by
+ * line with other ranks', values shown, not as blocks of one rank each
+ * (a traceback stays whole).
+ */
+Test(aggregate, a_runtimes_last_words_group_line_by_line)
+{
+	struct origin	a = { 81, 0, 81, "[rank 0] ", 2 };
+	struct origin	b = { 82, 1, 82, "[rank 1] ", 2 };
+	const struct origin *o[2] = { &a, &b };
+	char		line[64];
+	int		k;
+
+	nseen = 0;
+	aggregate_set_output(keep_print, keep_print);
+	aggregate_set_window(1);
+	for (k = 0; k < 2; k++) {
+		line_of(o[k], "terminate called after throwing");
+		snprintf(line, sizeof line, "  what():  Rank %d timed out", k);
+		line_of(o[k], line);
+		snprintf(line, sizeof line, "frame #0: f + 0x57 (0x7f0%d in "
+		    "l.so)", k + 1);
+		line_of(o[k], line);
+	}
+	aggregate_flush();
+	cr_assert_eq(nseen, 3, "%zu printed", nseen);
+	cr_assert_str_eq(seen[0], "[ranks 0-1] terminate called after "
+	    "throwing");
+	cr_assert_str_eq(seen[1], "[ranks 0-1]   what():  Rank {0,1} timed "
+	    "out");
+	cr_assert_str_eq(seen[2], "[ranks 0-1] frame #0: f + 0x57 "
+	    "({0x7f01,0x7f02} in l.so)");
+
+	nseen = 0;
+	for (k = 0; k < 2; k++) {
+		line_of(o[k], "Traceback (most recent call last):");
+		line_of(o[k], "  File \"t.py\", line 2, in <module>");
+		line_of(o[k], "RuntimeError: NCCL error");
+		snprintf(line, sizeof line, "frame #0: g (0x7f0%d in l.so)",
+		    k + 1);
+		line_of(o[k], line);
+	}
+	aggregate_flush();
+	cr_assert_eq(nseen, 4, "%zu printed", nseen);
+	cr_assert_str_eq(seen[0], "[ranks 0-1] Traceback (most recent call "
+	    "last):");
+	cr_assert_str_eq(seen[2], "[ranks 0-1] RuntimeError: NCCL error");
+	cr_assert_str_eq(seen[3], "[ranks 0-1] frame #0: g ({0x7f01,0x7f02} "
+	    "in l.so)");
+}
+
+/*
  * A process's end is announced after its own lines: what waits up to its
  * last group is printed, in the order it would have been (another's
  * earlier line included), and what came after waits on; its open
