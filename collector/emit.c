@@ -280,6 +280,7 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 	ssize_t			 len;
 	size_t			 k = 0, pend = 0, run;
 	size_t			 max = s->split.max;
+	uint64_t		 seq0 = s->seq;	/* the lines before, kept */
 	int			 plain, level;
 	char			*rec;
 
@@ -305,7 +306,7 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 		level = stream_level(s, q, (size_t)len, sh.severity);
 		/* The last lines are kept once the run is through. */
 		if (sh.severity >= 40 || src->lead_want > 0)
-			ending_traceback(src, q, (size_t)len);
+			ending_traceback(src, q, (size_t)len, s->seq - seq0);
 		if (to & ROUTE_LOG) {
 			rec = jsonlog_room(pend, RECORD_MAX((size_t)len,
 			    s->jplen));
@@ -325,7 +326,7 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 	}
 	if (k > 0)
 		jsonlog_commit_run(pend, k, slot);
-	ending_keep_lines(src, p, q);
+	ending_keep_lines(src, p, q, s->seq - seq0);
 	return ((size_t)(q - p));
 }
 

@@ -429,21 +429,6 @@ ending_how(const struct source *src, char *buf, size_t len)
 	}
 }
 
-/* Whether l's text is one of the n lines v. */
-static int
-ending_line_in(const struct ending_line *l, const struct ending_line *v,
-    int n)
-{
-	int	i;
-
-	for (i = 0; i < n; i++) {
-		if (v[i].len == l->len && memcmp(v[i].text, l->text,
-		    l->len) == 0)
-			return (1);
-	}
-	return (0);
-}
-
 /* src's i-th last line kept, of src->ntail, the oldest first. */
 static const struct ending_line *
 ending_tail_at(const struct source *src, int i)
@@ -454,32 +439,37 @@ ending_tail_at(const struct source *src, int i)
 
 /*
  * How many of the first lines of src's runtime's last words to say before
- * its last lines: none when they are among them, or came more than
- * ENDING_TRACE_S before it died (a thread's panic it lived on after).
+ * its last lines: those that came before them (none when they began among
+ * them, or more than ENDING_TRACE_S before it died: a thread's panic it
+ * lived on after); *between, how many lines came between the two.
  */
 static int
-ending_lead_count(const struct source *src)
+ending_lead_count(const struct source *src, uint64_t *between)
 {
 	struct timespec	 now;
-	int		 i;
+	uint64_t	 first;
+	int		 n;
 
-	if (src->nlead == 0 || src->tail == NULL)
+	*between = 0;
+	if (src->nlead == 0 || src->ntail == 0)
 		return (0);
-	for (i = 0; i < src->ntail; i++) {
-		if (ending_line_in(&src->lead[0], ending_tail_at(src, i), 1))
-			return (0);
-	}
+	first = ending_tail_at(src, 0)->ord;
+	if (src->lead[0].ord >= first)
+		return (0);
 	clock_gettime(CLOCK_REALTIME, &now);
 	if ((src->died.tv_sec != 0 ? src->died.tv_sec : now.tv_sec) -
 	    src->trace_at.tv_sec > ENDING_TRACE_S)
 		return (0);
-	return (src->nlead);
+	for (n = 1; n < src->nlead && src->lead[n].ord < first; n++)
+		;
+	*between = first - src->lead[n - 1].ord - 1;
+	return (n);
 }
 
 /*
  * The first abnormal end of the job: said on the console now, before the
  * lines of the processes that fail because of it, with its last lines
- * (after the first of its runtime's last words, "..." between).
+ * (after the first of its runtime's last words, "... (N lines)" between).
  */
 static void
 ending_announce(struct source *src)
@@ -487,8 +477,10 @@ ending_announce(struct source *src)
 	char			 how[96], ts[TS_LEN], head[512], who[320];
 	char			 prefix[80], prog[64];
 	const char		*t;
+	char			 gap[48];
 	const struct ending_line *l;
-	int			 i, nlead = ending_lead_count(src);
+	uint64_t		 between;
+	int			 i, nlead = ending_lead_count(src, &between);
 
 	ending_how(src, how, sizeof how);
 	if (src->died.tv_sec != 0)
@@ -517,15 +509,13 @@ ending_announce(struct source *src)
 	for (i = 0; i < nlead; i++)
 		console_line(MESHLOG_STDERR, prefix, src->lead[i].text,
 		    src->lead[i].len, 0, 0);
-	/* "..." for the lines between, unless the last ones overlap them. */
-	if (nlead > 0 && !ending_line_in(ending_tail_at(src, 0), src->lead,
-	    nlead))
-		console_line(MESHLOG_STDERR, prefix, "...", 3, 0, 0);
+	if (between > 0) {
+		snprintf(gap, sizeof gap, "... (%llu line%s)",
+		    (unsigned long long)between, between == 1 ? "" : "s");
+		console_line(MESHLOG_STDERR, prefix, gap, strlen(gap), 0, 0);
+	}
 	for (i = 0; i < src->ntail; i++) {
 		l = ending_tail_at(src, i);
-		/* What the first lines said already. */
-		if (nlead > 0 && ending_line_in(l, src->lead, nlead))
-			continue;
 		console_line(MESHLOG_STDERR, prefix, l->text, l->len,
 		    l->flags, 0);
 	}
@@ -664,13 +654,14 @@ ending_fields(struct jw *w, struct source *src, enum close_reason reason)
 		jw_lit(w, ",\"first_failure\":true");
 }
 
-/* l holds line (as much as fits). */
+/* l holds line (as much as fits), the source's line number ord. */
 static void
 ending_line_set(struct ending_line *l, const char *line, size_t len,
-    int flags)
+    int flags, uint64_t ord)
 {
 	l->len = len < sizeof l->text ? len : sizeof l->text;
 	l->flags = flags & SPLIT_PROGRESS;
+	l->ord = ord;
 	memcpy(l->text, line, l->len);
 }
 
@@ -687,16 +678,18 @@ static struct {
 		const char	*p;
 		size_t		 len;
 		int		 flags;
+		uint64_t	 ord;
 	}		 line[ENDING_TAIL];
 	int		 n, next;
 } defer;
 
 static void
-ending_tail_copy(struct source *src, const char *line, size_t len, int flags)
+ending_tail_copy(struct source *src, const char *line, size_t len, int flags,
+    uint64_t ord)
 {
 	if (src->tail == NULL)
 		src->tail = xcalloc(ENDING_TAIL, sizeof *src->tail);
-	ending_line_set(&src->tail[src->tail_next], line, len, flags);
+	ending_line_set(&src->tail[src->tail_next], line, len, flags, ord);
 	src->tail_next = (src->tail_next + 1) % ENDING_TAIL;
 	if (src->ntail < ENDING_TAIL)
 		src->ntail++;
@@ -711,7 +704,7 @@ ending_tail_pending(void)
 	for (i = 0; i < defer.n; i++) {
 		k = (defer.next + ENDING_TAIL - defer.n + i) % ENDING_TAIL;
 		ending_tail_copy(defer.src, defer.line[k].p, defer.line[k].len,
-		    defer.line[k].flags);
+		    defer.line[k].flags, defer.line[k].ord);
 	}
 	defer.n = defer.next = 0;
 }
@@ -734,14 +727,17 @@ ending_tail_flush(void)
 }
 
 void
-ending_traceback(struct source *src, const char *line, size_t len)
+ending_traceback(struct source *src, const char *line, size_t len,
+    uint64_t ahead)
 {
 	enum block_state	st;
+	uint64_t		ord = src->nkept + ahead;
 
 	/* The lines after a runtime's last words' first, blank ones aside. */
 	if (src->lead_want > 0) {
 		if (len > 0) {
-			ending_line_set(&src->lead[src->nlead++], line, len, 0);
+			ending_line_set(&src->lead[src->nlead++], line, len, 0,
+			    ord);
 			src->lead_want--;
 		}
 		return;
@@ -762,25 +758,28 @@ ending_traceback(struct source *src, const char *line, size_t len)
 	if (src->lead == NULL)
 		src->lead = xcalloc(ENDING_LEAD, sizeof *src->lead);
 	src->nlead = 0;
-	ending_line_set(&src->lead[src->nlead++], line, len, 0);
+	ending_line_set(&src->lead[src->nlead++], line, len, 0, ord);
 	src->lead_want = ENDING_LEAD - 1;
 }
 
 void
 ending_tail(struct source *src, const char *line, size_t len, int flags)
 {
-	ending_traceback(src, line, len);
+	ending_traceback(src, line, len, 0);
 	ending_keep(src, line, len, flags);
 }
 
 void
 ending_keep(struct source *src, const char *line, size_t len, int flags)
 {
+	uint64_t	ord = src->nkept++;
+
 	if (src == defer.src && (uintptr_t)line >= defer.lo &&
 	    (uintptr_t)line + len <= defer.hi) {
 		defer.line[defer.next].p = line;
 		defer.line[defer.next].len = len;
 		defer.line[defer.next].flags = flags;
+		defer.line[defer.next].ord = ord;
 		defer.next = (defer.next + 1) % ENDING_TAIL;
 		if (defer.n < ENDING_TAIL)
 			defer.n++;
@@ -788,11 +787,12 @@ ending_keep(struct source *src, const char *line, size_t len, int flags)
 	}
 	if (src == defer.src)
 		ending_tail_pending();
-	ending_tail_copy(src, line, len, flags);
+	ending_tail_copy(src, line, len, flags, ord);
 }
 
 void
-ending_keep_lines(struct source *src, const char *p, const char *end)
+ending_keep_lines(struct source *src, const char *p, const char *end,
+    uint64_t lines)
 {
 	const char	*from[ENDING_TAIL], *q = end, *nl;
 	int		 n = 0;
@@ -803,6 +803,9 @@ ending_keep_lines(struct source *src, const char *p, const char *end)
 		q = nl != NULL ? nl + 1 : p;
 		from[n++] = q;
 	}
+	/* The lines before those went by, and are counted. */
+	if (lines > (uint64_t)n)
+		src->nkept += lines - (uint64_t)n;
 	while (n-- > 0)
 		ending_keep(src, from[n], (size_t)((n > 0 ? from[n - 1] :
 		    end) - from[n]) - 1, 0);
@@ -876,7 +879,7 @@ ending_lines(struct source *src, struct ending_lines *l)
 		l->line[l->n] = e->text;
 		l->len[l->n++] = e->len;
 	}
-	l->nfirst = (size_t)ending_lead_count(src);
+	l->nfirst = (size_t)ending_lead_count(src, &l->between);
 	for (i = 0; i < (int)l->nfirst; i++) {
 		l->first[i] = src->lead[i].text;
 		l->first_len[i] = src->lead[i].len;

@@ -117,9 +117,10 @@ struct source {
 	struct ending_line	*tail;		/* its last lines, a ring */
 	int			 ntail;
 	int			 tail_next;
+	uint64_t		 nkept;		/* lines the tail has seen */
 	struct ending_line	*lead;		/* the first of a runtime's */
 	int			 nlead;		/* last words (ENDING_LEAD) */
-	int			 lead_want;	/* lines of them still to come */
+	int			 lead_want;	/* lines of them to come */
 	json_t			*opened;	/* a relay's: its source_open */
 	TAILQ_ENTRY(source)	 entry;
 };
@@ -133,9 +134,10 @@ struct source {
  */
 #define ENDING_LEAD	3
 struct ending_line {
-	size_t	len;
-	int	flags;		/* SPLIT_PROGRESS: a bar's state */
-	char	text[200];
+	size_t		len;
+	int		flags;		/* SPLIT_PROGRESS: a bar's state */
+	uint64_t	ord;		/* the source's line number, from 0 */
+	char		text[200];
 };
 
 RB_HEAD(streams, stream);
@@ -307,12 +309,15 @@ void	 ending_fields(struct jw *, struct source *, enum close_reason);
 /* Keep a line among src's last ones (ending_keep), and see whether it
  * begins a Python traceback or a runtime's last words (ending_traceback:
  * asked of lines of ERROR and above and while src->lead_want, or of every
- * line), whose first lines it keeps. */
+ * line), whose first lines it keeps; ahead: the lines before it that are
+ * still to be kept (ending_keep_lines). */
 void	 ending_tail(struct source *, const char *, size_t, int);
 void	 ending_keep(struct source *, const char *, size_t, int);
-void	 ending_traceback(struct source *, const char *, size_t);
-/* Keep the last of the whole lines in [p, end) (each ends in \n). */
-void	 ending_keep_lines(struct source *, const char *p, const char *end);
+void	 ending_traceback(struct source *, const char *, size_t,
+	    uint64_t ahead);
+/* Keep the last of the n whole lines in [p, end) (each ends in \n). */
+void	 ending_keep_lines(struct source *, const char *p, const char *end,
+	    uint64_t n);
 /*
  * Around the split of one read of src's, the n bytes at p: lines within
  * them are kept by where they are until ending_tail_flush copies the last

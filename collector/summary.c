@@ -44,6 +44,7 @@ static struct summary_table	 ended;		/* of processes that ended */
 static struct summary_proc	 first;		/* the first failure */
 static json_t			*first_lines;	/* its last lines */
 static json_t			*lead_lines;	/* its runtime's first words */
+static json_int_t		 lead_between;	/* lines after them, before */
 static int			 have_first;
 static long			 world_size = -1;
 /*
@@ -304,6 +305,7 @@ summary_add(const struct summary_proc *p, const struct ending_lines *tail)
 		for (i = 0; tail != NULL && i < tail->nfirst; i++)
 			json_array_append_new(lead_lines, json_stringn_nocheck(
 			    tail->first[i], tail->first_len[i]));
+		lead_between = tail != NULL ? (json_int_t)tail->between : 0;
 	}
 	if (p->rank >= 0)
 		return;
@@ -420,10 +422,14 @@ summary_build(const struct summary_proc *live, size_t nlive,
 		    &first));
 		json_object_set_new(json_object_get(o, "first_failure"),
 		    "last_lines", json_incref(first_lines));
-		if (json_array_size(lead_lines) > 0)
+		if (json_array_size(lead_lines) > 0) {
 			json_object_set_new(json_object_get(o,
 			    "first_failure"), "first_lines",
 			    json_incref(lead_lines));
+			json_object_set_new(json_object_get(o,
+			    "first_failure"), "lines_between",
+			    json_integer(lead_between));
+		}
 	}
 	summary_table_free(&t);
 	return (o);

@@ -28,7 +28,7 @@ struct summary_proc {
 };
 /*
  * The last lines of a process (borrowed), and the first of its runtime's
- * last words when those are not among them.
+ * last words that came before them, between lines before the last.
  */
 struct ending_lines {
 	size_t		 n;
@@ -37,6 +37,7 @@ struct ending_lines {
 	size_t		 nfirst;
 	const char	*first[3];
 	size_t		 first_len[3];
+	uint64_t	 between;
 };
 /* A process ended; tail: its last lines, for the first failure. */
 void	 summary_add(const struct summary_proc *, const struct ending_lines *);

@@ -124,33 +124,23 @@ summary_count(FILE *f, const char *sep, json_t *s, const char *key,
 
 /*
  * The first failure's last lines, after the first of its runtime's last
- * words when those are not among them ("..." between when lines came
- * between; what they said already is not said again).
+ * words that came before them, and how many lines came between.
  */
 static void
 summary_last_lines(FILE *f, json_t *first)
 {
-	json_t	*lead = json_object_get(first, "first_lines"), *v, *w;
-	size_t	 i, j;
+	json_t		*v;
+	json_int_t	 n = json_integer_value(json_object_get(first,
+			    "lines_between"));
+	size_t		 i;
 
-	json_array_foreach(lead, i, v)
+	json_array_foreach(json_object_get(first, "first_lines"), i, v)
 		fprintf(f, "    %s\n", json_string_value(v));
-	/* "..." for the lines between, unless the last ones overlap them. */
-	v = json_array_get(json_object_get(first, "last_lines"), 0);
-	json_array_foreach(lead, j, w) {
-		if (json_equal(v, w))
-			break;
-	}
-	if (json_array_size(lead) > 0 && j == json_array_size(lead))
-		fprintf(f, "    ...\n");
-	json_array_foreach(json_object_get(first, "last_lines"), i, v) {
-		json_array_foreach(lead, j, w) {
-			if (json_equal(v, w))
-				break;
-		}
-		if (j == json_array_size(lead))
-			fprintf(f, "    %s\n", json_string_value(v));
-	}
+	if (n > 0)
+		fprintf(f, "    ... (%lld line%s)\n", (long long)n,
+		    n == 1 ? "" : "s");
+	json_array_foreach(json_object_get(first, "last_lines"), i, v)
+		fprintf(f, "    %s\n", json_string_value(v));
 }
 
 /* The ends not counted as failures, if any. */
