@@ -217,19 +217,9 @@ class Endings(MeshTest):
         self.assertEqual(len(later), 1, out)
         self.assertLess(ann[0], later[0], out)
 
-    def test_the_rank_that_raised_first_is_named_not_one_dying_sooner(self):
-        # Rank 1 raises first, then takes 0.8 s to die (its finalization:
-        # a framework's teardown). Rank 2, its victim, raises later and
-        # dies at once, before rank 1. The cause is rank 1.
-        code = ("import atexit, os, time\n"
-                "r = int(os.environ['RANK'])\n"
-                "print('rank %d starting' % r, flush=True)\n"
-                "if r == 1:\n"
-                "    atexit.register(time.sleep, 0.8)\n"
-                "    time.sleep(0.2)\n"
-                "    raise RuntimeError('NaN in the loss at step 35')\n"
-                "time.sleep(0.5)\n"
-                "raise RuntimeError('Connection closed by peer')\n")
+    def rank1_first_though_rank2_died_first(self, code):
+        """Run code as ranks 1 and 2: rank 1 is announced, once, as the
+        first failure, though rank 2 died first."""
         out = self.two_ranks_on_a_terminal(code)
         ann = [l for l in out.splitlines()
                if l.startswith("meshlog: first failure: ")]
@@ -243,6 +233,21 @@ class Endings(MeshTest):
         self.assertLess(closed[2]["ended"], closed[1]["ended"])
         self.assertEqual([r for r in closed if closed[r].get("first_failure")],
                          [1])
+
+    def test_the_rank_that_raised_first_is_named_not_one_dying_sooner(self):
+        # Rank 1 raises first, then takes 0.8 s to die (its finalization:
+        # a framework's teardown). Rank 2, its victim, raises later and
+        # dies at once, before rank 1. The cause is rank 1.
+        code = ("import atexit, os, time\n"
+                "r = int(os.environ['RANK'])\n"
+                "print('rank %d starting' % r, flush=True)\n"
+                "if r == 1:\n"
+                "    atexit.register(time.sleep, 0.8)\n"
+                "    time.sleep(0.2)\n"
+                "    raise RuntimeError('NaN in the loss at step 35')\n"
+                "time.sleep(0.5)\n"
+                "raise RuntimeError('Connection closed by peer')\n")
+        self.rank1_first_though_rank2_died_first(code)
 
     def test_a_runtimes_last_words_time_its_failure(self):
         # Rank 1 says it is dying as a C++ program does (libstdc++'s
@@ -263,18 +268,7 @@ class Endings(MeshTest):
                 "    os._exit(134)\n"
                 "time.sleep(0.5)\n"
                 "raise RuntimeError('Connection closed by peer')\n")
-        out = self.two_ranks_on_a_terminal(code)
-        ann = [l for l in out.splitlines()
-               if l.startswith("meshlog: first failure: ")]
-        self.assertEqual(len(ann), 1, out)
-        self.assertTrue(ann[0].startswith("meshlog: first failure: rank 1 "),
-                        out)
-        recs = read_records(self.json)
-        closed = {r["rank"]: r for r in events(recs, "source_closed")
-                  if r["rank"] is not None}
-        self.assertLess(closed[2]["ended"], closed[1]["ended"])
-        self.assertEqual([r for r in closed if closed[r].get("first_failure")],
-                         [1])
+        self.rank1_first_though_rank2_died_first(code)
 
     @unittest.skipIf(torch_problem(), torch_problem())
     def test_torchrun_ranks(self):
