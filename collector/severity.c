@@ -131,24 +131,20 @@ severity_rust_panic(const char *s, size_t n)
 
 /*
  * What a runtime writes as it dies, told by how the line begins (the
- * first byte asked first, as of every line): nonzero when s is such.
+ * first byte asked first, as of every line): nonzero when s is such. The
+ * openings of a block are block_start_fatal()'s; glibc's single lines
+ * are here.
  */
 static int
 severity_fatal(const char *s, size_t n)
 {
 	static const char	fortify[] = " ***: terminated";
 
+	if (block_start_fatal(s, n) != BLK_NONE)
+		return (1);
 	switch (s[0]) {
-	case 't':
-		return (block_begins(s, n, "terminate called ") ||
-		    severity_rust_panic(s, n));
-	case 'F':
-		return (block_begins(s, n, "Fatal Python error: "));
-	case 'p':
-		return (block_begins(s, n, "panic: "));
 	case 'f':
-		return (block_begins(s, n, "fatal error: ") ||
-		    block_begins(s, n, "free(): "));
+		return (block_begins(s, n, "free(): "));
 	case '*':
 		return (block_begins(s, n, "*** ") && memmem(s + 4, n - 4,
 		    fortify, sizeof fortify - 1) != NULL);
