@@ -405,7 +405,8 @@ void	 spool_event(struct spool *, const char *, size_t);
 /* Seal the open chunk, if any, for sending; 1 when one was sealed. */
 int	 spool_seal(struct spool *);
 /* Append sealed chunks not yet sent to out while it holds less than
- * window bytes; returns how many. */
+ * window bytes, each once even if out's callbacks call this again;
+ * returns how many this call appended. */
 int	 spool_send(struct spool *, struct evbuffer *out, size_t window);
 /* Send again from the first chunk not acknowledged (a new link). */
 void	 spool_rewind(struct spool *);

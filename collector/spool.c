@@ -214,6 +214,13 @@ spool_send(struct spool *sp, struct evbuffer *out, size_t window)
 	int			 sent = 0;
 
 	while ((c = sp->unsent) != NULL && evbuffer_get_length(out) < window) {
+		/*
+		 * Taken before it is added: adding runs out's callbacks (a
+		 * sealed link's write callback asks for more at once), which
+		 * must find the next chunk, not this one again.
+		 */
+		sp->unsent = TAILQ_NEXT(c, entry);
+		sent++;
 		if (c->mem != NULL)
 			evbuffer_add(out, c->mem, c->len);
 		else {
@@ -231,8 +238,6 @@ spool_send(struct spool *sp, struct evbuffer *out, size_t window)
 			evbuffer_add(out, buf, c->len);
 			free(buf);
 		}
-		sp->unsent = TAILQ_NEXT(c, entry);
-		sent++;
 	}
 	return (sent);
 }

@@ -332,6 +332,11 @@ class MultiHostTest(MeshTest):
         st = self.status(self.root_sock)
         self.assertEqual(len(st["relays"]), 2)
         self.assertTrue(all(r["state"] == "connected" for r in st["relays"]))
+        # No link was cut: each frame crossed once (every one crossed
+        # twice, sealed, sent and opened for nothing the second time).
+        self.assertEqual([r["duplicates_skipped"] for r in st["relays"]],
+                         [0, 0])
+        self.assertTrue(all(r["frames"] > 0 for r in st["relays"]))
         # Closing a relayed source closed nothing of the root's own: its
         # standard input is still the pipe it was given. (A flush brings
         # the lines; a source_closed may wait for its exit status.)

@@ -243,3 +243,48 @@ Test(spool, a_new_link_resends_from_the_first_chunk_not_acknowledged)
 	spool_free(&sp);
 	evbuffer_free(out);
 }
+
+/*
+ * The relay's link calls back into the spool while a chunk is being added
+ * to it: a sealed link's filter passes the bytes on at once and its write
+ * callback asks for more. Each chunk still goes out once (every frame was
+ * sent twice, which the root took as duplicates: twice the bytes sealed,
+ * sent and opened).
+ */
+static struct spool	*again_sp;
+
+static void
+send_again(struct evbuffer *out, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	(void)arg;
+	if (info->n_added > 0)
+		(void)spool_send(again_sp, out, 1 << 20);
+}
+
+Test(spool, a_link_that_asks_for_more_while_it_takes_a_chunk_gets_it_once)
+{
+	struct spool	 sp;
+	struct evbuffer	*out = evbuffer_new();
+	uint64_t	 frame = 0;
+	unsigned	 next = 0, i;
+	int		 events = 0;
+
+	spool_init(&sp, dir, 1 << 20, 0);
+	again_sp = &sp;
+	evbuffer_add_cb(out, send_again, NULL);
+	for (i = 0; i < 5; i++) {
+		put(&sp, i, 0);
+		spool_seal(&sp);
+	}
+	(void)spool_send(&sp, out, 1 << 20);
+	put(&sp, i++, 0);
+	spool_seal(&sp);
+	(void)spool_send(&sp, out, 1 << 20);
+	take(out, &frame, &next, &events);
+	cr_assert_eq(frame, 6, "frames out: up to %llu",
+	    (unsigned long long)frame);
+	cr_assert_eq(next, 6);
+	spool_free(&sp);
+	evbuffer_free(out);
+}
