@@ -12,6 +12,7 @@
  * "aggbench view N": the console view's cost workload alone (view()).
  * "aggbench alone numbers|words N": one process's lines alone (alone()).
  * "aggbench long N": four ranks' long lines, none alike (longlines()).
+ * "aggbench nccl N": 1,024 ranks' NCCL lines, as the burst's root (nccl()).
  */
 
 #include <stdio.h>
@@ -326,6 +327,43 @@ longlines(long n)
 	aggregate_flush();
 }
 
+/*
+ * The root's console view in the burst benchmark, without the network:
+ * 1,024 ranks print n NCCL-style lines each (tests/bench/ranks.py's), all
+ * ranks' line i before line i + 1, a tick every 8,192 lines. Their widths
+ * differ (node3, node12; [7], [1023]), so most are aligned token by token,
+ * and each printed line gathers 1,024 values at every word that differs.
+ */
+static void
+nccl(long n)
+{
+	enum { RANKS = 1024 };
+	static char	 pre[RANKS][32];
+	static struct origin o[RANKS];
+	struct shape	 sh;
+	char		 line[256];
+	long		 i, taken = 0;
+	int		 k, len;
+
+	view_init(o, pre, RANKS);
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < RANKS; k++) {
+			len = snprintf(line, sizeof line, "node%d:%d:%d [%d] "
+			    "NCCL INFO Channel %02ld/32 : %d[%d] -> %d[%d] via "
+			    "P2P/IPC", k / 8, 1000 + k, 1000 + k, k % 8, i % 32,
+			    k, k % 8, (k + 1) % RANKS, (k + 1) % 8);
+			shape_of(line, (size_t)len, &sh);
+			aggregate_line(MESHLOG_STDOUT, &o[k], line,
+			    (size_t)len, 0, &sh, 0);
+			if (++taken % 8192 == 0) {
+				view_now += 0.001;
+				aggregate_tick();
+			}
+		}
+	}
+	aggregate_flush();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -340,6 +378,10 @@ main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "view") == 0) {
 		view(atol(argv[2]));
+		return (0);
+	}
+	if (argc == 3 && strcmp(argv[1], "nccl") == 0) {
+		nccl(atol(argv[2]));
 		return (0);
 	}
 	if (argc == 3 && strcmp(argv[1], "long") == 0) {

@@ -36,12 +36,16 @@ Comparisons:
              alone): 1,024 ranks x 200 lines via 8 relays, root -q; its data
              path (sealed records, frames, records; not the registrations)
              and the opening of sealed records within it
+  relaycost  the whole root's instructions per line (callgrind, from the
+             burst's start to its console's end) through 2, 8 and 64
+             relays, 1,024 ranks x 200 lines, console view on and -q
   cost       collector instructions per line (callgrind, which load does
              not distort): 8 C writers x 20,000 lines under MESHLOG_BUFFERING=
              keep, launch mode with a JSON log; the default (console view),
              -q, and --aggregate off; less an idle run, medians of --runs;
              and the console view alone on the same lines in a fixed order
-             (tests/bench/aggbench view), which timing does not change
+             (tests/bench/aggbench view), which timing does not change,
+             and on the burst's lines of 1,024 ranks (aggbench nccl)
 """
 import argparse
 import bisect
@@ -972,9 +976,17 @@ def bench_relays(args, results):
 
 
 def one_burst(root_args, relays_n=64, per_relay=256, lines=200,
-              root_prefix=()):
+              root_prefix=(), counted=None):
+    """counted: a directory; the root then runs under callgrind, which
+    counts its instructions from the burst's start to its console's end
+    only (callgrind_control zeroes and dumps), in the result's
+    "instructions"."""
     world = relays_n * per_relay
     tmp = tempfile.mkdtemp(prefix="meshlog-bench-burst-")
+    if counted is not None:
+        root_prefix = ["valgrind", "--tool=callgrind",
+                       "--callgrind-out-file=" +
+                       os.path.join(counted, "cg.%p")]
     token = link_token(tmp)
     port = free_port()
     procs = []
@@ -1013,6 +1025,10 @@ def one_burst(root_args, relays_n=64, per_relay=256, lines=200,
         # lines, not registrations.
         while len(Ctl(rsock)({"type": "status"})["sources"]) < world:
             time.sleep(0.5)
+        if counted is not None:
+            subprocess.run(["callgrind_control", "-z", str(root.pid)],
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True)
         cpu0 = proc_cpu_s(root.pid)
         t0 = time.perf_counter()
         for f in feeders:
@@ -1032,6 +1048,12 @@ def one_burst(root_args, relays_n=64, per_relay=256, lines=200,
             time.sleep(0.05)
         printed = since - t0
         cpu = proc_cpu_s(root.pid) - cpu0
+        if counted is not None:
+            subprocess.run(["callgrind_control", "-d", str(root.pid)],
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True)
+            instructions = callgrind_total(os.path.join(
+                counted, "cg.%d.1" % root.pid))
         got = count_lines(os.path.join(tmp, "root.jsonl"))
     finally:
         # Relays first: each hands its last frames to the root as it
@@ -1051,10 +1073,22 @@ def one_burst(root_args, relays_n=64, per_relay=256, lines=200,
               world, lines, relays_n, " ".join(root_args) or "with its "
               "console view", in_log, printed, shown, cpu, got / cpu / 1e6),
           flush=True)
-    return {"ranks": world, "relays": relays_n, "lines": got,
-            "per_rank": lines,
-            "in_log_s": in_log, "console_s": printed, "root_cpu_s": cpu,
-            "lines_per_root_cpu_s": got / cpu, "console_lines": shown}
+    r = {"ranks": world, "relays": relays_n, "lines": got,
+         "per_rank": lines,
+         "in_log_s": in_log, "console_s": printed, "root_cpu_s": cpu,
+         "lines_per_root_cpu_s": got / cpu, "console_lines": shown}
+    if counted is not None:
+        r["instructions"] = instructions
+    return r
+
+
+def callgrind_total(path):
+    """The instructions a callgrind dump counted (its totals line)."""
+    with open(path) as f:
+        for ln in f:
+            if ln.startswith(("totals:", "summary:")):
+                return int(ln.split()[1])
+    raise ValueError("no totals in " + path)
 
 
 def inclusive_costs(path):
@@ -1104,6 +1138,33 @@ def bench_rootcost(args, results):
     results["rootcost"] = {k: statistics.median(x[k] for x in runs)
                            for k in ("data_path", "opening", "rest",
                                      "record")}
+
+
+def bench_relaycost(args, results):
+    """The root's instructions per line as relays are added (issue 17,
+    item 4, asks its CPU per line flat, within 10%, from 2 to 64 relays):
+    the same 1,024 ranks x 200 lines through 2, 8 and 64 relays, console
+    view on and -q; callgrind counts the whole root (not the kernel) from
+    the burst's start until its console is done, where CPU time varies
+    by 20% between runs here."""
+    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        print("relaycost: valgrind missing", flush=True)
+        return
+    results["relaycost"] = {}
+    for view in ("console", "-q"):
+        rows = {}
+        for n in (2, 8, 64):
+            tmp = tempfile.mkdtemp(prefix="meshlog-bench-cg-")
+            with contextlib.redirect_stdout(None):
+                r = one_burst(["-q"] if view == "-q" else [], n, 1024 // n,
+                              200, counted=tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
+            rows[n] = {"lines": r["lines"],
+                       "instructions": r["instructions"],
+                       "per_line": r["instructions"] / r["lines"]}
+            print("relaycost: root %s, %d relays: %.0f instructions per "
+                  "line" % (view, n, rows[n]["per_line"]), flush=True)
+        results["relaycost"][view] = rows
 
 
 def bench_fork(args, results):
@@ -1303,7 +1364,9 @@ def bench_cost(args, results):
             ("one process, words (aggbench alone words)",
              ["alone", "words"], 100000, 100000),
             ("four ranks, 2,000-byte lines none alike (aggbench long)",
-             ["long"], 200, 4 * 200)):
+             ["long"], 200, 4 * 200),
+            ("1,024 ranks, NCCL lines of differing widths (aggbench nccl)",
+             ["nccl"], 50, 1024 * 50)):
         per = (aggbench_instructions(argv, n) -
                aggbench_instructions(argv, 0)) / taken
         rows[name] = {"median": per, "min": per, "max": per, "runs": []}
@@ -1537,6 +1600,20 @@ def markdown(results):
                 "the records to the log %.0f)." % (
                     r["data_path"], r["opening"], r["rest"], r["record"]),
                 ""]
+    if "relaycost" in results:
+        out += ["## The root's instructions per line by relays", "",
+                "callgrind of the whole root from the burst's start to its "
+                "console's end, 1,024 ranks x 200 lines.", "",
+                "| root | relays | instructions per line | vs 2 relays |",
+                "|---|---|---|---|"]
+        for view, rows in results["relaycost"].items():
+            first = None
+            for n, r in sorted(rows.items(), key=lambda kv: int(kv[0])):
+                first = first or r["per_line"]
+                out.append("| %s | %s | %.0f | %+.1f%% |" % (
+                    view, n, r["per_line"],
+                    (r["per_line"] / first - 1) * 100))
+        out.append("")
     if "rotation" in results:
         r = results["rotation"]
         out += ["## Rotation", "", "%d lines of 8 Python logging writers, "
@@ -1629,7 +1706,7 @@ def main():
                     "aggregate", "console", "barrier", "latency", "memory",
                     "relay", "fork", "start", "query",
                     "rotation", "fairness", "cost", "burst", "relays",
-                    "rootcost"])
+                    "rootcost", "relaycost"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--query-mb", type=int, default=1000,
                     help="size of the log meshlogctl logs is timed on")
