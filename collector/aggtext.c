@@ -113,9 +113,10 @@ at_num(struct at_buf *b, long v)
 static int
 at_number(const char *s, size_t n, long long *l, double *d)
 {
-	char	tmp[48];
-	size_t	i = 0;
-	int	frac = 0;
+	char			tmp[48];
+	size_t			i = 0, first;
+	unsigned long long	u = 0;
+	int			frac = 0;
 
 	if (n == 0 || n >= sizeof tmp)
 		return (0);
@@ -123,8 +124,16 @@ at_number(const char *s, size_t n, long long *l, double *d)
 		i++;
 	if (i == n || !agg_digit(s[i]))
 		return (0);
-	while (i < n && agg_digit(s[i]))
-		i++;
+	for (first = i; i < n && agg_digit(s[i]); i++)
+		u = u * 10 + (unsigned)(s[i] - '0');
+	/* The common case, an integer of up to 18 digits, read as it is
+	 * checked: exact in a long long, and rounded to double as strtod
+	 * would. */
+	if (i == n && n - first <= 18) {
+		*l = s[0] == '-' ? -(long long)u : (long long)u;
+		*d = (double)*l;
+		return (1);
+	}
 	if (i < n && s[i] == '.') {
 		frac = 1;
 		for (i++; i < n && agg_digit(s[i]); i++)
@@ -142,19 +151,6 @@ at_number(const char *s, size_t n, long long *l, double *d)
 	}
 	if (i != n)
 		return (0);
-	/*
-	 * An integer of up to 18 digits, the common case, is exact in a
-	 * long long, and converting that to double rounds as strtod would.
-	 */
-	if (!frac && n - (s[0] == '-' || s[0] == '+') <= 18) {
-		long long	v = 0;
-
-		for (i = s[0] == '-' || s[0] == '+'; i < n; i++)
-			v = v * 10 + (s[i] - '0');
-		*l = s[0] == '-' ? -v : v;
-		*d = (double)*l;
-		return (1);
-	}
 	/*
 	 * So is a decimal of up to 15 digits without an exponent: its digits
 	 * and the power of ten are exact doubles, and one division rounds
@@ -246,6 +242,16 @@ at_sort_ints(size_t n)
 			from[i] = xrealloc(from[i], cap * sizeof *from[i]);
 		}
 		uniq = xrealloc(uniq, cap * sizeof *uniq);
+	}
+	/* In order already (values that count up with the rank): no sort. */
+	for (i = 1; i < n && vals[i].ll >= vals[i - 1].ll; i++)
+		;
+	if (i == n) {
+		for (i = 1, nd = 1; i < n; i++) {
+			if (vals[i].ll != vals[nd - 1].ll)
+				vals[nd++] = vals[i];
+		}
+		return (nd);
 	}
 	for (i = 1; i < n; i++) {
 		if (vals[i].ll < lo)
@@ -403,6 +409,64 @@ at_run(size_t n)
 }
 
 /*
+ * What the printing of many values reads of them, when they are all
+ * numbers or all words (at_value_cmp is then a total order): how many
+ * are distinct, the AT_DISTINCT least of those in order in vals[0..),
+ * and the greatest in vals[nd - 1]; what sorting them and keeping one
+ * of each gives there, without the sort (a line of 1,024 ranks sorted
+ * 1,024 "nodeN" words at each printing). Distinct values are told by
+ * their bytes, in a table of the values' hashes.
+ */
+static size_t
+at_select(size_t n)
+{
+	static uint32_t		*slot;
+	static size_t		 cap;
+	struct at_val		 least[AT_DISTINCT], most;
+	size_t			 i, j, k, nd = 0, nl = 0, mask;
+	uint64_t		 h;
+
+	for (k = 16; k < 2 * n; k *= 2)
+		;
+	if (k > cap) {
+		cap = k;
+		slot = xrealloc(slot, cap * sizeof *slot);
+	}
+	mask = k - 1;
+	memset(slot, 0, k * sizeof *slot);
+	most = vals[0];
+	for (i = 0; i < n; i++) {
+		const struct at_val	*v = &vals[i];
+
+		for (h = 0x9e3779b97f4a7c15ULL, j = 0; j < v->len; j++)
+			h = (h ^ (unsigned char)v->p[j]) * 0x100000001b3ULL;
+		for (j = (size_t)(h ^ h >> 29) & mask; slot[j] != 0;
+		    j = (j + 1) & mask) {
+			if (at_same(vals[slot[j] - 1].p, vals[slot[j] - 1].len,
+			    v->p, v->len))
+				break;
+		}
+		if (slot[j] != 0)
+			continue;
+		slot[j] = (uint32_t)i + 1;
+		nd++;
+		if (at_value_cmp(v, &most) > 0)
+			most = *v;
+		/* Among the least seen so far: in its place. */
+		if (nl == AT_DISTINCT && at_value_cmp(v, &least[nl - 1]) >= 0)
+			continue;
+		for (j = nl < AT_DISTINCT ? nl++ : nl - 1;
+		    j > 0 && at_value_cmp(v, &least[j - 1]) < 0; j--)
+			least[j] = least[j - 1];
+		least[j] = *v;
+	}
+	memcpy(vals, least, nl * sizeof *vals);
+	if (nd > nl)
+		vals[nd - 1] = most;
+	return (nd);
+}
+
+/*
  * Append what the n members said at one word: their values, in rank
  * order when few, else as distinct values or a range. bytes: the sum of
  * their lengths.
@@ -413,7 +477,7 @@ at_values(struct at_buf *b, size_t n, size_t bytes)
 	long long	 l = 0;
 	double		 d = 0;
 	size_t		 i, nd;
-	int		 ints = 1, nums = 1, plain = 1, k;
+	int		 ints = 1, nums = 1, anynum = 0, plain = 1, k;
 
 	/* Few values read as a set, or as a span when they count up by one. */
 	if (n <= AT_LIST) {
@@ -428,12 +492,15 @@ at_values(struct at_buf *b, size_t n, size_t bytes)
 		vals[i].num = d;
 		vals[i].ll = l;
 		nums &= k != 0;
+		anynum |= k != 0;
 		ints &= k == 1;
 		if (plain && (k != 1 || !at_plain_int(vals[i].p, vals[i].len, l)))
 			plain = 0;
 	}
 	if (plain)
 		nd = at_sort_ints(n);
+	else if (nums || !anynum)
+		nd = at_select(n);
 	else {
 		qsort(vals, n, sizeof *vals, at_value_cmp);
 		for (i = 1, nd = 1; i < n; i++) {

@@ -170,6 +170,9 @@ Test(aggtext, integers_sort_as_the_comparison_sorts)
 			cr_assert(at_plain_int(vals[i].p, vals[i].len, l),
 			    "%s", text[i]);
 		}
+		/* Values already in order (they count up with the rank). */
+		if (round % 3 == 0)
+			qsort(vals, n, sizeof *vals, at_value_cmp);
 		memcpy(want, vals, n * sizeof *vals);
 		qsort(want, n, sizeof *want, at_value_cmp);
 		for (i = 1, wn = 1; i < n; i++) {
@@ -185,6 +188,94 @@ Test(aggtext, integers_sort_as_the_comparison_sorts)
 			    want[i].len), "round %d, value %zu: %.*s, not %.*s",
 			    round, i, (int)vals[i].len, vals[i].p,
 			    (int)want[i].len, want[i].p);
+	}
+}
+
+static int
+by_ll(const void *x, const void *y)
+{
+	const struct at_val	*a = x, *b = y;
+
+	return (a->ll < b->ll ? -1 : a->ll > b->ll);
+}
+
+/*
+ * Many values all numbers, or all words, are not sorted: what is read of
+ * them (how many are distinct, the AT_DISTINCT least in order, the
+ * greatest) must be what qsort with at_value_cmp and keeping one of each
+ * gives.
+ */
+Test(aggtext, many_values_read_as_their_sort_reads_them)
+{
+	static const char *const words[] = { "node", "w", "rank", "gpu-",
+	    "a", "ab", "" };
+	static char	text[300][32];
+	static struct at_val	want[300];
+	long long	l;
+	double		d;
+	size_t		n, i, nd, wn, k;
+	int		round, kind, numbers;
+
+	aggtok_init();
+	srand(23);
+	for (round = 0; round < 20000; round++) {
+		n = 9 + (size_t)rand() % 290;
+		numbers = round % 2;
+		at_room(n, 1);
+		for (i = 0; i < n; i++) {
+			unsigned	r = (unsigned)rand() % (round % 5 == 0 ?
+					    6 : 400);
+
+			if (numbers)
+				switch (rand() % 4) {
+				case 0:
+					snprintf(text[i], sizeof text[i],
+					    "%03u", r);
+					break;
+				case 1:
+					snprintf(text[i], sizeof text[i],
+					    "%u.%u", r / 10, r % 10);
+					break;
+				case 2:
+					snprintf(text[i], sizeof text[i],
+					    "%ue%d", r, rand() % 3);
+					break;
+				default:
+					snprintf(text[i], sizeof text[i],
+					    "-%u", r);
+				}
+			else
+				snprintf(text[i], sizeof text[i], "%s%u",
+				    words[rand() % 6], r);
+			vals[i].p = text[i];
+			vals[i].len = strlen(text[i]);
+			vals[i].kind = kind = at_number(vals[i].p,
+			    vals[i].len, &l, &d);
+			vals[i].num = d;
+			vals[i].ll = l;
+			cr_assert_eq(kind != 0, numbers, "%s", text[i]);
+		}
+		if (round % 7 == 0)
+			qsort(vals, n, sizeof *vals, by_ll);
+		memcpy(want, vals, n * sizeof *vals);
+		qsort(want, n, sizeof *want, at_value_cmp);
+		for (i = 1, wn = 1; i < n; i++) {
+			if (!at_same(want[i].p, want[i].len, want[wn - 1].p,
+			    want[wn - 1].len))
+				want[wn++] = want[i];
+		}
+		nd = at_select(n);
+		cr_assert_eq(nd, wn, "round %d: %zu values, not %zu", round,
+		    nd, wn);
+		for (i = 0; i < nd; i++) {
+			k = i < AT_DISTINCT || i == nd - 1;
+			if (!k)
+				continue;
+			cr_assert(at_same(vals[i].p, vals[i].len, want[i].p,
+			    want[i].len), "round %d, value %zu of %zu: %.*s, "
+			    "not %.*s", round, i, nd, (int)vals[i].len,
+			    vals[i].p, (int)want[i].len, want[i].p);
+		}
 	}
 }
 
