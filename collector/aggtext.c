@@ -557,7 +557,11 @@ at_members_sort(struct agg_member *m, size_t n)
 	size_t			i, j;
 
 	if (n > AT_SMALL_SORT) {
-		qsort(m, n, sizeof *m, at_member_cmp);
+		/* Most come in rank order already (one host's, a relay's). */
+		for (i = 1; i < n && at_member_cmp(&m[i - 1], &m[i]) <= 0; i++)
+			;
+		if (i < n)
+			qsort(m, n, sizeof *m, at_member_cmp);
 		return;
 	}
 	for (i = 1; i < n; i++) {
