@@ -55,6 +55,8 @@ static const struct agg_tok **rows;	/* a line's members' tokens */
 static size_t		*rlo, *rhi;	/* where each may differ from r */
 static struct at_val	*vals;		/* what members said at a word */
 static const char	**txt;		/* a line's members' texts */
+static size_t		*txtlen;	/* and their lengths */
+static int		 at_cut_each;	/* tests: cut every member anew */
 
 static void
 at_grow(struct at_buf *b, size_t n)
@@ -677,6 +679,7 @@ at_room(size_t n, size_t nt)
 		vals = xrealloc(vals, capidx * sizeof *vals);
 		rows = xrealloc(rows, capidx * sizeof *rows);
 		txt = xrealloc(txt, capidx * sizeof *txt);
+		txtlen = xrealloc(txtlen, capidx * sizeof *txtlen);
 		rlo = xrealloc(rlo, capidx * sizeof *rlo);
 		rhi = xrealloc(rhi, capidx * sizeof *rhi);
 	}
@@ -803,7 +806,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 	const struct agg_member	*r;
 	size_t			 n = g->nmembers, i, j, k, nt, ns, pos, last;
 	size_t			 bytes;
-	size_t			 lo, hi, dlo, dhi;
+	size_t			 lo, hi, dlo, dhi, dlo2, dhi2, like;
 	int			 variants = 0, al;
 
 	if (n == 1) {
@@ -855,7 +858,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 		 * left room for the one more that tells a longer line apart),
 		 * unless they are r's.
 		 */
-		for (j = i + 1, ns = 1; j < n; j++) {
+		for (j = i + 1, ns = 1, like = 0; j < n; j++) {
 			mt = toks + ns * nt;
 			if (done[j])
 				continue;
@@ -870,12 +873,38 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 				    r->dfrom : m[j].dfrom, r->dto > m[j].dto ?
 				    r->dto : m[j].dto, &lo, &hi);
 				al = 2;
+			} else if (like != 0 && !at_cut_each &&
+			    nt < AGG_TOK_MAX && m[j].len == txtlen[like] &&
+			    aggtok_digit_diffs(txt[like], m[j].text,
+			    m[j].len, &dlo2, &dhi2)) {
+				/*
+				 * Its numbers of the same widths as the last
+				 * member cut (ranks in a row: node12 and
+				 * node13): that member's tokens are its own,
+				 * and it differs from r where that one did
+				 * and where their digits differ. (Not when
+				 * the last token is the rest of a long line,
+				 * a mark compared as it is.)
+				 */
+				aggtok_span(rows[like], nt, dlo2, dhi2, &lo,
+				    &hi);
+				if (rlo[like] < lo)
+					lo = rlo[like];
+				if (rhi[like] > hi)
+					hi = rhi[like];
+				rows[ns] = rows[like];
+				al = 3;
+				like = ns;
 			} else if ((al = aggtok_member(r->text, r->len, rt,
 			    nt, m[j].text, m[j].len, mt, &lo, &hi)) == 0)
 				continue;
+			else if (al == 1)
+				like = ns;
 			done[j] = 1;
-			rows[ns] = al == 2 ? rt : mt;
+			if (al != 3)
+				rows[ns] = al == 2 ? rt : mt;
 			txt[ns] = m[j].text;
+			txtlen[ns] = m[j].len;
 			rlo[ns] = lo;
 			rhi[ns] = hi;
 			idx[ns++] = j;

@@ -638,10 +638,92 @@ Test(aggtext, spans_from_joining_print_as_cutting_every_member)
 			m[i].dfrom = AGG_UNALIGNED;
 		g.members = m;
 		nprinted = 0;
+		at_cut_each = 1;
 		aggtext_print(&g, print_cb, print_cb);
+		at_cut_each = 0;
 		cr_assert_str_eq(printed, want, "round %d", r);
 	}
 	cr_assert_gt(aligned, 20000 * 3);
+}
+
+/*
+ * Ranks' lines whose numbers have widths of their own (node3 and node12,
+ * [7] and [1023]): a member whose widths are the last cut member's takes
+ * that member's tokens. It prints as cutting every member does, whatever
+ * else differs (a word, a mark, a line cut short).
+ */
+Test(aggtext, members_like_the_last_one_print_as_cutting_each)
+{
+	static char		text[40][200], pres[40][32];
+	struct agg_group	g;
+	struct agg_member	m[40], copy[40];
+	char			want[65536];
+	size_t			n, i, j;
+	int			r, v[6], k;
+
+	srand(29);
+	for (r = 0; r < 20000; r++) {
+		n = 2 + (size_t)rand() % 39;
+		for (i = 0; i < n; i++) {
+			/* Widths change every few ranks, as rank numbers do. */
+			for (k = 0; k < 6; k++) {
+				static const int	w[] = { 1, 10, 100, 1000 };
+
+				v[k] = (int)i * (k + 1) + w[((int)i / (2 + k) +
+				    k) % 4] * (1 + rand() % 3);
+				if (rand() % 9 == 0)
+					v[k] = rand() % 100000;
+			}
+			m[i].len = (size_t)snprintf(text[i], sizeof text[i],
+			    "node%d:%d:%d [%d] NCCL INFO Channel %02d/32 : "
+			    "%d[%d] -> %d[%d] via P2P/IPC", v[0], v[1], v[1],
+			    v[2], r % 32, v[3], v[2], v[4], v[5]);
+			switch (rand() % 12) {
+			case 0:		/* a word */
+				memcpy(text[i] + m[i].len - 3, "TCP", 3);
+				break;
+			case 1:		/* a mark */
+				text[i][m[i].len - 4] = ':';
+				break;
+			case 2:		/* a line cut short */
+				m[i].len -= (size_t)rand() % 10;
+				break;
+			case 3:		/* a decimal point in a number */
+				for (j = 0; j < m[i].len; j++)
+					if (agg_digit(text[i][j]) &&
+					    j + 1 < m[i].len &&
+					    agg_digit(text[i][j + 1])) {
+						text[i][j + 1] = '.';
+						break;
+					}
+				break;
+			}
+			m[i].text = text[i];
+			m[i].rank = rand() % 5 == 0 ? rand() % 40 : (long)i;
+			m[i].pid = 100 + (long)i;
+			snprintf(pres[i], sizeof pres[i], "[rank %ld] ",
+			    m[i].rank);
+			m[i].prefix = pres[i];
+			m[i].chunk = NULL;
+			m[i].dfrom = AGG_UNALIGNED;
+		}
+		memset(&g, 0, sizeof g);
+		g.text = text[0];
+		g.len = m[0].len;
+		g.world = 40;
+		g.nmembers = n;
+		memcpy(copy, m, n * sizeof *m);
+		g.members = copy;
+		nprinted = 0;
+		aggtext_print(&g, print_cb, print_cb);
+		memcpy(want, printed, nprinted + 1);
+		g.members = m;
+		nprinted = 0;
+		at_cut_each = 1;
+		aggtext_print(&g, print_cb, print_cb);
+		at_cut_each = 0;
+		cr_assert_str_eq(want, printed, "round %d", r);
+	}
 }
 
 /* Values compared a word or two at a time are equal as memcmp() says. */
