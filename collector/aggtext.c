@@ -765,6 +765,10 @@ at_print_aligned(struct agg_group *g, aggregate_print_cb group,
 		txt[k] = m[k].text;
 	}
 	nt = aggtok_prev(r->text, r->len, rt);
+	/* Digits that differ in the rest of a line cut short: a mark, which
+	 * the cutting of each member compares. */
+	if (nt == AGG_TOK_MAX && to > rt[nt - 1].off)
+		return (0);
 	aggtok_span(rt, nt, from, to, &dlo, &dhi);
 	out.len = 0;
 	for (pos = dlo; pos < dhi; pos++) {
@@ -872,6 +876,12 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 				aggtok_span(rt, nt, r->dfrom < m[j].dfrom ?
 				    r->dfrom : m[j].dfrom, r->dto > m[j].dto ?
 				    r->dto : m[j].dto, &lo, &hi);
+				/* The rest of a line cut short is a mark. */
+				if (nt == AGG_TOK_MAX && hi == nt &&
+				    !at_same(r->text + rt[nt - 1].off,
+				    rt[nt - 1].len, m[j].text + rt[nt - 1].off,
+				    rt[nt - 1].len))
+					continue;
 				al = 2;
 			} else if (like != 0 && !at_cut_each &&
 			    nt < AGG_TOK_MAX && m[j].len == txtlen[like] &&

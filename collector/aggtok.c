@@ -433,5 +433,10 @@ aggtok_member(const char *x, size_t xn, const struct agg_tok *xt,
 	    xnt + 1 : AGG_TOK_MAX, lo, hi, &same) != xnt ||
 	    (!same && !at_align(x, xt, y, t, *lo, *hi)))
 		return (0);
+	/* Cut short, the last token is the rest of the line: a mark, which
+	 * its digits may change too. */
+	if (same && xnt == AGG_TOK_MAX && *hi == xnt &&
+	    !at_align(x, xt, y, xt, xnt - 1, xnt))
+		return (0);
 	return (same ? 2 : 1);
 }

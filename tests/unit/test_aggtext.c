@@ -749,3 +749,67 @@ Test(aggtext, values_compare_as_memcmp_does)
 	}
 	cr_assert_gt(equal, 50000);
 }
+
+/*
+ * A line of more than AGG_TOK_MAX tokens is cut short: its last token is
+ * the rest, compared as it is. Ranks whose lines differ only in a number
+ * there said different things: each value must show, whichever way the
+ * group is printed (the rest was taken as the first line's: "loss=1.5"
+ * stood for all four ranks).
+ */
+Test(aggtext, numbers_past_the_last_token_are_not_hidden)
+{
+	static char		text[4][8192];
+	static char		pres[4][32];
+	struct agg_group	g;
+	struct agg_member	m[4], copy[4];
+	size_t			i, k, len, f, e;
+	int			way;
+	char			want[32];
+
+	for (i = 0; i < 4; i++) {
+		len = (size_t)snprintf(text[i], sizeof text[i], "cfg");
+		for (k = 0; k < AGG_TOK_MAX; k++)
+			len += (size_t)snprintf(text[i] + len,
+			    sizeof text[i] - len, " k%zu=v", k);
+		len += (size_t)snprintf(text[i] + len, sizeof text[i] - len,
+		    " loss=%zu.5 end", i + 1);
+		m[i].text = text[i];
+		m[i].len = len;
+		m[i].rank = (long)i;
+		m[i].pid = 100 + (long)i;
+		snprintf(pres[i], sizeof pres[i], "[rank %zu] ", i);
+		m[i].prefix = pres[i];
+		m[i].chunk = NULL;
+	}
+	memset(&g, 0, sizeof g);
+	g.text = text[0];
+	g.len = m[0].len;
+	g.world = 4;
+	g.nmembers = 4;
+	for (way = 0; way < 3; way++) {
+		for (i = 0; i < 4; i++) {
+			m[i].dfrom = AGG_UNALIGNED;
+			if (way < 2 && aggtok_digit_diffs(m[i].text, g.text,
+			    g.len, &f, &e)) {
+				m[i].dfrom = (uint32_t)f;
+				m[i].dto = (uint32_t)e;
+			}
+		}
+		/* Way 1: not all aligned, so members are cut in turn. */
+		if (way == 1)
+			m[2].dfrom = AGG_UNALIGNED;
+		memcpy(copy, m, sizeof m);
+		g.members = copy;
+		nprinted = 0;
+		at_cut_each = way == 2;
+		aggtext_print(&g, print_cb, print_cb);
+		at_cut_each = 0;
+		for (i = 0; i < 4; i++) {
+			snprintf(want, sizeof want, "%zu.5", i + 1);
+			cr_assert_not_null(strstr(printed, want), "way %d: %s "
+			    "not shown: %.200s ... %s", way, want, printed,
+			    printed + (nprinted > 200 ? nprinted - 200 : 0));
+		}
+	}
+}
