@@ -230,7 +230,8 @@ at_sort_ints(size_t n)
 	static uint64_t		*key[2];
 	static uint32_t		*from[2];
 	static struct at_val	*uniq;
-	static size_t		 cap;
+	static uint32_t		*dense;
+	static size_t		 cap, dcap;
 	size_t			 i, nd, cnt[256], at, sum;
 	long long		 lo = vals[0].ll, hi = lo;
 	uint64_t		*k, *k2, *kt, range;
@@ -262,6 +263,25 @@ at_sort_ints(size_t n)
 			hi = vals[i].ll;
 	}
 	range = (uint64_t)(hi - lo);
+	/*
+	 * Few values over a short range (local ranks, a node's number): the
+	 * first place of each value, in value order, is the answer.
+	 */
+	if (range < 2 * (uint64_t)n) {
+		if (range + 1 > dcap) {
+			dcap = range + 1;
+			dense = xrealloc(dense, dcap * sizeof *dense);
+		}
+		memset(dense, 0xff, (range + 1) * sizeof *dense);
+		for (i = n; i-- > 0;)
+			dense[vals[i].ll - lo] = (uint32_t)i;
+		for (at = 0, nd = 0; at <= range; at++) {
+			if (dense[at] != UINT32_MAX)
+				uniq[nd++] = vals[dense[at]];
+		}
+		memcpy(vals, uniq, nd * sizeof *vals);
+		return (nd);
+	}
 	k = key[0], k2 = key[1], f = from[0], f2 = from[1];
 	for (i = 0; i < n; i++) {
 		k[i] = (uint64_t)(vals[i].ll - lo);
