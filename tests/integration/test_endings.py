@@ -14,7 +14,7 @@ import unittest
 SRCDIR = os.environ.get("MESHLOG_SRCDIR") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (MeshTest, PYTHON, SHIM, clean_env, events,  # noqa: E402
+from harness import (MeshTest, PYTHON, clean_env, events,  # noqa: E402
                      mpi_problem, read_records, run_on_pty, COLLECTOR)
 
 TORCH = "/usr/bin/python3"

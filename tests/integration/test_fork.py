@@ -13,8 +13,8 @@ import unittest
 SRCDIR = os.environ.get("MESHLOG_SRCDIR") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (MeshTest, PYTHON, CWRITER, SHIM, clean_env, events,  # noqa: E402
-                     line_records, read_records, run_on_pty)
+from harness import (MeshTest, PYTHON, CWRITER, clean_env, events,  # noqa: E402
+                     line_records, run_on_pty)
 
 WORKERS = """\
 import os

@@ -447,7 +447,6 @@ class MultiHostTest(MeshTest):
         self.start_mesh()
         frame = lambda t, body: (len(body).to_bytes(4, "big") + t +
                                  bytes(8) + body)
-        nonce = b"0" * 64
         # Garbage, a wrong proof, and a relay with another token.
         self.stranger(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         hello = json.dumps({"type": "relay_hello", "proto": 2,

@@ -6,7 +6,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import CWRITER, MeshTest, events, clean_env
+from harness import MeshTest, events, clean_env
 
 SRC = os.environ.get("MESHLOG_SRCDIR") or os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__))))

@@ -13,8 +13,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BUILD, CWRITER, CXXWRITER, PYTHON, SHIM, MeshTest,
-                     clean_env, line_records, read_records, read_until_eof,
-                     run_on_pty, type_on_pty, wait_serving)
+                     clean_env, line_records, read_records, run_on_pty,
+                     type_on_pty, wait_serving)
 
 PROBE = ("import os, sys, shutil\n"
          "print('isatty', os.isatty(1), sys.stdout.isatty(), os.isatty(2))\n"
