@@ -108,7 +108,7 @@ agg_digit(char c)
 
 /* aggtok.c: a line cut into tokens */
 /* Words compared per line; the rest of a longer line is one token. */
-#define AGG_TOK_MAX	64
+#define AGG_TOK_MAX	128
 struct agg_tok {
 	uint32_t	off;
 	uint32_t	len;

@@ -813,3 +813,54 @@ Test(aggtext, numbers_past_the_last_token_are_not_hidden)
 		}
 	}
 }
+
+/*
+ * A trainer's iteration line of about 70 tokens (Megatron's, with its
+ * throughput) groups whole: one line, each rank's values at each word.
+ * At 64 tokens its last values were in the rest, and each rank printed
+ * a line of its own.
+ */
+Test(aggtext, a_trainers_long_line_groups_whole)
+{
+	static char		text[4][512], pres[4][32];
+	struct agg_group	g;
+	struct agg_member	m[4];
+	size_t			i, f, e, lines = 0;
+
+	for (i = 0; i < 4; i++) {
+		m[i].len = (size_t)snprintf(text[i], sizeof text[i],
+		    " iteration      100/  500000 | consumed samples:         "
+		    "3200 | elapsed time per iteration (ms): %.1f | learning "
+		    "rate: 1.200E-04 | global batch size:    32 | lm loss: "
+		    "7.12345%zuE+00 | loss scale: 65536.0 | grad norm: 1.23%zu "
+		    "| number of skipped iterations:   0 | number of nan "
+		    "iterations:   0 | samples per second: 25.%zu | TFLOPs: "
+		    "123.%zu |", 1234.5 + (double)i, i, i, i, i);
+		m[i].text = text[i];
+		m[i].rank = (long)i;
+		m[i].pid = 100 + (long)i;
+		snprintf(pres[i], sizeof pres[i], "[rank %zu] ", i);
+		m[i].prefix = pres[i];
+		m[i].chunk = NULL;
+		m[i].dfrom = AGG_UNALIGNED;
+		if (aggtok_digit_diffs(text[i], text[0], m[i].len, &f, &e)) {
+			m[i].dfrom = (uint32_t)f;
+			m[i].dto = (uint32_t)e;
+		}
+	}
+	memset(&g, 0, sizeof g);
+	g.text = text[0];
+	g.len = m[0].len;
+	g.world = 4;
+	g.nmembers = 4;
+	g.members = m;
+	nprinted = 0;
+	aggtext_print(&g, print_cb, print_cb);
+	for (i = 0; i < nprinted; i++)
+		lines += printed[i] == '\n';
+	cr_assert_eq(lines, 1, "%s", printed);
+	cr_assert_not_null(strstr(printed, "grad norm: {1.230,1.231,1.232,"
+	    "1.233} |"), "%s", printed);
+	cr_assert_not_null(strstr(printed, "TFLOPs: {123.0,123.1,123.2,"
+	    "123.3} |"), "%s", printed);
+}
