@@ -134,6 +134,14 @@ int	aggtok_member(const char *x, size_t xn, const struct agg_tok *xt,
  */
 int	aggtok_digit_diffs(const char *x, const char *y, size_t n,
 	    size_t *first, size_t *end);
+/*
+ * Whether y, whose tokens are x's (xt, xnt) at the same places, has x's
+ * bytes in the last one when that is the rest of a line cut short at
+ * AGG_TOK_MAX tokens (a mark, compared as it is, which digits change
+ * too) and hi, the end of the tokens where they differ, reaches it.
+ */
+int	aggtok_rest_same(const char *x, const struct agg_tok *xt, size_t xnt,
+	    const char *y, size_t hi);
 /* The tokens of xt (xnt) from *lo to *hi hold bytes [first, end). */
 void	aggtok_span(const struct agg_tok *xt, size_t xnt, size_t first,
 	    size_t end, size_t *lo, size_t *hi);

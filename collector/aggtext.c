@@ -55,7 +55,6 @@ static const struct agg_tok **rows;	/* a line's members' tokens */
 static size_t		*rlo, *rhi;	/* where each may differ from r */
 static struct at_val	*vals;		/* what members said at a word */
 static const char	**txt;		/* a line's members' texts */
-static size_t		*txtlen;	/* and their lengths */
 static int		 at_cut_each;	/* tests: cut every member anew */
 
 static void
@@ -437,7 +436,7 @@ at_run(size_t n)
  * and the greatest in vals[nd - 1]; what sorting them and keeping one
  * of each gives there, without the sort (a line of 1,024 ranks sorted
  * 1,024 "nodeN" words at each printing). Distinct values are told by
- * their bytes, in a table of the values' hashes.
+ * their bytes, in a table of the values' hashes (shape_bytes).
  */
 static size_t
 at_select(size_t n)
@@ -460,9 +459,10 @@ at_select(size_t n)
 	for (i = 0; i < n; i++) {
 		const struct at_val	*v = &vals[i];
 
-		for (h = 0x9e3779b97f4a7c15ULL, j = 0; j < v->len; j++)
-			h = (h ^ (unsigned char)v->p[j]) * 0x100000001b3ULL;
-		for (j = (size_t)(h ^ h >> 29) & mask; slot[j] != 0;
+		/* Its high half folded in: a short value's last bytes reach
+		 * the hash's low bits only through its shift. */
+		h = shape_bytes(v->p, v->len);
+		for (j = (size_t)(h ^ h >> 32) & mask; slot[j] != 0;
 		    j = (j + 1) & mask) {
 			if (at_same(vals[slot[j] - 1].p, vals[slot[j] - 1].len,
 			    v->p, v->len))
@@ -699,7 +699,6 @@ at_room(size_t n, size_t nt)
 		vals = xrealloc(vals, capidx * sizeof *vals);
 		rows = xrealloc(rows, capidx * sizeof *rows);
 		txt = xrealloc(txt, capidx * sizeof *txt);
-		txtlen = xrealloc(txtlen, capidx * sizeof *txtlen);
 		rlo = xrealloc(rlo, capidx * sizeof *rlo);
 		rhi = xrealloc(rhi, capidx * sizeof *rhi);
 	}
@@ -896,15 +895,12 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 				aggtok_span(rt, nt, r->dfrom < m[j].dfrom ?
 				    r->dfrom : m[j].dfrom, r->dto > m[j].dto ?
 				    r->dto : m[j].dto, &lo, &hi);
-				/* The rest of a line cut short is a mark. */
-				if (nt == AGG_TOK_MAX && hi == nt &&
-				    !at_same(r->text + rt[nt - 1].off,
-				    rt[nt - 1].len, m[j].text + rt[nt - 1].off,
-				    rt[nt - 1].len))
+				if (!aggtok_rest_same(r->text, rt, nt,
+				    m[j].text, hi))
 					continue;
-				al = 2;
+				rows[ns] = rt;
 			} else if (like != 0 && !at_cut_each &&
-			    nt < AGG_TOK_MAX && m[j].len == txtlen[like] &&
+			    nt < AGG_TOK_MAX && m[j].len == m[idx[like]].len &&
 			    aggtok_digit_diffs(txt[like], m[j].text,
 			    m[j].len, &dlo2, &dhi2)) {
 				/*
@@ -923,18 +919,18 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 				if (rhi[like] > hi)
 					hi = rhi[like];
 				rows[ns] = rows[like];
-				al = 3;
 				like = ns;
 			} else if ((al = aggtok_member(r->text, r->len, rt,
 			    nt, m[j].text, m[j].len, mt, &lo, &hi)) == 0)
 				continue;
-			else if (al == 1)
+			else if (al == 2)	/* its tokens are r's */
+				rows[ns] = rt;
+			else {
+				rows[ns] = mt;
 				like = ns;
+			}
 			done[j] = 1;
-			if (al != 3)
-				rows[ns] = al == 2 ? rt : mt;
 			txt[ns] = m[j].text;
-			txtlen[ns] = m[j].len;
 			rlo[ns] = lo;
 			rhi[ns] = hi;
 			idx[ns++] = j;

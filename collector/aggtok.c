@@ -433,10 +433,17 @@ aggtok_member(const char *x, size_t xn, const struct agg_tok *xt,
 	    xnt + 1 : AGG_TOK_MAX, lo, hi, &same) != xnt ||
 	    (!same && !at_align(x, xt, y, t, *lo, *hi)))
 		return (0);
-	/* Cut short, the last token is the rest of the line: a mark, which
-	 * its digits may change too. */
-	if (same && xnt == AGG_TOK_MAX && *hi == xnt &&
-	    !at_align(x, xt, y, xt, xnt - 1, xnt))
+	if (same && !aggtok_rest_same(x, xt, xnt, y, *hi))
 		return (0);
 	return (same ? 2 : 1);
+}
+
+int
+aggtok_rest_same(const char *x, const struct agg_tok *xt, size_t xnt,
+    const char *y, size_t hi)
+{
+	const struct agg_tok	*t = &xt[xnt - 1];
+
+	return (xnt < AGG_TOK_MAX || hi < xnt ||
+	    memcmp(x + t->off, y + t->off, t->len) == 0);
 }
