@@ -136,6 +136,25 @@ Test(aggtext, numbers_parse_as_strtod_does)
 }
 
 /*
+ * The reference for the readings of vals[0..n): sorted into want with qsort
+ * and at_value_cmp, one of each kept; returns how many.
+ */
+static size_t
+sorted_once(struct at_val *want, size_t n)
+{
+	size_t	i, wn;
+
+	memcpy(want, vals, n * sizeof *vals);
+	qsort(want, n, sizeof *want, at_value_cmp);
+	for (i = 1, wn = 1; i < n; i++) {
+		if (!at_same(want[i].p, want[i].len, want[wn - 1].p,
+		    want[wn - 1].len))
+			want[wn++] = want[i];
+	}
+	return (wn);
+}
+
+/*
  * Values that are all plain integers are sorted by a radix sort; it must
  * keep the values, in the order, that qsort with at_value_cmp keeps.
  */
@@ -173,13 +192,7 @@ Test(aggtext, integers_sort_as_the_comparison_sorts)
 		/* Values already in order (they count up with the rank). */
 		if (round % 3 == 0)
 			qsort(vals, n, sizeof *vals, at_value_cmp);
-		memcpy(want, vals, n * sizeof *vals);
-		qsort(want, n, sizeof *want, at_value_cmp);
-		for (i = 1, wn = 1; i < n; i++) {
-			if (!at_same(want[i].p, want[i].len, want[wn - 1].p,
-			    want[wn - 1].len))
-				want[wn++] = want[i];
-		}
+		wn = sorted_once(want, n);
 		nd = at_sort_ints(n);
 		cr_assert_eq(nd, wn, "round %d: %zu values, not %zu", round,
 		    nd, wn);
@@ -257,13 +270,7 @@ Test(aggtext, many_values_read_as_their_sort_reads_them)
 		}
 		if (round % 7 == 0)
 			qsort(vals, n, sizeof *vals, by_ll);
-		memcpy(want, vals, n * sizeof *vals);
-		qsort(want, n, sizeof *want, at_value_cmp);
-		for (i = 1, wn = 1; i < n; i++) {
-			if (!at_same(want[i].p, want[i].len, want[wn - 1].p,
-			    want[wn - 1].len))
-				want[wn++] = want[i];
-		}
+		wn = sorted_once(want, n);
 		nd = at_select(n);
 		cr_assert_eq(nd, wn, "round %d: %zu values, not %zu", round,
 		    nd, wn);
