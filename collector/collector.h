@@ -520,8 +520,11 @@ int	jsonlog_failed(void);
  * set and the old file kept.
  */
 int	jsonlog_reopen(const char *path);
-/* Flush and close. */
-void	jsonlog_close(void);
+/*
+ * Flush and close; with sync, wait until the log is on the disk (fsync)
+ * first.
+ */
+void	jsonlog_close(int sync);
 
 /* dest.c */
 

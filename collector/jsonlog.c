@@ -577,7 +577,7 @@ jsonlog_failed(void)
 }
 
 void
-jsonlog_close(void)
+jsonlog_close(int sync)
 {
 	if (jsonlog_fd == -1)
 		return;
@@ -590,7 +590,7 @@ jsonlog_close(void)
 		event_free(jretry);
 		jretry = NULL;
 	}
-	if (fsync(jsonlog_fd) == -1 && errno != EINVAL)
+	if (sync && fsync(jsonlog_fd) == -1 && errno != EINVAL)
 		log_warn("JSON log fsync: %s", strerror(errno));
 	close(jsonlog_fd);
 	jsonlog_fd = -1;

@@ -705,9 +705,16 @@ main(int argc, char **argv)
 		summarize();
 	/* What this host wrote reaches the upstream before we go. */
 	upstream_finish(10000);
-	/* Drops are recorded in the JSON log, so it closes last. */
+	/*
+	 * Drops are recorded in the JSON log, so it closes last. Synced when
+	 * the job failed, as journald syncs after a critical message: the
+	 * account of a failure outlives the reboot that often follows one.
+	 * A job that succeeded leaves its log to the kernel's writeback, as
+	 * tee or a launcher's log files do, and ends without waiting for the
+	 * disk (0.1 s for 170 MB on a virtual machine).
+	 */
 	dest_drain_all(2000);
-	jsonlog_close();
+	jsonlog_close(summary_any_failure() || (launching && status != 0));
 	link_close_all();
 	server_close();
 	runtime_cleanup();

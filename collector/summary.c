@@ -435,6 +435,12 @@ summary_build(const struct summary_proc *live, size_t nlive,
 	return (o);
 }
 
+int
+summary_any_failure(void)
+{
+	return (have_first);
+}
+
 void
 summary_reset(void)
 {

@@ -47,6 +47,8 @@ void	 summary_add(const struct summary_proc *, const struct ending_lines *);
  */
 json_t	*summary_build(const struct summary_proc *live, size_t nlive,
 	    const char *log);
+/* Whether a process's end failed the job so far (summary_failure). */
+int	 summary_any_failure(void);
 /* Forget every account (tests). */
 void	 summary_reset(void);
 /*

@@ -57,6 +57,34 @@ main(int argc, char **argv)
 }
 """
 
+# Notes the file each fsync(2) is on, into $FSYNC_NOTED, then syncs.
+FSYNC_NOTED = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int
+fsync(int fd)
+{
+	const char	*noted = getenv("FSYNC_NOTED");
+	char		 link[64], path[4096];
+	ssize_t		 n;
+	int		 o;
+
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof path - 1);
+	if (noted != NULL && n > 0 && (o = open(noted, O_WRONLY | O_APPEND |
+	    O_CREAT | O_CLOEXEC, 0600)) != -1) {
+		path[n++] = '\n';
+		(void)write(o, path, (size_t)n);
+		close(o);
+	}
+	return ((int)syscall(SYS_fsync, fd));
+}
+"""
+
 
 def closed_by_pid(records):
     return {r["pid"]: r for r in events(records, "source_closed")}
@@ -475,6 +503,41 @@ class Endings(MeshTest):
                          {"count": 2, "failed": 0, "not_failures": 0,
                           "failures": None,
                           "lines": 4, "warnings": 1, "errors": 0})
+
+    def syncs_of_the_log(self, cmd):
+        """Run cmd under a collector whose fsync(2) calls are noted (a
+        library preloaded into it); how many were on the JSON log."""
+        lib = os.path.join(self.tmp, "fsyncs.so")
+        noted = os.path.join(self.tmp, "fsyncs")
+        if not os.path.exists(lib):
+            src = self.script("fsyncs.c", FSYNC_NOTED)
+            subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", lib, src],
+                           check=True)
+        if os.path.exists(noted):
+            os.unlink(noted)
+        self.json = os.path.join(self.tmp, "log%d.jsonl" % len(os.listdir(
+            self.tmp)))
+        p = self.launch(cmd, env=clean_env(LD_PRELOAD=lib,
+                                           FSYNC_NOTED=noted))
+        with open(noted, "a+") as f:
+            f.seek(0)
+            paths = f.read().splitlines()
+        return p, paths.count(os.path.realpath(self.json))
+
+    def test_the_log_is_synced_at_the_end_of_a_failed_job_only(self):
+        # A failed job's account outlives the reboot that often follows
+        # a hardware failure; a job that succeeded does not wait for the
+        # disk (journald syncs after a critical message only, and tee
+        # never). A crash fails the job even when the command ends 0.
+        crash = ("%s -c 'import os; print(1, flush=True); os.abort()'; "
+                 "exit 0" % PYTHON)
+        for cmd, rc, synced in ((["true"], 0, 0),
+                                (["sh", "-c", "echo hi"], 0, 0),
+                                (["sh", "-c", "echo no; exit 3"], 3, 1),
+                                (["sh", "-c", crash], 0, 1)):
+            p, n = self.syncs_of_the_log(cmd)
+            self.assertEqual((p.returncode, n), (rc, synced),
+                             (cmd, p.stderr))
 
     def test_pipelines_and_tests_are_not_failures(self):
         # yes | head ends yes by SIGPIPE, and grep -q answers with its

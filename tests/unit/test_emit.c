@@ -124,7 +124,7 @@ compare_mix(void)
 		stream_bytes_end(way ? &b : &a);
 		at.tv_nsec = 6000;
 	}
-	jsonlog_close();
+	jsonlog_close(1);
 	log = slurp(path, &loglen);
 	unlink(path);
 	cr_assert_eq(loglen % 2, 0);
@@ -200,7 +200,7 @@ both_ways(const char *const *pieces)
 		}
 		stream_bytes_end(&st[way]);
 	}
-	jsonlog_close();
+	jsonlog_close(1);
 	log = slurp(path, &loglen);
 	unlink(path);
 	cr_assert(loglen % 2 == 0 && memcmp(log, log + loglen / 2,
@@ -249,7 +249,7 @@ Test(emit, a_traceback_among_whole_lines_is_seen)
 	stream_bytes_at(&s, buf, n, &at);
 	cr_assert_neq(src.trace_at.tv_sec, 0);
 	cr_assert_eq(s.seq, 21);
-	jsonlog_close();
+	jsonlog_close(1);
 	unlink(path);
 }
 
@@ -298,7 +298,7 @@ Test(emit, relayed_lines_are_recorded_as_the_escaper_does)
 			jsonlog_commit_counted(n, NULL);
 		}
 	}
-	jsonlog_close();
+	jsonlog_close(1);
 	log = slurp(path, &loglen);
 	unlink(path);
 	cr_assert_gt(s[0].seq, 1000);
