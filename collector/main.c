@@ -711,7 +711,7 @@ main(int argc, char **argv)
 	 * account of a failure outlives the reboot that often follows one.
 	 * A job that succeeded leaves its log to the kernel's writeback, as
 	 * tee or a launcher's log files do, and ends without waiting for the
-	 * disk (0.1 s for 170 MB on a virtual machine).
+	 * disk (0.1 s for 200 MB on a virtual machine).
 	 */
 	dest_drain_all(2000);
 	jsonlog_close(summary_any_failure() || (launching && status != 0));
