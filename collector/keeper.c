@@ -43,7 +43,19 @@
 #include "keeper.h"
 
 enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3,
-    KEEPER_LOG = 4, KEEPER_SLOTS = 5, KEEPER_QUEUE = 6, KEEPER_UNQUEUE = 7 };
+    KEEPER_LOG = 4, KEEPER_SLOTS = 5, KEEPER_QUEUE = 6, KEEPER_UNQUEUE = 7,
+    KEEPER_SIGNAL = 8 };
+
+/*
+ * The signals a launch-mode collector passes on: the keeper ignores them
+ * and holds them blocked, so that one sent to the whole process group
+ * waits there (a blocked signal is never discarded as ignored), and the
+ * collector can tell it from one sent to the collector alone.
+ */
+static const int keeper_witness_sigs[] = { SIGINT, SIGTERM, SIGHUP,
+    SIGQUIT };
+#define KEEPER_NWITNESS	\
+	(sizeof keeper_witness_sigs / sizeof keeper_witness_sigs[0])
 
 /*
  * One message on the keeper socket. KEEPER_ADD: descriptors follow by mask
@@ -56,6 +68,7 @@ enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3,
  * (struct keeper_slot), whose numbers KEEPER_ADD gives, and that of the
  * read being cut (struct keeper_reading). KEEPER_QUEUE: a destination and
  * the memfd of its queue (destq.c), by id; KEEPER_UNQUEUE lets it go.
+ * KEEPER_SIGNAL: let the signal in mask, one of keeper_witness_sigs, go.
  */
 struct keeper_msg {
 	uint32_t	op;
@@ -75,6 +88,19 @@ struct keeper_msg {
 #define KEEPER_ANSWER_S		2
 /* Offers of one source that went unanswered before it stays here. */
 #define KEEPER_TRIES		3
+
+/* Whether sig is one of keeper_witness_sigs. */
+static int
+keeper_witness_sig(int sig)
+{
+	size_t	i;
+
+	for (i = 0; i < KEEPER_NWITNESS; i++) {
+		if (keeper_witness_sigs[i] == sig)
+			return (1);
+	}
+	return (0);
+}
 
 /* What the keeper holds for one source. */
 struct keeper_entry {
@@ -774,6 +800,9 @@ keeper_main(int sock)
 			}
 		} else if (m.op == KEEPER_UNQUEUE)
 			destq_unkeep(m.id);
+		else if (m.op == KEEPER_SIGNAL && keeper_witness_sig(
+		    (int)m.mask))
+			signal((int)m.mask, SIG_IGN);	/* drops it */
 		else if (m.op == KEEPER_PATH && plen > 0) {
 			free(keeper_path);
 			keeper_path = xstrndup(msg + sizeof m, plen);
@@ -800,7 +829,9 @@ keeper_main(int sock)
 void
 keeper_start(void)
 {
-	int	sv[2], devnull;
+	sigset_t	witness;
+	size_t		i;
+	int		sv[2], devnull;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
 		fatal("socketpair");
@@ -813,9 +844,12 @@ keeper_start(void)
 		if (cfg.ready_fd != -1)
 			close(cfg.ready_fd);
 		/* Outlive the collector; stop only when the writers do. */
-		signal(SIGINT, SIG_IGN);
-		signal(SIGTERM, SIG_IGN);
-		signal(SIGHUP, SIG_IGN);
+		sigemptyset(&witness);
+		for (i = 0; i < KEEPER_NWITNESS; i++) {
+			signal(keeper_witness_sigs[i], SIG_IGN);
+			sigaddset(&witness, keeper_witness_sigs[i]);
+		}
+		sigprocmask(SIG_BLOCK, &witness, NULL);
 		signal(SIGPIPE, SIG_IGN);
 		prctl(PR_SET_NAME, "meshlog-keeper");
 		if ((devnull = open("/dev/null", O_RDONLY)) != -1) {
@@ -885,6 +919,33 @@ keeper_add(uint64_t id, const int pipes[2], const int dests[2],
 		fds[nfds++] = claim;
 	}
 	keeper_send(&m, identity, identity != NULL ? len : 0, fds, nfds);
+}
+
+int
+keeper_witnessed(int sig)
+{
+	struct keeper_msg	 m = { KEEPER_SIGNAL, (uint32_t)sig, 0,
+				    { -1, -1 } };
+	char			 path[64], line[128];
+	unsigned long long	 pending = 0;
+	FILE			*f;
+
+	if (keeper_pid <= 0 || keeper_sock == -1 || !keeper_witness_sig(sig))
+		return (0);
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)keeper_pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return (0);
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, "ShdPnd:", 7) == 0) {
+			pending = strtoull(line + 7, NULL, 16);
+			break;
+		}
+	}
+	fclose(f);
+	if (!(pending & (1ULL << (sig - 1))))
+		return (0);
+	keeper_send(&m, NULL, 0, NULL, 0);
+	return (1);
 }
 
 void

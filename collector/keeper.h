@@ -42,6 +42,12 @@ int	keeper_claimed(int fd);
  * waiting while one still there takes it. 1 taken, -1 not.
  */
 int	keeper_settle(int sock, uint32_t *claim, int gone);
+/*
+ * Whether signal sig (one a launch passes on) was sent to the process
+ * group rather than to the collector alone: it reached the keeper too,
+ * which holds it blocked. The keeper then lets it go.
+ */
+int	keeper_witnessed(int sig);
 /* The keeper lets go of a source's streams (bit i: stream i). */
 void	keeper_close(uint64_t id, unsigned streams);
 /* Serve mode: the socket a restarted collector will listen on. */

@@ -240,3 +240,10 @@ launch_signal(int sig)
 	if (child > 0 && child_status == -1)
 		kill(child, sig);
 }
+
+int
+launch_in_our_group(void)
+{
+	return (child > 0 && child_status == -1 && getpgid(child) ==
+	    getpgrp());
+}

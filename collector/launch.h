@@ -25,5 +25,7 @@ void	launch_end_as_child(void);
 long	launch_child(int *raw);
 /* Forward a termination signal to the command. */
 void	launch_signal(int sig);
+/* Whether the command runs in the collector's process group. */
+int	launch_in_our_group(void);
 
 #endif

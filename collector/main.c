@@ -191,6 +191,7 @@ signal_cb(int sig, short what, void *arg)
 {
 	static char	said[NSIG];
 	char		text[128];
+	int		group;
 
 	/* Serving, SIGHUP reopens the JSON log (after logrotate's mv). */
 	if (!launching && sig == SIGHUP) {
@@ -208,22 +209,29 @@ signal_cb(int sig, short what, void *arg)
 		return;
 	}
 	/*
-	 * A terminal's ^C or ^\ already reached the command (same
-	 * foreground process group): passed on, the command would get it
-	 * twice. Anything else is passed on.
+	 * A signal sent to the whole process group (timeout(1), kill --
+	 * -PGID, a script's kill 0, a terminal's ^C or ^\) reached the
+	 * keeper too, and the command if it is still in that group: passed
+	 * on, the command would get it twice. The keeper is asked first, so
+	 * that it lets every such signal go. A terminal's is not even said.
+	 * Anything else is passed on.
 	 */
+	group = keeper_witnessed(sig) && launch_in_our_group();
 	if ((sig == SIGINT || sig == SIGQUIT) && launch_foreground())
 		return;
 	/* Who ended the job, when it was not its own doing: said once. */
 	if (!said[sig < NSIG ? sig : 0]++) {
-		snprintf(text, sizeof text, "SIG%s received: passed on to the "
-		    "command (pid %ld)\n", sigabbrev_np(sig) != NULL ?
-		    sigabbrev_np(sig) : "?", (long)launch_child(NULL));
+		snprintf(text, sizeof text, group ? "SIG%s received by the "
+		    "process group of the command (pid %ld)\n" : "SIG%s "
+		    "received: passed on to the command (pid %ld)\n",
+		    sigabbrev_np(sig) != NULL ? sigabbrev_np(sig) : "?",
+		    (long)launch_child(NULL));
 		console_text("meshlog: ");
 		console_text(text);
 		log_debug("%s", text);
 	}
-	launch_signal(sig);
+	if (!group)
+		launch_signal(sig);
 }
 
 /* SIGCHLD: the loop checks the command after every pass. */

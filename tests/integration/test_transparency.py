@@ -229,6 +229,74 @@ class WithCollector(MeshTest):
         # SIG_IGN is 1, SIG_DFL 0: as inherited, SIGTERM left alone.
         self.assertEqual(out.decode().split("\n")[:2], ["1 1 0", "survived"])
 
+    def test_a_signal_to_the_process_group_reaches_the_command_once(self):
+        # timeout(1) signals its process group; so do a script's kill 0,
+        # kill -- -PGID and the command's own kill 0. The command, in
+        # that group, has the signal already: passed on as well, it came
+        # twice (a Python handler ran twice; torchrun's shutdown was
+        # interrupted by the second). A signal sent to the collector
+        # alone, by a process of the same group, is still passed on.
+        # The keeper, in the group too, outlives a group's SIGQUIT.
+        probe = ("import os, signal, sys, time\n"
+                 "n = {signal.SIGTERM: 0, signal.SIGQUIT: 0}\n"
+                 "def h(s, f):\n"
+                 "    n[s] += 1\n"
+                 "for s in n:\n"
+                 "    signal.signal(s, h)\n"
+                 "print('up', flush=True)\n"
+                 "if sys.argv[1:] == ['own']:\n"
+                 "    os.kill(0, signal.SIGTERM)\n"
+                 "time.sleep(1.5)\n"
+                 "print(n[signal.SIGTERM], n[signal.SIGQUIT], flush=True)"
+                 "\n")
+        path = os.path.join(self.tmp, "probe.py")
+        with open(path, "w") as f:
+            f.write(probe)
+        ways = {
+            "timeout": 'timeout -s TERM 0.8 %s',
+            "script": '%s & sleep 0.8; trap "" TERM; kill -TERM 0; wait',
+            "quit": '%s & sleep 0.8; trap "" QUIT; kill -QUIT 0; wait',
+            "own": '%s own',
+            "sibling": '%s & p=$!; sleep 0.8; kill -TERM $p; wait',
+        }
+        for way, shape in ways.items():
+            got = []
+            for pre in ("", "%s -q -s %s -- " % (
+                    self.collector_path(), os.path.join(self.tmp,
+                                                        way + ".sock"))):
+                cmd = shape % (pre + "%s %s" % (PYTHON, path))
+                # Its own session: a group of its own to signal.
+                p = subprocess.run(["sh", "-c", cmd], capture_output=True,
+                                   env=clean_env(), timeout=60,
+                                   start_new_session=True)
+                got.append(p.stdout.decode().split("\n")[:2])
+            self.assertEqual(got[1], got[0], (way, p.stderr))
+            self.assertEqual(got[0][1], "0 1" if way == "quit" else "1 0",
+                             way)
+
+    def test_the_keeper_outlives_a_quit_sent_to_the_group(self):
+        p = subprocess.Popen([self.collector_path(), "-q", "-s",
+                              os.path.join(self.tmp, "q.sock"), "--", "sh",
+                              "-c", "trap '' QUIT; echo up; sleep 1; "
+                              "kill -QUIT 0; sleep 1; echo done"],
+                             stdout=subprocess.PIPE, env=clean_env(),
+                             start_new_session=True)
+        self.assertEqual(p.stdout.readline(), b"up\n")
+        with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+            kids = [int(k) for k in f.read().split()]
+        keeper = []
+        for k in kids:
+            with open("/proc/%d/comm" % k) as f:
+                if f.read() == "meshlog-keeper\n":
+                    keeper.append(k)
+        self.assertEqual(len(keeper), 1, kids)
+        self.assertEqual(p.stdout.readline(), b"done\n")
+        with open("/proc/%d/stat" % keeper[0]) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        self.assertNotIn(state, ("Z", "X"))
+        p.stdout.close()
+        self.assertEqual(p.wait(timeout=60), 0)
+
     def test_launch_passes_limits_and_signal_mask_through(self):
         # The collector raises its own descriptor limit to hold many
         # sources; the job gets the limit it was started with (a higher
