@@ -930,18 +930,23 @@ keeper_witnessed(int sig)
 	unsigned long long	 pending = 0;
 	FILE			*f;
 
+	int			 known = 0;
+
 	if (keeper_pid <= 0 || keeper_sock == -1 || !keeper_witness_sig(sig))
-		return (0);
+		return (-1);
 	snprintf(path, sizeof path, "/proc/%ld/status", (long)keeper_pid);
 	if ((f = fopen(path, "re")) == NULL)
-		return (0);
+		return (-1);
 	while (fgets(line, sizeof line, f) != NULL) {
 		if (strncmp(line, "ShdPnd:", 7) == 0) {
 			pending = strtoull(line + 7, NULL, 16);
+			known = 1;
 			break;
 		}
 	}
 	fclose(f);
+	if (!known)
+		return (-1);
 	if (!(pending & (1ULL << (sig - 1))))
 		return (0);
 	keeper_send(&m, NULL, 0, NULL, 0);

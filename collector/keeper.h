@@ -45,7 +45,8 @@ int	keeper_settle(int sock, uint32_t *claim, int gone);
 /*
  * Whether signal sig (one a launch passes on) was sent to the process
  * group rather than to the collector alone: it reached the keeper too,
- * which holds it blocked. The keeper then lets it go.
+ * which holds it blocked. The keeper then lets it go. 1 yes, 0 no, -1
+ * cannot tell (no keeper).
  */
 int	keeper_witnessed(int sig);
 /* The keeper lets go of a source's streams (bit i: stream i). */

@@ -185,13 +185,57 @@ default_socket(int launch)
 static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT };
 #define NSIGS	((int)(sizeof sigs / sizeof sigs[0]))
 
+/*
+ * How long a signal sent to the collector alone waits before it is passed
+ * on, for one sent to the process group that may follow it: timeout(1)
+ * signals the collector, then the group. And how long after one sent to
+ * the group the same signal is taken for the other half of it.
+ */
+#define FORWARD_WAIT_MS	50
+
+static struct event	*forward_ev[NSIG];
+static long long	 group_seen_ms[NSIG];	/* last one sent to the group */
+
+/* Say once what became of the first of each signal. */
+static void
+signal_said(int sig, int group)
+{
+	static char	said[NSIG];
+	char		text[128];
+
+	/* Who ended the job, when it was not its own doing: said once. */
+	if (said[sig]++)
+		return;
+	snprintf(text, sizeof text, group ? "SIG%s received by the process "
+	    "group of the command (pid %ld)\n" : "SIG%s received: passed on "
+	    "to the command (pid %ld)\n", sigabbrev_np(sig) != NULL ?
+	    sigabbrev_np(sig) : "?", (long)launch_child(NULL));
+	console_text("meshlog: ");
+	console_text(text);
+	log_debug("%s", text);
+}
+
+/* A signal sent to the collector alone, FORWARD_WAIT_MS ago. */
+static void
+forward_cb(int fd, short what, void *arg)
+{
+	int	sig = (int)(intptr_t)arg;
+
+	if (keeper_witnessed(sig) == 1 && launch_in_our_group()) {
+		group_seen_ms[sig] = clock_now_ms();
+		signal_said(sig, 1);
+		return;
+	}
+	signal_said(sig, 0);
+	launch_signal(sig);
+}
+
 /* SIGINT, SIGTERM, SIGHUP, SIGQUIT. */
 static void
 signal_cb(int sig, short what, void *arg)
 {
-	static char	said[NSIG];
-	char		text[128];
-	int		group;
+	struct timeval	wait = { 0, FORWARD_WAIT_MS * 1000 };
+	int		group, seen;
 
 	/* Serving, SIGHUP reopens the JSON log (after logrotate's mv). */
 	if (!launching && sig == SIGHUP) {
@@ -208,30 +252,48 @@ signal_cb(int sig, short what, void *arg)
 		quit = 1;
 		return;
 	}
+	if (sig <= 0 || sig >= NSIG)
+		return;
 	/*
 	 * A signal sent to the whole process group (timeout(1), kill --
 	 * -PGID, a script's kill 0, a terminal's ^C or ^\) reached the
 	 * keeper too, and the command if it is still in that group: passed
-	 * on, the command would get it twice. The keeper is asked first, so
-	 * that it lets every such signal go. A terminal's is not even said.
-	 * Anything else is passed on.
+	 * on, the command would get it twice. A terminal's ^C or ^\ is not
+	 * even said. Without a keeper to ask, ^C and ^\ are told by the
+	 * collector being in its terminal's foreground. Anything else, a
+	 * kill -INT of the collector alone too, is passed on, once no such
+	 * signal to the group followed it.
 	 */
-	group = keeper_witnessed(sig) && launch_in_our_group();
-	if ((sig == SIGINT || sig == SIGQUIT) && launch_foreground())
-		return;
-	/* Who ended the job, when it was not its own doing: said once. */
-	if (!said[sig < NSIG ? sig : 0]++) {
-		snprintf(text, sizeof text, group ? "SIG%s received by the "
-		    "process group of the command (pid %ld)\n" : "SIG%s "
-		    "received: passed on to the command (pid %ld)\n",
-		    sigabbrev_np(sig) != NULL ? sigabbrev_np(sig) : "?",
-		    (long)launch_child(NULL));
-		console_text("meshlog: ");
-		console_text(text);
-		log_debug("%s", text);
+	seen = keeper_witnessed(sig);
+	group = seen == 1 && launch_in_our_group();
+	if (group) {
+		group_seen_ms[sig] = clock_now_ms();
+		if (forward_ev[sig] != NULL)
+			evtimer_del(forward_ev[sig]);
 	}
-	if (!group)
+	if ((sig == SIGINT || sig == SIGQUIT) && (seen == -1 || group) &&
+	    launch_foreground())
+		return;
+	if (group) {
+		signal_said(sig, 1);
+		return;
+	}
+	/* The collector's own half of timeout's two (it and the group). */
+	if (seen == 0 && group_seen_ms[sig] != 0 &&
+	    clock_now_ms() - group_seen_ms[sig] < FORWARD_WAIT_MS)
+		return;
+	if (seen == -1) {
+		signal_said(sig, 0);
 		launch_signal(sig);
+		return;
+	}
+	if (forward_ev[sig] == NULL && (forward_ev[sig] = evtimer_new(base,
+	    forward_cb, (void *)(intptr_t)sig)) == NULL) {
+		forward_cb(-1, 0, (void *)(intptr_t)sig);
+		return;
+	}
+	if (!evtimer_pending(forward_ev[sig], NULL))
+		evtimer_add(forward_ev[sig], &wait);
 }
 
 /* SIGCHLD: the loop checks the command after every pass. */
@@ -734,6 +796,10 @@ main(int argc, char **argv)
 	for (i = 0; i < NSIGS; i++) {
 		if (ev[i] != NULL)
 			event_free(ev[i]);
+	}
+	for (i = 0; i < NSIG; i++) {
+		if (forward_ev[i] != NULL)
+			event_free(forward_ev[i]);
 	}
 	free(path);
 	cfg.socket_path = NULL;

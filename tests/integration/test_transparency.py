@@ -3,6 +3,7 @@ line; with one, isatty and the window size answer as the original
 destination, and the process gets no thread and no extra descriptor."""
 import errno
 import os
+import pty
 import re
 import shutil
 import signal
@@ -273,6 +274,53 @@ class WithCollector(MeshTest):
             self.assertEqual(got[1], got[0], (way, p.stderr))
             self.assertEqual(got[0][1], "0 1" if way == "quit" else "1 0",
                              way)
+
+    def test_an_interrupt_on_a_terminal_reaches_the_command_once(self):
+        # In its terminal's foreground, a ^C reaches the command once,
+        # from the terminal; a kill -INT of the collector alone (from
+        # another terminal, an IDE's stop button) is passed on, as it
+        # reaches the command when there is no collector. It was
+        # swallowed: the foreground was taken to mean a terminal's ^C.
+        probe = ("import signal, time\n"
+                 "n = 0\n"
+                 "def h(s, f):\n"
+                 "    global n\n"
+                 "    n += 1\n"
+                 "signal.signal(signal.SIGINT, h)\n"
+                 "print('up', flush=True)\n"
+                 "time.sleep(1.5)\n"
+                 "print('caught', n, flush=True)\n")
+
+        def on_pty(cmd, how):
+            pid, master = pty.fork()
+            if pid == 0:
+                os.execvpe(cmd[0], cmd, clean_env())
+            out = b""
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                if b"up" not in out and b"up" in out + chunk:
+                    time.sleep(0.3)
+                    if how == "key":
+                        os.write(master, b"\x03")
+                    else:
+                        os.kill(pid, signal.SIGINT)
+                out += chunk
+            os.waitpid(pid, 0)
+            os.close(master)
+            return re.findall(rb"caught \d+", out)
+
+        for how in ("key", "kill"):
+            plain = on_pty([PYTHON, "-c", probe], how)
+            self.assertEqual(plain, [b"caught 1"], how)
+            self.assertEqual(on_pty([self.collector_path(), "-q", "-s",
+                                     os.path.join(self.tmp, how + ".sock"),
+                                     "--", PYTHON, "-c", probe], how),
+                             plain, how)
 
     def test_the_keeper_outlives_a_quit_sent_to_the_group(self):
         p = subprocess.Popen([self.collector_path(), "-q", "-s",
