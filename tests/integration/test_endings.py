@@ -517,8 +517,12 @@ class Endings(MeshTest):
             os.unlink(noted)
         self.json = os.path.join(self.tmp, "log%d.jsonl" % len(os.listdir(
             self.tmp)))
-        p = self.launch(cmd, env=clean_env(LD_PRELOAD=lib,
-                                           FSYNC_NOTED=noted))
+        # An AddressSanitizer build's collector runs with a library
+        # preloaded before its runtime only when told it may.
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        p = self.launch(cmd, env=clean_env(
+            LD_PRELOAD=lib, FSYNC_NOTED=noted, ASAN_OPTIONS=(
+                asan + ":" if asan else "") + "verify_asan_link_order=0"))
         with open(noted, "a+") as f:
             f.seek(0)
             paths = f.read().splitlines()
