@@ -53,7 +53,7 @@ enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3,
  * collector can tell it from one sent to the collector alone.
  */
 static const int keeper_witness_sigs[] = { SIGINT, SIGTERM, SIGHUP,
-    SIGQUIT };
+    SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM };
 #define KEEPER_NWITNESS	\
 	(sizeof keeper_witness_sigs / sizeof keeper_witness_sigs[0])
 

@@ -31,7 +31,7 @@ static int	inherited_closed[3];	/* fds 0-2 closed when started */
 
 /* The signals whose inherited disposition the job gets back. */
 static const int launch_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE,
-    SIGQUIT };
+    SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM };
 
 void
 launch_note_inherited(void)

@@ -181,8 +181,13 @@ default_socket(int launch)
 	return (path);
 }
 
-/* The signals main() watches. */
-static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT };
+/*
+ * The signals main() watches. SIGUSR1, SIGUSR2 and SIGALRM only with a
+ * command, to pass on: a scheduler warns a job with one before its time
+ * is up (Slurm's --signal), and their default would end the collector.
+ */
+static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT,
+    SIGUSR1, SIGUSR2, SIGALRM };
 #define NSIGS	((int)(sizeof sigs / sizeof sigs[0]))
 
 /*
@@ -230,7 +235,7 @@ forward_cb(int fd, short what, void *arg)
 	launch_signal(sig);
 }
 
-/* SIGINT, SIGTERM, SIGHUP, SIGQUIT. */
+/* SIGINT, SIGTERM, SIGHUP, SIGQUIT; and SIGUSR1, SIGUSR2, SIGALRM. */
 static void
 signal_cb(int sig, short what, void *arg)
 {
@@ -699,10 +704,11 @@ main(int argc, char **argv)
 	for (i = 0; i < NSIGS; i++) {
 		/*
 		 * Ignored when we started (nohup): stay ignored, pass nothing.
-		 * SIGQUIT (^\) keeps its default when serving.
+		 * SIGQUIT (^\) and the rest keep their default when serving.
 		 */
-		if (launch_ignored(sigs[i]) || (sigs[i] == SIGQUIT &&
-		    !launching)) {
+		if (launch_ignored(sigs[i]) || (!launching && sigs[i] !=
+		    SIGINT && sigs[i] != SIGTERM && sigs[i] != SIGHUP &&
+		    sigs[i] != SIGCHLD)) {
 			ev[i] = NULL;
 			continue;
 		}

@@ -275,6 +275,44 @@ class WithCollector(MeshTest):
             self.assertEqual(got[0][1], "0 1" if way == "quit" else "1 0",
                              way)
 
+    def test_a_schedulers_warning_signal_reaches_the_command(self):
+        # Slurm's --signal=USR1@60 warns a job that its time is nearly
+        # up (Lightning requeues on it); SIGUSR1's default ended the
+        # collector (status 138) and the command never got it. Sent to
+        # the group or to the collector alone, the command gets it once
+        # and the job ends as it would.
+        probe = ("import signal, time\n"
+                 "n = {s: 0 for s in (signal.SIGUSR1, signal.SIGUSR2,"
+                 " signal.SIGALRM)}\n"
+                 "def h(s, f):\n"
+                 "    n[s] += 1\n"
+                 "for s in n:\n"
+                 "    signal.signal(s, h)\n"
+                 "print('up', flush=True)\n"
+                 "time.sleep(1.5)\n"
+                 "print(*n.values(), flush=True)\n")
+        path = os.path.join(self.tmp, "warned.py")
+        with open(path, "w") as f:
+            f.write(probe)
+        ways = {
+            "group": '%s & sleep 0.8; trap "" USR1 USR2 ALRM; '
+                     'kill -USR1 0; kill -USR2 0; kill -ALRM 0; wait $!',
+            "alone": '%s & p=$!; sleep 0.8; kill -USR1 $p; sleep 0.1; '
+                     'kill -USR2 $p; sleep 0.1; kill -ALRM $p; wait $p',
+        }
+        for way, shape in ways.items():
+            got = []
+            for pre in ("", "%s -q -s %s -- " % (
+                    self.collector_path(), os.path.join(self.tmp,
+                                                        way + ".sock"))):
+                p = subprocess.run(
+                    ["sh", "-c", shape % (pre + "%s %s" % (PYTHON, path)) +
+                     "; echo rc=$?"], capture_output=True, env=clean_env(),
+                    timeout=60, start_new_session=True)
+                got.append(p.stdout.decode().split("\n")[:3])
+            self.assertEqual(got[0], ["up", "1 1 1", "rc=0"], way)
+            self.assertEqual(got[1], got[0], (way, p.stderr))
+
     def test_an_interrupt_on_a_terminal_reaches_the_command_once(self):
         # In its terminal's foreground, a ^C reaches the command once,
         # from the terminal; a kill -INT of the collector alone (from
