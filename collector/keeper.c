@@ -47,17 +47,6 @@ enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3,
     KEEPER_SIGNAL = 8 };
 
 /*
- * The signals a launch-mode collector passes on: the keeper ignores them
- * and holds them blocked, so that one sent to the whole process group
- * waits there (a blocked signal is never discarded as ignored), and the
- * collector can tell it from one sent to the collector alone.
- */
-static const int keeper_witness_sigs[] = { SIGINT, SIGTERM, SIGHUP,
-    SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM };
-#define KEEPER_NWITNESS	\
-	(sizeof keeper_witness_sigs / sizeof keeper_witness_sigs[0])
-
-/*
  * One message on the keeper socket. KEEPER_ADD: descriptors follow by mask
  * bit (2i: pipe of stream i, 2i+1: its dest, 4: the process's pidfd), and
  * the source's identity (JSON) follows the header. KEEPER_CLOSE: bit i
@@ -68,7 +57,7 @@ static const int keeper_witness_sigs[] = { SIGINT, SIGTERM, SIGHUP,
  * (struct keeper_slot), whose numbers KEEPER_ADD gives, and that of the
  * read being cut (struct keeper_reading). KEEPER_QUEUE: a destination and
  * the memfd of its queue (destq.c), by id; KEEPER_UNQUEUE lets it go.
- * KEEPER_SIGNAL: let the signal in mask, one of keeper_witness_sigs, go.
+ * KEEPER_SIGNAL: let the signal in mask, one the keeper holds, go.
  */
 struct keeper_msg {
 	uint32_t	op;
@@ -88,19 +77,6 @@ struct keeper_msg {
 #define KEEPER_ANSWER_S		2
 /* Offers of one source that went unanswered before it stays here. */
 #define KEEPER_TRIES		3
-
-/* Whether sig is one of keeper_witness_sigs. */
-static int
-keeper_witness_sig(int sig)
-{
-	size_t	i;
-
-	for (i = 0; i < KEEPER_NWITNESS; i++) {
-		if (keeper_witness_sigs[i] == sig)
-			return (1);
-	}
-	return (0);
-}
 
 /* What the keeper holds for one source. */
 struct keeper_entry {
@@ -123,6 +99,7 @@ struct keeper_entry {
 
 static int	keeper_sock = -1;
 static pid_t	keeper_pid = -1;
+static sigset_t	keeper_hold;		/* held blocked (keeper_start) */
 static char	*keeper_path;		/* serve mode's socket, in the keeper */
 static int	 keeper_logfd = -1;	/* the JSON log, in the keeper */
 static int	 keeper_logbuf = -1;	/* its buffer (jsonlog.c) */
@@ -800,8 +777,8 @@ keeper_main(int sock)
 			}
 		} else if (m.op == KEEPER_UNQUEUE)
 			destq_unkeep(m.id);
-		else if (m.op == KEEPER_SIGNAL && keeper_witness_sig(
-		    (int)m.mask))
+		else if (m.op == KEEPER_SIGNAL && m.mask < NSIG &&
+		    sigismember(&keeper_hold, (int)m.mask) == 1)
 			signal((int)m.mask, SIG_IGN);	/* drops it */
 		else if (m.op == KEEPER_PATH && plen > 0) {
 			free(keeper_path);
@@ -827,11 +804,9 @@ keeper_main(int sock)
 }
 
 void
-keeper_start(void)
+keeper_start(const sigset_t *hold)
 {
-	sigset_t	witness;
-	size_t		i;
-	int		sv[2], devnull;
+	int	sv[2], devnull, sig;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
 		fatal("socketpair");
@@ -844,12 +819,12 @@ keeper_start(void)
 		if (cfg.ready_fd != -1)
 			close(cfg.ready_fd);
 		/* Outlive the collector; stop only when the writers do. */
-		sigemptyset(&witness);
-		for (i = 0; i < KEEPER_NWITNESS; i++) {
-			signal(keeper_witness_sigs[i], SIG_IGN);
-			sigaddset(&witness, keeper_witness_sigs[i]);
+		keeper_hold = *hold;
+		for (sig = 1; sig < NSIG; sig++) {
+			if (sigismember(hold, sig) == 1)
+				signal(sig, SIG_IGN);
 		}
-		sigprocmask(SIG_BLOCK, &witness, NULL);
+		sigprocmask(SIG_BLOCK, hold, NULL);
 		signal(SIGPIPE, SIG_IGN);
 		prctl(PR_SET_NAME, "meshlog-keeper");
 		if ((devnull = open("/dev/null", O_RDONLY)) != -1) {
@@ -921,36 +896,18 @@ keeper_add(uint64_t id, const int pipes[2], const int dests[2],
 	keeper_send(&m, identity, identity != NULL ? len : 0, fds, nfds);
 }
 
-int
-keeper_witnessed(int sig)
+pid_t
+keeper_pid_of(void)
 {
-	struct keeper_msg	 m = { KEEPER_SIGNAL, (uint32_t)sig, 0,
-				    { -1, -1 } };
-	char			 path[64], line[128];
-	unsigned long long	 pending = 0;
-	FILE			*f;
+	return (keeper_sock != -1 ? keeper_pid : -1);
+}
 
-	int			 known = 0;
+void
+keeper_drop(int sig)
+{
+	struct keeper_msg	m = { KEEPER_SIGNAL, (uint32_t)sig, 0, { -1, -1 } };
 
-	if (keeper_pid <= 0 || keeper_sock == -1 || !keeper_witness_sig(sig))
-		return (-1);
-	snprintf(path, sizeof path, "/proc/%ld/status", (long)keeper_pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return (-1);
-	while (fgets(line, sizeof line, f) != NULL) {
-		if (strncmp(line, "ShdPnd:", 7) == 0) {
-			pending = strtoull(line + 7, NULL, 16);
-			known = 1;
-			break;
-		}
-	}
-	fclose(f);
-	if (!known)
-		return (-1);
-	if (!(pending & (1ULL << (sig - 1))))
-		return (0);
 	keeper_send(&m, NULL, 0, NULL, 0);
-	return (1);
 }
 
 void

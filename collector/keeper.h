@@ -9,8 +9,13 @@
 
 #include "collector.h"
 
-/* Fork the keeper; call before anything else is opened. */
-void	keeper_start(void);
+/*
+ * Fork the keeper; call before anything else is opened. It ignores the
+ * signals in hold and holds them blocked: one sent to the whole process
+ * group waits there (a blocked signal is never discarded as ignored), so
+ * that the collector can tell it from one sent to it alone.
+ */
+void	keeper_start(const sigset_t *hold);
 /*
  * Hand the keeper a source's descriptors (-1 where absent) and its identity
  * (JSON of len bytes, as source_handover reads it; NULL: none); claim is
@@ -42,13 +47,10 @@ int	keeper_claimed(int fd);
  * waiting while one still there takes it. 1 taken, -1 not.
  */
 int	keeper_settle(int sock, uint32_t *claim, int gone);
-/*
- * Whether signal sig (one a launch passes on) was sent to the process
- * group rather than to the collector alone: it reached the keeper too,
- * which holds it blocked. The keeper then lets it go. 1 yes, 0 no, -1
- * cannot tell (no keeper).
- */
-int	keeper_witnessed(int sig);
+/* The keeper's pid, or -1 when there is none to ask. */
+pid_t	keeper_pid_of(void);
+/* The keeper lets go of a signal it holds pending. */
+void	keeper_drop(int sig);
 /* The keeper lets go of a source's streams (bit i: stream i). */
 void	keeper_close(uint64_t id, unsigned streams);
 /* Serve mode: the socket a restarted collector will listen on. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "collector.h"
+#include "keeper.h"
 #include "launch.h"
 
 static pid_t	child = -1;
@@ -246,4 +247,44 @@ launch_in_our_group(void)
 {
 	return (child > 0 && child_status == -1 && getpgid(child) ==
 	    getpgrp());
+}
+
+void
+launch_hold(sigset_t *set)
+{
+	size_t	i;
+
+	sigemptyset(set);
+	for (i = 0; i < sizeof launch_sigs / sizeof launch_sigs[0]; i++) {
+		if (launch_sigs[i] != SIGPIPE)
+			sigaddset(set, launch_sigs[i]);
+	}
+}
+
+int
+launch_group_signal(int sig)
+{
+	unsigned long long	 pending;
+	char			 path[64], line[128];
+	pid_t			 keeper = keeper_pid_of();
+	FILE			*f;
+	int			 seen = -1;
+
+	if (keeper <= 0 || sig <= 0 || sig > 64)
+		return (-1);
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)keeper);
+	if ((f = fopen(path, "re")) == NULL)
+		return (-1);
+	/* Signals sent to the process, pending: a mask in hexadecimal. */
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, "ShdPnd:", 7) == 0) {
+			pending = strtoull(line + 7, NULL, 16);
+			seen = (pending >> (sig - 1)) & 1;
+			break;
+		}
+	}
+	fclose(f);
+	if (seen == 1)
+		keeper_drop(sig);
+	return (seen);
 }

@@ -27,5 +27,14 @@ long	launch_child(int *raw);
 void	launch_signal(int sig);
 /* Whether the command runs in the collector's process group. */
 int	launch_in_our_group(void);
+/* The signals passed on, which the keeper holds (keeper_start). */
+void	launch_hold(sigset_t *set);
+/*
+ * Whether signal sig, which the collector got, was sent to the whole
+ * process group rather than to the collector alone: the keeper, in that
+ * group, has it pending too (and is told to let it go). 1 yes, 0 no, -1
+ * cannot tell (no keeper).
+ */
+int	launch_group_signal(int sig);
 
 #endif

@@ -226,7 +226,7 @@ forward_cb(int fd, short what, void *arg)
 {
 	int	sig = (int)(intptr_t)arg;
 
-	if (keeper_witnessed(sig) == 1 && launch_in_our_group()) {
+	if (launch_group_signal(sig) == 1 && launch_in_our_group()) {
 		group_seen_ms[sig] = clock_now_ms();
 		signal_said(sig, 1);
 		return;
@@ -269,7 +269,7 @@ signal_cb(int sig, short what, void *arg)
 	 * kill -INT of the collector alone too, is passed on, once no such
 	 * signal to the group followed it.
 	 */
-	seen = keeper_witnessed(sig);
+	seen = launch_group_signal(sig);
 	group = seen == 1 && launch_in_our_group();
 	if (group) {
 		group_seen_ms[sig] = clock_now_ms();
@@ -444,6 +444,7 @@ main(int argc, char **argv)
 	};
 	struct event	*ev[NSIGS], *idle = NULL;
 	struct timeval	 second = { 1, 0 };
+	sigset_t	 hold;
 	char		*path = NULL, *end, *cause = NULL, *copy, *cwd, *abs;
 	long long	 size, json_max = 0;
 	int		 json_keep = 0;
@@ -668,7 +669,8 @@ main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
-	keeper_start();
+	launch_hold(&hold);
+	keeper_start(&hold);
 	if ((base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	path = cfg.socket_path != NULL ? xstrdup(cfg.socket_path) :

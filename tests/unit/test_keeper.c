@@ -25,6 +25,8 @@ struct config		 cfg;
 struct event_base	*base;
 
 static char	 path[64];
+/* The keeper holds nothing blocked here: no signal is passed on. */
+static sigset_t	 hold;
 
 static void
 setup(void)
@@ -98,7 +100,7 @@ die_holding(int nflushed, int nheld, int nthrough, size_t size)
 	pid = fork();
 	cr_assert(pid != -1);
 	if (pid == 0) {
-		keeper_start();
+		keeper_start(&hold);
 		if (jsonlog_open(path) != 0)
 			_exit(3);
 		for (i = 0; i < nflushed + nheld; i++) {
@@ -223,7 +225,7 @@ queue_dies(int fd, unsigned seed, int moving)
 	struct destq		q;
 	struct destq_head	h;
 
-	keeper_start();
+	keeper_start(&hold);
 	destq_init(&q, fd);
 	queue_ops(&q, fd, seed);
 	if (moving) {
