@@ -182,15 +182,6 @@ default_socket(int launch)
 }
 
 /*
- * The signals main() watches. SIGUSR1, SIGUSR2 and SIGALRM only with a
- * command, to pass on: a scheduler warns a job with one before its time
- * is up (Slurm's --signal), and their default would end the collector.
- */
-static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT,
-    SIGUSR1, SIGUSR2, SIGALRM };
-#define NSIGS	((int)(sizeof sigs / sizeof sigs[0]))
-
-/*
  * How long a signal sent to the collector alone waits before it is passed
  * on, for one sent to the process group that may follow it: timeout(1)
  * signals the collector, then the group. And how long after one sent to
@@ -235,7 +226,7 @@ forward_cb(int fd, short what, void *arg)
 	launch_signal(sig);
 }
 
-/* SIGINT, SIGTERM, SIGHUP, SIGQUIT; and SIGUSR1, SIGUSR2, SIGALRM. */
+/* Serving, SIGINT, SIGTERM and SIGHUP; with a command, those it passes on. */
 static void
 signal_cb(int sig, short what, void *arg)
 {
@@ -442,7 +433,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct event	*ev[NSIGS], *idle = NULL;
+	struct event	*ev[NSIG] = { NULL }, *idle = NULL;
 	struct timeval	 second = { 1, 0 };
 	sigset_t	 hold;
 	char		*path = NULL, *end, *cause = NULL, *copy, *cwd, *abs;
@@ -703,19 +694,21 @@ main(int argc, char **argv)
 	console_set_mode(&(struct console_mode){ .on = cfg.console &&
 	    cfg.upstream == NULL, .window = cfg.aggregate, .level =
 	    cfg.level, .ranks = cfg.ranks, .nranks = cfg.nranks });
-	for (i = 0; i < NSIGS; i++) {
+	for (i = 1; i < NSIG; i++) {
 		/*
-		 * Ignored when we started (nohup): stay ignored, pass nothing.
-		 * SIGQUIT (^\) and the rest keep their default when serving.
+		 * With a command, the signals it passes on (launch_hold: a
+		 * scheduler warns a job with SIGUSR1, whose default would
+		 * end the collector); serving, SIGINT, SIGTERM and SIGHUP,
+		 * and SIGQUIT (^\) and the rest keep their default. Ignored
+		 * when we started (nohup): stay ignored, pass nothing.
 		 */
-		if (launch_ignored(sigs[i]) || (!launching && sigs[i] !=
-		    SIGINT && sigs[i] != SIGTERM && sigs[i] != SIGHUP &&
-		    sigs[i] != SIGCHLD)) {
-			ev[i] = NULL;
+		if (i != SIGCHLD && !(launching ? sigismember(&hold, i) == 1 :
+		    i == SIGINT || i == SIGTERM || i == SIGHUP))
 			continue;
-		}
-		ev[i] = evsignal_new(base, sigs[i], sigs[i] == SIGCHLD ?
-		    sigchld_cb : signal_cb, NULL);
+		if (launch_ignored(i))
+			continue;
+		ev[i] = evsignal_new(base, i, i == SIGCHLD ? sigchld_cb :
+		    signal_cb, NULL);
 		if (ev[i] == NULL || event_add(ev[i], NULL) != 0)
 			fatalx("cannot watch signals");
 	}
@@ -801,11 +794,9 @@ main(int argc, char **argv)
 		free(launch_dir);
 		launch_dir = NULL;
 	}
-	for (i = 0; i < NSIGS; i++) {
+	for (i = 0; i < NSIG; i++) {
 		if (ev[i] != NULL)
 			event_free(ev[i]);
-	}
-	for (i = 0; i < NSIG; i++) {
 		if (forward_ev[i] != NULL)
 			event_free(forward_ev[i]);
 	}
