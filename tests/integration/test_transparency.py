@@ -230,6 +230,28 @@ class WithCollector(MeshTest):
         # SIG_IGN is 1, SIG_DFL 0: as inherited, SIGTERM left alone.
         self.assertEqual(out.decode().split("\n")[:2], ["1 1 0", "survived"])
 
+    def signalled(self, probe, ways, lines):
+        """For each way (a shell command, %s the probe's), the first lines
+        of its output run plainly and with the probe under a launch
+        collector, each in a session of its own (a group of its own to
+        signal); {way: (plain, meshlog, meshlog's stderr)}."""
+        path = os.path.join(self.tmp, "probe.py")
+        with open(path, "w") as f:
+            f.write(probe)
+        got = {}
+        for way, shape in ways.items():
+            outs = []
+            for pre in ("", "%s -q -s %s -- " % (
+                    self.collector_path(), os.path.join(self.tmp,
+                                                        way + ".sock"))):
+                p = subprocess.run(
+                    ["sh", "-c", shape % (pre + "%s %s" % (PYTHON, path))],
+                    capture_output=True, env=clean_env(), timeout=60,
+                    start_new_session=True)
+                outs.append(p.stdout.decode().split("\n")[:lines])
+            got[way] = (outs[0], outs[1], p.stderr)
+        return got
+
     def test_a_signal_to_the_process_group_reaches_the_command_once(self):
         # timeout(1) signals its process group; so do a script's kill 0,
         # kill -- -PGID and the command's own kill 0. The command, in
@@ -250,9 +272,6 @@ class WithCollector(MeshTest):
                  "time.sleep(1.5)\n"
                  "print(n[signal.SIGTERM], n[signal.SIGQUIT], flush=True)"
                  "\n")
-        path = os.path.join(self.tmp, "probe.py")
-        with open(path, "w") as f:
-            f.write(probe)
         ways = {
             "timeout": 'timeout -s TERM 0.8 %s',
             "script": '%s & sleep 0.8; trap "" TERM; kill -TERM 0; wait',
@@ -260,19 +279,10 @@ class WithCollector(MeshTest):
             "own": '%s own',
             "sibling": '%s & p=$!; sleep 0.8; kill -TERM $p; wait',
         }
-        for way, shape in ways.items():
-            got = []
-            for pre in ("", "%s -q -s %s -- " % (
-                    self.collector_path(), os.path.join(self.tmp,
-                                                        way + ".sock"))):
-                cmd = shape % (pre + "%s %s" % (PYTHON, path))
-                # Its own session: a group of its own to signal.
-                p = subprocess.run(["sh", "-c", cmd], capture_output=True,
-                                   env=clean_env(), timeout=60,
-                                   start_new_session=True)
-                got.append(p.stdout.decode().split("\n")[:2])
-            self.assertEqual(got[1], got[0], (way, p.stderr))
-            self.assertEqual(got[0][1], "0 1" if way == "quit" else "1 0",
+        for way, (plain, meshlog, err) in self.signalled(probe, ways,
+                                                         2).items():
+            self.assertEqual(meshlog, plain, (way, err))
+            self.assertEqual(plain[1], "0 1" if way == "quit" else "1 0",
                              way)
 
     def test_a_schedulers_warning_signal_reaches_the_command(self):
@@ -291,27 +301,18 @@ class WithCollector(MeshTest):
                  "print('up', flush=True)\n"
                  "time.sleep(1.5)\n"
                  "print(*n.values(), flush=True)\n")
-        path = os.path.join(self.tmp, "warned.py")
-        with open(path, "w") as f:
-            f.write(probe)
         ways = {
             "group": '%s & sleep 0.8; trap "" USR1 USR2 ALRM; '
-                     'kill -USR1 0; kill -USR2 0; kill -ALRM 0; wait $!',
+                     'kill -USR1 0; kill -USR2 0; kill -ALRM 0; wait $!; '
+                     'echo rc=$?',
             "alone": '%s & p=$!; sleep 0.8; kill -USR1 $p; sleep 0.1; '
-                     'kill -USR2 $p; sleep 0.1; kill -ALRM $p; wait $p',
+                     'kill -USR2 $p; sleep 0.1; kill -ALRM $p; wait $p; '
+                     'echo rc=$?',
         }
-        for way, shape in ways.items():
-            got = []
-            for pre in ("", "%s -q -s %s -- " % (
-                    self.collector_path(), os.path.join(self.tmp,
-                                                        way + ".sock"))):
-                p = subprocess.run(
-                    ["sh", "-c", shape % (pre + "%s %s" % (PYTHON, path)) +
-                     "; echo rc=$?"], capture_output=True, env=clean_env(),
-                    timeout=60, start_new_session=True)
-                got.append(p.stdout.decode().split("\n")[:3])
-            self.assertEqual(got[0], ["up", "1 1 1", "rc=0"], way)
-            self.assertEqual(got[1], got[0], (way, p.stderr))
+        for way, (plain, meshlog, err) in self.signalled(probe, ways,
+                                                         3).items():
+            self.assertEqual(plain, ["up", "1 1 1", "rc=0"], way)
+            self.assertEqual(meshlog, plain, (way, err))
 
     def test_an_interrupt_on_a_terminal_reaches_the_command_once(self):
         # In its terminal's foreground, a ^C reaches the command once,
