@@ -278,13 +278,9 @@ signal_cb(int sig, short what, void *arg)
 	if (seen == 0 && group_seen_ms[sig] != 0 &&
 	    clock_now_ms() - group_seen_ms[sig] < FORWARD_WAIT_MS)
 		return;
-	if (seen == -1) {
-		signal_said(sig, 0);
-		launch_signal(sig);
-		return;
-	}
-	if (forward_ev[sig] == NULL && (forward_ev[sig] = evtimer_new(base,
-	    forward_cb, (void *)(intptr_t)sig)) == NULL) {
+	/* With no keeper to ask, nothing to wait for: passed on now. */
+	if (seen == -1 || (forward_ev[sig] == NULL && (forward_ev[sig] =
+	    evtimer_new(base, forward_cb, (void *)(intptr_t)sig)) == NULL)) {
 		forward_cb(-1, 0, (void *)(intptr_t)sig);
 		return;
 	}
