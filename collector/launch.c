@@ -30,15 +30,39 @@ static struct rlimit inherited_nofile;	/* main() raises ours */
 static int	have_nofile;
 static int	inherited_closed[3];	/* fds 0-2 closed when started */
 
+/*
+ * The signals passed on: every one whose default ends a process and that
+ * only another process sends (Slurm's --signal takes any), as the
+ * command would get it without us. Not those the kernel sends a process
+ * for its own doing (SIGSEGV, SIGXCPU, SIGSYS, ...).
+ */
+static const int launch_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+    SIGUSR1, SIGUSR2, SIGALRM, SIGPWR, SIGVTALRM, SIGPROF, SIGIO,
+    SIGSTKFLT };
+
 /* The signals whose inherited disposition the job gets back. */
-static const int launch_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE,
-    SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM };
+static void
+launch_sigset(sigset_t *set, int pipe_too)
+{
+	size_t	i;
+	int	sig;
+
+	sigemptyset(set);
+	for (i = 0; i < sizeof launch_sigs / sizeof launch_sigs[0]; i++)
+		sigaddset(set, launch_sigs[i]);
+	for (sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		sigaddset(set, sig);
+	if (pipe_too)
+		sigaddset(set, SIGPIPE);
+}
 
 void
 launch_note_inherited(void)
 {
 	struct sigaction	sa;
+	sigset_t		set;
 	size_t			i;
+	int			sig;
 
 	/*
 	 * A descriptor 0-2 left closed would be the next file opened (the
@@ -56,10 +80,11 @@ launch_note_inherited(void)
 	if (sigprocmask(SIG_SETMASK, NULL, &inherited_mask) != 0)
 		sigemptyset(&inherited_mask);
 	sigemptyset(&inherited_ignores);
-	for (i = 0; i < sizeof launch_sigs / sizeof launch_sigs[0]; i++) {
-		if (sigaction(launch_sigs[i], NULL, &sa) == 0 &&
-		    sa.sa_handler == SIG_IGN)
-			sigaddset(&inherited_ignores, launch_sigs[i]);
+	launch_sigset(&set, 1);
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sigismember(&set, sig) == 1 &&
+		    sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+			sigaddset(&inherited_ignores, sig);
 	}
 }
 
@@ -133,7 +158,9 @@ launch_start(char *const *argv, const char *socket_path)
 	const char	*shim = launch_shim_path(), *old;
 	char		*preload;
 	char		 resolved[PATH_MAX];
+	sigset_t	 set;
 	size_t		 i;
+	int		 sig;
 
 	if (!launch_exists(shim))
 		fatalx("preload library not found: %s (set MESHLOG_PRELOAD)",
@@ -163,9 +190,12 @@ launch_start(char *const *argv, const char *socket_path)
 		}
 		if (have_nofile)
 			(void)setrlimit(RLIMIT_NOFILE, &inherited_nofile);
-		for (i = 0; i < sizeof launch_sigs / sizeof launch_sigs[0]; i++)
-			signal(launch_sigs[i], launch_ignored(launch_sigs[i]) ?
-			    SIG_IGN : SIG_DFL);
+		launch_sigset(&set, 1);
+		for (sig = 1; sig < NSIG; sig++) {
+			if (sigismember(&set, sig) == 1)
+				signal(sig, launch_ignored(sig) ? SIG_IGN :
+				    SIG_DFL);
+		}
 		setenv("LD_PRELOAD", preload, 1);
 		setenv(MESHLOG_ENV_SOCKET, socket_path, 1);
 		execvp(argv[0], argv);
@@ -252,13 +282,7 @@ launch_in_our_group(void)
 void
 launch_hold(sigset_t *set)
 {
-	size_t	i;
-
-	sigemptyset(set);
-	for (i = 0; i < sizeof launch_sigs / sizeof launch_sigs[0]; i++) {
-		if (launch_sigs[i] != SIGPIPE)
-			sigaddset(set, launch_sigs[i]);
-	}
+	launch_sigset(set, 0);
 }
 
 int

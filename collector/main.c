@@ -197,15 +197,15 @@ static void
 signal_said(int sig, int group)
 {
 	static char	said[NSIG];
-	char		text[128];
+	char		text[128], name[32];
 
 	/* Who ended the job, when it was not its own doing: said once. */
 	if (said[sig]++)
 		return;
-	snprintf(text, sizeof text, group ? "SIG%s received by the process "
-	    "group of the command (pid %ld)\n" : "SIG%s received: passed on "
-	    "to the command (pid %ld)\n", sigabbrev_np(sig) != NULL ?
-	    sigabbrev_np(sig) : "?", (long)launch_child(NULL));
+	summary_signame(sig, name, sizeof name);
+	snprintf(text, sizeof text, group ? "%s received by the process "
+	    "group of the command (pid %ld)\n" : "%s received: passed on "
+	    "to the command (pid %ld)\n", name, (long)launch_child(NULL));
 	console_text("meshlog: ");
 	console_text(text);
 	log_debug("%s", text);

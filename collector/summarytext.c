@@ -25,6 +25,8 @@ summary_signame(int sig, char *buf, size_t len)
 
 	if (abbrev != NULL)
 		snprintf(buf, len, "SIG%s", abbrev);
+	else if (sig >= SIGRTMIN && sig <= SIGRTMAX)
+		snprintf(buf, len, "SIGRTMIN+%d", sig - SIGRTMIN);
 	else
 		snprintf(buf, len, "%d", sig);
 }

@@ -288,12 +288,15 @@ class WithCollector(MeshTest):
     def test_a_schedulers_warning_signal_reaches_the_command(self):
         # Slurm's --signal=USR1@60 warns a job that its time is nearly
         # up (Lightning requeues on it); SIGUSR1's default ended the
-        # collector (status 138) and the command never got it. Sent to
-        # the group or to the collector alone, the command gets it once
-        # and the job ends as it would.
+        # collector (status 138) and the command never got it. --signal
+        # takes any signal: SIGPWR or a real-time one ended the
+        # collector too, and the command went on without its log. Sent
+        # to the group or to the collector alone, the command gets each
+        # once and the job ends as it would.
         probe = ("import signal, time\n"
                  "n = {s: 0 for s in (signal.SIGUSR1, signal.SIGUSR2,"
-                 " signal.SIGALRM)}\n"
+                 " signal.SIGALRM, signal.SIGPWR, signal.SIGVTALRM,"
+                 " signal.SIGRTMIN + 2)}\n"
                  "def h(s, f):\n"
                  "    n[s] += 1\n"
                  "for s in n:\n"
@@ -301,17 +304,21 @@ class WithCollector(MeshTest):
                  "print('up', flush=True)\n"
                  "time.sleep(1.5)\n"
                  "print(*n.values(), flush=True)\n")
+        # By number: sh's kill knows no real-time names.
+        rt = signal.SIGRTMIN + 2
         ways = {
-            "group": '%s & sleep 0.8; trap "" USR1 USR2 ALRM; '
-                     'kill -USR1 0; kill -USR2 0; kill -ALRM 0; wait $!; '
-                     'echo rc=$?',
-            "alone": '%s & p=$!; sleep 0.8; kill -USR1 $p; sleep 0.1; '
-                     'kill -USR2 $p; sleep 0.1; kill -ALRM $p; wait $p; '
-                     'echo rc=$?',
+            "group": '%%s & sleep 0.8; trap "" USR1 USR2 ALRM PWR VTALRM '
+                     '%d; kill -USR1 0; kill -USR2 0; kill -ALRM 0; '
+                     'kill -PWR 0; kill -VTALRM 0; kill -%d 0; wait $!; '
+                     'echo rc=$?' % (rt, rt),
+            "alone": '%%s & p=$!; sleep 0.8; kill -USR1 $p; sleep 0.1; '
+                     'kill -USR2 $p; sleep 0.1; kill -ALRM $p; '
+                     'kill -PWR $p; kill -VTALRM $p; kill -%d $p; '
+                     'wait $p; echo rc=$?' % rt,
         }
         for way, (plain, meshlog, err) in self.signalled(probe, ways,
                                                          3).items():
-            self.assertEqual(plain, ["up", "1 1 1", "rc=0"], way)
+            self.assertEqual(plain, ["up", "1 1 1 1 1 1", "rc=0"], way)
             self.assertEqual(meshlog, plain, (way, err))
 
     def test_an_interrupt_on_a_terminal_reaches_the_command_once(self):
