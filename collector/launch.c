@@ -32,13 +32,14 @@ static int	inherited_closed[3];	/* fds 0-2 closed when started */
 
 /*
  * The signals passed on: every one whose default ends a process and that
- * only another process sends (Slurm's --signal takes any), as the
- * command would get it without us. Not those the kernel sends a process
- * for its own doing (SIGSEGV, SIGXCPU, SIGSYS, ...).
+ * only another process sends (Slurm's --signal takes any), and a stop and
+ * a continue, as the command would get them without us. Not those the
+ * kernel sends a process for its own doing (SIGSEGV, SIGXCPU, SIGTTIN,
+ * ...).
  */
 static const int launch_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT,
     SIGUSR1, SIGUSR2, SIGALRM, SIGPWR, SIGVTALRM, SIGPROF, SIGIO,
-    SIGSTKFLT };
+    SIGSTKFLT, SIGTSTP, SIGCONT };
 
 /* The signals whose inherited disposition the job gets back. */
 static void

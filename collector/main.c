@@ -226,6 +226,24 @@ forward_cb(int fd, short what, void *arg)
 	launch_signal(sig);
 }
 
+/*
+ * Stop as SIGTSTP's default would (not at all in an orphaned process
+ * group), with libevent's handler put back once continued.
+ */
+static void
+stop_self(void)
+{
+	struct sigaction	sa, old;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTSTP, &sa, &old) != 0)
+		return;
+	(void)raise(SIGTSTP);
+	(void)sigaction(SIGTSTP, &old, NULL);
+}
+
 /* Serving, SIGINT, SIGTERM and SIGHUP; with a command, those it passes on. */
 static void
 signal_cb(int sig, short what, void *arg)
@@ -270,6 +288,22 @@ signal_cb(int sig, short what, void *arg)
 	if ((sig == SIGINT || sig == SIGQUIT) && (seen == -1 || group) &&
 	    launch_foreground())
 		return;
+	/*
+	 * A stop or a continue waits for no pair: passed on at once when
+	 * sent to the collector alone. Stopped, the collector stops too, as
+	 * the command would have, so that the shell sees its job stopped.
+	 */
+	if (sig == SIGTSTP || sig == SIGCONT) {
+		if (!group && !(seen == -1 && launch_foreground())) {
+			log_debug("SIG%s received: passed on to pid %ld",
+			    sig == SIGTSTP ? "TSTP" : "CONT",
+			    launch_child(NULL));
+			launch_signal(sig);
+		}
+		if (sig == SIGTSTP)
+			stop_self();
+		return;
+	}
 	if (group) {
 		signal_said(sig, 1);
 		return;

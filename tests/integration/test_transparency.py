@@ -5,6 +5,7 @@ import errno
 import os
 import pty
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -320,6 +321,103 @@ class WithCollector(MeshTest):
                                                          3).items():
             self.assertEqual(plain, ["up", "1 1 1 1 1 1", "rc=0"], way)
             self.assertEqual(meshlog, plain, (way, err))
+
+    def test_a_stop_and_a_continue_reach_the_command(self):
+        # kill -TSTP of the collector alone stopped the collector only:
+        # the command ran on, and a kill -CONT never reached it. Each is
+        # now passed on, and the collector stops with the command, so a
+        # shell sees its job stopped; one sent to the group is not
+        # passed on again. On a terminal, ^Z, jobs and fg work as they
+        # do for the command alone, and it gets one SIGCONT.
+        probe = os.path.join(self.tmp, "stop.py")
+        pidfile = os.path.join(self.tmp, "stop.pid")
+        with open(probe, "w") as f:
+            f.write("import os, signal, sys, time\n"
+                    "n = 0\n"
+                    "def h(s, f):\n"
+                    "    global n\n"
+                    "    n += 1\n"
+                    "signal.signal(signal.SIGCONT, h)\n"
+                    "with open(sys.argv[1], 'w') as f:\n"
+                    "    f.write(str(os.getpid()))\n"
+                    "print('up', flush=True)\n"
+                    "time.sleep(1.5)\n"
+                    "print('continued', n, flush=True)\n")
+
+        def state(pid):
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    return f.read().rsplit(")", 1)[1].split()[0]
+            except FileNotFoundError:
+                return "gone"
+
+        def settled(pids, want):
+            for _ in range(100):
+                got = [state(p) for p in pids]
+                if got == [want] * len(pids):
+                    break
+                time.sleep(0.02)
+            return got
+
+        def run(pre, send):
+            # A group of its own in our session: not orphaned, so a
+            # stop signal stops it.
+            p = subprocess.Popen(pre + [PYTHON, probe, pidfile],
+                                 stdout=subprocess.PIPE, env=clean_env(),
+                                 process_group=0)
+            self.assertEqual(p.stdout.readline(), b"up\n")
+            with open(pidfile) as f:
+                pids = sorted({p.pid, int(f.read())})
+            send(p.pid, signal.SIGTSTP)
+            stopped = settled(pids, "T")
+            send(p.pid, signal.SIGCONT)
+            going = settled(pids, "S")
+            out, _ = p.communicate(timeout=30)
+            return stopped, going, out, p.returncode
+
+        for how, send in (("alone", os.kill), ("group", os.killpg)):
+            plain = run([], send)
+            self.assertEqual(plain, (["T"], ["S"], b"continued 1\n", 0))
+            got = run([self.collector_path(), "-q", "-s",
+                       os.path.join(self.tmp, how + ".sock"), "--"], send)
+            self.assertEqual(got, (["T", "T"], ["S", "S"],
+                                   b"continued 1\n", 0), how)
+
+        def job_control(cmd):
+            pid, master = pty.fork()
+            if pid == 0:
+                os.execvpe("bash", ["bash", "--norc", "--noprofile", "-i"],
+                           clean_env(PS1="$ ", TERM="dumb"))
+            out = b""
+
+            def upto(mark):
+                nonlocal out
+                end = time.time() + 30
+                while mark not in out and time.time() < end:
+                    if select.select([master], [], [], 0.1)[0]:
+                        try:
+                            out += os.read(master, 65536)
+                        except OSError:     # EIO: bash is gone
+                            return
+
+            os.write(master, cmd.encode() + b"\n")
+            upto(b"up\r\n")
+            os.write(master, b"\x1a")
+            upto(b"Stopped")
+            os.write(master, b"jobs; fg\n")
+            upto(b"continued")
+            os.write(master, b"echo rc=$?; exit\n")
+            upto(b"\nexit")
+            os.waitpid(pid, 0)
+            os.close(master)
+            return (out.count(b"Stopped"),
+                    re.findall(rb"continued \d+|rc=\d+", out))
+
+        plain = job_control("%s %s %s" % (PYTHON, probe, pidfile))
+        self.assertEqual(plain, (2, [b"continued 1", b"rc=0"]))
+        self.assertEqual(job_control("%s -q -s %s -- %s %s %s" % (
+            self.collector_path(), os.path.join(self.tmp, "jc.sock"),
+            PYTHON, probe, pidfile)), plain)
 
     def test_an_interrupt_on_a_terminal_reaches_the_command_once(self):
         # In its terminal's foreground, a ^C reaches the command once,
