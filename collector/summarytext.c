@@ -167,6 +167,41 @@ summary_uncaptured(FILE *f, json_t *cmd)
 	    json_integer_value(json_object_get(cmd, "pid")));
 }
 
+/*
+ * No ranks: the first line counted the processes and named the first
+ * failure. Named here: the others that failed (the summary lists up to
+ * 8), and those whose end was no failure.
+ */
+static void
+summary_also(FILE *f, json_t *failures, json_t *first, long long failed,
+    long long quiet)
+{
+	json_t		*p;
+	char		 word[48];
+	size_t		 i;
+	long long	 n = 0;
+
+	json_array_foreach(failures, i, p) {
+		if (first != NULL && json_equal(json_object_get(p, "pid"),
+		    json_object_get(first, "pid")) && json_equal(
+		    json_object_get(p, "host"), json_object_get(first, "host")))
+			continue;
+		fprintf(f, n++ == 0 ? "  also ended abnormally: " : ", ");
+		summary_who(f, p);
+		fprintf(f, " %s", summary_exit_word(p, word, sizeof word));
+	}
+	/* Those past the list: the first failure is one of the count. */
+	if (failed - (first != NULL) > n)
+		fprintf(f, "%s%lld more", n > 0 ? ", " : "  also ended "
+		    "abnormally: ", failed - (first != NULL) - n);
+	if (failed - (first != NULL) > 0 || n > 0)
+		summary_quiet(f, " ", quiet);
+	else if (quiet > 0)
+		summary_quiet(f, "  ", quiet);
+	if (failed - (first != NULL) > 0 || n > 0 || quiet > 0)
+		fprintf(f, "\n");
+}
+
 char *
 summary_text(json_t *s, int colour)
 {
@@ -260,7 +295,7 @@ summary_text(json_t *s, int colour)
 		fprintf(f, " (world size %lld)\n", (long long)
 		    json_integer_value(json_object_get(s, "world_size")));
 	}
-	if (nother > 0 && (nranks > 0 || oth_failed > 0)) {
+	if (nother > 0 && nranks > 0) {
 		fprintf(f, "  other processes: %lld, %lld ended abnormally",
 		    nother, oth_failed);
 		json_array_foreach(json_object_get(other, "failures"), i, p) {
@@ -271,7 +306,9 @@ summary_text(json_t *s, int colour)
 		}
 		summary_quiet(f, " ", quiet);
 		fprintf(f, "\n");
-	}
+	} else if (nother > 0)
+		summary_also(f, json_object_get(other, "failures"), first,
+		    oth_failed, quiet);
 	summary_uncaptured(f, cmd);
 	if (log != NULL)
 		fprintf(f, "  log: %s\n", log);
