@@ -141,6 +141,13 @@ int	sockdir_openat(const char *suffix, int flags, mode_t mode);
 int	sockdir_rename(const char *from, const char *to);
 /* Remove name + suffix ("" is the socket itself); 0 or -1. */
 int	sockdir_unlink(const char *suffix);
+/*
+ * Remove the sockets (and locks) that launch-mode collectors killed
+ * before they could (SIGKILL, the OOM killer) left in the directory:
+ * launch-PID.sock whose pid is gone, whose lock is free and on which
+ * nobody listens. How many.
+ */
+int	sockdir_sweep(void);
 
 /* ---- Codecs and state machines. */
 

@@ -470,7 +470,7 @@ main(int argc, char **argv)
 	long long	 size, json_max = 0;
 	int		 json_keep = 0;
 	const char	*output_dir = NULL;
-	int		 c, tee = -1, status = 0, i, raw;
+	int		 c, tee = -1, status = 0, i, raw, swept;
 	long		 v, pid;
 	double		 secs;
 
@@ -694,11 +694,16 @@ main(int argc, char **argv)
 	keeper_start(&hold);
 	if ((base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
+	swept = launching && cfg.socket_path == NULL;
 	path = cfg.socket_path != NULL ? xstrdup(cfg.socket_path) :
 	    default_socket(launching);
 	cfg.socket_path = path;
 	control_init();
 	server_open(path, control_dispatch);
+	/* Launches killed before they could remove theirs leave sockets. */
+	if (swept && (swept = sockdir_sweep()) > 0)
+		log_debug("removed %d socket%s of launches that were killed",
+		    swept, swept == 1 ? "" : "s");
 	/* A collector restarted here takes the processes back from it. */
 	if (!launching)
 		keeper_handover_path(path);

@@ -9,9 +9,14 @@
  * O_NOFOLLOW, and O_EXCL where it is new.
  */
 
+#include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
@@ -179,4 +184,76 @@ sockdir_unlink(const char *suffix)
 	if (sockdir_name(name, sizeof name, suffix) != 0)
 		return (-1);
 	return (unlinkat(sockdir_fd, name, 0));
+}
+
+/*
+ * Whether the socket name in the directory is a dead collector's: its
+ * lock is free and nobody listens. Its lock is held (*lock) meanwhile.
+ */
+static int
+sockdir_dead(const char *name, int *lock)
+{
+	struct sockaddr_un	sun;
+	char			lname[NAME_MAX + sizeof ".lock"];
+	int			fd, dead;
+
+	*lock = -1;
+	if ((size_t)snprintf(lname, sizeof lname, "%s.lock", name) >=
+	    sizeof lname || (*lock = openat(sockdir_fd, lname, O_RDWR |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return (0);
+	if (flock(*lock, LOCK_EX | LOCK_NB) != 0)
+		return (0);
+	/* Through /proc/self/fd: the directory's path is not trusted. */
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if ((size_t)snprintf(sun.sun_path, sizeof sun.sun_path,
+	    "/proc/self/fd/%d/%s", sockdir_fd, name) >= sizeof sun.sun_path)
+		return (0);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1)
+		return (0);
+	dead = connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1 &&
+	    errno == ECONNREFUSED;
+	close(fd);
+	return (dead);
+}
+
+int
+sockdir_sweep(void)
+{
+	struct dirent	*e;
+	char		 lname[NAME_MAX + sizeof ".lock"];
+	DIR		*d;
+	long		 pid;
+	int		 fd, lock, n = 0, end;
+
+	if (sockdir_fd == -1 || (fd = openat(sockdir_fd, ".", O_RDONLY |
+	    O_DIRECTORY | O_CLOEXEC)) == -1)
+		return (0);
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return (0);
+	}
+	while ((e = readdir(d)) != NULL) {
+		end = 0;
+		if (sscanf(e->d_name, "launch-%ld.sock%n", &pid, &end) != 1 ||
+		    e->d_name[end] != '\0' || end == 0 || pid <= 0 ||
+		    pid == (long)getpid() || e->d_type != DT_SOCK)
+			continue;
+		/* A pid alive may be a collector still starting. */
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		/* Its lock last, while held: no one takes it meanwhile. */
+		if (sockdir_dead(e->d_name, &lock) && (size_t)snprintf(lname,
+		    sizeof lname, "%s.lock", e->d_name) < sizeof lname) {
+			if (unlinkat(sockdir_fd, e->d_name, 0) == 0)
+				n++;
+			(void)unlinkat(sockdir_fd, lname, 0);
+		}
+		if (lock != -1)
+			close(lock);
+	}
+	closedir(d);
+	return (n);
 }

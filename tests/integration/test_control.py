@@ -604,6 +604,32 @@ class Finding(MeshTest):
         b.send_signal(signal.SIGTERM)
         b.wait(timeout=30)
 
+    def test_sockets_of_killed_launches_are_swept(self):
+        # A launch killed before it removed its socket (SIGKILL, the
+        # OOM killer) left launch-PID.sock and its lock for good: one
+        # machine had 195 of them. The next launch removes those whose
+        # pid is gone, whose lock is free and on which nobody listens;
+        # a running launch's socket, and anything else, stays.
+        run = os.path.join(self.xdg, "meshlog")
+        for _ in range(2):
+            # Each removes the one killed before it.
+            p = subprocess.Popen([COLLECTOR, "-q", "--", "sh", "-c",
+                                  "kill -KILL $PPID"], env=self.env,
+                                 stderr=subprocess.DEVNULL)
+            self.assertEqual(p.wait(timeout=60), -signal.SIGKILL)
+            killed = "launch-%d.sock" % p.pid
+            self.assertEqual(sorted(os.listdir(run)),
+                             [killed, killed + ".lock"])
+        with open(os.path.join(run, "launch-1.sock"), "w"):
+            pass                        # not a socket: not ours to remove
+        live, _ = self.start("sleep", "30")
+        mine = "launch-%d.sock" % live.pid
+        self.assertEqual(sorted(os.listdir(run)), sorted(
+            ["launch-1.sock", mine, mine + ".lock"]))
+        live.send_signal(signal.SIGTERM)
+        live.wait(timeout=30)
+        self.assertEqual(os.listdir(run), ["launch-1.sock"])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
