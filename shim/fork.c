@@ -116,7 +116,7 @@ shim_fd_is(int fd, unsigned long long dev, unsigned long long ino)
 {
 	struct stat	sb;
 
-	return (fd >= 0 && fstat(fd, &sb) == 0 &&
+	return (fd >= 0 && shim_fstat(fd, &sb) == 0 &&
 	    (unsigned long long)sb.st_dev == dev &&
 	    (unsigned long long)sb.st_ino == ino);
 }
@@ -189,7 +189,7 @@ shim_family(void)
 		goto fail;
 	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0 ||
 	    send(fd, hello, sizeof hello - 1, MSG_DONTWAIT | MSG_NOSIGNAL) !=
-	    (ssize_t)(sizeof hello - 1) || fstat(fd, &sb) != 0) {
+	    (ssize_t)(sizeof hello - 1) || shim_fstat(fd, &sb) != 0) {
 		close(fd);
 		goto fail;
 	}
@@ -258,8 +258,8 @@ shim_prepare(struct shim_slot *sl)
 	if (!shim_state.active || sockpath[0] == '\0' || !fork_pipes)
 		goto out;
 	for (i = 0; i < 2; i++) {
-		sl->use[i] = shim_state.managed[i] && fstat(i + 1, &sb) == 0 &&
-		    S_ISFIFO(sb.st_mode) &&
+		sl->use[i] = shim_state.managed[i] &&
+		    shim_fstat(i + 1, &sb) == 0 && S_ISFIFO(sb.st_mode) &&
 		    (unsigned long long)sb.st_dev == shim_state.dev[i] &&
 		    (unsigned long long)sb.st_ino == shim_state.ino[i];
 	}
@@ -283,7 +283,7 @@ shim_prepare(struct shim_slot *sl)
 		/* The parent keeps the write end: out of the program's way. */
 		sl->w[k] = fcntl(p[1], F_DUPFD_CLOEXEC, fd_base);
 		close(p[1]);
-		if (sl->w[k] == -1 || fstat(p[0], &sb) != 0)
+		if (sl->w[k] == -1 || shim_fstat(p[0], &sb) != 0)
 			goto fail;
 		sl->dev[k] = (unsigned long long)sb.st_dev;
 		sl->ino[k] = (unsigned long long)sb.st_ino;

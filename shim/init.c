@@ -58,7 +58,7 @@ shim_adopt(char **envp)
 	for (i = 0; i < 2; i++) {
 		if (!st.present[i])
 			continue;
-		if (fstat(i + 1, &sb) != 0 || !S_ISFIFO(sb.st_mode) ||
+		if (shim_fstat(i + 1, &sb) != 0 || !S_ISFIFO(sb.st_mode) ||
 		    (unsigned long long)sb.st_dev != st.dev[i] ||
 		    (unsigned long long)sb.st_ino != st.ino[i])
 			return (-1);
@@ -331,7 +331,7 @@ shim_own_dir(const char *path)
 	    (fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1)
 		return (-1);
-	if (fstat(fd, &sb) != 0 || sb.st_uid != getuid() ||
+	if (shim_fstat(fd, &sb) != 0 || sb.st_uid != getuid() ||
 	    (sb.st_mode & 077) != 0) {
 		close(fd);
 		return (-1);
@@ -390,7 +390,7 @@ shim_notice_first(char **envp, const char *sockpath)
 	}
 	if (dfd == -1)
 		return (1);
-	if (fstat(2, &sb) != 0)
+	if (shim_fstat(2, &sb) != 0)
 		sb.st_rdev = 0;
 	snprintf(name, sizeof name, "meshlog-notice.%llx.%d.%llu",
 	    (unsigned long long)sb.st_rdev, (int)pgid, shim_start_time(pgid));

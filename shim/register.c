@@ -162,7 +162,7 @@ shim_probe_streams(char **envp, struct shim_reg *r)
 	    &st) == 0 && ident_parse_owner(ident_env(envp, MESHLOG_ENV_OWNER),
 	    &pid, &bits, tty) == 0;
 	for (i = 0; i < 2; i++) {
-		r->capture[i] = fstat(i + 1, &sb) == 0;
+		r->capture[i] = shim_fstat(i + 1, &sb) == 0;
 		/*
 		 * Node.js writes a regular file synchronously but a pipe
 		 * asynchronously, and process.exit() drops what is still
@@ -211,7 +211,7 @@ shim_probe_streams(char **envp, struct shim_reg *r)
 	 * A terminal shows the order too, unless the collector's console
 	 * view replaces what reaches it: the collector decides (accept).
 	 */
-	if (!r->capture[0] || !r->capture[1] || fstat(1, &sb) != 0)
+	if (!r->capture[0] || !r->capture[1] || shim_fstat(1, &sb) != 0)
 		return;
 	if (S_ISREG(sb.st_mode) || S_ISFIFO(sb.st_mode) ||
 	    S_ISSOCK(sb.st_mode))
@@ -570,7 +570,7 @@ shim_register(char **argv, char **envp, const char **why)
 		 * A stream that cannot be installed stays as it was; its pipe
 		 * closes with this function and the collector sees EOF.
 		 */
-		if (fstat(r.pipe[k][1], &sb) != 0 ||
+		if (shim_fstat(r.pipe[k][1], &sb) != 0 ||
 		    dup3(r.pipe[k][1], i + 1, 0) == -1)
 			continue;
 		shim_state.managed[i] = 1;

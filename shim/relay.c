@@ -184,7 +184,7 @@ shim_start_relay(char **envp, const char *sockpath, long long deadline,
 	 * default, /tmp/meshlog-UID, is a name anyone can take first.
 	 */
 	dfd = open(lock, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd == -1 || fstat(dfd, &sb) != 0 || !dir_is_mine(&sb)) {
+	if (dfd == -1 || shim_fstat(dfd, &sb) != 0 || !dir_is_mine(&sb)) {
 		*why = "the socket's directory is not this user's alone; no "
 		    "relay started there for MESHLOG_UPSTREAM";
 		if (dfd != -1)

@@ -128,6 +128,12 @@ int	shim_start_relay(char **envp, const char *sockpath,
 
 /* Whether fd is a terminal, by TCGETS, without libc's isatty. */
 int	shim_raw_isatty(int fd) SHIM_HIDDEN;
+/*
+ * fstat(2) from the kernel, not through the library's own fstat (which
+ * answers for a terminal a stream stands for): what the shim itself
+ * asks, to know its pipes.
+ */
+int	shim_fstat(int fd, struct stat *sb) SHIM_HIDDEN;
 /* Stream index (0, 1) whose managed pipe fd is, or -1. */
 int	shim_managed_stream(int fd) SHIM_HIDDEN;
 /* A terminal's device number as MESHLOG_OWNER carries it (0: none). */

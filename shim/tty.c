@@ -44,6 +44,12 @@ shim_raw_isatty(int fd)
 	return (syscall(SYS_ioctl, fd, TCGETS, buf) == 0);
 }
 
+int
+shim_fstat(int fd, struct stat *sb)
+{
+	return ((int)syscall(SYS_fstat, fd, sb));
+}
+
 long
 shim_ttydev(const struct stat *sb)
 {
@@ -53,18 +59,30 @@ shim_ttydev(const struct stat *sb)
 	return ((long)sb->st_rdev);
 }
 
+static int	shim_managed_stat(const struct stat *);
+
 int
 shim_managed_stream(int fd)
 {
 	struct stat	sb;
-	int		i;
 
-	if (!shim_state.active || fstat(fd, &sb) != 0 || !S_ISFIFO(sb.st_mode))
+	if (!shim_state.active || shim_fstat(fd, &sb) != 0)
+		return (-1);
+	return (shim_managed_stat(&sb));
+}
+
+/* Stream index (0, 1) whose managed pipe sb describes, or -1. */
+static int
+shim_managed_stat(const struct stat *sb)
+{
+	int	i;
+
+	if (!shim_state.active || !S_ISFIFO(sb->st_mode))
 		return (-1);
 	for (i = 0; i < 2; i++) {
 		if (shim_state.managed[i] &&
-		    (unsigned long long)sb.st_dev == shim_state.dev[i] &&
-		    (unsigned long long)sb.st_ino == shim_state.ino[i])
+		    (unsigned long long)sb->st_dev == shim_state.dev[i] &&
+		    (unsigned long long)sb->st_ino == shim_state.ino[i])
 			return (i);
 	}
 	return (-1);
@@ -80,7 +98,7 @@ shim_tty_try(const char *path, long want)
 	fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1)
 		return (-1);
-	if (fstat(fd, &sb) == 0 && S_ISCHR(sb.st_mode) &&
+	if (shim_fstat(fd, &sb) == 0 && S_ISCHR(sb.st_mode) &&
 	    (want == 0 || shim_ttydev(&sb) == want))
 		return (fd);
 	close(fd);
@@ -134,7 +152,7 @@ shim_our_tty(int fd)
 	struct stat	sb;
 	int		i;
 
-	if (!shim_state.active || fstat(fd, &sb) != 0 ||
+	if (!shim_state.active || shim_fstat(fd, &sb) != 0 ||
 	    !S_ISCHR(sb.st_mode) || !shim_raw_isatty(fd))
 		return (0);
 	for (i = 0; i < 2; i++) {
@@ -365,3 +383,68 @@ ttyname(int fd)
 	}
 	return (name);
 }
+
+/*
+ * fstat(2) of a managed pipe whose original was a terminal answers as that
+ * terminal: a program that tells a terminal by its file type (GNU grep's
+ * --color=auto) sees one, as isatty(3) does. The terminal's own answer,
+ * or, when it cannot be reached, the pipe's.
+ */
+static int
+shim_fstat_as(int fd, struct stat *sb)
+{
+	struct stat	tsb;
+	int		saved = errno, i, t;
+
+	if (shim_fstat(fd, sb) != 0)
+		return (-1);
+	if ((i = shim_managed_stat(sb)) == -1 || !shim_state.tty[i] ||
+	    (t = shim_tty_open(fd)) < 0) {
+		errno = saved;
+		return (0);
+	}
+	if (shim_fstat(t, &tsb) == 0)
+		*sb = tsb;
+	close(t);
+	errno = saved;
+	return (0);
+}
+
+__attribute__((visibility("default"))) int
+fstat(int fd, struct stat *sb)
+{
+	return (shim_fstat_as(fd, sb));
+}
+
+#if defined(__x86_64__)
+/*
+ * On x86-64, struct stat64 is struct stat; programs built before glibc
+ * 2.33 (conda's Python) call __fxstat64 with version 1, as they call
+ * fstat now. (What else calls fstat through fstatat or statx is not
+ * answered for: libc's own stdio, Rust's std.)
+ */
+_Static_assert(sizeof(struct stat64) == sizeof(struct stat),
+    "struct stat64 is struct stat");
+
+__attribute__((visibility("default"))) int
+fstat64(int fd, struct stat64 *sb)
+{
+	return (shim_fstat_as(fd, (struct stat *)sb));
+}
+
+__attribute__((visibility("default"))) int
+__fxstat(int ver, int fd, struct stat *sb)
+{
+	if (ver != 0 && ver != 1) {
+		errno = EINVAL;
+		return (-1);
+	}
+	return (shim_fstat_as(fd, sb));
+}
+
+__attribute__((visibility("default"))) int
+__fxstat64(int ver, int fd, struct stat64 *sb)
+{
+	return (__fxstat(ver, fd, (struct stat *)sb));
+}
+#endif

@@ -140,7 +140,41 @@ class WithCollector(MeshTest):
         got = self.probe("\n".join(self.texts(stream="stdout")))
         self.assertEqual(got["isatty"], "True True True")
         self.assertEqual(got["size"], "os.terminal_size(columns=97, lines=31)")
-        self.assertEqual(got["marker"].split(",")[0], got["fd1"])
+        # Captured (the marker names the pipe), yet fstat(1) answers as
+        # the terminal (test_a_terminal_told_by_its_file_type...).
+        self.assertRegex(got["marker"], r"^\d+:\d+,\d+:\d+$")
+        self.assertNotEqual(got["marker"].split(",")[0], got["fd1"])
+
+    def test_a_terminal_told_by_its_file_type_or_buffering(self):
+        # GNU grep's --color=auto tells a terminal by fstat(1) (a
+        # character device), not by isatty: on a terminal under the shim
+        # it saw the pipe and printed no colour. And with
+        # PYTHONUNBUFFERED=1 (write-through), Python's stdout is not
+        # line-buffered, on a terminal as anywhere.
+        self.serve()
+        probe = ("import os, stat, sys\n"
+                 "st = os.fstat(1)\n"
+                 "print('fstat', stat.S_ISCHR(st.st_mode), st.st_rdev =="
+                 " os.stat(os.ttyname(1)).st_rdev, stat.S_ISCHR("
+                 "os.fstat(2).st_mode))\n"
+                 "print('buffering', sys.stdout.line_buffering,"
+                 " sys.stdout.write_through)\n")
+        cases = (["sh", "-c", "echo abc | grep --color=auto b"],
+                 [PYTHON, "-c", probe])
+        seen = []
+        for env in ({}, {"PYTHONUNBUFFERED": "1"}):
+            for cmd in cases:
+                plain = run_on_pty(cmd, clean_env(**env))
+                got = run_on_pty(cmd, self.shim_env(**env))
+                self.assertEqual(got, plain, (cmd, env))
+                seen.append(plain[1])
+        # What was compared: grep's colour, a terminal, both bufferings.
+        self.assertIn("\x1b[", seen[0])
+        self.assertEqual(seen[1], "fstat True True True\nbuffering True "
+                         "False\n")
+        self.assertEqual(seen[3], "fstat True True True\nbuffering False "
+                         "True\n")
+        self.assertEqual(self.stop(), 0)
 
     def test_file_stays_a_file_and_nothing_is_added(self):
         self.serve()
