@@ -59,7 +59,9 @@ def _meshlog_line_buffer():
         if marker != "%d:%d" % (st.st_dev, st.st_ino):
             return
         out = sys.stdout
-        if out is not None and not out.line_buffering:
+        # Write-through (PYTHONUNBUFFERED, -u) passes every write on now.
+        if (out is not None and not out.line_buffering and
+                not out.write_through):
             out.reconfigure(line_buffering=True)
     except (OSError, ValueError, AttributeError):
         pass

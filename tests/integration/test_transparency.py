@@ -150,7 +150,7 @@ class WithCollector(MeshTest):
         # character device), not by isatty: on a terminal under the shim
         # it saw the pipe and printed no colour. And with
         # PYTHONUNBUFFERED=1 (write-through), Python's stdout is not
-        # line-buffered, on a terminal as anywhere.
+        # line-buffered; the hook made it so.
         self.serve()
         probe = ("import os, stat, sys\n"
                  "st = os.fstat(1)\n"
@@ -168,6 +168,18 @@ class WithCollector(MeshTest):
                 got = run_on_pty(cmd, self.shim_env(**env))
                 self.assertEqual(got, plain, (cmd, env))
                 seen.append(plain[1])
+        # To a file, where the hook line-buffers Python's stdout: not
+        # when it writes through already.
+        out = os.path.join(self.tmp, "buffering.txt")
+        for env in (clean_env(PYTHONUNBUFFERED="1"),
+                    self.shim_env(PYTHONUNBUFFERED="1")):
+            with open(out, "wb") as f:
+                subprocess.run([PYTHON, "-c", "import sys; print("
+                                "sys.stdout.line_buffering)"], stdout=f,
+                               env=env, timeout=60)
+            with open(out) as f:
+                seen.append(f.read())
+        self.assertEqual(seen[-2:], ["False\n", "False\n"])
         # What was compared: grep's colour, a terminal, both bufferings.
         self.assertIn("\x1b[", seen[0])
         self.assertEqual(seen[1], "fstat True True True\nbuffering True "
