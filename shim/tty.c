@@ -2,17 +2,17 @@
  * Interposed calls that keep the takeover invisible to programs that ask
  * their terminal something through fd 1 or 2. A managed pipe whose
  * original destination was a terminal answers as that terminal: isatty
- * says yes, and every terminal request (termios, window size, process
- * group, ttyname) is carried out on the terminal itself, reached through
- * /dev/tty or /dev/pts/N and checked against the device number recorded
- * at registration. Changing the terminal's modes first waits until the
+ * says yes, fstat gives the terminal's stat, and every terminal request
+ * (termios, window size, process group, ttyname) is carried out on the
+ * terminal itself, reached through /dev/tty or /dev/pts/N and checked
+ * against the device number recorded at registration. Changing the terminal's modes first waits until the
  * collector has written what the process wrote before, so output keeps
  * its place relative to the mode change.
  *
- * isatty and ioctl are safe before the constructor has run (shim_state is
- * then all zero), call no other interposed function, resolve nothing with
- * dlsym, and keep errno on success. The termios functions resolve libc's
- * own with dlsym(RTLD_NEXT) at their first call.
+ * isatty, ioctl and fstat are safe before the constructor has run
+ * (shim_state is then all zero), call no other interposed function,
+ * resolve nothing with dlsym, and keep errno on success. The termios
+ * functions resolve libc's own with dlsym(RTLD_NEXT) at their first call.
  */
 
 #include <sys/ioctl.h>
