@@ -159,8 +159,18 @@ class WithCollector(MeshTest):
                  "os.fstat(2).st_mode))\n"
                  "print('buffering', sys.stdout.line_buffering,"
                  " sys.stdout.write_through)\n")
+        # Programs built before glibc 2.33 (conda's Python) call
+        # __fxstat64, not fstat.
+        old = ("import ctypes, stat\n"
+               "libc = ctypes.CDLL(None)\n"
+               "for name, args in (('__fxstat64', (1, 1)),"
+               " ('fstat64', (1,))):\n"
+               "    buf = ctypes.create_string_buffer(256)\n"
+               "    rc = getattr(libc, name)(*args, buf)\n"
+               "    mode = int.from_bytes(buf.raw[24:28], 'little')\n"
+               "    print(name, rc, stat.S_ISCHR(mode))\n")
         cases = (["sh", "-c", "echo abc | grep --color=auto b"],
-                 [PYTHON, "-c", probe])
+                 [PYTHON, "-c", probe], [PYTHON, "-c", old])
         seen = []
         for env in ({}, {"PYTHONUNBUFFERED": "1"}):
             for cmd in cases:
@@ -184,7 +194,8 @@ class WithCollector(MeshTest):
         self.assertIn("\x1b[", seen[0])
         self.assertEqual(seen[1], "fstat True True True\nbuffering True "
                          "False\n")
-        self.assertEqual(seen[3], "fstat True True True\nbuffering False "
+        self.assertEqual(seen[2], "__fxstat64 0 True\nfstat64 0 True\n")
+        self.assertEqual(seen[4], "fstat True True True\nbuffering False "
                          "True\n")
         self.assertEqual(self.stop(), 0)
 
