@@ -5,9 +5,10 @@
  * says yes, fstat gives the terminal's stat, and every terminal request
  * (termios, window size, process group, ttyname) is carried out on the
  * terminal itself, reached through /dev/tty or /dev/pts/N and checked
- * against the device number recorded at registration. Changing the terminal's modes first waits until the
- * collector has written what the process wrote before, so output keeps
- * its place relative to the mode change.
+ * against the device number recorded at registration. Changing the
+ * terminal's modes first waits until the collector has written what the
+ * process wrote before, so output keeps its place relative to the mode
+ * change.
  *
  * isatty, ioctl and fstat are safe before the constructor has run
  * (shim_state is then all zero), call no other interposed function,
