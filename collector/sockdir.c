@@ -187,35 +187,38 @@ sockdir_unlink(const char *suffix)
 }
 
 /*
- * Whether the socket name in the directory is a dead collector's: its
- * lock is free and nobody listens. Its lock is held (*lock) meanwhile.
+ * Remove the socket name in the directory, and its lock, if it is a dead
+ * collector's: its lock is free and nobody listens. The lock goes last,
+ * while held, so that no collector takes it meanwhile. 1 when removed.
  */
 static int
-sockdir_dead(const char *name, int *lock)
+sockdir_reap(const char *name)
 {
 	struct sockaddr_un	sun;
 	char			lname[NAME_MAX + sizeof ".lock"];
-	int			fd, dead;
+	int			fd, lock, dead = 0;
 
-	*lock = -1;
 	if ((size_t)snprintf(lname, sizeof lname, "%s.lock", name) >=
-	    sizeof lname || (*lock = openat(sockdir_fd, lname, O_RDWR |
+	    sizeof lname || (lock = openat(sockdir_fd, lname, O_RDWR |
 	    O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return (0);
-	if (flock(*lock, LOCK_EX | LOCK_NB) != 0)
 		return (0);
 	/* Through /proc/self/fd: the directory's path is not trusted. */
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
-	if ((size_t)snprintf(sun.sun_path, sizeof sun.sun_path,
-	    "/proc/self/fd/%d/%s", sockdir_fd, name) >= sizeof sun.sun_path)
-		return (0);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
-	    SOCK_NONBLOCK, 0)) == -1)
-		return (0);
-	dead = connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1 &&
-	    errno == ECONNREFUSED;
-	close(fd);
+	if (flock(lock, LOCK_EX | LOCK_NB) == 0 &&
+	    (size_t)snprintf(sun.sun_path, sizeof sun.sun_path,
+	    "/proc/self/fd/%d/%s", sockdir_fd, name) < sizeof sun.sun_path &&
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) != -1) {
+		dead = connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1 &&
+		    errno == ECONNREFUSED;
+		close(fd);
+	}
+	if (dead) {
+		dead = unlinkat(sockdir_fd, name, 0) == 0;
+		(void)unlinkat(sockdir_fd, lname, 0);
+	}
+	close(lock);
 	return (dead);
 }
 
@@ -223,10 +226,9 @@ int
 sockdir_sweep(void)
 {
 	struct dirent	*e;
-	char		 lname[NAME_MAX + sizeof ".lock"];
 	DIR		*d;
 	long		 pid;
-	int		 fd, lock, n = 0, end;
+	int		 fd, n = 0, end;
 
 	if (sockdir_fd == -1 || (fd = openat(sockdir_fd, ".", O_RDONLY |
 	    O_DIRECTORY | O_CLOEXEC)) == -1)
@@ -244,15 +246,7 @@ sockdir_sweep(void)
 		/* A pid alive may be a collector still starting. */
 		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue;
-		/* Its lock last, while held: no one takes it meanwhile. */
-		if (sockdir_dead(e->d_name, &lock) && (size_t)snprintf(lname,
-		    sizeof lname, "%s.lock", e->d_name) < sizeof lname) {
-			if (unlinkat(sockdir_fd, e->d_name, 0) == 0)
-				n++;
-			(void)unlinkat(sockdir_fd, lname, 0);
-		}
-		if (lock != -1)
-			close(lock);
+		n += sockdir_reap(e->d_name);
 	}
 	closedir(d);
 	return (n);
