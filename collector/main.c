@@ -249,6 +249,7 @@ static void
 signal_cb(int sig, short what, void *arg)
 {
 	struct timeval	wait = { 0, FORWARD_WAIT_MS * 1000 };
+	char		name[32];
 	int		group, seen;
 
 	/* Serving, SIGHUP reopens the JSON log (after logrotate's mv). */
@@ -295,8 +296,8 @@ signal_cb(int sig, short what, void *arg)
 	 */
 	if (sig == SIGTSTP || sig == SIGCONT) {
 		if (!group && !(seen == -1 && launch_foreground())) {
-			log_debug("SIG%s received: passed on to pid %ld",
-			    sig == SIGTSTP ? "TSTP" : "CONT",
+			summary_signame(sig, name, sizeof name);
+			log_debug("%s received: passed on to pid %ld", name,
 			    launch_child(NULL));
 			launch_signal(sig);
 		}
