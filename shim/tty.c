@@ -107,23 +107,18 @@ shim_tty_try(const char *path, long want)
 }
 
 /*
- * The terminal that fd stands for: a new descriptor on it (the caller
- * closes it), SHIM_TTY_SELF when fd is not a managed terminal stream (ask
- * fd itself), or -1 with errno set when the terminal cannot be reached.
+ * The terminal stream i stands for: a new descriptor on it (the caller
+ * closes it), or -1 with errno set when it cannot be reached.
  */
-#define SHIM_TTY_SELF	(-2)
 static int
-shim_tty_open(int fd)
+shim_tty_of(int i)
 {
 	char		 path[32];
 	struct jw	 w;
-	long		 want;
+	long		 want = shim_state.ttydev[i];
 	unsigned int	 maj;
-	int		 i, t;
+	int		 t;
 
-	if ((i = shim_managed_stream(fd)) == -1 || !shim_state.tty[i])
-		return (SHIM_TTY_SELF);
-	want = shim_state.ttydev[i];
 	if ((t = shim_tty_try("/dev/tty", want)) != -1)
 		return (t);
 	/* No controlling terminal, or another one: name the device. */
@@ -139,6 +134,22 @@ shim_tty_open(int fd)
 	}
 	errno = EIO;
 	return (-1);
+}
+
+/*
+ * The terminal that fd stands for: a new descriptor on it (the caller
+ * closes it), SHIM_TTY_SELF when fd is not a managed terminal stream (ask
+ * fd itself), or -1 with errno set when the terminal cannot be reached.
+ */
+#define SHIM_TTY_SELF	(-2)
+static int
+shim_tty_open(int fd)
+{
+	int	i;
+
+	if ((i = shim_managed_stream(fd)) == -1 || !shim_state.tty[i])
+		return (SHIM_TTY_SELF);
+	return (shim_tty_of(i));
 }
 
 /*
@@ -400,7 +411,7 @@ shim_fstat_as(int fd, struct stat *sb)
 	if (shim_fstat(fd, sb) != 0)
 		return (-1);
 	if ((i = shim_managed_stat(sb)) == -1 || !shim_state.tty[i] ||
-	    (t = shim_tty_open(fd)) < 0) {
+	    (t = shim_tty_of(i)) < 0) {
 		errno = saved;
 		return (0);
 	}
