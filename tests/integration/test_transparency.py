@@ -527,7 +527,8 @@ class WithCollector(MeshTest):
         p = subprocess.Popen([self.collector_path(), "-q", "-s",
                               os.path.join(self.tmp, "q.sock"), "--", "sh",
                               "-c", "trap '' QUIT; echo up; sleep 1; "
-                              "kill -QUIT 0; sleep 1; echo done"],
+                              "kill -QUIT 0; sleep 0.5; echo after; "
+                              "sleep 1; echo done"],
                              stdout=subprocess.PIPE, env=clean_env(),
                              start_new_session=True)
         self.assertEqual(p.stdout.readline(), b"up\n")
@@ -539,10 +540,16 @@ class WithCollector(MeshTest):
                 if f.read() == "meshlog-keeper\n":
                     keeper.append(k)
         self.assertEqual(len(keeper), 1, kids)
+        # Looked at while the command still runs: once it has ended, the
+        # keeper ends too, as it should, and was seen a zombie then.
+        self.assertEqual(p.stdout.readline(), b"after\n")
+        try:
+            with open("/proc/%d/stat" % keeper[0]) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            state = "gone"
+        self.assertNotIn(state, ("Z", "X", "gone"))
         self.assertEqual(p.stdout.readline(), b"done\n")
-        with open("/proc/%d/stat" % keeper[0]) as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        self.assertNotIn(state, ("Z", "X"))
         p.stdout.close()
         self.assertEqual(p.wait(timeout=60), 0)
 
