@@ -174,15 +174,22 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 		    NULL);
 	}
 	if (src->fwd_to != NULL && s->fwd && !(flags & SPLIT_UPDATE))
-		forward_note(src, seq, line, len, (to & ROUTE_VIEW) != 0);
+		forward_note(src, s->which, seq, line, len,
+		    (to & ROUTE_VIEW) != 0);
 	/*
 	 * The rank's line went only to its launcher (mpirun's pipe): shown
 	 * now, as the rank's, where the launcher's copy would have been.
 	 */
+	if (copy && fm.blen > 0 && !fm.bshown && stream_shown(s) &&
+	    console_mode()->on) {
+		shape_of(fm.before, fm.blen, &sh);
+		console_record(s->which, &fm.borigin, fm.before, fm.blen,
+		    flags & ~SPLIT_COPY, &sh, us);
+	}
 	if (copy && !fm.shown && stream_shown(s) && console_mode()->on) {
-		shape_of(line + fm.at, len - fm.at, &sh);
-		console_record(s->which, &fm.origin, line + fm.at,
-		    len - fm.at, flags & ~SPLIT_COPY, &sh, us);
+		shape_of(fm.text, fm.len, &sh);
+		console_record(s->which, &fm.origin, fm.text, fm.len,
+		    flags & ~SPLIT_COPY, &sh, us);
 	}
 	if (to & ROUTE_UPSTREAM)
 		upstream_record(src->id, s->which, flags, seq, us, line, len);

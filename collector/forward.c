@@ -17,6 +17,30 @@
  * it (the collector passes the bytes on only when it reads them). The
  * table holds the last FWD_LINES lines; a launcher slower than that shows
  * its copies again, which loses nothing.
+ *
+ * A rank that writes a line in two writes (print() under
+ * PYTHONUNBUFFERED=1: the text, then "\n") lets its launcher pass on the
+ * text, other ranks' text, then a newline: the launcher's line is ranks'
+ * lines run together ("step 0 loss=1.25step 0 loss=0.62"), and later
+ * lines end the others (""), each piece after a tag if the launcher tags
+ * what it passes on (mpirun --tag-output). Such a line is taken apart
+ * when every piece is a rank's line not yet copied or the line a rank's
+ * splitter holds unfinished (or, last, its start). The line its newline
+ * ends is matched now: the one begun before with the same tag as the
+ * line's last (the tag of a newline); else the last piece if whole; else
+ * one begun before, or another piece. The other pieces are kept, to be
+ * matched with the later line that ends them. A launcher's own line is
+ * taken apart only if each piece checks out, so none is hidden from the
+ * console by chance.
+ *
+ * Untagged, which rank a newline ends is a guess. A guess proves wrong
+ * when a rank whose line was kept has its next line matched: the kept one
+ * has ended then, and is shown first; the newline of the line matched in
+ * its stead is still to come, and is owed: when an empty line (or its tag
+ * alone) comes, it is that line's copy. A line passed on in pieces that
+ * each have the same tag is joined again. What is not taken apart shows
+ * as the launcher's, as before: a piece cut inside a line (the launcher's
+ * pipe full, the rest passed on later) with another rank's between.
  */
 
 #include <sys/tree.h>
@@ -31,20 +55,62 @@
 #define FWD_LINES	8192
 /* Bytes of a launcher's line searched for the end of a tag. */
 #define FWD_TAG_MAX	64
-/* Tags tried per launcher line. */
+/* Tags tried per launcher line; where a piece may begin, after them. */
 #define FWD_TAGS	4
+#define FWD_STARTS	(1 + 2 * FWD_TAGS)
+/* Longest launcher line taken apart; pieces it may have; ways tried. */
+#define FWD_SPLIT_MAX	1024
+#define FWD_PIECES	8
+#define FWD_TRIES	64
+/* Pieces kept at once, their bytes, and the launcher lines a piece is
+ * kept for (mpirun may pass on other ranks' lines by the hundred before
+ * the rest of one). */
+#define FWD_KEPT	16
+#define FWD_KEPT_BYTES	4096
+#define FWD_KEEP	4096
+/* Slots of the filters of lines by length and first or last bytes. */
+#define FWD_SLOTS	4096
+
+/* A rank's line: its record, and who wrote it, to show it. */
+struct fwd_who {
+	uint64_t		 src;
+	uint64_t		 seq;
+	int			 which;		/* stdout, stderr */
+	long			 rank;
+	long			 pid;
+	long			 world;
+};
+
+/*
+ * A piece kept: a rank's line begun (its tag, then its text, in the
+ * keptbuf), or the newline owed to a line shown already.
+ */
+struct fwd_kept {
+	uint16_t		 off;
+	uint16_t		 tag;
+	uint16_t		 len;
+	uint64_t		 since;		/* launcher lines then */
+	uint64_t		 src;		/* whose line it begins */
+	int			 which;
+	/* Owed: a line shown whose newline is still to come (who, after
+	 * the tag other). Else the line matched in its stead when it was
+	 * kept, whose newline comes after all if this piece's line turns
+	 * out to have ended. */
+	int			 owed;
+	struct fwd_who		 who;
+	uint16_t		 olen;
+	char			 other[FWD_TAG_MAX];
+};
 
 struct fwd_line {
 	uint64_t		 hash;
 	uint32_t		 len;
 	uint64_t		 order;		/* insertion, oldest first */
-	uint64_t		 src;
-	uint64_t		 seq;
+	struct fwd_who		 who;
 	int			 shown;		/* on the console already */
-	long			 rank;		/* who wrote it, to show it */
-	long			 pid;
-	long			 world;
 	int			 used;
+	uint16_t		 head;		/* its slots in the filters */
+	uint16_t		 tail;
 	RB_ENTRY(fwd_line)	 entry;
 };
 
@@ -56,6 +122,21 @@ struct forward {
 	struct fwd_tree		 tree;
 	struct fwd_line		*ring;		/* FWD_LINES, reused in turn */
 	uint64_t		 next;
+	TAILQ_HEAD(, source)	 ranks;		/* whose lines it notes */
+	/* Lines in the ring by length and first (last) bytes, counted: a
+	 * position of a launcher's line is looked up only where one may
+	 * begin (end). */
+	uint16_t		 heads[FWD_SLOTS];
+	uint16_t		 tails[FWD_SLOTS];
+	/* Pieces of launcher lines taken apart (rank lines begun), oldest
+	 * first, each after the tag it had, in keptbuf; a piece and a later
+	 * line, joined to match. */
+	struct fwd_kept		 kept[FWD_KEPT];
+	int			 nkept;
+	uint64_t		 lines;		/* launcher lines seen */
+	char			 keptbuf[FWD_KEPT_BYTES];
+	char			 join[FWD_KEPT_BYTES];
+	char			 before[FWD_SPLIT_MAX];
 };
 
 static int
@@ -69,6 +150,44 @@ fwd_cmp(struct fwd_line *a, struct fwd_line *b)
 }
 
 RB_GENERATE(fwd_tree, fwd_line, entry, fwd_cmp)
+
+/* The filter slot of a line of len bytes whose first (or last) are p[0..n),
+ * n at most 4. */
+static uint16_t
+fwd_slot(const char *p, size_t n, size_t len)
+{
+	uint32_t	v = 0;
+
+	memcpy(&v, p, n);
+	v = (v ^ (uint32_t)len * 0x9e3779b1U) * 0x85ebca6bU;
+	return ((uint16_t)(v >> 20));
+}
+
+static uint16_t
+fwd_head(const char *p, size_t len)
+{
+	return (fwd_slot(p, len < 4 ? len : 4, len));
+}
+
+static uint16_t
+fwd_tail(const char *p, size_t len)
+{
+	size_t	n = len < 4 ? len : 4;
+
+	return (fwd_slot(p + len - n, n, len));
+}
+
+/* fwd_head() of k bytes at q followed by p[0..n). */
+static uint16_t
+fwd_head2(const char *q, size_t k, const char *p, size_t n)
+{
+	char	b[4];
+	size_t	a = k < 4 ? k : 4;
+
+	memcpy(b, q, a);
+	memcpy(b + a, p, n < 4 - a ? n : 4 - a);
+	return (fwd_head(b, k + n));
+}
 
 /* Drop one reference; the last frees it. */
 static void
@@ -135,10 +254,23 @@ forward_open(struct source *src)
 		up->fwd = xcalloc(1, sizeof *up->fwd);
 		up->fwd->refs = 1;
 		RB_INIT(&up->fwd->tree);
+		TAILQ_INIT(&up->fwd->ranks);
 		up->fwd->ring = xcalloc(FWD_LINES, sizeof *up->fwd->ring);
 	}
 	src->fwd_to = up->fwd;
 	src->fwd_to->refs++;
+	TAILQ_INSERT_TAIL(&src->fwd_to->ranks, src, fwd_entry);
+}
+
+/* Let go of rank src's launcher. */
+static void
+forward_leave(struct source *src)
+{
+	if (src->fwd_to == NULL)
+		return;
+	TAILQ_REMOVE(&src->fwd_to->ranks, src, fwd_entry);
+	forward_unref(src->fwd_to);
+	src->fwd_to = NULL;
 }
 
 void
@@ -149,13 +281,12 @@ forward_close(struct source *src)
 		forward_unref(src->fwd);
 		src->fwd = NULL;
 	}
-	forward_unref(src->fwd_to);
-	src->fwd_to = NULL;
+	forward_leave(src);
 }
 
 void
-forward_note(struct source *src, uint64_t seq, const char *line, size_t len,
-    int shown)
+forward_note(struct source *src, int which, uint64_t seq, const char *line,
+    size_t len, int shown)
 {
 	struct forward	*f = src->fwd_to;
 	struct fwd_line	*l;
@@ -163,24 +294,31 @@ forward_note(struct source *src, uint64_t seq, const char *line, size_t len,
 	if (f == NULL)
 		return;
 	if (f->dead) {
-		forward_unref(f);
-		src->fwd_to = NULL;
+		forward_leave(src);
 		return;
 	}
 	if (len > UINT32_MAX)
 		return;
 	l = &f->ring[f->next % FWD_LINES];
-	if (f->next >= FWD_LINES)
+	if (f->next >= FWD_LINES) {
 		RB_REMOVE(fwd_tree, &f->tree, l);
+		f->heads[l->head]--;
+		f->tails[l->tail]--;
+	}
+	l->head = fwd_head(line, len);
+	l->tail = fwd_tail(line, len);
+	f->heads[l->head]++;
+	f->tails[l->tail]++;
 	l->hash = shape_bytes(line, len);
 	l->len = (uint32_t)len;
 	l->order = f->next++;
-	l->src = src->id;
-	l->seq = seq;
+	l->who.src = src->id;
+	l->who.seq = seq;
+	l->who.which = which;
+	l->who.rank = src->rank;
+	l->who.pid = src->pid;
+	l->who.world = src->world_size;
 	l->shown = shown;
-	l->rank = src->rank;
-	l->pid = src->pid;
-	l->world = src->world_size;
 	l->used = 0;
 	RB_INSERT(fwd_tree, &f->tree, l);
 }
@@ -203,19 +341,452 @@ forward_find(struct forward *f, const char *p, size_t n)
 	return (NULL);
 }
 
+/* A piece of a launcher's line after its tag (from at), a rank's whole
+ * line (l), or the line a rank's splitter holds unfinished or its start
+ * (l NULL); whose it is. */
+struct fwd_cut {
+	size_t		 from;
+	size_t		 at;
+	size_t		 len;
+	struct fwd_line	*l;
+	uint64_t	 src;
+	int		 which;
+};
+
+/*
+ * Where a piece of p[i..n) may begin: i, and after each of the first tags
+ * there ("[1,0]<stdout>:", "[default0]: "); their number.
+ */
+static int
+forward_tags(const char *p, size_t n, size_t i, size_t at[FWD_STARTS])
+{
+	size_t	j;
+	int	nat = 0;
+
+	at[nat++] = i;
+	for (j = i; j < n && j - i < FWD_TAG_MAX && nat < FWD_STARTS; j++) {
+		if (p[j] != ':' && p[j] != ']' && p[j] != '>')
+			continue;
+		at[nat++] = j + 1;
+		if (j + 1 < n && p[j + 1] == ' ' && nat < FWD_STARTS)
+			at[nat++] = j + 2;
+	}
+	return (nat);
+}
+
+/*
+ * Cut p[i..n) into pieces cut[k], cut[k + 1], ...: their number in all,
+ * or -1 (*tries spent). A piece may follow a tag, as the launcher's line
+ * may ("[1,0]<stdout>:" before each piece mpirun passes on), and a tag
+ * may end the line (a newline's, from *tail). A whole line taken is
+ * marked used; cut undoes it.
+ */
+static int
+forward_cut(struct forward *f, const char *p, size_t n, size_t i,
+    struct fwd_cut *cut, int k, int *tries, size_t *tail)
+{
+	struct source	*src;
+	struct stream	*st;
+	struct fwd_line	*l;
+	const char	*t;
+	size_t		 at[FWD_STARTS], b, j, m, tlen;
+	int		 nat, a, r, w;
+
+	*tail = i;
+	if (i == n)
+		return (k);
+	if (k == FWD_PIECES || --*tries < 0)
+		return (-1);
+	nat = forward_tags(p, n, i, at);
+	for (a = 0; a < nat; a++) {
+		if ((b = at[a]) == n) {
+			*tail = i;
+			return (k);
+		}
+		cut[k].from = i;
+		cut[k].at = b;
+		for (j = b + 1; j <= n; j++) {
+			if ((b == 0 && j == n) ||
+			    f->tails[fwd_tail(p + b, j - b)] == 0 ||
+			    (l = forward_find(f, p + b, j - b)) == NULL)
+				continue;
+			l->used = 1;
+			cut[k].len = j - b;
+			cut[k].l = l;
+			cut[k].src = l->who.src;
+			cut[k].which = l->who.which;
+			if ((r = forward_cut(f, p, n, j, cut, k + 1, tries,
+			    tail)) > 0)
+				return (r);
+			l->used = 0;
+		}
+		TAILQ_FOREACH(src, &f->ranks, fwd_entry) {
+			for (w = 0; w < 2; w++) {
+				if ((st = src->st[w]) == NULL || !st->fwd ||
+				    (t = split_partial(&st->split, &tlen)) ==
+				    NULL)
+					continue;
+				/* Only the last piece may be a start. */
+				m = tlen < n - b ? tlen : n - b;
+				if (m == 0 || (m < tlen && b + m != n) ||
+				    memcmp(t, p + b, m) != 0)
+					continue;
+				cut[k].len = m;
+				cut[k].l = NULL;
+				cut[k].src = src->id;
+				cut[k].which = st->which;
+				if ((r = forward_cut(f, p, n, b + m, cut,
+				    k + 1, tries, tail)) > 0)
+					return (r);
+			}
+		}
+	}
+	return (-1);
+}
+
+/*
+ * Keep piece c of p, or, c NULL, the newline owed to the line who; who
+ * (if not NULL) after the tag other[0..olen): 0, or -1 when there is no
+ * room.
+ */
+static int
+forward_keep(struct forward *f, const char *p, const struct fwd_cut *c,
+    const struct fwd_who *who, const char *other, size_t olen)
+{
+	struct fwd_kept	*k = &f->kept[f->nkept];
+	size_t		 used = 0, n = c == NULL ? 0 : c->at + c->len - c->from;
+
+	if (f->nkept > 0)
+		used = k[-1].off + k[-1].tag + k[-1].len;
+	if (f->nkept == FWD_KEPT || n > sizeof f->keptbuf - used ||
+	    olen > sizeof k->other)
+		return (-1);
+	memset(k, 0, sizeof *k);
+	k->off = (uint16_t)used;
+	k->since = f->lines;
+	if (who != NULL) {
+		k->who = *who;
+		memcpy(k->other, other, olen);
+		k->olen = (uint16_t)olen;
+	}
+	if (c == NULL)
+		k->owed = 1;
+	else {
+		memcpy(f->keptbuf + used, p + c->from, n);
+		k->tag = (uint16_t)(c->at - c->from);
+		k->len = (uint16_t)c->len;
+		k->src = c->src;
+		k->which = c->which;
+	}
+	f->nkept++;
+	return (0);
+}
+
+/* Let go of kept piece i. */
+static void
+forward_unkeep(struct forward *f, int i)
+{
+	size_t	off = f->kept[i].off, len, end;
+	int	k;
+
+	len = f->kept[i].tag + f->kept[i].len;
+	end = f->kept[f->nkept - 1].off + f->kept[f->nkept - 1].tag +
+	    f->kept[f->nkept - 1].len;
+	memmove(f->keptbuf + off, f->keptbuf + off + len, end - off - len);
+	for (k = i + 1; k < f->nkept; k++) {
+		f->kept[k - 1] = f->kept[k];
+		f->kept[k - 1].off -= (uint16_t)len;
+	}
+	f->nkept--;
+}
+
+/*
+ * Kept piece i and p[0..n) joined, in buf, as a rank's line not yet
+ * copied, or NULL. Then piece i is let go of, and *was is what it was.
+ */
+static struct fwd_line *
+forward_join(struct forward *f, int i, const char *p, size_t n,
+    struct fwd_kept *was, char *buf)
+{
+	struct fwd_line	*l;
+	const char	*q = f->keptbuf + f->kept[i].off + f->kept[i].tag;
+	size_t		 k = f->kept[i].len;
+
+	if (f->kept[i].owed || n > sizeof f->join - k ||
+	    f->heads[fwd_head2(q, k, p, n)] == 0)
+		return (NULL);
+	memcpy(buf, q, k);
+	memcpy(buf + k, p, n);
+	if ((l = forward_find(f, buf, k + n)) != NULL) {
+		*was = f->kept[i];
+		forward_unkeep(f, i);
+	}
+	return (l);
+}
+
+/*
+ * A kept piece that is a rank's whole line now, the oldest, and after the
+ * tag tag[0..n) when tag is not NULL: its line, its text in f->join, no
+ * longer kept. NULL when none is.
+ */
+static struct fwd_line *
+forward_ended(struct forward *f, const char *tag, size_t n, size_t *wlen)
+{
+	struct fwd_line	*l;
+	struct fwd_kept	 was;
+	size_t		 k;
+	int		 i;
+
+	for (i = 0; i < f->nkept; i++) {
+		if (tag != NULL && (f->kept[i].tag != n ||
+		    memcmp(f->keptbuf + f->kept[i].off, tag, n) != 0))
+			continue;
+		k = f->kept[i].len;
+		if ((l = forward_join(f, i, "", 0, &was, f->join)) !=
+		    NULL) {
+			*wlen = k;
+			return (l);
+		}
+	}
+	return (NULL);
+}
+
+/* The newline owed to a line shown already whose pieces had the tag
+ * tag[0..n) (none: n 0), the oldest: 1 and *who, no longer owed; or 0. */
+static int
+forward_owed(struct forward *f, const char *tag, size_t n,
+    struct fwd_who *who)
+{
+	int	i;
+
+	for (i = 0; i < f->nkept; i++) {
+		if (!f->kept[i].owed || n != f->kept[i].olen ||
+		    memcmp(tag, f->kept[i].other, n) != 0)
+			continue;
+		*who = f->kept[i].who;
+		forward_unkeep(f, i);
+		return (1);
+	}
+	return (0);
+}
+
+/* Piece c of p, a whole line, as the one matched now. */
+static struct fwd_line *
+forward_take(const struct fwd_cut *c, const char *p, const char **text,
+    size_t *wlen)
+{
+	*text = p + c->at;
+	*wlen = c->len;
+	return (c->l);
+}
+
+/*
+ * The launcher's line p[0..n) as pieces of ranks' lines: the line its
+ * newline ends, matched now, and its text (*text, *wlen); the other
+ * pieces kept. With a tag, that line is the one begun before with the
+ * line's last tag, or a piece after it; without, the last piece if it is
+ * whole, or one begun before, or another piece. NULL when it is none.
+ */
+static struct fwd_line *
+forward_apart(struct forward *f, const char *p, size_t n,
+    const char **text, size_t *wlen, struct fwd_who *owed)
+{
+	struct fwd_cut	 cut[FWD_PIECES];
+	struct fwd_line	*now = NULL;
+	size_t		 tail, tag = 0, tlen = 0;
+	int		 k, i, tries = FWD_TRIES;
+
+	if (n > FWD_SPLIT_MAX ||
+	    (k = forward_cut(f, p, n, 0, cut, 0, &tries, &tail)) < 0)
+		return (NULL);
+	*text = f->join;
+	if (tail < n) {
+		/* A tagged newline: the line begun before with its tag, or
+		 * else a piece here after it. */
+		tag = tail;
+		tlen = n - tail;
+		now = forward_ended(f, p + tail, n - tail, wlen);
+		for (i = k - 1; i >= 0 && now == NULL; i--) {
+			if (cut[i].l != NULL &&
+			    cut[i].at - cut[i].from == n - tail &&
+			    memcmp(p + cut[i].from, p + tail, n - tail) == 0)
+				now = forward_take(&cut[i], p, text, wlen);
+		}
+	} else if (k > 0 && cut[k - 1].l != NULL) {
+		/* A whole line last: its newline most likely came with it. */
+		i = k - 1;
+		now = forward_take(&cut[i], p, text, wlen);
+		tag = cut[i].from;
+		tlen = cut[i].at - cut[i].from;
+	} else if (k > 0 && cut[k - 1].at == cut[k - 1].from) {
+		/* Untagged, and a line begun last: a line begun before, or
+		 * else a piece here. */
+		now = forward_ended(f, NULL, 0, wlen);
+		for (i = 0; i < k && now == NULL; i++) {
+			if (cut[i].l != NULL) {
+				now = forward_take(&cut[i], p, text, wlen);
+				tag = cut[i].from;
+				tlen = cut[i].at - cut[i].from;
+			}
+		}
+	}
+	for (i = 0; i < k; i++) {
+		if (cut[i].l != NULL)
+			cut[i].l->used = cut[i].l == now;
+	}
+	/* Else, with a newline or a tag alone last, a shown line's. */
+	if (now == NULL && (k == 0 || cut[k - 1].l == NULL) &&
+	    forward_owed(f, p + tail, n - tail, owed)) {
+		for (i = 0; i < k; i++)
+			(void)forward_keep(f, p, &cut[i], owed, p + tail,
+			    n - tail);
+		return (NULL);
+	}
+	if (now == NULL)
+		return (NULL);
+	for (i = 0; i < k; i++) {
+		if (cut[i].l != now)
+			(void)forward_keep(f, p, &cut[i], &now->who, p + tag,
+			    tlen);
+	}
+	return (now);
+}
+
+/*
+ * p[0..n) ends a kept piece (joined in f->join, *wlen), or is the newline
+ * owed to a line shown already (*owed): that line, or NULL.
+ */
+static struct fwd_line *
+forward_rest(struct forward *f, const char *p, size_t n, size_t *wlen,
+    struct fwd_who *owed)
+{
+	struct fwd_line	*l;
+	struct fwd_kept	 was;
+	size_t		 k;
+	int		 i;
+
+	while (f->nkept > 0 && f->lines - f->kept[0].since > FWD_KEEP)
+		forward_unkeep(f, 0);
+	for (i = 0; i < f->nkept; i++) {
+		/* Empty, or the tag alone of that line's pieces. */
+		if (f->kept[i].owed) {
+			if (forward_owed(f, p, n, owed))
+				return (NULL);
+			continue;
+		}
+		k = f->kept[i].len + n;
+		if ((l = forward_join(f, i, p, n, &was, f->join)) != NULL) {
+			*wlen = k;
+			return (l);
+		}
+	}
+	return (NULL);
+}
+
+/* Fill origin o (prefix its room) for the line who. */
+static void
+forward_origin(struct origin *o, char prefix[32], const struct fwd_who *who)
+{
+	o->id = who->src;
+	o->rank = who->rank;
+	o->pid = who->pid;
+	o->world = who->world;
+	snprintf(prefix, 32, "[rank %ld] ", who->rank);
+	o->prefix = prefix;
+}
+
+/*
+ * The line l of a rank was matched: a line that rank began before it, kept,
+ * has ended then, its newline taken for another's. It is shown first (m's
+ * before), and that other's newline is owed.
+ */
+static void
+forward_order(struct forward *f, const struct fwd_line *l,
+    struct fwd_match *m)
+{
+	struct fwd_line	*e;
+	struct fwd_kept	 was;
+	int		 i;
+
+	for (i = 0; i < f->nkept; i++) {
+		if (f->kept[i].owed || f->kept[i].src != l->who.src ||
+		    f->kept[i].which != l->who.which)
+			continue;
+		m->blen = f->kept[i].len;
+		if ((e = forward_join(f, i, "", 0, &was, f->before)) ==
+		    NULL) {
+			m->blen = 0;
+			forward_unkeep(f, i);
+			return;
+		}
+		m->before = f->before;
+		e->used = 1;
+		m->bshown = e->shown;
+		forward_origin(&m->borigin, m->bprefix, &e->who);
+		if (was.who.src != 0)
+			(void)forward_keep(f, NULL, NULL, &was.who, was.other,
+			    was.olen);
+		return;
+	}
+}
+
+/*
+ * The launcher's line p[0..n) as one rank's line passed on in pieces,
+ * each after the same tag ("[1,0]<stdout>:step 10[1,0]<stdout>:2 ms"):
+ * that line, its text in f->join (*wlen), or NULL.
+ */
+static struct fwd_line *
+forward_detag(struct forward *f, const char *p, size_t n, size_t *wlen)
+{
+	struct fwd_line	*l;
+	const char	*q, *e = p + n;
+	size_t		 at[FWD_STARTS], t, k;
+	int		 a, nat;
+
+	if (n > sizeof f->join)
+		return (NULL);
+	nat = forward_tags(p, n, 0, at);
+	for (a = 1; a < nat; a++) {
+		t = at[a];
+		for (q = p + t, k = 0; q < e; ) {
+			if ((size_t)(e - q) >= t && memcmp(q, p, t) == 0) {
+				q += t;
+				continue;
+			}
+			f->join[k++] = *q++;
+		}
+		/* Once only: the tag loop tried it. */
+		if (k + t == n || f->heads[fwd_head(f->join, k)] == 0 ||
+		    (l = forward_find(f, f->join, k)) == NULL)
+			continue;
+		*wlen = k;
+		return (l);
+	}
+	return (NULL);
+}
+
 int
 forward_copy(struct source *src, const char *line, size_t len,
     struct fwd_match *m)
 {
 	struct forward	*f = src->fwd;
 	struct fwd_line	*l;
-	size_t		 i, tags = 0, at = 0;
+	struct fwd_who	 owed;
+	size_t		 i, tags = 0, at = 0, wlen = len;
 
 	if (f == NULL || RB_EMPTY(&f->tree) || len > UINT32_MAX)
 		return (0);
-	l = forward_find(f, line, len);
+	f->lines++;
+	m->text = line;
+	m->blen = 0;
+	owed.src = 0;
+	/* The rest of a line begun in one taken apart: both, shown. */
+	if ((l = forward_rest(f, line, len, &wlen, &owed)) != NULL)
+		m->text = f->join;
+	else if (owed.src == 0)
+		l = forward_find(f, line, len);
 	/* "[1,0]<stderr>:text", "[default0]:text": after the tag. */
-	for (i = 0; l == NULL && i < len && i < FWD_TAG_MAX &&
+	for (i = 0; l == NULL && owed.src == 0 && i < len && i < FWD_TAG_MAX &&
 	    tags < FWD_TAGS; i++) {
 		if (line[i] != ':' && line[i] != ']' && line[i] != '>')
 			continue;
@@ -226,19 +797,32 @@ forward_copy(struct source *src, const char *line, size_t len,
 			at++;
 			l = forward_find(f, line + at, len - at);
 		}
+		wlen = len - at;
+	}
+	if (l != NULL && m->text == line)
+		m->text = line + at;
+	else if (l == NULL && owed.src == 0 &&
+	    (l = forward_detag(f, line, len, &wlen)) != NULL)
+		m->text = f->join;
+	else if (l == NULL && owed.src == 0)
+		l = forward_apart(f, line, len, &m->text, &wlen, &owed);
+	if (l == NULL && owed.src != 0) {
+		/* The newline of a line shown already. */
+		m->src = owed.src;
+		m->seq = owed.seq;
+		m->shown = 1;
+		m->len = 0;
+		forward_origin(&m->origin, m->prefix, &owed);
+		return (1);
 	}
 	if (l == NULL)
 		return (0);
+	m->len = wlen;
 	l->used = 1;
-	m->src = l->src;
-	m->seq = l->seq;
-	m->at = at;
+	m->src = l->who.src;
+	m->seq = l->who.seq;
 	m->shown = l->shown;
-	m->origin.id = l->src;
-	m->origin.rank = l->rank;
-	m->origin.pid = l->pid;
-	m->origin.world = l->world;
-	snprintf(m->prefix, sizeof m->prefix, "[rank %ld] ", l->rank);
-	m->origin.prefix = m->prefix;
+	forward_origin(&m->origin, m->prefix, &l->who);
+	forward_order(f, l, m);
 	return (1);
 }

@@ -93,6 +93,7 @@ struct source {
 	int			 announced;	/* source_open written */
 	struct forward		*fwd;		/* a launcher's: its ranks' lines */
 	struct forward		*fwd_to;	/* a rank's: its launcher's */
+	TAILQ_ENTRY(source)	 fwd_entry;	/* ... among its ranks */
 	int			 pidfd;		/* names pid for that, or -1 */
 	int			 claim;		/* taken back: keeper_claim */
 	struct flush_part	 part;		/* a local one's */
@@ -342,20 +343,31 @@ void	 ending_lines(struct source *, struct ending_lines *);
 void	 forward_open(struct source *);
 /* Let go of forwarding state; when the source is freed. */
 void	 forward_close(struct source *);
-/* The rank src wrote record seq, line; shown: on the console. */
-void	 forward_note(struct source *src, uint64_t seq, const char *line,
-	    size_t len, int shown);
+/* The rank src wrote record seq, line, on stream which; shown: on the
+ * console. */
+void	 forward_note(struct source *src, int which, uint64_t seq,
+	    const char *line, size_t len, int shown);
 /* A launcher's line that copies a rank's. */
 struct fwd_match {
 	uint64_t	 src;		/* the rank's source */
 	uint64_t	 seq;		/* and record */
-	size_t		 at;		/* where its text begins, after a tag */
+	const char	*text;		/* the rank's line: in the launcher's,
+					   after a tag, or the two halves of
+					   one taken apart (borrowed) */
+	size_t		 len;
 	int		 shown;		/* the rank's line was on the console */
 	struct origin	 origin;	/* the rank, to show its line */
 	char		 prefix[32];
+	/* A line of the same rank's to show first (blen 0: none), found
+	 * ended only now. */
+	const char	*before;
+	size_t		 blen;
+	int		 bshown;
+	struct origin	 borigin;
+	char		 bprefix[32];
 };
-/* Whether launcher src's line is a copy of a rank's line (whole or after
- * a tag); 1 and *m, once per rank line. */
+/* Whether launcher src's line is a copy of a rank's line (whole, after a
+ * tag, or one of two run together); 1 and *m, once per rank line. */
 int	 forward_copy(struct source *src, const char *line, size_t len,
 	    struct fwd_match *m);
 

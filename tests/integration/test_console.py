@@ -226,6 +226,34 @@ class Forwarding(MeshTest):
         self.check_once(lambda r: "rank %d says hello on stderr" % r, 4,
                         p.stderr.decode())
 
+    @unittest.skipIf(mpi_problem(), mpi_problem())
+    def test_mpirun_of_unbuffered_python_each_line_once(self):
+        # print() under PYTHONUNBUFFERED=1 writes a line in two: mpirun
+        # passes the pieces on as they come, other ranks' between them,
+        # and with --tag-output tags each piece.
+        code = os.path.join(self.tmp, "steps.py")
+        with open(code, "w") as f:
+            f.write("import os\nr = int(os.environ['OMPI_COMM_WORLD_RANK'])"
+                    "\nfor s in range(40):\n"
+                    "    print('step %d loss=%.4f' % (s, 2.5 / (s + r + 1)))"
+                    "\n")
+        for tag in ([], ["--tag-output"]):
+            self.json = os.path.join(self.tmp, "j%d.jsonl" % len(tag))
+            p = self.launch(["mpirun", "--allow-run-as-root",
+                             "--oversubscribe", "-np", "4"] + tag +
+                            [PYTHON, code], args=["--aggregate", "off"],
+                            env=clean_env(PYTHONUNBUFFERED="1"),
+                            timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            shown = p.stdout.decode()
+            self.assertNotIn("[pid", shown)
+            for r in range(4):
+                self.assertEqual(
+                    [l for l in shown.splitlines()
+                     if l.startswith("[rank %d] " % r)],
+                    ["[rank %d] step %d loss=%.4f" % (r, s, 2.5 / (s + r + 1))
+                     for s in range(40)])
+
     @unittest.skipIf(job_problem(), job_problem())
     def test_torchrun_tee_each_line_once(self):
         code = os.path.join(self.tmp, "w.py")
@@ -237,6 +265,113 @@ class Forwarding(MeshTest):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.check_once(lambda r: "worker %d says hi" % r, 2,
                         p.stdout.decode())
+
+    # A launcher that forwards, as mpirun does, what it reads from its
+    # ranks' pipes, in an order it sets: each rank writes a piece when
+    # told and the launcher passes it on once read, after a tag as
+    # `mpirun --tag-output` does if asked. The ranks write their text and
+    # their newline apart, as print() does under PYTHONUNBUFFERED=1, so
+    # the launcher's lines run ranks' lines together.
+    FORWARDER = r"""
+import os, subprocess, sys
+kid = ("import os, sys\n"
+       "for cmd in sys.stdin:\n"
+       "    os.write(1, cmd[1:-1].encode() if cmd[0] == 'w' else b'\\n')\n")
+ranks = [subprocess.Popen([sys.executable, '-c', kid], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, bufsize=0,
+                          env=dict(os.environ, RANK=str(r)))
+         for r in range(3)]
+tagged = sys.argv[1] == 'tag'
+def piece(r, text):
+    k = ranks[r]
+    k.stdin.write(('w' + text + '\n').encode() if text else b'n\n')
+    want = len(text or '\n')
+    got = b''
+    while len(got) < want:
+        got += os.read(k.stdout.fileno(), want - len(got))
+    os.write(1, (b'[1,%d]<stdout>:' % r if tagged else b'') + got)
+for step in sys.argv[2:]:
+    r, text = step.split(':', 1)
+    if r == 'L':
+        os.write(1, text.encode())
+    else:
+        piece(int(r), text)
+for k in ranks:
+    k.stdin.close()
+    k.wait()
+os.write(1, b'launcher done\n')
+"""
+
+    # The launcher's lines: "a0a1" and "" (rank 1's line ends the first,
+    # rank 0's newline is the second); then "b1b0" and "", whose first
+    # half is a whole line when it is read; then three ranks' run
+    # together, ended by the last one's, and two ""; then one ended by
+    # rank 1, a line of rank 1's begun ended by rank 0's newline, and "";
+    # then a line of the launcher's own, though its end is a rank's line.
+    STEPS = ["0:step 0 loss=1.2500", "1:step 0 loss=0.6250", "1:", "0:",
+             "1:step 1 loss=0.4167", "0:step 1 loss=0.8333", "1:", "0:",
+             "0:step 2 loss=0.5000", "1:step 2 loss=0.3000",
+             "2:step 0 loss=0.9000", "2:", "1:", "0:",
+             "0:step 4 loss=0.1000", "1:step 4 loss=0.2000", "1:",
+             "1:step 5 loss=0.3000", "0:", "1:",
+             "L:launcher says ", "0:step 3 loss=0.6250", "0:"]
+    # Whose line each launcher's line ends, in turn.
+    ENDS = [(1, "step 0 loss=0.6250"), (0, "step 0 loss=1.2500"),
+            (1, "step 1 loss=0.4167"), (0, "step 1 loss=0.8333"),
+            (2, "step 0 loss=0.9000"), (1, "step 2 loss=0.3000"),
+            (0, "step 2 loss=0.5000"), (1, "step 4 loss=0.2000"),
+            (0, "step 4 loss=0.1000"), (1, "step 5 loss=0.3000")]
+
+    def check_apart(self, how):
+        code = os.path.join(self.tmp, "fwd.py")
+        with open(code, "w") as f:
+            f.write(self.FORWARDER)
+        argv = [PYTHON, code, how] + self.STEPS
+        p = self.launch(argv, args=["--aggregate", "off"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        shown = p.stdout.decode()
+        for r, text in self.ENDS:
+            self.assertEqual(shown.count("[rank %d] %s\n" % (r, text)), 1,
+                             shown)
+        launcher = [l for l in shown.splitlines() if l.startswith("[pid")]
+        t = "[1,0]<stdout>:" if how == "tag" else ""
+        self.assertEqual([l.split("] ", 1)[1] for l in launcher],
+                         ["launcher says %sstep 3 loss=0.6250%s" % (t, t),
+                          "launcher done"], shown)
+        lines = line_records(self.records)
+        mine = {(x["rank"], x["line"]): x for x in lines
+                if x["rank"] is not None}
+        copies = [x for x in lines if x.get("copy")]
+        self.assertEqual([x["copy_of"] for x in copies],
+                         [{"source": mine[e]["source"],
+                           "seq": mine[e]["seq"]} for e in self.ENDS], lines)
+        # Without meshlog the launcher writes the same bytes.
+        plain = subprocess.run(argv, capture_output=True, env=clean_env(),
+                               timeout=60)
+        self.assertEqual(plain.stdout.decode().splitlines(),
+                         [x["line"] for x in lines if x["rank"] is None])
+        return [x["line"] for x in copies]
+
+    def test_ranks_lines_run_together_are_taken_apart(self):
+        self.assertEqual(self.check_apart("plain"), [
+            "step 0 loss=1.2500step 0 loss=0.6250", "",
+            "step 1 loss=0.4167step 1 loss=0.8333", "",
+            "step 2 loss=0.5000step 2 loss=0.3000step 0 loss=0.9000", "",
+            "", "step 4 loss=0.1000step 4 loss=0.2000",
+            "step 5 loss=0.3000", ""])
+
+    def test_tagged_pieces_run_together_are_taken_apart(self):
+        # mpirun --tag-output tags each piece, the newline's too.
+        t = ["[1,%d]<stdout>:" % r for r in range(3)]
+        self.assertEqual(self.check_apart("tag"), [
+            t[0] + "step 0 loss=1.2500" + t[1] + "step 0 loss=0.6250" +
+            t[1], t[0],
+            t[1] + "step 1 loss=0.4167" + t[0] + "step 1 loss=0.8333" +
+            t[1], t[0],
+            t[0] + "step 2 loss=0.5000" + t[1] + "step 2 loss=0.3000" +
+            t[2] + "step 0 loss=0.9000" + t[2], t[1], t[0],
+            t[0] + "step 4 loss=0.1000" + t[1] + "step 4 loss=0.2000" +
+            t[1], t[1] + "step 5 loss=0.3000" + t[0], t[1]])
 
     def test_a_launcher_that_does_not_forward_keeps_its_own_lines(self):
         # torchrun without --tee: its workers write to its own stderr, so
