@@ -111,6 +111,7 @@ struct fwd_line {
 	int			 used;
 	uint16_t		 head;		/* its slots in the filters */
 	uint16_t		 tail;
+	uint16_t		 start;
 	RB_ENTRY(fwd_line)	 entry;
 };
 
@@ -128,6 +129,9 @@ struct forward {
 	 * begin (end). */
 	uint16_t		 heads[FWD_SLOTS];
 	uint16_t		 tails[FWD_SLOTS];
+	/* ... and by their first four bytes alone; those shorter. */
+	uint16_t		 starts[FWD_SLOTS];
+	uint32_t		 shorts;
 	/* Pieces of launcher lines taken apart (rank lines begun), oldest
 	 * first, each after the tag it had, in keptbuf; a piece and a later
 	 * line, joined to match. */
@@ -175,6 +179,20 @@ fwd_tail(const char *p, size_t len)
 	size_t	n = len < 4 ? len : 4;
 
 	return (fwd_slot(p + len - n, n, len));
+}
+
+/* The slot of lines whose first four bytes are p[0..4). */
+static uint16_t
+fwd_start(const char *p)
+{
+	return (fwd_slot(p, 4, 0));
+}
+
+/* Whether a line of f may begin at p, n bytes left there. */
+static int
+fwd_may_start(const struct forward *f, const char *p, size_t n)
+{
+	return (f->shorts > 0 || (n >= 4 && f->starts[fwd_start(p)] > 0));
 }
 
 /* fwd_head() of k bytes at q followed by p[0..n). */
@@ -304,11 +322,19 @@ forward_note(struct source *src, int which, uint64_t seq, const char *line,
 		RB_REMOVE(fwd_tree, &f->tree, l);
 		f->heads[l->head]--;
 		f->tails[l->tail]--;
+		if (l->len < 4)
+			f->shorts--;
+		else
+			f->starts[l->start]--;
 	}
 	l->head = fwd_head(line, len);
 	l->tail = fwd_tail(line, len);
 	f->heads[l->head]++;
 	f->tails[l->tail]++;
+	if (len < 4)
+		f->shorts++;
+	else
+		f->starts[l->start = fwd_start(line)]++;
 	l->hash = shape_bytes(line, len);
 	l->len = (uint32_t)len;
 	l->order = f->next++;
@@ -353,6 +379,26 @@ struct fwd_cut {
 	int		 which;
 };
 
+/* Whether c ends a tag: ':', ']' or '>'. */
+static inline int
+fwd_tag_end(char c)
+{
+	return ((c == ':') | (c == ']') | (c == '>'));
+}
+
+/* Whether the tag p[0..t) is in p[t..n) again. */
+static int
+fwd_tag_again(const char *p, size_t n, size_t t)
+{
+	const char	*q = p + 2 * t - 1, *e = p + n;
+
+	for (; q < e && (q = memchr(q, p[t - 1], e - q)) != NULL; q++) {
+		if (memcmp(q - (t - 1), p, t) == 0)
+			return (1);
+	}
+	return (0);
+}
+
 /*
  * Where a piece of p[i..n) may begin: i, and after each of the first tags
  * there ("[1,0]<stdout>:", "[default0]: "); their number.
@@ -360,15 +406,16 @@ struct fwd_cut {
 static int
 forward_tags(const char *p, size_t n, size_t i, size_t at[FWD_STARTS])
 {
-	size_t	j;
-	int	nat = 0;
+	size_t	j, e = n - i < FWD_TAG_MAX ? n : i + FWD_TAG_MAX;
+	int	nat = 0, tags = 0;
 
 	at[nat++] = i;
-	for (j = i; j < n && j - i < FWD_TAG_MAX && nat < FWD_STARTS; j++) {
-		if (p[j] != ':' && p[j] != ']' && p[j] != '>')
+	for (j = i; j < e && tags < FWD_TAGS; j++) {
+		if (!fwd_tag_end(p[j]))
 			continue;
+		tags++;
 		at[nat++] = j + 1;
-		if (j + 1 < n && p[j + 1] == ' ' && nat < FWD_STARTS)
+		if (j + 1 < n && p[j + 1] == ' ')
 			at[nat++] = j + 2;
 	}
 	return (nat);
@@ -383,7 +430,8 @@ forward_tags(const char *p, size_t n, size_t i, size_t at[FWD_STARTS])
  */
 static int
 forward_cut(struct forward *f, const char *p, size_t n, size_t i,
-    struct fwd_cut *cut, int k, int *tries, size_t *tail)
+    struct fwd_cut *cut, int k, int *tries, size_t *tail,
+    const size_t *at0, int nat0)
 {
 	struct source	*src;
 	struct stream	*st;
@@ -397,7 +445,11 @@ forward_cut(struct forward *f, const char *p, size_t n, size_t i,
 		return (k);
 	if (k == FWD_PIECES || --*tries < 0)
 		return (-1);
-	nat = forward_tags(p, n, i, at);
+	if (i == 0) {
+		memcpy(at, at0, nat0 * sizeof *at);
+		nat = nat0;
+	} else
+		nat = forward_tags(p, n, i, at);
 	for (a = 0; a < nat; a++) {
 		if ((b = at[a]) == n) {
 			*tail = i;
@@ -405,7 +457,8 @@ forward_cut(struct forward *f, const char *p, size_t n, size_t i,
 		}
 		cut[k].from = i;
 		cut[k].at = b;
-		for (j = b + 1; j <= n; j++) {
+		for (j = fwd_may_start(f, p + b, n - b) ? b + 1 : n + 1;
+		    j <= n; j++) {
 			if ((b == 0 && j == n) ||
 			    f->tails[fwd_tail(p + b, j - b)] == 0 ||
 			    (l = forward_find(f, p + b, j - b)) == NULL)
@@ -416,7 +469,7 @@ forward_cut(struct forward *f, const char *p, size_t n, size_t i,
 			cut[k].src = l->who.src;
 			cut[k].which = l->who.which;
 			if ((r = forward_cut(f, p, n, j, cut, k + 1, tries,
-			    tail)) > 0)
+			    tail, NULL, 0)) > 0)
 				return (r);
 			l->used = 0;
 		}
@@ -436,7 +489,7 @@ forward_cut(struct forward *f, const char *p, size_t n, size_t i,
 				cut[k].src = src->id;
 				cut[k].which = st->which;
 				if ((r = forward_cut(f, p, n, b + m, cut,
-				    k + 1, tries, tail)) > 0)
+				    k + 1, tries, tail, NULL, 0)) > 0)
 					return (r);
 			}
 		}
@@ -589,7 +642,8 @@ forward_take(const struct fwd_cut *c, const char *p, const char **text,
  */
 static struct fwd_line *
 forward_apart(struct forward *f, const char *p, size_t n,
-    const char **text, size_t *wlen, struct fwd_who *owed)
+    const size_t *at, int nat, const char **text, size_t *wlen,
+    struct fwd_who *owed)
 {
 	struct fwd_cut	 cut[FWD_PIECES];
 	struct fwd_line	*now = NULL;
@@ -597,7 +651,8 @@ forward_apart(struct forward *f, const char *p, size_t n,
 	int		 k, i, tries = FWD_TRIES;
 
 	if (n > FWD_SPLIT_MAX ||
-	    (k = forward_cut(f, p, n, 0, cut, 0, &tries, &tail)) < 0)
+	    (k = forward_cut(f, p, n, 0, cut, 0, &tries, &tail, at,
+	    nat)) < 0)
 		return (NULL);
 	*text = f->join;
 	if (tail < n) {
@@ -736,18 +791,19 @@ forward_order(struct forward *f, const struct fwd_line *l,
  * that line, its text in f->join (*wlen), or NULL.
  */
 static struct fwd_line *
-forward_detag(struct forward *f, const char *p, size_t n, size_t *wlen)
+forward_detag(struct forward *f, const char *p, size_t n, const size_t *at,
+    int nat, size_t *wlen)
 {
 	struct fwd_line	*l;
 	const char	*q, *e = p + n;
-	size_t		 at[FWD_STARTS], t, k;
-	int		 a, nat;
+	size_t		 t, k;
+	int		 a;
 
 	if (n > sizeof f->join)
 		return (NULL);
-	nat = forward_tags(p, n, 0, at);
 	for (a = 1; a < nat; a++) {
-		t = at[a];
+		if ((t = at[a]) == n || !fwd_tag_again(p, n, t))
+			continue;
 		for (q = p + t, k = 0; q < e; ) {
 			if ((size_t)(e - q) >= t && memcmp(q, p, t) == 0) {
 				q += t;
@@ -765,6 +821,15 @@ forward_detag(struct forward *f, const char *p, size_t n, size_t *wlen)
 	return (NULL);
 }
 
+/* forward_find() of the text after a tag, where a line may be. */
+static struct fwd_line *
+forward_tagged(struct forward *f, const char *p, size_t n)
+{
+	if (f->heads[fwd_head(p, n)] == 0)
+		return (NULL);
+	return (forward_find(f, p, n));
+}
+
 int
 forward_copy(struct source *src, const char *line, size_t len,
     struct fwd_match *m)
@@ -772,7 +837,8 @@ forward_copy(struct source *src, const char *line, size_t len,
 	struct forward	*f = src->fwd;
 	struct fwd_line	*l;
 	struct fwd_who	 owed;
-	size_t		 i, tags = 0, at = 0, wlen = len;
+	size_t		 at[FWD_STARTS], wlen = len;
+	int		 a, nat;
 
 	if (f == NULL || RB_EMPTY(&f->tree) || len > UINT32_MAX)
 		return (0);
@@ -785,27 +851,23 @@ forward_copy(struct source *src, const char *line, size_t len,
 		m->text = f->join;
 	else if (owed.src == 0)
 		l = forward_find(f, line, len);
-	/* "[1,0]<stderr>:text", "[default0]:text": after the tag. */
-	for (i = 0; l == NULL && owed.src == 0 && i < len && i < FWD_TAG_MAX &&
-	    tags < FWD_TAGS; i++) {
-		if (line[i] != ':' && line[i] != ']' && line[i] != '>')
-			continue;
-		tags++;
-		at = i + 1;
-		l = forward_find(f, line + at, len - at);
-		if (l == NULL && at < len && line[at] == ' ') {
-			at++;
-			l = forward_find(f, line + at, len - at);
+	if (l == NULL && owed.src == 0) {
+		/* "[1,0]<stderr>:text", "[default0]: text": after a tag. */
+		nat = forward_tags(line, len, 0, at);
+		for (a = 1; a < nat && l == NULL; a++) {
+			if ((l = forward_tagged(f, line + at[a],
+			    len - at[a])) != NULL) {
+				m->text = line + at[a];
+				wlen = len - at[a];
+			}
 		}
-		wlen = len - at;
+		if (l == NULL && (l = forward_detag(f, line, len, at, nat,
+		    &wlen)) != NULL)
+			m->text = f->join;
+		else if (l == NULL)
+			l = forward_apart(f, line, len, at, nat, &m->text,
+			    &wlen, &owed);
 	}
-	if (l != NULL && m->text == line)
-		m->text = line + at;
-	else if (l == NULL && owed.src == 0 &&
-	    (l = forward_detag(f, line, len, &wlen)) != NULL)
-		m->text = f->join;
-	else if (l == NULL && owed.src == 0)
-		l = forward_apart(f, line, len, &m->text, &wlen, &owed);
 	if (l == NULL && owed.src != 0) {
 		/* The newline of a line shown already. */
 		m->src = owed.src;
