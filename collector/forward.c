@@ -92,14 +92,15 @@ struct fwd_kept {
 	uint64_t		 since;		/* launcher lines then */
 	uint64_t		 src;		/* whose line it begins */
 	int			 which;
-	/* Owed: a line shown whose newline is still to come (who, after
-	 * the tag other). Else the line matched in its stead when it was
-	 * kept, whose newline comes after all if this piece's line turns
-	 * out to have ended. */
+	/* Owed: a line shown whose newline is still to come (who, its
+	 * pieces after the tag other, a space after a tag's 64 bytes at
+	 * most). Else the line matched in its stead when it was kept, whose
+	 * newline comes after all if this piece's line turns out to have
+	 * ended. */
 	int			 owed;
 	struct fwd_who		 who;
 	uint16_t		 olen;
-	char			 other[FWD_TAG_MAX];
+	char			 other[FWD_TAG_MAX + 2];
 };
 
 struct fwd_line {
