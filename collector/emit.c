@@ -178,7 +178,8 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 		    (to & ROUTE_VIEW) != 0);
 	/*
 	 * The rank's line went only to its launcher (mpirun's pipe): shown
-	 * now, as the rank's, where the launcher's copy would have been.
+	 * now, as the rank's, where the launcher's copy would have been;
+	 * after an earlier line of that rank's found ended only now.
 	 */
 	if (copy && fm.blen > 0 && !fm.bshown && stream_shown(s) &&
 	    console_mode()->on) {

@@ -352,8 +352,8 @@ struct fwd_match {
 	uint64_t	 src;		/* the rank's source */
 	uint64_t	 seq;		/* and record */
 	const char	*text;		/* the rank's line: in the launcher's,
-					   after a tag, or the two halves of
-					   one taken apart (borrowed) */
+					   after a tag, or its pieces joined
+					   (borrowed) */
 	size_t		 len;
 	int		 shown;		/* the rank's line was on the console */
 	struct origin	 origin;	/* the rank, to show its line */
@@ -367,7 +367,8 @@ struct fwd_match {
 	char		 bprefix[32];
 };
 /* Whether launcher src's line is a copy of a rank's line (whole, after a
- * tag, or one of two run together); 1 and *m, once per rank line. */
+ * tag, or among ranks' lines run together); 1 and *m, once per rank
+ * line. */
 int	 forward_copy(struct source *src, const char *line, size_t len,
 	    struct fwd_match *m);
 
