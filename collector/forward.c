@@ -730,6 +730,7 @@ forward_rest(struct forward *f, const char *p, size_t n, size_t *wlen,
 				return (NULL);
 			continue;
 		}
+		/* A kept piece, and the rest of its line. */
 		k = f->kept[i].len + n;
 		if ((l = forward_join(f, i, p, n, &was, f->join)) != NULL) {
 			*wlen = k;
@@ -803,6 +804,7 @@ forward_detag(struct forward *f, const char *p, size_t n, const size_t *at,
 	if (n > sizeof f->join)
 		return (NULL);
 	for (a = 1; a < nat; a++) {
+		/* Once only, the tag loop tried it. */
 		if ((t = at[a]) == n || !fwd_tag_again(p, n, t))
 			continue;
 		for (q = p + t, k = 0; q < e; ) {
@@ -812,8 +814,7 @@ forward_detag(struct forward *f, const char *p, size_t n, const size_t *at,
 			}
 			f->join[k++] = *q++;
 		}
-		/* Once only: the tag loop tried it. */
-		if (k + t == n || f->heads[fwd_head(f->join, k)] == 0 ||
+		if (f->heads[fwd_head(f->join, k)] == 0 ||
 		    (l = forward_find(f, f->join, k)) == NULL)
 			continue;
 		*wlen = k;
