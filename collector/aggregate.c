@@ -555,6 +555,28 @@ agg_hint(struct agg_src *s, const struct agg_group *g, size_t i)
 	s->hint_i[g->which] = i;
 }
 
+/*
+ * Where m, g's latest member, saying text, differs from g's first line.
+ * Most members say the same, or differ in a few digits: where, found now
+ * in one pass, spares printing a cut of each member.
+ */
+static void
+agg_member_diffs(struct agg_member *m, const struct agg_group *g,
+    const char *text, size_t len)
+{
+	size_t	from, to;
+
+	if (g->nmembers == 1) {		/* the line g was made of */
+		m->dfrom = (uint32_t)len;
+		m->dto = 0;
+	} else if (len == g->len && aggtok_digit_diffs(text, g->text, len,
+	    &from, &to)) {
+		m->dfrom = (uint32_t)from;
+		m->dto = (uint32_t)to;
+	} else
+		m->dfrom = AGG_UNALIGNED;
+}
+
 /* s said text in g; its next line may only join a later group. */
 static void
 agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
@@ -562,7 +584,6 @@ agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
 {
 	struct agg_member	*m;
 	uint64_t		*rl;
-	size_t			 from, to;
 
 	if (g->nmembers == g->capmembers) {
 		g->capmembers *= 2;
@@ -578,19 +599,7 @@ agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
 	m->prefix = s->prefix;
 	m->rank = s->rank;
 	m->pid = s->pid;
-	/*
-	 * Most members say the same, or differ in a few digits: where, found
-	 * now in one pass, spares printing a cut of each member.
-	 */
-	if (g->nmembers == 1) {		/* the line g was made of */
-		m->dfrom = (uint32_t)len;
-		m->dto = 0;
-	} else if (len == g->len && aggtok_digit_diffs(text, g->text, len,
-	    &from, &to)) {
-		m->dfrom = (uint32_t)from;
-		m->dto = (uint32_t)to;
-	} else
-		m->dfrom = AGG_UNALIGNED;
+	agg_member_diffs(m, g, text, len);
 	if (m->dfrom == len) {
 		m->text = g->text;
 		m->len = g->len;
@@ -946,6 +955,8 @@ aggregate_render(int which, const struct origin *o, const char *const *text,
 		g.members[i].pid = o[i].pid;
 		g.members[i].text = text[i];
 		g.members[i].len = len[i];
+		g.nmembers = i + 1;
+		agg_member_diffs(&g.members[i], &g, text[i], len[i]);
 		if (o[i].world > g.world)
 			g.world = o[i].world;
 	}

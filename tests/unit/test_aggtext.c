@@ -871,3 +871,35 @@ Test(aggtext, a_trainers_long_line_groups_whole)
 	cr_assert_not_null(strstr(printed, "TFLOPs: {123.0,123.1,123.2,"
 	    "123.3} |"), "%s", printed);
 }
+
+/*
+ * The live line of progress bars (console.c) is rendered from states that
+ * never joined a group, so no member carries where it differs: each
+ * rank's numbers must still be its own, not the first bar's for all.
+ */
+Test(aggtext, rendered_bars_show_each_ranks_values)
+{
+	static char		text[4][80], pres[4][32];
+	struct origin		o[4];
+	const char		*t[4];
+	size_t			len[4], i;
+
+	for (i = 0; i < 4; i++) {
+		len[i] = (size_t)snprintf(text[i], sizeof text[i],
+		    "rank%zu:  %zu%% %zu/50 [00:01<00:09, %zu.00it/s]", i,
+		    10 * (i + 1), 5 * (i + 1), 5 + i);
+		t[i] = text[i];
+		snprintf(pres[i], sizeof pres[i], "[rank %zu] ", i);
+		memset(&o[i], 0, sizeof o[i]);
+		o[i].id = i + 1;
+		o[i].rank = (long)i;
+		o[i].pid = 100 + (long)i;
+		o[i].world = 4;
+		o[i].prefix = pres[i];
+	}
+	nprinted = 0;
+	aggregate_render(MESHLOG_STDERR, o, t, len, 4, print_cb);
+	cr_assert_str_eq(printed, "[ranks 0-3] {rank0,rank1,rank2,rank3}:  "
+	    "{10,20,30,40}% {5,10,15,20}/50 [00:01<00:09, {5.00it,6.00it,"
+	    "7.00it,8.00it}/s]\n");
+}
