@@ -710,11 +710,11 @@ void	console_partial(int which, const struct origin *o, const char *text,
 /* The rest of that line, now finished: at once, on the same screen line
  * when nothing came between. */
 void	console_rest(int which, const struct origin *o, const char *text,
-	    size_t len, uint64_t us);
+	    size_t len, int flags, uint64_t us);
 /* Erase the live line and forget the bars; at exit. */
 void	console_live_stop(void);
 /* Raw bytes went to the view's terminal, ending mid-line or not. */
-void	console_raw_passed(int which, int mid);
+void	console_raw_passed(int which, const char *prefix, int mid);
 /* Print one line with its prefix on the console view; us, when not 0,
  * the time it was read (--timestamps). */
 void	console_line(int which, const char *prefix, const char *line,

@@ -68,6 +68,8 @@ static uint64_t		 mid_id;		/* whose, on which stream */
 static long		 mid_pid;	/* its process, */
 static int		 mid_reading;	/* then reading the terminal */
 static int		 raw_mid = -1;	/* raw bytes ended mid-line there */
+static char		 mid_prefix[64];	/* whose open line it is */
+static int		 same_tty;	/* stdout and stderr: one terminal */
 static char		*live_buf;	/* the live line being made */
 static size_t		 live_len, live_cap, live_more;
 
@@ -88,11 +90,15 @@ void
 console_open(void)
 {
 	struct timespec	now;
+	struct stat	sb[2];
 	int		i, fd;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	started_us = (uint64_t)now.tv_sec * 1000000 +
 	    (uint64_t)now.tv_nsec / 1000;
+	same_tty = fstat(1, &sb[0]) == 0 && fstat(2, &sb[1]) == 0 &&
+	    S_ISCHR(sb[0].st_mode) && sb[0].st_rdev == sb[1].st_rdev &&
+	    isatty(1);
 	for (i = 0; i < 2; i++) {
 		if ((fd = dup(i + 1)) == -1)
 			continue;
@@ -250,9 +256,30 @@ console_end_mid(void)
 }
 
 void
-console_raw_passed(int which, int mid)
+console_raw_passed(int which, const char *prefix, int mid)
 {
 	raw_mid = mid ? which : -1;
+	strlcpy(mid_prefix, prefix, sizeof mid_prefix);
+}
+
+/*
+ * A newline alone that the process with the open line wrote to its other
+ * stream, both streams one terminal (Python's REPL ends its prompt so at
+ * EOF): on the terminal it ends that line, and so it does here, rather
+ * than printing an empty line of its own.
+ */
+static int
+console_ends_mid(int which, const char *prefix, size_t len, int flags)
+{
+	int	open = raw_mid >= 0 ? raw_mid : mid_which;
+
+	if (len > 0 || flags != 0 || !same_tty || open < 0 || open == which ||
+	    cons[open] == NULL || strcmp(prefix, mid_prefix) != 0)
+		return (0);
+	console_live_erase();
+	dest_write(cons[open], "\n", 1);
+	raw_mid = mid_which = -1;
+	return (1);
 }
 
 /* Erase the live line before something else is printed. */
@@ -597,6 +624,8 @@ void
 console_line(int which, const char *prefix, const char *line, size_t len,
     int flags, uint64_t us)
 {
+	if (console_ends_mid(which, prefix, len, flags))
+		return;
 	/* Each rank in its colour, on a terminal. */
 	console_emit(which, console_rank_colour(which, prefix), prefix, line,
 	    len, flags, us);
@@ -613,6 +642,7 @@ console_partial(int which, const struct origin *o, const char *text,
 	console_emit(which, console_rank_colour(which, o->prefix), o->prefix,
 	    text, len, CONSOLE_OPEN, 0);
 	mid_which = which;
+	strlcpy(mid_prefix, o->prefix, sizeof mid_prefix);
 	mid_id = o->id;
 	mid_pid = o->pid;
 	mid_reading = console_reads_tty(o->pid, which);
@@ -620,15 +650,21 @@ console_partial(int which, const struct origin *o, const char *text,
 
 void
 console_rest(int which, const struct origin *o, const char *text,
-    size_t len, uint64_t us)
+    size_t len, int flags, uint64_t us)
 {
 	if (cons[which] == NULL || !console_shows(o))
 		return;
 	if (mid_which == which && mid_id == o->id && console_answered()) {
-		/* The answer's echo ended the screen line: a line of its own. */
+		/*
+		 * The answer's echo ended the screen line: a line of its own.
+		 * A newline alone ends the line as the echo left it (blank
+		 * after an echoed answer, the prompt's after a password's).
+		 */
 		mid_which = -1;
 		if (len > 0)
 			console_line(which, o->prefix, text, len, 0, us);
+		else if (!(flags & SPLIT_PARTIAL))
+			dest_write(cons[which], "\n", 1);
 	} else if (mid_which == which && mid_id == o->id) {
 		/* Nothing came between: finish the screen line. */
 		mid_which = -1;

@@ -202,7 +202,7 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 		/* Its beginning is on the console already (a prompt). */
 		skip = s->partial_shown < len ? s->partial_shown : len;
 		console_rest(s->which, &src->origin, line + skip, len - skip,
-		    us);
+		    flags, us);
 	} else if (to & ROUTE_VIEW)
 		console_record(s->which, &src->origin, line, len, flags, &sh,
 		    us);

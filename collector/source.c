@@ -232,7 +232,7 @@ stream_move_at_most(struct stream *s, size_t max, int reads)
 				handover_read_done(n, &now);
 			stream_bytes_at(s, buf, n, &now);
 			if (s->raw && n > 0)
-				console_raw_passed(s->which,
+				console_raw_passed(s->which, s->src->prefix,
 				    buf[n - 1] != '\n');
 			done += n;
 			if (s->bytes >= s->wait_at)

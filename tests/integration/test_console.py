@@ -510,6 +510,52 @@ class Options(MeshTest):
             self.assertRegex(lines[i[0]], r"^\[pid \d+\] name\? bob$", out)
             self.assertRegex(lines[i[0] + 1], r"^\[pid \d+\] hi bob$", out)
 
+    def test_a_newline_on_the_other_stream_ends_the_prompt(self):
+        # Python's REPL ends its prompt on stdout with a newline on
+        # stderr at EOF; a line editor's prompt passes raw, a plain one
+        # through the view. On the terminal that newline ends the
+        # prompt's line, and so it must under the view: it was shown
+        # as an empty line of the process's own ("[pid N] ").
+        for argv in ([PYTHON, "-q"],
+                     [PYTHON, "-c", "import sys\n"
+                      "sys.stdout.write('>>> '); sys.stdout.flush()\n"
+                      "sys.stdin.readline(); sys.stderr.write('\\n')\n"
+                      "import time; time.sleep(0.5)\n"]):
+            _, bare = type_on_pty(argv, clean_env(), b">>> ", b"\x04",
+                                  delay=0.3)
+            rc, out = type_on_pty([COLLECTOR, "-j", os.devnull, "--"] + argv,
+                                  clean_env(), b">>> ", b"\x04", delay=0.3)
+            self.assertEqual(rc, 0, out)
+            self.assertTrue(bare.endswith(b">>> \r\n"), bare)
+            out = re.sub(rb"\x1b\[[0-9;]*m", b"", out)
+            self.assertRegex(out, rb"(\r\n|\r\n\[pid \d+\] )>>> \r\n"
+                             rb"meshlog: 1 process")
+            self.assertNotRegex(out, rb"\[pid \d+\] \r\n")
+
+    def test_a_newline_after_a_silent_answer_ends_the_prompt(self):
+        # A password read with the echo off: the program's own newline
+        # ends the prompt's line (the view dropped it, and the next line
+        # ran on: "[pid N] Password: [pid N] got bob"). After an echoed
+        # answer it is a blank line, as on the terminal.
+        pid = rb"\[pid \d+\] "
+        for code, prompt, bare_want, want in (
+                ('printf "Password: "; stty -echo; read x; stty echo; '
+                 'printf "\\n"; echo "got $x"', b"Password: ",
+                 b"Password: \r\ngot bob\r\n",
+                 pid + rb"Password: \r\n" + pid + rb"got bob\r\n"),
+                ('printf "name? "; read x; echo; echo "got $x"', b"name? ",
+                 b"name? bob\r\n\r\ngot bob\r\n",
+                 pid + rb"name\? bob\r\n\r\n" + pid + rb"got bob\r\n")):
+            _, bare = type_on_pty(["sh", "-c", code], clean_env(), prompt,
+                                  b"bob\n", delay=0.3)
+            rc, out = type_on_pty([COLLECTOR, "-j", os.devnull, "--", "sh",
+                                   "-c", code], clean_env(), prompt,
+                                  b"bob\n", delay=0.3)
+            self.assertEqual(bare, bare_want)
+            self.assertEqual(rc, 0, out)
+            self.assertRegex(re.sub(rb"\x1b\[[0-9;]*m", b"", out),
+                             b"\r\n" + want + b"meshlog: ")
+
     def test_an_unanswered_partial_line_is_ended_by_the_next(self):
         # A line left open without a read of the terminal (progress
         # dots) is ended by the view before another process's line.
