@@ -111,7 +111,11 @@ digits(const char **p, int min, int max)
 	return (n < min ? -1 : v);
 }
 
-/* "-1h30m", "+90s", "-2d": seconds, or -1 when s is not that. */
+/*
+ * A span from now as systemd.time(7) writes one: "-1h30m", "+90s", "-2d",
+ * "-2 hours", "1h 30min ago", "5min left". Seconds, or -1 when s is not
+ * that.
+ */
 static int
 relative(const char *s, int64_t *secs)
 {
@@ -119,41 +123,60 @@ relative(const char *s, int64_t *secs)
 		const char	*unit;
 		int64_t		 secs;
 	} units[] = {
+		{ "weeks", 604800 }, { "week", 604800 }, { "w", 604800 },
 		{ "days", 86400 }, { "day", 86400 }, { "d", 86400 },
-		{ "hours", 3600 }, { "hour", 3600 }, { "h", 3600 },
-		{ "minutes", 60 }, { "min", 60 }, { "m", 60 },
-		{ "seconds", 1 }, { "sec", 1 }, { "s", 1 },
+		{ "hours", 3600 }, { "hour", 3600 }, { "hr", 3600 },
+		{ "h", 3600 }, { "minutes", 60 }, { "minute", 60 },
+		{ "min", 60 }, { "m", 60 }, { "seconds", 1 }, { "second", 1 },
+		{ "sec", 1 }, { "s", 1 },
 	};
-	const char	*p = s + 1;
+	const char	*p = s, *end = s + strlen(s);
 	int64_t		 total = 0;
 	long		 v;
 	size_t		 i, len;
+	int		 sign, n = 0;
 
-	if (*s != '-' && *s != '+')
+	if (*p == '-' || *p == '+')
+		sign = *p++ == '-' ? -1 : 1;
+	else if (end - p > 4 && strcmp(end - 4, " ago") == 0) {
+		sign = -1;
+		end -= 4;
+	} else if (end - p > 5 && strcmp(end - 5, " left") == 0) {
+		sign = 1;
+		end -= 5;
+	} else
 		return (-1);
-	if (*p == '\0')
-		return (-1);
-	while (*p != '\0') {
+	for (;;) {
+		while (p < end && *p == ' ')
+			p++;
+		if (p == end)
+			break;
 		if ((v = digits(&p, 1, 9)) < 0)
 			return (-1);
+		n++;
+		while (p < end && *p == ' ')
+			p++;
 		for (i = 0; i < sizeof units / sizeof units[0]; i++) {
 			len = strlen(units[i].unit);
-			if (strncmp(p, units[i].unit, len) == 0 &&
-			    !isalpha((unsigned char)p[len]))
+			if ((size_t)(end - p) >= len &&
+			    strncmp(p, units[i].unit, len) == 0 &&
+			    (p + len == end || !isalpha((unsigned char)p[len])))
 				break;
 		}
 		if (i == sizeof units / sizeof units[0]) {
-			if (*p != '\0')		/* a bare number: seconds */
+			if (p != end)	/* a bare number, last: seconds */
 				return (-1);
 			total += v;
 			break;
 		}
 		total += v * units[i].secs;
-		p += strlen(units[i].unit);
+		p += len;
 		if (total > 100LL * 365 * 86400)
 			return (-1);
 	}
-	*secs = *s == '-' ? -total : total;
+	if (n == 0)
+		return (-1);
+	*secs = sign * total;
 	return (0);
 }
 

@@ -84,7 +84,8 @@ static const char logs_usage[] =
 "  -S, --since TIME       lines at or after TIME; -U, --until TIME: at or\n"
 "                         before. TIME: 2026-11-30T10:42:00Z (RFC 3339),\n"
 "                         \"2026-11-30 10:42\", 10:42 (today, local time),\n"
-"                         now, today, yesterday, or -5m, -1h30m, -2d\n"
+"                         now, today, yesterday, or -5m, -1h30m, -2d,\n"
+"                         \"1 hour ago\", \"2h 30min ago\"\n"
 "  -g, --grep REGEX       lines matching the extended regular expression;\n"
 "                         case is ignored unless REGEX has a capital letter\n"
 "  -n, --lines N          only the last N answers\n"
@@ -759,7 +760,7 @@ logs_options(struct logs *l, int argc, char **argv)
 			    &l->q.since : &l->q.until) != 0)
 				logs_bad("not a time (2026-11-30T10:42:00Z, "
 				    "\"2026-11-30 10:42\", 10:42, yesterday, "
-				    "-5m)", optarg);
+				    "-5m, \"1 hour ago\")", optarg);
 			break;
 		case 'g':
 			if (l->q.have_re)

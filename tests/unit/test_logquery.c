@@ -67,6 +67,13 @@ Test(logquery, relative_times)
 	cr_assert_eq(when("-2d"), now - 2 * 86400 * NS);
 	cr_assert_eq(when("-45"), now - 45 * NS);
 	cr_assert_eq(when("-3hours"), now - 3 * 3600 * NS);
+	/* journalctl's way, systemd.time(7) */
+	cr_assert_eq(when("1 hour ago"), now - 3600 * NS);
+	cr_assert_eq(when("-2 hours"), now - 2 * 3600 * NS);
+	cr_assert_eq(when("1h 30min ago"), now - 5400 * NS);
+	cr_assert_eq(when("5min left"), now + 300 * NS);
+	cr_assert_eq(when("2 weeks ago"), now - 14 * 86400 * NS);
+	cr_assert_eq(when("45 ago"), now - 45 * NS);
 }
 
 Test(logquery, bad_times_are_refused)
@@ -74,7 +81,8 @@ Test(logquery, bad_times_are_refused)
 	static const char *const bad[] = { "", "-", "5m", "-5x", "25:00",
 	    "10:61", "2026-13-01", "2026-11-30T10:42:00+25:00", "10:42Z",
 	    "yesterdayy", "2026-11-30X", "-99999999999d", "10:42:07.",
-	    NULL };
+	    " ago", "ago", "5 ago left", "-5m ago", "5 5 ago", "1 hourx ago",
+	    "5m  agoo", NULL };
 	int64_t	v;
 	int	i;
 
