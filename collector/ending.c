@@ -29,7 +29,10 @@
  * torchrun's error files time the exception, not the exit). So a failure
  * is announced at once unless a process still alive began a traceback
  * before it failed; then the announcement waits for that process
- * (ENDING_CAUSE_MS at most), and the earliest failure is named.
+ * (ENDING_CAUSE_MS at most), and the earliest failure is named. It waits
+ * too (ENDING_FWD_MS at most) while the failed process's launcher has its
+ * last lines to pass on (forward_pending): mpirun tearing a job down
+ * passes them on a moment after the rank died, and they come first.
  */
 
 #include <sys/syscall.h>
@@ -51,6 +54,8 @@
 #define ENDING_WAIT_MS	1000
 /* How long the announcement waits for a process dying after a traceback. */
 #define ENDING_CAUSE_MS	3000
+/* ... and for the lines the failed process's launcher is to pass on. */
+#define ENDING_FWD_MS	1000
 /* A traceback this much older than the death did not cause it. */
 #define ENDING_TRACE_S	30
 
@@ -58,6 +63,8 @@ static struct sourcelist ending = TAILQ_HEAD_INITIALIZER(ending);
 static int		 failure_seen;	/* the first one was announced */
 static struct event	*announce;	/* its announcement, to come */
 static struct source	*announce_src;	/* the earliest failure so far */
+static struct timespec	 announce_by;	/* its launcher's lines waited for
+					 * until then (CLOCK_MONOTONIC) */
 
 static void	ending_finish(struct source *);
 static int	ending_failed(struct source *);
@@ -208,7 +215,24 @@ static void
 ending_announce_cb(int fd, short what, void *arg)
 {
 	struct source	*src = announce_src;
+	struct timespec	 now;
+	struct timeval	 tv;
+	long		 ns;
 
+	if (!failure_seen) {
+		if (src->ending_reason < 0)
+			source_drain_now(src);
+		/* Its last lines, just read, are its launcher's to pass on. */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ns = (announce_by.tv_sec - now.tv_sec) * 1000000000L +
+		    announce_by.tv_nsec - now.tv_nsec;
+		if (ns > 0 && forward_pending(src)) {
+			tv.tv_sec = ns / 1000000000L;
+			tv.tv_usec = ns % 1000000000L / 1000;
+			evtimer_add(announce, &tv);
+			return;
+		}
+	}
 	event_free(announce);
 	announce = NULL;
 	announce_src = NULL;
@@ -220,8 +244,6 @@ ending_announce_cb(int fd, short what, void *arg)
 	}
 	failure_seen = 1;
 	src->first_failure = 1;
-	if (src->ending_reason < 0)
-		source_drain_now(src);
 	if (!src->announced)
 		source_fork_event(src);
 	ending_announce(src);
@@ -292,8 +314,11 @@ ending_consider(struct source *src)
 {
 	struct timeval	 tv = { ENDING_CAUSE_MS / 1000,
 			    (ENDING_CAUSE_MS % 1000) * 1000 };
+	struct timeval	 fwd = { ENDING_FWD_MS / 1000,
+			    (ENDING_FWD_MS % 1000) * 1000 };
 	struct timespec	 now, at, prev_at;
 	struct source	*prev = announce_src;
+	int		 dying;
 
 	if (failure_seen)
 		return;
@@ -311,6 +336,9 @@ ending_consider(struct source *src)
 		}
 		src->hold = 1;
 		announce_src = src;
+		clock_gettime(CLOCK_MONOTONIC, &announce_by);
+		announce_by.tv_sec += ENDING_FWD_MS / 1000;
+		announce_by.tv_nsec += (ENDING_FWD_MS % 1000) * 1000000L;
 		/* Once per collector: failure_seen is never cleared. */
 		if (announce == NULL && (announce = evtimer_new(base,
 		    ending_announce_cb, NULL)) == NULL)
@@ -319,10 +347,22 @@ ending_consider(struct source *src)
 	if (announce_src == NULL)
 		return;
 	at = ending_failed_at(announce_src, &announce_src->died);
-	if (!ending_dying_before(&at))
+	/*
+	 * Its launcher (mpirun) may pass on its last lines a moment after it
+	 * died: they come before the announcement, as in mpirun's output.
+	 */
+	if (!(dying = ending_dying_before(&at)) &&
+	    !forward_pending(announce_src))
 		event_active(announce, EV_TIMEOUT, 1);
 	else if (!evtimer_pending(announce, NULL))
-		evtimer_add(announce, &tv);
+		evtimer_add(announce, dying ? &tv : &fwd);
+}
+
+void
+ending_forwarded(void)
+{
+	if (announce_src != NULL && announce != NULL)
+		ending_consider(NULL);
 }
 
 /* The status of src is known now. */

@@ -299,8 +299,39 @@ forward_close(struct source *src)
 		src->fwd->dead = 1;
 		forward_unref(src->fwd);
 		src->fwd = NULL;
+		ending_forwarded();
 	}
 	forward_leave(src);
+}
+
+/*
+ * Whether the launcher of src (a ranked process, maybe ended) has lines
+ * of src yet to pass on: lines of src it passed on before, and others it
+ * has not, shown nowhere yet. A launcher that passes on none of src's
+ * (torchrun without --tee) has none to come.
+ */
+int
+forward_pending(const struct source *src)
+{
+	struct source	*up;
+	struct forward	*f;
+	size_t		 i, n;
+	int		 passed = 0, waiting = 0;
+
+	if (src->rank < 0 || src->ppid <= 1 ||
+	    (up = forward_parent(src->ppid)) == NULL || (f = up->fwd) == NULL ||
+	    f->dead)
+		return (0);
+	n = f->next < FWD_LINES ? (size_t)f->next : FWD_LINES;
+	for (i = 0; i < n && !(passed && waiting); i++) {
+		if (f->ring[i].who.src != src->id)
+			continue;
+		if (f->ring[i].used)
+			passed = 1;
+		else if (!f->ring[i].shown)
+			waiting = 1;
+	}
+	return (passed && waiting);
 }
 
 void
@@ -883,6 +914,9 @@ forward_copy(struct source *src, const char *line, size_t len,
 		return (0);
 	m->len = wlen;
 	l->used = 1;
+	/* A failure's announcement may wait for this line. */
+	if (!l->shown)
+		ending_forwarded();
 	m->src = l->who.src;
 	m->seq = l->who.seq;
 	m->shown = l->shown;

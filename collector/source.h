@@ -326,6 +326,9 @@ void	 ending_keep_lines(struct source *, const char *p, const char *end,
  */
 void	 ending_tail_defer(struct source *, const char *p, size_t n);
 void	 ending_tail_flush(void);
+/* A launcher passed on a line not shown yet, or ended: a failure's
+ * announcement waiting for its lines may go. */
+void	 ending_forwarded(void);
 /* Read what src's pipes hold now (source.c). */
 void	 source_drain_now(struct source *);
 /* A relay's process ended abnormally (its status in src): the first
@@ -366,6 +369,8 @@ struct fwd_match {
 	struct origin	 borigin;
 	char		 bprefix[32];
 };
+/* Whether src's launcher has lines of src it is yet to pass on. */
+int	 forward_pending(const struct source *);
 /* Whether launcher src's line is a copy of a rank's line (whole, after a
  * tag, or among ranks' lines run together); 1 and *m, once per rank
  * line. */

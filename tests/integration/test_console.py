@@ -402,6 +402,44 @@ os.write(1, b'launcher done\n')
             self.assertEqual(sum(1 for l in shown if l.startswith("[rank")
                                  and l.endswith("] " + s)), 2, shown)
 
+    def test_a_failure_is_announced_after_its_lines_passed_on(self):
+        # mpirun passes on a rank's last lines a moment after the rank
+        # died (it was busy tearing the job down, on Ctrl-C): the
+        # announcement of the failure came before them on the console.
+        # It waits for them now (a second at most), as mpirun's own
+        # output would have them.
+        code = (
+            "import os, subprocess, sys, time\n"
+            "k = subprocess.Popen([sys.executable, '-c', 'import sys, time\\n"
+            "print(\"tick 0\", flush=True); time.sleep(0.3)\\n"
+            "for i in (1, 2): print(\"tick\", i, flush=True)\\n"
+            "sys.exit(3)'], env=dict(os.environ, RANK='0'),"
+            " stdout=subprocess.PIPE)\n"
+            "fd = k.stdout.fileno()\n"
+            "os.write(1, os.read(fd, 4096))\n"
+            "k.wait(); time.sleep(0.4)\n"
+            "while True:\n"
+            "    b = os.read(fd, 4096)\n"
+            "    if not b: break\n"
+            "    os.write(1, b)\n"
+            "sys.exit(k.returncode)\n")
+        for agg in (["--aggregate", "off"], []):
+            p = subprocess.run([COLLECTOR, "-j", self.json] + agg +
+                               ["--", PYTHON, "-c", code],
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, env=clean_env(),
+                               timeout=60)
+            out = p.stdout.decode()
+            self.assertEqual(p.returncode, 3, out)
+            shown = out.splitlines()
+            self.assertEqual([l for l in shown if "] tick" in l and
+                              not l.startswith("  ")],
+                             ["[rank 0] tick %d" % i for i in range(3)], out)
+            first = [i for i, l in enumerate(shown)
+                     if l.startswith("meshlog: first failure: rank 0")]
+            self.assertEqual(len(first), 1, out)
+            self.assertGreater(first[0], shown.index("[rank 0] tick 2"), out)
+
 
 class Width(MeshTest):
 
