@@ -247,7 +247,7 @@ source_fork_fields(struct jw *w, struct source *src, const void *arg)
 	jw_lit(w, ",\"forked\":true,\"parent_source\":");
 	jw_int(w, (long long)src->fork_of);
 	source_argv_json(w, src->argv);
-	source_streams_json(w, src, "streams", 0);
+	source_streams_json(w, src, "streams", STREAMS_ALL);
 }
 
 /*

@@ -264,7 +264,7 @@ handover_fields(struct jw *w, struct source *src, const void *arg)
 	source_argv_json(w, src->argv);
 	jw_lit(w, ",\"world_size\":");
 	jw_int_or_null(w, src->world_size);
-	source_streams_json(w, src, "streams", 0);
+	source_streams_json(w, src, "streams", STREAMS_ALL);
 	jw_lit(w, ",\"resumes\":");
 	jw_int(w, (long long)h->old);
 	jw_lit(w, ",\"from_keeper\":true");

@@ -3,7 +3,8 @@
  * meshlog-collector --output-dir, made from a JSON log after the fact.
  * Each record gives back its line and its newline (but for a line cut
  * short or left without one); only streams the job's own stdout and
- * stderr received are written, as their source_open records say.
+ * stderr received, or a launcher passing lines on there, are written, as
+ * their source_open records say.
  */
 
 #include <sys/stat.h>
@@ -26,6 +27,7 @@ struct split_src {
 	int		 plain;		/* -1 undecided */
 	int		 fd[2];		/* -1: not open */
 	int		 made[2];	/* the file was begun (truncated) */
+	int		 opened;	/* its source_open was seen */
 	struct split_src *next;
 };
 
@@ -182,26 +184,71 @@ logsplit_close_files(struct logsplit *ls)
 	}
 }
 
+/* Forget every source and claim: a log's next collector run begins. */
+static void
+split_forget(struct logsplit *ls)
+{
+	struct split_src	*s, *sn;
+	struct split_claim	*c, *cn;
+	int			 i;
+
+	logsplit_close_files(ls);
+	for (i = 0; i < SPLIT_BUCKETS; i++) {
+		for (s = ls->src[i]; s != NULL; s = sn) {
+			sn = s->next;
+			free(s);
+		}
+		for (c = ls->claims[i]; c != NULL; c = cn) {
+			cn = c->next;
+			free(c->host);
+			free(c);
+		}
+		ls->src[i] = NULL;
+		ls->claims[i] = NULL;
+	}
+}
+
+/* Streams named in a source_open's list v: bit 0 stdout, bit 1 stderr. */
+static int
+split_streams(json_t *v)
+{
+	const char	*stream;
+	size_t		 i;
+	int		 bits = 0;
+
+	for (i = 0; i < json_array_size(v); i++) {
+		if ((stream = json_string_value(json_array_get(v, i))) != NULL)
+			bits |= strcmp(stream, "stderr") == 0 ? 2 : 1;
+	}
+	return (bits);
+}
+
 void
 logsplit_record(struct logsplit *ls, json_t *o)
 {
 	struct split_src	*s = split_source(ls, o);
 	const char		*ev, *stream;
 	json_t			*line, *v;
-	size_t			 i;
 	int			 which, fd;
 
 	if ((ev = json_string_value(json_object_get(o, "event"))) != NULL) {
-		if (strcmp(ev, "source_open") == 0 && json_is_array(v =
-		    json_object_get(o, "console_streams"))) {
-			s->console = 0;
-			for (i = 0; i < json_array_size(v); i++) {
-				stream = json_string_value(json_array_get(v,
-				    i));
-				if (stream != NULL)
-					s->console |= strcmp(stream,
-					    "stderr") == 0 ? 2 : 1;
-			}
+		if (strcmp(ev, "source_open") != 0)
+			return;
+		/*
+		 * -j appends: a source opened again is the next collector's
+		 * (ids start anew), whose files start anew, as --output-dir's
+		 * do; not a process taken back from the keeper.
+		 */
+		if (s->opened && !json_is_true(json_object_get(o,
+		    "from_keeper"))) {
+			split_forget(ls);
+			s = split_source(ls, o);
+		}
+		s->opened = 1;
+		if (json_is_array(v = json_object_get(o, "console_streams"))) {
+			s->console = split_streams(v) |
+			    split_streams(json_object_get(o,
+			    "forwarded_streams"));
 		}
 		return;
 	}
@@ -229,22 +276,9 @@ logsplit_record(struct logsplit *ls, json_t *o)
 int
 logsplit_close(struct logsplit *ls)
 {
-	struct split_src	*s, *sn;
-	struct split_claim	*c, *cn;
-	int			 i, failed = ls->failed;
+	int	failed = ls->failed;
 
-	logsplit_close_files(ls);
-	for (i = 0; i < SPLIT_BUCKETS; i++) {
-		for (s = ls->src[i]; s != NULL; s = sn) {
-			sn = s->next;
-			free(s);
-		}
-		for (c = ls->claims[i]; c != NULL; c = cn) {
-			cn = c->next;
-			free(c->host);
-			free(c);
-		}
-	}
+	split_forget(ls);
 	close(ls->dirfd);
 	free(ls);
 	return (failed);

@@ -6,9 +6,11 @@
  * rank's name; any other (a forked worker, a wrapper, a restart) gets
  * rank-<N>.pid-<P>.<stream>.log, so two processes never share a file and
  * their lines never mix. Rankless processes get pid-<P>.<stream>.log.
- * Only output bound for the job's own stdout and stderr is written (what
- * a launcher would have caught), not what went into a pipe or file of
- * the job's own, such as a shell's $(...).
+ * Only output bound for the job's own stdout and stderr is written, or
+ * for a launcher that passes it on there (mpirun's pipes: forward.c), not
+ * what went into a pipe or file of the job's own, such as a shell's
+ * $(...). A launcher's own file has what it wrote, the lines it passed
+ * on among them.
  *
  * A local process's file gets its bytes as read from its pipe; a relayed
  * one's is rebuilt from its records (each line and its newline, but for
@@ -224,7 +226,7 @@ outdir_bytes(struct stream *s, const char *p, size_t n)
 {
 	struct outfile	*f;
 
-	if (outdir_fd == -1 || n == 0 || !s->console ||
+	if (outdir_fd == -1 || n == 0 || (!s->console && !s->fwd) ||
 	    (f = outdir_file(s)) == NULL)
 		return;
 	outdir_put(f, p, n);
@@ -235,8 +237,8 @@ outdir_record(struct stream *s, const char *line, size_t len, int flags)
 {
 	struct outfile	*f;
 
-	if (outdir_fd == -1 || (flags & SPLIT_UPDATE) || !s->console ||
-	    (f = outdir_file(s)) == NULL)
+	if (outdir_fd == -1 || (flags & SPLIT_UPDATE) ||
+	    (!s->console && !s->fwd) || (f = outdir_file(s)) == NULL)
 		return;
 	outdir_put(f, line, len);
 	if (f->fd != -1 && !(flags & (SPLIT_TRUNCATED | SPLIT_PARTIAL)))

@@ -174,6 +174,7 @@ remote_open(uint64_t link, json_t *o)
 	struct stream	*s;
 	json_t		*streams = json_object_get(o, "streams"), *v;
 	json_t		*view = json_object_get(o, "console_streams");
+	json_t		*fwd = json_object_get(o, "forwarded_streams");
 	const char	*host = json_string_value(json_object_get(o, "host"));
 	json_t		*rank = json_object_get(o, "rank");
 	size_t		 i, k;
@@ -212,6 +213,12 @@ remote_open(uint64_t link, json_t *o)
 			if (json_is_string(v) && strcmp(json_string_value(v),
 			    stream_names[which]) == 0)
 				s->console = 1;
+		}
+		/* For --output-dir only: no launcher of it is here. */
+		json_array_foreach(fwd, k, v) {
+			if (json_is_string(v) && strcmp(json_string_value(v),
+			    stream_names[which]) == 0)
+				s->fwd = 1;
 		}
 		src->st[which] = s;
 		src->nopen++;

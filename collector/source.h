@@ -192,6 +192,9 @@ void	 source_open_log(struct source *, void (*)(struct jw *,
 void	 source_argv_json(struct jw *, json_t *);
 /* ,"key":["stdout",...]: src's streams, or only those on the console. */
 void	 source_streams_json(struct jw *, struct source *, const char *, int);
+#define STREAMS_ALL		0
+#define STREAMS_CONSOLE		1
+#define STREAMS_FORWARDED	2
 /*
  * A stream whose process writes into another's capture pipe (a forked
  * child, an exec'd program that inherited it) goes where that one goes.

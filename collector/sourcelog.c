@@ -88,7 +88,13 @@ source_open_log(struct source *src, void (*fields)(struct jw *,
 		jw_init(&w, heap != NULL ? heap : stack, cap);
 		source_event_head(&w, src, "source_open");
 		fields(&w, src, arg);
-		source_streams_json(&w, src, "console_streams", 1);
+		source_streams_json(&w, src, "console_streams",
+		    STREAMS_CONSOLE);
+		/* Bound for a launcher that passes lines on (mpirun). */
+		if ((src->st[0] != NULL && src->st[0]->fwd) ||
+		    (src->st[1] != NULL && src->st[1]->fwd))
+			source_streams_json(&w, src, "forwarded_streams",
+			    STREAMS_FORWARDED);
 		jw_lit(&w, "}");
 		if (!w.overflow)
 			break;
@@ -102,7 +108,7 @@ source_open_log(struct source *src, void (*fields)(struct jw *,
 
 void
 source_streams_json(struct jw *w, struct source *src, const char *key,
-    int console)
+    int which)
 {
 	int	k, first;
 
@@ -110,7 +116,9 @@ source_streams_json(struct jw *w, struct source *src, const char *key,
 	jw_lit(w, key);
 	jw_lit(w, "\":[");
 	for (k = 0, first = 1; k < 2; k++) {
-		if (src->st[k] == NULL || (console && !src->st[k]->console))
+		if (src->st[k] == NULL ||
+		    (which == STREAMS_CONSOLE && !src->st[k]->console) ||
+		    (which == STREAMS_FORWARDED && !src->st[k]->fwd))
 			continue;
 		jw_lit(w, first ? "\"" : ",\"");
 		jw_lit(w, stream_names[k]);

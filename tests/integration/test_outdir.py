@@ -132,6 +132,84 @@ class OutputDir(MeshTest):
                   and r["pid"] == pid]
         self.assertEqual(len(opened), 1)
 
+    def test_ranks_behind_a_forwarding_launcher_have_their_files(self):
+        # mpirun reads its ranks' output from pipes and writes it again:
+        # each rank's file has what it wrote (there were none: its
+        # output went to a pipe of the job's own), the launcher's what it
+        # wrote. A launcher of our own, passing lines on as they come.
+        launcher = (
+            "import os, subprocess, sys\n"
+            "code = sys.argv[1]\n"
+            "kids = [subprocess.Popen([sys.executable, '-c', code],"
+            " env=dict(os.environ, RANK=str(r)), stdout=subprocess.PIPE,"
+            " stderr=subprocess.PIPE) for r in range(2)]\n"
+            "for k in kids:\n"
+            "    out, err = k.communicate()\n"
+            "    os.write(1, out); os.write(2, err)\n"
+            "print('launcher done')\n")
+        d = os.path.join(self.tmp, "out")
+        p = self.launch([PYTHON, "-c", launcher, RANK_CODE],
+                        args=("-q", "--output-dir", d))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        got = files_under(d)
+        mine = {k: v for k, v in got.items()
+                if os.path.basename(k).startswith("rank-")}
+        want = {}
+        for r in range(2):
+            out, err = self.alone(RANK_CODE, r)
+            want[os.path.join(HOST, "rank-%d.stdout.log" % r)] = out
+            want[os.path.join(HOST, "rank-%d.stderr.log" % r)] = err
+        self.assertEqual(sorted(mine), sorted(want))
+        for k in want:
+            self.assertEqual(mine[k], want[k], k)
+        rest = [v for k, v in got.items() if k not in mine]
+        self.assertEqual(sorted(rest), sorted([
+            want[os.path.join(HOST, "rank-0.stdout.log")] +
+            want[os.path.join(HOST, "rank-1.stdout.log")] +
+            b"launcher done\n",
+            want[os.path.join(HOST, "rank-0.stderr.log")] +
+            want[os.path.join(HOST, "rank-1.stderr.log")]]))
+        # The log says which streams a launcher passes on, and the
+        # split has the ranks' files too (the launcher's copies with
+        # --copies).
+        s = os.path.join(self.tmp, "split")
+        q = subprocess.run([MESHLOGCTL, "logs", "--copies", "--split", s,
+                            self.json], capture_output=True, env=clean_env())
+        self.assertEqual(q.returncode, 0, q.stderr)
+        split = files_under(s)
+        for k in want:
+            self.assertEqual(split.get(k), want[k], k)
+
+    def test_a_log_of_two_runs_splits_as_two(self):
+        # -j appends, and the next collector's source ids start anew:
+        # the split mixed the runs' processes (the second's lines in the
+        # first's file of the same id).
+        both, pids = b"", []
+        for word in ("one", "two"):
+            self.json = os.path.join(self.tmp, word + ".jsonl")
+            p = self.launch(["sh", "-c", "echo %s; echo %s-err >&2" %
+                             (word, word)], args=("-q",))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            pids += [r["pid"] for r in self.records
+                     if r.get("event") == "source_open"]
+            with open(self.json, "rb") as f:
+                both += f.read()
+        self.json = os.path.join(self.tmp, "both.jsonl")
+        with open(self.json, "wb") as f:
+            f.write(both)
+        s = os.path.join(self.tmp, "split")
+        q = subprocess.run([MESHLOGCTL, "logs", "--split", s, self.json],
+                           capture_output=True, env=clean_env())
+        self.assertEqual(q.returncode, 0, q.stderr)
+        got = files_under(s)
+        self.assertEqual(len(pids), 2, self.records)
+        self.assertEqual(got, {
+            os.path.join(HOST, "pid-%d.stdout.log" % pids[0]): b"one\n",
+            os.path.join(HOST, "pid-%d.stderr.log" % pids[0]): b"one-err\n",
+            os.path.join(HOST, "pid-%d.stdout.log" % pids[1]): b"two\n",
+            os.path.join(HOST, "pid-%d.stderr.log" % pids[1]): b"two-err\n",
+        })
+
     def test_unsafe_directories_are_refused(self):
         open_dir = os.path.join(self.tmp, "open")
         os.mkdir(open_dir)
