@@ -140,6 +140,9 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 		flags |= SPLIT_COPY;
 	}
 	to = record_route(s, flags);
+	/* A launcher's copies (here, or its relay's) are not its lines. */
+	if ((flags & (SPLIT_COPY | SPLIT_UPDATE)) == SPLIT_COPY)
+		src->copies++;
 	/*
 	 * A line's severity is counted for the summary, from its first
 	 * piece when it was cut; the console filters and groups every piece

@@ -893,6 +893,8 @@ ending_summary(struct source *src, struct summary_proc *p)
 		if (src->st[i] != NULL)
 			p->lines += src->st[i]->seq;
 	}
+	/* Its own: what a launcher passed on is its ranks'. */
+	p->lines -= src->copies < p->lines ? src->copies : p->lines;
 	p->warnings = src->warnings;
 	p->errors = src->errors;
 	p->have_status = src->have_status;

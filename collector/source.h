@@ -113,6 +113,7 @@ struct source {
 	char			 ended_text[TS_LEN];	/* a relay's "ended" */
 	uint64_t		 warnings;	/* lines of severity 30 */
 	uint64_t		 errors;	/* and 40 and above */
+	uint64_t		 copies;	/* records that copy a rank's */
 	long			 world_size;	/* -1: not known */
 	struct timespec		 start;		/* registered (CLOCK_REALTIME) */
 	struct ending_line	*tail;		/* its last lines, a ring */

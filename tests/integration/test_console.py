@@ -402,6 +402,30 @@ os.write(1, b'launcher done\n')
             self.assertEqual(sum(1 for l in shown if l.startswith("[rank")
                                  and l.endswith("] " + s)), 2, shown)
 
+    def test_a_launchers_copies_are_not_counted_as_its_lines(self):
+        # The summary counted every record: each rank's line twice under
+        # mpirun (its own, and mpirun's copy), though not its warnings.
+        code = (
+            "import os, subprocess, sys\n"
+            "kids = [subprocess.Popen([sys.executable, '-c', 'for i in "
+            "range(5): print(\"line\", i)\\nprint(\"WARNING: low\")'], "
+            "env=dict(os.environ, RANK=str(r)), stdout=subprocess.PIPE) "
+            "for r in range(2)]\n"
+            "for k in kids: os.write(1, k.communicate()[0])\n"
+            "print('launcher done')\n")
+        p = self.launch([PYTHON, "-c", code])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len([x for x in line_records(self.records)
+                              if x.get("copy")]), 12, self.records)
+        summary = [r for r in self.records if r.get("event") == "summary"]
+        self.assertEqual(len(summary), 1)
+        summary = summary[0]
+        self.assertEqual([(r["rank"], r["lines"], r["warnings"])
+                          for r in summary["ranks"]], [(0, 6, 1), (1, 6, 1)])
+        self.assertEqual(summary["other_processes"]["lines"], 1, summary)
+        self.assertEqual((summary["lines"], summary["warnings"]), (13, 2))
+        self.assertIn(b"13 lines, 2 warnings", p.stderr)
+
     def test_a_failure_is_announced_after_its_lines_passed_on(self):
         # mpirun passes on a rank's last lines a moment after the rank
         # died (it was busy tearing the job down, on Ctrl-C): the
