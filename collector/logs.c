@@ -35,7 +35,19 @@
 /* How long -f reads a rotated file after it last grew. */
 #define FOLLOW_OLD_MS	2000
 
-enum logs_fmt { FMT_SHORT, FMT_PRECISE, FMT_CAT, FMT_JSON };
+enum logs_fmt { FMT_SHORT, FMT_PRECISE, FMT_ISO, FMT_ISO_PRECISE, FMT_UNIX,
+    FMT_CAT, FMT_JSON, FMT_JSON_PRETTY };
+
+/* -o's words, as journalctl(1) names its formats. */
+static const struct {
+	const char	*name;
+	enum logs_fmt	 fmt;
+} logs_fmts[] = {
+	{ "short", FMT_SHORT }, { "short-precise", FMT_PRECISE },
+	{ "short-iso", FMT_ISO }, { "short-iso-precise", FMT_ISO_PRECISE },
+	{ "short-unix", FMT_UNIX }, { "cat", FMT_CAT }, { "json", FMT_JSON },
+	{ "json-pretty", FMT_JSON_PRETTY },
+};
 
 struct span {
 	const char	*p;
@@ -96,7 +108,10 @@ static const char logs_usage[] =
 "      --copies           launchers' copies of their ranks' lines too\n"
 "  -o, --output FORMAT    short (default): time [rank N] line;\n"
 "                         short-precise: the time to the microsecond;\n"
-"                         cat: the line only; json: the records as written\n"
+"                         short-iso, short-iso-precise: ISO 8601 times;\n"
+"                         short-unix: seconds since the epoch; cat: the\n"
+"                         line only; json: the records as written;\n"
+"                         json-pretty: indented\n"
 "      --color[=WHEN]     colour levels: auto (on a terminal, unless\n"
 "                         NO_COLOR is set), always or never\n"
 "      --split DIR        instead of showing lines, write each process's\n"
@@ -146,6 +161,27 @@ logs_arg(const char *s)
 }
 
 /* Show the record o (its bytes rec[0..n)). */
+/* A line's time in format fmt: "Nov 30 10:42:07[.123456]" or
+ * "2026-11-30T10:42:07[.123456]+01:00", local time. */
+static void
+logs_when(char *buf, size_t size, const struct tm *tm, int us,
+    enum logs_fmt fmt)
+{
+	char	zone[8];
+	int	iso = fmt == FMT_ISO || fmt == FMT_ISO_PRECISE;
+
+	strftime(buf, size, iso ? "%Y-%m-%dT%H:%M:%S" : "%b %d %H:%M:%S",
+	    tm);
+	if (fmt == FMT_PRECISE || fmt == FMT_ISO_PRECISE)
+		snprintf(buf + strlen(buf), size - strlen(buf), ".%06d", us);
+	if (iso) {
+		/* +0100 as +01:00 */
+		strftime(zone, sizeof zone, "%z", tm);
+		snprintf(buf + strlen(buf), size - strlen(buf), "%.3s:%.2s",
+		    zone, zone + 3);
+	}
+}
+
 static void
 logs_print(struct logs *l, const char *rec, size_t n, json_t *o)
 {
@@ -165,6 +201,11 @@ logs_print(struct logs *l, const char *rec, size_t n, json_t *o)
 		putchar('\n');
 		return;
 	}
+	if (l->fmt == FMT_JSON_PRETTY) {
+		json_dumpf(o, stdout, JSON_INDENT(8) | JSON_PRESERVE_ORDER);
+		putchar('\n');
+		return;
+	}
 	line = logq_line(o, &len);
 	if (l->fmt == FMT_CAT) {
 		if (line != NULL) {
@@ -176,10 +217,12 @@ logs_print(struct logs *l, const char *rec, size_t n, json_t *o)
 	ns = logq_time(rec, n);
 	t = (time_t)(ns / 1000000000LL);
 	localtime_r(&t, &tm);
-	strftime(when, sizeof when, "%b %d %H:%M:%S", &tm);
-	if (l->fmt == FMT_PRECISE)
-		snprintf(when + strlen(when), sizeof when - strlen(when),
-		    ".%06d", (int)(ns % 1000000000LL / 1000));
+	if (l->fmt == FMT_UNIX)
+		snprintf(when, sizeof when, "%lld.%06d", (long long)t,
+		    (int)(ns % 1000000000LL / 1000));
+	else
+		logs_when(when, sizeof when, &tm, (int)(ns % 1000000000LL /
+		    1000), l->fmt);
 	fputs(when, stdout);
 	rank = json_object_get(o, "rank");
 	if (json_is_integer(rank))
@@ -713,6 +756,7 @@ logs_options(struct logs *l, int argc, char **argv)
 	char		*end;
 	int64_t		 now = logs_now();
 	long		 v;
+	size_t		 i;
 	int		 c, flags, upper;
 
 	while ((c = getopt_long(argc, argv, "r:p:S:U:g:n:fo:h", opts,
@@ -791,17 +835,16 @@ logs_options(struct logs *l, int argc, char **argv)
 			l->q.copies = 1;
 			break;
 		case 'o':
-			if (strcmp(optarg, "short") == 0)
-				l->fmt = FMT_SHORT;
-			else if (strcmp(optarg, "short-precise") == 0)
-				l->fmt = FMT_PRECISE;
-			else if (strcmp(optarg, "cat") == 0)
-				l->fmt = FMT_CAT;
-			else if (strcmp(optarg, "json") == 0)
-				l->fmt = FMT_JSON;
-			else
-				logs_bad("-o takes short, short-precise, cat "
-				    "or json", optarg);
+			for (i = 0; i < sizeof logs_fmts / sizeof logs_fmts[0];
+			    i++) {
+				if (strcmp(optarg, logs_fmts[i].name) == 0)
+					break;
+			}
+			if (i == sizeof logs_fmts / sizeof logs_fmts[0])
+				logs_bad("-o takes short, short-precise, "
+				    "short-iso, short-iso-precise, short-unix, "
+				    "cat, json or json-pretty", optarg);
+			l->fmt = logs_fmts[i].fmt;
 			break;
 		case 'C':
 			color = optarg != NULL ? optarg : "always";

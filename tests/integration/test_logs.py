@@ -122,6 +122,23 @@ class Logs(MeshTest):
         self.assertEqual(self.logs("-o", "short", "-r", "3",
                                    env=clean_env(TZ="Asia/Kolkata")),
                          "Nov 30 15:30:03 [rank 3] ERROR rank 3 NaN\n")
+        # journalctl's other formats.
+        self.assertEqual(self.logs("-o", "short-iso", "-r", "3",
+                                   env=clean_env(TZ="Asia/Kolkata")),
+                         "2026-11-30T15:30:03+05:30 [rank 3] ERROR rank 3 "
+                         "NaN\n")
+        self.assertEqual(self.logs("-o", "short-iso-precise", "-r", "3"),
+                         "2026-11-30T10:00:03.123456+00:00 [rank 3] ERROR "
+                         "rank 3 NaN\n")
+        self.assertEqual(self.logs("-o", "short-unix", "-r", "3"),
+                         "1796032803.123456 [rank 3] ERROR rank 3 NaN\n")
+        pretty = self.logs("-o", "json-pretty", "-r", "2")
+        self.assertTrue(pretty.startswith('{\n        "ts": '), pretty)
+        self.assertEqual(
+            [json.loads(x) for x in re.split(r"(?m)^(?=\{)", pretty) if x],
+            [json.loads(x) for x in (SEGMENT_1.splitlines()[2],
+                                     SEGMENT_2.splitlines()[2])])
+        self.logs("-o", "verbose", rc=2)
 
     def test_filters(self):
         cat = ("-o", "cat")
