@@ -359,9 +359,10 @@ ending_consider(struct source *src)
 }
 
 void
-ending_forwarded(void)
+ending_forwarded(uint64_t id)
 {
-	if (announce_src != NULL && announce != NULL)
+	if (announce_src != NULL && announce != NULL &&
+	    (id == 0 || id == announce_src->id))
 		ending_consider(NULL);
 }
 

@@ -299,7 +299,7 @@ forward_close(struct source *src)
 		src->fwd->dead = 1;
 		forward_unref(src->fwd);
 		src->fwd = NULL;
-		ending_forwarded();
+		ending_forwarded(0);
 	}
 	forward_leave(src);
 }
@@ -916,7 +916,7 @@ forward_copy(struct source *src, const char *line, size_t len,
 	l->used = 1;
 	/* A failure's announcement may wait for this line. */
 	if (!l->shown)
-		ending_forwarded();
+		ending_forwarded(l->who.src);
 	m->src = l->who.src;
 	m->seq = l->who.seq;
 	m->shown = l->shown;

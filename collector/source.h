@@ -330,9 +330,9 @@ void	 ending_keep_lines(struct source *, const char *p, const char *end,
  */
 void	 ending_tail_defer(struct source *, const char *p, size_t n);
 void	 ending_tail_flush(void);
-/* A launcher passed on a line not shown yet, or ended: a failure's
- * announcement waiting for its lines may go. */
-void	 ending_forwarded(void);
+/* A launcher passed on a line of source id not shown yet, or ended (id
+ * 0): a failure's announcement waiting for its lines may go. */
+void	 ending_forwarded(uint64_t id);
 /* Read what src's pipes hold now (source.c). */
 void	 source_drain_now(struct source *);
 /* A relay's process ended abnormally (its status in src): the first
