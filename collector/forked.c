@@ -327,6 +327,7 @@ source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds, int nfds,
 		TAILQ_INSERT_TAIL(&quiet, s, qentry);
 	}
 	source_add(src);
+	forward_fork(src, up);
 	source_quiet_arm();
 	log_debug("source %llu: pid %ld, forked from source %llu",
 	    (unsigned long long)src->id, pid, (unsigned long long)up->id);

@@ -281,6 +281,22 @@ forward_open(struct source *src)
 	TAILQ_INSERT_TAIL(&src->fwd_to->ranks, src, fwd_entry);
 }
 
+/*
+ * A worker src forked by rank up writes where up does: its lines that
+ * up's launcher may pass on are noted in its table too, as src's.
+ */
+void
+forward_fork(struct source *src, struct source *up)
+{
+	if (up->fwd_to == NULL || up->fwd_to->dead ||
+	    !((src->st[0] != NULL && src->st[0]->fwd) ||
+	    (src->st[1] != NULL && src->st[1]->fwd)))
+		return;
+	src->fwd_to = up->fwd_to;
+	src->fwd_to->refs++;
+	TAILQ_INSERT_TAIL(&src->fwd_to->ranks, src, fwd_entry);
+}
+
 /* Let go of rank src's launcher. */
 static void
 forward_leave(struct source *src)

@@ -402,6 +402,40 @@ os.write(1, b'launcher done\n')
             self.assertEqual(sum(1 for l in shown if l.startswith("[rank")
                                  and l.endswith("] " + s)), 2, shown)
 
+    def test_a_ranks_forked_workers_lines_are_the_ranks(self):
+        # A rank's DataLoader workers (os.fork) write where the rank
+        # does: to its launcher's pipe. Their lines were no rank's, so
+        # the launcher's copies showed as the launcher's ("[pid N]").
+        code = (
+            "import os, subprocess, sys\n"
+            "kid = 'import os\\nprint(\"main\", flush=True)\\n"
+            "pid = os.fork()\\nif pid == 0:\\n"
+            "    print(\"worker says hi\", flush=True); os._exit(0)\\n"
+            "os.waitpid(pid, 0)\\nprint(\"after\", flush=True)'\n"
+            "k = subprocess.Popen([sys.executable, '-c', kid], "
+            "env=dict(os.environ, RANK='0'), stdout=subprocess.PIPE)\n"
+            "os.write(1, k.communicate()[0])\n")
+        d = os.path.join(self.tmp, "out")
+        p = self.launch([PYTHON, "-c", code],
+                        args=["--aggregate", "off", "--output-dir", d])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.decode().splitlines(), [
+            "[rank 0] main", "[rank 0] worker says hi", "[rank 0] after"])
+        lines = line_records(self.records)
+        worker = [x for x in lines if x["line"] == "worker says hi"]
+        self.assertEqual(len(worker), 2, lines)
+        self.assertEqual(worker[1]["copy_of"], {
+            "source": worker[0]["source"], "seq": worker[0]["seq"]})
+        # Its own file, as a worker of rank 0.
+        host = os.path.join(d, os.uname().nodename)
+        files = sorted(os.listdir(host))
+        self.assertEqual(len(files), 3, files)
+        self.assertRegex(files[1], r"^rank-0\.pid-\d+\.stdout\.log$")
+        with open(os.path.join(host, files[1]), "rb") as f:
+            self.assertEqual(f.read(), b"worker says hi\n")
+        with open(os.path.join(host, "rank-0.stdout.log"), "rb") as f:
+            self.assertEqual(f.read(), b"main\nafter\n")
+
     def test_a_launchers_copies_are_not_counted_as_its_lines(self):
         # The summary counted every record: each rank's line twice under
         # mpirun (its own, and mpirun's copy), though not its warnings.
