@@ -10,7 +10,9 @@
  *
  * A ranked process whose parent is a registered process without a rank
  * (the launcher) notes each line it writes where the launcher can read it
- * (forward_readable) in the launcher's table. A line of the launcher that
+ * (forward_readable) in the launcher's table; so do the rank's workers
+ * (forked, or programs it started) that write where the rank does
+ * (forward_fork). A line of the launcher that
  * is one of those, whole or after a tag that ends in ':', ']' or '>'
  * within its first 64 bytes, is that line's copy, matched once, oldest
  * first. The rank's line is always recorded before the launcher can read
@@ -240,7 +242,7 @@ forward_readable(const struct stream *s, const struct source *up)
 	return (1);
 }
 
-/* The rankless source whose process is pid, or NULL. */
+/* The open source whose process is pid, or NULL. */
 static struct source *
 forward_parent(long pid)
 {
@@ -248,7 +250,7 @@ forward_parent(long pid)
 
 	TAILQ_FOREACH_REVERSE(src, &sources, sourcelist, entry) {
 		if (src->pid == pid)
-			return (src->rank < 0 ? src : NULL);
+			return (src);
 	}
 	return (NULL);
 }
@@ -262,6 +264,11 @@ forward_open(struct source *src)
 	if (src->rank < 0 || src->ppid <= 1 ||
 	    (up = forward_parent(src->ppid)) == NULL)
 		return;
+	/* A program a rank started (multiprocessing's spawn workers). */
+	if (up->rank >= 0) {
+		forward_fork(src, up);
+		return;
+	}
 	for (i = 0; i < 2; i++) {
 		if (src->st[i] != NULL &&
 		    (src->st[i]->fwd = forward_readable(src->st[i], up)))
@@ -282,15 +289,24 @@ forward_open(struct source *src)
 }
 
 /*
- * A worker src forked by rank up writes where up does: its lines that
- * up's launcher may pass on are noted in its table too, as src's.
+ * A worker src of rank up (forked, or a program it started) that writes
+ * where up does: its lines that up's launcher may pass on are noted in
+ * the launcher's table too, as src's.
  */
 void
 forward_fork(struct source *src, struct source *up)
 {
-	if (up->fwd_to == NULL || up->fwd_to->dead ||
-	    !((src->st[0] != NULL && src->st[0]->fwd) ||
-	    (src->st[1] != NULL && src->st[1]->fwd)))
+	int	i, any = 0;
+
+	if (up->fwd_to == NULL || up->fwd_to->dead)
+		return;
+	for (i = 0; i < 2; i++) {
+		if (src->st[i] != NULL && (src->st[i]->fwd = up->st[i] !=
+		    NULL && up->st[i]->fwd && src->st[i]->dest ==
+		    up->st[i]->dest))
+			any = 1;
+	}
+	if (!any)
 		return;
 	src->fwd_to = up->fwd_to;
 	src->fwd_to->refs++;
@@ -335,8 +351,8 @@ forward_pending(const struct source *src)
 	int		 passed = 0, waiting = 0;
 
 	if (src->rank < 0 || src->ppid <= 1 ||
-	    (up = forward_parent(src->ppid)) == NULL || (f = up->fwd) == NULL ||
-	    f->dead)
+	    (up = forward_parent(src->ppid)) == NULL || up->rank >= 0 ||
+	    (f = up->fwd) == NULL || f->dead)
 		return (0);
 	n = f->next < FWD_LINES ? (size_t)f->next : FWD_LINES;
 	for (i = 0; i < n && !(passed && waiting); i++) {

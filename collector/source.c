@@ -349,7 +349,6 @@ stream_route_as(struct stream *s, const struct stream *parent)
 	s->tee = parent->tee;
 	s->console = parent->console;
 	s->viewtty = parent->viewtty;
-	s->fwd = parent->fwd;
 }
 
 /* Build a stream's constant JSON fields. */

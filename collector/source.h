@@ -350,7 +350,8 @@ void	 ending_lines(struct source *, struct ending_lines *);
 void	 forward_open(struct source *);
 /* Let go of forwarding state; when the source is freed. */
 void	 forward_close(struct source *);
-/* Note a forked worker's lines with its parent rank's launcher. */
+/* Note the lines of a rank's worker (forked, or a program it started)
+ * with the rank's launcher, where it writes as the rank does. */
 void	 forward_fork(struct source *, struct source *);
 /* The rank src wrote record seq, line, on stream which; shown: on the
  * console. */

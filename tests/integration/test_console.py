@@ -403,15 +403,20 @@ os.write(1, b'launcher done\n')
                                  and l.endswith("] " + s)), 2, shown)
 
     def test_a_ranks_forked_workers_lines_are_the_ranks(self):
-        # A rank's DataLoader workers (os.fork) write where the rank
-        # does: to its launcher's pipe. Their lines were no rank's, so
-        # the launcher's copies showed as the launcher's ("[pid N]").
+        # A rank's DataLoader workers (os.fork) and the programs it
+        # starts (multiprocessing's spawn) write where the rank does: to
+        # its launcher's pipe. Their lines were no rank's, so the
+        # launcher's copies showed as the launcher's ("[pid N]").
         code = (
             "import os, subprocess, sys\n"
-            "kid = 'import os\\nprint(\"main\", flush=True)\\n"
+            "kid = 'import os, subprocess, sys\\n"
+            "print(\"main\", flush=True)\\n"
             "pid = os.fork()\\nif pid == 0:\\n"
             "    print(\"worker says hi\", flush=True); os._exit(0)\\n"
-            "os.waitpid(pid, 0)\\nprint(\"after\", flush=True)'\n"
+            "os.waitpid(pid, 0)\\n"
+            "subprocess.run([sys.executable, \"-c\", "
+            "\"print(1 + 1)\"])\\n"
+            "print(\"after\", flush=True)'\n"
             "k = subprocess.Popen([sys.executable, '-c', kid], "
             "env=dict(os.environ, RANK='0'), stdout=subprocess.PIPE)\n"
             "os.write(1, k.communicate()[0])\n")
@@ -420,7 +425,8 @@ os.write(1, b'launcher done\n')
                         args=["--aggregate", "off", "--output-dir", d])
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(p.stdout.decode().splitlines(), [
-            "[rank 0] main", "[rank 0] worker says hi", "[rank 0] after"])
+            "[rank 0] main", "[rank 0] worker says hi", "[rank 0] 2",
+            "[rank 0] after"])
         lines = line_records(self.records)
         worker = [x for x in lines if x["line"] == "worker says hi"]
         self.assertEqual(len(worker), 2, lines)
@@ -429,10 +435,13 @@ os.write(1, b'launcher done\n')
         # Its own file, as a worker of rank 0.
         host = os.path.join(d, os.uname().nodename)
         files = sorted(os.listdir(host))
-        self.assertEqual(len(files), 3, files)
-        self.assertRegex(files[1], r"^rank-0\.pid-\d+\.stdout\.log$")
-        with open(os.path.join(host, files[1]), "rb") as f:
-            self.assertEqual(f.read(), b"worker says hi\n")
+        self.assertEqual(len(files), 4, files)
+        workers = []
+        for name in files[1:3]:
+            self.assertRegex(name, r"^rank-0\.pid-\d+\.stdout\.log$")
+            with open(os.path.join(host, name), "rb") as f:
+                workers.append(f.read())
+        self.assertEqual(sorted(workers), [b"2\n", b"worker says hi\n"])
         with open(os.path.join(host, "rank-0.stdout.log"), "rb") as f:
             self.assertEqual(f.read(), b"main\nafter\n")
 
