@@ -17,8 +17,10 @@
  * within its first 64 bytes, is that line's copy, matched once, oldest
  * first. The rank's line is always recorded before the launcher can read
  * it (the collector passes the bytes on only when it reads them). The
- * table holds the last FWD_LINES lines; a launcher slower than that shows
- * its copies again, which loses nothing.
+ * table holds the last FWD_LINES lines, more (up to FWD_LINES_MAX) while
+ * the launcher falls behind its ranks (mpirun reads a burst of 16 ranks'
+ * output into its own buffers, and passes it on over a second); a
+ * launcher slower than that shows its copies again, which loses nothing.
  *
  * A rank that writes a line in two writes (print() under
  * PYTHONUNBUFFERED=1: the text, then "\n") lets its launcher pass on the
@@ -53,8 +55,12 @@
 
 #include "source.h"
 
-/* Lines remembered per launcher. */
+/* Lines remembered per launcher; at most, for one falling behind, and
+ * for one yet to pass any on (mpirun before the first of a burst; or
+ * torchrun --redirects without --tee, which never will). 120 bytes each. */
 #define FWD_LINES	8192
+#define FWD_LINES_MAX	(16 * FWD_LINES)
+#define FWD_LINES_YET	(4 * FWD_LINES)
 /* Bytes of a launcher's line searched for the end of a tag. */
 #define FWD_TAG_MAX	64
 /* Tags tried per launcher line; where a piece may begin, after them. */
@@ -124,8 +130,10 @@ struct forward {
 	int			 refs;
 	int			 dead;		/* its launcher has gone */
 	struct fwd_tree		 tree;
-	struct fwd_line		*ring;		/* FWD_LINES, reused in turn */
+	struct fwd_line		*ring;		/* cap lines, reused in turn */
 	uint64_t		 next;
+	size_t			 cap;
+	uint64_t		 matched;	/* lines passed on so far */
 	TAILQ_HEAD(, source)	 ranks;		/* whose lines it notes */
 	/* Lines in the ring by length and first (last) bytes, counted: a
 	 * position of a launcher's line is looked up only where one may
@@ -282,6 +290,7 @@ forward_open(struct source *src)
 		RB_INIT(&up->fwd->tree);
 		TAILQ_INIT(&up->fwd->ranks);
 		up->fwd->ring = xcalloc(FWD_LINES, sizeof *up->fwd->ring);
+		up->fwd->cap = FWD_LINES;
 	}
 	src->fwd_to = up->fwd;
 	src->fwd_to->refs++;
@@ -354,7 +363,7 @@ forward_pending(const struct source *src)
 	    (up = forward_parent(src->ppid)) == NULL || up->rank >= 0 ||
 	    (f = up->fwd) == NULL || f->dead)
 		return (0);
-	n = f->next < FWD_LINES ? (size_t)f->next : FWD_LINES;
+	n = f->next < f->cap ? (size_t)f->next : f->cap;
 	for (i = 0; i < n && !(passed && waiting); i++) {
 		if (f->ring[i].who.src != src->id)
 			continue;
@@ -364,6 +373,23 @@ forward_pending(const struct source *src)
 			waiting = 1;
 	}
 	return (passed && waiting);
+}
+
+/* Twice the lines in f's ring: each where its order now falls. */
+static void
+forward_grow(struct forward *f)
+{
+	struct fwd_line	*ring = xcalloc(2 * f->cap, sizeof *ring);
+	uint64_t	 o;
+
+	for (o = f->next - f->cap; o < f->next; o++)
+		ring[o % (2 * f->cap)] = f->ring[o % f->cap];
+	free(f->ring);
+	f->ring = ring;
+	f->cap *= 2;
+	RB_INIT(&f->tree);
+	for (o = f->next - f->cap / 2; o < f->next; o++)
+		RB_INSERT(fwd_tree, &f->tree, &f->ring[o % f->cap]);
 }
 
 void
@@ -381,8 +407,14 @@ forward_note(struct source *src, int which, uint64_t seq, const char *line,
 	}
 	if (len > UINT32_MAX)
 		return;
-	l = &f->ring[f->next % FWD_LINES];
-	if (f->next >= FWD_LINES) {
+	l = &f->ring[f->next % f->cap];
+	/* The oldest is still to come: the launcher is behind. */
+	if (f->next >= f->cap && !l->used && f->cap < (f->matched > 0 ?
+	    FWD_LINES_MAX : FWD_LINES_YET)) {
+		forward_grow(f);
+		l = &f->ring[f->next % f->cap];
+	}
+	if (f->next >= f->cap) {
 		RB_REMOVE(fwd_tree, &f->tree, l);
 		f->heads[l->head]--;
 		f->tails[l->tail]--;
@@ -946,6 +978,7 @@ forward_copy(struct source *src, const char *line, size_t len,
 		return (0);
 	m->len = wlen;
 	l->used = 1;
+	f->matched++;
 	/* A failure's announcement may wait for this line. */
 	if (!l->shown)
 		ending_forwarded(l->who.src);

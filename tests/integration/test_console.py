@@ -445,6 +445,31 @@ os.write(1, b'launcher done\n')
         with open(os.path.join(host, "rank-0.stdout.log"), "rb") as f:
             self.assertEqual(f.read(), b"main\nafter\n")
 
+    def test_a_launcher_behind_a_burst_shows_each_line_as_the_ranks(self):
+        # mpirun reads a burst of its ranks' output and passes it on over
+        # a second: past the 8,192 lines remembered, its copies showed as
+        # its own (half of 16 ranks x 2,000 lines) and the ranks' never.
+        # Four ranks' pipes fill up while their launcher sleeps.
+        code = (
+            "import os, subprocess, sys, time\n"
+            "kids = [subprocess.Popen([sys.executable, '-c', "
+            "'for i in range(6000): print(\"k%s\", i)' % r], "
+            "env=dict(os.environ, RANK=str(r)), stdout=subprocess.PIPE) "
+            "for r in range(4)]\n"
+            "time.sleep(1)\n"
+            "for k in kids: os.write(1, k.communicate()[0])\n")
+        p = self.launch([PYTHON, "-c", code], args=["--aggregate", "off"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        shown = p.stdout.decode().splitlines()
+        self.assertEqual([l for l in shown if not l.startswith("[rank")],
+                         [])
+        for r in range(4):
+            self.assertEqual([l for l in shown if l.startswith(
+                "[rank %d] " % r)], ["[rank %d] k%d %d" % (r, r, i)
+                                     for i in range(6000)])
+        summary = [r for r in self.records if r.get("event") == "summary"]
+        self.assertEqual(summary[0]["lines"], 24000)
+
     def test_a_launchers_copies_are_not_counted_as_its_lines(self):
         # The summary counted every record: each rank's line twice under
         # mpirun (its own, and mpirun's copy), though not its warnings.
