@@ -166,6 +166,21 @@ remote_rewrite(uint64_t link, json_t *o, const char *field)
 	    json_integer((json_int_t)src->id) : json_null());
 }
 
+/* Whether a source_open's list of streams names stream which. */
+static int
+remote_names(json_t *list, int which)
+{
+	json_t	*v;
+	size_t	 k;
+
+	json_array_foreach(list, k, v) {
+		if (json_is_string(v) && strcmp(json_string_value(v),
+		    stream_names[which]) == 0)
+			return (1);
+	}
+	return (0);
+}
+
 /* A source a relay opened: registered here under a new id (or NULL). */
 static struct source *
 remote_open(uint64_t link, json_t *o)
@@ -177,7 +192,7 @@ remote_open(uint64_t link, json_t *o)
 	json_t		*fwd = json_object_get(o, "forwarded_streams");
 	const char	*host = json_string_value(json_object_get(o, "host"));
 	json_t		*rank = json_object_get(o, "rank");
-	size_t		 i, k;
+	size_t		 i;
 	int		 which;
 
 	if (!json_is_integer(json_object_get(o, "source")) || host == NULL ||
@@ -209,17 +224,9 @@ remote_open(uint64_t link, json_t *o)
 		s->fd = -1;
 		s->wait_at = UINT64_MAX;	/* no forked children wait */
 		stream_prefix(s, src);
-		json_array_foreach(view, k, v) {
-			if (json_is_string(v) && strcmp(json_string_value(v),
-			    stream_names[which]) == 0)
-				s->console = 1;
-		}
+		s->console = remote_names(view, which);
 		/* For --output-dir only: no launcher of it is here. */
-		json_array_foreach(fwd, k, v) {
-			if (json_is_string(v) && strcmp(json_string_value(v),
-			    stream_names[which]) == 0)
-				s->fwd = 1;
-		}
+		s->fwd = remote_names(fwd, which);
 		src->st[which] = s;
 		src->nopen++;
 	}
