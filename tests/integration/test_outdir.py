@@ -48,6 +48,15 @@ class OutputDir(MeshTest):
         with open(out, "rb") as o, open(err, "rb") as e:
             return o.read(), e.read()
 
+    def rank_files(self, n):
+        """What ranks 0 to n-1 of RANK_CODE write alone, by file name."""
+        want = {}
+        for r in range(n):
+            out, err = self.alone(RANK_CODE, r)
+            want[os.path.join(HOST, "rank-%d.stdout.log" % r)] = out
+            want[os.path.join(HOST, "rank-%d.stderr.log" % r)] = err
+        return want
+
     def test_each_rank_file_holds_exactly_its_bytes(self):
         d = os.path.join(self.tmp, "out")
         script = ("for r in 0 1 2; do RANK=$r %s -c \"$0\" & done; wait"
@@ -56,11 +65,7 @@ class OutputDir(MeshTest):
                         args=("-q", "--output-dir", d))
         self.assertEqual(p.returncode, 0, p.stderr)
         got = files_under(d)
-        want = {}
-        for r in range(3):
-            out, err = self.alone(RANK_CODE, r)
-            want[os.path.join(HOST, "rank-%d.stdout.log" % r)] = out
-            want[os.path.join(HOST, "rank-%d.stderr.log" % r)] = err
+        want = self.rank_files(3)
         self.assertEqual(sorted(got), sorted(want))
         for k in want:
             self.assertEqual(got[k], want[k], k)
@@ -154,11 +159,7 @@ class OutputDir(MeshTest):
         got = files_under(d)
         mine = {k: v for k, v in got.items()
                 if os.path.basename(k).startswith("rank-")}
-        want = {}
-        for r in range(2):
-            out, err = self.alone(RANK_CODE, r)
-            want[os.path.join(HOST, "rank-%d.stdout.log" % r)] = out
-            want[os.path.join(HOST, "rank-%d.stderr.log" % r)] = err
+        want = self.rank_files(2)
         self.assertEqual(sorted(mine), sorted(want))
         for k in want:
             self.assertEqual(mine[k], want[k], k)
