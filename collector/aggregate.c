@@ -555,28 +555,6 @@ agg_hint(struct agg_src *s, const struct agg_group *g, size_t i)
 	s->hint_i[g->which] = i;
 }
 
-/*
- * Where m, g's latest member, saying text, differs from g's first line.
- * Most members say the same, or differ in a few digits: where, found now
- * in one pass, spares printing a cut of each member.
- */
-static void
-agg_member_diffs(struct agg_member *m, const struct agg_group *g,
-    const char *text, size_t len)
-{
-	size_t	from, to;
-
-	if (g->nmembers == 1) {		/* the line g was made of */
-		m->dfrom = (uint32_t)len;
-		m->dto = 0;
-	} else if (len == g->len && aggtok_digit_diffs(text, g->text, len,
-	    &from, &to)) {
-		m->dfrom = (uint32_t)from;
-		m->dto = (uint32_t)to;
-	} else
-		m->dfrom = AGG_UNALIGNED;
-}
-
 /* s said text in g; its next line may only join a later group. */
 static void
 agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,

@@ -146,6 +146,29 @@ int	aggtok_rest_same(const char *x, const struct agg_tok *xt, size_t xnt,
 void	aggtok_span(const struct agg_tok *xt, size_t xnt, size_t first,
 	    size_t end, size_t *lo, size_t *hi);
 
+/*
+ * Where m, g's latest member, saying text, differs from g's first line
+ * (as members join, and as the live line's bars are rendered). Most
+ * members say the same, or differ in a few digits: where, found now in
+ * one pass, spares printing a cut of each member.
+ */
+static inline void
+agg_member_diffs(struct agg_member *m, const struct agg_group *g,
+    const char *text, size_t len)
+{
+	size_t	from, to;
+
+	if (g->nmembers == 1) {		/* the line g was made of */
+		m->dfrom = (uint32_t)len;
+		m->dto = 0;
+	} else if (len == g->len && aggtok_digit_diffs(text, g->text, len,
+	    &from, &to)) {
+		m->dfrom = (uint32_t)from;
+		m->dto = (uint32_t)to;
+	} else
+		m->dfrom = AGG_UNALIGNED;
+}
+
 /* aggtext.c */
 /*
  * Print g through line (one member) or group (several): a line group
