@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <zstd.h>
 
+#include "logfiles.h"
 #include "logquery.h"
 #include "logs.h"
 #include "logsplit.h"
@@ -76,9 +77,6 @@ struct mapped {
 	size_t		 n;
 	int		 heap;
 };
-
-/* Rotated segments looked for beside a log, at most. */
-#define LOGS_SEGMENTS	1000
 
 static const char logs_usage[] =
 "usage: meshlogctl logs [options] [FILE...]\n"
@@ -559,7 +557,6 @@ logs_fd_head(int fd)
 	    outname_segment_head(buf, (size_t)n));
 }
 
-static int	logs_segment(const char *, int, char *, size_t);
 static int	logs_map(const char *, struct mapped *);
 
 /*
@@ -577,8 +574,8 @@ logs_between(struct logs *l, const char *path, long long from,
 
 	for (s = from; s <= to; s++) {
 		found = 0;
-		for (k = 1; !found && k <= LOGS_SEGMENTS &&
-		    logs_segment(path, k, seg, sizeof seg) == 0; k++) {
+		for (k = 1; !found && k <= LOGFILES_SEGMENTS &&
+		    logfiles_segment(path, k, seg, sizeof seg) == 0; k++) {
 			if (logs_map(seg, &m) != 0)
 				continue;
 			if (m.n > 0 && outname_segment_head(m.p, m.n) == s) {
@@ -674,57 +671,6 @@ logs_follow(struct logs *l, const char *path, int fd, off_t off)
 	if (ofd != -1)
 		close(ofd);
 	return (1);
-}
-
-/*
- * Segment k of the log path as it is on disk (run.2.jsonl, or
- * run.2.jsonl.zst once compressed) into buf; 0, or -1 when there is none.
- */
-static int
-logs_segment(const char *path, int k, char *buf, size_t len)
-{
-	int	zst;
-
-	for (zst = 0; zst < 2; zst++) {
-		outname_segment(path, k, zst, buf, len);
-		if (access(buf, F_OK) == 0)
-			return (0);
-	}
-	return (-1);
-}
-
-/*
- * The files to read, oldest first: each FILE named, preceded by its
- * rotated segments (run.N.jsonl[.zst] ... run.1.jsonl[.zst]).
- */
-static char **
-logs_expand(char **files, size_t n, size_t *out)
-{
-	char	**v = NULL, seg[PATH_MAX];
-	size_t	  nv = 0, i;
-	int	  k, top;
-
-	for (i = 0; i < n; i++) {
-		for (top = 0; top < LOGS_SEGMENTS && logs_segment(files[i],
-		    top + 1, seg, sizeof seg) == 0; top++)
-			;
-		if ((v = realloc(v, (nv + (size_t)top + 1) * sizeof *v)) ==
-		    NULL) {
-			perror("meshlogctl logs");
-			exit(1);
-		}
-		for (k = top; k >= 1; k--) {
-			if (logs_segment(files[i], k, seg, sizeof seg) == 0 &&
-			    (v[nv] = strdup(seg)) != NULL)
-				nv++;
-		}
-		if ((v[nv++] = strdup(files[i])) == NULL) {
-			perror("meshlogctl logs");
-			exit(1);
-		}
-	}
-	*out = nv;
-	return (v);
 }
 
 /* Parse the command line into l and the files. */
@@ -902,7 +848,7 @@ logs_main(int argc, char **argv, char *(*default_log)(void))
 		named = &dflt;
 		nnamed = 1;
 	}
-	files = logs_expand(named, nnamed, &nfiles);
+	files = logfiles_expand(named, nnamed, &nfiles);
 	if (l.split_dir != NULL)
 		l.split = logsplit_open(l.split_dir);
 	if ((m = calloc(nfiles, sizeof *m)) == NULL) {

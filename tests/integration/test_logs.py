@@ -525,6 +525,26 @@ class Logs(MeshTest):
         self.assertEqual(self.logs("-o", "cat", "-n", "1", files=[self.json]),
                          "line %07d" % (n - 1) + " padding" * 8 + "\n")
 
+    def test_a_log_named_with_its_segments_is_read_once(self):
+        n = 30000
+        p = self.rotated_job(n, keep=1000)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        segs = [os.path.join(self.tmp, s) for s in self.segments()]
+        self.assertGreaterEqual(len(segs), 2, segs)
+        want = ["line %07d" % i + " padding" * 8 for i in range(n)]
+        # As a shell's glob names them (log.1 .. log.N, then the log),
+        # newest segment first; the log twice; a segment after its log.
+        for files in (segs + [self.json], [self.json, self.json],
+                      [self.json, segs[0]]):
+            got = self.logs("-o", "cat", files=files).splitlines()
+            self.assertEqual(got, want, files)
+        # The segments alone, in glob order: each once, oldest first,
+        # all but the lines still in the log.
+        got = self.logs("-o", "cat", files=segs + segs[:1]).splitlines()
+        self.assertGreater(len(got), 0)
+        self.assertLess(len(got), n)
+        self.assertEqual(got, want[:len(got)])
+
     def test_rotation_keeps_n_segments(self):
         p = self.rotated_job(40000, keep=2)
         self.assertEqual(p.returncode, 0, p.stderr)
