@@ -648,6 +648,13 @@ logs_follow(struct logs *l, const char *path, int fd, off_t off)
 			}
 			if (seg < 0)
 				seg = 0;
+			/*
+			 * What the old file holds now comes before the
+			 * segments after it (this reader may have been held
+			 * up for several rotations by a slow reader of its
+			 * own output); what it gets later cannot.
+			 */
+			(void)logs_drain(l, fd, &off, &b);
 			if (next > seg + 1)
 				logs_between(l, path, seg + 1, next - 1);
 			seg = next;

@@ -20,6 +20,40 @@ MESHLOGCTL = os.path.join(BUILD, "collector", "meshlogctl")
 TORCH = "/usr/bin/python3"
 
 
+# Preloaded into meshlogctl: the first stat(2) of $HOLD_PATH once $HOLD_ARM
+# exists creates $HOLD_HELD and waits for $HOLD_RELEASE, as a reader held
+# up by its own slow reader would, between two looks at the log.
+HOLD_STAT = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int
+stat(const char *path, struct stat *sb)
+{
+	static int	 held;
+	const char	*hold = getenv("HOLD_PATH");
+	int		 rc, fd;
+
+	rc = (int)syscall(SYS_newfstatat, AT_FDCWD, path, sb, 0);
+	if (rc == 0 && !held && hold != NULL && strcmp(path, hold) == 0 &&
+	    access(getenv("HOLD_ARM"), F_OK) == 0) {
+		held = 1;
+		if ((fd = open(getenv("HOLD_HELD"), O_WRONLY | O_CREAT |
+		    O_CLOEXEC, 0600)) != -1)
+			close(fd);
+		while (access(getenv("HOLD_RELEASE"), F_OK) != 0)
+			usleep(10000);
+		rc = (int)syscall(SYS_newfstatat, AT_FDCWD, path, sb, 0);
+	}
+	return (rc);
+}
+"""
+
+
 def torch_problem():
     r = subprocess.run([TORCH, "-c", "import torch"], capture_output=True)
     return None if r.returncode == 0 else "python3-torch is not installed"
@@ -566,6 +600,51 @@ class Logs(MeshTest):
             job = self.rotated_job(n, keep=1000)
             self.assertEqual(job.returncode, 0, job.stderr)
             self.assertGreaterEqual(len(self.segments()), 2)
+            for i in range(n):
+                self.assertEqual(p.stdout.readline().decode(),
+                                 "line %07d" % i + " padding" * 8 + "\n")
+        finally:
+            watchdog.cancel()
+            p.kill()
+            p.wait()
+
+    def test_follow_held_up_across_rotations_keeps_the_order(self):
+        """-f drained the log, then was held up (by a slow reader of its
+        own output) while the collector rotated it several times: the
+        rest of the file it was reading comes before the segments."""
+        lib = os.path.join(self.tmp, "hold.so")
+        src = os.path.join(self.tmp, "hold.c")
+        with open(src, "w") as f:
+            f.write(HOLD_STAT)
+        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", lib, src],
+                       check=True)
+        first = self.launch_raw(["-s", os.path.join(self.tmp, "f.sock"),
+                                 "-j", self.json, "-q", "--", "echo",
+                                 "first"])
+        self.assertEqual(first.returncode, 0, first.stderr)
+        arm, held, release = (os.path.join(self.tmp, "arm"),
+                              os.path.join(self.tmp, "held"),
+                              os.path.join(self.tmp, "release"))
+        p = subprocess.Popen([MESHLOGCTL, "logs", "-f", "-o", "cat",
+                              self.json], stdout=subprocess.PIPE,
+                             env=clean_env(LD_PRELOAD=lib,
+                                           HOLD_PATH=self.json,
+                                           HOLD_ARM=arm, HOLD_HELD=held,
+                                           HOLD_RELEASE=release))
+        watchdog = self.watchdog(p)
+        try:
+            self.assertEqual(p.stdout.readline(), b"first\n")
+            open(arm, "w").close()
+            for _ in range(1000):
+                if os.path.exists(held):
+                    break
+                time.sleep(0.01)
+            self.assertTrue(os.path.exists(held))
+            n = 20000
+            job = self.rotated_job(n, keep=1000)
+            self.assertEqual(job.returncode, 0, job.stderr)
+            self.assertGreaterEqual(len(self.segments()), 2)
+            open(release, "w").close()
             for i in range(n):
                 self.assertEqual(p.stdout.readline().decode(),
                                  "line %07d" % i + " padding" * 8 + "\n")
