@@ -548,6 +548,8 @@ status_print(json_t *st)
 			if (t != NULL && (last == NULL || strcmp(t, last) > 0))
 				last = t;
 		}
+		/* A launcher's copies of its ranks' lines are theirs. */
+		lines -= json_integer_value(json_object_get(s, "copies"));
 		if (json_is_integer(json_object_get(s, "rank")))
 			printf("  %5lld", (long long)json_integer_value(
 			    json_object_get(s, "rank")));

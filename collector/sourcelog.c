@@ -238,6 +238,9 @@ source_status(struct sourcelist *list, json_t *all)
 			    NULL));
 		}
 		json_object_set_new(o, "streams", streams);
+		/* A launcher's copies of its ranks' lines, among its lines. */
+		json_object_set_new(o, "copies", json_integer(
+		    (json_int_t)src->copies));
 		/* Seconds since it last wrote, or since it registered. */
 		json_object_set_new(o, "idle_s", json_real((double)(now.tv_sec -
 		    last.tv_sec) + (double)(now.tv_nsec - last.tv_nsec) / 1e9));

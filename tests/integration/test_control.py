@@ -378,6 +378,39 @@ class ControlPlane(MeshTest):
         w.kill()
         self.assertEqual(self.stop(), 0)
 
+    def test_status_counts_a_launchers_own_lines(self):
+        # A launcher passes on its ranks' lines (mpirun does): status
+        # counted each of them as its line too.
+        self.serve(args=["-q"])
+        go = os.path.join(self.tmp, "go")
+        code = (
+            "import os, subprocess, sys, time\n"
+            "kids = [subprocess.Popen([sys.executable, '-c', 'for i in "
+            "range(5): print(\"line\", i)'], env=dict(os.environ, "
+            "RANK=str(r)), stdout=subprocess.PIPE) for r in range(2)]\n"
+            "for k in kids: os.write(1, k.communicate()[0])\n"
+            "print('launcher done', flush=True)\n"
+            "open(%r, 'w').close()\ntime.sleep(30)\n" % go)
+        w = subprocess.Popen([PYTHON, "-c", code], stdout=subprocess.DEVNULL,
+                             env=self.shim_env())
+        self.children.append(w)
+        self.wait_for(lambda: os.path.exists(go))
+        self.wait_for(lambda: b'"line":"launcher done"' in self.log_bytes())
+        rc, out, _ = self.ctl("status", "--json")
+        self.assertEqual(rc, 0)
+        src = [s for s in json.loads(out)["sources"] if s["pid"] == w.pid]
+        self.assertEqual(len(src), 1, out)
+        # A stream's lines are its records (the log's seq), copies too.
+        self.assertEqual((src[0]["streams"]["stdout"]["lines"],
+                          src[0]["copies"]), (11, 10), out)
+        rc, out, _ = self.ctl("status")
+        self.assertEqual(rc, 0)
+        row = [x for x in out.splitlines() if " %d " % w.pid in x]
+        self.assertEqual(len(row), 1, out)
+        self.assertEqual(row[0].split()[4], "1", out)
+        w.kill()
+        self.assertEqual(self.stop(), 0)
+
     def test_status_counts_remembered_line_shapes(self):
         # 200 lines of one format whose numbers keep their width: the
         # console shapes the first in full and remembers it for the rest.
