@@ -24,6 +24,7 @@
 
 #include "logfiles.h"
 #include "logquery.h"
+#include "logruns.h"
 #include "logs.h"
 #include "logsplit.h"
 #include "outname.h"
@@ -62,6 +63,9 @@ struct logs {
 	int		 parse;		/* filters the bytes do not settle */
 	long		 lines;		/* -n, or -1 */
 	int		 follow;
+	int		 run_set;	/* -b, --run: only run */
+	long		 run;
+	int		 list_runs;
 	struct logsplit	*split;		/* --split DIR: files, not output */
 	const char	*split_dir;
 	struct span	*v;		/* -n: the newest answers, in order */
@@ -84,6 +88,11 @@ static const char logs_usage[] =
 "Shows the line records of JSON logs (FILE, in order; default: the running\n"
 "collector's) that answer every filter given, oldest first.\n"
 "\n"
+"  -b, --run [N]          one collector run of a log that several wrote to\n"
+"                         (-j appends): 1 the first, 2 the next; 0 (or no\n"
+"                         N) the last, -1 the one before\n"
+"      --list-runs        list the runs: index for -b, first and last\n"
+"                         record, processes, command\n"
 "  -r, --rank LIST        ranks, as 0,2-5\n"
 "      --host NAME        lines from this host\n"
 "      --pid PID          lines of this process\n"
@@ -116,7 +125,8 @@ static const char logs_usage[] =
 "                         output to DIR/HOST/rank-N.stdout.log and\n"
 "                         .stderr.log, as meshlog-collector --output-dir does\n"
 "\n"
-"Exit status: 0 done (answers or none), 1 a log could not be read,\n"
+"Exit status: 0 done (answers or none), 1 a log could not be read (or\n"
+"has no such run),\n"
 "2 usage, 3 no FILE and no collector answered.\n";
 
 static void __attribute__((noreturn))
@@ -126,6 +136,18 @@ logs_bad(const char *msg, const char *arg)
 	    "--help'.\n", msg, arg != NULL ? ": " : "", arg != NULL ? arg :
 	    "");
 	exit(2);
+}
+
+/* Whether s is a whole number, as -b's argument: 1, -1, +2, 0. */
+static int
+logs_is_number(const char *s)
+{
+	s += *s == '-' || *s == '+';
+	if (*s == '\0')
+		return (0);
+	while (*s >= '0' && *s <= '9')
+		s++;
+	return (*s == '\0');
 }
 
 /* Now, in ns since the epoch. */
@@ -158,7 +180,6 @@ logs_arg(const char *s)
 	}
 }
 
-/* Show the record o (its bytes rec[0..n)). */
 /* A line's time in format fmt: "Nov 30 10:42:07[.123456]" or
  * "2026-11-30T10:42:07[.123456]+01:00", local time. */
 static void
@@ -180,6 +201,7 @@ logs_when(char *buf, size_t size, const struct tm *tm, int us,
 	}
 }
 
+/* Show the record o (its bytes rec[0..n)). */
 static void
 logs_print(struct logs *l, const char *rec, size_t n, json_t *o)
 {
@@ -702,6 +724,8 @@ logs_options(struct logs *l, int argc, char **argv)
 		{ "color", optional_argument, NULL, 'C' },
 		{ "colour", optional_argument, NULL, 'C' },
 		{ "split", required_argument, NULL, 'D' },
+		{ "run", optional_argument, NULL, 'b' },
+		{ "list-runs", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -712,7 +736,7 @@ logs_options(struct logs *l, int argc, char **argv)
 	size_t		 i;
 	int		 c, flags, upper;
 
-	while ((c = getopt_long(argc, argv, "r:p:S:U:g:n:fo:h", opts,
+	while ((c = getopt_long(argc, argv, "r:p:S:U:g:n:fo:b::h", opts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -781,6 +805,23 @@ logs_options(struct logs *l, int argc, char **argv)
 		case 'f':
 			l->follow = 1;
 			break;
+		case 'b':
+			/* As journalctl's -b: "-b", "-b -1", "--run=2". */
+			s = optarg;
+			if (s == NULL && optind < argc && logs_is_number(
+			    argv[optind]))
+				s = argv[optind++];
+			v = s != NULL ? strtol(s, &end, 10) : 0;
+			if (s != NULL && (!logs_is_number(s) || v < -100000000 ||
+			    v > 100000000))
+				logs_bad("--run takes a number: 1 the first "
+				    "run, 0 the last, -1 the one before", s);
+			l->run_set = 1;
+			l->run = v;
+			break;
+		case 'L':
+			l->list_runs = 1;
+			break;
 		case 'e':
 			l->q.events = 1;
 			break;
@@ -833,13 +874,46 @@ logs_options(struct logs *l, int argc, char **argv)
 	logq_ready(&l->q);
 }
 
+/*
+ * --list-runs, or -b: the runs of the files m listed (-1), or the run
+ * asked for as a range of each file, lo[i]..hi[i] (0); 1 or 2 when it
+ * cannot be, said on stderr.
+ */
+static int
+logs_runs(struct logs *l, struct mapped *m, size_t nfiles, size_t *lo,
+    size_t *hi)
+{
+	char	**p;
+	size_t	 *n, i;
+	int	  rc;
+
+	p = calloc(nfiles, sizeof *p);
+	n = calloc(nfiles, sizeof *n);
+	if (p == NULL || n == NULL) {
+		perror("meshlogctl logs");
+		exit(1);
+	}
+	for (i = 0; i < nfiles; i++) {
+		p[i] = m[i].p;
+		n[i] = m[i].n;
+	}
+	if (l->list_runs) {
+		logruns_list(p, n, nfiles);
+		rc = -1;
+	} else
+		rc = logruns_range(p, n, nfiles, l->run, l->follow, lo, hi);
+	free(p);
+	free(n);
+	return (rc);
+}
+
 int
 logs_main(int argc, char **argv, char *(*default_log)(void))
 {
 	struct logs	 l;
-	struct mapped	*m;
+	struct mapped	*m, view;
 	char		*dflt = NULL, **files, **named;
-	size_t		 nfiles, nnamed, i, end, last_end = 0;
+	size_t		 nfiles, nnamed, i, end, last_end = 0, *lo, *hi;
 	int		 rc = 0;
 	json_t		*o;
 
@@ -858,20 +932,30 @@ logs_main(int argc, char **argv, char *(*default_log)(void))
 	files = logfiles_expand(named, nnamed, &nfiles);
 	if (l.split_dir != NULL)
 		l.split = logsplit_open(l.split_dir);
-	if ((m = calloc(nfiles, sizeof *m)) == NULL) {
+	m = calloc(nfiles, sizeof *m);
+	lo = calloc(nfiles, sizeof *lo);
+	hi = calloc(nfiles, sizeof *hi);
+	if (m == NULL || lo == NULL || hi == NULL) {
 		perror("meshlogctl logs");
 		return (1);
 	}
 	for (i = 0; i < nfiles; i++) {
 		if (logs_map(files[i], &m[i]) != 0)
 			rc = 1;
+		hi[i] = m[i].n;
 	}
+	if (rc == 0 && (l.run_set || l.list_runs))
+		rc = logs_runs(&l, m, nfiles, lo, hi);	/* -1: listed */
 	if (rc == 0 && l.lines >= 0) {
 		/* The newest first, until there are enough. */
 		for (i = nfiles; i-- > 0;) {
-			logs_tail(&l, &m[i], &end);
+			view = m[i];
+			if (lo[i] > 0)
+				view.p += lo[i];
+			view.n = hi[i] - lo[i];
+			logs_tail(&l, &view, &end);
 			if (i == nfiles - 1)
-				last_end = end;
+				last_end = lo[i] + end;
 		}
 		for (i = 0; i < l.nv; i++) {
 			if (logs_answers(&l, l.v[i].p, l.v[i].n, &o))
@@ -880,10 +964,10 @@ logs_main(int argc, char **argv, char *(*default_log)(void))
 		}
 	} else if (rc == 0) {
 		for (i = 0; i < nfiles; i++) {
-			end = m[i].n > 0 ? logs_scan(&l, m[i].p, m[i].n, NULL,
-			    NULL, NULL) : 0;
+			end = hi[i] > lo[i] ? logs_scan(&l, m[i].p + lo[i],
+			    hi[i] - lo[i], NULL, NULL, NULL) : 0;
 			if (i == nfiles - 1)
-				last_end = end;
+				last_end = lo[i] + end;
 		}
 	}
 	fflush(stdout);
@@ -902,6 +986,10 @@ logs_main(int argc, char **argv, char *(*default_log)(void))
 	}
 	free(files);
 	free(m);
+	free(lo);
+	free(hi);
+	if (rc == -1)
+		rc = 0;
 	if (l.split != NULL && logsplit_close(l.split) != 0)
 		rc = 1;
 	free(l.v);

@@ -432,6 +432,58 @@ class Logs(MeshTest):
         self.assertEqual(re.sub("0x[0-9a-f]+", "0x", got).splitlines(),
                          [re.sub("0x[0-9a-f]+", "0x", x) for x in err])
 
+    def test_runs_of_an_appended_log(self):
+        # -j appends: three runs of a two-rank job into one log. Each
+        # collector numbers its sources from 1, so --source 1 and -r 0
+        # matched a line of every run; -b picks one, as journalctl's
+        # -b picks a boot.
+        code = ("import os, subprocess, sys\n"
+                "run = sys.argv[1]\n"
+                "ks = [subprocess.Popen([sys.executable, '-c', "
+                "'print(\"rank\", %d, \"of run\", %s)' % (r, run)], "
+                "env=dict(os.environ, RANK=str(r))) for r in range(2)]\n"
+                "for k in ks: k.wait()\n"
+                "print('launcher of run', run)\n")
+        for run in (1, 2, 3):
+            p = self.launch_raw(["-s", os.path.join(self.tmp, "r.sock"),
+                                 "-j", self.json, "-q", "--", PYTHON, "-c",
+                                 code, str(run)])
+            self.assertEqual(p.returncode, 0, p.stderr)
+
+        def cat(*args):
+            return sorted(self.logs("-o", "cat", *args,
+                                    files=[self.json]).splitlines())
+
+        def run(n):
+            return sorted(["rank 0 of run %d" % n, "rank 1 of run %d" % n,
+                           "launcher of run %d" % n])
+
+        self.assertEqual(cat("-r", "0"), ["rank 0 of run %d" % n
+                                          for n in (1, 2, 3)])
+        # "-b FILE": an argument that is no number is a FILE.
+        self.assertEqual(cat("-b"), run(3))
+        self.assertEqual(cat("-b", "0"), run(3))
+        self.assertEqual(cat("-b", "-1"), run(2))
+        self.assertEqual(cat("--run=-2"), run(1))
+        self.assertEqual(cat("-b", "1"), run(1))
+        self.assertEqual(cat("-b2"), run(2))
+        self.assertEqual(cat("-b", "-1", "-r", "1"), ["rank 1 of run 2"])
+        self.assertEqual(cat("-b", "1", "--source", "1"),
+                         ["launcher of run 1"])
+        # -n looks for the last answers inside the run only.
+        self.assertEqual(cat("-b", "-1", "-n", "1", "-r", "0"),
+                         ["rank 0 of run 2"])
+        listed = self.logs("--list-runs", files=[self.json]).splitlines()
+        self.assertEqual(len(listed), 4, listed)
+        self.assertEqual(listed[0].split()[:5], ["IDX", "FIRST", "RECORD",
+                                                 "LAST", "RECORD"])
+        for idx, row in zip((-2, -1, 0), listed[1:]):
+            self.assertEqual(row.split()[0], str(idx), listed)
+            self.assertRegex(row, r"\s3\s+%s -c " % re.escape(PYTHON))
+        out = self.logs("-b", "4", files=[self.json], rc=1)
+        self.assertEqual(out, "")
+        self.logs("-b", "-1", "-f", files=[self.json], rc=2)
+
     def test_follow_across_a_rotation(self):
         path = os.path.join(self.tmp, "live.jsonl")
         with open(path, "w") as f:
