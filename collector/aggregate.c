@@ -488,6 +488,7 @@ agg_group_new(uint64_t key, uint64_t serial, int which, int severity,
 	g->text = (char *)(g->members + AGG_INLINE);
 	memcpy(g->text, text, len);
 	g->len = len;
+	g->colour = memchr(text, 0x1b, len) != NULL;
 	g->world = -1;
 	agg_queue_put(agg_queue(key, 1), g);
 	p = TAILQ_LAST(&waiting, agg_groups);
@@ -926,6 +927,7 @@ aggregate_render(int which, const struct origin *o, const char *const *text,
 	g.world = -1;
 	g.text = (char *)(uintptr_t)text[0];
 	g.len = len[0];
+	g.colour = memchr(text[0], 0x1b, len[0]) != NULL;
 	g.members = xcalloc(n, sizeof *g.members);
 	for (i = 0; i < n; i++) {
 		g.members[i].prefix = o[i].prefix;

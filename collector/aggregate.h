@@ -56,6 +56,7 @@ struct agg_group {
 	int			 candidate;	/* aggmatch_add()ed */
 	struct agg_sketch	*sketch;	/* a long line's q-grams */
 	int			 ranked;	/* its members have a rank */
+	int			 colour;	/* text has an ESC */
 	TAILQ_ENTRY(agg_group)	 entry;		/* print order */
 };
 
@@ -130,9 +131,14 @@ int	aggtok_member(const char *x, size_t xn, const struct agg_tok *xt,
 /*
  * Whether x and y (n bytes each) differ only where both have a digit:
  * then they cut into the same tokens, and they differ in bytes [*first,
- * *end) (*first is n when nowhere).
+ * *end) (*first is n when nowhere). Not where a digit of a colour's escape
+ * sequence differs ("\x1b[31m" and "\x1b[33m"): another colour is no value
+ * a group's line could show. _raw: that too (x has no ESC, or only the
+ * tokens are wanted).
  */
 int	aggtok_digit_diffs(const char *x, const char *y, size_t n,
+	    size_t *first, size_t *end);
+int	aggtok_digit_diffs_raw(const char *x, const char *y, size_t n,
 	    size_t *first, size_t *end);
 /*
  * Whether y, whose tokens are x's (xt, xnt) at the same places, has x's
@@ -161,8 +167,9 @@ agg_member_diffs(struct agg_member *m, const struct agg_group *g,
 	if (g->nmembers == 1) {		/* the line g was made of */
 		m->dfrom = (uint32_t)len;
 		m->dto = 0;
-	} else if (len == g->len && aggtok_digit_diffs(text, g->text, len,
-	    &from, &to)) {
+	} else if (len == g->len && (g->colour ? aggtok_digit_diffs(text,
+	    g->text, len, &from, &to) : aggtok_digit_diffs_raw(text, g->text,
+	    len, &from, &to))) {
 		m->dfrom = (uint32_t)from;
 		m->dto = (uint32_t)to;
 	} else

@@ -1,8 +1,9 @@
 /*
  * A line cut into tokens for aggtext.c: words (a number with its decimal
- * point, exponent and sign is one word) and single marks, blanks only
- * separating; and a line cut knowing the tokens of a line like it, where
- * only the part between their common start and end is cut.
+ * point, exponent and sign is one word) and single marks (a colour's
+ * escape sequence is one), blanks only separating; and a line cut knowing
+ * the tokens of a line like it, where only the part between their common
+ * start and end is cut.
  */
 
 #include <stdint.h>
@@ -78,7 +79,7 @@ at_tokens_from(const char *s, size_t n, struct agg_tok *t, size_t max,
     size_t i, size_t nt, struct at_like *like)
 {
 	const unsigned char	*u = (const unsigned char *)s;
-	size_t			 j, kx = nt, from;
+	size_t			 j, kx = nt, from, sgr;
 	unsigned		 c;
 
 	from = like != NULL ? like->from : SIZE_MAX;
@@ -140,7 +141,10 @@ at_tokens_from(const char *s, size_t n, struct agg_tok *t, size_t max,
 			}
 			t[nt].word = 1;
 		} else {
-			j = i + 1;
+			/* A colour (ESC [ 1 ; 32 m) is one mark: none of its
+			 * digits start a word, nor is it cut. */
+			sgr = u[i] == 0x1b ? record_sgr(u + i, n - i) : 0;
+			j = i + (sgr > 0 ? sgr : 1);
 			t[nt].word = 0;
 		}
 		t[nt].off = (uint32_t)i;
@@ -213,6 +217,27 @@ at_common_tail(const char *a, size_t n, const char *b, size_t m, size_t max)
 }
 
 #ifdef AT_AVX2
+/*
+ * Whether x and y (n bytes each) differ inside a colour's escape sequence
+ * of x's: "\x1b[31m" against "\x1b[33m" is no number that differs but
+ * another colour, which the mark the sequence is cut as could not show.
+ */
+static int
+at_colour_differs(const char *x, const char *y, size_t n)
+{
+	const char	*e;
+	size_t		 i = 0, k;
+
+	while ((e = memchr(x + i, 0x1b, n - i)) != NULL) {
+		i = (size_t)(e - x);
+		k = record_sgr((const unsigned char *)e, n - i);
+		if (k > 0 && memcmp(e, y + i, k) != 0)
+			return (1);
+		i += k > 0 ? k : 1;
+	}
+	return (0);
+}
+
 /* Whether the processor has AVX2: -1 before it is asked. */
 static int	at_avx2 = -1;
 
@@ -252,16 +277,9 @@ at_digit_diffs32(const char *x, const char *y, size_t n, size_t *first,
 }
 #endif
 
-/*
- * Whether x and y (n bytes each) differ only where both have a digit;
- * then the first difference is at *first and the last before *end
- * (*first is n when there is none). Lines of one length that do cut
- * alike: at every place both have a byte of one class, and marks, blanks
- * and letters are the same bytes.
- */
 int
-aggtok_digit_diffs(const char *x, const char *y, size_t n, size_t *first,
-    size_t *end)
+aggtok_digit_diffs_raw(const char *x, const char *y, size_t n,
+    size_t *first, size_t *end)
 {
 	size_t		i = 0;
 #ifdef __SSE2__
@@ -316,6 +334,14 @@ aggtok_digit_diffs(const char *x, const char *y, size_t n, size_t *first,
 	return (1);
 }
 
+int
+aggtok_digit_diffs(const char *x, const char *y, size_t n, size_t *first,
+    size_t *end)
+{
+	return (aggtok_digit_diffs_raw(x, y, n, first, end) && (*first == n ||
+	    !at_colour_differs(x, y, n)));
+}
+
 void
 aggtok_span(const struct agg_tok *xt, size_t xnt, size_t first, size_t end,
     size_t *lo, size_t *hi)
@@ -350,7 +376,8 @@ at_tokens_like(const char *x, size_t xn, const struct agg_tok *xt,
 	 * (a rank, a step, a loss with four decimals): x's tokens are theirs,
 	 * at the same places (with same, not copied: *same is 1).
 	 */
-	if (xn == yn && aggtok_digit_diffs(x, y, xn, &head, &end)) {
+	if (xn == yn && (same != NULL ? aggtok_digit_diffs(x, y, xn, &head,
+	    &end) : aggtok_digit_diffs_raw(x, y, xn, &head, &end))) {
 		if (same != NULL)
 			*same = 1;
 		else

@@ -178,6 +178,9 @@ size_t	record_line(char *dst, const char *ts, uint64_t us, const char *prefix,
 size_t	record_copy_of(char *rec, size_t n, uint64_t src, uint64_t seq);
 /* Write n bytes for the console: UTF-8 kept, the rest made visible. */
 size_t	record_console(char *dst, const char *src, size_t n);
+/* Length of an SGR colour sequence (ESC [ digits/; m) at s, or 0: the
+ * console shows it as it is. */
+size_t	record_sgr(const unsigned char *s, size_t n);
 
 /* hello.c */
 

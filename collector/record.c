@@ -190,8 +190,7 @@ record_copy_of(char *rec, size_t n, uint64_t src, uint64_t seq)
 	return ((size_t)(d - rec));
 }
 
-/* Length of an SGR colour sequence (ESC [ digits/; m) at s, or 0. */
-static size_t
+size_t
 record_sgr(const unsigned char *s, size_t n)
 {
 	size_t	i;

@@ -592,6 +592,33 @@ class Options(MeshTest):
                         env=clean_env(RANK="1"))
         self.assertEqual(p.stdout, b"\x1b[33m[rank 1] \x1b[0mhi\n")
 
+    def test_coloured_lines_group_with_their_colours_whole(self):
+        # colorlog, loguru and rich colour a value: the group's line cut
+        # the value inside its colour's sequence and showed it as text,
+        # "loss=\x1b[{1m1.500,1m1.400}"; and ranks in colours of their
+        # own showed as one line in the first rank's.
+        rank = ("import os, sys, time\n"
+                "r = int(os.environ['RANK'])\n"
+                "time.sleep(max(0, float(sys.argv[1]) - time.time()))\n"
+                "print('\\x1b[32mINFO\\x1b[0m loss=\\x1b[1m%.3f\\x1b[0m' % "
+                "(1.5 - r / 10), flush=True)\n"
+                "print('\\x1b[3%dmrank %d done\\x1b[0m' % (r + 1, r))\n")
+        code = ("import os, subprocess, sys, time\n"
+                "t0 = str(time.time() + 1)\n"
+                "ks = [subprocess.Popen([sys.executable, '-c', %r, t0], "
+                "env=dict(os.environ, RANK=str(r), WORLD_SIZE='4')) "
+                "for r in range(4)]\n"
+                "sys.exit(max(k.wait() for k in ks))\n" % rank)
+        p = self.launch([PYTHON, "-c", code])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout.decode()
+        self.assertIn("[ranks 0-3] \x1b[32mINFO\x1b[0m loss=\x1b[1m"
+                      "{1.500,1.400,1.300,1.200}\x1b[0m\n", out)
+        for r in range(4):
+            self.assertIn("[rank %d] \x1b[3%dmrank %d done\x1b[0m\n" %
+                          (r, r + 1, r), out)
+        self.assertNotIn("\\x1b", out)
+
     def test_colour_takes_three_words(self):
         p = self.launch_raw(["--color=rainbow", "--", "true"])
         self.assertEqual(p.returncode, 2)
