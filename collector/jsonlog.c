@@ -57,6 +57,7 @@ static off_t	 jwhole;	/* of them, up to the last whole record */
 static size_t	 jpart;		/* the buffer's first bytes already there */
 static int	 jerr;		/* errno of the failing write; 0: writable */
 static int	 jdropping;	/* past JSONLOG_KEEP: records are counted */
+static int	 jclosing;	/* the last flush: no rotation now */
 static uint64_t	 jdrop_lines, jdrop_events, jdrop_bytes;
 static char	 jdrop_since[TS_LEN];
 static struct event	*jretry;
@@ -566,7 +567,12 @@ jsonlog_flush(void)
 		return;
 	}
 	rotate_poll();
-	if (rotate_due(jsize))
+	/*
+	 * Not as the log closes: the new file would stay empty, its
+	 * log_rotated record never written (readers of the log number
+	 * segments by it, and so does the next collector appending to it).
+	 */
+	if (!jclosing && rotate_due(jsize))
 		jsonlog_rotate();
 }
 
@@ -581,7 +587,9 @@ jsonlog_close(int sync)
 {
 	if (jsonlog_fd == -1)
 		return;
+	jclosing = 1;
 	jsonlog_flush();
+	jclosing = 0;
 	if (jerr != 0) {
 		jsonlog_cut();
 		jsonlog_lost("closed");

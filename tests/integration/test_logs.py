@@ -631,6 +631,32 @@ class Logs(MeshTest):
         self.assertLess(len(got), n)
         self.assertEqual(got, want[:len(got)])
 
+    def test_no_rotation_as_the_collector_ends(self):
+        # The summary, written as the collector ends, took the log past
+        # --json-max-size: it rotated and left an empty log.jsonl, whose
+        # segment record was never written; a follower waited for it
+        # forever and the next run numbered its segments from 1 again.
+        code = ("for i in range(5000):\n"
+                "    print('line %07d' % i + ' padding' * 20)\n")
+        first = os.path.join(self.tmp, "first.jsonl")
+        p = self.launch_raw(["-s", os.path.join(self.tmp, "f.sock"), "-j",
+                             first, "-q", "--", PYTHON, "-c", code])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(first, "rb") as f:
+            whole = f.read()
+        last = whole.rstrip(b"\n").rsplit(b"\n", 1)[1]
+        self.assertIn(b'"event":"summary"', last)
+        self.assertGreater(len(whole), 1 << 20)
+        # Past the size only with the summary.
+        size = len(whole) - len(last) // 2
+        p = self.launch_raw(["-s", os.path.join(self.tmp, "l.sock"), "-j",
+                             self.json, "-q", "--json-max-size", str(size),
+                             "--", PYTHON, "-c", code])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.segments(), [])
+        with open(self.json, "rb") as f:
+            self.assertIn(b'"event":"summary"', f.read())
+
     def test_rotation_keeps_n_segments(self):
         p = self.rotated_job(40000, keep=2)
         self.assertEqual(p.returncode, 0, p.stderr)
