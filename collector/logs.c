@@ -6,7 +6,6 @@
  * the newest file is followed as it grows and across a rotation.
  */
 
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -20,9 +19,9 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <zstd.h>
 
 #include "logfiles.h"
+#include "logmap.h"
 #include "logquery.h"
 #include "logruns.h"
 #include "logs.h"
@@ -71,15 +70,6 @@ struct logs {
 	struct span	*v;		/* -n: the newest answers, in order */
 	size_t		 nv;
 	size_t		 cap;
-};
-
-/* A file mapped whole (NULL p when empty), or decompressed (heap). */
-struct mapped {
-	char		*path;
-	int		 fd;
-	char		*p;
-	size_t		 n;
-	int		 heap;
 };
 
 static const char logs_usage[] =
@@ -395,101 +385,6 @@ logs_scan(struct logs *l, const char *buf, size_t len, struct span **keep,
 	return (nl != NULL ? (size_t)(nl + 1 - buf) : (size_t)(p - buf));
 }
 
-/* Decompress the zstd file m->fd into m->p; 0, or -1 said on stderr. */
-static int
-logs_unzstd(struct mapped *m)
-{
-	static char	 in[1 << 17];
-	ZSTD_DCtx	*dc;
-	ZSTD_inBuffer	 ib;
-	ZSTD_outBuffer	 ob;
-	size_t		 cap = 1 << 20, rc = 0;
-	ssize_t		 r;
-
-	if ((dc = ZSTD_createDCtx()) == NULL || (m->p = malloc(cap)) == NULL)
-		goto fail;
-	m->heap = 1;
-	while ((r = read(m->fd, in, sizeof in)) > 0) {
-		ib = (ZSTD_inBuffer){ in, (size_t)r, 0 };
-		while (ib.pos < ib.size) {
-			if (cap - m->n < (1 << 16)) {
-				cap *= 2;
-				if ((m->p = realloc(m->p, cap)) == NULL)
-					goto fail;
-			}
-			ob = (ZSTD_outBuffer){ m->p + m->n, cap - m->n, 0 };
-			rc = ZSTD_decompressStream(dc, &ob, &ib);
-			if (ZSTD_isError(rc)) {
-				fprintf(stderr, "meshlogctl logs: %s: %s\n",
-				    m->path, ZSTD_getErrorName(rc));
-				ZSTD_freeDCtx(dc);
-				return (-1);
-			}
-			m->n += ob.pos;
-		}
-	}
-	ZSTD_freeDCtx(dc);
-	if (r == -1 || rc != 0) {
-		fprintf(stderr, "meshlogctl logs: %s: %s\n", m->path, r == -1 ?
-		    strerror(errno) : "cut short (a compressed segment being "
-		    "written?)");
-		return (-1);
-	}
-	return (0);
-fail:
-	ZSTD_freeDCtx(dc);
-	perror("meshlogctl logs");
-	return (-1);
-}
-
-/* Map path whole (a .zst file: decompressed); 0, or -1 said on stderr. */
-static int
-logs_map(const char *path, struct mapped *m)
-{
-	struct stat	sb;
-	size_t		len = strlen(path);
-
-	m->path = strdup(path);
-	m->p = NULL;
-	m->n = 0;
-	m->heap = 0;
-	if (m->path == NULL) {
-		perror("meshlogctl logs");
-		exit(1);
-	}
-	if ((m->fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    fstat(m->fd, &sb) == -1) {
-		fprintf(stderr, "meshlogctl logs: %s: %s\n", path,
-		    strerror(errno));
-		if (m->fd != -1)
-			close(m->fd);
-		m->fd = -1;
-		return (-1);
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		fprintf(stderr, "meshlogctl logs: %s: not a regular file\n",
-		    path);
-		close(m->fd);
-		m->fd = -1;
-		return (-1);
-	}
-	if (len > 4 && strcmp(path + len - 4, ".zst") == 0)
-		return (logs_unzstd(m));
-	if (sb.st_size == 0)
-		return (0);
-	m->n = (size_t)sb.st_size;
-	m->p = mmap(NULL, m->n, PROT_READ, MAP_PRIVATE, m->fd, 0);
-	if (m->p == MAP_FAILED) {
-		fprintf(stderr, "meshlogctl logs: %s: %s\n", path,
-		    strerror(errno));
-		close(m->fd);
-		m->fd = -1;
-		m->p = NULL;
-		return (-1);
-	}
-	return (0);
-}
-
 /*
  * The last l->lines answers of m, put before those already found (from
  * newer files): blocks from the end until there are enough.
@@ -579,8 +474,6 @@ logs_fd_head(int fd)
 	    outname_segment_head(buf, (size_t)n));
 }
 
-static int	logs_map(const char *, struct mapped *);
-
 /*
  * Segments from..to of the log path, rotated away between two looks of
  * -f: found by their first record, shown whole, in order.
@@ -598,19 +491,15 @@ logs_between(struct logs *l, const char *path, long long from,
 		found = 0;
 		for (k = 1; !found && k <= LOGFILES_SEGMENTS &&
 		    logfiles_segment(path, k, seg, sizeof seg) == 0; k++) {
-			if (logs_map(seg, &m) != 0)
+			if (logmap_open(seg, &m) != 0) {
+				logmap_close(&m);
 				continue;
+			}
 			if (m.n > 0 && outname_segment_head(m.p, m.n) == s) {
 				(void)logs_scan(l, m.p, m.n, NULL, NULL, NULL);
 				found = 1;
 			}
-			if (m.heap)
-				free(m.p);
-			else if (m.p != NULL)
-				munmap(m.p, m.n);
-			if (m.fd != -1)
-				close(m.fd);
-			free(m.path);
+			logmap_close(&m);
 		}
 		if (!found)
 			fprintf(stderr, "meshlogctl logs: segment %lld of %s "
@@ -633,8 +522,8 @@ logs_follow(struct logs *l, const char *path, int fd, off_t off)
 	struct pending	 b = { NULL, 0, 0 }, ob = { NULL, 0, 0 };
 	struct stat	 sb, now;
 	off_t		 ooff = 0, before;
-	long long	 seg = logs_fd_head(fd), next;
-	int		 nfd, ofd = -1, still = 0;
+	long long	 seg = logs_fd_head(fd), next, h;
+	int		 nfd, ofd = -1, still = 0, waits = 0;
 
 	for (;;) {
 		if (ofd != -1) {
@@ -663,13 +552,26 @@ logs_follow(struct logs *l, const char *path, int fd, off_t off)
 		    now.st_dev != sb.st_dev) &&
 		    (nfd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
 			/* Its first record says which segment it is. */
+			if (seg < 0)
+				seg = 0;
 			if ((next = logs_fd_head(nfd)) < 0) {
 				close(nfd);
+				/*
+				 * Still without its first record (a collector
+				 * that stopped before writing it): the
+				 * segments before it are whole; show them.
+				 */
+				if (++waits % 4 == 0 && (h = logmap_segment_head(
+				    path, 1)) > seg) {
+					(void)logs_drain(l, fd, &off, &b);
+					logs_between(l, path, seg + 1, h);
+					seg = h;
+					(void)fflush(stdout);
+				}
 				usleep(FOLLOW_MS * 1000 / 4);
 				continue;
 			}
-			if (seg < 0)
-				seg = 0;
+			waits = 0;
 			/*
 			 * What the old file holds now comes before the
 			 * segments after it (this reader may have been held
@@ -940,7 +842,7 @@ logs_main(int argc, char **argv, char *(*default_log)(void))
 		return (1);
 	}
 	for (i = 0; i < nfiles; i++) {
-		if (logs_map(files[i], &m[i]) != 0)
+		if (logmap_open(files[i], &m[i]) != 0)
 			rc = 1;
 		hi[i] = m[i].n;
 	}
@@ -975,13 +877,7 @@ logs_main(int argc, char **argv, char *(*default_log)(void))
 		rc = logs_follow(&l, files[nfiles - 1], dup(m[nfiles - 1].fd),
 		    (off_t)last_end);
 	for (i = 0; i < nfiles; i++) {
-		if (m[i].heap)
-			free(m[i].p);
-		else if (m[i].p != NULL)
-			munmap(m[i].p, m[i].n);
-		if (m[i].fd != -1)
-			close(m[i].fd);
-		free(m[i].path);
+		logmap_close(&m[i]);
 		free(files[i]);
 	}
 	free(files);

@@ -657,6 +657,45 @@ class Logs(MeshTest):
         with open(self.json, "rb") as f:
             self.assertIn(b'"event":"summary"', f.read())
 
+    def test_follow_shows_segments_before_an_empty_new_file(self):
+        # A log rotated twice while -f read its first file, and the new
+        # log.jsonl still empty (its log_rotated record not written: a
+        # collector stopped, or one before b5310d0 that rotated as it
+        # ended): the follower waited for that record and never showed
+        # the segments in between.
+        def recs(seg, word):
+            head = ('{"ts":"2026-11-30T10:00:00.000000Z","event":'
+                    '"log_rotated","segment":%d,"previous":"log.1.jsonl"}\n'
+                    % seg) if seg else ""
+            return head + "".join(
+                rec(1, i, "h", 7, 0, 1, "stdout", i, "%s %d" % (word, i))
+                for i in range(3))
+
+        with open(self.json, "w") as f:
+            f.write(recs(0, "first"))
+        p = subprocess.Popen([MESHLOGCTL, "logs", "-f", "-o", "cat",
+                              self.json], stdout=subprocess.PIPE,
+                             env=clean_env())
+        watchdog = self.watchdog(p, 30)
+        try:
+            for i in range(3):
+                self.assertEqual(p.stdout.readline(), b"first %d\n" % i)
+            os.rename(self.json, os.path.join(self.tmp, "log.2.jsonl"))
+            with open(os.path.join(self.tmp, "log.1.jsonl"), "w") as f:
+                f.write(recs(1, "second"))
+            open(self.json, "w").close()
+            for i in range(3):
+                self.assertEqual(p.stdout.readline(), b"second %d\n" % i)
+            # Its record comes: the new file is read from its start.
+            with open(self.json, "w") as f:
+                f.write(recs(2, "third"))
+            for i in range(3):
+                self.assertEqual(p.stdout.readline(), b"third %d\n" % i)
+        finally:
+            watchdog.cancel()
+            p.kill()
+            p.wait()
+
     def test_rotation_keeps_n_segments(self):
         p = self.rotated_job(40000, keep=2)
         self.assertEqual(p.returncode, 0, p.stderr)
