@@ -305,13 +305,13 @@ console_live_line_cb(int which, const char *prefix, const char *line,
 		live_more++;
 		return;
 	}
-	if (plen + len + 1 > live_cap) {
-		live_cap = (plen + len + 1) * 2;
+	if (plen + JSON_ESCAPE_MAX(len) + 1 > live_cap) {
+		live_cap = (plen + JSON_ESCAPE_MAX(len) + 1) * 2;
 		live_buf = xrealloc(live_buf, live_cap);
 	}
 	memcpy(live_buf, prefix, plen);
-	memcpy(live_buf + plen, line, len);
-	live_len = plen + len;
+	/* A program's bytes, as a line's: never raw on the terminal. */
+	live_len = plen + record_console(live_buf + plen, line, len, 0);
 }
 
 /* Draw the live line: every bar's latest state, grouped, in place. */
@@ -597,7 +597,7 @@ console_emit(int which, const char *colour, const char *prefix,
 		memcpy(cbuf + n, "\x1b[0m", 4);
 		n += 4;
 	}
-	n += record_console(cbuf + n, line, len);
+	n += record_console(cbuf + n, line, len, 1);
 	if (flags & SPLIT_TRUNCATED) {
 		memcpy(cbuf + n, " [...]", 6);
 		n += 6;

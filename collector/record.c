@@ -206,8 +206,26 @@ record_sgr(const unsigned char *s, size_t n)
 	return (0);
 }
 
+/*
+ * Length of what redraws a bar in place at s (ESC [ K, ESC [ 0-2 K: the
+ * line erased; ESC [ ? 25 h or l: the cursor shown or hidden), or 0.
+ */
+static size_t
+record_redraw(const unsigned char *s, size_t n)
+{
+	if (n >= 3 && s[1] == '[' && s[2] == 'K')
+		return (3);
+	if (n >= 4 && s[1] == '[' && s[2] >= '0' && s[2] <= '2' &&
+	    s[3] == 'K')
+		return (4);
+	if (n >= 6 && memcmp(s + 1, "[?25", 4) == 0 && (s[5] == 'h' ||
+	    s[5] == 'l'))
+		return (6);
+	return (0);
+}
+
 size_t
-record_console(char *dst, const char *src, size_t n)
+record_console(char *dst, const char *src, size_t n, int colour)
 {
 	static const char	 hex[] = "0123456789abcdef";
 	const unsigned char	*s = (const unsigned char *)src;
@@ -258,9 +276,14 @@ record_console(char *dst, const char *src, size_t n)
 		} else if (s[i] >= 0x80) {
 			i += utf8_copy(&d, s + i, n - i);
 		} else if (s[i] == 0x1b && (k = record_sgr(s + i, n - i)) > 0) {
-			memcpy(d, s + i, k);
-			d += k;
+			if (colour) {
+				memcpy(d, s + i, k);
+				d += k;
+			}
 			i += k;
+		} else if (s[i] == 0x1b && (k = record_redraw(s + i, n - i)) >
+		    0) {
+			i += k;		/* the view draws its lines itself */
 		} else {
 			*d++ = '\\';
 			*d++ = 'x';

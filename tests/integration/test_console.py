@@ -619,6 +619,29 @@ class Options(MeshTest):
                           (r, r + 1, r), out)
         self.assertNotIn("\\x1b", out)
 
+    def test_a_bar_redrawn_in_place_leaves_no_codes_and_the_cursor(self):
+        # rich draws its progress bar in place: the cursor hidden, the
+        # line erased before each state, the cursor shown at the end.
+        # The live line wrote the hiding raw, and the line printed the
+        # showing as text: the terminal's cursor stayed hidden, and the
+        # lines read "\x1b[2KWorking" and "\x1b[?25h".
+        code = ("import sys, time\n"
+                "sys.stdout.write('\\x1b[?25l')\n"
+                "for i in range(6):\n"
+                "    sys.stdout.write('\\r\\x1b[2KWorking %3d%%' % (i * 20))\n"
+                "    sys.stdout.flush()\n"
+                "    time.sleep(0.15)\n"
+                "sys.stdout.write('\\n\\x1b[?25h')\n"
+                "print('\\x1b[1;32mdone\\x1b[0m')\n")
+        rc, raw = run_pty([COLLECTOR, "-j", os.devnull, "--", PYTHON, "-c",
+                           code], clean_env(), 100)
+        self.assertEqual(rc, 0, raw)
+        self.assertNotIn("\x1b[?25", raw)
+        self.assertNotIn("\\x1b", raw)
+        shown = screen(raw, 100)[0]
+        self.assertIn("Working 100%", "\n".join(shown))
+        self.assertTrue(any(x.endswith("] done") for x in shown), shown)
+
     def test_colour_takes_three_words(self):
         p = self.launch_raw(["--color=rainbow", "--", "true"])
         self.assertEqual(p.returncode, 2)
