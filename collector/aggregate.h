@@ -176,6 +176,11 @@ agg_member_diffs(struct agg_member *m, const struct agg_group *g,
 		m->dfrom = AGG_UNALIGNED;
 }
 
+/* Ranks counted by aggregate_rank_process, at most. */
+#define AGG_RANKS	1048576
+/* Whether every process of rank has ended (one had begun). */
+int	agg_rank_ended(long rank);
+
 /* aggtext.c */
 /*
  * Print g through line (one member) or group (several): a line group

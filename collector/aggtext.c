@@ -13,7 +13,7 @@
  * the first (different punctuation or number of words, as the edit
  * distance lets through) are shown on a line of their own. Where the
  * world size is known, a line most ranks printed names the ones that did
- * not: "(not: 7)".
+ * not, and have not ended: "(not: 7)".
  */
 
 #include <stdio.h>
@@ -678,12 +678,14 @@ missing:
 		for (r = 0, i = 0; r < world; r++) {
 			if (i < nv && v[i] == r)
 				i++;
-			else
+			else if (!agg_rank_ended(r))
 				miss[nm++] = r;
 		}
-		AT_PUT(missing, " (not: ");
-		at_ranges(missing, miss, nm, 120);
-		AT_PUT(missing, ")");
+		if (nm > 0) {
+			AT_PUT(missing, " (not: ");
+			at_ranges(missing, miss, nm, 120);
+			AT_PUT(missing, ")");
+		}
 		free(miss);
 	}
 }

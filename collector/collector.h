@@ -674,6 +674,12 @@ void	aggregate_flush_source(uint64_t id);
 /* Set the window, the longest a line waits, in seconds (0: no timer,
  * lines wait for aggregate_flush), printing what waits first. */
 void	aggregate_set_window(double secs);
+/*
+ * A process of rank began (delta 1) or ended (-1): a group's line names
+ * the ranks that did not say it ("(not: 7)") among those not yet started
+ * or running, not those whose processes have all ended.
+ */
+void	aggregate_rank_process(long rank, int delta);
 /* Take the time from clock instead of the event loop (tests). */
 void	aggregate_set_clock(double (*clock)(void));
 /* The current window in seconds, 0 when off. */

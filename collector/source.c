@@ -89,6 +89,7 @@ source_free(struct source *src, enum close_reason reason)
 	log_debug("source %llu (pid %ld) closed: %s",
 	    (unsigned long long)src->id, src->pid, close_reason_name(reason));
 out:
+	aggregate_rank_process(src->live_rank, -1);
 	forward_close(src);
 	flush_leave(&src->part);
 	for (i = 0; i < 2; i++) {
@@ -554,6 +555,9 @@ source_new(long pid, long rank, long world_size, const char *host,
 	src->ending_reason = -1;	/* open */
 	src->outplain = -1;		/* --output-dir: not written yet */
 	clock_gettime(CLOCK_REALTIME, &src->start);
+	/* A rank runs while one of its processes does: "(not: 7)". */
+	src->live_rank = rank;
+	aggregate_rank_process(rank, 1);
 	return (src);
 }
 

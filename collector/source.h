@@ -76,6 +76,7 @@ struct source {
 	uint64_t		 rid;		/* its id at that relay */
 	long			 pid;
 	long			 rank;
+	long			 live_rank;	/* counted running, or -1 */
 	char			*host;
 	json_t			*argv;
 	char			 prefix[64];	/* console */

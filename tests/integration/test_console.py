@@ -642,6 +642,30 @@ class Options(MeshTest):
         self.assertIn("Working 100%", "\n".join(shown))
         self.assertTrue(any(x.endswith("] done") for x in shown), shown)
 
+    def test_a_rank_that_ended_is_not_named_as_missing(self):
+        # Rank 0 failed first: its traceback printed on its own, with
+        # the announcement. The others' same traceback then read
+        # "[ranks 1-3] Traceback ... (not: 0)", as if rank 0 had not
+        # printed it.
+        rank = ("import os, sys, time\n"
+                "r = int(os.environ['RANK'])\n"
+                "time.sleep(0 if r == 0 else 1.0)\n"
+                "raise SystemExit('Traceback (most recent call last): '"
+                "'step %d' % 7)\n")
+        code = ("import os, subprocess, sys\n"
+                "ks = [subprocess.Popen([sys.executable, '-c', %r], "
+                "env=dict(os.environ, RANK=str(r), WORLD_SIZE='4')) "
+                "for r in range(4)]\n"
+                "sys.exit(max(k.wait() for k in ks))\n" % rank)
+        p = self.launch([PYTHON, "-c", code])
+        self.assertEqual(p.returncode, 1, p.stderr)
+        out = p.stdout.decode() + p.stderr.decode()
+        self.assertIn("[rank 0] Traceback (most recent call last): step 7\n",
+                      out)
+        self.assertIn("[ranks 1-3] Traceback (most recent call last): "
+                      "step 7\n", out)
+        self.assertNotIn("(not: 0)", out)
+
     def test_colour_takes_three_words(self):
         p = self.launch_raw(["--color=rainbow", "--", "true"])
         self.assertEqual(p.returncode, 2)

@@ -1004,3 +1004,54 @@ Test(aggtext, lines_in_other_colours_print_apart)
 	    "[rank 1] \x1b[32mrank 1 done\x1b[0m\n"
 	    "[rank 2] \x1b[33mrank 2 done\x1b[0m\n");
 }
+
+/*
+ * "(not: 0)" names ranks that did not say a line most ranks said. A rank
+ * whose processes have all ended is left out: it said what it said before
+ * it went (its lines printed on their own, as its failure was announced),
+ * and a group of the others' lines after that said "(not: 0)" of lines
+ * rank 0 had printed. A rank not yet started, or running, is named.
+ */
+Test(aggtext, ranks_that_ended_are_not_named_as_missing)
+{
+	static char		text[3][64], pres[3][32];
+	struct origin		o[3];
+	const char		*t[3];
+	size_t			len[3], i;
+
+	for (i = 0; i < 3; i++) {
+		len[i] = (size_t)snprintf(text[i], sizeof text[i],
+		    "Traceback (most recent call last):");
+		t[i] = text[i];
+		snprintf(pres[i], sizeof pres[i], "[rank %zu] ", i + 1);
+		memset(&o[i], 0, sizeof o[i]);
+		o[i].id = i + 1;
+		o[i].rank = (long)i + 1;
+		o[i].pid = 100 + (long)i;
+		o[i].world = 4;
+		o[i].prefix = pres[i];
+	}
+	nprinted = 0;
+	aggregate_render(MESHLOG_STDERR, o, t, len, 3, print_cb);
+	cr_assert_str_eq(printed, "[ranks 1-3] Traceback (most recent call "
+	    "last): (not: 0)\n");
+	/* Rank 0's two processes: running, then one ended, then both. */
+	aggregate_rank_process(0, 1);
+	aggregate_rank_process(0, 1);
+	aggregate_rank_process(0, -1);
+	nprinted = 0;
+	aggregate_render(MESHLOG_STDERR, o, t, len, 3, print_cb);
+	cr_assert_str_eq(printed, "[ranks 1-3] Traceback (most recent call "
+	    "last): (not: 0)\n");
+	aggregate_rank_process(0, -1);
+	nprinted = 0;
+	aggregate_render(MESHLOG_STDERR, o, t, len, 3, print_cb);
+	cr_assert_str_eq(printed, "[ranks 1-3] Traceback (most recent call "
+	    "last):\n");
+	/* Started again (an elastic restart): named again. */
+	aggregate_rank_process(0, 1);
+	nprinted = 0;
+	aggregate_render(MESHLOG_STDERR, o, t, len, 3, print_cb);
+	cr_assert_str_eq(printed, "[ranks 1-3] Traceback (most recent call "
+	    "last): (not: 0)\n");
+}
