@@ -822,7 +822,7 @@ logs_main(int argc, char **argv, char *(*default_log)(void))
 	memset(&l, 0, sizeof l);
 	logq_init(&l.q);
 	l.lines = -1;
-	optind = 1;
+	optind = 0;	/* start over: options may follow FILEs */
 	logs_options(&l, argc, argv);
 	named = argv + optind;
 	nnamed = (size_t)(argc - optind);

@@ -733,7 +733,12 @@ main(int argc, char **argv)
 	}
 	argv += optind;
 	argc -= optind;
-	optind = 1;
+	/*
+	 * 0, not 1: glibc starts over, or it keeps the "+" above (options
+	 * end at the first FILE) and "logs run.jsonl -r 3" reads "-r" as a
+	 * file. A command's options go anywhere, as journalctl's do.
+	 */
+	optind = 0;
 	if (strcmp(cmd, "logs") == 0) {
 		memcpy(logs_sock, path, sizeof logs_sock);
 		logs_named = named;

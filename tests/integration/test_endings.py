@@ -3,6 +3,7 @@ failure marked once and announced on the console before what follows, for
 real launchers (bash, Python multiprocessing with fork and spawn, torchrun)
 and an OOM kill in a memory-limited cgroup where one can be made.
 """
+import json
 import os
 import re
 import signal
@@ -411,6 +412,13 @@ class Endings(MeshTest):
         table = err[err.index("meshlog: 1 of 3"):].split("\n")
         self.assertEqual(ctl.stdout.split("\n")[:len(table) - 1],
                          [table[0][len("meshlog: "):]] + table[1:-1])
+        # An option after FILE, as before it (it was "unexpected").
+        for args in (["--json", self.json], [self.json, "--json"]):
+            ctl = subprocess.run([os.path.join(os.path.dirname(COLLECTOR),
+                                  "meshlogctl"), "summary", *args],
+                                 capture_output=True, text=True)
+            self.assertEqual(ctl.returncode, 0, ctl.stderr)
+            self.assertEqual(json.loads(ctl.stdout)["world_size"], 5)
 
     def test_a_runtimes_first_words_are_said_before_its_frames(self):
         # A segmentation fault 40 calls deep, under faulthandler: what it

@@ -460,6 +460,13 @@ class Logs(MeshTest):
 
         self.assertEqual(cat("-r", "0"), ["rank 0 of run %d" % n
                                           for n in (1, 2, 3)])
+        # Options after FILE, as journalctl takes them ("-o" and "cat"
+        # were read as files).
+        p = subprocess.run([MESHLOGCTL, "logs", self.json, "-o", "cat",
+                            "-b", "-1", "-r", "1"], capture_output=True,
+                           env=clean_env())
+        self.assertEqual((p.returncode, p.stdout), (0, b"rank 1 of run 2\n"),
+                         p.stderr)
         # "-b FILE": an argument that is no number is a FILE.
         self.assertEqual(cat("-b"), run(3))
         self.assertEqual(cat("-b", "0"), run(3))
