@@ -186,14 +186,16 @@ summary_also(FILE *f, json_t *failures, json_t *first, long long failed,
 		    json_object_get(first, "pid")) && json_equal(
 		    json_object_get(p, "host"), json_object_get(first, "host")))
 			continue;
-		fprintf(f, n++ == 0 ? "  also ended abnormally: " : ", ");
+		fprintf(f, n++ > 0 ? ", " : first != NULL ? "  also ended "
+		    "abnormally: " : "  ended abnormally: ");
 		summary_who(f, p);
 		fprintf(f, " %s", summary_exit_word(p, word, sizeof word));
 	}
 	/* Those past the list: the first failure is one of the count. */
 	if (failed - (first != NULL) > n)
-		fprintf(f, "%s%lld more", n > 0 ? ", " : "  also ended "
-		    "abnormally: ", failed - (first != NULL) - n);
+		fprintf(f, "%s%lld more", n > 0 ? ", " : first != NULL ?
+		    "  also ended abnormally: " : "  ended abnormally: ",
+		    failed - (first != NULL) - n);
 	if (failed - (first != NULL) > 0 || n > 0)
 		summary_quiet(f, " ", quiet);
 	else if (quiet > 0)

@@ -674,6 +674,9 @@ class Endings(MeshTest):
             self.assertIn("meshlog: " + head, err)
             self.assertIn("exit %d" % rc, err)
             self.assertIn("was not captured", err)
+            # No failure was named before it: not "also".
+            self.assertRegex(err, r"\n  ended abnormally: pid \d+ "
+                             r"\((st|none), host [^)]+\) exit %d\n" % rc)
             s = events(self.records, "summary")[-1]
             self.assertEqual(s["command"]["exit"], {"code": rc})
             self.assertIs(s["command"]["captured"], False)
