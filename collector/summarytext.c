@@ -14,6 +14,10 @@
 
 #include "summarytext.h"
 
+/* Ranks listed one a row, at most; past that, a line for each way of
+ * ending. */
+#define SUMMARY_ROWS	16
+
 #define RED	"\x1b[31m"
 #define BOLD	"\x1b[1;31m"
 #define OFF	"\x1b[0m"
@@ -204,6 +208,97 @@ summary_also(FILE *f, json_t *failures, json_t *first, long long failed,
 		fprintf(f, "\n");
 }
 
+/* Whether p is the first failure's process. */
+static int
+summary_is_first(json_t *p, json_t *first)
+{
+	return (first != NULL && json_equal(json_object_get(p, "pid"),
+	    json_object_get(first, "pid")) && json_equal(json_object_get(p,
+	    "host"), json_object_get(first, "host")));
+}
+
+/* One rank's row of the table. */
+static void
+summary_row(FILE *f, json_t *p, json_t *first, int colour)
+{
+	char	word[48], clock[16];
+
+	summary_exit_word(p, word, sizeof word);
+	if (summary_is_first(p, first))
+		strncat(word, " *", sizeof word - strlen(word) - 1);
+	fprintf(f, "  %5lld  %-12.12s %8lld %9lld %9lld %7lld  %s%-14s%s "
+	    "%s\n", (long long)json_integer_value(json_object_get(p,
+	    "rank")), json_string_value(json_object_get(p, "host")),
+	    (long long)json_integer_value(json_object_get(p, "pid")),
+	    (long long)json_integer_value(json_object_get(p, "lines")),
+	    (long long)json_integer_value(json_object_get(p, "warnings")),
+	    (long long)json_integer_value(json_object_get(p, "errors")),
+	    colour && !summary_ok(p) ? (strchr(word, '*') != NULL ? BOLD :
+	    RED) : "", word, colour && !summary_ok(p) ? OFF : "",
+	    summary_clock(p, clock, sizeof clock));
+}
+
+/*
+ * The table's rows: every rank's, up to SUMMARY_ROWS ranks. Past that,
+ * the first failure's and those of ranks that ended abnormally or wrote
+ * errors, up to SUMMARY_ROWS, then one line for the rest of each way of
+ * ending ("ranks 0-16,18-1023: exit 0, 1,022 ranks, ..."): a job of
+ * 1,024 ranks does not end with 1,024 rows alike.
+ */
+static void
+summary_rows(FILE *f, json_t *ranks, json_t *first, int colour)
+{
+	json_t		*p, *q, *alike;
+	char		*shown, word[48], other[48];
+	size_t		 n = json_array_size(ranks), i, j, rows = 0;
+	long long	 count, lines, warnings, errors;
+
+	if ((shown = calloc(n > 0 ? n : 1, 1)) == NULL)
+		return;
+	json_array_foreach(ranks, i, p) {
+		if (n <= SUMMARY_ROWS || summary_is_first(p, first) ||
+		    (rows < SUMMARY_ROWS - 1 && (!summary_ok(p) ||
+		    json_integer_value(json_object_get(p, "errors")) > 0))) {
+			shown[i] = 1;
+			rows++;
+		}
+	}
+	json_array_foreach(ranks, i, p) {
+		if (shown[i])
+			summary_row(f, p, first, colour);
+	}
+	json_array_foreach(ranks, i, p) {
+		if (shown[i])
+			continue;
+		summary_exit_word(p, word, sizeof word);
+		alike = json_array();
+		count = lines = warnings = errors = 0;
+		for (j = i; j < n; j++) {
+			q = json_array_get(ranks, j);
+			if (shown[j] || strcmp(summary_exit_word(q, other,
+			    sizeof other), word) != 0)
+				continue;
+			shown[j] = 1;
+			json_array_append(alike, json_object_get(q, "rank"));
+			count++;
+			lines += json_integer_value(json_object_get(q,
+			    "lines"));
+			warnings += json_integer_value(json_object_get(q,
+			    "warnings"));
+			errors += json_integer_value(json_object_get(q,
+			    "errors"));
+		}
+		fprintf(f, "  ranks ");
+		summary_ranges(f, alike);
+		fprintf(f, ": %s, %lld rank%s; %lld line%s, %lld warning%s, "
+		    "%lld error%s\n", word, count, count == 1 ? "" : "s",
+		    lines, lines == 1 ? "" : "s", warnings, warnings == 1 ? "" :
+		    "s", errors, errors == 1 ? "" : "s");
+		json_decref(alike);
+	}
+	free(shown);
+}
+
 char *
 summary_text(json_t *s, int colour)
 {
@@ -266,24 +361,7 @@ summary_text(json_t *s, int colour)
 		fprintf(f, "  %5s  %-12s %8s %9s %9s %7s  %-14s %s\n", "rank",
 		    "host", "pid", "lines", "warnings", "errors", "exit",
 		    "ended");
-	json_array_foreach(ranks, i, p) {
-		summary_exit_word(p, word, sizeof word);
-		if (first != NULL && json_equal(json_object_get(p, "pid"),
-		    json_object_get(first, "pid")) && json_equal(
-		    json_object_get(p, "host"), json_object_get(first, "host")))
-			strncat(word, " *", sizeof word - strlen(word) - 1);
-		fprintf(f, "  %5lld  %-12.12s %8lld %9lld %9lld %7lld  %s%-14s%s "
-		    "%s\n", (long long)json_integer_value(json_object_get(p,
-		    "rank")), json_string_value(json_object_get(p, "host")),
-		    (long long)json_integer_value(json_object_get(p, "pid")),
-		    (long long)json_integer_value(json_object_get(p, "lines")),
-		    (long long)json_integer_value(json_object_get(p,
-		    "warnings")), (long long)json_integer_value(
-		    json_object_get(p, "errors")), colour && !summary_ok(p) ?
-		    (strchr(word, '*') != NULL ? BOLD : RED) : "", word,
-		    colour && !summary_ok(p) ? OFF : "",
-		    summary_clock(p, clock, sizeof clock));
-	}
+	summary_rows(f, ranks, first, colour);
 	if (first != NULL && json_array_size(json_object_get(first,
 	    "last_lines")) > 0) {
 		fprintf(f, "  %sits last lines:\n", nranks > 0 ?

@@ -654,6 +654,36 @@ class Endings(MeshTest):
                          "\"kill -SEGV \\$\\$\"; echo rank 0 goes on'"])
         self.assertIn("meshlog: first failure: rank 0 ", p.stderr.decode())
 
+    def test_a_large_job_ends_with_its_failures_not_every_rank(self):
+        # 40 ranks, one failed and one wrote an error: the table had a
+        # row for each of the 40. Past 16 ranks it has the rows that
+        # matter and a line for the rest of each way of ending.
+        code = ("import os, subprocess, sys\n"
+                "ks = [subprocess.Popen(['sh', '-c', 'echo rank $RANK; "
+                "[ $RANK = 30 ] && echo ERROR: disk full; "
+                "[ $RANK = 17 ] && exit 3; exit 0'], "
+                "env=dict(os.environ, RANK=str(r), WORLD_SIZE='40')) "
+                "for r in range(40)]\n"
+                "sys.exit(max(k.wait() for k in ks))\n")
+        p = self.launch([PYTHON, "-c", code])
+        self.assertEqual(p.returncode, 3, p.stderr)
+        err = p.stderr.decode()
+        table = err[err.index("meshlog: 1 of 40 ranks ended abnormally"):]
+        rows = [x for x in table.split("\n")
+                if re.match(r"\s+\d+\s+\S+\s+\d+\s", x)]
+        self.assertEqual([int(x.split()[0]) for x in rows], [17, 30], table)
+        self.assertIn("exit 3 *", rows[0])
+        self.assertIn("\n  ranks 0-16,18-29,31-39: exit 0, 38 ranks; "
+                      "38 lines, 0 warnings, 0 errors\n", table)
+        s = events(self.records, "summary")[-1]
+        self.assertEqual(len(s["ranks"]), 40)
+        ctl = subprocess.run([os.path.join(os.path.dirname(COLLECTOR),
+                              "meshlogctl"), "summary", self.json],
+                             capture_output=True, text=True)
+        self.assertEqual(ctl.returncode, 0, ctl.stderr)
+        self.assertIn("\n  ranks 0-16,18-29,31-39: exit 0, 38 ranks; ",
+                      ctl.stdout)
+
     def test_a_command_that_never_registered_is_still_counted(self):
         # A static program (a Go binary), a setuid one or a command that
         # could not start never registers: the summary said "0
