@@ -143,7 +143,7 @@ at_tokens_from(const char *s, size_t n, struct agg_tok *t, size_t max,
 		} else {
 			/* A colour (ESC [ 1 ; 32 m) is one mark: none of its
 			 * digits start a word, nor is it cut. */
-			sgr = u[i] == 0x1b ? record_sgr(u + i, n - i) : 0;
+			sgr = u[i] == 0x1b ? visible_sgr(u + i, n - i) : 0;
 			j = i + (sgr > 0 ? sgr : 1);
 			t[nt].word = 0;
 		}
@@ -230,7 +230,7 @@ at_colour_differs(const char *x, const char *y, size_t n)
 
 	while ((e = memchr(x + i, 0x1b, n - i)) != NULL) {
 		i = (size_t)(e - x);
-		k = record_sgr((const unsigned char *)e, n - i);
+		k = visible_sgr((const unsigned char *)e, n - i);
 		if (k > 0 && memcmp(e, y + i, k) != 0)
 			return (1);
 		i += k > 0 ? k : 1;

@@ -176,15 +176,9 @@ size_t	record_line(char *dst, const char *ts, uint64_t us, const char *prefix,
 /* Mark the record of n bytes at rec (room for RECORD_MAX) as a copy of
  * source src's record seq: "copy_of":{...}. Returns its new length. */
 size_t	record_copy_of(char *rec, size_t n, uint64_t src, uint64_t seq);
-/*
- * Write n bytes for the console: UTF-8 kept, colours kept (with colour),
- * what redraws a bar in place (an erased line, the cursor hidden or shown)
- * left out, the rest made visible ("\x07").
- */
-size_t	record_console(char *dst, const char *src, size_t n, int colour);
-/* Length of an SGR colour sequence (ESC [ digits/; m) at s, or 0: the
- * console shows it as it is. */
-size_t	record_sgr(const unsigned char *s, size_t n);
+
+/* visible.c: a program's bytes made safe for a terminal */
+#include "visible.h"
 
 /* hello.c */
 

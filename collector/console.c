@@ -311,7 +311,7 @@ console_live_line_cb(int which, const char *prefix, const char *line,
 	}
 	memcpy(live_buf, prefix, plen);
 	/* A program's bytes, as a line's: never raw on the terminal. */
-	live_len = plen + record_console(live_buf + plen, line, len, 0);
+	live_len = plen + visible_text(live_buf + plen, line, len, 0);
 }
 
 /* Draw the live line: every bar's latest state, grouped, in place. */
@@ -597,7 +597,7 @@ console_emit(int which, const char *colour, const char *prefix,
 		memcpy(cbuf + n, "\x1b[0m", 4);
 		n += 4;
 	}
-	n += record_console(cbuf + n, line, len, 1);
+	n += visible_text(cbuf + n, line, len, 1);
 	if (flags & SPLIT_TRUNCATED) {
 		memcpy(cbuf + n, " [...]", 6);
 		n += 6;

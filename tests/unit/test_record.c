@@ -217,13 +217,13 @@ Test(record, console_makes_controls_visible_and_keeps_colour)
 {
 	const char	in[] = "\x1b[31mred\x1b[0m bell\x07 nul\0 \xff";
 	char		out[256];
-	size_t		n = record_console(out, in, sizeof in - 1, 1);
+	size_t		n = visible_text(out, in, sizeof in - 1, 1);
 
 	out[n] = '\0';
 	cr_assert_str_eq(out, "\x1b[31mred\x1b[0m bell\\x07 nul\\x00 "
 	    "\xef\xbf\xbd");
 	/* The live line's bars: no colour either. */
-	n = record_console(out, in, sizeof in - 1, 0);
+	n = visible_text(out, in, sizeof in - 1, 0);
 	out[n] = '\0';
 	cr_assert_str_eq(out, "red bell\\x07 nul\\x00 \xef\xbf\xbd");
 }
@@ -232,7 +232,7 @@ Test(record, console_escapes_non_colour_escape_sequences)
 {
 	const char	in[] = "\x1b]0;title\x07\x1b[2J";
 	char		out[256];
-	size_t		n = record_console(out, in, sizeof in - 1, 1);
+	size_t		n = visible_text(out, in, sizeof in - 1, 1);
 
 	out[n] = '\0';
 	cr_assert_str_eq(out, "\\x1b]0;title\\x07\\x1b[2J");
@@ -251,7 +251,7 @@ Test(record, console_leaves_out_what_redraws_a_bar)
 	const char	in[] = "\x1b[?25l\x1b[2KWorking 40%\x1b[K\x1b[0K "
 	    "\x1b[?25h\x1b[1A\x1b[?25x\x1b[3K\x1b[2";
 	char		out[256];
-	size_t		n = record_console(out, in, sizeof in - 1, 1);
+	size_t		n = visible_text(out, in, sizeof in - 1, 1);
 
 	out[n] = '\0';
 	cr_assert_str_eq(out, "Working 40% \\x1b[1A\\x1b[?25x\\x1b[3K"
@@ -385,7 +385,7 @@ console_reference(char *dst, const unsigned char *s, size_t n)
 static size_t
 console_escape(char *dst, const char *src, size_t n)
 {
-	return (record_console(dst, src, n, 1));
+	return (visible_text(dst, src, n, 1));
 }
 
 Test(record, console_fast_path_matches_byte_by_byte)

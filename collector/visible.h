@@ -1,0 +1,23 @@
+/*
+ * A program's bytes made safe to show on a terminal (the console view,
+ * meshlogctl logs). meshlogctl does not include collector.h.
+ */
+#ifndef MESHLOG_VISIBLE_H
+#define MESHLOG_VISIBLE_H
+
+#include <stddef.h>
+
+/* Bytes visible_text() may write for n. */
+#define VISIBLE_MAX(n)	((n) * 4 + 1)
+
+/*
+ * Write n bytes of src into dst (VISIBLE_MAX(n)): UTF-8 kept (a byte that
+ * is none as U+FFFD), colours kept (with colour), what redraws a bar in
+ * place (an erased line, the cursor hidden or shown) left out, the rest
+ * made visible ("\x07", "\x1b[2J"). Returns the length.
+ */
+size_t	visible_text(char *dst, const char *src, size_t n, int colour);
+/* Length of an SGR colour sequence (ESC [ digits/; m) at s, or 0. */
+size_t	visible_sgr(const unsigned char *s, size_t n);
+
+#endif
