@@ -26,6 +26,7 @@
 #include "logruns.h"
 #include "logs.h"
 #include "logsplit.h"
+#include "visible.h"
 #include "outname.h"
 #include "rankset.h"
 
@@ -59,6 +60,8 @@ struct logs {
 	struct logq	 q;
 	enum logs_fmt	 fmt;
 	int		 color;
+	int		 visible;	/* lines made safe: a terminal */
+	int		 all;		/* -a: as written all the same */
 	int		 parse;		/* filters the bytes do not settle */
 	long		 lines;		/* -n, or -1 */
 	int		 follow;
@@ -103,6 +106,8 @@ static const char logs_usage[] =
 "      --events           lifecycle records too (process start and end,\n"
 "                         flushes, level changes), whatever -p and -g say\n"
 "      --copies           launchers' copies of their ranks' lines too\n"
+"  -a, --all              lines as written on a terminal too (there, escape\n"
+"                         sequences other than colours show as text)\n"
 "  -o, --output FORMAT    short (default): time [rank N] line;\n"
 "                         short-precise: the time to the microsecond;\n"
 "                         short-iso, short-iso-precise: ISO 8601 times;\n"
@@ -191,6 +196,28 @@ logs_when(char *buf, size_t size, const struct tm *tm, int us,
 	}
 }
 
+/*
+ * A line as it is safe on the reader's terminal (visible.c, as the
+ * console view shows it): no program's escape sequence moves the cursor
+ * or retitles the terminal of whoever reads its log. Borrowed.
+ */
+static const char *
+logs_visible(const char *line, size_t *len)
+{
+	static char	*buf;
+	static size_t	 cap;
+
+	if (VISIBLE_MAX(*len) > cap) {
+		cap = VISIBLE_MAX(*len) * 2;
+		if ((buf = realloc(buf, cap)) == NULL) {
+			perror("meshlogctl logs");
+			exit(1);
+		}
+	}
+	*len = visible_text(buf, line, *len, 1);
+	return (buf);
+}
+
 /* Show the record o (its bytes rec[0..n)). */
 static void
 logs_print(struct logs *l, const char *rec, size_t n, json_t *o)
@@ -217,6 +244,8 @@ logs_print(struct logs *l, const char *rec, size_t n, json_t *o)
 		return;
 	}
 	line = logq_line(o, &len);
+	if (line != NULL && l->visible)
+		line = logs_visible(line, &len);
 	if (l->fmt == FMT_CAT) {
 		if (line != NULL) {
 			fwrite(line, 1, len, stdout);
@@ -622,6 +651,7 @@ logs_options(struct logs *l, int argc, char **argv)
 		{ "follow", no_argument, NULL, 'f' },
 		{ "events", no_argument, NULL, 'e' },
 		{ "copies", no_argument, NULL, 'c' },
+		{ "all", no_argument, NULL, 'a' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "color", optional_argument, NULL, 'C' },
 		{ "colour", optional_argument, NULL, 'C' },
@@ -638,7 +668,7 @@ logs_options(struct logs *l, int argc, char **argv)
 	size_t		 i;
 	int		 c, flags, upper;
 
-	while ((c = getopt_long(argc, argv, "r:p:S:U:g:n:fo:b::h", opts,
+	while ((c = getopt_long(argc, argv, "r:p:S:U:g:n:fo:b::ah", opts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -730,6 +760,9 @@ logs_options(struct logs *l, int argc, char **argv)
 		case 'c':
 			l->q.copies = 1;
 			break;
+		case 'a':
+			l->all = 1;
+			break;
 		case 'o':
 			for (i = 0; i < sizeof logs_fmts / sizeof logs_fmts[0];
 			    i++) {
@@ -773,6 +806,7 @@ logs_options(struct logs *l, int argc, char **argv)
 	l->color = strcmp(color, "always") == 0 || (strcmp(color, "auto") ==
 	    0 && isatty(STDOUT_FILENO) && (getenv("NO_COLOR") == NULL ||
 	    *getenv("NO_COLOR") == '\0'));
+	l->visible = !l->all && isatty(STDOUT_FILENO);
 	logq_ready(&l->q);
 }
 

@@ -13,7 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BUILD, CXXWRITER, PYTHON, MeshTest,  # noqa: E402
-                     clean_env, events, line_records)
+                     clean_env, events, line_records, run_on_pty)
 
 MESHLOGCTL = os.path.join(BUILD, "collector", "meshlogctl")
 # Debian's python3-torch is /usr/bin/python3's (PYTHON may be another).
@@ -490,6 +490,31 @@ class Logs(MeshTest):
         out = self.logs("-b", "4", files=[self.json], rc=1)
         self.assertEqual(out, "")
         self.logs("-b", "-1", "-f", files=[self.json], rc=2)
+
+    def test_a_programs_escape_sequences_never_reach_the_readers_terminal(
+            self):
+        # A line that retitles the terminal, clears the screen and hides
+        # the cursor went to the terminal of whoever read the log (root,
+        # reading a user's job). There it now reads as the console view
+        # shows it; colours stay; -a, a pipe or a file get the bytes.
+        line = ("\x1b]0;pwned\x07title \x1b[31mred\x1b[0m \x1b[2Jclear"
+                "\x1b[?25l bell\x07")
+        with open(self.json, "w") as f:
+            f.write(rec(1, 0, "h", 7, 0, 1, "stdout", 0, line))
+        shown = ("\\x1b]0;pwned\\x07title \x1b[31mred\x1b[0m "
+                 "\\x1b[2Jclear bell\\x07")
+        for fmt in ("cat", "short"):
+            rc, out = run_on_pty([MESHLOGCTL, "logs", "-o", fmt,
+                                  "--color=never", self.json],
+                                 clean_env(TZ="UTC"))
+            self.assertEqual(rc, 0, out)
+            self.assertTrue(out.endswith(shown + "\n"), repr(out))
+            self.assertNotIn("\x1b]", out)
+            rc, out = run_on_pty([MESHLOGCTL, "logs", "-o", fmt, "-a",
+                                  self.json], clean_env(TZ="UTC"))
+            self.assertTrue(out.endswith(line + "\n"), repr(out))
+        self.assertEqual(self.logs("-o", "cat", files=[self.json]),
+                         line + "\n")
 
     def test_follow_across_a_rotation(self):
         path = os.path.join(self.tmp, "live.jsonl")
