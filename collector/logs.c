@@ -26,9 +26,9 @@
 #include "logruns.h"
 #include "logs.h"
 #include "logsplit.h"
-#include "visible.h"
 #include "outname.h"
 #include "rankset.h"
+#include "visible.h"
 
 /* How much of a file -n looks at at once, from its end. */
 #define TAIL_BLOCK	(4u << 20)
