@@ -22,10 +22,11 @@ for t in hello split wire record; do
 	    "$srcdir/collector/$t.c" $common $srcdir/runtime/jw.c $libs
 done
 # Control requests and relay links go through the whole collector: every
-# module but main.c, and the runtime library.
+# module but main.c and meshlogctl's own, and the runtime library.
 whole=$(ls "$srcdir"/collector/*.c | grep -v -e '/main\.c$' \
     -e '/meshlogctl\.c$' -e '/logs\.c$' -e '/logquery\.c$' \
-    -e '/logsplit\.c$')
+    -e '/logsplit\.c$' -e '/logfiles\.c$' -e '/logruns\.c$' \
+    -e '/logmap\.c$')
 wlibs="$(pkg-config --libs jansson libevent libsodium libzstd) -lbsd"
 for t in control link; do
 	# shellcheck disable=SC2086
