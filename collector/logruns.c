@@ -131,10 +131,12 @@ logruns_find(char *const *p, const size_t *n, size_t nfiles,
 				nv++;
 				json_object_clear(seen);
 			}
+			/* A process taken back from the keeper is no new one. */
+			if (json_object_get(seen, key) == NULL)
+				v[nv - 1].sources++;
 			json_object_set_new(seen, key, json_true());
 			if (v[nv - 1].command == NULL)
 				v[nv - 1].command = logruns_argv(o);
-			v[nv - 1].sources++;
 			json_decref(o);
 		}
 	}

@@ -491,6 +491,38 @@ class Logs(MeshTest):
         self.assertEqual(out, "")
         self.logs("-b", "-1", "-f", files=[self.json], rc=2)
 
+    def test_a_run_that_began_in_one_segment_and_ended_in_the_next(self):
+        # Run 2 begins in run.1.jsonl and goes on in the log; a taken
+        # back process (from_keeper) begins none.
+        head = ('{"ts":"2026-11-30T10:00:05.000000Z","event":"log_rotated",'
+                '"segment":1,"previous":"log.1.jsonl"}\n')
+        with open(os.path.join(self.tmp, "log.1.jsonl"), "w") as f:
+            f.write(event(0, "h", 10, 0, 1, "source_open", argv=["one"]) +
+                    rec(1, 0, "h", 10, 0, 1, "stdout", 0, "run 1 a") +
+                    event(2, "h", 10, 0, 1, "source_open", argv=["one"],
+                          from_keeper=True) +
+                    rec(3, 0, "h", 10, 0, 1, "stdout", 1, "run 1 b") +
+                    event(4, "h", 20, 0, 1, "source_open", argv=["two"]) +
+                    rec(4, 0, "h", 20, 0, 1, "stdout", 0, "run 2 a"))
+        with open(self.json, "w") as f:
+            f.write(head + rec(6, 0, "h", 20, 0, 1, "stdout", 1, "run 2 b") +
+                    event(7, "h", 21, 1, 2, "source_open", argv=["two"]) +
+                    rec(8, 0, "h", 21, 1, 2, "stdout", 0, "run 2 c"))
+
+        def cat(*args):
+            return self.logs("-o", "cat", *args, files=[self.json])
+
+        self.assertEqual(cat("-b", "1"), "run 1 a\nrun 1 b\n")
+        self.assertEqual(cat("-b"), "run 2 a\nrun 2 b\nrun 2 c\n")
+        self.assertEqual(cat("-b", "-n", "2"), "run 2 b\nrun 2 c\n")
+        self.assertEqual(cat("-b", "-1", "-n", "1"), "run 1 b\n")
+        listed = self.logs("--list-runs", files=[self.json]).splitlines()
+        self.assertEqual([r.split()[0] for r in listed[1:]], ["-1", "0"])
+        self.assertEqual([r.split()[-2:] for r in listed[1:]],
+                         [["1", "one"], ["2", "two"]])
+        self.assertIn("10:00:00 UTC  Mon 2026-11-30 10:00:03 UTC",
+                      listed[1])
+
     def test_a_programs_escape_sequences_never_reach_the_readers_terminal(
             self):
         # A line that retitles the terminal, clears the screen and hides
