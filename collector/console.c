@@ -305,8 +305,8 @@ console_live_line_cb(int which, const char *prefix, const char *line,
 		live_more++;
 		return;
 	}
-	if (plen + JSON_ESCAPE_MAX(len) + 1 > live_cap) {
-		live_cap = (plen + JSON_ESCAPE_MAX(len) + 1) * 2;
+	if (plen + VISIBLE_MAX(len) > live_cap) {
+		live_cap = (plen + VISIBLE_MAX(len)) * 2;
 		live_buf = xrealloc(live_buf, live_cap);
 	}
 	memcpy(live_buf, prefix, plen);
@@ -580,7 +580,7 @@ console_emit(int which, const char *colour, const char *prefix,
 		len = console_fit(line, len, console_width(which) > tlen +
 		    plen + 1 ? console_width(which) - tlen - plen - 1 : 0);
 	clen = colour != NULL ? strlen(colour) + 4 : 0;
-	need = tlen + clen + plen + JSON_ESCAPE_MAX(len) + 16;
+	need = tlen + clen + plen + VISIBLE_MAX(len) + 16;
 	if (need > ccap) {
 		ccap = need;
 		cbuf = xrealloc(cbuf, ccap);

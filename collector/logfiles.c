@@ -46,7 +46,7 @@ logfiles_segment(const char *path, int k, char *buf, size_t len)
 	return (-1);
 }
 
-static void *
+void *
 logfiles_alloc(void *p, size_t n, size_t size)
 {
 	if ((p = reallocarray(p, n, size)) == NULL) {

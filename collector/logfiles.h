@@ -21,5 +21,8 @@ int	 logfiles_segment(const char *path, int k, char *buf, size_t len);
  * together (as a shell's glob names them) read oldest first.
  */
 char	**logfiles_expand(char **files, size_t n, size_t *out);
+/* reallocarray(p, n, size) for meshlogctl logs: it says so and exits
+ * rather than return NULL. */
+void	*logfiles_alloc(void *p, size_t n, size_t size);
 
 #endif

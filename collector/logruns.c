@@ -10,56 +10,38 @@
 
 #include <jansson.h>
 
+#include "logfiles.h"
 #include "logquery.h"
 #include "logruns.h"
+#include "visible.h"
 
 static const char	logruns_open[] = "\"event\":\"source_open\"";
 
-static void *
-logruns_grow(void *p, size_t n, size_t size)
-{
-	if ((p = reallocarray(p, n, size)) == NULL) {
-		perror("meshlogctl logs");
-		exit(1);
-	}
-	return (p);
-}
-
-/* Add c to s[0..*len) (allocated): control characters as \n or \xNN. */
-static char *
-logruns_put(char *s, size_t *len, unsigned char c)
-{
-	s = logruns_grow(s, *len + 6, 1);
-	if (c == '\n')
-		*len += (size_t)snprintf(s + *len, 6, "\\n");
-	else if (c == '\t')
-		*len += (size_t)snprintf(s + *len, 6, "\\t");
-	else if (c < 0x20 || c == 0x7f)
-		*len += (size_t)snprintf(s + *len, 6, "\\x%02x", c);
-	else {
-		s[(*len)++] = (char)c;
-		s[*len] = '\0';
-	}
-	return (s);
-}
-
-/* The argv of a source_open on one line, or NULL. */
+/* The argv of a source_open as one line (words joined by blanks, as they
+ * are: shown through visible.c), or NULL. */
 static char *
 logruns_argv(json_t *o)
 {
-	json_t		*a;
-	size_t		 i, len = 0;
-	char		*s = NULL;
+	json_t		*argv = json_object_get(o, "argv"), *a;
+	size_t		 i, len = 0, k;
+	char		*s;
 	const char	*w;
 
-	json_array_foreach(json_object_get(o, "argv"), i, a) {
-		if ((w = json_string_value(a)) == NULL)
-			w = "?";
+	if (json_array_size(argv) == 0)
+		return (NULL);
+	json_array_foreach(argv, i, a)
+		len += (json_is_string(a) ? json_string_length(a) : 1) + 1;
+	s = logfiles_alloc(NULL, len, 1);
+	len = 0;
+	json_array_foreach(argv, i, a) {
+		w = json_is_string(a) ? json_string_value(a) : "?";
+		k = json_is_string(a) ? json_string_length(a) : 1;
 		if (len > 0)
-			s = logruns_put(s, &len, ' ');
-		for (; *w != '\0'; w++)
-			s = logruns_put(s, &len, (unsigned char)*w);
+			s[len++] = ' ';
+		memcpy(s + len, w, k);
+		len += k;
 	}
+	s[len] = '\0';
 	return (s);
 }
 
@@ -95,7 +77,7 @@ logruns_find(char *const *p, const size_t *n, size_t nfiles,
 	char		 key[512];
 	size_t		 nv = 1, i, off;
 
-	v = logruns_grow(NULL, 1, sizeof *v);
+	v = logfiles_alloc(NULL, 1, sizeof *v);
 	memset(v, 0, sizeof *v);
 	for (i = 0; i < nfiles; i++) {
 		if (v[0].first_ns == 0 && n[i] > 0 && (nl = memchr(p[i], '\n',
@@ -122,7 +104,7 @@ logruns_find(char *const *p, const size_t *n, size_t nfiles,
 			    json_object_get(o, "source")));
 			if (json_object_get(seen, key) != NULL &&
 			    !json_is_true(json_object_get(o, "from_keeper"))) {
-				v = logruns_grow(v, nv + 1, sizeof *v);
+				v = logfiles_alloc(v, nv + 1, sizeof *v);
 				memset(&v[nv], 0, sizeof v[nv]);
 				v[nv].file = i;
 				v[nv].off = (size_t)(start - p[i]);
@@ -193,8 +175,8 @@ void
 logruns_list(char *const *p, const size_t *n, size_t nfiles)
 {
 	struct logrun	*v;
-	char		 first[64], last[64];
-	size_t		 nv, i;
+	char		 first[64], last[64], *cmd;
+	size_t		 nv, i, k;
 
 	nv = logruns_find(p, n, nfiles, &v);
 	printf("%4s  %-27s  %-27s  %7s  %s\n", "IDX", "FIRST RECORD",
@@ -202,9 +184,13 @@ logruns_list(char *const *p, const size_t *n, size_t nfiles)
 	for (i = 0; i < nv; i++) {
 		logruns_stamp(first, sizeof first, v[i].first_ns);
 		logruns_stamp(last, sizeof last, v[i].last_ns);
-		printf("%4lld  %-27s  %-27s  %7zu  %s\n", (long long)i -
-		    (long long)nv + 1, first, last, v[i].sources,
-		    v[i].command != NULL ? v[i].command : "-");
+		k = v[i].command != NULL ? strlen(v[i].command) : 0;
+		cmd = logfiles_alloc(NULL, VISIBLE_MAX(k), 1);
+		k = visible_text(cmd, v[i].command, k, 0);
+		printf("%4lld  %-27s  %-27s  %7zu  %.*s\n", (long long)i -
+		    (long long)nv + 1, first, last, v[i].sources, k > 0 ?
+		    (int)k : 1, k > 0 ? cmd : "-");
+		free(cmd);
 	}
 	logruns_free(v, nv);
 }

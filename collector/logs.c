@@ -209,10 +209,7 @@ logs_visible(const char *line, size_t *len)
 
 	if (VISIBLE_MAX(*len) > cap) {
 		cap = VISIBLE_MAX(*len) * 2;
-		if ((buf = realloc(buf, cap)) == NULL) {
-			perror("meshlogctl logs");
-			exit(1);
-		}
+		buf = logfiles_alloc(buf, cap, 1);
 	}
 	*len = visible_text(buf, line, *len, 1);
 	return (buf);
