@@ -171,6 +171,15 @@ summary_uncaptured(FILE *f, json_t *cmd)
 	    json_integer_value(json_object_get(cmd, "pid")));
 }
 
+/* Whether p is the first failure's process. */
+static int
+summary_is_first(json_t *p, json_t *first)
+{
+	return (first != NULL && json_equal(json_object_get(p, "pid"),
+	    json_object_get(first, "pid")) && json_equal(json_object_get(p,
+	    "host"), json_object_get(first, "host")));
+}
+
 /*
  * No ranks: the first line counted the processes and named the first
  * failure. Named here: the others that failed (the summary lists up to
@@ -186,9 +195,7 @@ summary_also(FILE *f, json_t *failures, json_t *first, long long failed,
 	long long	 n = 0;
 
 	json_array_foreach(failures, i, p) {
-		if (first != NULL && json_equal(json_object_get(p, "pid"),
-		    json_object_get(first, "pid")) && json_equal(
-		    json_object_get(p, "host"), json_object_get(first, "host")))
+		if (summary_is_first(p, first))
 			continue;
 		fprintf(f, n++ > 0 ? ", " : first != NULL ? "  also ended "
 		    "abnormally: " : "  ended abnormally: ");
@@ -206,15 +213,6 @@ summary_also(FILE *f, json_t *failures, json_t *first, long long failed,
 		summary_quiet(f, "  ", quiet);
 	if (failed - (first != NULL) > 0 || n > 0 || quiet > 0)
 		fprintf(f, "\n");
-}
-
-/* Whether p is the first failure's process. */
-static int
-summary_is_first(json_t *p, json_t *first)
-{
-	return (first != NULL && json_equal(json_object_get(p, "pid"),
-	    json_object_get(first, "pid")) && json_equal(json_object_get(p,
-	    "host"), json_object_get(first, "host")));
 }
 
 /* One rank's row of the table. */
@@ -288,7 +286,7 @@ summary_rows(FILE *f, json_t *ranks, json_t *first, int colour)
 			errors += json_integer_value(json_object_get(q,
 			    "errors"));
 		}
-		fprintf(f, "  ranks ");
+		fprintf(f, count == 1 ? "  rank " : "  ranks ");
 		summary_ranges(f, alike);
 		fprintf(f, ": %s, %lld rank%s; %lld line%s, %lld warning%s, "
 		    "%lld error%s\n", word, count, count == 1 ? "" : "s",
