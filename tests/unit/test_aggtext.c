@@ -11,6 +11,7 @@
 
 #include "collector/aggtext.c"
 #include "collector/aggtok.c"
+#include "tests/unit/viewprint.h"
 
 struct config		 cfg;
 struct event_base	*base;
@@ -562,19 +563,6 @@ Test(aggtext, few_values_read_as_a_span_only_when_they_count_up)
 	free(b.p);
 }
 
-/* What a print wrote: prefixes and lines, one after the other. */
-static char	printed[65536];
-static size_t	nprinted;
-
-static void
-print_cb(int which, const char *prefix, const char *line, size_t len,
-    int flags, uint64_t us)
-{
-	(void)which, (void)flags, (void)us;
-	nprinted += (size_t)snprintf(printed + nprinted, sizeof printed -
-	    nprinted, "%s%.*s\n", prefix, (int)len, line);
-}
-
 /*
  * Members that differ from the group's first line in digits only carry
  * where (agg_member_add, aggtok_digit_diffs), and printing takes those
@@ -889,13 +877,7 @@ Test(aggtext, rendered_bars_show_each_ranks_values)
 		    "rank%zu:  %zu%% %zu/50 [00:01<00:09, %zu.00it/s]", i,
 		    10 * (i + 1), 5 * (i + 1), 5 + i);
 		t[i] = text[i];
-		snprintf(pres[i], sizeof pres[i], "[rank %zu] ", i);
-		memset(&o[i], 0, sizeof o[i]);
-		o[i].id = i + 1;
-		o[i].rank = (long)i;
-		o[i].pid = 100 + (long)i;
-		o[i].world = 4;
-		o[i].prefix = pres[i];
+		view_rank(&o[i], pres[i], (long)i, 4);
 	}
 	nprinted = 0;
 	aggregate_render(MESHLOG_STDERR, o, t, len, 4, print_cb);

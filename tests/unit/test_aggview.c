@@ -11,22 +11,11 @@
 
 #include "collector/collector.h"
 #include "collector/aggregate.h"
+#include "tests/unit/viewprint.h"
 
 struct config		 cfg;
 struct event_base	*base;
 
-/* What a print wrote: prefixes and lines, one after the other. */
-static char	printed[65536];
-static size_t	nprinted;
-
-static void
-print_cb(int which, const char *prefix, const char *line, size_t len,
-    int flags, uint64_t us)
-{
-	(void)which, (void)flags, (void)us;
-	nprinted += (size_t)snprintf(printed + nprinted, sizeof printed -
-	    nprinted, "%s%.*s\n", prefix, (int)len, line);
-}
 
 /*
  * Coloured lines (colorlog, loguru, rich): a value that follows a colour
@@ -51,13 +40,7 @@ Test(aggview, colours_are_never_cut)
 		    "\x1b[32mINFO\x1b[0m step 7 loss=\x1b[1m%.3f\x1b[0m "
 		    "rank=%zu", 1.5 - 0.1 * (double)i, i);
 		t[i] = text[i];
-		snprintf(pres[i], sizeof pres[i], "[rank %zu] ", i);
-		memset(&o[i], 0, sizeof o[i]);
-		o[i].id = i + 1;
-		o[i].rank = (long)i;
-		o[i].pid = 100 + (long)i;
-		o[i].world = 4;
-		o[i].prefix = pres[i];
+		view_rank(&o[i], pres[i], (long)i, 4);
 	}
 	nprinted = 0;
 	aggregate_render(MESHLOG_STDOUT, o, t, len, 4, print_cb);
@@ -105,13 +88,7 @@ Test(aggview, lines_in_other_colours_print_apart)
 		len[i] = (size_t)snprintf(text[i], sizeof text[i],
 		    "\x1b[3%zumrank %zu done\x1b[0m", 1 + i, i);
 		t[i] = text[i];
-		snprintf(pres[i], sizeof pres[i], "[rank %zu] ", i);
-		memset(&o[i], 0, sizeof o[i]);
-		o[i].id = i + 1;
-		o[i].rank = (long)i;
-		o[i].pid = 100 + (long)i;
-		o[i].world = 3;
-		o[i].prefix = pres[i];
+		view_rank(&o[i], pres[i], (long)i, 3);
 	}
 	cr_assert_not(aggtok_digit_diffs(text[0], text[1], len[0], &f, &e));
 	/* Past the 16 and 32 bytes compared at once, and in the last. */
@@ -147,13 +124,7 @@ Test(aggview, ranks_that_ended_are_not_named_as_missing)
 		len[i] = (size_t)snprintf(text[i], sizeof text[i],
 		    "Traceback (most recent call last):");
 		t[i] = text[i];
-		snprintf(pres[i], sizeof pres[i], "[rank %zu] ", i + 1);
-		memset(&o[i], 0, sizeof o[i]);
-		o[i].id = i + 1;
-		o[i].rank = (long)i + 1;
-		o[i].pid = 100 + (long)i;
-		o[i].world = 4;
-		o[i].prefix = pres[i];
+		view_rank(&o[i], pres[i], (long)i + 1, 4);
 	}
 	nprinted = 0;
 	aggregate_render(MESHLOG_STDERR, o, t, len, 3, print_cb);
