@@ -79,6 +79,18 @@ def screen(raw, cols):
     return text, [text[k] for k in sorted(set(wrapped))]
 
 
+def four_ranks(rank, args=""):
+    """A launcher's code: rank (Python code) run as ranks 0-3 of 4, given
+    args (the launcher's Python expressions, as ", t0"), and its exit
+    status the highest of theirs."""
+    return ("import os, subprocess, sys, time\n"
+            "t0 = str(time.time() + 1)\n"
+            "ks = [subprocess.Popen([sys.executable, '-c', %r%s], "
+            "env=dict(os.environ, RANK=str(r), WORLD_SIZE='4')) "
+            "for r in range(4)]\n"
+            "sys.exit(max(k.wait() for k in ks))\n" % (rank, args))
+
+
 def ranks_of(spec):
     out = []
     for part in spec.split(","):
@@ -603,13 +615,9 @@ class Options(MeshTest):
                 "print('\\x1b[32mINFO\\x1b[0m loss=\\x1b[1m%.3f\\x1b[0m' % "
                 "(1.5 - r / 10), flush=True)\n"
                 "print('\\x1b[3%dmrank %d done\\x1b[0m' % (r + 1, r))\n")
-        code = ("import os, subprocess, sys, time\n"
-                "t0 = str(time.time() + 1)\n"
-                "ks = [subprocess.Popen([sys.executable, '-c', %r, t0], "
-                "env=dict(os.environ, RANK=str(r), WORLD_SIZE='4')) "
-                "for r in range(4)]\n"
-                "sys.exit(max(k.wait() for k in ks))\n" % rank)
-        p = self.launch([PYTHON, "-c", code])
+        # Each rank waits for the same moment, t0: a second from its
+        # launcher's start.
+        p = self.launch([PYTHON, "-c", four_ranks(rank, ", t0")])
         self.assertEqual(p.returncode, 0, p.stderr)
         out = p.stdout.decode()
         self.assertIn("[ranks 0-3] \x1b[32mINFO\x1b[0m loss=\x1b[1m"
@@ -652,12 +660,7 @@ class Options(MeshTest):
                 "time.sleep(0 if r == 0 else 1.0)\n"
                 "raise SystemExit('Traceback (most recent call last): '"
                 "'step %d' % 7)\n")
-        code = ("import os, subprocess, sys\n"
-                "ks = [subprocess.Popen([sys.executable, '-c', %r], "
-                "env=dict(os.environ, RANK=str(r), WORLD_SIZE='4')) "
-                "for r in range(4)]\n"
-                "sys.exit(max(k.wait() for k in ks))\n" % rank)
-        p = self.launch([PYTHON, "-c", code])
+        p = self.launch([PYTHON, "-c", four_ranks(rank)])
         self.assertEqual(p.returncode, 1, p.stderr)
         out = p.stdout.decode() + p.stderr.decode()
         self.assertIn("[rank 0] Traceback (most recent call last): step 7\n",
