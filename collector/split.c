@@ -131,6 +131,27 @@ split_chars(const char *p, size_t n)
 }
 
 /*
+ * Whether p[0..n) begins by moving the cursor or erasing the line (ESC [
+ * n A to G, or K), as far as it goes: what a bar writes around its state
+ * to redraw it in place (tqdm's nested bars write "\x1b[A" after theirs).
+ */
+static int
+split_redraws(const char *p, size_t n)
+{
+	size_t	i;
+
+	if (n == 0 || *p != '\x1b')
+		return (0);
+	if (n == 1)
+		return (1);
+	if (p[1] != '[')
+		return (0);
+	for (i = 2; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+		continue;
+	return (i == n || (p[i] >= 'A' && p[i] <= 'G') || p[i] == 'K');
+}
+
+/*
  * Where the bar ends in a final state that holds more than a bar: a bar
  * keeps its width from one state to the next, so when the state before
  * it (last) was c characters wide, ended with the same character and
@@ -155,6 +176,9 @@ split_bar_end(const struct split *s)
 		return (0);
 	/* "9999/1000" + "0": a word goes on, the state just grew. */
 	if (split_alnum(s->cur[i - 1]) && split_alnum(s->cur[i]))
+		return (0);
+	/* Still the bar's: the cursor moved away from it. */
+	if (split_redraws(s->cur + i, s->len - i))
 		return (0);
 	for (d = 0; d < s->lastlen && (s->last[d] < '0' || s->last[d] > '9');
 	    d++)
@@ -211,10 +235,24 @@ split_pending(const struct split *s, const char **p, size_t *len)
 	return (0);
 }
 
+/* Whether the current state ends inside an escape sequence ("\x1b[2"). */
+static int
+split_in_escape(const struct split *s)
+{
+	size_t	i = s->len;
+
+	while (i > 0 && s->cur[i - 1] >= '0' && s->cur[i - 1] <= '9' &&
+	    s->len - i < 8)
+		i--;
+	if (i > 0 && s->cur[i - 1] == '\x1b' && i == s->len)
+		return (1);
+	return (i > 1 && s->cur[i - 1] == '[' && s->cur[i - 2] == '\x1b');
+}
+
 void
 split_pause(struct split *s)
 {
-	if (s->progress && !s->cr && s->len > 0)
+	if (s->progress && !s->cr && s->len > 0 && !split_in_escape(s))
 		s->barwait = 1;
 }
 
@@ -319,7 +357,7 @@ split_feed(struct split *s, const char *p, size_t n, split_cb cb, void *arg)
 	if (s->barwait && n > 0) {
 		s->barwait = 0;
 		/* Not the bar's: its last state is final, a line begins. */
-		if (*p != '\r' && *p != '\n')
+		if (*p != '\r' && *p != '\n' && !split_redraws(p, n))
 			split_emit(s, SPLIT_PAUSED, cb, arg);
 	}
 

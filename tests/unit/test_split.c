@@ -321,6 +321,32 @@ Test(split, a_log_line_after_a_paused_bar_is_its_own_record)
 	free(got);
 }
 
+/*
+ * tqdm's nested bars draw each state on the line below and move back up:
+ * "\n", "\r<state>", "\x1b[A", three writes. Read apart, the move was
+ * taken for a line written after the bar, and made a record of its own
+ * ("-|\u001b[A"), as it was when the state before had the same width;
+ * so was the rest of a move whose beginning came in another read.
+ */
+Test(split, a_bar_moving_the_cursor_keeps_the_move)
+{
+	static const char *const nested[] = { "\n", "\rbatch: 25% 5/20",
+	    "\x1b[A", "\n", "\rbatch: 50% 10/20", "\x1b", "[2A", "\n" };
+	static const char *const wide[] = { "\rbatch: 20% 4/20"
+	    "\rbatch: 25% 5/20\x1b[A\n" };
+	char	*got;
+
+	got = paused(nested, 8);
+	cr_assert_str_eq(got, "-|\n"
+	    "G|batch: 25% 5/20\\u001b[A\n"
+	    "G|batch: 50% 10/20\\u001b[2A\n", "%s", got);
+	free(got);
+	got = paused(wide, 1);
+	cr_assert_str_eq(got, "U|batch: 20% 4/20\n"
+	    "G|batch: 25% 5/20\\u001b[A\n", "%s", got);
+	free(got);
+}
+
 Test(split, a_log_line_glued_to_a_bar_is_cut_at_the_bar_width)
 {
 	/* tqdm's update and a logging line read at once: no pause between. */
