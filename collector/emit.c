@@ -32,6 +32,24 @@ stream_shown(const struct stream *s)
 }
 
 /*
+ * Whether a line ends by moving the cursor up (ESC [ n A or F), to be
+ * drawn over: a state of a bar below another one (tqdm's nested bars
+ * write "\n\r<state>\x1b[A" for each), not a line that stays.
+ */
+static int
+line_redrawn(const char *line, size_t len)
+{
+	size_t	i;
+
+	if (len < 3 || (line[len - 1] != 'A' && line[len - 1] != 'F'))
+		return (0);
+	for (i = len - 2; i > 1 && len - i < 8 && line[i] >= '0' &&
+	    line[i] <= '9'; i--)
+		continue;
+	return (line[i] == '[' && line[i - 1] == '\x1b');
+}
+
+/*
  * Where a record of stream s goes. With stream_route(), which decides
  * once per stream whether it is shown on the console and whether its raw
  * bytes are copied to the original destination (the tee: bytes, not
@@ -47,11 +65,12 @@ stream_shown(const struct stream *s)
  * - the console view takes the records of a stream shown there while the
  *   view is on (console_mode): progress states at most one a second,
  *   straight, since each replaces the last (a bar's state cut off by the
- *   writer's pause, SPLIT_PAUSED, is one of them); every other record
- *   through the level filter and the aggregator (console_record).
+ *   writer's pause, SPLIT_PAUSED, is one of them, and so is a line the
+ *   writer draws over, redrawn); every other record through the level
+ *   filter and the aggregator (console_record).
  */
 static unsigned
-record_route(struct stream *s, int flags)
+record_route(struct stream *s, int flags, int redrawn)
 {
 	unsigned	to = 0;
 	time_t		now;
@@ -75,7 +94,7 @@ record_route(struct stream *s, int flags)
 	if (!stream_shown(s) || !console_mode()->on || (flags & SPLIT_COPY))
 		return (to);
 	/* A bar cut off by a pause is a state to see, like an update. */
-	if (flags & SPLIT_PAUSED) {
+	if ((flags & SPLIT_PAUSED) || redrawn) {
 		now = time(NULL);
 		if (now != s->last_update)
 			to |= ROUTE_LIVE;
@@ -139,7 +158,8 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 		copy = 1;
 		flags |= SPLIT_COPY;
 	}
-	to = record_route(s, flags);
+	to = record_route(s, flags, !(flags & SPLIT_UPDATE) &&
+	    line_redrawn(line, len));
 	/* A launcher's copies (here, or its relay's) are not its lines. */
 	if ((flags & (SPLIT_COPY | SPLIT_UPDATE)) == SPLIT_COPY)
 		src->copies++;
@@ -266,7 +286,7 @@ static unsigned
 stream_direct(struct stream *s)
 {
 	struct source	*src = s->src;
-	unsigned	 to = record_route(s, 0);
+	unsigned	 to = record_route(s, 0, 0);
 
 	if ((to & ~(unsigned)(ROUTE_LOG | ROUTE_VIEW)) || s->skip > 0 ||
 	    !src->announced || src->fwd != NULL || src->fwd_to != NULL ||
@@ -312,6 +332,10 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 		    &plain)) >= 0)
 			shape_of(q, (size_t)len, &sh);
 		else
+			break;
+		/* A line drawn over is the splitter's (stream_emit). */
+		if (!plain && (to & ROUTE_VIEW) && line_redrawn(q,
+		    (size_t)len))
 			break;
 		stream_count(src, sh.severity);
 		level = stream_level(s, q, (size_t)len, sh.severity);

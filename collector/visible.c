@@ -34,16 +34,24 @@ visible_sgr(const unsigned char *s, size_t n)
 
 /*
  * Length of what redraws a bar in place at s (ESC [ K, ESC [ 0-2 K: the
- * line erased; ESC [ ? 25 h or l: the cursor shown or hidden), or 0.
+ * line erased; ESC [ n A to G: the cursor moved, as tqdm's nested bars
+ * and multi-line displays move it between their lines; ESC [ ? 25 h or
+ * l: the cursor shown or hidden), or 0.
  */
 static size_t
 visible_redraw(const unsigned char *s, size_t n)
 {
+	size_t	i;
+
 	if (n >= 3 && s[1] == '[' && s[2] == 'K')
 		return (3);
 	if (n >= 4 && s[1] == '[' && s[2] >= '0' && s[2] <= '2' &&
 	    s[3] == 'K')
 		return (4);
+	for (i = 2; i < n && i < 6 && s[i] >= '0' && s[i] <= '9'; i++)
+		continue;
+	if (n >= 3 && s[1] == '[' && i < n && s[i] >= 'A' && s[i] <= 'G')
+		return (i + 1);
 	if (n >= 6 && memcmp(s + 1, "[?25", 4) == 0 && (s[5] == 'h' ||
 	    s[5] == 'l'))
 		return (6);

@@ -13,8 +13,8 @@
 /*
  * Write n bytes of src into dst (VISIBLE_MAX(n)): UTF-8 kept (a byte that
  * is none as U+FFFD), colours kept (with colour), what redraws a bar in
- * place (an erased line, the cursor hidden or shown) left out, the rest
- * made visible ("\x07", "\x1b[2J"). Returns the length.
+ * place (an erased line, the cursor moved, hidden or shown) left out, the
+ * rest made visible ("\x07", "\x1b[2J"). Returns the length.
  */
 size_t	visible_text(char *dst, const char *src, size_t n, int colour);
 /* Length of an SGR colour sequence (ESC [ digits/; m) at s, or 0. */

@@ -650,6 +650,38 @@ class Options(MeshTest):
         self.assertIn("Working 100%", "\n".join(shown))
         self.assertTrue(any(x.endswith("] done") for x in shown), shown)
 
+    def test_a_nested_bar_is_drawn_over_not_printed_line_by_line(self):
+        # tqdm's nested bars (position=1) draw each state of the inner
+        # bar on the line below and move back up: "\n", "\r<state>",
+        # "\x1b[A", three writes. The view printed every state as a line
+        # ending in the text "\x1b[A", and, read apart, the move as a
+        # line of its own.
+        code = ("import sys, time\n"
+                "def w(s):\n"
+                "    sys.stderr.write(s); sys.stderr.flush()\n"
+                "w('\\repoch 0/2')\n"
+                "for ep in range(2):\n"
+                "    for b in range(5):\n"
+                "        w('\\n'); w('\\rbatch %d/5' % b); time.sleep(0.01)\n"
+                "        w('\\x1b[A'); time.sleep(0.05)\n"
+                "    w('\\n'); w('\\r' + ' ' * 9); w('\\x1b[A')\n"
+                "    w('\\repoch %d/2' % (ep + 1))\n"
+                "w('\\n')\n"
+                "print('trained')\n")
+        rc, raw = run_pty([COLLECTOR, "-j", self.json, "--", PYTHON, "-c",
+                           code], clean_env(), 100)
+        self.assertEqual(rc, 0, raw)
+        self.assertNotIn("\\x1b", raw)
+        shown = [x for x in screen(raw, 100)[0] if "] " in x]
+        self.assertEqual([x.split("] ", 1)[1] for x in shown],
+                         ["epoch 0/2", "epoch 1/2", "epoch 2/2", "trained"],
+                         shown)
+        # The log keeps every state, as written.
+        batch = [r["line"] for r in line_records(read_records(self.json))
+                 if "batch" in r["line"]]
+        self.assertEqual(batch, ["batch %d/5\x1b[A" % b
+                                 for _ in range(2) for b in range(5)])
+
     def test_a_rank_that_ended_is_not_named_as_missing(self):
         # Rank 0 failed first: its traceback printed on its own, with
         # the announcement. The others' same traceback then read

@@ -241,21 +241,23 @@ Test(record, console_escapes_non_colour_escape_sequences)
 /*
  * What a progress display (rich, and others) writes around its bar to
  * redraw it in place: the line erased ("\x1b[2K", "\x1b[K") and the
- * cursor hidden and shown again ("\x1b[?25l", "\x1b[?25h"). The view
- * draws its lines itself: they mean nothing there and are left out,
- * rather than shown as text (or, shown raw, leave the terminal's cursor
- * hidden). Cut short, or another sequence, they show as before.
+ * cursor hidden and shown again ("\x1b[?25l", "\x1b[?25h"), or moved
+ * between a display's lines ("\x1b[A", "\x1b[2F": tqdm's nested bars).
+ * The view draws its lines itself: they mean nothing there and are left
+ * out, rather than shown as text (or, shown raw, leave the terminal's
+ * cursor hidden). Cut short, or another sequence, they show as before.
  */
 Test(record, console_leaves_out_what_redraws_a_bar)
 {
 	const char	in[] = "\x1b[?25l\x1b[2KWorking 40%\x1b[K\x1b[0K "
-	    "\x1b[?25h\x1b[1A\x1b[?25x\x1b[3K\x1b[2";
+	    "\x1b[?25h\x1b[1A\x1b[A\x1b[12F\x1b[G\x1b[?25x\x1b[3K"
+	    "\x1b[2H\x1b[123456A\x1b[2";
 	char		out[256];
 	size_t		n = visible_text(out, in, sizeof in - 1, 1);
 
 	out[n] = '\0';
-	cr_assert_str_eq(out, "Working 40% \\x1b[1A\\x1b[?25x\\x1b[3K"
-	    "\\x1b[2");
+	cr_assert_str_eq(out, "Working 40% \\x1b[?25x\\x1b[3K\\x1b[2H"
+	    "\\x1b[123456A\\x1b[2");
 }
 
 /* The escaper one byte at a time: the reference for the fast path. */
