@@ -44,7 +44,7 @@
 
 enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3,
     KEEPER_LOG = 4, KEEPER_SLOTS = 5, KEEPER_QUEUE = 6, KEEPER_UNQUEUE = 7,
-    KEEPER_SIGNAL = 8 };
+    KEEPER_SIGNAL = 8, KEEPER_BYE = 9 };
 
 /*
  * One message on the keeper socket. KEEPER_ADD: descriptors follow by mask
@@ -58,6 +58,7 @@ enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3,
  * read being cut (struct keeper_reading). KEEPER_QUEUE: a destination and
  * the memfd of its queue (destq.c), by id; KEEPER_UNQUEUE lets it go.
  * KEEPER_SIGNAL: let the signal in mask, one the keeper holds, go.
+ * KEEPER_BYE: the collector ends as it meant to (not killed).
  */
 struct keeper_msg {
 	uint32_t	op;
@@ -109,6 +110,8 @@ static struct jsonlog_shared keeper_loghead;	/* as the collector left it */
 static int	 keeper_loghead_ok;
 static size_t	keeper_kept;		/* bytes in every entry's memfd */
 static long long keeper_since;		/* the collector went (ns) */
+static pid_t	keeper_collector;	/* its pid */
+static int	keeper_bye_seen;	/* it ended as it meant to */
 
 /* Now, CLOCK_REALTIME, in ns. */
 static long long
@@ -783,7 +786,8 @@ keeper_main(int sock)
 		else if (m.op == KEEPER_PATH && plen > 0) {
 			free(keeper_path);
 			keeper_path = xstrndup(msg + sizeof m, plen);
-		}
+		} else if (m.op == KEEPER_BYE)
+			keeper_bye_seen = 1;
 	}
 	close(sock);
 	/* What the collector was still taking back is the old keeper's. */
@@ -800,6 +804,19 @@ keeper_main(int sock)
 	keeper_take_slots(ent, n, &rd, len);
 	if (n == 0)
 		_exit(0);
+	/*
+	 * Killed (SIGKILL, the OOM killer) or dead of a fault: the console
+	 * view stops mid-job and the output goes on raw. Said once, where
+	 * the collector's own messages went.
+	 */
+	if (!keeper_bye_seen)
+		dprintf(2, "meshlog: the collector (pid %ld) is gone; its "
+		    "keeper passes the output of %zu process%s on as "
+		    "written, %s%s\n", (long)keeper_collector, n,
+		    n == 1 ? "" : "es", keeper_path != NULL ? "until a "
+		    "collector listens on " : "with no console view or "
+		    "JSON log from here", keeper_path != NULL ? keeper_path :
+		    "");
 	keeper_forward(ent, n);
 }
 
@@ -810,6 +827,7 @@ keeper_start(const sigset_t *hold)
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
 		fatal("socketpair");
+	keeper_collector = getpid();
 	switch (keeper_pid = fork()) {
 	case -1:
 		fatal("fork");
@@ -956,6 +974,14 @@ void
 keeper_unqueue(uint64_t id)
 {
 	struct keeper_msg	m = { KEEPER_UNQUEUE, 0, id, { -1, -1 } };
+
+	keeper_send(&m, NULL, 0, NULL, 0);
+}
+
+void
+keeper_bye(void)
+{
+	struct keeper_msg	m = { KEEPER_BYE, 0, 0, { -1, -1 } };
 
 	keeper_send(&m, NULL, 0, NULL, 0);
 }

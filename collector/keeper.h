@@ -53,6 +53,12 @@ pid_t	keeper_pid_of(void);
 void	keeper_drop(int sig);
 /* The keeper lets go of a source's streams (bit i: stream i). */
 void	keeper_close(uint64_t id, unsigned streams);
+/*
+ * The collector ends as it meant to: a keeper left with writers (a
+ * launch's background processes) copies their output without saying that
+ * the collector is gone, as it does when it was killed.
+ */
+void	keeper_bye(void);
 /* Serve mode: the socket a restarted collector will listen on. */
 void	keeper_handover_path(const char *path);
 

@@ -838,6 +838,7 @@ main(int argc, char **argv)
 	}
 	free(path);
 	cfg.socket_path = NULL;
+	keeper_bye();
 	if (launching)
 		launch_end_as_child();
 	return (status);

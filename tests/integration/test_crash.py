@@ -11,8 +11,13 @@ import tty
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CWRITER, HERE, PYTHON, MeshTest, clean_env, events,
-                     line_records, read_records)
+from harness import (COLLECTOR, CWRITER, HERE, PYTHON, MeshTest, clean_env,
+                     events, line_records, read_records)
+
+
+def file_of(f):
+    f.seek(0)
+    return f.read()
 
 
 class WriterCrash(MeshTest):
@@ -101,6 +106,36 @@ class CollectorDeath(MeshTest):
                                                for i in range(300)))
         with open(out + ".err") as f:
             self.assertEqual(f.read(), "to stderr after\n")
+
+    def test_a_killed_launch_says_so_and_the_job_goes_on(self):
+        # Killed (the OOM killer, a kill -9), the collector's console view
+        # stopped mid-job and the job's lines went on raw, with nothing
+        # to say why; an orderly end with a background writer still
+        # running says nothing.
+        code = ("import time\n"
+                "for i in range(60):\n"
+                "    print('tick', i, flush=True); time.sleep(0.02)\n")
+        with open(os.path.join(self.tmp, "out"), "wb+") as out, \
+                open(os.path.join(self.tmp, "err"), "wb+") as err:
+            p = subprocess.Popen([COLLECTOR, "-j", self.json, "--", PYTHON,
+                                  "-c", code], stdout=out, stderr=err,
+                                 env=clean_env())
+            self.children.append(p)
+            self.wait_for(lambda: b'"line":"tick 5"' in self.log_bytes(),
+                          what="tick 5 in the log")
+            p.kill()
+            p.wait()
+            # The keeper holds the same stdout and stderr till the end.
+            self.wait_for(lambda: b"tick 59\n" in file_of(out), what="the "
+                          "job's last line")
+            self.assertIn("meshlog: the collector (pid %d) is gone; its "
+                          "keeper passes the output of 1 process on as "
+                          "written, with no console view or JSON log from "
+                          "here\n" % p.pid, file_of(err).decode())
+        self.json = os.path.join(self.tmp, "second.jsonl")
+        p = self.launch(["sh", "-c", "(sleep 0.5; echo late) & echo now"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn(b"is gone", p.stderr)
 
     def serve_again(self):
         """A new collector on the same socket, with a second log."""
