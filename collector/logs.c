@@ -301,6 +301,20 @@ logs_print(struct logs *l, const char *rec, size_t n, json_t *o)
 	putchar('\n');
 }
 
+/*
+ * Whether m is a JSON log: empty (one just opened), or a record ({"ts":")
+ * among its first 64 KiB. A text file named by mistake (the job's console
+ * output) showed nothing and ended as if it had answered.
+ */
+static int
+logs_is_log(const struct mapped *m)
+{
+	static const char	rec[] = "{\"ts\":\"";
+
+	return (m->n == 0 || memmem(m->p, m->n < 65536 ? m->n : 65536, rec,
+	    sizeof rec - 1) != NULL);
+}
+
 /* Whether the record rec[0..n) answers; *o its parse, when one was made. */
 static int
 logs_answers(struct logs *l, const char *rec, size_t n, json_t **o)
@@ -875,6 +889,12 @@ logs_main(int argc, char **argv, char *(*default_log)(void))
 	for (i = 0; i < nfiles; i++) {
 		if (logmap_open(files[i], &m[i]) != 0)
 			rc = 1;
+		else if (!logs_is_log(&m[i])) {
+			fprintf(stderr, "meshlogctl logs: %s is no meshlog "
+			    "JSON log (-j): its first 64 KiB hold no "
+			    "record\n", files[i]);
+			rc = 1;
+		}
 		hi[i] = m[i].n;
 	}
 	if (rc == 0 && (l.run_set || l.list_runs))

@@ -609,12 +609,14 @@ summary_file(const char *path, int as_json)
 	char	*line = NULL;
 	size_t	 cap = 0;
 	json_t	*last = NULL, *o;
+	int	 records = 0;
 
 	if (f == NULL) {
 		fprintf(stderr, "meshlogctl: %s: %s\n", path, strerror(errno));
 		return (1);
 	}
 	while (getline(&line, &cap, f) != -1) {
+		records |= strncmp(line, "{\"ts\":\"", 7) == 0;
 		if (strstr(line, "\"event\":\"summary\"") == NULL ||
 		    (o = json_loads(line, 0, NULL)) == NULL)
 			continue;
@@ -623,6 +625,11 @@ summary_file(const char *path, int as_json)
 	}
 	free(line);
 	fclose(f);
+	if (last == NULL && !records) {
+		fprintf(stderr, "meshlogctl: %s is no meshlog JSON log (-j): "
+		    "none of its lines is a record\n", path);
+		return (1);
+	}
 	if (last == NULL) {
 		fprintf(stderr, "meshlogctl: %s has no summary (the job is "
 		    "still running, or its collector was not in launch mode "

@@ -296,6 +296,28 @@ class Logs(MeshTest):
         self.assertEqual(p.returncode, 0)
         self.assertIn(b"--follow", p.stdout)
 
+    def test_a_file_that_is_no_log_is_said_to_be_none(self):
+        # The job's console output named instead of its log: nothing
+        # shown, exit 0, as if no line had answered; summary blamed a
+        # job still running.
+        text = os.path.join(self.tmp, "console.txt")
+        with open(text, "w") as f:
+            f.write("[rank 0] step 1 loss=2.0\n" * 100)
+        for cmd in (["logs"], ["logs", "-n", "5"], ["logs", "-r", "0"],
+                    ["logs", "-g", "loss"], ["summary"]):
+            p = subprocess.run([MESHLOGCTL, *cmd, text], capture_output=True,
+                               env=clean_env())
+            self.assertEqual(p.returncode, 1, cmd)
+            self.assertEqual(p.stdout, b"", cmd)
+            self.assertIn(text.encode() + b" is no meshlog JSON log (-j)",
+                          p.stderr)
+        # A log just opened, still empty, is one.
+        empty = os.path.join(self.tmp, "empty.jsonl")
+        open(empty, "w").close()
+        p = subprocess.run([MESHLOGCTL, "logs", empty], capture_output=True,
+                           env=clean_env())
+        self.assertEqual((p.returncode, p.stdout, p.stderr), (0, b"", b""))
+
     def test_a_real_jobs_log_by_rank(self):
         code = ("import os, sys\n"
                 "r = int(os.environ['RANK'])\n"
