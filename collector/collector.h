@@ -151,6 +151,9 @@ int	sockdir_sweep(void);
 
 /* ---- Codecs and state machines. */
 
+/* visible.c: a program's bytes made safe for a terminal */
+#include "visible.h"
+
 /* split.c: the line splitter, and its record flags */
 #include "split.h"
 
@@ -176,9 +179,6 @@ size_t	record_line(char *dst, const char *ts, uint64_t us, const char *prefix,
 /* Mark the record of n bytes at rec (room for RECORD_MAX) as a copy of
  * source src's record seq: "copy_of":{...}. Returns its new length. */
 size_t	record_copy_of(char *rec, size_t n, uint64_t src, uint64_t seq);
-
-/* visible.c: a program's bytes made safe for a terminal */
-#include "visible.h"
 
 /* hello.c */
 

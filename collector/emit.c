@@ -11,6 +11,7 @@
 
 #include "source.h"
 #include "keeper.h"
+#include "visible.h"
 
 /* Records of whole lines committed to the log at once, at most. */
 #define STREAM_RUN	64
@@ -39,14 +40,14 @@ stream_shown(const struct stream *s)
 static int
 line_redrawn(const char *line, size_t len)
 {
-	size_t	i;
+	size_t		 k = len < 8 ? len : 8;
+	const char	*esc;
 
-	if (len < 3 || (line[len - 1] != 'A' && line[len - 1] != 'F'))
+	if (len < 3 || (line[len - 1] != 'A' && line[len - 1] != 'F') ||
+	    (esc = memrchr(line + len - k, '\x1b', k)) == NULL)
 		return (0);
-	for (i = len - 2; i > 1 && len - i < 8 && line[i] >= '0' &&
-	    line[i] <= '9'; i--)
-		continue;
-	return (line[i] == '[' && line[i - 1] == '\x1b');
+	k = (size_t)(line + len - esc);
+	return (visible_redraw((const unsigned char *)esc, k) == k);
 }
 
 /*

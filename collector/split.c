@@ -22,6 +22,7 @@
 
 #include "collector.h"
 #include "runtime/jwplain.h"
+#include "visible.h"
 
 void
 split_init(struct split *s, size_t max)
@@ -130,25 +131,29 @@ split_chars(const char *p, size_t n)
 	return (c);
 }
 
+/* Whether p[0..n) is an escape sequence still unfinished: ESC [ digits. */
+static int
+split_csi_open(const char *p, size_t n)
+{
+	size_t	i;
+
+	if (n == 0 || n > 8 || p[0] != '\x1b' || (n > 1 && p[1] != '['))
+		return (0);
+	for (i = 2; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+		continue;
+	return (i >= n);
+}
+
 /*
- * Whether p[0..n) begins by moving the cursor or erasing the line (ESC [
- * n A to G, or K), as far as it goes: what a bar writes around its state
- * to redraw it in place (tqdm's nested bars write "\x1b[A" after theirs).
+ * Whether p[0..n) begins with what a bar writes around its state to redraw
+ * it in place (visible_redraw: tqdm's nested bars write "\x1b[A" after
+ * theirs), or with as much of one as came.
  */
 static int
 split_redraws(const char *p, size_t n)
 {
-	size_t	i;
-
-	if (n == 0 || *p != '\x1b')
-		return (0);
-	if (n == 1)
-		return (1);
-	if (p[1] != '[')
-		return (0);
-	for (i = 2; i < n && p[i] >= '0' && p[i] <= '9'; i++)
-		continue;
-	return (i == n || (p[i] >= 'A' && p[i] <= 'G') || p[i] == 'K');
+	return (split_csi_open(p, n) ||
+	    visible_redraw((const unsigned char *)p, n) > 0);
 }
 
 /*
@@ -239,14 +244,11 @@ split_pending(const struct split *s, const char **p, size_t *len)
 static int
 split_in_escape(const struct split *s)
 {
-	size_t	i = s->len;
+	size_t		 k = s->len < 8 ? s->len : 8;
+	const char	*esc = memrchr(s->cur + s->len - k, '\x1b', k);
 
-	while (i > 0 && s->cur[i - 1] >= '0' && s->cur[i - 1] <= '9' &&
-	    s->len - i < 8)
-		i--;
-	if (i > 0 && s->cur[i - 1] == '\x1b' && i == s->len)
-		return (1);
-	return (i > 1 && s->cur[i - 1] == '[' && s->cur[i - 2] == '\x1b');
+	return (esc != NULL && split_csi_open(esc, (size_t)(s->cur + s->len -
+	    esc)));
 }
 
 void

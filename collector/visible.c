@@ -32,13 +32,7 @@ visible_sgr(const unsigned char *s, size_t n)
 	return (0);
 }
 
-/*
- * Length of what redraws a bar in place at s (ESC [ K, ESC [ 0-2 K: the
- * line erased; ESC [ n A to G: the cursor moved, as tqdm's nested bars
- * and multi-line displays move it between their lines; ESC [ ? 25 h or
- * l: the cursor shown or hidden), or 0.
- */
-static size_t
+size_t
 visible_redraw(const unsigned char *s, size_t n)
 {
 	size_t	i;

@@ -17,6 +17,13 @@
  * rest made visible ("\x07", "\x1b[2J"). Returns the length.
  */
 size_t	visible_text(char *dst, const char *src, size_t n, int colour);
+/*
+ * Length of what redraws a bar in place at s (ESC [ K, ESC [ 0-2 K: the
+ * line erased; ESC [ n A to G: the cursor moved, as tqdm's nested bars
+ * and multi-line displays move it between their lines; ESC [ ? 25 h or
+ * l: the cursor shown or hidden), or 0.
+ */
+size_t	visible_redraw(const unsigned char *s, size_t n);
 /* Length of an SGR colour sequence (ESC [ digits/; m) at s, or 0. */
 size_t	visible_sgr(const unsigned char *s, size_t n);
 
