@@ -471,7 +471,7 @@ main(int argc, char **argv)
 	long long	 size, json_max = 0;
 	int		 json_keep = 0;
 	const char	*output_dir = NULL;
-	int		 c, tee = -1, status = 0, i, raw, swept;
+	int		 c, tee = -1, status = 0, i, raw, swept, sep;
 	long		 v, pid;
 	double		 secs;
 
@@ -487,8 +487,11 @@ main(int argc, char **argv)
 	cfg.reconnect_max_ms = 5000;
 	cfg.token_file = getenv("MESHLOG_TOKEN_FILE");
 	cfg.ready_fd = -1;
-	while ((c = getopt_long(argc, argv, "+s:j:qvVh", longopts,
-	    NULL)) != -1) {
+	for (;;) {
+		sep = optind;	/* where a "--" that ends the options is */
+		if ((c = getopt_long(argc, argv, "+s:j:qvVh", longopts,
+		    NULL)) == -1)
+			break;
 		switch (c) {
 		case 's':
 			cfg.socket_path = optarg;
@@ -657,6 +660,9 @@ main(int argc, char **argv)
 			return (2);
 		}
 	}
+	/* "meshlog-collector -- $CMD" with $CMD empty: no server instead. */
+	if (optind == argc && optind == sep + 1 && strcmp(argv[sep], "--") == 0)
+		usage_error("-- is to be followed by a command", NULL);
 	if (optind < argc)
 		cfg.command = argv + optind;
 	launching = cfg.command != NULL;

@@ -124,6 +124,20 @@ class LevelFilter(MeshTest):
         self.assertEqual(p.returncode, 2)
         self.assertIn(b"--console-ranks takes", p.stderr)
 
+    def test_a_separator_with_no_command_is_a_usage_error(self):
+        # "meshlog-collector -j x -- $CMD" with $CMD empty (a script's
+        # unset variable) started a server that never ended, instead of
+        # a job. "--" as an option's value is still a value.
+        p = self.launch_raw(["-q", "-s", os.path.join(self.tmp, "s"),
+                             "--"], timeout=10)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"-- is to be followed by a command", p.stderr)
+        p = subprocess.run([COLLECTOR, "-q", "-s", "s", "-j", "--", "--",
+                            "true"], capture_output=True, timeout=30,
+                           env=clean_env(), cwd=self.tmp)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(os.path.exists(os.path.join(self.tmp, "--")))
+
     def test_old_level_spelling_still_filters_and_says_its_new_name(self):
         p = self.launch([PYTHON, "-c", "import logging; logging.info('i');"
                          " logging.error('e')"],
