@@ -18,12 +18,14 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include <event2/event.h>
 
@@ -185,19 +187,71 @@ console_width(int which)
 	return (ws.ws_col);
 }
 
-/* Bytes of s[0..n) that fit in cols terminal columns (UTF-8 aware). */
+/*
+ * Columns the character at s[0..n) takes on the terminal (its bytes in
+ * *k): as wcwidth(3) says in a UTF-8 locale (CJK and emoji two, a
+ * combining mark none), a control byte as the escaper shows it ("\x07"),
+ * a byte that is no UTF-8 as U+FFFD.
+ */
+static int
+console_columns(const unsigned char *s, size_t n, size_t *k)
+{
+	uint32_t	cp;
+	size_t		i;
+	int		w;
+
+	*k = 1;
+	if (s[0] >= 0x20 && s[0] < 0x7f)
+		return (1);
+	if (s[0] < 0x80)
+		return (s[0] == '\t' ? 1 : 4);
+	if ((*k = utf8_valid(s, n)) == 0) {
+		*k = 1;
+		return (1);
+	}
+	cp = s[0] & (0x7f >> *k);
+	for (i = 1; i < *k; i++)
+		cp = cp << 6 | (s[i] & 0x3f);
+	w = wcwidth((wchar_t)cp);
+	return (w < 0 ? 1 : w);
+}
+
+/*
+ * Bytes of s[0..n) that fit in cols terminal columns, colours taking none.
+ * A live line that wrapped would leave its first screen line behind at
+ * each redraw (a CJK bar on a narrow terminal).
+ */
 static size_t
 console_fit(const char *s, size_t n, size_t cols)
 {
-	size_t	i, c = 0;
+	static locale_t		 utf8;
+	static int		 tried;
+	const unsigned char	*u = (const unsigned char *)s;
+	locale_t		 old = (locale_t)0;
+	size_t			 i = 0, c = 0, k;
+	int			 w;
 
-	for (i = 0; i < n; i++) {
-		if (((unsigned char)s[i] & 0xc0) == 0x80)
-			continue;
-		if (c++ == cols)
-			return (i);
+	/* Widths are UTF-8's, whatever the collector's own locale. */
+	if (!tried) {
+		tried = 1;
+		utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 	}
-	return (n);
+	if (utf8 != (locale_t)0)
+		old = uselocale(utf8);
+	while (i < n) {
+		if (u[i] == 0x1b && (k = visible_sgr(u + i, n - i)) > 0) {
+			i += k;
+			continue;
+		}
+		w = console_columns(u + i, n - i, &k);
+		if (c + (size_t)w > cols)
+			break;
+		c += (size_t)w;
+		i += k;
+	}
+	if (old != (locale_t)0)
+		uselocale(old);
+	return (i);
 }
 
 /*

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+import unicodedata
 import unittest
 
 SRCDIR = os.environ.get("MESHLOG_SRCDIR") or os.path.dirname(
@@ -40,7 +41,7 @@ def screen(raw, cols):
     """What a terminal of cols columns shows, as logical lines (a line
     that wrapped is joined again), and the logical lines that wrapped.
     Handles what the console writes: CR, LF, erase to end of line,
-    colours."""
+    colours, characters two columns wide."""
     lines, cont, col = [[]], [False], 0
     i = 0
     while i < len(raw):
@@ -59,15 +60,16 @@ def screen(raw, cols):
             cont.append(False)
             col = 0
         else:
-            if col == cols:
+            # CJK and emoji take two columns ("" holds the second).
+            w = 2 if unicodedata.east_asian_width(c) in "WF" else 1
+            if col + w > cols:
                 lines.append([])
                 cont.append(True)
                 col = 0
-            if col < len(lines[-1]):
-                lines[-1][col] = c
-            else:
-                lines[-1].append(c)
-            col += 1
+            row = lines[-1]
+            row.extend(" " * (col - len(row)))
+            row[col:col + w] = [c] + [""] * (w - 1)
+            col += w
         i += 1
     text, wrapped = [], []
     for l, c in zip(lines, cont):
@@ -681,6 +683,29 @@ class Options(MeshTest):
                  if "batch" in r["line"]]
         self.assertEqual(batch, ["batch %d/5\x1b[A" % b
                                  for _ in range(2) for b in range(5)])
+
+    def test_a_wide_bar_is_cut_to_the_terminal_by_its_columns(self):
+        # The live line was cut at as many characters as the terminal
+        # has columns; CJK characters take two, so a Chinese bar wrapped
+        # and each redraw left its first screen line behind.
+        code = ("import sys, time\n"
+                "for i in range(6):\n"
+                "    sys.stdout.write('\\r' + '\u8bad\u7ec3' * 12 + "
+                "' %d%%' % (i * 20))\n"
+                "    sys.stdout.flush(); time.sleep(0.3)\n"
+                "print(); print('\u5b8c\u6210 done')\n")
+        rc, raw = run_pty([COLLECTOR, "-j", os.devnull, "--", PYTHON, "-c",
+                           code], clean_env(), 40)
+        self.assertEqual(rc, 0, raw)
+        self.assertIn("\u8bad\u7ec3\u8bad", raw)    # the live line was drawn
+        text, wrapped = screen(raw, 40)
+        shown = [x for x in text if "] " in x]
+        # The bar's last state, cut to 40 columns as a bar's line is on a
+        # terminal: "[pid N] " and 13 characters of two columns.
+        self.assertEqual([x.split("] ", 1)[1] for x in shown],
+                         ["\u8bad\u7ec3" * 6 + "\u8bad", "\u5b8c\u6210 done"],
+                         text)
+        self.assertEqual([x for x in wrapped if "\u8bad" in x], [])
 
     def test_a_rank_that_ended_is_not_named_as_missing(self):
         # Rank 0 failed first: its traceback printed on its own, with
