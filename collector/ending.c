@@ -305,6 +305,20 @@ ending_dying_before(const struct timespec *t)
 }
 
 /*
+ * Whether src failed (at *at) other than as the job was told to end: a
+ * rank that a terminal's ^C or a scheduler's SIGTERM ended did as asked.
+ */
+static int
+ending_announceable(struct source *src, const struct timespec *now,
+    struct timespec *at)
+{
+	if (!ending_failed(src))
+		return (0);
+	*at = ending_failed_at(src, src->died.tv_sec != 0 ? &src->died : now);
+	return (!summary_interrupted(at));
+}
+
+/*
  * src failed, or a process died: src becomes the failure to announce if
  * it failed before the one waiting, and the announcement is made once no
  * process still alive may have failed before that one.
@@ -323,9 +337,8 @@ ending_consider(struct source *src)
 	if (failure_seen)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
-	if (src != NULL && ending_failed(src) && src != prev) {
-		at = ending_failed_at(src, src->died.tv_sec != 0 ?
-		    &src->died : &now);
+	if (src != NULL && src != prev && ending_announceable(src, &now,
+	    &at)) {
 		if (prev != NULL) {
 			prev_at = ending_failed_at(prev, &prev->died);
 			if (!ending_before(&at, &prev_at))
@@ -870,7 +883,10 @@ ending_close_all(void)
 void
 ending_relayed(struct source *src)
 {
-	if (failure_seen || !ending_failed(src))
+	struct timespec	now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (failure_seen || !ending_failed(src) || summary_interrupted(&now))
 		return;
 	failure_seen = 1;
 	src->first_failure = 1;

@@ -286,16 +286,17 @@ launch_hold(sigset_t *set)
 	launch_sigset(set, 0);
 }
 
-int
-launch_group_signal(int sig)
+/* The signals pending in the keeper, sent to its process group; -1: none
+ * to ask. */
+static int
+launch_keeper_pending(unsigned long long *pending)
 {
-	unsigned long long	 pending;
 	char			 path[64], line[128];
 	pid_t			 keeper = keeper_pid_of();
 	FILE			*f;
-	int			 seen = -1;
+	int			 rc = -1;
 
-	if (keeper <= 0 || sig <= 0 || sig > 64)
+	if (keeper <= 0)
 		return (-1);
 	snprintf(path, sizeof path, "/proc/%ld/status", (long)keeper);
 	if ((f = fopen(path, "re")) == NULL)
@@ -303,13 +304,40 @@ launch_group_signal(int sig)
 	/* Signals sent to the process, pending: a mask in hexadecimal. */
 	while (fgets(line, sizeof line, f) != NULL) {
 		if (strncmp(line, "ShdPnd:", 7) == 0) {
-			pending = strtoull(line + 7, NULL, 16);
-			seen = (pending >> (sig - 1)) & 1;
+			*pending = strtoull(line + 7, NULL, 16);
+			rc = 0;
 			break;
 		}
 	}
 	fclose(f);
-	if (seen == 1)
+	return (rc);
+}
+
+int
+launch_group_signal(int sig)
+{
+	unsigned long long	pending;
+	int			seen;
+
+	if (sig <= 0 || sig > 64 || launch_keeper_pending(&pending) != 0)
+		return (-1);
+	if ((seen = (pending >> (sig - 1)) & 1) == 1)
 		keeper_drop(sig);
 	return (seen);
+}
+
+int
+launch_group_ending(void)
+{
+	static const int	ends[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	unsigned long long	pending;
+	size_t			i;
+
+	if (launch_keeper_pending(&pending) != 0 || !launch_in_our_group())
+		return (0);
+	for (i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+		if ((pending >> (ends[i] - 1)) & 1)
+			return (ends[i]);
+	}
+	return (0);
 }

@@ -36,5 +36,11 @@ void	launch_hold(sigset_t *set);
  * cannot tell (no keeper).
  */
 int	launch_group_signal(int sig);
+/*
+ * A signal that tells the job to end (SIGINT, SIGTERM, SIGHUP, SIGQUIT)
+ * sent to the command's process group and not yet taken (the keeper has
+ * it pending), or 0 (summary_interrupt_probe).
+ */
+int	launch_group_ending(void);
 
 #endif

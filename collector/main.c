@@ -200,6 +200,7 @@ signal_said(int sig, int group)
 	char		text[128], name[32];
 
 	/* Who ended the job, when it was not its own doing: said once. */
+	summary_interrupt(sig);
 	if (said[sig]++)
 		return;
 	summary_signame(sig, name, sizeof name);
@@ -287,8 +288,10 @@ signal_cb(int sig, short what, void *arg)
 			evtimer_del(forward_ev[sig]);
 	}
 	if ((sig == SIGINT || sig == SIGQUIT) && (seen == -1 || group) &&
-	    launch_foreground())
+	    launch_foreground()) {
+		summary_interrupt(sig);
 		return;
+	}
 	/*
 	 * A stop or a continue waits for no pair: passed on at once when
 	 * sent to the collector alone. Stopped, the collector stops too, as
@@ -776,6 +779,7 @@ main(int argc, char **argv)
 			fprintf(stderr, "meshlog: control socket %s "
 			    "(meshlogctl -p %ld status)\n", path, (long)getpid());
 		launch_start(cfg.command, path);
+		summary_interrupt_probe(launch_group_ending);
 		summary_command(cfg.host, launch_child(NULL), cfg.command,
 		    NULL);
 	}

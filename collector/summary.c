@@ -14,6 +14,7 @@
 
 #include <sys/wait.h>
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,12 @@ static uint64_t			 others_said[3];
 /* The command a launch-mode collector ran, and whether it registered. */
 static struct summary_proc	 command;
 static int			 have_command, command_seen;
+/* How long before the interrupt was seen a failure is its doing (ms). */
+#define SUMMARY_INTERRUPT_SLACK_MS	1000
+
+static int			 interrupt_sig;	/* the job was told to end */
+static struct timespec		 interrupt_at;
+static int			(*interrupt_probe)(void);
 
 /*
  * The account of rank r in t, made if new. Put in its place at once: a
@@ -339,6 +346,7 @@ summary_build(const struct summary_proc *live, size_t nlive,
 	unsigned		 ofailed = others_failed;
 	long			 r;
 	int			 seen = command_seen;
+	char			 name[32], at[TS_LEN];
 
 	/* The ended processes' accounts, then the running ones, on a copy. */
 	for (i = 0; i < ended.n; i++)
@@ -417,6 +425,12 @@ summary_build(const struct summary_proc *live, size_t nlive,
 	    json_integer(world_size) : json_null());
 	if (cmd != NULL)
 		json_object_set_new(o, "command", cmd);
+	if (interrupt_sig != 0) {
+		summary_signame(interrupt_sig, name, sizeof name);
+		record_ts(at, &interrupt_at);
+		json_object_set_new(o, "interrupted", json_pack("{s:s, s:s}",
+		    "signal", name, "at", at));
+	}
 	if (have_first) {
 		json_object_set_new(o, "first_failure", summary_proc_json(
 		    &first));
@@ -433,6 +447,45 @@ summary_build(const struct summary_proc *live, size_t nlive,
 	}
 	summary_table_free(&t);
 	return (o);
+}
+
+void
+summary_interrupt(int sig)
+{
+	if (interrupt_sig != 0 || (sig != SIGINT && sig != SIGTERM &&
+	    sig != SIGHUP && sig != SIGQUIT))
+		return;
+	interrupt_sig = sig;
+	clock_gettime(CLOCK_REALTIME, &interrupt_at);
+}
+
+void
+summary_interrupt_probe(int (*probe)(void))
+{
+	interrupt_probe = probe;
+}
+
+int
+summary_interrupted(const struct timespec *t)
+{
+	int64_t	ms;
+
+	if (interrupt_sig == 0 && interrupt_probe != NULL) {
+		summary_interrupt(interrupt_probe());
+		/* Pending, not yet taken: sent before this failure. */
+		if (interrupt_sig != 0)
+			interrupt_at = *t;
+	}
+	if (interrupt_sig == 0)
+		return (0);
+	/*
+	 * The collector takes the signal from its event loop, after lines
+	 * and deaths it caused may have been read (a KeyboardInterrupt's
+	 * traceback): a failure just before that is its doing too.
+	 */
+	ms = ((int64_t)t->tv_sec - interrupt_at.tv_sec) * 1000 +
+	    ((int64_t)t->tv_nsec - interrupt_at.tv_nsec) / 1000000;
+	return (ms >= -SUMMARY_INTERRUPT_SLACK_MS);
 }
 
 int
@@ -456,4 +509,5 @@ summary_reset(void)
 	memset(others_said, 0, sizeof others_said);
 	world_size = -1;
 	have_command = command_seen = 0;
+	interrupt_sig = 0;
 }

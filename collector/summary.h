@@ -49,6 +49,22 @@ json_t	*summary_build(const struct summary_proc *live, size_t nlive,
 	    const char *log);
 /* Whether a process's end failed the job so far (summary_failure). */
 int	 summary_any_failure(void);
+/*
+ * The job was told to end (launch mode): sig (SIGINT, SIGTERM, SIGHUP or
+ * SIGQUIT; others are no interrupt) reached its process group (a
+ * terminal's ^C, timeout(1), a scheduler) or the collector, which passed
+ * it on. The first is kept, with the time; the summary says so, and no
+ * end that followed it is announced as the first failure.
+ */
+void	 summary_interrupt(int sig);
+/*
+ * Asked when no interrupt is known yet (the signal may be on its way to
+ * the collector while a rank it killed is seen dying): a signal to the
+ * job that is pending, or 0.
+ */
+void	 summary_interrupt_probe(int (*probe)(void));
+/* Whether a failure at t followed an interrupt of the job. */
+int	 summary_interrupted(const struct timespec *t);
 /* Forget every account (tests). */
 void	 summary_reset(void);
 /*

@@ -68,11 +68,11 @@ summary_ok(json_t *p)
 	    json_object_get(e, "code") != NULL);
 }
 
-/* HH:MM:SS.ss of an RFC 3339 time, or "-". */
+/* HH:MM:SS.ss of p's RFC 3339 time key, or "-". */
 static const char *
-summary_clock(json_t *p, char *buf, size_t len)
+summary_clock(json_t *p, const char *key, char *buf, size_t len)
 {
-	const char	*ts = json_string_value(json_object_get(p, "ended"));
+	const char	*ts = json_string_value(json_object_get(p, key));
 	const char	*t = ts != NULL ? strchr(ts, 'T') : NULL;
 
 	snprintf(buf, len, "%.11s", t != NULL ? t + 1 : "-");
@@ -233,7 +233,7 @@ summary_row(FILE *f, json_t *p, json_t *first, int colour)
 	    (long long)json_integer_value(json_object_get(p, "errors")),
 	    colour && !summary_ok(p) ? (strchr(word, '*') != NULL ? BOLD :
 	    RED) : "", word, colour && !summary_ok(p) ? OFF : "",
-	    summary_clock(p, clock, sizeof clock));
+	    summary_clock(p, "ended", clock, sizeof clock));
 }
 
 /*
@@ -300,7 +300,7 @@ summary_rows(FILE *f, json_t *ranks, json_t *first, int colour)
 char *
 summary_text(json_t *s, int colour)
 {
-	json_t		*ranks = json_object_get(s, "ranks"), *p, *first;
+	json_t		*ranks = json_object_get(s, "ranks"), *p, *first, *intr;
 	json_t		*other = json_object_get(s, "other_processes");
 	json_t		*cmd = json_object_get(s, "command");
 	const char	*log = json_string_value(json_object_get(s, "log"));
@@ -352,8 +352,14 @@ summary_text(json_t *s, int colour)
 		fprintf(f, "; first failure: ");
 		summary_who(f, first);
 		fprintf(f, ", %s at %s UTC", summary_exit_word(first, word,
-		    sizeof word), summary_clock(first, clock, sizeof clock));
+		    sizeof word), summary_clock(first, "ended", clock,
+		    sizeof clock));
 	}
+	/* Told to end (^C, a scheduler): the ends that followed were asked. */
+	if ((intr = json_object_get(s, "interrupted")) != NULL)
+		fprintf(f, "; interrupted: %s to the job at %s UTC",
+		    json_string_value(json_object_get(intr, "signal")),
+		    summary_clock(intr, "at", clock, sizeof clock));
 	fprintf(f, "\n");
 	if (nranks > 0)
 		fprintf(f, "  %5s  %-12s %8s %9s %9s %7s  %-14s %s\n", "rank",

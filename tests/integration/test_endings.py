@@ -743,6 +743,59 @@ class Endings(MeshTest):
             "meshlog: SIGTERM received: passed on to the command (pid "),
             1, err)
 
+    def test_a_job_told_to_end_is_interrupted_not_failed(self):
+        # ^C (SIGINT to the job's process group): every rank died of it,
+        # as asked, and the first to go was announced as the job's
+        # "first failure" with its KeyboardInterrupt traceback, the
+        # others' same traceback printed apart. A rank that failed
+        # before the interrupt is still the first failure.
+        rank = self.script("rank.py", "import os, sys, time\n"
+                           "r = int(os.environ['RANK'])\n"
+                           "print('rank', r, 'up', flush=True)\n"
+                           "if r == 1 and len(sys.argv) > 1: sys.exit(3)\n"
+                           "time.sleep(60)\n")
+        launcher = ("import os, subprocess, sys\n"
+                    "ks = [subprocess.Popen([sys.executable, %r] + "
+                    "sys.argv[1:], env=dict(os.environ, RANK=str(r), "
+                    "WORLD_SIZE='2')) for r in range(2)]\n"
+                    "try:\n"
+                    "    sys.exit(max(k.wait() for k in ks))\n"
+                    "except KeyboardInterrupt:\n"
+                    "    sys.exit(130)\n" % rank)
+        for args, first in (([], None), (["fail"], 1)):
+            self.json = os.path.join(self.tmp, "i%d.jsonl" % len(args))
+            p = subprocess.Popen([COLLECTOR, "-s", os.path.join(
+                self.tmp, "i.sock"), "-j", self.json, "--", PYTHON, "-c",
+                launcher, *args], stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, env=clean_env(),
+                start_new_session=True)
+            self.children.append(p)
+            self.wait_for(lambda: b'"line":"rank 0 up"' in self.log_bytes()
+                          and b'"line":"rank 1 up"' in self.log_bytes(),
+                          what="both ranks up")
+            if first is not None:
+                self.wait_for(lambda: b'"exit":{"code":3}' in
+                              self.log_bytes(), what="rank 1's end")
+            time.sleep(0.3)
+            os.killpg(p.pid, signal.SIGINT)
+            _, err = p.communicate(timeout=60)
+            err = re.sub(r"\x1b\[[0-9;]*m", "", err.decode())
+            self.assertEqual(p.returncode, 130, err)
+            self.records = read_records(self.json)
+            s = events(self.records, "summary")[-1]
+            self.assertEqual(s["interrupted"]["signal"], "SIGINT", s)
+            self.assertIn("ranks ended abnormally", err)
+            self.assertRegex(err, r"; interrupted: SIGINT to the job at "
+                             r"\d\d:\d\d:\d\d\.\d\d UTC\n")
+            if first is None:
+                self.assertNotIn("first_failure", s)
+                self.assertEqual(self.first_failures(), [])
+                self.assertNotIn("first failure", err)
+                self.assertIn("\n[ranks 0-1] KeyboardInterrupt\n", err)
+            else:
+                self.assertEqual(s["first_failure"]["rank"], 1)
+                self.assertIn("meshlog: first failure: rank 1", err)
+
     def test_an_uncaught_exception_counts_as_an_error(self):
         # Its traceback is the error the rank died of: the summary's
         # table does not say "0 errors" beside it.
