@@ -11,7 +11,6 @@
 
 #include "source.h"
 #include "keeper.h"
-#include "visible.h"
 
 /* Records of whole lines committed to the log at once, at most. */
 #define STREAM_RUN	64

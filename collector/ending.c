@@ -883,10 +883,10 @@ ending_close_all(void)
 void
 ending_relayed(struct source *src)
 {
-	struct timespec	now;
+	struct timespec	now, at;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	if (failure_seen || !ending_failed(src) || summary_interrupted(&now))
+	if (failure_seen || !ending_announceable(src, &now, &at))
 		return;
 	failure_seen = 1;
 	src->first_failure = 1;

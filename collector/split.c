@@ -22,7 +22,6 @@
 
 #include "collector.h"
 #include "runtime/jwplain.h"
-#include "visible.h"
 
 void
 split_init(struct split *s, size_t max)
