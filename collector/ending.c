@@ -315,7 +315,8 @@ ending_announceable(struct source *src, const struct timespec *now,
 	if (!ending_failed(src))
 		return (0);
 	*at = ending_failed_at(src, src->died.tv_sec != 0 ? &src->died : now);
-	return (!summary_interrupted(at));
+	return (!summary_interrupted(at, WIFSIGNALED(src->status) ?
+	    WTERMSIG(src->status) : 0));
 }
 
 /*

@@ -282,6 +282,9 @@ signal_cb(int sig, short what, void *arg)
 	 */
 	seen = launch_group_signal(sig);
 	group = seen == 1 && launch_in_our_group();
+	/* Sent to the job's group, whether or not its command still runs. */
+	if (seen == 1)
+		summary_interrupt(sig);
 	if (group) {
 		group_seen_ms[sig] = clock_now_ms();
 		if (forward_ev[sig] != NULL)

@@ -59,7 +59,8 @@ static uint64_t			 others_said[3];
 /* The command a launch-mode collector ran, and whether it registered. */
 static struct summary_proc	 command;
 static int			 have_command, command_seen;
-/* How long before the interrupt was seen a failure is its doing (ms). */
+/* A failure this long before the interrupt was taken is none of its doing
+ * (ms). */
 #define SUMMARY_INTERRUPT_SLACK_MS	1000
 
 static int			 interrupt_sig;	/* the job was told to end */
@@ -466,26 +467,26 @@ summary_interrupt_probe(int (*probe)(void))
 }
 
 int
-summary_interrupted(const struct timespec *t)
+summary_interrupted(const struct timespec *at, int sig)
 {
 	int64_t	ms;
 
-	if (interrupt_sig == 0 && interrupt_probe != NULL) {
+	if (interrupt_sig == 0 && interrupt_probe != NULL)
 		summary_interrupt(interrupt_probe());
-		/* Pending, not yet taken: sent before this failure. */
-		if (interrupt_sig != 0)
-			interrupt_at = *t;
-	}
 	if (interrupt_sig == 0)
 		return (0);
+	ms = ((int64_t)at->tv_sec - interrupt_at.tv_sec) * 1000 +
+	    ((int64_t)at->tv_nsec - interrupt_at.tv_nsec) / 1000000;
 	/*
 	 * The collector takes the signal from its event loop, after lines
-	 * and deaths it caused may have been read (a KeyboardInterrupt's
-	 * traceback): a failure just before that is its doing too.
+	 * and deaths it caused may have been read: a process dead of that
+	 * very signal (Python's KeyboardInterrupt) is its doing, unless it
+	 * had failed well before. Another way of ending is when its failure
+	 * (a traceback begun, or the death) came after the signal was taken.
 	 */
-	ms = ((int64_t)t->tv_sec - interrupt_at.tv_sec) * 1000 +
-	    ((int64_t)t->tv_nsec - interrupt_at.tv_nsec) / 1000000;
-	return (ms >= -SUMMARY_INTERRUPT_SLACK_MS);
+	if (ms < -SUMMARY_INTERRUPT_SLACK_MS)
+		return (0);
+	return (sig == interrupt_sig || ms >= 0);
 }
 
 int

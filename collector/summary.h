@@ -60,11 +60,15 @@ void	 summary_interrupt(int sig);
 /*
  * Asked when no interrupt is known yet (the signal may be on its way to
  * the collector while a rank it killed is seen dying): a signal to the
- * job that is pending, or 0.
+ * job that is pending, or 0; its time is then when it was found.
  */
 void	 summary_interrupt_probe(int (*probe)(void));
-/* Whether a failure at t followed an interrupt of the job. */
-int	 summary_interrupted(const struct timespec *t);
+/*
+ * Whether a failure at *at (its traceback's beginning, or its death) of a
+ * process dead of signal sig (0: of an exit code) was the doing of an
+ * interrupt of the job.
+ */
+int	 summary_interrupted(const struct timespec *at, int sig);
 /* Forget every account (tests). */
 void	 summary_reset(void);
 /*

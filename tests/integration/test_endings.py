@@ -796,6 +796,25 @@ class Endings(MeshTest):
                 self.assertEqual(s["first_failure"]["rank"], 1)
                 self.assertIn("meshlog: first failure: rank 1", err)
 
+    def test_a_failure_that_makes_its_launcher_end_the_job_stays_one(self):
+        # A launcher script that ends the job when a rank fails ("wait
+        # -n; kill 0") interrupts it right after the failure: the rank
+        # that raised is still the first failure, the rank the kill ended
+        # is not. (The job has a session of its own: kill 0 ends its
+        # process group.)
+        rank = self.script("rank.py", "import os, time\n"
+                           "if os.environ['RANK'] == '1':\n"
+                           "    raise RuntimeError('CUDA error')\n"
+                           "time.sleep(60)\n")
+        p = self.launch(["bash", "-c", "for r in 0 1; do RANK=$r "
+                         "WORLD_SIZE=2 %s %s & done; wait -n; kill 0"
+                         % (PYTHON, rank)], start_new_session=True)
+        err = p.stderr.decode()
+        s = events(self.records, "summary")[-1]
+        self.assertEqual(s["interrupted"]["signal"], "SIGTERM", err)
+        self.assertEqual(s["first_failure"]["rank"], 1, err)
+        self.assertEqual([r["rank"] for r in self.first_failures()], [1])
+
     def test_an_uncaught_exception_counts_as_an_error(self):
         # Its traceback is the error the rank died of: the summary's
         # table does not say "0 errors" beside it.
