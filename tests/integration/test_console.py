@@ -700,11 +700,14 @@ class Options(MeshTest):
         self.assertIn("\u8bad\u7ec3\u8bad", raw)    # the live line was drawn
         text, wrapped = screen(raw, 40)
         shown = [x for x in text if "] " in x]
-        # The bar's last state, cut to 40 columns as a bar's line is on a
-        # terminal: "[pid N] " and 13 characters of two columns.
-        self.assertEqual([x.split("] ", 1)[1] for x in shown],
-                         ["\u8bad\u7ec3" * 6 + "\u8bad", "\u5b8c\u6210 done"],
-                         text)
+        # The bar's last state, cut as a bar's line is on a terminal, to
+        # the 39 columns that never wrap: "[pid N] " and as many
+        # characters of two columns as fit after it.
+        self.assertEqual(len(shown), 2, text)
+        prefix, bar = shown[0].split("] ", 1)
+        self.assertTrue(("\u8bad\u7ec3" * 12).startswith(bar), text)
+        self.assertIn(len(prefix) + 2 + 2 * len(bar), (38, 39), text)
+        self.assertEqual(shown[1].split("] ", 1)[1], "\u5b8c\u6210 done")
         self.assertEqual([x for x in wrapped if "\u8bad" in x], [])
 
     def test_a_rank_that_ended_is_not_named_as_missing(self):
