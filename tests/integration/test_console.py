@@ -629,6 +629,16 @@ class Options(MeshTest):
                           (r, r + 1, r), out)
         self.assertNotIn("\\x1b", out)
 
+    def python_on_pty(self, code, cols, log=os.devnull):
+        """Python code under the collector on a terminal of cols columns:
+        its raw screen output, once the job ended 0 and no escape sequence
+        showed as text."""
+        rc, raw = run_pty([COLLECTOR, "-j", log, "--", PYTHON, "-c", code],
+                          clean_env(), cols)
+        self.assertEqual(rc, 0, raw)
+        self.assertNotIn("\\x1b", raw)
+        return raw
+
     def test_a_bar_redrawn_in_place_leaves_no_codes_and_the_cursor(self):
         # rich draws its progress bar in place: the cursor hidden, the
         # line erased before each state, the cursor shown at the end.
@@ -643,11 +653,8 @@ class Options(MeshTest):
                 "    time.sleep(0.15)\n"
                 "sys.stdout.write('\\n\\x1b[?25h')\n"
                 "print('\\x1b[1;32mdone\\x1b[0m')\n")
-        rc, raw = run_pty([COLLECTOR, "-j", os.devnull, "--", PYTHON, "-c",
-                           code], clean_env(), 100)
-        self.assertEqual(rc, 0, raw)
+        raw = self.python_on_pty(code, 100)
         self.assertNotIn("\x1b[?25", raw)
-        self.assertNotIn("\\x1b", raw)
         shown = screen(raw, 100)[0]
         self.assertIn("Working 100%", "\n".join(shown))
         self.assertTrue(any(x.endswith("] done") for x in shown), shown)
@@ -670,10 +677,7 @@ class Options(MeshTest):
                 "    w('\\repoch %d/2' % (ep + 1))\n"
                 "w('\\n')\n"
                 "print('trained')\n")
-        rc, raw = run_pty([COLLECTOR, "-j", self.json, "--", PYTHON, "-c",
-                           code], clean_env(), 100)
-        self.assertEqual(rc, 0, raw)
-        self.assertNotIn("\\x1b", raw)
+        raw = self.python_on_pty(code, 100, self.json)
         shown = [x for x in screen(raw, 100)[0] if "] " in x]
         self.assertEqual([x.split("] ", 1)[1] for x in shown],
                          ["epoch 0/2", "epoch 1/2", "epoch 2/2", "trained"],
@@ -694,9 +698,7 @@ class Options(MeshTest):
                 "' %d%%' % (i * 20))\n"
                 "    sys.stdout.flush(); time.sleep(0.3)\n"
                 "print(); print('\u5b8c\u6210 done')\n")
-        rc, raw = run_pty([COLLECTOR, "-j", os.devnull, "--", PYTHON, "-c",
-                           code], clean_env(), 40)
-        self.assertEqual(rc, 0, raw)
+        raw = self.python_on_pty(code, 40)
         self.assertIn("\u8bad\u7ec3\u8bad", raw)    # the live line was drawn
         text, wrapped = screen(raw, 40)
         shown = [x for x in text if "] " in x]
