@@ -933,6 +933,9 @@ size_t	 source_signal_runtimes(const long *ranks, size_t n, int sig);
  * open source.
  */
 int	 source_set_runtime(long pid, int on);
+/* After an exec in the same pid, the local process pid runs argv
+ * (borrowed): its records and its ending name that program. */
+void	 source_exec(long pid, json_t *argv, int truncated);
 
 /* ---- Transports that bring sources and requests. */
 

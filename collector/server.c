@@ -465,6 +465,15 @@ peer_dispatch(struct peer *p, const char *line, size_t len)
 		json_decref(o);
 		return (0);
 	}
+	/* The program a registered process runs after an exec: not answered.
+	 * Only the kernel's pid counts. */
+	if (strcmp(type, "exec") == 0 || strcmp(type, "runtime") == 0)
+		source_exec((long)p->pid, json_object_get(o, "argv"),
+		    json_is_true(json_object_get(o, "argv_truncated")));
+	if (strcmp(type, "exec") == 0) {
+		json_decref(o);
+		return (0);
+	}
 	if (strcmp(type, "runtime") == 0) {
 		/*
 		 * A registered process says whether a level runtime now

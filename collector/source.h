@@ -192,6 +192,8 @@ void	 source_label(struct source *);
 void	 source_open_log(struct source *, void (*)(struct jw *,
 	    struct source *, const void *), const void *);
 void	 source_argv_json(struct jw *, json_t *);
+/* Whether argv is a program's argv: strings, at least one. */
+int	 source_argv_valid(json_t *);
 /* ,"key":["stdout",...]: src's streams, or only those on the console. */
 void	 source_streams_json(struct jw *, struct source *, const char *, int);
 #define STREAMS_ALL		0

@@ -256,3 +256,51 @@ source_status_all(void)
 	source_status(&sources, all);
 	return (all);
 }
+
+int
+source_argv_valid(json_t *argv)
+{
+	json_t	*v;
+	size_t	 i;
+
+	if (!json_is_array(argv) || json_array_size(argv) == 0)
+		return (0);
+	json_array_foreach(argv, i, v) {
+		if (!json_is_string(v))
+			return (0);
+	}
+	return (1);
+}
+
+void
+source_exec(long pid, json_t *argv, int truncated)
+{
+	struct source	*src, *found = NULL;
+	struct timespec	 now;
+	char		 ts[TS_LEN];
+	json_t		*o;
+
+	if (!source_argv_valid(argv))
+		return;
+	TAILQ_FOREACH(src, &sources, entry) {
+		if (src->pid == pid && src->nopen > 0)
+			found = src;	/* the newest */
+	}
+	if (found == NULL)
+		return;
+	json_decref(found->argv);
+	found->argv = json_incref(argv);
+	/* A forked child that never wrote is not in the log. */
+	if (!found->announced)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	record_ts(ts, &now);
+	o = json_pack("{s:s, s:s, s:I, s:o, s:I, s:s, s:O}", "ts", ts,
+	    "host", found->host, "pid", (json_int_t)pid, "rank",
+	    found->rank < 0 ? json_null() : json_integer(found->rank),
+	    "source", (json_int_t)found->id, "event", "exec", "argv", argv);
+	if (truncated)
+		json_object_set_new(o, "argv_truncated", json_true());
+	source_log(o);
+	json_decref(o);
+}

@@ -459,18 +459,23 @@ shim_notice(char **envp, const char *why)
 }
 
 /*
- * After exec the program is another: tell the collector when it now runs
- * a level runtime where the old one did not, or the other way round (exec
+ * After exec the program is another: tell the collector which (env python3
+ * train.py, a pyenv shim and a script's own exec would otherwise be named
+ * by their first program), and, waiting for its answer, when it now runs a
+ * level runtime where the old one did not, or the other way round (exec
  * reset the old handler).
  */
 static void
-shim_readopt_runtime(char **envp)
+shim_readopt(char **argv, char **envp)
 {
 	int	now = shim_runtime(envp) != NULL;
 
+	if (now == shim_state.runtime) {
+		(void)shim_exec_say(argv, 0, NULL);
+		return;
+	}
 	/* Unheard, the collector keeps doing what it did: so does the mark. */
-	if (now == shim_state.runtime ||
-	    shim_runtime_say(now ? "python" : NULL) != 0)
+	if (shim_exec_say(argv, 1, now ? "python" : NULL) != 0)
 		return;
 	shim_state.runtime = now;
 	shim_mark();
@@ -510,7 +515,7 @@ shim_init(int argc, char **argv, char **envp)
 	if (shim_adopt(envp) == 0) {
 		if (ident_socket_path(envp, sockpath, sizeof sockpath) == 0)
 			shim_fork_setup(envp, sockpath);
-		shim_readopt_runtime(envp);
+		shim_readopt(argv, envp);
 		shim_buffering();
 		goto out;
 	}

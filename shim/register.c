@@ -30,6 +30,13 @@
 
 extern char **environ;
 
+/*
+ * The long messages (a hello, an exec), built here: static, not on the
+ * stack, as only the constructor sends them, and a deep frame would put
+ * every callee on pages no one touched yet.
+ */
+static char	shim_msg[MESHLOG_MSG_MAX];
+
 /* Default wait for the collector: connect plus welcome, in ms. */
 #define SHIM_TIMEOUT_MS		3000
 /* Longest wait at exit for the collector to write this process's output. */
@@ -259,6 +266,28 @@ shim_hello_int(struct jw *w, const char *field, long long v)
 	jw_int(w, v);
 }
 
+/* ,"argv":[...] of at most MESHLOG_ARGV_MAX bytes of argv into w. */
+static void
+shim_argv(struct jw *w, char **argv)
+{
+	size_t	used = 0, n;
+	int	i, cut = 0;
+
+	jw_lit(w, ",\"argv\":[");
+	for (i = 0; argv != NULL && argv[i] != NULL; i++) {
+		n = strlen(argv[i]);
+		if (used + n > MESHLOG_ARGV_MAX) {
+			cut = 1;
+			break;
+		}
+		used += n;
+		if (i > 0)
+			jw_lit(w, ",");
+		jw_str(w, argv[i], n);
+	}
+	jw_lit(w, cut ? "],\"argv_truncated\":true" : "]");
+}
+
 /* Write the hello message for r into w. */
 static void
 shim_hello(struct jw *w, struct shim_reg *r, char **argv, char **envp)
@@ -267,8 +296,7 @@ shim_hello(struct jw *w, struct shim_reg *r, char **argv, char **envp)
 	struct ident_rank	 rk;
 	struct utsname		 u;
 	struct timespec		 now;
-	size_t			 used = 0, n;
-	int			 i, first = 1, cut = 0;
+	int			 i, first = 1;
 
 	ident_ranks(envp, &rk);
 	shim_clock(CLOCK_REALTIME, &now);
@@ -286,19 +314,7 @@ shim_hello(struct jw *w, struct shim_reg *r, char **argv, char **envp)
 	jw_str(w, u.nodename, strnlen(u.nodename, sizeof u.nodename));
 	jw_lit(w, ",\"start_us\":");
 	jw_int(w, (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
-	jw_lit(w, ",\"argv\":[");
-	for (i = 0; argv != NULL && argv[i] != NULL; i++) {
-		n = strlen(argv[i]);
-		if (used + n > MESHLOG_ARGV_MAX) {
-			cut = 1;
-			break;
-		}
-		used += n;
-		if (i > 0)
-			jw_lit(w, ",");
-		jw_str(w, argv[i], n);
-	}
-	jw_lit(w, cut ? "],\"argv_truncated\":true" : "]");
+	shim_argv(w, argv);
 	/*
 	 * What is absent is null, false or "line": the collector parses
 	 * every byte of this, so a short hello is a cheap registration.
@@ -491,11 +507,7 @@ shim_deadline(char **envp, long cap)
 int
 shim_register(char **argv, char **envp, const char **why)
 {
-	/*
-	 * Static, not on the stack: only the constructor registers, and a
-	 * deep frame would put every callee on pages no one touched yet.
-	 */
-	static char	 msg[MESHLOG_MSG_MAX];
+	char		*msg = shim_msg;
 	struct shim_reg	 r;
 	struct jw	 w;
 	struct stat	 sb;
@@ -519,7 +531,7 @@ shim_register(char **argv, char **envp, const char **why)
 		rc = k;
 		goto out;
 	}
-	jw_init(&w, msg, sizeof msg);
+	jw_init(&w, msg, sizeof shim_msg);
 	shim_hello(&w, &r, argv, envp);
 	if (w.overflow) {
 		*why = "hello message too long";
@@ -547,7 +559,7 @@ shim_register(char **argv, char **envp, const char **why)
 		fds[nfds++] = r.pipe[i][0];
 		fds[nfds++] = i + 1;
 	}
-	jw_init(&w, msg, sizeof msg);
+	jw_init(&w, msg, sizeof shim_msg);
 	jw_lit(&w, "{\"type\":\"streams\"}\n");
 	n = fd_send(r.sock, msg, w.len, fds, nfds);
 	if (n != (ssize_t)w.len) {
@@ -738,18 +750,50 @@ shim_runtime(char **envp)
 int
 shim_runtime_say(const char *runtime)
 {
-	char		 msg[128];
-	struct jw	 w;
+	return (shim_exec_say(NULL, 1, runtime));
+}
 
-	jw_init(&w, msg, sizeof msg);
-	jw_lit(&w, "{\"type\":\"runtime\",\"runtime\":");
-	if (runtime != NULL) {
-		jw_lit(&w, "\"");
-		jw_lit(&w, runtime);
-		jw_lit(&w, "\"}\n");
+int
+shim_exec_say(char **argv, int say_runtime, const char *runtime)
+{
+	struct jw	 w;
+	char		 path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char		 small[128], *msg = small;
+	size_t		 cap = sizeof small;
+	int		 sock, rc = -1;
+
+	/* An argv only in the constructor; syslog's first call, anywhere,
+	 * says its runtime alone. */
+	if (argv != NULL) {
+		msg = shim_msg;
+		cap = sizeof shim_msg;
+	}
+	jw_init(&w, msg, cap);
+	if (say_runtime) {
+		jw_lit(&w, "{\"type\":\"runtime\",\"runtime\":");
+		if (runtime != NULL) {
+			jw_lit(&w, "\"");
+			jw_lit(&w, runtime);
+			jw_lit(&w, "\"");
+		} else
+			jw_lit(&w, "null");
 	} else
-		jw_lit(&w, "null}\n");
+		jw_lit(&w, "{\"type\":\"exec\"");
+	if (argv != NULL)
+		shim_argv(&w, argv);
+	jw_lit(&w, "}\n");
 	if (w.overflow)
 		return (-1);
-	return (shim_ask(msg, w.len, "{\"type\":\"runtime\"", NULL, 0));
+	if (say_runtime)
+		return (shim_ask(msg, w.len, "{\"type\":\"runtime\"", NULL,
+		    0));
+	/* Nothing to wait for: said if the collector takes it at once. */
+	if (ident_socket_path(environ, path, sizeof path) != 0 ||
+	    (sock = shim_dial(path)) == -1)
+		return (-1);
+	if (send(sock, msg, w.len, MSG_NOSIGNAL | MSG_DONTWAIT) ==
+	    (ssize_t)w.len)
+		rc = 0;
+	close(sock);
+	return (rc);
 }

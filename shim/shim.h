@@ -105,6 +105,14 @@ const char *shim_runtime(char **envp) SHIM_HIDDEN;
  * in this process. 0 when it answered, -1 otherwise.
  */
 int	shim_runtime_say(const char *runtime) SHIM_HIDDEN;
+/*
+ * After an exec in the same pid, tell the collector the program that now
+ * runs (argv, unless NULL), and with say_runtime the runtime that now
+ * handles level signals, as shim_runtime_say, waiting for the answer;
+ * otherwise without waiting. 0 when said, -1 otherwise.
+ */
+int	shim_exec_say(char **argv, int say_runtime, const char *runtime)
+	    SHIM_HIDDEN;
 
 /* fork.c */
 

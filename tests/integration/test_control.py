@@ -449,7 +449,9 @@ class ControlPlane(MeshTest):
         # more than one send() can take; it must arrive whole.
         self.serve(args=["-q"])
         pad = "x" * 3900
-        ws = [subprocess.Popen(["sh", "-c", "echo up; exec sleep 30", pad],
+        # A process that execs says its new argv: this one does not.
+        ws = [subprocess.Popen([PYTHON, "-c", "import time; print('up', "
+                                "flush=True); time.sleep(30)", pad],
                                stdout=subprocess.DEVNULL, env=self.shim_env())
               for _ in range(64)]
         self.children.extend(ws)

@@ -632,6 +632,31 @@ class Endings(MeshTest):
             self.assertEqual(events(self.records, "summary")[-1][
                 "first_failure"]["program"], name)
 
+    def test_a_program_run_through_env_is_named_by_what_it_ran(self):
+        # `#!/usr/bin/env python3` scripts, pyenv's shims and `env
+        # python3 train.py` register as env, then exec in the same pid:
+        # the failure read "pid 4 (env, host h)" and every rank's
+        # program in the summary was "env". The process now says what it
+        # runs after each exec, and the record says it.
+        script = self.script("prep.py", "#!/usr/bin/env %s\n"
+                             "print('preparing'); raise SystemExit(2)\n"
+                             % PYTHON)
+        os.chmod(script, 0o755)
+        p = self.launch(["sh", "-c", '"$@"; echo end', "sh", script])
+        pid = self.first_failures()[0]["pid"]
+        self.assertIn("meshlog: first failure: pid %d (python3 prep.py, "
+                      "host " % pid, p.stderr.decode())
+        self.assertEqual([r["argv"] for r in events(self.records, "exec")
+                          if r["pid"] == pid], [[PYTHON, script]])
+        self.json = os.path.join(self.tmp, "rank.jsonl")
+        p = self.launch(["sh", "-c", "RANK=0 WORLD_SIZE=1 env %s -c "
+                         "'print(1)'; RANK=1 WORLD_SIZE=2 env %s" %
+                         (PYTHON, script)])
+        s = events(self.records, "summary")[-1]
+        self.assertEqual([(r["rank"], r["program"]) for r in s["ranks"]],
+                         [(0, "python3"), (1, "python3 prep.py")])
+        self.assertIn("meshlog: first failure: rank 1 ", p.stderr.decode())
+
     def test_a_program_a_rank_ran_is_not_the_rank(self):
         # A rank's process runs programs that inherit its RANK: pyenv's
         # shims run helpers that exit 1 as answers, a script runs grep

@@ -621,7 +621,9 @@ class MultiHostTest(MeshTest):
                 "if r == 0: sys.exit(3)\n"
                 "if r == 1: os.kill(os.getpid(), signal.SIGKILL)\n"
                 "time.sleep(60)\n")
-        ws = [h.popen([PY, "-c", code], env=h.env(RANK=i, WORLD_SIZE=4),
+        # Rank 1 runs through env: the root names it by what env ran.
+        ws = [h.popen(["env"] * i + [PY, "-c", code],
+                      env=h.env(RANK=i, WORLD_SIZE=4),
                       stdout=subprocess.DEVNULL)
               for i, h in enumerate(self.hosts)]
         # The relays read each death as it happens: the test reaps later.
@@ -649,6 +651,8 @@ class MultiHostTest(MeshTest):
                                                  "core": False})])
         self.assertEqual((s["first_failure"]["rank"],
                           s["first_failure"]["pid"]), (0, closed[0]["pid"]))
+        self.assertEqual([r["program"] for r in s["ranks"]],
+                         ["python3", "python3"])
         self.assertEqual(s["missing_ranks"], [2, 3])
         if self.netns:
             self.assertEqual([r["host"] for r in s["ranks"]], ["h1", "h2"])
