@@ -117,10 +117,16 @@ stream_level(struct stream *s, const char *line, size_t len, int severity)
 	    severity));
 }
 
-/* A line of src's of this severity, counted for the summary. */
+/*
+ * A line of s's of this severity, counted for the summary: a helper's
+ * only where it is its rank's output, not what it answers through a
+ * pipe (pyenv's helpers in $(...), nvidia-smi read by the rank).
+ */
 static inline void
-stream_count(struct source *src, int severity)
+stream_count(struct source *src, struct stream *s, int severity)
 {
+	if (src->helper && !s->inherited)
+		return;
 	if (severity >= 40)
 		src->errors++;
 	else if (severity >= 30)
@@ -181,7 +187,7 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 				plain = SPLIT_PLAIN;
 		}
 		if (!s->continued)
-			stream_count(src, sh.severity);
+			stream_count(src, s, sh.severity);
 		level = s->continued ? sh.severity : stream_level(s, line, len,
 		    sh.severity);
 		s->continued = (flags & SPLIT_TRUNCATED) != 0;
@@ -337,7 +343,7 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 		if (!plain && (to & ROUTE_VIEW) && line_redrawn(q,
 		    (size_t)len))
 			break;
-		stream_count(src, sh.severity);
+		stream_count(src, s, sh.severity);
 		level = stream_level(s, q, (size_t)len, sh.severity);
 		/* The last lines are kept once the run is through. */
 		if (sh.severity >= 40 || src->lead_want > 0)

@@ -907,8 +907,10 @@ ending_summary(struct source *src, struct summary_proc *p)
 	p->forked = src->fork_of != 0;
 	p->helper = src->helper;
 	p->world_size = src->world_size;
+	/* A helper's: those that were its rank's output (stream_count). */
 	for (i = 0; i < 2; i++) {
-		if (src->st[i] != NULL)
+		if (src->st[i] != NULL && (!src->helper ||
+		    src->st[i]->inherited))
 			p->lines += src->st[i]->seq;
 	}
 	/* Its own: what a launcher passed on is its ranks'. */

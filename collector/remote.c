@@ -190,6 +190,7 @@ remote_open(uint64_t link, json_t *o)
 	json_t		*streams = json_object_get(o, "streams"), *v;
 	json_t		*view = json_object_get(o, "console_streams");
 	json_t		*fwd = json_object_get(o, "forwarded_streams");
+	json_t		*own = json_object_get(o, "inherited_streams");
 	const char	*host = json_string_value(json_object_get(o, "host"));
 	json_t		*rank = json_object_get(o, "rank");
 	size_t		 i;
@@ -211,6 +212,7 @@ remote_open(uint64_t link, json_t *o)
 	src->rid = (uint64_t)json_integer_value(json_object_get(o, "source"));
 	src->announced = 1;
 	src->opened = json_deep_copy(o);
+	src->helper = json_is_true(json_object_get(o, "helper"));
 	source_label(src);
 	json_array_foreach(streams, i, v) {
 		which = json_is_string(v) && strcmp(json_string_value(v),
@@ -227,6 +229,7 @@ remote_open(uint64_t link, json_t *o)
 		s->console = remote_names(view, which);
 		/* For --output-dir only: no launcher of it is here. */
 		s->fwd = remote_names(fwd, which);
+		s->inherited = remote_names(own, which);
 		src->st[which] = s;
 		src->nopen++;
 	}

@@ -350,6 +350,9 @@ stream_route_as(struct stream *s, const struct stream *parent)
 	s->tee = parent->tee;
 	s->console = parent->console;
 	s->viewtty = parent->viewtty;
+	/* Its rank's output when the parent's was: not a helper's answer
+	 * through a pipe, passed on by a subshell. */
+	s->inherited = parent->inherited || !parent->src->helper;
 }
 
 /* Build a stream's constant JSON fields. */

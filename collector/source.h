@@ -41,6 +41,8 @@ struct stream {
 	int			 viewtty;	/* dest the view's terminal: */
 	int			 raw;		/* ... raw while not canonical */
 	int			 fwd;		/* its launcher may read it */
+	int			 inherited;	/* its rank's output, passed
+						 * down (stream_route_as) */
 	dev_t			 dev;
 	ino_t			 ino;
 	dev_t			 updev;		/* a forked child's: the */
@@ -199,6 +201,7 @@ void	 source_streams_json(struct jw *, struct source *, const char *, int);
 #define STREAMS_ALL		0
 #define STREAMS_CONSOLE		1
 #define STREAMS_FORWARDED	2
+#define STREAMS_INHERITED	3
 /*
  * A stream whose process writes into another's capture pipe (a forked
  * child, an exec'd program that inherited it) goes where that one goes.

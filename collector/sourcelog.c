@@ -95,6 +95,13 @@ source_open_log(struct source *src, void (*fields)(struct jw *,
 		    (src->st[1] != NULL && src->st[1]->fwd))
 			source_streams_json(&w, src, "forwarded_streams",
 			    STREAMS_FORWARDED);
+		/* A program its rank ran: which of its lines are the rank's
+		 * output, for a root's summary. */
+		if (src->helper) {
+			jw_lit(&w, ",\"helper\":true");
+			source_streams_json(&w, src, "inherited_streams",
+			    STREAMS_INHERITED);
+		}
 		jw_lit(&w, "}");
 		if (!w.overflow)
 			break;
@@ -118,7 +125,8 @@ source_streams_json(struct jw *w, struct source *src, const char *key,
 	for (k = 0, first = 1; k < 2; k++) {
 		if (src->st[k] == NULL ||
 		    (which == STREAMS_CONSOLE && !src->st[k]->console) ||
-		    (which == STREAMS_FORWARDED && !src->st[k]->fwd))
+		    (which == STREAMS_FORWARDED && !src->st[k]->fwd) ||
+		    (which == STREAMS_INHERITED && !src->st[k]->inherited))
 			continue;
 		jw_lit(w, first ? "\"" : ",\"");
 		jw_lit(w, stream_names[k]);

@@ -674,6 +674,18 @@ class Endings(MeshTest):
         self.assertEqual(s["ranks_failed"], 0)
         self.assertEqual([(r["rank"], r["exit"]) for r in s["ranks"]],
                          [(0, {"code": 0})])
+        # What such a program answers through a pipe ($(...), a rank
+        # reading nvidia-smi) is no line of the rank's: pyenv's helpers
+        # made a rank of 9 lines count 23. What it writes where the
+        # rank's output goes is.
+        self.json = os.path.join(self.tmp, "lines.jsonl")
+        p = self.launch(["sh", "-c", "RANK=0 WORLD_SIZE=1 sh -c 'x=$(sh -c "
+                         "\"echo inner; echo ERROR: in a pipe\"); sh -c "
+                         "\"echo helper says >&2\"; echo rank 0 is fine'"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        s = events(self.records, "summary")[-1]
+        self.assertEqual([(r["rank"], r["lines"], r["errors"])
+                          for r in s["ranks"]], [(0, 2, 0)])
         self.json = os.path.join(self.tmp, "crash.jsonl")
         p = self.launch(["sh", "-c", "RANK=0 WORLD_SIZE=1 sh -c 'sh -c "
                          "\"kill -SEGV \\$\\$\"; echo rank 0 goes on'"])

@@ -610,12 +610,14 @@ class MultiHostTest(MeshTest):
 
     def test_exit_statuses_first_failure_and_summary_across_hosts(self):
         self.start_mesh()
-        # Each rank first runs a program that answers with a code (it
-        # inherits RANK): the relay marks it a helper, and the root does
-        # not take it for the rank's failure.
+        # Each rank first runs a program that answers with a code and a
+        # line (it inherits RANK): the relay marks it a helper, and the
+        # root does not take it for the rank's failure.
         code = ("import os, signal, subprocess, sys, time\n"
                 "r = int(os.environ['RANK'])\n"
-                "subprocess.run(['sh', '-c', 'exit 4'])\n"
+                "subprocess.run(['sh', '-c', 'echo read; exit 4'],\n"
+                "               stdout=subprocess.PIPE)\n"
+                "subprocess.run(['sh', '-c', 'echo said >&2'])\n"
                 "print('rank %d up' % r, flush=True)\n"
                 "time.sleep(0.5 + r)\n"
                 "if r == 0: sys.exit(3)\n"
@@ -628,13 +630,14 @@ class MultiHostTest(MeshTest):
               for i, h in enumerate(self.hosts)]
         # The relays read each death as it happens: the test reaps later.
         self.wait_for(lambda: self.log_bytes_root().count(
-            b'"event":"source_closed"') == 4, timeout=30, what="four ends")
+            b'"event":"source_closed"') == 6, timeout=30, what="six ends")
         self.assertEqual([w.wait() for w in ws], [3, -signal.SIGKILL])
         recs = self.root_records()
         helpers = [r for r in events(recs, "source_closed")
                    if r.get("helper")]
         self.assertEqual(sorted((r["rank"], r["exit"]["code"])
-                                for r in helpers), [(0, 4), (1, 4)])
+                                for r in helpers),
+                         [(0, 0), (0, 4), (1, 0), (1, 4)])
         closed = {r["rank"]: r for r in events(recs, "source_closed")
                   if not r.get("helper")}
         self.assertEqual(closed[0]["exit"], {"code": 3})
@@ -653,6 +656,9 @@ class MultiHostTest(MeshTest):
                           s["first_failure"]["pid"]), (0, closed[0]["pid"]))
         self.assertEqual([r["program"] for r in s["ranks"]],
                          ["python3", "python3"])
+        # What the helper answered through a pipe is no line of a rank's;
+        # what it said where the rank's output goes is.
+        self.assertEqual([r["lines"] for r in s["ranks"]], [2, 2])
         self.assertEqual(s["missing_ranks"], [2, 3])
         if self.netns:
             self.assertEqual([r["host"] for r in s["ranks"]], ["h1", "h2"])
