@@ -109,23 +109,33 @@ record_route(struct stream *s, int flags, int redrawn)
  * of this severity: in a traceback, its first line's (severity.c).
  */
 static inline int
-stream_level(struct stream *s, const char *line, size_t len, int severity)
+stream_level(struct stream *s, const char *line, size_t len, int severity,
+    int *within)
 {
+	*within = 0;
 	if (s->blk == BLK_NONE && severity == 0)
 		return (0);
 	return (severity_in_block(&s->blk, &s->blk_level, line, len,
-	    severity));
+	    severity, within));
 }
 
 /*
- * A line of s's of this severity, counted for the summary: a helper's
- * only where it is its rank's output, not what it answers through a
- * pipe (pyenv's helpers in $(...), nvidia-smi read by the rank).
+ * A line of s's of this severity, counted for the summary: not when it
+ * continues a block, nor a traceback right after an error line
+ * (logging.exception's ERROR line and its traceback are one error); a
+ * helper's only where it is its rank's output, not what it answers
+ * through a pipe (pyenv's helpers in $(...), nvidia-smi read by the
+ * rank).
  */
 static inline void
-stream_count(struct source *src, struct stream *s, int severity)
+stream_count(struct source *src, struct stream *s, int severity,
+    int within)
 {
-	if (src->helper && !s->inherited)
+	int	after = s->after_error;
+
+	s->after_error = severity >= 40;
+	if (within || (after && s->blk == BLK_FRAMES) ||
+	    (src->helper && !s->inherited))
 		return;
 	if (severity >= 40)
 		src->errors++;
@@ -147,6 +157,7 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 	size_t		 skip, n;
 	struct fwd_match fm;
 	int		 copy = 0, plain = flags & SPLIT_PLAIN, level = 0;
+	int		 within;
 	char		*p;
 
 	/* Only the record is made differently for a plain line. */
@@ -186,10 +197,11 @@ stream_emit(struct stream *s, const char *ts, uint64_t us, uint64_t seq,
 			else if (shape_whole(line, len, &sh))
 				plain = SPLIT_PLAIN;
 		}
-		if (!s->continued)
-			stream_count(src, s, sh.severity);
+		within = 0;
 		level = s->continued ? sh.severity : stream_level(s, line, len,
-		    sh.severity);
+		    sh.severity, &within);
+		if (!s->continued)
+			stream_count(src, s, sh.severity, within);
 		s->continued = (flags & SPLIT_TRUNCATED) != 0;
 		ending_tail(src, line, len, flags);
 	}
@@ -318,7 +330,7 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 	size_t			 k = 0, pend = 0, run;
 	size_t			 max = s->split.max;
 	uint64_t		 seq0 = s->seq;	/* the lines before, kept */
-	int			 plain, level;
+	int			 plain, level, within;
 	char			*rec;
 
 	if (!split_idle(&s->split))
@@ -343,8 +355,8 @@ stream_lines(struct stream *s, unsigned to, const char *p, size_t n)
 		if (!plain && (to & ROUTE_VIEW) && line_redrawn(q,
 		    (size_t)len))
 			break;
-		stream_count(src, s, sh.severity);
-		level = stream_level(s, q, (size_t)len, sh.severity);
+		level = stream_level(s, q, (size_t)len, sh.severity, &within);
+		stream_count(src, s, sh.severity, within);
 		/* The last lines are kept once the run is through. */
 		if (sh.severity >= 40 || src->lead_want > 0)
 			ending_traceback(src, q, (size_t)len, s->seq - seq0);

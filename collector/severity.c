@@ -407,15 +407,18 @@ block_next(enum block_state st, const char *line, size_t len)
 
 int
 severity_in_block(enum block_state *st, int *level, const char *line,
-    size_t len, int severity)
+    size_t len, int severity, int *within)
 {
 	if (*st != BLK_NONE) {
 		*st = block_next(*st, line, len);
+		if (within != NULL)
+			*within = *st != BLK_NONE;
 		/* A blank line between chained tracebacks says nothing. */
 		if (*st != BLK_NONE)
 			return (len == 0 || severity > *level ? severity :
 			    *level);
-	}
+	} else if (within != NULL)
+		*within = 0;
 	/* Only a block whose first line has a level gives it on. */
 	if (severity > 0 && (*st = block_start(line, len)) != BLK_NONE)
 		*level = severity;

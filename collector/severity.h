@@ -89,9 +89,11 @@ enum block_state block_next(enum block_state st, const char *line,
  * The level of a line's record: its own (severity), or in a traceback
  * whose first line has one, the higher of that and its own, so that a
  * query by level shows the traceback whole. *st and *level: the stream's
- * block and that level, BLK_NONE and 0 at first.
+ * block and that level, BLK_NONE and 0 at first. *within (unless NULL):
+ * whether the line continued a block, as logging.exception's traceback
+ * continues its ERROR line.
  */
 int	severity_in_block(enum block_state *st, int *level, const char *line,
-	    size_t len, int severity);
+	    size_t len, int severity, int *within);
 
 #endif

@@ -32,6 +32,7 @@ struct stream {
 						   cut line */
 	enum block_state	 blk;		/* its records' traceback, */
 	int			 blk_level;	/* ... and the level it gives */
+	int			 after_error;	/* its last line an error's */
 	uint64_t		 bytes;
 	struct dest		*dest;
 	struct dest_watch	 watch;		/* room and gone, from dest */

@@ -862,6 +862,26 @@ class Endings(MeshTest):
         s = events(self.records, "summary")[0]
         self.assertEqual([(r["rank"], r["errors"]) for r in s["ranks"]],
                          [(0, 0), (1, 1)])
+        # logging.exception writes its ERROR line and the traceback:
+        # one error, not two; an error line after it is another, and an
+        # exception raised while handling another is one.
+        code = ("import logging\n"
+                "try:\n"
+                "    1 / 0\n"
+                "except ZeroDivisionError:\n"
+                "    logging.exception('step failed')\n"
+                "logging.error('then this')\n"
+                "logging.warning('going on')\n"
+                "try:\n"
+                "    {}['k']\n"
+                "except KeyError:\n"
+                "    raise RuntimeError('while handling')\n")
+        self.json = os.path.join(self.tmp, "logged.jsonl")
+        p = self.launch(["bash", "-c", "RANK=0 %s -c \"$0\"; exit 0"
+                         % PYTHON, code])
+        s = events(self.records, "summary")[0]
+        self.assertEqual([(r["rank"], r["warnings"], r["errors"])
+                          for r in s["ranks"]], [(0, 1, 3)], p.stderr)
 
     def test_a_silent_rank_is_named_while_others_write(self):
         code = ("import os, sys, time\n"

@@ -294,7 +294,7 @@ Test(emit, relayed_lines_are_recorded_as_the_escaper_does)
 			n = record_line(r, TS, US, s[1].jprefix, s[1].jplen,
 			    s[1].seq++, p, (size_t)(nl - p), 0,
 			    severity_in_block(&blk, &level, p, (size_t)(nl - p),
-			    sh.severity));
+			    sh.severity, NULL));
 			jsonlog_commit_counted(n, NULL);
 		}
 	}

@@ -271,7 +271,7 @@ expect_levels(const struct leveled *lines, size_t n)
 		const char	*l = lines[i].line;
 
 		cr_assert_eq(severity_in_block(&st, &level, l, strlen(l),
-		    severity_detect(l, strlen(l))), lines[i].level,
+		    severity_detect(l, strlen(l)), NULL), lines[i].level,
 		    "line %zu: %s", i, l);
 	}
 }
