@@ -89,7 +89,9 @@ static const char logs_usage[] =
 "  -r, --rank LIST        ranks, as 0,2-5\n"
 "      --host NAME        lines from this host\n"
 "      --pid PID          lines of this process\n"
-"      --source ID        lines of this source (the log's \"source\")\n"
+"      --source ID        lines of this source (the log's \"source\") of\n"
+"                         the run -b names, by default the last: each\n"
+"                         run numbers its sources from 1\n"
 "      --stream stdout|stderr\n"
 "  -p, --priority LEVEL   lines at LEVEL or above (DEBUG, INFO, WARNING,\n"
 "                         ERROR, CRITICAL); lines without a level are left out\n"
@@ -896,6 +898,11 @@ logs_main(int argc, char **argv, char *(*default_log)(void))
 			rc = 1;
 		}
 		hi[i] = m[i].n;
+	}
+	/* A source's id is its run's: the last run's unless -b says. */
+	if (l.q.source >= 0 && !l.run_set) {
+		l.run_set = 1;
+		l.run = 0;
 	}
 	if (rc == 0 && (l.run_set || l.list_runs))
 		rc = logs_runs(&l, m, nfiles, lo, hi);	/* -1: listed */

@@ -501,6 +501,8 @@ class Logs(MeshTest):
         self.assertEqual(cat("-b", "-1", "-r", "1"), ["rank 1 of run 2"])
         self.assertEqual(cat("-b", "1", "--source", "1"),
                          ["launcher of run 1"])
+        # A source's id names one in its run: the last, unless -b says.
+        self.assertEqual(cat("--source", "1"), ["launcher of run 3"])
         # -n looks for the last answers inside the run only.
         self.assertEqual(cat("-b", "-1", "-n", "1", "-r", "0"),
                          ["rank 0 of run 2"])
