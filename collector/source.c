@@ -184,7 +184,10 @@ stream_raw(struct stream *s)
 	if (raw && !s->raw) {
 		aggregate_flush();
 		console_live_stop();
-	}
+	} else if (raw)
+		/* Its process's lines the view holds go first: an error
+		 * written before its prompt (readline, pdb) was drawn. */
+		aggregate_flush_source(s->src->id);
 	s->raw = raw;
 }
 

@@ -639,6 +639,27 @@ class Options(MeshTest):
         self.assertNotIn("\\x1b", raw)
         return raw
 
+    def test_a_line_written_before_a_prompt_comes_before_it(self):
+        # A line editor (readline at Python's >>>, pdb) takes the terminal
+        # out of canonical mode and draws its prompt raw. An error line
+        # written just before it was still held by the view, and came
+        # after the prompt, cutting its line: "prompt 1> ", "[pid] err 1",
+        # "typed".
+        code = ("import sys, termios, tty, time\n"
+                "old = termios.tcgetattr(0)\n"
+                "for i in range(5):\n"
+                "    print('err %d' % i, file=sys.stderr, flush=True)\n"
+                "    tty.setcbreak(0)\n"
+                "    sys.stdout.write('prompt %d> ' % i)\n"
+                "    sys.stdout.flush()\n"
+                "    time.sleep(0.3)\n"
+                "    sys.stdout.write('typed\\n')\n"
+                "    sys.stdout.flush()\n"
+                "    termios.tcsetattr(0, termios.TCSADRAIN, old)\n")
+        text = self.python_on_pty(code, 100).replace("\r", "")
+        for i in range(5):
+            self.assertRegex(text, r"\] err %d\nprompt %d> typed\n" % (i, i))
+
     def test_a_bar_redrawn_in_place_leaves_no_codes_and_the_cursor(self):
         # rich draws its progress bar in place: the cursor hidden, the
         # line erased before each state, the cursor shown at the end.
