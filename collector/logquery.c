@@ -400,6 +400,8 @@ logq_maybe(const struct logq *q, const char *rec, size_t n)
 	} else {
 		if (!q->copies && FIELD(rec, n, ",\"copy\":true") != NULL)
 			return (0);
+		if (!q->piped && FIELD(rec, n, ",\"piped\":true") != NULL)
+			return (0);
 		if (q->priority > 0 && ((p = FIELD(rec, n, "\"level\":\"")) ==
 		    NULL || level_at(p, end) < q->priority))
 			return (0);
@@ -480,6 +482,8 @@ logq_match(const struct logq *q, json_t *o)
 	if (line == NULL)		/* a lifecycle record asked for */
 		return (1);
 	if (!q->copies && json_is_true(json_object_get(o, "copy")))
+		return (0);
+	if (!q->piped && json_is_true(json_object_get(o, "piped")))
 		return (0);
 	if (q->stream >= 0 && ((s = json_string_value(json_object_get(o,
 	    "stream"))) == NULL || strcmp(s, q->stream ? "stderr" :

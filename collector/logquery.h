@@ -29,6 +29,7 @@ struct logq {
 	int		 have_re;
 	int		 events;	/* lifecycle records too */
 	int		 copies;	/* launchers' copies of rank lines too */
+	int		 piped;		/* helpers' answers through a pipe too */
 	/*
 	 * Literals of which every answer holds one ("rank":3, or each
 	 * level at or above -p), when some are rare enough to look for.

@@ -108,6 +108,10 @@ static const char logs_usage[] =
 "      --events           lifecycle records too (process start and end,\n"
 "                         flushes, level changes), whatever -p and -g say\n"
 "      --copies           launchers' copies of their ranks' lines too\n"
+"      --piped            what programs a rank ran answered through a pipe\n"
+"                         too (pyenv's helpers in $(...), nvidia-smi read\n"
+"                         by the rank): logged under the rank, no line of\n"
+"                         its; shown anyway with --pid, --source, --split\n"
 "  -a, --all              lines as written on a terminal too (there, escape\n"
 "                         sequences other than colours show as text)\n"
 "  -o, --output FORMAT    short (default): time [rank N] line;\n"
@@ -664,6 +668,7 @@ logs_options(struct logs *l, int argc, char **argv)
 		{ "follow", no_argument, NULL, 'f' },
 		{ "events", no_argument, NULL, 'e' },
 		{ "copies", no_argument, NULL, 'c' },
+		{ "piped", no_argument, NULL, 'i' },
 		{ "all", no_argument, NULL, 'a' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "color", optional_argument, NULL, 'C' },
@@ -705,6 +710,8 @@ logs_options(struct logs *l, int argc, char **argv)
 				l->q.pid = v;
 			else
 				l->q.source = v;
+			/* A process named: all it wrote. */
+			l->q.piped = 1;
 			l->parse = 1;
 			break;
 		case 't':
@@ -773,6 +780,9 @@ logs_options(struct logs *l, int argc, char **argv)
 		case 'c':
 			l->q.copies = 1;
 			break;
+		case 'i':
+			l->q.piped = 1;
+			break;
 		case 'a':
 			l->all = 1;
 			break;
@@ -798,6 +808,7 @@ logs_options(struct logs *l, int argc, char **argv)
 			break;
 		case 'D':
 			l->split_dir = optarg;
+			l->q.piped = 1;
 			break;
 		case 'h':
 			fputs(logs_usage, stdout);

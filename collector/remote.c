@@ -225,11 +225,11 @@ remote_open(uint64_t link, json_t *o)
 		s->which = which;
 		s->fd = -1;
 		s->wait_at = UINT64_MAX;	/* no forked children wait */
+		s->inherited = remote_names(own, which);
 		stream_prefix(s, src);
 		s->console = remote_names(view, which);
 		/* For --output-dir only: no launcher of it is here. */
 		s->fwd = remote_names(fwd, which);
-		s->inherited = remote_names(own, which);
 		src->st[which] = s;
 		src->nopen++;
 	}

@@ -356,6 +356,8 @@ stream_route_as(struct stream *s, const struct stream *parent)
 	/* Its rank's output when the parent's was: not a helper's answer
 	 * through a pipe, passed on by a subshell. */
 	s->inherited = parent->inherited || !parent->src->helper;
+	if (s->src->helper)	/* a forked helper's: made before this */
+		stream_prefix(s, s->src);
 }
 
 /* Build a stream's constant JSON fields. */
@@ -377,8 +379,13 @@ stream_prefix(struct stream *s, struct source *src)
 	jw_lit(&w, ",\"stream\":\"");
 	jw_lit(&w, stream_names[s->which]);
 	jw_lit(&w, "\",");
+	/* What a rank's helper answered through a pipe: no line of the
+	 * rank's (stream_count); meshlogctl logs leaves it out. */
+	if (src->helper && !s->inherited)
+		jw_lit(&w, "\"piped\":true,");
 	if (w.overflow)
 		fatalx("a source's record prefix does not fit");
+	free(s->jprefix);
 	s->jprefix = xmalloc(w.len + 1);
 	memcpy(s->jprefix, buf, w.len + 1);
 	s->jplen = w.len;
@@ -677,6 +684,10 @@ source_prepare(struct hello *h, int *fds, int nfds, uint64_t *id,
 	}
 	if (src->rank >= 0)
 		source_rank_helpers(src);
+	for (i = 0; i < 2; i++) {
+		if (src->helper && src->st[i] != NULL && !src->st[i]->inherited)
+			stream_prefix(src->st[i], src);
+	}
 	/*
 	 * Output that passes nowhere raw (only to the log and the view) is
 	 * a log, whatever the shim saw: line-buffered, so that lines are not

@@ -686,6 +686,23 @@ class Endings(MeshTest):
         s = events(self.records, "summary")[-1]
         self.assertEqual([(r["rank"], r["lines"], r["errors"])
                           for r in s["ranks"]], [(0, 2, 0)])
+        # meshlogctl logs shows the rank's lines; the answers only when
+        # asked (--piped), or with the helper's own --pid.
+        ctl = os.path.join(os.path.dirname(COLLECTOR), "meshlogctl")
+
+        def shown(*args):
+            return subprocess.run([ctl, "logs", "-o", "cat", "-r", "0",
+                                   *args, self.json], capture_output=True,
+                                  env=clean_env(), check=True).stdout
+
+        self.assertEqual(shown(), b"helper says\nrank 0 is fine\n")
+        self.assertEqual(sorted(shown("--piped").splitlines()),
+                         [b"ERROR: in a pipe", b"helper says", b"inner",
+                          b"rank 0 is fine"])
+        inner = [r["pid"] for r in self.records
+                 if r.get("line") == "inner"][0]
+        self.assertEqual(shown("--pid", str(inner)),
+                         b"inner\nERROR: in a pipe\n")
         self.json = os.path.join(self.tmp, "crash.jsonl")
         p = self.launch(["sh", "-c", "RANK=0 WORLD_SIZE=1 sh -c 'sh -c "
                          "\"kill -SEGV \\$\\$\"; echo rank 0 goes on'"])
