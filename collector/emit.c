@@ -134,8 +134,7 @@ stream_count(struct source *src, struct stream *s, int severity,
 	int	after = s->after_error;
 
 	s->after_error = severity >= 40;
-	if (within || (after && s->blk == BLK_FRAMES) ||
-	    (src->helper && !s->inherited))
+	if (within || (after && s->blk == BLK_FRAMES) || stream_piped(s))
 		return;
 	if (severity >= 40)
 		src->errors++;

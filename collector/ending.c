@@ -909,8 +909,7 @@ ending_summary(struct source *src, struct summary_proc *p)
 	p->world_size = src->world_size;
 	/* A helper's: those that were its rank's output (stream_count). */
 	for (i = 0; i < 2; i++) {
-		if (src->st[i] != NULL && (!src->helper ||
-		    src->st[i]->inherited))
+		if (src->st[i] != NULL && !stream_piped(src->st[i]))
 			p->lines += src->st[i]->seq;
 	}
 	/* Its own: what a launcher passed on is its ranks'. */

@@ -325,11 +325,8 @@ source_remote_event(uint64_t link, json_t *o)
 	    (uint64_t)json_integer_value(v)) : NULL;
 	remote_rewrite(link, o, "source");
 	/* A relayed process runs another program after an exec. */
-	if (strcmp(event, "exec") == 0 && src != NULL &&
-	    source_argv_valid(json_object_get(o, "argv"))) {
-		json_decref(src->argv);
-		src->argv = json_incref(json_object_get(o, "argv"));
-	}
+	if (strcmp(event, "exec") == 0 && src != NULL)
+		(void)source_argv_set(src, json_object_get(o, "argv"));
 	if (strcmp(event, "source_closed") == 0 && src != NULL) {
 		remote_counts(src, o);
 		remote_ending(src, o);

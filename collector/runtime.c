@@ -106,12 +106,8 @@ source_signal_runtimes(const long *ranks, size_t n, int sig)
 int
 source_set_runtime(long pid, int on)
 {
-	struct source	*src, *found = NULL;
+	struct source	*found = source_newest_open(pid);
 
-	TAILQ_FOREACH(src, &sources, entry) {
-		if (src->pid == pid && src->nopen > 0)
-			found = src;	/* the newest */
-	}
 	if (found == NULL)
 		return (-1);
 	if (on)

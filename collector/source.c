@@ -381,7 +381,7 @@ stream_prefix(struct stream *s, struct source *src)
 	jw_lit(&w, "\",");
 	/* What a rank's helper answered through a pipe: no line of the
 	 * rank's (stream_count); meshlogctl logs leaves it out. */
-	if (src->helper && !s->inherited)
+	if (stream_piped(s))
 		jw_lit(&w, "\"piped\":true,");
 	if (w.overflow)
 		fatalx("a source's record prefix does not fit");
@@ -595,6 +595,18 @@ source_rank_helpers(struct source *src)
 	}
 }
 
+struct source *
+source_newest_open(long pid)
+{
+	struct source	*src, *found = NULL;
+
+	TAILQ_FOREACH(src, &sources, entry) {
+		if (src->pid == pid && src->nopen > 0)
+			found = src;
+	}
+	return (found);
+}
+
 /* Whether a program registered with pid and rank on this host. */
 int
 source_registered_as(long pid, long rank)
@@ -685,7 +697,7 @@ source_prepare(struct hello *h, int *fds, int nfds, uint64_t *id,
 	if (src->rank >= 0)
 		source_rank_helpers(src);
 	for (i = 0; i < 2; i++) {
-		if (src->helper && src->st[i] != NULL && !src->st[i]->inherited)
+		if (src->st[i] != NULL && stream_piped(src->st[i]))
 			stream_prefix(src->st[i], src);
 	}
 	/*

@@ -131,6 +131,16 @@ struct source {
 	TAILQ_ENTRY(source)	 entry;
 };
 
+/*
+ * What a program a rank ran (a helper) answered through a pipe, not where
+ * the rank's output goes: logged under the rank, no line of the rank's.
+ */
+static inline int
+stream_piped(const struct stream *s)
+{
+	return (s->src->helper && !s->inherited);
+}
+
 /* One of the last lines of a process, for the first failure's account. */
 #define ENDING_TAIL	8
 /*
@@ -195,8 +205,9 @@ void	 source_label(struct source *);
 void	 source_open_log(struct source *, void (*)(struct jw *,
 	    struct source *, const void *), const void *);
 void	 source_argv_json(struct jw *, json_t *);
-/* Whether argv is a program's argv: strings, at least one. */
-int	 source_argv_valid(json_t *);
+/* Give src argv (borrowed) when it is a program's argv (strings, at
+ * least one): 1, else 0 and src keeps its own. */
+int	 source_argv_set(struct source *, json_t *);
 /* ,"key":["stdout",...]: src's streams, or only those on the console. */
 void	 source_streams_json(struct jw *, struct source *, const char *, int);
 #define STREAMS_ALL		0
@@ -243,6 +254,8 @@ struct source *source_find(uint64_t);
 /* Whether a program registered with pid and rank on this host (forked.c:
  * a fork whose exec'd program came first is that program's). */
 int	 source_registered_as(long pid, long rank);
+/* The newest local source of pid with a stream still open, or NULL. */
+struct source *source_newest_open(long pid);
 /* Append the status of each announced source of list to the array all. */
 void	 source_status(struct sourcelist *, json_t *);
 

@@ -266,7 +266,7 @@ source_status_all(void)
 }
 
 int
-source_argv_valid(json_t *argv)
+source_argv_set(struct source *src, json_t *argv)
 {
 	json_t	*v;
 	size_t	 i;
@@ -277,29 +277,22 @@ source_argv_valid(json_t *argv)
 		if (!json_is_string(v))
 			return (0);
 	}
+	json_decref(src->argv);
+	src->argv = json_incref(argv);
 	return (1);
 }
 
 void
 source_exec(long pid, json_t *argv, int truncated)
 {
-	struct source	*src, *found = NULL;
+	struct source	*found = source_newest_open(pid);
 	struct timespec	 now;
 	char		 ts[TS_LEN];
 	json_t		*o;
 
-	if (!source_argv_valid(argv))
-		return;
-	TAILQ_FOREACH(src, &sources, entry) {
-		if (src->pid == pid && src->nopen > 0)
-			found = src;	/* the newest */
-	}
-	if (found == NULL)
-		return;
-	json_decref(found->argv);
-	found->argv = json_incref(argv);
 	/* A forked child that never wrote is not in the log. */
-	if (!found->announced)
+	if (found == NULL || !source_argv_set(found, argv) ||
+	    !found->announced)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
 	record_ts(ts, &now);
