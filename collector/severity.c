@@ -8,6 +8,9 @@
  *   PyTorch's C++ (c10) log: "[W Utils.hpp:133] ...", and its newer
  *   "[W1123 20:14:05.123456 ...] ..." (V, I, W, E, F);
  *   NCCL: "NCCL INFO", "NCCL WARN";
+ *   Python's warnings module: "FILE:LINE: UserWarning: ..." (any
+ *   category ending in "Warning"; past the 96 bytes for a line that
+ *   starts with '/', as a module's long path does);
  *   Python's uncaught exception: its "Traceback (most recent call last):"
  *   line is an ERROR (the lines after it say nothing of a level);
  *   what a runtime writes as it dies, by how the line begins: CRITICAL
@@ -127,6 +130,48 @@ severity_rust_panic(const char *s, size_t n)
 
 	return (block_begins(s, n, "thread '") &&
 	    memmem(s + 8, end - 8, at, sizeof at - 1) != NULL);
+}
+
+/*
+ * Python's warnings module: "FILE:LINE: CATEGORY: text", CATEGORY a class
+ * whose name ends in "Warning" (UserWarning, FutureWarning, Warning). w:
+ * where "Warning" begins in s.
+ */
+static int
+severity_py_warning(const char *s, size_t n, size_t w)
+{
+	size_t	b, d;
+
+	if (w + 8 > n || memcmp(s + w, "Warning:", 8) != 0 ||
+	    (w + 8 < n && s[w + 8] != ' '))
+		return (0);
+	for (b = w; b > 0 && (isalnum((unsigned char)s[b - 1]) ||
+	    s[b - 1] == '_'); b--)
+		;
+	if (b < 4 || !isupper((unsigned char)s[b]) || s[b - 1] != ' ' ||
+	    s[b - 2] != ':')
+		return (0);
+	for (d = b - 2; d > 0 && isdigit((unsigned char)s[d - 1]); d--)
+		;
+	/* Digits, then ':' after a file name of at least a byte. */
+	return (d < b - 2 && d >= 2 && s[d - 1] == ':');
+}
+
+/*
+ * A warning whose category is past the scan: a module's absolute path
+ * is often longer (a venv's site-packages), and only such a line, one
+ * starting with '/', is searched further, up to 512 bytes.
+ */
+static int
+severity_py_warning_far(const char *s, size_t n, size_t end)
+{
+	const char	*p;
+	size_t		 from = end - 8, lim = n < 512 ? n : 512;
+
+	if (s[0] != '/' || n <= end || lim <= from ||
+	    (p = memmem(s + from, lim - from, "Warning:", 8)) == NULL)
+		return (0);
+	return (severity_py_warning(s, n, (size_t)(p - s)));
 }
 
 /*
@@ -274,12 +319,20 @@ severity_detect(const char *s, size_t n)
 		if (start >= end || !((f = sev_flags[u[start]]) &
 		    (keyed ? SEV_UPPER | SEV_LOWER : SEV_UPPER)))
 			continue;
-		/* Not a word start: a letter comes before it. */
-		if (start > 0 && (sev_flags[u[start - 1]] & SEV_ALPHA))
+		/* Not a word start: a letter comes before it ("UserWarning"
+		 * is Python's warning when it reads as one). */
+		if (start > 0 && (sev_flags[u[start - 1]] & SEV_ALPHA)) {
+			if (u[start] == 'W' && !keyed &&
+			    severity_py_warning(s, n, start))
+				return (30);
 			continue;
+		}
 		while (i < end && (sev_flags[u[i]] & SEV_ALPHA))
 			i++;
 		/* Level words are 4 to 8 letters. */
+		if (i - start > 8 && !keyed && severity_py_warning(s, n,
+		    i - 7))
+			return (30);
 		if (i - start < 4 || i - start > 8)
 			continue;
 		/* A word cut by the scan limit is not a word. */
@@ -295,8 +348,10 @@ severity_detect(const char *s, size_t n)
 		    (start >= 4 && strncasecmp(s + start - 4, "lvl=", 4) == 0));
 		if ((lv = severity_word(s + start, i - start, keyed)) != 0)
 			return (lv);
+		if (u[start] == 'W' && severity_py_warning(s, n, start))
+			return (30);
 	}
-	return (0);
+	return (severity_py_warning_far(s, n, end) ? 30 : 0);
 }
 
 enum block_state

@@ -881,7 +881,8 @@ class Endings(MeshTest):
                          [(0, 0), (1, 1)])
         # logging.exception writes its ERROR line and the traceback:
         # one error, not two; an error line after it is another, and an
-        # exception raised while handling another is one.
+        # exception raised while handling another is one. Python's
+        # warnings ("<string>:13: UserWarning: ...") are warnings.
         code = ("import logging\n"
                 "try:\n"
                 "    1 / 0\n"
@@ -889,6 +890,9 @@ class Endings(MeshTest):
                 "    logging.exception('step failed')\n"
                 "logging.error('then this')\n"
                 "logging.warning('going on')\n"
+                "import warnings\n"
+                "warnings.warn('cuda not available')\n"
+                "warnings.warn('renamed', FutureWarning)\n"
                 "try:\n"
                 "    {}['k']\n"
                 "except KeyError:\n"
@@ -898,7 +902,7 @@ class Endings(MeshTest):
                          % PYTHON, code])
         s = events(self.records, "summary")[0]
         self.assertEqual([(r["rank"], r["warnings"], r["errors"])
-                          for r in s["ranks"]], [(0, 1, 3)], p.stderr)
+                          for r in s["ranks"]], [(0, 3, 3)], p.stderr)
 
     def test_a_silent_rank_is_named_while_others_write(self):
         code = ("import os, sys, time\n"

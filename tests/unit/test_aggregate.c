@@ -166,6 +166,28 @@ Test(severity, recognised_formats)
 		{ "[W a b.cpp:12] a space", 0 },
 		{ "[X a.cpp:12] no level", 0 },
 		{ "[W a.cpp:12", 0 },
+		/* Python's warnings module: "file:line: Category: text". */
+		{ "/tmp/v/train.py:9: UserWarning: torch.cuda not available",
+		    30 },
+		{ "train.py:12: DeprecationWarning: use y", 30 },
+		{ "<stdin>:1: Warning: plain", 30 },
+		{ "x.py:3: FutureWarning: y", 30 },
+		{ "a.py:1: ImportWarning: z", 30 },
+		{ "c.py:2: CustomWarning: x", 30 },
+		{ "/usr/lib/python3/dist-packages/pytorch_lightning/trainer/"
+		    "connectors/data_connector.py:224: PossibleUserWarning: The "
+		    "dataloader does not have many workers", 30 },
+		{ "/home/user/.venv/lib/python3.11/site-packages/transformers/"
+		    "models/auto/modeling_auto.py:1234: FutureWarning: renamed",
+		    30 },
+		{ "train.py:12: UserWarning:", 30 },
+		{ "x.py: UserWarning: no line number", 0 },
+		{ "train.py:12:UserWarning: no space", 0 },
+		{ "train.py:12: userWarning: lower case", 0 },
+		{ "train.py:12: UserWarnings: plural", 0 },
+		{ "the UserWarning: class is mentioned", 0 },
+		{ "/long/path/of/a/file/that/is/printed/by/a/program/with/a/"
+		    "long/name/and/some/text.txt: FutureWarning: none", 0 },
 		/* What runtimes write as they die. */
 		{ "terminate called after throwing an instance of 'c10::Error'",
 		    50 },
