@@ -40,6 +40,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -576,6 +577,19 @@ ending_announce(struct source *src)
 	}
 }
 
+/*
+ * Whether src's process is alive as the collector exits: its pidfd,
+ * readable from its death on, is not yet. Without one, not known: no.
+ */
+static int
+ending_alive(const struct source *src)
+{
+	struct pollfd	pfd = { .fd = src->pidfd, .events = POLLIN };
+
+	return (src->pidfd != -1 && src->died.tv_sec == 0 &&
+	    !src->have_status && poll(&pfd, 1, 0) == 0);
+}
+
 /* The status is known, or will not be: write source_closed now. */
 static void
 ending_finish(struct source *src)
@@ -684,8 +698,11 @@ ending_fields(struct jw *w, struct source *src, enum close_reason reason)
 		if (src->oom_killed)
 			jw_lit(w, ",\"oom_killed\":true");
 	} else {
-		if (src->died.tv_sec == 0 && reason == CLOSE_COLLECTOR_EXIT)
+		if (reason == CLOSE_COLLECTOR_EXIT && ending_alive(src))
 			why = "still running when the collector exited";
+		else if (src->died.tv_sec == 0 &&
+		    reason == CLOSE_COLLECTOR_EXIT)
+			why = "ended as the collector exited, not yet reaped";
 		else if (src->died.tv_sec == 0 && src->death != NULL)
 			why = "still running when its pipes closed";
 		else if (src->death == NULL)
@@ -920,8 +937,10 @@ ending_summary(struct source *src, struct summary_proc *p)
 	p->status = src->status;
 	p->oom_killed = src->oom_killed;
 	p->first_failure = src->first_failure;
+	/* Open, or left running by a command that ended before it. */
 	p->running = !src->have_status && src->died.tv_sec == 0 &&
-	    src->ending_reason < 0;
+	    (src->ending_reason < 0 || (src->ending_reason ==
+	    CLOSE_COLLECTOR_EXIT && ending_alive(src)));
 	if (src->died.tv_sec != 0)
 		record_ts(p->ended, &src->died);
 	else

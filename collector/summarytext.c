@@ -312,17 +312,26 @@ summary_text(json_t *s, int colour)
 			    "failed"));
 	long long	 quiet = json_integer_value(json_object_get(other,
 			    "not_failures"));
-	unsigned	 bad = 0;
+	unsigned	 bad = 0, running = 0;
 	FILE		*f;
 
 	if ((f = open_memstream(&buf, &len)) == NULL)
 		return (NULL);
-	json_array_foreach(ranks, i, p)
+	json_array_foreach(ranks, i, p) {
 		bad += !summary_ok(p);
+		running += json_is_true(json_object_get(p, "running"));
+	}
 	first = json_object_get(s, "first_failure");
 	if (bad == 0 && oth_failed == 0 && first == NULL &&
 	    json_array_size(json_object_get(s, "missing_ranks")) == 0) {
-		if (nranks > 0)
+		if (nranks > 0 && running == nranks)
+			fprintf(f, "%zu rank%s, %s", nranks, nranks == 1 ?
+			    "" : "s", nranks == 1 ? "still running" :
+			    "all still running");
+		else if (nranks > 0 && running > 0)
+			fprintf(f, "%zu ranks, %u still running, the others "
+			    "exited 0", nranks, running);
+		else if (nranks > 0)
 			fprintf(f, "%zu rank%s, all exited 0", nranks,
 			    nranks == 1 ? "" : "s");
 		else if (quiet == 0)
@@ -342,10 +351,12 @@ summary_text(json_t *s, int colour)
 		fclose(f);
 		return (buf);
 	}
-	if (nranks > 0)
+	if (nranks > 0) {
 		fprintf(f, "%u of %zu rank%s ended abnormally", bad, nranks,
 		    nranks == 1 ? "" : "s");
-	else
+		if (running > 0)
+			fprintf(f, ", %u still running", running);
+	} else
 		fprintf(f, "%lld of %lld process%s ended abnormally",
 		    oth_failed, nother, nother == 1 ? "" : "es");
 	if (first != NULL) {

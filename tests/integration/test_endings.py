@@ -904,6 +904,35 @@ class Endings(MeshTest):
         self.assertEqual([(r["rank"], r["warnings"], r["errors"])
                           for r in s["ranks"]], [(0, 3, 3)], p.stderr)
 
+    def test_ranks_left_running_by_their_launcher_are_running(self):
+        # A script that starts its ranks in the background and ends
+        # first (^C reaches the shell, and background ranks ignore
+        # SIGINT) leaves them writing: they did not end, abnormally or
+        # otherwise, and what they write after still reaches the
+        # destination.
+        code = ("import os, sys, time\n"
+                "r = os.environ['RANK']\n"
+                "print('rank', r, 'up', flush=True)\n"
+                "time.sleep(2)\n"
+                "print('rank', r, 'still here', flush=True)\n")
+        script = self.script("on.py", code)
+        p = self.launch(["bash", "-c", "for r in 0 1; do RANK=$r %s %s & "
+                         "done; sleep 1; exit 0" % (PYTHON, script)])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        s = events(self.records, "summary")[0]
+        self.assertEqual([(r["rank"], r["exit"], r.get("running"))
+                          for r in s["ranks"]],
+                         [(0, None, True), (1, None, True)])
+        err = p.stderr.decode()
+        self.assertIn("meshlog: 2 ranks, all still running;", err)
+        self.assertNotIn("abnormally", err)
+        closed = [r for r in events(self.records, "source_closed")
+                  if r["rank"] is not None]
+        self.assertEqual([r["exit_unknown"] for r in closed],
+                         ["still running when the collector exited"] * 2)
+        self.assertIn(b"rank 0 still here", p.stdout)
+        self.assertIn(b"rank 1 still here", p.stdout)
+
     def test_a_silent_rank_is_named_while_others_write(self):
         code = ("import os, sys, time\n"
                 "r = int(os.environ['RANK'])\n"
@@ -944,6 +973,12 @@ class Endings(MeshTest):
         s = json.loads(ctl.stdout)
         self.assertEqual([(r["rank"], r["pid"], r.get("running"))
                           for r in s["ranks"]], [(0, w.pid, True)])
+        # Its text does not say it exited.
+        ctl = subprocess.run([os.path.join(os.path.dirname(COLLECTOR),
+                              "meshlogctl"), "-s", self.sock, "summary"],
+                             capture_output=True, text=True)
+        self.assertTrue(ctl.stdout.startswith("1 rank, still running;"),
+                        ctl.stdout)
         # status says how long each source has been silent.
         time.sleep(0.5)
         ctl = subprocess.run([os.path.join(os.path.dirname(COLLECTOR),
