@@ -936,6 +936,9 @@ int	 source_set_runtime(long pid, int on);
 /* After an exec in the same pid, the local process pid runs argv
  * (borrowed): its records and its ending name that program. */
 void	 source_exec(long pid, json_t *argv, int truncated);
+/* The local rankless process pid joined a process group: msg says its
+ * rank and world_size (sourcelog.c). */
+void	 source_rank(long pid, json_t *msg);
 
 /* ---- Transports that bring sources and requests. */
 

@@ -282,6 +282,11 @@ logs_print(struct logs *l, const char *rec, size_t n, json_t *o)
 		else if (json_is_string(json_object_get(exit_, "signal")))
 			printf(": killed by %s", json_string_value(
 			    json_object_get(exit_, "signal")));
+		else if (json_is_integer(json_object_get(o, "world_size")) &&
+		    ev != NULL && strcmp(ev, "rank") == 0)
+			printf(": world size %lld", (long long)
+			    json_integer_value(json_object_get(o,
+			    "world_size")));
 		else if (json_is_array(json_object_get(o, "argv"))) {
 			size_t	 i;
 			json_t	*a;

@@ -314,6 +314,7 @@ source_remote_event(uint64_t link, json_t *o)
 	const char	*event = json_string_value(json_object_get(o, "event"));
 	struct source	*src;
 	json_t		*v = json_object_get(o, "source");
+	long		 rank, world;
 
 	if (event == NULL)
 		return;
@@ -327,6 +328,10 @@ source_remote_event(uint64_t link, json_t *o)
 	/* A relayed process runs another program after an exec. */
 	if (strcmp(event, "exec") == 0 && src != NULL)
 		(void)source_argv_set(src, json_object_get(o, "argv"));
+	/* A relayed rankless process learned its rank. */
+	if (strcmp(event, "rank") == 0 && src != NULL && src->rank < 0 &&
+	    source_rank_valid(o, &rank, &world))
+		source_rank_set(src, rank, world);
 	if (strcmp(event, "source_closed") == 0 && src != NULL) {
 		remote_counts(src, o);
 		remote_ending(src, o);

@@ -474,6 +474,19 @@ peer_dispatch(struct peer *p, const char *line, size_t len)
 		json_decref(o);
 		return (0);
 	}
+	/*
+	 * A process that learned its rank (the Python runtime), answered
+	 * once it is the rank's: what it writes after the answer is read
+	 * after it and labelled so.
+	 */
+	if (strcmp(type, "rank") == 0) {
+		source_rank((long)p->pid, o);
+		msg = json_pack("{s:s}", "type", "rank");
+		peer_send(p, msg);
+		json_decref(msg);
+		json_decref(o);
+		return (0);
+	}
 	if (strcmp(type, "runtime") == 0) {
 		/*
 		 * A registered process says whether a level runtime now

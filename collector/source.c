@@ -414,6 +414,27 @@ source_label(struct source *src)
 	src->origin.world = src->world_size;
 }
 
+void
+source_rank_set(struct source *src, long rank, long world)
+{
+	int	i;
+
+	/* What the view holds of it was said under its old label. */
+	aggregate_flush_source(src->id);
+	src->rank = rank;
+	src->world_size = world;
+	if (src->ending_reason < 0) {
+		aggregate_rank_process(src->live_rank, -1);
+		src->live_rank = rank;
+		aggregate_rank_process(rank, 1);
+	}
+	source_label(src);
+	for (i = 0; i < 2; i++) {
+		if (src->st[i] != NULL)
+			stream_prefix(src->st[i], src);
+	}
+}
+
 /*
  * Refuse descriptors that would make the collector feed itself: a pipe it
  * already reads or writes to, or an original that is one of the pipes of

@@ -199,6 +199,20 @@ void	 source_log(json_t *);
 void	 stream_prefix(struct stream *, struct source *);
 void	 source_label(struct source *);
 /*
+ * A rankless src learned its rank (torch.distributed's, once a process
+ * that mp.spawn started joined the group): what the view holds of it is
+ * printed first, then its label, records and count are the rank's.
+ */
+void	 source_rank_set(struct source *, long, long);
+/*
+ * source_rank: {"rank":R,"world_size":W}, 0 <= R < W <= 2^20, from the
+ * Python runtime of pid after torch.distributed.init_process_group; its
+ * records and ending are the rank's from now on, and a rank event says
+ * so. A process with a rank (the launcher's word) keeps it.
+ * source_rank_valid: whether msg's are such; 1 and set, or 0.
+ */
+int	 source_rank_valid(json_t *msg, long *rank, long *world);
+/*
  * Write src's source_open event: the common head, what fields() adds,
  * the streams on the console. source_argv_json writes ,"argv":[...].
  */

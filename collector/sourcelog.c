@@ -282,6 +282,49 @@ source_argv_set(struct source *src, json_t *argv)
 	return (1);
 }
 
+int
+source_rank_valid(json_t *o, long *rank, long *world)
+{
+	json_t	*r = json_object_get(o, "rank");
+	json_t	*w = json_object_get(o, "world_size");
+
+	if (!json_is_integer(r) || !json_is_integer(w) ||
+	    json_integer_value(w) < 1 || json_integer_value(w) > (1L << 20) ||
+	    json_integer_value(r) < 0 ||
+	    json_integer_value(r) >= json_integer_value(w))
+		return (0);
+	*rank = (long)json_integer_value(r);
+	*world = (long)json_integer_value(w);
+	return (1);
+}
+
+void
+source_rank(long pid, json_t *msg)
+{
+	struct source	*found = source_newest_open(pid);
+	struct timespec	 now;
+	char		 ts[TS_LEN];
+	long		 rank, world;
+	json_t		*o;
+
+	/* A rank from the environment stays: it is the launcher's word. */
+	if (found == NULL || found->rank >= 0 ||
+	    !source_rank_valid(msg, &rank, &world))
+		return;
+	source_rank_set(found, rank, world);
+	/* A forked child that never wrote opens with its rank. */
+	if (!found->announced)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	record_ts(ts, &now);
+	o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:I}", "ts", ts,
+	    "host", found->host, "pid", (json_int_t)pid, "rank",
+	    (json_int_t)rank, "source", (json_int_t)found->id, "event",
+	    "rank", "world_size", (json_int_t)world);
+	source_log(o);
+	json_decref(o);
+}
+
 void
 source_exec(long pid, json_t *argv, int truncated)
 {
