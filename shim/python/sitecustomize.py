@@ -15,6 +15,10 @@ file:
   preload library asks in the hello of a Python process), and the handler
   sets the root logger's level. Python runs it on the main thread between
   bytecodes; no thread is started. MESHLOG_RUNTIME=0 turns it off;
+* in a process no launcher gave a rank (the workers of
+  torch.multiprocessing.spawn), tells the collector its rank once it
+  calls torch.distributed.init_process_group (wrapped as
+  torch.distributed loads; MESHLOG_RUNTIME=0 turns it off);
 * imports the sitecustomize it shadows, if any, in its place.
 
 It imports nothing beyond what the interpreter has loaded at this point
@@ -112,15 +116,18 @@ def _meshlog_parse_level(text):
     return version, level, [int(r) for r in body.split(",")] if body else []
 
 
-class _MeshlogOnLogging:
-    """Sets the root logger's level once the program imports logging: a
-    level that arrives earlier does not import logging itself."""
+class _MeshlogAfterImport:
+    """Calls then(module) once the program imports the module name, right
+    after the module runs: a finder first on sys.meta_path that leaves it
+    when that name is asked for, and imports nothing itself."""
 
-    @classmethod
-    def find_spec(cls, name, path=None, target=None):
-        if name != "logging":
+    def __init__(self, name, then):
+        self.name, self.then = name, then
+
+    def find_spec(self, name, path=None, target=None):
+        if name != self.name:
             return None
-        sys.meta_path.remove(cls)
+        sys.meta_path.remove(self)
         for finder in sys.meta_path:
             find = getattr(finder, "find_spec", None)
             spec = find(name, path, target) if find else None
@@ -132,14 +139,20 @@ class _MeshlogOnLogging:
         run = getattr(loader, "exec_module", None)
         if run is None:
             return spec
+        then = self.then
 
         def exec_module(module):
             del loader.exec_module
             run(module)
-            if _meshlog_pending is not None:
-                module.getLogger().setLevel(_meshlog_pending)
+            then(module)
         loader.exec_module = exec_module
         return spec
+
+
+def _meshlog_on_logging(logging):
+    """A level that arrived before the program imported logging."""
+    if _meshlog_pending is not None:
+        logging.getLogger().setLevel(_meshlog_pending)
 
 
 def _meshlog_apply_level(signum=None, frame=None):
@@ -161,7 +174,8 @@ def _meshlog_apply_level(signum=None, frame=None):
         logging.getLogger().setLevel(level)
         return
     if _meshlog_pending is None:
-        sys.meta_path.insert(0, _MeshlogOnLogging)
+        sys.meta_path.insert(0, _MeshlogAfterImport("logging",
+                                                    _meshlog_on_logging))
     _meshlog_pending = level
 
 
@@ -181,6 +195,73 @@ def _meshlog_runtime():
         _meshlog_apply_level()
 
 
+def _meshlog_tell_rank(c10d):
+    """Tell the collector the rank and world size of the process group
+    just made, on a connection of its own to a collector of our user or
+    root, and wait (1 s at most) for its answer. Never raises."""
+    try:
+        rank, world = c10d.get_rank(), c10d.get_world_size()
+        import socket
+        import struct
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.settimeout(1.0)
+            s.connect(_meshlog_socket)
+            uid = struct.unpack("3i", s.getsockopt(
+                socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
+            if uid in (0, os.getuid()):
+                s.sendall(b'{"type":"rank","rank":%d,"world_size":%d}\n'
+                          % (rank, world))
+                # Answered once the collector labels us: lines written
+                # after this are the rank's.
+                s.recv(64)
+        finally:
+            s.close()
+    except Exception:
+        pass
+
+
+def _meshlog_on_c10d(c10d):
+    """Wrap torch.distributed's init_process_group (before torch.distributed
+    imports it by name): once a group is made, the collector hears the
+    rank, once."""
+    init = getattr(c10d, "init_process_group", None)
+    if not callable(init):
+        return
+    told = []
+
+    def init_process_group(*args, **kwargs):
+        made = init(*args, **kwargs)
+        if not told:
+            told.append(True)
+            _meshlog_tell_rank(c10d)
+        return made
+    try:
+        import functools
+        functools.update_wrapper(init_process_group, init)
+    except (ImportError, AttributeError):
+        pass
+    c10d.init_process_group = init_process_group
+
+
+_meshlog_socket = None
+
+
+def _meshlog_rank_teller():
+    """A registered process that no launcher gave a rank (the workers of
+    torch.multiprocessing.spawn, which pass it as an argument) learns its
+    rank when it joins a process group: the collector is told then."""
+    global _meshlog_socket
+    owner = os.environ.get("MESHLOG_OWNER", "").partition(":")[0]
+    _meshlog_socket = os.environ.get("MESHLOG_SOCKET")
+    if (owner != str(os.getpid()) or not _meshlog_socket or
+            os.environ.get("MESHLOG_RUNTIME") == "0" or
+            _meshlog_rank() is not None):
+        return
+    sys.meta_path.insert(0, _MeshlogAfterImport(
+        "torch.distributed.distributed_c10d", _meshlog_on_c10d))
+
+
 def _meshlog_chain(here):
     """Import the sitecustomize this file shadows. The program gets that
     one, or none (its ImportError, which site ignores, ends this import
@@ -198,4 +279,5 @@ def _meshlog_chain(here):
 
 _meshlog_line_buffer()
 _meshlog_runtime()
+_meshlog_rank_teller()
 _meshlog_chain(_meshlog_restore_path())

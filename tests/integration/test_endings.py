@@ -335,6 +335,49 @@ class Endings(MeshTest):
                          [ranks[1]])
         self.assertEqual(self.first_failures()[0]["rank"], 1)
 
+    @unittest.skipIf(torch_problem(), torch_problem())
+    def test_mp_spawn_workers_are_named_by_their_rank(self):
+        # torch.multiprocessing.spawn passes each worker its rank as an
+        # argument, not in the environment: the worker is a rank once it
+        # joins the process group, and what it writes after is the
+        # rank's, in the summary and the log.
+        code = ("import os, socket, sys\n"
+                "import torch.distributed as dist\n"
+                "import torch.multiprocessing as mp\n"
+                "def work(i, world, port):\n"
+                "    print('before', flush=True)\n"
+                "    dist.init_process_group('gloo', init_method="
+                "'tcp://127.0.0.1:%d' % port, rank=world - 1 - i, "
+                "world_size=world)\n"
+                "    print('joined as', dist.get_rank(), flush=True)\n"
+                "    dist.barrier()\n"
+                "    if dist.get_rank() == 1:\n"
+                "        sys.exit(3)\n"
+                "if __name__ == '__main__':\n"
+                "    s = socket.socket(); s.bind(('127.0.0.1', 0))\n"
+                "    port = s.getsockname()[1]; s.close()\n"
+                "    mp.spawn(work, args=(3, port), nprocs=3)\n")
+        script = self.script("spawn.py", code)
+        p = self.launch([TORCH, script], env=clean_env(OMP_NUM_THREADS=1),
+                        timeout=300)
+        self.assertNotEqual(p.returncode, 0)
+        joined = {r["line"]: r["rank"] for r in self.records
+                  if r.get("line", "").startswith("joined as")}
+        self.assertEqual(joined, {"joined as 0": 0, "joined as 1": 1,
+                                  "joined as 2": 2})
+        # Before it joined, a worker was its pid.
+        self.assertEqual([r["rank"] for r in self.records
+                          if r.get("line") == "before"], [None] * 3)
+        told = events(self.records, "rank")
+        self.assertEqual(sorted((r["rank"], r["world_size"]) for r in told),
+                         [(0, 3), (1, 3), (2, 3)])
+        s = events(self.records, "summary")[0]
+        self.assertEqual([r["rank"] for r in s["ranks"]], [0, 1, 2])
+        self.assertEqual([r["rank"] for r in self.first_failures()], [1])
+        err = p.stderr.decode()
+        self.assertIn(b"[ranks 0-2] joined as {0..2}\n", p.stdout)
+        self.assertRegex(err, r"first failure: rank 1 \(pid \d+, host ")
+
     @unittest.skipIf(mpi_problem(), mpi_problem())
     def test_mpirun_abort_and_segfault(self):
         src = os.path.join(self.tmp, "ranks.c")

@@ -664,6 +664,40 @@ class MultiHostTest(MeshTest):
             self.assertEqual([r["host"] for r in s["ranks"]], ["h1", "h2"])
         self.stop_all()
 
+    def test_a_rank_learned_after_start_reaches_the_root(self):
+        # A worker that mp.spawn starts has no rank until it joins its
+        # process group (the Python runtime tells its relay then): the
+        # root labels its records and its ending by that rank.
+        if subprocess.run([PY, "-c", "import torch.distributed"],
+                          capture_output=True).returncode != 0:
+            self.skipTest("python3-torch is not installed")
+        self.start_mesh()
+        h = self.hosts[0]
+        code = ("import socket, torch.distributed as dist\n"
+                "s = socket.socket(); s.bind(('127.0.0.1', 0))\n"
+                "port = s.getsockname()[1]; s.close()\n"
+                "print('before', flush=True)\n"
+                "dist.init_process_group('gloo', init_method="
+                "'tcp://127.0.0.1:%d' % port, rank=0, world_size=1)\n"
+                "print('after', flush=True)\n")
+        w = h.popen([PY, "-c", code], env=h.env(OMP_NUM_THREADS=1),
+                    stdout=subprocess.DEVNULL)
+        self.assertEqual(w.wait(timeout=120), 0)
+        self.wait_for(lambda: b'"event":"source_closed"' in
+                      self.log_bytes_root(), timeout=30, what="its end")
+        recs = self.root_records()
+        self.assertEqual([(r["line"], r["rank"]) for r in recs
+                          if r.get("line") in ("before", "after")],
+                         [("before", None), ("after", 0)])
+        self.assertEqual([(r["rank"], r["world_size"])
+                          for r in events(recs, "rank")], [(0, 1)])
+        self.assertEqual([r["rank"] for r in events(recs, "source_closed")],
+                         [0])
+        rc, out, err = self.ctl(self.root_sock, "summary", "--json")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([r["rank"] for r in json.loads(out)["ranks"]], [0])
+        self.stop_all()
+
     def test_a_lost_relays_ranks_are_reported_as_lost(self):
         self.start_mesh()
         h = self.hosts[0]
