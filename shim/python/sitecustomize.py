@@ -21,8 +21,9 @@ file:
   torch.distributed loads; MESHLOG_RUNTIME=0 turns it off);
 * imports the sitecustomize it shadows, if any, in its place.
 
-It imports nothing beyond what the interpreter has loaded at this point
-(and the built-in _signal): a start costs well under a millisecond.
+At start it imports nothing beyond what the interpreter has loaded at
+this point (and the built-in _signal): a start costs well under a
+millisecond. Telling a rank imports socket, struct and functools then.
 """
 import os
 import sys
