@@ -302,6 +302,7 @@ source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds, int nfds,
 	}
 	src = source_new(pid, up->rank, up->world_size, up->host, up->argv);
 	src->ppid = up->pid;
+	src->rank_late = up->rank_late;
 	src->fork_of = up->id;
 	src->anchor = up->fork_of != 0 ? up->anchor : up->id;
 	/* A helper's worker is one; so is a fork that already ran a program

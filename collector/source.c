@@ -652,7 +652,7 @@ struct source *
 source_prepare(struct hello *h, int *fds, int nfds, uint64_t *id,
     char **cause)
 {
-	struct source	*src;
+	struct source	*src, *up = NULL;
 	struct stream	*s, key, *parent;
 	struct stat	 sb[2], ob[2];
 	int		 i, ob_ok[2];
@@ -707,6 +707,7 @@ source_prepare(struct hello *h, int *fds, int nfds, uint64_t *id,
 			src->helper |= src->rank >= 0 &&
 			    parent->src->rank == src->rank &&
 			    parent->src->pid != src->pid;
+			up = parent->src;
 		} else {
 			s->dest = ob_ok[i] ? dest_get_stat(fds[2 * i + 1],
 			    &ob[i]) : dest_get(fds[2 * i + 1]);
@@ -714,6 +715,15 @@ source_prepare(struct hello *h, int *fds, int nfds, uint64_t *id,
 		}
 		fds[2 * i] = fds[2 * i + 1] = -1;
 		src->st[s->which] = s;
+	}
+	/*
+	 * A program started by a process whose rank was told after its
+	 * start (a DataLoader worker of mp.spawn's) is its rank's, as a
+	 * child of a rank from the environment is.
+	 */
+	if (src->rank < 0 && up != NULL && up->rank_late) {
+		source_rank_set(src, up->rank, up->world_size);
+		src->rank_late = src->helper = 1;
 	}
 	if (src->rank >= 0)
 		source_rank_helpers(src);

@@ -91,6 +91,8 @@ struct source {
 	uint64_t		 anchor;	/* nearest registered ancestor */
 	int			 helper;	/* started by a process of its
 						 * own rank: not the rank */
+	int			 rank_late;	/* its rank told after start,
+						 * or a child's of such */
 	long			 ppid;
 	int			 outplain;	/* --output-dir: has its rank's
 						   name (1), not (0), or -1 */

@@ -312,6 +312,7 @@ source_rank(long pid, json_t *msg)
 	    !source_rank_valid(msg, &rank, &world))
 		return;
 	source_rank_set(found, rank, world);
+	found->rank_late = 1;
 	/* A forked child that never wrote opens with its rank. */
 	if (!found->announced)
 		return;

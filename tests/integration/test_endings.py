@@ -350,6 +350,9 @@ class Endings(MeshTest):
                 "'tcp://127.0.0.1:%d' % port, rank=world - 1 - i, "
                 "world_size=world)\n"
                 "    print('joined as', dist.get_rank(), flush=True)\n"
+                "    import subprocess\n"
+                "    subprocess.run([sys.executable, '-c', "
+                "'print(\"its child\")'])\n"
                 "    dist.barrier()\n"
                 "    if dist.get_rank() == 1:\n"
                 "        sys.exit(3)\n"
@@ -365,6 +368,11 @@ class Endings(MeshTest):
                   if r.get("line", "").startswith("joined as")}
         self.assertEqual(joined, {"joined as 0": 0, "joined as 1": 1,
                                   "joined as 2": 2})
+        # What it started after is its rank's, as a program a rank from
+        # the environment starts is (a DataLoader's spawned worker).
+        self.assertEqual(sorted((r["rank"] for r in self.records
+                                 if r.get("line") == "its child"), key=str),
+                         [0, 1, 2])
         # Before it joined, a worker was its pid.
         self.assertEqual([r["rank"] for r in self.records
                           if r.get("line") == "before"], [None] * 3)
