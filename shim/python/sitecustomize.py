@@ -80,12 +80,16 @@ _MESHLOG_RANK_VARS = ("MESHLOG_RANK", "RANK", "OMPI_COMM_WORLD_RANK",
                       "PMIX_RANK", "PMI_RANK", "SLURM_PROCID")
 
 
+# The rank this process told the collector (_meshlog_tell_rank), if any.
+_meshlog_told_rank = None
+
+
 def _meshlog_rank():
     for name in _MESHLOG_RANK_VARS:
         v = os.environ.get(name, "")
         if v.isdigit():
             return int(v)
-    return None
+    return _meshlog_told_rank
 
 
 def _meshlog_field(text, key):
@@ -199,9 +203,12 @@ def _meshlog_runtime():
 def _meshlog_tell_rank(c10d):
     """Tell the collector the rank and world size of the process group
     just made, on a connection of its own to a collector of our user or
-    root, and wait (1 s at most) for its answer. Never raises."""
+    root, and wait (1 s at most) for its answer. Level changes for that
+    rank apply here from then on. Never raises."""
+    global _meshlog_told_rank
     try:
         rank, world = c10d.get_rank(), c10d.get_world_size()
+        _meshlog_told_rank = rank
         import socket
         import struct
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -295,6 +295,40 @@ class ControlPlane(MeshTest):
         self.assertEqual(len([t for t in self.texts()
                               if t.startswith("INFO")]), 40)
 
+    def test_level_for_a_rank_told_after_start(self):
+        # A worker of mp.spawn has no rank in its environment; once it
+        # told its rank, a level change for that rank is its.
+        torch_py = "/usr/bin/python3"   # Debian's, with python3-torch
+        if subprocess.run([torch_py, "-c", "import torch.distributed"],
+                          capture_output=True).returncode != 0:
+            self.skipTest("python3-torch is not installed")
+        self.serve(args=["-q"])
+        go = os.path.join(self.tmp, "go")
+        code = ("import logging, socket, sys, time\n"
+                "import torch.distributed as dist\n"
+                "s = socket.socket(); s.bind(('127.0.0.1', 0))\n"
+                "port = s.getsockname()[1]; s.close()\n"
+                "dist.init_process_group('gloo', init_method="
+                "'tcp://127.0.0.1:%d' % port, rank=0, world_size=1)\n"
+                "logging.basicConfig(level=logging.INFO,"
+                " format='%(levelname)s %(message)s')\n"
+                "open(sys.argv[1], 'w').close()\n"
+                "for i in range(100):\n"
+                "    logging.info('info %d', i)\n"
+                "    time.sleep(0.05)\n")
+        w = subprocess.Popen([torch_py, "-c", code, go],
+                             stderr=subprocess.DEVNULL,
+                             env=self.shim_env(OMP_NUM_THREADS="1"))
+        self.children.append(w)
+        self.wait_for(lambda: os.path.exists(go), timeout=120,
+                      what="the writer")
+        rc, _, err = self.ctl("set-level", "WARNING", "--ranks", "0")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(w.wait(timeout=60), 0)
+        self.assertEqual(self.stop(), 0)
+        infos = [t for t in self.texts() if t.startswith("INFO")]
+        self.assertLess(len(infos), 60, "INFO went on after the change")
+
     def test_syslog_level_change(self):
         self.serve(args=["-q"])
         go = os.path.join(self.tmp, "go")
