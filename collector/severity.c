@@ -174,6 +174,16 @@ severity_py_warning_far(const char *s, size_t n, size_t end)
 	return (severity_py_warning(s, n, (size_t)(p - s)));
 }
 
+/* Whether a line is a Python warning, wherever its category is. */
+static int
+severity_py_warning_in(const char *s, size_t n)
+{
+	const char	*p;
+
+	p = memmem(s, n < 512 ? n : 512, "Warning:", 8);
+	return (p != NULL && severity_py_warning(s, n, (size_t)(p - s)));
+}
+
 /*
  * What a runtime writes as it dies, told by how the line begins (the
  * first byte asked first, as of every line): nonzero when s is such. The
@@ -455,6 +465,8 @@ block_next(enum block_state st, const char *line, size_t len)
 		return (indented || block_begins(line, len, "note: ") ||
 		    block_begins(line, len, "stack backtrace:") ? BLK_RUST :
 		    BLK_NONE);
+	case BLK_PYWARN:
+		return (indented ? BLK_LAST : BLK_NONE);
 	default:
 		return (BLK_NONE);
 	}
@@ -477,5 +489,10 @@ severity_in_block(enum block_state *st, int *level, const char *line,
 	/* Only a block whose first line has a level gives it on. */
 	if (severity > 0 && (*st = block_start(line, len)) != BLK_NONE)
 		*level = severity;
+	/* A Python warning and the source line it quotes, indented. */
+	else if (severity == 30 && severity_py_warning_in(line, len)) {
+		*st = BLK_PYWARN;
+		*level = severity;
+	}
 	return (severity);
 }

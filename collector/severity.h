@@ -16,8 +16,9 @@
 int	severity_detect(const char *line, size_t len);
 /*
  * Blocks of lines read as one: a Python traceback from its first line to
- * its exception's (and chained ones), "Exception in thread ..." and the
- * indented lines under it, and what a runtime writes as it dies with the
+ * its exception's (and chained ones), a Python warning and the source
+ * line quoted under it, "Exception in thread ..." and the indented lines
+ * under it, and what a runtime writes as it dies with the
  * frames after it (libstdc++'s terminate with PyTorch's C++ frames,
  * CPython's faulthandler, Go's and Rust's panics). A block's records take
  * its first line's level. The console view takes only tracebacks whole
@@ -37,6 +38,8 @@ enum block_state {
 	BLK_GO,		/* "panic: ", "fatal error: ": goroutines */
 	BLK_RUST_MSG,	/* "thread '...' panicked at": its message next */
 	BLK_RUST,	/* then notes and an indented backtrace */
+	BLK_PYWARN,	/* Python's warning: its source line may follow */
+	BLK_LAST,	/* the block's last line was the one before */
 };
 /*
  * Whether line begins with the literal lit; asked of every line, so the

@@ -309,6 +309,25 @@ Test(shape, records_in_a_traceback_take_its_level)
 }
 
 /*
+ * Python's warning and the source line it quotes under it are one
+ * warning; the line after is not, indented or not.
+ */
+Test(shape, a_warnings_source_line_takes_its_level)
+{
+	static const struct leveled lines[] = {
+		{ "/tmp/train.py:9: UserWarning: cuda not available", 30 },
+		{ "  warnings.warn(\"cuda not available\")", 30 },
+		{ "  indented after it", 0 },
+		{ "train.py:3: FutureWarning: renamed", 30 },
+		{ "step 1", 0 },
+		{ "WARNING: a logged warning", 30 },
+		{ "  indented after a logged warning", 0 },
+	};
+
+	expect_levels(lines, sizeof lines / sizeof lines[0]);
+}
+
+/*
  * What a runtime writes as it dies is CRITICAL, and so are the lines of
  * its kind after it: libstdc++'s terminate with what() and PyTorch's C++
  * frames, CPython's faulthandler, Go's and Rust's panics; a Python
