@@ -169,11 +169,12 @@ def _meshlog_apply_level(signum=None, frame=None):
             version, level, ranks = _meshlog_parse_level(f.read(4096))
     except (KeyError, OSError, ValueError):
         return
-    if version <= _meshlog_version:
+    # A level for other ranks is not taken: read again once this
+    # process tells its rank (_meshlog_tell_rank), it may be its.
+    if version <= _meshlog_version or (ranks is not None and
+                                       _meshlog_rank() not in ranks):
         return
     _meshlog_version = version
-    if ranks is not None and _meshlog_rank() not in ranks:
-        return
     logging = sys.modules.get("logging")
     if logging is not None and hasattr(logging, "getLogger"):
         logging.getLogger().setLevel(level)
@@ -182,6 +183,10 @@ def _meshlog_apply_level(signum=None, frame=None):
         sys.meta_path.insert(0, _MeshlogAfterImport("logging",
                                                     _meshlog_on_logging))
     _meshlog_pending = level
+
+
+# The level applier is installed: levels reach this process.
+_meshlog_levels = False
 
 
 def _meshlog_runtime():
@@ -195,6 +200,8 @@ def _meshlog_runtime():
         _signal.signal(_signal.SIGURG, _meshlog_apply_level)
     except (ImportError, ValueError, OSError, AttributeError):
         return
+    global _meshlog_levels
+    _meshlog_levels = True
     # A level set before this process started applies from the start.
     if os.path.exists(os.environ["MESHLOG_SOCKET"] + ".level"):
         _meshlog_apply_level()
@@ -204,7 +211,8 @@ def _meshlog_tell_rank(c10d):
     """Tell the collector the rank and world size of the process group
     just made, on a connection of its own to a collector of our user or
     root, and wait (1 s at most) for its answer. Level changes for that
-    rank apply here from then on. Never raises."""
+    rank apply here from then on, and one made before, now. Never
+    raises."""
     global _meshlog_told_rank
     try:
         rank, world = c10d.get_rank(), c10d.get_world_size()
@@ -225,6 +233,8 @@ def _meshlog_tell_rank(c10d):
                 s.recv(64)
         finally:
             s.close()
+        if _meshlog_levels:
+            _meshlog_apply_level()
     except Exception:
         pass
 

@@ -325,9 +325,26 @@ class ControlPlane(MeshTest):
         rc, _, err = self.ctl("set-level", "WARNING", "--ranks", "0")
         self.assertEqual(rc, 0, err)
         self.assertEqual(w.wait(timeout=60), 0)
+        first = w.pid
+        # A level set for its rank before it told it applies once told.
+        rc, _, err = self.ctl("set-level", "ERROR", "--ranks", "0")
+        self.assertEqual(rc, 0, err)
+        code = code.replace("logging.info(", "logging.warning(")
+        code = code.replace("logging.basicConfig(", "#")
+        code = code.replace("dist.init_process_group(",
+                            "logging.basicConfig(level=logging.INFO, "
+                            "format='%(levelname)s %(message)s')\n"
+                            "dist.init_process_group(")
+        w = subprocess.Popen([torch_py, "-c", code, go + "2"],
+                             stderr=subprocess.DEVNULL,
+                             env=self.shim_env(OMP_NUM_THREADS="1"))
+        self.children.append(w)
+        self.assertEqual(w.wait(timeout=120), 0)
         self.assertEqual(self.stop(), 0)
-        infos = [t for t in self.texts() if t.startswith("INFO")]
+        infos = [t for t in self.texts(pid=first) if t.startswith("INFO")]
         self.assertLess(len(infos), 60, "INFO went on after the change")
+        self.assertEqual([t for t in self.texts(pid=w.pid)
+                          if t.startswith("WARNING")], [])
 
     def test_syslog_level_change(self):
         self.serve(args=["-q"])
