@@ -158,30 +158,29 @@ severity_py_warning(const char *s, size_t n, size_t w)
 }
 
 /*
+ * Whether a line is a Python warning by the first "Warning:" found from
+ * byte from on, within its first 512 bytes.
+ */
+static int
+severity_py_warning_in(const char *s, size_t n, size_t from)
+{
+	const char	*p;
+	size_t		 lim = n < 512 ? n : 512;
+
+	return (lim > from && (p = memmem(s + from, lim - from, "Warning:",
+	    8)) != NULL && severity_py_warning(s, n, (size_t)(p - s)));
+}
+
+/*
  * A warning whose category is past the scan: a module's absolute path
  * is often longer (a venv's site-packages), and only such a line, one
- * starting with '/', is searched further, up to 512 bytes.
+ * starting with '/', is searched further.
  */
 static int
 severity_py_warning_far(const char *s, size_t n, size_t end)
 {
-	const char	*p;
-	size_t		 from = end - 8, lim = n < 512 ? n : 512;
-
-	if (s[0] != '/' || n <= end || lim <= from ||
-	    (p = memmem(s + from, lim - from, "Warning:", 8)) == NULL)
-		return (0);
-	return (severity_py_warning(s, n, (size_t)(p - s)));
-}
-
-/* Whether a line is a Python warning, wherever its category is. */
-static int
-severity_py_warning_in(const char *s, size_t n)
-{
-	const char	*p;
-
-	p = memmem(s, n < 512 ? n : 512, "Warning:", 8);
-	return (p != NULL && severity_py_warning(s, n, (size_t)(p - s)));
+	return (s[0] == '/' && n > end && severity_py_warning_in(s, n,
+	    end - 8));
 }
 
 /*
@@ -490,7 +489,7 @@ severity_in_block(enum block_state *st, int *level, const char *line,
 	if (severity > 0 && (*st = block_start(line, len)) != BLK_NONE)
 		*level = severity;
 	/* A Python warning and the source line it quotes, indented. */
-	else if (severity == 30 && severity_py_warning_in(line, len)) {
+	else if (severity == 30 && severity_py_warning_in(line, len, 0)) {
 		*st = BLK_PYWARN;
 		*level = severity;
 	}
