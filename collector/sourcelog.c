@@ -302,10 +302,9 @@ void
 source_rank(long pid, json_t *msg)
 {
 	struct source	*found = source_newest_open(pid);
-	struct timespec	 now;
-	char		 ts[TS_LEN];
+	char		 buf[2048];	/* a host of 255 bytes, escaped */
+	struct jw	 w;
 	long		 rank, world;
-	json_t		*o;
 
 	/* A rank from the environment stays: it is the launcher's word. */
 	if (found == NULL || found->rank >= 0 ||
@@ -316,14 +315,12 @@ source_rank(long pid, json_t *msg)
 	/* A forked child that never wrote opens with its rank. */
 	if (!found->announced)
 		return;
-	clock_gettime(CLOCK_REALTIME, &now);
-	record_ts(ts, &now);
-	o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:I}", "ts", ts,
-	    "host", found->host, "pid", (json_int_t)pid, "rank",
-	    (json_int_t)rank, "source", (json_int_t)found->id, "event",
-	    "rank", "world_size", (json_int_t)world);
-	source_log(o);
-	json_decref(o);
+	jw_init(&w, buf, sizeof buf);
+	source_event_head(&w, found, "rank");
+	jw_lit(&w, ",\"world_size\":");
+	jw_int(&w, world);
+	jw_lit(&w, "}");
+	source_log_text(&w);
 }
 
 void
