@@ -46,17 +46,18 @@ def _meshlog_restore_path():
     return here
 
 
-def _meshlog_owner_bits():
-    """MESHLOG_OWNER's bits when this process is the owner, else 0."""
+def _meshlog_owner():
+    """MESHLOG_OWNER's bits when this process is the owner, the process
+    that registered (0 if they do not parse), else None."""
     pid, _, rest = os.environ.get("MESHLOG_OWNER", "").partition(":")
+    if pid != str(os.getpid()):
+        return None
     bits = rest.partition(":")[0]
-    if pid != str(os.getpid()) or not bits.isdigit():
-        return 0
-    return int(bits)
+    return int(bits) if bits.isdigit() else 0
 
 
-def _meshlog_line_buffer():
-    if not _meshlog_owner_bits() & 16:
+def _meshlog_line_buffer(bits):
+    if not bits & 16:
         return
     try:
         marker = os.environ.get("MESHLOG_STREAM", "").split(",")[0]
@@ -189,9 +190,9 @@ def _meshlog_apply_level(signum=None, frame=None):
 _meshlog_levels = False
 
 
-def _meshlog_runtime():
+def _meshlog_runtime(bits):
     # Bit 32: the preload library told the collector to signal us.
-    if not _meshlog_owner_bits() & 32 or "MESHLOG_SOCKET" not in os.environ:
+    if not bits & 32 or "MESHLOG_SOCKET" not in os.environ:
         return
     try:
         import _signal
@@ -265,14 +266,13 @@ def _meshlog_on_c10d(c10d):
 _meshlog_socket = None
 
 
-def _meshlog_rank_teller():
+def _meshlog_rank_teller(owner):
     """A registered process that no launcher gave a rank (the workers of
     torch.multiprocessing.spawn, which pass it as an argument) learns its
     rank when it joins a process group: the collector is told then."""
     global _meshlog_socket
-    owner = os.environ.get("MESHLOG_OWNER", "").partition(":")[0]
     _meshlog_socket = os.environ.get("MESHLOG_SOCKET")
-    if (owner != str(os.getpid()) or not _meshlog_socket or
+    if (owner is None or not _meshlog_socket or
             os.environ.get("MESHLOG_RUNTIME") == "0" or
             _meshlog_rank() is not None):
         return
@@ -295,7 +295,8 @@ def _meshlog_chain(here):
         sys.path[:] = saved
 
 
-_meshlog_line_buffer()
-_meshlog_runtime()
-_meshlog_rank_teller()
+_meshlog_bits = _meshlog_owner()
+_meshlog_line_buffer(_meshlog_bits or 0)
+_meshlog_runtime(_meshlog_bits or 0)
+_meshlog_rank_teller(_meshlog_bits)
 _meshlog_chain(_meshlog_restore_path())
