@@ -27,6 +27,7 @@ struct split_src {
 	int		 plain;		/* -1 undecided */
 	int		 fd[2];		/* -1: not open */
 	int		 made[2];	/* the file was begun (truncated) */
+	int		 pidname;	/* begun before it had a rank */
 	int		 opened;	/* its source_open was seen */
 	struct split_src *next;
 };
@@ -144,6 +145,8 @@ split_file(struct logsplit *ls, struct split_src *s, json_t *o, int which)
 	outname_host(host != NULL ? host : "", hdir, sizeof hdir);
 	if (s->plain < 0)
 		s->plain = rank >= 0 && split_claim(ls, hdir, rank);
+	if (rank < 0)
+		s->pidname = 1;
 	outname_file(rank, (long)json_integer_value(json_object_get(o, "pid")),
 	    s->plain, which ? "stderr" : "stdout", name, sizeof name);
 	if (mkdirat(ls->dirfd, hdir, 0700) == -1 && errno != EEXIST)
@@ -208,6 +211,43 @@ split_forget(struct logsplit *ls)
 	}
 }
 
+/*
+ * s told its rank (a "rank" event: it learned it after it started): the
+ * files begun under its pid take the rank's name, as the collector's
+ * --output-dir renames them.
+ */
+static void
+split_rank(struct logsplit *ls, struct split_src *s, json_t *o)
+{
+	const char	*host = json_string_value(json_object_get(o, "host"));
+	json_t		*r = json_object_get(o, "rank");
+	long		 pid = (long)json_integer_value(json_object_get(o,
+			    "pid"));
+	char		 hdir[256], name[128], from[512], to[512];
+	int		 k;
+
+	if (!json_is_integer(r) || (s->plain >= 0 && !s->pidname))
+		return;
+	outname_host(host != NULL ? host : "", hdir, sizeof hdir);
+	s->plain = split_claim(ls, hdir, (long)json_integer_value(r));
+	for (k = 0; k < 2 && s->pidname; k++) {
+		if (!s->made[k])
+			continue;
+		outname_file(-1, pid, 0, k ? "stderr" : "stdout", name,
+		    sizeof name);
+		snprintf(from, sizeof from, "%s/%s", hdir, name);
+		outname_file((long)json_integer_value(r), pid, s->plain,
+		    k ? "stderr" : "stdout", name, sizeof name);
+		snprintf(to, sizeof to, "%s/%s", hdir, name);
+		if (renameat(ls->dirfd, from, ls->dirfd, to) == -1) {
+			fprintf(stderr, "meshlogctl logs: %s/%s: %s\n",
+			    ls->path, to, strerror(errno));
+			ls->failed = 1;
+		}
+	}
+	s->pidname = 0;
+}
+
 /* Streams named in a source_open's list v: bit 0 stdout, bit 1 stderr. */
 static int
 split_streams(json_t *v)
@@ -232,6 +272,8 @@ logsplit_record(struct logsplit *ls, json_t *o)
 	int			 which, fd;
 
 	if ((ev = json_string_value(json_object_get(o, "event"))) != NULL) {
+		if (strcmp(ev, "rank") == 0)
+			split_rank(ls, s, o);
 		if (strcmp(ev, "source_open") != 0)
 			return;
 		/*

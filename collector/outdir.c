@@ -35,6 +35,7 @@
 
 struct outfile {
 	int	fd;		/* -1: could not be opened or written */
+	char	name[128];	/* in its host's directory */
 };
 
 /* A host's directory and the ranks whose plain name is taken there. */
@@ -188,7 +189,6 @@ static struct outfile *
 outdir_file(struct stream *s)
 {
 	struct source	*src = s->src;
-	char		 name[128];
 	int		 dfd;
 
 	if (s->out != NULL)
@@ -198,15 +198,49 @@ outdir_file(struct stream *s)
 	if ((dfd = outdir_host(src->host != NULL ? src->host : "")) == -1)
 		return (NULL);
 	outname_file(src->rank, src->pid, outdir_claim(src),
-	    s->which ? "stderr" : "stdout", name, sizeof name);
-	s->out->fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC |
+	    s->which ? "stderr" : "stdout", s->out->name, sizeof s->out->name);
+	s->out->fd = openat(dfd, s->out->name, O_WRONLY | O_CREAT | O_TRUNC |
 	    O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (s->out->fd == -1) {
 		log_warn("--output-dir: cannot open %s: %s (its lines are in "
-		    "the JSON log)", name, strerror(errno));
+		    "the JSON log)", s->out->name, strerror(errno));
 		return (NULL);
 	}
 	return (s->out);
+}
+
+/*
+ * src has just told its rank (the workers of torch.multiprocessing.spawn
+ * learn theirs when they join the process group): files it began under
+ * its pid take the name they would have had, had the rank been known at
+ * their first byte, and keep what they hold. A file of that name from an
+ * earlier run is replaced, as opening it would have truncated it.
+ */
+void
+outdir_rank(struct source *src)
+{
+	struct outfile	*f;
+	char		 name[128];
+	int		 i, dfd;
+
+	if (outdir_fd == -1 || src->outplain == 1)
+		return;
+	src->outplain = -1;		/* claimed anew, as the rank's */
+	for (i = 0; i < 2; i++) {
+		if (src->st[i] == NULL || (f = src->st[i]->out) == NULL ||
+		    f->fd == -1 ||
+		    (dfd = outdir_host(src->host != NULL ? src->host : "")) ==
+		    -1)
+			continue;
+		outname_file(src->rank, src->pid, outdir_claim(src),
+		    src->st[i]->which ? "stderr" : "stdout", name, sizeof name);
+		if (renameat(dfd, f->name, dfd, name) == -1) {
+			log_warn("--output-dir: cannot rename %s to %s: %s",
+			    f->name, name, strerror(errno));
+			continue;
+		}
+		memcpy(f->name, name, sizeof f->name);
+	}
 }
 
 /* Write all of p[0..n) to f; on error the file is given up, said once. */

@@ -433,6 +433,7 @@ source_rank_set(struct source *src, long rank, long world)
 		if (src->st[i] != NULL)
 			stream_prefix(src->st[i], src);
 	}
+	outdir_rank(src);
 }
 
 /*

@@ -283,6 +283,8 @@ void	 outdir_bytes(struct stream *, const char *, size_t);
 void	 outdir_record(struct stream *, const char *, size_t, int);
 /* The stream is freed: its file is closed. */
 void	 outdir_close(struct stream *);
+/* The source told its rank: its files take the rank's name. */
+void	 outdir_rank(struct source *);
 
 /* handover.c */
 

@@ -181,6 +181,51 @@ class OutputDir(MeshTest):
         for k in want:
             self.assertEqual(split.get(k), want[k], k)
 
+    def test_a_rank_told_late_names_the_files_it_began(self):
+        # The workers of torch.multiprocessing.spawn have no rank in
+        # their environment and tell it when they join the process group
+        # (meshlog's Python hook sends this message): what they wrote
+        # before is in their rank's file, not in a pid-P file beside it.
+        # A rank already taken gives rank-N.pid-P, as for any second
+        # process of a rank.
+        code = ("import os, socket, sys\n"
+                "i = int(sys.argv[1]); r = 2 - i\n"
+                "print('worker %d before' % i, flush=True)\n"
+                "sys.stderr.write('worker %d warming\\n' % i)\n"
+                "sys.stderr.flush()\n"
+                "s = socket.socket(socket.AF_UNIX)\n"
+                "s.connect(os.environ['MESHLOG_SOCKET'])\n"
+                "s.sendall(b'{\"type\":\"rank\",\"rank\":%d,'\n"
+                "          b'\"world_size\":3}\\n' % r)\n"
+                "s.recv(64); s.close()\n"
+                "print('rank %d after' % r, flush=True)\n"
+                "sys.stderr.write('rank %d err\\n' % r)\n")
+        d = os.path.join(self.tmp, "out")
+        script = ("RANK=0 %s -c 'print(\"env rank 0\")'; "
+                  "for i in 0 1 2; do %s -c \"$0\" $i & done; wait"
+                  % (PYTHON, PYTHON))
+        p = self.launch(["bash", "-c", script, code],
+                        args=("-q", "--output-dir", d))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        got = files_under(d)
+        told = {r["rank"]: r["pid"] for r in self.records
+                if r.get("event") == "rank"}
+        self.assertEqual(sorted(told), [0, 1, 2])
+        want = {os.path.join(HOST, "rank-0.stdout.log"): b"env rank 0\n"}
+        for r in (0, 1, 2):
+            name = "rank-%d" % r if r else "rank-0.pid-%d" % told[0]
+            want[os.path.join(HOST, name + ".stdout.log")] = (
+                b"worker %d before\nrank %d after\n" % (2 - r, r))
+            want[os.path.join(HOST, name + ".stderr.log")] = (
+                b"worker %d warming\nrank %d err\n" % (2 - r, r))
+        self.assertEqual(got, want)
+        # The same files from the log.
+        s = os.path.join(self.tmp, "split")
+        q = subprocess.run([MESHLOGCTL, "logs", "--split", s, self.json],
+                           capture_output=True, env=clean_env())
+        self.assertEqual(q.returncode, 0, q.stderr)
+        self.assertEqual(files_under(s), got)
+
     def test_a_log_of_two_runs_splits_as_two(self):
         # -j appends, and the next collector's source ids start anew:
         # the split mixed the runs' processes (the second's lines in the
