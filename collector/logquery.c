@@ -31,8 +31,15 @@ logq_init(struct logq *q)
 void
 logq_free(struct logq *q)
 {
+	size_t	i;
+
 	free(q->ranks);
 	q->ranks = NULL;
+	for (i = 0; i < q->nlate; i++)
+		free(q->late[i].host);
+	free(q->late);
+	q->late = NULL;
+	q->nlate = 0;
 	if (q->have_re)
 		regfree(&q->re);
 	q->have_re = 0;
@@ -65,10 +72,87 @@ logq_ready(struct logq *q)
 	} else if (q->nranks == 1) {
 		snprintf(buf, sizeof buf, "\"rank\":%ld,", q->ranks[0]);
 		logq_needle(q, buf);
+		if (q->nlate > 0)	/* its lines before it told it */
+			logq_needle(q, "\"rank\":null,");
 	} else if (q->source >= 0) {
 		snprintf(buf, sizeof buf, "\"source\":%ld,", q->source);
 		logq_needle(q, buf);
 	}
+}
+
+static int
+late_cmp(const void *a, const void *b)
+{
+	const struct logq_late	*x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return (x->pid < y->pid ? -1 : 1);
+	if (x->source != y->source)
+		return (x->source < y->source ? -1 : 1);
+	return (strcmp(x->host, y->host));
+}
+
+void
+logq_learn_ranks(struct logq *q, const char *buf, size_t len)
+{
+	static const char	 ev[] = ",\"event\":\"rank\"";
+	const char		*p = buf, *end = buf + len, *hit, *start, *nl;
+	const char		*host;
+	struct logq_late	*l;
+	json_t			*o, *r;
+	size_t			 had = q->nlate;
+
+	while ((hit = memmem(p, (size_t)(end - p), ev, sizeof ev - 1)) !=
+	    NULL && (nl = memchr(hit, '\n', (size_t)(end - hit))) != NULL) {
+		for (start = hit; start > buf && start[-1] != '\n'; start--)
+			;
+		p = nl + 1;
+		if ((o = json_loadb(start, (size_t)(nl - start), 0, NULL)) ==
+		    NULL)
+			continue;
+		r = json_object_get(o, "rank");
+		host = json_string_value(json_object_get(o, "host"));
+		if (json_is_integer(r) && host != NULL && q->ranks != NULL &&
+		    rankset_has(q->ranks, q->nranks, (long)json_integer_value(
+		    r)) && strcmp(
+		    json_string_value(json_object_get(o, "event")), "rank") ==
+		    0) {
+			if ((q->late = realloc(q->late, (q->nlate + 1) *
+			    sizeof *q->late)) == NULL ||
+			    (host = strdup(host)) == NULL) {
+				perror("meshlogctl logs");
+				exit(1);
+			}
+			l = &q->late[q->nlate++];
+			l->host = (char *)host;
+			l->pid = (long)json_integer_value(json_object_get(o,
+			    "pid"));
+			l->source = json_integer_value(json_object_get(o,
+			    "source"));
+			l->rank = (long)json_integer_value(r);
+		}
+		json_decref(o);
+	}
+	if (q->nlate > had)
+		qsort(q->late, q->nlate, sizeof *q->late, late_cmp);
+}
+
+/* The rank of record o: its own, or the one its process told later; -1. */
+static long
+record_rank(const struct logq *q, json_t *o)
+{
+	struct logq_late	 key, *l;
+	json_t			*r = json_object_get(o, "rank");
+
+	if (json_is_integer(r))
+		return ((long)json_integer_value(r));
+	if (q->nlate == 0 || (key.host = (char *)json_string_value(
+	    json_object_get(o, "host"))) == NULL)
+		return (-1);
+	key.pid = (long)json_integer_value(json_object_get(o, "pid"));
+	key.source = json_integer_value(json_object_get(o, "source"));
+	l = bsearch(&key, q->late, q->nlate, sizeof *q->late, late_cmp);
+	return (l != NULL ? l->rank : -1);
 }
 
 int
@@ -407,10 +491,12 @@ logq_maybe(const struct logq *q, const char *rec, size_t n)
 			return (0);
 	}
 	if (q->ranks != NULL) {
-		if ((p = FIELD(rec, n, "\"rank\":")) == NULL || *p == 'n')
+		/* A rankless record may be a late rank's: logq_match says. */
+		if ((p = FIELD(rec, n, "\"rank\":")) == NULL ||
+		    (*p == 'n' && q->nlate == 0))
 			return (0);
-		r = strtol(p, NULL, 10);
-		if (!rankset_has(q->ranks, q->nranks, r))
+		r = *p == 'n' ? -1 : strtol(p, NULL, 10);
+		if (r >= 0 && !rankset_has(q->ranks, q->nranks, r))
 			return (0);
 	}
 	if (q->since != INT64_MIN || q->until != INT64_MAX) {
@@ -455,9 +541,8 @@ logq_match(const struct logq *q, json_t *o)
 	line = logq_line(o, &len);
 	if (line == NULL && (!is_event || !q->events))
 		return (0);
-	if (q->ranks != NULL && (!json_is_integer(v = json_object_get(o,
-	    "rank")) || !rankset_has(q->ranks, q->nranks,
-	    (long)json_integer_value(v))))
+	if (q->ranks != NULL && !rankset_has(q->ranks, q->nranks,
+	    record_rank(q, o)))
 		return (0);
 	if (q->host != NULL && ((s = json_string_value(json_object_get(o,
 	    "host"))) == NULL || strcmp(s, q->host) != 0))

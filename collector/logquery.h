@@ -14,6 +14,18 @@
 
 #define LOGQ_NEEDLES	3
 
+/*
+ * A process that told its rank after it started (a "rank" event, as the
+ * workers of torch.multiprocessing.spawn do): its records before that
+ * have "rank":null and are its rank's too.
+ */
+struct logq_late {
+	char		*host;
+	long		 pid;
+	long long	 source;
+	long		 rank;
+};
+
 /* What a record must be to be shown. */
 struct logq {
 	long		*ranks;		/* sorted, or NULL for any */
@@ -39,6 +51,8 @@ struct logq {
 	int		 nneedles;
 	/* -p alone settles most lines by their last bytes: "level":"X"} */
 	int		 by_tail;
+	struct logq_late *late;		/* sorted (logq_learn_ranks) */
+	size_t		  nlate;
 };
 
 /* A query that takes every line record. */
@@ -47,6 +61,12 @@ void	logq_init(struct logq *);
 void	logq_free(struct logq *);
 /* Done with the options: work out the needles. */
 void	logq_ready(struct logq *);
+/*
+ * Learn the late ranks told in buf[0..len) (records, a torn end left
+ * out): each answers -r for that process's records before it. Call
+ * logq_ready again after.
+ */
+void	logq_learn_ranks(struct logq *, const char *buf, size_t len);
 
 /*
  * A time as people write it into ns since the epoch, now being now:

@@ -922,6 +922,14 @@ logs_main(int argc, char **argv, char *(*default_log)(void))
 	}
 	if (rc == 0 && (l.run_set || l.list_runs))
 		rc = logs_runs(&l, m, nfiles, lo, hi);	/* -1: listed */
+	/* Processes that told their rank after they started: their lines
+	 * before it are their rank's too. */
+	for (i = 0; rc == 0 && l.q.ranks != NULL && i < nfiles; i++)
+		logq_learn_ranks(&l.q, m[i].p + lo[i], hi[i] - lo[i]);
+	if (l.q.nlate > 0) {
+		l.parse = 1;
+		logq_ready(&l.q);
+	}
 	if (rc == 0 && l.lines >= 0) {
 		/* The newest first, until there are enough. */
 		for (i = nfiles; i-- > 0;) {

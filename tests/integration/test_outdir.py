@@ -225,6 +225,26 @@ class OutputDir(MeshTest):
                            capture_output=True, env=clean_env())
         self.assertEqual(q.returncode, 0, q.stderr)
         self.assertEqual(files_under(s), got)
+        # A rank asked for has all of its lines, those before it told
+        # its rank among them; the -n tail and a split of it too.
+        q = subprocess.run([MESHLOGCTL, "logs", "-o", "cat", "-r", "1",
+                            self.json], capture_output=True,
+                           env=clean_env())
+        self.assertEqual(q.returncode, 0, q.stderr)
+        self.assertEqual(sorted(q.stdout.splitlines()), sorted([
+            b"worker 1 before", b"worker 1 warming", b"rank 1 after",
+            b"rank 1 err"]))
+        q = subprocess.run([MESHLOGCTL, "logs", "-o", "cat", "-r", "2,7",
+                            "-n", "4", "--stream", "stdout", self.json],
+                           capture_output=True, env=clean_env())
+        self.assertEqual(q.stdout.splitlines(), [b"worker 0 before",
+                                                 b"rank 2 after"])
+        s2 = os.path.join(self.tmp, "split2")
+        q = subprocess.run([MESHLOGCTL, "logs", "--split", s2, "-r", "1",
+                            self.json], capture_output=True, env=clean_env())
+        self.assertEqual(q.returncode, 0, q.stderr)
+        self.assertEqual(files_under(s2), {
+            k: v for k, v in want.items() if "rank-1." in k})
 
     def test_a_log_of_two_runs_splits_as_two(self):
         # -j appends, and the next collector's source ids start anew:

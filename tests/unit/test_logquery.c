@@ -191,3 +191,64 @@ Test(logquery, record_times)
 	cr_assert_eq(logq_time(recs[3], strlen(recs[3])),
 	    1796032803000000000LL);
 }
+
+/* Whether rec answers q, on its bytes and on its parse. */
+static int
+answers(const struct logq *q, const char *rec)
+{
+	json_t	*o = json_loads(rec, 0, NULL);
+	int	 yes;
+
+	cr_assert_not_null(o, "%s", rec);
+	yes = logq_maybe(q, rec, strlen(rec)) && logq_match(q, o);
+	json_decref(o);
+	return (yes);
+}
+
+Test(logquery, a_rank_told_late_takes_its_earlier_records)
+{
+	static const char	log[] =
+	    "{\"ts\":\"2026-11-30T10:00:01.000000Z\",\"host\":\"a\","
+	    "\"pid\":9,\"rank\":2,\"source\":4,\"event\":\"rank\","
+	    "\"world_size\":3}\n"
+	    "{\"ts\":\"2026-11-30T10:00:01.000000Z\",\"host\":\"a\","
+	    "\"pid\":8,\"rank\":0,\"source\":3,\"event\":\"rank\","
+	    "\"world_size\":3}\n"
+	    "{\"ts\":\"2026-11-30T10:00:02.000000Z\",\"host\":\"a\","
+	    "\"pid\":7,\"rank\":1,\"source\":2,\"event\":\"rank\",";
+	static const char	before[] =
+	    "{\"ts\":\"2026-11-30T10:00:00.000000Z\",\"ts_ns\":"
+	    "1796032800000000000,\"host\":\"a\",\"pid\":9,\"rank\":null,"
+	    "\"source\":4,\"stream\":\"stdout\",\"seq\":0,\"line\":\"x\"}";
+	static const char	other_host[] =
+	    "{\"ts\":\"2026-11-30T10:00:00.000000Z\",\"ts_ns\":"
+	    "1796032800000000000,\"host\":\"b\",\"pid\":9,\"rank\":null,"
+	    "\"source\":4,\"stream\":\"stdout\",\"seq\":0,\"line\":\"x\"}";
+	static const char	torn[] =
+	    "{\"ts\":\"2026-11-30T10:00:00.000000Z\",\"ts_ns\":"
+	    "1796032800000000000,\"host\":\"a\",\"pid\":7,\"rank\":null,"
+	    "\"source\":2,\"stream\":\"stdout\",\"seq\":0,\"line\":\"x\"}";
+	struct logq		q;
+
+	logq_init(&q);
+	cr_assert_eq(rankset_parse("1-2", &q.ranks, &q.nranks), 0);
+	logq_ready(&q);
+	cr_assert_eq(answers(&q, before), 0);
+	logq_learn_ranks(&q, log, strlen(log));
+	logq_ready(&q);
+	/* Rank 0 was not asked for; the torn last record is none yet. */
+	cr_assert_eq(q.nlate, 1);
+	cr_assert_eq(answers(&q, before), 1);
+	cr_assert_eq(answers(&q, other_host), 0);
+	cr_assert_eq(answers(&q, torn), 0);
+	logq_free(&q);
+	/* One rank looks for its needle, and for rankless records now. */
+	logq_init(&q);
+	cr_assert_eq(rankset_parse("2", &q.ranks, &q.nranks), 0);
+	logq_learn_ranks(&q, log, strlen(log));
+	logq_ready(&q);
+	cr_assert_eq(q.nneedles, 2);
+	cr_assert_str_eq(q.needle[1], "\"rank\":null,");
+	cr_assert_eq(answers(&q, before), 1);
+	logq_free(&q);
+}
