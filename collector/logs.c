@@ -437,6 +437,25 @@ logs_scan(struct logs *l, const char *buf, size_t len, struct span **keep,
 }
 
 /*
+ * With -r: processes that told their rank after they started, in
+ * buf[0..len); their lines before it are their rank's too, so a rank
+ * event is learned before any line before it is looked at.
+ */
+static void
+logs_learn(struct logs *l, const char *buf, size_t len)
+{
+	size_t	had = l->q.nlate;
+
+	if (l->q.ranks == NULL)
+		return;
+	logq_learn_ranks(&l->q, buf, len);
+	if (l->q.nlate > had) {
+		l->parse = 1;
+		logq_ready(&l->q);
+	}
+}
+
+/*
  * The last l->lines answers of m, put before those already found (from
  * newer files): blocks from the end until there are enough.
  */
@@ -458,6 +477,7 @@ logs_tail(struct logs *l, struct mapped *m, size_t *end_out)
 			start = nl != NULL ? (size_t)(nl + 1 - m->p) : 0;
 		}
 		nblk = 0;
+		logs_learn(l, m->p + start, end - start);
 		(void)logs_scan(l, m->p + start, end - start, &blk, &nblk,
 		    &capblk);
 		want = (size_t)l->lines - l->nv;
@@ -922,14 +942,9 @@ logs_main(int argc, char **argv, char *(*default_log)(void))
 	}
 	if (rc == 0 && (l.run_set || l.list_runs))
 		rc = logs_runs(&l, m, nfiles, lo, hi);	/* -1: listed */
-	/* Processes that told their rank after they started: their lines
-	 * before it are their rank's too. */
-	for (i = 0; rc == 0 && l.q.ranks != NULL && i < nfiles; i++)
-		logq_learn_ranks(&l.q, m[i].p + lo[i], hi[i] - lo[i]);
-	if (l.q.nlate > 0) {
-		l.parse = 1;
-		logq_ready(&l.q);
-	}
+	/* A tail learns them block by block, as it reads. */
+	for (i = 0; rc == 0 && l.lines < 0 && i < nfiles; i++)
+		logs_learn(&l, m[i].p + lo[i], hi[i] - lo[i]);
 	if (rc == 0 && l.lines >= 0) {
 		/* The newest first, until there are enough. */
 		for (i = nfiles; i-- > 0;) {

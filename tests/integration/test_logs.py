@@ -259,6 +259,34 @@ class Logs(MeshTest):
                          "ERROR rank 3 NaN\n[1,3]<stderr>:ERROR rank 3 NaN\n"
                          "Traceback (most recent call last):\n")
 
+    def test_a_rank_told_late_answers_for_its_earlier_lines(self):
+        # A spawned worker tells its rank when it joins the process group
+        # (a "rank" event): its lines before carry rank null and are its
+        # rank's too, found as well by a tail that reads its blocks from
+        # the end (4 MiB each: the worker's early line is blocks and a
+        # segment before its event), and not another host's of the same
+        # pid and source.
+        filler = "".join(rec(10, i, "a", 100, 0, 1, "stdout", i,
+                             "filler %06d" % i + "." * 80)
+                         for i in range(60000))
+        with open(self.seg1, "w") as f:
+            f.write(rec(8, 0, "a", 300, None, 5, "stdout", 0, "worker early") +
+                    rec(8, 1, "b", 300, None, 5, "stdout", 0, "other host") +
+                    filler)
+        with open(self.seg2, "w") as f:
+            f.write(event(20, "a", 300, 2, 5, "rank", world_size=4) +
+                    rec(21, 0, "a", 300, 2, 5, "stdout", 1, "worker late") +
+                    rec(22, 0, "b", 300, None, 5, "stdout", 1, "b later"))
+        want = "worker early\nworker late\n"
+        self.assertGreater(os.path.getsize(self.seg1), 5 << 20)
+        self.assertEqual(self.logs("-o", "cat", "-r", "2"), want)
+        self.assertEqual(self.logs("-o", "cat", "-r", "2", "-n", "5"), want)
+        self.assertEqual(self.logs("-o", "cat", "-r", "1-3", "-n", "1"),
+                         "worker late\n")
+        # Without the event (its segment not read), it is no rank's.
+        self.assertEqual(self.logs("-o", "cat", "-r", "2",
+                                   files=[self.seg1]), "")
+
     def test_a_torn_last_line_is_not_a_record_yet(self):
         with open(self.seg2, "a") as f:
             f.write(rec(8, 0, "a", 100, 0, 1, "stdout", 2, "half")[:60])
