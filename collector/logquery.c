@@ -95,8 +95,9 @@ late_cmp(const void *a, const void *b)
 void
 logq_learn_ranks(struct logq *q, const char *buf, size_t len)
 {
-	/* A long needle is looked for fast: 0.08 s a 769 MB log, against
-	 * 0.28 s for ,"event":"rank" (the collector writes world_size next). */
+	/* memmem skips further on a long needle: logs -r costs 2.4% more
+	 * instructions on a log without one, 4.8% with ,"event":"rank"
+	 * alone (the collector writes world_size next). */
 	static const char	 ev[] = ",\"event\":\"rank\",\"world_size\":";
 	const char		*p = buf, *end = buf + len, *hit, *start, *nl;
 	const char		*host;
