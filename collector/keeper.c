@@ -483,70 +483,16 @@ keeper_wait(int sock, struct keeper_entry *ent, size_t *n)
 }
 
 /*
- * A write of the salvage failed (a full disk): cut the file back to its
- * last whole record, found in the buffer before what the file holds, so
- * that no torn record stays.
- */
-static void
-keeper_salvage_cut(const struct jsonlog_shared *h)
-{
-	struct stat	sb;
-	char		buf[4096];
-	off_t		at, from;
-	ssize_t		r, i;
-
-	if (fstat(keeper_logfd, &sb) != 0)
-		return;
-	at = sb.st_size - (off_t)h->base;	/* buffer bytes in the file */
-	if (at > (off_t)h->len)
-		at = (off_t)h->len;
-	while (at > 0) {
-		from = at > (off_t)sizeof buf ? at - (off_t)sizeof buf : 0;
-		r = pread(keeper_logbuf, buf, (size_t)(at - from),
-		    JSONLOG_SHARED_HEAD + from);
-		if (r != at - from)
-			return;
-		for (i = r; i > 0 && buf[i - 1] != '\n'; i--)
-			;
-		if (i > 0) {
-			at = from + i;
-			break;
-		}
-		at = from;
-	}
-	if (at >= 0)
-		(void)ftruncate(keeper_logfd, (off_t)h->base + at);
-}
-
-/*
  * The collector is gone: write the records its JSON log buffer committed
- * and the file does not have yet (struct jsonlog_shared says which).
+ * and the file does not have yet (keepmem.c).
  */
 static void
 keeper_salvage(void)
 {
-	struct jsonlog_shared	 h;
-	struct stat		 sb;
-	off_t			 at, end;
-
 	if (keeper_logfd == -1 || keeper_logbuf == -1)
 		return;
-	if (pread(keeper_logbuf, &h, sizeof h, 0) != (ssize_t)sizeof h ||
-	    fstat(keeper_logfd, &sb) != 0 || h.len > h.cap)
-		goto out;
-	keeper_loghead = h;
-	keeper_loghead_ok = 1;
-	/* Byte i of the buffer is byte base + i of the file. */
-	at = sb.st_size - (off_t)h.base;
-	end = (off_t)h.len;
-	if (at < 0 || at > end)
-		goto out;
-	if (keeper_copy_out(keeper_logbuf, JSONLOG_SHARED_HEAD + at,
-	    (uint64_t)(end - at), keeper_logfd) != 0)
-		keeper_salvage_cut(&h);
-out:
-	close(keeper_logfd);
-	close(keeper_logbuf);
+	keeper_loghead_ok = keeper_salvage_log(keeper_logfd, keeper_logbuf,
+	    &keeper_loghead);
 	keeper_logfd = keeper_logbuf = -1;
 }
 

@@ -190,6 +190,14 @@ int	keeper_write_all(int fd, const void *buf, size_t n);
  */
 int	keeper_copy_out(int memfd, off_t off, uint64_t n, int fd);
 /*
+ * In the keeper, the collector gone: write the records the JSON log's
+ * buffer (memfd logbuf, struct jsonlog_shared) committed and the file
+ * logfd lacks, or cut the file back to its last whole record when that
+ * fails; close both. 1 with *head as the collector left it, 0 unread.
+ */
+int	keeper_salvage_log(int logfd, int logbuf,
+	    struct jsonlog_shared *head);
+/*
  * A destination's queue lives in memfd from now on (destq.c): the keeper
  * writes what it holds to fd if the collector dies; until unqueued.
  */

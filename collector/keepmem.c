@@ -3,11 +3,13 @@
  * each stream's slot (the beginning of a line read but not finished) and
  * the read under way (struct keeper_reading), so that the keeper can end
  * what a collector killed at any point was doing. The keeper's side: the
- * means to write out what such memory holds, and the claims that say who
- * has a process offered to a restarted collector (keeper_claim).
+ * means to write out what such memory holds (the JSON log's buffer among
+ * it), and the claims that say who has a process offered to a restarted
+ * collector (keeper_claim).
  */
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -183,6 +185,69 @@ keeper_copy_out(int memfd, off_t off, uint64_t n, int fd)
 		n -= (uint64_t)r;
 	}
 	return (0);
+}
+
+/*
+ * A write of the salvage failed (a full disk): cut the file back to its
+ * last whole record, found in the buffer before what the file holds, so
+ * that no torn record stays.
+ */
+static void
+keeper_salvage_cut(int logfd, int logbuf, const struct jsonlog_shared *h)
+{
+	struct stat	sb;
+	char		buf[4096];
+	off_t		at, from;
+	ssize_t		r, i;
+
+	if (fstat(logfd, &sb) != 0)
+		return;
+	at = sb.st_size - (off_t)h->base;	/* buffer bytes in the file */
+	if (at > (off_t)h->len)
+		at = (off_t)h->len;
+	while (at > 0) {
+		from = at > (off_t)sizeof buf ? at - (off_t)sizeof buf : 0;
+		r = pread(logbuf, buf, (size_t)(at - from),
+		    JSONLOG_SHARED_HEAD + from);
+		if (r != at - from)
+			return;
+		for (i = r; i > 0 && buf[i - 1] != '\n'; i--)
+			;
+		if (i > 0) {
+			at = from + i;
+			break;
+		}
+		at = from;
+	}
+	if (at >= 0)
+		(void)ftruncate(logfd, (off_t)h->base + at);
+}
+
+int
+keeper_salvage_log(int logfd, int logbuf, struct jsonlog_shared *head)
+{
+	struct jsonlog_shared	 h;
+	struct stat		 sb;
+	off_t			 at, end;
+	int			 read_it = 0;
+
+	if (pread(logbuf, &h, sizeof h, 0) != (ssize_t)sizeof h ||
+	    fstat(logfd, &sb) != 0 || h.len > h.cap)
+		goto out;
+	*head = h;
+	read_it = 1;
+	/* Byte i of the buffer is byte base + i of the file. */
+	at = sb.st_size - (off_t)h.base;
+	end = (off_t)h.len;
+	if (at < 0 || at > end)
+		goto out;
+	if (keeper_copy_out(logbuf, JSONLOG_SHARED_HEAD + at,
+	    (uint64_t)(end - at), logfd) != 0)
+		keeper_salvage_cut(logfd, logbuf, &h);
+out:
+	close(logfd);
+	close(logbuf);
+	return (read_it);
 }
 
 /* Whether the claim in memfd fd says the collector kept its process. */
