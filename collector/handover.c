@@ -59,6 +59,11 @@ handover_identity(struct source *src, char *buf, size_t cap)
 	jw_str(&w, src->host, strlen(src->host));
 	source_argv_json(&w, src->argv);
 	jw_lit(&w, src->runtime ? ",\"runtime\":true" : ",\"runtime\":false");
+	/* A rank told after the start: the programs it starts are its. */
+	if (src->rank_late)
+		jw_lit(&w, ",\"rank_late\":true");
+	if (src->helper)
+		jw_lit(&w, ",\"helper\":true");
 	jw_lit(&w, ",\"streams\":[");
 	for (k = 0; k < 2; k++) {
 		if (k > 0)
@@ -74,6 +79,14 @@ handover_identity(struct source *src, char *buf, size_t cap)
 	}
 	jw_lit(&w, "]}");
 	return (w.overflow ? 0 : w.len);
+}
+
+void
+handover_renew(struct source *src)
+{
+	static char	id[MESHLOG_MSG_MAX / 2];
+
+	keeper_identity(src->id, id, handover_identity(src, id, sizeof id));
 }
 
 void
@@ -511,6 +524,8 @@ source_handover(json_t *o, int *fds, int nfds, char **cause)
 	src->announced = 1;
 	src->pidfd = slot[HANDOVER_PIDFD];
 	src->runtime = json_is_true(json_object_get(id, "runtime"));
+	src->rank_late = json_is_true(json_object_get(id, "rank_late"));
+	src->helper = json_is_true(json_object_get(id, "helper"));
 	source_label(src);
 	for (k = 0; k < 2; k++) {
 		if (slot[2 * k] == -1)

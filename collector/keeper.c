@@ -44,7 +44,7 @@
 
 enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3,
     KEEPER_LOG = 4, KEEPER_SLOTS = 5, KEEPER_QUEUE = 6, KEEPER_UNQUEUE = 7,
-    KEEPER_SIGNAL = 8, KEEPER_BYE = 9 };
+    KEEPER_SIGNAL = 8, KEEPER_BYE = 9, KEEPER_IDENTITY = 10 };
 
 /*
  * One message on the keeper socket. KEEPER_ADD: descriptors follow by mask
@@ -59,6 +59,8 @@ enum keeper_op { KEEPER_ADD = 1, KEEPER_CLOSE = 2, KEEPER_PATH = 3,
  * the memfd of its queue (destq.c), by id; KEEPER_UNQUEUE lets it go.
  * KEEPER_SIGNAL: let the signal in mask, one the keeper holds, go.
  * KEEPER_BYE: the collector ends as it meant to (not killed).
+ * KEEPER_IDENTITY: a source's identity, changed since KEEPER_ADD (a rank
+ * told, an exec), follows the header.
  */
 struct keeper_msg {
 	uint32_t	op;
@@ -734,6 +736,15 @@ keeper_main(int sock)
 			keeper_path = xstrndup(msg + sizeof m, plen);
 		} else if (m.op == KEEPER_BYE)
 			keeper_bye_seen = 1;
+		else if (m.op == KEEPER_IDENTITY && plen > 0) {
+			for (i = 0; i < n && ent[i].id != m.id; i++)
+				;
+			if (i < n) {
+				free(ent[i].identity);
+				ent[i].identity = xstrndup(msg + sizeof m,
+				    plen);
+			}
+		}
 	}
 	close(sock);
 	/* What the collector was still taking back is the old keeper's. */
@@ -858,6 +869,15 @@ keeper_add(uint64_t id, const int pipes[2], const int dests[2],
 		fds[nfds++] = claim;
 	}
 	keeper_send(&m, identity, identity != NULL ? len : 0, fds, nfds);
+}
+
+void
+keeper_identity(uint64_t id, const char *identity, size_t len)
+{
+	struct keeper_msg	m = { KEEPER_IDENTITY, 0, id, { -1, -1 } };
+
+	if (len > 0)
+		keeper_send(&m, identity, len, NULL, 0);
 }
 
 pid_t

@@ -24,6 +24,9 @@ void	keeper_start(const sigset_t *hold);
 void	keeper_add(uint64_t id, const int pipes[2], const int dests[2],
 	    const int slots[2], int pidfd, int claim, const char *identity,
 	    size_t len);
+/* The source's identity changed (a rank told, an exec): the keeper's
+ * copy too. len 0 sends nothing. */
+void	keeper_identity(uint64_t id, const char *identity, size_t len);
 /*
  * Who has a process a keeper offers to a restarted collector: a word in a
  * memfd sent with the offer, changed only by compare-and-swap. The new

@@ -114,6 +114,7 @@ source_set_runtime(long pid, int on)
 		source_runtime_on(found);
 	else
 		found->runtime = 0;	/* its pidfd watches for its death */
+	handover_renew(found);
 	return (0);
 }
 

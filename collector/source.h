@@ -295,6 +295,9 @@ void	 outdir_rank(struct source *);
  * over.
  */
 size_t	 handover_identity(struct source *, char *, size_t);
+/* src's identity changed (its rank told, an exec, its runtime): the
+ * keeper's copy too, so that a restarted collector takes the new one. */
+void	 handover_renew(struct source *);
 /*
  * Around cutting a read of s into records: its keeper slot is marked as
  * changing, then given the beginning of the line left unfinished.

@@ -312,6 +312,7 @@ source_rank(long pid, json_t *msg)
 		return;
 	source_rank_set(found, rank, world);
 	found->rank_late = 1;
+	handover_renew(found);
 	/* A forked child that never wrote opens with its rank. */
 	if (!found->announced)
 		return;
@@ -332,8 +333,10 @@ source_exec(long pid, json_t *argv, int truncated)
 	json_t		*o;
 
 	/* A forked child that never wrote is not in the log. */
-	if (found == NULL || !source_argv_set(found, argv) ||
-	    !found->announced)
+	if (found == NULL || !source_argv_set(found, argv))
+		return;
+	handover_renew(found);
+	if (!found->announced)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
 	record_ts(ts, &now);

@@ -223,6 +223,57 @@ class CollectorDeath(MeshTest):
                          sorted(h["source"] for h in ho))
         self.assertEqual({c["reason"] for c in closed}, {"eof"})
 
+    def test_a_restarted_collector_knows_what_a_process_told_since(self):
+        # A process that ran another program in its pid (sh's exec), and
+        # told its rank when it joined a process group (the workers of
+        # torch.multiprocessing.spawn): the keeper's copy of who it is was
+        # the one of its start, so a collector restarted meanwhile named
+        # it "sh" with no rank, and a program it started after was no
+        # rank's.
+        self.serve(["-q"])
+        first = self.json
+        go = os.path.join(self.tmp, "go")
+        code = ("import os, socket, subprocess, sys, time\n"
+                "print('before', flush=True)\n"
+                "s = socket.socket(socket.AF_UNIX)\n"
+                "s.connect(os.environ['MESHLOG_SOCKET'])\n"
+                "s.sendall(b'{\"type\":\"rank\",\"rank\":2,'\n"
+                "          b'\"world_size\":4}\\n')\n"
+                "s.recv(64); s.close()\n"
+                "print('told', flush=True)\n"
+                "while not os.path.exists(%r): time.sleep(0.01)\n"
+                "print('after', flush=True)\n"
+                "subprocess.run([sys.executable, '-c', 'print(\"child\")'])\n"
+                % go)
+        out = os.path.join(self.tmp, "out")
+        with open(out, "wb") as f:
+            w = subprocess.Popen(["sh", "-c", 'exec "$0" -c "$1"', PYTHON,
+                                  code], stdout=f, env=self.shim_env())
+        self.children.append(w)
+        self.wait_for(lambda: b'"line":"told"' in self.log_bytes(),
+                      what="the rank told in the first log")
+        self.collector.kill()
+        self.collector.wait()
+        self.serve_again()
+        self.wait_for(lambda: b'"event":"handover"' in self.log_bytes(),
+                      what="the process taken back")
+        open(go, "w").close()
+        self.assertEqual(w.wait(timeout=30), 0)
+        self.wait_for(lambda: b'"line":"child"' in self.log_bytes(),
+                      what="the child's line in the second log")
+        self.stop()
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b"before\ntold\nafter\nchild\n")
+        told = [r for r in read_records(first) if r.get("line") == "told"]
+        self.assertEqual([r["rank"] for r in told], [2])
+        back = [r for r in events(self.records, "source_open")
+                if r.get("from_keeper")]
+        self.assertEqual(len(back), 1, back)
+        self.assertEqual((back[0]["rank"], back[0]["world_size"]), (2, 4))
+        self.assertEqual(back[0]["argv"][:2], [PYTHON, "-c"])
+        self.assertEqual({r["line"]: r["rank"] for r in self.records
+                          if "line" in r}, {"after": 2, "child": 2})
+
     def status_sources(self):
         """The sources the collector's status lists."""
         s = self.connect()
@@ -258,6 +309,8 @@ class CollectorDeath(MeshTest):
         self.collector.kill()
         self.collector.wait()
         self.serve_again()
+        self.wait_for(lambda: b'"event":"handover"' in self.log_bytes(),
+                      what="the process taken back")
         open(go, "w").close()
         self.assertEqual(w.wait(timeout=30), 0)
         self.wait_for(lambda: b'"line":"after"' in self.log_bytes(),
