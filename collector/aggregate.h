@@ -181,6 +181,26 @@ agg_member_diffs(struct agg_member *m, const struct agg_group *g,
 /* Whether every process of rank has ended (one had begun). */
 int	agg_rank_ended(long rank);
 
+/* What a member said at a word of a line (aggtext.c). */
+struct agg_val {
+	const char	*p;
+	size_t		 len;
+	int		 kind;	/* at_number's: 0 a word, 1 an integer, 2 */
+	double		 num;	/* its value when a number */
+	long long	 ll;	/* its value when an integer */
+};
+
+/* aggsort.c: a word's values sorted */
+/*
+ * Whether integer text s (n bytes, value l) is written as %lld writes l,
+ * and l is exact in a double: for such values equal numbers are equal
+ * texts.
+ */
+int	aggsort_plain_int(const char *s, size_t n, long long l);
+/* Sort v[0..n), plain integers all, by value, each kept once; how many
+ * are distinct. */
+size_t	aggsort_ints(struct agg_val *v, size_t n);
+
 /* aggtext.c */
 /*
  * Print g through line (one member) or group (several): a line group

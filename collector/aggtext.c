@@ -31,13 +31,6 @@
 /* Ranks missing from a group that are named. */
 #define AT_MISSING	1048576
 
-struct at_val {
-	const char	*p;
-	size_t		 len;
-	int		 kind;	/* at_number's: 0 a word, 1 an integer, 2 */
-	double		 num;	/* its value when a number */
-	long long	 ll;	/* its value when an integer */
-};
 
 struct at_buf {
 	char	*p;
@@ -53,7 +46,7 @@ static unsigned char	*done;
 static size_t		 capidx;
 static const struct agg_tok **rows;	/* a line's members' tokens */
 static size_t		*rlo, *rhi;	/* where each may differ from r */
-static struct at_val	*vals;		/* what members said at a word */
+static struct agg_val	*vals;		/* what members said at a word */
 static const char	**txt;		/* a line's members' texts */
 static int		 at_cut_each;	/* tests: cut every member anew */
 
@@ -192,7 +185,7 @@ at_number(const char *s, size_t n, long long *l, double *d)
 static int
 at_value_cmp(const void *x, const void *y)
 {
-	const struct at_val	*a = x, *b = y;
+	const struct agg_val	*a = x, *b = y;
 	int			 c;
 
 	if (a->kind != 0 && b->kind != 0 && a->num != b->num)
@@ -200,115 +193,6 @@ at_value_cmp(const void *x, const void *y)
 	if ((c = memcmp(a->p, b->p, a->len < b->len ? a->len : b->len)) != 0)
 		return (c);
 	return (a->len < b->len ? -1 : a->len > b->len);
-}
-
-/*
- * Whether integer text s (n bytes, value l) is written as %lld writes l,
- * and l is exact in a double: for such values equal numbers are equal
- * texts, and the order by number is the order at_value_cmp gives.
- */
-static int
-at_plain_int(const char *s, size_t n, long long l)
-{
-	size_t	i = s[0] == '-';
-
-	return (s[0] != '+' && (s[i] != '0' || n == 1) &&
-	    l > -(1LL << 53) && l < (1LL << 53));
-}
-
-/*
- * Sort vals[0..n), plain integers all (at_plain_int), by value and keep
- * one of each: what qsort and at_value_cmp give, in linear time. A line of
- * 16,384 ranks sorts 16,384 values at every word where ranks differ. A
- * radix sort, a byte of (value - least) at a time, stable. Returns how
- * many values are distinct.
- */
-static size_t
-at_sort_ints(size_t n)
-{
-	static uint64_t		*key[2];
-	static uint32_t		*from[2];
-	static struct at_val	*uniq;
-	static uint32_t		*dense;
-	static size_t		 cap, dcap;
-	size_t			 i, nd, cnt[256], at, sum;
-	long long		 lo = vals[0].ll, hi = lo;
-	uint64_t		*k, *k2, *kt, range;
-	uint32_t		*f, *f2, *ft;
-	unsigned		 shift, b;
-
-	if (n > cap) {
-		cap = n;
-		for (i = 0; i < 2; i++) {
-			key[i] = xrealloc(key[i], cap * sizeof *key[i]);
-			from[i] = xrealloc(from[i], cap * sizeof *from[i]);
-		}
-		uniq = xrealloc(uniq, cap * sizeof *uniq);
-	}
-	/* In order already (values that count up with the rank): no sort. */
-	for (i = 1; i < n && vals[i].ll >= vals[i - 1].ll; i++)
-		;
-	if (i == n) {
-		for (i = 1, nd = 1; i < n; i++) {
-			if (vals[i].ll != vals[nd - 1].ll)
-				vals[nd++] = vals[i];
-		}
-		return (nd);
-	}
-	for (i = 1; i < n; i++) {
-		if (vals[i].ll < lo)
-			lo = vals[i].ll;
-		if (vals[i].ll > hi)
-			hi = vals[i].ll;
-	}
-	range = (uint64_t)(hi - lo);
-	/*
-	 * Few values over a short range (local ranks, a node's number): the
-	 * first place of each value, in value order, is the answer.
-	 */
-	if (range < 2 * (uint64_t)n) {
-		if (range + 1 > dcap) {
-			dcap = range + 1;
-			dense = xrealloc(dense, dcap * sizeof *dense);
-		}
-		memset(dense, 0xff, (range + 1) * sizeof *dense);
-		for (i = n; i-- > 0;)
-			dense[vals[i].ll - lo] = (uint32_t)i;
-		for (at = 0, nd = 0; at <= range; at++) {
-			if (dense[at] != UINT32_MAX)
-				uniq[nd++] = vals[dense[at]];
-		}
-		memcpy(vals, uniq, nd * sizeof *vals);
-		return (nd);
-	}
-	k = key[0], k2 = key[1], f = from[0], f2 = from[1];
-	for (i = 0; i < n; i++) {
-		k[i] = (uint64_t)(vals[i].ll - lo);
-		f[i] = (uint32_t)i;
-	}
-	for (shift = 0; shift < 64 && (range >> shift) != 0; shift += 8) {
-		memset(cnt, 0, sizeof cnt);
-		for (i = 0; i < n; i++)
-			cnt[(k[i] >> shift) & 0xff]++;
-		for (b = 0, sum = 0; b < 256; b++) {
-			at = cnt[b];
-			cnt[b] = sum;
-			sum += at;
-		}
-		for (i = 0; i < n; i++) {
-			at = cnt[(k[i] >> shift) & 0xff]++;
-			k2[at] = k[i];
-			f2[at] = f[i];
-		}
-		kt = k, k = k2, k2 = kt;
-		ft = f, f = f2, f2 = ft;
-	}
-	for (i = 0, nd = 0; i < n; i++) {
-		if (i == 0 || k[i] != k[i - 1])
-			uniq[nd++] = vals[f[i]];
-	}
-	memcpy(vals, uniq, nd * sizeof *vals);
-	return (nd);
 }
 
 /*
@@ -443,7 +327,7 @@ at_select(size_t n)
 {
 	static uint32_t		*slot;
 	static size_t		 cap;
-	struct at_val		 least[AT_DISTINCT], most;
+	struct agg_val		 least[AT_DISTINCT], most;
 	size_t			 i, j, k, nd = 0, nl = 0, mask;
 	uint64_t		 h;
 
@@ -457,7 +341,7 @@ at_select(size_t n)
 	memset(slot, 0, k * sizeof *slot);
 	most = vals[0];
 	for (i = 0; i < n; i++) {
-		const struct at_val	*v = &vals[i];
+		const struct agg_val	*v = &vals[i];
 
 		/* Its high half folded in: a short value's last bytes reach
 		 * the hash's low bits only through its shift. */
@@ -516,11 +400,12 @@ at_values(struct at_buf *b, size_t n, size_t bytes)
 		nums &= k != 0;
 		anynum |= k != 0;
 		ints &= k == 1;
-		if (plain && (k != 1 || !at_plain_int(vals[i].p, vals[i].len, l)))
+		if (plain && (k != 1 || !aggsort_plain_int(vals[i].p,
+		    vals[i].len, l)))
 			plain = 0;
 	}
 	if (plain)
-		nd = at_sort_ints(n);
+		nd = aggsort_ints(vals, n);
 	else if (nums || !anynum)
 		nd = at_select(n);
 	else {

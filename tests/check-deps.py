@@ -24,14 +24,15 @@ SRC = os.environ.get("MESHLOG_SRCDIR", ".")
 # parts of source.c split off for size; they share the state of
 # collector/source.h and call each other. aggtext.c
 # (how a group reads), aggtok.c (its lines cut into words), aggmatch.c
-# (close groups by edit distance) and aggranks.c (ranks that ended) are
-# aggregate.c's, sharing
+# (close groups by edit distance), aggranks.c (ranks that ended) and
+# aggsort.c (a word's values sorted) are aggregate.c's, sharing
 # collector/aggregate.h. destq.c (destination
 # queues the keeper writes if the collector dies) and keepmem.c (the
 # memory the collector shares with the keeper) are keeper.c's, sharing
 # collector/keeper.h.
 GROUPS = {"aggtext": "aggregate", "aggtok": "aggregate",
           "aggmatch": "aggregate", "aggranks": "aggregate",
+          "aggsort": "aggregate",
           "destq": "keeper", "keepmem": "keeper",
           "forked": "source", "ending": "source",
           "stall": "source", "sourcelog": "source", "forward": "source",

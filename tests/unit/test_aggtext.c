@@ -11,6 +11,7 @@
 
 #include "collector/aggtext.c"
 #include "collector/aggtok.c"
+#include "collector/aggsort.c"
 #include "tests/unit/viewprint.h"
 
 struct config		 cfg;
@@ -141,7 +142,7 @@ Test(aggtext, numbers_parse_as_strtod_does)
  * and at_value_cmp, one of each kept; returns how many.
  */
 static size_t
-sorted_once(struct at_val *want, size_t n)
+sorted_once(struct agg_val *want, size_t n)
 {
 	size_t	i, wn;
 
@@ -162,7 +163,7 @@ sorted_once(struct at_val *want, size_t n)
 Test(aggtext, integers_sort_as_the_comparison_sorts)
 {
 	static char	text[300][24];
-	static struct at_val	want[300];
+	static struct agg_val	want[300];
 	long long	span[] = { 3, 1000, 1LL << 40, 1LL << 53 }, v, l;
 	double		d;
 	size_t		n, i, nd, wn;
@@ -187,14 +188,14 @@ Test(aggtext, integers_sort_as_the_comparison_sorts)
 			vals[i].kind = at_number(vals[i].p, vals[i].len, &l, &d);
 			vals[i].num = d;
 			vals[i].ll = l;
-			cr_assert(at_plain_int(vals[i].p, vals[i].len, l),
+			cr_assert(aggsort_plain_int(vals[i].p, vals[i].len, l),
 			    "%s", text[i]);
 		}
 		/* Values already in order (they count up with the rank). */
 		if (round % 3 == 0)
 			qsort(vals, n, sizeof *vals, at_value_cmp);
 		wn = sorted_once(want, n);
-		nd = at_sort_ints(n);
+		nd = aggsort_ints(vals, n);
 		cr_assert_eq(nd, wn, "round %d: %zu values, not %zu", round,
 		    nd, wn);
 		for (i = 0; i < nd; i++)
@@ -208,7 +209,7 @@ Test(aggtext, integers_sort_as_the_comparison_sorts)
 static int
 by_ll(const void *x, const void *y)
 {
-	const struct at_val	*a = x, *b = y;
+	const struct agg_val	*a = x, *b = y;
 
 	return (a->ll < b->ll ? -1 : a->ll > b->ll);
 }
@@ -224,7 +225,7 @@ Test(aggtext, many_values_read_as_their_sort_reads_them)
 	static const char *const words[] = { "node", "w", "rank", "gpu-",
 	    "a", "ab", "" };
 	static char	text[300][32];
-	static struct at_val	want[300];
+	static struct agg_val	want[300];
 	long long	l;
 	double		d;
 	size_t		n, i, nd, wn, k;
@@ -301,11 +302,13 @@ Test(aggtext, plain_integers_are_the_canonical_ones)
 	aggtok_init();
 	for (i = 0; i < sizeof yes / sizeof yes[0]; i++) {
 		cr_assert_eq(at_number(yes[i], strlen(yes[i]), &l, &d), 1);
-		cr_assert(at_plain_int(yes[i], strlen(yes[i]), l), "%s", yes[i]);
+		cr_assert(aggsort_plain_int(yes[i], strlen(yes[i]), l), "%s",
+		    yes[i]);
 	}
 	for (i = 0; i < sizeof no / sizeof no[0]; i++) {
 		cr_assert_eq(at_number(no[i], strlen(no[i]), &l, &d), 1);
-		cr_assert(!at_plain_int(no[i], strlen(no[i]), l), "%s", no[i]);
+		cr_assert(!aggsort_plain_int(no[i], strlen(no[i]), l), "%s",
+		    no[i]);
 	}
 }
 
