@@ -914,38 +914,6 @@ aggregate_flush_source(uint64_t id)
 }
 
 void
-aggregate_render(int which, const struct origin *o, const char *const *text,
-    const size_t *len, size_t n, aggregate_print_cb cb)
-{
-	struct agg_group	g;
-	size_t			i;
-
-	if (n == 0)
-		return;
-	memset(&g, 0, sizeof g);
-	g.which = which;
-	g.world = -1;
-	g.text = (char *)(uintptr_t)text[0];
-	g.len = len[0];
-	g.colour = memchr(text[0], 0x1b, len[0]) != NULL;
-	g.members = xcalloc(n, sizeof *g.members);
-	for (i = 0; i < n; i++) {
-		g.members[i].prefix = o[i].prefix;
-		g.members[i].rank = o[i].rank;
-		g.members[i].pid = o[i].pid;
-		g.members[i].text = text[i];
-		g.members[i].len = len[i];
-		g.nmembers = i + 1;
-		agg_member_diffs(&g.members[i], &g, text[i], len[i]);
-		if (o[i].world > g.world)
-			g.world = o[i].world;
-	}
-	g.nmembers = n;
-	aggtext_print(&g, cb, cb);
-	free(g.members);
-}
-
-void
 aggregate_set_output(aggregate_print_cb line, aggregate_print_cb group)
 {
 	print_line = line;
