@@ -19,8 +19,9 @@
  * seed's rule). Lines of launchers (no rank) and of ranks never mix.
  *
  * Blocks. A traceback is taken whole, from its first line to its last,
- * and groups only with the same bytes from other sources. A progress
- * bar's last state stays its process's own line.
+ * and groups with other sources' of the same templates line by line,
+ * shown once with the values that differ. A progress bar's last state
+ * stays its process's own line.
  *
  * Bounds. Past a number of waiting groups or bytes, the oldest groups
  * are printed early; memory stays bounded whatever the rate.
@@ -45,6 +46,9 @@
 #define AGG_BUCKETS		4096
 /* Literal letters a template needs before it may group different text. */
 #define AGG_MIN_LETTERS		3
+/* A traceback whose exception line came this long ago (s) is whole: a
+ * chained one would have followed at once. */
+#define AGG_BLOCK_QUIET		0.1
 /* A block is closed past this many lines or bytes. */
 #define AGG_BLOCK_LINES		1000
 #define AGG_BLOCK_BYTES		(256 * 1024)
@@ -52,6 +56,7 @@
 struct agg_block {
 	enum block_state	 state;
 	double			 start;
+	double			 last;		/* when its last line came */
 	char			*buf;		/* lines joined by '\n' */
 	size_t			 len;
 	size_t			 cap;
@@ -732,8 +737,8 @@ agg_block_close(struct agg_src *s, int which)
 		agg_join_line(s, which, b->buf, b->len, 0, &sh,
 		    b->start + agg_hold, b->us);
 	} else {
-		key = agg_salt(shape_bytes(b->buf, b->len) ^ b->nlines, which,
-		    1000, ranked);
+		key = agg_salt(aggtok_block_key(b->buf, b->len,
+		    AGG_MIN_LETTERS) ^ b->nlines, which, 1000, ranked);
 		if ((q = agg_queue(key, 0)) != NULL)
 			g = agg_queue_after(q, s->last[which]);
 		if (g == NULL) {
@@ -822,6 +827,7 @@ aggregate_line(int which, const struct origin *o, const char *line,
 		st = piece ? BLK_NONE : block_next(b->state, line, len);
 		if (block_in_view(st)) {
 			b->state = st;
+			b->last = agg_now();
 			agg_block_add(b, line, len, sh->severity);
 			if (b->nlines >= AGG_BLOCK_LINES ||
 			    b->len >= AGG_BLOCK_BYTES)
@@ -851,7 +857,7 @@ void
 aggregate_tick(void)
 {
 	struct agg_group	*g;
-	struct agg_src		*s;
+	struct agg_src		*s, *sn;
 	double			 now = agg_now() + 0.001;	/* timer slack */
 	int			 w;
 
@@ -859,6 +865,20 @@ aggregate_tick(void)
 		while ((s = TAILQ_FIRST(&blocks[w])) != NULL &&
 		    s->blk[w].start + agg_hold <= now)
 			agg_block_close(s, w);
+	}
+	/*
+	 * Before groups print, tracebacks that are whole join them: several
+	 * ranks' tracebacks of one error, begun a moment apart, print as one
+	 * block though each closes at its own deadline.
+	 */
+	if ((g = TAILQ_FIRST(&waiting)) != NULL && g->deadline <= now) {
+		for (w = 0; w < 2; w++) {
+			TAILQ_FOREACH_SAFE(s, &blocks[w], blk[w].entry, sn) {
+				if (s->blk[w].state == BLK_AFTER &&
+				    s->blk[w].last + AGG_BLOCK_QUIET <= now)
+					agg_block_close(s, w);
+			}
+		}
 	}
 	while ((g = TAILQ_FIRST(&waiting)) != NULL && g->deadline <= now)
 		agg_print(g);

@@ -117,6 +117,13 @@ struct agg_tok {
 };
 /* Build the byte classes the cutting uses; once, before any cut. */
 void	aggtok_init(void);
+/*
+ * The key of a block (a traceback, its lines in p[0..len)): its lines'
+ * templates in order, so that several ranks' tracebacks of one error
+ * group though each names its own numbers, addresses and files; a line
+ * of fewer than min_letters letters by its bytes, as it would be alone.
+ */
+uint64_t aggtok_block_key(const char *p, size_t len, int min_letters);
 /* Cut s (at most AGG_TOK_MAX tokens) like the line cut before it. */
 size_t	aggtok_prev(const char *s, size_t n, struct agg_tok *t);
 /*

@@ -624,6 +624,77 @@ at_block(const struct agg_group *g, aggregate_print_cb cb, const char *prefix,
 }
 
 /*
+ * A block whose members differ (the same templates line by line, other
+ * numbers or files): each line printed once as a group of the members'
+ * lines, the ranks missing said after the first. A member of another
+ * number of lines (two blocks of one key) is printed whole, apart. 0 when
+ * the members are all the first's bytes. Not inlined: the print of every
+ * line group paid for its room (+55 instructions a group).
+ */
+static __attribute__((noinline)) int
+at_block_lines(struct agg_group *g, aggregate_print_cb line,
+    aggregate_print_cb group)
+{
+	struct agg_member	*m = g->members, *lm;
+	struct agg_group	 t;
+	const char		**at, *end, *nl, *p;
+	size_t			 n = g->nmembers, nl0 = 1, k, i, nm, lines;
+
+	/* Sorted by rank: the group's own text may be any member's. */
+	for (k = 0; k < n && m[k].text == g->text; k++)
+		;
+	if (k == n)
+		return (0);
+	for (p = g->text; (p = memchr(p, '\n', (size_t)(g->text + g->len -
+	    p))) != NULL; p++)
+		nl0++;
+	lm = xcalloc(n, sizeof *lm);
+	at = xcalloc(n, sizeof *at);
+	for (k = 0; k < n; k++) {
+		for (lines = 1, p = m[k].text; (p = memchr(p, '\n',
+		    (size_t)(m[k].text + m[k].len - p))) != NULL; p++)
+			lines++;
+		at[k] = lines == nl0 ? m[k].text : NULL;
+	}
+	for (i = 0; i < nl0; i++) {
+		for (k = 0, nm = 0; k < n; k++) {
+			if (at[k] == NULL)
+				continue;
+			end = m[k].text + m[k].len;
+			if ((nl = memchr(at[k], '\n', (size_t)(end - at[k]))) ==
+			    NULL)
+				nl = end;
+			lm[nm] = m[k];
+			lm[nm].text = at[k];
+			lm[nm].len = (size_t)(nl - at[k]);
+			lm[nm++].dfrom = AGG_UNALIGNED;
+			at[k] = nl + 1;
+		}
+		t = *g;
+		t.block = 0;
+		t.members = lm;
+		t.nmembers = nm;
+		t.text = (char *)lm[0].text;
+		t.len = lm[0].len;
+		t.world = i == 0 ? g->world : -1;
+		aggtext_print(&t, line, group);
+	}
+	for (k = 0; k < n; k++) {
+		if (at[k] != NULL)
+			continue;
+		t = *g;
+		t.members = &m[k];
+		t.nmembers = 1;
+		t.text = (char *)m[k].text;
+		t.len = m[k].len;
+		at_block(&t, line, m[k].prefix, "");
+	}
+	free(lm);
+	free(at);
+	return (1);
+}
+
+/*
  * Past AT_VARIANTS wordings, the members left (those not done, from
  * m[i]) are counted on one line rather than shown one by one.
  */
@@ -732,6 +803,8 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 	at_room(n, 1);
 	for (i = 0; i < n; i++)
 		idx[i] = i;
+	if (g->block && at_block_lines(g, line, group))
+		return;
 	if (g->block) {
 		at_prefix(m, n, g->world, &missing);
 		at_block(g, group, pre.p, missing.p != NULL ? missing.p : "");

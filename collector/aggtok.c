@@ -410,6 +410,25 @@ at_tokens_like(const char *x, size_t xn, const struct agg_tok *xt,
  * part that differs from the last one is cut (at_tokens_like is exact for
  * any two lines).
  */
+uint64_t
+aggtok_block_key(const char *p, size_t len, int min_letters)
+{
+	const char	*end = p + len, *nl;
+	struct shape	 sh;
+	uint64_t	 h = 0;
+
+	for (;;) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		shape_of(p, (size_t)(nl - p), &sh);
+		h = (h ^ (sh.letters < min_letters ? shape_bytes(p,
+		    (size_t)(nl - p)) : sh.key)) * 0x9e3779b97f4a7c15ULL;
+		if (nl == end)
+			return (h ^ (h >> 29));
+		p = nl + 1;
+	}
+}
+
 size_t
 aggtok_prev(const char *s, size_t n, struct agg_tok *t)
 {

@@ -752,6 +752,42 @@ class Options(MeshTest):
                       "step 7\n", out)
         self.assertNotIn("(not: 0)", out)
 
+    def test_ranks_tracebacks_of_one_error_show_once(self):
+        # Four ranks catch the same error and print its traceback, each
+        # naming its own shard: the console showed four tracebacks, the
+        # same but for one number. It shows one, the shards as a set, and
+        # the log keeps each rank's own.
+        rank = ("import os, sys, time, traceback\n"
+                "r = int(os.environ['RANK'])\n"
+                "time.sleep(max(0.0, float(sys.argv[1]) - time.time()))\n"
+                "def load(path):\n"
+                "    raise FileNotFoundError(2, 'No such file', path)\n"
+                "try:\n"
+                "    load('/data/shard-%03d.bin' % r)\n"
+                "except OSError:\n"
+                "    traceback.print_exc()\n"
+                "time.sleep(1.0)\n"
+                "print('rank', r, 'goes on')\n")
+        p = self.launch([PYTHON, "-c", four_ranks(rank, ", t0")])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        err = p.stderr.decode().splitlines()
+        self.assertEqual([l for l in err if "Traceback" in l],
+                         ["[ranks 0-3] Traceback (most recent call last):"],
+                         err)
+        self.assertIn("[ranks 0-3] FileNotFoundError: [Errno 2] No such "
+                      "file: '/data/shard-{000..003}.bin'", err)
+        shown = [l for l in err if l.startswith("[")]
+        self.assertEqual(len(shown), 4, err)
+        self.assertTrue(all(l.startswith("[ranks 0-3] ") for l in shown),
+                        err)
+        for r in range(4):
+            got = [x["line"] for x in line_records(self.records, rank=r,
+                                                   stream="stderr")]
+            self.assertEqual(got[0], "Traceback (most recent call last):")
+            self.assertEqual(len(got), 4, got)
+            self.assertEqual(got[-1], "FileNotFoundError: [Errno 2] No "
+                             "such file: '/data/shard-%03d.bin'" % r)
+
     def test_colour_takes_three_words(self):
         p = self.launch_raw(["--color=rainbow", "--", "true"])
         self.assertEqual(p.returncode, 2)

@@ -56,23 +56,27 @@ class Aggregation(MeshTest):
                 "r = int(os.environ['RANK'])\n"
                 "logging.warning('disk slow')\n"
                 "logging.error('disk slow')\n"
-                "if r in (2, 5):\n"
+                "if r in (2, 5, 6):\n"
                 "    print('Traceback (most recent call last):',"
                 " file=sys.stderr)\n"
                 "    print('  File \"train.py\", line %d, in step' % (10 + r),"
                 " file=sys.stderr)\n"
-                "    print('ValueError: rank %d diverged' % r,"
-                " file=sys.stderr)\n")
+                "    print('ValueError: rank %d diverged' % r if r != 6 else"
+                " \"KeyError: 'loss'\", file=sys.stderr)\n")
         p = self.run8(code)
         self.assertEqual(p.returncode, 0)
         err = p.stderr.decode().splitlines()
-        # Each traceback differs (its line and message), so each is
-        # printed whole, its lines together, under its own rank.
-        for r in (2, 5):
-            i = err.index("[rank %d] Traceback (most recent call last):" % r)
-            self.assertEqual(err[i + 1:i + 3], [
-                '[rank %d]   File "train.py", line %d, in step' % (r, 10 + r),
-                "[rank %d] ValueError: rank %d diverged" % (r, r)], err)
+        # Ranks 2 and 5 raised one error, with their own numbers: one
+        # traceback, its lines together, each with both ranks' values.
+        i = err.index("[ranks 2,5] Traceback (most recent call last):")
+        self.assertEqual(err[i + 1:i + 3], [
+            '[ranks 2,5]   File "train.py", line {12,15}, in step',
+            "[ranks 2,5] ValueError: rank {2,5} diverged"], err)
+        # Rank 6's is another error: whole, under its own rank.
+        i = err.index("[rank 6] Traceback (most recent call last):")
+        self.assertEqual(err[i + 1:i + 3], [
+            '[rank 6]   File "train.py", line 16, in step',
+            "[rank 6] KeyError: 'loss'"], err)
         self.assertEqual(len([l for l in err if "WARNING disk slow" in l]), 1)
         self.assertEqual(len([l for l in err if "ERROR disk slow" in l]), 1)
         self.assertIn("[ranks 0-7] WARNING disk slow", err)

@@ -670,6 +670,105 @@ Test(aggregate, a_runtimes_last_words_group_line_by_line)
 }
 
 /*
+ * Several ranks' tracebacks of one error, each naming its own shard: one
+ * block, each line once and the shards as a set, no longer a block for
+ * each rank. Another error's traceback stays apart.
+ */
+Test(aggregate, tracebacks_alike_but_for_their_numbers_group)
+{
+	static char	pre[4][32];
+	struct origin	o[4];
+	char		line[64];
+	int		k;
+
+	nseen = 0;
+	aggregate_set_output(keep_print, keep_print);
+	aggregate_set_window(1);
+	for (k = 0; k < 4; k++) {
+		snprintf(pre[k], sizeof pre[k], "[rank %d] ", k);
+		o[k] = (struct origin){ 90 + (uint64_t)k, k, 90 + k, pre[k],
+		    4 };
+		line_of(&o[k], "Traceback (most recent call last):");
+		line_of(&o[k], "  File \"t.py\", line 7, in load");
+		if (k < 3)
+			snprintf(line, sizeof line, "OSError: no shard-%03d.bin",
+			    k);
+		else
+			snprintf(line, sizeof line, "KeyError: 'step'");
+		line_of(&o[k], line);
+	}
+	aggregate_flush();
+	cr_assert_eq(nseen, 6, "%zu printed", nseen);
+	cr_assert_str_eq(seen[0], "[ranks 0-2] Traceback (most recent call "
+	    "last): (not: 3)");
+	cr_assert_str_eq(seen[1], "[ranks 0-2]   File \"t.py\", line 7, in "
+	    "load");
+	cr_assert_str_eq(seen[2], "[ranks 0-2] OSError: no shard-{000..002}."
+	    "bin");
+	cr_assert_str_eq(seen[3], "[rank 3] Traceback (most recent call "
+	    "last):");
+	cr_assert_str_eq(seen[5], "[rank 3] KeyError: 'step'");
+}
+
+static double	tb_now;
+
+static double
+tb_clock(void)
+{
+	return (tb_now);
+}
+
+/*
+ * A rank's traceback closes when the window has passed since it began,
+ * and the group it makes prints then: another rank's, begun a moment
+ * later and whole since (its exception line came and nothing after),
+ * joins it rather than printing on its own a moment later.
+ */
+Test(aggregate, a_whole_traceback_joins_one_that_closes_before_it)
+{
+	static char	pre[2][32];
+	struct origin	o[2];
+	int		k;
+
+	nseen = 0;
+	tb_now = 100.0;
+	aggregate_set_output(keep_print, keep_print);
+	aggregate_set_clock(tb_clock);
+	aggregate_set_window(1);	/* blocks wait half a second */
+	for (k = 0; k < 2; k++) {
+		snprintf(pre[k], sizeof pre[k], "[rank %d] ", k);
+		o[k] = (struct origin){ 95 + (uint64_t)k, k, 95 + k, pre[k],
+		    -1 };
+		tb_now = 100.0 + 0.2 * k;
+		line_of(&o[k], "Traceback (most recent call last):");
+		line_of(&o[k], "  File \"t.py\", line 7, in load");
+		line_of(&o[k], "OSError: bad shard");
+	}
+	tb_now = 100.5;
+	aggregate_tick();
+	cr_assert_eq(nseen, 3, "%zu printed", nseen);
+	cr_assert_str_eq(seen[0], "[ranks 0-1] Traceback (most recent call "
+	    "last):");
+	cr_assert_str_eq(seen[2], "[ranks 0-1] OSError: bad shard");
+	/* One still being written (no exception line yet) stays open. */
+	nseen = 0;
+	for (k = 0; k < 2; k++) {
+		tb_now = 101.0 + 0.2 * k;
+		line_of(&o[k], "Traceback (most recent call last):");
+		line_of(&o[k], "  File \"t.py\", line 9, in step");
+		if (k == 0)
+			line_of(&o[k], "OSError: bad shard");
+	}
+	tb_now = 101.5;
+	aggregate_tick();
+	cr_assert_eq(nseen, 3, "%zu printed", nseen);
+	cr_assert_str_eq(seen[0], "[rank 0] Traceback (most recent call "
+	    "last):");
+	aggregate_flush();
+	aggregate_set_clock(NULL);
+}
+
+/*
  * A process's end is announced after its own lines: what waits up to its
  * last group is printed, in the order it would have been (another's
  * earlier line included), and what came after waits on; its open

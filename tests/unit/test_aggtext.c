@@ -888,3 +888,72 @@ Test(aggtext, rendered_bars_show_each_ranks_values)
 	    "{10,20,30,40}% {5,10,15,20}/50 [00:01<00:09, {5.00it,6.00it,"
 	    "7.00it,8.00it}/s]\n");
 }
+
+/*
+ * A block whose members differ prints line by line, each line once for
+ * the members whose blocks have its number of lines (the first's), the
+ * values that differ as sets; a member of another number of lines (two
+ * blocks of one key: a hash's collision) is printed whole on its own.
+ * Members all of the first's bytes print the block as it is.
+ */
+Test(aggtext, a_block_whose_members_differ_prints_line_by_line)
+{
+	static const char	*texts[] = {
+	    "Traceback:\n  line 7\nOSError: shard-000",
+	    "Traceback:\n  line 7\nOSError: shard-001",
+	    "Traceback:\n  line 7\nOSError: shard-002\nextra 5",
+	    "Traceback:\n  line 7\nOSError: shard-003" };
+	static char		pres[4][32];
+	struct agg_group	g;
+	struct agg_member	m[4];
+	size_t			i;
+
+	/* The group's text is rank 1's: it closed first. */
+	memset(&g, 0, sizeof g);
+	g.block = 1;
+	g.text = (char *)texts[1];
+	g.len = strlen(texts[1]);
+	g.world = -1;
+	g.members = m;
+	g.nmembers = 4;
+	for (i = 0; i < 4; i++) {
+		memset(&m[i], 0, sizeof m[i]);
+		m[i].text = i == 1 ? g.text : texts[i];
+		m[i].len = strlen(texts[i]);
+		m[i].rank = (long)i;
+		m[i].pid = 100 + (long)i;
+		m[i].dfrom = AGG_UNALIGNED;
+		snprintf(pres[i], sizeof pres[i], "[rank %zu] ", i);
+		m[i].prefix = pres[i];
+	}
+	nprinted = 0;
+	aggtext_print(&g, print_cb, print_cb);
+	cr_assert_str_eq(printed,
+	    "[ranks 0-1,3] Traceback:\n"
+	    "[ranks 0-1,3]   line 7\n"
+	    "[ranks 0-1,3] OSError: shard-{000,001,003}\n"
+	    "[rank 2] Traceback:\n"
+	    "[rank 2]   line 7\n"
+	    "[rank 2] OSError: shard-002\n"
+	    "[rank 2] extra 5\n");
+	/* Two: the first by rank differs, the other is the group's text. */
+	g.nmembers = 2;
+	nprinted = 0;
+	aggtext_print(&g, print_cb, print_cb);
+	cr_assert_str_eq(printed,
+	    "[ranks 0-1] Traceback:\n"
+	    "[ranks 0-1]   line 7\n"
+	    "[ranks 0-1] OSError: shard-{000,001}\n");
+	g.nmembers = 4;
+	/* The same bytes: the block once. */
+	for (i = 0; i < 4; i++) {
+		m[i].text = g.text;
+		m[i].len = g.len;
+	}
+	nprinted = 0;
+	aggtext_print(&g, print_cb, print_cb);
+	cr_assert_str_eq(printed,
+	    "[ranks 0-3] Traceback:\n"
+	    "[ranks 0-3]   line 7\n"
+	    "[ranks 0-3] OSError: shard-001\n");
+}
