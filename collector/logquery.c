@@ -100,7 +100,7 @@ logq_learn_ranks(struct logq *q, const char *buf, size_t len)
 	 * alone (the collector writes world_size next). */
 	static const char	 ev[] = ",\"event\":\"rank\",\"world_size\":";
 	const char		*p = buf, *end = buf + len, *hit, *start, *nl;
-	const char		*host;
+	const char		*host, *ev_name;
 	struct logq_late	*l;
 	json_t			*o, *r;
 	size_t			 had = q->nlate;
@@ -115,11 +115,12 @@ logq_learn_ranks(struct logq *q, const char *buf, size_t len)
 			continue;
 		r = json_object_get(o, "rank");
 		host = json_string_value(json_object_get(o, "host"));
-		if (json_is_integer(r) && host != NULL && q->ranks != NULL &&
-		    rankset_has(q->ranks, q->nranks, (long)json_integer_value(
-		    r)) && strcmp(
-		    json_string_value(json_object_get(o, "event")), "rank") ==
-		    0) {
+		/* The needle may lie deeper in a log not the collector's. */
+		ev_name = json_string_value(json_object_get(o, "event"));
+		if (json_is_integer(r) && host != NULL && ev_name != NULL &&
+		    strcmp(ev_name, "rank") == 0 && q->ranks != NULL &&
+		    rankset_has(q->ranks, q->nranks,
+		    (long)json_integer_value(r))) {
 			if ((q->late = realloc(q->late, (q->nlate + 1) *
 			    sizeof *q->late)) == NULL ||
 			    (host = strdup(host)) == NULL) {
