@@ -759,7 +759,8 @@ class Options(MeshTest):
         # the log keeps each rank's own.
         rank = ("import os, sys, time, traceback\n"
                 "r = int(os.environ['RANK'])\n"
-                "time.sleep(max(0.0, float(sys.argv[1]) - time.time()))\n"
+                "# Together, however slowly each started.\n"
+                "time.sleep(max(0.0, float(sys.argv[1]) + 2 - time.time()))\n"
                 "def load(path):\n"
                 "    raise FileNotFoundError(2, 'No such file', path)\n"
                 "try:\n"
