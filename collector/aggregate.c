@@ -853,11 +853,32 @@ out:
 	return (serial);
 }
 
+/*
+ * Before groups print, the tracebacks that are whole (their exception
+ * line came AGG_BLOCK_QUIET ago, nothing after) close and join them:
+ * several ranks' tracebacks of one error, begun a moment apart, print as
+ * one block, though each would close at its own deadline or end.
+ */
+static void
+agg_close_whole(double now)
+{
+	struct agg_src	*s, *sn;
+	int		 w;
+
+	for (w = 0; w < 2; w++) {
+		TAILQ_FOREACH_SAFE(s, &blocks[w], blk[w].entry, sn) {
+			if (s->blk[w].state == BLK_AFTER &&
+			    s->blk[w].last + AGG_BLOCK_QUIET <= now)
+				agg_block_close(s, w);
+		}
+	}
+}
+
 void
 aggregate_tick(void)
 {
 	struct agg_group	*g;
-	struct agg_src		*s, *sn;
+	struct agg_src		*s;
 	double			 now = agg_now() + 0.001;	/* timer slack */
 	int			 w;
 
@@ -866,20 +887,8 @@ aggregate_tick(void)
 		    s->blk[w].start + agg_hold <= now)
 			agg_block_close(s, w);
 	}
-	/*
-	 * Before groups print, tracebacks that are whole join them: several
-	 * ranks' tracebacks of one error, begun a moment apart, print as one
-	 * block though each closes at its own deadline.
-	 */
-	if ((g = TAILQ_FIRST(&waiting)) != NULL && g->deadline <= now) {
-		for (w = 0; w < 2; w++) {
-			TAILQ_FOREACH_SAFE(s, &blocks[w], blk[w].entry, sn) {
-				if (s->blk[w].state == BLK_AFTER &&
-				    s->blk[w].last + AGG_BLOCK_QUIET <= now)
-					agg_block_close(s, w);
-			}
-		}
-	}
+	if ((g = TAILQ_FIRST(&waiting)) != NULL && g->deadline <= now)
+		agg_close_whole(now);
 	while ((g = TAILQ_FIRST(&waiting)) != NULL && g->deadline <= now)
 		agg_print(g);
 	agg_arm();
@@ -926,6 +935,7 @@ aggregate_flush_source(uint64_t id)
 		if (s->open[w])
 			agg_block_close(s, w);
 	}
+	agg_close_whole(agg_now());
 	/* Groups wait in the order they began: print those up to its last. */
 	last = s->last[0] > s->last[1] ? s->last[0] : s->last[1];
 	while ((g = TAILQ_FIRST(&waiting)) != NULL && g->serial <= last)

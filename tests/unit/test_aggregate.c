@@ -765,6 +765,35 @@ Test(aggregate, a_whole_traceback_joins_one_that_closes_before_it)
 	cr_assert_str_eq(seen[0], "[rank 0] Traceback (most recent call "
 	    "last):");
 	aggregate_flush();
+	/*
+	 * A process ends: its traceback prints at once, before its end is
+	 * announced, and the whole ones of others join it; one whose
+	 * exception line just came may go on (a chained exception) and waits.
+	 */
+	nseen = 0;
+	for (k = 0; k < 2; k++) {
+		tb_now = 102.0 + 0.05 * k;
+		line_of(&o[k], "Traceback (most recent call last):");
+		line_of(&o[k], "  File \"t.py\", line 9, in step");
+		line_of(&o[k], "OSError: bad shard");
+	}
+	tb_now = 102.12;
+	aggregate_flush_source(o[1].id);
+	cr_assert_eq(nseen, 3, "%zu printed", nseen);
+	cr_assert_str_eq(seen[0], "[ranks 0-1] Traceback (most recent call "
+	    "last):");
+	nseen = 0;
+	tb_now = 103.0;
+	line_of(&o[0], "Traceback (most recent call last):");
+	line_of(&o[0], "OSError: bad shard");
+	line_of(&o[1], "Traceback (most recent call last):");
+	line_of(&o[1], "OSError: bad shard");
+	tb_now = 103.05;
+	aggregate_flush_source(o[1].id);
+	cr_assert_eq(nseen, 2, "%zu printed", nseen);
+	cr_assert_str_eq(seen[0], "[rank 1] Traceback (most recent call "
+	    "last):");
+	aggregate_flush();
 	aggregate_set_clock(NULL);
 }
 
