@@ -197,13 +197,22 @@ struct agg_val {
 	long long	 ll;	/* its value when an integer */
 };
 
-/* aggsort.c: a word's values sorted */
 /*
  * Whether integer text s (n bytes, value l) is written as %lld writes l,
  * and l is exact in a double: for such values equal numbers are equal
- * texts.
+ * texts, and the order by number is the order of aggtext.c's
+ * at_value_cmp. Asked of every value: inline.
  */
-int	aggsort_plain_int(const char *s, size_t n, long long l);
+static inline int
+aggsort_plain_int(const char *s, size_t n, long long l)
+{
+	size_t	i = s[0] == '-';
+
+	return (s[0] != '+' && (s[i] != '0' || n == 1) &&
+	    l > -(1LL << 53) && l < (1LL << 53));
+}
+
+/* aggsort.c: a word's values sorted */
 /* Sort v[0..n), plain integers all, by value, each kept once; how many
  * are distinct. */
 size_t	aggsort_ints(struct agg_val *v, size_t n);

@@ -11,21 +11,6 @@
 #include "aggregate.h"
 
 /*
- * Whether integer text s (n bytes, value l) is written as %lld writes l,
- * and l is exact in a double: for such values equal numbers are equal
- * texts, and the order by number is the order aggtext.c's at_value_cmp
- * gives.
- */
-int
-aggsort_plain_int(const char *s, size_t n, long long l)
-{
-	size_t	i = s[0] == '-';
-
-	return (s[0] != '+' && (s[i] != '0' || n == 1) &&
-	    l > -(1LL << 53) && l < (1LL << 53));
-}
-
-/*
  * Sort v[0..n), plain integers all (aggsort_plain_int), by value and
  * keep one of each: what qsort and aggtext.c's at_value_cmp give, in
  * linear time. A line of 16,384 ranks sorts 16,384 values at every word
