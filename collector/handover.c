@@ -522,6 +522,7 @@ source_handover(json_t *o, int *fds, int nfds, char **cause)
 	src->claim = slot[HANDOVER_CLAIM];
 	src->ppid = (long)ppid;
 	src->announced = 1;
+	src->taken_back = 1;
 	src->pidfd = slot[HANDOVER_PIDFD];
 	src->runtime = json_is_true(json_object_get(id, "runtime"));
 	src->rank_late = json_is_true(json_object_get(id, "rank_late"));

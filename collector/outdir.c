@@ -16,7 +16,8 @@
  * one's is rebuilt from its records (each line and its newline, but for
  * a line cut short or left without one), as the root has no more.
  * Files are opened at the first byte, through a directory checked to be
- * the collector's own, never through a link.
+ * the collector's own, never through a link; a process a restarted
+ * collector took back from the keeper goes on in the file it had.
  */
 
 #include <sys/stat.h>
@@ -199,8 +200,11 @@ outdir_file(struct stream *s)
 		return (NULL);
 	outname_file(src->rank, src->pid, outdir_claim(src),
 	    s->which ? "stderr" : "stdout", s->out->name, sizeof s->out->name);
-	s->out->fd = openat(dfd, s->out->name, O_WRONLY | O_CREAT | O_TRUNC |
-	    O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* A process taken back from a dead collector's keeper goes on in
+	 * the file that collector began. */
+	s->out->fd = openat(dfd, s->out->name, O_WRONLY | O_CREAT |
+	    (src->taken_back ? O_APPEND : O_TRUNC) | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
 	if (s->out->fd == -1) {
 		log_warn("--output-dir: cannot open %s: %s (its lines are in "
 		    "the JSON log)", s->out->name, strerror(errno));

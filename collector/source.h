@@ -97,6 +97,8 @@ struct source {
 	int			 outplain;	/* --output-dir: has its rank's
 						   name (1), not (0), or -1 */
 	int			 announced;	/* source_open written */
+	int			 taken_back;	/* from a dead collector's
+						 * keeper (handover.c) */
 	struct forward		*fwd;		/* a launcher's: its ranks' lines */
 	struct forward		*fwd_to;	/* a rank's: its launcher's */
 	TAILQ_ENTRY(source)	 fwd_entry;	/* ... among its ranks */

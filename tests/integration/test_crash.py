@@ -274,6 +274,45 @@ class CollectorDeath(MeshTest):
         self.assertEqual({r["line"]: r["rank"] for r in self.records
                           if "line" in r}, {"after": 2, "child": 2})
 
+    def test_a_process_taken_back_goes_on_in_its_output_file(self):
+        # --output-dir: the restarted collector opened the file of a
+        # process it took back anew, and what the first one had written
+        # there was gone.
+        d = os.path.join(self.tmp, "out")
+        self.serve(["-q", "--output-dir", d])
+        go = os.path.join(self.tmp, "go")
+        code = ("import os, time\n"
+                "for i in range(3): print('before', i, flush=True)\n"
+                "while not os.path.exists(%r): time.sleep(0.01)\n"
+                "for i in range(3): print('after', i, flush=True)\n" % go)
+        out = os.path.join(self.tmp, "w.out")
+        with open(out, "wb") as f:
+            w = subprocess.Popen([PYTHON, "-c", code], stdout=f,
+                                 env=self.shim_env(RANK="3"))
+        self.children.append(w)
+        self.wait_for(lambda: b'"line":"before 2"' in self.log_bytes(),
+                      what="the first lines in the first log")
+        self.collector.kill()
+        self.collector.wait()
+        self.serve_err.close()
+        self.serve_out.close()
+        self.json = os.path.join(self.tmp, "second.jsonl")
+        self.serve(["-q", "--output-dir", d], sock=self.sock)
+        self.wait_for(lambda: b'"event":"handover"' in self.log_bytes(),
+                      what="the process taken back")
+        open(go, "w").close()
+        self.assertEqual(w.wait(timeout=30), 0)
+        self.wait_for(lambda: b'"line":"after 2"' in self.log_bytes(),
+                      what="the last line in the second log")
+        self.stop()
+        want = b"".join(b"%s %d\n" % (k, i) for k in (b"before", b"after")
+                        for i in range(3))
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), want)
+        with open(os.path.join(d, os.uname().nodename,
+                               "rank-3.stdout.log"), "rb") as f:
+            self.assertEqual(f.read(), want)
+
     def status_sources(self):
         """The sources the collector's status lists."""
         s = self.connect()
