@@ -29,6 +29,8 @@ struct split_src {
 	int		 made[2];	/* the file was begun (truncated) */
 	int		 pidname;	/* begun before it had a rank */
 	int		 opened;	/* its source_open was seen */
+	long		 pid;		/* its source_open's */
+	char		*host;
 	struct split_src *next;
 };
 
@@ -45,6 +47,7 @@ struct logsplit {
 	int			 dirfd;
 	const char		*path;
 	struct split_src	*src[SPLIT_BUCKETS];
+	struct split_src	*prev[SPLIT_BUCKETS];	/* the run before */
 	struct split_claim	*claims[SPLIT_BUCKETS];
 	int			 failed;
 };
@@ -187,7 +190,11 @@ logsplit_close_files(struct logsplit *ls)
 	}
 }
 
-/* Forget every source and claim: a log's next collector run begins. */
+/*
+ * A log's next collector run begins: its sources and claims start anew,
+ * those of the run before kept aside for the processes the new collector
+ * takes back from the keeper (split_resume).
+ */
 static void
 split_forget(struct logsplit *ls)
 {
@@ -197,10 +204,12 @@ split_forget(struct logsplit *ls)
 
 	logsplit_close_files(ls);
 	for (i = 0; i < SPLIT_BUCKETS; i++) {
-		for (s = ls->src[i]; s != NULL; s = sn) {
+		for (s = ls->prev[i]; s != NULL; s = sn) {
 			sn = s->next;
+			free(s->host);
 			free(s);
 		}
+		ls->prev[i] = ls->src[i];
 		for (c = ls->claims[i]; c != NULL; c = cn) {
 			cn = c->next;
 			free(c->host);
@@ -209,6 +218,62 @@ split_forget(struct logsplit *ls)
 		ls->src[i] = NULL;
 		ls->claims[i] = NULL;
 	}
+}
+
+/* Source old of pid on host in table t, unlinked from it; or NULL. */
+static struct split_src *
+split_unlink(struct split_src **t, long long old, long pid, const char *host)
+{
+	struct split_src	**b, *s;
+
+	for (b = &t[split_hash(old)]; (s = *b) != NULL; b = &s->next) {
+		if (s->id == old && s->pid == pid && s->host != NULL &&
+		    strcmp(s->host, host) == 0) {
+			*b = s->next;
+			return (s);
+		}
+	}
+	return (NULL);
+}
+
+/*
+ * A process a restarted collector took back from the keeper (a
+ * source_open "from_keeper" that "resumes" its id under the one before):
+ * its files go on, under its new id. Its entry is the run before's: the
+ * current table's while it still holds it (the new collector's first
+ * record: the others are set aside), else one set aside. NULL when
+ * neither has it.
+ */
+static struct split_src *
+split_resume(struct logsplit *ls, json_t *o)
+{
+	json_t			*r = json_object_get(o, "resumes");
+	json_t			*rank = json_object_get(o, "rank");
+	const char		*host = json_string_value(json_object_get(o,
+				    "host"));
+	long			 pid = (long)json_integer_value(
+				    json_object_get(o, "pid"));
+	long long		 id = json_integer_value(json_object_get(o,
+				    "source"));
+	struct split_src	*s;
+	char			 hdir[256];
+
+	if (!json_is_integer(r) || host == NULL)
+		return (NULL);
+	if ((s = split_unlink(ls->src, json_integer_value(r), pid, host)) !=
+	    NULL)
+		split_forget(ls);	/* the new collector's first record */
+	else if ((s = split_unlink(ls->prev, json_integer_value(r), pid,
+	    host)) == NULL)
+		return (NULL);
+	s->id = id;
+	s->next = ls->src[split_hash(id)];
+	ls->src[split_hash(id)] = s;
+	/* Its plain name stays its own in the new run. */
+	outname_host(host, hdir, sizeof hdir);
+	if (s->plain == 1 && json_is_integer(rank))
+		(void)split_claim(ls, hdir, (long)json_integer_value(rank));
+	return (s);
 }
 
 /*
@@ -266,12 +331,18 @@ split_streams(json_t *v)
 void
 logsplit_record(struct logsplit *ls, json_t *o)
 {
-	struct split_src	*s = split_source(ls, o);
-	const char		*ev, *stream;
+	const char		*ev = json_string_value(json_object_get(o,
+				    "event")), *stream;
+	struct split_src	*s = NULL;
 	json_t			*line, *v;
 	int			 which, fd;
 
-	if ((ev = json_string_value(json_object_get(o, "event"))) != NULL) {
+	if (ev != NULL && strcmp(ev, "source_open") == 0 &&
+	    json_is_true(json_object_get(o, "from_keeper")))
+		s = split_resume(ls, o);
+	if (s == NULL)
+		s = split_source(ls, o);
+	if (ev != NULL) {
 		if (strcmp(ev, "rank") == 0)
 			split_rank(ls, s, o);
 		if (strcmp(ev, "source_open") != 0)
@@ -279,7 +350,7 @@ logsplit_record(struct logsplit *ls, json_t *o)
 		/*
 		 * -j appends: a source opened again is the next collector's
 		 * (ids start anew), whose files start anew, as --output-dir's
-		 * do; not a process taken back from the keeper.
+		 * do; but for a process taken back from the keeper.
 		 */
 		if (s->opened && !json_is_true(json_object_get(o,
 		    "from_keeper"))) {
@@ -287,6 +358,10 @@ logsplit_record(struct logsplit *ls, json_t *o)
 			s = split_source(ls, o);
 		}
 		s->opened = 1;
+		s->pid = (long)json_integer_value(json_object_get(o, "pid"));
+		free(s->host);
+		s->host = json_is_string(v = json_object_get(o, "host")) ?
+		    strdup(json_string_value(v)) : NULL;
 		if (json_is_array(v = json_object_get(o, "console_streams"))) {
 			s->console = split_streams(v) |
 			    split_streams(json_object_get(o,
@@ -320,7 +395,8 @@ logsplit_close(struct logsplit *ls)
 {
 	int	failed = ls->failed;
 
-	split_forget(ls);
+	split_forget(ls);	/* the sources set aside */
+	split_forget(ls);	/* and the last run's */
 	close(ls->dirfd);
 	free(ls);
 	return (failed);

@@ -276,6 +276,48 @@ class OutputDir(MeshTest):
             os.path.join(HOST, "pid-%d.stderr.log" % pids[1]): b"two-err\n",
         })
 
+    def test_a_process_taken_back_splits_into_the_file_it_had(self):
+        # A collector restarted under running processes gives the ones it
+        # takes back from the keeper new ids ("resumes" the old one): the
+        # split wrote the new id's lines into the file of whichever
+        # process had that id before, or began the file anew.
+        def rec(src, pid, rank, line=None, **kw):
+            r = {"ts": "2026-11-30T10:00:00.000000Z", "host": "h",
+                 "pid": pid, "rank": rank, "source": src}
+            if line is None:
+                r.update(event="source_open", console_streams=["stdout"],
+                         **kw)
+            else:
+                r.update(ts_ns=1796032800000000000, stream="stdout",
+                         seq=0, line=line)
+            return json.dumps(r, separators=(",", ":")) + "\n"
+        first = (rec(1, 50, 3) + rec(1, 50, 3, "a1") +
+                 rec(2, 60, 4) + rec(2, 60, 4, "x1"))
+        back = (rec(2, 50, 3, resumes=1, from_keeper=True) +
+                rec(2, 50, 3, "a2") +
+                rec(3, 60, 4, resumes=2, from_keeper=True) +
+                rec(3, 60, 4, "x2"))
+        want = {"rank-3.stdout.log": b"a1\na2\n",
+                "rank-4.stdout.log": b"x1\nx2\n"}
+        # The new collector's first record takes a process back, or opens
+        # a new one with an id of the run before (which then ends); a new
+        # process of a taken-back rank is not that rank's file.
+        for name, second, more in (
+                ("back-first", back + rec(4, 80, 3) + rec(4, 80, 3, "r3"),
+                 {"rank-3.pid-80.stdout.log": b"r3\n"}),
+                ("new-first", rec(1, 70, 5) + rec(1, 70, 5, "n1") + back,
+                 {"rank-5.stdout.log": b"n1\n"})):
+            log = os.path.join(self.tmp, name + ".jsonl")
+            with open(log, "w") as f:
+                f.write(first + second)
+            d = os.path.join(self.tmp, name)
+            q = subprocess.run([MESHLOGCTL, "logs", "--split", d, log],
+                               capture_output=True, env=clean_env())
+            self.assertEqual(q.returncode, 0, q.stderr)
+            self.assertEqual(files_under(d), {
+                os.path.join("h", k): v for k, v in {**want, **more}.items()},
+                name)
+
     def test_unsafe_directories_are_refused(self):
         open_dir = os.path.join(self.tmp, "open")
         os.mkdir(open_dir)
