@@ -220,6 +220,17 @@ split_forget(struct logsplit *ls)
 	}
 }
 
+/* Whether s is the process the source_open o names (pid and host). */
+static int
+split_same(const struct split_src *s, json_t *o)
+{
+	const char	*host = json_string_value(json_object_get(o, "host"));
+
+	return (s->pid == (long)json_integer_value(json_object_get(o,
+	    "pid")) && s->host != NULL && host != NULL &&
+	    strcmp(s->host, host) == 0);
+}
+
 /* Source old of pid on host in table t, unlinked from it; or NULL. */
 static struct split_src *
 split_unlink(struct split_src **t, long long old, long pid, const char *host)
@@ -352,8 +363,8 @@ logsplit_record(struct logsplit *ls, json_t *o)
 		 * (ids start anew), whose files start anew, as --output-dir's
 		 * do; but for a process taken back from the keeper.
 		 */
-		if (s->opened && !json_is_true(json_object_get(o,
-		    "from_keeper"))) {
+		if (s->opened && (!json_is_true(json_object_get(o,
+		    "from_keeper")) || !split_same(s, o))) {
 			split_forget(ls);
 			s = split_source(ls, o);
 		}

@@ -317,6 +317,20 @@ class OutputDir(MeshTest):
             self.assertEqual(files_under(d), {
                 os.path.join("h", k): v for k, v in {**want, **more}.items()},
                 name)
+        # One taken back from a run the files do not hold: its own file,
+        # not that of the process its new id had in the run before.
+        log = os.path.join(self.tmp, "gap.jsonl")
+        with open(log, "w") as f:
+            f.write(first + rec(2, 90, 7, resumes=9, from_keeper=True) +
+                    rec(2, 90, 7, "z"))
+        d = os.path.join(self.tmp, "gap")
+        q = subprocess.run([MESHLOGCTL, "logs", "--split", d, log],
+                           capture_output=True, env=clean_env())
+        self.assertEqual(q.returncode, 0, q.stderr)
+        self.assertEqual(files_under(d), {
+            os.path.join("h", "rank-3.stdout.log"): b"a1\n",
+            os.path.join("h", "rank-4.stdout.log"): b"x1\n",
+            os.path.join("h", "rank-7.stdout.log"): b"z\n"})
 
     def test_unsafe_directories_are_refused(self):
         open_dir = os.path.join(self.tmp, "open")
