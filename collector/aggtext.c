@@ -623,6 +623,20 @@ at_block(const struct agg_group *g, aggregate_print_cb cb, const char *prefix,
 	}
 }
 
+/* The lines of a block's text p[0..len), joined by '\n'. */
+static size_t
+at_lines(const char *p, size_t len)
+{
+	const char	*end = p + len;
+	size_t		 n = 1;
+
+	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		n++;
+		p++;
+	}
+	return (n);
+}
+
 /*
  * A block whose members differ (the same templates line by line, other
  * numbers or files): each line printed once as a group of the members'
@@ -637,25 +651,19 @@ at_block_lines(struct agg_group *g, aggregate_print_cb line,
 {
 	struct agg_member	*m = g->members, *lm;
 	struct agg_group	 t;
-	const char		**at, *end, *nl, *p;
-	size_t			 n = g->nmembers, nl0 = 1, k, i, nm, lines;
+	const char		**at, *end, *nl;
+	size_t			 n = g->nmembers, nl0, k, i, nm;
 
 	/* Sorted by rank: the group's own text may be any member's. */
 	for (k = 0; k < n && m[k].text == g->text; k++)
 		;
 	if (k == n)
 		return (0);
-	for (p = g->text; (p = memchr(p, '\n', (size_t)(g->text + g->len -
-	    p))) != NULL; p++)
-		nl0++;
+	nl0 = at_lines(g->text, g->len);
 	lm = xcalloc(n, sizeof *lm);
 	at = xcalloc(n, sizeof *at);
-	for (k = 0; k < n; k++) {
-		for (lines = 1, p = m[k].text; (p = memchr(p, '\n',
-		    (size_t)(m[k].text + m[k].len - p))) != NULL; p++)
-			lines++;
-		at[k] = lines == nl0 ? m[k].text : NULL;
-	}
+	for (k = 0; k < n; k++)
+		at[k] = at_lines(m[k].text, m[k].len) == nl0 ? m[k].text : NULL;
 	for (i = 0; i < nl0; i++) {
 		for (k = 0, nm = 0; k < n; k++) {
 			if (at[k] == NULL)
