@@ -137,12 +137,21 @@ class CollectorDeath(MeshTest):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertNotIn(b"is gone", p.stderr)
 
-    def serve_again(self):
+    def serve_again(self, args=("-q",)):
         """A new collector on the same socket, with a second log."""
         self.json = os.path.join(self.tmp, "second.jsonl")
         self.serve_err.close()
         self.serve_out.close()
-        self.serve(["-q"], sock=self.sock)
+        self.serve(list(args), sock=self.sock)
+
+    def kill_and_take_back(self, args=("-q",)):
+        """SIGKILL the collector, start another on its socket (args), and
+        wait until it took a process back from the keeper."""
+        self.collector.kill()
+        self.collector.wait()
+        self.serve_again(args)
+        self.wait_for(lambda: b'"event":"handover"' in self.log_bytes(),
+                      what="the process taken back")
 
     def restart_writers(self):
         """Two writers under a serve-mode collector that is SIGKILLed and
@@ -252,11 +261,7 @@ class CollectorDeath(MeshTest):
         self.children.append(w)
         self.wait_for(lambda: b'"line":"told"' in self.log_bytes(),
                       what="the rank told in the first log")
-        self.collector.kill()
-        self.collector.wait()
-        self.serve_again()
-        self.wait_for(lambda: b'"event":"handover"' in self.log_bytes(),
-                      what="the process taken back")
+        self.kill_and_take_back()
         open(go, "w").close()
         self.assertEqual(w.wait(timeout=30), 0)
         self.wait_for(lambda: b'"line":"child"' in self.log_bytes(),
@@ -292,14 +297,7 @@ class CollectorDeath(MeshTest):
         self.children.append(w)
         self.wait_for(lambda: b'"line":"before 2"' in self.log_bytes(),
                       what="the first lines in the first log")
-        self.collector.kill()
-        self.collector.wait()
-        self.serve_err.close()
-        self.serve_out.close()
-        self.json = os.path.join(self.tmp, "second.jsonl")
-        self.serve(["-q", "--output-dir", d], sock=self.sock)
-        self.wait_for(lambda: b'"event":"handover"' in self.log_bytes(),
-                      what="the process taken back")
+        self.kill_and_take_back(("-q", "--output-dir", d))
         open(go, "w").close()
         self.assertEqual(w.wait(timeout=30), 0)
         self.wait_for(lambda: b'"line":"after 2"' in self.log_bytes(),
