@@ -107,14 +107,17 @@ int
 source_set_runtime(long pid, int on)
 {
 	struct source	*found = source_newest_open(pid);
+	int		 was;
 
 	if (found == NULL)
 		return (-1);
+	was = found->runtime;
 	if (on)
 		source_runtime_on(found);
 	else
 		found->runtime = 0;	/* its pidfd watches for its death */
-	handover_renew(found);
+	if (found->runtime != was)	/* the keeper's copy says it too */
+		handover_renew(found);
 	return (0);
 }
 
