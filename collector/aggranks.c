@@ -1,6 +1,7 @@
 /*
- * Which ranks have ended, for a group's "(not: 7)" (aggtext.c): a rank
- * runs while one of its processes does, as sources begin and are freed.
+ * The aggregator's tables by rank: which ranks have ended, for a group's
+ * "(not: 7)" (aggtext.c): a rank runs while one of its processes does, as
+ * sources begin and are freed; and the last group each rank joined.
  */
 
 #include <stdint.h>
@@ -40,4 +41,21 @@ int
 agg_rank_ended(long rank)
 {
 	return (rank >= 0 && (size_t)rank < agg_nlive && agg_live[rank] == 1);
+}
+
+uint64_t	(*agg_rlast)[2];
+size_t		 agg_nrlast;
+
+uint64_t *
+agg_rank_grow(long rank)
+{
+	size_t	n;
+
+	for (n = agg_nrlast == 0 ? 64 : agg_nrlast; n <= (size_t)rank;)
+		n *= 2;
+	agg_rlast = xrealloc(agg_rlast, n * sizeof *agg_rlast);
+	memset(agg_rlast + agg_nrlast, 0, (n - agg_nrlast) *
+	    sizeof *agg_rlast);
+	agg_nrlast = n;
+	return (agg_rlast[rank]);
 }

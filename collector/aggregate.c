@@ -296,41 +296,6 @@ agg_queue_after(const struct agg_queue *q, uint64_t after)
 	return (i < q->n ? q->v[i] : NULL);
 }
 
-/*
- * Per rank, the serial of the last group a line of that rank joined, per
- * stream: a rank's forked workers are sources of their own, and a line
- * should not join a group its rank is in already when another would do.
- */
-#define AGG_RANKS_MAX	(1L << 20)
-static uint64_t		(*rank_last)[2];
-static size_t		 nrank_last;
-
-/* Room in rank_last for rank, which it has not. */
-static uint64_t *
-agg_rank_grow(long rank)
-{
-	size_t	n;
-
-	for (n = nrank_last == 0 ? 64 : nrank_last; n <= (size_t)rank;)
-		n *= 2;
-	rank_last = xrealloc(rank_last, n * sizeof *rank_last);
-	memset(rank_last + nrank_last, 0, (n - nrank_last) *
-	    sizeof *rank_last);
-	nrank_last = n;
-	return (rank_last[rank]);
-}
-
-/* Twice a line: inline, with the rare growing out of line. */
-static inline uint64_t *
-agg_rank_last(long rank)
-{
-	if (rank < 0 || rank >= AGG_RANKS_MAX)
-		return (NULL);
-	if ((size_t)rank < nrank_last)
-		return (rank_last[rank]);
-	return (agg_rank_grow(rank));
-}
-
 /* Members a group has room for when it is made, kept right after it. */
 #define AGG_INLINE		8
 #define AGG_INLINE_MEMBERS(g)	((struct agg_member *)(void *)((g) + 1))

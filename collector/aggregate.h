@@ -77,6 +77,12 @@ agg_slot(int severity)
 }
 
 /* aggmatch.c: close groups by the seed's edit distance */
+/* Edit distance of a and b if at most k, else k + 1; O(len * k). */
+size_t	aggregate_distance(const char *a, size_t la, const char *b,
+	    size_t lb, size_t k);
+/* A lower bound of that distance, in O(la + lb). */
+size_t	aggregate_distance_bound(const char *a, size_t la, const char *b,
+	    size_t lb);
 /* The (up to three) signatures of a line's template (key tkey), salted. */
 size_t	aggmatch_signatures(const char *line, size_t len, uint64_t tkey,
 	    uint64_t sig[3], int which, int severity, int ranked);
@@ -183,10 +189,33 @@ agg_member_diffs(struct agg_member *m, const struct agg_group *g,
 		m->dfrom = AGG_UNALIGNED;
 }
 
+/* aggranks.c */
 /* Ranks counted by aggregate_rank_process, at most. */
 #define AGG_RANKS	1048576
 /* Whether every process of rank has ended (one had begun). */
 int	agg_rank_ended(long rank);
+/*
+ * Per rank, the serial of the last group a line of that rank joined, per
+ * stream (aggregate.c): a rank's forked workers are sources of their own,
+ * and a line should not join a group its rank is in already when another
+ * would do. Room for agg_nrlast ranks. Hidden: read without the GOT's
+ * indirection, twice a line.
+ */
+extern uint64_t	(*agg_rlast)[2] __attribute__((visibility("hidden")));
+extern size_t	 agg_nrlast __attribute__((visibility("hidden")));
+/* Room in agg_rlast for rank, which it has not. */
+uint64_t	*agg_rank_grow(long rank);
+
+/* Twice a line: inline, with the rare growing out of line. */
+static inline uint64_t *
+agg_rank_last(long rank)
+{
+	if (rank < 0 || rank >= AGG_RANKS)
+		return (NULL);
+	if ((size_t)rank < agg_nrlast)
+		return (agg_rlast[rank]);
+	return (agg_rank_grow(rank));
+}
 
 /* What a member said at a word of a line (aggtext.c). */
 struct agg_val {

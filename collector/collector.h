@@ -639,12 +639,6 @@ struct origin {
 };
 
 /* aggregate.c */
-/* Edit distance of a and b if at most k, else k + 1; O(len * k). */
-size_t	aggregate_distance(const char *a, size_t la, const char *b,
-	    size_t lb, size_t k);
-/* A lower bound of that distance, in O(la + lb). */
-size_t	aggregate_distance_bound(const char *a, size_t la, const char *b,
-	    size_t lb);
 /* Prints a line or a group: stream, prefix, text and SPLIT_* flags. */
 typedef void (*aggregate_print_cb)(int which, const char *prefix,
 	    const char *line, size_t len, int flags, uint64_t us);

@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 
 #include "collector/collector.h"
+#include "collector/aggregate.h"
 #include "tests/seedrule.h"
 
 /* The unit tests link the collector's modules, which expect these. */
