@@ -803,7 +803,7 @@ aggregate_line(int which, const struct origin *o, const char *line,
 	}
 	if (!piece && block_in_view(st = block_start(line, len))) {
 		b->state = st;
-		b->start = agg_now();
+		b->start = b->last = agg_now();
 		b->serial = ++agg_serial;
 		b->us = us;
 		agg_block_add(b, line, len, sh->severity);
@@ -837,6 +837,23 @@ agg_close_whole(double now)
 				agg_block_close(s, w);
 		}
 	}
+}
+
+double
+aggregate_blocks_quiet_in(int ranked)
+{
+	struct agg_src	*s;
+	double		 now = agg_now(), in = 0;
+	int		 w;
+
+	for (w = 0; w < 2; w++) {
+		TAILQ_FOREACH(s, &blocks[w], blk[w].entry) {
+			if ((s->rank >= 0) == ranked &&
+			    s->blk[w].last + AGG_BLOCK_QUIET - now > in)
+				in = s->blk[w].last + AGG_BLOCK_QUIET - now;
+		}
+	}
+	return (in);
 }
 
 void

@@ -33,6 +33,10 @@
  * too (ENDING_FWD_MS at most) while the failed process's launcher has its
  * last lines to pass on (forward_pending): mpirun tearing a job down
  * passes them on a moment after the rank died, and they come first.
+ * Last, while other ranks' tracebacks are still coming in (one error that
+ * ends them all), it waits until each has been quiet a moment (at most
+ * ENDING_SETTLE_MS): the console view then shows them as one group with
+ * the failed process's own, before the news, not its own alone.
  */
 
 #include <sys/syscall.h>
@@ -57,6 +61,8 @@
 #define ENDING_CAUSE_MS	3000
 /* ... and for the lines the failed process's launcher is to pass on. */
 #define ENDING_FWD_MS	1000
+/* ... and for other tracebacks being written to be whole. */
+#define ENDING_SETTLE_MS	500
 /* A traceback this much older than the death did not cause it. */
 #define ENDING_TRACE_S	30
 
@@ -66,6 +72,7 @@ static struct event	*announce;	/* its announcement, to come */
 static struct source	*announce_src;	/* the earliest failure so far */
 static struct timespec	 announce_by;	/* its launcher's lines waited for
 					 * until then (CLOCK_MONOTONIC) */
+static struct timespec	 settle_by;	/* others' tracebacks, until then */
 
 static void	ending_finish(struct source *);
 static int	ending_failed(struct source *);
@@ -207,6 +214,36 @@ ending_zombie_status(struct source *src, int *status)
 }
 
 /*
+ * Whether the announcement of src waits for tracebacks that processes of
+ * its kind (ranks, or not) are writing: *tv, until the last has been
+ * quiet long enough to be whole, and ENDING_SETTLE_MS in all at most.
+ */
+static int
+ending_settle(const struct source *src, struct timeval *tv)
+{
+	struct timespec	 now;
+	double		 in;
+	long		 ns;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (settle_by.tv_sec == 0) {
+		settle_by = now;
+		settle_by.tv_sec += ENDING_SETTLE_MS / 1000;
+		settle_by.tv_nsec += (ENDING_SETTLE_MS % 1000) * 1000000L;
+	}
+	ns = (settle_by.tv_sec - now.tv_sec) * 1000000000L +
+	    settle_by.tv_nsec - now.tv_nsec;
+	if (ns <= 0 || (in = aggregate_blocks_quiet_in(src->rank >= 0)) <= 0)
+		return (0);
+	/* A millisecond more: the view's deadline is then surely past. */
+	if (in * 1e9 + 1e6 < (double)ns)
+		ns = (long)(in * 1e9) + 1000000L;
+	tv->tv_sec = ns / 1000000000L;
+	tv->tv_usec = ns % 1000000000L / 1000;
+	return (1);
+}
+
+/*
  * The first failure's announcement, from the event loop: its pipes are
  * read first (not from inside a read, where the news may come from), so
  * that its last words (a traceback) are in it. A forked worker that never
@@ -230,6 +267,11 @@ ending_announce_cb(int fd, short what, void *arg)
 		if (ns > 0 && forward_pending(src)) {
 			tv.tv_sec = ns / 1000000000L;
 			tv.tv_usec = ns % 1000000000L / 1000;
+			evtimer_add(announce, &tv);
+			return;
+		}
+		/* Not when the collector is ending (arg: made now). */
+		if (arg == NULL && ending_settle(src, &tv)) {
 			evtimer_add(announce, &tv);
 			return;
 		}

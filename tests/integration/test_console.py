@@ -789,6 +789,32 @@ class Options(MeshTest):
             self.assertEqual(got[-1], "FileNotFoundError: [Errno 2] No "
                              "such file: '/data/shard-%03d.bin'" % r)
 
+    def test_ranks_that_die_of_one_error_at_once_show_it_once(self):
+        # Four ranks raise the same error at the same moment and die of
+        # it: the first to end printed its traceback alone before its
+        # announcement, the others' after, together. The announcement
+        # waits until theirs are whole: one traceback, then the news.
+        rank = ("import os, sys, time\n"
+                "r = int(os.environ['RANK'])\n"
+                "time.sleep(max(0.0, float(sys.argv[1]) + 2 - time.time()))\n"
+                "def load(path):\n"
+                "    raise FileNotFoundError(2, 'No such file', path)\n"
+                "load('/data/shard-%03d.bin' % r)\n")
+        p = self.launch([PYTHON, "-c", four_ranks(rank, ", t0")])
+        self.assertEqual(p.returncode, 1, p.stderr)
+        err = p.stderr.decode().splitlines()
+        shown = [l for l in err if l.startswith("[")]
+        self.assertEqual([l for l in shown if "Traceback" in l],
+                         ["[ranks 0-3] Traceback (most recent call last):"],
+                         err)
+        self.assertIn("[ranks 0-3] FileNotFoundError: [Errno 2] No such "
+                      "file: '/data/shard-{000..003}.bin'", shown)
+        self.assertEqual(len(shown), 4, err)
+        news = [i for i, l in enumerate(err)
+                if l.startswith("meshlog: first failure: rank ")]
+        self.assertEqual(len(news), 1, err)
+        self.assertGreater(news[0], err.index(shown[-1]), err)
+
     def test_colour_takes_three_words(self):
         p = self.launch_raw(["--color=rainbow", "--", "true"])
         self.assertEqual(p.returncode, 2)

@@ -795,6 +795,23 @@ Test(aggregate, a_whole_traceback_joins_one_that_closes_before_it)
 	cr_assert_str_eq(seen[0], "[rank 1] Traceback (most recent call "
 	    "last):");
 	aggregate_flush();
+	/*
+	 * What the announcement of a process's end waits for: until the
+	 * tracebacks other ranks are writing have been quiet long enough to
+	 * be whole (a launcher's, of no rank, asked apart).
+	 */
+	cr_assert_eq(aggregate_blocks_quiet_in(1), 0);
+	tb_now = 104.0;
+	line_of(&o[1], "Traceback (most recent call last):");
+	line_of(&o[1], "OSError: bad shard");
+	tb_now = 104.03;	/* one line so far: quiet since it began */
+	line_of(&o[0], "Traceback (most recent call last):");
+	tb_now = 104.05;
+	cr_assert_float_eq(aggregate_blocks_quiet_in(1), 0.08, 1e-9);
+	cr_assert_eq(aggregate_blocks_quiet_in(0), 0);
+	tb_now = 104.2;
+	cr_assert_eq(aggregate_blocks_quiet_in(1), 0);
+	aggregate_flush();
 	aggregate_set_clock(NULL);
 }
 
