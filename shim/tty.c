@@ -8,7 +8,8 @@
  * against the device number recorded at registration. Changing the
  * terminal's modes first waits until the collector has written what the
  * process wrote before, so output keeps its place relative to the mode
- * change.
+ * change. Reading such a stream, or polling it for input, reads the
+ * terminal (util-linux more(1) takes its keys from stderr).
  *
  * isatty, ioctl and fstat are safe before the constructor has run
  * (shim_state is then all zero), call no other interposed function,
@@ -24,6 +25,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <string.h>
 #include <termios.h>
@@ -31,6 +33,11 @@
 
 #include "runtime/runtime.h"
 #include "shim.h"
+
+/* libc's own read(2) and poll(2), under the names it exports them by. */
+extern ssize_t	__read(int, void *, size_t);
+extern int	__poll(struct pollfd *, nfds_t, int);
+extern void	__chk_fail(void) __attribute__((noreturn));
 
 /* The device numbers of Unix 98 pseudo-terminal slaves (devices.txt). */
 #define SHIM_PTS_MAJOR_FIRST	136
@@ -380,6 +387,107 @@ ttyname_r(int fd, char *buf, size_t len)
 	rc = real_ttyname_r(t, buf, len);
 	close(t);
 	return (rc);
+}
+
+/*
+ * For a read or poll of fd: the terminal it stands for (a new descriptor,
+ * blocking when fd is and the caller reads), SHIM_TTY_SELF when fd is no
+ * managed terminal stream, or -1. Only fds 1 and 2 are asked about (with
+ * an fstat), so any other read costs two comparisons; errno is kept.
+ */
+static int
+shim_tty_input(int fd, int reads)
+{
+	int	saved = errno, t, fl;
+
+	if ((fd != 1 && fd != 2) || !shim_state.active)
+		return (SHIM_TTY_SELF);
+	if ((t = shim_tty_open(fd)) >= 0 && reads &&
+	    (fl = fcntl(fd, F_GETFL)) != -1 && !(fl & O_NONBLOCK))
+		(void)fcntl(t, F_SETFL, 0);
+	if (t != -1)
+		errno = saved;
+	return (t);
+}
+
+/*
+ * read(2): a managed stream whose original was a terminal reads that
+ * terminal, as the original descriptor (opened for reading and writing)
+ * did. util-linux more(1) takes its keys from stderr.
+ */
+__attribute__((visibility("default"))) ssize_t
+read(int fd, void *buf, size_t len)
+{
+	ssize_t	rc;
+	int	saved = errno, t;
+
+	if ((t = shim_tty_input(fd, 1)) == SHIM_TTY_SELF)
+		return (__read(fd, buf, len));
+	if (t == -1)
+		return (-1);
+	rc = __read(t, buf, len);
+	saved = rc < 0 ? errno : saved;
+	close(t);
+	errno = saved;
+	return (rc);
+}
+
+/* read(2) as programs built with _FORTIFY_SOURCE call it. */
+__attribute__((visibility("default"))) ssize_t
+__read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return (read(fd, buf, len));
+}
+
+/*
+ * poll(2): an entry asking for input on a managed stream whose original
+ * was a terminal polls that terminal (more(1) polls stdin and stderr for
+ * its keys). select(2), ppoll(2) and epoll are not redirected.
+ */
+__attribute__((visibility("default"))) int
+poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	int	t[3] = { SHIM_TTY_SELF, SHIM_TTY_SELF, SHIM_TTY_SELF };
+	int	saved = errno, rc, fd, asked = 0;
+	nfds_t	i;
+
+	for (i = 0; shim_state.active && i < n; i++) {
+		if ((fd = fds[i].fd) != 1 && fd != 2)
+			continue;
+		if (!(asked & fd)) {	/* a bit each: 1 and 2 */
+			asked |= fd;
+			t[fd] = shim_tty_input(fd, 0);
+		}
+		if (t[fd] >= 0 && (fds[i].events & POLLIN))
+			fds[i].fd = t[fd];
+	}
+	if (!asked)
+		return (__poll(fds, n, timeout));
+	rc = __poll(fds, n, timeout);
+	saved = rc >= 0 ? saved : errno;
+	for (i = 0; i < n; i++) {
+		for (fd = 1; fd <= 2; fd++) {
+			if (t[fd] >= 0 && fds[i].fd == t[fd])
+				fds[i].fd = fd;
+		}
+	}
+	for (fd = 1; fd <= 2; fd++) {
+		if (t[fd] >= 0)
+			close(t[fd]);
+	}
+	errno = saved;
+	return (rc);
+}
+
+/* poll(2) as programs built with _FORTIFY_SOURCE call it. */
+__attribute__((visibility("default"))) int
+__poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+	if (fdslen / sizeof *fds < n)
+		__chk_fail();
+	return (poll(fds, n, timeout));
 }
 
 /* ttyname(3): the terminal's name, in a buffer of ours (as glibc's). */
