@@ -840,17 +840,36 @@ agg_close_whole(double now)
 }
 
 double
-aggregate_blocks_quiet_in(int ranked)
+aggregate_news_in(uint64_t id, int ranked)
 {
-	struct agg_src	*s;
-	double		 now = agg_now(), in = 0;
-	int		 w;
+	struct agg_src		*s, *t;
+	struct agg_group	*g;
+	double			 now = agg_now(), in = 0;
+	uint64_t		 last;
+	int			 w;
 
+	for (s = sbucket[id % AGG_BUCKETS]; s != NULL; s = s->hnext) {
+		if (s->id == id)
+			break;
+	}
+	/* What the view holds of it, its groups and blocks, when due. */
+	last = s == NULL ? 0 : s->last[0] > s->last[1] ? s->last[0] :
+	    s->last[1];
+	TAILQ_FOREACH(g, &waiting, entry) {
+		if (g->serial > last)
+			break;
+		if (g->deadline - now > in)
+			in = g->deadline - now;
+	}
 	for (w = 0; w < 2; w++) {
-		TAILQ_FOREACH(s, &blocks[w], blk[w].entry) {
-			if ((s->rank >= 0) == ranked &&
-			    s->blk[w].last + AGG_BLOCK_QUIET - now > in)
-				in = s->blk[w].last + AGG_BLOCK_QUIET - now;
+		if (s != NULL && s->open[w] &&
+		    s->blk[w].start + agg_hold - now > in)
+			in = s->blk[w].start + agg_hold - now;
+		/* The tracebacks its kind (ranks, or not) write, whole. */
+		TAILQ_FOREACH(t, &blocks[w], blk[w].entry) {
+			if ((t->rank >= 0) == ranked &&
+			    t->blk[w].last + AGG_BLOCK_QUIET - now > in)
+				in = t->blk[w].last + AGG_BLOCK_QUIET - now;
 		}
 	}
 	return (in);

@@ -659,9 +659,10 @@ void	aggregate_tick(void);
 void	aggregate_flush(void);
 /* Print what waits up to source id's last lines (before news of it). */
 void	aggregate_flush_source(uint64_t id);
-/* Seconds until the blocks (tracebacks) open on ranks' sources (ranked)
- * or others' have been quiet long enough to join a group whole; 0. */
-double	aggregate_blocks_quiet_in(int ranked);
+/* Seconds the news of source id's end waits: until what the view holds
+ * of it is due, and tracebacks of its kind (ranked) being written are
+ * whole; 0. */
+double	aggregate_news_in(uint64_t id, int ranked);
 /* Set the window, the longest a line waits, in seconds (0: no timer,
  * lines wait for aggregate_flush), printing what waits first. */
 void	aggregate_set_window(double secs);

@@ -33,10 +33,11 @@
  * too (ENDING_FWD_MS at most) while the failed process's launcher has its
  * last lines to pass on (forward_pending): mpirun tearing a job down
  * passes them on a moment after the rank died, and they come first.
- * Last, while other ranks' tracebacks are still coming in (one error that
- * ends them all), it waits until each has been quiet a moment (at most
- * ENDING_SETTLE_MS): the console view then shows them as one group with
- * the failed process's own, before the news, not its own alone.
+ * Last, it waits (ENDING_SETTLE_MS at most) until what the console view
+ * holds of the failed process is due to print, and while other ranks'
+ * tracebacks are still coming in (one error that ends them all) until
+ * each has been quiet a moment: the view then shows its last lines and
+ * its traceback with theirs, as without the news, not forced out alone.
  */
 
 #include <sys/syscall.h>
@@ -61,7 +62,7 @@
 #define ENDING_CAUSE_MS	3000
 /* ... and for the lines the failed process's launcher is to pass on. */
 #define ENDING_FWD_MS	1000
-/* ... and for other tracebacks being written to be whole. */
+/* ... and for the view to print what it holds of the failed process. */
 #define ENDING_SETTLE_MS	500
 /* A traceback this much older than the death did not cause it. */
 #define ENDING_TRACE_S	30
@@ -72,7 +73,7 @@ static struct event	*announce;	/* its announcement, to come */
 static struct source	*announce_src;	/* the earliest failure so far */
 static struct timespec	 announce_by;	/* its launcher's lines waited for
 					 * until then (CLOCK_MONOTONIC) */
-static struct timespec	 settle_by;	/* others' tracebacks, until then */
+static struct timespec	 settle_by;	/* the view waited for until then */
 
 static void	ending_finish(struct source *);
 static int	ending_failed(struct source *);
@@ -214,9 +215,9 @@ ending_zombie_status(struct source *src, int *status)
 }
 
 /*
- * Whether the announcement of src waits for tracebacks that processes of
- * its kind (ranks, or not) are writing: *tv, until the last has been
- * quiet long enough to be whole, and ENDING_SETTLE_MS in all at most.
+ * Whether the announcement of src waits for the console view (*tv): for
+ * its groups to be due, and the tracebacks processes of its kind (ranks,
+ * or not) are writing to be whole; ENDING_SETTLE_MS in all at most.
  */
 static int
 ending_settle(const struct source *src, struct timeval *tv)
@@ -233,7 +234,7 @@ ending_settle(const struct source *src, struct timeval *tv)
 	}
 	ns = (settle_by.tv_sec - now.tv_sec) * 1000000000L +
 	    settle_by.tv_nsec - now.tv_nsec;
-	if (ns <= 0 || (in = aggregate_blocks_quiet_in(src->rank >= 0)) <= 0)
+	if (ns <= 0 || (in = aggregate_news_in(src->id, src->rank >= 0)) <= 0)
 		return (0);
 	/* A millisecond more: the view's deadline is then surely past. */
 	if (in * 1e9 + 1e6 < (double)ns)

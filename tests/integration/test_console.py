@@ -790,13 +790,15 @@ class Options(MeshTest):
                              "such file: '/data/shard-%03d.bin'" % r)
 
     def test_ranks_that_die_of_one_error_at_once_show_it_once(self):
-        # Four ranks raise the same error at the same moment and die of
-        # it: the first to end printed its traceback alone before its
-        # announcement, the others' after, together. The announcement
-        # waits until theirs are whole: one traceback, then the news.
+        # Four ranks raise the same error and die of it, three at the same
+        # moment and one a fifth of a second later: the first to end
+        # printed its traceback alone before its announcement, the others'
+        # after. The announcement waits until its traceback is due and
+        # theirs are whole: one traceback, then the news.
         rank = ("import os, sys, time\n"
                 "r = int(os.environ['RANK'])\n"
-                "time.sleep(max(0.0, float(sys.argv[1]) + 2 - time.time()))\n"
+                "time.sleep(max(0.0, float(sys.argv[1]) + 2 - time.time())"
+                " + (0.2 if r == 0 else 0))\n"
                 "def load(path):\n"
                 "    raise FileNotFoundError(2, 'No such file', path)\n"
                 "load('/data/shard-%03d.bin' % r)\n")

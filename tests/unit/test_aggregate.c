@@ -728,7 +728,7 @@ tb_clock(void)
 Test(aggregate, a_whole_traceback_joins_one_that_closes_before_it)
 {
 	static char	pre[2][32];
-	struct origin	o[2];
+	struct origin	o[3];
 	int		k;
 
 	nseen = 0;
@@ -796,21 +796,32 @@ Test(aggregate, a_whole_traceback_joins_one_that_closes_before_it)
 	    "last):");
 	aggregate_flush();
 	/*
-	 * What the announcement of a process's end waits for: until the
-	 * tracebacks other ranks are writing have been quiet long enough to
-	 * be whole (a launcher's, of no rank, asked apart).
+	 * What the news of a process's end waits for: what the view holds
+	 * of it to be due (a group, a block: half a second from its start
+	 * here), and the tracebacks others of its kind (ranks; a process of
+	 * no rank apart) are writing to be whole. o[2] wrote nothing.
 	 */
-	cr_assert_eq(aggregate_blocks_quiet_in(1), 0);
+	o[2] = (struct origin){ 97, 2, 97, "[rank 2] ", -1 };
+	cr_assert_eq(aggregate_news_in(o[2].id, 1), 0);
 	tb_now = 104.0;
 	line_of(&o[1], "Traceback (most recent call last):");
 	line_of(&o[1], "OSError: bad shard");
 	tb_now = 104.03;	/* one line so far: quiet since it began */
 	line_of(&o[0], "Traceback (most recent call last):");
 	tb_now = 104.05;
-	cr_assert_float_eq(aggregate_blocks_quiet_in(1), 0.08, 1e-9);
-	cr_assert_eq(aggregate_blocks_quiet_in(0), 0);
+	cr_assert_float_eq(aggregate_news_in(o[2].id, 1), 0.08, 1e-9);
+	cr_assert_eq(aggregate_news_in(o[2].id, 0), 0);
+	cr_assert_float_eq(aggregate_news_in(o[1].id, 1), 0.45, 1e-9);
 	tb_now = 104.2;
-	cr_assert_eq(aggregate_blocks_quiet_in(1), 0);
+	cr_assert_eq(aggregate_news_in(o[2].id, 1), 0);
+	cr_assert_float_eq(aggregate_news_in(o[0].id, 1), 0.33, 1e-9);
+	aggregate_flush();
+	tb_now = 105.0;
+	line_of(&o[1], "step 7");
+	tb_now = 105.1;
+	cr_assert_float_eq(aggregate_news_in(o[1].id, 1), 0.4, 1e-9);
+	tb_now = 105.6;
+	cr_assert_eq(aggregate_news_in(o[1].id, 1), 0);
 	aggregate_flush();
 	aggregate_set_clock(NULL);
 }
