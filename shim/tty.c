@@ -444,35 +444,37 @@ __read_chk(int fd, void *buf, size_t len, size_t buflen)
 /*
  * poll(2): an entry asking for input on a managed stream whose original
  * was a terminal polls that terminal (more(1) polls stdin and stderr for
- * its keys). select(2), ppoll(2) and epoll are not redirected.
+ * its keys), up to SHIM_POLL_AT such entries. select(2), ppoll(2) and
+ * epoll are not redirected.
  */
+#define SHIM_POLL_AT	8
 __attribute__((visibility("default"))) int
 poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	int	t[3] = { SHIM_TTY_SELF, SHIM_TTY_SELF, SHIM_TTY_SELF };
 	int	saved = errno, rc, fd, asked = 0;
-	nfds_t	i;
+	nfds_t	i, at[SHIM_POLL_AT];
+	size_t	nat = 0, k;
 
-	for (i = 0; shim_state.active && i < n; i++) {
-		if ((fd = fds[i].fd) != 1 && fd != 2)
+	for (i = 0; shim_state.active && i < n && nat < SHIM_POLL_AT; i++) {
+		if (((fd = fds[i].fd) != 1 && fd != 2) ||
+		    !(fds[i].events & POLLIN))
 			continue;
 		if (!(asked & fd)) {	/* a bit each: 1 and 2 */
 			asked |= fd;
 			t[fd] = shim_tty_input(fd, 0);
 		}
-		if (t[fd] >= 0 && (fds[i].events & POLLIN))
+		if (t[fd] >= 0) {
 			fds[i].fd = t[fd];
+			at[nat++] = i;
+		}
 	}
 	if (!asked)
 		return (__poll(fds, n, timeout));
 	rc = __poll(fds, n, timeout);
 	saved = rc >= 0 ? saved : errno;
-	for (i = 0; i < n; i++) {
-		for (fd = 1; fd <= 2; fd++) {
-			if (t[fd] >= 0 && fds[i].fd == t[fd])
-				fds[i].fd = fd;
-		}
-	}
+	for (k = 0; k < nat; k++)
+		fds[at[k]].fd = fds[at[k]].fd == t[1] ? 1 : 2;
 	for (fd = 1; fd <= 2; fd++) {
 		if (t[fd] >= 0)
 			close(t[fd]);
