@@ -81,6 +81,18 @@ def screen(raw, cols):
     return text, [text[k] for k in sorted(set(wrapped))]
 
 
+# A rank's code (four_ranks, given t0): each rank, at t0 + 2 and the
+# delay a Python expression of r says (%), has load raise one error for its
+# own shard.
+SHARD_ERROR = ("import os, sys, time\n"
+               "r = int(os.environ['RANK'])\n"
+               "# Together, however slowly each started.\n"
+               "time.sleep(max(0.0, float(sys.argv[1]) + 2 - time.time()) "
+               "+ %s)\n"
+               "def load(path):\n"
+               "    raise FileNotFoundError(2, 'No such file', path)\n")
+
+
 def four_ranks(rank, args=""):
     """A launcher's code: rank (Python code) run as ranks 0-3 of 4, given
     args (the launcher's Python expressions, as ", t0"), and its exit
@@ -752,17 +764,26 @@ class Options(MeshTest):
                       "step 7\n", out)
         self.assertNotIn("(not: 0)", out)
 
+    def assert_one_shard_traceback(self, err):
+        """The view's lines among err: SHARD_ERROR's traceback, once, with
+        each rank's shard."""
+        shown = [l for l in err if l.startswith("[")]
+        self.assertEqual([l for l in shown if "Traceback" in l],
+                         ["[ranks 0-3] Traceback (most recent call last):"],
+                         err)
+        self.assertIn("[ranks 0-3] FileNotFoundError: [Errno 2] No such "
+                      "file: '/data/shard-{000..003}.bin'", shown)
+        self.assertEqual(len(shown), 4, err)
+        self.assertTrue(all(l.startswith("[ranks 0-3] ") for l in shown),
+                        err)
+        return shown
+
     def test_ranks_tracebacks_of_one_error_show_once(self):
         # Four ranks catch the same error and print its traceback, each
         # naming its own shard: the console showed four tracebacks, the
         # same but for one number. It shows one, the shards as a set, and
         # the log keeps each rank's own.
-        rank = ("import os, sys, time, traceback\n"
-                "r = int(os.environ['RANK'])\n"
-                "# Together, however slowly each started.\n"
-                "time.sleep(max(0.0, float(sys.argv[1]) + 2 - time.time()))\n"
-                "def load(path):\n"
-                "    raise FileNotFoundError(2, 'No such file', path)\n"
+        rank = ("import traceback\n" + SHARD_ERROR % "0" +
                 "try:\n"
                 "    load('/data/shard-%03d.bin' % r)\n"
                 "except OSError:\n"
@@ -772,15 +793,10 @@ class Options(MeshTest):
         p = self.launch([PYTHON, "-c", four_ranks(rank, ", t0")])
         self.assertEqual(p.returncode, 0, p.stderr)
         err = p.stderr.decode().splitlines()
+        self.assert_one_shard_traceback(err)
         self.assertEqual([l for l in err if "Traceback" in l],
                          ["[ranks 0-3] Traceback (most recent call last):"],
                          err)
-        self.assertIn("[ranks 0-3] FileNotFoundError: [Errno 2] No such "
-                      "file: '/data/shard-{000..003}.bin'", err)
-        shown = [l for l in err if l.startswith("[")]
-        self.assertEqual(len(shown), 4, err)
-        self.assertTrue(all(l.startswith("[ranks 0-3] ") for l in shown),
-                        err)
         for r in range(4):
             got = [x["line"] for x in line_records(self.records, rank=r,
                                                    stream="stderr")]
@@ -795,23 +811,12 @@ class Options(MeshTest):
         # printed its traceback alone before its announcement, the others'
         # after. The announcement waits until its traceback is due and
         # theirs are whole: one traceback, then the news.
-        rank = ("import os, sys, time\n"
-                "r = int(os.environ['RANK'])\n"
-                "time.sleep(max(0.0, float(sys.argv[1]) + 2 - time.time())"
-                " + (0.2 if r == 0 else 0))\n"
-                "def load(path):\n"
-                "    raise FileNotFoundError(2, 'No such file', path)\n"
+        rank = (SHARD_ERROR % "(0.2 if r == 0 else 0)" +
                 "load('/data/shard-%03d.bin' % r)\n")
         p = self.launch([PYTHON, "-c", four_ranks(rank, ", t0")])
         self.assertEqual(p.returncode, 1, p.stderr)
         err = p.stderr.decode().splitlines()
-        shown = [l for l in err if l.startswith("[")]
-        self.assertEqual([l for l in shown if "Traceback" in l],
-                         ["[ranks 0-3] Traceback (most recent call last):"],
-                         err)
-        self.assertIn("[ranks 0-3] FileNotFoundError: [Errno 2] No such "
-                      "file: '/data/shard-{000..003}.bin'", shown)
-        self.assertEqual(len(shown), 4, err)
+        shown = self.assert_one_shard_traceback(err)
         news = [i for i, l in enumerate(err)
                 if l.startswith("meshlog: first failure: rank ")]
         self.assertEqual(len(news), 1, err)
