@@ -11,10 +11,11 @@
  * change. Reading such a stream, or polling it for input, reads the
  * terminal (util-linux more(1) takes its keys from stderr).
  *
- * isatty, ioctl and fstat are safe before the constructor has run
- * (shim_state is then all zero), call no other interposed function,
- * resolve nothing with dlsym, and keep errno on success. The termios
- * functions resolve libc's own with dlsym(RTLD_NEXT) at their first call.
+ * isatty, ioctl, fstat, read and poll are safe before the constructor
+ * has run (shim_state is then all zero), call no other interposed
+ * function, resolve nothing with dlsym, and keep errno on success. The
+ * termios functions resolve libc's own with dlsym(RTLD_NEXT) at their
+ * first call.
  */
 
 #include <sys/ioctl.h>
