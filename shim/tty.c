@@ -8,10 +8,12 @@
  * against the device number recorded at registration. Changing the
  * terminal's modes first waits until the collector has written what the
  * process wrote before, so output keeps its place relative to the mode
- * change. Reading such a stream, or polling it for input, reads the
- * terminal (util-linux more(1) takes its keys from stderr).
+ * change. Reading such a stream, or polling or selecting it for input,
+ * reads the terminal (util-linux more(1), and vim reading a pipe, take
+ * their keys from stderr).
  *
- * isatty, ioctl, fstat, read and poll are safe before the constructor
+ * isatty, ioctl, fstat, read, poll and select are safe before the
+ * constructor
  * has run (shim_state is then all zero), call no other interposed
  * function, resolve nothing with dlsym, and keep errno on success. The
  * termios functions resolve libc's own with dlsym(RTLD_NEXT) at their
@@ -19,6 +21,7 @@
  */
 
 #include <sys/ioctl.h>
+#include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -38,6 +41,7 @@
 /* libc's own read(2) and poll(2), under the names it exports them by. */
 extern ssize_t	__read(int, void *, size_t);
 extern int	__poll(struct pollfd *, nfds_t, int);
+extern int	__select(int, fd_set *, fd_set *, fd_set *, struct timeval *);
 extern void	__chk_fail(void) __attribute__((noreturn));
 
 /* The device numbers of Unix 98 pseudo-terminal slaves (devices.txt). */
@@ -445,7 +449,7 @@ __read_chk(int fd, void *buf, size_t len, size_t buflen)
 /*
  * poll(2): an entry asking for input on a managed stream whose original
  * was a terminal polls that terminal (more(1) polls stdin and stderr for
- * its keys), up to SHIM_POLL_AT such entries. select(2), ppoll(2) and
+ * its keys), up to SHIM_POLL_AT such entries. ppoll(2), pselect(2) and
  * epoll are not redirected.
  */
 #define SHIM_POLL_AT	8
@@ -491,6 +495,60 @@ __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
 	if (fdslen / sizeof *fds < n)
 		__chk_fail();
 	return (poll(fds, n, timeout));
+}
+
+/*
+ * select(2): descriptor 1 or 2 in the read set (and in the exception set),
+ * a managed stream whose original was a terminal, is the terminal there
+ * (vim reading a pipe, cmd | vim -, takes its keys from stderr with
+ * select). The terminal's descriptor goes in its place when it falls in
+ * the words of the sets that n implies, which the caller surely has.
+ */
+__attribute__((visibility("default"))) int
+select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	int	t[3] = { SHIM_TTY_SELF, SHIM_TTY_SELF, SHIM_TTY_SELF };
+	int	saved = errno, rc, fd, m = n, room;
+
+	if (!shim_state.active || r == NULL || n < 2 ||
+	    (!FD_ISSET(1, r) && (n < 3 || !FD_ISSET(2, r))))
+		return (__select(n, r, w, e, tv));
+	room = (n + NFDBITS - 1) / NFDBITS * NFDBITS;
+	for (fd = 1; fd <= 2 && fd < n; fd++) {
+		if (!FD_ISSET(fd, r) || (t[fd] = shim_tty_input(fd, 0)) < 0)
+			continue;
+		if (t[fd] >= room || t[fd] >= FD_SETSIZE) {
+			close(t[fd]);
+			t[fd] = SHIM_TTY_SELF;
+			continue;
+		}
+		FD_CLR(fd, r);
+		FD_SET(t[fd], r);
+		if (e != NULL && FD_ISSET(fd, e)) {
+			FD_CLR(fd, e);
+			FD_SET(t[fd], e);
+		}
+		if (t[fd] >= m)
+			m = t[fd] + 1;
+	}
+	rc = __select(m, r, w, e, tv);
+	saved = rc >= 0 ? saved : errno;
+	for (fd = 1; fd <= 2; fd++) {
+		if (t[fd] < 0)
+			continue;
+		/* Ready, or (on an error) as the caller gave it. */
+		if (rc < 0 || FD_ISSET(t[fd], r)) {
+			FD_CLR(t[fd], r);
+			FD_SET(fd, r);
+		}
+		if (e != NULL && (rc < 0 || FD_ISSET(t[fd], e))) {
+			FD_CLR(t[fd], e);
+			FD_SET(fd, e);
+		}
+		close(t[fd]);
+	}
+	errno = saved;
+	return (rc);
 }
 
 /* ttyname(3): the terminal's name, in a buffer of ours (as glibc's). */

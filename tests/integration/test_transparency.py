@@ -802,26 +802,31 @@ class WithCollector(MeshTest):
         self.assertIn(b"edit> abc\x08xc\x08\r\n", out)
         self.assertRegex(out, rb"\r\n\[pid \d+\] 'abxc'\r\n")
 
-    def test_more_reads_its_keys_from_stderr(self):
+    def test_pagers_and_editors_read_their_keys_from_stderr(self):
         # util-linux more(1) reads its keys from stderr, the terminal it
-        # was opened read-write on, polling it with stdin: on the capture
-        # pipe it waited for them forever, with a file and in a pipeline.
+        # was opened read-write on, polling it with stdin; vim reading a
+        # pipe (cmd | vim -) reads them from stderr too, with select(2).
+        # On the capture pipe they waited for them forever.
         text = os.path.join(self.tmp, "hundred.txt")
         with open(text, "w") as f:
             f.write("".join("line %d\n" % i for i in range(100)))
         env = clean_env(TERM="xterm")
-        cmds = (["timeout", "20", "more", text],
-                ["timeout", "20", "sh", "-c", "cat %s | more" % text])
-        plain = [type_on_pty(cmd, env, b"--More--", b"q", delay=0.3,
-                             rows=10) for cmd in cmds]
+        vim = "vim -u NONE -N -n -i NONE -"
+        cases = ((["more", text], b"--More--", b"q"),
+                 (["sh", "-c", "cat %s | more" % text], b"--More--", b"q"),
+                 (["sh", "-c", "cat %s | %s" % (text, vim)], b"-stdin-",
+                  b":q!\r"))
+        plain = [type_on_pty(["timeout", "20"] + cmd, env, wait, key,
+                             delay=0.3, rows=10)
+                 for cmd, wait, key in cases]
         for rc, out in plain:
             self.assertEqual(rc, 0, out)
-            self.assertIn(b"line 8\r\n", out)
+            self.assertIn(b"line 8", out)
         self.serve()
-        for cmd, want in zip(cmds, plain):
-            self.assertEqual(type_on_pty(cmd, self.shim_env(TERM="xterm"),
-                                         b"--More--", b"q", delay=0.3,
-                                         rows=10), want)
+        for (cmd, wait, key), want in zip(cases, plain):
+            self.assertEqual(type_on_pty(["timeout", "20"] + cmd,
+                                         self.shim_env(TERM="xterm"), wait,
+                                         key, delay=0.3, rows=10), want)
         self.assertEqual(self.stop(), 0)
 
     def test_a_mode_change_by_ioctl_on_stdin_keeps_earlier_lines_in_view(
