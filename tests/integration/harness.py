@@ -30,6 +30,17 @@ PYTHON = sys.executable
 # allocator keeps freed memory in quarantine, so RSS says nothing of leaks
 # there (LeakSanitizer checks them instead).
 ASAN = os.environ.get("MESHLOG_ASAN") == "yes"
+# Python code defining tell_rank(rank, world): the message meshlog's
+# Python hook sends when a worker of torch.multiprocessing.spawn, which has
+# no rank in its environment, joins its process group.
+TELL_RANK = ("def tell_rank(rank, world):\n"
+             "    import os, socket\n"
+             "    s = socket.socket(socket.AF_UNIX)\n"
+             "    s.connect(os.environ['MESHLOG_SOCKET'])\n"
+             "    s.sendall(b'{\"type\":\"rank\",\"rank\":%d,'\n"
+             "              b'\"world_size\":%d}\\n' % (rank, world))\n"
+             "    s.recv(64)\n"
+             "    s.close()\n")
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 # Environment variables a test must not inherit from whoever runs it.

@@ -11,8 +11,8 @@ import tty
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (COLLECTOR, CWRITER, HERE, PYTHON, MeshTest, clean_env,
-                     events, line_records, read_records)
+from harness import (COLLECTOR, CWRITER, HERE, PYTHON, TELL_RANK, MeshTest,
+                     clean_env, events, line_records, read_records)
 
 
 def file_of(f):
@@ -242,18 +242,15 @@ class CollectorDeath(MeshTest):
         self.serve(["-q"])
         first = self.json
         go = os.path.join(self.tmp, "go")
-        code = ("import os, socket, subprocess, sys, time\n"
-                "print('before', flush=True)\n"
-                "s = socket.socket(socket.AF_UNIX)\n"
-                "s.connect(os.environ['MESHLOG_SOCKET'])\n"
-                "s.sendall(b'{\"type\":\"rank\",\"rank\":2,'\n"
-                "          b'\"world_size\":4}\\n')\n"
-                "s.recv(64); s.close()\n"
-                "print('told', flush=True)\n"
-                "while not os.path.exists(%r): time.sleep(0.01)\n"
-                "print('after', flush=True)\n"
-                "subprocess.run([sys.executable, '-c', 'print(\"child\")'])\n"
-                % go)
+        code = TELL_RANK + (
+            "import os, subprocess, sys, time\n"
+            "print('before', flush=True)\n"
+            "tell_rank(2, 4)\n"
+            "print('told', flush=True)\n"
+            "while not os.path.exists(%r): time.sleep(0.01)\n"
+            "print('after', flush=True)\n"
+            "subprocess.run([sys.executable, '-c', 'print(\"child\")'])\n"
+            % go)
         out = os.path.join(self.tmp, "out")
         with open(out, "wb") as f:
             w = subprocess.Popen(["sh", "-c", 'exec "$0" -c "$1"', PYTHON,

@@ -9,7 +9,8 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BUILD, PYTHON, MeshTest, clean_env  # noqa: E402
+from harness import (BUILD, PYTHON, TELL_RANK, MeshTest,  # noqa: E402
+                     clean_env)
 
 MESHLOGCTL = os.path.join(BUILD, "collector", "meshlogctl")
 HOST = os.uname().nodename
@@ -188,18 +189,15 @@ class OutputDir(MeshTest):
         # before is in their rank's file, not in a pid-P file beside it.
         # A rank already taken gives rank-N.pid-P, as for any second
         # process of a rank.
-        code = ("import os, socket, sys\n"
-                "i = int(sys.argv[1]); r = 2 - i\n"
-                "print('worker %d before' % i, flush=True)\n"
-                "sys.stderr.write('worker %d warming\\n' % i)\n"
-                "sys.stderr.flush()\n"
-                "s = socket.socket(socket.AF_UNIX)\n"
-                "s.connect(os.environ['MESHLOG_SOCKET'])\n"
-                "s.sendall(b'{\"type\":\"rank\",\"rank\":%d,'\n"
-                "          b'\"world_size\":3}\\n' % r)\n"
-                "s.recv(64); s.close()\n"
-                "print('rank %d after' % r, flush=True)\n"
-                "sys.stderr.write('rank %d err\\n' % r)\n")
+        code = TELL_RANK + (
+            "import sys\n"
+            "i = int(sys.argv[1]); r = 2 - i\n"
+            "print('worker %d before' % i, flush=True)\n"
+            "sys.stderr.write('worker %d warming\\n' % i)\n"
+            "sys.stderr.flush()\n"
+            "tell_rank(r, 3)\n"
+            "print('rank %d after' % r, flush=True)\n"
+            "sys.stderr.write('rank %d err\\n' % r)\n")
         d = os.path.join(self.tmp, "out")
         script = ("RANK=0 %s -c 'print(\"env rank 0\")'; "
                   "for i in 0 1 2; do %s -c \"$0\" $i & done; wait"
