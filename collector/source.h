@@ -343,6 +343,14 @@ void	 forked_pending(long);
 /* At exit. */
 void	 forked_close(void);
 
+/* endproc.c: how a process died, from /proc and its memory cgroup */
+/* Note src's memory cgroup and its OOM kills so far; at registration. */
+void	 ending_oom_watch(struct source *);
+/* Whether the OOM killer killed src (dead by SIGKILL), inferred from its
+ * cgroup's count of kills since ending_oom_watch. */
+int	 ending_oom_killed(struct source *);
+/* A zombie's wait status from /proc/PID/stat; 0, or -1 when not one. */
+int	 ending_zombie_status(struct source *, int *);
 /* ending.c */
 
 /* Watch for src's death (pidfd): before its welcome, or at source_add. */

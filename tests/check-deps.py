@@ -18,23 +18,22 @@ BUILD = os.environ.get("MESHLOG_BUILDDIR", ".")
 SRC = os.environ.get("MESHLOG_SRCDIR", ".")
 
 # Files that are one module: forked.c (processes forked without exec),
-# ending.c (how processes ended), stall.c (silent ranks), sourcelog.c
-# (events and status), forward.c (launchers' copies of ranks' lines) and
-# handover.c (processes taken back from a dead collector's keeper) are
-# parts of source.c split off for size; they share the state of
-# collector/source.h and call each other. aggtext.c
-# (how a group reads), aggtok.c (its lines cut into words), aggmatch.c
-# (close groups by edit distance), aggranks.c (ranks that ended) and
-# aggsort.c (a word's values sorted) are aggregate.c's, sharing
-# collector/aggregate.h. destq.c (destination
-# queues the keeper writes if the collector dies) and keepmem.c (the
-# memory the collector shares with the keeper) are keeper.c's, sharing
-# collector/keeper.h.
+# ending.c and endproc.c (how processes ended), stall.c (silent ranks),
+# sourcelog.c (events and status), forward.c (launchers' copies of ranks'
+# lines) and handover.c (processes taken back from a dead collector's
+# keeper) are parts of source.c split off for size; they share the state
+# of collector/source.h and call each other. aggtext.c (how a group
+# reads), aggtok.c (its lines cut into words), aggmatch.c (close groups
+# by edit distance), aggranks.c (ranks that ended, and the last group
+# each joined) and aggsort.c (a word's values sorted) are aggregate.c's,
+# sharing collector/aggregate.h. destq.c (destination queues the keeper
+# writes if the collector dies) and keepmem.c (the memory the collector
+# shares with the keeper) are keeper.c's, sharing collector/keeper.h.
 GROUPS = {"aggtext": "aggregate", "aggtok": "aggregate",
           "aggmatch": "aggregate", "aggranks": "aggregate",
           "aggsort": "aggregate",
           "destq": "keeper", "keepmem": "keeper",
-          "forked": "source", "ending": "source",
+          "forked": "source", "ending": "source", "endproc": "source",
           "stall": "source", "sourcelog": "source", "forward": "source",
           "handover": "source", "emit": "source"}
 
