@@ -169,17 +169,26 @@ agg_sweep(void)
 	sweep_at = nsrcs * 2 > 1024 ? nsrcs * 2 : 1024;
 }
 
+/* The aggregator's entry for source id, or NULL. */
+static struct agg_src *
+agg_src_find(uint64_t id)
+{
+	struct agg_src	*s;
+
+	for (s = sbucket[id % AGG_BUCKETS]; s != NULL; s = s->hnext) {
+		if (s->id == id)
+			break;
+	}
+	return (s);
+}
+
 /* The aggregator's entry for the source of o, made up to date. */
 static struct agg_src *
 agg_src_get(const struct origin *o)
 {
 	struct agg_src	*s, **b = &sbucket[o->id % AGG_BUCKETS];
 
-	for (s = *b; s != NULL; s = s->hnext) {
-		if (s->id == o->id)
-			break;
-	}
-	if (s == NULL) {
+	if ((s = agg_src_find(o->id)) == NULL) {
 		if (nsrcs >= sweep_at)
 			agg_sweep();
 		s = xcalloc(1, sizeof *s);
@@ -848,10 +857,7 @@ aggregate_news_in(uint64_t id, int ranked)
 	uint64_t		 last;
 	int			 w;
 
-	for (s = sbucket[id % AGG_BUCKETS]; s != NULL; s = s->hnext) {
-		if (s->id == id)
-			break;
-	}
+	s = agg_src_find(id);
 	/* What the view holds of it, its groups and blocks, when due. */
 	last = s == NULL ? 0 : s->last[0] > s->last[1] ? s->last[0] :
 	    s->last[1];
@@ -926,10 +932,7 @@ aggregate_flush_source(uint64_t id)
 	uint64_t		 last;
 	int			 w;
 
-	for (s = sbucket[id % AGG_BUCKETS]; s != NULL; s = s->hnext) {
-		if (s->id == id)
-			break;
-	}
+	s = agg_src_find(id);
 	if (s == NULL)
 		return;
 	for (w = 0; w < 2; w++) {

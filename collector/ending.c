@@ -79,6 +79,26 @@ static void	ending_finish(struct source *);
 static int	ending_failed(struct source *);
 static void	ending_announce(struct source *);
 
+/* Set *by ms from now (CLOCK_MONOTONIC). */
+static void
+ending_deadline(struct timespec *by, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, by);
+	by->tv_sec += ms / 1000;
+	by->tv_nsec += ms % 1000 * 1000000L;
+}
+
+/* Nanoseconds from now until by (CLOCK_MONOTONIC); <= 0 once past. */
+static long
+ending_left(const struct timespec *by)
+{
+	struct timespec	now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ((by->tv_sec - now.tv_sec) * 1000000000L + by->tv_nsec -
+	    now.tv_nsec);
+}
+
 /*
  * Whether the announcement of src waits for the console view (*tv): for
  * its groups to be due, and the tracebacks processes of its kind (ranks,
@@ -87,18 +107,12 @@ static void	ending_announce(struct source *);
 static int
 ending_settle(const struct source *src, struct timeval *tv)
 {
-	struct timespec	 now;
 	double		 in;
 	long		 ns;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (settle_by.tv_sec == 0) {
-		settle_by = now;
-		settle_by.tv_sec += ENDING_SETTLE_MS / 1000;
-		settle_by.tv_nsec += (ENDING_SETTLE_MS % 1000) * 1000000L;
-	}
-	ns = (settle_by.tv_sec - now.tv_sec) * 1000000000L +
-	    settle_by.tv_nsec - now.tv_nsec;
+	if (settle_by.tv_sec == 0)
+		ending_deadline(&settle_by, ENDING_SETTLE_MS);
+	ns = ending_left(&settle_by);
 	if (ns <= 0 || (in = aggregate_news_in(src->id, src->rank >= 0)) <= 0)
 		return (0);
 	/* A millisecond more: the view's deadline is then surely past. */
@@ -119,7 +133,6 @@ static void
 ending_announce_cb(int fd, short what, void *arg)
 {
 	struct source	*src = announce_src;
-	struct timespec	 now;
 	struct timeval	 tv;
 	long		 ns;
 
@@ -127,9 +140,7 @@ ending_announce_cb(int fd, short what, void *arg)
 		if (src->ending_reason < 0)
 			source_drain_now(src);
 		/* Its last lines, just read, are its launcher's to pass on. */
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ns = (announce_by.tv_sec - now.tv_sec) * 1000000000L +
-		    announce_by.tv_nsec - now.tv_nsec;
+		ns = ending_left(&announce_by);
 		if (ns > 0 && forward_pending(src)) {
 			tv.tv_sec = ns / 1000000000L;
 			tv.tv_usec = ns % 1000000000L / 1000;
@@ -259,9 +270,7 @@ ending_consider(struct source *src)
 		}
 		src->hold = 1;
 		announce_src = src;
-		clock_gettime(CLOCK_MONOTONIC, &announce_by);
-		announce_by.tv_sec += ENDING_FWD_MS / 1000;
-		announce_by.tv_nsec += (ENDING_FWD_MS % 1000) * 1000000L;
+		ending_deadline(&announce_by, ENDING_FWD_MS);
 		/* Once per collector: failure_seen is never cleared. */
 		if (announce == NULL && (announce = evtimer_new(base,
 		    ending_announce_cb, NULL)) == NULL)
