@@ -144,6 +144,15 @@ class CollectorDeath(MeshTest):
         self.serve_out.close()
         self.serve(list(args), sock=self.sock)
 
+    def shim_writer(self, argv, name="out", **env):
+        """argv started under the shim (env added), its stdout on the file
+        name in the test's directory: the process and the file's path."""
+        out = os.path.join(self.tmp, name)
+        with open(out, "wb") as f:
+            w = subprocess.Popen(argv, stdout=f, env=self.shim_env(**env))
+        self.children.append(w)
+        return w, out
+
     def kill_and_take_back(self, args=("-q",)):
         """SIGKILL the collector, start another on its socket (args), and
         wait until it took a process back from the keeper."""
@@ -251,11 +260,8 @@ class CollectorDeath(MeshTest):
             "print('after', flush=True)\n"
             "subprocess.run([sys.executable, '-c', 'print(\"child\")'])\n"
             % go)
-        out = os.path.join(self.tmp, "out")
-        with open(out, "wb") as f:
-            w = subprocess.Popen(["sh", "-c", 'exec "$0" -c "$1"', PYTHON,
-                                  code], stdout=f, env=self.shim_env())
-        self.children.append(w)
+        w, out = self.shim_writer(["sh", "-c", 'exec "$0" -c "$1"', PYTHON,
+                                   code])
         self.wait_for(lambda: b'"line":"told"' in self.log_bytes(),
                       what="the rank told in the first log")
         self.kill_and_take_back()
@@ -287,11 +293,7 @@ class CollectorDeath(MeshTest):
                 "for i in range(3): print('before', i, flush=True)\n"
                 "while not os.path.exists(%r): time.sleep(0.01)\n"
                 "for i in range(3): print('after', i, flush=True)\n" % go)
-        out = os.path.join(self.tmp, "w.out")
-        with open(out, "wb") as f:
-            w = subprocess.Popen([PYTHON, "-c", code], stdout=f,
-                                 env=self.shim_env(RANK="3"))
-        self.children.append(w)
+        w, out = self.shim_writer([PYTHON, "-c", code], "w.out", RANK="3")
         self.wait_for(lambda: b'"line":"before 2"' in self.log_bytes(),
                       what="the first lines in the first log")
         self.kill_and_take_back(("-q", "--output-dir", d))
@@ -332,11 +334,7 @@ class CollectorDeath(MeshTest):
                 "while not os.path.exists(%r): time.sleep(0.01)\n"
                 "print('and its end')\n"
                 "print('after', flush=True)\n" % go)
-        out = os.path.join(self.tmp, "out")
-        with open(out, "wb") as f:
-            w = subprocess.Popen([PYTHON, "-c", code], stdout=f,
-                                 env=self.shim_env())
-        self.children.append(w)
+        w, out = self.shim_writer([PYTHON, "-c", code])
         want = len("before\nthe beginning of a line, ")
         self.wait_for(lambda: self.stdout_bytes_read() >= want,
                       what="the beginning read by the collector")
@@ -488,11 +486,7 @@ class CollectorDeath(MeshTest):
                 "for i in range(1500):\n"
                 "    print('steady', i, flush=True)\n"
                 "    time.sleep(0.002)\n")
-        out = os.path.join(self.tmp, "out")
-        with open(out, "wb") as f:
-            w = subprocess.Popen([PYTHON, "-c", code], stdout=f,
-                                 env=self.shim_env())
-        self.children.append(w)
+        w, out = self.shim_writer([PYTHON, "-c", code])
         self.wait_for(lambda: b'"line":"steady 100"' in self.log_bytes(),
                       what="the first lines")
         self.collector.kill()
