@@ -925,6 +925,18 @@ aggregate_flush(void)
 }
 
 void
+aggregate_source_ended(uint64_t id)
+{
+	struct agg_src	*s = agg_src_find(id);
+	int		 w;
+
+	for (w = 0; s != NULL && w < 2; w++) {
+		if (s->open[w])
+			agg_block_close(s, w);
+	}
+}
+
+void
 aggregate_flush_source(uint64_t id)
 {
 	struct agg_src		*s;

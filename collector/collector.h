@@ -657,6 +657,8 @@ void	aggregate_render(int which, const struct origin *o,
 void	aggregate_tick(void);
 /* Print every waiting group and open block now. */
 void	aggregate_flush(void);
+/* Source id's pipes are closed: its open tracebacks are whole. */
+void	aggregate_source_ended(uint64_t id);
 /* Print what waits up to source id's last lines (before news of it). */
 void	aggregate_flush_source(uint64_t id);
 /* Seconds the news of source id's end waits: until what the view holds

@@ -538,6 +538,8 @@ source_end(struct source *src, enum close_reason reason)
 	nsources--;
 	TAILQ_INSERT_TAIL(&ending, src, entry);
 	src->ending_reason = (int)reason;
+	/* Nothing more can come: its traceback may join others' now. */
+	aggregate_source_ended(src->id);
 	/* Never announced (a silent fork), or no way to learn more. */
 	if (!src->announced || src->have_status || src->death == NULL ||
 	    reason == CLOSE_COLLECTOR_EXIT || reason == CLOSE_RELAY_LOST) {
