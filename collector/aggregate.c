@@ -111,18 +111,6 @@ static struct agg_queue		*qbucket[AGG_BUCKETS];
 static struct agg_src		*sbucket[AGG_BUCKETS];
 static uint64_t			 agg_lines, agg_printed, agg_serial, agg_bars;
 
-/*
- * Members' own texts are kept in chunks: groups are freed about in the
- * order they were made, so a chunk is freed once the last text in it is,
- * and a text costs a bump of a pointer instead of a malloc and a free.
- */
-#define AGG_CHUNK		(64 * 1024)
-struct agg_chunk {
-	size_t	used;
-	size_t	live;		/* texts in it not yet freed */
-	char	data[AGG_CHUNK];
-};
-static struct agg_chunk		*chunk_cur;
 
 static void	aggregate_timer_cb(int, short, void *);
 static void	agg_block_close(struct agg_src *, int);
@@ -305,52 +293,6 @@ agg_queue_after(const struct agg_queue *q, uint64_t after)
 	return (i < q->n ? q->v[i] : NULL);
 }
 
-/* Members a group has room for when it is made, kept right after it. */
-#define AGG_INLINE		8
-#define AGG_INLINE_MEMBERS(g)	((struct agg_member *)(void *)((g) + 1))
-/*
- * Groups whose first line is at most AGG_SMALL bytes come in sizes of
- * AGG_CLASS bytes more text, and up to AGG_SPARE printed ones of each
- * size are kept for the next rather than freed.
- */
-#define AGG_SMALL		256
-#define AGG_CLASS		64
-#define AGG_SPARE		256
-#define AGG_CLASSES		(AGG_SMALL / AGG_CLASS)
-#define AGG_CLASS_OF(len)	((len) > 0 ? ((len) - 1) / AGG_CLASS : 0)
-static struct agg_group	*agg_spare[AGG_CLASSES][AGG_SPARE];
-static size_t		 agg_nspare[AGG_CLASSES];
-
-/* A group with room for a first line of len bytes; only its header zeroed. */
-static struct agg_group *
-agg_group_alloc(size_t len)
-{
-	struct agg_group	*g;
-	size_t			 c = AGG_CLASS_OF(len);
-
-	if (len <= AGG_SMALL && agg_nspare[c] > 0)
-		g = agg_spare[c][--agg_nspare[c]];
-	else
-		g = xmalloc(sizeof *g + AGG_INLINE * sizeof(struct agg_member) +
-		    (len <= AGG_SMALL ? (c + 1) * AGG_CLASS : len));
-	memset(g, 0, sizeof *g);
-	return (g);
-}
-
-/* Kept for the next group of its size, or freed. */
-static void
-agg_group_release(struct agg_group *g)
-{
-	size_t	c = AGG_CLASS_OF(g->len);
-
-	if (g->sketch != NULL)
-		aggmatch_forget(g);
-	if (g->len <= AGG_SMALL && agg_nspare[c] < AGG_SPARE)
-		agg_spare[c][agg_nspare[c]++] = g;
-	else
-		free(g);
-}
-
 /* How many groups past the oldest a line looks for its very text. */
 #define AGG_LOOK	8
 
@@ -480,44 +422,6 @@ agg_group_new(uint64_t key, uint64_t serial, int which, int severity,
 	ngroups++;
 	nbytes += len;
 	return (g);
-}
-
-/* A copy of text for a member: in the current chunk unless it is long. */
-static char *
-agg_text_keep(const char *text, size_t len, struct agg_chunk **owner)
-{
-	char	*p;
-
-	if (len > AGG_CHUNK / 16) {
-		*owner = NULL;
-		p = xmalloc(len == 0 ? 1 : len);
-		memcpy(p, text, len);
-		return (p);
-	}
-	if (chunk_cur == NULL || AGG_CHUNK - chunk_cur->used < len) {
-		/* A chunk nobody uses any more is used again. */
-		if (chunk_cur == NULL || chunk_cur->live > 0)
-			chunk_cur = xmalloc(sizeof *chunk_cur);
-		chunk_cur->used = chunk_cur->live = 0;
-	}
-	p = chunk_cur->data + chunk_cur->used;
-	memcpy(p, text, len);
-	chunk_cur->used += len;
-	chunk_cur->live++;
-	*owner = chunk_cur;
-	return (p);
-}
-
-/* A member's copy is no longer needed. */
-static void
-agg_text_drop(struct agg_member *m)
-{
-	if (m->chunk == NULL) {
-		free((char *)m->text);
-		return;
-	}
-	if (--m->chunk->live == 0 && m->chunk != chunk_cur)
-		free(m->chunk);
 }
 
 /*

@@ -8,6 +8,7 @@
 
 #include <sys/queue.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "collector.h"
@@ -187,6 +188,62 @@ agg_member_diffs(struct agg_member *m, const struct agg_group *g,
 		m->dto = (uint32_t)to;
 	} else
 		m->dfrom = AGG_UNALIGNED;
+}
+
+/* Members a group has room for when it is made, kept right after it. */
+#define AGG_INLINE		8
+#define AGG_INLINE_MEMBERS(g)	((struct agg_member *)(void *)((g) + 1))
+
+/* aggchunk.c */
+/* A group with room for a first line of len bytes; only its header
+ * zeroed. */
+struct agg_group	*agg_group_alloc(size_t len);
+/* Kept for the next group of its size, or freed. */
+void	 agg_group_release(struct agg_group *g);
+/*
+ * Members' own texts are kept in chunks: groups are freed about in the
+ * order they were made, so a chunk is freed once the last text in it is,
+ * and a text costs a bump of a pointer instead of a malloc and a free.
+ * Once a line: inline, with a new chunk (or a long text's own) made out
+ * of line. Hidden: read without the GOT's indirection.
+ */
+#define AGG_CHUNK		(64 * 1024)
+struct agg_chunk {
+	size_t	used;
+	size_t	live;		/* texts in it not yet freed */
+	char	data[AGG_CHUNK];
+};
+extern struct agg_chunk	*agg_chunk_cur __attribute__((visibility("hidden")));
+/* agg_text_keep() of a long text, or when the current chunk is full. */
+char	*agg_text_keep_new(const char *text, size_t len,
+	    struct agg_chunk **owner);
+
+/* A copy of text for a member, in a chunk shared with others unless it is
+ * long; *owner is that chunk, or NULL when the copy is malloc()ed. */
+static inline char *
+agg_text_keep(const char *text, size_t len, struct agg_chunk **owner)
+{
+	struct agg_chunk	*c = agg_chunk_cur;
+	char			*p;
+
+	if (c == NULL || len > AGG_CHUNK / 16 || AGG_CHUNK - c->used < len)
+		return (agg_text_keep_new(text, len, owner));
+	p = c->data + c->used;
+	memcpy(p, text, len);
+	c->used += len;
+	c->live++;
+	*owner = c;
+	return (p);
+}
+
+/* A member's copy is no longer needed. */
+static inline void
+agg_text_drop(struct agg_member *m)
+{
+	if (m->chunk == NULL)
+		free((char *)(uintptr_t)m->text);
+	else if (--m->chunk->live == 0 && m->chunk != agg_chunk_cur)
+		free(m->chunk);
 }
 
 /* aggranks.c */

@@ -25,13 +25,14 @@ SRC = os.environ.get("MESHLOG_SRCDIR", ".")
 # of collector/source.h and call each other. aggtext.c (how a group
 # reads), aggtok.c (its lines cut into words), aggmatch.c (close groups
 # by edit distance), aggranks.c (ranks that ended, and the last group
-# each joined) and aggsort.c (a word's values sorted) are aggregate.c's,
-# sharing collector/aggregate.h. destq.c (destination queues the keeper
-# writes if the collector dies) and keepmem.c (the memory the collector
-# shares with the keeper) are keeper.c's, sharing collector/keeper.h.
+# each joined), aggsort.c (a word's values sorted) and aggchunk.c
+# (groups' and members' memory) are aggregate.c's, sharing
+# collector/aggregate.h. destq.c (destination queues the keeper writes if
+# the collector dies) and keepmem.c (the memory the collector shares with
+# the keeper) are keeper.c's, sharing collector/keeper.h.
 GROUPS = {"aggtext": "aggregate", "aggtok": "aggregate",
           "aggmatch": "aggregate", "aggranks": "aggregate",
-          "aggsort": "aggregate",
+          "aggsort": "aggregate", "aggchunk": "aggregate",
           "destq": "keeper", "keepmem": "keeper",
           "forked": "source", "ending": "source", "endproc": "source",
           "stall": "source", "sourcelog": "source", "forward": "source",
