@@ -10,6 +10,8 @@
  * pipes keep no order between them), or starts a new one:
  * so one source's lines are always printed in the order it wrote them,
  * and the n-th "step N" of every rank pairs with the n-th of the others.
+ * Across its two streams, a source's lines print in the order they were
+ * read where that splits no group (agg_group_later).
  *
  * Kind. A line's template is its text with variable tokens masked (any
  * word containing a digit, numbers, hex) and white space folded, hashed
@@ -27,6 +29,7 @@
  * are printed early; memory stays bounded whatever the rate.
  */
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,6 +442,69 @@ agg_hint(struct agg_src *s, const struct agg_group *g, size_t i)
 	s->hint_i[g->which] = i;
 }
 
+/* The newest serial s holds on stream w: its last group's, or its open
+ * block's. */
+static inline uint64_t
+agg_src_newest(const struct agg_src *s, int w)
+{
+	return (s->open[w] && s->blk[w].serial > s->last[w] ?
+	    s->blk[w].serial : s->last[w]);
+}
+
+/* The source of a waiting group's member: its prefix is the source's. */
+static struct agg_src *
+agg_member_src(const struct agg_member *m)
+{
+	return ((struct agg_src *)(void *)((char *)(uintptr_t)m->prefix -
+	    offsetof(struct agg_src, prefix)));
+}
+
+/*
+ * A process joins g, begun before the process's newest line on its other
+ * stream. Two pipes keep no order between them, but the collector read
+ * that line first: g moves to the end of the print order (a new serial),
+ * so the process's lines print as they were read, when that keeps every
+ * member's order (none has a later group, open block, or rank's group)
+ * and g is not yet due (it then prints at most a window after its
+ * deadline). Else only each stream's order is kept.
+ */
+static void
+agg_group_later(struct agg_group *g)
+{
+	struct agg_queue	*q = g->queue;
+	struct agg_src		*t;
+	uint64_t		*rl, old = g->serial;
+	double			 now = agg_now();
+	size_t			 i;
+
+	if (now >= g->deadline)
+		return;
+	for (i = 0; i < g->nmembers; i++) {
+		t = agg_member_src(&g->members[i]);
+		rl = agg_rank_last(t->rank);
+		if (agg_src_newest(t, 0) > old || agg_src_newest(t, 1) > old ||
+		    (rl != NULL && (rl[0] > old || rl[1] > old)))
+			return;
+	}
+	if ((i = agg_queue_index(q, old - 1)) == q->n || q->v[i] != g)
+		return;
+	memmove(&q->v[i], &q->v[i + 1], (q->n - i - 1) * sizeof *q->v);
+	q->v[q->n - 1] = g;
+	g->serial = ++agg_serial;
+	TAILQ_REMOVE(&waiting, g, entry);
+	TAILQ_INSERT_TAIL(&waiting, g, entry);
+	/* After what its joiner read first, were that an open block. */
+	if (g->deadline < now + agg_hold)
+		g->deadline = now + agg_hold;
+	for (i = 0; i < g->nmembers; i++) {
+		t = agg_member_src(&g->members[i]);
+		t->last[g->which] = g->serial;
+		if ((rl = agg_rank_last(t->rank)) != NULL &&
+		    rl[g->which] == old)
+			rl[g->which] = g->serial;
+	}
+}
+
 /* s said text in g; its next line may only join a later group. */
 static void
 agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
@@ -566,7 +632,8 @@ agg_join_line(struct agg_src *s, int which, const char *line, size_t len,
 			g->sketch = sketch;	/* of its first line */
 			sketch = NULL;
 		}
-	}
+	} else if (agg_src_newest(s, !which) > g->serial)
+		agg_group_later(g);
 	if (sketch != NULL)	/* the line's, when no group kept it */
 		free(sketch);
 	agg_member_add(g, s, line, len);
@@ -624,7 +691,8 @@ agg_block_close(struct agg_src *s, int which)
 			    ranked, 0, 1, b->buf, b->len, b->start +
 			    agg_hold);
 			g->us = b->us;
-		}
+		} else if (agg_src_newest(s, !which) > g->serial)
+			agg_group_later(g);
 		agg_member_add(g, s, b->buf, b->len);
 	}
 	b->len = b->nlines = 0;

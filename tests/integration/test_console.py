@@ -822,6 +822,38 @@ class Options(MeshTest):
         self.assertEqual(len(news), 1, err)
         self.assertGreater(news[0], err.index(shown[-1]), err)
 
+    def test_a_ranks_bar_and_its_next_line_keep_their_order(self):
+        # Each rank ends a progress bar on stderr, then prints on stdout.
+        # The "done" lines grouped, and the group printed before the bars
+        # of the ranks that joined it: rank 1's "done" came before its
+        # 100%. A group a process joins moves after what that process
+        # wrote first on its other stream.
+        rank = ("import os, sys, time\n"
+                "r = int(os.environ['RANK'])\n"
+                "time.sleep(max(0.0, float(sys.argv[1]) + 1 - time.time()) "
+                "+ 0.03 * r)\n"
+                "for i in range(10):\n"
+                "    sys.stderr.write('\\rrank%d: %3d%%|%-10s|' % (r, 10 * i, "
+                "'#' * i))\n"
+                "    sys.stderr.flush()\n"
+                "    time.sleep(0.01)\n"
+                "sys.stderr.write('\\rrank%d: 100%%|##########|\\n' % r)\n"
+                "sys.stderr.flush()\n"
+                "print('rank', r, 'done', flush=True)\n")
+        rc, raw = run_pty([COLLECTOR, "-j", self.json, "--", PYTHON, "-c",
+                           four_ranks(rank, ", t0")], clean_env(), 100)
+        self.assertEqual(rc, 0, raw)
+        text, _ = screen(raw, 100)
+        shown = "\n".join(text)
+        done = [i for i, l in enumerate(text) if l.endswith(" done")]
+        self.assertEqual([text[i] for i in done],
+                         ["[ranks 0-3] rank {0..3} done"], shown)
+        for r in range(4):
+            bar = [i for i, l in enumerate(text)
+                   if l.startswith("[rank %d] rank%d: 100%%" % (r, r))]
+            self.assertEqual(len(bar), 1, shown)
+            self.assertLess(bar[0], done[0], shown)
+
     def test_colour_takes_three_words(self):
         p = self.launch_raw(["--color=rainbow", "--", "true"])
         self.assertEqual(p.returncode, 2)
