@@ -28,8 +28,11 @@
  * the ranks it leaves in a collective fail at once and die before it (as
  * torchrun's error files time the exception, not the exit). So a failure
  * is announced at once unless a process still alive began a traceback
- * before it failed; then the announcement waits for that process
- * (ENDING_CAUSE_MS at most), and the earliest failure is named. It waits
+ * before it failed, or one that died before it has its status to come
+ * (its parent reaped it and says how: a shell that ran the rank ends a
+ * moment after it, with its code); then the announcement waits for that
+ * process (ENDING_CAUSE_MS at most), and the earliest failure is named;
+ * a child its parent reaped died before the parent did. It waits
  * too (ENDING_FWD_MS at most) while the failed process's launcher has its
  * last lines to pass on (forward_pending): mpirun tearing a job down
  * passes them on a moment after the rank died, and they come first.
@@ -191,17 +194,24 @@ ending_failed_at(const struct source *src, const struct timespec *t)
 	return (*t);
 }
 
-/* Whether s began a traceback lately, before t, and may yet be found to
- * have failed: alive, or dead with its status still to come. */
+/*
+ * Whether s may yet be found to have failed before t: it began a
+ * traceback lately, before t, and is alive or dead with its status to
+ * come; or it died before t, its status to come (its parent reaped it
+ * and is to say how: a launcher, a shell or env, ends as its rank did a
+ * moment later, and its end may be heard of first).
+ */
 static int
 ending_may_precede(const struct source *s, const struct timespec *t,
     const struct timespec *now)
 {
-	return (s->trace_at.tv_sec != 0 && !s->have_status && s->link == 0 &&
-	    ending_before(&s->trace_at, t) &&
-	    now->tv_sec - s->trace_at.tv_sec <= ENDING_TRACE_S &&
-	    (s->died.tv_sec == 0 || now->tv_sec - s->died.tv_sec <=
-	    ENDING_WAIT_MS / 1000));
+	if (s->have_status || s->link != 0 || (s->died.tv_sec != 0 &&
+	    now->tv_sec - s->died.tv_sec > ENDING_WAIT_MS / 1000))
+		return (0);
+	if (s->trace_at.tv_sec != 0 && ending_before(&s->trace_at, t) &&
+	    now->tv_sec - s->trace_at.tv_sec <= ENDING_TRACE_S)
+		return (1);
+	return (s->died.tv_sec != 0 && ending_before(&s->died, t));
 }
 
 /* Whether a process may have failed before t, and is still to be heard
@@ -262,7 +272,10 @@ ending_consider(struct source *src)
 	    &at)) {
 		if (prev != NULL) {
 			prev_at = ending_failed_at(prev, &prev->died);
-			if (!ending_before(&at, &prev_at))
+			/* At the same time: its parent, that reaped it. */
+			if (!ending_before(&at, &prev_at) &&
+			    (ending_before(&prev_at, &at) ||
+			    src->ppid != prev->pid))
 				return;
 			/* src failed before the one waiting. */
 			prev->hold = 0;
@@ -573,7 +586,7 @@ ending_find(long pid)
 void
 source_reaped(long parent, long pid, int status)
 {
-	struct source	*src = ending_find(pid);
+	struct source	*src = ending_find(pid), *p;
 
 	/* Only its parent (or the collector, for its own child) can say. */
 	if (src == NULL || (parent != 0 && parent != src->ppid))
@@ -582,6 +595,10 @@ source_reaped(long parent, long pid, int status)
 		return;
 	if (src->died.tv_sec == 0)
 		clock_gettime(CLOCK_REALTIME, &src->died);
+	/* Its parent reaped it: it died before its parent did. */
+	if (parent != 0 && (p = ending_find(parent)) != NULL &&
+	    p->died.tv_sec != 0 && ending_before(&p->died, &src->died))
+		src->died = p->died;
 	ending_known(src, status);
 	if (src->ending_reason >= 0) {
 		if (src->ending_timer != NULL)

@@ -708,6 +708,35 @@ class Endings(MeshTest):
                          [(0, "python3"), (1, "python3 prep.py")])
         self.assertIn("meshlog: first failure: rank 1 ", p.stderr.decode())
 
+    def test_a_rank_its_launcher_reaped_fails_before_the_launcher(self):
+        # A shell runs a rank that fails, reaps it and exits with its
+        # code. When the collector heard of the shell's end before the
+        # shell's word of how its child ended (the rank reaped before the
+        # collector read its status), the shell was named the first
+        # failure. A stopped collector, woken after both ended, hears of
+        # them in one pass: that order, every time.
+        script = self.script("prep.py", "import time\n"
+                             "print('preparing', flush=True)\n"
+                             "time.sleep(1)\n"
+                             "raise SystemExit(2)\n")
+        p = subprocess.Popen(
+            [COLLECTOR, "-s", os.path.join(self.tmp, "l.sock"), "-j",
+             self.json, "--", "sh", "-c",
+             "RANK=1 WORLD_SIZE=2 %s %s; exit $?" % (PYTHON, script)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=clean_env())
+        self.children.append(p)
+        self.wait_for(lambda: b"preparing" in self.log_bytes(),
+                      what="the rank's line")
+        p.send_signal(signal.SIGSTOP)
+        time.sleep(1.6)
+        p.send_signal(signal.SIGCONT)
+        _, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 2, err)
+        self.assertIn(b"meshlog: first failure: rank 1 ", err)
+        self.records = read_records(self.json)
+        self.assertEqual([r["rank"] for r in self.first_failures()], [1])
+
     def test_a_program_a_rank_ran_is_not_the_rank(self):
         # A rank's process runs programs that inherit its RANK: pyenv's
         # shims run helpers that exit 1 as answers, a script runs grep
