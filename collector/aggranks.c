@@ -1,7 +1,8 @@
 /*
  * The aggregator's tables by rank: which ranks have ended, for a group's
  * "(not: 7)" (aggtext.c): a rank runs while one of its processes does, as
- * sources begin and are freed; and the last group each rank joined.
+ * sources begin and are freed; how many lines of each kind each rank
+ * said; and the last group each rank joined.
  */
 
 #include <stdint.h>
@@ -58,4 +59,18 @@ agg_rank_grow(long rank)
 	    sizeof *agg_rlast);
 	agg_nrlast = n;
 	return (agg_rlast[rank]);
+}
+
+/* In the BSS: only the slots used take memory. */
+struct agg_said	agg_said[AGG_SAID];
+
+uint32_t
+agg_rank_said(long rank, uint64_t key)
+{
+	uint64_t		 tag;
+	const struct agg_said	*e;
+
+	tag = key ^ (uint64_t)rank * 0x9e3779b97f4a7c15ULL;
+	e = &agg_said[tag & (AGG_SAID - 1)];
+	return (rank >= 0 && e->tag == tag ? e->n : 0);
 }

@@ -512,6 +512,7 @@ agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
 {
 	struct agg_member	*m;
 	uint64_t		*rl;
+	uint32_t		 said;
 
 	if (g->nmembers == g->capmembers) {
 		g->capmembers *= 2;
@@ -524,6 +525,10 @@ agg_member_add(struct agg_group *g, struct agg_src *s, const char *text,
 			    sizeof *g->members);
 	}
 	m = &g->members[g->nmembers++];
+	/* The fewest (occ is 0 in a new group, said never). */
+	said = agg_rank_say(s->rank, g->key);
+	if (said - 1 < g->occ - 1)
+		g->occ = said;
 	m->prefix = s->prefix;
 	m->rank = s->rank;
 	m->pid = s->pid;

@@ -58,6 +58,9 @@ struct agg_group {
 	struct agg_sketch	*sketch;	/* a long line's q-grams */
 	int			 ranked;	/* its members have a rank */
 	int			 colour;	/* text has an ESC */
+	uint32_t		 occ;		/* the fewest lines of its key a
+						 * member's rank had said, its
+						 * own included (agg_rank_say) */
 	TAILQ_ENTRY(agg_group)	 entry;		/* print order */
 };
 
@@ -272,6 +275,36 @@ agg_rank_last(long rank)
 	if ((size_t)rank < agg_nrlast)
 		return (agg_rlast[rank]);
 	return (agg_rank_grow(rank));
+}
+
+/*
+ * How many lines of each key each rank said, as they joined groups: the
+ * n-th "step" of a rank that runs ahead was printed apart, and the group
+ * of the others' n-th is not to name it as missing. Direct-mapped, a
+ * count lost to a collision is read as none. Once a ranked line: inline.
+ */
+struct agg_said {
+	uint64_t	tag;		/* rank and key */
+	uint32_t	n;
+};
+#define AGG_SAID	(1 << 15)
+extern struct agg_said	agg_said[AGG_SAID] __attribute__((visibility("hidden")));
+/* Lines of key rank is known to have said. */
+uint32_t	 agg_rank_said(long rank, uint64_t key);
+
+/* rank said one more line of key: how many it has said. Key is a hash:
+ * its low bits are the slot's. */
+static inline uint32_t
+agg_rank_say(long rank, uint64_t key)
+{
+	uint64_t	 tag = key ^ (uint64_t)rank * 0x9e3779b97f4a7c15ULL;
+	struct agg_said	*e = &agg_said[tag & (AGG_SAID - 1)];
+
+	if (e->tag != tag) {
+		e->tag = tag;
+		e->n = 0;
+	}
+	return (++e->n);
 }
 
 /* What a member said at a word of a line (aggtext.c). */

@@ -508,15 +508,17 @@ at_ranges(struct at_buf *b, const long *v, size_t n, size_t limit)
 /*
  * The prefix of members m[idx[0..n)], in order: "[ranks 0-3] ", "[pids
  * 10-12] ", "[6 lines, ranks 0-2] " when a rank printed it twice. With
- * missing, the ranks of world that are not among them go to *missing.
+ * missing, the ranks of g's world not among them go to *missing, but for
+ * those that ended and those that said as many lines of its key (a rank
+ * ahead, whose line printed apart).
  */
 static void
-at_prefix(const struct agg_member *m, size_t n, long world,
+at_prefix(const struct agg_member *m, size_t n, const struct agg_group *g,
     struct at_buf *missing)
 {
 	static long	*v, *lastv;
 	static size_t	 capv, lastnv;
-	long		 r;
+	long		 r, world = g->world;
 	size_t		 i, nv = 0, nm = 0;
 	int		 ranked = m[idx[0]].rank >= 0;
 
@@ -563,7 +565,8 @@ missing:
 		for (r = 0, i = 0; r < world; r++) {
 			if (i < nv && v[i] == r)
 				i++;
-			else if (!agg_rank_ended(r))
+			else if (!agg_rank_ended(r) &&
+			    agg_rank_said(r, g->key) < g->occ)
 				miss[nm++] = r;
 		}
 		if (nm > 0) {
@@ -716,7 +719,7 @@ at_rest(const struct agg_group *g, const struct agg_member *m, size_t i,
 		if (!done[j])
 			idx[n++] = j;
 	}
-	at_prefix(m, n, g->world, NULL);
+	at_prefix(m, n, g, NULL);
 	out.len = 0;
 	at_num(&out, (long)n);
 	AT_PUT(&out, " more lines like the above, each worded differently");
@@ -777,7 +780,7 @@ at_print_aligned(struct agg_group *g, aggregate_print_cb group,
 		last = t->off + t->len;
 	}
 	at_put(&out, r->text + last, r->len - last);
-	at_prefix(m, n, g->world, missing);
+	at_prefix(m, n, g, missing);
 	if (missing->len > 0)
 		at_put(&out, missing->p, missing->len);
 	if (group != NULL)
@@ -814,7 +817,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 	if (g->block && at_block_lines(g, line, group))
 		return;
 	if (g->block) {
-		at_prefix(m, n, g->world, &missing);
+		at_prefix(m, n, g, &missing);
 		at_block(g, group, pre.p, missing.p != NULL ? missing.p : "");
 		free(missing.p);
 		return;
@@ -945,7 +948,7 @@ aggtext_print(struct agg_group *g, aggregate_print_cb line,
 		}
 		at_put(&out, r->text + last, r->len - last);
 		missing.len = 0;
-		at_prefix(m, ns, g->world, ns == n ? &missing : NULL);
+		at_prefix(m, ns, g, ns == n ? &missing : NULL);
 		if (missing.len > 0)
 			at_put(&out, missing.p, missing.len);
 		if (group != NULL)
@@ -967,6 +970,7 @@ aggregate_render(int which, const struct origin *o, const char *const *text,
 	memset(&g, 0, sizeof g);
 	g.which = which;
 	g.world = -1;
+	g.occ = 1;	/* its lines are counted nowhere: missing is missing */
 	g.text = (char *)(uintptr_t)text[0];
 	g.len = len[0];
 	g.colour = memchr(text[0], 0x1b, len[0]) != NULL;

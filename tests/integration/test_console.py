@@ -854,6 +854,31 @@ class Options(MeshTest):
             self.assertEqual(len(bar), 1, shown)
             self.assertLess(bar[0], done[0], shown)
 
+    def test_a_rank_ahead_is_not_named_as_missing(self):
+        # Rank 1 runs 0.4 s ahead of the others, more than the view's
+        # window: its "step N" prints alone, then the others' as a group
+        # that said "(not: 1)" of a line rank 1 had printed. A rank is
+        # named only when it said fewer lines of the kind.
+        rank = ("import os, sys, time\n"
+                "r = int(os.environ['RANK'])\n"
+                "time.sleep(max(0.0, float(sys.argv[1]) + 1 - time.time()) "
+                "+ (0 if r == 1 else 0.4))\n"
+                "for step in range(3):\n"
+                "    print('step %d loss=%.3f' % (step, 1 / (step + 1) + "
+                "r / 100), flush=True)\n"
+                "    time.sleep(1)\n")
+        p = self.launch([PYTHON, "-c", four_ranks(rank, ", t0")])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout.decode().splitlines()
+        steps = [l for l in out if " step " in l]
+        self.assertEqual(len(steps), 6, out)
+        for k in range(3):
+            self.assertEqual(steps[2 * k], "[rank 1] step %d loss=%.3f"
+                             % (k, 1 / (k + 1) + 0.01), out)
+            self.assertTrue(steps[2 * k + 1].startswith(
+                "[ranks 0,2-3] step %d loss={" % k), out)
+        self.assertEqual([l for l in out if "(not:" in l], [], out)
+
     def test_colour_takes_three_words(self):
         p = self.launch_raw(["--color=rainbow", "--", "true"])
         self.assertEqual(p.returncode, 2)

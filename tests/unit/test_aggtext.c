@@ -384,6 +384,7 @@ Test(aggtext, common_tail_is_the_bytewise_one)
 Test(aggtext, prefixes_in_a_row_name_their_own_members)
 {
 	struct agg_member	m[12];
+	struct agg_group	g = { .world = -1 };
 	char			want[512];
 	long			v[12];
 	size_t			n = 0, i, nv, w, j;
@@ -404,7 +405,7 @@ Test(aggtext, prefixes_in_a_row_name_their_own_members)
 		at_room(n, 1);
 		for (i = 0; i < n; i++)
 			idx[i] = i;
-		at_prefix(m, n, -1, NULL);
+		at_prefix(m, n, &g, NULL);
 		for (i = 0, nv = 0; i < n; i++) {
 			long x = ranked ? m[i].rank : m[i].pid;
 
