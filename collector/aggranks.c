@@ -68,9 +68,7 @@ uint32_t
 agg_rank_said(long rank, uint64_t key)
 {
 	uint64_t		 tag;
-	const struct agg_said	*e;
+	const struct agg_said	*e = agg_said_slot(rank, key, &tag);
 
-	tag = key ^ (uint64_t)rank * 0x9e3779b97f4a7c15ULL;
-	e = &agg_said[tag & (AGG_SAID - 1)];
 	return (rank >= 0 && e->tag == tag ? e->n : 0);
 }

@@ -114,7 +114,6 @@ static struct agg_queue		*qbucket[AGG_BUCKETS];
 static struct agg_src		*sbucket[AGG_BUCKETS];
 static uint64_t			 agg_lines, agg_printed, agg_serial, agg_bars;
 
-
 static void	aggregate_timer_cb(int, short, void *);
 static void	agg_block_close(struct agg_src *, int);
 

@@ -281,24 +281,33 @@ agg_rank_last(long rank)
  * How many lines of each key each rank said, as they joined groups: the
  * n-th "step" of a rank that runs ahead was printed apart, and the group
  * of the others' n-th is not to name it as missing. Direct-mapped, a
- * count lost to a collision is read as none. Once a ranked line: inline.
+ * count lost to a collision is read as none. Once a line: inline.
  */
 struct agg_said {
 	uint64_t	tag;		/* rank and key */
 	uint32_t	n;
 };
 #define AGG_SAID	(1 << 15)
-extern struct agg_said	agg_said[AGG_SAID] __attribute__((visibility("hidden")));
+extern struct agg_said	agg_said[AGG_SAID]
+    __attribute__((visibility("hidden")));
 /* Lines of key rank is known to have said. */
 uint32_t	 agg_rank_said(long rank, uint64_t key);
 
-/* rank said one more line of key: how many it has said. Key is a hash:
- * its low bits are the slot's. */
+/* The slot of rank and key, and their *tag. Key is a hash: its low bits
+ * are the slot's. */
+static inline struct agg_said *
+agg_said_slot(long rank, uint64_t key, uint64_t *tag)
+{
+	*tag = key ^ (uint64_t)rank * 0x9e3779b97f4a7c15ULL;
+	return (&agg_said[*tag & (AGG_SAID - 1)]);
+}
+
+/* rank said one more line of key: how many it has said. */
 static inline uint32_t
 agg_rank_say(long rank, uint64_t key)
 {
-	uint64_t	 tag = key ^ (uint64_t)rank * 0x9e3779b97f4a7c15ULL;
-	struct agg_said	*e = &agg_said[tag & (AGG_SAID - 1)];
+	uint64_t	 tag;
+	struct agg_said	*e = agg_said_slot(rank, key, &tag);
 
 	if (e->tag != tag) {
 		e->tag = tag;
