@@ -81,16 +81,22 @@ def screen(raw, cols):
     return text, [text[k] for k in sorted(set(wrapped))]
 
 
+def together(secs, delay):
+    """A rank's first lines (four_ranks, given t0): its rank as r, then a
+    sleep until secs after t0, however slowly each started, and the delay
+    a Python expression of r says."""
+    return ("import os, sys, time\n"
+            "r = int(os.environ['RANK'])\n"
+            "time.sleep(max(0.0, float(sys.argv[1]) + %d - time.time()) "
+            "+ %s)\n" % (secs, delay))
+
+
 # A rank's code (four_ranks, given t0): each rank, at t0 + 2 and the
 # delay a Python expression of r says (%), has load raise one error for its
 # own shard.
-SHARD_ERROR = ("import os, sys, time\n"
-               "r = int(os.environ['RANK'])\n"
-               "# Together, however slowly each started.\n"
-               "time.sleep(max(0.0, float(sys.argv[1]) + 2 - time.time()) "
-               "+ %s)\n"
-               "def load(path):\n"
-               "    raise FileNotFoundError(2, 'No such file', path)\n")
+SHARD_ERROR = together(2, "%s") + (
+    "def load(path):\n"
+    "    raise FileNotFoundError(2, 'No such file', path)\n")
 
 
 def four_ranks(rank, args=""):
@@ -828,10 +834,7 @@ class Options(MeshTest):
         # of the ranks that joined it: rank 1's "done" came before its
         # 100%. A group a process joins moves after what that process
         # wrote first on its other stream.
-        rank = ("import os, sys, time\n"
-                "r = int(os.environ['RANK'])\n"
-                "time.sleep(max(0.0, float(sys.argv[1]) + 1 - time.time()) "
-                "+ 0.03 * r)\n"
+        rank = (together(1, "0.03 * r") +
                 "for i in range(10):\n"
                 "    sys.stderr.write('\\rrank%d: %3d%%|%-10s|' % (r, 10 * i, "
                 "'#' * i))\n"
@@ -859,10 +862,7 @@ class Options(MeshTest):
         # window: its "step N" prints alone, then the others' as a group
         # that said "(not: 1)" of a line rank 1 had printed. A rank is
         # named only when it said fewer lines of the kind.
-        rank = ("import os, sys, time\n"
-                "r = int(os.environ['RANK'])\n"
-                "time.sleep(max(0.0, float(sys.argv[1]) + 1 - time.time()) "
-                "+ (0 if r == 1 else 0.4))\n"
+        rank = (together(1, "(0 if r == 1 else 0.4)") +
                 "for step in range(3):\n"
                 "    print('step %d loss=%.3f' % (step, 1 / (step + 1) + "
                 "r / 100), flush=True)\n"
