@@ -391,29 +391,6 @@ stream_prefix(struct stream *s, struct source *src)
 	s->jplen = w.len;
 }
 
-/*
- * The console prefix and origin of src, from its id, rank and pid; a
- * rankless process of another host is named with its host.
- */
-void
-source_label(struct source *src)
-{
-	if (src->rank >= 0)
-		snprintf(src->prefix, sizeof src->prefix, "[rank %ld] ",
-		    src->rank);
-	else if (src->link != 0)
-		snprintf(src->prefix, sizeof src->prefix, "[%.32s pid %ld] ",
-		    src->host, src->pid);
-	else
-		snprintf(src->prefix, sizeof src->prefix, "[pid %ld] ",
-		    src->pid);
-	src->origin.id = src->id;
-	src->origin.rank = src->rank;
-	src->origin.pid = src->pid;
-	src->origin.prefix = src->prefix;
-	src->origin.world = src->world_size;
-}
-
 void
 source_rank_set(struct source *src, long rank, long world)
 {

@@ -1,11 +1,13 @@
 /*
- * What is said of sources: their lifecycle events (source_open and the
- * head of every event) for the JSON log and the upstream, and their
- * status for meshlogctl. Part of the source module (source.h).
+ * What is said of sources: their console label, their lifecycle events
+ * (source_open and the head of every event) for the JSON log and the
+ * upstream, and their status for meshlogctl. Part of the source module
+ * (source.h).
  */
 
 #include <sys/time.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +19,29 @@
  * that registers and exits costs the collector two of them, and jansson's
  * objects and dumps were most of that cost.
  */
+
+/*
+ * The console prefix and origin of src, from its id, rank and pid; a
+ * rankless process of another host is named with its host.
+ */
+void
+source_label(struct source *src)
+{
+	if (src->rank >= 0)
+		snprintf(src->prefix, sizeof src->prefix, "[rank %ld] ",
+		    src->rank);
+	else if (src->link != 0)
+		snprintf(src->prefix, sizeof src->prefix, "[%.32s pid %ld] ",
+		    src->host, src->pid);
+	else
+		snprintf(src->prefix, sizeof src->prefix, "[pid %ld] ",
+		    src->pid);
+	src->origin.id = src->id;
+	src->origin.rank = src->rank;
+	src->origin.pid = src->pid;
+	src->origin.prefix = src->prefix;
+	src->origin.world = src->world_size;
+}
 
 /* Start the event: the fields every lifecycle event has. */
 void
