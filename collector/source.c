@@ -125,7 +125,9 @@ out:
  * Unless the collector is exiting (the keeper then forwards what writers
  * still write), the keeper lets go of the stream's pipe too: at EOF it has
  * nothing left to hold, and when the destination's reader is gone the
- * writers must see EPIPE, which needs every read end closed.
+ * writers must see EPIPE, which needs every read end closed. The
+ * destination goes too: its reader (`wc` in `seq | wc`) sees EOF when the
+ * writers are gone, not when the process's status comes.
  */
 void
 stream_close(struct stream *s, enum close_reason reason)
@@ -147,8 +149,11 @@ stream_close(struct stream *s, enum close_reason reason)
 	/* Children waiting for its bytes wait no more. */
 	if (s->wait_at != UINT64_MAX)
 		stream_kids_wake(s);
-	if (reason != CLOSE_COLLECTOR_EXIT)
+	if (reason != CLOSE_COLLECTOR_EXIT) {
 		keeper_close(src->id, 1u << s->which);
+		dest_unref(s->dest);
+		s->dest = NULL;
+	}
 	if (--src->nopen == 0)
 		source_end(src, reason);
 }

@@ -59,6 +59,37 @@ class DataPath(MeshTest):
         self.assertLess(took, 3.0)
         self.assertEqual(self.stop(), 0)
 
+    def test_a_readers_eof_waits_for_no_exit_status(self):
+        # `seq | wc` and `x=$(cmd)`: the reader sees EOF once the writer
+        # is gone, as without meshlog. The collector used to hold the
+        # pipe until it knew how the writer ended; a parent that reaped
+        # it first (a shell) says so in a message read in batches, and
+        # one without the shim (this test) never does: EOF came a
+        # second late, when the collector stopped waiting.
+        self.serve()
+        r, w = os.pipe()
+        child = subprocess.Popen(
+            [sys.executable, "-c",
+             "import sys; print('one', flush=True); sys.stdin.read()"],
+            stdin=subprocess.PIPE, stdout=w,
+            env=self.shim_env(MESHLOG_QUIET=1))
+        self.children.append(child)
+        os.close(w)
+        self.assertEqual(os.read(r, 100), b"one\n")
+        # Reaped before the collector can read its status in /proc.
+        os.kill(self.collector.pid, signal.SIGSTOP)
+        try:
+            child.stdin.close()
+            self.assertEqual(child.wait(timeout=20), 0)
+        finally:
+            os.kill(self.collector.pid, signal.SIGCONT)
+        t0 = time.monotonic()
+        self.assertEqual(read_until_eof(r), b"")
+        took = time.monotonic() - t0
+        os.close(r)
+        self.assertLess(took, 0.5)
+        self.assertEqual(self.stop(), 0)
+
     def test_hello_that_feeds_itself_is_refused(self):
         self.serve()
         # The original destination is the write end of the pipe captured.
