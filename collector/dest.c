@@ -31,6 +31,9 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <linux/kcmp.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -88,11 +91,28 @@ struct dest {
 	TAILQ_ENTRY(dest) notify_entry;
 };
 
-/* Order destinations by the file they write to. */
+/*
+ * Order destinations by the file they write to and, for a regular file,
+ * by open description: each has an offset of its own, and a process's
+ * bytes go at its own, as without meshlog (`cmd > out` run again while
+ * an earlier one still writes). Where kcmp(2) cannot tell, one for all.
+ */
 static int
 dest_cmp(struct dest *a, struct dest *b)
 {
-	return (devino_cmp(a->dev, a->ino, b->dev, b->ino));
+	int	c = devino_cmp(a->dev, a->ino, b->dev, b->ino);
+
+	if (c != 0 || a->kind != DEST_FILE || b->kind != DEST_FILE)
+		return (c);
+	switch (syscall(SYS_kcmp, (long)getpid(), (long)getpid(),
+	    (long)KCMP_FILE, (long)a->orig, (long)b->orig)) {
+	case 1:
+		return (-1);
+	case 2:
+		return (1);
+	default:
+		return (0);
+	}
 }
 RB_HEAD(dests, dest);
 RB_GENERATE(dests, dest, entry, dest_cmp)
@@ -151,6 +171,9 @@ dest_get_stat(int fd, const struct stat *sb)
 
 	key.dev = sb->st_dev;
 	key.ino = sb->st_ino;
+	key.kind = S_ISREG(sb->st_mode) || S_ISBLK(sb->st_mode) ? DEST_FILE :
+	    DEST_NB;
+	key.orig = fd;
 	if ((d = RB_FIND(dests, &dest_tree, &key)) != NULL) {
 		close(fd);
 		return (dest_ref(d));
@@ -294,6 +317,7 @@ dest_view_at(dev_t dev, ino_t ino)
 
 	key.dev = dev;
 	key.ino = ino;
+	key.kind = DEST_NB;	/* any description */
 	d = RB_FIND(dests, &dest_tree, &key);
 	return (d != NULL && d->view);
 }
@@ -305,6 +329,7 @@ dest_known(dev_t dev, ino_t ino)
 
 	key.dev = dev;
 	key.ino = ino;
+	key.kind = DEST_NB;	/* any description */
 	return (RB_FIND(dests, &dest_tree, &key) != NULL);
 }
 

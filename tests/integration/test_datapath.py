@@ -90,6 +90,37 @@ class DataPath(MeshTest):
         self.assertLess(took, 0.5)
         self.assertEqual(self.stop(), 0)
 
+    def test_each_open_of_a_file_writes_at_its_own_offset(self):
+        # A process holds out open at offset 5; out is opened again,
+        # truncated, for another (`cmd > out` in a loop). Without meshlog
+        # the second writes at the start of its own description. The
+        # collector took the first process's description for every
+        # process writing that file: NULs, then its bytes, at offset 5.
+        def scenario(env):
+            out = os.path.join(self.tmp, "out")
+            with open(out, "wb") as first:
+                a = subprocess.Popen(
+                    [sys.executable, "-c", "import sys\n"
+                     "sys.stdout.write('aaaa\\n')\nsys.stdout.flush()\n"
+                     "sys.stdin.read()"],
+                    stdin=subprocess.PIPE, stdout=first, env=env)
+            self.children.append(a)
+            deadline = time.monotonic() + 20
+            while os.path.getsize(out) < 5 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            with open(out, "wb") as second:
+                subprocess.run(["/bin/echo", "bb"], stdout=second,
+                               env=env, check=True, timeout=20)
+            a.stdin.close()
+            self.assertEqual(a.wait(timeout=20), 0)
+            with open(out, "rb") as f:
+                return f.read()
+
+        self.serve()
+        self.assertEqual(scenario(clean_env()), b"bb\n")
+        self.assertEqual(scenario(self.shim_env(MESHLOG_QUIET=1)), b"bb\n")
+        self.assertEqual(self.stop(), 0)
+
     def test_hello_that_feeds_itself_is_refused(self):
         self.serve()
         # The original destination is the write end of the pipe captured.

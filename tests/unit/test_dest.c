@@ -441,6 +441,27 @@ Test(dest, one_destination_per_open_pipe)
 	dest_unref(b);
 }
 
+Test(dest, one_destination_per_open_description_of_a_file)
+{
+	char		 path[] = "/tmp/meshlog-dest-test.XXXXXX";
+	int		 fd, again, dup1;
+	struct dest	*a, *b, *c;
+
+	fd = mkstemp(path);
+	cr_assert_neq(fd, -1);
+	again = open(path, O_WRONLY);
+	dup1 = dup(fd);
+	unlink(path);
+	a = dest_get(fd);
+	b = dest_get(dup1);
+	c = dest_get(again);
+	cr_assert_eq(a, b, "a description's copies write at two offsets");
+	cr_assert_neq(a, c, "a file opened twice is written at one offset");
+	dest_unref(a);
+	dest_unref(b);
+	dest_unref(c);
+}
+
 Test(dest, console_lines_are_written_by_the_end_of_the_pass)
 {
 	int		 out[2];
