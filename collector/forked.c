@@ -9,6 +9,7 @@
 
 #include <sys/stat.h>
 
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -364,6 +365,42 @@ forked_unquiet(struct stream *s)
 {
 	TAILQ_REMOVE(&quiet, s, qentry);
 	s->quiet = 0;
+}
+
+/*
+ * A stream of destination d closed: the quiet pipes feeding d whose
+ * writers are all gone (a script's subshells, ended before it) close now,
+ * not at the next poll, so that d's reader (`| wc`) sees its end of file
+ * when the last writer goes.
+ */
+void
+forked_quiet_ended(struct dest *d)
+{
+	static int	 busy;
+	struct stream	*s;
+	struct pollfd	 pfd;
+
+	if (busy || d == NULL)
+		return;
+	busy = 1;
+	for (;;) {
+		TAILQ_FOREACH(s, &quiet, qentry) {
+			pfd.fd = s->fd;
+			pfd.events = POLLIN;
+			if (s->dest == d && poll(&pfd, 1, 0) == 1 &&
+			    (pfd.revents & POLLHUP))
+				break;
+		}
+		if (s == NULL)
+			break;
+		/* Open still (its end not read yet): watched from now on. */
+		if (stream_move(s, 0) != -1 && s->quiet) {
+			forked_unquiet(s);
+			if (event_add(s->ev, NULL) != 0)
+				fatalx("cannot watch a pipe");
+		}
+	}
+	busy = 0;
 }
 
 void

@@ -127,12 +127,14 @@ out:
  * nothing left to hold, and when the destination's reader is gone the
  * writers must see EPIPE, which needs every read end closed. The
  * destination goes too: its reader (`wc` in `seq | wc`) sees EOF when the
- * writers are gone, not when the process's status comes.
+ * writers are gone, not when the process's status comes, nor when quiet
+ * pipes of ended children are next polled.
  */
 void
 stream_close(struct stream *s, enum close_reason reason)
 {
 	struct source	*src = s->src;
+	struct dest	*d;
 
 	if (s->quiet)
 		forked_unquiet(s);
@@ -151,8 +153,10 @@ stream_close(struct stream *s, enum close_reason reason)
 		stream_kids_wake(s);
 	if (reason != CLOSE_COLLECTOR_EXIT) {
 		keeper_close(src->id, 1u << s->which);
-		dest_unref(s->dest);
+		d = s->dest;
 		s->dest = NULL;
+		forked_quiet_ended(d);
+		dest_unref(d);
 	}
 	if (--src->nopen == 0)
 		source_end(src, reason);

@@ -336,6 +336,8 @@ void	 stream_kids_wake(struct stream *);
 void	 source_fork_event(struct source *);
 /* A quiet stream is watched from now on, or closes. */
 void	 forked_unquiet(struct stream *);
+/* A stream of this destination closed: quiet ones at their end close. */
+void	 forked_quiet_ended(struct dest *);
 /* The stream of a capture pipe, reading queued forks first if needed. */
 struct stream *source_find_pipe(struct stream *);
 /* Registrations of children process pid forked, still queued. */

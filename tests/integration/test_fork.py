@@ -6,8 +6,11 @@ order (what the parent wrote before a fork before the child's, what it
 writes after reaping the child after)."""
 import os
 import re
+import select
+import statistics
 import subprocess
 import sys
+import time
 import unittest
 
 SRCDIR = os.environ.get("MESHLOG_SRCDIR") or os.path.dirname(
@@ -359,6 +362,41 @@ class Fork(MeshTest):
         self.assertEqual((got.stdout, got.stderr, got.returncode),
                          (want.stdout, want.stderr, want.returncode))
         self.stop()
+
+    def test_a_scripts_reader_sees_eof_when_it_ends(self):
+        # `bash script | wc`: the script's subshells ended before it, and
+        # their pipes (polled every 40 ms until they show life) held the
+        # reader's pipe open after the script's end until the next poll.
+        self.serve()
+        took = []
+        for _ in range(15):
+            r, w = os.pipe()
+            p = subprocess.Popen(["bash", "-c", "(true); echo x"], stdout=w,
+                                 env=self.shim_env(MESHLOG_QUIET="1"))
+            os.close(w)
+            pidfd = os.pidfd_open(p.pid)
+            got, ended = b"", None
+            while True:
+                ready = select.select([r, pidfd], [], [], 20)[0]
+                self.assertTrue(ready, "no end of file")
+                if pidfd in ready and ended is None:
+                    ended = time.monotonic()
+                if r in ready:
+                    chunk = os.read(r, 4096)
+                    if not chunk:
+                        break
+                    got += chunk
+            eof = time.monotonic()
+            if ended is None:   # both at once
+                ended = eof
+            os.close(pidfd)
+            os.close(r)
+            self.assertEqual(p.wait(timeout=20), 0)
+            self.assertEqual(got, b"x\n")
+            took.append(eof - ended)
+        # Before: half of the poll's 40 ms on average.
+        self.assertLess(statistics.median(took), 0.012, took)
+        self.assertEqual(self.stop(), 0)
 
     def test_dataloader_workers_under_torchrun(self):
         script = os.path.join(self.tmp, "dl.py")
