@@ -937,6 +937,11 @@ FORK_CASES = {
     # wait moves what it holds.
     "sh_subshell": ["bash", "-c", "for i in $(seq 1000); do (echo $i); "
                     "done"],
+    # A shell script's pipelines (libtool's, a launch script's): each
+    # reader waits for its writer's end of file, which the collector
+    # passes on.
+    "sh_pipe": ["bash", "-c", "for i in $(seq 300); do x=$(echo foo | "
+                "sed s/f/g/); done; echo $x"],
     "py_fork": [PY, "-c", "import os\nfor i in range(500):\n"
                 "    p = os.fork()\n    if p == 0: os._exit(0)\n"
                 "    os.waitpid(p, 0)\nprint('done')"],
@@ -1200,6 +1205,7 @@ def bench_fork(args, results):
                     with open(os.path.join(tmp, "out"), "rb") as f:
                         got = f.read()
                     want = (b"hi\n" if case == "sh_subst" else
+                            b"goo\n" if case == "sh_pipe" else
                             b"done\n" if case == "py_fork" else
                             b"".join(b"%d\n" % i for i in range(1, 1001)))
                     assert got == want, (case, name, got[:80])
