@@ -565,11 +565,19 @@ shim_wrote(void)
 __attribute__((destructor)) static void
 shim_fini(void)
 {
-	int	saved = errno, i, wait = 0;
+	struct stat	sb;
+	int		saved = errno, i, k, wait = 0;
 
 	for (i = 0; i < 2; i++) {
-		if (shim_state.managed[i] && (shim_state.file[i] ||
-		    shim_state.tty[i]))
+		/*
+		 * The stream on fd i+1: a pipe of ours, or, closed (coreutils
+		 * closes its streams before exit), the one it was. Something
+		 * else (a subshell's stdout a shell pointed at $(...)) has
+		 * nothing of ours to wait for.
+		 */
+		k = shim_fstat(i + 1, &sb) != 0 ? i : shim_managed_stream(i + 1);
+		if (k >= 0 && shim_state.managed[k] && (shim_state.file[k] ||
+		    shim_state.tty[k]))
 			wait = 1;
 	}
 	if (shim_state.active && wait && shim_wrote())

@@ -7,6 +7,7 @@ writes after reaping the child after)."""
 import os
 import re
 import select
+import signal
 import statistics
 import subprocess
 import sys
@@ -396,6 +397,45 @@ class Fork(MeshTest):
             took.append(eof - ended)
         # Before: half of the poll's 40 ms on average.
         self.assertLess(statistics.median(took), 0.012, took)
+        self.assertEqual(self.stop(), 0)
+
+    def test_a_subshell_whose_stdout_moved_does_not_wait_at_exit(self):
+        # `x=$(echo hi)` in a script whose output goes to a file: the
+        # subshell's stdout is the $(...) pipe, not its capture pipe, yet
+        # it asked the collector at exit to put its output in the file (a
+        # round trip, most of what such a loop cost). Timed while the
+        # collector is stopped: a wait lasts until MESHLOG_TIMEOUT_MS.
+        self.serve()
+        out = os.path.join(self.tmp, "out")
+        times = os.path.join(self.tmp, "times")
+        script = ("echo ready >&2; read go; exec 3>%s; a=$EPOCHREALTIME; "
+                  "x=$(echo hi); b=$EPOCHREALTIME; echo \"$a $b\" >&3; "
+                  "exec 3>&-; echo \"$x\"" % times)
+        with open(out, "wb") as f:
+            p = subprocess.Popen(["bash", "-c", script], stdin=subprocess.PIPE,
+                                 stdout=f, stderr=subprocess.PIPE,
+                                 env=self.shim_env(MESHLOG_TIMEOUT_MS="1500"))
+        self.children.append(p)
+        self.assertEqual(p.stderr.readline(), b"ready\n")
+        stamps = []
+        os.kill(self.collector.pid, signal.SIGSTOP)
+        try:
+            p.stdin.write(b"go\n")
+            p.stdin.flush()
+            deadline = time.monotonic() + 20
+            while len(stamps) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+                if os.path.exists(times):
+                    with open(times) as f:
+                        stamps = f.read().split()
+        finally:
+            os.kill(self.collector.pid, signal.SIGCONT)
+        self.assertEqual(p.wait(timeout=20), 0)
+        self.assertEqual(len(stamps), 2)
+        self.assertLess(float(stamps[1]) - float(stamps[0]), 0.5)
+        # The shell's own line still waits until it is in the file.
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b"hi\n")
         self.assertEqual(self.stop(), 0)
 
     def test_dataloader_workers_under_torchrun(self):
