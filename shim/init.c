@@ -575,7 +575,7 @@ shim_fini(void)
 		 * else (a subshell's stdout a shell pointed at $(...)) has
 		 * nothing of ours to wait for.
 		 */
-		k = shim_fstat(i + 1, &sb) != 0 ? i : shim_managed_stream(i + 1);
+		k = shim_fstat(i + 1, &sb) != 0 ? i : shim_managed_stat(&sb);
 		if (k >= 0 && shim_state.managed[k] && (shim_state.file[k] ||
 		    shim_state.tty[k]))
 			wait = 1;

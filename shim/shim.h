@@ -144,6 +144,8 @@ int	shim_raw_isatty(int fd) SHIM_HIDDEN;
 int	shim_fstat(int fd, struct stat *sb) SHIM_HIDDEN;
 /* Stream index (0, 1) whose managed pipe fd is, or -1. */
 int	shim_managed_stream(int fd) SHIM_HIDDEN;
+/* The same for what fstat(2) said of it. */
+int	shim_managed_stat(const struct stat *sb) SHIM_HIDDEN;
 /* A terminal's device number as MESHLOG_OWNER carries it (0: none). */
 long	shim_ttydev(const struct stat *sb) SHIM_HIDDEN;
 

@@ -72,8 +72,6 @@ shim_ttydev(const struct stat *sb)
 	return ((long)sb->st_rdev);
 }
 
-static int	shim_managed_stat(const struct stat *);
-
 int
 shim_managed_stream(int fd)
 {
@@ -85,7 +83,7 @@ shim_managed_stream(int fd)
 }
 
 /* Stream index (0, 1) whose managed pipe sb describes, or -1. */
-static int
+int
 shim_managed_stat(const struct stat *sb)
 {
 	int	i;
