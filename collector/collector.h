@@ -607,6 +607,7 @@ void		 dest_write(struct dest *d, const char *p, size_t n);
  */
 int		 dest_is_view(struct dest *d);
 int		 dest_is_tty(struct dest *d);
+int		 dest_is_stream(struct dest *d);
 int		 dest_tty_raw(struct dest *d);
 /* Mark d as one of the collector's own console outputs. */
 void		 dest_set_console(struct dest *d);

@@ -297,6 +297,13 @@ dest_is_tty(struct dest *d)
 	return (d != NULL && d->tty);
 }
 
+/* A pipe or a socket: its reader waits for an end of file. */
+int
+dest_is_stream(struct dest *d)
+{
+	return (d != NULL && (d->kind == DEST_PIPE || d->kind == DEST_SOCK));
+}
+
 int
 dest_tty_raw(struct dest *d)
 {

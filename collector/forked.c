@@ -379,11 +379,9 @@ forked_quiet_ended(struct dest *d)
 	static int	 busy;
 	struct stream	*s;
 	struct pollfd	 pfd;
-	struct stat	 sb;
 
 	/* Only a pipe's or a socket's reader waits for an end of file. */
-	if (busy || d == NULL || fstat(dest_fd(d), &sb) != 0 ||
-	    !(S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode)))
+	if (busy || !dest_is_stream(d))
 		return;
 	busy = 1;
 	for (;;) {
