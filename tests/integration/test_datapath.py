@@ -105,9 +105,8 @@ class DataPath(MeshTest):
                      "sys.stdin.read()"],
                     stdin=subprocess.PIPE, stdout=first, env=env)
             self.children.append(a)
-            deadline = time.monotonic() + 20
-            while os.path.getsize(out) < 5 and time.monotonic() < deadline:
-                time.sleep(0.01)
+            self.wait_for(lambda: os.path.getsize(out) >= 5,
+                          what="the first writer's line")
             with open(out, "wb") as second:
                 subprocess.run(["/bin/echo", "bb"], stdout=second,
                                env=env, check=True, timeout=20)
