@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import re
+import select
 import shutil
 import signal
 import socket
@@ -100,10 +101,11 @@ def run_on_pty(cmd, env, cols=97, rows=31, raw=False):
 
 
 def type_on_pty(cmd, env, wait_for, key, delay=0.0, stdin_null=False,
-                cols=80, rows=24):
+                cols=80, rows=24, timeout=60):
     """Run cmd on a new pty (stdin too, unless stdin_null), type key once
     its output holds wait_for (delay seconds later); its exit code and its
-    output, raw bytes."""
+    output, raw bytes. A program still waiting after timeout seconds (for
+    a prompt it never saw) is killed and the test fails."""
     pid, master = pty.fork()
     if pid == 0:
         if stdin_null:
@@ -113,7 +115,15 @@ def type_on_pty(cmd, env, wait_for, key, delay=0.0, stdin_null=False,
                 struct.pack("HHHH", rows, cols, 0, 0))
     out = b""
     sent = False
+    deadline = time.monotonic() + timeout
     while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([master], [], [], left)[0]:
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(master)
+            raise AssertionError("%r: no end after %d s, output %r"
+                                 % (cmd, timeout, out))
         try:
             chunk = os.read(master, 65536)
         except OSError:     # EIO once the slave closes
