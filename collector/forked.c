@@ -84,7 +84,13 @@ stream_order(struct stream *s)
 		if (up == NULL)
 			return (0);
 	}
-	if (!up->paused && (left = stream_avail(up)) > 0)
+	/*
+	 * Read with nothing of its own (its end of file, as the stream of
+	 * a helper it ran closes), it moves none of its parent's: bytes the
+	 * parent wrote after that helper's would overtake them.
+	 */
+	if (!up->paused && (left = stream_avail(up)) > 0 &&
+	    stream_avail(s) > 0)
 		(void)stream_move(up, left);
 	return (0);
 }
