@@ -293,8 +293,8 @@ peer_register(struct peer *p, const char *type, json_t *o)
 	jw_int(&w, (long long)source_console_margin(src, 1));
 	jw_lit(&w, "]}\n");
 	/*
-	 * The process waits for this answer, not for the rest: the pipes
-	 * are read from the next pass of the loop on, after source_start.
+	 * The process waits for this answer, not for the rest: what it
+	 * writes meanwhile source_start reads.
 	 */
 	peer_send_text(p, text, w.len);
 	(void)source_start(src, &p->hello);

@@ -748,7 +748,8 @@ source_prepare(struct hello *h, int *fds, int nfds, uint64_t *id,
 uint64_t
 source_start(struct source *src, struct hello *h)
 {
-	int	i;
+	uint64_t	id;
+	int		i;
 
 	for (i = 0; i < 2; i++) {
 		if (src->st[i] != NULL)
@@ -763,7 +764,12 @@ source_start(struct source *src, struct hello *h)
 	source_open_event(src, h, h->parent);
 	log_debug("source %llu: pid %ld rank %ld", (unsigned long long)src->id,
 	    src->pid, src->rank);
-	return (source_check_gone(src));
+	id = source_check_gone(src);
+	/* What it wrote since its welcome, before what others wrote since
+	 * (`sh -c "echo x >&2"; echo y`: y, in a pipe watched longer). */
+	if ((src = source_find(id)) != NULL)
+		(void)source_drain_written(src);
+	return (id);
 }
 
 void
@@ -909,16 +915,21 @@ source_drain_written(struct source *src)
 {
 	struct stream	*s;
 	size_t		 n;
-	int		 i, last;
+	int		 i, last, rc;
 
 	for (i = 0; i < 2; i++) {
-		if ((s = src->st[i]) == NULL || s->fd == -1)
+		if ((s = src->st[i]) == NULL || s->fd == -1 ||
+		    (n = stream_pending(s)) == 0)
 			continue;
 		/* A pipe whose writers are all gone closes here. */
 		last = src->nopen == 1;
-		if ((n = stream_pending(s)) > 0 && stream_move(s, n) == -1 &&
-		    last)
+		if ((rc = stream_move(s, n)) == -1 && last)
 			return (-1);
+		/* Read dry: a prompt it ends on shows if nothing follows. */
+		if (rc == 0) {
+			split_pause(&s->split);
+			stream_watch_partial(s);
+		}
 	}
 	return (0);
 }
