@@ -200,6 +200,16 @@ stream_raw(struct stream *s)
 	s->raw = raw;
 }
 
+/* s's pipe ran dry: a line it ends in may be a prompt; its bytes are in. */
+static void
+stream_dry(struct stream *s)
+{
+	split_pause(&s->split);
+	stream_watch_partial(s);
+	if (s->holding)
+		stream_release(s);
+}
+
 /*
  * Move at most max bytes (0: as many as there are) in at most reads reads
  * (0: any number) from s's pipe to its destination and its records, until
@@ -231,8 +241,12 @@ stream_move_at_most(struct stream *s, size_t max, int reads)
 		want = SOURCE_READ;
 		if (max > 0 && max - done < want)
 			want = max - done;
-		if (want == 0)
+		/* Read to a count (a drain's): dry as if a read found it so. */
+		if (want == 0) {
+			if (stream_avail(s) == 0)
+				stream_dry(s);
 			return (stream_held(s));
+		}
 		/* Where the keeper finds it if we die reading or cutting it. */
 		buf = handover_read_buf(s, own, &note);
 		stream_raw(s);
@@ -259,10 +273,7 @@ stream_move_at_most(struct stream *s, size_t max, int reads)
 				return (0);
 			continue;
 		case DEST_EMPTY:
-			split_pause(&s->split);
-			stream_watch_partial(s);
-			if (s->holding)
-				stream_release(s);
+			stream_dry(s);
 			return (0);
 		case DEST_FULL:
 			stream_pause(s);
@@ -915,21 +926,16 @@ source_drain_written(struct source *src)
 {
 	struct stream	*s;
 	size_t		 n;
-	int		 i, last, rc;
+	int		 i, last;
 
 	for (i = 0; i < 2; i++) {
-		if ((s = src->st[i]) == NULL || s->fd == -1 ||
-		    (n = stream_pending(s)) == 0)
+		if ((s = src->st[i]) == NULL || s->fd == -1)
 			continue;
 		/* A pipe whose writers are all gone closes here. */
 		last = src->nopen == 1;
-		if ((rc = stream_move(s, n)) == -1 && last)
+		if ((n = stream_pending(s)) > 0 && stream_move(s, n) == -1 &&
+		    last)
 			return (-1);
-		/* Read dry: a prompt it ends on shows if nothing follows. */
-		if (rc == 0) {
-			split_pause(&s->split);
-			stream_watch_partial(s);
-		}
 	}
 	return (0);
 }
