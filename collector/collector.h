@@ -834,12 +834,12 @@ struct source *source_prepare(struct hello *h, int *fds, int nfds,
 uint64_t source_start(struct source *src, struct hello *h);
 /*
  * Register forked child pid of a source: fds are the read ends of its new
- * pipes (ownership passes), of[i] the pipe of its parent that fds[i]
- * takes over from. Returns the new source's id, or 0 with an allocated
- * reason in *cause.
+ * pipes (ownership passes), dev/ino[i] the parent's pipe fds[i] takes over
+ * from, held[i] what it held unread at the fork (-1: not known). Returns
+ * the new source's id, or 0 with an allocated reason in *cause.
  */
-uint64_t source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds,
-	    int nfds, char **cause);
+uint64_t source_fork(long pid, const dev_t *dev, const ino_t *ino,
+	    const long *held, int *fds, int nfds, char **cause);
 /*
  * Take a process back from the keeper of a collector that died on this
  * socket (a "handover" message o, borrowed): fds by its "fds" mask

@@ -269,12 +269,13 @@ source_fork_event(struct source *src)
 }
 
 uint64_t
-source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds, int nfds,
-    char **cause)
+source_fork(long pid, const dev_t *dev, const ino_t *ino, const long *held,
+    int *fds, int nfds, char **cause)
 {
 	struct source	*src, *up = NULL;
 	struct stream	*s, key, *parent[2];
 	struct stat	 sb[2];
+	size_t		 avail;
 	int		 i;
 
 	if (nfds < 1 || nfds > 2) {
@@ -324,8 +325,16 @@ source_fork(long pid, const dev_t *dev, const ino_t *ino, int *fds, int nfds,
 		s = stream_new(src, parent[i]->which, fds[i], &sb[i]);
 		s->updev = parent[i]->dev;
 		s->upino = parent[i]->ino;
-		/* Its parent's bytes so far were written before the fork. */
-		s->fork_off = parent[i]->bytes + stream_avail(parent[i]);
+		/*
+		 * Its parent's bytes written before the fork go first. They
+		 * are at most those read and those the pipe holds now, and
+		 * at most those read and those it held at the fork (bytes
+		 * read since then count twice: never too few).
+		 */
+		avail = stream_avail(parent[i]);
+		if (held[i] >= 0 && (size_t)held[i] < avail)
+			avail = (size_t)held[i];
+		s->fork_off = parent[i]->bytes + avail;
 		stream_route_as(s, parent[i]);
 		fds[i] = -1;
 		/* Polled until it shows life, not watched (source_quiet_cb). */

@@ -311,9 +311,10 @@ peer_fork(struct peer *p, json_t *o)
 {
 	const char	*bad = "fork needs of: [[dev, ino], ...], one per "
 			    "descriptor";
-	json_t		*of = json_object_get(o, "of"), *v, *dev, *ino;
+	json_t		*of = json_object_get(o, "of"), *v, *dev, *ino, *n;
 	dev_t		 devs[2];
 	ino_t		 inos[2];
+	long		 held[2] = { -1, -1 };
 	char		*cause = NULL;
 	size_t		 i;
 
@@ -338,8 +339,13 @@ peer_fork(struct peer *p, json_t *o)
 		}
 		devs[i] = (dev_t)json_integer_value(dev);
 		inos[i] = (ino_t)json_integer_value(ino);
+		/* What the parent's pipe held at the fork (-1: not known). */
+		n = json_array_get(v, 2);
+		if (json_is_integer(n) && json_integer_value(n) >= 0 &&
+		    json_integer_value(n) <= INT32_MAX)
+			held[i] = (long)json_integer_value(n);
 	}
-	if (source_fork(p->msg_pid, devs, inos, p->fds, p->nfds,
+	if (source_fork(p->msg_pid, devs, inos, held, p->fds, p->nfds,
 	    &cause) == 0) {
 		peer_refuse(p, "fork", cause);
 		free(cause);

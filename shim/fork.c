@@ -78,6 +78,7 @@ struct shim_slot {
 	int			r[2], w[2];
 	unsigned long long	dev[2], ino[2];	/* the new pipes */
 	unsigned long long	odev[2], oino[2]; /* the pipes they split */
+	int			unread[2];	/* bytes those held, or -1 */
 };
 
 static struct shim_kid	kids[SHIM_KIDS];
@@ -291,6 +292,16 @@ shim_prepare(struct shim_slot *sl)
 		sl->oino[k] = shim_state.ino[i];
 		sl->map[i] = k;
 	}
+	/*
+	 * Last, as near the fork as we can: what the parent's pipes hold
+	 * unread was written before it. The collector lets no byte of the
+	 * child's overtake them, and no more of the parent's than it must.
+	 */
+	for (i = 0; i < 2; i++) {
+		if (sl->use[i] &&
+		    ioctl(i + 1, FIONREAD, &sl->unread[sl->map[i]]) != 0)
+			sl->unread[sl->map[i]] = -1;
+	}
 	sl->ok = 1;
 	goto out;
 fail:
@@ -336,6 +347,8 @@ shim_child(struct shim_slot *sl)
 		jw_int(&w, (long long)sl->odev[k]);
 		jw_lit(&w, ",");
 		jw_int(&w, (long long)sl->oino[k]);
+		jw_lit(&w, ",");
+		jw_int(&w, (long long)sl->unread[k]);
 		jw_lit(&w, "]");
 	}
 	jw_lit(&w, "]}\n");
