@@ -849,12 +849,12 @@ uint64_t source_fork(long pid, const dev_t *dev, const ino_t *ino,
  */
 uint64_t source_handover(json_t *o, int *fds, int nfds, char **cause);
 /*
- * How the sources ask for the forked children's registrations still
- * queued (of the process pid, or of every process when pid < 0): before a
- * capture pipe is looked up and not found, and before a pipe closes at end
- * of file. main.c passes server_read_families.
+ * How sources ask for forked children's queued registrations (of process
+ * pid; every process's when pid < 0): before a capture pipe is looked up
+ * and not found, before a pipe closes at end of file, and (those waiting
+ * for the batch) before a parent's pipe is read: server_read_families.
  */
-void	 source_on_pending_forks(void (*fn)(long pid));
+void	 source_on_pending_forks(int (*fn)(long pid, int waiting));
 /* Read every pipe until it would block; at exit. */
 void	 source_drain_all(void);
 /* Why a source closed: the JSON log's source_closed "reason". */
@@ -953,11 +953,10 @@ void	server_close(void);
 unsigned server_peer_count(void);
 /* Accept and answer whatever is pending, without waiting; at exit. */
 void	server_poll_pending(void);
-/*
- * Read the family connections of process pid (every one when pid < 0):
- * the forked children they announce are registered now.
- */
-void	server_read_families(long pid);
+/* Read the family connections of process pid (every one when pid < 0;
+ * with waiting, those waiting for the batch): register their children.
+ * 0 when there was nothing to read. */
+int	server_read_families(long pid, int waiting);
 
 /* link.c: relays connected to this collector */
 /* Listen for relays on ADDR:PORT; exits on error. */

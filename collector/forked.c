@@ -26,7 +26,7 @@
 static TAILQ_HEAD(, stream)	 quiet = TAILQ_HEAD_INITIALIZER(quiet);
 static struct event		*quiet_timer;
 static unsigned			 quiet_gen;
-static void			(*pending_forks)(long);
+static int			(*pending_forks)(long, int);
 /* How often quiet pipes are polled (a forked child's first line waits). */
 #define QUIET_POLL_MS	40
 
@@ -58,7 +58,6 @@ int
 stream_order(struct stream *s)
 {
 	struct stream	*up = stream_up(s);
-	size_t		 left;
 
 	if (up == NULL)
 		return (0);
@@ -70,7 +69,7 @@ stream_order(struct stream *s)
 	/*
 	 * Running alongside its parent: what the parent wrote before the
 	 * fork goes first, even past a slow destination (then the child
-	 * waits, as it would have in a full pipe); the rest is best effort.
+	 * waits, as it would have in a full pipe).
 	 */
 	if (s->fork_off != 0) {
 		if (up->bytes < s->fork_off)
@@ -81,18 +80,54 @@ stream_order(struct stream *s)
 			return (1);
 		}
 		s->fork_off = 0;
-		if (up == NULL)
-			return (0);
 	}
 	/*
-	 * Read with nothing of its own (its end of file, as the stream of
-	 * a helper it ran closes), it moves none of its parent's: bytes the
-	 * parent wrote after that helper's would overtake them.
+	 * The rest keeps the order the pipes became readable in (the event
+	 * loop's): a parent's bytes still unread when its child's pipe is
+	 * read are most often newer, a pool's result printed after its
+	 * workers' lines.
 	 */
-	if (!up->paused && (left = stream_avail(up)) > 0 &&
-	    stream_avail(s) > 0)
-		(void)stream_move(up, left);
 	return (0);
+}
+
+/*
+ * The parent stream up became readable while children's pipes are still
+ * quiet (polled, not watched) or not yet registered (their fork messages
+ * wait for the batch): what they hold waited unseen and was most often
+ * written first (a pool's workers print, then their parent prints what
+ * they returned). Those are read first, this pass; up is read on the next
+ * (its event is level-triggered). 1 when up waits for them, or is gone.
+ */
+int
+forked_kids_first(struct stream *up)
+{
+	struct stream	*s, *next, key;
+	struct pollfd	 pfd;
+	int		 any = 0;
+
+	key.dev = up->dev;
+	key.ino = up->ino;
+	/* A reaped child's drain may have ended it. */
+	if (pending_forks != NULL && pending_forks(up->src->pid, 1) &&
+	    RB_FIND(streams, &stream_tree, &key) != up)
+		return (1);
+	if (TAILQ_EMPTY(&quiet))
+		return (0);
+	TAILQ_FOREACH_SAFE(s, &quiet, qentry, next) {
+		if (s->updev != up->dev || s->upino != up->ino ||
+		    s->fork_off > up->bytes)
+			continue;
+		pfd.fd = s->fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLIN))
+			continue;
+		forked_unquiet(s);
+		if (event_add(s->ev, NULL) != 0)
+			fatalx("cannot watch a pipe");
+		event_active(s->ev, EV_READ, 0);
+		any = 1;
+	}
+	return (any);
 }
 
 /*
@@ -353,7 +388,7 @@ source_fork(long pid, const dev_t *dev, const ino_t *ino, const long *held,
 }
 
 void
-source_on_pending_forks(void (*fn)(long))
+source_on_pending_forks(int (*fn)(long, int))
 {
 	pending_forks = fn;
 }
@@ -371,7 +406,7 @@ source_find_pipe(struct stream *key)
 	if ((s = RB_FIND(streams, &stream_tree, key)) != NULL ||
 	    pending_forks == NULL)
 		return (s);
-	pending_forks(-1);
+	(void)pending_forks(-1, 0);
 	return (RB_FIND(streams, &stream_tree, key));
 }
 
@@ -423,7 +458,7 @@ void
 forked_pending(long pid)
 {
 	if (pending_forks != NULL)
-		pending_forks(pid);
+		(void)pending_forks(pid, 0);
 }
 
 void

@@ -53,6 +53,7 @@ struct peer {
 	int			 waiting;	/* a family's, read by fork_batch */
 	long			 msg_pid;	/* sender of the line read, or -1 */
 	TAILQ_ENTRY(peer)	 entry;
+	TAILQ_ENTRY(peer)	 wentry;	/* in waiting, when waiting */
 };
 
 static int			 listen_fd = -1;
@@ -65,6 +66,8 @@ static uint64_t			 next_serial;
 
 static struct event		*accept_timer;	/* accepting again */
 static struct event		*fork_batch;	/* reads waiting families */
+/* Family connections whose messages wait for the batch. */
+static TAILQ_HEAD(, peer)	 waiting = TAILQ_HEAD_INITIALIZER(waiting);
 static uint64_t			 accept_full;	/* EMFILE in this episode */
 static unsigned			 npeers;
 static dispatch_fn		 server_dispatch;	/* control requests */
@@ -86,6 +89,8 @@ peer_free(struct peer *p)
 
 	for (i = 0; i < p->nfds; i++)
 		close(p->fds[i]);
+	if (p->waiting)
+		TAILQ_REMOVE(&waiting, p, wentry);
 	if (p->accepted)
 		hello_clear(&p->hello);
 	event_free(p->ev);
@@ -619,6 +624,16 @@ peer_read_all(struct peer *p)
 	return (rc);
 }
 
+/* Read a family connection whose messages waited for the batch. */
+static void
+family_read_waiting(struct peer *p)
+{
+	p->waiting = 0;
+	TAILQ_REMOVE(&waiting, p, wentry);
+	if (peer_read_all(p) == 0)
+		event_add(p->ev, NULL);
+}
+
 /*
  * Family connections are read in batches: a fork-heavy program (a shell
  * running $(...) in a loop) would otherwise wake the collector at every
@@ -629,15 +644,10 @@ peer_read_all(struct peer *p)
 static void
 fork_batch_cb(int fd, short what, void *arg)
 {
-	struct peer	*p, *next;
+	struct peer	*p;
 
-	TAILQ_FOREACH_SAFE(p, &peers, entry, next) {
-		if (!p->waiting)
-			continue;
-		p->waiting = 0;
-		if (peer_read_all(p) == 0)
-			event_add(p->ev, NULL);
-	}
+	while ((p = TAILQ_FIRST(&waiting)) != NULL)
+		family_read_waiting(p);
 }
 
 /* A peer sent data (or closed). */
@@ -653,6 +663,7 @@ peer_read_cb(int fd, short what, void *arg)
 	}
 	event_del(p->ev);
 	p->waiting = 1;
+	TAILQ_INSERT_TAIL(&waiting, p, wentry);
 	if (fork_batch == NULL && (fork_batch = evtimer_new(base,
 	    fork_batch_cb, NULL)) == NULL)
 		fatalx("out of memory for a timer");
@@ -870,16 +881,26 @@ peer_family_unread(struct peer *p)
 	    (ssize_t)sizeof buf && memcmp(buf, family, sizeof buf) == 0);
 }
 
-void
-server_read_families(long pid)
+int
+server_read_families(long pid, int wait)
 {
 	static int	 reading;
 	struct peer	*p, *next;
 
 	/* A registration made in here that asks again would free next. */
-	if (reading)
-		return;
+	if (reading || (wait && TAILQ_EMPTY(&waiting)))
+		return (0);
 	reading = 1;
+	if (wait) {
+		TAILQ_FOREACH(p, &waiting, wentry) {
+			if (!p->busy && (pid < 0 || (long)p->pid == pid))
+				break;
+		}
+		if (p != NULL)
+			family_read_waiting(p);
+		reading = 0;
+		return (p != NULL);
+	}
 	/*
 	 * A process's family connection is made at its first fork and may
 	 * still wait in the listen queue, the child's message in it: a
@@ -892,10 +913,13 @@ server_read_families(long pid)
 	TAILQ_FOREACH_SAFE(p, &peers, entry, next) {
 		if (p->busy || (pid >= 0 && (long)p->pid != pid))
 			continue;
-		if (p->family || peer_family_unread(p))
+		if (p->waiting)
+			family_read_waiting(p);
+		else if (p->family || peer_family_unread(p))
 			(void)peer_read_all(p);
 	}
 	reading = 0;
+	return (1);
 }
 
 void

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,15 +302,16 @@ stream_move(struct stream *s, size_t max)
 
 /*
  * A pipe is readable: a bounded share of work per loop pass, in bytes and
- * in reads. A writer that writes a line at a time as fast as we read never
- * lets its pipe run dry; counting bytes alone let it hold the loop for
- * thousands of one-line reads while every other pipe waited. What is left
- * is read on the next pass (the event is level-triggered).
+ * reads (a writer as fast as we read never lets its pipe run dry, and held
+ * the loop for thousands of one-line reads); the rest is read next pass
+ * (the event is level-triggered). Its quiet children's bytes go first.
  */
 void
 source_read_cb(int fd, short what, void *arg)
 {
-	stream_move_at_most(arg, SOURCE_READ * SOURCE_READS, SOURCE_READS);
+	if (!forked_kids_first(arg))
+		stream_move_at_most(arg, SOURCE_READ * SOURCE_READS,
+		    SOURCE_READS);
 }
 
 /* s's destination has room again, or its reader is gone. */
@@ -823,7 +823,6 @@ stream_pending(struct stream *s)
 
 	pfd.fd = s->fd;
 	pfd.events = POLLIN;
-	pfd.revents = 0;
 	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP))
 		return (stream_avail(s) + 1);
 	return (stream_avail(s));

@@ -334,6 +334,8 @@ void	 stream_hold(struct stream *);
 void	 stream_kids_wake(struct stream *);
 /* The source_open event of a forked child, at its first record. */
 void	 source_fork_event(struct source *);
+/* A parent's quiet children's bytes go first; 1 when it waits. */
+int	 forked_kids_first(struct stream *);
 /* A quiet stream is watched from now on, or closes. */
 void	 forked_unquiet(struct stream *);
 /* A stream of this destination closed: quiet ones at their end close. */

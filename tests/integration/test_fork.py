@@ -423,6 +423,45 @@ class Fork(MeshTest):
         self.assertEqual(len(seen), 200)
         self.assertEqual(late, [])
 
+    def test_a_pools_workers_lines_come_before_its_result(self):
+        # multiprocessing.Pool: each worker prints, then returns; the
+        # parent prints the sum map returned. Its young workers' pipes
+        # were only polled (40 ms), and a worker's pipe read first moved
+        # its parent's unread bytes: the sum came before workers' lines in
+        # every run (6 of 6). Statistical: the order depends on when the
+        # collector runs; a new pool each round keeps the workers young.
+        script = os.path.join(self.tmp, "pool.py")
+        with open(script, "w") as f:
+            f.write("import multiprocessing as mp, os, sys\n"
+                    "def work(a):\n"
+                    "    print('worker', a[0], a[1], os.getpid())\n"
+                    "    sys.stdout.flush()\n"
+                    "    return a[1]\n"
+                    "if __name__ == '__main__':\n"
+                    "    for r in range(10):\n"
+                    "        with mp.Pool(4) as pool:\n"
+                    "            n = sum(pool.map(work, [(r, i) for i in "
+                    "range(8)]))\n"
+                    "            print('sum', r, n, flush=True)\n")
+        p = self.launch([PYTHON, script], args=("-q",))
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+        def late(lines):
+            done, out = set(), []
+            for line in lines:
+                words = line.split()
+                if words[0] == "sum":
+                    done.add(words[1])
+                elif words[1] in done:
+                    out.append(line)
+            return out
+        logged = [r["line"] for r in line_records(self.records)]
+        shown = p.stdout.decode().splitlines()
+        self.assertEqual(sorted(logged), sorted(shown))
+        self.assertEqual(len(shown), 90)
+        self.assertEqual(late(logged), [])
+        self.assertEqual(late(shown), [])
+
     def test_a_subshell_whose_stdout_moved_does_not_wait_at_exit(self):
         # `x=$(echo hi)` in a script whose output goes to a file: the
         # subshell's stdout is the $(...) pipe, not its capture pipe, yet
