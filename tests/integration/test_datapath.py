@@ -145,6 +145,44 @@ class DataPath(MeshTest):
         self.assertEqual(self.stop(), 0)
         self.assertEqual(self.texts(), ["once"])
 
+    def test_a_forks_unread_count_out_of_range_is_ignored(self):
+        # A fork message's third number of each pipe says what the
+        # parent's pipe held at the fork. One out of range or not an
+        # integer is not trusted (the pipe's count stands) and refuses
+        # nothing: each child's line still reaches the destination.
+        self.serve()
+        r, w = os.pipe()
+        out = os.path.join(self.tmp, "out")
+        dest = os.open(out, os.O_WRONLY | os.O_CREAT, 0o600)
+        self.assertEqual(self.register([r, dest])["type"], "welcome")
+        os.write(w, b"parent\n")
+        fam = self.connect()
+        fam.sendall(b'{"type":"family"}\n')
+        st = os.fstat(r)
+        bad = (-1000, '"x"', 2 ** 40, 1.5, "null", 7)
+        for i, n in enumerate(bad):
+            pid = os.fork()
+            if pid == 0:
+                cr, cw = os.pipe()
+                msg = '{"type":"fork","of":[[%d,%d,%s]]}\n' % (
+                    st.st_dev, st.st_ino, n)
+                socket.send_fds(fam, [msg.encode()], [cr])
+                os.write(cw, b"child %d\n" % i)
+                os._exit(0)
+            self.assertEqual(os.waitpid(pid, 0)[1], 0)
+        self.wait_for(lambda: self.log_bytes().count(b'"line":"child') ==
+                      len(bad), what="every child's line")
+        os.close(w)
+        os.close(r)
+        fam.close()
+        self.assertEqual(self.stop(), 0)
+        with open(out, "rb") as f:
+            got = f.read().splitlines()
+        self.assertEqual(got[0], b"parent")
+        self.assertEqual(sorted(got[1:]),
+                         [b"child %d" % i for i in range(len(bad))])
+        self.assertNotIn("refus", self.collector_stderr())
+
     def test_new_process_registers_fast_while_another_floods(self):
         # A writer floods a serve-mode collector, console view on, with
         # output that has no newline (4 KiB cut pieces) after an earlier
