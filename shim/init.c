@@ -271,15 +271,18 @@ shim_python_path(void)
  * dies: where stdout is a log (shim_register decides: see
  * shim_linebuf in register.c), C stdio's stdout and Python's sys.stdout
  * (through sitecustomize.py) become line-buffered. Data for another
- * program keeps the program's own buffering.
+ * program keeps the program's own buffering, and so does one run by
+ * stdbuf -o. An exec'd program is asked again: the pid that registered
+ * may have been stdbuf itself.
  */
 static void
-shim_buffering(void)
+shim_buffering(char **envp)
 {
 	/* Python's runtime (level changes) comes with the same file. */
 	if (shim_is_python())
 		shim_python_path();
-	if (shim_state.managed[MESHLOG_STDOUT] && shim_state.linebuf)
+	if (shim_state.managed[MESHLOG_STDOUT] && shim_state.linebuf &&
+	    !shim_stdbuf(envp))
 		setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
@@ -516,7 +519,7 @@ shim_init(int argc, char **argv, char **envp)
 		if (ident_socket_path(envp, sockpath, sizeof sockpath) == 0)
 			shim_fork_setup(envp, sockpath);
 		shim_readopt(argv, envp);
-		shim_buffering();
+		shim_buffering(envp);
 		goto out;
 	}
 	if ((rc = shim_register(argv, envp, &why)) == 0 ||
@@ -527,7 +530,7 @@ shim_init(int argc, char **argv, char **envp)
 			shim_setenv(MESHLOG_ENV_SOCKET, sockpath);
 			shim_fork_setup(envp, sockpath);
 		}
-		shim_buffering();
+		shim_buffering(envp);
 	} else if (why != NULL)
 		shim_notice(envp, why);
 out:

@@ -233,6 +233,15 @@ shim_probe_streams(char **envp, struct shim_reg *r)
 	r->tty_at[1] = (long long)sb.st_ino;
 }
 
+int
+shim_stdbuf(char **envp)
+{
+	const char	*preload = ident_env(envp, "LD_PRELOAD");
+
+	return (ident_env(envp, "_STDBUF_O") != NULL && preload != NULL &&
+	    strstr(preload, "libstdbuf") != NULL);
+}
+
 /*
  * Whether stdout is a log, to be line-buffered so that its lines are not
  * lost with the process: a terminal, a file, /dev/null (the JSON log is
@@ -240,13 +249,15 @@ shim_probe_streams(char **envp, struct shim_reg *r)
  * A pipe or socket to another program carries that program's data and
  * keeps the program's own buffering, unless the collector answers that it
  * passes the output nowhere raw. MESHLOG_BUFFERING=line or keep decides
- * for every destination.
+ * for every destination; stdbuf -o (shim_stdbuf) before either.
  */
 static int
 shim_linebuf(char **envp, struct shim_reg *r)
 {
 	const char	*mode = ident_env(envp, "MESHLOG_BUFFERING");
 
+	if (shim_stdbuf(envp))
+		mode = "keep";
 	r->buffering_asked = mode != NULL && (strcmp(mode, "keep") == 0 ||
 	    strcmp(mode, "line") == 0);
 	if (!r->capture[0] || (mode != NULL && strcmp(mode, "keep") == 0))

@@ -55,6 +55,13 @@ int	shim_register(char **argv, char **envp, const char **why)
 	    SHIM_HIDDEN;
 
 /*
+ * Whether stdbuf(1) set this program's stdout buffering (-o): its library
+ * is preloaded with ours and _STDBUF_O says what it asked. That request,
+ * made for this command, outranks meshlog's line buffering.
+ */
+int	shim_stdbuf(char **envp) SHIM_HIDDEN;
+
+/*
  * clock_gettime(2) from the kernel itself, for the shim's few readings:
  * the vDSO's is faster per call, but its first call faults in two pages
  * (10-25 us each on a VM) in a process that may never read the clock.

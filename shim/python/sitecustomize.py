@@ -57,7 +57,10 @@ def _meshlog_owner():
 
 
 def _meshlog_line_buffer(bits):
-    if not bits & 16:
+    # stdbuf -o asked for this command (shim_stdbuf in the library): it
+    # leaves Python's own buffering, as it would without meshlog.
+    if not bits & 16 or ("_STDBUF_O" in os.environ and "libstdbuf" in
+                         os.environ.get("LD_PRELOAD", "")):
         return
     try:
         marker = os.environ.get("MESHLOG_STREAM", "").split(",")[0]

@@ -18,6 +18,7 @@
  *                           what read returned and how many SIGURG came
  *   cwriter dlerror         what dlerror(3) says before anything else:
  *                           nothing, unless a library left an error
+ *   cwriter buffering       how stdio buffers stdout (after a first line)
  */
 #include <sys/wait.h>
 
@@ -27,6 +28,7 @@
 #include <time.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -145,7 +147,14 @@ main(int argc, char **argv)
 		printf("dlerror: %s\n", dlerr != NULL ? dlerr : "none");
 		return (0);
 	}
+	if (argc >= 2 && strcmp(argv[1], "buffering") == 0) {
+		/* glibc picks the buffering at the first write. */
+		fputs("C stdio\n", stdout);
+		printf("stdout %s\n", __fbufsize(stdout) <= 1 ? "unbuffered" :
+		    __flbf(stdout) ? "line-buffered" : "fully buffered");
+		return (0);
+	}
 	fprintf(stderr, "usage: cwriter lines|nonl|crash|raw|syslog|fork|urg|"
-	    "dlerror ...\n");
+	    "dlerror|buffering ...\n");
 	return (2);
 }
