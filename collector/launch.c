@@ -153,6 +153,40 @@ launch_shim_path(void)
 	return (PKGLIBDIR "/libmeshlog_preload.so");
 }
 
+/*
+ * LD_PRELOAD for the job: the shim first, so that what it interposes is
+ * found before other preloaded libraries, unless the list inherited
+ * begins with a sanitizer's runtime, which refuses to run anywhere but
+ * first (AddressSanitizer: "runtime does not come first in initial
+ * library list"); the shim then comes second.
+ */
+static char *
+launch_preload(const char *shim, const char *old)
+{
+	static const char *const first[] = { "libasan.so", "libhwasan.so",
+	    "libclang_rt.asan", "libclang_rt.hwasan", NULL };
+	char		*preload;
+	const char	*end, *name;
+	size_t		 i, len;
+
+	if (old == NULL || *old == '\0')
+		return (xstrdup(shim));
+	/* The loader splits the list at colons and spaces. */
+	len = strcspn(old, ": ");
+	for (name = end = old + len; name > old && name[-1] != '/'; name--)
+		;
+	for (i = 0; first[i] != NULL; i++) {
+		if ((size_t)(end - name) >= strlen(first[i]) &&
+		    strncmp(name, first[i], strlen(first[i])) == 0) {
+			xasprintf(&preload, "%.*s:%s%s", (int)len, old, shim,
+			    end);
+			return (preload);
+		}
+	}
+	xasprintf(&preload, "%s:%s", shim, old);
+	return (preload);
+}
+
 void
 launch_start(char *const *argv, const char *socket_path)
 {
@@ -171,10 +205,8 @@ launch_start(char *const *argv, const char *socket_path)
 	if (strpbrk(shim, " :") != NULL)
 		fatalx("preload path has a space or colon, which the loader "
 		    "splits: %s", shim);
-	if ((old = getenv("LD_PRELOAD")) != NULL && *old != '\0')
-		xasprintf(&preload, "%s:%s", shim, old);
-	else
-		preload = xstrdup(shim);
+	old = getenv("LD_PRELOAD");
+	preload = launch_preload(shim, old);
 	switch (child = fork()) {
 	case -1:
 		fatal("fork");

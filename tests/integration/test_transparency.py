@@ -611,6 +611,40 @@ class WithCollector(MeshTest):
             self.assertEqual(got, [want, want], cmd)
         self.assertEqual(os.listdir(cwd), [])
 
+    def test_a_sanitizers_runtime_stays_first_in_launch_mode(self):
+        # AddressSanitizer's runtime refuses to run (exit 1, "ASan
+        # runtime does not come first in initial library list") unless
+        # it is the first library loaded, and tells its user to preload
+        # it. Preloaded for the collector, it must stay first for the
+        # job, the shim second.
+        rt = subprocess.run(["gcc", "-print-file-name=libasan.so"],
+                            stdout=subprocess.PIPE, text=True,
+                            check=True).stdout.strip()
+        self.assertTrue(os.path.isabs(rt), "gcc has no libasan: " + rt)
+        src = os.path.join(self.tmp, "asan.c")
+        prog = os.path.join(self.tmp, "asan")
+        with open(src, "w") as f:
+            f.write('#include <stdio.h>\n'
+                    'int main(void) { puts("asan ok"); return 0; }\n')
+        subprocess.run(["gcc", "-fsanitize=address", "-o", prog, src],
+                       check=True)
+        env = clean_env(ASAN_OPTIONS="detect_leaks=0")
+        cmd = [self.collector_path(), "-q", "-s",
+               os.path.join(self.tmp, "a.sock"), "--", "sh", "-c",
+               'echo "$LD_PRELOAD"; exec "$0"', prog]
+        # Without the runtime preloaded, the shim first: ASan refuses.
+        got = subprocess.run(cmd, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(got.returncode, 1, got)
+        self.assertIn(b"does not come first", got.stderr)
+        for extra in ("", ":/lib/x86_64-linux-gnu/libm.so.6"):
+            got = subprocess.run(cmd, env=dict(env, LD_PRELOAD=rt + extra),
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, timeout=60)
+            self.assertEqual((got.returncode, got.stdout.splitlines()),
+                             (0, [(rt + ":" + os.path.realpath(SHIM) +
+                                   extra).encode(), b"asan ok"]), got)
+
     def test_a_failing_destination_does_not_kill_the_writer(self):
         # A full disk (/dev/full here) or a terminal hung up (an ssh
         # session dropped under a job that ignores SIGHUP) fails the
