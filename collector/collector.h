@@ -148,6 +148,7 @@ int	sockdir_unlink(const char *suffix);
  * nobody listens. How many.
  */
 int	sockdir_sweep(void);
+/* fdreserve.c: descriptors kept back for messages (fdreserve.h) */
 
 /* ---- Codecs and state machines. */
 

@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "collector.h"
+#include "fdreserve.h"
 
 /* Most reply bytes a peer may leave unread before it is dropped. */
 #define PEER_OUT_MAX	(64 * 1024 * 1024)
@@ -555,10 +556,31 @@ peer_read(struct peer *p)
 			p->cap = MESHLOG_MSG_MAX;
 		p->buf = xrealloc(p->buf, p->cap);
 	}
+	/*
+	 * Room for every descriptor the message carries (fdreserve.c): a
+	 * fork's pipes, or a process's pipes and destinations.
+	 */
+	if (p->family && !fdreserve_room(2))
+		return (0);
+	fdreserve_release(p->family ? 2 : MESHLOG_FDS_MAX - p->nfds);
 	n = fd_recv_cred(fd, p->buf + p->len, p->cap - p->len,
 	    p->fds + p->nfds, &got, MESHLOG_FDS_MAX - p->nfds, &pid);
+	fdreserve_refill_errno();
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return (0);
+	/* Short of descriptors: a forked child's pipes, not a newcomer's. */
+	if (n > 0 && got > 0 && !p->family && fdreserve_short()) {
+		p->nfds += got;
+		peer_refuse(p, "message", "the collector is at its descriptor "
+		    "limit (raise it)");
+		peer_free(p);
+		return (-1);
+	}
+	if (n == -1 && errno == EBADMSG && p->family) {
+		/* One child's pipes lost; its siblings' still come here. */
+		peer_refuse(p, "fork", "no descriptors to receive its pipes");
+		return (1);
+	}
 	if (n == -1 && errno == EBADMSG) {
 		peer_refuse(p, "message", "too many descriptors attached");
 		peer_free(p);
@@ -644,8 +666,14 @@ family_read_waiting(struct peer *p)
 static void
 fork_batch_cb(int fd, short what, void *arg)
 {
+	struct timeval	 tv = { 0, FORK_BATCH_MS * 1000 };
 	struct peer	*p;
 
+	/* No room for a child's pipes: they wait (fdreserve_room). */
+	if (!fdreserve_room(2)) {
+		evtimer_add(fork_batch, &tv);
+		return;
+	}
 	while ((p = TAILQ_FIRST(&waiting)) != NULL)
 		family_read_waiting(p);
 }
@@ -690,6 +718,11 @@ server_accept_one(int fd)
 	struct peer	*p;
 	int		 on = 1;
 
+	/* What descriptors are left go to forked children (fdreserve.c). */
+	if (fdreserve_short() && fdreserve_refill() == -1) {
+		fdreserve_refuse(fd);
+		return;
+	}
 	p = xcalloc(1, sizeof *p);
 	npeers++;
 	p->serial = ++next_serial;
@@ -768,6 +801,9 @@ server_accept_cb(int fd, short what, void *arg)
 		if (c == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if ((errno == EMFILE || errno == ENFILE) &&
+			    fdreserve_accept_refuse(fd) == 0)
+				continue;
 			if (errno == EMFILE || errno == ENFILE)
 				server_accept_pause(errno);
 			else if (errno != EAGAIN)
@@ -839,6 +875,7 @@ server_open(const char *path, dispatch_fn dispatch)
 		fatal("listen");
 	listen_fd = fd;
 	listen_path = xstrdup(path);
+	fdreserve_init();
 	listen_ev = event_new(base, fd, EV_READ | EV_PERSIST, server_accept_cb,
 	    NULL);
 	if (listen_ev == NULL || event_add(listen_ev, NULL) != 0)
