@@ -1,12 +1,12 @@
 #!/bin/sh
 # Build each libFuzzer target (tests/fuzz/fuzz_*.c) with clang, with
-# AddressSanitizer and UBSan, and run it FUZZ_SECONDS (default 15) from its
+# AddressSanitizer and UBSan, and run it FUZZ_SECONDS (default 12) from its
 # seed corpus (tests/fuzz/corpus/NAME). A crash, leak or sanitizer report
 # fails. Called by `make fuzz` from the build directory (config.h is there);
 # exits 77 when clang is missing.
 set -e
 srcdir=${MESHLOG_SRCDIR:-.}
-secs=${FUZZ_SECONDS:-15}
+secs=${FUZZ_SECONDS:-12}
 out=fuzz-build
 command -v clang >/dev/null 2>&1 || { echo "fuzz: no clang: skipped"; exit 77; }
 mkdir -p "$out"
